@@ -1,0 +1,180 @@
+// logfmt / JSON line writer behind log.h.
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace tollgate::log {
+namespace {
+
+std::atomic<int> gLevel{static_cast<int>(Level::Info)};
+std::atomic<int> gFormat{static_cast<int>(Format::Logfmt)};
+
+const char* levelName(Level l) {
+  switch (l) {
+    case Level::Debug: return "debug";
+    case Level::Info: return "info";
+    case Level::Warn: return "warn";
+    case Level::Error: return "error";
+  }
+  return "info";
+}
+
+bool needsQuotes(std::string_view v) {
+  if (v.empty()) return true;
+  for (char c : v) {
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) >= 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Escapes for both logfmt quoted values and JSON strings: control bytes never
+// reach the log verbatim, so a hostile header cannot forge log lines.
+void appendEscaped(std::string& out, std::string_view v) {
+  for (unsigned char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          out += b;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+}
+
+}  // namespace
+
+void setLevel(Level level) { gLevel.store(static_cast<int>(level)); }
+void setFormat(Format format) { gFormat.store(static_cast<int>(format)); }
+bool enabled(Level level) { return static_cast<int>(level) >= gLevel.load(std::memory_order_relaxed); }
+
+bool parseLevel(std::string_view text, Level* out) {
+  if (text == "debug") *out = Level::Debug;
+  else if (text == "info") *out = Level::Info;
+  else if (text == "warn") *out = Level::Warn;
+  else if (text == "error") *out = Level::Error;
+  else return false;
+  return true;
+}
+
+Line::Line(Level level, std::string_view event)
+    : on_(enabled(level)), format_(static_cast<Format>(gFormat.load(std::memory_order_relaxed))) {
+  if (!on_) return;
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  std::time_t secs = system_clock::to_time_t(now);
+  int ms = static_cast<int>(duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000);
+  std::tm tm;
+  gmtime_r(&secs, &tm);
+  char ts[96];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  buf_.reserve(256);
+  if (format_ == Format::Json) {
+    buf_ += "{\"ts\":\"";
+    buf_ += ts;
+    buf_ += "\",\"level\":\"";
+    buf_ += levelName(level);
+    buf_ += "\",\"event\":\"";
+    appendEscaped(buf_, event);
+    buf_ += '"';
+  } else {
+    buf_ += "ts=";
+    buf_ += ts;
+    buf_ += " level=";
+    buf_ += levelName(level);
+    buf_ += " event=";
+    buf_ += event;
+  }
+}
+
+Line::~Line() {
+  if (!on_) return;
+  buf_ += format_ == Format::Json ? "}\n" : "\n";
+  ssize_t rc = ::write(STDERR_FILENO, buf_.data(), buf_.size());
+  (void)rc;
+}
+
+Line& Line::kv(std::string_view key, std::string_view value) {
+  if (!on_) return *this;
+  if (format_ == Format::Json) {
+    buf_ += ",\"";
+    buf_ += key;
+    buf_ += "\":\"";
+    appendEscaped(buf_, value);
+    buf_ += '"';
+  } else {
+    buf_ += ' ';
+    buf_ += key;
+    buf_ += '=';
+    if (needsQuotes(value)) {
+      buf_ += '"';
+      appendEscaped(buf_, value);
+      buf_ += '"';
+    } else {
+      buf_ += value;
+    }
+  }
+  return *this;
+}
+
+Line& Line::kv(std::string_view key, bool value) {
+  if (!on_) return *this;
+  if (format_ == Format::Json) {
+    buf_ += ",\"";
+    buf_ += key;
+    buf_ += "\":";
+  } else {
+    buf_ += ' ';
+    buf_ += key;
+    buf_ += '=';
+  }
+  buf_ += value ? "true" : "false";
+  return *this;
+}
+
+void Line::number(std::string_view key, int64_t value) {
+  if (format_ == Format::Json) {
+    buf_ += ",\"";
+    buf_ += key;
+    buf_ += "\":";
+  } else {
+    buf_ += ' ';
+    buf_ += key;
+    buf_ += '=';
+  }
+  buf_ += std::to_string(value);
+}
+
+Line& Line::kv(std::string_view key, double value) {
+  if (!on_) return *this;
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", value);
+  if (format_ == Format::Json) {
+    buf_ += ",\"";
+    buf_ += key;
+    buf_ += "\":";
+  } else {
+    buf_ += ' ';
+    buf_ += key;
+    buf_ += '=';
+  }
+  buf_ += b;
+  return *this;
+}
+
+}  // namespace tollgate::log

@@ -1,0 +1,58 @@
+// AsyncCdrWriter: the CdrSink the data plane uses. submit() appends to a
+// bounded in-memory queue and returns; a dedicated thread drains the queue
+// into the store in batches (one transaction per batch, committed as soon as
+// records are waiting, so a finished call's CDR is on disk within
+// milliseconds). When the queue is full, records are dropped and counted
+// rather than blocking calls. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "call/cdr.h"
+#include "store/store.h"
+
+namespace tollgate::store {
+
+struct CdrWriterStats {
+  uint64_t submitted = 0;
+  uint64_t written = 0;
+  uint64_t droppedQueueFull = 0;
+  uint64_t writeErrors = 0;
+};
+
+class AsyncCdrWriter final : public call::CdrSink {
+ public:
+  static constexpr size_t kDefaultQueueLimit = 100'000;
+
+  // `open` is called on the writer thread to get its own store connection.
+  AsyncCdrWriter(std::function<Result<std::unique_ptr<Store>, StoreError>()> open,
+                 size_t queueLimit = kDefaultQueueLimit);
+  ~AsyncCdrWriter() override;  // flushes and joins
+
+  void submit(call::Cdr&& cdr) override;
+  // Blocks until everything submitted so far is written (or failed).
+  void flush();
+  CdrWriterStats stats() const;
+
+ private:
+  void run();
+  std::function<Result<std::unique_ptr<Store>, StoreError>()> open_;
+  size_t queueLimit_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable drained_;
+  std::deque<call::Cdr> queue_;
+  bool stop_ = false;
+  uint64_t inFlight_ = 0;
+  CdrWriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace tollgate::store

@@ -1,0 +1,68 @@
+// The Store interface: everything tollgate persists. Implementations say
+// what they support through capabilities(). One Store object is one
+// connection: externally synchronized; open one per thread that needs it.
+// AsyncCdrWriter (cdr_writer.h) is the thread-safe way for the data plane to
+// hand CDRs to a store without waiting on disk.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admission/provisioning.h"
+#include "call/cdr.h"
+#include "common/result.h"
+
+namespace tollgate::store {
+
+struct StoreError {
+  std::string message;
+};
+
+struct Capabilities {
+  bool provisioning = false;
+  bool cdrs = false;
+  bool sharedAcrossNodes = false;  // true for Redis/PostgreSQL later
+};
+
+struct ImportSummary {
+  size_t added = 0;
+  size_t updated = 0;
+  size_t unchanged = 0;
+  size_t removed = 0;  // only with prune
+};
+
+struct CdrQuery {
+  size_t limit = 50;       // newest first
+  int64_t beforeId = 0;    // 0 = from the newest; else only ids < beforeId (paging)
+  std::string reason;      // "" = any; else a reasonName()
+  std::string mappingGateway;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual Capabilities capabilities() const = 0;
+
+  // Upserts every gateway by name in one transaction (idempotent: importing
+  // the same file twice changes nothing and does not bump the version). With
+  // prune, gateways absent from `p` are deleted. Validation is the caller's
+  // job (admission::validateProvisioning) but the store refuses duplicates.
+  virtual Result<ImportSummary, StoreError> importProvisioning(const admission::Provisioning& p,
+                                                               bool prune) = 0;
+  virtual Result<admission::Provisioning, StoreError> loadProvisioning() = 0;
+  // Changes whenever provisioning changes (any process). Cheap to poll.
+  virtual Result<uint64_t, StoreError> provisioningVersion() = 0;
+
+  // Appends CDRs in one transaction; assigns ids. Durable against a process
+  // crash (kill -9) once this returns.
+  virtual Result<Ok, StoreError> writeCdrs(std::vector<call::Cdr>& cdrs) = 0;
+  virtual Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) = 0;
+};
+
+// Opens (creating if needed, and migrating the schema) the SQLite store at
+// `path`. The parent directory is created when missing.
+Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path);
+
+}  // namespace tollgate::store
