@@ -1,0 +1,566 @@
+// Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
+// [log] [node] tables. See docs/configuration.md for what each key means.
+#include <toml++/toml.h>
+#define TOLLGATE_APP_TOML_READER
+#include "app/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/net.h"
+
+namespace tollgate::app {
+
+// --- Limits of the settings file ---------------------------------------------
+// Ranges are wide enough for any sane deployment and narrow enough that a
+// slipped digit (t1_ms = 50000) is caught at start-up, not in production.
+namespace {
+constexpr size_t kMaxListeners = 64;        // sockets per node; more is a config mistake
+constexpr int64_t kMinT1Ms = 100;           // below this, retransmissions flood peers
+constexpr int64_t kMaxT1Ms = 5000;
+constexpr int64_t kMaxT2Ms = 60000;
+constexpr int64_t kMinT4Ms = 1000;
+constexpr int64_t kMaxT4Ms = 60000;
+constexpr int64_t kMinRingTimeoutS = 1;
+constexpr int64_t kMaxRingTimeoutS = 3600;
+constexpr int64_t kMinTcpIdleS = 5;
+constexpr int64_t kMaxTcpIdleS = 86400;
+constexpr int64_t kMaxTcpConnections = 1'000'000;  // file descriptors run out first
+constexpr int64_t kMinSwitchLimit = 1;
+constexpr int64_t kMaxSwitchLimit = 32;             // each try costs the caller post-dial delay
+constexpr int64_t kMinSetupTimeoutS = 1;
+constexpr int64_t kMaxSetupTimeoutS = 60;
+constexpr int64_t kMinFinalCode = 400;
+constexpr int64_t kMaxFinalCode = 699;
+constexpr int64_t kMinPollMs = 100;                 // the poll is a SQLite read; keep it cheap
+constexpr int64_t kMaxPollMs = 60000;
+constexpr double kMaxIllegalRate = 100000;          // CDRs/s; beyond this the disk is the limit
+constexpr int64_t kMaxIllegalBurst = 1'000'000;
+constexpr int64_t kMaxDrainTimeoutS = 3600;
+constexpr size_t kMaxUserAgentBytes = 128;          // goes into every response we send
+constexpr size_t kMaxHostBytes = 253;               // RFC 1035 §2.3.4 name length
+}  // namespace
+
+std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
+  return p == UnknownSourcePolicy::Drop ? "drop" : "403";
+}
+
+std::string ConfigError::format() const {
+  std::string s = file;
+  if (line > 0) s += ":" + std::to_string(line);
+  s += ": ";
+  if (!key.empty()) s += key + ": ";
+  s += message;
+  return s;
+}
+
+Result<std::string, ConfigError> readTomlFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Err{ConfigError{path, 0, "", std::string("cannot read: ") + std::strerror(errno)}};
+  std::string text;
+  char buf[64 * 1024];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxTomlFileBytes) {
+      return Err{ConfigError{path, 0, "",
+                             "file is larger than " + std::to_string(kMaxTomlFileBytes >> 20) +
+                                 " MiB; is this the right file?"}};
+    }
+  }
+  if (in.bad()) return Err{ConfigError{path, 0, "", "read error"}};
+  return text;
+}
+
+// --- TOML reading helpers ----------------------------------------------------
+namespace toml_reader {
+
+void ErrorList::add(int line, std::string key, std::string message) {
+  errors_.push_back(ConfigError{file_, line, std::move(key), std::move(message)});
+}
+
+ConfigError ErrorList::first() const {
+  auto it = std::min_element(errors_.begin(), errors_.end(),
+                             [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+  return it == errors_.end() ? ConfigError{file_, 0, "", "unknown error"} : *it;
+}
+
+int lineOf(const toml::node& node, int fallback) {
+  int line = static_cast<int>(node.source().begin.line);
+  return line > 0 ? line : fallback;
+}
+
+int lineOf(const toml::key& key, int fallback) {
+  int line = static_cast<int>(key.source().begin.line);
+  return line > 0 ? line : fallback;
+}
+
+std::string_view typeName(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "boolean";
+    case toml::node_type::array: return "array";
+    case toml::node_type::table: return "table";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+    default: return "nothing";
+  }
+}
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", u);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+namespace {
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+}  // namespace
+
+std::string closestName(std::string_view typo, const std::set<std::string, std::less<>>& known) {
+  constexpr size_t kMaxSuggestDistance = 2;  // further away it is a different word, not a typo
+  std::string best;
+  size_t bestDistance = kMaxSuggestDistance + 1;
+  for (const std::string& k : known) {
+    size_t d = editDistance(typo, k);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+Result<toml::table, ConfigError> parseToml(std::string_view text, const std::string& sourceName) {
+  // toml++ reports syntax errors by exception; this is start-up code, so that
+  // is allowed, and it ends here as a value.
+  try {
+    return toml::parse(text, std::string_view(sourceName));
+  } catch (const toml::parse_error& e) {
+    int line = static_cast<int>(e.source().begin.line);
+    return Err{ConfigError{sourceName, line > 0 ? line : 1, "",
+                           "TOML syntax error: " + std::string(e.description())}};
+  }
+}
+
+TableReader::TableReader(const toml::table* table, std::string path, int line, ErrorList& errors)
+    : table_(table), path_(std::move(path)), line_(line > 0 ? line : 1), errors_(errors) {}
+
+std::string TableReader::keyPath(std::string_view key) const {
+  if (path_.empty()) return std::string(key);
+  if (key.empty()) return path_;
+  return path_ + "." + std::string(key);
+}
+
+const toml::node* TableReader::take(std::string_view key, bool required) {
+  known_.emplace(key);
+  const toml::node* node = table_ ? table_->get(key) : nullptr;
+  if (!node && required) errors_.add(line_, keyPath(key), "missing required key");
+  return node;
+}
+
+int TableReader::lineOfKey(std::string_view key) const {
+  const toml::node* node = table_ ? table_->get(key) : nullptr;
+  return node ? lineOf(*node, line_) : line_;
+}
+
+void TableReader::error(std::string_view key, int line, std::string message) {
+  errors_.add(line, keyPath(key), std::move(message));
+}
+
+bool TableReader::string(std::string_view key, std::string* out, bool required) {
+  const toml::node* node = take(key, required);
+  if (!node) return false;
+  if (const auto* s = node->as_string()) {
+    *out = s->get();
+    return true;
+  }
+  error(key, lineOf(*node, line_), "must be a string (got " + std::string(typeName(*node)) + ")");
+  return false;
+}
+
+bool TableReader::boolean(std::string_view key, bool* out, bool required) {
+  const toml::node* node = take(key, required);
+  if (!node) return false;
+  if (const auto* b = node->as_boolean()) {
+    *out = b->get();
+    return true;
+  }
+  error(key, lineOf(*node, line_),
+        "must be true or false (got " + std::string(typeName(*node)) + ")");
+  return false;
+}
+
+bool TableReader::integer(std::string_view key, int64_t lo, int64_t hi, int64_t* out,
+                          bool required) {
+  const toml::node* node = take(key, required);
+  if (!node) return false;
+  const auto* i = node->as_integer();
+  if (!i) {
+    error(key, lineOf(*node, line_),
+          "must be an integer (got " + std::string(typeName(*node)) + ")");
+    return false;
+  }
+  int64_t v = i->get();
+  if (v < lo || v > hi) {
+    error(key, lineOf(*node, line_),
+          "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " (got " +
+              std::to_string(v) + ")");
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool TableReader::number(std::string_view key, double lo, double hi, double* out, bool required) {
+  const toml::node* node = take(key, required);
+  if (!node) return false;
+  double v = 0;
+  if (const auto* i = node->as_integer()) {
+    v = static_cast<double>(i->get());
+  } else if (const auto* f = node->as_floating_point()) {
+    v = f->get();
+  } else {
+    error(key, lineOf(*node, line_), "must be a number (got " + std::string(typeName(*node)) + ")");
+    return false;
+  }
+  // !(v > lo) also catches NaN; lo itself is excluded (a rate of 0 is "off",
+  // which has its own switch).
+  if (!(v > lo) || v > hi || std::isinf(v)) {
+    std::ostringstream msg;
+    msg << "must be greater than " << lo << " and at most " << hi << " (got " << v << ")";
+    error(key, lineOf(*node, line_), msg.str());
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+bool TableReader::choice(std::string_view key, std::initializer_list<std::string_view> choices,
+                         size_t* out, bool required) {
+  std::string s;
+  int line = lineOfKey(key);
+  if (!string(key, &s, required)) return false;
+  size_t idx = 0;
+  for (std::string_view c : choices) {
+    if (s == c) {
+      *out = idx;
+      return true;
+    }
+    ++idx;
+  }
+  std::string msg = "must be ";
+  if (choices.size() == 2) {
+    msg += quoted(*choices.begin()) + " or " + quoted(*(choices.begin() + 1));
+  } else {
+    msg += "one of ";
+    bool first = true;
+    for (std::string_view c : choices) {
+      if (!first) msg += ", ";
+      msg += quoted(c);
+      first = false;
+    }
+  }
+  msg += " (got " + quoted(s) + ")";
+  error(key, line, std::move(msg));
+  return false;
+}
+
+bool TableReader::stringArray(std::string_view key, size_t maxItems, std::vector<Item>* out,
+                              bool required) {
+  const toml::node* node = take(key, required);
+  if (!node) return false;
+  const auto* arr = node->as_array();
+  int line = lineOf(*node, line_);
+  if (!arr) {
+    error(key, line, "must be an array of strings (got " + std::string(typeName(*node)) + ")");
+    return false;
+  }
+  if (arr->size() > maxItems) {
+    error(key, line,
+          "has " + std::to_string(arr->size()) + " entries; at most " + std::to_string(maxItems) +
+              " are allowed");
+    return false;
+  }
+  std::vector<Item> items;
+  bool ok = true;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::node& e = *arr->get(i);
+    int eline = lineOf(e, line);
+    if (const auto* s = e.as_string()) {
+      items.push_back(Item{s->get(), eline});
+    } else {
+      errors_.add(eline, keyPath(key) + "[" + std::to_string(i) + "]",
+                  "must be a string (got " + std::string(typeName(e)) + ")");
+      ok = false;
+    }
+  }
+  if (!ok) return false;
+  *out = std::move(items);
+  return true;
+}
+
+void TableReader::finish() {
+  if (!table_) return;
+  for (auto&& [k, v] : *table_) {
+    if (known_.count(k.str())) continue;
+    std::string msg = v.is_table() ? "unknown table" : "unknown key";
+    std::string hint = closestName(k.str(), known_);
+    if (!hint.empty()) msg += " (did you mean " + quoted(hint) + "?)";
+    errors_.add(lineOf(k, lineOf(v, line_)), keyPath(k.str()), std::move(msg));
+  }
+}
+
+}  // namespace toml_reader
+
+// --- The node settings -------------------------------------------------------
+namespace {
+
+using toml_reader::ErrorList;
+using toml_reader::TableReader;
+
+bool isHostnameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
+// A host as it may appear in a SIP URI: a DNS name (RFC 3261 §25.1
+// hostname), an IPv4 address, or an IPv6 reference in brackets.
+bool validHost(std::string_view host) {
+  if (host.empty() || host.size() > kMaxHostBytes) return false;
+  if (host.front() == '[') {
+    auto ip = net::IpAddress::parse(host);
+    return host.back() == ']' && ip && ip->isV6();
+  }
+  if (!std::all_of(host.begin(), host.end(), isHostnameChar)) return false;
+  // No empty labels ("a..b", ".a"); a trailing dot (FQDN) is fine.
+  if (host.front() == '.' || host.find("..") != std::string_view::npos) return false;
+  return true;
+}
+
+bool validPort(std::string_view text) {
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  return ec == std::errc() && p == text.data() + text.size() && port >= 1 && port <= 65535;
+}
+
+// host[:port] where host is as in validHost().
+bool validHostPort(std::string_view text) {
+  if (text.empty()) return false;
+  size_t hostEnd;
+  if (text.front() == '[') {
+    hostEnd = text.find(']');
+    if (hostEnd == std::string_view::npos) return false;
+    ++hostEnd;
+  } else {
+    hostEnd = text.find(':');
+    if (hostEnd == std::string_view::npos) hostEnd = text.size();
+  }
+  if (!validHost(text.substr(0, hostEnd))) return false;
+  std::string_view rest = text.substr(hostEnd);
+  if (rest.empty()) return true;
+  return rest.front() == ':' && validPort(rest.substr(1));
+}
+
+bool sameListen(const transport::ListenSpec& a, const transport::ListenSpec& b) {
+  return a.protocol == b.protocol && a.address == b.address;
+}
+
+void readSip(TableReader& r, SipConfig& sip) {
+  std::vector<TableReader::Item> listen;
+  if (r.stringArray("listen", kMaxListeners, &listen, /*required=*/true)) {
+    if (listen.empty()) {
+      r.error("listen", "must name at least one socket, e.g. [\"udp:127.0.0.1:5060\"]");
+    }
+    for (size_t i = 0; i < listen.size(); ++i) {
+      std::string key = "listen[" + std::to_string(i) + "]";
+      auto spec = transport::parseListenSpec(listen[i].value);
+      if (!spec) {
+        r.error(key, listen[i].line,
+                "must be protocol:address:port, e.g. \"udp:127.0.0.1:5060\" or "
+                "\"tcp:[::1]:5060\" (got " + toml_reader::quoted(listen[i].value) + ")");
+        continue;
+      }
+      if (spec->protocol == transport::Protocol::Tls) {
+        // There are no certificate settings yet, so a TLS listener could not work.
+        r.error(key, listen[i].line, "tls listeners are not supported yet");
+        continue;
+      }
+      // Port 0 asks the kernel for a free port (tests), so two of those differ.
+      bool duplicate = false;
+      for (size_t j = 0; j < sip.listen.size() && spec->address.port() != 0; ++j) {
+        if (sameListen(sip.listen[j], *spec)) duplicate = true;
+      }
+      if (duplicate) {
+        r.error(key, listen[i].line, "duplicate listen address " + toml_reader::quoted(listen[i].value));
+        continue;
+      }
+      sip.listen.push_back(*spec);
+    }
+  }
+
+  if (r.string("domain", &sip.domain) && !validHost(sip.domain)) {
+    r.error("domain", "must be a host name or IP address (got " +
+                          toml_reader::quoted(sip.domain) + ")");
+  }
+  size_t policy = 0;
+  if (r.choice("unknown_source", {"drop", "403"}, &policy)) {
+    sip.unknownSource = policy == 0 ? UnknownSourcePolicy::Drop : UnknownSourcePolicy::Reject403;
+  }
+  if (r.string("user_agent", &sip.userAgent)) {
+    // It is copied into a header line of every message: no CR/LF/controls
+    // (header injection), and short.
+    bool clean = std::none_of(sip.userAgent.begin(), sip.userAgent.end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return u < 0x20 || u == 0x7f;
+    });
+    if (!clean) {
+      r.error("user_agent", "must not contain control characters");
+    } else if (sip.userAgent.size() > kMaxUserAgentBytes) {
+      r.error("user_agent", "must be at most " + std::to_string(kMaxUserAgentBytes) + " bytes");
+    }
+  }
+  if (r.string("advertised_address", &sip.advertisedAddress) && !sip.advertisedAddress.empty() &&
+      !validHostPort(sip.advertisedAddress)) {
+    r.error("advertised_address",
+            "must be host or host:port, e.g. \"203.0.113.7:5060\" or \"[2001:db8::7]\" (got " +
+                toml_reader::quoted(sip.advertisedAddress) + ")");
+  }
+
+  r.duration("t1_ms", kMinT1Ms, kMaxT1Ms, &sip.t1Ms);
+  // RFC 3261 §17.1.2.2: T2 caps the doubling interval that starts at T1.
+  if (const toml::node* t2 = r.take("t2_ms"); t2 && t2->as_integer() &&
+                                               t2->as_integer()->get() < sip.t1Ms.count()) {
+    r.error("t2_ms", "must be at least sip.t1_ms (" + std::to_string(sip.t1Ms.count()) +
+                         ") (got " + std::to_string(t2->as_integer()->get()) + ")");
+  } else {
+    r.duration("t2_ms", sip.t1Ms.count(), kMaxT2Ms, &sip.t2Ms);
+  }
+  r.duration("t4_ms", kMinT4Ms, kMaxT4Ms, &sip.t4Ms);
+  r.duration("ring_timeout", kMinRingTimeoutS, kMaxRingTimeoutS, &sip.ringTimeout);
+  r.duration("tcp_idle_timeout", kMinTcpIdleS, kMaxTcpIdleS, &sip.tcpIdleTimeout);
+  r.integerAs("tcp_max_connections", 1, kMaxTcpConnections, &sip.tcpMaxConnections);
+  r.integerAs("tcp_max_connections_per_ip", 1, static_cast<int64_t>(sip.tcpMaxConnections),
+              &sip.tcpMaxConnectionsPerIp);
+  r.finish();
+}
+
+void readRouting(TableReader& r, RoutingConfig& routing) {
+  r.integerAs("switch_limit", kMinSwitchLimit, kMaxSwitchLimit, &routing.switchLimit);
+  r.boolean("stop_after_busy", &routing.stopAfterBusy);
+  r.duration("setup_timeout", kMinSetupTimeoutS, kMaxSetupTimeoutS, &routing.setupTimeout);
+  r.integerAs("no_route_code", kMinFinalCode, kMaxFinalCode, &routing.noRouteCode);
+  r.finish();
+}
+
+void readStore(TableReader& r, StoreConfig& store) {
+  if (r.string("path", &store.path, /*required=*/true)) {
+    if (store.path.empty()) {
+      r.error("path", "must not be empty");
+    } else if (store.path.find('\0') != std::string::npos) {
+      r.error("path", "must not contain NUL characters");
+    }
+  }
+  r.duration("provisioning_poll_ms", kMinPollMs, kMaxPollMs, &store.provisioningPollMs);
+  r.finish();
+}
+
+void readCdr(TableReader& r, CdrConfig& cdr) {
+  r.boolean("illegal_calls", &cdr.illegalCalls);
+  r.number("illegal_rate", 0, kMaxIllegalRate, &cdr.illegalRate);
+  r.integerAs("illegal_burst", 1, kMaxIllegalBurst, &cdr.illegalBurst);
+  r.finish();
+}
+
+void readLog(TableReader& r, LogConfig& lc) {
+  size_t idx = 0;
+  if (r.choice("level", {"debug", "info", "warn", "error"}, &idx)) {
+    static constexpr std::string_view kNames[] = {"debug", "info", "warn", "error"};
+    log::parseLevel(kNames[idx], &lc.level);
+  }
+  if (r.choice("format", {"logfmt", "json"}, &idx)) {
+    lc.format = idx == 0 ? log::Format::Logfmt : log::Format::Json;
+  }
+  r.finish();
+}
+
+void readNode(TableReader& r, NodeConfig& node) {
+  r.duration("drain_timeout", 0, kMaxDrainTimeoutS, &node.drainTimeout);
+  r.finish();
+}
+
+}  // namespace
+
+Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName) {
+  auto doc = toml_reader::parseToml(text, sourceName);
+  if (!doc) return Err{doc.error()};
+
+  Config config;
+  config.sourcePath = sourceName;
+  ErrorList errors(sourceName);
+  TableReader top(&doc.value(), "", 1, errors);
+
+  // Each section: a table (absent = all defaults, unless it has a required key).
+  auto section = [&](std::string_view name, auto&& read) {
+    const toml::node* node = top.take(name);
+    const toml::table* table = node ? node->as_table() : nullptr;
+    if (node && !table) {
+      top.error(name, toml_reader::lineOf(*node, 1),
+                "must be a table (got " + std::string(toml_reader::typeName(*node)) + ")");
+      return;
+    }
+    TableReader r(table, std::string(name), table ? toml_reader::lineOf(*table, 1) : 1, errors);
+    read(r);
+  };
+  section("sip", [&](TableReader& r) { readSip(r, config.sip); });
+  section("routing", [&](TableReader& r) { readRouting(r, config.routing); });
+  section("store", [&](TableReader& r) { readStore(r, config.store); });
+  section("cdr", [&](TableReader& r) { readCdr(r, config.cdr); });
+  section("log", [&](TableReader& r) { readLog(r, config.log); });
+  section("node", [&](TableReader& r) { readNode(r, config.node); });
+  top.finish();
+
+  if (!errors.empty()) return Err{errors.first()};
+  return config;
+}
+
+Result<Config, ConfigError> loadConfig(const std::string& path) {
+  auto text = readTomlFile(path);
+  if (!text) return Err{text.error()};
+  return parseConfig(text.value(), path);
+}
+
+}  // namespace tollgate::app

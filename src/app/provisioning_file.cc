@@ -1,0 +1,170 @@
+// Provisioning files: [[mapping_gateway]] and [[routing_gateway]] entries to
+// admission::Provisioning, with source lines kept so that the validator's
+// findings point at the line that caused them.
+#include "app/provisioning_file.h"
+
+#include <toml++/toml.h>
+#define TOLLGATE_APP_TOML_READER
+#include "app/config.h"  // again, for the toml_reader section
+
+#include <cstdint>
+#include <limits>
+#include <map>
+
+namespace tollgate::app {
+namespace {
+
+using toml_reader::ErrorList;
+using toml_reader::TableReader;
+
+// Where one entry and each of its keys and array elements came from.
+struct EntrySource {
+  std::string path;  // "mapping_gateway[cust-a]" or "mapping_gateway[#3]"
+  int line = 1;      // the [[...]] header (or inline table) line
+  std::map<std::string, int, std::less<>> keyLines;  // "addresses" -> line
+  std::map<std::string, std::vector<TableReader::Item>, std::less<>> arrays;  // element lines
+};
+
+// priority and strip_digits become int: any value that fits is passed on and
+// the validator judges the range, so there is one rule in one place.
+constexpr int64_t kIntMin = std::numeric_limits<int>::min();
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+
+std::string entryPath(std::string_view list, const toml::table& t, size_t index) {
+  const toml::node* name = t.get("name");
+  std::string label;
+  if (name && name->is_string() && !name->as_string()->get().empty()) {
+    label = name->as_string()->get();
+  } else {
+    label = "#" + std::to_string(index + 1);  // as admission::validateProvisioning labels it
+  }
+  return std::string(list) + "[" + label + "]";
+}
+
+void recordLines(const toml::table& t, EntrySource& src) {
+  for (auto&& [k, v] : t) src.keyLines[std::string(k.str())] = toml_reader::lineOf(v, src.line);
+}
+
+void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g) {
+  r.string("name", &g.name, /*required=*/true);
+  std::string auth;
+  int authLine = r.lineOfKey("auth");
+  if (r.string("auth", &auth, /*required=*/true) && !admission::parseAuthMode(auth, &g.auth)) {
+    r.error("auth", authLine,
+            "must be one of \"ip\", \"ip_port\", \"password\" (got " + toml_reader::quoted(auth) +
+                ")");
+  }
+  std::vector<TableReader::Item> addresses;
+  if (r.stringArray("addresses", kMaxAddressesPerGateway, &addresses, /*required=*/true)) {
+    for (const auto& a : addresses) g.addresses.push_back(a.value);
+    src.arrays["addresses"] = std::move(addresses);
+  }
+  r.boolean("enabled", &g.enabled);
+  r.finish();
+}
+
+void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g) {
+  r.string("name", &g.name, /*required=*/true);
+  r.string("address", &g.address, /*required=*/true);
+  size_t transport = 0;
+  if (r.choice("transport", {"udp", "tcp"}, &transport)) g.transport = transport == 0 ? "udp" : "tcp";
+  std::vector<TableReader::Item> prefixes;
+  if (r.stringArray("prefixes", kMaxPrefixesPerGateway, &prefixes, /*required=*/true)) {
+    for (const auto& p : prefixes) g.prefixes.push_back(p.value);
+    src.arrays["prefixes"] = std::move(prefixes);
+  }
+  r.integerAs("priority", kIntMin, kIntMax, &g.priority, /*required=*/true);
+  r.integerAs("strip_digits", kIntMin, kIntMax, &g.stripDigits);
+  r.string("add_prefix", &g.addPrefix);
+  r.boolean("enabled", &g.enabled);
+  r.finish();
+}
+
+// Reads one [[list]] array of tables with readEntry for each element.
+template <typename Gateway, typename ReadEntry>
+void readList(TableReader& top, std::string_view list, std::vector<Gateway>* out,
+              std::vector<EntrySource>* sources, ReadEntry readEntry) {
+  const toml::node* node = top.take(list);
+  if (!node) return;
+  int line = toml_reader::lineOf(*node, 1);
+  const toml::array* arr = node->as_array();
+  if (!arr || (!arr->empty() && !arr->is_array_of_tables())) {
+    top.error(list, line,
+              "must be an array of tables: write each entry under a [[" + std::string(list) +
+                  "]] header (got " + std::string(toml_reader::typeName(*node)) + ")");
+    return;
+  }
+  if (arr->size() > kMaxGatewaysPerFile) {
+    top.error(list, line,
+              "has " + std::to_string(arr->size()) + " entries; at most " +
+                  std::to_string(kMaxGatewaysPerFile) + " are allowed in one file");
+    return;
+  }
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const toml::table& t = *arr->get(i)->as_table();
+    EntrySource src;
+    src.line = toml_reader::lineOf(t, line);
+    src.path = entryPath(list, t, i);
+    recordLines(t, src);
+    Gateway g;
+    TableReader r(&t, src.path, src.line, top.errors());
+    readEntry(r, src, g);
+    out->push_back(std::move(g));
+    sources->push_back(std::move(src));
+  }
+}
+
+// The line a validator finding is about: the array element its message
+// quotes ("\"10.0.0.300\" is not ..."), else the key, else the entry.
+int lineFor(const EntrySource& src, const admission::ProvisioningError& e) {
+  if (auto arr = src.arrays.find(e.key); arr != src.arrays.end()) {
+    for (const auto& item : arr->second) {
+      std::string q = "\"" + item.value + "\"";
+      if (e.message.compare(0, q.size(), q) == 0) return item.line;
+    }
+  }
+  if (auto k = src.keyLines.find(e.key); k != src.keyLines.end()) return k->second;
+  return src.line;
+}
+
+}  // namespace
+
+Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view text,
+                                                               const std::string& sourceName) {
+  auto doc = toml_reader::parseToml(text, sourceName);
+  if (!doc) return Err{doc.error()};
+
+  admission::Provisioning p;
+  std::vector<EntrySource> mappingSources, routingSources;
+  ErrorList errors(sourceName);
+  TableReader top(&doc.value(), "", 1, errors);
+  readList(top, "mapping_gateway", &p.mappingGateways, &mappingSources, readMapping);
+  readList(top, "routing_gateway", &p.routingGateways, &routingSources, readRouting);
+  top.finish();
+  // Structural problems first: an entry with a missing or mistyped key would
+  // only produce confusing follow-up findings from the validator.
+  if (!errors.empty()) return Err{errors.first()};
+
+  for (const admission::ProvisioningError& e : admission::validateProvisioning(p)) {
+    const auto& sources = e.mapping ? mappingSources : routingSources;
+    if (e.index >= sources.size()) {
+      // Not expected; still report it rather than lose it.
+      errors.add(1, std::string(e.mapping ? "mapping_gateway" : "routing_gateway") + "[" +
+                        e.gateway + "]." + e.key,
+                 e.message);
+      continue;
+    }
+    const EntrySource& src = sources[e.index];
+    errors.add(lineFor(src, e), e.key.empty() ? src.path : src.path + "." + e.key, e.message);
+  }
+  if (!errors.empty()) return Err{errors.first()};
+  return p;
+}
+
+Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path) {
+  auto text = readTomlFile(path);
+  if (!text) return Err{text.error()};
+  return parseProvisioning(text.value(), path);
+}
+
+}  // namespace tollgate::app

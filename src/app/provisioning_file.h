@@ -1,0 +1,33 @@
+// Provisioning files: the TOML form of mapping gateways (customers) and
+// routing gateways (carriers) that an operator imports into the store, e.g.
+// examples/demo-provisioning.toml. This reads the file's structure (keys,
+// types, unknown keys) and then runs admission::validateProvisioning(), so
+// every problem, structural or semantic, is reported as
+//   file:line: mapping_gateway[cust-a].addresses: "10.0.0.300" is not an IP address or CIDR
+// with the line of the offending entry, key or array element. Keys are
+// documented in docs/configuration.md. Plain functions; no threading rule
+// applies.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "admission/provisioning.h"
+#include "app/config.h"
+#include "common/result.h"
+
+namespace tollgate::app {
+
+// Entries per gateway list, addresses per mapping gateway and prefixes per
+// routing gateway accepted in one file; the store and the matcher are sized
+// for these. (A carrier's rate deck can hold thousands of prefixes.)
+inline constexpr size_t kMaxGatewaysPerFile = 100'000;
+inline constexpr size_t kMaxAddressesPerGateway = 4096;
+inline constexpr size_t kMaxPrefixesPerGateway = 65'536;
+
+Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path);
+// Same, from text already in memory; sourceName is used in errors.
+Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view text,
+                                                               const std::string& sourceName);
+
+}  // namespace tollgate::app
