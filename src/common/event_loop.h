@@ -49,7 +49,8 @@ class Timer {
   Timer* prev_ = nullptr;
   Timer* next_ = nullptr;
   MonoTime deadline_{};
-  uint64_t expiryTick_ = 0;
+  uint64_t expiryTick_ = 0;  // absolute tick; slot = expiryTick_ % kSlots, rounds implied
+  uint64_t seq_ = 0;         // start order: equal deadlines fire first-started first
 };
 
 // Hashed wheel of kSlots slots, kTick apart. start/cancel are O(1); advance()
@@ -65,7 +66,11 @@ class TimerWheel {
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
 
-  // Fires every timer whose deadline is <= now, in deadline order per slot.
+  // Fires every timer whose deadline is <= now, in deadline order (ties in
+  // start order). Timers started by a callback with a deadline <= now fire on
+  // the next advance(), never in the same one, so a callback that re-arms
+  // itself with 0 delay cannot spin. Work is bounded by one pass over the
+  // slots however long the gap since the previous advance().
   void advance(MonoTime now);
   MonoTime now() const { return now_; }
   // Time until the earliest pending timer may be due; nullopt when none.
@@ -76,12 +81,27 @@ class TimerWheel {
   friend class Timer;
   void link(Timer* t);
   void unlink(Timer* t);
+  uint64_t tickOf(MonoTime t) const;
+  MonoTime tickStart(uint64_t tick) const;
+  void recomputeEarliest() const;
 
   MonoTime start_;
   MonoTime now_;
   uint64_t currentTick_ = 0;
   size_t size_ = 0;
+  uint64_t nextSeq_ = 0;
   std::vector<Timer*> slots_;  // heads of doubly linked lists
+  // Timers taken out of their slots by advance() and not fired yet, in firing
+  // order. A callback may cancel (or destroy) any of them: unlink() knows
+  // this list, so nothing dangles.
+  Timer* dueHead_ = nullptr;
+  std::vector<Timer*> dueScratch_;  // reused for sorting; no allocation once warm
+  // A lower bound on every pending deadline (MonoTime::max() when none
+  // known). Lets advance() return in O(1) when nothing can be due and spares
+  // nextTimeout() a slot scan per loop iteration. start() lowers it; cancel
+  // leaves it (an early bound only costs one extra wake-up).
+  mutable MonoTime earliest_;
+  mutable bool earliestValid_ = true;
 };
 
 class EventLoop {
