@@ -1,0 +1,591 @@
+// Tests of the node settings file: defaults, every range and enum, unknown
+// keys and tables, types, syntax errors, and the shipped example.
+#include "app/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace tollgate::app {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace std::chrono_literals;
+
+constexpr std::string_view kMinimal =
+    "[sip]\n"
+    "listen = [\"udp:127.0.0.1:5060\"]\n"
+    "[store]\n"
+    "path = \"x.db\"\n";
+
+// A minimal valid file plus one `key = value` line in `section`; returns the
+// text and the line the extra line is on.
+struct Doc {
+  std::string text;
+  int line;
+};
+Doc withLine(std::string_view section, std::string_view kv) {
+  std::string k(kv);
+  if (section == "sip") {
+    return {"[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n" + k + "\n[store]\npath = \"x.db\"\n", 3};
+  }
+  if (section == "store") {
+    // The line under test may be the required path itself.
+    std::string path = k.rfind("path ", 0) == 0 ? "" : "path = \"x.db\"\n";
+    return {"[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[store]\n" + k + "\n" + path, 4};
+  }
+  return {std::string(kMinimal) + "[" + std::string(section) + "]\n" + k + "\n", 6};
+}
+
+Config parseOk(std::string_view text) {
+  auto r = parseConfig(text, "t.toml");
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().format());
+  return r.ok() ? r.value() : Config{};
+}
+
+ConfigError parseError(std::string_view text) {
+  auto r = parseConfig(text, "t.toml");
+  EXPECT_FALSE(r.ok()) << "parsed although it should not:\n" << text;
+  return r.ok() ? ConfigError{} : r.error();
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
+  Config c = parseOk(kMinimal);
+  ASSERT_EQ(c.sip.listen.size(), 1u);
+  EXPECT_EQ(c.sip.listen[0].protocol, transport::Protocol::Udp);
+  EXPECT_EQ(c.sip.listen[0].address.toString(), "127.0.0.1:5060");
+  EXPECT_EQ(c.sip.domain, "tollgate.local");
+  EXPECT_EQ(c.sip.unknownSource, UnknownSourcePolicy::Drop);
+  EXPECT_EQ(c.sip.userAgent, "tollgate");
+  EXPECT_EQ(c.sip.advertisedAddress, "");
+  EXPECT_EQ(c.sip.t1Ms, 500ms);
+  EXPECT_EQ(c.sip.t2Ms, 4000ms);
+  EXPECT_EQ(c.sip.t4Ms, 5000ms);
+  EXPECT_EQ(c.sip.ringTimeout, 120s);
+  EXPECT_EQ(c.sip.tcpIdleTimeout, 300s);
+  EXPECT_EQ(c.sip.tcpMaxConnections, 4096u);
+  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 64u);
+  EXPECT_EQ(c.routing.switchLimit, 3);
+  EXPECT_TRUE(c.routing.stopAfterBusy);
+  EXPECT_EQ(c.routing.setupTimeout, 5s);
+  EXPECT_EQ(c.routing.noRouteCode, 404);
+  EXPECT_EQ(c.store.path, "x.db");
+  EXPECT_EQ(c.store.provisioningPollMs, 1000ms);
+  EXPECT_TRUE(c.cdr.illegalCalls);
+  EXPECT_DOUBLE_EQ(c.cdr.illegalRate, 20.0);
+  EXPECT_EQ(c.cdr.illegalBurst, 100);
+  EXPECT_EQ(c.log.level, log::Level::Info);
+  EXPECT_EQ(c.log.format, log::Format::Logfmt);
+  EXPECT_EQ(c.node.drainTimeout, 30s);
+  EXPECT_EQ(c.sourcePath, "t.toml");
+}
+
+TEST(ConfigTest, ReadsEveryKey) {
+  Config c = parseOk(R"([sip]
+listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5061"]
+domain = "sip.example.net"
+unknown_source = "403"
+user_agent = ""
+advertised_address = "203.0.113.7:5062"
+t1_ms = 250
+t2_ms = 2000
+t4_ms = 3000
+ring_timeout = 60
+tcp_idle_timeout = 30
+tcp_max_connections = 100
+tcp_max_connections_per_ip = 10
+[routing]
+switch_limit = 5
+stop_after_busy = false
+setup_timeout = 8
+no_route_code = 503
+[store]
+path = "/var/lib/tollgate/t.db"
+provisioning_poll_ms = 250
+[cdr]
+illegal_calls = false
+illegal_rate = 0.5
+illegal_burst = 7
+[log]
+level = "debug"
+format = "json"
+[node]
+drain_timeout = 0
+)");
+  ASSERT_EQ(c.sip.listen.size(), 2u);
+  EXPECT_EQ(c.sip.listen[1].protocol, transport::Protocol::Tcp);
+  EXPECT_EQ(c.sip.listen[1].address.port(), 5061);
+  EXPECT_EQ(c.sip.domain, "sip.example.net");
+  EXPECT_EQ(c.sip.unknownSource, UnknownSourcePolicy::Reject403);
+  EXPECT_EQ(c.sip.userAgent, "");
+  EXPECT_EQ(c.sip.advertisedAddress, "203.0.113.7:5062");
+  EXPECT_EQ(c.sip.t1Ms, 250ms);
+  EXPECT_EQ(c.sip.t2Ms, 2000ms);
+  EXPECT_EQ(c.sip.t4Ms, 3000ms);
+  EXPECT_EQ(c.sip.ringTimeout, 60s);
+  EXPECT_EQ(c.sip.tcpIdleTimeout, 30s);
+  EXPECT_EQ(c.sip.tcpMaxConnections, 100u);
+  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
+  EXPECT_EQ(c.routing.switchLimit, 5);
+  EXPECT_FALSE(c.routing.stopAfterBusy);
+  EXPECT_EQ(c.routing.setupTimeout, 8s);
+  EXPECT_EQ(c.routing.noRouteCode, 503);
+  EXPECT_EQ(c.store.path, "/var/lib/tollgate/t.db");
+  EXPECT_EQ(c.store.provisioningPollMs, 250ms);
+  EXPECT_FALSE(c.cdr.illegalCalls);
+  EXPECT_DOUBLE_EQ(c.cdr.illegalRate, 0.5);
+  EXPECT_EQ(c.cdr.illegalBurst, 7);
+  EXPECT_EQ(c.log.level, log::Level::Debug);
+  EXPECT_EQ(c.log.format, log::Format::Json);
+  EXPECT_EQ(c.node.drainTimeout, 0s);
+}
+
+TEST(ConfigTest, ParsesTheShippedExample) {
+  auto r = loadConfig(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
+  ASSERT_TRUE(r.ok()) << r.error().format();
+  const Config& c = r.value();
+  ASSERT_EQ(c.sip.listen.size(), 2u);
+  EXPECT_EQ(c.sip.listen[0].protocol, transport::Protocol::Udp);
+  EXPECT_EQ(c.sip.listen[0].address.toString(), "127.0.0.1:5060");
+  EXPECT_EQ(c.sip.listen[1].protocol, transport::Protocol::Tcp);
+  EXPECT_EQ(c.sip.listen[1].address.toString(), "127.0.0.1:5060");
+  EXPECT_EQ(c.store.path, "var/tollgate.db");
+  // The example shows the defaults: it must agree with the code.
+  Config d = parseOk(kMinimal);
+  EXPECT_EQ(c.sip.domain, d.sip.domain);
+  EXPECT_EQ(c.sip.unknownSource, d.sip.unknownSource);
+  EXPECT_EQ(c.sip.userAgent, d.sip.userAgent);
+  EXPECT_EQ(c.sip.advertisedAddress, d.sip.advertisedAddress);
+  EXPECT_EQ(c.sip.t1Ms, d.sip.t1Ms);
+  EXPECT_EQ(c.sip.t2Ms, d.sip.t2Ms);
+  EXPECT_EQ(c.sip.t4Ms, d.sip.t4Ms);
+  EXPECT_EQ(c.sip.ringTimeout, d.sip.ringTimeout);
+  EXPECT_EQ(c.sip.tcpIdleTimeout, d.sip.tcpIdleTimeout);
+  EXPECT_EQ(c.sip.tcpMaxConnections, d.sip.tcpMaxConnections);
+  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, d.sip.tcpMaxConnectionsPerIp);
+  EXPECT_EQ(c.routing.switchLimit, d.routing.switchLimit);
+  EXPECT_EQ(c.routing.stopAfterBusy, d.routing.stopAfterBusy);
+  EXPECT_EQ(c.routing.setupTimeout, d.routing.setupTimeout);
+  EXPECT_EQ(c.routing.noRouteCode, d.routing.noRouteCode);
+  EXPECT_EQ(c.store.provisioningPollMs, d.store.provisioningPollMs);
+  EXPECT_EQ(c.cdr.illegalCalls, d.cdr.illegalCalls);
+  EXPECT_EQ(c.cdr.illegalRate, d.cdr.illegalRate);
+  EXPECT_EQ(c.cdr.illegalBurst, d.cdr.illegalBurst);
+  EXPECT_EQ(c.log.level, d.log.level);
+  EXPECT_EQ(c.log.format, d.log.format);
+  EXPECT_EQ(c.node.drainTimeout, d.node.drainTimeout);
+}
+
+// Every key the loader knows appears in the example and in the reference:
+// adding a key without documenting it fails here.
+TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> kKeys = {
+      {"sip",
+       {"listen", "domain", "unknown_source", "user_agent", "advertised_address", "t1_ms", "t2_ms",
+        "t4_ms", "ring_timeout", "tcp_idle_timeout", "tcp_max_connections",
+        "tcp_max_connections_per_ip"}},
+      {"routing", {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code"}},
+      {"store", {"path", "provisioning_poll_ms"}},
+      {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst"}},
+      {"log", {"level", "format"}},
+      {"node", {"drain_timeout"}},
+  };
+  toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
+  std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
+  size_t total = 0;
+  for (const auto& [section, keys] : kKeys) {
+    const toml::table* t = example[section].as_table();
+    ASSERT_NE(t, nullptr) << section;
+    EXPECT_EQ(t->size(), keys.size()) << section;
+    for (const std::string& k : keys) {
+      EXPECT_TRUE(t->contains(k)) << section << "." << k << " missing from the example";
+      EXPECT_THAT(doc, HasSubstr("`" + section + "." + k + "`")) << "missing from the reference";
+      // The key list above must match the loader: an unknown key errors.
+      auto d = withLine(section, k + " = nan");
+      if (section == "sip" && k == "listen") continue;
+      if (section == "store" && k == "path") continue;
+      auto r = parseConfig(d.text, "t.toml");
+      ASSERT_FALSE(r.ok()) << section << "." << k;
+      EXPECT_THAT(r.error().message, ::testing::Not(HasSubstr("unknown key")))
+          << section << "." << k;
+      ++total;
+    }
+  }
+  EXPECT_EQ(example.size(), kKeys.size());
+  EXPECT_EQ(total, 22u);  // 24 keys; listen and path are required, so already present
+}
+
+TEST(ConfigTest, ErrorFormatNamesFileLineAndKey) {
+  auto d = withLine("sip", "unknown_source = \"reject\"");
+  ConfigError e = parseError(d.text);
+  EXPECT_EQ(e.format(), "t.toml:3: sip.unknown_source: must be \"drop\" or \"403\" (got \"reject\")");
+  EXPECT_EQ(e.file, "t.toml");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.key, "sip.unknown_source");
+}
+
+TEST(ConfigTest, ErrorFormatWithoutLineOrKey) {
+  EXPECT_EQ((ConfigError{"a.toml", 0, "", "cannot read"}).format(), "a.toml: cannot read");
+  EXPECT_EQ((ConfigError{"a.toml", 2, "", "bad"}).format(), "a.toml:2: bad");
+}
+
+struct BadValue {
+  std::string section;
+  std::string kv;
+  std::string key;      // dotted key expected in the error
+  std::string message;  // expected (substring of the) message
+};
+
+void PrintTo(const BadValue& b, std::ostream* os) { *os << "[" << b.section << "] " << b.kv; }
+
+class ConfigRejects : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigRejects, WithLineAndKey) {
+  const BadValue& b = GetParam();
+  auto d = withLine(b.section, b.kv);
+  ConfigError e = parseError(d.text);
+  EXPECT_EQ(e.line, d.line) << e.format();
+  EXPECT_EQ(e.key, b.key) << e.format();
+  EXPECT_THAT(e.message, HasSubstr(b.message)) << e.format();
+  EXPECT_THAT(e.format(), StartsWith("t.toml:" + std::to_string(d.line) + ": " + b.key + ": "));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Ranges, ConfigRejects,
+    ::testing::Values(
+        BadValue{"sip", "t1_ms = 99", "sip.t1_ms", "must be between 100 and 5000 (got 99)"},
+        BadValue{"sip", "t1_ms = 5001", "sip.t1_ms", "must be between 100 and 5000 (got 5001)"},
+        BadValue{"sip", "t2_ms = 499", "sip.t2_ms", "must be at least sip.t1_ms (500) (got 499)"},
+        BadValue{"sip", "t2_ms = 60001", "sip.t2_ms", "must be between 500 and 60000"},
+        BadValue{"sip", "t4_ms = 999", "sip.t4_ms", "must be between 1000 and 60000"},
+        BadValue{"sip", "t4_ms = 60001", "sip.t4_ms", "must be between 1000 and 60000"},
+        BadValue{"sip", "ring_timeout = 0", "sip.ring_timeout", "must be between 1 and 3600"},
+        BadValue{"sip", "ring_timeout = 3601", "sip.ring_timeout", "must be between 1 and 3600"},
+        BadValue{"sip", "tcp_idle_timeout = 4", "sip.tcp_idle_timeout",
+                 "must be between 5 and 86400"},
+        BadValue{"sip", "tcp_idle_timeout = 86401", "sip.tcp_idle_timeout",
+                 "must be between 5 and 86400"},
+        BadValue{"sip", "tcp_max_connections = 0", "sip.tcp_max_connections",
+                 "must be between 1 and 1000000"},
+        BadValue{"sip", "tcp_max_connections = 1000001", "sip.tcp_max_connections",
+                 "must be between 1 and 1000000"},
+        BadValue{"sip", "tcp_max_connections_per_ip = 0", "sip.tcp_max_connections_per_ip",
+                 "must be between 1 and 4096"},
+        BadValue{"sip", "tcp_max_connections_per_ip = 4097", "sip.tcp_max_connections_per_ip",
+                 "must be between 1 and 4096"},
+        BadValue{"routing", "switch_limit = 0", "routing.switch_limit", "must be between 1 and 32"},
+        BadValue{"routing", "switch_limit = 33", "routing.switch_limit",
+                 "must be between 1 and 32"},
+        BadValue{"routing", "setup_timeout = 0", "routing.setup_timeout",
+                 "must be between 1 and 60"},
+        BadValue{"routing", "setup_timeout = 61", "routing.setup_timeout",
+                 "must be between 1 and 60"},
+        BadValue{"routing", "no_route_code = 399", "routing.no_route_code",
+                 "must be between 400 and 699"},
+        BadValue{"routing", "no_route_code = 700", "routing.no_route_code",
+                 "must be between 400 and 699"},
+        BadValue{"store", "provisioning_poll_ms = 99", "store.provisioning_poll_ms",
+                 "must be between 100 and 60000"},
+        BadValue{"store", "provisioning_poll_ms = 60001", "store.provisioning_poll_ms",
+                 "must be between 100 and 60000"},
+        BadValue{"cdr", "illegal_rate = 0", "cdr.illegal_rate",
+                 "must be greater than 0 and at most 100000 (got 0)"},
+        BadValue{"cdr", "illegal_rate = -1.5", "cdr.illegal_rate", "must be greater than 0"},
+        BadValue{"cdr", "illegal_rate = 100001", "cdr.illegal_rate", "at most 100000"},
+        BadValue{"cdr", "illegal_rate = nan", "cdr.illegal_rate", "must be greater than 0"},
+        BadValue{"cdr", "illegal_rate = inf", "cdr.illegal_rate", "must be greater than 0"},
+        BadValue{"cdr", "illegal_burst = 0", "cdr.illegal_burst", "must be between 1 and 1000000"},
+        BadValue{"cdr", "illegal_burst = 1000001", "cdr.illegal_burst",
+                 "must be between 1 and 1000000"},
+        BadValue{"node", "drain_timeout = -1", "node.drain_timeout", "must be between 0 and 3600"},
+        BadValue{"node", "drain_timeout = 3601", "node.drain_timeout",
+                 "must be between 0 and 3600"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Enums, ConfigRejects,
+    ::testing::Values(
+        BadValue{"sip", "unknown_source = \"Drop\"", "sip.unknown_source",
+                 "must be \"drop\" or \"403\" (got \"Drop\")"},
+        BadValue{"sip", "unknown_source = 403", "sip.unknown_source",
+                 "must be a string (got integer)"},
+        BadValue{"log", "level = \"verbose\"", "log.level",
+                 "must be one of \"debug\", \"info\", \"warn\", \"error\" (got \"verbose\")"},
+        BadValue{"log", "format = \"text\"", "log.format",
+                 "must be \"logfmt\" or \"json\" (got \"text\")"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Types, ConfigRejects,
+    ::testing::Values(
+        BadValue{"sip", "t1_ms = \"500\"", "sip.t1_ms", "must be an integer (got string)"},
+        BadValue{"sip", "t1_ms = 500.0", "sip.t1_ms", "must be an integer (got float)"},
+        BadValue{"sip", "domain = 5", "sip.domain", "must be a string (got integer)"},
+        BadValue{"sip", "user_agent = [\"a\"]", "sip.user_agent", "must be a string (got array)"},
+        BadValue{"routing", "stop_after_busy = \"yes\"", "routing.stop_after_busy",
+                 "must be true or false (got string)"},
+        BadValue{"routing", "stop_after_busy = 1", "routing.stop_after_busy",
+                 "must be true or false (got integer)"},
+        BadValue{"cdr", "illegal_calls = 1979-05-27", "cdr.illegal_calls",
+                 "must be true or false (got date)"},
+        BadValue{"cdr", "illegal_rate = \"20\"", "cdr.illegal_rate", "must be a number (got string)"},
+        BadValue{"store", "provisioning_poll_ms = { a = 1 }", "store.provisioning_poll_ms",
+                 "must be an integer (got table)"},
+        BadValue{"sip", "ring_timeout = true", "sip.ring_timeout",
+                 "must be an integer (got boolean)"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    Strings, ConfigRejects,
+    ::testing::Values(
+        BadValue{"sip", "domain = \"\"", "sip.domain", "must be a host name or IP address"},
+        BadValue{"sip", "domain = \"bad domain\"", "sip.domain", "must be a host name or IP"},
+        BadValue{"sip", "domain = \"a..b\"", "sip.domain", "must be a host name or IP"},
+        BadValue{"sip", "domain = \"::1\"", "sip.domain", "must be a host name or IP"},
+        BadValue{"sip", "user_agent = \"x\\r\\nVia: evil\"", "sip.user_agent",
+                 "must not contain control characters"},
+        BadValue{"sip", "user_agent = \"" + std::string(129, 'a') + "\"", "sip.user_agent",
+                 "at most 128 bytes"},
+        BadValue{"sip", "advertised_address = \"1.2.3.4:0\"", "sip.advertised_address",
+                 "must be host or host:port"},
+        BadValue{"sip", "advertised_address = \"1.2.3.4:70000\"", "sip.advertised_address",
+                 "must be host or host:port"},
+        BadValue{"sip", "advertised_address = \"[::1\"", "sip.advertised_address",
+                 "must be host or host:port"},
+        BadValue{"sip", "advertised_address = \"::1\"", "sip.advertised_address",
+                 "must be host or host:port"},
+        BadValue{"sip", "advertised_address = \"host:\"", "sip.advertised_address",
+                 "must be host or host:port"},
+        BadValue{"store", "path = \"\"", "store.path", "must not be empty"},
+        BadValue{"store", "path = 7", "store.path", "must be a string (got integer)"}));
+
+INSTANTIATE_TEST_SUITE_P(
+    UnknownKeys, ConfigRejects,
+    ::testing::Values(
+        BadValue{"sip", "unknown_sorce = \"drop\"", "sip.unknown_sorce",
+                 "unknown key (did you mean \"unknown_source\"?)"},
+        BadValue{"sip", "tls = { cert = \"x\" }", "sip.tls", "unknown table"},
+        BadValue{"routing", "switchlimit = 3", "routing.switchlimit",
+                 "unknown key (did you mean \"switch_limit\"?)"},
+        BadValue{"store", "url = \"sqlite:x\"", "store.url", "unknown key"},
+        BadValue{"cdr", "illegal = true", "cdr.illegal", "unknown key"},
+        BadValue{"log", "levle = \"info\"", "log.levle", "unknown key (did you mean \"level\"?)"},
+        BadValue{"node", "id = 1", "node.id", "unknown key"}));
+
+TEST(ConfigTest, UnknownKeyHasNoHintWhenNothingIsClose) {
+  ConfigError e = parseError(withLine("sip", "completely_different = 1").text);
+  EXPECT_EQ(e.message, "unknown key");
+}
+
+TEST(ConfigTest, UnknownTopLevelKeyAndTable) {
+  ConfigError e = parseError(std::string("verbose = true\n") + std::string(kMinimal));
+  EXPECT_EQ(e.format(), "t.toml:1: verbose: unknown key");
+  e = parseError(std::string(kMinimal) + "\n[sipp]\nx = 1\n");
+  EXPECT_EQ(e.format(), "t.toml:6: sipp: unknown table (did you mean \"sip\"?)");
+  e = parseError(std::string(kMinimal) + "[sip.tls]\ncert = \"x\"\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "sip.tls");
+  EXPECT_EQ(e.message, "unknown table");
+}
+
+TEST(ConfigTest, SectionThatIsNotATable) {
+  ConfigError e = parseError(std::string(kMinimal) + "log = \"debug\"\n");
+  // A top-level key after [store] belongs to [store] in TOML.
+  EXPECT_EQ(e.key, "store.log");
+  e = parseError(std::string("log = \"debug\"\n") + std::string(kMinimal));
+  EXPECT_EQ(e.format(), "t.toml:1: log: must be a table (got string)");
+}
+
+TEST(ConfigTest, MissingRequiredKeys) {
+  // No [sip] table at all: line 1.
+  ConfigError e = parseError("[store]\npath = \"x.db\"\n");
+  EXPECT_EQ(e.format(), "t.toml:1: sip.listen: missing required key");
+  // The table is there: its header line.
+  e = parseError("[store]\npath = \"x.db\"\n\n[sip]\ndomain = \"a\"\n");
+  EXPECT_EQ(e.format(), "t.toml:4: sip.listen: missing required key");
+  e = parseError("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n[store]\nprovisioning_poll_ms = 500\n");
+  EXPECT_EQ(e.format(), "t.toml:3: store.path: missing required key");
+  e = parseError("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n");
+  EXPECT_EQ(e.format(), "t.toml:1: store.path: missing required key");
+  e = parseError("");
+  EXPECT_EQ(e.line, 1);
+}
+
+TEST(ConfigTest, SyntaxErrorReportsTheLine) {
+  ConfigError e = parseError("[sip]\nlisten = [\"udp:127.0.0.1:5060\"]\n\nt1_ms = = 5\n");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "");
+  EXPECT_THAT(e.format(), StartsWith("t.toml:4: TOML syntax error: "));
+  // A key given twice is a TOML error at the second one.
+  e = parseError("[sip]\nt1_ms = 500\nt1_ms = 600\n");
+  EXPECT_EQ(e.line, 3);
+  // So is a table given twice.
+  e = parseError(std::string(kMinimal) + "[sip]\n");
+  EXPECT_EQ(e.line, 5);
+}
+
+TEST(ConfigTest, ReportsTheEarliestOfSeveralErrors) {
+  ConfigError e = parseError(
+      "[sip]\n"
+      "listen = [\"udp:127.0.0.1:5060\"]\n"
+      "t1_ms = 1\n"  // line 3
+      "[store]\n"
+      "path = \"x.db\"\n"
+      "[log]\n"
+      "level = \"loud\"\n");
+  EXPECT_EQ(e.key, "sip.t1_ms");
+  EXPECT_EQ(e.line, 3);
+  e = parseError(
+      "[log]\n"
+      "level = \"loud\"\n"  // line 2
+      "[sip]\n"
+      "listen = [\"udp:127.0.0.1:5060\"]\n"
+      "t1_ms = 1\n"
+      "[store]\n"
+      "path = \"x.db\"\n");
+  EXPECT_EQ(e.key, "log.level");
+  EXPECT_EQ(e.line, 2);
+}
+
+TEST(ConfigTest, ListenAcceptsIpv6AndTcp) {
+  Config c = parseOk(
+      "[sip]\nlisten = [\"udp:[::1]:5060\", \"tcp:[::1]:5060\", \"udp:127.0.0.1:5060\"]\n"
+      "[store]\npath = \"x.db\"\n");
+  ASSERT_EQ(c.sip.listen.size(), 3u);
+  EXPECT_TRUE(c.sip.listen[0].address.ip().isV6());
+  EXPECT_EQ(c.sip.listen[0].address.port(), 5060);
+  EXPECT_EQ(c.sip.listen[0].protocol, transport::Protocol::Udp);
+  EXPECT_EQ(c.sip.listen[1].protocol, transport::Protocol::Tcp);
+  EXPECT_EQ(transport::toString(c.sip.listen[1]), "tcp:[::1]:5060");
+  EXPECT_TRUE(c.sip.listen[2].address.ip().isV4());
+}
+
+TEST(ConfigTest, ListenPortZeroMayRepeat) {
+  // Port 0 = a free port chosen by the kernel (tests): two such are different sockets.
+  Config c = parseOk(
+      "[sip]\nlisten = [\"udp:127.0.0.1:0\", \"udp:127.0.0.1:0\"]\n[store]\npath = \"x.db\"\n");
+  EXPECT_EQ(c.sip.listen.size(), 2u);
+}
+
+TEST(ConfigTest, ListenErrorsPointAtTheElement) {
+  const std::string tail = "[store]\npath = \"x.db\"\n";
+  ConfigError e = parseError(
+      "[sip]\nlisten = [\n  \"udp:127.0.0.1:5060\",\n  \"udp:127.0.0.1:5060\",\n]\n" + tail);
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "sip.listen[1]");
+  EXPECT_THAT(e.message, HasSubstr("duplicate"));
+
+  e = parseError("[sip]\nlisten = [\n  \"udp:127.0.0.1:5060\",\n  \"sctp:1.2.3.4:5060\",\n]\n" +
+                 tail);
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "sip.listen[1]");
+  EXPECT_THAT(e.message, HasSubstr("must be protocol:address:port"));
+
+  e = parseError("[sip]\nlisten = [\"udp:localhost:5060\"]\n" + tail);
+  EXPECT_EQ(e.key, "sip.listen[0]");
+
+  e = parseError("[sip]\nlisten = [\"udp:127.0.0.1:5060\", 5060]\n" + tail);
+  EXPECT_EQ(e.key, "sip.listen[1]");
+  EXPECT_EQ(e.message, "must be a string (got integer)");
+
+  e = parseError("[sip]\nlisten = [\"tls:127.0.0.1:5061\"]\n" + tail);
+  EXPECT_EQ(e.key, "sip.listen[0]");
+  EXPECT_THAT(e.message, HasSubstr("not supported yet"));
+
+  e = parseError("[sip]\nlisten = []\n" + tail);
+  EXPECT_EQ(e.format(), "t.toml:2: sip.listen: must name at least one socket, e.g. [\"udp:127.0.0.1:5060\"]");
+
+  e = parseError("[sip]\nlisten = \"udp:127.0.0.1:5060\"\n" + tail);
+  EXPECT_EQ(e.format(), "t.toml:2: sip.listen: must be an array of strings (got string)");
+}
+
+TEST(ConfigTest, ListenHasABound) {
+  std::string list;
+  for (int i = 0; i < 65; ++i) list += "\"udp:127.0.0.1:" + std::to_string(6000 + i) + "\",";
+  ConfigError e = parseError("[sip]\nlisten = [" + list + "]\n[store]\npath = \"x.db\"\n");
+  EXPECT_EQ(e.key, "sip.listen");
+  EXPECT_THAT(e.message, HasSubstr("at most 64"));
+}
+
+TEST(ConfigTest, AcceptsValidHostsAndAddresses) {
+  for (const char* a : {"203.0.113.7", "203.0.113.7:5060", "[2001:db8::7]", "[2001:db8::7]:5062",
+                        "sbc.example.com", "sbc.example.com:5080"}) {
+    Config c = parseOk(withLine("sip", std::string("advertised_address = \"") + a + "\"").text);
+    EXPECT_EQ(c.sip.advertisedAddress, a);
+  }
+  for (const char* d : {"example.com", "127.0.0.1", "[::1]", "example.com."}) {
+    Config c = parseOk(withLine("sip", std::string("domain = \"") + d + "\"").text);
+    EXPECT_EQ(c.sip.domain, d);
+  }
+}
+
+TEST(ConfigTest, EveryLogLevel) {
+  const std::pair<const char*, log::Level> kLevels[] = {{"debug", log::Level::Debug},
+                                                        {"info", log::Level::Info},
+                                                        {"warn", log::Level::Warn},
+                                                        {"error", log::Level::Error}};
+  for (const auto& [name, level] : kLevels) {
+    Config c = parseOk(withLine("log", std::string("level = \"") + name + "\"").text);
+    EXPECT_EQ(c.log.level, level) << name;
+  }
+}
+
+TEST(ConfigTest, T2MayEqualT1AndIsCheckedAgainstTheGivenT1) {
+  Config c = parseOk(withLine("sip", "t1_ms = 1000\nt2_ms = 1000").text);
+  EXPECT_EQ(c.sip.t2Ms, 1000ms);
+  ConfigError e = parseError(withLine("sip", "t1_ms = 1000\nt2_ms = 999").text);
+  EXPECT_EQ(e.key, "sip.t2_ms");
+  EXPECT_EQ(e.line, 4);
+}
+
+TEST(ConfigTest, PerIpLimitIsCheckedAgainstTheTotal) {
+  Config c = parseOk(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 10").text);
+  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
+  ConfigError e =
+      parseError(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 11").text);
+  EXPECT_EQ(e.key, "sip.tcp_max_connections_per_ip");
+  EXPECT_EQ(e.message, "must be between 1 and 10 (got 11)");
+}
+
+TEST(ConfigTest, InlineTablesAndDottedKeysWork) {
+  Config c = parseOk(
+      "sip = { listen = [\"udp:127.0.0.1:5070\"], t1_ms = 200 }\n"
+      "store.path = \"y.db\"\n"
+      "log.level = \"warn\"\n");
+  EXPECT_EQ(c.sip.listen[0].address.port(), 5070);
+  EXPECT_EQ(c.sip.t1Ms, 200ms);
+  EXPECT_EQ(c.store.path, "y.db");
+  EXPECT_EQ(c.log.level, log::Level::Warn);
+}
+
+TEST(ConfigTest, LoadConfigReportsUnreadableFile) {
+  auto r = loadConfig("/nonexistent/tollgate.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().line, 0);
+  EXPECT_EQ(r.error().format(), "/nonexistent/tollgate.toml: cannot read: No such file or directory");
+}
+
+TEST(ConfigTest, LoadConfigNamesTheFileInErrors) {
+  std::string path = ::testing::TempDir() + "config_test_bad.toml";
+  {
+    std::ofstream out(path);
+    out << withLine("sip", "unknown_source = \"reject\"").text;
+  }
+  auto r = loadConfig(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().format(),
+            path + ":3: sip.unknown_source: must be \"drop\" or \"403\" (got \"reject\")");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tollgate::app

@@ -1,0 +1,346 @@
+// Tests of provisioning files: structure, types, unknown keys, and the
+// validator's findings mapped back to the line of the entry, key or element.
+#include "app/provisioning_file.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace tollgate::app {
+namespace {
+
+using ::testing::HasSubstr;
+
+admission::Provisioning parseOk(std::string_view text) {
+  auto r = parseProvisioning(text, "p.toml");
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().format());
+  return r.ok() ? r.value() : admission::Provisioning{};
+}
+
+ConfigError parseError(std::string_view text) {
+  auto r = parseProvisioning(text, "p.toml");
+  EXPECT_FALSE(r.ok()) << "parsed although it should not:\n" << text;
+  return r.ok() ? ConfigError{} : r.error();
+}
+
+constexpr std::string_view kCustomer =
+    "[[mapping_gateway]]\n"       // 1
+    "name = \"cust-a\"\n"         // 2
+    "auth = \"ip\"\n"             // 3
+    "addresses = [\"10.0.0.1\"]\n";  // 4
+
+constexpr std::string_view kCarrier =
+    "[[routing_gateway]]\n"          // 1
+    "name = \"carrier-1\"\n"         // 2
+    "address = \"127.0.0.1:5090\"\n"  // 3
+    "prefixes = [\"\"]\n"            // 4
+    "priority = 10\n";               // 5
+
+TEST(ProvisioningFileTest, ParsesTheShippedDemo) {
+  auto r = loadProvisioningFile(TOLLGATE_SOURCE_DIR "/examples/demo-provisioning.toml");
+  ASSERT_TRUE(r.ok()) << r.error().format();
+  const admission::Provisioning& p = r.value();
+  ASSERT_EQ(p.mappingGateways.size(), 1u);
+  const auto& m = p.mappingGateways[0];
+  EXPECT_EQ(m.name, "demo-customer");
+  EXPECT_EQ(m.auth, admission::AuthMode::Ip);
+  EXPECT_EQ(m.addresses, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_TRUE(m.enabled);
+
+  ASSERT_EQ(p.routingGateways.size(), 2u);
+  const auto& a = p.routingGateways[0];
+  EXPECT_EQ(a.name, "demo-carrier-a");
+  EXPECT_EQ(a.address, "127.0.0.1:5090");
+  EXPECT_EQ(a.transport, "udp");
+  EXPECT_EQ(a.prefixes, std::vector<std::string>{""});
+  EXPECT_EQ(a.priority, 10);
+  EXPECT_TRUE(a.enabled);
+  const auto& b = p.routingGateways[1];
+  EXPECT_EQ(b.name, "demo-carrier-b");
+  EXPECT_EQ(b.address, "127.0.0.1:5092");
+  EXPECT_EQ(b.prefixes, std::vector<std::string>{"44"});
+  EXPECT_EQ(b.priority, 20);
+  EXPECT_EQ(b.stripDigits, 0);
+  EXPECT_EQ(b.addPrefix, "");
+}
+
+TEST(ProvisioningFileTest, ReferenceShowsEveryKey) {
+  std::ifstream in(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  for (const char* k : {"name", "auth", "addresses", "enabled"}) {
+    EXPECT_THAT(doc, HasSubstr(std::string("`mapping_gateway.") + k + "`"));
+  }
+  for (const char* k : {"name", "address", "transport", "prefixes", "priority", "strip_digits",
+                        "add_prefix", "enabled"}) {
+    EXPECT_THAT(doc, HasSubstr(std::string("`routing_gateway.") + k + "`"));
+  }
+}
+
+TEST(ProvisioningFileTest, OptionalKeysHaveTheirDefaults) {
+  auto p = parseOk(std::string(kCustomer) + std::string(kCarrier));
+  ASSERT_EQ(p.mappingGateways.size(), 1u);
+  EXPECT_TRUE(p.mappingGateways[0].enabled);
+  ASSERT_EQ(p.routingGateways.size(), 1u);
+  const auto& g = p.routingGateways[0];
+  EXPECT_EQ(g.transport, "udp");
+  EXPECT_EQ(g.stripDigits, 0);
+  EXPECT_EQ(g.addPrefix, "");
+  EXPECT_TRUE(g.enabled);
+}
+
+TEST(ProvisioningFileTest, ReadsEveryKey) {
+  auto p = parseOk(R"([[mapping_gateway]]
+name = "cust-b"
+auth = "ip_port"
+addresses = ["10.0.0.1:5060", "[2001:db8::1]:5070"]
+enabled = false
+[[routing_gateway]]
+name = "carrier-6"
+address = "[::1]:5090"
+transport = "tcp"
+prefixes = ["44", "+1", "*9#"]
+priority = 7
+strip_digits = 2
+add_prefix = "00"
+enabled = false
+)");
+  const auto& m = p.mappingGateways.at(0);
+  EXPECT_EQ(m.auth, admission::AuthMode::IpPort);
+  EXPECT_EQ(m.addresses.size(), 2u);
+  EXPECT_FALSE(m.enabled);
+  const auto& g = p.routingGateways.at(0);
+  EXPECT_EQ(g.address, "[::1]:5090");
+  EXPECT_EQ(g.transport, "tcp");
+  EXPECT_EQ(g.prefixes, (std::vector<std::string>{"44", "+1", "*9#"}));
+  EXPECT_EQ(g.priority, 7);
+  EXPECT_EQ(g.stripDigits, 2);
+  EXPECT_EQ(g.addPrefix, "00");
+  EXPECT_FALSE(g.enabled);
+}
+
+TEST(ProvisioningFileTest, EmptyFileAndEmptyListsAreNoGateways) {
+  auto p = parseOk("");
+  EXPECT_TRUE(p.mappingGateways.empty());
+  EXPECT_TRUE(p.routingGateways.empty());
+  p = parseOk("mapping_gateway = []\nrouting_gateway = []\n");
+  EXPECT_TRUE(p.mappingGateways.empty());
+}
+
+TEST(ProvisioningFileTest, InlineTablesWork) {
+  auto p = parseOk(
+      "mapping_gateway = [ { name = \"c\", auth = \"ip\", addresses = [\"10.1.0.0/16\"] } ]\n");
+  ASSERT_EQ(p.mappingGateways.size(), 1u);
+  EXPECT_EQ(p.mappingGateways[0].addresses[0], "10.1.0.0/16");
+}
+
+TEST(ProvisioningFileTest, UnknownKeyInAnEntry) {
+  ConfigError e = parseError(std::string(kCustomer) + "adresses = [\"10.0.0.2\"]\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:5: mapping_gateway[cust-a].adresses: unknown key (did you mean \"addresses\"?)");
+  e = parseError(std::string(kCarrier) + "weight = 3\n");
+  EXPECT_EQ(e.format(), "p.toml:6: routing_gateway[carrier-1].weight: unknown key");
+}
+
+TEST(ProvisioningFileTest, UnknownTopLevelTable) {
+  ConfigError e = parseError(std::string(kCustomer) + "\n[[routing_gateways]]\nname = \"x\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:6: routing_gateways: unknown key (did you mean \"routing_gateway\"?)");
+  e = parseError("[account]\nname = \"x\"\n");
+  EXPECT_EQ(e.format(), "p.toml:1: account: unknown table");
+}
+
+TEST(ProvisioningFileTest, ListThatIsNotAnArrayOfTables) {
+  ConfigError e = parseError("[mapping_gateway]\nname = \"x\"\n");
+  EXPECT_EQ(e.line, 1);
+  EXPECT_EQ(e.key, "mapping_gateway");
+  EXPECT_THAT(e.message, HasSubstr("[[mapping_gateway]]"));
+  e = parseError("routing_gateway = [1, 2]\n");
+  EXPECT_EQ(e.key, "routing_gateway");
+}
+
+TEST(ProvisioningFileTest, MissingRequiredKeysPointAtTheEntry) {
+  ConfigError e = parseError(std::string(kCustomer) +
+                             "\n[[mapping_gateway]]\nauth = \"ip\"\naddresses = [\"10.0.0.2\"]\n");
+  EXPECT_EQ(e.format(), "p.toml:6: mapping_gateway[#2].name: missing required key");
+  e = parseError("[[routing_gateway]]\nname = \"c\"\naddress = \"127.0.0.1:5090\"\nprefixes = [\"\"]\n");
+  EXPECT_EQ(e.format(), "p.toml:1: routing_gateway[c].priority: missing required key");
+  e = parseError("[[mapping_gateway]]\nname = \"c\"\nauth = \"ip\"\n");
+  EXPECT_EQ(e.format(), "p.toml:1: mapping_gateway[c].addresses: missing required key");
+}
+
+TEST(ProvisioningFileTest, WrongTypesPointAtTheKey) {
+  ConfigError e = parseError(std::string(kCarrier) + "strip_digits = \"2\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:6: routing_gateway[carrier-1].strip_digits: must be an integer (got string)");
+  e = parseError(std::string(kCustomer) + "enabled = \"yes\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:5: mapping_gateway[cust-a].enabled: must be true or false (got string)");
+  e = parseError("[[mapping_gateway]]\nname = \"c\"\nauth = \"ip\"\naddresses = [\"10.0.0.1\", 7]\n");
+  EXPECT_EQ(e.format(), "p.toml:4: mapping_gateway[c].addresses[1]: must be a string (got integer)");
+}
+
+TEST(ProvisioningFileTest, PriorityOutsideIntIsRejected) {
+  ConfigError e = parseError(
+      "[[routing_gateway]]\nname = \"c\"\naddress = \"127.0.0.1:5090\"\nprefixes = [\"\"]\n"
+      "priority = 99999999999\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "routing_gateway[c].priority");
+  EXPECT_THAT(e.message, HasSubstr("must be between"));
+}
+
+TEST(ProvisioningFileTest, EnumValues) {
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\nname = \"c\"\nauth = \"digest\"\naddresses = [\"10.0.0.1\"]\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:3: mapping_gateway[c].auth: must be one of \"ip\", \"ip_port\", \"password\" "
+            "(got \"digest\")");
+  e = parseError(std::string(kCarrier) + "transport = \"sctp\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:6: routing_gateway[carrier-1].transport: must be \"udp\" or \"tcp\" (got \"sctp\")");
+}
+
+// --- The validator's findings, mapped back to lines --------------------------
+
+TEST(ProvisioningFileTest, PasswordAuthIsNotSupportedYet) {
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\nname = \"cust-a\"\n\nauth = \"password\"\naddresses = [\"10.0.0.1\"]\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:4: mapping_gateway[cust-a].auth: auth = \"password\" is not supported yet");
+}
+
+TEST(ProvisioningFileTest, BadAddressPointsAtItsArrayElement) {
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\n"
+      "name = \"cust-a\"\n"
+      "auth = \"ip\"\n"
+      "addresses = [\n"
+      "  \"10.0.0.1\",\n"
+      "  \"10.0.0.300\",\n"  // line 6
+      "]\n");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_EQ(e.key, "mapping_gateway[cust-a].addresses");
+  EXPECT_THAT(e.message, HasSubstr("\"10.0.0.300\""));
+  EXPECT_THAT(e.format(), ::testing::StartsWith("p.toml:6: mapping_gateway[cust-a].addresses: "));
+}
+
+TEST(ProvisioningFileTest, IpPortNeedsAPort) {
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\nname = \"cust-a\"\nauth = \"ip_port\"\naddresses = [\"10.0.0.1\"]\n");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "mapping_gateway[cust-a].addresses");
+}
+
+TEST(ProvisioningFileTest, EmptyAddressListPointsAtTheKey) {
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\nname = \"cust-a\"\nauth = \"ip\"\n\naddresses = []\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "mapping_gateway[cust-a].addresses");
+}
+
+TEST(ProvisioningFileTest, DuplicateNamePointsAtTheSecondEntry) {
+  ConfigError e = parseError(std::string(kCustomer) +
+                             "[[mapping_gateway]]\n"
+                             "auth = \"ip\"\n"
+                             "name = \"cust-a\"\n"  // line 7
+                             "addresses = [\"10.0.0.2\"]\n");
+  EXPECT_EQ(e.line, 7);
+  EXPECT_EQ(e.key, "mapping_gateway[cust-a].name");
+  EXPECT_THAT(e.message, HasSubstr("duplicate"));
+}
+
+TEST(ProvisioningFileTest, AmbiguousSourcePointsAtTheLaterClaim) {
+  ConfigError e = parseError(std::string(kCustomer) +
+                             "[[mapping_gateway]]\n"
+                             "name = \"cust-b\"\n"
+                             "auth = \"ip\"\n"
+                             "addresses = [\"10.9.0.0/16\",\n"
+                             "  \"10.0.0.1/32\"]\n");  // line 9: same source as cust-a
+  EXPECT_EQ(e.line, 9);
+  EXPECT_EQ(e.key, "mapping_gateway[cust-b].addresses");
+  EXPECT_THAT(e.message, HasSubstr("cust-a"));
+}
+
+TEST(ProvisioningFileTest, InvalidNameIsReported) {
+  ConfigError e =
+      parseError("[[mapping_gateway]]\nauth = \"ip\"\nname = \"cust a\"\naddresses = [\"10.0.0.1\"]\n");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.key, "mapping_gateway[cust a].name");
+}
+
+TEST(ProvisioningFileTest, RoutingGatewayFindings) {
+  const std::string head =
+      "[[routing_gateway]]\n"   // 1
+      "name = \"carrier-1\"\n";  // 2
+  ConfigError e = parseError(head + "address = \"carrier.example.com:5060\"\nprefixes = [\"\"]\npriority = 1\n");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].address");
+
+  e = parseError(head + "address = \"127.0.0.1:5090\"\nprefixes = [\n  \"44\",\n  \"4x\"\n]\npriority = 1\n");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].prefixes");
+
+  e = parseError(head + "address = \"127.0.0.1:5090\"\nprefixes = []\npriority = 1\n");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].prefixes");
+
+  e = parseError(head + "address = \"127.0.0.1:5090\"\nprefixes = [\"\"]\npriority = -1\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].priority");
+
+  e = parseError(std::string(kCarrier) + "strip_digits = 33\n");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].strip_digits");
+
+  e = parseError(std::string(kCarrier) + "add_prefix = \"0x\"\n");
+  EXPECT_EQ(e.line, 6);
+  EXPECT_EQ(e.key, "routing_gateway[carrier-1].add_prefix");
+}
+
+TEST(ProvisioningFileTest, ReportsTheEarliestFinding) {
+  ConfigError e = parseError(
+      "[[routing_gateway]]\n"
+      "name = \"r\"\n"
+      "address = \"nope\"\n"  // line 3
+      "prefixes = [\"x\"]\n"
+      "priority = 1\n"
+      "[[mapping_gateway]]\n"
+      "name = \"m\"\n"
+      "auth = \"ip\"\n"
+      "addresses = [\"bad\"]\n");
+  EXPECT_EQ(e.line, 3);
+}
+
+TEST(ProvisioningFileTest, SyntaxErrorReportsTheLine) {
+  ConfigError e = parseError("[[mapping_gateway]]\nname = \"a\"\naddresses = [\"10.0.0.1\"\n");
+  EXPECT_GE(e.line, 3);
+  EXPECT_THAT(e.message, HasSubstr("TOML syntax error"));
+  e = parseError("[[mapping_gateway]]\nname = cust-a\n");
+  EXPECT_EQ(e.line, 2);
+}
+
+TEST(ProvisioningFileTest, LoadReportsUnreadableFile) {
+  auto r = loadProvisioningFile("/nonexistent/p.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().format(), "/nonexistent/p.toml: cannot read: No such file or directory");
+}
+
+TEST(ProvisioningFileTest, LoadNamesTheFileInErrors) {
+  std::string path = ::testing::TempDir() + "provisioning_file_test.toml";
+  {
+    std::ofstream out(path);
+    out << kCustomer << "enabled = 1\n";
+  }
+  auto r = loadProvisioningFile(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().format(),
+            path + ":5: mapping_gateway[cust-a].enabled: must be true or false (got integer)");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tollgate::app
