@@ -33,10 +33,15 @@ struct ImportSummary {
   size_t removed = 0;  // only with prune
 };
 
+// Upper bound on CdrQuery::limit (larger values are clamped): the management
+// API passes the limit from a request, and one page must stay small in
+// memory. Page with beforeId to read more.
+inline constexpr size_t kMaxCdrListLimit = 10'000;
+
 struct CdrQuery {
-  size_t limit = 50;       // newest first
+  size_t limit = 50;       // newest first; 0 returns nothing; clamped to kMaxCdrListLimit
   int64_t beforeId = 0;    // 0 = from the newest; else only ids < beforeId (paging)
-  std::string reason;      // "" = any; else a reasonName()
+  std::string reason;      // "" = any; else a reasonName() (an unknown name is an error)
   std::string mappingGateway;
 };
 
@@ -62,7 +67,12 @@ class Store {
 };
 
 // Opens (creating if needed, and migrating the schema) the SQLite store at
-// `path`. The parent directory is created when missing.
+// `path`. The parent directory is created when missing. The file may be
+// shared by several processes at once (the running switch, `tollgate
+// import`, `tollgate cdr list`): WAL mode plus a busy timeout of
+// kSqliteBusyTimeoutMs. ":memory:" opens a private in-memory database
+// (tests only: no WAL, nothing shared, nothing durable). See docs/store.md.
+inline constexpr int kSqliteBusyTimeoutMs = 5000;
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path);
 
 }  // namespace tollgate::store

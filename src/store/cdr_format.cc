@@ -1,0 +1,327 @@
+// JSON and table rendering of CDRs (cdr_format.h). Hand-written rather than
+// nlohmann-json: one flat object with fixed keys, and we want control over
+// what happens to invalid UTF-8 from the wire.
+#include "store/cdr_format.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+namespace tollgate::store {
+namespace {
+
+constexpr int32_t kInvalid = -1;
+
+// Decodes one UTF-8 sequence at s[i] and advances i past it. Returns the code
+// point, or kInvalid after consuming exactly one byte when the bytes there are
+// not well-formed UTF-8 (RFC 3629 §3: no overlong forms, no surrogates,
+// nothing above U+10FFFF).
+int32_t nextCodePoint(std::string_view s, size_t& i) {
+  auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  size_t len;
+  int32_t cp;
+  int32_t min;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2, cp = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, cp = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, cp = b0 & 0x07, min = 0x10000;
+  } else {
+    ++i;
+    return kInvalid;
+  }
+  if (i + len > s.size()) {
+    ++i;
+    return kInvalid;
+  }
+  for (size_t k = 1; k < len; ++k) {
+    auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) {
+      ++i;
+      return kInvalid;
+    }
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    ++i;
+    return kInvalid;
+  }
+  i += len;
+  return cp;
+}
+
+// Code points a terminal may act on rather than print: C0 and C1 controls,
+// DEL, line/paragraph separators and the bidirectional overrides that can
+// make a row read differently from what it contains (Trojan Source).
+bool unsafeForTerminal(int32_t cp) {
+  return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+         (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+// Appends `s` with every unsafe or invalid character replaced by '?', and
+// returns how many characters (code points) it appended, for padding.
+size_t appendPrintable(std::string& out, std::string_view s) {
+  size_t chars = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t from = i;
+    int32_t cp = nextCodePoint(s, i);
+    if (cp == kInvalid || unsafeForTerminal(cp)) {
+      out += '?';
+    } else {
+      out.append(s.substr(from, i - from));
+    }
+    ++chars;
+  }
+  return chars;
+}
+
+enum class Align { Left, Right };
+
+struct Column {
+  const char* title;
+  size_t width;
+  Align align;
+};
+
+// The table layout; header and rows are built from this one list.
+constexpr Column kColumns[] = {
+    {"ID", 8, Align::Right},         {"START (UTC)", 19, Align::Left},
+    {"CALLER", 16, Align::Left},     {"CALLEE", 16, Align::Left},
+    {"SOURCE", 21, Align::Left},     {"MAPPING", 12, Align::Left},
+    {"ROUTING", 12, Align::Left},    {"CODE", 4, Align::Right},
+    {"DURATION", 9, Align::Right},   {"HANGUP", 6, Align::Left},
+    {"REASON", 0, Align::Left},
+};
+constexpr size_t kColumnCount = sizeof kColumns / sizeof kColumns[0];
+
+// Joins cells with two spaces; the last column is not padded, so rows carry
+// no trailing blanks.
+std::string renderRow(const std::string_view (&cells)[kColumnCount]) {
+  std::string out;
+  for (size_t c = 0; c < kColumnCount; ++c) {
+    if (c > 0) out += "  ";
+    std::string_view v = cells[c].empty() ? std::string_view("-") : cells[c];
+    std::string text;
+    size_t chars = appendPrintable(text, v);
+    size_t pad = kColumns[c].width > chars && c + 1 < kColumnCount ? kColumns[c].width - chars : 0;
+    if (kColumns[c].align == Align::Right) out.append(pad, ' ');
+    out += text;
+    if (kColumns[c].align == Align::Left) out.append(pad, ' ');
+  }
+  return out;
+}
+
+// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
+// civil_from_days; exact for every int64 day count we can meet).
+void civilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2 ? 1 : 0);
+}
+
+struct UtcParts {
+  int64_t year;
+  unsigned month, day, hour, minute, second;
+  int64_t micros;
+};
+
+UtcParts utcParts(int64_t us) {
+  constexpr int64_t kUsPerDay = 86'400'000'000;
+  int64_t days = us / kUsPerDay;
+  int64_t rem = us % kUsPerDay;
+  if (rem < 0) {  // floor division: times before 1970 stay well-formed
+    rem += kUsPerDay;
+    --days;
+  }
+  UtcParts p{};
+  civilFromDays(days, &p.year, &p.month, &p.day);
+  int64_t secs = rem / 1'000'000;
+  p.micros = rem % 1'000'000;
+  p.hour = static_cast<unsigned>(secs / 3600);
+  p.minute = static_cast<unsigned>(secs / 60 % 60);
+  p.second = static_cast<unsigned>(secs % 60);
+  return p;
+}
+
+void appendKey(std::string& out, const char* key) {
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void appendInt(std::string& out, int64_t v) { out += std::to_string(v); }
+
+}  // namespace
+
+std::string formatUtcMicros(int64_t unixMicros) {
+  UtcParts p = utcParts(unixMicros);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%06" PRId64 "Z", p.year,
+                p.month, p.day, p.hour, p.minute, p.second, p.micros);
+  return buf;
+}
+
+void appendJsonString(std::string& out, std::string_view s) {
+  out += '"';
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t from = i;
+    int32_t cp = nextCodePoint(s, i);
+    switch (cp) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case kInvalid: out += "\\ufffd"; break;
+      default:
+        if (cp < 0x20 || cp == 0x7F) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(cp & 0x7F));
+          out += b;
+        } else {
+          out.append(s.substr(from, i - from));
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string cdrToJson(const call::Cdr& c) {
+  std::string out;
+  out.reserve(512);
+  out += '{';
+  appendKey(out, "id");
+  appendInt(out, c.id);
+  out += ',';
+  appendKey(out, "call_id");
+  appendJsonString(out, c.callId);
+  out += ',';
+  appendKey(out, "start");
+  appendJsonString(out, formatUtcMicros(c.startUs));
+  out += ',';
+  appendKey(out, "answer");
+  if (c.answerUs == 0) {
+    out += "null";
+  } else {
+    appendJsonString(out, formatUtcMicros(c.answerUs));
+  }
+  out += ',';
+  appendKey(out, "end");
+  appendJsonString(out, formatUtcMicros(c.endUs));
+  out += ',';
+  appendKey(out, "caller");
+  appendJsonString(out, c.caller);
+  out += ',';
+  appendKey(out, "callee");
+  appendJsonString(out, c.callee);
+  out += ',';
+  appendKey(out, "source");
+  appendJsonString(out, c.sourceAddress);
+  out += ',';
+  appendKey(out, "transport");
+  appendJsonString(out, c.transport);
+  out += ',';
+  appendKey(out, "mapping_gateway");
+  appendJsonString(out, c.mappingGateway);
+  out += ',';
+  appendKey(out, "routing_gateway");
+  appendJsonString(out, c.routingGateway);
+  out += ',';
+  appendKey(out, "gateways_tried");
+  out += '[';
+  // gatewaysTried is "a,b,c"; gateway names cannot contain ',' (they are
+  // [A-Za-z0-9._-]), and empty pieces carry no name.
+  bool first = true;
+  std::string_view rest = c.gatewaysTried;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view name = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (name.empty()) continue;
+    if (!first) out += ',';
+    first = false;
+    appendJsonString(out, name);
+  }
+  out += "],";
+  appendKey(out, "final_code");
+  appendInt(out, c.finalCode);
+  out += ',';
+  appendKey(out, "duration_ms");
+  appendInt(out, c.durationMs);
+  out += ',';
+  appendKey(out, "hangup");
+  appendJsonString(out, call::hangupName(c.hangup));
+  out += ',';
+  appendKey(out, "reason");
+  appendJsonString(out, call::reasonName(c.reason));
+  out += '}';
+  return out;
+}
+
+std::string cdrsToJson(const std::vector<call::Cdr>& cdrs) {
+  if (cdrs.empty()) return "[]\n";
+  std::string out = "[\n";
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    out += "  ";
+    out += cdrToJson(cdrs[i]);
+    out += i + 1 < cdrs.size() ? ",\n" : "\n";
+  }
+  out += "]\n";
+  return out;
+}
+
+std::string cdrTableHeader() {
+  std::string_view cells[kColumnCount];
+  for (size_t c = 0; c < kColumnCount; ++c) cells[c] = kColumns[c].title;
+  return renderRow(cells);
+}
+
+std::string cdrToTableRow(const call::Cdr& c) {
+  std::string id = std::to_string(c.id);
+  std::string start;
+  {
+    UtcParts p = utcParts(c.startUs);
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02u %02u:%02u:%02u", p.year, p.month,
+                  p.day, p.hour, p.minute, p.second);
+    start = buf;
+  }
+  std::string code = c.finalCode != 0 ? std::to_string(c.finalCode) : std::string();
+  std::string duration;
+  if (c.answerUs != 0) {
+    char buf[32];
+    int64_t ms = c.durationMs < 0 ? 0 : c.durationMs;
+    std::snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64 "s", ms / 1000, ms % 1000);
+    duration = buf;
+  }
+  const std::string_view cells[kColumnCount] = {
+      id,
+      start,
+      c.caller,
+      c.callee,
+      c.sourceAddress,
+      c.mappingGateway,
+      c.routingGateway,
+      code,
+      duration,
+      call::hangupName(c.hangup),
+      call::reasonName(c.reason),
+  };
+  return renderRow(cells);
+}
+
+}  // namespace tollgate::store

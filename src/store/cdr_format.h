@@ -1,0 +1,43 @@
+// Renders CDRs for operators: the JSON object `tollgate cdr list --json`
+// prints and a one-line row of the human table. The JSON keys and the time
+// format are an interface fixed in docs/cdr.md. Both forms are safe to print
+// whatever the caller put in a From header: JSON output is always valid UTF-8
+// with control characters escaped, and table rows never contain a control
+// character a terminal would interpret. Pure functions: thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "call/cdr.h"
+
+namespace tollgate::store {
+
+// ISO-8601 UTC with microseconds: "2026-11-26T16:20:00.123456Z".
+std::string formatUtcMicros(int64_t unixMicros);
+
+// Appends `s` as a JSON string literal (with the quotes). Bytes that are not
+// valid UTF-8 become U+FFFD: JSON must be UTF-8, and a SIP header need not be.
+void appendJsonString(std::string& out, std::string_view s);
+
+// One JSON object, no trailing newline:
+// {"id":1,"call_id":"..","start":"..","answer":null,"end":"..","caller":"..",
+//  "callee":"..","source":"..","transport":"udp","mapping_gateway":"..",
+//  "routing_gateway":"..","gateways_tried":["a","b"],"final_code":486,
+//  "duration_ms":0,"hangup":"","reason":"busy"}
+// "answer" is null when answerUs == 0.
+std::string cdrToJson(const call::Cdr& cdr);
+
+// A JSON array of cdrToJson() objects in the given order, one per line, with
+// a trailing newline: what `tollgate cdr list --json` prints.
+std::string cdrsToJson(const std::vector<call::Cdr>& cdrs);
+
+// The human table: a header line and one line per CDR, columns padded to
+// fixed widths (a longer value is printed whole and shifts the rest of its
+// row; nothing is hidden). Empty values print as "-". No trailing newline.
+std::string cdrTableHeader();
+std::string cdrToTableRow(const call::Cdr& cdr);
+
+}  // namespace tollgate::store

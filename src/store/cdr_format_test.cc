@@ -1,0 +1,174 @@
+// Tests of the operator-facing CDR renderings: the fixed JSON form of
+// `tollgate cdr list --json` and the human table row.
+#include "store/cdr_format.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tollgate::store {
+namespace {
+
+using call::Cdr;
+using call::HangupSide;
+using call::TerminationReason;
+
+Cdr answeredCdr() {
+  Cdr c;
+  c.id = 42;
+  c.callId = "a84b4c76e66710@pc33.example.com";
+  c.startUs = 1'795'710'000'123'456;  // 2026-11-26T16:20:00.123456Z
+  c.answerUs = 1'795'710'003'000'000;
+  c.endUs = 1'795'710'064'500'001;
+  c.caller = "442012345678";
+  c.callee = "15551234567";
+  c.sourceAddress = "192.0.2.1:5060";
+  c.transport = "udp";
+  c.mappingGateway = "cust-a";
+  c.routingGateway = "carrier-b";
+  c.gatewaysTried = "carrier-a,carrier-b";
+  c.finalCode = 200;
+  c.durationMs = 61'500;
+  c.hangup = HangupSide::Caller;
+  c.reason = TerminationReason::CallerBye;
+  return c;
+}
+
+TEST(FormatUtcMicrosTest, RendersIsoUtcWithMicroseconds) {
+  EXPECT_EQ(formatUtcMicros(0), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(formatUtcMicros(1'795'710'000'123'456), "2026-11-26T16:20:00.123456Z");
+  EXPECT_EQ(formatUtcMicros(951'868'799'999'999), "2000-02-29T23:59:59.999999Z");
+  EXPECT_EQ(formatUtcMicros(951'868'800'000'000), "2000-03-01T00:00:00.000000Z");
+  EXPECT_EQ(formatUtcMicros(-1), "1969-12-31T23:59:59.999999Z");
+}
+
+TEST(CdrToJsonTest, AnsweredCallHasEveryKeyInOrder) {
+  EXPECT_EQ(cdrToJson(answeredCdr()),
+            R"({"id":42,"call_id":"a84b4c76e66710@pc33.example.com",)"
+            R"("start":"2026-11-26T16:20:00.123456Z","answer":"2026-11-26T16:20:03.000000Z",)"
+            R"("end":"2026-11-26T16:21:04.500001Z","caller":"442012345678",)"
+            R"("callee":"15551234567","source":"192.0.2.1:5060","transport":"udp",)"
+            R"("mapping_gateway":"cust-a","routing_gateway":"carrier-b",)"
+            R"("gateways_tried":["carrier-a","carrier-b"],"final_code":200,)"
+            R"("duration_ms":61500,"hangup":"caller","reason":"caller_bye"})");
+}
+
+TEST(CdrToJsonTest, UnansweredCallHasNullAnswerAndEmptyHangup) {
+  Cdr c = answeredCdr();
+  c.answerUs = 0;
+  c.durationMs = 0;
+  c.finalCode = 404;
+  c.routingGateway = "";
+  c.gatewaysTried = "";
+  c.hangup = HangupSide::None;
+  c.reason = TerminationReason::NoRoute;
+  std::string j = cdrToJson(c);
+  EXPECT_NE(j.find(R"("answer":null,)"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("gateways_tried":[],)"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("routing_gateway":"",)"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("hangup":"","reason":"no_route"})"), std::string::npos) << j;
+}
+
+TEST(CdrToJsonTest, GatewaysTriedSkipsEmptyPieces) {
+  Cdr c = answeredCdr();
+  c.gatewaysTried = "one";
+  EXPECT_NE(cdrToJson(c).find(R"("gateways_tried":["one"],)"), std::string::npos);
+  c.gatewaysTried = ",a,,b,";
+  EXPECT_NE(cdrToJson(c).find(R"("gateways_tried":["a","b"],)"), std::string::npos);
+}
+
+TEST(AppendJsonStringTest, EscapesQuotesBackslashesAndControls) {
+  std::string out;
+  appendJsonString(out, std::string("a\"b\\c\n\r\t\b\f\x01\x1f\x7f", 13));
+  EXPECT_EQ(out, R"("a\"b\\c\n\r\t\b\f\u0001\u001f\u007f")");
+  out.clear();
+  appendJsonString(out, std::string("nul\0x", 5));
+  EXPECT_EQ(out, R"("nul\u0000x")");
+}
+
+TEST(AppendJsonStringTest, KeepsValidUtf8AndReplacesInvalidBytes) {
+  std::string out;
+  appendJsonString(out, "Müller \xe2\x82\xac \xf0\x9f\x93\x9e");  // ü, €, 📞
+  EXPECT_EQ(out, "\"Müller \xe2\x82\xac \xf0\x9f\x93\x9e\"");
+  // Lone continuation byte, truncated sequence, overlong '/', UTF-16
+  // surrogate, beyond U+10FFFF, and a byte that never starts UTF-8.
+  const std::pair<std::string, std::string> cases[] = {
+      {"a\x80z", R"("a\ufffdz")"},
+      {"a\xe2\x82", R"("a\ufffd\ufffd")"},
+      {"\xc0\xaf", R"("\ufffd\ufffd")"},
+      {"\xed\xa0\x80", R"("\ufffd\ufffd\ufffd")"},
+      {"\xf4\x90\x80\x80", R"("\ufffd\ufffd\ufffd\ufffd")"},
+      {"\xff", R"("\ufffd")"},
+  };
+  for (const auto& [in, want] : cases) {
+    out.clear();
+    appendJsonString(out, in);
+    EXPECT_EQ(out, want);
+  }
+}
+
+TEST(CdrsToJsonTest, ArrayOneObjectPerLine) {
+  EXPECT_EQ(cdrsToJson({}), "[]\n");
+  Cdr a = answeredCdr();
+  Cdr b = answeredCdr();
+  b.id = 41;
+  EXPECT_EQ(cdrsToJson({a, b}), "[\n  " + cdrToJson(a) + ",\n  " + cdrToJson(b) + "\n]\n");
+}
+
+TEST(CdrTableTest, HeaderAndRowLineUp) {
+  std::string header = cdrTableHeader();
+  std::string row = cdrToTableRow(answeredCdr());
+  EXPECT_EQ(header.find('\n'), std::string::npos);
+  EXPECT_EQ(row.find('\n'), std::string::npos);
+  EXPECT_EQ(header.substr(0, 8), "      ID");
+  EXPECT_EQ(row.substr(0, 8), "      42");
+  EXPECT_NE(row.find("2026-11-26 16:20:00"), std::string::npos) << row;
+  EXPECT_NE(row.find("61.500s"), std::string::npos) << row;
+  // Every column after the first starts at the same offset in both lines.
+  for (const char* title : {"START (UTC)", "CALLER", "CALLEE", "SOURCE", "MAPPING", "ROUTING",
+                            "HANGUP", "REASON"}) {
+    size_t at = header.find(title);
+    ASSERT_NE(at, std::string::npos) << title;
+    EXPECT_EQ(row[at - 1], ' ') << title;
+    EXPECT_NE(row[at], ' ') << title << " in\n" << header << "\n" << row;
+  }
+  EXPECT_EQ(row.substr(header.find("REASON")), "caller_bye");
+  EXPECT_EQ(header.back(), 'N');  // no trailing blanks
+}
+
+TEST(CdrTableTest, EmptyValuesShowAsDash) {
+  Cdr c = answeredCdr();
+  c.answerUs = 0;
+  c.durationMs = 0;
+  c.routingGateway = "";
+  c.hangup = HangupSide::None;
+  c.reason = TerminationReason::NoRoute;
+  std::string header = cdrTableHeader();
+  std::string row = cdrToTableRow(c);
+  EXPECT_EQ(row[header.find("ROUTING")], '-');
+  EXPECT_EQ(row[header.find("HANGUP")], '-');
+  // DURATION is right-aligned: its title and values end in the same column.
+  size_t durationEnd = header.find("DURATION") + 8;
+  EXPECT_EQ(row.substr(durationEnd - 9, 9), "        -");
+}
+
+TEST(CdrTableTest, ControlCharactersCannotReachTheTerminal) {
+  Cdr c = answeredCdr();
+  c.caller = "\x1b[31mevil\x1b[0m\r\n";
+  c.callee = "\xc2\x9b" "2J\xe2\x80\xae" "abc\xff";  // C1 CSI, RTL override, invalid byte
+  std::string row = cdrToTableRow(c);
+  for (unsigned char ch : row) {
+    EXPECT_TRUE(ch >= 0x20 && ch != 0x7f) << "control byte " << int(ch);
+  }
+  EXPECT_NE(row.find("?[31mevil?[0m??"), std::string::npos) << row;
+  EXPECT_NE(row.find("?2J?abc?"), std::string::npos) << row;
+  // Printable non-ASCII stays and counts as one column.
+  c.caller = "Müller";
+  std::string header = cdrTableHeader();
+  std::string umlaut = cdrToTableRow(c);
+  EXPECT_NE(umlaut.find("Müller"), std::string::npos);
+  EXPECT_EQ(umlaut.substr(header.find("REASON") + 1), "caller_bye");  // ü is two bytes
+}
+
+}  // namespace
+}  // namespace tollgate::store

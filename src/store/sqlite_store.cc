@@ -1,0 +1,665 @@
+// SQLite implementation of Store (store.h). One SqliteStore is one sqlite3
+// connection, opened in SQLite's multi-thread mode (no per-connection mutex):
+// externally synchronized, like every Store.
+//
+// Durability and sharing (docs/store.md): journal_mode=WAL lets readers run
+// beside one writer, in several processes at once; synchronous=NORMAL makes a
+// commit durable against a process crash (kill -9: the commit is in the WAL
+// file, in the OS page cache) but not against power loss, where the last
+// transactions before the loss may vanish (synchronous=FULL would fsync the
+// WAL on every commit). Every write transaction is BEGIN IMMEDIATE: it takes
+// the write lock up front, where busy_timeout applies, instead of upgrading a
+// read snapshot later, which fails at once with SQLITE_BUSY when another
+// process committed in between.
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "store/sqlite_migrations.h"
+
+namespace tollgate::store {
+namespace {
+
+using admission::AuthMode;
+using admission::MappingGateway;
+using admission::Provisioning;
+using admission::RoutingGateway;
+
+// The auth mode's text in the mapping_gateway.auth column. Kept here rather
+// than calling admission::authModeName() so the store does not depend on the
+// admission library's code, only on its data types; the spellings are the
+// same ones the provisioning TOML uses and the schema CHECK allows.
+std::string_view authText(AuthMode m) {
+  switch (m) {
+    case AuthMode::Ip: return "ip";
+    case AuthMode::IpPort: return "ip_port";
+    case AuthMode::Password: return "password";
+  }
+  return "ip";
+}
+
+bool authFromText(std::string_view text, AuthMode* out) {
+  if (text == "ip") *out = AuthMode::Ip;
+  else if (text == "ip_port") *out = AuthMode::IpPort;
+  else if (text == "password") *out = AuthMode::Password;
+  else return false;
+  return true;
+}
+
+bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
+  return a.name == b.name && a.auth == b.auth && a.addresses == b.addresses &&
+         a.enabled == b.enabled;
+}
+
+bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
+  return a.name == b.name && a.address == b.address && a.transport == b.transport &&
+         a.prefixes == b.prefixes && a.priority == b.priority &&
+         a.stripDigits == b.stripDigits && a.addPrefix == b.addPrefix && a.enabled == b.enabled;
+}
+
+int64_t nowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A cached prepared statement while in use. Resetting it on scope exit matters
+// beyond tidiness: a SELECT that was stepped but not reset keeps its read
+// transaction open, which would pin the WAL and hide other processes' commits.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  Stmt& operator=(Stmt&&) = delete;
+  Stmt(const Stmt&) = delete;
+  ~Stmt() {
+    if (s_ != nullptr) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+
+  // Parameters are numbered from 1, as in the SQL text (?1, ?2, ...).
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, std::string_view v) {
+    // SQLITE_TRANSIENT: SQLite copies the text, so temporaries are fine.
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Stmt& bind(int i, bool v) { return bind(i, static_cast<int64_t>(v ? 1 : 0)); }
+  Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
+
+  int step() { return sqlite3_step(s_); }
+
+  int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    int n = sqlite3_column_bytes(s_, col);
+    return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteStore() override {
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  Result<Ok, StoreError> configure();
+  Result<Ok, StoreError> migrate();
+
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.provisioning = true;
+    c.cdrs = true;
+    c.sharedAcrossNodes = false;  // one file on one machine
+    return c;
+  }
+
+  Result<ImportSummary, StoreError> importProvisioning(const Provisioning& p, bool prune) override;
+  Result<Provisioning, StoreError> loadProvisioning() override;
+  Result<uint64_t, StoreError> provisioningVersion() override;
+  Result<Ok, StoreError> writeCdrs(std::vector<call::Cdr>& cdrs) override;
+  Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) override;
+
+ private:
+  // Rolls back on scope exit unless committed, so every early error return
+  // leaves the database as it was.
+  class Txn {
+   public:
+    explicit Txn(SqliteStore* s) : s_(s) {}
+    Txn(Txn&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    Txn(const Txn&) = delete;
+    ~Txn() {
+      if (s_ != nullptr) (void)s_->exec("ROLLBACK");
+    }
+    Result<Ok, StoreError> commit() {
+      auto r = s_->exec("COMMIT");
+      // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY):
+      // the destructor then rolls it back.
+      if (r) s_ = nullptr;
+      return r;
+    }
+
+   private:
+    SqliteStore* s_;
+  };
+
+  StoreError error(std::string_view what) const {
+    StoreError e;
+    e.message = std::string(what) + ": " + sqlite3_errmsg(db_) + " (" + path_ + ")";
+    return e;
+  }
+  Result<Ok, StoreError> exec(const char* sql);
+  Result<Stmt, StoreError> prepare(const std::string& sql);
+  Result<Txn, StoreError> begin(bool write);
+  Result<int64_t, StoreError> userVersion();
+  // Reads provisioning inside the caller's transaction.
+  Result<Provisioning, StoreError> loadLocked();
+  Result<Ok, StoreError> insertMappingChildren(const MappingGateway& g);
+  Result<Ok, StoreError> insertRoutingChildren(const RoutingGateway& g);
+  Result<Ok, StoreError> stepDone(Stmt& st, std::string_view what);
+
+  sqlite3* db_;
+  std::string path_;
+  // Prepared statements cached for the connection's lifetime, keyed by SQL
+  // text (a handful of fixed strings plus the four listCdrs variants).
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+Result<Ok, StoreError> SqliteStore::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    StoreError e;
+    e.message = std::string(msg != nullptr ? msg : sqlite3_errmsg(db_)) + " (" + path_ + ")";
+    sqlite3_free(msg);
+    return Err{std::move(e)};
+  }
+  return Ok{};
+}
+
+Result<Stmt, StoreError> SqliteStore::prepare(const std::string& sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return Stmt(it->second);
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                         &s, nullptr) != SQLITE_OK) {
+    return Err{error("prepare")};
+  }
+  stmts_.emplace(sql, s);
+  return Stmt(s);
+}
+
+Result<Ok, StoreError> SqliteStore::stepDone(Stmt& st, std::string_view what) {
+  if (st.step() != SQLITE_DONE) return Err{error(what)};
+  return Ok{};
+}
+
+Result<SqliteStore::Txn, StoreError> SqliteStore::begin(bool write) {
+  auto r = exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
+  if (!r) return Err{r.error()};
+  return Txn(this);
+}
+
+Result<int64_t, StoreError> SqliteStore::userVersion() {
+  auto st = prepare("PRAGMA user_version");
+  if (!st) return Err{st.error()};
+  if (st->step() != SQLITE_ROW) return Err{error("read user_version")};
+  return st->int64(0);
+}
+
+Result<Ok, StoreError> SqliteStore::configure() {
+  // Before anything that may wait for another process's lock, including the
+  // journal mode switch below.
+  sqlite3_busy_timeout(db_, kSqliteBusyTimeoutMs);
+  sqlite3_extended_result_codes(db_, 1);
+
+  bool memory = path_ == ":memory:";
+  {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK) {
+      return Err{error("set journal_mode")};
+    }
+    std::string mode;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+      mode = p != nullptr ? p : "";
+    }
+    sqlite3_finalize(s);
+    // WAL is what makes sharing the file between processes and kill -9
+    // durability work as documented; refuse to run without it (e.g. on a
+    // file system without shared memory support) rather than silently
+    // giving weaker guarantees.
+    if (mode != "wal" && !(memory && mode == "memory")) {
+      return Err{StoreError{"cannot enable WAL journal mode (got '" + mode + "'): " +
+                            sqlite3_errmsg(db_) + " (" + path_ + ")"}};
+    }
+  }
+  if (auto r = exec("PRAGMA synchronous=NORMAL"); !r) return r;
+  if (auto r = exec("PRAGMA foreign_keys=ON"); !r) return r;
+  return Ok{};
+}
+
+Result<Ok, StoreError> SqliteStore::migrate() {
+  auto migrations = sqliteMigrations();
+  const auto target = static_cast<int64_t>(migrations.size());
+  auto current = userVersion();
+  if (!current) return Err{current.error()};
+  if (*current == target) return Ok{};  // the common case: no write lock taken
+
+  // Another process may be migrating the same file right now: take the write
+  // lock, then look again.
+  auto txn = begin(true);
+  if (!txn) return Err{txn.error()};
+  current = userVersion();
+  if (!current) return Err{current.error()};
+  if (*current > target) {
+    return Err{StoreError{"database schema version " + std::to_string(*current) +
+                          " is newer than this tollgate understands (" + std::to_string(target) +
+                          "): " + path_}};
+  }
+  for (int64_t v = *current; v < target; ++v) {
+    if (auto r = exec(migrations[static_cast<size_t>(v)].sql); !r) {
+      return Err{StoreError{"schema migration " + std::to_string(v + 1) + " (" +
+                            migrations[static_cast<size_t>(v)].name + ") failed: " +
+                            r.error().message}};
+    }
+  }
+  // PRAGMA user_version is written in the database header, inside this
+  // transaction: the schema and its version commit together.
+  std::string setVersion = "PRAGMA user_version=" + std::to_string(target);
+  if (auto r = exec(setVersion.c_str()); !r) return r;
+  return txn->commit();
+}
+
+Result<Provisioning, StoreError> SqliteStore::loadLocked() {
+  Provisioning p;
+  std::map<std::string, size_t> mappingIndex;
+  std::map<std::string, size_t> routingIndex;
+  {
+    auto st = prepare("SELECT name, auth, enabled FROM mapping_gateway ORDER BY name");
+    if (!st) return Err{st.error()};
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      MappingGateway g;
+      g.name = st->text(0);
+      if (!authFromText(st->text(1), &g.auth)) {
+        return Err{StoreError{"mapping gateway '" + g.name + "' has unknown auth mode '" +
+                              st->text(1) + "' (" + path_ + ")"}};
+      }
+      g.enabled = st->int64(2) != 0;
+      mappingIndex.emplace(g.name, p.mappingGateways.size());
+      p.mappingGateways.push_back(std::move(g));
+    }
+    if (rc != SQLITE_DONE) return Err{error("read mapping_gateway")};
+  }
+  {
+    auto st = prepare(
+        "SELECT gateway, address FROM mapping_gateway_address ORDER BY gateway, position");
+    if (!st) return Err{st.error()};
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      auto it = mappingIndex.find(st->text(0));
+      if (it != mappingIndex.end()) p.mappingGateways[it->second].addresses.push_back(st->text(1));
+    }
+    if (rc != SQLITE_DONE) return Err{error("read mapping_gateway_address")};
+  }
+  {
+    auto st = prepare(
+        "SELECT name, address, transport, priority, strip_digits, add_prefix, enabled "
+        "FROM routing_gateway ORDER BY name");
+    if (!st) return Err{st.error()};
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      RoutingGateway g;
+      g.name = st->text(0);
+      g.address = st->text(1);
+      g.transport = st->text(2);
+      g.priority = static_cast<int>(st->int64(3));
+      g.stripDigits = static_cast<int>(st->int64(4));
+      g.addPrefix = st->text(5);
+      g.enabled = st->int64(6) != 0;
+      routingIndex.emplace(g.name, p.routingGateways.size());
+      p.routingGateways.push_back(std::move(g));
+    }
+    if (rc != SQLITE_DONE) return Err{error("read routing_gateway")};
+  }
+  {
+    auto st =
+        prepare("SELECT gateway, prefix FROM routing_gateway_prefix ORDER BY gateway, position");
+    if (!st) return Err{st.error()};
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      auto it = routingIndex.find(st->text(0));
+      if (it != routingIndex.end()) p.routingGateways[it->second].prefixes.push_back(st->text(1));
+    }
+    if (rc != SQLITE_DONE) return Err{error("read routing_gateway_prefix")};
+  }
+  return p;
+}
+
+Result<Provisioning, StoreError> SqliteStore::loadProvisioning() {
+  // One read transaction: the four SELECTs see one snapshot even while
+  // another process imports.
+  auto txn = begin(false);
+  if (!txn) return Err{txn.error()};
+  auto p = loadLocked();
+  if (!p) return p;
+  if (auto r = txn->commit(); !r) return Err{r.error()};
+  return p;
+}
+
+Result<uint64_t, StoreError> SqliteStore::provisioningVersion() {
+  auto st = prepare("SELECT value FROM meta WHERE key = 'provisioning_version'");
+  if (!st) return Err{st.error()};
+  int rc = st->step();
+  if (rc == SQLITE_DONE) return uint64_t{0};
+  if (rc != SQLITE_ROW) return Err{error("read provisioning_version")};
+  return static_cast<uint64_t>(st->int64(0));
+}
+
+Result<Ok, StoreError> SqliteStore::insertMappingChildren(const MappingGateway& g) {
+  auto del = prepare("DELETE FROM mapping_gateway_address WHERE gateway = ?1");
+  if (!del) return Err{del.error()};
+  del->bind(1, g.name);
+  if (auto r = stepDone(*del, "delete mapping_gateway_address"); !r) return r;
+  for (size_t i = 0; i < g.addresses.size(); ++i) {
+    auto ins = prepare(
+        "INSERT INTO mapping_gateway_address(gateway, position, address) VALUES (?1, ?2, ?3)");
+    if (!ins) return Err{ins.error()};
+    ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.addresses[i]);
+    if (auto r = stepDone(*ins, "insert mapping_gateway_address"); !r) return r;
+  }
+  return Ok{};
+}
+
+Result<Ok, StoreError> SqliteStore::insertRoutingChildren(const RoutingGateway& g) {
+  auto del = prepare("DELETE FROM routing_gateway_prefix WHERE gateway = ?1");
+  if (!del) return Err{del.error()};
+  del->bind(1, g.name);
+  if (auto r = stepDone(*del, "delete routing_gateway_prefix"); !r) return r;
+  for (size_t i = 0; i < g.prefixes.size(); ++i) {
+    auto ins = prepare(
+        "INSERT INTO routing_gateway_prefix(gateway, position, prefix) VALUES (?1, ?2, ?3)");
+    if (!ins) return Err{ins.error()};
+    ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.prefixes[i]);
+    if (auto r = stepDone(*ins, "insert routing_gateway_prefix"); !r) return r;
+  }
+  return Ok{};
+}
+
+// Refuses what the schema cannot hold unambiguously: two entries with one
+// name (which one wins would depend on list order) and empty names.
+Result<Ok, StoreError> checkNames(const Provisioning& p) {
+  std::set<std::string_view> seen;
+  for (const auto& g : p.mappingGateways) {
+    if (g.name.empty()) return Err{StoreError{"mapping gateway with an empty name"}};
+    if (!seen.insert(g.name).second) {
+      return Err{StoreError{"duplicate mapping gateway name '" + g.name + "'"}};
+    }
+  }
+  seen.clear();
+  for (const auto& g : p.routingGateways) {
+    if (g.name.empty()) return Err{StoreError{"routing gateway with an empty name"}};
+    if (!seen.insert(g.name).second) {
+      return Err{StoreError{"duplicate routing gateway name '" + g.name + "'"}};
+    }
+  }
+  return Ok{};
+}
+
+Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisioning& p,
+                                                                  bool prune) {
+  if (auto r = checkNames(p); !r) return Err{r.error()};
+
+  auto txn = begin(true);
+  if (!txn) return Err{txn.error()};
+  auto stored = loadLocked();
+  if (!stored) return Err{stored.error()};
+
+  std::map<std::string_view, const MappingGateway*> oldMapping;
+  for (const auto& g : stored->mappingGateways) oldMapping.emplace(g.name, &g);
+  std::map<std::string_view, const RoutingGateway*> oldRouting;
+  for (const auto& g : stored->routingGateways) oldRouting.emplace(g.name, &g);
+
+  ImportSummary sum;
+  const int64_t now = nowUs();
+
+  for (const auto& g : p.mappingGateways) {
+    auto it = oldMapping.find(g.name);
+    if (it != oldMapping.end() && sameMapping(*it->second, g)) {
+      ++sum.unchanged;
+      oldMapping.erase(it);
+      continue;
+    }
+    const bool isNew = it == oldMapping.end();
+    auto st = isNew ? prepare(
+                          "INSERT INTO mapping_gateway(name, auth, enabled, created_us, updated_us) "
+                          "VALUES (?1, ?2, ?3, ?4, ?4)")
+                    : prepare(
+                          "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4 "
+                          "WHERE name = ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, g.name).bind(2, authText(g.auth)).bind(3, g.enabled).bind(4, now);
+    if (auto r = stepDone(*st, "write mapping_gateway"); !r) return Err{r.error()};
+    if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
+    if (isNew) {
+      ++sum.added;
+    } else {
+      ++sum.updated;
+      oldMapping.erase(it);
+    }
+  }
+
+  for (const auto& g : p.routingGateways) {
+    auto it = oldRouting.find(g.name);
+    if (it != oldRouting.end() && sameRouting(*it->second, g)) {
+      ++sum.unchanged;
+      oldRouting.erase(it);
+      continue;
+    }
+    const bool isNew = it == oldRouting.end();
+    auto st = isNew ? prepare(
+                          "INSERT INTO routing_gateway(name, address, transport, priority, "
+                          "strip_digits, add_prefix, enabled, created_us, updated_us) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")
+                    : prepare(
+                          "UPDATE routing_gateway SET address = ?2, transport = ?3, "
+                          "priority = ?4, strip_digits = ?5, add_prefix = ?6, enabled = ?7, "
+                          "updated_us = ?8 WHERE name = ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, g.name)
+        .bind(2, g.address)
+        .bind(3, g.transport)
+        .bind(4, g.priority)
+        .bind(5, g.stripDigits)
+        .bind(6, g.addPrefix)
+        .bind(7, g.enabled)
+        .bind(8, now);
+    if (auto r = stepDone(*st, "write routing_gateway"); !r) return Err{r.error()};
+    if (auto r = insertRoutingChildren(g); !r) return Err{r.error()};
+    if (isNew) {
+      ++sum.added;
+    } else {
+      ++sum.updated;
+      oldRouting.erase(it);
+    }
+  }
+
+  // What is left in oldMapping/oldRouting was stored but is absent from `p`.
+  if (prune) {
+    for (const auto& [name, g] : oldMapping) {
+      auto st = prepare("DELETE FROM mapping_gateway WHERE name = ?1");  // cascades to addresses
+      if (!st) return Err{st.error()};
+      st->bind(1, name);
+      if (auto r = stepDone(*st, "delete mapping_gateway"); !r) return Err{r.error()};
+      ++sum.removed;
+    }
+    for (const auto& [name, g] : oldRouting) {
+      auto st = prepare("DELETE FROM routing_gateway WHERE name = ?1");  // cascades to prefixes
+      if (!st) return Err{st.error()};
+      st->bind(1, name);
+      if (auto r = stepDone(*st, "delete routing_gateway"); !r) return Err{r.error()};
+      ++sum.removed;
+    }
+  }
+
+  // The version moves only on a real change, so pollers reload only then.
+  if (sum.added + sum.updated + sum.removed > 0) {
+    auto st = prepare(
+        "UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
+    if (!st) return Err{st.error()};
+    if (auto r = stepDone(*st, "bump provisioning_version"); !r) return Err{r.error()};
+  }
+
+  if (auto r = txn->commit(); !r) return Err{r.error()};
+  return sum;
+}
+
+Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
+  if (cdrs.empty()) return Ok{};
+  auto txn = begin(true);
+  if (!txn) return Err{txn.error()};
+  for (auto& c : cdrs) {
+    auto st = prepare(
+        "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+        "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+        "hangup, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+    if (!st) return Err{st.error()};
+    st->bind(1, c.callId)
+        .bind(2, c.startUs)
+        .bind(3, c.answerUs)
+        .bind(4, c.endUs)
+        .bind(5, c.caller)
+        .bind(6, c.callee)
+        .bind(7, c.sourceAddress)
+        .bind(8, c.transport)
+        .bind(9, c.mappingGateway)
+        .bind(10, c.routingGateway)
+        .bind(11, c.gatewaysTried)
+        .bind(12, c.finalCode)
+        .bind(13, c.durationMs)
+        .bind(14, call::hangupName(c.hangup))
+        .bind(15, call::reasonName(c.reason));
+    if (st->step() != SQLITE_DONE) {
+      auto e = error("insert cdr");
+      for (auto& d : cdrs) d.id = 0;  // nothing was written
+      return Err{std::move(e)};
+    }
+    c.id = sqlite3_last_insert_rowid(db_);
+  }
+  if (auto r = txn->commit(); !r) {
+    for (auto& d : cdrs) d.id = 0;
+    return r;
+  }
+  return Ok{};
+}
+
+Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery& q) {
+  std::vector<call::Cdr> out;
+  const size_t limit = std::min(q.limit, kMaxCdrListLimit);
+  if (limit == 0) return out;
+  if (!q.reason.empty() && !call::reasonFromName(q.reason)) {
+    return Err{StoreError{"unknown termination reason '" + q.reason + "'"}};
+  }
+
+  // Four fixed variants rather than "(?2 = '' OR reason = ?2)", which would
+  // keep SQLite from using the reason / mapping_gateway indexes.
+  std::string sql =
+      "SELECT id, call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+      "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+      "hangup, reason FROM cdr WHERE id < ?1";
+  if (!q.reason.empty()) sql += " AND reason = ?2";
+  if (!q.mappingGateway.empty()) sql += " AND mapping_gateway = ?3";
+  sql += " ORDER BY id DESC LIMIT ?4";
+
+  auto st = prepare(sql);
+  if (!st) return Err{st.error()};
+  st->bind(1, q.beforeId > 0 ? q.beforeId : std::numeric_limits<int64_t>::max());
+  if (!q.reason.empty()) st->bind(2, q.reason);
+  if (!q.mappingGateway.empty()) st->bind(3, q.mappingGateway);
+  st->bind(4, static_cast<int64_t>(limit));
+
+  int rc;
+  while ((rc = st->step()) == SQLITE_ROW) {
+    call::Cdr c;
+    c.id = st->int64(0);
+    c.callId = st->text(1);
+    c.startUs = st->int64(2);
+    c.answerUs = st->int64(3);
+    c.endUs = st->int64(4);
+    c.caller = st->text(5);
+    c.callee = st->text(6);
+    c.sourceAddress = st->text(7);
+    c.transport = st->text(8);
+    c.mappingGateway = st->text(9);
+    c.routingGateway = st->text(10);
+    c.gatewaysTried = st->text(11);
+    c.finalCode = static_cast<int>(st->int64(12));
+    c.durationMs = st->int64(13);
+    // A name this build does not know (a row written by a newer tollgate)
+    // must not make the whole list unreadable: fall back to the catch-alls.
+    c.hangup = call::hangupFromName(st->text(14)).value_or(call::HangupSide::None);
+    c.reason =
+        call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return Err{error("read cdr")};
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path) {
+  if (path.empty()) return Err{StoreError{"empty SQLite store path"}};
+  if (path != ":memory:") {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return Err{StoreError{"cannot create directory " + parent.string() + ": " + ec.message()}};
+      }
+    }
+  }
+
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
+  }
+  auto store = std::make_unique<SqliteStore>(db, path);
+  if (auto r = store->configure(); !r) return Err{r.error()};
+  if (auto r = store->migrate(); !r) return Err{r.error()};
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace tollgate::store
