@@ -551,6 +551,14 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("cdr", [&](TableReader& r) { readCdr(r, config.cdr); });
   section("log", [&](TableReader& r) { readLog(r, config.log); });
   section("node", [&](TableReader& r) { readNode(r, config.node); });
+  // A common mix-up, worth a clearer word than "unknown key".
+  for (std::string_view list : {"mapping_gateway", "routing_gateway"}) {
+    if (const toml::node* node = top.take(list)) {
+      top.error(list, toml_reader::lineOf(*node, 1),
+                "gateways belong in a provisioning file (see examples/demo-provisioning.toml), "
+                "not in the node settings");
+    }
+  }
   top.finish();
 
   if (!errors.empty()) return Err{errors.first()};

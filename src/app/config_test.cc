@@ -397,6 +397,13 @@ TEST(ConfigTest, UnknownTopLevelKeyAndTable) {
   EXPECT_EQ(e.message, "unknown table");
 }
 
+TEST(ConfigTest, GatewaysInTheSettingsFileGetAHint) {
+  ConfigError e = parseError(std::string(kMinimal) + "[[mapping_gateway]]\nname = \"a\"\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "mapping_gateway");
+  EXPECT_THAT(e.message, HasSubstr("provisioning file"));
+}
+
 TEST(ConfigTest, SectionThatIsNotATable) {
   ConfigError e = parseError(std::string(kMinimal) + "log = \"debug\"\n");
   // A top-level key after [store] belongs to [store] in TOML.

@@ -140,6 +140,14 @@ Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view 
   TableReader top(&doc.value(), "", 1, errors);
   readList(top, "mapping_gateway", &p.mappingGateways, &mappingSources, readMapping);
   readList(top, "routing_gateway", &p.routingGateways, &routingSources, readRouting);
+  // A common mix-up, worth a clearer word than "unknown table".
+  for (std::string_view section : {"sip", "routing", "store", "cdr", "log", "node"}) {
+    if (const toml::node* node = top.take(section)) {
+      top.error(section, toml_reader::lineOf(*node, 1),
+                "node settings belong in the node's settings file (see examples/tollgate.toml), "
+                "not in a provisioning file");
+    }
+  }
   top.finish();
   // Structural problems first: an entry with a missing or mistyped key would
   // only produce confusing follow-up findings from the validator.

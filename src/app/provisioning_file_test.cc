@@ -154,6 +154,13 @@ TEST(ProvisioningFileTest, UnknownTopLevelTable) {
   EXPECT_EQ(e.format(), "p.toml:1: account: unknown table");
 }
 
+TEST(ProvisioningFileTest, NodeSettingsInAProvisioningFileGetAHint) {
+  ConfigError e = parseError(std::string(kCustomer) + "[sip]\nlisten = []\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_EQ(e.key, "sip");
+  EXPECT_THAT(e.message, HasSubstr("examples/tollgate.toml"));
+}
+
 TEST(ProvisioningFileTest, ListThatIsNotAnArrayOfTables) {
   ConfigError e = parseError("[mapping_gateway]\nname = \"x\"\n");
   EXPECT_EQ(e.line, 1);
