@@ -21,8 +21,8 @@ namespace tollgate::app {
 // Ranges are wide enough for any sane deployment and narrow enough that a
 // slipped digit (t1_ms = 50000) is caught at start-up, not in production.
 namespace {
-constexpr size_t kMaxListeners = 64;        // sockets per node; more is a config mistake
-constexpr int64_t kMinT1Ms = 100;           // below this, retransmissions flood peers
+constexpr size_t kMaxListeners = 64;  // sockets per node; more is a config mistake
+constexpr int64_t kMinT1Ms = 100;     // below this, retransmissions flood peers
 constexpr int64_t kMaxT1Ms = 5000;
 constexpr int64_t kMaxT2Ms = 60000;
 constexpr int64_t kMinT4Ms = 1000;
@@ -33,18 +33,18 @@ constexpr int64_t kMinTcpIdleS = 5;
 constexpr int64_t kMaxTcpIdleS = 86400;
 constexpr int64_t kMaxTcpConnections = 1'000'000;  // file descriptors run out first
 constexpr int64_t kMinSwitchLimit = 1;
-constexpr int64_t kMaxSwitchLimit = 32;             // each try costs the caller post-dial delay
+constexpr int64_t kMaxSwitchLimit = 32;  // each try costs the caller post-dial delay
 constexpr int64_t kMinSetupTimeoutS = 1;
 constexpr int64_t kMaxSetupTimeoutS = 60;
 constexpr int64_t kMinFinalCode = 400;
 constexpr int64_t kMaxFinalCode = 699;
-constexpr int64_t kMinPollMs = 100;                 // the poll is a SQLite read; keep it cheap
+constexpr int64_t kMinPollMs = 100;  // the poll is a SQLite read; keep it cheap
 constexpr int64_t kMaxPollMs = 60000;
-constexpr double kMaxIllegalRate = 100000;          // CDRs/s; beyond this the disk is the limit
+constexpr double kMaxIllegalRate = 100000;  // CDRs/s; beyond this the disk is the limit
 constexpr int64_t kMaxIllegalBurst = 1'000'000;
 constexpr int64_t kMaxDrainTimeoutS = 3600;
-constexpr size_t kMaxUserAgentBytes = 128;          // goes into every response we send
-constexpr size_t kMaxHostBytes = 253;               // RFC 1035 §2.3.4 name length
+constexpr size_t kMaxUserAgentBytes = 128;  // goes into every response we send
+constexpr size_t kMaxHostBytes = 253;       // RFC 1035 §2.3.4 name length
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -62,7 +62,8 @@ std::string ConfigError::format() const {
 
 Result<std::string, ConfigError> readTomlFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Err{ConfigError{path, 0, "", std::string("cannot read: ") + std::strerror(errno)}};
+  if (!in)
+    return Err{ConfigError{path, 0, "", std::string("cannot read: ") + std::strerror(errno)}};
   std::string text;
   char buf[64 * 1024];
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
@@ -85,8 +86,9 @@ void ErrorList::add(int line, std::string key, std::string message) {
 }
 
 ConfigError ErrorList::first() const {
-  auto it = std::min_element(errors_.begin(), errors_.end(),
-                             [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+  auto it =
+      std::min_element(errors_.begin(), errors_.end(),
+                       [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
   return it == errors_.end() ? ConfigError{file_, 0, "", "unknown error"} : *it;
 }
 
@@ -102,16 +104,26 @@ int lineOf(const toml::key& key, int fallback) {
 
 std::string_view typeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::array: return "array";
-    case toml::node_type::table: return "table";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    default: return "nothing";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -411,7 +423,8 @@ void readSip(TableReader& r, SipConfig& sip) {
       if (!spec) {
         r.error(key, listen[i].line,
                 "must be protocol:address:port, e.g. \"udp:127.0.0.1:5060\" or "
-                "\"tcp:[::1]:5060\" (got " + toml_reader::quoted(listen[i].value) + ")");
+                "\"tcp:[::1]:5060\" (got " +
+                    toml_reader::quoted(listen[i].value) + ")");
         continue;
       }
       if (spec->protocol == transport::Protocol::Tls) {
@@ -425,7 +438,8 @@ void readSip(TableReader& r, SipConfig& sip) {
         if (sameListen(sip.listen[j], *spec)) duplicate = true;
       }
       if (duplicate) {
-        r.error(key, listen[i].line, "duplicate listen address " + toml_reader::quoted(listen[i].value));
+        r.error(key, listen[i].line,
+                "duplicate listen address " + toml_reader::quoted(listen[i].value));
         continue;
       }
       sip.listen.push_back(*spec);
@@ -433,8 +447,8 @@ void readSip(TableReader& r, SipConfig& sip) {
   }
 
   if (r.string("domain", &sip.domain) && !validHost(sip.domain)) {
-    r.error("domain", "must be a host name or IP address (got " +
-                          toml_reader::quoted(sip.domain) + ")");
+    r.error("domain",
+            "must be a host name or IP address (got " + toml_reader::quoted(sip.domain) + ")");
   }
   size_t policy = 0;
   if (r.choice("unknown_source", {"drop", "403"}, &policy)) {
@@ -462,10 +476,10 @@ void readSip(TableReader& r, SipConfig& sip) {
 
   r.duration("t1_ms", kMinT1Ms, kMaxT1Ms, &sip.t1Ms);
   // RFC 3261 §17.1.2.2: T2 caps the doubling interval that starts at T1.
-  if (const toml::node* t2 = r.take("t2_ms"); t2 && t2->as_integer() &&
-                                               t2->as_integer()->get() < sip.t1Ms.count()) {
-    r.error("t2_ms", "must be at least sip.t1_ms (" + std::to_string(sip.t1Ms.count()) +
-                         ") (got " + std::to_string(t2->as_integer()->get()) + ")");
+  if (const toml::node* t2 = r.take("t2_ms");
+      t2 && t2->as_integer() && t2->as_integer()->get() < sip.t1Ms.count()) {
+    r.error("t2_ms", "must be at least sip.t1_ms (" + std::to_string(sip.t1Ms.count()) + ") (got " +
+                         std::to_string(t2->as_integer()->get()) + ")");
   } else {
     r.duration("t2_ms", sip.t1Ms.count(), kMaxT2Ms, &sip.t2Ms);
   }

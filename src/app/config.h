@@ -37,13 +37,13 @@ struct SipConfig {
   std::vector<transport::ListenSpec> listen;  // required, >= 1, no duplicates
   std::string domain = "tollgate.local";      // our SIP domain; later the digest realm
   UnknownSourcePolicy unknownSource = UnknownSourcePolicy::Drop;
-  std::string userAgent = "tollgate";         // Server/User-Agent value; "" = send none
-  std::string advertisedAddress;              // host[:port] for Via/Contact (NAT); "" = listen address
-  Millis t1Ms{500};                           // RFC 3261 §17.1.1.1 T1
-  Millis t2Ms{4000};                          // RFC 3261 §17.1.2.2 T2
-  Millis t4Ms{5000};                          // RFC 3261 §17.1.2.2 T4
-  Seconds ringTimeout{120};                   // no answer this long -> no_answer
-  Seconds tcpIdleTimeout{300};                // no bytes either way -> close
+  std::string userAgent = "tollgate";  // Server/User-Agent value; "" = send none
+  std::string advertisedAddress;       // host[:port] for Via/Contact (NAT); "" = listen address
+  Millis t1Ms{500};                    // RFC 3261 §17.1.1.1 T1
+  Millis t2Ms{4000};                   // RFC 3261 §17.1.2.2 T2
+  Millis t4Ms{5000};                   // RFC 3261 §17.1.2.2 T4
+  Seconds ringTimeout{120};            // no answer this long -> no_answer
+  Seconds tcpIdleTimeout{300};         // no bytes either way -> close
   size_t tcpMaxConnections = 4096;
   size_t tcpMaxConnectionsPerIp = 64;
 };
@@ -56,8 +56,8 @@ struct RoutingConfig {
 };
 
 struct StoreConfig {
-  std::string path;                   // required; SQLite file, relative to the cwd
-  Millis provisioningPollMs{1000};    // how often the node looks for store changes
+  std::string path;                 // required; SQLite file, relative to the cwd
+  Millis provisioningPollMs{1000};  // how often the node looks for store changes
 };
 
 struct CdrConfig {
@@ -178,7 +178,9 @@ class TableReader {
   // Line of a key that is present (its value's line), else the table's line.
   int lineOfKey(std::string_view key) const;
   void error(std::string_view key, int line, std::string message);
-  void error(std::string_view key, std::string message) { error(key, lineOfKey(key), std::move(message)); }
+  void error(std::string_view key, std::string message) {
+    error(key, lineOfKey(key), std::move(message));
+  }
 
   // Each returns true when the key was present and valid (and *out was set).
   bool string(std::string_view key, std::string* out, bool required = false);

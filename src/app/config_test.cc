@@ -230,7 +230,8 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
 TEST(ConfigTest, ErrorFormatNamesFileLineAndKey) {
   auto d = withLine("sip", "unknown_source = \"reject\"");
   ConfigError e = parseError(d.text);
-  EXPECT_EQ(e.format(), "t.toml:3: sip.unknown_source: must be \"drop\" or \"403\" (got \"reject\")");
+  EXPECT_EQ(e.format(),
+            "t.toml:3: sip.unknown_source: must be \"drop\" or \"403\" (got \"reject\")");
   EXPECT_EQ(e.file, "t.toml");
   EXPECT_EQ(e.line, 3);
   EXPECT_EQ(e.key, "sip.unknown_source");
@@ -248,7 +249,9 @@ struct BadValue {
   std::string message;  // expected (substring of the) message
 };
 
-void PrintTo(const BadValue& b, std::ostream* os) { *os << "[" << b.section << "] " << b.kv; }
+void PrintTo(const BadValue& b, std::ostream* os) {
+  *os << "[" << b.section << "] " << b.kv;
+}
 
 class ConfigRejects : public ::testing::TestWithParam<BadValue> {};
 
@@ -338,7 +341,8 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be true or false (got integer)"},
         BadValue{"cdr", "illegal_calls = 1979-05-27", "cdr.illegal_calls",
                  "must be true or false (got date)"},
-        BadValue{"cdr", "illegal_rate = \"20\"", "cdr.illegal_rate", "must be a number (got string)"},
+        BadValue{"cdr", "illegal_rate = \"20\"", "cdr.illegal_rate",
+                 "must be a number (got string)"},
         BadValue{"store", "provisioning_poll_ms = { a = 1 }", "store.provisioning_poll_ms",
                  "must be an integer (got table)"},
         BadValue{"sip", "ring_timeout = true", "sip.ring_timeout",
@@ -370,16 +374,16 @@ INSTANTIATE_TEST_SUITE_P(
 
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeys, ConfigRejects,
-    ::testing::Values(
-        BadValue{"sip", "unknown_sorce = \"drop\"", "sip.unknown_sorce",
-                 "unknown key (did you mean \"unknown_source\"?)"},
-        BadValue{"sip", "tls = { cert = \"x\" }", "sip.tls", "unknown table"},
-        BadValue{"routing", "switchlimit = 3", "routing.switchlimit",
-                 "unknown key (did you mean \"switch_limit\"?)"},
-        BadValue{"store", "url = \"sqlite:x\"", "store.url", "unknown key"},
-        BadValue{"cdr", "illegal = true", "cdr.illegal", "unknown key"},
-        BadValue{"log", "levle = \"info\"", "log.levle", "unknown key (did you mean \"level\"?)"},
-        BadValue{"node", "id = 1", "node.id", "unknown key"}));
+    ::testing::Values(BadValue{"sip", "unknown_sorce = \"drop\"", "sip.unknown_sorce",
+                               "unknown key (did you mean \"unknown_source\"?)"},
+                      BadValue{"sip", "tls = { cert = \"x\" }", "sip.tls", "unknown table"},
+                      BadValue{"routing", "switchlimit = 3", "routing.switchlimit",
+                               "unknown key (did you mean \"switch_limit\"?)"},
+                      BadValue{"store", "url = \"sqlite:x\"", "store.url", "unknown key"},
+                      BadValue{"cdr", "illegal = true", "cdr.illegal", "unknown key"},
+                      BadValue{"log", "levle = \"info\"", "log.levle",
+                               "unknown key (did you mean \"level\"?)"},
+                      BadValue{"node", "id = 1", "node.id", "unknown key"}));
 
 TEST(ConfigTest, UnknownKeyHasNoHintWhenNothingIsClose) {
   ConfigError e = parseError(withLine("sip", "completely_different = 1").text);
@@ -509,7 +513,8 @@ TEST(ConfigTest, ListenErrorsPointAtTheElement) {
   EXPECT_THAT(e.message, HasSubstr("not supported yet"));
 
   e = parseError("[sip]\nlisten = []\n" + tail);
-  EXPECT_EQ(e.format(), "t.toml:2: sip.listen: must name at least one socket, e.g. [\"udp:127.0.0.1:5060\"]");
+  EXPECT_EQ(e.format(),
+            "t.toml:2: sip.listen: must name at least one socket, e.g. [\"udp:127.0.0.1:5060\"]");
 
   e = parseError("[sip]\nlisten = \"udp:127.0.0.1:5060\"\n" + tail);
   EXPECT_EQ(e.format(), "t.toml:2: sip.listen: must be an array of strings (got string)");
@@ -555,7 +560,8 @@ TEST(ConfigTest, T2MayEqualT1AndIsCheckedAgainstTheGivenT1) {
 }
 
 TEST(ConfigTest, PerIpLimitIsCheckedAgainstTheTotal) {
-  Config c = parseOk(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 10").text);
+  Config c =
+      parseOk(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 10").text);
   EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
   ConfigError e =
       parseError(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 11").text);
@@ -578,7 +584,8 @@ TEST(ConfigTest, LoadConfigReportsUnreadableFile) {
   auto r = loadConfig("/nonexistent/tollgate.toml");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().line, 0);
-  EXPECT_EQ(r.error().format(), "/nonexistent/tollgate.toml: cannot read: No such file or directory");
+  EXPECT_EQ(r.error().format(),
+            "/nonexistent/tollgate.toml: cannot read: No such file or directory");
 }
 
 TEST(ConfigTest, LoadConfigNamesTheFileInErrors) {

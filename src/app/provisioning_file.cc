@@ -21,7 +21,7 @@ using toml_reader::TableReader;
 struct EntrySource {
   std::string path;  // "mapping_gateway[cust-a]" or "mapping_gateway[#3]"
   int line = 1;      // the [[...]] header (or inline table) line
-  std::map<std::string, int, std::less<>> keyLines;  // "addresses" -> line
+  std::map<std::string, int, std::less<>> keyLines;                           // "addresses" -> line
   std::map<std::string, std::vector<TableReader::Item>, std::less<>> arrays;  // element lines
 };
 
@@ -50,9 +50,9 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
   std::string auth;
   int authLine = r.lineOfKey("auth");
   if (r.string("auth", &auth, /*required=*/true) && !admission::parseAuthMode(auth, &g.auth)) {
-    r.error("auth", authLine,
-            "must be one of \"ip\", \"ip_port\", \"password\" (got " + toml_reader::quoted(auth) +
-                ")");
+    r.error(
+        "auth", authLine,
+        "must be one of \"ip\", \"ip_port\", \"password\" (got " + toml_reader::quoted(auth) + ")");
   }
   std::vector<TableReader::Item> addresses;
   if (r.stringArray("addresses", kMaxAddressesPerGateway, &addresses, /*required=*/true)) {
@@ -67,7 +67,8 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   r.string("name", &g.name, /*required=*/true);
   r.string("address", &g.address, /*required=*/true);
   size_t transport = 0;
-  if (r.choice("transport", {"udp", "tcp"}, &transport)) g.transport = transport == 0 ? "udp" : "tcp";
+  if (r.choice("transport", {"udp", "tcp"}, &transport))
+    g.transport = transport == 0 ? "udp" : "tcp";
   std::vector<TableReader::Item> prefixes;
   if (r.stringArray("prefixes", kMaxPrefixesPerGateway, &prefixes, /*required=*/true)) {
     for (const auto& p : prefixes) g.prefixes.push_back(p.value);
@@ -157,8 +158,9 @@ Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view 
     const auto& sources = e.mapping ? mappingSources : routingSources;
     if (e.index >= sources.size()) {
       // Not expected; still report it rather than lose it.
-      errors.add(1, std::string(e.mapping ? "mapping_gateway" : "routing_gateway") + "[" +
-                        e.gateway + "]." + e.key,
+      errors.add(1,
+                 std::string(e.mapping ? "mapping_gateway" : "routing_gateway") + "[" + e.gateway +
+                     "]." + e.key,
                  e.message);
       continue;
     }

@@ -27,17 +27,17 @@ ConfigError parseError(std::string_view text) {
 }
 
 constexpr std::string_view kCustomer =
-    "[[mapping_gateway]]\n"       // 1
-    "name = \"cust-a\"\n"         // 2
-    "auth = \"ip\"\n"             // 3
+    "[[mapping_gateway]]\n"          // 1
+    "name = \"cust-a\"\n"            // 2
+    "auth = \"ip\"\n"                // 3
     "addresses = [\"10.0.0.1\"]\n";  // 4
 
 constexpr std::string_view kCarrier =
-    "[[routing_gateway]]\n"          // 1
-    "name = \"carrier-1\"\n"         // 2
+    "[[routing_gateway]]\n"           // 1
+    "name = \"carrier-1\"\n"          // 2
     "address = \"127.0.0.1:5090\"\n"  // 3
-    "prefixes = [\"\"]\n"            // 4
-    "priority = 10\n";               // 5
+    "prefixes = [\"\"]\n"             // 4
+    "priority = 10\n";                // 5
 
 TEST(ProvisioningFileTest, ParsesTheShippedDemo) {
   auto r = loadProvisioningFile(TOLLGATE_SOURCE_DIR "/examples/demo-provisioning.toml");
@@ -140,8 +140,9 @@ TEST(ProvisioningFileTest, InlineTablesWork) {
 
 TEST(ProvisioningFileTest, UnknownKeyInAnEntry) {
   ConfigError e = parseError(std::string(kCustomer) + "adresses = [\"10.0.0.2\"]\n");
-  EXPECT_EQ(e.format(),
-            "p.toml:5: mapping_gateway[cust-a].adresses: unknown key (did you mean \"addresses\"?)");
+  EXPECT_EQ(
+      e.format(),
+      "p.toml:5: mapping_gateway[cust-a].adresses: unknown key (did you mean \"addresses\"?)");
   e = parseError(std::string(kCarrier) + "weight = 3\n");
   EXPECT_EQ(e.format(), "p.toml:6: routing_gateway[carrier-1].weight: unknown key");
 }
@@ -174,7 +175,8 @@ TEST(ProvisioningFileTest, MissingRequiredKeysPointAtTheEntry) {
   ConfigError e = parseError(std::string(kCustomer) +
                              "\n[[mapping_gateway]]\nauth = \"ip\"\naddresses = [\"10.0.0.2\"]\n");
   EXPECT_EQ(e.format(), "p.toml:6: mapping_gateway[#2].name: missing required key");
-  e = parseError("[[routing_gateway]]\nname = \"c\"\naddress = \"127.0.0.1:5090\"\nprefixes = [\"\"]\n");
+  e = parseError(
+      "[[routing_gateway]]\nname = \"c\"\naddress = \"127.0.0.1:5090\"\nprefixes = [\"\"]\n");
   EXPECT_EQ(e.format(), "p.toml:1: routing_gateway[c].priority: missing required key");
   e = parseError("[[mapping_gateway]]\nname = \"c\"\nauth = \"ip\"\n");
   EXPECT_EQ(e.format(), "p.toml:1: mapping_gateway[c].addresses: missing required key");
@@ -187,8 +189,10 @@ TEST(ProvisioningFileTest, WrongTypesPointAtTheKey) {
   e = parseError(std::string(kCustomer) + "enabled = \"yes\"\n");
   EXPECT_EQ(e.format(),
             "p.toml:5: mapping_gateway[cust-a].enabled: must be true or false (got string)");
-  e = parseError("[[mapping_gateway]]\nname = \"c\"\nauth = \"ip\"\naddresses = [\"10.0.0.1\", 7]\n");
-  EXPECT_EQ(e.format(), "p.toml:4: mapping_gateway[c].addresses[1]: must be a string (got integer)");
+  e = parseError(
+      "[[mapping_gateway]]\nname = \"c\"\nauth = \"ip\"\naddresses = [\"10.0.0.1\", 7]\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:4: mapping_gateway[c].addresses[1]: must be a string (got integer)");
 }
 
 TEST(ProvisioningFileTest, PriorityOutsideIntIsRejected) {
@@ -207,15 +211,17 @@ TEST(ProvisioningFileTest, EnumValues) {
             "p.toml:3: mapping_gateway[c].auth: must be one of \"ip\", \"ip_port\", \"password\" "
             "(got \"digest\")");
   e = parseError(std::string(kCarrier) + "transport = \"sctp\"\n");
-  EXPECT_EQ(e.format(),
-            "p.toml:6: routing_gateway[carrier-1].transport: must be \"udp\" or \"tcp\" (got \"sctp\")");
+  EXPECT_EQ(
+      e.format(),
+      "p.toml:6: routing_gateway[carrier-1].transport: must be \"udp\" or \"tcp\" (got \"sctp\")");
 }
 
 // --- The validator's findings, mapped back to lines --------------------------
 
 TEST(ProvisioningFileTest, PasswordAuthIsNotSupportedYet) {
   ConfigError e = parseError(
-      "[[mapping_gateway]]\nname = \"cust-a\"\n\nauth = \"password\"\naddresses = [\"10.0.0.1\"]\n");
+      "[[mapping_gateway]]\nname = \"cust-a\"\n\nauth = \"password\"\naddresses = "
+      "[\"10.0.0.1\"]\n");
   EXPECT_EQ(e.format(),
             "p.toml:4: mapping_gateway[cust-a].auth: auth = \"password\" is not supported yet");
 }
@@ -243,8 +249,8 @@ TEST(ProvisioningFileTest, IpPortNeedsAPort) {
 }
 
 TEST(ProvisioningFileTest, EmptyAddressListPointsAtTheKey) {
-  ConfigError e = parseError(
-      "[[mapping_gateway]]\nname = \"cust-a\"\nauth = \"ip\"\n\naddresses = []\n");
+  ConfigError e =
+      parseError("[[mapping_gateway]]\nname = \"cust-a\"\nauth = \"ip\"\n\naddresses = []\n");
   EXPECT_EQ(e.line, 5);
   EXPECT_EQ(e.key, "mapping_gateway[cust-a].addresses");
 }
@@ -273,21 +279,23 @@ TEST(ProvisioningFileTest, AmbiguousSourcePointsAtTheLaterClaim) {
 }
 
 TEST(ProvisioningFileTest, InvalidNameIsReported) {
-  ConfigError e =
-      parseError("[[mapping_gateway]]\nauth = \"ip\"\nname = \"cust a\"\naddresses = [\"10.0.0.1\"]\n");
+  ConfigError e = parseError(
+      "[[mapping_gateway]]\nauth = \"ip\"\nname = \"cust a\"\naddresses = [\"10.0.0.1\"]\n");
   EXPECT_EQ(e.line, 3);
   EXPECT_EQ(e.key, "mapping_gateway[cust a].name");
 }
 
 TEST(ProvisioningFileTest, RoutingGatewayFindings) {
   const std::string head =
-      "[[routing_gateway]]\n"   // 1
+      "[[routing_gateway]]\n"    // 1
       "name = \"carrier-1\"\n";  // 2
-  ConfigError e = parseError(head + "address = \"carrier.example.com:5060\"\nprefixes = [\"\"]\npriority = 1\n");
+  ConfigError e = parseError(
+      head + "address = \"carrier.example.com:5060\"\nprefixes = [\"\"]\npriority = 1\n");
   EXPECT_EQ(e.line, 3);
   EXPECT_EQ(e.key, "routing_gateway[carrier-1].address");
 
-  e = parseError(head + "address = \"127.0.0.1:5090\"\nprefixes = [\n  \"44\",\n  \"4x\"\n]\npriority = 1\n");
+  e = parseError(
+      head + "address = \"127.0.0.1:5090\"\nprefixes = [\n  \"44\",\n  \"4x\"\n]\npriority = 1\n");
   EXPECT_EQ(e.line, 6);
   EXPECT_EQ(e.key, "routing_gateway[carrier-1].prefixes");
 
