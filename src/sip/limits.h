@@ -13,14 +13,18 @@ inline constexpr size_t kMaxMessageSize = 65535;
 // for long Record-Route sets while capping per-message parse work.
 inline constexpr size_t kMaxHeaderCount = 128;
 // Via entries per message (the hop count a request may have travelled).
-// A deeper stack is a loop or an attack; the request gets 483.
-inline constexpr size_t kMaxViaCount = 32;
+// RFC 3261 §8.1.1.6 recommends an initial Max-Forwards of 70, so a request
+// with more Vias than that went through more hops than a sane path has: a
+// loop or an attack; the request gets 483. (32 was too tight: RFC 4475
+// longreq, a valid message, carries 34 Vias.)
+inline constexpr size_t kMaxViaCount = 70;
 // Length of one (unfolded) header field line.
 inline constexpr size_t kMaxHeaderLineLength = 8192;
 // Length of a Request-URI or any URI we parse.
 inline constexpr size_t kMaxUriLength = 2048;
-// Length of a method token or a header name.
-inline constexpr size_t kMaxTokenLength = 64;
+// Length of a method token or a header name. (RFC 4475 longreq, a valid
+// message, has a 93-octet header name.)
+inline constexpr size_t kMaxTokenLength = 128;
 // Bytes of leading CRLFs tolerated before a start line (RFC 3261 §7.5).
 inline constexpr size_t kMaxLeadingCrlf = 64;
 

@@ -93,8 +93,19 @@ enum class HeaderId : uint8_t {
   Via,
   Warning,
   WwwAuthenticate,
+  // Added after the first cut (kept at the end so existing values stay put).
+  AllowEvents,         // RFC 6665, compact "u"
+  ReferredBy,          // RFC 3892, compact "b"
+  AcceptContact,       // RFC 3841, compact "a"
+  RejectContact,       // RFC 3841, compact "j"
+  RequestDisposition,  // RFC 3841, compact "d"
+  Identity,            // RFC 8224, compact "y"
+  Reason,              // RFC 3326
+  Path,                // RFC 3327
+  SubscriptionState,   // RFC 6665
 };
-// Case-insensitive; knows the compact forms (i m e l c f s k t v o r x u).
+// Case-insensitive; knows the compact forms of RFC 3261 (i m e l c f s k t v)
+// and of the extensions in this enum (o r x u b a j d y).
 HeaderId headerIdFromName(std::string_view name);
 // Canonical long name, e.g. "Call-ID"; "" for Other.
 std::string_view headerName(HeaderId id);
@@ -166,6 +177,7 @@ struct Header {
   HeaderId id = HeaderId::Other;
   std::string_view name;   // as received (possibly compact)
   std::string_view value;  // trimmed, unfolded
+  std::string_view raw;    // the whole field line as received (unfolded), without CRLF
 };
 
 enum class ParseErrorCode : uint8_t {
@@ -246,7 +258,10 @@ class Message {
   std::string_view callId() const { return callId_; }
   const CSeq& cseq() const { return cseq_; }
   std::optional<uint32_t> maxForwards() const { return maxForwards_; }
-  std::string_view contentType() const;  // "" when absent
+  // The Content-Type value as written, parameters included; "" when absent.
+  std::string_view contentType() const;
+  // The Content-Length value; nullopt when the message had none (datagram).
+  std::optional<uint32_t> contentLength() const { return contentLength_; }
   std::string_view body() const { return body_; }
 
   // The bytes of this message (without trailing bytes beyond Content-Length).
@@ -272,6 +287,7 @@ class Message {
   std::string_view callId_;
   CSeq cseq_;
   std::optional<uint32_t> maxForwards_;
+  std::optional<uint32_t> contentLength_;
   std::string_view body_;
 };
 

@@ -36,6 +36,9 @@ class Edits {
   void append(std::string name, std::string value);
   // Replaces the body; the Content-Type field is replaced too when given.
   void setBody(std::string body);
+  // Replaces the body and the (first) Content-Type value, adding the field
+  // when the message had none; an empty contentType removes the field.
+  void setBody(std::string body, std::string contentType);
 
   bool empty() const;
 
@@ -53,10 +56,17 @@ class Edits {
   std::vector<Insert> inserts_;  // kept in call order within one position
   std::string body_;
   bool hasBody_ = false;
+  std::string contentType_;
+  bool hasContentType_ = false;
 };
 
 // Applies the edits. Removed fields vanish; Content-Length is rewritten (in
 // long form) with the final body size, and added when the message had none.
+// Unedited fields are copied byte for byte as received (folds already undone),
+// so serialize(m, {}) reproduces m.raw() except for leading CRLFs, folds and
+// the Content-Length line. Inserted values have any CR/LF replaced by SP, so
+// an edit can never inject a header line. Inserted Content-Length fields are
+// ignored (the serializer writes its own).
 std::string serialize(const Message& m, const Edits& e);
 
 class MessageWriter {
@@ -79,11 +89,14 @@ struct ExtraHeader {
   std::string_view value;
 };
 
-// A response to `request` (RFC 3261 §8.2.6.2): every Via in order, From,
-// To (with toTag added when the request's To had none and toTag is not
-// empty), Call-ID and CSeq copied; then `extra` fields and the body.
-// topVia, when not empty, replaces the first Via value (used to add
-// received/rport, RFC 3581 §4). reason "" means reasonPhrase(status).
+// A response to `request` (RFC 3261 §8.2.6.2): every Via in order (one Via
+// line per value), From, To (with toTag added when the request's To had none,
+// toTag is not empty and status is not 100), Call-ID and CSeq copied; for a
+// 101-299 response to a dialog-creating request (INVITE, SUBSCRIBE, REFER,
+// NOTIFY) the Record-Route fields too (RFC 3261 §12.1.1); then `extra`
+// fields and the body. topVia, when not empty, replaces the first Via value
+// (used to add received/rport, RFC 3581 §4). reason "" means
+// reasonPhrase(status).
 std::string makeResponse(const Message& request, int status, std::string_view reason,
                          std::string_view toTag, const std::vector<ExtraHeader>& extra = {},
                          std::string_view body = {}, std::string_view topVia = {});
