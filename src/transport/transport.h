@@ -57,6 +57,7 @@ struct TransportLimits {
   Millis tcpIdleTimeout{std::chrono::seconds(300)};  // no bytes either way -> close
   Millis tcpConnectTimeout{std::chrono::seconds(5)};
   size_t tcpMaxOutputQueue = 1 << 20;    // bytes queued on one connection before we give up on it
+  int udpSendBuffer = 1 << 20;           // SO_SNDBUF request, bytes
 };
 
 struct TransportStats {
@@ -72,8 +73,10 @@ struct TransportStats {
   uint64_t tcpReceived = 0;       // messages
   uint64_t tcpSent = 0;
   uint64_t tcpSendErrors = 0;
-  uint64_t keepAlives = 0;
+  uint64_t keepAlives = 0;        // CRLF keep-alives received (TCP pings/pongs, UDP CRLF datagrams)
   size_t tcpOpen = 0;
+  uint64_t tcpConnectFailed = 0;  // outbound connects refused, failed or timed out
+  uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
 };
 
 class MessageSink {

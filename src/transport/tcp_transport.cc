@@ -1,0 +1,421 @@
+// TCP half of Transport: accepting under the connection caps, the connection
+// table (by id and by remote address, RFC 3261 §18.2.2 / §18.4 connection
+// reuse), Content-Length framing through sip::nextFrame (RFC 3261 §18.3),
+// CRLF keep-alives (RFC 5626 §4.4.1), outbound non-blocking connects, write
+// queues with a slow-reader cap, and the idle and connect timeouts.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "sip/framing.h"
+#include "transport/transport_impl.h"
+
+namespace tollgate::transport {
+
+namespace {
+
+bool isWildcard(const net::IpAddress& ip) {
+  for (size_t i = 0; i < ip.size(); ++i) {
+    if (ip.bytes()[i] != 0) return false;
+  }
+  return true;
+}
+
+// Refuse with a reset rather than a FIN: no TIME_WAIT on our side for peers
+// we never wanted.
+void closeWithReset(int fd) {
+  linger l{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+void releaseIfIdle(std::string& buf) {
+  if (buf.empty() && buf.capacity() > kTcpKeptBufferCapacity) std::string().swap(buf);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ accept
+
+void Transport::Impl::onAcceptable(ListenerState& ls) {
+  for (int i = 0; i < kTcpAcceptsPerEvent; ++i) {
+    if (ls.fd < 0) return;
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = ::accept4(ls.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      switch (errno) {
+        case EINTR:
+        case ECONNABORTED:  // the peer gave up while queued; next one
+        case EPROTO:
+          continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          // Out of descriptors or memory: the listener stays readable, so
+          // stop listening to it for a moment rather than spin.
+          log::warn("transport.accept_paused").kv("listener", ls.info.id)
+              .kv("error", std::strerror(errno));
+          loop.modify(ls.fd, 0);
+          ls.acceptBackoff.start(loop.timers(), kAcceptBackoff);
+          return;
+        default:
+          return;  // EAGAIN: queue empty
+      }
+    }
+    const net::SockAddr remote = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+    auto ipCount = perIp.find(remote.ip());
+    const size_t fromThisIp = ipCount == perIp.end() ? 0 : ipCount->second;
+    if (connections.size() >= limits.tcpMaxConnections ||
+        fromThisIp >= limits.tcpMaxConnectionsPerIp) {
+      // Accept-then-close: leaving it in the backlog would let one source
+      // fill the queue for everyone.
+      closeWithReset(fd);
+      ++stats.tcpRejectedLimit;
+      continue;
+    }
+    ++stats.tcpAccepted;
+    addConnection(fd, remote, ls.info.id, /*connecting=*/false);
+  }
+}
+
+// ------------------------------------------------------------ connection table
+
+Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, ListenerId local,
+                                           bool connecting) {
+  int one = 1;
+  // Each write is one whole SIP message; Nagle would only delay it.
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  auto owned = std::make_unique<Connection>();
+  Connection* c = owned.get();
+  c->id = nextConnectionId++;
+  c->fd = fd;
+  c->remote = remote;
+  c->local = local;
+  c->connecting = connecting;
+  c->lastActivity = loop.now();
+  c->events = connecting ? EPOLLOUT : EPOLLIN;
+  c->timer.setCallback([this, c] {
+    onConnectionTimer(c);
+    reap();  // may free c and this timer: nothing runs after it
+  });
+  c->timer.start(loop.timers(), connecting ? limits.tcpConnectTimeout : limits.tcpIdleTimeout);
+  loop.add(fd, c->events, [this, c](uint32_t events) {
+    onConnectionEvent(c, events);
+    reap();
+  });
+  connections.emplace(c->id, std::move(owned));
+  byRemote.emplace(remote, c);
+  ++perIp[remote.ip()];
+  stats.tcpOpen = connections.size();
+  return c;
+}
+
+void Transport::Impl::closeConnection(Connection* c, bool notify) {
+  if (c->closed) return;
+  c->closed = true;
+  c->timer.cancel();
+  if (c->outPending() > 0) ++stats.tcpSendErrors;  // queued bytes are lost with it
+  loop.remove(c->fd);
+  ::close(c->fd);
+  c->fd = -1;
+  auto [first, last] = byRemote.equal_range(c->remote);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == c) {
+      byRemote.erase(it);
+      break;
+    }
+  }
+  auto ip = perIp.find(c->remote.ip());
+  if (ip != perIp.end() && --ip->second == 0) perIp.erase(ip);
+  const ConnectionId id = c->id;
+  auto it = connections.find(id);
+  graveyard.push_back(std::move(it->second));  // freed by reap(), not under our feet
+  connections.erase(it);
+  stats.tcpOpen = connections.size();
+  if (notify) sink.onConnectionClosed(id);
+}
+
+void Transport::Impl::onConnectionTimer(Connection* c) {
+  if (c->closed) return;
+  if (c->connecting) {
+    ++stats.tcpConnectFailed;
+    log::debug("transport.connect_timeout").kv("remote", c->remote.toString());
+    closeConnection(c);
+    return;
+  }
+  // The timer is not restarted on every byte; it checks lastActivity when it
+  // fires and re-arms for the rest of the window.
+  const auto idleFor = loop.now() - c->lastActivity;
+  if (idleFor >= limits.tcpIdleTimeout) {
+    ++stats.tcpClosedIdle;
+    closeConnection(c);
+    return;
+  }
+  c->timer.start(loop.timers(), std::chrono::ceil<Millis>(limits.tcpIdleTimeout - idleFor));
+}
+
+void Transport::Impl::setInterest(Connection* c, uint32_t events) {
+  if (c->events == events) return;
+  c->events = events;
+  loop.modify(c->fd, events);
+}
+
+// ------------------------------------------------------------ I/O events
+
+void Transport::Impl::onConnectionEvent(Connection* c, uint32_t events) {
+  if (c->closed) return;
+  if (c->connecting) {
+    finishConnect(c, events);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    readConnection(c);  // a hang-up or error surfaces as read() == 0 / -1
+    if (c->closed) return;
+  }
+  if (events & EPOLLOUT) flushOutput(c);
+}
+
+void Transport::Impl::finishConnect(Connection* c, uint32_t events) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == 0 && !(events & EPOLLOUT)) err = ECONNRESET;  // hang-up without writability
+  if (err != 0) {
+    ++stats.tcpConnectFailed;
+    log::debug("transport.connect_failed").kv("remote", c->remote.toString())
+        .kv("error", std::strerror(err));
+    closeConnection(c);
+    return;
+  }
+  c->connecting = false;
+  ++stats.tcpConnected;
+  c->lastActivity = loop.now();
+  c->timer.start(loop.timers(), limits.tcpIdleTimeout);
+  setInterest(c, c->outPending() > 0 ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+  flushOutput(c);
+}
+
+void Transport::Impl::readConnection(Connection* c) {
+  for (int i = 0; i < kTcpReadsPerEvent; ++i) {
+    ssize_t n = ::read(c->fd, tcpReadBuffer.get(), kTcpReadChunk);
+    if (n == 0) {
+      closeConnection(c);  // orderly close by the peer
+      return;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) closeConnection(c);
+      return;
+    }
+    c->lastActivity = loop.now();
+    if (!onBytes(c, std::string_view(tcpReadBuffer.get(), static_cast<size_t>(n)))) return;
+    if (static_cast<size_t>(n) < kTcpReadChunk) return;  // drained
+  }
+}
+
+bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
+  // Common case: nothing left over from earlier reads, so frame straight out
+  // of the read buffer and copy only what stays unframed.
+  const bool buffered = !c->in.empty();
+  if (buffered) c->in.append(data);
+  const std::string_view buf = buffered ? std::string_view(c->in) : data;
+
+  size_t consumed = 0;
+  while (consumed < buf.size()) {
+    const sip::Frame f = sip::nextFrame(buf.substr(consumed));
+    if (f.kind == sip::Frame::NeedMore) break;
+    if (f.kind == sip::Frame::Error || f.length == 0 || f.length > buf.size() - consumed) {
+      ++stats.tcpFramingErrors;
+      log::debug("transport.framing_error").kv("remote", c->remote.toString())
+          .kv("reason", f.kind == sip::Frame::Error ? f.error : "bad frame length");
+      closeConnection(c);
+      return false;
+    }
+    const std::string_view frame = buf.substr(consumed, f.length);
+    consumed += f.length;
+    if (f.kind == sip::Frame::KeepAlive) {
+      ++stats.keepAlives;
+      if (frame.size() == 4) {  // RFC 5626 §4.4.1: CRLFCRLF ping -> CRLF pong
+        if (!write(c, "\r\n")) return false;
+      }
+      continue;
+    }
+    ++stats.tcpReceived;
+    Flow flow;
+    flow.protocol = c->protocol;
+    flow.remote = c->remote;
+    flow.local = c->local;
+    flow.connection = c->id;
+    sink.onMessage(flow, std::string(frame));
+    if (c->closed) return false;  // the sink closed it (or a send on it failed)
+  }
+
+  if (buffered) {
+    c->in.erase(0, consumed);
+  } else {
+    c->in.assign(buf.substr(consumed));
+  }
+  if (c->in.size() > kTcpMaxReadBuffer) {
+    ++stats.tcpFramingErrors;
+    closeConnection(c);
+    return false;
+  }
+  releaseIfIdle(c->in);
+  return true;
+}
+
+// ------------------------------------------------------------ output
+
+Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view bytes) {
+  if (c->connecting || c->outPending() > 0) {
+    if (c->outPending() + bytes.size() > limits.tcpMaxOutputQueue) {
+      // The peer does not read (or cannot connect): give up on it rather
+      // than buffer without bound.
+      ++stats.tcpClosedSlowReader;
+      log::info("transport.slow_reader").kv("remote", c->remote.toString())
+          .kv("queued", c->outPending());
+      closeConnection(c);
+      return Err(SendError::QueueFull);
+    }
+    c->out.append(bytes);
+    return Ok{};
+  }
+  ssize_t n = ::send(c->fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      closeConnection(c);
+      return Err(SendError::SocketError);
+    }
+    n = 0;
+  }
+  if (n > 0) c->lastActivity = loop.now();
+  if (static_cast<size_t>(n) < bytes.size()) {
+    c->out.assign(bytes.substr(static_cast<size_t>(n)));
+    c->outOffset = 0;
+    setInterest(c, EPOLLIN | EPOLLOUT);
+  }
+  return Ok{};
+}
+
+void Transport::Impl::flushOutput(Connection* c) {
+  while (c->outPending() > 0) {
+    ssize_t n = ::send(c->fd, c->out.data() + c->outOffset, c->outPending(),
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      closeConnection(c);
+      return;
+    }
+    c->outOffset += static_cast<size_t>(n);
+    c->lastActivity = loop.now();
+  }
+  if (c->outPending() == 0) {
+    c->out.clear();
+    c->outOffset = 0;
+    releaseIfIdle(c->out);
+    setInterest(c, EPOLLIN);
+  } else {
+    if (c->outOffset > c->out.size() / 2) {  // keep appends from growing the string forever
+      c->out.erase(0, c->outOffset);
+      c->outOffset = 0;
+    }
+    setInterest(c, EPOLLIN | EPOLLOUT);
+  }
+}
+
+// ------------------------------------------------------------ send
+
+Result<Ok, SendError> Transport::Impl::sendTcp(const Flow& flow, std::string_view bytes) {
+  if (closed) {
+    ++stats.tcpSendErrors;
+    return Err(SendError::SocketError);
+  }
+  Connection* c = nullptr;
+  if (flow.connection != 0) {
+    auto it = connections.find(flow.connection);
+    if (it != connections.end()) c = it->second.get();
+  }
+  if (c == nullptr && flow.remote.valid()) {
+    // Reuse any open connection to that address, inbound or outbound
+    // (RFC 3261 §18.2.2, §18.4); prefer one that has finished connecting.
+    auto [first, last] = byRemote.equal_range(flow.remote);
+    for (auto it = first; it != last; ++it) {
+      if (c == nullptr || (c->connecting && !it->second->connecting)) c = it->second;
+    }
+  }
+  if (c == nullptr) {
+    auto opened = openConnection(flow);
+    if (!opened) {
+      ++stats.tcpSendErrors;
+      return Err(opened.error());
+    }
+    c = *opened;
+  }
+  auto r = write(c, bytes);
+  if (!r) {
+    ++stats.tcpSendErrors;
+    return r;
+  }
+  ++stats.tcpSent;
+  return Ok{};
+}
+
+Result<Connection*, SendError> Transport::Impl::openConnection(const Flow& flow) {
+  const net::SockAddr& remote = flow.remote;
+  if (!remote.valid() || remote.port() == 0) return Err(SendError::ConnectionFailed);
+  if (connections.size() >= limits.tcpMaxConnections) {
+    ++stats.tcpRejectedLimit;
+    return Err(SendError::ConnectionFailed);
+  }
+  const int family = remote.ip().family();
+  // Local side: the requested TCP listener of that family, else the first
+  // one, else none (the kernel picks the address).
+  const ListenerState* local = nullptr;
+  if (flow.local < states.size() && states[flow.local]->info.protocol == Protocol::Tcp &&
+      states[flow.local]->info.address.ip().family() == family) {
+    local = states[flow.local].get();
+  } else if (const Listener* l = pickListener(Protocol::Tcp, remote)) {
+    local = states[l->id].get();
+  }
+
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Err(SendError::SocketError);
+  if (local != nullptr && !isWildcard(local->info.address.ip())) {
+    // Leave from the listener's address so the peer sees the same host as
+    // in our Via and Contact; the port stays ephemeral, chosen at connect.
+    int one = 1;
+    (void)::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    sockaddr_storage ss;
+    socklen_t len = net::SockAddr(local->info.address.ip(), 0).toSockaddr(&ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      ::close(fd);
+      return Err(SendError::SocketError);
+    }
+  }
+  sockaddr_storage ss;
+  socklen_t len = remote.toSockaddr(&ss);
+  bool connecting = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    if (errno != EINPROGRESS) {
+      ++stats.tcpConnectFailed;
+      ::close(fd);
+      return Err(SendError::ConnectionFailed);
+    }
+    connecting = true;
+  } else {
+    ++stats.tcpConnected;
+  }
+  return addConnection(fd, remote, local != nullptr ? local->info.id : kNoListener, connecting);
+}
+
+}  // namespace tollgate::transport

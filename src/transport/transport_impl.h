@@ -1,0 +1,141 @@
+// Internal to the transport layer: the state behind Transport, shared by
+// transport.cc (listeners, dispatch), udp_transport.cc and tcp_transport.cc.
+// Not part of the layer's interface. Confined to its worker.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/event_loop.h"
+#include "common/net.h"
+#include "sip/limits.h"
+#include "transport/transport.h"
+
+namespace tollgate::transport {
+
+// One recvmmsg buffer per datagram. Larger than any UDP payload (65507 bytes
+// over IPv4, 65527 over IPv6), so only an IPv6 jumbogram could truncate.
+inline constexpr size_t kUdpDatagramBuffer = 65536;
+// recvmmsg batches per readiness event: drains a busy socket in few syscalls
+// while one flooded socket cannot starve the others (epoll is level
+// triggered, the rest is read on the next turn).
+inline constexpr int kUdpBatchesPerEvent = 8;
+// The kernel takes at most UIO_MAXIOV (1024) messages per recvmmsg.
+inline constexpr size_t kMaxUdpBatch = 1024;
+// Datagrams this short made only of CR/LF are the keep-alives many UAs send
+// over UDP (the TCP form of RFC 5626 §3.5.1 applied to datagrams): counted,
+// never handed to the parser.
+inline constexpr size_t kMaxUdpKeepAlive = 4;
+
+// Kernel queue of completed handshakes per listening socket.
+inline constexpr int kTcpListenBacklog = 1024;
+// accept4 calls per readiness event, for the same fairness reason as above.
+inline constexpr int kTcpAcceptsPerEvent = 64;
+// Bytes per read(2) and reads per readiness event on one connection.
+inline constexpr size_t kTcpReadChunk = 65536;
+inline constexpr int kTcpReadsPerEvent = 4;
+// Backstop on one connection's unframed bytes. Framing already fails a
+// message or header section above sip::kMaxMessageSize; this bounds memory
+// even if it did not.
+inline constexpr size_t kTcpMaxReadBuffer = 2 * sip::kMaxMessageSize + kTcpReadChunk;
+// Idle buffers above this capacity are released, so thousands of quiet
+// connections do not each keep the memory of their largest message.
+inline constexpr size_t kTcpKeptBufferCapacity = 16 * 1024;
+// When accept fails for lack of file descriptors the listener stays readable;
+// pause it this long instead of spinning on it.
+inline constexpr Millis kAcceptBackoff{100};
+
+struct ListenerState {
+  Listener info;
+  int fd = -1;
+  Timer acceptBackoff;  // TCP: re-enables intake after EMFILE/ENFILE
+};
+
+struct Connection {
+  ConnectionId id = 0;
+  int fd = -1;
+  Protocol protocol = Protocol::Tcp;
+  net::SockAddr remote;
+  ListenerId local = kNoListener;
+  bool connecting = false;  // outbound, handshake not finished
+  bool closed = false;      // closed; waiting in the graveyard to be freed
+  uint32_t events = 0;      // current epoll interest
+  std::string in;           // bytes read but not framed yet
+  std::string out;          // bytes queued for writing, from outOffset
+  size_t outOffset = 0;
+  MonoTime lastActivity{};  // last byte read or written (idle rule)
+  Timer timer;              // connect timeout while connecting, then idle check
+
+  size_t outPending() const { return out.size() - outOffset; }
+};
+
+struct Transport::Impl {
+  Impl(EventLoop& l, MessageSink& s, TransportLimits lim);
+  ~Impl();
+
+  // transport.cc
+  Result<ListenerId, std::string> listen(const ListenSpec& spec);
+  const Listener* pickListener(Protocol protocol, const net::SockAddr& remote) const;
+  void stopAccepting();
+  void closeAll(bool notify);
+
+  // udp_transport.cc
+  void setupUdp();
+  void onUdpReadable(ListenerState& ls);
+  Result<Ok, SendError> sendUdp(const Flow& flow, std::string_view bytes);
+
+  // tcp_transport.cc
+  void onAcceptable(ListenerState& ls);
+  Result<Ok, SendError> sendTcp(const Flow& flow, std::string_view bytes);
+  Result<Connection*, SendError> openConnection(const Flow& flow);
+  Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local,
+                            bool connecting);
+  void onConnectionEvent(Connection* c, uint32_t events);
+  void finishConnect(Connection* c, uint32_t events);
+  void readConnection(Connection* c);
+  bool onBytes(Connection* c, std::string_view data);
+  Result<Ok, SendError> write(Connection* c, std::string_view bytes);
+  void flushOutput(Connection* c);
+  void setInterest(Connection* c, uint32_t events);
+  void onConnectionTimer(Connection* c);
+  void closeConnection(Connection* c, bool notify = true);
+  // Frees closed connections. Called only at the end of a handler this
+  // transport registered with the loop, never from inside sink calls, so a
+  // connection closed while its own handler runs stays valid until then.
+  void reap() {
+    if (!graveyard.empty()) graveyard.clear();
+  }
+
+  EventLoop& loop;
+  MessageSink& sink;
+  TransportLimits limits;
+  TransportStats stats;
+  bool closed = false;
+
+  std::vector<Listener> listeners;
+  std::vector<std::unique_ptr<ListenerState>> states;  // by ListenerId; never shrinks
+
+  // UDP receive batch: batch buffers of kUdpDatagramBuffer bytes each,
+  // allocated once (uninitialised, so untouched pages cost no memory).
+  size_t udpBatch = 0;
+  std::unique_ptr<char[]> udpBuffers;
+  std::vector<mmsghdr> udpMsgs;
+  std::vector<iovec> udpIovs;
+  std::vector<sockaddr_storage> udpAddrs;
+
+  // TCP. Ids are monotonic and never reused, so a stale id in a Flow can
+  // never reach a different peer's connection.
+  std::unique_ptr<char[]> tcpReadBuffer;
+  ConnectionId nextConnectionId = 1;
+  std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections;
+  std::unordered_multimap<net::SockAddr, Connection*, net::SockAddrHash> byRemote;
+  std::unordered_map<net::IpAddress, size_t, net::IpAddressHash> perIp;
+  std::vector<std::unique_ptr<Connection>> graveyard;
+};
+
+}  // namespace tollgate::transport

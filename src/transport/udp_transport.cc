@@ -1,0 +1,108 @@
+// UDP half of Transport: batched receive with recvmmsg into preallocated
+// buffers, one owned string per delivered datagram, and sendto from the
+// listening socket (so replies leave from the address requests arrived on,
+// RFC 3261 §18.2.2).
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "transport/transport_impl.h"
+
+namespace tollgate::transport {
+
+namespace {
+bool isCrlfKeepAlive(const char* data, size_t len) {
+  if (len == 0 || len > kMaxUdpKeepAlive) return false;
+  for (size_t i = 0; i < len; ++i) {
+    if (data[i] != '\r' && data[i] != '\n') return false;
+  }
+  return true;
+}
+}  // namespace
+
+void Transport::Impl::setupUdp() {
+  udpBatch = std::clamp<size_t>(limits.udpBatch, 1, kMaxUdpBatch);
+  udpBuffers.reset(new char[udpBatch * kUdpDatagramBuffer]);
+  udpMsgs.assign(udpBatch, mmsghdr{});
+  udpIovs.assign(udpBatch, iovec{});
+  udpAddrs.assign(udpBatch, sockaddr_storage{});
+  for (size_t i = 0; i < udpBatch; ++i) {
+    udpIovs[i].iov_base = udpBuffers.get() + i * kUdpDatagramBuffer;
+    udpIovs[i].iov_len = kUdpDatagramBuffer;
+    msghdr& h = udpMsgs[i].msg_hdr;
+    h.msg_name = &udpAddrs[i];
+    h.msg_iov = &udpIovs[i];
+    h.msg_iovlen = 1;
+  }
+}
+
+void Transport::Impl::onUdpReadable(ListenerState& ls) {
+  for (int round = 0; round < kUdpBatchesPerEvent; ++round) {
+    if (ls.fd < 0) return;  // the sink closed the transport
+    for (size_t i = 0; i < udpBatch; ++i) {
+      udpMsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset each call
+    }
+    int n = ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT,
+                       nullptr);
+    if (n <= 0) return;  // EAGAIN: drained. Errors: level-triggered epoll brings us back.
+    for (int i = 0; i < n; ++i) {
+      const mmsghdr& m = udpMsgs[i];
+      if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+        ++stats.udpTruncated;
+        continue;
+      }
+      const char* data = static_cast<const char*>(udpIovs[i].iov_base);
+      const size_t len = m.msg_len;
+      if (len == 0) continue;
+      if (isCrlfKeepAlive(data, len)) {
+        ++stats.keepAlives;
+        continue;
+      }
+      ++stats.udpReceived;
+      Flow flow;
+      flow.protocol = Protocol::Udp;
+      flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
+      flow.local = ls.info.id;
+      sink.onMessage(flow, std::string(data, len));
+      if (ls.fd < 0) return;
+    }
+    if (static_cast<size_t>(n) < udpBatch) return;  // socket drained
+  }
+}
+
+Result<Ok, SendError> Transport::Impl::sendUdp(const Flow& flow, std::string_view bytes) {
+  const ListenerState* ls = nullptr;
+  if (flow.local < states.size()) {
+    const ListenerState* s = states[flow.local].get();
+    if (s->info.protocol == Protocol::Udp &&
+        s->info.address.ip().family() == flow.remote.ip().family()) {
+      ls = s;
+    }
+  }
+  if (ls == nullptr) {
+    if (const Listener* l = pickListener(Protocol::Udp, flow.remote)) ls = states[l->id].get();
+  }
+  if (ls == nullptr) {
+    ++stats.udpSendErrors;
+    return Err(SendError::NoListener);
+  }
+  if (ls->fd < 0) {
+    ++stats.udpSendErrors;
+    return Err(SendError::SocketError);
+  }
+  sockaddr_storage ss;
+  socklen_t len = flow.remote.toSockaddr(&ss);
+  // Non-blocking: a full socket buffer (EAGAIN) or device queue (ENOBUFS)
+  // drops this datagram; SIP over UDP retransmits (RFC 3261 §17.1.1.2).
+  ssize_t n = ::sendto(ls->fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                       reinterpret_cast<const sockaddr*>(&ss), len);
+  if (n < 0) {
+    ++stats.udpSendErrors;
+    return Err(SendError::SocketError);
+  }
+  ++stats.udpSent;
+  return Ok{};
+}
+
+}  // namespace tollgate::transport
