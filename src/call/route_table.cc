@@ -1,0 +1,59 @@
+// Prefix routing over routing gateways.
+#include "call/route_table.h"
+
+#include <algorithm>
+
+namespace tollgate::call {
+
+std::string RouteTarget::translate(std::string_view callee) const {
+  size_t strip = std::min(callee.size(), static_cast<size_t>(stripDigits));
+  std::string out = addPrefix;
+  out.append(callee.substr(strip));
+  return out;
+}
+
+RouteTable::RouteTable(const admission::Provisioning& p) {
+  for (const admission::RoutingGateway& g : p.routingGateways) {
+    if (!g.enabled) continue;
+    auto addr = net::SockAddr::parse(g.address, 5060);
+    auto proto = transport::protocolFromName(g.transport);
+    if (!addr || !proto) continue;
+    Gateway gw;
+    gw.target.name = g.name;
+    gw.target.address = *addr;
+    gw.target.protocol = *proto;
+    gw.target.priority = g.priority;
+    gw.target.stripDigits = g.stripDigits;
+    gw.target.addPrefix = g.addPrefix;
+    gw.prefixes = g.prefixes;
+    carrierIps_.insert(addr->ip());
+    gateways_.push_back(std::move(gw));
+  }
+}
+
+std::vector<RouteTarget> RouteTable::lookup(std::string_view callee) const {
+  std::vector<RouteTarget> out;
+  for (const Gateway& g : gateways_) {
+    size_t best = 0;
+    bool matched = false;
+    for (const std::string& pre : g.prefixes) {
+      if (callee.substr(0, pre.size()) == pre && (!matched || pre.size() > best)) {
+        best = pre.size();
+        matched = true;
+      }
+    }
+    if (!matched) continue;
+    out.push_back(g.target);
+    out.back().matchedPrefixLength = best;
+  }
+  std::sort(out.begin(), out.end(), [](const RouteTarget& a, const RouteTarget& b) {
+    if (a.matchedPrefixLength != b.matchedPrefixLength) {
+      return a.matchedPrefixLength > b.matchedPrefixLength;
+    }
+    if (a.priority != b.priority) return a.priority < b.priority;
+    return a.name < b.name;
+  });
+  return out;
+}
+
+}  // namespace tollgate::call

@@ -1,0 +1,1163 @@
+// The B2BUA: admission of new requests, the two-leg call state machine,
+// routing with failover, in-dialog relaying and CDRs. See switch.h.
+#include "call/switch.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/log.h"
+#include "sip/serialize.h"
+
+namespace tollgate::call {
+
+using sip::HeaderId;
+using sip::Message;
+using sip::Method;
+using transport::Flow;
+using txn::TxnId;
+
+namespace {
+
+// Header fields never copied from one leg to the other: they describe the
+// leg itself (dialog, routing, hop count, framing), carry credentials or
+// challenges meant for us, or identify the software on the other side.
+bool isLegLocal(HeaderId id) {
+  switch (id) {
+    case HeaderId::Via:
+    case HeaderId::Route:
+    case HeaderId::RecordRoute:
+    case HeaderId::Contact:
+    case HeaderId::From:
+    case HeaderId::To:
+    case HeaderId::CallId:
+    case HeaderId::CSeq:
+    case HeaderId::MaxForwards:
+    case HeaderId::ContentLength:
+    case HeaderId::Authorization:
+    case HeaderId::ProxyAuthorization:
+    case HeaderId::WwwAuthenticate:
+    case HeaderId::ProxyAuthenticate:
+    case HeaderId::ProxyRequire:
+    case HeaderId::UserAgent:
+    case HeaderId::Server:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Leg-local fields we only know by name (HeaderId::Other).
+bool isLegLocalByName(std::string_view name) {
+  return iequals(name, "Authentication-Info") || iequals(name, "Proxy-Authentication-Info") ||
+         iequals(name, "Path") || iequals(name, "Service-Route");
+}
+
+bool isLegLocal(const sip::Header& h) {
+  return isLegLocal(h.id) || (h.id == HeaderId::Other && isLegLocalByName(h.name));
+}
+
+// %-escapes a dialled number for the user part of a SIP URI (RFC 3261 §25.1
+// user-unreserved and unreserved stay as they are; '#' and the rest are
+// escaped).
+std::string escapeUser(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 std::string_view("-_.!~*'()&=+$,;?/").find(static_cast<char>(c)) !=
+                     std::string_view::npos;
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The dialled number of a new INVITE: Request-URI user (sip/sips) or the
+// tel number; the To user when the Request-URI has none.
+std::string calleeOf(const Message& m) {
+  const sip::Uri& r = m.requestUri();
+  if (!r.user.empty()) return sip::unescape(r.user);
+  return sip::unescape(m.to().uri.user);
+}
+
+std::string firstContactUri(const Message& m) {
+  const sip::Header* h = m.header(HeaderId::Contact);
+  if (!h) return {};
+  auto list = sip::parseNameAddrList(h->value);
+  if (!list.ok() || list->empty() || list->front().text == "*") return {};
+  return std::string(list->front().uri.text);
+}
+
+std::vector<std::string> recordRoutes(const Message& m, bool reverse) {
+  std::vector<std::string> out;
+  for (const sip::Header& h : m.headers()) {
+    if (h.id != HeaderId::RecordRoute) continue;
+    auto list = sip::parseNameAddrList(h.value);
+    if (!list.ok()) continue;
+    for (const sip::NameAddr& na : *list) out.emplace_back(na.text);
+  }
+  if (reverse) std::reverse(out.begin(), out.end());
+  return out;
+}
+
+int64_t micros(const Clock& c) { return c.wallMicros(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// One side of the B2BUA.
+
+struct Leg {
+  std::string callId;
+  std::string localTag;
+  std::string localHeader;   // our From/To value on this leg, with our tag
+  std::string remoteHeader;  // the peer's, with its tag once known
+  std::string remoteTag;
+  std::string remoteTarget;  // Request-URI of in-dialog requests
+  std::vector<std::string> routeSet;
+  uint32_t localCseq = 0;    // last CSeq we used on this leg
+  uint32_t inviteCseq = 0;   // CSeq of the initial INVITE on this leg
+  Flow flow;                 // where the peer is
+  std::string hostPort;      // our address on this leg
+  std::string contact;       // our Contact value on this leg
+  std::string_view viaProtocol = "UDP";
+};
+
+enum class Side : uint8_t { A, B };
+
+class Switch::Call final : public txn::ClientCallbacks {
+ public:
+  enum class State : uint8_t { Routing, Early, Answered, Confirmed, Ended };
+
+  Call(Switch& sw, uint64_t id) : sw_(sw), id_(id) {
+    setupTimer_.setCallback([this] { onAttemptFailed(408, "Request Timeout", true); });
+    ringTimer_.setCallback([this] { onRingTimeout(); });
+    lingerTimer_.setCallback([this] { sw_.finishCall(this); });
+  }
+
+  ~Call() override {
+    for (TxnId id : ownClients_) sw_.txns_.detach(id);
+  }
+
+  uint64_t id() const { return id_; }
+  const Leg& a() const { return a_; }
+  const Leg& b() const { return b_; }
+  TxnId aInvite() const { return aInvite_; }
+  bool ended() const { return state_ == State::Ended; }
+
+  void start(TxnId invite, const Message& req, const Flow& from, const std::string& gateway);
+  void onCallerCancel();
+  void onAck(const Message& ack, Side side);
+  void onInDialogRequest(sip::MessagePtr req, const Flow& from, Side side);
+  void onAckTimeout();
+  void onStray2xx(const Message& resp);
+  void hangup(TerminationReason reason);
+
+  // txn::ClientCallbacks
+  void onResponse(TxnId id, const Message& response) override;
+  void onTimeout(TxnId id) override;
+  void onTransportError(TxnId id) override;
+
+ private:
+  struct Relay {
+    TxnId client = 0;
+    TxnId server = 0;
+    Side from = Side::A;  // the leg the request came from (and the response goes to)
+    Method method = Method::Unknown;
+    uint32_t inCseq = 0;   // CSeq on the requesting leg
+    uint32_t outCseq = 0;  // CSeq we used on the other leg
+    bool answered2xx = false;
+    std::string ack;  // ACK relayed to the other leg, re-sent on 2xx retransmissions
+    std::string remoteTo;  // To of the 2xx on the other leg (for the ACK)
+  };
+
+  Leg& leg(Side s) { return s == Side::A ? a_ : b_; }
+  Leg& other(Side s) { return s == Side::A ? b_ : a_; }
+
+  bool nextAttempt();
+  bool startAttempt(const RouteTarget& r);
+  void onInviteResponse(const Message& resp);
+  void onAttemptFailed(int code, std::string_view reason, bool timeout);
+  void onRingTimeout();
+  void failCall(int code, std::string_view reason, TerminationReason why);
+  void end(TerminationReason reason, HangupSide side);
+  void abandonB();
+  void updateBFromResponse(const Message& resp);
+  void relayResponse(Relay& relay, const Message& resp);
+
+  std::vector<sip::ExtraHeader> passthrough(const Message& m, const std::string* contact,
+                                            bool isResponse) const;
+  std::string via(const Leg& l, const std::string& branch) const;
+  std::string buildAck(Leg& l, uint32_t cseq, const std::string& to, std::string_view contentType,
+                       std::string_view body);
+  void sendBye(Leg& l);
+  void ackB();
+
+  Switch& sw_;
+  uint64_t id_;
+  State state_ = State::Routing;
+  TxnId aInvite_ = 0;
+  Leg a_;
+  Leg b_;
+  std::vector<RouteTarget> routes_;
+  size_t nextRoute_ = 0;
+  int attempts_ = 0;
+  TxnId bInvite_ = 0;
+  bool bRinging_ = false;    // 18x on the current attempt
+  bool cancelled_ = false;   // caller CANCEL / ring timeout / drain: no more attempts
+  bool cdrWritten_ = false;
+  bool lingering_ = false;   // CDR written; waiting for the outbound INVITE to end
+  int lastCode_ = 0;
+  std::string lastReason_;
+  bool lastWasTimeout_ = false;
+  std::string bAck_;  // ACK for the carrier's 2xx, once sent
+  std::string b2xxTo_;
+  Cdr cdr_;
+  Timer setupTimer_;
+  Timer ringTimer_;
+  Timer lingerTimer_;
+  std::vector<Relay> relays_;
+  std::vector<TxnId> ownClients_;
+};
+
+// ---------------------------------------------------------------------------
+// Call: setup and routing
+
+void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
+                         const std::string& gateway) {
+  aInvite_ = invite;
+  cdr_.callId = std::string(req.callId());
+  cdr_.startUs = micros(sw_.clock_);
+  cdr_.caller = sip::unescape(req.from().uri.user);
+  cdr_.callee = calleeOf(req);
+  cdr_.sourceAddress = from.remote.toString();
+  cdr_.transport = std::string(transport::protocolParam(from.protocol));
+  cdr_.mappingGateway = gateway;
+
+  a_.callId = cdr_.callId;
+  a_.localTag = sw_.newTag();
+  a_.remoteTag = std::string(req.from().tag());
+  const sip::Header* to = req.header(HeaderId::To);
+  const sip::Header* fromHdr = req.header(HeaderId::From);
+  a_.localHeader = std::string(to->value) + ";tag=" + a_.localTag;
+  a_.remoteHeader = std::string(fromHdr->value);
+  a_.remoteTarget = firstContactUri(req);
+  if (a_.remoteTarget.empty()) a_.remoteTarget = std::string(req.from().uri.text);
+  a_.routeSet = recordRoutes(req, false);
+  a_.inviteCseq = req.cseq().number;
+  a_.flow = *sw_.txns_.serverFlow(invite);
+  a_.hostPort = sw_.localHostPort(from.local);
+  a_.contact = sw_.contactFor(from);
+  a_.viaProtocol = transport::protocolName(from.protocol);
+  sw_.registerTag(a_.localTag, this);
+  sw_.byAInvite_[invite] = this;
+
+  routes_ = sw_.snapshot_->routes.lookup(cdr_.callee);
+  if (routes_.empty()) {
+    failCall(sw_.config_.noRouteCode, "", TerminationReason::NoRoute);
+    return;
+  }
+  if (!nextAttempt()) {
+    failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
+  }
+}
+
+bool Switch::Call::nextAttempt() {
+  while (nextRoute_ < routes_.size() && attempts_ < sw_.config_.switchLimit) {
+    const RouteTarget& r = routes_[nextRoute_++];
+    ++attempts_;
+    if (startAttempt(r)) return true;
+  }
+  return false;
+}
+
+bool Switch::Call::startAttempt(const RouteTarget& r) {
+  if (!cdr_.gatewaysTried.empty()) cdr_.gatewaysTried += ',';
+  cdr_.gatewaysTried += r.name;
+  cdr_.routingGateway = r.name;
+
+  transport::Transport& tp = sw_.txns_.transport();
+  const transport::Listener* l = tp.pickListener(r.protocol, r.address);
+  if (!l) {
+    log::warn("call.no_listener").kv("gateway", r.name).kv("protocol",
+                                                             transport::protocolName(r.protocol));
+    lastCode_ = 503;
+    lastReason_ = "Service Unavailable";
+    lastWasTimeout_ = true;
+    return false;
+  }
+  const Message* req = sw_.txns_.serverRequest(aInvite_);
+  if (!req) return false;
+
+  if (!b_.localTag.empty()) sw_.unregisterTag(b_.localTag);
+  b_ = Leg{};
+  b_.callId = sw_.newCallId();
+  b_.localTag = sw_.newTag();
+  b_.flow = Flow{r.protocol, r.address, l->id, 0};
+  b_.hostPort = sw_.localHostPort(l->id);
+  b_.contact = sw_.contactFor(b_.flow);
+  b_.viaProtocol = transport::protocolName(r.protocol);
+  const std::string tp_param = r.protocol == transport::Protocol::Tcp ? ";transport=tcp" : "";
+  const std::string ruri =
+      "sip:" + escapeUser(r.translate(cdr_.callee)) + "@" + r.address.toString() + tp_param;
+  b_.remoteTarget = ruri;
+  std::string display;
+  if (!req->from().displayName.empty()) {
+    display = "\"" + std::string(req->from().displayName) + "\" ";
+  }
+  std::string callerUser(req->from().uri.user);
+  b_.localHeader = display + "<sip:" + (callerUser.empty() ? "" : callerUser + "@") + b_.hostPort +
+                   ">;tag=" + b_.localTag;
+  b_.remoteHeader = "<" + ruri + ">";
+  b_.inviteCseq = 1;
+  b_.localCseq = 1;
+
+  const std::string branch = sw_.txns_.newBranch();
+  const std::string viaValue = via(b_, branch);
+  uint32_t mf = req->maxForwards() ? *req->maxForwards() - 1 : 70;
+  mf = std::min<uint32_t>(mf, 70);
+
+  // The outbound INVITE is the caller's INVITE with every leg-local field
+  // replaced: body, Content-Type and end-to-end fields pass unchanged.
+  sip::Edits e;
+  e.setStartLine("INVITE " + ruri + " SIP/2.0");
+  const auto& headers = req->headers();
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (isLegLocal(headers[i])) e.removeHeader(i);
+  }
+  e.prepend("Via", viaValue);
+  e.prepend("Max-Forwards", std::to_string(mf));
+  e.prepend("From", b_.localHeader);
+  e.prepend("To", b_.remoteHeader);
+  e.prepend("Call-ID", b_.callId);
+  e.prepend("CSeq", "1 INVITE");
+  e.prepend("Contact", b_.contact);
+  if (!sw_.config_.userAgent.empty()) e.prepend("User-Agent", sw_.config_.userAgent);
+
+  txn::OutgoingRequest out;
+  out.method = Method::Invite;
+  out.bytes = sip::serialize(*req, e);
+  out.branch = branch;
+  out.requestUri = ruri;
+  out.via = viaValue;
+  out.from = b_.localHeader;
+  out.to = b_.remoteHeader;
+  out.callId = b_.callId;
+  out.cseq = 1;
+  sw_.registerTag(b_.localTag, this);
+  bRinging_ = false;
+  bInvite_ = sw_.txns_.sendRequest(std::move(out), b_.flow, this);
+  ownClients_.push_back(bInvite_);
+  setupTimer_.start(sw_.loop_.timers(), sw_.config_.setupTimeout);
+  return true;
+}
+
+void Switch::Call::onResponse(TxnId id, const Message& resp) {
+  if (id == bInvite_ && id != 0) {
+    onInviteResponse(resp);
+    return;
+  }
+  for (Relay& r : relays_) {
+    if (r.client == id) {
+      relayResponse(r, resp);
+      return;
+    }
+  }
+}
+
+void Switch::Call::onTimeout(TxnId id) {
+  if (id == bInvite_ && id != 0) {
+    if (lingering_) {
+      sw_.finishCall(this);
+      return;
+    }
+    onAttemptFailed(408, "Request Timeout", true);
+    return;
+  }
+  for (auto it = relays_.begin(); it != relays_.end(); ++it) {
+    if (it->client == id) {
+      sw_.txns_.respond(it->server, 408, "Request Timeout", leg(it->from).localTag);
+      relays_.erase(it);
+      return;
+    }
+  }
+}
+
+void Switch::Call::onTransportError(TxnId id) {
+  if (id == bInvite_ && id != 0) {
+    if (lingering_) {
+      sw_.finishCall(this);
+      return;
+    }
+    onAttemptFailed(503, "Service Unavailable", true);
+    return;
+  }
+  for (auto it = relays_.begin(); it != relays_.end(); ++it) {
+    if (it->client == id) {
+      sw_.txns_.respond(it->server, 503, "Service Unavailable", leg(it->from).localTag);
+      relays_.erase(it);
+      return;
+    }
+  }
+}
+
+void Switch::Call::updateBFromResponse(const Message& resp) {
+  std::string_view tag = resp.to().tag();
+  if (!tag.empty()) {
+    b_.remoteTag = std::string(tag);
+    b_.remoteHeader = std::string(resp.header(HeaderId::To)->value);
+  }
+  std::string contact = firstContactUri(resp);
+  if (!contact.empty()) b_.remoteTarget = contact;
+  if (resp.header(HeaderId::RecordRoute)) b_.routeSet = recordRoutes(resp, true);
+}
+
+void Switch::Call::onInviteResponse(const Message& resp) {
+  setupTimer_.cancel();
+  const int st = resp.status();
+  if (lingering_) {
+    // The caller is gone (CANCEL, ring timeout, drain). A late 2xx from the
+    // carrier must still be ACKed and hung up, or the carrier bills a call
+    // nobody is on.
+    if (st >= 200 && st < 300) {
+      updateBFromResponse(resp);
+      if (bAck_.empty()) {
+        bAck_ = buildAck(b_, b_.inviteCseq, b_.remoteHeader, {}, {});
+        sendBye(b_);
+      }
+      sw_.txns_.sendRaw(b_.flow, bAck_);
+    }
+    if (st >= 200) {
+      bInvite_ = 0;
+      sw_.finishCall(this);
+    }
+    return;
+  }
+
+  if (st < 200) {
+    if (!ringTimer_.active()) ringTimer_.start(sw_.loop_.timers(), sw_.config_.ringTimeout);
+    if (st == 100 || cancelled_) return;  // 100 is hop-by-hop
+    bRinging_ = true;
+    updateBFromResponse(resp);
+    std::vector<sip::ExtraHeader> extra = passthrough(resp, &a_.contact, true);
+    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, resp.body());
+    state_ = State::Early;
+    return;
+  }
+
+  if (st < 300) {
+    if (state_ == State::Answered || state_ == State::Confirmed) {
+      if (!bAck_.empty()) sw_.txns_.sendRaw(b_.flow, bAck_);  // 2xx retransmission
+      return;
+    }
+    ringTimer_.cancel();
+    updateBFromResponse(resp);
+    std::vector<sip::ExtraHeader> extra = passthrough(resp, &a_.contact, true);
+    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, resp.body());
+    state_ = State::Answered;
+    cdr_.answerUs = micros(sw_.clock_);
+    cdr_.finalCode = st;
+    ++sw_.stats_.callsAnswered;
+    log::debug("call.answered").kv("call_id", cdr_.callId).kv("gateway", cdr_.routingGateway);
+    return;
+  }
+
+  // A final failure from this carrier (the transaction layer already ACKed it).
+  ringTimer_.cancel();
+  if (cancelled_) return;
+  onAttemptFailed(st, resp.reason(), false);
+}
+
+void Switch::Call::abandonB() {
+  if (bInvite_ != 0) {
+    // Stop waiting for this attempt; if it answers late, the CANCEL sent
+    // once a provisional arrives ends it on the carrier's side.
+    sw_.txns_.cancelClient(bInvite_);
+    sw_.txns_.detach(bInvite_);
+    bInvite_ = 0;
+  }
+  if (!b_.localTag.empty()) sw_.unregisterTag(b_.localTag);
+}
+
+void Switch::Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
+  setupTimer_.cancel();
+  ringTimer_.cancel();
+  lastCode_ = code;
+  lastReason_ = std::string(reason);
+  lastWasTimeout_ = timeout;
+  const bool wasRinging = bRinging_;
+  if (timeout) {
+    abandonB();
+  } else {
+    bInvite_ = 0;
+    if (!b_.localTag.empty()) sw_.unregisterTag(b_.localTag);
+  }
+  if (cancelled_) return;
+
+  // Failover on timeout, 408, 5xx and 6xx except 600; 486/600 (busy) stop it
+  // unless stop_after_busy is off. A carrier that already rang keeps the call
+  // (SS_GATEWAY_SWITCH_UNTIL_CONNECT off).
+  const bool busy = code == 486 || code == 600;
+  const bool failover = timeout || code == 408 || (code >= 500 && code < 600) ||
+                        (code >= 600 && code != 600) || (busy && !sw_.config_.stopAfterBusy);
+  if (failover && !wasRinging && nextAttempt()) {
+    ++sw_.stats_.failovers;
+    return;
+  }
+
+  if (timeout) {
+    failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
+    return;
+  }
+  TerminationReason why = TerminationReason::Rejected;
+  if (busy) {
+    why = TerminationReason::Busy;
+  } else if (code == 408 || code == 480) {
+    why = TerminationReason::NoAnswer;
+  } else if (code >= 500 && code < 600) {
+    why = TerminationReason::RouteFailed;
+  }
+  failCall(code, reason, why);
+}
+
+void Switch::Call::onRingTimeout() {
+  if (state_ != State::Routing && state_ != State::Early) return;
+  cancelled_ = true;
+  setupTimer_.cancel();
+  sw_.txns_.respond(aInvite_, 408, "Request Timeout", a_.localTag);
+  if (bInvite_) sw_.txns_.cancelClient(bInvite_);
+  cdr_.finalCode = 408;
+  end(TerminationReason::NoAnswer, HangupSide::System);
+}
+
+void Switch::Call::failCall(int code, std::string_view reason, TerminationReason why) {
+  sw_.txns_.respond(aInvite_, code, reason, a_.localTag);
+  cdr_.finalCode = code;
+  end(why, HangupSide::None);
+}
+
+void Switch::Call::onCallerCancel() {
+  if (state_ != State::Routing && state_ != State::Early) return;
+  cancelled_ = true;
+  setupTimer_.cancel();
+  ringTimer_.cancel();
+  sw_.txns_.respond(aInvite_, 487, "Request Terminated", a_.localTag);
+  if (bInvite_) sw_.txns_.cancelClient(bInvite_);
+  cdr_.finalCode = 487;
+  end(TerminationReason::Cancelled, HangupSide::Caller);
+}
+
+void Switch::Call::end(TerminationReason reason, HangupSide side) {
+  if (cdrWritten_) return;
+  cdrWritten_ = true;
+  setupTimer_.cancel();
+  ringTimer_.cancel();
+  const bool answered = cdr_.answerUs != 0;
+  state_ = State::Ended;
+  cdr_.endUs = micros(sw_.clock_);
+  cdr_.durationMs = answered ? (cdr_.endUs - cdr_.answerUs) / 1000 : 0;
+  cdr_.reason = reason;
+  cdr_.hangup = side;
+  if (!answered) ++sw_.stats_.callsFailed;
+  sw_.submitCdr(Cdr(cdr_));
+  sw_.unregisterTag(a_.localTag);
+  sw_.byAInvite_.erase(aInvite_);
+
+  if (bInvite_ != 0 && !answered) {
+    // Wait for the carrier to finish the INVITE (487 after our CANCEL, or a
+    // late 2xx we must ACK and BYE). Bounded: the transaction itself times
+    // out, and this guard covers a carrier that answers nothing at all.
+    lingering_ = true;
+    lingerTimer_.start(sw_.loop_.timers(), 64 * sw_.txns_.timers().t1 + Millis(1000));
+    return;
+  }
+  sw_.finishCall(this);
+}
+
+// ---------------------------------------------------------------------------
+// Call: answered dialog
+
+std::string Switch::Call::via(const Leg& l, const std::string& branch) const {
+  std::string v = "SIP/2.0/";
+  v += l.viaProtocol;
+  v += ' ';
+  v += l.hostPort;
+  v += ";branch=";
+  v += branch;
+  v += ";rport";
+  return v;
+}
+
+std::string Switch::Call::buildAck(Leg& l, uint32_t cseq, const std::string& to,
+                                   std::string_view contentType, std::string_view body) {
+  // §13.2.2.4: the ACK for a 2xx is its own transaction-less request to the
+  // remote target, with a new branch.
+  sip::MessageWriter w(512 + body.size());
+  w.requestLine("ACK", l.remoteTarget);
+  w.header("Via", via(l, sw_.txns_.newBranch()));
+  for (const std::string& r : l.routeSet) w.header("Route", r);
+  w.header("Max-Forwards", "70");
+  w.header("From", l.localHeader);
+  w.header("To", to);
+  w.header("Call-ID", l.callId);
+  w.header("CSeq", std::to_string(cseq) + " ACK");
+  if (!body.empty() && !contentType.empty()) w.header("Content-Type", contentType);
+  return w.finish(body);
+}
+
+void Switch::Call::ackB() {
+  if (!bAck_.empty()) return;
+  bAck_ = buildAck(b_, b_.inviteCseq, b_.remoteHeader, {}, {});
+  sw_.txns_.sendRaw(b_.flow, bAck_);
+}
+
+void Switch::Call::sendBye(Leg& l) {
+  const std::string branch = sw_.txns_.newBranch();
+  const uint32_t cseq = ++l.localCseq;
+  txn::OutgoingRequest out;
+  out.method = Method::Bye;
+  out.branch = branch;
+  out.requestUri = l.remoteTarget;
+  out.via = via(l, branch);
+  out.from = l.localHeader;
+  out.to = l.remoteHeader;
+  out.callId = l.callId;
+  out.cseq = cseq;
+  out.routes = l.routeSet;
+  sip::MessageWriter w(512);
+  w.requestLine("BYE", out.requestUri);
+  w.header("Via", out.via);
+  for (const std::string& r : out.routes) w.header("Route", r);
+  w.header("Max-Forwards", "70");
+  w.header("From", out.from);
+  w.header("To", out.to);
+  w.header("Call-ID", out.callId);
+  w.header("CSeq", std::to_string(cseq) + " BYE");
+  if (!sw_.config_.userAgent.empty()) w.header("User-Agent", sw_.config_.userAgent);
+  out.bytes = w.finish();
+  // Nobody waits for the answer: the call is over on our side already.
+  sw_.txns_.sendRequest(std::move(out), l.flow, nullptr);
+}
+
+void Switch::Call::onAck(const Message& ack, Side side) {
+  const uint32_t cseq = ack.cseq().number;
+  if (side == Side::A && cseq == a_.inviteCseq) {
+    if (state_ == State::Answered) {
+      // Relay the caller's ACK (it carries the answer in a delayed-offer call).
+      state_ = State::Confirmed;
+      bAck_ = buildAck(b_, b_.inviteCseq, b_.remoteHeader, ack.contentType(), ack.body());
+      sw_.txns_.sendRaw(b_.flow, bAck_);
+    }
+    return;
+  }
+  // ACK for a relayed re-INVITE's 2xx.
+  for (auto it = relays_.begin(); it != relays_.end(); ++it) {
+    if (it->from == side && it->method == Method::Invite && it->inCseq == cseq &&
+        it->answered2xx) {
+      Leg& out = other(side);
+      it->ack = buildAck(out, it->outCseq, it->remoteTo.empty() ? out.remoteHeader : it->remoteTo,
+                         ack.contentType(), ack.body());
+      sw_.txns_.sendRaw(out.flow, it->ack);
+      return;
+    }
+  }
+}
+
+void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side side) {
+  const Method m = msg->method();
+  Leg& in = leg(side);
+  Leg& out = other(side);
+
+  if (m == Method::Bye) {
+    TxnId id = sw_.txns_.createServer(std::move(msg), from);
+    sw_.txns_.respond(id, 200, "OK", in.localTag);
+    if (state_ == State::Answered || state_ == State::Confirmed) {
+      if (side == Side::A) ackB();  // a BYE before the ACK still owes the carrier its ACK
+      sendBye(out);
+      end(side == Side::A ? TerminationReason::CallerBye : TerminationReason::CalleeBye,
+          side == Side::A ? HangupSide::Caller : HangupSide::Callee);
+    } else if (side == Side::A && (state_ == State::Routing || state_ == State::Early)) {
+      // A caller BYE in an early dialog ends the attempt like a CANCEL.
+      onCallerCancel();
+    }
+    return;
+  }
+
+  if (out.remoteTag.empty() || state_ == State::Ended) {
+    TxnId id = sw_.txns_.createServer(std::move(msg), from);
+    sw_.txns_.respond(id, 481, "Call/Transaction Does Not Exist", in.localTag);
+    return;
+  }
+
+  TxnId serverId = sw_.txns_.createServer(std::move(msg), from);
+  const Message& req = *sw_.txns_.serverRequest(serverId);
+  if (m == Method::Invite || m == Method::Update) {
+    std::string target = firstContactUri(req);  // target refresh (§12.2.2)
+    if (!target.empty()) in.remoteTarget = target;
+  }
+
+  const uint32_t cseq = ++out.localCseq;
+  const std::string branch = sw_.txns_.newBranch();
+  const std::string viaValue = via(out, branch);
+  uint32_t mf = req.maxForwards() ? std::max<uint32_t>(*req.maxForwards(), 1) - 1 : 70;
+  mf = std::min<uint32_t>(mf, 70);
+  std::string method(req.methodName());
+
+  sip::Edits e;
+  e.setStartLine(method + " " + out.remoteTarget + " SIP/2.0");
+  const auto& headers = req.headers();
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (isLegLocal(headers[i])) {
+      e.removeHeader(i);
+    } else if (headers[i].id == HeaderId::RAck) {
+      // RFC 3262: RAck names the INVITE's CSeq, which differs per leg.
+      std::string_view v = headers[i].value;
+      size_t sp = v.find(' ');
+      if (sp != std::string_view::npos) {
+        size_t sp2 = v.find(' ', sp + 1);
+        std::string rack(v.substr(0, sp));
+        rack += ' ';
+        rack += std::to_string(out.inviteCseq);
+        if (sp2 != std::string_view::npos) rack += v.substr(sp2);
+        e.replaceValue(i, rack);
+      }
+    }
+  }
+  e.prepend("Via", viaValue);
+  for (const std::string& r : out.routeSet) e.prepend("Route", r);
+  e.prepend("Max-Forwards", std::to_string(mf));
+  e.prepend("From", out.localHeader);
+  e.prepend("To", out.remoteHeader);
+  e.prepend("Call-ID", out.callId);
+  e.prepend("CSeq", std::to_string(cseq) + " " + method);
+  if (m == Method::Invite || m == Method::Update || m == Method::Subscribe ||
+      m == Method::Notify || m == Method::Refer) {
+    e.prepend("Contact", out.contact);
+  }
+  if (!sw_.config_.userAgent.empty()) e.prepend("User-Agent", sw_.config_.userAgent);
+
+  txn::OutgoingRequest o;
+  o.method = m;
+  o.bytes = sip::serialize(req, e);
+  o.branch = branch;
+  o.requestUri = out.remoteTarget;
+  o.via = viaValue;
+  o.from = out.localHeader;
+  o.to = out.remoteHeader;
+  o.callId = out.callId;
+  o.cseq = cseq;
+  o.routes = out.routeSet;
+  Relay r;
+  r.server = serverId;
+  r.from = side;
+  r.method = m;
+  r.inCseq = req.cseq().number;
+  r.outCseq = cseq;
+  r.client = sw_.txns_.sendRequest(std::move(o), out.flow, this);
+  ownClients_.push_back(r.client);
+  relays_.push_back(std::move(r));
+}
+
+void Switch::Call::relayResponse(Relay& relay, const Message& resp) {
+  const int st = resp.status();
+  if (st == 100) return;
+  Leg& in = leg(relay.from);
+  Leg& out = other(relay.from);
+  if (relay.answered2xx) {
+    // 2xx retransmission of a relayed re-INVITE: re-send our ACK if we have one.
+    if (!relay.ack.empty()) sw_.txns_.sendRaw(out.flow, relay.ack);
+    return;
+  }
+  const bool refresh = relay.method == Method::Invite || relay.method == Method::Update;
+  if (st >= 200 && st < 300 && refresh) {
+    std::string target = firstContactUri(resp);
+    if (!target.empty()) out.remoteTarget = target;
+  }
+  std::vector<sip::ExtraHeader> extra =
+      passthrough(resp, (refresh && st < 300) ? &in.contact : nullptr, true);
+  sw_.txns_.respond(relay.server, st, resp.reason(), in.localTag, extra, resp.body());
+  if (st < 200) return;
+  if (relay.method == Method::Invite && st < 300) {
+    relay.answered2xx = true;  // keep until the ACK is relayed and retransmissions stop
+    relay.remoteTo = std::string(resp.header(HeaderId::To)->value);
+    return;
+  }
+  TxnId client = relay.client;
+  relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
+                               [client](const Relay& r) { return r.client == client; }),
+                relays_.end());
+}
+
+std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m,
+                                                        const std::string* contact,
+                                                        bool isResponse) const {
+  std::vector<sip::ExtraHeader> out;
+  out.reserve(m.headers().size() + 2);
+  if (contact) out.push_back({"Contact", *contact});
+  for (const sip::Header& h : m.headers()) {
+    if (!isLegLocal(h)) out.push_back({h.name, h.value});
+  }
+  if (!sw_.config_.userAgent.empty()) {
+    out.push_back({isResponse ? "Server" : "User-Agent", sw_.config_.userAgent});
+  }
+  return out;
+}
+
+void Switch::Call::onAckTimeout() {
+  // §13.3.1.4: the caller never confirmed our 2xx; end the session on both legs.
+  if (state_ != State::Answered) return;
+  ackB();
+  sendBye(b_);
+  sendBye(a_);
+  end(TerminationReason::AckTimeout, HangupSide::System);
+}
+
+void Switch::Call::onStray2xx(const Message& resp) {
+  // A 2xx retransmitted by the carrier after our INVITE transaction ended.
+  if (!bAck_.empty() && resp.cseq().method == Method::Invite) sw_.txns_.sendRaw(b_.flow, bAck_);
+}
+
+void Switch::Call::hangup(TerminationReason reason) {
+  if (state_ == State::Answered || state_ == State::Confirmed) {
+    ackB();
+    sendBye(a_);
+    sendBye(b_);
+    end(reason, HangupSide::System);
+  } else if (state_ == State::Routing || state_ == State::Early) {
+    cancelled_ = true;
+    sw_.txns_.respond(aInvite_, 503, "Service Unavailable", a_.localTag);
+    if (bInvite_) sw_.txns_.cancelClient(bInvite_);
+    cdr_.finalCode = 503;
+    end(reason, HangupSide::System);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Switch
+
+Switch::Switch(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrs, Random& random,
+               const Clock& clock, SwitchConfig config)
+    : loop_(loop),
+      txns_(txns),
+      cdrs_(cdrs),
+      random_(random),
+      clock_(clock),
+      config_(std::move(config)) {
+  forwardPolicy_.forwarding = true;
+  localPolicy_.forwarding = false;
+  illegalTokens_ = config_.illegalCdrBurst;
+  illegalRefill_ = clock_.now();
+  txns_.setUser(this);
+  loop_.addFlushHook([this] { deadCalls_.clear(); });
+}
+
+Switch::~Switch() {
+  txns_.setUser(nullptr);
+  deadCalls_.clear();
+  calls_.clear();
+}
+
+void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
+  snapshot_ = std::move(snapshot);
+}
+
+void Switch::drain() { draining_ = true; }
+
+void Switch::hangupAll() {
+  std::vector<Call*> live;
+  for (auto& [id, c] : calls_) {
+    if (!c->ended()) live.push_back(c.get());
+  }
+  for (Call* c : live) c->hangup(TerminationReason::Draining);
+}
+
+Switch::Source Switch::identify(const net::SockAddr& from) const {
+  if (!snapshot_) return {};
+  admission::Identification id = snapshot_->matcher.identify(from);
+  if (id.kind == admission::Identification::Matched) return {SourceKind::Mapping, id.gateway};
+  if (snapshot_->routes.isCarrierAddress(from.ip())) return {SourceKind::Carrier, nullptr};
+  if (id.kind == admission::Identification::PortMismatch) {
+    return {SourceKind::PortMismatch, id.gateway};
+  }
+  return {};
+}
+
+void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
+  const Method m = request->method();
+  const bool hasToTag = !request->to().tag().empty();
+
+  if (m == Method::Ack) {
+    // ACK for a 2xx (the transaction layer absorbed the rest).
+    if (hasToTag) {
+      if (auto it = byTag_.find(std::string(request->to().tag())); it != byTag_.end()) {
+        Call* c = it->second;
+        Side side = it->first == c->a().localTag ? Side::A : Side::B;
+        c->onAck(*request, side);
+      }
+    }
+    return;
+  }
+  if (hasToTag) {
+    onInDialog(std::move(request), from);
+    return;
+  }
+
+  const Source src = identify(from.remote);
+  const bool known = src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier;
+  // Calls come in from mapping gateways only; a carrier is a known peer for
+  // OPTIONS and in-dialog requests, not a customer.
+  if (!known || (m == Method::Invite && src.kind != SourceKind::Mapping)) {
+    rejectUnknown(*request, from, src);
+    return;
+  }
+  if (m == Method::Cancel) {
+    // §9.2: a CANCEL for no transaction we know.
+    txns_.respondStateless(*request, from, 481, "", newTag());
+    return;
+  }
+
+  const sip::CheckPolicy& policy = m == Method::Invite ? forwardPolicy_ : localPolicy_;
+  sip::CheckFailure f = sip::checkRequest(*request, policy);
+  if (f.status != 0) {
+    std::vector<sip::ExtraHeader> extra;
+    for (auto& [name, value] : f.headers) extra.push_back({name, value});
+    if (m == Method::Invite) {
+      ++stats_.invitesReceived;
+      TerminationReason why =
+          f.status == 483 ? TerminationReason::TooManyHops : TerminationReason::BadRequest;
+      writeRejectCdr(*request, from, src.gateway ? src.gateway->name : "", f.status, why);
+    }
+    TxnId id = txns_.createServer(std::move(request), from);
+    txns_.respond(id, f.status, f.reason, newTag(), extra);
+    return;
+  }
+
+  switch (m) {
+    case Method::Invite:
+      onNewInvite(std::move(request), from, src);
+      return;
+    case Method::Options: {
+      ++stats_.optionsAnswered;
+      TxnId id = txns_.createServer(std::move(request), from);
+      std::vector<sip::ExtraHeader> extra = {{"Allow", forwardPolicy_.allow},
+                                             {"Accept", "application/sdp"}};
+      if (!config_.userAgent.empty()) extra.push_back({"Server", config_.userAgent});
+      txns_.respond(id, 200, "OK", newTag(), extra);
+      return;
+    }
+    default: {
+      // BYE, UPDATE, INFO, PRACK... outside a dialog.
+      ++stats_.noDialog;
+      TxnId id = txns_.createServer(std::move(request), from);
+      txns_.respond(id, 481, "Call/Transaction Does Not Exist", newTag());
+      return;
+    }
+  }
+}
+
+void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source& src) {
+  ++stats_.invitesReceived;
+  if (draining_) {
+    writeRejectCdr(*request, from, src.gateway->name, 503, TerminationReason::Draining);
+    TxnId id = txns_.createServer(std::move(request), from);
+    txns_.respond(id, 503, "Service Unavailable", newTag(), {{"Retry-After", "30"}});
+    return;
+  }
+  TxnId id = txns_.createServer(std::move(request), from);
+  const Message& req = *txns_.serverRequest(id);
+  uint64_t callId = nextCallId_++;
+  auto call = std::make_unique<Call>(*this, callId);
+  Call* c = call.get();
+  calls_.emplace(callId, std::move(call));
+  stats_.activeCalls = calls_.size();
+  c->start(id, req, from, src.gateway->name);
+}
+
+void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {
+  auto it = byTag_.find(std::string(request->to().tag()));
+  Call* c = it == byTag_.end() ? nullptr : it->second;
+  Side side = Side::A;
+  if (c) {
+    side = it->first == c->a().localTag ? Side::A : Side::B;
+    const Leg& l = side == Side::A ? c->a() : c->b();
+    if (request->callId() != l.callId) c = nullptr;
+  }
+  if (!c) {
+    ++stats_.noDialog;
+    const Source src = identify(from.remote);
+    if (src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier) {
+      txns_.respondStateless(*request, from, 481, "Call/Transaction Does Not Exist", "");
+    } else {
+      rejectUnknown(*request, from, src);
+    }
+    return;
+  }
+  c->onInDialogRequest(std::move(request), from, side);
+}
+
+void Switch::rejectUnknown(const Message& request, const Flow& from, const Source& src) {
+  const bool answer = config_.unknownSource == UnknownSourcePolicy::Reject403;
+  if (answer) {
+    ++stats_.unknownSourceRejected;
+  } else {
+    ++stats_.unknownSourceDropped;
+  }
+  if (request.method() == Method::Invite && config_.illegalCallCdrs) {
+    if (takeIllegalCdrToken()) {
+      writeRejectCdr(request, from, "", answer ? 403 : 0,
+                     src.kind == SourceKind::PortMismatch ? TerminationReason::PortMismatch
+                                                          : TerminationReason::UnknownSource);
+    } else {
+      ++stats_.illegalCdrsSuppressed;
+    }
+  }
+  if (answer) txns_.respondStateless(request, from, 403, "Forbidden", newTag());
+}
+
+bool Switch::takeIllegalCdrToken() {
+  MonoTime now = loop_.now();
+  double elapsed = std::chrono::duration<double>(now - illegalRefill_).count();
+  illegalRefill_ = now;
+  illegalTokens_ = std::min(config_.illegalCdrBurst,
+                            illegalTokens_ + elapsed * config_.illegalCdrRate);
+  if (illegalTokens_ < 1.0) return false;
+  illegalTokens_ -= 1.0;
+  return true;
+}
+
+void Switch::writeRejectCdr(const Message& request, const Flow& from, const std::string& gateway,
+                            int code, TerminationReason reason) {
+  Cdr cdr;
+  cdr.callId = std::string(request.callId());
+  cdr.startUs = cdr.endUs = clock_.wallMicros();
+  cdr.caller = sip::unescape(request.from().uri.user);
+  cdr.callee = calleeOf(request);
+  cdr.sourceAddress = from.remote.toString();
+  cdr.transport = std::string(transport::protocolParam(from.protocol));
+  cdr.mappingGateway = gateway;
+  cdr.finalCode = code;
+  cdr.reason = reason;
+  ++stats_.callsFailed;
+  submitCdr(std::move(cdr));
+}
+
+void Switch::submitCdr(Cdr&& cdr) {
+  size_t idx = static_cast<size_t>(cdr.reason);
+  if (idx < stats_.byReason.size()) ++stats_.byReason[idx];
+  log::info("call.end")
+      .kv("call_id", cdr.callId)
+      .kv("reason", reasonName(cdr.reason))
+      .kv("code", cdr.finalCode)
+      .kv("caller", cdr.caller)
+      .kv("callee", cdr.callee)
+      .kv("source", cdr.sourceAddress)
+      .kv("mapping_gateway", cdr.mappingGateway)
+      .kv("routing_gateway", cdr.routingGateway)
+      .kv("duration_ms", cdr.durationMs);
+  cdrs_.submit(std::move(cdr));
+}
+
+void Switch::onStrayResponse(sip::MessagePtr response, const Flow& from) {
+  if (response->status() < 200 || response->status() >= 300) return;
+  auto it = byTag_.find(std::string(response->from().tag()));
+  if (it != byTag_.end()) it->second->onStray2xx(*response);
+}
+
+void Switch::onMalformed(const Flow& from, std::string_view raw, const sip::ParseError& error) {
+  const Source src = identify(from.remote);
+  const bool known = src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier;
+  if (!known || error.status == 0 || !error.isRequest) {
+    ++stats_.malformedDropped;
+    log::debug("sip.malformed_dropped").kv("source", from.remote.toString()).kv("why", error.detail);
+    return;
+  }
+  std::string bytes =
+      sip::makeErrorResponse(raw, error.status, sip::reasonPhrase(error.status), newTag());
+  if (bytes.empty()) {
+    ++stats_.malformedDropped;
+    return;
+  }
+  ++stats_.malformedAnswered;
+  log::info("sip.malformed")
+      .kv("source", from.remote.toString())
+      .kv("status", error.status)
+      .kv("why", error.detail);
+  txns_.sendRaw(from, bytes);
+  if (raw.substr(0, 7) == "INVITE " && src.kind == SourceKind::Mapping) {
+    Cdr cdr;
+    cdr.startUs = cdr.endUs = clock_.wallMicros();
+    cdr.sourceAddress = from.remote.toString();
+    cdr.transport = std::string(transport::protocolParam(from.protocol));
+    cdr.mappingGateway = src.gateway->name;
+    cdr.finalCode = error.status;
+    cdr.reason = error.status == 483 ? TerminationReason::TooManyHops : TerminationReason::BadRequest;
+    ++stats_.callsFailed;
+    submitCdr(std::move(cdr));
+  }
+}
+
+void Switch::onCancel(TxnId invite) {
+  if (auto it = byAInvite_.find(invite); it != byAInvite_.end()) it->second->onCallerCancel();
+}
+
+void Switch::onAckTimeout(TxnId invite) {
+  if (auto it = byAInvite_.find(invite); it != byAInvite_.end()) it->second->onAckTimeout();
+}
+
+void Switch::registerTag(const std::string& tag, Call* call) { byTag_[tag] = call; }
+
+void Switch::unregisterTag(const std::string& tag) {
+  if (!tag.empty()) byTag_.erase(tag);
+}
+
+void Switch::finishCall(Call* call) {
+  unregisterTag(call->a().localTag);
+  unregisterTag(call->b().localTag);
+  byAInvite_.erase(call->aInvite());
+  auto it = calls_.find(call->id());
+  if (it != calls_.end()) {
+    deadCalls_.push_back(std::move(it->second));
+    calls_.erase(it);
+  }
+  stats_.activeCalls = calls_.size();
+}
+
+std::string Switch::localHostPort(transport::ListenerId listener) const {
+  const transport::Listener* l = txns_.transport().listener(listener);
+  uint16_t port = l ? l->address.port() : 5060;
+  if (!config_.advertisedAddress.empty()) {
+    // "host", "host:port", "[v6]" or "[v6]:port"
+    const std::string& a = config_.advertisedAddress;
+    bool hasPort = a.front() == '['
+                       ? a.find("]:") != std::string::npos
+                       : std::count(a.begin(), a.end(), ':') == 1;
+    return hasPort ? a : a + ":" + std::to_string(port);
+  }
+  return l ? l->address.toString() : "127.0.0.1:5060";
+}
+
+std::string Switch::contactFor(const Flow& flow) const {
+  std::string c = "<sip:" + localHostPort(flow.local);
+  if (flow.protocol == transport::Protocol::Tcp) c += ";transport=tcp";
+  c += '>';
+  return c;
+}
+
+}  // namespace tollgate::call
