@@ -229,6 +229,17 @@ TEST_F(SqliteStoreTest, ManyConnectionsCreatingTheSameFileAtOnceAllSucceed) {
   EXPECT_EQ(rawInt(dbPath(), "SELECT count(*) FROM meta"), 1);
 }
 
+TEST_F(SqliteStoreTest, InMemoryStoreWorksForTests) {
+  auto store = mustOpen(":memory:");
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->importProvisioning(sampleProvisioning(), false).ok());
+  std::vector<Cdr> batch{sampleCdr(1)};
+  ASSERT_TRUE(store->writeCdrs(batch).ok());
+  auto cdrs = store->listCdrs({});
+  ASSERT_TRUE(cdrs.ok());
+  EXPECT_EQ(cdrs->size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, EmptyPathIsAnError) { EXPECT_FALSE(openSqliteStore("").ok()); }
 
 TEST_F(SqliteStoreTest, ImportThenLoadSortsByNameAndKeepsListOrder) {
