@@ -129,6 +129,13 @@ class EventLoop {
   MonoTime now() const { return wheel_.now(); }
   const Clock& clock() const { return clock_; }
 
+  // One iteration: wait for readiness (no longer than maxWait or the next
+  // timer; not at all when posts are queued), advance the timers to
+  // clock().now(), run the readiness callbacks, then the posted functions,
+  // then the flush hooks. A callback may remove any fd, its own included: an
+  // event already fetched for a removed fd is not delivered, even if the fd
+  // number is reused at once.
+  //
   // Runs until stop(). Thread-safe stop().
   void run();
   // Runs one iteration waiting at most `maxWait`; for tests and shutdown drains.

@@ -299,6 +299,11 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
   }
   if (n > 0) c->lastActivity = loop.now();
   if (static_cast<size_t>(n) < bytes.size()) {
+    if (bytes.size() - static_cast<size_t>(n) > limits.tcpMaxOutputQueue) {
+      ++stats.tcpClosedSlowReader;
+      closeConnection(c);
+      return Err(SendError::QueueFull);
+    }
     c->out.assign(bytes.substr(static_cast<size_t>(n)));
     c->outOffset = 0;
     setInterest(c, EPOLLIN | EPOLLOUT);

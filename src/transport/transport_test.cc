@@ -353,6 +353,40 @@ TEST_F(TransportTest, UdpSendWithoutListenerOfThatFamilyFails) {
   EXPECT_EQ(t.stats().udpSendErrors, 2u);
 }
 
+TEST_F(TransportTest, FloodedSocketDoesNotStarveOthers) {
+  RecordingSink sinkA, sinkB;
+  TransportLimits limits;
+  limits.udpBatch = 4;  // at most 4 x kUdpBatchesPerEvent (8) datagrams per readiness event
+  Transport a(loop, sinkA, limits), b(loop, sinkB, limits);
+  ASSERT_TRUE(a.listen(spec("udp:127.0.0.1:0")));
+  ASSERT_TRUE(b.listen(spec("udp:127.0.0.1:0")));
+  RawSocket client = RawSocket::udp(*net::SockAddr::parse("127.0.0.1:0"));
+  for (int i = 0; i < 200; ++i) client.sendTo(a.listeners()[0].address, sipMessage());
+  client.sendTo(b.listeners()[0].address, sipMessage());
+  loop.runOnce(milliseconds(100));
+  EXPECT_EQ(sinkB.messages.size(), 1u);
+  EXPECT_EQ(sinkA.messages.size(), 32u);
+  ASSERT_TRUE(runUntil(loop, [&] { return sinkA.messages.size() == 200; }));
+}
+
+TEST_F(TransportTest, SinkMayReplyFromInsideOnMessage) {
+  RecordingSink echoSink, clientSink;
+  Transport echo(loop, echoSink), client(loop, clientSink);
+  echoSink.onMsg = [&](const Received& r) { ASSERT_TRUE(echo.send(r.flow, r.bytes)); };
+  for (auto listen : {"udp:127.0.0.1:0", "tcp:127.0.0.1:0"}) {
+    ASSERT_TRUE(echo.listen(spec(listen)));
+    ASSERT_TRUE(client.listen(spec(listen)));
+  }
+  for (Protocol p : {Protocol::Udp, Protocol::Tcp}) {
+    const auto to = echo.listeners()[p == Protocol::Udp ? 0 : 1].address;
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.send(Flow{p, to}, sipMessage(std::to_string(i))));
+  }
+  ASSERT_TRUE(runUntil(loop, [&] { return clientSink.messages.size() == 6; }));
+  EXPECT_EQ(client.stats().tcpOpen, 1u);
+  EXPECT_EQ(echo.stats().tcpSent, 3u);
+  EXPECT_EQ(echo.stats().udpSent, 3u);
+}
+
 TEST_F(TransportTest, SinkMayCloseTransportWhileReceiving) {
   RecordingSink sink;
   Transport t(loop, sink);
@@ -748,14 +782,14 @@ TEST_F(TransportTest, TcpConnectTimeout) {
   ASSERT_TRUE(t.send(Flow{Protocol::Tcp, target}, sipMessage()));
   auto begin = Clock::now();
   bool closed = runUntil(loop, [&] { return sink.closed.size() == 1; }, seconds(1));
+  for (int f : fillers) ::close(f);
+  ::close(lfd);
   if (t.stats().tcpConnected == 1) {
     GTEST_SKIP() << "kernel completed the handshake despite the full backlog";
   }
   ASSERT_TRUE(closed);
   EXPECT_GE(Clock::now() - begin, milliseconds(90));
   EXPECT_EQ(t.stats().tcpConnectFailed, 1u);
-  for (int f : fillers) ::close(f);
-  ::close(lfd);
 }
 
 // ------------------------------------------------------------ throughput
