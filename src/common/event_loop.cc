@@ -325,7 +325,10 @@ void EventLoop::runOnce(Millis maxWait) {
   // Wait no longer than the earliest timer, measured from the real time now
   // (the wheel's time is as of the start of this iteration's work).
   int64_t waitMs = std::max<int64_t>(0, maxWait.count());
-  if (m.hasPosted.load(std::memory_order_acquire) || m.stop.load(std::memory_order_acquire)) {
+  // stop() needs no special case: it wakes the eventfd, and run() checks the
+  // flag before each turn. A runOnce() after stop() (a shutdown drain) still
+  // waits normally.
+  if (m.hasPosted.load(std::memory_order_acquire)) {
     waitMs = 0;
   } else if (auto next = wheel_.nextTimeout()) {
     auto elapsed = std::chrono::floor<Millis>(clock_.now() - wheel_.now());

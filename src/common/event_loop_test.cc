@@ -492,6 +492,20 @@ TEST(EventLoop, StopFromAnotherThreadWakesABlockedLoop) {
   EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(1));
 }
 
+TEST(EventLoop, RunOnceAfterStopStillServesADrain) {
+  SystemClock clock;
+  EventLoop loop(clock);
+  loop.stop();
+  loop.run();  // returns at once
+  int fired = 0;
+  Timer t([&] { ++fired; });
+  t.start(loop.timers(), milliseconds(20));
+  auto begin = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5 && fired == 0; ++i) loop.runOnce(milliseconds(100));
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - begin, milliseconds(20));
+}
+
 TEST(EventLoop, RunsTimersWithTheClock) {
   ManualClock clock;
   EventLoop loop(clock);
