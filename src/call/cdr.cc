@@ -57,10 +57,14 @@ std::optional<TerminationReason> reasonFromName(std::string_view name) {
 
 std::string_view hangupName(HangupSide s) {
   switch (s) {
-    case HangupSide::None: return "";
-    case HangupSide::Caller: return "caller";
-    case HangupSide::Callee: return "callee";
-    case HangupSide::System: return "system";
+    case HangupSide::None:
+      return "";
+    case HangupSide::Caller:
+      return "caller";
+    case HangupSide::Callee:
+      return "callee";
+    case HangupSide::System:
+      return "system";
   }
   return "";
 }

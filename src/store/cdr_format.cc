@@ -90,12 +90,10 @@ struct Column {
 
 // The table layout; header and rows are built from this one list.
 constexpr Column kColumns[] = {
-    {"ID", 8, Align::Right},         {"START (UTC)", 19, Align::Left},
-    {"CALLER", 16, Align::Left},     {"CALLEE", 16, Align::Left},
-    {"SOURCE", 21, Align::Left},     {"MAPPING", 12, Align::Left},
-    {"ROUTING", 12, Align::Left},    {"CODE", 4, Align::Right},
-    {"DURATION", 9, Align::Right},   {"HANGUP", 6, Align::Left},
-    {"REASON", 0, Align::Left},
+    {"ID", 8, Align::Right},      {"START (UTC)", 19, Align::Left}, {"CALLER", 16, Align::Left},
+    {"CALLEE", 16, Align::Left},  {"SOURCE", 21, Align::Left},      {"MAPPING", 12, Align::Left},
+    {"ROUTING", 12, Align::Left}, {"CODE", 4, Align::Right},        {"DURATION", 9, Align::Right},
+    {"HANGUP", 6, Align::Left},   {"REASON", 0, Align::Left},
 };
 constexpr size_t kColumnCount = sizeof kColumns / sizeof kColumns[0];
 
@@ -160,7 +158,9 @@ void appendKey(std::string& out, const char* key) {
   out += "\":";
 }
 
-void appendInt(std::string& out, int64_t v) { out += std::to_string(v); }
+void appendInt(std::string& out, int64_t v) {
+  out += std::to_string(v);
+}
 
 }  // namespace
 
@@ -179,14 +179,30 @@ void appendJsonString(std::string& out, std::string_view s) {
     size_t from = i;
     int32_t cp = nextCodePoint(s, i);
     switch (cp) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case kInvalid: out += "\\ufffd"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case kInvalid:
+        out += "\\ufffd";
+        break;
       default:
         if (cp < 0x20 || cp == 0x7F) {
           char b[8];
@@ -296,8 +312,8 @@ std::string cdrToTableRow(const call::Cdr& c) {
   {
     UtcParts p = utcParts(c.startUs);
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02u %02u:%02u:%02u", p.year, p.month,
-                  p.day, p.hour, p.minute, p.second);
+    std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02u %02u:%02u:%02u", p.year, p.month, p.day,
+                  p.hour, p.minute, p.second);
     start = buf;
   }
   std::string code = c.finalCode != 0 ? std::to_string(c.finalCode) : std::string();

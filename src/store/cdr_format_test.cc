@@ -125,8 +125,8 @@ TEST(CdrTableTest, HeaderAndRowLineUp) {
   EXPECT_NE(row.find("2026-11-26 16:20:00"), std::string::npos) << row;
   EXPECT_NE(row.find("61.500s"), std::string::npos) << row;
   // Every column after the first starts at the same offset in both lines.
-  for (const char* title : {"START (UTC)", "CALLER", "CALLEE", "SOURCE", "MAPPING", "ROUTING",
-                            "HANGUP", "REASON"}) {
+  for (const char* title :
+       {"START (UTC)", "CALLER", "CALLEE", "SOURCE", "MAPPING", "ROUTING", "HANGUP", "REASON"}) {
     size_t at = header.find(title);
     ASSERT_NE(at, std::string::npos) << title;
     EXPECT_EQ(row[at - 1], ' ') << title;
@@ -155,7 +155,8 @@ TEST(CdrTableTest, EmptyValuesShowAsDash) {
 TEST(CdrTableTest, ControlCharactersCannotReachTheTerminal) {
   Cdr c = answeredCdr();
   c.caller = "\x1b[31mevil\x1b[0m\r\n";
-  c.callee = "\xc2\x9b" "2J\xe2\x80\xae" "abc\xff";  // C1 CSI, RTL override, invalid byte
+  // C1 CSI, right-to-left override, an invalid byte.
+  c.callee = std::string("\xc2\x9b") + "2J" + "\xe2\x80\xae" + "abc\xff";
   std::string row = cdrToTableRow(c);
   for (unsigned char ch : row) {
     EXPECT_TRUE(ch >= 0x20 && ch != 0x7f) << "control byte " << int(ch);

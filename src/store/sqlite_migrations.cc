@@ -23,7 +23,7 @@ INSERT INTO meta(key, value) VALUES ('provisioning_version', 0);
 
 CREATE TABLE mapping_gateway (
   name       TEXT PRIMARY KEY,
-  auth       TEXT NOT NULL CHECK (auth IN ('ip', 'ip_port', 'password')),
+  auth       TEXT NOT NULL,  -- authModeName(); no CHECK: a new mode must not need a rebuild
   enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
   created_us INTEGER NOT NULL,
   updated_us INTEGER NOT NULL
@@ -85,6 +85,8 @@ constexpr SqliteMigration kMigrations[] = {
 
 }  // namespace
 
-std::span<const SqliteMigration> sqliteMigrations() { return kMigrations; }
+std::span<const SqliteMigration> sqliteMigrations() {
+  return kMigrations;
+}
 
 }  // namespace tollgate::store

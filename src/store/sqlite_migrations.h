@@ -18,6 +18,8 @@ struct SqliteMigration {
 std::span<const SqliteMigration> sqliteMigrations();
 
 // The user_version a fully migrated database has.
-inline int sqliteSchemaVersion() { return static_cast<int>(sqliteMigrations().size()); }
+inline int sqliteSchemaVersion() {
+  return static_cast<int>(sqliteMigrations().size());
+}
 
 }  // namespace tollgate::store

@@ -32,31 +32,9 @@
 namespace tollgate::store {
 namespace {
 
-using admission::AuthMode;
 using admission::MappingGateway;
 using admission::Provisioning;
 using admission::RoutingGateway;
-
-// The auth mode's text in the mapping_gateway.auth column. Kept here rather
-// than calling admission::authModeName() so the store does not depend on the
-// admission library's code, only on its data types; the spellings are the
-// same ones the provisioning TOML uses and the schema CHECK allows.
-std::string_view authText(AuthMode m) {
-  switch (m) {
-    case AuthMode::Ip: return "ip";
-    case AuthMode::IpPort: return "ip_port";
-    case AuthMode::Password: return "password";
-  }
-  return "ip";
-}
-
-bool authFromText(std::string_view text, AuthMode* out) {
-  if (text == "ip") *out = AuthMode::Ip;
-  else if (text == "ip_port") *out = AuthMode::IpPort;
-  else if (text == "password") *out = AuthMode::Password;
-  else return false;
-  return true;
-}
 
 bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
   return a.name == b.name && a.auth == b.auth && a.addresses == b.addresses &&
@@ -65,8 +43,8 @@ bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
   return a.name == b.name && a.address == b.address && a.transport == b.transport &&
-         a.prefixes == b.prefixes && a.priority == b.priority &&
-         a.stripDigits == b.stripDigits && a.addPrefix == b.addPrefix && a.enabled == b.enabled;
+         a.prefixes == b.prefixes && a.priority == b.priority && a.stripDigits == b.stripDigits &&
+         a.addPrefix == b.addPrefix && a.enabled == b.enabled;
 }
 
 int64_t nowUs() {
@@ -107,6 +85,11 @@ class Stmt {
   Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
 
   int step() { return sqlite3_step(s_); }
+  // Ready for the next row of a loop of INSERTs on one statement.
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
 
   int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   std::string text(int col) const {
@@ -255,8 +238,8 @@ Result<Ok, StoreError> SqliteStore::configure() {
     // file system without shared memory support) rather than silently
     // giving weaker guarantees.
     if (mode != "wal" && !(memory && mode == "memory")) {
-      return Err{StoreError{"cannot enable WAL journal mode (got '" + mode + "'): " +
-                            sqlite3_errmsg(db_) + " (" + path_ + ")"}};
+      return Err{StoreError{"cannot enable WAL journal mode (got '" + mode +
+                            "'): " + sqlite3_errmsg(db_) + " (" + path_ + ")"}};
     }
   }
   if (auto r = exec("PRAGMA synchronous=NORMAL"); !r) return r;
@@ -285,8 +268,8 @@ Result<Ok, StoreError> SqliteStore::migrate() {
   for (int64_t v = *current; v < target; ++v) {
     if (auto r = exec(migrations[static_cast<size_t>(v)].sql); !r) {
       return Err{StoreError{"schema migration " + std::to_string(v + 1) + " (" +
-                            migrations[static_cast<size_t>(v)].name + ") failed: " +
-                            r.error().message}};
+                            migrations[static_cast<size_t>(v)].name +
+                            ") failed: " + r.error().message}};
     }
   }
   // PRAGMA user_version is written in the database header, inside this
@@ -307,7 +290,7 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
     while ((rc = st->step()) == SQLITE_ROW) {
       MappingGateway g;
       g.name = st->text(0);
-      if (!authFromText(st->text(1), &g.auth)) {
+      if (!admission::parseAuthMode(st->text(1), &g.auth)) {
         return Err{StoreError{"mapping gateway '" + g.name + "' has unknown auth mode '" +
                               st->text(1) + "' (" + path_ + ")"}};
       }
@@ -318,8 +301,8 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
     if (rc != SQLITE_DONE) return Err{error("read mapping_gateway")};
   }
   {
-    auto st = prepare(
-        "SELECT gateway, address FROM mapping_gateway_address ORDER BY gateway, position");
+    auto st =
+        prepare("SELECT gateway, address FROM mapping_gateway_address ORDER BY gateway, position");
     if (!st) return Err{st.error()};
     int rc;
     while ((rc = st->step()) == SQLITE_ROW) {
@@ -387,10 +370,11 @@ Result<Ok, StoreError> SqliteStore::insertMappingChildren(const MappingGateway& 
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
   if (auto r = stepDone(*del, "delete mapping_gateway_address"); !r) return r;
+  auto ins = prepare(
+      "INSERT INTO mapping_gateway_address(gateway, position, address) VALUES (?1, ?2, ?3)");
+  if (!ins) return Err{ins.error()};
   for (size_t i = 0; i < g.addresses.size(); ++i) {
-    auto ins = prepare(
-        "INSERT INTO mapping_gateway_address(gateway, position, address) VALUES (?1, ?2, ?3)");
-    if (!ins) return Err{ins.error()};
+    ins->reset();
     ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.addresses[i]);
     if (auto r = stepDone(*ins, "insert mapping_gateway_address"); !r) return r;
   }
@@ -402,10 +386,11 @@ Result<Ok, StoreError> SqliteStore::insertRoutingChildren(const RoutingGateway& 
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
   if (auto r = stepDone(*del, "delete routing_gateway_prefix"); !r) return r;
+  auto ins =
+      prepare("INSERT INTO routing_gateway_prefix(gateway, position, prefix) VALUES (?1, ?2, ?3)");
+  if (!ins) return Err{ins.error()};
   for (size_t i = 0; i < g.prefixes.size(); ++i) {
-    auto ins = prepare(
-        "INSERT INTO routing_gateway_prefix(gateway, position, prefix) VALUES (?1, ?2, ?3)");
-    if (!ins) return Err{ins.error()};
+    ins->reset();
     ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.prefixes[i]);
     if (auto r = stepDone(*ins, "insert routing_gateway_prefix"); !r) return r;
   }
@@ -457,14 +442,15 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
       continue;
     }
     const bool isNew = it == oldMapping.end();
-    auto st = isNew ? prepare(
-                          "INSERT INTO mapping_gateway(name, auth, enabled, created_us, updated_us) "
-                          "VALUES (?1, ?2, ?3, ?4, ?4)")
-                    : prepare(
-                          "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4 "
-                          "WHERE name = ?1");
+    auto st = isNew
+                  ? prepare(
+                        "INSERT INTO mapping_gateway(name, auth, enabled, created_us, updated_us) "
+                        "VALUES (?1, ?2, ?3, ?4, ?4)")
+                  : prepare(
+                        "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4 "
+                        "WHERE name = ?1");
     if (!st) return Err{st.error()};
-    st->bind(1, g.name).bind(2, authText(g.auth)).bind(3, g.enabled).bind(4, now);
+    st->bind(1, g.name).bind(2, admission::authModeName(g.auth)).bind(3, g.enabled).bind(4, now);
     if (auto r = stepDone(*st, "write mapping_gateway"); !r) return Err{r.error()};
     if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
     if (isNew) {
@@ -530,8 +516,7 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
 
   // The version moves only on a real change, so pollers reload only then.
   if (sum.added + sum.updated + sum.removed > 0) {
-    auto st = prepare(
-        "UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
+    auto st = prepare("UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
     if (!st) return Err{st.error()};
     if (auto r = stepDone(*st, "bump provisioning_version"); !r) return Err{r.error()};
   }
@@ -544,12 +529,13 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
   if (cdrs.empty()) return Ok{};
   auto txn = begin(true);
   if (!txn) return Err{txn.error()};
+  auto st = prepare(
+      "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+      "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+      "hangup, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+  if (!st) return Err{st.error()};
   for (auto& c : cdrs) {
-    auto st = prepare(
-        "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
-        "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-        "hangup, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
-    if (!st) return Err{st.error()};
+    st->reset();
     st->bind(1, c.callId)
         .bind(2, c.startUs)
         .bind(3, c.answerUs)
@@ -624,8 +610,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
     // A name this build does not know (a row written by a newer tollgate)
     // must not make the whole list unreadable: fall back to the catch-alls.
     c.hangup = call::hangupFromName(st->text(14)).value_or(call::HangupSide::None);
-    c.reason =
-        call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
+    c.reason = call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return Err{error("read cdr")};
@@ -648,9 +633,8 @@ Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& pa
   }
 
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);

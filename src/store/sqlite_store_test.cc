@@ -112,8 +112,8 @@ bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
   return a.name == b.name && a.address == b.address && a.transport == b.transport &&
-         a.prefixes == b.prefixes && a.priority == b.priority &&
-         a.stripDigits == b.stripDigits && a.addPrefix == b.addPrefix && a.enabled == b.enabled;
+         a.prefixes == b.prefixes && a.priority == b.priority && a.stripDigits == b.stripDigits &&
+         a.addPrefix == b.addPrefix && a.enabled == b.enabled;
 }
 
 Cdr sampleCdr(int n, TerminationReason reason = TerminationReason::CallerBye,
@@ -155,16 +155,18 @@ TEST_F(SqliteStoreTest, CreatesParentDirectoriesSchemaAndWal) {
 
   EXPECT_EQ(rawInt(path, "PRAGMA user_version"), sqliteSchemaVersion());
   EXPECT_EQ(rawText(path, "PRAGMA journal_mode"), "wal");
-  for (const char* table : {"meta", "mapping_gateway", "mapping_gateway_address",
-                            "routing_gateway", "routing_gateway_prefix", "cdr"}) {
+  for (const char* table : {"meta", "mapping_gateway", "mapping_gateway_address", "routing_gateway",
+                            "routing_gateway_prefix", "cdr"}) {
     EXPECT_EQ(rawInt(path, std::string("SELECT count(*) FROM sqlite_schema WHERE type='table' "
-                                       "AND name='") + table + "'"),
+                                       "AND name='") +
+                               table + "'"),
               1)
         << table;
   }
   for (const char* index : {"cdr_start_us", "cdr_reason", "cdr_mapping_gateway"}) {
     EXPECT_EQ(rawInt(path, std::string("SELECT count(*) FROM sqlite_schema WHERE type='index' "
-                                       "AND name='") + index + "'"),
+                                       "AND name='") +
+                               index + "'"),
               1)
         << index;
   }
@@ -240,7 +242,9 @@ TEST_F(SqliteStoreTest, InMemoryStoreWorksForTests) {
   EXPECT_EQ(cdrs->size(), 1u);
 }
 
-TEST_F(SqliteStoreTest, EmptyPathIsAnError) { EXPECT_FALSE(openSqliteStore("").ok()); }
+TEST_F(SqliteStoreTest, EmptyPathIsAnError) {
+  EXPECT_FALSE(openSqliteStore("").ok());
+}
 
 TEST_F(SqliteStoreTest, ImportThenLoadSortsByNameAndKeepsListOrder) {
   auto store = mustOpen(dbPath());
@@ -297,17 +301,22 @@ TEST_F(SqliteStoreTest, ImportDetectsEachKindOfChange) {
   auto store = mustOpen(dbPath());
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->importProvisioning(sampleProvisioning(), false).ok());
-  int64_t created = rawInt(dbPath(), "SELECT created_us FROM routing_gateway WHERE name='carrier-a'");
+  int64_t created =
+      rawInt(dbPath(), "SELECT created_us FROM routing_gateway WHERE name='carrier-a'");
 
   // Each mutation alone must count as exactly one update and bump the version.
   std::vector<std::function<void(Provisioning&)>> mutations = {
-      [](Provisioning& p) { p.mappingGateways[0].addresses = {"198.51.100.7", "203.0.113.0/24"}; },
+      [](Provisioning& p) {
+        p.mappingGateways[0].addresses = {"198.51.100.7", "203.0.113.0/24"};
+      },
       [](Provisioning& p) { p.mappingGateways[1].auth = AuthMode::Ip; },
       [](Provisioning& p) { p.mappingGateways[2].enabled = true; },
       [](Provisioning& p) { p.mappingGateways[0].addresses.push_back("198.51.100.8"); },
       [](Provisioning& p) { p.routingGateways[1].address = "192.0.2.99:5060"; },
       [](Provisioning& p) { p.routingGateways[1].transport = "tcp"; },
-      [](Provisioning& p) { p.routingGateways[1].prefixes = {"1", "2"}; },
+      [](Provisioning& p) {
+        p.routingGateways[1].prefixes = {"1", "2"};
+      },
       [](Provisioning& p) { p.routingGateways[1].priority = 9; },
       [](Provisioning& p) { p.routingGateways[1].stripDigits = 1; },
       [](Provisioning& p) { p.routingGateways[1].addPrefix = "+"; },
@@ -685,9 +694,9 @@ TEST_F(SqliteStoreTest, OneConnectionWritesCdrsWhileAnotherImports) {
 }
 
 TEST(CdrNamesTest, EveryReasonHasAUniqueNameThatParsesBack) {
-  const char* expected[] = {"caller_bye",     "callee_bye",    "busy",       "no_answer",
-                            "cancelled",      "rejected",      "no_route",   "route_failed",
-                            "unknown_source", "port_mismatch", "bad_request", "too_many_hops",
+  const char* expected[] = {"caller_bye",     "callee_bye",    "busy",          "no_answer",
+                            "cancelled",      "rejected",      "no_route",      "route_failed",
+                            "unknown_source", "port_mismatch", "bad_request",   "too_many_hops",
                             "ack_timeout",    "draining",      "internal_error"};
   for (int i = 0; i < 15; ++i) {
     auto r = static_cast<TerminationReason>(i);

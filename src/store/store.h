@@ -39,9 +39,9 @@ struct ImportSummary {
 inline constexpr size_t kMaxCdrListLimit = 10'000;
 
 struct CdrQuery {
-  size_t limit = 50;       // newest first; 0 returns nothing; clamped to kMaxCdrListLimit
-  int64_t beforeId = 0;    // 0 = from the newest; else only ids < beforeId (paging)
-  std::string reason;      // "" = any; else a reasonName() (an unknown name is an error)
+  size_t limit = 50;     // newest first; 0 returns nothing; clamped to kMaxCdrListLimit
+  int64_t beforeId = 0;  // 0 = from the newest; else only ids < beforeId (paging)
+  std::string reason;    // "" = any; else a reasonName() (an unknown name is an error)
   std::string mappingGateway;
 };
 
