@@ -170,7 +170,8 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   std::string path_;
   // Prepared statements cached for the connection's lifetime, keyed by SQL
-  // text (a handful of fixed strings plus the four listCdrs variants).
+  // text (a handful of fixed strings plus the four listCdrs variants). One
+  // sqlite3_stmt per text: never hold two Stmt of the same SQL at once.
   std::unordered_map<std::string, sqlite3_stmt*> stmts_;
 };
 
