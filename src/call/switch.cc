@@ -1061,7 +1061,7 @@ void Switch::writeRejectCdr(const Message& request, const Flow& from, const std:
 void Switch::submitCdr(Cdr&& cdr) {
   size_t idx = static_cast<size_t>(cdr.reason);
   if (idx < stats_.byReason.size()) ++stats_.byReason[idx];
-  log::info("call.end")
+  log::debug("call.end")
       .kv("call_id", cdr.callId)
       .kv("reason", reasonName(cdr.reason))
       .kv("code", cdr.finalCode)
