@@ -333,12 +333,17 @@ const char* parseViaInto(std::string_view text, Via& out) {
   std::string_view name, value;
   bool hasValue;
   int r;
+  bool haveBranch = false;
+  bool haveReceived = false;
+  // A repeated parameter keeps its first value, as findParam() does.
   while ((r = cursor.next(name, value, hasValue)) == 1) {
     if (iequals(name, "branch")) {
-      out.branch = value;
+      if (!haveBranch) out.branch = value;
+      haveBranch = true;
     } else if (iequals(name, "received")) {
-      out.received = value;
-    } else if (iequals(name, "rport")) {
+      if (!haveReceived) out.received = value;
+      haveReceived = true;
+    } else if (iequals(name, "rport") && !out.hasRport) {
       // RFC 3581 §4: "rport" alone in requests, "rport=N" once filled in.
       out.hasRport = true;
       if (hasValue && !parsePort(value, out.rport)) return "invalid rport in Via";
