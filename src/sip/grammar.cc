@@ -247,9 +247,11 @@ const char* parseNameAddrInto(std::string_view text, NameAddr& out, bool require
   } else if (t[0] == '<') {
     angle = true;
   } else {
-    // *(token LWS) "<" — RFC 4475 §3.1.1.6 lwsdisp: also without LWS before '<'.
+    // *(token LWS) "<" — RFC 4475 §3.1.1.6 lwsdisp: also without LWS before
+    // '<'. UTF-8 octets are tolerated too: gateways send unquoted non-ASCII
+    // names, and nothing in them can be mistaken for a delimiter.
     size_t j = 0;
-    while (j < t.size() && (isToken(t[j]) || isWsp(t[j]))) ++j;
+    while (j < t.size() && (isToken(t[j]) || isWsp(t[j]) || static_cast<unsigned char>(t[j]) >= 0x80)) ++j;
     if (j < t.size() && t[j] == '<') {
       out.displayName = trim(t.substr(0, j));
       i = j;

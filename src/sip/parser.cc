@@ -301,10 +301,13 @@ bool Parser::processHeader(const Header& h) {
     case HeaderId::From:
       if (!once(kSeenFrom, "duplicate From")) return false;
       if (const char* err = detail::parseNameAddrInto(h.value, m_.from_, false)) return fail(ParseErrorCode::BadFrom, err);
+      // tag-param = "tag" EQUAL token: a bare ";tag" would read as no tag.
+      if (auto tag = m_.from_.param("tag"); tag && tag->empty()) return fail(ParseErrorCode::BadFrom, "tag without a value");
       return true;
     case HeaderId::To:
       if (!once(kSeenTo, "duplicate To")) return false;
       if (const char* err = detail::parseNameAddrInto(h.value, m_.to_, false)) return fail(ParseErrorCode::BadTo, err);
+      if (auto tag = m_.to_.param("tag"); tag && tag->empty()) return fail(ParseErrorCode::BadTo, "tag without a value");
       return true;
     case HeaderId::CallId:
       if (!once(kSeenCallId, "duplicate Call-ID")) return false;

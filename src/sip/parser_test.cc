@@ -287,6 +287,25 @@ TEST(Parser, ParsesUnquotedMultiTokenDisplayName) {
   EXPECT_EQ(m->to().displayName, "caller");
 }
 
+TEST(Parser, AcceptsUnquotedUtf8DisplayName) {
+  MessagePtr m = parseOk(crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\n"
+      "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
+      "From: J\xc3\xbcrgen M\xc3\xbcller <sip:j@example.com>;tag=1\n"
+      "To: <sip:b@y>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->from().displayName, "J\xc3\xbcrgen M\xc3\xbcller");
+}
+
+TEST(Parser, RejectsTagWithoutAValue) {
+  EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag\n"
+                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+            ParseErrorCode::BadFrom);
+  EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+                          "To: <sip:b@y>;TAG\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+            ParseErrorCode::BadTo);
+}
+
 TEST(Parser, AddrSpecParamsAreHeaderParams) {
   MessagePtr m = parseOk(crlf(
       "OPTIONS sip:x@example.com SIP/2.0\n"
