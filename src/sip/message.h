@@ -8,9 +8,11 @@
 //
 // What the parser checks: the start line, every header name, the headers a
 // transaction needs (Via, From, To, Call-ID, CSeq, Max-Forwards,
-// Content-Length) fully, Contact/Route/Record-Route syntax, singleton headers
-// appearing twice, and body framing. Other header values are kept as text
-// and parsed on demand by the helpers in this header.
+// Content-Length) fully, Content-Type and Contact/Route/Record-Route syntax,
+// singleton headers appearing twice, and body framing. Other header values
+// are kept as text and parsed on demand by the helpers in this header. Lines
+// may end in CRLF or (liberally) a bare LF. Limits: sip/limits.h.
+// docs/sip-parser.md says what is accepted liberally and what is rejected.
 #pragma once
 
 #include <cstdint>
@@ -211,8 +213,10 @@ enum class ParseErrorCode : uint8_t {
 struct ParseError {
   ParseErrorCode code = ParseErrorCode::Empty;
   const char* detail = "";  // static text for logs and `tollgate lint`
-  // The response a UAS gives (400, 505, 413, 483, ...) or 0 to drop silently
-  // (malformed responses, input that does not even look like SIP).
+  // The response a UAS gives (400; 505 bad version; 513 too large or too
+  // many fields; 483 too many Vias; 414 Request-URI too long) or 0 to drop
+  // silently (malformed responses, input that does not even look like SIP).
+  // docs/sip-parser.md has the full mapping.
   int status = 0;
   bool isRequest = false;  // the start line looked like a request
 };
