@@ -27,7 +27,8 @@ std::string headerValue(const CheckFailure& f, std::string_view name) {
 }
 
 std::string sdpInvite(std::string_view extra = {}) {
-  return request("INVITE", std::string("Content-Type: application/sdp\n") + std::string(extra), testing::kSdp);
+  return request("INVITE", std::string("Content-Type: application/sdp\n") + std::string(extra),
+                 testing::kSdp);
 }
 
 TEST(Checks, PassesAPlainInvite) {
@@ -37,8 +38,9 @@ TEST(Checks, PassesAPlainInvite) {
 }
 
 TEST(Checks, ResponsesAlwaysPass) {
-  auto r = Message::parse(testing::crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h;branch=z9hG4bK\nFrom: <sip:a@x>;tag=1\n"
-                                        "To: <sip:b@y>;tag=2\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
+  auto r = Message::parse(
+      testing::crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h;branch=z9hG4bK\nFrom: <sip:a@x>;tag=1\n"
+                    "To: <sip:b@y>;tag=2\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(checkRequest(**r, CheckPolicy{}).status, 0);
 }
@@ -51,7 +53,8 @@ TEST(Checks, Answers501WithAllowForAnUnknownMethod) {
 }
 
 TEST(Checks, Answers405WithAllowForAKnownMethodNotOffered) {
-  for (std::string_view method : {"REGISTER", "SUBSCRIBE", "MESSAGE", "PUBLISH", "REFER", "NOTIFY"}) {
+  for (std::string_view method :
+       {"REGISTER", "SUBSCRIBE", "MESSAGE", "PUBLISH", "REFER", "NOTIFY"}) {
     CheckFailure f = check(request(method));
     EXPECT_EQ(f.status, 405) << method;
     EXPECT_EQ(f.reason, "Method Not Allowed");
@@ -69,8 +72,8 @@ TEST(Checks, AllowListComesFromThePolicy) {
 }
 
 TEST(Checks, Answers416ForAnUnsupportedRequestUriScheme) {
-  for (std::string_view uri : {"nobodyKnowsThisScheme:totallyopaquecontent", "soap.beep://192.0.2.103:3002",
-                               "http://example.com/"}) {
+  for (std::string_view uri : {"nobodyKnowsThisScheme:totallyopaquecontent",
+                               "soap.beep://192.0.2.103:3002", "http://example.com/"}) {
     CheckFailure f = check(request("OPTIONS", "", "", uri));
     EXPECT_EQ(f.status, 416) << uri;
     EXPECT_EQ(f.reason, "Unsupported URI Scheme");
@@ -85,24 +88,28 @@ TEST(Checks, AcceptsSipSipsAndTelRequestUris) {
 
 TEST(Checks, AcceptsNonSipToAndFromUris) {
   // RFC 4475 §3.3.4 unksm2: only the Request-URI decides.
-  std::string m = testing::crlf("OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n"
-                                "From: <http://www.example.com>;tag=1\nTo: isbn:2983792873\nCall-ID: c\n"
-                                "CSeq: 1 OPTIONS\nContact: <name:John_Smith>\n\n");
+  std::string m = testing::crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n"
+      "From: <http://www.example.com>;tag=1\nTo: isbn:2983792873\nCall-ID: c\n"
+      "CSeq: 1 OPTIONS\nContact: <name:John_Smith>\n\n");
   EXPECT_EQ(check(m).status, 0);
 }
 
 TEST(Checks, Answers400ForABranchThatIsOnlyTheMagicCookie) {
-  std::string m = testing::crlf("OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK\n"
-                                "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n");
+  std::string m = testing::crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK\n"
+      "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n");
   EXPECT_EQ(check(m).status, 400);
-  std::string rfc2543 = testing::crlf("OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h\n"
-                                      "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n");
+  std::string rfc2543 = testing::crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h\n"
+      "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n");
   EXPECT_EQ(check(rfc2543).status, 0);  // no branch at all: RFC 2543 peer
 }
 
 TEST(Checks, Answers483WhenForwardingWithMaxForwardsZero) {
-  std::string m = testing::crlf("OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n"
-                                "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\nMax-Forwards: 0\n\n");
+  std::string m = testing::crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n"
+      "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\nMax-Forwards: 0\n\n");
   CheckFailure f = check(m);
   EXPECT_EQ(f.status, 483);
   EXPECT_EQ(f.reason, "Too Many Hops");
@@ -117,7 +124,8 @@ TEST(Checks, Answers420ListingUnsupportedRequireAndProxyRequireTags) {
                                  "Proxy-Require: noProxiesSupportThis\n"));
   EXPECT_EQ(f.status, 420);
   EXPECT_EQ(f.reason, "Bad Extension");
-  EXPECT_EQ(headerValue(f, "Unsupported"), "nothingSupportsThis, nothingSupportsThisEither, noProxiesSupportThis");
+  EXPECT_EQ(headerValue(f, "Unsupported"),
+            "nothingSupportsThis, nothingSupportsThisEither, noProxiesSupportThis");
 }
 
 TEST(Checks, AcceptsSupportedRequireTags) {
@@ -130,7 +138,8 @@ TEST(Checks, DoesNotCheckRequireOnAckOrCancel) {
 }
 
 TEST(Checks, Answers415WithAcceptForABodyTypeWeCannotRead) {
-  CheckFailure f = check(request("INVITE", "Content-Type: application/unknownformat\n", "<audio/>"));
+  CheckFailure f =
+      check(request("INVITE", "Content-Type: application/unknownformat\n", "<audio/>"));
   EXPECT_EQ(f.status, 415);
   EXPECT_EQ(f.reason, "Unsupported Media Type");
   EXPECT_EQ(headerValue(f, "Accept"), "application/sdp, multipart/mixed");
@@ -144,12 +153,17 @@ TEST(Checks, Answers415ForABodyWithoutContentType) {
 
 TEST(Checks, ComparesBodyTypesCaseInsensitivelyIgnoringParameters) {
   EXPECT_EQ(check(request("INVITE", "Content-Type: Application/SDP\n", testing::kSdp)).status, 0);
-  EXPECT_EQ(check(request("INVITE", "Content-Type: application / sdp ; charset=utf-8\n", testing::kSdp)).status, 0);
-  EXPECT_EQ(check(request("INVITE", "Content-Type: multipart/mixed;boundary=x\n", "--x--")).status, 0);
+  EXPECT_EQ(
+      check(request("INVITE", "Content-Type: application / sdp ; charset=utf-8\n", testing::kSdp))
+          .status,
+      0);
+  EXPECT_EQ(check(request("INVITE", "Content-Type: multipart/mixed;boundary=x\n", "--x--")).status,
+            0);
 }
 
 TEST(Checks, IgnoresBodiesOfOtherMethodsAndEmptyBodies) {
-  EXPECT_EQ(check(request("INFO", "Content-Type: application/dtmf-relay\n", "Signal=1\r\n")).status, 0);
+  EXPECT_EQ(check(request("INFO", "Content-Type: application/dtmf-relay\n", "Signal=1\r\n")).status,
+            0);
   EXPECT_EQ(check(request("INVITE", "Content-Type: application/unknownformat\n")).status, 0);
 }
 

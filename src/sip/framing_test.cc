@@ -48,7 +48,9 @@ Framed feed(std::string_view stream, size_t chunk) {
   return out;
 }
 
-TEST(Framing, EmptyBufferNeedsMore) { EXPECT_EQ(nextFrame("").kind, Frame::NeedMore); }
+TEST(Framing, EmptyBufferNeedsMore) {
+  EXPECT_EQ(nextFrame("").kind, Frame::NeedMore);
+}
 
 TEST(Framing, FramesOneCompleteMessage) {
   std::string m = typicalInvite();
@@ -84,7 +86,8 @@ TEST(Framing, FramesTwoMessagesInOneBuffer) {
 }
 
 TEST(Framing, SplitsAStreamFedByteByByteOrInOddChunks) {
-  std::string stream = "\r\n\r\n" + typicalInvite() + "\r\n" + request("ACK") + request("MESSAGE", "Content-Type: text/plain\n", "hi\r\n\r\nthere");
+  std::string stream = "\r\n\r\n" + typicalInvite() + "\r\n" + request("ACK") +
+                       request("MESSAGE", "Content-Type: text/plain\n", "hi\r\n\r\nthere");
   for (size_t chunk : {1, 2, 3, 7, 64, 1000}) {
     Framed r = feed(stream, chunk);
     ASSERT_FALSE(r.error) << chunk;
@@ -128,7 +131,9 @@ TEST(Framing, BareLfIsAKeepAliveOfOneByte) {
   EXPECT_EQ(f.length, 1u);
 }
 
-TEST(Framing, StrayCrIsAnError) { EXPECT_EQ(nextFrame("\rX").kind, Frame::Error); }
+TEST(Framing, StrayCrIsAnError) {
+  EXPECT_EQ(nextFrame("\rX").kind, Frame::Error);
+}
 
 TEST(Framing, MissingContentLengthIsAnError) {
   Frame f = nextFrame(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/TCP h\n\n"));
@@ -138,13 +143,15 @@ TEST(Framing, MissingContentLengthIsAnError) {
 
 TEST(Framing, MalformedContentLengthIsAnError) {
   for (std::string_view cl : {"-999", "five", "", "1 2", "99999999999"}) {
-    Frame f = nextFrame(crlf("OPTIONS sip:x@y SIP/2.0\nContent-Length: " + std::string(cl) + "\n\n"));
+    Frame f =
+        nextFrame(crlf("OPTIONS sip:x@y SIP/2.0\nContent-Length: " + std::string(cl) + "\n\n"));
     EXPECT_EQ(f.kind, Frame::Error) << cl;
   }
 }
 
 TEST(Framing, RepeatedContentLengthIsAnError) {
-  Frame f = nextFrame(crlf("OPTIONS sip:x@y SIP/2.0\nContent-Length: 13\nl: 5\n\n0123456789abcdef"));
+  Frame f =
+      nextFrame(crlf("OPTIONS sip:x@y SIP/2.0\nContent-Length: 13\nl: 5\n\n0123456789abcdef"));
   EXPECT_EQ(f.kind, Frame::Error);
 }
 
@@ -153,14 +160,18 @@ TEST(Framing, ReadsCompactAndFoldedContentLength) {
   Frame a = nextFrame(compact);
   EXPECT_EQ(a.kind, Frame::Message);
   EXPECT_EQ(a.length, compact.size());
-  std::string folded = crlf("OPTIONS sip:x@y SIP/2.0\ncontent-length:\n   3\nX: y\n\n") + "abcEXTRA";
+  std::string folded =
+      crlf("OPTIONS sip:x@y SIP/2.0\ncontent-length:\n   3\nX: y\n\n") + "abcEXTRA";
   Frame b = nextFrame(folded);
   EXPECT_EQ(b.kind, Frame::Message);
   EXPECT_EQ(b.length, folded.size() - 5);
 }
 
 TEST(Framing, IgnoresContentLengthLookalikesInOtherFields) {
-  std::string m = crlf("OPTIONS sip:x@y SIP/2.0\nX-Content-Length: 99\nSubject: l: 50\n continued l: 7\nl: 2\n\n") + "ok";
+  std::string m = crlf(
+                      "OPTIONS sip:x@y SIP/2.0\nX-Content-Length: 99\nSubject: l: 50\n continued "
+                      "l: 7\nl: 2\n\n") +
+                  "ok";
   Frame f = nextFrame(m);
   EXPECT_EQ(f.kind, Frame::Message);
   EXPECT_EQ(f.length, m.size());

@@ -101,9 +101,8 @@ int ParamCursor::next(std::string_view& name, std::string_view& value, bool& has
       // brackets of an IPv6 reference (RFC 5118 §4.5: received with or
       // without them).
       valueEnd = i;
-      while (valueEnd < s_.size() &&
-             (isToken(s_[valueEnd]) || s_[valueEnd] == ':' || s_[valueEnd] == '[' ||
-              s_[valueEnd] == ']')) {
+      while (valueEnd < s_.size() && (isToken(s_[valueEnd]) || s_[valueEnd] == ':' ||
+                                      s_[valueEnd] == '[' || s_[valueEnd] == ']')) {
         ++valueEnd;
       }
       if (valueEnd == i) return -1;
@@ -225,7 +224,8 @@ const char* parseUriInto(std::string_view text, Uri& out) {
   }
   if (j < rest.size() && rest[j] != ';' && rest[j] != '?') return "invalid host or port in URI";
   size_t q = rest.find('?', j);
-  if (j < rest.size() && rest[j] == ';') out.params = rest.substr(j, q == std::string_view::npos ? std::string_view::npos : q - j);
+  if (j < rest.size() && rest[j] == ';')
+    out.params = rest.substr(j, q == std::string_view::npos ? std::string_view::npos : q - j);
   if (q != std::string_view::npos) out.headers = rest.substr(q + 1);
   return nullptr;
 }
@@ -251,7 +251,9 @@ const char* parseNameAddrInto(std::string_view text, NameAddr& out, bool require
     // '<'. UTF-8 octets are tolerated too: gateways send unquoted non-ASCII
     // names, and nothing in them can be mistaken for a delimiter.
     size_t j = 0;
-    while (j < t.size() && (isToken(t[j]) || isWsp(t[j]) || static_cast<unsigned char>(t[j]) >= 0x80)) ++j;
+    while (j < t.size() &&
+           (isToken(t[j]) || isWsp(t[j]) || static_cast<unsigned char>(t[j]) >= 0x80))
+      ++j;
     if (j < t.size() && t[j] == '<') {
       out.displayName = trim(t.substr(0, j));
       i = j;
@@ -274,7 +276,8 @@ const char* parseNameAddrInto(std::string_view text, NameAddr& out, bool require
   } else {
     if (requireAngle) return "URI must be in <>";
     // RFC 4475 §3.1.2.15 baddn: "Bell, Alexander <sip:...>".
-    if (t.find('<') != std::string_view::npos) return "unquoted display name with non-token characters";
+    if (t.find('<') != std::string_view::npos)
+      return "unquoted display name with non-token characters";
     // addr-spec: the URI ends at the first ';' (header params follow) or
     // LWS. A URI holding ',', '?' or ';' must be in <> (RFC 3261 §20.10;
     // RFC 4475 §3.1.2.13 regbadct).

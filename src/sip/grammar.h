@@ -14,10 +14,11 @@
 namespace tollgate::sip::detail {
 
 enum CharClass : uint8_t {
-  kTokenChar = 1 << 0,  // RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
-  kWordChar = 1 << 1,   // RFC 3261 word (Call-ID): token chars plus ( ) < > : \ " / [ ] ? { }
-  kUriChar = 1 << 2,    // RFC 3261 uric (reserved / unreserved / escaped) plus "[" "]"
-  kHostChar = 1 << 3,   // hostname / IPv4address chars; "_" accepted (seen in the wild)
+  // RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
+  kTokenChar = 1 << 0,
+  kWordChar = 1 << 1,  // RFC 3261 word (Call-ID): token chars plus ( ) < > : \ " / [ ] ? { }
+  kUriChar = 1 << 2,   // RFC 3261 uric (reserved / unreserved / escaped) plus "[" "]"
+  kHostChar = 1 << 3,  // hostname / IPv4address chars; "_" accepted (seen in the wild)
   kDigitChar = 1 << 4,
   kHexChar = 1 << 5,
   kAlphaChar = 1 << 6,
@@ -29,8 +30,10 @@ constexpr std::array<uint8_t, 256> makeCharClasses() {
   auto add = [&t](std::string_view chars, uint8_t cls) {
     for (char c : chars) t[static_cast<unsigned char>(c)] |= cls;
   };
-  for (int c = 'a'; c <= 'z'; ++c) t[c] |= kAlphaChar | kTokenChar | kWordChar | kUriChar | kHostChar;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] |= kAlphaChar | kTokenChar | kWordChar | kUriChar | kHostChar;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] |= kAlphaChar | kTokenChar | kWordChar | kUriChar | kHostChar;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] |= kAlphaChar | kTokenChar | kWordChar | kUriChar | kHostChar;
   for (int c = '0'; c <= '9'; ++c) {
     t[c] |= kDigitChar | kHexChar | kTokenChar | kWordChar | kUriChar | kHostChar;
   }
@@ -44,17 +47,37 @@ constexpr std::array<uint8_t, 256> makeCharClasses() {
 }
 inline constexpr std::array<uint8_t, 256> kCharClasses = makeCharClasses();
 
-inline bool hasClass(char c, uint8_t cls) { return (kCharClasses[static_cast<unsigned char>(c)] & cls) != 0; }
-inline bool isToken(char c) { return hasClass(c, kTokenChar); }
-inline bool isWord(char c) { return hasClass(c, kWordChar); }
-inline bool isUriChar(char c) { return hasClass(c, kUriChar); }
-inline bool isHostChar(char c) { return hasClass(c, kHostChar); }
-inline bool isDigit(char c) { return hasClass(c, kDigitChar); }
-inline bool isHex(char c) { return hasClass(c, kHexChar); }
-inline bool isAlpha(char c) { return hasClass(c, kAlphaChar); }
-inline bool isWsp(char c) { return c == ' ' || c == '\t'; }
+inline bool hasClass(char c, uint8_t cls) {
+  return (kCharClasses[static_cast<unsigned char>(c)] & cls) != 0;
+}
+inline bool isToken(char c) {
+  return hasClass(c, kTokenChar);
+}
+inline bool isWord(char c) {
+  return hasClass(c, kWordChar);
+}
+inline bool isUriChar(char c) {
+  return hasClass(c, kUriChar);
+}
+inline bool isHostChar(char c) {
+  return hasClass(c, kHostChar);
+}
+inline bool isDigit(char c) {
+  return hasClass(c, kDigitChar);
+}
+inline bool isHex(char c) {
+  return hasClass(c, kHexChar);
+}
+inline bool isAlpha(char c) {
+  return hasClass(c, kAlphaChar);
+}
+inline bool isWsp(char c) {
+  return c == ' ' || c == '\t';
+}
 
-inline char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+inline char toLower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
 
 inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -18,8 +18,9 @@ TEST(Lint, ReportsAnAcceptedRequest) {
 }
 
 TEST(Lint, ReportsAResponseByStatus) {
-  LintResult r = lint(crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>;tag=2\n"
-                           "Call-ID: c\nCSeq: 1 INVITE\n\n"));
+  LintResult r =
+      lint(crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>;tag=2\n"
+                "Call-ID: c\nCSeq: 1 INVITE\n\n"));
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.line, "ok 200");
 }
@@ -28,7 +29,8 @@ TEST(Lint, ReportsWhatTheChecksWouldAnswer) {
   EXPECT_EQ(lint(request("OPTIONS", "", "", "nobodyKnowsThisScheme:x")).line,
             "ok OPTIONS (answered 416 Unsupported URI Scheme)");
   EXPECT_EQ(lint(request("NEWMETHOD")).line, "ok NEWMETHOD (answered 501 Not Implemented)");
-  EXPECT_EQ(lint(request("ACK", "", "", "urn:x:y")).line, "ok ACK (dropped, would be 416 Unsupported URI Scheme)");
+  EXPECT_EQ(lint(request("ACK", "", "", "urn:x:y")).line,
+            "ok ACK (dropped, would be 416 Unsupported URI Scheme)");
 }
 
 TEST(Lint, ReportsParseErrorsWithTheirStatus) {
@@ -37,7 +39,8 @@ TEST(Lint, ReportsParseErrorsWithTheirStatus) {
   LintResult r = lint(m);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.line, "error: Content-Length larger than body (400)");
-  EXPECT_EQ(lint(crlf("OPTIONS sip:x@y SIP/7.0\nVia: SIP/7.0/UDP h\n\n")).line, "error: unsupported SIP version (505)");
+  EXPECT_EQ(lint(crlf("OPTIONS sip:x@y SIP/7.0\nVia: SIP/7.0/UDP h\n\n")).line,
+            "error: unsupported SIP version (505)");
 }
 
 TEST(Lint, ReportsDropsForMalformedResponsesAndJunk) {

@@ -15,7 +15,7 @@ using detail::trim;
 namespace {
 
 constexpr std::array<std::string_view, 15> kMethodNames = {
-    "",       "INVITE", "ACK",    "BYE",       "CANCEL", "OPTIONS", "REGISTER", "PRACK",
+    "",       "INVITE", "ACK",       "BYE",    "CANCEL", "OPTIONS", "REGISTER", "PRACK",
     "UPDATE", "INFO",   "SUBSCRIBE", "NOTIFY", "REFER",  "MESSAGE", "PUBLISH",
 };
 
@@ -109,26 +109,46 @@ HeaderId headerIdFromName(std::string_view name) {
   if (name.size() == 1) {
     // Compact forms: RFC 3261 §7.3.3 and the extension RFCs named in message.h.
     switch (toLower(name[0])) {
-      case 'i': return H::CallId;
-      case 'm': return H::Contact;
-      case 'e': return H::ContentEncoding;
-      case 'l': return H::ContentLength;
-      case 'c': return H::ContentType;
-      case 'f': return H::From;
-      case 's': return H::Subject;
-      case 'k': return H::Supported;
-      case 't': return H::To;
-      case 'v': return H::Via;
-      case 'o': return H::Event;
-      case 'r': return H::ReferTo;
-      case 'x': return H::SessionExpires;
-      case 'u': return H::AllowEvents;
-      case 'b': return H::ReferredBy;
-      case 'a': return H::AcceptContact;
-      case 'j': return H::RejectContact;
-      case 'd': return H::RequestDisposition;
-      case 'y': return H::Identity;
-      default: return H::Other;
+      case 'i':
+        return H::CallId;
+      case 'm':
+        return H::Contact;
+      case 'e':
+        return H::ContentEncoding;
+      case 'l':
+        return H::ContentLength;
+      case 'c':
+        return H::ContentType;
+      case 'f':
+        return H::From;
+      case 's':
+        return H::Subject;
+      case 'k':
+        return H::Supported;
+      case 't':
+        return H::To;
+      case 'v':
+        return H::Via;
+      case 'o':
+        return H::Event;
+      case 'r':
+        return H::ReferTo;
+      case 'x':
+        return H::SessionExpires;
+      case 'u':
+        return H::AllowEvents;
+      case 'b':
+        return H::ReferredBy;
+      case 'a':
+        return H::AcceptContact;
+      case 'j':
+        return H::RejectContact;
+      case 'd':
+        return H::RequestDisposition;
+      case 'y':
+        return H::Identity;
+      default:
+        return H::Other;
     }
   }
   switch (toLower(name[0])) {
@@ -138,27 +158,37 @@ HeaderId headerIdFromName(std::string_view name) {
     case 'c':
       return matchAmong(name, {H::CallId, H::CSeq, H::Contact, H::ContentLength, H::ContentType,
                                H::ContentDisposition, H::ContentEncoding, H::ContentLanguage});
-    case 'd': return matchAmong(name, {H::Date, H::Diversion});
-    case 'e': return matchAmong(name, {H::Expires, H::Event});
-    case 'f': return matchAmong(name, {H::From});
-    case 'i': return matchAmong(name, {H::Identity});
-    case 'm': return matchAmong(name, {H::MaxForwards, H::MinExpires, H::MinSE});
+    case 'd':
+      return matchAmong(name, {H::Date, H::Diversion});
+    case 'e':
+      return matchAmong(name, {H::Expires, H::Event});
+    case 'f':
+      return matchAmong(name, {H::From});
+    case 'i':
+      return matchAmong(name, {H::Identity});
+    case 'm':
+      return matchAmong(name, {H::MaxForwards, H::MinExpires, H::MinSE});
     case 'p':
-      return matchAmong(name, {H::PAssertedIdentity, H::PPreferredIdentity, H::Privacy,
-                               H::ProxyAuthenticate, H::ProxyAuthorization, H::ProxyRequire,
-                               H::Path});
+      return matchAmong(
+          name, {H::PAssertedIdentity, H::PPreferredIdentity, H::Privacy, H::ProxyAuthenticate,
+                 H::ProxyAuthorization, H::ProxyRequire, H::Path});
     case 'r':
-      return matchAmong(name, {H::Route, H::RecordRoute, H::Require, H::RAck, H::RSeq,
-                               H::ReferTo, H::RemotePartyId, H::RetryAfter, H::ReferredBy,
-                               H::RejectContact, H::RequestDisposition, H::Reason});
+      return matchAmong(name, {H::Route, H::RecordRoute, H::Require, H::RAck, H::RSeq, H::ReferTo,
+                               H::RemotePartyId, H::RetryAfter, H::ReferredBy, H::RejectContact,
+                               H::RequestDisposition, H::Reason});
     case 's':
-      return matchAmong(name, {H::Supported, H::Server, H::SessionExpires, H::Subject,
-                               H::SubscriptionState});
-    case 't': return matchAmong(name, {H::To, H::Timestamp});
-    case 'u': return matchAmong(name, {H::UserAgent, H::Unsupported});
-    case 'v': return matchAmong(name, {H::Via});
-    case 'w': return matchAmong(name, {H::WwwAuthenticate, H::Warning});
-    default: return H::Other;
+      return matchAmong(
+          name, {H::Supported, H::Server, H::SessionExpires, H::Subject, H::SubscriptionState});
+    case 't':
+      return matchAmong(name, {H::To, H::Timestamp});
+    case 'u':
+      return matchAmong(name, {H::UserAgent, H::Unsupported});
+    case 'v':
+      return matchAmong(name, {H::Via});
+    case 'w':
+      return matchAmong(name, {H::WwwAuthenticate, H::Warning});
+    default:
+      return H::Other;
   }
 }
 

@@ -127,10 +127,10 @@ struct Uri {
   std::string_view schemeName;  // as written: "sip", "SIP", "tel", "urn", ...
   std::string_view user;        // escaped as written; for tel: the subscriber number
   std::string_view password;
-  std::string_view host;        // as written; an IPv6 reference keeps its brackets
-  uint16_t port = 0;            // 0 when absent
-  std::string_view params;      // ";transport=tcp;lr" with the leading ';', or empty
-  std::string_view headers;     // after '?', without it, or empty
+  std::string_view host;     // as written; an IPv6 reference keeps its brackets
+  uint16_t port = 0;         // 0 when absent
+  std::string_view params;   // ";transport=tcp;lr" with the leading ';', or empty
+  std::string_view headers;  // after '?', without it, or empty
 
   bool isSipLike() const { return scheme == UriScheme::Sip || scheme == UriScheme::Sips; }
   std::optional<std::string_view> param(std::string_view name) const {
@@ -250,7 +250,7 @@ class Message {
 
   // Every header field in order; a line "Via: a, b" stays one field.
   const std::vector<Header>& headers() const { return headers_; }
-  const Header* header(HeaderId id) const;           // first field with this id
+  const Header* header(HeaderId id) const;            // first field with this id
   const Header* header(std::string_view name) const;  // by name, case-insensitive
   size_t headerCount(HeaderId id) const;
 

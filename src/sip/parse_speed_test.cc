@@ -33,12 +33,14 @@ TEST(ParseSpeed, TypicalInviteParsesQuickly) {
   });
   auto parsed = Message::parse(std::string(invite));
   ASSERT_TRUE(parsed.ok());
-  double serializeNs = nanosPerCall(kIterations, [&] { sink += serialize(**parsed, Edits{}).size(); });
+  double serializeNs =
+      nanosPerCall(kIterations, [&] { sink += serialize(**parsed, Edits{}).size(); });
   double frameNs = nanosPerCall(kIterations, [&] { sink += nextFrame(invite).length; });
   EXPECT_GT(sink, 0u);
-  std::printf("[ perf     ] typical INVITE (%zu bytes, %zu fields): parse %.0f ns, serialize %.0f ns, "
-              "nextFrame %.0f ns\n",
-              invite.size(), (*parsed)->headers().size(), parseNs, serializeNs, frameNs);
+  std::printf(
+      "[ perf     ] typical INVITE (%zu bytes, %zu fields): parse %.0f ns, serialize %.0f ns, "
+      "nextFrame %.0f ns\n",
+      invite.size(), (*parsed)->headers().size(), parseNs, serializeNs, frameNs);
   RecordProperty("parse_ns", static_cast<int>(parseNs));
   // Even an unoptimised sanitizer build stays far below this.
   EXPECT_LT(parseNs, 200000.0);

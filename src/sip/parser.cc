@@ -11,8 +11,8 @@
 namespace tollgate::sip {
 
 using detail::iequals;
-using detail::isWsp;
 using detail::istartsWith;
+using detail::isWsp;
 using detail::trim;
 
 namespace {
@@ -37,12 +37,17 @@ StartKind classify(std::string_view line) {
 
 int defaultStatus(ParseErrorCode code) {
   switch (code) {
-    case ParseErrorCode::Empty: return 0;
+    case ParseErrorCode::Empty:
+      return 0;
     case ParseErrorCode::TooLarge:
-    case ParseErrorCode::TooManyHeaders: return 513;  // RFC 3261 §21.5.14
-    case ParseErrorCode::BadVersion: return 505;      // RFC 3261 §21.5.6
-    case ParseErrorCode::TooManyVias: return 483;     // RFC 3261 §21.4.22
-    default: return 400;
+    case ParseErrorCode::TooManyHeaders:
+      return 513;  // RFC 3261 §21.5.14
+    case ParseErrorCode::BadVersion:
+      return 505;  // RFC 3261 §21.5.6
+    case ParseErrorCode::TooManyVias:
+      return 483;  // RFC 3261 §21.4.22
+    default:
+      return 400;
   }
 }
 
@@ -160,7 +165,8 @@ Result<MessagePtr, ParseError> Parser::parse(std::string&& bytes) {
 
   Parser parser(*m);
   parser.messageStart_ = p;
-  bool ok = isRequest ? parser.parseRequestLine(m->startLine_) : parser.parseStatusLine(m->startLine_);
+  bool ok =
+      isRequest ? parser.parseRequestLine(m->startLine_) : parser.parseStatusLine(m->startLine_);
   ok = ok && parser.parseHeaders(lineEnd + 1) && parser.finish();
   if (!ok) return error(parser.code_, parser.detail_, parser.status_);
   return m;
@@ -176,7 +182,8 @@ bool Parser::parseRequestLine(std::string_view line) {
     return fail(ParseErrorCode::BadStartLine, "trailing whitespace in the Request-Line");
   }
   if (!iequals(version, "SIP/2.0")) {
-    if (looksLikeVersion(version)) return fail(ParseErrorCode::BadVersion, "unsupported SIP version");
+    if (looksLikeVersion(version))
+      return fail(ParseErrorCode::BadVersion, "unsupported SIP version");
     return fail(ParseErrorCode::BadStartLine, "malformed SIP version");
   }
   size_t firstSp = line.find(' ');
@@ -185,7 +192,8 @@ bool Parser::parseRequestLine(std::string_view line) {
       detail::scanTokens(method, 0) != method.size()) {
     return fail(ParseErrorCode::BadMethod, "malformed method");
   }
-  if (firstSp == lastSp) return fail(ParseErrorCode::BadStartLine, "Request-Line without a Request-URI");
+  if (firstSp == lastSp)
+    return fail(ParseErrorCode::BadStartLine, "Request-Line without a Request-URI");
   std::string_view uri = line.substr(firstSp + 1, lastSp - firstSp - 1);
   if (uri.empty() || uri.find_first_of(" \t") != std::string_view::npos) {
     return fail(ParseErrorCode::BadRequestUri, "whitespace in the Request-URI");
@@ -222,7 +230,8 @@ bool Parser::parseStatusLine(std::string_view line) {
     return fail(ParseErrorCode::BadStatusCode, "malformed status code");  // RFC 4475 bigcode
   }
   int status = (rest[0] - '0') * 100 + (rest[1] - '0') * 10 + (rest[2] - '0');
-  if (status < 100 || status > 699) return fail(ParseErrorCode::BadStatusCode, "status code out of range");
+  if (status < 100 || status > 699)
+    return fail(ParseErrorCode::BadStatusCode, "status code out of range");
   m_.status_ = status;
   m_.reason_ = rest.size() > 4 ? rest.substr(4) : std::string_view{};
   return true;
@@ -232,9 +241,11 @@ bool Parser::parseHeaders(size_t pos) {
   char* b = m_.buffer_.data();
   const size_t n = m_.buffer_.size();
   for (;;) {
-    if (pos >= n) return fail(ParseErrorCode::Incomplete, "header section not terminated by an empty line");
+    if (pos >= n)
+      return fail(ParseErrorCode::Incomplete, "header section not terminated by an empty line");
     size_t lineStart = pos;
-    if (isWsp(b[lineStart])) return fail(ParseErrorCode::BadHeaderLine, "continuation line after the start line");
+    if (isWsp(b[lineStart]))
+      return fail(ParseErrorCode::BadHeaderLine, "continuation line after the start line");
     size_t contentEnd;
     for (;;) {
       const char* nl = static_cast<const char*>(std::memchr(b + pos, '\n', n - pos));
@@ -268,13 +279,16 @@ bool Parser::parseHeaders(size_t pos) {
 }
 
 bool Parser::parseHeaderLine(std::string_view line) {
-  if (line.find('\r') != std::string_view::npos) return fail(ParseErrorCode::BadHeaderLine, "bare CR in a header");
+  if (line.find('\r') != std::string_view::npos)
+    return fail(ParseErrorCode::BadHeaderLine, "bare CR in a header");
   size_t nameEnd = detail::scanTokens(line, 0);
   if (nameEnd == 0) return fail(ParseErrorCode::BadHeaderLine, "malformed header name");
   if (nameEnd > kMaxTokenLength) return fail(ParseErrorCode::BadHeaderLine, "header name too long");
   size_t colon = detail::skipWsp(line, nameEnd);  // "Via  :" (RFC 4475 longreq)
-  if (colon >= line.size() || line[colon] != ':') return fail(ParseErrorCode::BadHeaderLine, "header line without ':'");
-  if (m_.headers_.size() >= kMaxHeaderCount) return fail(ParseErrorCode::TooManyHeaders, "too many header fields");
+  if (colon >= line.size() || line[colon] != ':')
+    return fail(ParseErrorCode::BadHeaderLine, "header line without ':'");
+  if (m_.headers_.size() >= kMaxHeaderCount)
+    return fail(ParseErrorCode::TooManyHeaders, "too many header fields");
   Header h;
   h.name = line.substr(0, nameEnd);
   h.id = headerIdFromName(h.name);
@@ -290,9 +304,11 @@ bool Parser::processHeader(const Header& h) {
       detail::ListSplitter list(h.value);
       std::string_view element;
       while (list.next(element)) {
-        if (m_.vias_.size() >= kMaxViaCount) return fail(ParseErrorCode::TooManyVias, "too many Via entries");
+        if (m_.vias_.size() >= kMaxViaCount)
+          return fail(ParseErrorCode::TooManyVias, "too many Via entries");
         Via via;
-        if (const char* err = detail::parseViaInto(element, via)) return fail(ParseErrorCode::BadVia, err);
+        if (const char* err = detail::parseViaInto(element, via))
+          return fail(ParseErrorCode::BadVia, err);
         m_.vias_.push_back(via);
       }
       if (list.failed()) return fail(ParseErrorCode::BadVia, "malformed Via list");
@@ -300,18 +316,23 @@ bool Parser::processHeader(const Header& h) {
     }
     case HeaderId::From:
       if (!once(kSeenFrom, "duplicate From")) return false;
-      if (const char* err = detail::parseNameAddrInto(h.value, m_.from_, false)) return fail(ParseErrorCode::BadFrom, err);
+      if (const char* err = detail::parseNameAddrInto(h.value, m_.from_, false))
+        return fail(ParseErrorCode::BadFrom, err);
       // tag-param = "tag" EQUAL token: a bare ";tag" would read as no tag.
-      if (auto tag = m_.from_.param("tag"); tag && tag->empty()) return fail(ParseErrorCode::BadFrom, "tag without a value");
+      if (auto tag = m_.from_.param("tag"); tag && tag->empty())
+        return fail(ParseErrorCode::BadFrom, "tag without a value");
       return true;
     case HeaderId::To:
       if (!once(kSeenTo, "duplicate To")) return false;
-      if (const char* err = detail::parseNameAddrInto(h.value, m_.to_, false)) return fail(ParseErrorCode::BadTo, err);
-      if (auto tag = m_.to_.param("tag"); tag && tag->empty()) return fail(ParseErrorCode::BadTo, "tag without a value");
+      if (const char* err = detail::parseNameAddrInto(h.value, m_.to_, false))
+        return fail(ParseErrorCode::BadTo, err);
+      if (auto tag = m_.to_.param("tag"); tag && tag->empty())
+        return fail(ParseErrorCode::BadTo, "tag without a value");
       return true;
     case HeaderId::CallId:
       if (!once(kSeenCallId, "duplicate Call-ID")) return false;
-      if (!detail::validCallId(h.value)) return fail(ParseErrorCode::BadCallId, "malformed Call-ID");
+      if (!detail::validCallId(h.value))
+        return fail(ParseErrorCode::BadCallId, "malformed Call-ID");
       m_.callId_ = h.value;
       return true;
     case HeaderId::CSeq: {
@@ -338,7 +359,8 @@ bool Parser::processHeader(const Header& h) {
     case HeaderId::MaxForwards: {
       if (!once(kSeenMaxForwards, "duplicate Max-Forwards")) return false;
       uint64_t v = 0;
-      if (!detail::parseDecimal(h.value, 255, v)) return fail(ParseErrorCode::BadMaxForwards, "Max-Forwards not in 0..255");
+      if (!detail::parseDecimal(h.value, 255, v))
+        return fail(ParseErrorCode::BadMaxForwards, "Max-Forwards not in 0..255");
       m_.maxForwards_ = static_cast<uint32_t>(v);
       return true;
     }
@@ -354,7 +376,8 @@ bool Parser::processHeader(const Header& h) {
     }
     case HeaderId::ContentType:
       if (!once(kSeenContentType, "duplicate Content-Type")) return false;
-      if (detail::mediaType(h.value).empty()) return fail(ParseErrorCode::BadHeaderValue, "malformed Content-Type");
+      if (detail::mediaType(h.value).empty())
+        return fail(ParseErrorCode::BadHeaderValue, "malformed Content-Type");
       return true;
     case HeaderId::Contact: {
       if (h.value == "*") return true;  // RFC 3261 §10.2.2
@@ -362,7 +385,8 @@ bool Parser::processHeader(const Header& h) {
       std::string_view element;
       NameAddr scratch;
       while (list.next(element)) {
-        if (const char* err = detail::parseNameAddrInto(element, scratch, false)) return fail(ParseErrorCode::BadContact, err);
+        if (const char* err = detail::parseNameAddrInto(element, scratch, false))
+          return fail(ParseErrorCode::BadContact, err);
       }
       if (list.failed()) return fail(ParseErrorCode::BadContact, "malformed Contact list");
       return true;
@@ -373,7 +397,8 @@ bool Parser::processHeader(const Header& h) {
       std::string_view element;
       NameAddr scratch;
       while (list.next(element)) {
-        if (const char* err = detail::parseNameAddrInto(element, scratch, true)) return fail(ParseErrorCode::BadRoute, err);
+        if (const char* err = detail::parseNameAddrInto(element, scratch, true))
+          return fail(ParseErrorCode::BadRoute, err);
       }
       if (list.failed()) return fail(ParseErrorCode::BadRoute, "malformed Route list");
       return true;
@@ -394,7 +419,8 @@ bool Parser::finish() {
   // RFC 3261 §8.1.1.5: the CSeq method matches the request method
   // (RFC 4475 §3.1.2.17-18 mismatch01/02).
   if (m_.isRequest_ && m_.cseq_.methodName != m_.methodName_) {
-    return fail(ParseErrorCode::CSeqMethodMismatch, "CSeq method does not match the request method");
+    return fail(ParseErrorCode::CSeqMethodMismatch,
+                "CSeq method does not match the request method");
   }
   const size_t n = m_.buffer_.size();
   std::string_view buf(m_.buffer_);
@@ -402,7 +428,8 @@ bool Parser::finish() {
   if (m_.contentLength_) {
     // RFC 3261 §18.3: bytes past Content-Length are ignored (RFC 4475
     // dblreq); fewer bytes than it announces is an error (clerr).
-    if (*m_.contentLength_ > n - bodyStart_) return fail(ParseErrorCode::BodyTooShort, "Content-Length larger than body");
+    if (*m_.contentLength_ > n - bodyStart_)
+      return fail(ParseErrorCode::BodyTooShort, "Content-Length larger than body");
     end = bodyStart_ + *m_.contentLength_;
   }
   m_.body_ = buf.substr(bodyStart_, end - bodyStart_);

@@ -62,14 +62,14 @@ TEST(Parser, ParsesTypicalInvite) {
 }
 
 TEST(Parser, ParsesResponseStatusAndReason) {
-  MessagePtr m = parseOk(crlf(
-      "SIP/2.0 486 Busy Here\n"
-      "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\n"
-      "From: <sip:a@example.org>;tag=1\n"
-      "To: <sip:b@example.com>;tag=2\n"
-      "Call-ID: c1\n"
-      "CSeq: 5 INVITE\n"
-      "Content-Length: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("SIP/2.0 486 Busy Here\n"
+                   "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\n"
+                   "From: <sip:a@example.org>;tag=1\n"
+                   "To: <sip:b@example.com>;tag=2\n"
+                   "Call-ID: c1\n"
+                   "CSeq: 5 INVITE\n"
+                   "Content-Length: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_TRUE(m->isResponse());
   EXPECT_EQ(m->status(), 486);
@@ -90,11 +90,11 @@ TEST(Parser, AcceptsResponseWithoutReasonPhrase) {
 }
 
 TEST(Parser, HeaderNamesAreCaseInsensitive) {
-  MessagePtr m = parseOk(crlf(
-      "OPTIONS sip:x@example.com SIP/2.0\n"
-      "vIA: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\n"
-      "FROM: <sip:a@x>;tag=1\nto: <sip:b@y>\nCALL-id: c1\ncseq: 1 OPTIONS\n"
-      "content-LENGTH: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@example.com SIP/2.0\n"
+                   "vIA: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKx\n"
+                   "FROM: <sip:a@x>;tag=1\nto: <sip:b@y>\nCALL-id: c1\ncseq: 1 OPTIONS\n"
+                   "content-LENGTH: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->callId(), "c1");
   EXPECT_EQ(m->header(HeaderId::Via)->name, "vIA");
@@ -104,28 +104,28 @@ TEST(Parser, HeaderNamesAreCaseInsensitive) {
 
 TEST(Parser, ParsesCompactForms) {
   std::string body = "hello";
-  MessagePtr m = parseOk(crlf(
-      "MESSAGE sip:bob@example.com SIP/2.0\n"
-      "v: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKc\n"
-      "f: <sip:a@example.org>;tag=1\n"
-      "t: sip:bob@example.com\n"
-      "i: compact@192.0.2.1\n"
-      "CSeq: 2 MESSAGE\n"
-      "m: <sip:a@192.0.2.1>\n"
-      "k: timer\n"
-      "s: subject\n"
-      "e: gzip\n"
-      "o: presence\n"
-      "r: <sip:c@example.com>\n"
-      "x: 1800\n"
-      "u: dialog\n"
-      "b: <sip:d@example.com>\n"
-      "a: *;audio\n"
-      "j: *;video\n"
-      "d: proxy\n"
-      "y: sig\n"
-      "c: text/plain\n"
-      "l: 5\n\n") + body);
+  MessagePtr m = parseOk(crlf("MESSAGE sip:bob@example.com SIP/2.0\n"
+                              "v: SIP/2.0/TCP 192.0.2.1;branch=z9hG4bKc\n"
+                              "f: <sip:a@example.org>;tag=1\n"
+                              "t: sip:bob@example.com\n"
+                              "i: compact@192.0.2.1\n"
+                              "CSeq: 2 MESSAGE\n"
+                              "m: <sip:a@192.0.2.1>\n"
+                              "k: timer\n"
+                              "s: subject\n"
+                              "e: gzip\n"
+                              "o: presence\n"
+                              "r: <sip:c@example.com>\n"
+                              "x: 1800\n"
+                              "u: dialog\n"
+                              "b: <sip:d@example.com>\n"
+                              "a: *;audio\n"
+                              "j: *;video\n"
+                              "d: proxy\n"
+                              "y: sig\n"
+                              "c: text/plain\n"
+                              "l: 5\n\n") +
+                         body);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->callId(), "compact@192.0.2.1");
   EXPECT_EQ(m->vias().size(), 1u);
@@ -149,20 +149,20 @@ TEST(Parser, ParsesCompactForms) {
 }
 
 TEST(Parser, UnfoldsContinuationLinesInPlace) {
-  MessagePtr m = parseOk(crlf(
-      "INVITE sip:bob@example.com SIP/2.0\n"
-      "Via: SIP/2.0/UDP\n"
-      "   192.0.2.1;branch=z9hG4bKf\n"
-      "From:\n"
-      " <sip:a@x>\n"
-      "\t;tag=1\n"
-      "To: <sip:b@y>\n"
-      "Call-ID: c1\n"
-      "CSeq: 1\n"
-      "  INVITE\n"
-      "Subject: one\n"
-      " two\n"
-      "Content-Length: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("INVITE sip:bob@example.com SIP/2.0\n"
+                   "Via: SIP/2.0/UDP\n"
+                   "   192.0.2.1;branch=z9hG4bKf\n"
+                   "From:\n"
+                   " <sip:a@x>\n"
+                   "\t;tag=1\n"
+                   "To: <sip:b@y>\n"
+                   "Call-ID: c1\n"
+                   "CSeq: 1\n"
+                   "  INVITE\n"
+                   "Subject: one\n"
+                   " two\n"
+                   "Content-Length: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->topVia().host, "192.0.2.1");
   EXPECT_EQ(m->from().tag(), "1");
@@ -176,7 +176,9 @@ TEST(Parser, UnfoldsContinuationLinesInPlace) {
 }
 
 TEST(Parser, RejectsContinuationRightAfterStartLine) {
-  ParseError e = parseErr(crlf("OPTIONS sip:x@y SIP/2.0\n folded: no\n" "Via: SIP/2.0/UDP h\n\n"));
+  ParseError e =
+      parseErr(crlf("OPTIONS sip:x@y SIP/2.0\n folded: no\n"
+                    "Via: SIP/2.0/UDP h\n\n"));
   EXPECT_EQ(e.code, ParseErrorCode::BadHeaderLine);
   EXPECT_EQ(e.status, 400);
 }
@@ -213,7 +215,8 @@ TEST(Parser, ParsesViaWithLwsAroundSlashesColonAndParams) {
 }
 
 TEST(Parser, ParsesIpv6ViaSentByWithPort) {
-  MessagePtr m = parseOk(request("OPTIONS", "Via: SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKv6\n"));
+  MessagePtr m =
+      parseOk(request("OPTIONS", "Via: SIP/2.0/UDP [2001:db8::9:1]:6050;branch=z9hG4bKv6\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->vias()[1].host, "[2001:db8::9:1]");
   EXPECT_EQ(m->vias()[1].port, 6050);
@@ -221,9 +224,10 @@ TEST(Parser, ParsesIpv6ViaSentByWithPort) {
 
 TEST(Parser, ParsesReceivedWithAndWithoutBrackets) {
   // RFC 5118 §4.5: both forms must be accepted.
-  MessagePtr m = parseOk(request("OPTIONS",
-                                 "Via: SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKa\n"
-                                 "Via: SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKb\n"));
+  MessagePtr m = parseOk(
+      request("OPTIONS",
+              "Via: SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKa\n"
+              "Via: SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKb\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->vias()[1].received, "[2001:db8::9:255]");
   EXPECT_EQ(m->vias()[1].branch, "z9hG4bKa");
@@ -232,10 +236,11 @@ TEST(Parser, ParsesReceivedWithAndWithoutBrackets) {
 }
 
 TEST(Parser, ParsesRportWithAndWithoutValue) {
-  MessagePtr m = parseOk(request("OPTIONS",
-                                 "Via: SIP/2.0/UDP h1;rport;branch=z9hG4bKa\n"
-                                 "Via: SIP/2.0/UDP h2;branch=z9hG4bKb;rport=5090;received=192.0.2.7\n"
-                                 "Via: SIP/2.0/UDP h3;branch=z9hG4bKc\n"));
+  MessagePtr m =
+      parseOk(request("OPTIONS",
+                      "Via: SIP/2.0/UDP h1;rport;branch=z9hG4bKa\n"
+                      "Via: SIP/2.0/UDP h2;branch=z9hG4bKb;rport=5090;received=192.0.2.7\n"
+                      "Via: SIP/2.0/UDP h3;branch=z9hG4bKc\n"));
   ASSERT_TRUE(m);
   EXPECT_TRUE(m->vias()[1].hasRport);
   EXPECT_EQ(m->vias()[1].rport, 0);
@@ -246,27 +251,32 @@ TEST(Parser, ParsesRportWithAndWithoutValue) {
 }
 
 TEST(Parser, RejectsInvalidRport) {
-  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;rport=99999\n")).code, ParseErrorCode::BadVia);
-  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;rport=abc\n")).code, ParseErrorCode::BadVia);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;rport=99999\n")).code,
+            ParseErrorCode::BadVia);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;rport=abc\n")).code,
+            ParseErrorCode::BadVia);
 }
 
 TEST(Parser, RejectsEmptyViaParametersAndElements) {
   // RFC 4475 §3.1.2.1 badinv01.
-  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP 192.0.2.15;;,;,,\n")).code, ParseErrorCode::BadVia);
-  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;branch=\n")).code, ParseErrorCode::BadVia);
-  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;branch=z9hG4bKa,\n")).code, ParseErrorCode::BadVia);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP 192.0.2.15;;,;,,\n")).code,
+            ParseErrorCode::BadVia);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;branch=\n")).code,
+            ParseErrorCode::BadVia);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;branch=z9hG4bKa,\n")).code,
+            ParseErrorCode::BadVia);
   EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0 h\n")).code, ParseErrorCode::BadVia);
   EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP\n")).code, ParseErrorCode::BadVia);
   EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h:0x50\n")).code, ParseErrorCode::BadVia);
 }
 
 TEST(Parser, ParsesQuotedDisplayNameWithEscapes) {
-  MessagePtr q = parseOk(crlf(
-      "OPTIONS sip:x@example.com SIP/2.0\n"
-      "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
-      "From: \"J Rosenberg \\\\\\\"\"   <sip:jdrosen@example.com>;tag=98asjd8\n"
-      "To: \"Quoted string \\\"\\\"\" <sip:b@y>\n"
-      "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
+  MessagePtr q =
+      parseOk(crlf("OPTIONS sip:x@example.com SIP/2.0\n"
+                   "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
+                   "From: \"J Rosenberg \\\\\\\"\"   <sip:jdrosen@example.com>;tag=98asjd8\n"
+                   "To: \"Quoted string \\\"\\\"\" <sip:b@y>\n"
+                   "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
   ASSERT_TRUE(q);
   EXPECT_EQ(q->from().displayName, "J Rosenberg \\\\\\\"");  // still escaped
   EXPECT_EQ(q->from().uri.user, "jdrosen");
@@ -276,43 +286,45 @@ TEST(Parser, ParsesQuotedDisplayNameWithEscapes) {
 }
 
 TEST(Parser, ParsesUnquotedMultiTokenDisplayName) {
-  MessagePtr m = parseOk(crlf(
-      "OPTIONS sip:x@example.com SIP/2.0\n"
-      "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
-      "From: A. Bell <sip:a.g.bell@example.com>;tag=1\n"
-      "To: caller<sip:caller@example.com>\n"
-      "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@example.com SIP/2.0\n"
+                   "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
+                   "From: A. Bell <sip:a.g.bell@example.com>;tag=1\n"
+                   "To: caller<sip:caller@example.com>\n"
+                   "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->from().displayName, "A. Bell");
   EXPECT_EQ(m->to().displayName, "caller");
 }
 
 TEST(Parser, AcceptsUnquotedUtf8DisplayName) {
-  MessagePtr m = parseOk(crlf(
-      "OPTIONS sip:x@example.com SIP/2.0\n"
-      "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
-      "From: J\xc3\xbcrgen M\xc3\xbcller <sip:j@example.com>;tag=1\n"
-      "To: <sip:b@y>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@example.com SIP/2.0\n"
+                   "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
+                   "From: J\xc3\xbcrgen M\xc3\xbcller <sip:j@example.com>;tag=1\n"
+                   "To: <sip:b@y>\nCall-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->from().displayName, "J\xc3\xbcrgen M\xc3\xbcller");
 }
 
 TEST(Parser, RejectsTagWithoutAValue) {
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadFrom);
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                          "To: <sip:b@y>;TAG\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: <sip:b@y>;TAG\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadTo);
 }
 
 TEST(Parser, AddrSpecParamsAreHeaderParams) {
-  MessagePtr m = parseOk(crlf(
-      "OPTIONS sip:x@example.com SIP/2.0\n"
-      "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
-      "From: sip:caller@example.net ;  tag = 1918\n"
-      "To: sip:user@example.com;user=phone\n"
-      "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@example.com SIP/2.0\n"
+                   "Via: SIP/2.0/UDP h;branch=z9hG4bKq\n"
+                   "From: sip:caller@example.net ;  tag = 1918\n"
+                   "To: sip:user@example.com;user=phone\n"
+                   "Call-ID: c1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n"));
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->from().angleBrackets);
   EXPECT_EQ(m->from().tag(), "1918");
@@ -323,16 +335,20 @@ TEST(Parser, AddrSpecParamsAreHeaderParams) {
 
 TEST(Parser, RejectsMalformedFromAndTo) {
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: \"open <sip:a@x>\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadFrom);
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
-                          "To: Watson, Thomas <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: Watson, Thomas <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadTo);
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
-                          "To: < sip:b@y >\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: < sip:b@y >\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadTo);
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;;tag=1\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n")).code,
+                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"))
+                .code,
             ParseErrorCode::BadFrom);
 }
 
@@ -348,17 +364,18 @@ TEST(Parser, RejectsDuplicateCallId) {
 }
 
 TEST(Parser, RejectsDuplicateSingletonHeaders) {
-  for (std::string_view line : {"From: <sip:x@y>;tag=2", "t: <sip:z@y>", "CSeq: 2 OPTIONS",
-                                "Max-Forwards: 5", "l: 0", "Content-Type: text/plain\nc: text/plain",
-                                "i: again"}) {
+  for (std::string_view line :
+       {"From: <sip:x@y>;tag=2", "t: <sip:z@y>", "CSeq: 2 OPTIONS", "Max-Forwards: 5", "l: 0",
+        "Content-Type: text/plain\nc: text/plain", "i: again"}) {
     EXPECT_EQ(parseErr(withDuplicate(line)).code, ParseErrorCode::DuplicateHeader) << line;
   }
 }
 
 TEST(Parser, AllowsRepeatedListHeaders) {
-  MessagePtr m = parseOk(request("INVITE",
-                                 "Contact: <sip:a@192.0.2.1>\nContact: <sip:b@192.0.2.1>, \"x,y\" <sip:c@h>\n"
-                                 "Route: <sip:p1;lr>\nRoute: <sip:p2;lr>, <sip:p3;lr>\nRecord-Route: <sip:rr;lr>\n"));
+  MessagePtr m = parseOk(
+      request("INVITE",
+              "Contact: <sip:a@192.0.2.1>\nContact: <sip:b@192.0.2.1>, \"x,y\" <sip:c@h>\n"
+              "Route: <sip:p1;lr>\nRoute: <sip:p2;lr>, <sip:p3;lr>\nRecord-Route: <sip:rr;lr>\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->headerCount(HeaderId::Contact), 2u);
   EXPECT_EQ(m->headerCount(HeaderId::Route), 2u);
@@ -371,32 +388,38 @@ TEST(Parser, AcceptsContactStar) {
 }
 
 TEST(Parser, RejectsMalformedContactAndRoute) {
-  EXPECT_EQ(parseErr(request("INVITE", "Contact: \"Joe\" <sip:joe@example.org>;;;;\n")).code, ParseErrorCode::BadContact);
+  EXPECT_EQ(parseErr(request("INVITE", "Contact: \"Joe\" <sip:joe@example.org>;;;;\n")).code,
+            ParseErrorCode::BadContact);
   EXPECT_EQ(parseErr(request("INVITE", "Contact: <sip:a@h>,\n")).code, ParseErrorCode::BadContact);
   EXPECT_EQ(parseErr(request("INVITE", "Contact: sip:user@example.com?Route=%3Csip:x%3E\n")).code,
             ParseErrorCode::BadContact);
   EXPECT_EQ(parseErr(request("INVITE", "Contact: <sip:a@h\n")).code, ParseErrorCode::BadContact);
   EXPECT_EQ(parseErr(request("INVITE", "Route: sip:p1;lr\n")).code, ParseErrorCode::BadRoute);
-  EXPECT_EQ(parseErr(request("INVITE", "Record-Route: <sip:p1;lr>, <>\n")).code, ParseErrorCode::BadRoute);
+  EXPECT_EQ(parseErr(request("INVITE", "Record-Route: <sip:p1;lr>, <>\n")).code,
+            ParseErrorCode::BadRoute);
 }
 
 TEST(Parser, RejectsCSeqMethodMismatch) {
-  ParseError e = parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                               "To: <sip:b@y>\nCall-ID: c\nCSeq: 8 INVITE\n\n"));
+  ParseError e =
+      parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+                    "To: <sip:b@y>\nCall-ID: c\nCSeq: 8 INVITE\n\n"));
   EXPECT_EQ(e.code, ParseErrorCode::CSeqMethodMismatch);
   EXPECT_EQ(e.status, 400);
 }
 
 TEST(Parser, CSeqMethodComparisonIsCaseSensitive) {
   EXPECT_EQ(parseErr(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 8 options\n\n")).code,
+                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 8 options\n\n"))
+                .code,
             ParseErrorCode::CSeqMethodMismatch);
 }
 
 TEST(Parser, RejectsMalformedCSeq) {
   auto with = [](std::string_view cseq) {
-    return crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\n"
-                "Call-ID: c\nCSeq: " + std::string(cseq) + "\n\n");
+    return crlf(
+        "OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\n"
+        "Call-ID: c\nCSeq: " +
+        std::string(cseq) + "\n\n");
   };
   EXPECT_EQ(parseErr(with("36893488147419103232 OPTIONS")).code, ParseErrorCode::BadCSeq);
   EXPECT_EQ(parseErr(with("4294967296 OPTIONS")).code, ParseErrorCode::BadCSeq);
@@ -411,8 +434,9 @@ TEST(Parser, RejectsMalformedCSeq) {
 }
 
 TEST(Parser, AcceptsLeadingZerosInCSeqAndMaxForwards) {
-  MessagePtr m = parseOk(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                              "To: <sip:b@y>\nCall-ID: c\nCSeq: 0009 OPTIONS\nMax-Forwards: 0068\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+                   "To: <sip:b@y>\nCall-ID: c\nCSeq: 0009 OPTIONS\nMax-Forwards: 0068\n\n"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->cseq().number, 9u);
   EXPECT_EQ(m->maxForwards(), 68u);
@@ -420,8 +444,10 @@ TEST(Parser, AcceptsLeadingZerosInCSeqAndMaxForwards) {
 
 TEST(Parser, RejectsMaxForwardsOutOfRange) {
   auto with = [](std::string_view mf) {
-    return crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\n"
-                "Call-ID: c\nCSeq: 1 OPTIONS\nMax-Forwards: " + std::string(mf) + "\n\n");
+    return crlf(
+        "OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\n"
+        "Call-ID: c\nCSeq: 1 OPTIONS\nMax-Forwards: " +
+        std::string(mf) + "\n\n");
   };
   EXPECT_EQ(parseErr(with("256")).code, ParseErrorCode::BadMaxForwards);
   EXPECT_EQ(parseErr(with("-1")).code, ParseErrorCode::BadMaxForwards);
@@ -434,8 +460,9 @@ TEST(Parser, RejectsMaxForwardsOutOfRange) {
 
 TEST(Parser, AcceptsMissingMaxForwards) {
   // RFC 2543 peers do not send it (RFC 4475 §3.4.1 inv2543).
-  MessagePtr m = parseOk(crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
-                              "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
+  MessagePtr m =
+      parseOk(crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
+                   "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->maxForwards().has_value());
 }
@@ -456,22 +483,27 @@ TEST(Parser, RejectsMissingMandatoryHeaders) {
 
 TEST(Parser, RejectsMalformedCallIdValues) {
   for (std::string_view id : {"a b", "a@", "@b", "a@b@c", "semi;colon", ""}) {
-    std::string m = crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                         "To: <sip:b@y>\nCall-ID: " + std::string(id) + "\nCSeq: 1 OPTIONS\n\n");
+    std::string m = crlf(
+        "OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+        "To: <sip:b@y>\nCall-ID: " +
+        std::string(id) + "\nCSeq: 1 OPTIONS\n\n");
     EXPECT_EQ(parseErr(m).code, ParseErrorCode::BadCallId) << id;
   }
 }
 
 TEST(Parser, RejectsMalformedContentType) {
-  EXPECT_EQ(parseErr(request("OPTIONS", "Content-Type: sdp\n")).code, ParseErrorCode::BadHeaderValue);
-  EXPECT_EQ(parseErr(request("OPTIONS", "Content-Type: application/sdp;\n")).code, ParseErrorCode::BadHeaderValue);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Content-Type: sdp\n")).code,
+            ParseErrorCode::BadHeaderValue);
+  EXPECT_EQ(parseErr(request("OPTIONS", "Content-Type: application/sdp;\n")).code,
+            ParseErrorCode::BadHeaderValue);
   MessagePtr m = parseOk(request("OPTIONS", "Content-Type: multipart/mixed ; boundary=\"a;b\"\n"));
   ASSERT_TRUE(m);
 }
 
 TEST(Parser, RejectsNegativeOrGarbageContentLength) {
-  std::string base = crlf("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n");
+  std::string base = crlf(
+      "OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+      "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n");
   for (std::string_view cl : {"-999", "five", "1 2", "", "99999999999999999999"}) {
     ParseError e = parseErr(base + "Content-Length: " + std::string(cl) + "\r\n\r\n");
     EXPECT_EQ(e.code, ParseErrorCode::BadContentLength) << cl;
@@ -496,9 +528,10 @@ TEST(Parser, IgnoresBytesBeyondContentLength) {
 }
 
 TEST(Parser, BodyIsRestOfDatagramWithoutContentLength) {
-  MessagePtr m = parseOk(crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
-                              "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\nContent-Type: application/sdp\n\n") +
-                         "v=0\r\nrest of datagram");
+  MessagePtr m =
+      parseOk(crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
+                   "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\nContent-Type: application/sdp\n\n") +
+              "v=0\r\nrest of datagram");
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->contentLength().has_value());
   EXPECT_EQ(m->body(), "v=0\r\nrest of datagram");
@@ -529,7 +562,8 @@ TEST(Parser, EmptyInputIsDropped) {
 }
 
 TEST(Parser, NonSipInputIsDropped) {
-  for (std::string_view junk : {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "hello", "\x16\x03\x01\x02\x00"}) {
+  for (std::string_view junk :
+       {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "hello", "\x16\x03\x01\x02\x00"}) {
     ParseError e = parseErr(std::string(junk));
     EXPECT_EQ(e.status, 0) << junk;
     EXPECT_FALSE(e.isRequest);
@@ -544,20 +578,24 @@ TEST(Parser, RejectsUnsupportedVersionWith505) {
 }
 
 TEST(Parser, AcceptsLowerCaseVersion) {
-  MessagePtr m = parseOk(crlf("OPTIONS sip:x@y sip/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
-                              "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"));
+  MessagePtr m =
+      parseOk(crlf("OPTIONS sip:x@y sip/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\n"
+                   "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\n\n"));
   EXPECT_TRUE(m);
 }
 
 TEST(Parser, MalformedResponsesAreDropped) {
-  std::string tail = crlf("Via: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n");
-  for (std::string_view line : {"SIP/2.0 4294967301 big", "SIP/2.0 99 Low", "SIP/2.0 700 High",
-                                "SIP/2.0 20 Short", "SIP/2.0 2000 Long", "SIP/3.0 200 OK", "SIP/2.0"}) {
+  std::string tail = crlf(
+      "Via: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n");
+  for (std::string_view line :
+       {"SIP/2.0 4294967301 big", "SIP/2.0 99 Low", "SIP/2.0 700 High", "SIP/2.0 20 Short",
+        "SIP/2.0 2000 Long", "SIP/3.0 200 OK", "SIP/2.0"}) {
     ParseError e = parseErr(std::string(line) + "\r\n" + tail);
     EXPECT_EQ(e.status, 0) << line;
     EXPECT_FALSE(e.isRequest);
   }
-  ParseError noCallId = parseErr(crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\nTo: <sip:b@y>\nCSeq: 1 INVITE\n\n"));
+  ParseError noCallId = parseErr(crlf(
+      "SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\nTo: <sip:b@y>\nCSeq: 1 INVITE\n\n"));
   EXPECT_EQ(noCallId.code, ParseErrorCode::MissingHeader);
   EXPECT_EQ(noCallId.status, 0);
 }
@@ -571,20 +609,23 @@ TEST(Parser, UnknownRequestUriSchemeParses) {
 }
 
 TEST(Parser, RejectsMalformedRequestLines) {
-  std::string tail = crlf("Via: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n");
+  std::string tail = crlf(
+      "Via: SIP/2.0/UDP h\nFrom: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n");
   struct Case {
     std::string_view line;
     ParseErrorCode code;
   };
-  for (const Case& c : {Case{"INVITE <sip:user@example.com> SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE sip:user@example.com; lr SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE  sip:user@example.com  SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE sip:user@example.com SIP/2.0  ", ParseErrorCode::BadStartLine},
-                        Case{"INVITE sip:user@example.com?Route=%3Csip:x%3E SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE sip:2001:db8::10 SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE sip: SIP/2.0", ParseErrorCode::BadRequestUri},
-                        Case{"INVITE SIP/2.0", ParseErrorCode::BadStartLine},
-                        Case{"INV@ITE sip:x@y SIP/2.0", ParseErrorCode::BadMethod}}) {
+  for (const Case& c :
+       {Case{"INVITE <sip:user@example.com> SIP/2.0", ParseErrorCode::BadRequestUri},
+        Case{"INVITE sip:user@example.com; lr SIP/2.0", ParseErrorCode::BadRequestUri},
+        Case{"INVITE  sip:user@example.com  SIP/2.0", ParseErrorCode::BadRequestUri},
+        Case{"INVITE sip:user@example.com SIP/2.0  ", ParseErrorCode::BadStartLine},
+        Case{"INVITE sip:user@example.com?Route=%3Csip:x%3E SIP/2.0",
+             ParseErrorCode::BadRequestUri},
+        Case{"INVITE sip:2001:db8::10 SIP/2.0", ParseErrorCode::BadRequestUri},
+        Case{"INVITE sip: SIP/2.0", ParseErrorCode::BadRequestUri},
+        Case{"INVITE SIP/2.0", ParseErrorCode::BadStartLine},
+        Case{"INV@ITE sip:x@y SIP/2.0", ParseErrorCode::BadMethod}}) {
     ParseError e = parseErr(std::string(c.line) + "\r\n" + tail);
     EXPECT_EQ(e.code, c.code) << c.line;
     EXPECT_EQ(e.status, 400) << c.line;
@@ -606,12 +647,14 @@ TEST(Parser, RejectsHeaderLineWithoutColonOrName) {
 }
 
 TEST(Parser, RejectsBareCrInsideAHeader) {
-  EXPECT_EQ(parseErr(request("OPTIONS", "X-Evil: a\rInjected: b\n")).code, ParseErrorCode::BadHeaderLine);
+  EXPECT_EQ(parseErr(request("OPTIONS", "X-Evil: a\rInjected: b\n")).code,
+            ParseErrorCode::BadHeaderLine);
 }
 
 TEST(Parser, AcceptsBareLfLineEnds) {
-  MessagePtr m = parseOk("OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKlf\nFrom: <sip:a@x>;tag=1\n"
-                         "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\nSubject: a\n b\nContent-Length: 2\n\nhi");
+  MessagePtr m = parseOk(
+      "OPTIONS sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bKlf\nFrom: <sip:a@x>;tag=1\n"
+      "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 OPTIONS\nSubject: a\n b\nContent-Length: 2\n\nhi");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->body(), "hi");
   EXPECT_EQ(m->header(HeaderId::Subject)->value, "a  b");
@@ -671,7 +714,9 @@ TEST(ParserLimits, RejectsOneHeaderMoreThanTheLimit) {
 
 std::string withVias(size_t total) {
   std::string extra;
-  for (size_t i = 1; i < total; ++i) extra += "Via: SIP/2.0/UDP hop" + std::to_string(i) + ".example.com;branch=z9hG4bK" + std::to_string(i) + "\n";
+  for (size_t i = 1; i < total; ++i)
+    extra += "Via: SIP/2.0/UDP hop" + std::to_string(i) + ".example.com;branch=z9hG4bK" +
+             std::to_string(i) + "\n";
   return request("OPTIONS", extra);
 }
 
@@ -695,8 +740,11 @@ TEST(ParserLimits, RejectsTooManyViasInOneField) {
 
 TEST(ParserLimits, ResponseWithTooManyViasIsDropped) {
   std::string vias;
-  for (size_t i = 0; i <= kMaxViaCount; ++i) vias += "Via: SIP/2.0/UDP h" + std::to_string(i) + "\n";
-  ParseError e = parseErr(crlf("SIP/2.0 200 OK\n" + vias + "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
+  for (size_t i = 0; i <= kMaxViaCount; ++i)
+    vias += "Via: SIP/2.0/UDP h" + std::to_string(i) + "\n";
+  ParseError e =
+      parseErr(crlf("SIP/2.0 200 OK\n" + vias +
+                    "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\n\n"));
   EXPECT_EQ(e.code, ParseErrorCode::TooManyVias);
   EXPECT_EQ(e.status, 0);
 }

@@ -60,7 +60,9 @@ void Edits::setStartLine(std::string line) {
   hasStartLine_ = true;
 }
 
-void Edits::removeHeader(size_t index) { removed_.push_back(index); }
+void Edits::removeHeader(size_t index) {
+  removed_.push_back(index);
+}
 
 void Edits::removeAll(const Message& m, HeaderId id) {
   const auto& headers = m.headers();
@@ -105,7 +107,8 @@ std::string serialize(const Message& m, const Edits& e) {
   const std::vector<Header>& headers = m.headers();
   const std::string_view body = e.hasBody_ ? std::string_view(e.body_) : m.body();
 
-  size_t reserve = m.raw().size() + e.body_.size() + e.startLine_.size() + e.contentType_.size() + 64;
+  size_t reserve =
+      m.raw().size() + e.body_.size() + e.startLine_.size() + e.contentType_.size() + 64;
   for (const auto& ins : e.inserts_) reserve += ins.name.size() + ins.value.size() + 4;
   for (const auto& rep : e.replaced_) reserve += rep.second.size();
   std::string out;
@@ -172,7 +175,9 @@ std::string serialize(const Message& m, const Edits& e) {
   return out;
 }
 
-MessageWriter::MessageWriter(size_t reserve) { out_.reserve(reserve); }
+MessageWriter::MessageWriter(size_t reserve) {
+  out_.reserve(reserve);
+}
 
 MessageWriter& MessageWriter::requestLine(std::string_view method, std::string_view uri) {
   appendSanitized(out_, method);
@@ -206,8 +211,7 @@ std::string MessageWriter::finish(std::string_view body) {
 namespace {
 
 bool createsDialog(Method m) {
-  return m == Method::Invite || m == Method::Subscribe || m == Method::Refer ||
-         m == Method::Notify;
+  return m == Method::Invite || m == Method::Subscribe || m == Method::Refer || m == Method::Notify;
 }
 
 // The To value with ";tag=toTag" appended when it carries no tag yet.
@@ -288,11 +292,24 @@ std::string makeErrorResponse(std::string_view raw, int status, std::string_view
       case HeaderId::Via:
         if (vias.size() < kMaxViaCount) target = &vias.emplace_back();
         break;
-      case HeaderId::From: if (!haveFrom) target = &from; haveFrom = true; break;
-      case HeaderId::To: if (!haveTo) target = &to; haveTo = true; break;
-      case HeaderId::CallId: if (!haveCallId) target = &callId; haveCallId = true; break;
-      case HeaderId::CSeq: if (!haveCSeq) target = &cseq; haveCSeq = true; break;
-      default: break;
+      case HeaderId::From:
+        if (!haveFrom) target = &from;
+        haveFrom = true;
+        break;
+      case HeaderId::To:
+        if (!haveTo) target = &to;
+        haveTo = true;
+        break;
+      case HeaderId::CallId:
+        if (!haveCallId) target = &callId;
+        haveCallId = true;
+        break;
+      case HeaderId::CSeq:
+        if (!haveCSeq) target = &cseq;
+        haveCSeq = true;
+        break;
+      default:
+        break;
     }
     if (target == nullptr) continue;
     target->append(line.substr(colon + 1));

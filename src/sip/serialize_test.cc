@@ -36,11 +36,12 @@ TEST(Serialize, RoundTripWithoutEditsIsByteIdentical) {
 }
 
 TEST(Serialize, RoundTripNormalisesOnlyTheContentLengthLine) {
-  std::string text = crlf("OPTIONS sip:x@example.com SIP/2.0\n"
-                          "v:   SIP/2.0/UDP h;branch=z9hG4bK1\n"
-                          "f: <sip:a@x>;tag=1\nt: <sip:b@y>\ni: c1\nCSeq: 1 OPTIONS\n"
-                          "l:0\n"
-                          "X-Odd  :  value  \n\n");
+  std::string text = crlf(
+      "OPTIONS sip:x@example.com SIP/2.0\n"
+      "v:   SIP/2.0/UDP h;branch=z9hG4bK1\n"
+      "f: <sip:a@x>;tag=1\nt: <sip:b@y>\ni: c1\nCSeq: 1 OPTIONS\n"
+      "l:0\n"
+      "X-Odd  :  value  \n\n");
   MessagePtr m = parsed(text);
   ASSERT_TRUE(m);
   std::string expected = text;
@@ -49,15 +50,17 @@ TEST(Serialize, RoundTripNormalisesOnlyTheContentLengthLine) {
 }
 
 TEST(Serialize, RoundTripAddsContentLengthAndDropsNoise) {
-  std::string text = crlf("\n\nINVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
-                          "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\nSubject: folded\n line\n\n") +
+  std::string text = crlf(
+                         "\n\nINVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
+                         "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\nSubject: folded\n line\n\n") +
                      "body";
   MessagePtr m = parsed(text);
   ASSERT_TRUE(m);
   std::string out = serialize(*m, Edits{});
   EXPECT_EQ(out, crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h\nFrom: <sip:a@x>\n"
                       "To: <sip:b@y>\nCall-ID: c\nCSeq: 1 INVITE\nSubject: folded   line\n"
-                      "Content-Length: 4\n\n") + "body");
+                      "Content-Length: 4\n\n") +
+                     "body");
 }
 
 TEST(Serialize, RoundTripDropsBytesBeyondContentLength) {
@@ -81,8 +84,9 @@ TEST(Serialize, RemovesHeadersByIndexAndById) {
 }
 
 TEST(Serialize, ReplaceValueKeepsTheNameAsReceived) {
-  MessagePtr m = parsed(crlf("OPTIONS sip:x@example.com SIP/2.0\nv: SIP/2.0/UDP h;branch=z9hG4bK1\n"
-                             "f: <sip:a@x>;tag=1\nt: <sip:b@y>\ni: c1\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n\n"));
+  MessagePtr m = parsed(
+      crlf("OPTIONS sip:x@example.com SIP/2.0\nv: SIP/2.0/UDP h;branch=z9hG4bK1\n"
+           "f: <sip:a@x>;tag=1\nt: <sip:b@y>\ni: c1\nCSeq: 1 OPTIONS\nMax-Forwards: 70\n\n"));
   ASSERT_TRUE(m);
   Edits e;
   e.replaceValue(indexOf(*m, HeaderId::MaxForwards), "69");
@@ -107,7 +111,9 @@ TEST(Serialize, InsertsInOrderAtEachPosition) {
   e.append("X-Last", "2");
   e.insertBefore(1000, "X-Past-End", "z");
   std::string out = serialize(*m, e);
-  EXPECT_EQ(out.find("OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP tollgate.example;branch=z9hG4bKours\r\n"), 0u);
+  EXPECT_EQ(out.find("OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+                     "tollgate.example;branch=z9hG4bKours\r\n"),
+            0u);
   size_t a = out.find("X-Before-Call-Id: a");
   size_t b = out.find("X-Before-Call-Id: b");
   size_t callId = out.find("Call-ID:");
@@ -263,7 +269,8 @@ TEST(MakeResponse, CopiesViasFromToCallIdAndCSeq) {
 }
 
 TEST(MakeResponse, CopiesViasFromACommaList) {
-  MessagePtr req = parsed(request("BYE", "Via: SIP/2.0/UDP p1;branch=z9hG4bKp1, SIP/2.0/TCP p2;branch=z9hG4bKp2\n"));
+  MessagePtr req = parsed(
+      request("BYE", "Via: SIP/2.0/UDP p1;branch=z9hG4bKp1, SIP/2.0/TCP p2;branch=z9hG4bKp2\n"));
   ASSERT_TRUE(req);
   MessagePtr resp = parsed(makeResponse(*req, 200, "", "t"));
   ASSERT_TRUE(resp);
@@ -273,8 +280,9 @@ TEST(MakeResponse, CopiesViasFromACommaList) {
 }
 
 TEST(MakeResponse, KeepsAnExistingToTag) {
-  MessagePtr req = parsed(crlf("BYE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@x>;tag=1\n"
-                               "To: <sip:b@y>;tag=already\nCall-ID: c\nCSeq: 2 BYE\n\n"));
+  MessagePtr req =
+      parsed(crlf("BYE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nFrom: <sip:a@x>;tag=1\n"
+                  "To: <sip:b@y>;tag=already\nCall-ID: c\nCSeq: 2 BYE\n\n"));
   ASSERT_TRUE(req);
   std::string out = makeResponse(*req, 200, "", "new");
   EXPECT_NE(out.find("To: <sip:b@y>;tag=already\r\n"), std::string::npos);
@@ -293,8 +301,9 @@ TEST(MakeResponse, NoToTagOn100OrWhenNoneGiven) {
 TEST(MakeResponse, TopViaReplacesTheFirstValue) {
   MessagePtr req = parsed(typicalInvite());
   ASSERT_TRUE(req);
-  MessagePtr resp = parsed(makeResponse(*req, 100, "", "", {}, {},
-                                        "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK776asdhds;rport=5062;received=192.0.2.77"));
+  MessagePtr resp = parsed(makeResponse(
+      *req, 100, "", "", {}, {},
+      "SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK776asdhds;rport=5062;received=192.0.2.77"));
   ASSERT_TRUE(resp);
   ASSERT_EQ(resp->vias().size(), 2u);
   EXPECT_EQ(resp->topVia().rport, 5062);
@@ -305,8 +314,10 @@ TEST(MakeResponse, TopViaReplacesTheFirstValue) {
 TEST(MakeResponse, AddsExtraHeadersAndBody) {
   MessagePtr req = parsed(typicalInvite());
   ASSERT_TRUE(req);
-  std::string out = makeResponse(*req, 200, "Fine", "t", {{"Contact", "<sip:b2bua@203.0.113.10>"}, {"Content-Type", "application/sdp"}},
-                                 testing::kSdp);
+  std::string out =
+      makeResponse(*req, 200, "Fine", "t",
+                   {{"Contact", "<sip:b2bua@203.0.113.10>"}, {"Content-Type", "application/sdp"}},
+                   testing::kSdp);
   MessagePtr resp = parsed(out);
   ASSERT_TRUE(resp);
   EXPECT_EQ(resp->reason(), "Fine");
@@ -316,7 +327,8 @@ TEST(MakeResponse, AddsExtraHeadersAndBody) {
 }
 
 TEST(MakeResponse, CopiesRecordRouteOnlyForDialogCreatingResponses) {
-  MessagePtr req = parsed(request("INVITE", "Record-Route: <sip:p2;lr>, <sip:p1;lr>\nRecord-Route: <sip:p0;lr>\n"));
+  MessagePtr req = parsed(
+      request("INVITE", "Record-Route: <sip:p2;lr>, <sip:p1;lr>\nRecord-Route: <sip:p0;lr>\n"));
   ASSERT_TRUE(req);
   MessagePtr ok = parsed(makeResponse(*req, 200, "", "t"));
   ASSERT_TRUE(ok);
@@ -333,9 +345,10 @@ TEST(MakeResponse, CopiesRecordRouteOnlyForDialogCreatingResponses) {
 }
 
 TEST(MakeErrorResponse, AnswersAnUnparseableRequest) {
-  std::string bad = crlf("INVITE sip:x@y SIP/2.0\nv: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\n"
-                         "Via: SIP/2.0/UDP\n 192.0.2.2;branch=z9hG4bK2\n"
-                         "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\ni: c@h\nCSeq: 99999999999999 INVITE\n\n");
+  std::string bad = crlf(
+      "INVITE sip:x@y SIP/2.0\nv: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\n"
+      "Via: SIP/2.0/UDP\n 192.0.2.2;branch=z9hG4bK2\n"
+      "From: <sip:a@x>;tag=1\nTo: <sip:b@y>\ni: c@h\nCSeq: 99999999999999 INVITE\n\n");
   ASSERT_FALSE(Message::parse(std::string(bad)).ok());
   std::string out = makeErrorResponse(bad, 400, "", "err1");
   EXPECT_EQ(out, crlf("SIP/2.0 400 Bad Request\n"
@@ -359,14 +372,16 @@ TEST(MakeErrorResponse, KeepsAnExistingToTagAndCustomReason) {
 TEST(MakeErrorResponse, NothingForResponsesOrWithoutVia) {
   EXPECT_EQ(makeErrorResponse(crlf("SIP/2.0 200 OK\nVia: SIP/2.0/UDP h\n\n"), 400, "", "t"), "");
   EXPECT_EQ(makeErrorResponse(crlf("\nSIP/2.0 200 OK\nVia: SIP/2.0/UDP h\n\n"), 400, "", "t"), "");
-  EXPECT_EQ(makeErrorResponse(crlf("INVITE sip:x@y SIP/2.0\nFrom: <sip:a@x>\n\n"), 400, "", "t"), "");
+  EXPECT_EQ(makeErrorResponse(crlf("INVITE sip:x@y SIP/2.0\nFrom: <sip:a@x>\n\n"), 400, "", "t"),
+            "");
   EXPECT_EQ(makeErrorResponse("", 400, "", "t"), "");
   EXPECT_EQ(makeErrorResponse("INVITE sip:x@y SIP/2.0", 400, "", "t"), "");
 }
 
 TEST(MakeErrorResponse, StopsAtTheEndOfTheHeaderSection) {
-  std::string bad = crlf("INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCSeq: x\n\n"
-                         "Via: SIP/2.0/UDP body-line\n");
+  std::string bad = crlf(
+      "INVITE sip:x@y SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\nCSeq: x\n\n"
+      "Via: SIP/2.0/UDP body-line\n");
   std::string out = makeErrorResponse(bad, 400, "", "t");
   EXPECT_EQ(out.find("body-line"), std::string::npos);
   EXPECT_NE(out.find("Via: SIP/2.0/UDP h;branch=z9hG4bK1"), std::string::npos);

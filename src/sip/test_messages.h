@@ -55,7 +55,8 @@ inline std::string typicalInvite() {
 // A minimal valid request of `method` with the given extra header lines
 // (each ending in "\n") and body.
 inline std::string request(std::string_view method, std::string_view extra = {},
-                           std::string_view body = {}, std::string_view uri = "sip:bob@example.com") {
+                           std::string_view body = {},
+                           std::string_view uri = "sip:bob@example.com") {
   std::string m = std::string(method) + " " + std::string(uri) + " SIP/2.0\n";
   m += "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKtest1\n";
   m += "Max-Forwards: 70\n";

@@ -174,9 +174,9 @@ TEST_P(TortureTest, VerdictIsAllowed) {
   ASSERT_EQ(bytes.size(), row.octets) << row.name << ".dat missing or changed";
   Verdict v = verdictFor(bytes);
   std::string why;
-  EXPECT_TRUE(allowed(row, v, &why)) << row.name << " (" << row.section << ", " << row.expected
-                                     << "): our verdict " << v.text << " is not in '"
-                                     << row.response << "'";
+  EXPECT_TRUE(allowed(row, v, &why))
+      << row.name << " (" << row.section << ", " << row.expected << "): our verdict " << v.text
+      << " is not in '" << row.response << "'";
   if (row.expected == "valid") {
     auto parsed = Message::parse(std::string(bytes));
     EXPECT_TRUE(parsed.ok()) << row.name << ": " << (parsed ? "" : parsed.error().detail);
@@ -230,12 +230,16 @@ std::string rowName(const ::testing::TestParamInfo<Row>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rfc4475And5118, TortureTest, ::testing::ValuesIn(loadRows()), rowName);
-INSTANTIATE_TEST_SUITE_P(ValidWithContentLength, TortureStreamTest, ::testing::ValuesIn(streamRows()),
-                         rowName);
+INSTANTIATE_TEST_SUITE_P(ValidWithContentLength, TortureStreamTest,
+                         ::testing::ValuesIn(streamRows()), rowName);
 
-TEST(TortureSet, StreamSetHasEveryValidMessageButInv2543) { EXPECT_EQ(streamRows().size(), 24u); }
+TEST(TortureSet, StreamSetHasEveryValidMessageButInv2543) {
+  EXPECT_EQ(streamRows().size(), 24u);
+}
 
-TEST(TortureSet, HasAll61Messages) { EXPECT_EQ(loadRows().size(), 61u); }
+TEST(TortureSet, HasAll61Messages) {
+  EXPECT_EQ(loadRows().size(), 61u);
+}
 
 // stream: items of expected.tsv.
 TEST(TortureStream, ClerrWaitsForTheMissingBody) {

@@ -17,7 +17,8 @@ Uri uriOk(std::string_view text) {
 }
 
 TEST(Uri, ParsesAllPartsOfASipUri) {
-  Uri u = uriOk("sip:alice:secret@atlanta.example.com:5070;transport=tcp;lr?subject=project&priority=urgent");
+  Uri u = uriOk(
+      "sip:alice:secret@atlanta.example.com:5070;transport=tcp;lr?subject=project&priority=urgent");
   EXPECT_EQ(u.scheme, UriScheme::Sip);
   EXPECT_EQ(u.schemeName, "sip");
   EXPECT_EQ(u.user, "alice");
@@ -55,8 +56,9 @@ TEST(Uri, ParsesTelUri) {
 }
 
 TEST(Uri, KeepsOtherSchemesAsText) {
-  for (std::string_view text : {"nobodyKnowsThisScheme:totallyopaquecontent", "soap.beep://192.0.2.103:3002",
-                                "isbn:2983792873", "http://www.example.com", "urn:service:sos"}) {
+  for (std::string_view text :
+       {"nobodyKnowsThisScheme:totallyopaquecontent", "soap.beep://192.0.2.103:3002",
+        "isbn:2983792873", "http://www.example.com", "urn:service:sos"}) {
     Uri u = uriOk(text);
     EXPECT_EQ(u.scheme, UriScheme::Other) << text;
     EXPECT_EQ(u.text, text);
@@ -82,9 +84,25 @@ TEST(Uri, ParsesIpv6References) {
 }
 
 TEST(Uri, RejectsMalformedUris) {
-  for (std::string_view text : {"", "sip", ":x", "1sip:x", "sip:", "sip:@host", "sip:user@", "sip:2001:db8::10",
-                                "sip:host:port", "sip:host:65536", "sip:host:123456", "sip:[::1", "sip:[]",
-                                "sip:[zz::1]", "sip:ho st", "sip:<x>", "sip:x\"y", "tel:", "tel:;x=1",
+  for (std::string_view text : {"",
+                                "sip",
+                                ":x",
+                                "1sip:x",
+                                "sip:",
+                                "sip:@host",
+                                "sip:user@",
+                                "sip:2001:db8::10",
+                                "sip:host:port",
+                                "sip:host:65536",
+                                "sip:host:123456",
+                                "sip:[::1",
+                                "sip:[]",
+                                "sip:[zz::1]",
+                                "sip:ho st",
+                                "sip:<x>",
+                                "sip:x\"y",
+                                "tel:",
+                                "tel:;x=1",
                                 "sip:host/x"}) {
     EXPECT_FALSE(parseUri(text).ok()) << text;
   }
@@ -101,7 +119,9 @@ TEST(Uri, UserPartMayHoldSemicolonsAndQuestionMarks) {
   EXPECT_EQ(semi.user, "user;par=u%40example.net");
   EXPECT_EQ(semi.host, "example.com");
   EXPECT_TRUE(semi.params.empty());
-  Uri crazy = uriOk("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
+  Uri crazy = uriOk(
+      "sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/"
+      ";;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
   EXPECT_EQ(crazy.user, "1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*");
   EXPECT_EQ(crazy.password, "&it+has=1,weird!*pas$wo~d_too.(doesn't-it)");
   EXPECT_EQ(crazy.host, "example.com");
@@ -142,8 +162,12 @@ NameAddr nameAddrOk(std::string_view text) {
 }
 
 TEST(NameAddr, ParsesQuotedDisplayNameAndParams) {
-  NameAddr na = nameAddrOk(" \"Alice \\\"A\\\" Smith\" <sip:alice@example.org;transport=tcp> ;tag=88sja8x ; expires=60 ");
-  EXPECT_EQ(na.text, "\"Alice \\\"A\\\" Smith\" <sip:alice@example.org;transport=tcp> ;tag=88sja8x ; expires=60");
+  NameAddr na = nameAddrOk(
+      " \"Alice \\\"A\\\" Smith\" <sip:alice@example.org;transport=tcp> ;tag=88sja8x ; "
+      "expires=60 ");
+  EXPECT_EQ(
+      na.text,
+      "\"Alice \\\"A\\\" Smith\" <sip:alice@example.org;transport=tcp> ;tag=88sja8x ; expires=60");
   EXPECT_EQ(na.displayName, "Alice \\\"A\\\" Smith");
   EXPECT_TRUE(na.angleBrackets);
   EXPECT_EQ(na.uri.text, "sip:alice@example.org;transport=tcp");
@@ -153,7 +177,8 @@ TEST(NameAddr, ParsesQuotedDisplayNameAndParams) {
 }
 
 TEST(NameAddr, DisplayNameMayHoldNulAndUtf8) {
-  std::string text = std::string("\"BEL:\\\x07 NUL:\\") + '\0' + " DEL:\\\x7f \xd0\x98\" <sip:x@example.com>";
+  std::string text =
+      std::string("\"BEL:\\\x07 NUL:\\") + '\0' + " DEL:\\\x7f \xd0\x98\" <sip:x@example.com>";
   NameAddr na = nameAddrOk(text);
   EXPECT_EQ(na.uri.user, "x");
   EXPECT_EQ(na.displayName.size(), text.find('<') - 3);
@@ -189,16 +214,18 @@ TEST(NameAddr, AcceptsAnyUriScheme) {
 }
 
 TEST(NameAddr, RejectsMalformedAddresses) {
-  for (std::string_view text : {"", "\"unterminated <sip:a@b>", "\"name\" sip:a@b", "<sip:a@b", "< sip:a@b>",
-                                "<sip:a@b >", "Bell, Alexander <sip:a@b>", "sip:a@b?x=y", "<sip:a@b> junk",
-                                "<sip:a@b>;", "<sip:a@b>;;tag=1", "<sip:a@b>;tag=", "<sip:a@b>;=x",
-                                "<>", "<sip:a@b>;p=\"open", "sip:a@b, sip:c@d"}) {
+  for (std::string_view text :
+       {"", "\"unterminated <sip:a@b>", "\"name\" sip:a@b", "<sip:a@b", "< sip:a@b>", "<sip:a@b >",
+        "Bell, Alexander <sip:a@b>", "sip:a@b?x=y", "<sip:a@b> junk", "<sip:a@b>;",
+        "<sip:a@b>;;tag=1", "<sip:a@b>;tag=", "<sip:a@b>;=x", "<>", "<sip:a@b>;p=\"open",
+        "sip:a@b, sip:c@d"}) {
     EXPECT_FALSE(parseNameAddr(text).ok()) << text;
   }
 }
 
 TEST(NameAddrList, SplitsOnCommasOutsideQuotesAndBrackets) {
-  auto r = parseNameAddrList("\"Doe, John\" <sip:j@a.example;x=1,2>;q=0.7, <sip:b@b.example>;expires=5,sip:c@c.example");
+  auto r = parseNameAddrList(
+      "\"Doe, John\" <sip:j@a.example;x=1,2>;q=0.7, <sip:b@b.example>;expires=5,sip:c@c.example");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 3u);
   EXPECT_EQ((*r)[0].displayName, "Doe, John");
@@ -217,14 +244,16 @@ TEST(NameAddrList, StarIsItsOwnContact) {
 }
 
 TEST(NameAddrList, RejectsEmptyElementsAndUnbalancedText) {
-  for (std::string_view text : {"", "<sip:a@b>,", ",<sip:a@b>", "<sip:a@b>,,<sip:c@d>", "\"x <sip:a@b>",
-                                "<sip:a@b"}) {
+  for (std::string_view text :
+       {"", "<sip:a@b>,", ",<sip:a@b>", "<sip:a@b>,,<sip:c@d>", "\"x <sip:a@b>", "<sip:a@b"}) {
     EXPECT_FALSE(parseNameAddrList(text).ok()) << text;
   }
 }
 
 TEST(ViaList, ParsesEveryValue) {
-  auto r = parseViaList("SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bK2;rport=5061");
+  auto r = parseViaList(
+      "SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP "
+      "[2001:db8::1]:5061;branch=z9hG4bK2;rport=5061");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[0].host, "a.example.com");
@@ -238,7 +267,8 @@ TEST(ViaList, ParsesEveryValue) {
 }
 
 TEST(ViaList, AcceptsUnknownTransportsAndQuotedParams) {
-  auto r = parseViaList("SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en;comment=\"a, b; c\"");
+  auto r =
+      parseViaList("SIP/2.0/UNKNOWN t4.example.com;branch=z9hG4bKasd0f3en;comment=\"a, b; c\"");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].transport, "UNKNOWN");
@@ -258,9 +288,9 @@ TEST(Names, MethodNamesAreCaseSensitive) {
   EXPECT_EQ(methodFromName("INVITE"), Method::Invite);
   EXPECT_EQ(methodFromName("invite"), Method::Unknown);
   EXPECT_EQ(methodFromName("RE%47IST%45R"), Method::Unknown);
-  for (Method m : {Method::Invite, Method::Ack, Method::Bye, Method::Cancel, Method::Options, Method::Register,
-                   Method::Prack, Method::Update, Method::Info, Method::Subscribe, Method::Notify, Method::Refer,
-                   Method::Message, Method::Publish}) {
+  for (Method m : {Method::Invite, Method::Ack, Method::Bye, Method::Cancel, Method::Options,
+                   Method::Register, Method::Prack, Method::Update, Method::Info, Method::Subscribe,
+                   Method::Notify, Method::Refer, Method::Message, Method::Publish}) {
     EXPECT_EQ(methodFromName(methodName(m)), m);
   }
   EXPECT_EQ(methodName(Method::Unknown), "");
@@ -275,14 +305,27 @@ TEST(Names, HeaderNamesRoundTripAndCompactFormsMap) {
     for (char& c : upper) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
     EXPECT_EQ(headerIdFromName(upper), id) << upper;
   }
-  const std::pair<const char*, HeaderId> compact[] = {
-      {"i", HeaderId::CallId},          {"m", HeaderId::Contact},        {"e", HeaderId::ContentEncoding},
-      {"l", HeaderId::ContentLength},   {"c", HeaderId::ContentType},    {"f", HeaderId::From},
-      {"s", HeaderId::Subject},         {"k", HeaderId::Supported},      {"t", HeaderId::To},
-      {"v", HeaderId::Via},             {"o", HeaderId::Event},          {"r", HeaderId::ReferTo},
-      {"x", HeaderId::SessionExpires},  {"u", HeaderId::AllowEvents},    {"b", HeaderId::ReferredBy},
-      {"a", HeaderId::AcceptContact},   {"j", HeaderId::RejectContact},  {"d", HeaderId::RequestDisposition},
-      {"y", HeaderId::Identity},        {"V", HeaderId::Via},            {"I", HeaderId::CallId}};
+  const std::pair<const char*, HeaderId> compact[] = {{"i", HeaderId::CallId},
+                                                      {"m", HeaderId::Contact},
+                                                      {"e", HeaderId::ContentEncoding},
+                                                      {"l", HeaderId::ContentLength},
+                                                      {"c", HeaderId::ContentType},
+                                                      {"f", HeaderId::From},
+                                                      {"s", HeaderId::Subject},
+                                                      {"k", HeaderId::Supported},
+                                                      {"t", HeaderId::To},
+                                                      {"v", HeaderId::Via},
+                                                      {"o", HeaderId::Event},
+                                                      {"r", HeaderId::ReferTo},
+                                                      {"x", HeaderId::SessionExpires},
+                                                      {"u", HeaderId::AllowEvents},
+                                                      {"b", HeaderId::ReferredBy},
+                                                      {"a", HeaderId::AcceptContact},
+                                                      {"j", HeaderId::RejectContact},
+                                                      {"d", HeaderId::RequestDisposition},
+                                                      {"y", HeaderId::Identity},
+                                                      {"V", HeaderId::Via},
+                                                      {"I", HeaderId::CallId}};
   for (const auto& [name, id] : compact) EXPECT_EQ(headerIdFromName(name), id) << name;
   EXPECT_EQ(headerIdFromName("z"), HeaderId::Other);
   EXPECT_EQ(headerIdFromName("X-Custom"), HeaderId::Other);

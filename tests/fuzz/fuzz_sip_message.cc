@@ -18,12 +18,12 @@
 
 using namespace tollgate::sip;
 
-#define FUZZ_CHECK(cond)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
+#define FUZZ_CHECK(cond)                                                                 \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
       std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                         \
-    }                                                                       \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)
 
 namespace {
@@ -31,7 +31,9 @@ namespace {
 // Sinks every view so the compiler cannot drop the accesses.
 volatile size_t gSink = 0;
 void touch(std::string_view s) {
-  if (!s.empty()) gSink = gSink + static_cast<unsigned char>(s.front()) + static_cast<unsigned char>(s.back()) + s.size();
+  if (!s.empty())
+    gSink = gSink + static_cast<unsigned char>(s.front()) + static_cast<unsigned char>(s.back()) +
+            s.size();
 }
 
 bool within(std::string_view inner, std::string_view outer) {
@@ -64,10 +66,15 @@ void touchNameAddr(const NameAddr& na) {
 void checkFrame(std::string_view input) {
   Frame f = nextFrame(input);
   switch (f.kind) {
-    case Frame::NeedMore: break;
+    case Frame::NeedMore:
+      break;
     case Frame::Message:
-    case Frame::KeepAlive: FUZZ_CHECK(f.length > 0 && f.length <= input.size()); break;
-    case Frame::Error: FUZZ_CHECK(f.error != nullptr && *f.error != '\0'); break;
+    case Frame::KeepAlive:
+      FUZZ_CHECK(f.length > 0 && f.length <= input.size());
+      break;
+    case Frame::Error:
+      FUZZ_CHECK(f.error != nullptr && *f.error != '\0');
+      break;
   }
   if (f.kind == Frame::Message) {
     FUZZ_CHECK(f.length <= kMaxMessageSize);
@@ -199,18 +206,19 @@ void exerciseSerialize(const Message& m) {
   FUZZ_CHECK((*reparsed)->body() == "hello");
   FUZZ_CHECK((*reparsed)->header("Injected") == nullptr);
   FUZZ_CHECK((*reparsed)->header("X-Fuzz") != nullptr);
-
 }
 
 void exerciseResponses(const Message& m) {
   if (m.isRequest()) {
     for (int status : {100, 180, 200, 404}) {
-      std::string resp = makeResponse(m, status, "", "fuzztag", {{"Server", "fuzz"}}, "",
-                                      status == 180 ? "SIP/2.0/UDP 192.0.2.1;rport=5060;branch=z9hG4bKx" : "");
+      std::string resp =
+          makeResponse(m, status, "", "fuzztag", {{"Server", "fuzz"}}, "",
+                       status == 180 ? "SIP/2.0/UDP 192.0.2.1;rport=5060;branch=z9hG4bKx" : "");
       auto r = Message::parse(std::string(resp));
       if (!r) {
         // Copied Record-Routes or a long To plus its new tag may exceed a limit.
-        FUZZ_CHECK(r.error().code == ParseErrorCode::TooManyHeaders || r.error().code == ParseErrorCode::TooLarge);
+        FUZZ_CHECK(r.error().code == ParseErrorCode::TooManyHeaders ||
+                   r.error().code == ParseErrorCode::TooLarge);
         continue;
       }
       FUZZ_CHECK((*r)->status() == status);
