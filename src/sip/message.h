@@ -268,7 +268,8 @@ class Message {
   std::optional<uint32_t> contentLength() const { return contentLength_; }
   std::string_view body() const { return body_; }
 
-  // The bytes of this message (without trailing bytes beyond Content-Length).
+  // The bytes of this message from its start line (leading CRLFs skipped) to
+  // the end of its body (trailing bytes beyond Content-Length left out).
   std::string_view raw() const { return raw_; }
 
  private:
