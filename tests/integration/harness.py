@@ -1,0 +1,738 @@
+"""Harness of the integration suite: a real `tollgate run` process, real SIPp
+instances and raw sockets, all on loopback.
+
+Everything here is bounded in time: every wait has a deadline, every child
+process is stopped by its PID, every SIPp gets its own -p/-mp/-cp and -timeout.
+Only the Python standard library is used (pytest lives in conftest.py and the
+tests).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+SCENARIOS = HERE / "scenarios"
+TORTURE = REPO / "tests" / "torture"
+TOLLGATE_BIN = os.environ.get("TOLLGATE_BIN", str(REPO / "build" / "bin" / "tollgate"))
+SIPP_BIN = os.environ.get("SIPP_BIN", "sipp")
+
+
+class HarnessError(AssertionError):
+    """A bounded wait ran out or a helper process misbehaved."""
+
+
+# ---------------------------------------------------------------------------
+# Ports
+
+
+class PortAllocator:
+    """Hands out ports that are free right now, for UDP and TCP, on IPv4 and
+    IPv6 wildcards (so 127.0.0.x and ::1 binds cannot collide either).
+
+    The range sits below the kernel's ephemeral range (32768-60999 here) so an
+    outgoing connection of another process cannot grab a port we handed out
+    between the check and the bind. Picks are random so two suites running at
+    the same time rarely try the same ports; a port is never handed out twice
+    by one allocator.
+    """
+
+    def __init__(self, lo: int = 20000, hi: int = 32000):
+        self.lo, self.hi = lo, hi
+        self.given: set[int] = set()
+        self.rng = random.Random(os.getpid() ^ time.time_ns())
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _free(port: int) -> bool:
+        held = []
+        try:
+            for family, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(family, kind)
+                    held.append(s)
+                    if family == socket.AF_INET6:
+                        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.bind((addr, port))
+            return True
+        except OSError:
+            return False
+        finally:
+            for s in held:
+                s.close()
+
+    def block(self, n: int = 1) -> int:
+        """First of `n` consecutive free ports."""
+        with self.lock:
+            for _ in range(2000):
+                base = self.rng.randrange(self.lo, self.hi - n)
+                span = range(base, base + n)
+                if any(p in self.given for p in span):
+                    continue
+                if all(self._free(p) for p in span):
+                    self.given.update(span)
+                    return base
+        raise HarnessError(f"no {n} free consecutive ports in {self.lo}-{self.hi}")
+
+    def port(self) -> int:
+        return self.block(1)
+
+
+# ---------------------------------------------------------------------------
+# Small utilities
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.05):
+    """Polls `predicate` until it returns something truthy; returns that value.
+    Raises HarnessError naming `what` when `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise HarnessError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError as e:
+        return f"<cannot read {path}: {e}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(f"no TOML form for {v!r}")
+
+
+def toml_tables(tables: dict[str, dict]) -> str:
+    out = []
+    for name, keys in tables.items():
+        out.append(f"[{name}]")
+        out.extend(f"{k} = {toml_value(v)}" for k, v in keys.items())
+        out.append("")
+    return "\n".join(out)
+
+
+def mapping_gateway(name: str, addresses: Iterable[str], auth: str = "ip", **extra) -> str:
+    keys = {"name": name, "auth": auth, "addresses": list(addresses), **extra}
+    return "[[mapping_gateway]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+
+
+def routing_gateway(name: str, address: str, prefixes: Iterable[str] = ("",), priority: int = 10,
+                    transport: str = "udp", **extra) -> str:
+    keys = {"name": name, "address": address, "transport": transport,
+            "prefixes": list(prefixes), "priority": priority, **extra}
+    return "[[routing_gateway]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+
+
+# ---------------------------------------------------------------------------
+# tollgate
+
+
+class Tollgate:
+    """One tollgate node: its settings file, store, provisioning and (once
+    started) its `tollgate run` process. All CLI calls go through `cli()`."""
+
+    READY_TIMEOUT = 5.0
+
+    def __init__(self, workdir: Path, ports: PortAllocator, settings: dict | None = None,
+                 provisioning: str | None = None, listen: list[str] | None = None,
+                 name: str = "tg"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.port = ports.port()
+        self.listen = listen or [f"udp:127.0.0.1:{self.port}", f"tcp:127.0.0.1:{self.port}"]
+        self.config_path = self.workdir / f"{name}.toml"
+        self.store_path = self.workdir / f"{name}.db"
+        self.log_path = self.workdir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+        self._imports = 0
+        tables: dict[str, dict] = {
+            "sip": {"listen": self.listen},
+            "store": {"path": str(self.store_path)},
+            "log": {"level": "info"},
+        }
+        for table, keys in (settings or {}).items():
+            tables.setdefault(table, {}).update(keys)
+        self.settings = tables
+        self.config_path.write_text(toml_tables(tables))
+        if provisioning is not None:
+            self.import_text(provisioning)
+
+    # -- CLI --------------------------------------------------------------
+
+    def cli(self, *args: str, timeout: float = 20, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [TOLLGATE_BIN, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, errors="replace")
+        if check and r.returncode != 0:
+            raise HarnessError(f"{' '.join(cmd)} exited {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}")
+        return r
+
+    def import_text(self, text: str, prune: bool = False) -> subprocess.CompletedProcess:
+        self._imports += 1
+        path = self.workdir / f"{self.name}-prov{self._imports}.toml"
+        path.write_text(text)
+        args = ["import", "--config", str(self.config_path), str(path)]
+        if prune:
+            args.append("--prune")
+        return self.cli(*args)
+
+    def cdrs(self, limit: int = 50) -> list[dict]:
+        r = self.cli("cdr", "list", "--config", str(self.config_path), "--json", "--limit", str(limit))
+        return json.loads(r.stdout)
+
+    def wait_cdrs(self, count: int = 1, timeout: float = 10,
+                  where: Callable[[dict], bool] | None = None, limit: int | None = None) -> list[dict]:
+        """Polls `cdr list` until at least `count` rows (matching `where`) exist;
+        returns the matching rows, newest first."""
+        lim = limit or max(50, count * 2)
+
+        def ready():
+            rows = [c for c in self.cdrs(lim) if where is None or where(c)]
+            return rows if len(rows) >= count else None
+
+        return wait_until(ready, timeout, f"{count} CDR(s) in {self.store_path}", interval=0.1)
+
+    # -- process ------------------------------------------------------------
+
+    def start(self) -> "Tollgate":
+        self._log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([TOLLGATE_BIN, "run", "--config", str(self.config_path)],
+                                     stdout=self._log_file, stderr=self._log_file,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if "event=node.ready" in self.log():
+                return self
+            if self.proc.poll() is not None:
+                raise HarnessError(f"tollgate exited {self.proc.returncode} before node.ready:\n{self.log_tail()}")
+            time.sleep(0.02)
+        raise HarnessError(f"no event=node.ready within {self.READY_TIMEOUT}s:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise HarnessError(f"tollgate (pid {self.proc.pid}) still running after {timeout}s") from e
+
+    def stop(self, timeout: float = 10) -> int | None:
+        """SIGTERM, wait up to `timeout`, then SIGKILL. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self._log_file:
+            self._log_file.close()
+            self._log_file = None
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+
+    # -- logs ---------------------------------------------------------------
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 80) -> str:
+        return tail(self.log_path, lines)
+
+    def wait_log(self, pattern: str, timeout: float = 5, start: int = 0) -> re.Match:
+        rx = re.compile(pattern)
+        return wait_until(lambda: rx.search(self.log(), start), timeout, f"log line /{pattern}/")
+
+
+# ---------------------------------------------------------------------------
+# SIPp
+
+
+@dataclass
+class SipMessage:
+    direction: str  # "sent" or "received"
+    transport: str  # "UDP" / "TCP"
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].strip()
+
+    @property
+    def is_request(self) -> bool:
+        return not self.first_line.startswith("SIP/2.0")
+
+    @property
+    def method(self) -> str:
+        return self.first_line.split(" ", 1)[0] if self.is_request else ""
+
+    @property
+    def status(self) -> int:
+        return 0 if self.is_request else int(self.first_line.split()[1])
+
+    @property
+    def head(self) -> str:
+        return re.split(r"\r?\n\r?\n", self.text, maxsplit=1)[0]
+
+    @property
+    def body(self) -> str:
+        parts = re.split(r"\r?\n\r?\n", self.text, maxsplit=1)
+        return parts[1] if len(parts) > 1 else ""
+
+    def header(self, name: str) -> str | None:
+        for line in self.head.splitlines()[1:]:
+            k, _, v = line.partition(":")
+            if k.strip().lower() == name.lower():
+                return v.strip()
+        return None
+
+    def headers(self, name: str) -> list[str]:
+        out = []
+        for line in self.head.splitlines()[1:]:
+            k, _, v = line.partition(":")
+            if k.strip().lower() == name.lower():
+                out.append(v.strip())
+        return out
+
+    def __repr__(self) -> str:
+        return f"<{self.direction} {self.transport} {self.first_line!r}>"
+
+
+_MSG_SPLIT = re.compile(r"^-{20,} [^\n]*\n(?P<transport>\w+) message (?P<dir>sent|received)[^\n]*\n\n",
+                        re.M)
+
+
+def parse_sipp_messages(text: str) -> list[SipMessage]:
+    """Parses a SIPp -trace_msg file into messages in order."""
+    out = []
+    matches = list(_MSG_SPLIT.finditer(text))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = text[m.end():end].rstrip("\n") + "\n"
+        out.append(SipMessage(m.group("dir"), m.group("transport"), body))
+    return out
+
+
+class Sipp:
+    """One SIPp instance, run in the foreground as our child (no -bg), bounded
+    by its own -timeout and by wait(). Every trace file is named explicitly in
+    the test's directory."""
+
+    def __init__(self, workdir: Path, ports: PortAllocator, name: str, scenario: str,
+                 remote: str | None = None, ip: str = "127.0.0.1", transport: str = "u1",
+                 calls: int = 1, timeout: float = 20, service: str = "15551234567",
+                 caller: str = "1001", hold_ms: int | None = None, rate: float | None = None,
+                 limit: int | None = None, trace_msg: bool = True, port: int | None = None,
+                 keys: dict[str, str] | None = None, extra: Iterable[str] = ()):
+        self.workdir = Path(workdir)
+        self.name = name
+        self.port = port or ports.port()
+        self.ip = ip
+        self.transport = transport
+        self.timeout = timeout
+        self.calls = calls
+        prefix = self.workdir / f"sipp-{name}"
+        self.screen_file = Path(f"{prefix}-screen.log")
+        self.error_file = Path(f"{prefix}-errors.log")
+        self.message_file = Path(f"{prefix}-messages.log")
+        self.stat_file = Path(f"{prefix}-stats.csv")
+        self.out_file = Path(f"{prefix}-stdout.log")
+        cmd = [SIPP_BIN]
+        if scenario in ("uac", "uas"):
+            cmd += ["-sn", scenario]
+        else:
+            path = Path(scenario)
+            if not path.is_absolute():
+                path = SCENARIOS / scenario
+            if not path.exists():
+                raise HarnessError(f"no scenario {path}")
+            cmd += ["-sf", str(path)]
+        if remote:
+            cmd.append(remote)
+        cmd += ["-i", ip, "-p", str(self.port), "-mp", str(ports.block(4)), "-cp", str(ports.port()),
+                "-t", transport, "-m", str(calls), "-s", service, "-key", "caller", caller,
+                "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
+                "-trace_err", "-error_file", str(self.error_file),
+                "-trace_screen", "-screen_file", str(self.screen_file),
+                "-trace_stat", "-stf", str(self.stat_file), "-fd", "1"]
+        if trace_msg:
+            cmd += ["-trace_msg", "-message_file", str(self.message_file)]
+        if hold_ms is not None:
+            cmd += ["-d", str(hold_ms)]
+        if rate is not None:
+            cmd += ["-r", str(rate), "-rp", "1000"]
+        if limit is not None:
+            cmd += ["-l", str(limit)]
+        for k, v in (keys or {}).items():
+            cmd += ["-key", k, v]
+        cmd += list(extra)
+        self.cmd = cmd
+        self.proc: subprocess.Popen | None = None
+        self._out = None
+
+    def start(self) -> "Sipp":
+        self._out = open(self.out_file, "wb")
+        # cwd = the test dir, so even an unnamed trace lands there.
+        self.proc = subprocess.Popen(self.cmd, cwd=self.workdir, stdout=self._out,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return self
+
+    def wait_listening(self, timeout: float = 5) -> "Sipp":
+        """A UAS is ready once its SIP socket is bound (we cannot bind it)."""
+        def bound():
+            if self.proc and self.proc.poll() is not None:
+                raise HarnessError(f"sipp {self.name} exited {self.proc.returncode}:\n{self.report()}")
+            fam = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+            kind = socket.SOCK_STREAM if self.transport.startswith("t") else socket.SOCK_DGRAM
+            s = socket.socket(fam, kind)
+            try:
+                s.bind((self.ip, self.port))
+                return False
+            except OSError:
+                return True
+            finally:
+                s.close()
+        wait_until(bound, timeout, f"sipp {self.name} listening on {self.ip}:{self.port}", 0.02)
+        return self
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.proc is not None
+        bound = timeout if timeout is not None else self.timeout + 10
+        try:
+            rc = self.proc.wait(timeout=bound)
+        except subprocess.TimeoutExpired as e:
+            self.kill()
+            raise HarnessError(f"sipp {self.name} still running after {bound}s:\n{self.report()}") from e
+        if self._out:
+            self._out.close()
+            self._out = None
+        return rc
+
+    def run(self, timeout: float | None = None) -> int:
+        return self.start().wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        if self._out:
+            self._out.close()
+            self._out = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
+
+    def messages(self) -> list[SipMessage]:
+        try:
+            return parse_sipp_messages(self.message_file.read_text(errors="replace"))
+        except FileNotFoundError:
+            return []
+
+    def received(self, method_or_status=None) -> list[SipMessage]:
+        out = [m for m in self.messages() if m.direction == "received"]
+        if method_or_status is None:
+            return out
+        if isinstance(method_or_status, int):
+            return [m for m in out if m.status == method_or_status]
+        return [m for m in out if m.method == method_or_status]
+
+    def sent(self, method_or_status=None) -> list[SipMessage]:
+        out = [m for m in self.messages() if m.direction == "sent"]
+        if method_or_status is None:
+            return out
+        if isinstance(method_or_status, int):
+            return [m for m in out if m.status == method_or_status]
+        return [m for m in out if m.method == method_or_status]
+
+    def stats(self) -> dict[str, str]:
+        """Last row of the -trace_stat CSV (cumulative counters)."""
+        try:
+            rows = list(csv.reader(self.stat_file.open(errors="replace"), delimiter=";"))
+        except FileNotFoundError:
+            return {}
+        if len(rows) < 2:
+            return {}
+        return dict(zip(rows[0], rows[-1]))
+
+    def counts(self) -> tuple[int, int]:
+        """(successful, failed) calls, from the stat CSV."""
+        s = self.stats()
+        return int(s.get("SuccessfulCall(C)", 0) or 0), int(s.get("FailedCall(C)", 0) or 0)
+
+    def report(self) -> str:
+        parts = [f"$ {' '.join(self.cmd)}", f"exit: {self.returncode}",
+                 "--- screen ---", tail(self.screen_file, 40),
+                 "--- errors ---", tail(self.error_file, 40),
+                 "--- stdout ---", tail(self.out_file, 20)]
+        return "\n".join(parts)
+
+    def assert_ok(self) -> None:
+        rc = self.returncode
+        ok, failed = self.counts()
+        if rc != 0 or failed or ok < self.calls:
+            raise HarnessError(f"sipp {self.name}: exit {rc}, {ok} successful, {failed} failed "
+                               f"(wanted {self.calls} ok)\n{self.report()}")
+
+
+# ---------------------------------------------------------------------------
+# Raw SIP over sockets
+
+
+_call_counter = 0
+
+
+def new_call_id(tag: str = "itest") -> str:
+    global _call_counter
+    _call_counter += 1
+    return f"{tag}-{os.getpid()}-{_call_counter}-{random.getrandbits(32):08x}"
+
+
+def sip_request(method: str, ruri: str, src: tuple[str, int], *, call_id: str | None = None,
+                from_user: str = "2002", to_user: str = "15551234567", cseq: int = 1,
+                body: str = "", transport: str = "UDP") -> tuple[bytes, str]:
+    """A minimal well-formed request from `src`; returns (bytes, call_id)."""
+    call_id = call_id or new_call_id(method.lower())
+    host = f"[{src[0]}]" if ":" in src[0] else src[0]
+    branch = f"z9hG4bK-{random.getrandbits(48):012x}"
+    lines = [
+        f"{method} {ruri} SIP/2.0",
+        f"Via: SIP/2.0/{transport} {host}:{src[1]};branch={branch};rport",
+        "Max-Forwards: 70",
+        f"From: <sip:{from_user}@{host}:{src[1]}>;tag={random.getrandbits(32):08x}",
+        f"To: <sip:{to_user}@{host}>",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+        f"Contact: <sip:{from_user}@{host}:{src[1]}>",
+    ]
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode())}")
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode(), call_id
+
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+@dataclass
+class Datagram:
+    data: bytes
+    source: tuple
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    @property
+    def status(self) -> int:
+        m = re.match(r"SIP/2\.0 (\d{3})", self.text)
+        return int(m.group(1)) if m else 0
+
+    def header(self, name: str) -> str | None:
+        head = re.split(r"\r?\n\r?\n", self.text, maxsplit=1)[0]
+        for line in head.splitlines()[1:]:
+            k, _, v = line.partition(":")
+            if k.strip().lower() == name.lower():
+                return v.strip()
+        return None
+
+
+class UdpPeer:
+    """A raw UDP socket bound to (ip, port), for requests tollgate must answer
+    (or ignore) and for checking silence."""
+
+    def __init__(self, ip: str, port: int):
+        fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.addr = (ip, port)
+
+    def send(self, data: bytes, dest: tuple) -> None:
+        self.sock.sendto(data, dest)
+
+    def recv_all(self, window: float) -> list[Datagram]:
+        """Everything that arrives within `window` seconds."""
+        out = []
+        deadline = time.monotonic() + window
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out
+            self.sock.settimeout(left)
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                return out
+            out.append(Datagram(data, src))
+
+    def recv_until(self, done: Callable[[Datagram], bool], timeout: float,
+                   keep: Callable[[Datagram], bool] = lambda d: True) -> list[Datagram]:
+        """Datagrams (those `keep` accepts) until one satisfies `done` or the
+        timeout passes."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out
+            self.sock.settimeout(left)
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                return out
+            d = Datagram(data, src)
+            if not keep(d):
+                continue
+            out.append(d)
+            if done(d):
+                return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class UdpRecorder:
+    """A UDP socket that records every datagram it gets, on a thread, and
+    (optionally) answers INVITEs with a fixed final status like a trivial
+    carrier: `answer=486` turns it into a busy carrier for any INVITE."""
+
+    def __init__(self, ip: str, port: int, answer: int | None = None):
+        fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.sock.settimeout(0.1)
+        self.addr = (ip, port)
+        self.answer = answer
+        self.datagrams: list[Datagram] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            d = Datagram(data, src)
+            self.datagrams.append(d)
+            if self.answer and d.text.startswith("INVITE "):
+                self.sock.sendto(self._response(d, self.answer), src)
+
+    @staticmethod
+    def _response(req: Datagram, status: int) -> bytes:
+        head = re.split(r"\r?\n\r?\n", req.text, maxsplit=1)[0].splitlines()
+        keep = []
+        for line in head[1:]:
+            k = line.partition(":")[0].strip().lower()
+            if k in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+                keep.append(line)
+            elif k in ("to", "t"):
+                keep.append(line + ";tag=rec" + format(random.getrandbits(24), "06x"))
+        reason = {486: "Busy Here", 503: "Service Unavailable"}.get(status, "Whatever")
+        return (f"SIP/2.0 {status} {reason}\r\n" + "\r\n".join(keep) +
+                "\r\nContent-Length: 0\r\n\r\n").encode()
+
+    def requests(self, method: str) -> list[Datagram]:
+        return [d for d in list(self.datagrams) if d.text.startswith(method + " ")]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+# ---------------------------------------------------------------------------
+# CDR checks
+
+
+ISO_RX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+CDR_KEYS = ["id", "call_id", "start", "answer", "end", "caller", "callee", "source", "transport",
+            "mapping_gateway", "routing_gateway", "gateways_tried", "final_code", "duration_ms",
+            "hangup", "reason"]
+
+
+def check_cdr(cdr: dict, *, reason: str, final_code: int, answered: bool, hangup: str | None = "",
+              gateways: list[str] | None = None, caller: str | None = None,
+              callee: str | None = None, mapping_gateway: str | None = None,
+              transport: str | None = None, source: str | None = None,
+              call_id: str | None = None, min_duration_ms: int | None = None,
+              max_duration_ms: int | None = None) -> None:
+    """Asserts one CDR row field by field, with a readable message.
+    `hangup=None` skips the hangup check (asserted apart where it is a known bug)."""
+    where = json.dumps(cdr)
+    assert list(cdr.keys())[:len(CDR_KEYS)] == CDR_KEYS, f"CDR keys/order: {where}"
+    assert cdr["reason"] == reason, f"reason {cdr['reason']!r} != {reason!r}: {where}"
+    assert cdr["final_code"] == final_code, f"final_code {cdr['final_code']} != {final_code}: {where}"
+    if hangup is not None:
+        assert cdr["hangup"] == hangup, f"hangup {cdr['hangup']!r} != {hangup!r}: {where}"
+    assert ISO_RX.match(cdr["start"]) and ISO_RX.match(cdr["end"]), where
+    assert cdr["start"] <= cdr["end"], where
+    if answered:
+        assert cdr["answer"] is not None and ISO_RX.match(cdr["answer"]), f"unanswered: {where}"
+        assert cdr["start"] <= cdr["answer"] <= cdr["end"], where
+        assert cdr["duration_ms"] >= 0, where
+    else:
+        assert cdr["answer"] is None, f"answer should be null: {where}"
+        assert cdr["duration_ms"] == 0, f"duration of an unanswered call: {where}"
+    if min_duration_ms is not None:
+        assert cdr["duration_ms"] >= min_duration_ms, f"duration < {min_duration_ms}: {where}"
+    if max_duration_ms is not None:
+        assert cdr["duration_ms"] <= max_duration_ms, f"duration > {max_duration_ms}: {where}"
+    if gateways is not None:
+        assert cdr["gateways_tried"] == gateways, f"gateways_tried {cdr['gateways_tried']} != {gateways}: {where}"
+        assert cdr["routing_gateway"] == (gateways[-1] if gateways else ""), where
+    for key, want in (("caller", caller), ("callee", callee), ("mapping_gateway", mapping_gateway),
+                      ("transport", transport), ("source", source), ("call_id", call_id)):
+        if want is not None:
+            assert cdr[key] == want, f"{key} {cdr[key]!r} != {want!r}: {where}"
