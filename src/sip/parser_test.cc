@@ -250,6 +250,16 @@ TEST(Parser, ParsesRportWithAndWithoutValue) {
   EXPECT_FALSE(m->vias()[3].hasRport);
 }
 
+TEST(Parser, RepeatedViaParamKeepsTheFirstValue) {
+  // Found by the fuzzer: Via::branch must agree with Via::param("branch").
+  MessagePtr m = parseOk(
+      request("OPTIONS", "Via: SIP/2.0/UDP h;branch=z9hG4bKa;branch=z9hG4bKb;rport=1;rport=2\n"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->vias()[1].branch, "z9hG4bKa");
+  EXPECT_EQ(m->vias()[1].param("branch"), "z9hG4bKa");
+  EXPECT_EQ(m->vias()[1].rport, 1);
+}
+
 TEST(Parser, RejectsInvalidRport) {
   EXPECT_EQ(parseErr(request("OPTIONS", "Via: SIP/2.0/UDP h;rport=99999\n")).code,
             ParseErrorCode::BadVia);
