@@ -11,10 +11,13 @@ namespace tollgate::sip {
 
 struct Frame {
   enum Kind {
-    NeedMore,   // no complete message yet; read more
-    Message,    // [0, length) is one message (header section + body)
-    KeepAlive,  // [0, length) is a CRLF keep-alive; a ping (4 bytes) wants a CRLF pong
-    Error,      // unframeable: the connection must be closed
+    NeedMore,  // no complete message yet; read more
+    Message,   // [0, length) is one message (header section + body)
+    // [0, length) is a keep-alive: 4 = CRLFCRLF ping (answer with a CRLF
+    // pong); 2 = a CRLF pong or a stray CRLF before a message; 1 = a bare
+    // LF (tolerated). "CRLF CR" is NeedMore: it may become a ping.
+    KeepAlive,
+    Error,  // unframeable: the connection must be closed
   };
   Kind kind = NeedMore;
   size_t length = 0;
