@@ -544,7 +544,7 @@ void Switch::Call::onRingTimeout() {
   sw_.txns_.respond(aInvite_, 408, "Request Timeout", a_.localTag);
   if (bInvite_) sw_.txns_.cancelClient(bInvite_);
   cdr_.finalCode = 408;
-  end(TerminationReason::NoAnswer, HangupSide::System);
+  end(TerminationReason::NoAnswer, HangupSide::None);
 }
 
 void Switch::Call::failCall(int code, std::string_view reason, TerminationReason why) {
@@ -561,7 +561,7 @@ void Switch::Call::onCallerCancel() {
   sw_.txns_.respond(aInvite_, 487, "Request Terminated", a_.localTag);
   if (bInvite_) sw_.txns_.cancelClient(bInvite_);
   cdr_.finalCode = 487;
-  end(TerminationReason::Cancelled, HangupSide::Caller);
+  end(TerminationReason::Cancelled, HangupSide::None);
 }
 
 void Switch::Call::end(TerminationReason reason, HangupSide side) {
@@ -845,7 +845,7 @@ void Switch::Call::hangup(TerminationReason reason) {
     sw_.txns_.respond(aInvite_, 503, "Service Unavailable", a_.localTag);
     if (bInvite_) sw_.txns_.cancelClient(bInvite_);
     cdr_.finalCode = 503;
-    end(reason, HangupSide::System);
+    end(reason, HangupSide::None);
   }
 }
 
@@ -892,10 +892,14 @@ Switch::Source Switch::identify(const net::SockAddr& from) const {
   if (!snapshot_) return {};
   admission::Identification id = snapshot_->matcher.identify(from);
   if (id.kind == admission::Identification::Matched) return {SourceKind::Mapping, id.gateway};
-  if (snapshot_->routes.isCarrierAddress(from.ip())) return {SourceKind::Carrier, nullptr};
-  if (id.kind == admission::Identification::PortMismatch) {
-    return {SourceKind::PortMismatch, id.gateway};
+  const bool portMismatch = id.kind == admission::Identification::PortMismatch;
+  // A carrier's address is a known peer (OPTIONS, in-dialog requests) even
+  // when an ip_port gateway shares its IP; the mismatch is kept so an INVITE
+  // from it is still recorded as port_mismatch.
+  if (snapshot_->routes.isCarrierAddress(from.ip())) {
+    return {SourceKind::Carrier, portMismatch ? id.gateway : nullptr, portMismatch};
   }
+  if (portMismatch) return {SourceKind::PortMismatch, id.gateway, true};
   return {};
 }
 
@@ -1022,7 +1026,7 @@ void Switch::rejectUnknown(const Message& request, const Flow& from, const Sourc
   if (request.method() == Method::Invite && config_.illegalCallCdrs) {
     if (takeIllegalCdrToken()) {
       writeRejectCdr(request, from, "", answer ? 403 : 0,
-                     src.kind == SourceKind::PortMismatch ? TerminationReason::PortMismatch
+                     src.portMismatch ? TerminationReason::PortMismatch
                                                           : TerminationReason::UnknownSource);
     } else {
       ++stats_.illegalCdrsSuppressed;

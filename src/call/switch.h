@@ -105,6 +105,7 @@ class Switch final : public txn::TransactionUser {
   struct Source {
     SourceKind kind = SourceKind::Unknown;
     const admission::GatewayInfo* gateway = nullptr;
+    bool portMismatch = false;  // the IP belongs to an ip_port gateway, the port does not
   };
   Source identify(const net::SockAddr& from) const;
 

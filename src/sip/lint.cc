@@ -43,7 +43,11 @@ LintResult lint(std::string_view bytes) {
     return r;
   }
   r.line.append(m.methodName());
-  CheckFailure f = checkRequest(m, CheckPolicy{});
+  // The switch forwards INVITEs and answers every other new request itself
+  // (an OPTIONS with Max-Forwards 0 gets 200, not 483): check the same way.
+  CheckPolicy policy;
+  policy.forwarding = m.method() == Method::Invite;
+  CheckFailure f = checkRequest(m, policy);
   if (f.status != 0) {
     // RFC 3261 §17.1.1.3: an ACK is never answered; a failing one is dropped.
     r.line.append(m.method() == Method::Ack ? " (dropped, would be " : " (answered ");

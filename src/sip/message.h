@@ -229,6 +229,8 @@ class Message {
   // Parses one complete message: a whole UDP datagram or one framed stream
   // message. Bytes after Content-Length are ignored (RFC 3261 §18.3); with no
   // Content-Length the body is the rest of the buffer (datagram rule).
+  // On failure the bytes are left in `bytes` (folding possibly undone), so
+  // the caller can still build an error response from them.
   static Result<MessagePtr, ParseError> parse(std::string&& bytes);
 
   Message(const Message&) = delete;

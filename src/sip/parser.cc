@@ -168,7 +168,11 @@ Result<MessagePtr, ParseError> Parser::parse(std::string&& bytes) {
   bool ok =
       isRequest ? parser.parseRequestLine(m->startLine_) : parser.parseStatusLine(m->startLine_);
   ok = ok && parser.parseHeaders(lineEnd + 1) && parser.finish();
-  if (!ok) return error(parser.code_, parser.detail_, parser.status_);
+  if (!ok) {
+    // Hand the bytes back: the caller may still answer with 400 built from them.
+    bytes = std::move(m->buffer_);
+    return error(parser.code_, parser.detail_, parser.status_);
+  }
   return m;
 }
 

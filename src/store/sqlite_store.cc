@@ -23,6 +23,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -224,16 +225,37 @@ Result<Ok, StoreError> SqliteStore::configure() {
 
   bool memory = path_ == ":memory:";
   {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK) {
-      return Err{error("set journal_mode")};
-    }
+    // Switching a fresh file to WAL needs an exclusive lock, and SQLite does
+    // not run the busy handler for it: when several processes open a new
+    // store at once (the node, an import, a `cdr list`), the losers get
+    // SQLITE_BUSY at once. Retry, bounded by the same busy timeout.
     std::string mode;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      mode = p != nullptr ? p : "";
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kSqliteBusyTimeoutMs);
+    for (;;) {
+      sqlite3_stmt* s = nullptr;
+      if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK) {
+        int code = sqlite3_errcode(db_) & 0xff;
+        if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) &&
+            std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          continue;
+        }
+        return Err{error("set journal_mode")};
+      }
+      int rc = sqlite3_step(s);
+      if (rc == SQLITE_ROW) {
+        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+        mode = p != nullptr ? p : "";
+      }
+      sqlite3_finalize(s);
+      if (mode.empty() && ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) &&
+          std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      break;
     }
-    sqlite3_finalize(s);
     // WAL is what makes sharing the file between processes and kill -9
     // durability work as documented; refuse to run without it (e.g. on a
     // file system without shared memory support) rather than silently

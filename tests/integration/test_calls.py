@@ -137,12 +137,6 @@ def test_ring_timeout_no_answer(tollgate, sipp, ports):
     assert cdr["end"] > cdr["start"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG-3: CDR hangup must be \"\" for a call never answered (docs/cdr.md: 'who ended an "
-    "answered call ... \"\" when it was never answered'), but a CANCELled call is written with "
-    "hangup=\"caller\" (Call::onCallerCancel -> end(Cancelled, HangupSide::Caller)) and a "
-    "ring-timeout one with hangup=\"system\" (onRingTimeout -> HangupSide::System), both with "
-    "answer=null, duration_ms=0"))
 def test_unanswered_calls_have_no_hangup_side(tollgate, sipp, ports):
     uas_port = ports.port()
     tg = tollgate(settings={"sip": {"ring_timeout": 1}},

@@ -118,34 +118,10 @@ def _ack_for(final: Datagram, ruri: str) -> bytes:
 
 
 def _params():
-    """One case per file. Malformed requests (lint: "error: ... (N)") are
-    known to be dropped on the wire instead of answered: BUG-1."""
-    out = []
-    for name in FILES:
-        verdict = lint_verdict(harness.TORTURE / name)
-        marks = []
-        if re.match(r"error: .* \(\d{3}\)$", verdict):
-            marks.append(pytest.mark.xfail(strict=True, reason=BUG_MALFORMED_DROPPED))
-        if name in LINT_POLICY_MISMATCH:
-            marks.append(pytest.mark.xfail(strict=True, reason=LINT_POLICY_MISMATCH[name]))
-        out.append(pytest.param(name, verdict, marks=marks, id=name))
-    return out
+    """One case per file."""
+    return [pytest.param(name, lint_verdict(harness.TORTURE / name), id=name) for name in FILES]
 
 
-BUG_MALFORMED_DROPPED = (
-    "BUG-1: malformed request from a known gateway gets no response (lint: 400/505): "
-    "TransactionLayer::onMessage hands `bytes` to onMalformed after Message::parse(std::move(bytes)) "
-    "moved them into the discarded Message (parser.cc `m->buffer_ = std::move(bytes)`), so "
-    "makeErrorResponse(\"\") returns \"\"; node.stats: malformed_answered=0, malformed_dropped=N; "
-    "no bad_request CDR for malformed INVITEs")
-
-LINT_POLICY_MISMATCH = {
-    "zeromf.dat": (
-        "BUG-2: lint says 'ok OPTIONS (answered 483 Too Many Hops)' but the node answers "
-        "'SIP/2.0 200 OK': sip::lint() checks every request with CheckPolicy{} (forwarding=true) "
-        "while Switch answers OPTIONS itself with localPolicy_ (forwarding=false). RFC 4475 3.3.11 "
-        "allows both (proxy:483; uas:2xx); lint should use the switch's per-method policy."),
-}
 
 
 @pytest.mark.parametrize("name,verdict", _params())
