@@ -270,6 +270,13 @@ int runNode(const Config& config) {
   statsTick.setCallback([&] {
     const auto& s = sw.stats();
     const auto& t = transport.stats();
+    std::string reasons;
+    for (size_t i = 0; i < s.byReason.size(); ++i) {
+      if (s.byReason[i] == 0) continue;
+      if (!reasons.empty()) reasons += ',';
+      reasons += std::string(call::reasonName(static_cast<call::TerminationReason>(i))) + ":" +
+                 std::to_string(s.byReason[i]);
+    }
     log::info("node.stats")
         .kv("calls_active", sw.activeCalls())
         .kv("invites", s.invitesReceived)
@@ -281,7 +288,12 @@ int runNode(const Config& config) {
         .kv("malformed_answered", s.malformedAnswered)
         .kv("udp_rx", t.udpReceived)
         .kv("udp_tx", t.udpSent)
-        .kv("tcp_open", t.tcpOpen);
+        .kv("tcp_open", t.tcpOpen)
+        .kv("failovers", s.failovers)
+        .kv("no_dialog", s.noDialog)
+        .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
+        .kv("ended_by_reason", reasons)
+        .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed);
     statsTick.start(loop.timers(), Millis(60'000));
   });
   statsTick.start(loop.timers(), Millis(60'000));

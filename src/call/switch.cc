@@ -772,6 +772,11 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
   r.outCseq = cseq;
   r.client = sw_.txns_.sendRequest(std::move(o), out.flow, this);
   ownClients_.push_back(r.client);
+  // A relayed re-INVITE whose ACK went through only waits for stray 2xx
+  // retransmissions; once a newer request comes, it is done.
+  relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
+                               [](const Relay& x) { return x.answered2xx && !x.ack.empty(); }),
+                relays_.end());
   relays_.push_back(std::move(r));
 }
 
@@ -1079,9 +1084,47 @@ void Switch::submitCdr(Cdr&& cdr) {
 }
 
 void Switch::onStrayResponse(sip::MessagePtr response, const Flow& from) {
-  if (response->status() < 200 || response->status() >= 300) return;
-  auto it = byTag_.find(std::string(response->from().tag()));
-  if (it != byTag_.end()) it->second->onStray2xx(*response);
+  const Message& r = *response;
+  if (r.status() < 200 || r.status() >= 300 || r.cseq().method != Method::Invite) return;
+  auto it = byTag_.find(std::string(r.from().tag()));
+  if (it != byTag_.end()) {
+    it->second->onStray2xx(r);
+    return;
+  }
+  // A 2xx for an INVITE nobody waits for any more (an attempt abandoned
+  // after setup_timeout, then answered): ACK it and hang up, or the carrier
+  // keeps a call nobody is on. Only for carriers: a spoofed 2xx must not
+  // make us send requests to arbitrary addresses.
+  if (!snapshot_ || !snapshot_->routes.isCarrierAddress(from.remote.ip())) return;
+  ++stats_.unwanted2xxHungUp;
+  std::string target = firstContactUri(r);
+  if (target.empty()) target = "sip:" + from.remote.toString();
+  std::vector<std::string> routes = recordRoutes(r, true);
+  const std::string host = localHostPort(from.local);
+  const std::string proto(transport::protocolName(from.protocol));
+  auto build = [&](std::string_view method, uint32_t cseq, const std::string& branch) {
+    sip::MessageWriter w(512);
+    w.requestLine(method, target);
+    w.header("Via", "SIP/2.0/" + proto + " " + host + ";branch=" + branch + ";rport");
+    for (const std::string& route : routes) w.header("Route", route);
+    w.header("Max-Forwards", "70");
+    w.header(*r.header(HeaderId::From));
+    w.header(*r.header(HeaderId::To));
+    w.header("Call-ID", r.callId());
+    w.header("CSeq", std::to_string(cseq) + " " + std::string(method));
+    return w.finish();
+  };
+  txns_.sendRaw(from, build("ACK", r.cseq().number, txns_.newBranch()));
+  txn::OutgoingRequest bye;
+  bye.method = Method::Bye;
+  bye.branch = txns_.newBranch();
+  bye.bytes = build("BYE", r.cseq().number + 1, bye.branch);
+  bye.requestUri = target;
+  bye.callId = std::string(r.callId());
+  bye.cseq = r.cseq().number + 1;
+  txns_.sendRequest(std::move(bye), from, nullptr);
+  log::info("call.unwanted_2xx_hung_up").kv("source", from.remote.toString())
+      .kv("call_id", r.callId());
 }
 
 void Switch::onMalformed(const Flow& from, std::string_view raw, const sip::ParseError& error) {

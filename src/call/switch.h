@@ -66,6 +66,7 @@ struct SwitchStats {
   uint64_t noDialog = 0;               // in-dialog request for no dialog (481 or dropped)
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
+  uint64_t unwanted2xxHungUp = 0;      // late 2xx of abandoned attempts: ACK + BYE
   std::array<uint64_t, 16> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
 };

@@ -238,10 +238,22 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
           // Timer D: 32 s over unreliable transports to absorb retransmitted finals.
           t.timeout.start(loop_.timers(), reliable(t.flow) ? Millis(0) : Millis(32000));
         }
-        if (t.cb) t.cb->onResponse(id, *msg);
+        if (t.cb) {
+          t.cb->onResponse(id, *msg);
+        } else if (status >= 200 && status < 300 && user_) {
+          // Nobody owns this INVITE any more (abandoned after a timeout): the
+          // TU must still ACK and end the dialog the 2xx created.
+          user_->onStrayResponse(std::move(msg), from);
+        }
         return;
       case S::Accepted:
-        if (status >= 200 && status < 300 && t.cb) t.cb->onResponse(id, *msg);
+        if (status >= 200 && status < 300) {
+          if (t.cb) {
+            t.cb->onResponse(id, *msg);
+          } else if (user_) {
+            user_->onStrayResponse(std::move(msg), from);
+          }
+        }
         return;
       case S::Completed:
         if (status >= 300 && !t.ackBytes.empty()) (void)transport_.send(t.flow, t.ackBytes);

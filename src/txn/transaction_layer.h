@@ -58,7 +58,8 @@ class TransactionUser {
   // retransmissions), or a stray ACK/CANCEL.
   virtual void onRequest(sip::MessagePtr request, const transport::Flow& from) = 0;
   // A response that matched no client transaction (e.g. a 2xx retransmitted
-  // after our INVITE transaction ended).
+  // after our INVITE transaction ended), or a 2xx for an INVITE transaction
+  // whose callbacks were detached.
   virtual void onStrayResponse(sip::MessagePtr response, const transport::Flow& from) = 0;
   // Bytes that did not parse. `raw` is valid only during the call.
   virtual void onMalformed(const transport::Flow& from, std::string_view raw,

@@ -284,3 +284,32 @@ def test_ipv6_call(tollgate, sipp, ports):
     check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
               gateways=["carrier-v6"], mapping_gateway="cust-v6", caller=CALLER, callee=CALLEE,
               source=f"[::1]:{uac.port}", transport="udp")
+
+
+def test_info_and_update_relayed_in_dialog(tollgate, sipp, ports):
+    """INFO (DTMF body) and UPDATE (new SDP) from the caller reach the carrier
+    in the carrier's dialog with their bodies; the carrier's 200s (the
+    UPDATE's with its SDP answer) come back to the caller."""
+    uas_port = ports.port()
+    tg = tollgate(provisioning=_provisioning(f"127.0.0.1:{uas_port}"))
+    uas = sipp("uas", "uas-answer-info-update.xml", port=uas_port).start().wait_listening()
+    uac = sipp("uac", "uac-info-update.xml", remote=f"127.0.0.1:{tg.port}",
+               caller=CALLER, service=CALLEE, hold_ms=200)
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+
+    invite = uas.received("INVITE")[0]
+    info, update = uas.received("INFO")[0], uas.received("UPDATE")[0]
+    for m in (info, update):
+        assert m.header("Call-ID") == invite.header("Call-ID"), "relayed in the carrier's dialog"
+        assert "tag=" in m.header("To")
+    assert "Signal=5" in info.body and "dtmf-relay" in info.header("Content-Type")
+    assert "s=caller-update" in update.body
+    assert [m for m in uac.received(200) if "s=callee-update-answer" in m.body], \
+        "the carrier's answer to UPDATE must reach the caller"
+
+    cdr = tg.wait_cdrs(1)[0]
+    check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
+              gateways=["carrier-a"], caller=CALLER, callee=CALLEE)

@@ -140,3 +140,29 @@ def test_longest_prefix_first_then_translation(tollgate, sipp, recorder, ports):
     cdr = tg.wait_cdrs(1)[0]
     check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
               gateways=["carrier-1555"], callee=CALLEE)
+
+
+def test_late_answer_after_setup_timeout_is_acked_and_hung_up(tollgate, sipp, ports):
+    """A carrier silent past routing.setup_timeout loses the call to the next
+    carrier; when it answers 200 anyway, tollgate ACKs that 200 and sends BYE
+    so the carrier does not keep (and bill) a call nobody is on."""
+    late_port, live_port = ports.port(), ports.port()
+    tg = tollgate(settings={"routing": {"setup_timeout": 1}},
+                  provisioning=mapping_gateway("cust-a", ["127.0.0.1"]) +
+                  routing_gateway("carrier-late", f"127.0.0.1:{late_port}", priority=1) +
+                  routing_gateway("carrier-live", f"127.0.0.1:{live_port}", priority=2))
+    late = sipp("uas-late", "uas-answer-late.xml", port=late_port).start().wait_listening()
+    live = sipp("uas-live", "uas-answer.xml", port=live_port).start().wait_listening()
+    uac = sipp("uac", "uac-caller-bye.xml", remote=f"127.0.0.1:{tg.port}",
+               caller=CALLER, service=CALLEE, hold_ms=2500)
+    uac.run()
+    late.wait()
+    live.wait()
+    uac.assert_ok()
+    live.assert_ok()
+    late.assert_ok()  # it got its ACK and a BYE
+    assert late.received("ACK") and late.received("BYE")
+
+    cdr = tg.wait_cdrs(1)[0]
+    check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
+              gateways=["carrier-late", "carrier-live"], caller=CALLER, callee=CALLEE)
