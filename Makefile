@@ -4,7 +4,7 @@
 #   make test   install test dependencies if missing, build once, run unit + torture,
 #               fuzz smoke (libFuzzer, ASan/UBSan) and integration tests (SIPp, sipvicious)
 #   make build  release build; the binary is build/bin/tollgate
-# Other targets: unit, fuzz, fuzz-smoke, integration, bench, format, clean.
+# Other targets: unit, fuzz, fuzz-smoke, integration, bench, format, format-check, clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -17,7 +17,7 @@ PYTHON := /usr/bin/python3
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
-  libclang-rt-14-dev procps iproute2
+  libclang-rt-14-dev clang-format procps iproute2
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -33,7 +33,8 @@ define apt_install
 	fi
 endef
 
-.PHONY: deps deps-test build run test unit fuzz fuzz-smoke integration bench format clean
+.PHONY: deps deps-test build run test unit fuzz fuzz-smoke integration bench format \
+  format-check clean
 
 deps:
 	$(call apt_install,$(BUILD_PACKAGES))
@@ -50,7 +51,7 @@ run: build
 	build/bin/tollgate import --config $(CONFIG) $(PROVISIONING)
 	exec build/bin/tollgate run --config $(CONFIG)
 
-test: deps-test build unit fuzz-smoke integration
+test: deps-test format-check build unit fuzz-smoke integration
 	@echo "make test: all suites passed"
 
 unit: build
@@ -72,8 +73,14 @@ integration: build deps-test
 bench: build deps-test
 	bench/call_rate.py
 
+CXX_SOURCES = $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
+
 format:
-	clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
+	clang-format -i $(CXX_SOURCES)
+
+# Fails when any C++ file differs from .clang-format (run `make format`).
+format-check: deps-test
+	clang-format --dry-run --Werror $(CXX_SOURCES)
 
 clean:
 	rm -rf build

@@ -13,18 +13,25 @@ namespace tollgate::admission {
 
 std::string_view authModeName(AuthMode m) {
   switch (m) {
-    case AuthMode::Ip: return "ip";
-    case AuthMode::IpPort: return "ip_port";
-    case AuthMode::Password: return "password";
+    case AuthMode::Ip:
+      return "ip";
+    case AuthMode::IpPort:
+      return "ip_port";
+    case AuthMode::Password:
+      return "password";
   }
   return "ip";
 }
 
 bool parseAuthMode(std::string_view text, AuthMode* out) {
-  if (text == "ip") *out = AuthMode::Ip;
-  else if (text == "ip_port") *out = AuthMode::IpPort;
-  else if (text == "password") *out = AuthMode::Password;
-  else return false;
+  if (text == "ip")
+    *out = AuthMode::Ip;
+  else if (text == "ip_port")
+    *out = AuthMode::IpPort;
+  else if (text == "password")
+    *out = AuthMode::Password;
+  else
+    return false;
   return true;
 }
 
@@ -64,8 +71,8 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
   std::vector<ProvisioningError> errors;
   auto fail = [&](bool mapping, size_t index, const std::string& name, std::string key,
                   std::string message) {
-    errors.push_back(ProvisioningError{label(name, index), std::move(key), std::move(message),
-                                       index, mapping});
+    errors.push_back(
+        ProvisioningError{label(name, index), std::move(key), std::move(message), index, mapping});
   };
 
   // Owner of each source key, for the ambiguity rule. Keys are canonical
@@ -99,8 +106,9 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
       } else {
         auto s = net::SockAddr::parse(a);
         if (!s || s->port() == 0) {
-          fail(true, i, g.name, "addresses",
-               "\"" + a + "\" is not IP:port (auth = \"ip_port\" needs a port; [v6]:port for IPv6)");
+          fail(
+              true, i, g.name, "addresses",
+              "\"" + a + "\" is not IP:port (auth = \"ip_port\" needs a port; [v6]:port for IPv6)");
           continue;
         }
         key = "ipport:" + s->toString();

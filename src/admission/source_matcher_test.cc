@@ -5,14 +5,17 @@
 namespace tollgate::admission {
 namespace {
 
-net::SockAddr addr(const char* s) { return *net::SockAddr::parse(s); }
+net::SockAddr addr(const char* s) {
+  return *net::SockAddr::parse(s);
+}
 
 Provisioning sample() {
   Provisioning p;
   p.mappingGateways.push_back({"net8", AuthMode::Ip, {"10.0.0.0/8"}, true});
   p.mappingGateways.push_back({"net24", AuthMode::Ip, {"10.1.2.0/24"}, true});
   p.mappingGateways.push_back({"host", AuthMode::Ip, {"10.1.2.3", "::1"}, true});
-  p.mappingGateways.push_back({"trunk", AuthMode::IpPort, {"10.1.2.3:5070", "192.0.2.9:5060"}, true});
+  p.mappingGateways.push_back(
+      {"trunk", AuthMode::IpPort, {"10.1.2.3:5070", "192.0.2.9:5060"}, true});
   p.mappingGateways.push_back({"off", AuthMode::Ip, {"198.51.100.1"}, false});
   return p;
 }

@@ -70,7 +70,10 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
   for (const auto& e : errors) {
     // Imports validate, so this means the store was edited by hand; the
     // offending entries are skipped by the matcher and the route table.
-    log::warn("provisioning.invalid_entry").kv("gateway", e.gateway).kv("key", e.key).kv("error", e.message);
+    log::warn("provisioning.invalid_entry")
+        .kv("gateway", e.gateway)
+        .kv("key", e.key)
+        .kv("error", e.message);
   }
   auto snap = std::make_shared<const call::Snapshot>(*prov, *version);
   log::info("provisioning.loaded")
@@ -88,7 +91,9 @@ class ProvisioningWatcher {
       : config_(config), loop_(loop), sw_(sw), version_(version) {}
   ~ProvisioningWatcher() { stop(); }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -181,7 +186,9 @@ int runNode(const Config& config) {
 
   auto opened = store::openSqliteStore(config.store.path);
   if (!opened.ok()) {
-    log::error("store.open_failed").kv("path", config.store.path).kv("error", opened.error().message);
+    log::error("store.open_failed")
+        .kv("path", config.store.path)
+        .kv("error", opened.error().message);
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
@@ -189,7 +196,8 @@ int runNode(const Config& config) {
   if (!snapshot) return 1;
   mainStore.reset();
 
-  store::AsyncCdrWriter cdrWriter([path = config.store.path] { return store::openSqliteStore(path); });
+  store::AsyncCdrWriter cdrWriter(
+      [path = config.store.path] { return store::openSqliteStore(path); });
 
   SystemClock clock;
   CryptoRandom random;
@@ -209,7 +217,9 @@ int runNode(const Config& config) {
   for (const auto& spec : config.sip.listen) {
     auto r = transport.listen(spec);
     if (!r.ok()) {
-      log::error("node.listen_failed").kv("listen", transport::toString(spec)).kv("error", r.error());
+      log::error("node.listen_failed")
+          .kv("listen", transport::toString(spec))
+          .kv("error", r.error());
       return 1;
     }
   }
@@ -256,7 +266,8 @@ int runNode(const Config& config) {
       }
       drainingNow = true;
       drainDeadline = loop.now() + config.node.drainTimeout;
-      log::info("node.draining").kv("calls", sw.activeCalls())
+      log::info("node.draining")
+          .kv("calls", sw.activeCalls())
           .kv("drain_timeout_s", static_cast<int64_t>(config.node.drainTimeout.count()));
       sw.drain();
       transport.stopAccepting();
@@ -298,7 +309,9 @@ int runNode(const Config& config) {
   });
   statsTick.start(loop.timers(), Millis(60'000));
 
-  log::info("node.ready").kv("listen", bound).kv("store", config.store.path)
+  log::info("node.ready")
+      .kv("listen", bound)
+      .kv("store", config.store.path)
       .kv("pid", static_cast<int64_t>(getpid()));
   loop.run();
 

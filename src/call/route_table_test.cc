@@ -22,9 +22,8 @@ std::vector<std::string> names(const std::vector<RouteTarget>& r) {
 
 TEST(RouteTable, LongestPrefixThenPriorityThenDefault) {
   admission::Provisioning p;
-  p.routingGateways = {gw("default-b", {""}, 20), gw("default-a", {""}, 10),
-                       gw("uk", {"44"}, 50), gw("uk-mobile", {"447"}, 90),
-                       gw("uk-cheap", {"44"}, 5)};
+  p.routingGateways = {gw("default-b", {""}, 20), gw("default-a", {""}, 10), gw("uk", {"44"}, 50),
+                       gw("uk-mobile", {"447"}, 90), gw("uk-cheap", {"44"}, 5)};
   RouteTable t(p);
   EXPECT_EQ(names(t.lookup("447700900123")),
             (std::vector<std::string>{"uk-mobile", "uk-cheap", "uk", "default-a", "default-b"}));

@@ -75,9 +75,9 @@ std::string escapeUser(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 std::string_view("-_.!~*'()&=+$,;?/").find(static_cast<char>(c)) !=
-                     std::string_view::npos;
+    bool plain =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("-_.!~*'()&=+$,;?/").find(static_cast<char>(c)) != std::string_view::npos;
     if (plain) {
       out += static_cast<char>(c);
     } else {
@@ -117,7 +117,9 @@ std::vector<std::string> recordRoutes(const Message& m, bool reverse) {
   return out;
 }
 
-int64_t micros(const Clock& c) { return c.wallMicros(); }
+int64_t micros(const Clock& c) {
+  return c.wallMicros();
+}
 
 }  // namespace
 
@@ -132,11 +134,11 @@ struct Leg {
   std::string remoteTag;
   std::string remoteTarget;  // Request-URI of in-dialog requests
   std::vector<std::string> routeSet;
-  uint32_t localCseq = 0;    // last CSeq we used on this leg
-  uint32_t inviteCseq = 0;   // CSeq of the initial INVITE on this leg
-  Flow flow;                 // where the peer is
-  std::string hostPort;      // our address on this leg
-  std::string contact;       // our Contact value on this leg
+  uint32_t localCseq = 0;   // last CSeq we used on this leg
+  uint32_t inviteCseq = 0;  // CSeq of the initial INVITE on this leg
+  Flow flow;                // where the peer is
+  std::string hostPort;     // our address on this leg
+  std::string contact;      // our Contact value on this leg
   std::string_view viaProtocol = "UDP";
 };
 
@@ -184,7 +186,7 @@ class Switch::Call final : public txn::ClientCallbacks {
     uint32_t inCseq = 0;   // CSeq on the requesting leg
     uint32_t outCseq = 0;  // CSeq we used on the other leg
     bool answered2xx = false;
-    std::string ack;  // ACK relayed to the other leg, re-sent on 2xx retransmissions
+    std::string ack;       // ACK relayed to the other leg, re-sent on 2xx retransmissions
     std::string remoteTo;  // To of the 2xx on the other leg (for the ACK)
   };
 
@@ -220,10 +222,10 @@ class Switch::Call final : public txn::ClientCallbacks {
   size_t nextRoute_ = 0;
   int attempts_ = 0;
   TxnId bInvite_ = 0;
-  bool bRinging_ = false;    // 18x on the current attempt
-  bool cancelled_ = false;   // caller CANCEL / ring timeout / drain: no more attempts
+  bool bRinging_ = false;   // 18x on the current attempt
+  bool cancelled_ = false;  // caller CANCEL / ring timeout / drain: no more attempts
   bool cdrWritten_ = false;
-  bool lingering_ = false;   // CDR written; waiting for the outbound INVITE to end
+  bool lingering_ = false;  // CDR written; waiting for the outbound INVITE to end
   int lastCode_ = 0;
   std::string lastReason_;
   bool lastWasTimeout_ = false;
@@ -296,8 +298,9 @@ bool Switch::Call::startAttempt(const RouteTarget& r) {
   transport::Transport& tp = sw_.txns_.transport();
   const transport::Listener* l = tp.pickListener(r.protocol, r.address);
   if (!l) {
-    log::warn("call.no_listener").kv("gateway", r.name).kv("protocol",
-                                                             transport::protocolName(r.protocol));
+    log::warn("call.no_listener")
+        .kv("gateway", r.name)
+        .kv("protocol", transport::protocolName(r.protocol));
     lastCode_ = 503;
     lastReason_ = "Service Unavailable";
     lastWasTimeout_ = true;
@@ -669,8 +672,7 @@ void Switch::Call::onAck(const Message& ack, Side side) {
   }
   // ACK for a relayed re-INVITE's 2xx.
   for (auto it = relays_.begin(); it != relays_.end(); ++it) {
-    if (it->from == side && it->method == Method::Invite && it->inCseq == cseq &&
-        it->answered2xx) {
+    if (it->from == side && it->method == Method::Invite && it->inCseq == cseq && it->answered2xx) {
       Leg& out = other(side);
       it->ack = buildAck(out, it->outCseq, it->remoteTo.empty() ? out.remoteHeader : it->remoteTo,
                          ack.contentType(), ack.body());
@@ -747,8 +749,8 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
   e.prepend("To", out.remoteHeader);
   e.prepend("Call-ID", out.callId);
   e.prepend("CSeq", std::to_string(cseq) + " " + method);
-  if (m == Method::Invite || m == Method::Update || m == Method::Subscribe ||
-      m == Method::Notify || m == Method::Refer) {
+  if (m == Method::Invite || m == Method::Update || m == Method::Subscribe || m == Method::Notify ||
+      m == Method::Refer) {
     e.prepend("Contact", out.contact);
   }
   if (!sw_.config_.userAgent.empty()) e.prepend("User-Agent", sw_.config_.userAgent);
@@ -883,7 +885,9 @@ void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
 }
 
-void Switch::drain() { draining_ = true; }
+void Switch::drain() {
+  draining_ = true;
+}
 
 void Switch::hangupAll() {
   std::vector<Call*> live;
@@ -1030,9 +1034,9 @@ void Switch::rejectUnknown(const Message& request, const Flow& from, const Sourc
   }
   if (request.method() == Method::Invite && config_.illegalCallCdrs) {
     if (takeIllegalCdrToken()) {
-      writeRejectCdr(request, from, "", answer ? 403 : 0,
-                     src.portMismatch ? TerminationReason::PortMismatch
-                                                          : TerminationReason::UnknownSource);
+      writeRejectCdr(
+          request, from, "", answer ? 403 : 0,
+          src.portMismatch ? TerminationReason::PortMismatch : TerminationReason::UnknownSource);
     } else {
       ++stats_.illegalCdrsSuppressed;
     }
@@ -1044,8 +1048,8 @@ bool Switch::takeIllegalCdrToken() {
   MonoTime now = loop_.now();
   double elapsed = std::chrono::duration<double>(now - illegalRefill_).count();
   illegalRefill_ = now;
-  illegalTokens_ = std::min(config_.illegalCdrBurst,
-                            illegalTokens_ + elapsed * config_.illegalCdrRate);
+  illegalTokens_ =
+      std::min(config_.illegalCdrBurst, illegalTokens_ + elapsed * config_.illegalCdrRate);
   if (illegalTokens_ < 1.0) return false;
   illegalTokens_ -= 1.0;
   return true;
@@ -1123,7 +1127,8 @@ void Switch::onStrayResponse(sip::MessagePtr response, const Flow& from) {
   bye.callId = std::string(r.callId());
   bye.cseq = r.cseq().number + 1;
   txns_.sendRequest(std::move(bye), from, nullptr);
-  log::info("call.unwanted_2xx_hung_up").kv("source", from.remote.toString())
+  log::info("call.unwanted_2xx_hung_up")
+      .kv("source", from.remote.toString())
       .kv("call_id", r.callId());
 }
 
@@ -1132,7 +1137,9 @@ void Switch::onMalformed(const Flow& from, std::string_view raw, const sip::Pars
   const bool known = src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier;
   if (!known || error.status == 0 || !error.isRequest) {
     ++stats_.malformedDropped;
-    log::debug("sip.malformed_dropped").kv("source", from.remote.toString()).kv("why", error.detail);
+    log::debug("sip.malformed_dropped")
+        .kv("source", from.remote.toString())
+        .kv("why", error.detail);
     return;
   }
   std::string bytes =
@@ -1154,7 +1161,8 @@ void Switch::onMalformed(const Flow& from, std::string_view raw, const sip::Pars
     cdr.transport = std::string(transport::protocolParam(from.protocol));
     cdr.mappingGateway = src.gateway->name;
     cdr.finalCode = error.status;
-    cdr.reason = error.status == 483 ? TerminationReason::TooManyHops : TerminationReason::BadRequest;
+    cdr.reason =
+        error.status == 483 ? TerminationReason::TooManyHops : TerminationReason::BadRequest;
     ++stats_.callsFailed;
     submitCdr(std::move(cdr));
   }
@@ -1168,7 +1176,9 @@ void Switch::onAckTimeout(TxnId invite) {
   if (auto it = byAInvite_.find(invite); it != byAInvite_.end()) it->second->onAckTimeout();
 }
 
-void Switch::registerTag(const std::string& tag, Call* call) { byTag_[tag] = call; }
+void Switch::registerTag(const std::string& tag, Call* call) {
+  byTag_[tag] = call;
+}
 
 void Switch::unregisterTag(const std::string& tag) {
   if (!tag.empty()) byTag_.erase(tag);
@@ -1192,9 +1202,8 @@ std::string Switch::localHostPort(transport::ListenerId listener) const {
   if (!config_.advertisedAddress.empty()) {
     // "host", "host:port", "[v6]" or "[v6]:port"
     const std::string& a = config_.advertisedAddress;
-    bool hasPort = a.front() == '['
-                       ? a.find("]:") != std::string::npos
-                       : std::count(a.begin(), a.end(), ':') == 1;
+    bool hasPort = a.front() == '[' ? a.find("]:") != std::string::npos
+                                    : std::count(a.begin(), a.end(), ':') == 1;
     return hasPort ? a : a + ":" + std::to_string(port);
   }
   return l ? l->address.toString() : "127.0.0.1:5060";

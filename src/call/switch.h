@@ -34,13 +34,13 @@ struct SwitchConfig {
   std::string userAgent = "tollgate";  // Server / User-Agent we send; "" = none
   // host[:port] for Via/Contact/From instead of the listener address.
   std::string advertisedAddress;
-  Millis ringTimeout{120'000};   // answer must come this long after the first provisional
-  Millis setupTimeout{5'000};    // no response at all from a carrier -> next gateway
-  int switchLimit = 3;           // gateways tried per call
-  bool stopAfterBusy = true;     // 486/600 stop failover
+  Millis ringTimeout{120'000};  // answer must come this long after the first provisional
+  Millis setupTimeout{5'000};   // no response at all from a carrier -> next gateway
+  int switchLimit = 3;          // gateways tried per call
+  bool stopAfterBusy = true;    // 486/600 stop failover
   int noRouteCode = 404;
-  bool illegalCallCdrs = true;   // CDRs for unknown-source INVITEs
-  double illegalCdrRate = 20;    // per second
+  bool illegalCallCdrs = true;  // CDRs for unknown-source INVITEs
+  double illegalCdrRate = 20;   // per second
   double illegalCdrBurst = 100;
 };
 
@@ -66,7 +66,7 @@ struct SwitchStats {
   uint64_t noDialog = 0;               // in-dialog request for no dialog (481 or dropped)
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
-  uint64_t unwanted2xxHungUp = 0;      // late 2xx of abandoned attempts: ACK + BYE
+  uint64_t unwanted2xxHungUp = 0;       // late 2xx of abandoned attempts: ACK + BYE
   std::array<uint64_t, 16> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
 };
@@ -112,8 +112,7 @@ class Switch final : public txn::TransactionUser {
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
   void onInDialog(sip::MessagePtr request, const transport::Flow& from);
-  void rejectUnknown(const sip::Message& request, const transport::Flow& from,
-                     const Source& src);
+  void rejectUnknown(const sip::Message& request, const transport::Flow& from, const Source& src);
   void writeRejectCdr(const sip::Message& request, const transport::Flow& from,
                       const std::string& gateway, int code, TerminationReason reason);
   bool takeIllegalCdrToken();
@@ -143,8 +142,8 @@ class Switch final : public txn::TransactionUser {
 
   uint64_t nextCallId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
-  std::unordered_map<std::string, Call*> byTag_;         // our local tags, both legs
-  std::unordered_map<txn::TxnId, Call*> byAInvite_;      // caller INVITE server txn
+  std::unordered_map<std::string, Call*> byTag_;     // our local tags, both legs
+  std::unordered_map<txn::TxnId, Call*> byAInvite_;  // caller INVITE server txn
   std::vector<std::unique_ptr<Call>> deadCalls_;
 
   // Token bucket for unknown-source CDRs.

@@ -246,7 +246,8 @@ EventLoop::EventLoop(const Clock& clock)
     : clock_(clock), wheel_(clock.now()), impl_(std::make_unique<Impl>()) {
   // Start-up: failing here means the process cannot work at all.
   impl_->epfd = ::epoll_create1(EPOLL_CLOEXEC);
-  if (impl_->epfd < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  if (impl_->epfd < 0)
+    throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
   impl_->wakefd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl_->wakefd < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
   epoll_event ev{};
@@ -313,7 +314,9 @@ void EventLoop::post(std::function<void()> fn) {
   if (wasEmpty) m.wake();
 }
 
-void EventLoop::addFlushHook(std::function<void()> fn) { impl_->flushHooks.push_back(std::move(fn)); }
+void EventLoop::addFlushHook(std::function<void()> fn) {
+  impl_->flushHooks.push_back(std::move(fn));
+}
 
 void EventLoop::run() {
   while (!impl_->stop.load(std::memory_order_acquire)) runOnce(kIdleWait);
@@ -379,6 +382,8 @@ void EventLoop::stop() {
   impl_->wake();
 }
 
-bool EventLoop::stopping() const { return impl_->stop.load(std::memory_order_acquire); }
+bool EventLoop::stopping() const {
+  return impl_->stop.load(std::memory_order_acquire);
+}
 
 }  // namespace tollgate

@@ -16,10 +16,14 @@ std::atomic<int> gFormat{static_cast<int>(Format::Logfmt)};
 
 const char* levelName(Level l) {
   switch (l) {
-    case Level::Debug: return "debug";
-    case Level::Info: return "info";
-    case Level::Warn: return "warn";
-    case Level::Error: return "error";
+    case Level::Debug:
+      return "debug";
+    case Level::Info:
+      return "info";
+    case Level::Warn:
+      return "warn";
+    case Level::Error:
+      return "error";
   }
   return "info";
 }
@@ -39,11 +43,21 @@ bool needsQuotes(std::string_view v) {
 void appendEscaped(std::string& out, std::string_view v) {
   for (unsigned char c : v) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char b[8];
@@ -58,16 +72,27 @@ void appendEscaped(std::string& out, std::string_view v) {
 
 }  // namespace
 
-void setLevel(Level level) { gLevel.store(static_cast<int>(level)); }
-void setFormat(Format format) { gFormat.store(static_cast<int>(format)); }
-bool enabled(Level level) { return static_cast<int>(level) >= gLevel.load(std::memory_order_relaxed); }
+void setLevel(Level level) {
+  gLevel.store(static_cast<int>(level));
+}
+void setFormat(Format format) {
+  gFormat.store(static_cast<int>(format));
+}
+bool enabled(Level level) {
+  return static_cast<int>(level) >= gLevel.load(std::memory_order_relaxed);
+}
 
 bool parseLevel(std::string_view text, Level* out) {
-  if (text == "debug") *out = Level::Debug;
-  else if (text == "info") *out = Level::Info;
-  else if (text == "warn") *out = Level::Warn;
-  else if (text == "error") *out = Level::Error;
-  else return false;
+  if (text == "debug")
+    *out = Level::Debug;
+  else if (text == "info")
+    *out = Level::Info;
+  else if (text == "warn")
+    *out = Level::Warn;
+  else if (text == "error")
+    *out = Level::Error;
+  else
+    return false;
   return true;
 }
 

@@ -35,11 +35,12 @@ class Line {
 
   Line& kv(std::string_view key, std::string_view value);
   Line& kv(std::string_view key, const char* value) { return kv(key, std::string_view(value)); }
-  Line& kv(std::string_view key, const std::string& value) { return kv(key, std::string_view(value)); }
+  Line& kv(std::string_view key, const std::string& value) {
+    return kv(key, std::string_view(value));
+  }
   Line& kv(std::string_view key, bool value);
   template <typename T>
-    requires std::is_integral_v<T>
-  Line& kv(std::string_view key, T value) {
+  requires std::is_integral_v<T> Line& kv(std::string_view key, T value) {
     if (on_) number(key, static_cast<int64_t>(value));
     return *this;
   }
@@ -52,9 +53,17 @@ class Line {
   std::string buf_;
 };
 
-inline Line debug(std::string_view event) { return Line(Level::Debug, event); }
-inline Line info(std::string_view event) { return Line(Level::Info, event); }
-inline Line warn(std::string_view event) { return Line(Level::Warn, event); }
-inline Line error(std::string_view event) { return Line(Level::Error, event); }
+inline Line debug(std::string_view event) {
+  return Line(Level::Debug, event);
+}
+inline Line info(std::string_view event) {
+  return Line(Level::Info, event);
+}
+inline Line warn(std::string_view event) {
+  return Line(Level::Warn, event);
+}
+inline Line error(std::string_view event) {
+  return Line(Level::Error, event);
+}
 
 }  // namespace tollgate::log

@@ -64,7 +64,8 @@ size_t IpAddress::hash() const {
   return static_cast<size_t>(h);
 }
 
-std::optional<SockAddr> SockAddr::parse(std::string_view text, std::optional<uint16_t> defaultPort) {
+std::optional<SockAddr> SockAddr::parse(std::string_view text,
+                                        std::optional<uint16_t> defaultPort) {
   std::string_view host = text;
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
@@ -144,7 +145,9 @@ std::string SockAddr::hostForUri() const {
   return ip_.isV6() ? "[" + ip_.toString() + "]" : ip_.toString();
 }
 
-std::string SockAddr::toString() const { return hostForUri() + ":" + std::to_string(port_); }
+std::string SockAddr::toString() const {
+  return hostForUri() + ":" + std::to_string(port_);
+}
 
 std::optional<Cidr> Cidr::parse(std::string_view text) {
   size_t slash = text.find('/');
@@ -181,6 +184,8 @@ bool Cidr::contains(const IpAddress& ip) const {
   return (ip.bytes()[full] & mask) == net_.bytes()[full];
 }
 
-std::string Cidr::toString() const { return net_.toString() + "/" + std::to_string(prefix_); }
+std::string Cidr::toString() const {
+  return net_.toString() + "/" + std::to_string(prefix_);
+}
 
 }  // namespace tollgate::net

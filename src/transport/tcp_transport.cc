@@ -61,7 +61,8 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
         case ENOMEM:
           // Out of descriptors or memory: the listener stays readable, so
           // stop listening to it for a moment rather than spin.
-          log::warn("transport.accept_paused").kv("listener", ls.info.id)
+          log::warn("transport.accept_paused")
+              .kv("listener", ls.info.id)
               .kv("error", std::strerror(errno));
           loop.modify(ls.fd, 0);
           ls.acceptBackoff.start(loop.timers(), kAcceptBackoff);
@@ -191,7 +192,8 @@ void Transport::Impl::finishConnect(Connection* c, uint32_t events) {
   if (err == 0 && !(events & EPOLLOUT)) err = ECONNRESET;  // hang-up without writability
   if (err != 0) {
     ++stats.tcpConnectFailed;
-    log::debug("transport.connect_failed").kv("remote", c->remote.toString())
+    log::debug("transport.connect_failed")
+        .kv("remote", c->remote.toString())
         .kv("error", std::strerror(err));
     closeConnection(c);
     return;
@@ -235,7 +237,8 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
     if (f.kind == sip::Frame::NeedMore) break;
     if (f.kind == sip::Frame::Error || f.length == 0 || f.length > buf.size() - consumed) {
       ++stats.tcpFramingErrors;
-      log::debug("transport.framing_error").kv("remote", c->remote.toString())
+      log::debug("transport.framing_error")
+          .kv("remote", c->remote.toString())
           .kv("reason", f.kind == sip::Frame::Error ? f.error : "bad frame length");
       closeConnection(c);
       return false;
@@ -281,7 +284,8 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
       // The peer does not read (or cannot connect): give up on it rather
       // than buffer without bound.
       ++stats.tcpClosedSlowReader;
-      log::info("transport.slow_reader").kv("remote", c->remote.toString())
+      log::info("transport.slow_reader")
+          .kv("remote", c->remote.toString())
           .kv("queued", c->outPending());
       closeConnection(c);
       return Err(SendError::QueueFull);
@@ -313,8 +317,8 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
 
 void Transport::Impl::flushOutput(Connection* c) {
   while (c->outPending() > 0) {
-    ssize_t n = ::send(c->fd, c->out.data() + c->outOffset, c->outPending(),
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n =
+        ::send(c->fd, c->out.data() + c->outOffset, c->outPending(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;

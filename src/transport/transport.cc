@@ -19,18 +19,24 @@ namespace tollgate::transport {
 
 std::string_view protocolName(Protocol p) {
   switch (p) {
-    case Protocol::Udp: return "UDP";
-    case Protocol::Tcp: return "TCP";
-    case Protocol::Tls: return "TLS";
+    case Protocol::Udp:
+      return "UDP";
+    case Protocol::Tcp:
+      return "TCP";
+    case Protocol::Tls:
+      return "TLS";
   }
   return "UDP";
 }
 
 std::string_view protocolParam(Protocol p) {
   switch (p) {
-    case Protocol::Udp: return "udp";
-    case Protocol::Tcp: return "tcp";
-    case Protocol::Tls: return "tls";
+    case Protocol::Udp:
+      return "udp";
+    case Protocol::Tcp:
+      return "tcp";
+    case Protocol::Tls:
+      return "tls";
   }
   return "udp";
 }
@@ -53,7 +59,9 @@ std::optional<Protocol> protocolFromName(std::string_view name) {
   return std::nullopt;
 }
 
-bool isStream(Protocol p) { return p != Protocol::Udp; }
+bool isStream(Protocol p) {
+  return p != Protocol::Udp;
+}
 
 std::optional<ListenSpec> parseListenSpec(std::string_view text) {
   size_t colon = text.find(':');
@@ -214,7 +222,9 @@ Result<ListenerId, std::string> Transport::listen(const ListenSpec& spec) {
   return impl_->listen(spec);
 }
 
-const std::vector<Listener>& Transport::listeners() const { return impl_->listeners; }
+const std::vector<Listener>& Transport::listeners() const {
+  return impl_->listeners;
+}
 
 const Listener* Transport::listener(ListenerId id) const {
   return id < impl_->listeners.size() ? &impl_->listeners[id] : nullptr;
@@ -226,18 +236,27 @@ const Listener* Transport::pickListener(Protocol protocol, const net::SockAddr& 
 
 Result<Ok, SendError> Transport::send(const Flow& flow, std::string_view bytes) {
   switch (flow.protocol) {
-    case Protocol::Udp: return impl_->sendUdp(flow, bytes);
-    case Protocol::Tcp: return impl_->sendTcp(flow, bytes);
-    case Protocol::Tls: break;
+    case Protocol::Udp:
+      return impl_->sendUdp(flow, bytes);
+    case Protocol::Tcp:
+      return impl_->sendTcp(flow, bytes);
+    case Protocol::Tls:
+      break;
   }
   ++impl_->stats.tcpSendErrors;
   return Err(SendError::NoListener);  // no TLS listener can exist yet
 }
 
-void Transport::stopAccepting() { impl_->stopAccepting(); }
+void Transport::stopAccepting() {
+  impl_->stopAccepting();
+}
 
-void Transport::close() { impl_->closeAll(/*notify=*/true); }
+void Transport::close() {
+  impl_->closeAll(/*notify=*/true);
+}
 
-const TransportStats& Transport::stats() const { return impl_->stats; }
+const TransportStats& Transport::stats() const {
+  return impl_->stats;
+}
 
 }  // namespace tollgate::transport

@@ -18,7 +18,7 @@
 namespace tollgate::transport {
 
 enum class Protocol : uint8_t { Udp, Tcp, Tls };
-std::string_view protocolName(Protocol p);  // "UDP", "TCP", "TLS" (as in a Via)
+std::string_view protocolName(Protocol p);   // "UDP", "TCP", "TLS" (as in a Via)
 std::string_view protocolParam(Protocol p);  // "udp", "tcp", "tls" (as in ;transport=)
 std::optional<Protocol> protocolFromName(std::string_view name);  // case-insensitive
 bool isStream(Protocol p);
@@ -50,20 +50,20 @@ struct Listener {
 };
 
 struct TransportLimits {
-  size_t udpBatch = 32;                  // datagrams per recvmmsg call
-  int udpReceiveBuffer = 4 << 20;        // SO_RCVBUF request, bytes
-  size_t tcpMaxConnections = 4096;       // whole table
-  size_t tcpMaxConnectionsPerIp = 64;    // per remote IP address
+  size_t udpBatch = 32;                              // datagrams per recvmmsg call
+  int udpReceiveBuffer = 4 << 20;                    // SO_RCVBUF request, bytes
+  size_t tcpMaxConnections = 4096;                   // whole table
+  size_t tcpMaxConnectionsPerIp = 64;                // per remote IP address
   Millis tcpIdleTimeout{std::chrono::seconds(300)};  // no bytes either way -> close
   Millis tcpConnectTimeout{std::chrono::seconds(5)};
-  size_t tcpMaxOutputQueue = 1 << 20;    // bytes queued on one connection before we give up on it
-  int udpSendBuffer = 1 << 20;           // SO_SNDBUF request, bytes
+  size_t tcpMaxOutputQueue = 1 << 20;  // bytes queued on one connection before we give up on it
+  int udpSendBuffer = 1 << 20;         // SO_SNDBUF request, bytes
 };
 
 struct TransportStats {
   uint64_t udpReceived = 0;
   uint64_t udpSent = 0;
-  uint64_t udpTruncated = 0;      // datagram larger than the receive buffer: dropped
+  uint64_t udpTruncated = 0;  // datagram larger than the receive buffer: dropped
   uint64_t udpSendErrors = 0;
   uint64_t tcpAccepted = 0;
   uint64_t tcpConnected = 0;      // outbound connections opened
@@ -73,9 +73,9 @@ struct TransportStats {
   uint64_t tcpReceived = 0;       // messages
   uint64_t tcpSent = 0;
   uint64_t tcpSendErrors = 0;
-  uint64_t keepAlives = 0;        // CRLF keep-alives received (TCP pings/pongs, UDP CRLF datagrams)
+  uint64_t keepAlives = 0;  // CRLF keep-alives received (TCP pings/pongs, UDP CRLF datagrams)
   size_t tcpOpen = 0;
-  uint64_t tcpConnectFailed = 0;  // outbound connects refused, failed or timed out
+  uint64_t tcpConnectFailed = 0;     // outbound connects refused, failed or timed out
   uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
 };
 

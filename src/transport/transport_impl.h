@@ -93,8 +93,7 @@ struct Transport::Impl {
   void onAcceptable(ListenerState& ls);
   Result<Ok, SendError> sendTcp(const Flow& flow, std::string_view bytes);
   Result<Connection*, SendError> openConnection(const Flow& flow);
-  Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local,
-                            bool connecting);
+  Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local, bool connecting);
   void onConnectionEvent(Connection* c, uint32_t events);
   void finishConnect(Connection* c, uint32_t events);
   void readConnection(Connection* c);

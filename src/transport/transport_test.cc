@@ -275,7 +275,9 @@ void udpRoundTrip(EventLoop& loop, std::string_view listen) {
   EXPECT_EQ(b.stats().udpReceived, 1u);
 }
 
-TEST_F(TransportTest, UdpRoundTripV4) { udpRoundTrip(loop, "udp:127.0.0.1:0"); }
+TEST_F(TransportTest, UdpRoundTripV4) {
+  udpRoundTrip(loop, "udp:127.0.0.1:0");
+}
 
 TEST_F(TransportTest, UdpRoundTripV6) {
   if (!haveIpv6Loopback()) GTEST_SKIP() << "no ::1";
@@ -379,7 +381,8 @@ TEST_F(TransportTest, SinkMayReplyFromInsideOnMessage) {
   }
   for (Protocol p : {Protocol::Udp, Protocol::Tcp}) {
     const auto to = echo.listeners()[p == Protocol::Udp ? 0 : 1].address;
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(client.send(Flow{p, to}, sipMessage(std::to_string(i))));
+    for (int i = 0; i < 3; ++i)
+      ASSERT_TRUE(client.send(Flow{p, to}, sipMessage(std::to_string(i))));
   }
   ASSERT_TRUE(runUntil(loop, [&] { return clientSink.messages.size() == 6; }));
   EXPECT_EQ(client.stats().tcpOpen, 1u);
@@ -510,9 +513,8 @@ TEST_F(TcpTest, PerIpCapClosesTheExtraConnection) {
   start(limits);
   std::vector<RawSocket> clients;
   for (int i = 0; i < 4; ++i) clients.push_back(RawSocket::tcp(addr));
-  ASSERT_TRUE(runUntil(loop, [&] {
-    return t->stats().tcpAccepted + t->stats().tcpRejectedLimit == 4;
-  }));
+  ASSERT_TRUE(
+      runUntil(loop, [&] { return t->stats().tcpAccepted + t->stats().tcpRejectedLimit == 4; }));
   EXPECT_EQ(t->stats().tcpAccepted, 3u);
   EXPECT_EQ(t->stats().tcpRejectedLimit, 1u);
   EXPECT_EQ(t->stats().tcpOpen, 3u);
@@ -545,9 +547,8 @@ TEST_F(TcpTest, TotalCapRejects) {
   start(limits);
   std::vector<RawSocket> clients;
   for (int i = 0; i < 3; ++i) clients.push_back(RawSocket::tcp(addr));
-  ASSERT_TRUE(runUntil(loop, [&] {
-    return t->stats().tcpAccepted + t->stats().tcpRejectedLimit == 3;
-  }));
+  ASSERT_TRUE(
+      runUntil(loop, [&] { return t->stats().tcpAccepted + t->stats().tcpRejectedLimit == 3; }));
   EXPECT_EQ(t->stats().tcpRejectedLimit, 1u);
   EXPECT_EQ(t->stats().tcpOpen, 2u);
   // Outbound opens count against the same table.
@@ -564,7 +565,8 @@ TEST_F(TcpTest, IdleConnectionIsClosed) {
   auto begin = Clock::now();
   ASSERT_TRUE(runUntil(loop, [&] { return t->stats().tcpAccepted == 1; }));
   // Activity half-way pushes the deadline out.
-  runUntil(loop, [] { return false; }, milliseconds(120));
+  runUntil(
+      loop, [] { return false; }, milliseconds(120));
   c.write("\r\n\r\n");
   bool eof = false;
   std::string pong = readWhileRunning(loop, c.fd, 3, &eof, seconds(1));
@@ -781,7 +783,8 @@ TEST_F(TransportTest, TcpConnectTimeout) {
   }
   ASSERT_TRUE(t.send(Flow{Protocol::Tcp, target}, sipMessage()));
   auto begin = Clock::now();
-  bool closed = runUntil(loop, [&] { return sink.closed.size() == 1; }, seconds(1));
+  bool closed = runUntil(
+      loop, [&] { return sink.closed.size() == 1; }, seconds(1));
   for (int f : fillers) ::close(f);
   ::close(lfd);
   if (t.stats().tcpConnected == 1) {

@@ -43,8 +43,8 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
     for (size_t i = 0; i < udpBatch; ++i) {
       udpMsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset each call
     }
-    int n = ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT,
-                       nullptr);
+    int n =
+        ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained. Errors: level-triggered epoll brings us back.
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = udpMsgs[i];

@@ -16,7 +16,8 @@ namespace {
 constexpr std::string_view kMagicCookie = "z9hG4bK";
 
 bool rfc3261Branch(std::string_view branch) {
-  return branch.size() > kMagicCookie.size() && branch.substr(0, kMagicCookie.size()) == kMagicCookie;
+  return branch.size() > kMagicCookie.size() &&
+         branch.substr(0, kMagicCookie.size()) == kMagicCookie;
 }
 
 std::string_view stripBrackets(std::string_view host) {
@@ -63,8 +64,8 @@ struct TransactionLayer::ClientTxn {
   std::string ackBytes;  // ACK for a non-2xx final, re-sent on retransmissions
 };
 
-TransactionLayer::TransactionLayer(EventLoop& loop, transport::Transport& transport,
-                                   Random& random, TimerSettings timers)
+TransactionLayer::TransactionLayer(EventLoop& loop, transport::Transport& transport, Random& random,
+                                   TimerSettings timers)
     : loop_(loop), transport_(transport), random_(random), timers_(timers) {
   servers_.reserve(4096);
   serverByKey_.reserve(4096);
@@ -217,7 +218,7 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
       case S::Proceeding:
         if (status < 200) {
           t.state = S::Proceeding;
-          t.retransmit.cancel();  // §17.1.1.2: no more retransmissions
+          t.retransmit.cancel();                  // §17.1.1.2: no more retransmissions
           if (!t.cancelSent) t.timeout.cancel();  // Timer B only runs in Calling
           if (t.cancelPending && !t.cancelSent) sendCancelNow(t);
         } else if (status < 300) {
@@ -310,13 +311,13 @@ std::string TransactionLayer::viaWithReceived(const Message& request, const Flow
   std::string out(text.substr(0, semi));
   while (semi != std::string_view::npos) {
     size_t next = text.find(';', semi + 1);
-    std::string_view param = text.substr(semi + 1, next == std::string_view::npos ? next : next - semi - 1);
+    std::string_view param =
+        text.substr(semi + 1, next == std::string_view::npos ? next : next - semi - 1);
     std::string_view name = param.substr(0, param.find('='));
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
     auto ieq = [](std::string_view a, std::string_view b) {
-      return a.size() == b.size() &&
-             std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+      return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) ==
                       std::tolower(static_cast<unsigned char>(y));
              });
@@ -402,8 +403,8 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
     // RFC 6026 Accepted: retransmit the 2xx until the ACK (§13.3.1.4), absorb
     // INVITE retransmissions, give up after Timer L = 64*T1.
     t.state = S::Accepted;
-    t.acceptedKey = acceptedKey(t.request->callId(), t.request->cseq().number,
-                                t.request->from().tag());
+    t.acceptedKey =
+        acceptedKey(t.request->callId(), t.request->cseq().number, t.request->from().tag());
     acceptedByDialog_[t.acceptedKey] = id;
     if (unreliable) {
       t.interval = timers_.t1;
@@ -488,8 +489,8 @@ void TransactionLayer::serverTerminate(ServerTxn& t) {
 void TransactionLayer::respondStateless(const Message& request, const Flow& from, int status,
                                         std::string_view reason, std::string_view toTag,
                                         const std::vector<sip::ExtraHeader>& extra) {
-  std::string bytes = sip::makeResponse(request, status, reason, toTag, extra, {},
-                                        viaWithReceived(request, from));
+  std::string bytes =
+      sip::makeResponse(request, status, reason, toTag, extra, {}, viaWithReceived(request, from));
   (void)transport_.send(responseFlow(request, from), bytes);
 }
 

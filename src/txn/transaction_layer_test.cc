@@ -112,12 +112,15 @@ class TxnTest : public ::testing::Test {
 
   std::string invite(const std::string& branch, const std::string& extraVia = "") {
     return "INVITE sip:1000@127.0.0.1 SIP/2.0\r\n"
-           "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(peer_.port()) + ";branch=" + branch +
-           extraVia + "\r\n"
+           "Via: SIP/2.0/UDP 127.0.0.1:" +
+           std::to_string(peer_.port()) + ";branch=" + branch + extraVia +
+           "\r\n"
            "Max-Forwards: 70\r\n"
            "From: <sip:alice@127.0.0.1>;tag=a1\r\n"
            "To: <sip:1000@127.0.0.1>\r\n"
-           "Call-ID: call-" + branch + "\r\n"
+           "Call-ID: call-" +
+           branch +
+           "\r\n"
            "CSeq: 1 INVITE\r\n"
            "Contact: <sip:alice@127.0.0.1>\r\n"
            "Content-Length: 0\r\n\r\n";
@@ -163,11 +166,13 @@ TEST_F(TxnTest, Non2xxFinalIsRetransmittedUntilAckWhichIsAbsorbed) {
   int finals = 0;
   for (auto& m : got) finals += statusOf(m) == 486;
   EXPECT_GE(finals, 3);
-  std::string ack = "ACK sip:1000@127.0.0.1 SIP/2.0\r\n"
-                    "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(peer_.port()) +
-                    ";branch=z9hG4bKbbb1\r\nMax-Forwards: 70\r\n"
-                    "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>;tag=tt\r\n"
-                    "Call-ID: call-z9hG4bKbbb1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+  std::string ack =
+      "ACK sip:1000@127.0.0.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:" +
+      std::to_string(peer_.port()) +
+      ";branch=z9hG4bKbbb1\r\nMax-Forwards: 70\r\n"
+      "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>;tag=tt\r\n"
+      "Call-ID: call-z9hG4bKbbb1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
   peer_.sendTo(port_, ack);
   run(10ms);
   got = run(200ms);
@@ -183,11 +188,13 @@ TEST_F(TxnTest, TwoHundredIsRetransmittedUntilAckAndAckGoesToTheUser) {
   int oks = 0;
   for (auto& m : got) oks += statusOf(m) == 200;
   EXPECT_GE(oks, 3);
-  std::string ack = "ACK sip:alice@127.0.0.1 SIP/2.0\r\n"
-                    "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(peer_.port()) +
-                    ";branch=z9hG4bKother\r\nMax-Forwards: 70\r\n"
-                    "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>;tag=tt\r\n"
-                    "Call-ID: call-z9hG4bKccc1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+  std::string ack =
+      "ACK sip:alice@127.0.0.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:" +
+      std::to_string(peer_.port()) +
+      ";branch=z9hG4bKother\r\nMax-Forwards: 70\r\n"
+      "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>;tag=tt\r\n"
+      "Call-ID: call-z9hG4bKccc1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
   peer_.sendTo(port_, ack);
   run(10ms);
   EXPECT_TRUE(run(200ms).empty()) << "2xx retransmission continued after ACK";
@@ -209,11 +216,13 @@ TEST_F(TxnTest, CancelMatchesInviteGets200AndNotifiesUser) {
   peer_.sendTo(port_, invite("z9hG4bKeee1"));
   run(10ms);
   TxnId inviteId = user_.lastServer;
-  std::string cancel = "CANCEL sip:1000@127.0.0.1 SIP/2.0\r\n"
-                       "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(peer_.port()) +
-                       ";branch=z9hG4bKeee1\r\nMax-Forwards: 70\r\n"
-                       "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>\r\n"
-                       "Call-ID: call-z9hG4bKeee1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+  std::string cancel =
+      "CANCEL sip:1000@127.0.0.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:" +
+      std::to_string(peer_.port()) +
+      ";branch=z9hG4bKeee1\r\nMax-Forwards: 70\r\n"
+      "From: <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:1000@127.0.0.1>\r\n"
+      "Call-ID: call-z9hG4bKeee1\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
   peer_.sendTo(port_, cancel);
   auto got = run(20ms);
   ASSERT_EQ(got.size(), 1u);
@@ -224,10 +233,11 @@ TEST_F(TxnTest, CancelMatchesInviteGets200AndNotifiesUser) {
 
 TEST_F(TxnTest, ResponseCarriesReceivedAndRportAndGoesToSourcePort) {
   // The Via claims another host and port; rport asks for the source port.
-  std::string req = "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
-                    "Via: SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKfff1;rport\r\n"
-                    "Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\n"
-                    "Call-ID: opt1\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  std::string req =
+      "OPTIONS sip:127.0.0.1 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 10.9.9.9:5999;branch=z9hG4bKfff1;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\n"
+      "Call-ID: opt1\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n";
   peer_.sendTo(port_, req);
   run(10ms);
   ASSERT_TRUE(txns_.respond(user_.lastServer, 200, "", "x"));
@@ -249,19 +259,27 @@ TEST_F(TxnTest, ClientInviteRetransmitsThenAcksNon2xxFinal) {
   r.callId = "cli-call-1";
   r.cseq = 1;
   sip::MessageWriter w;
-  w.requestLine("INVITE", r.requestUri).header("Via", r.via).header("Max-Forwards", "70")
-      .header("From", r.from).header("To", r.to).header("Call-ID", r.callId)
+  w.requestLine("INVITE", r.requestUri)
+      .header("Via", r.via)
+      .header("Max-Forwards", "70")
+      .header("From", r.from)
+      .header("To", r.to)
+      .header("Call-ID", r.callId)
       .header("CSeq", "1 INVITE");
   r.bytes = w.finish();
-  Flow to{transport::Protocol::Udp, *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
+  Flow to{transport::Protocol::Udp,
+          *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
           transport_.listeners().front().id, 0};
   txns_.sendRequest(std::move(r), to, &cb);
   auto got = run(70ms);
   EXPECT_GE(got.size(), 3u) << "Timer A retransmissions missing";
-  std::string busy = "SIP/2.0 486 Busy Here\r\n"
-                     "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(port_) + ";branch=z9hG4bKcli1\r\n"
-                     "From: <sip:us@127.0.0.1>;tag=f1\r\nTo: <sip:2000@127.0.0.1>;tag=rt\r\n"
-                     "Call-ID: cli-call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+  std::string busy =
+      "SIP/2.0 486 Busy Here\r\n"
+      "Via: SIP/2.0/UDP 127.0.0.1:" +
+      std::to_string(port_) +
+      ";branch=z9hG4bKcli1\r\n"
+      "From: <sip:us@127.0.0.1>;tag=f1\r\nTo: <sip:2000@127.0.0.1>;tag=rt\r\n"
+      "Call-ID: cli-call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
   peer_.sendTo(port_, busy);
   got = run(30ms);
   ASSERT_EQ(got.size(), 1u);
@@ -284,7 +302,8 @@ TEST_F(TxnTest, ClientInviteTimesOutWithTimerB) {
   r.requestUri = "sip:2000@127.0.0.1";
   r.via = "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKcli2";
   r.bytes = "INVITE sip:2000@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n";
-  Flow to{transport::Protocol::Udp, *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
+  Flow to{transport::Protocol::Udp,
+          *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
           transport_.listeners().front().id, 0};
   txns_.sendRequest(std::move(r), to, &cb);
   run(64 * 20ms + 60ms);
@@ -304,14 +323,16 @@ TEST_F(TxnTest, CancelBeforeProvisionalWaitsForIt) {
   r.callId = "cli-call-3";
   r.cseq = 5;
   r.bytes = "INVITE sip:2000@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n";
-  Flow to{transport::Protocol::Udp, *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
+  Flow to{transport::Protocol::Udp,
+          *net::SockAddr::parse("127.0.0.1:" + std::to_string(peer_.port())),
           transport_.listeners().front().id, 0};
   TxnId id = txns_.sendRequest(std::move(r), to, &cb);
   run(5ms);
   txns_.cancelClient(id);
   for (auto& m : run(10ms)) EXPECT_NE(m.substr(0, 7), "CANCEL ") << "CANCEL before a provisional";
   peer_.sendTo(port_, "SIP/2.0 180 Ringing\r\nVia: " + std::string("SIP/2.0/UDP 127.0.0.1:") +
-                          std::to_string(port_) + ";branch=z9hG4bKcli3\r\n"
+                          std::to_string(port_) +
+                          ";branch=z9hG4bKcli3\r\n"
                           "From: <sip:us@127.0.0.1>;tag=f3\r\nTo: <sip:2000@127.0.0.1>;tag=r3\r\n"
                           "Call-ID: cli-call-3\r\nCSeq: 5 INVITE\r\nContent-Length: 0\r\n\r\n");
   bool sawCancel = false;
@@ -326,9 +347,10 @@ TEST_F(TxnTest, CancelBeforeProvisionalWaitsForIt) {
 }
 
 TEST_F(TxnTest, UnknownResponseIsStray) {
-  peer_.sendTo(port_, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKnope\r\n"
-                      "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\n"
-                      "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+  peer_.sendTo(port_,
+               "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKnope\r\n"
+               "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\n"
+               "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
   run(10ms);
   EXPECT_EQ(user_.stray, 1);
 }
