@@ -1,7 +1,5 @@
 // Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
 // [log] [node] tables. See docs/configuration.md for what each key means.
-#include <toml++/toml.h>
-#define TOLLGATE_APP_TOML_READER
 #include "app/config.h"
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/toml_reader.h"
 #include "common/net.h"
 
 namespace tollgate::app {

@@ -3,9 +3,7 @@
 // findings point at the line that caused them.
 #include "app/provisioning_file.h"
 
-#include <toml++/toml.h>
-#define TOLLGATE_APP_TOML_READER
-#include "app/config.h"  // again, for the toml_reader section
+#include "app/toml_reader.h"
 
 #include <cstdint>
 #include <limits>

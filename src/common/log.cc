@@ -134,70 +134,48 @@ Line::~Line() {
   (void)rc;
 }
 
-Line& Line::kv(std::string_view key, std::string_view value) {
-  if (!on_) return *this;
+void Line::key(std::string_view k) {
   if (format_ == Format::Json) {
     buf_ += ",\"";
-    buf_ += key;
-    buf_ += "\":\"";
+    buf_ += k;
+    buf_ += "\":";
+  } else {
+    buf_ += ' ';
+    buf_ += k;
+    buf_ += '=';
+  }
+}
+
+Line& Line::kv(std::string_view k, std::string_view value) {
+  if (!on_) return *this;
+  key(k);
+  if (format_ == Format::Json || needsQuotes(value)) {
+    buf_ += '"';
     appendEscaped(buf_, value);
     buf_ += '"';
   } else {
-    buf_ += ' ';
-    buf_ += key;
-    buf_ += '=';
-    if (needsQuotes(value)) {
-      buf_ += '"';
-      appendEscaped(buf_, value);
-      buf_ += '"';
-    } else {
-      buf_ += value;
-    }
+    buf_ += value;
   }
   return *this;
 }
 
-Line& Line::kv(std::string_view key, bool value) {
+Line& Line::kv(std::string_view k, bool value) {
   if (!on_) return *this;
-  if (format_ == Format::Json) {
-    buf_ += ",\"";
-    buf_ += key;
-    buf_ += "\":";
-  } else {
-    buf_ += ' ';
-    buf_ += key;
-    buf_ += '=';
-  }
+  key(k);
   buf_ += value ? "true" : "false";
   return *this;
 }
 
-void Line::number(std::string_view key, int64_t value) {
-  if (format_ == Format::Json) {
-    buf_ += ",\"";
-    buf_ += key;
-    buf_ += "\":";
-  } else {
-    buf_ += ' ';
-    buf_ += key;
-    buf_ += '=';
-  }
+void Line::number(std::string_view k, int64_t value) {
+  key(k);
   buf_ += std::to_string(value);
 }
 
-Line& Line::kv(std::string_view key, double value) {
+Line& Line::kv(std::string_view k, double value) {
   if (!on_) return *this;
   char b[32];
   std::snprintf(b, sizeof b, "%.3f", value);
-  if (format_ == Format::Json) {
-    buf_ += ",\"";
-    buf_ += key;
-    buf_ += "\":";
-  } else {
-    buf_ += ' ';
-    buf_ += key;
-    buf_ += '=';
-  }
+  key(k);
   buf_ += b;
   return *this;
 }

@@ -47,6 +47,7 @@ class Line {
   Line& kv(std::string_view key, double value);
 
  private:
+  void key(std::string_view k);  // " k=" or ",\"k\":"
   void number(std::string_view key, int64_t value);
   bool on_;
   Format format_;

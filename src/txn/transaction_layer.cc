@@ -406,20 +406,7 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
     t.acceptedKey =
         acceptedKey(t.request->callId(), t.request->cseq().number, t.request->from().tag());
     acceptedByDialog_[t.acceptedKey] = id;
-    if (unreliable) {
-      t.interval = timers_.t1;
-      t.retransmit.setCallback([this, id] {
-        auto s = servers_.find(id);
-        if (s == servers_.end()) return;
-        ServerTxn& x = *s->second;
-        if (x.acceptedKey.empty()) return;
-        (void)transport_.send(x.flow, x.lastResponse);
-        ++stats_.retransmissionsSent;
-        x.interval = std::min(x.interval * 2, timers_.t2);
-        x.retransmit.start(loop_.timers(), x.interval);
-      });
-      t.retransmit.start(loop_.timers(), t.interval);
-    }
+    if (unreliable) startFinalRetransmission(t);
     t.lifetime.setCallback([this, id] {
       auto s = servers_.find(id);
       if (s == servers_.end()) return;
@@ -437,20 +424,7 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
   t.state = S::Completed;
   if (t.invite) {
     // Timer G retransmits the non-2xx final until the ACK; Timer H gives up.
-    if (unreliable) {
-      t.interval = timers_.t1;
-      t.retransmit.setCallback([this, id] {
-        auto s = servers_.find(id);
-        if (s == servers_.end()) return;
-        ServerTxn& x = *s->second;
-        if (x.state != S::Completed) return;
-        (void)transport_.send(x.flow, x.lastResponse);
-        ++stats_.retransmissionsSent;
-        x.interval = std::min(x.interval * 2, timers_.t2);
-        x.retransmit.start(loop_.timers(), x.interval);
-      });
-      t.retransmit.start(loop_.timers(), t.interval);
-    }
+    if (unreliable) startFinalRetransmission(t);
     t.lifetime.setCallback([this, id] {
       if (auto s = servers_.find(id); s != servers_.end()) serverTerminate(*s->second);
     });
@@ -463,6 +437,26 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
     t.lifetime.start(loop_.timers(), unreliable ? 64 * timers_.t1 : Millis(0));
   }
   return true;
+}
+
+void TransactionLayer::startFinalRetransmission(ServerTxn& t) {
+  // Timer G for a non-2xx final, and the §13.3.1.4 2xx retransmission: T1,
+  // doubling up to T2, for as long as the ACK has not come.
+  TxnId id = t.id;
+  t.interval = timers_.t1;
+  t.retransmit.setCallback([this, id] {
+    auto s = servers_.find(id);
+    if (s == servers_.end()) return;
+    ServerTxn& x = *s->second;
+    const bool awaitingAck = x.state == ServerTxn::State::Completed ||
+                             (x.state == ServerTxn::State::Accepted && !x.acceptedKey.empty());
+    if (!awaitingAck) return;
+    (void)transport_.send(x.flow, x.lastResponse);
+    ++stats_.retransmissionsSent;
+    x.interval = std::min(x.interval * 2, timers_.t2);
+    x.retransmit.start(loop_.timers(), x.interval);
+  });
+  t.retransmit.start(loop_.timers(), t.interval);
 }
 
 void TransactionLayer::serverTerminate(ServerTxn& t) {
@@ -677,7 +671,5 @@ void TransactionLayer::reap() {
   stats_.serverLive = servers_.size();
   stats_.clientLive = clients_.size();
 }
-
-void TransactionLayer::reapLater() {}
 
 }  // namespace tollgate::txn

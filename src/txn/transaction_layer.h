@@ -168,12 +168,12 @@ class TransactionLayer final : public transport::MessageSink {
   std::string viaWithReceived(const sip::Message& request, const transport::Flow& from) const;
 
   void serverSend(ServerTxn& t, std::string&& bytes);
+  void startFinalRetransmission(ServerTxn& t);
   void serverTerminate(ServerTxn& t);
   void clientSend(ClientTxn& t, std::string_view bytes);
   void clientTerminate(ClientTxn& t);
   void sendCancelNow(ClientTxn& invite);
   void sendAckForNon2xx(ClientTxn& t, const sip::Message& response);
-  void reapLater();
   void reap();
 
   bool reliable(const transport::Flow& f) const { return transport::isStream(f.protocol); }
@@ -194,7 +194,6 @@ class TransactionLayer final : public transport::MessageSink {
   // a callback that may still reference them.
   std::vector<std::unique_ptr<ServerTxn>> deadServers_;
   std::vector<std::unique_ptr<ClientTxn>> deadClients_;
-  bool reapScheduled_ = false;
   TxnStats stats_;
 };
 
