@@ -1,0 +1,203 @@
+// Failure counting, suspension and escalation. See retry_limiter.h.
+#include "auth/retry_limiter.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tollgate::auth {
+
+namespace {
+
+int64_t micros(std::chrono::seconds s) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(s).count();
+}
+
+std::string_view clip(std::string_view username) {
+  return username.substr(0, std::min(username.size(), kMaxTrackedUsername));
+}
+
+}  // namespace
+
+std::string_view suspensionKindName(SuspensionKind k) {
+  return k == SuspensionKind::Pair ? "user_source" : "source";
+}
+
+bool suspensionKindFromName(std::string_view name, SuspensionKind* out) {
+  if (name == "user_source") {
+    *out = SuspensionKind::Pair;
+  } else if (name == "source") {
+    *out = SuspensionKind::Source;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+AuthRetryLimiter::AuthRetryLimiter(const Clock& clock, RetryLimits limits, size_t maxPairs,
+                                   size_t maxSources)
+    : clock_(clock), limits_(limits) {
+  pairs_.max = std::max<size_t>(maxPairs, 1);
+  sources_.max = std::max<size_t>(maxSources, 1);
+}
+
+net::IpAddress AuthRetryLimiter::sourceKey(const net::IpAddress& ip) {
+  if (!ip.isV6()) return ip;
+  // The /64 network: the first 8 bytes of the address, the rest zero.
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  std::memcpy(&sa.sin6_addr, ip.bytes(), 8);
+  return net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa)).ip();
+}
+
+AuthRetryLimiter::Entry* AuthRetryLimiter::find(const Table& t, std::string_view username,
+                                                const net::IpAddress& source) const {
+  auto it = t.index.find(Key{clip(username), source});
+  return it == t.index.end() ? nullptr : &*it->second;
+}
+
+AuthRetryLimiter::Entry& AuthRetryLimiter::touch(Table& t, std::string_view username,
+                                                 const net::IpAddress& source) {
+  username = clip(username);
+  auto it = t.index.find(Key{username, source});
+  if (it != t.index.end()) {
+    t.lru.splice(t.lru.begin(), t.lru, it->second);
+    return t.lru.front();
+  }
+  if (t.lru.size() >= t.max) {
+    // Full: forget the least recently touched key. A bounded table is the
+    // price of surviving a flood of distinct keys; the eviction is counted.
+    Entry& victim = t.lru.back();
+    t.index.erase(Key{victim.username, victim.source});
+    t.lru.pop_back();
+    ++stats_.evicted;
+  }
+  t.lru.emplace_front();
+  Entry& e = t.lru.front();
+  e.username = std::string(username);
+  e.source = source;
+  t.index.emplace(Key{e.username, e.source}, t.lru.begin());
+  return e;
+}
+
+bool AuthRetryLimiter::suspended(std::string_view username, const net::IpAddress& source) const {
+  if (!limits_.enabled) return false;
+  const net::IpAddress key = sourceKey(source);
+  const int64_t now = clock_.wallMicros();
+  if (const Entry* s = find(sources_, {}, key); s && now < s->untilUs) return true;
+  const Entry* p = find(pairs_, username, key);
+  return p && now < p->untilUs;
+}
+
+bool AuthRetryLimiter::sourceSuspended(const net::IpAddress& source) const {
+  if (!limits_.enabled) return false;
+  const Entry* s = find(sources_, {}, sourceKey(source));
+  return s && clock_.wallMicros() < s->untilUs;
+}
+
+bool AuthRetryLimiter::fail(Entry& e, uint32_t limit, SuspensionKind kind, int64_t now) {
+  if (now < e.untilUs) return false;  // already suspended
+  if (e.lastFailureUs != 0 && now - e.lastFailureUs > micros(limits_.failureWindow)) {
+    e.failures = 0;
+  }
+  ++e.failures;
+  e.lastFailureUs = now;
+  if (e.failures < limit) return false;
+
+  // Escalation: a key that offends again within kOffenseMemory of its last
+  // suspension gets twice the previous time, up to the maximum.
+  if (e.lastOffenseUs == 0 || now - e.lastOffenseUs > micros(kOffenseMemory)) e.offenses = 0;
+  ++e.offenses;
+  int64_t duration = micros(limits_.suspendTime);
+  const int64_t cap = std::max(micros(limits_.maxSuspendTime), duration);
+  for (uint32_t i = 1; i < e.offenses && duration < cap; ++i) duration *= 2;
+  duration = std::min(duration, cap);
+  e.sinceUs = now;
+  e.untilUs = now + duration;
+  e.lastOffenseUs = e.untilUs;
+  ++stats_.suspensions;
+  if (listener_) listener_->onSuspended(toSuspension(e, kind));
+  e.failures = 0;  // counted afresh once the suspension is over
+  return true;
+}
+
+bool AuthRetryLimiter::recordFailure(std::string_view username, const net::IpAddress& source) {
+  ++stats_.failures;
+  if (!limits_.enabled) return false;
+  // Attempts while suspended are not verified at all (the caller drops
+  // them), so they neither extend the suspension nor count for the source.
+  if (suspended(username, source)) return false;
+  const net::IpAddress key = sourceKey(source);
+  const int64_t now = clock_.wallMicros();
+  bool suspendedNow =
+      fail(touch(pairs_, username, key), limits_.maxRetry, SuspensionKind::Pair, now);
+  if (fail(touch(sources_, {}, key), limits_.sourceMaxRetry, SuspensionKind::Source, now)) {
+    suspendedNow = true;
+  }
+  return suspendedNow;
+}
+
+void AuthRetryLimiter::recordSuccess(std::string_view username, const net::IpAddress& source) {
+  if (Entry* p = find(pairs_, username, sourceKey(source))) {
+    p->failures = 0;
+    p->lastFailureUs = 0;
+  }
+}
+
+void AuthRetryLimiter::restore(const Suspension& s) {
+  Table& t = s.kind == SuspensionKind::Pair ? pairs_ : sources_;
+  Entry& e = touch(t, s.kind == SuspensionKind::Pair ? std::string_view(s.username) : "",
+                   sourceKey(s.source));
+  e.sinceUs = s.sinceUs;
+  e.untilUs = s.untilUs;
+  e.offenses = s.offenses;
+  e.lastOffenseUs = s.untilUs;
+  e.failures = 0;
+}
+
+bool AuthRetryLimiter::lift(SuspensionKind kind, std::string_view username,
+                            const net::IpAddress& source, int64_t untilUs) {
+  Table& t = kind == SuspensionKind::Pair ? pairs_ : sources_;
+  Entry* e = find(t, kind == SuspensionKind::Pair ? username : "", sourceKey(source));
+  if (!e || e->untilUs <= clock_.wallMicros()) return false;
+  if (untilUs != 0 && e->untilUs != untilUs) return false;  // a newer suspension: keep it
+  e->untilUs = 0;
+  e->failures = 0;
+  e->lastFailureUs = 0;
+  // An operator lifting a suspension forgives the offense as well.
+  if (e->offenses > 0) --e->offenses;
+  ++stats_.lifted;
+  return true;
+}
+
+Suspension AuthRetryLimiter::toSuspension(const Entry& e, SuspensionKind kind) const {
+  Suspension s;
+  s.kind = kind;
+  s.username = e.username;
+  s.source = e.source;
+  s.sinceUs = e.sinceUs;
+  s.untilUs = e.untilUs;
+  s.offenses = e.offenses;
+  s.failures = e.failures;
+  return s;
+}
+
+std::vector<Suspension> AuthRetryLimiter::active() const {
+  std::vector<Suspension> out;
+  const int64_t now = clock_.wallMicros();
+  for (const Entry& e : pairs_.lru) {
+    if (now < e.untilUs) out.push_back(toSuspension(e, SuspensionKind::Pair));
+  }
+  for (const Entry& e : sources_.lru) {
+    if (now < e.untilUs) out.push_back(toSuspension(e, SuspensionKind::Source));
+  }
+  return out;
+}
+
+RetryLimiterStats AuthRetryLimiter::stats() const {
+  RetryLimiterStats s = stats_;
+  s.pairsTracked = pairs_.lru.size();
+  s.sourcesTracked = sources_.lru.size();
+  return s;
+}
+
+}  // namespace tollgate::auth

@@ -1,0 +1,160 @@
+// Authentication retry limits (VOS3000 SS_AUTHENTICATION_MAX_RETRY /
+// SS_AUTHENTICATION_FAILED_SUSPEND): failed digest attempts are counted per
+// (username, source) and per source; past the limit that pair, or the whole
+// source, is suspended for a while, longer each time it offends again.
+//
+// Why two keys: a password guesser at one address trips the pair limit fast,
+// while the real user of that account, coming from their own address, is a
+// different pair and keeps working. A source that sprays many usernames
+// trips the source limit. A "source" is an IPv4 address or an IPv6 /64 (one
+// subscriber's prefix: per-address keys would let an IPv6 attacker rotate
+// through 2^64 addresses).
+//
+// Every table is keyed by attacker-controlled data, so each has a hard bound
+// (kMaxTrackedPairs, kMaxTrackedSources) and evicts the least recently
+// touched entry when full. Times are wall-clock microseconds, so
+// suspensions can be persisted and restored across restarts.
+//
+// Confined to its worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/net.h"
+
+namespace tollgate::auth {
+
+// Bounds of the limiter's tables (entries of ~150 bytes: ~10 MiB each when full).
+inline constexpr size_t kMaxTrackedPairs = 65'536;
+inline constexpr size_t kMaxTrackedSources = 65'536;
+// Usernames longer than this are tracked by their prefix: no account name
+// is that long (provisioning caps it at 64), and an attacker must not make
+// each table entry arbitrarily large.
+inline constexpr size_t kMaxTrackedUsername = 128;
+// A key that offends again within this time after its last suspension is a
+// repeat offender: its next suspension is twice as long (up to the maximum).
+inline constexpr std::chrono::hours kOffenseMemory{24};
+
+struct RetryLimits {
+  bool enabled = true;
+  uint32_t maxRetry = 6;         // failures per (username, source) before suspension
+  uint32_t sourceMaxRetry = 30;  // failures per source, any username
+  std::chrono::seconds suspendTime{180};
+  std::chrono::seconds maxSuspendTime{3600};  // cap of the escalation
+  std::chrono::seconds failureWindow{600};    // failures older than this are forgotten
+};
+
+enum class SuspensionKind : uint8_t { Pair, Source };
+std::string_view suspensionKindName(SuspensionKind k);  // "user_source", "source"
+bool suspensionKindFromName(std::string_view name, SuspensionKind* out);
+
+struct Suspension {
+  SuspensionKind kind = SuspensionKind::Pair;
+  std::string username;   // Pair only
+  net::IpAddress source;  // an IPv4 address, or the network address of an IPv6 /64
+  int64_t sinceUs = 0;    // wall clock, µs since the Unix epoch
+  int64_t untilUs = 0;
+  uint32_t offenses = 1;  // 1 = first suspension; the duration doubles per offense
+  uint32_t failures = 0;  // failed attempts that led to it
+};
+
+// Told about every new suspension (to persist and log it).
+class SuspensionListener {
+ public:
+  virtual ~SuspensionListener() = default;
+  virtual void onSuspended(const Suspension& s) = 0;
+};
+
+struct RetryLimiterStats {
+  uint64_t failures = 0;
+  uint64_t suspensions = 0;
+  uint64_t lifted = 0;   // by an operator
+  uint64_t evicted = 0;  // entries pushed out of a full table
+  size_t pairsTracked = 0;
+  size_t sourcesTracked = 0;
+};
+
+class AuthRetryLimiter {
+ public:
+  AuthRetryLimiter(const Clock& clock, RetryLimits limits, size_t maxPairs = kMaxTrackedPairs,
+                   size_t maxSources = kMaxTrackedSources);
+
+  void setListener(SuspensionListener* l) { listener_ = l; }
+  const RetryLimits& limits() const { return limits_; }
+
+  // The key a source address is counted under: IPv4 as is, IPv6 its /64.
+  static net::IpAddress sourceKey(const net::IpAddress& ip);
+
+  // True while the source, or the (username, source) pair, is suspended.
+  bool suspended(std::string_view username, const net::IpAddress& source) const;
+  bool sourceSuspended(const net::IpAddress& source) const;
+
+  // One failed attempt. True when it suspended the pair or the source.
+  bool recordFailure(std::string_view username, const net::IpAddress& source);
+  // A successful authentication clears the pair's failures (not the
+  // source's: a guesser with one valid account must not reset its count).
+  void recordSuccess(std::string_view username, const net::IpAddress& source);
+
+  // Re-installs a suspension read from the store at start-up (expired ones
+  // keep their offense count for escalation).
+  void restore(const Suspension& s);
+  // Lifts a suspension (operator command). untilUs != 0 lifts only that
+  // suspension (not a newer one of the same key). Failures are forgotten
+  // too, so the user gets a full set of attempts. True when one was lifted.
+  bool lift(SuspensionKind kind, std::string_view username, const net::IpAddress& source,
+            int64_t untilUs);
+
+  // Suspensions in force now.
+  std::vector<Suspension> active() const;
+  RetryLimiterStats stats() const;
+
+ private:
+  struct Entry {
+    std::string username;  // empty for sources
+    net::IpAddress source;
+    uint32_t failures = 0;
+    int64_t lastFailureUs = 0;
+    uint32_t offenses = 0;
+    int64_t lastOffenseUs = 0;
+    int64_t sinceUs = 0;
+    int64_t untilUs = 0;  // suspended while now < untilUs
+  };
+  struct Key {
+    std::string_view username;  // views the Entry's own string when stored
+    net::IpAddress source;
+    bool operator==(const Key& o) const { return source == o.source && username == o.username; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<std::string_view>()(k.username) * 31 + k.source.hash();
+    }
+  };
+  using Lru = std::list<Entry>;
+  struct Table {
+    Lru lru;  // front = most recently touched
+    std::unordered_map<Key, Lru::iterator, KeyHash> index;
+    size_t max = 0;
+  };
+
+  Entry* find(const Table& t, std::string_view username, const net::IpAddress& source) const;
+  Entry& touch(Table& t, std::string_view username, const net::IpAddress& source);
+  // Counts a failure on e; true when e became suspended.
+  bool fail(Entry& e, uint32_t limit, SuspensionKind kind, int64_t now);
+  Suspension toSuspension(const Entry& e, SuspensionKind kind) const;
+
+  const Clock& clock_;
+  RetryLimits limits_;
+  SuspensionListener* listener_ = nullptr;
+  Table pairs_;
+  Table sources_;
+  RetryLimiterStats stats_;
+};
+
+}  // namespace tollgate::auth
