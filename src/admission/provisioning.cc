@@ -19,6 +19,8 @@ std::string_view authModeName(AuthMode m) {
       return "ip_port";
     case AuthMode::Password:
       return "password";
+    case AuthMode::TlsCert:
+      return "tls_cert";
   }
   return "ip";
 }
@@ -30,6 +32,32 @@ bool parseAuthMode(std::string_view text, AuthMode* out) {
     *out = AuthMode::IpPort;
   else if (text == "password")
     *out = AuthMode::Password;
+  else if (text == "tls_cert")
+    *out = AuthMode::TlsCert;
+  else
+    return false;
+  return true;
+}
+
+std::string_view challengeModeName(ChallengeMode m) {
+  switch (m) {
+    case ChallengeMode::Www401:
+      return "401";
+    case ChallengeMode::Proxy407:
+      return "407";
+    case ChallengeMode::Both:
+      return "both";
+  }
+  return "407";
+}
+
+bool parseChallengeMode(std::string_view text, ChallengeMode* out) {
+  if (text == "401")
+    *out = ChallengeMode::Www401;
+  else if (text == "407")
+    *out = ChallengeMode::Proxy407;
+  else if (text == "both")
+    *out = ChallengeMode::Both;
   else
     return false;
   return true;
@@ -61,6 +89,51 @@ bool validDigits(std::string_view s) {
   return true;
 }
 
+// A SIP user part we can put into URIs unescaped and match against the
+// Request-URI of calls to a registered account: RFC 3261 §25.1 unreserved
+// and user-unreserved characters, without the ones that start URI
+// parameters or headers (; ? /).
+bool validUsername(std::string_view u) {
+  if (u.empty() || u.size() > kMaxUsernameLength) return false;
+  for (char c : u) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("-_.!~*'()&=+$,").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Text that goes into a quoted-string of a digest header: no control
+// characters (header injection), bounded.
+bool validSecretText(std::string_view s, size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return false;
+  }
+  return true;
+}
+
+// A DNS name as found in a certificate's subjectAltName or CN.
+bool validTlsName(std::string_view n) {
+  if (n.empty() || n.size() > 253 || n.front() == '.' || n.back() == '.') return false;
+  if (n.find("..") != std::string_view::npos) return false;
+  for (char c : n) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool isHex(std::string_view s, size_t len) {
+  if (s.size() != len) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 std::string label(const std::string& name, size_t index) {
   return name.empty() ? "#" + std::to_string(index + 1) : name;
 }
@@ -79,6 +152,8 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
   // text: "ip:10.0.0.0/8" (ip mode) or "ipport:[::1]:5060" (ip_port mode).
   std::map<std::string, std::string> owner;
   std::set<std::string> names;
+  std::map<std::string, std::string> usernames;  // username -> gateway
+  std::map<std::string, std::string> tlsNames;   // certificate name -> gateway
   for (size_t i = 0; i < p.mappingGateways.size(); ++i) {
     const MappingGateway& g = p.mappingGateways[i];
     if (!validName(g.name)) {
@@ -86,8 +161,76 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
     } else if (!names.insert(g.name).second) {
       fail(true, i, g.name, "name", "duplicate mapping gateway name");
     }
-    if (g.auth == AuthMode::Password) {
-      fail(true, i, g.name, "auth", "auth = \"password\" is not supported yet");
+    const bool password = g.auth == AuthMode::Password;
+    const bool tlsCert = g.auth == AuthMode::TlsCert;
+    // Keys of one mode given to another are mistakes, not harmless extras.
+    if (!password) {
+      const char* what = nullptr;
+      if (!g.username.empty())
+        what = "username";
+      else if (!g.password.empty())
+        what = "password";
+      else if (g.registers)
+        what = "register";
+      else if (g.maxContacts != 1)
+        what = "max_contacts";
+      else if (g.hasChallenge)
+        what = "challenge";
+      if (what) fail(true, i, g.name, what, "only applies to auth = \"password\"");
+    }
+    if (!tlsCert && !g.tlsNames.empty()) {
+      fail(true, i, g.name, "tls_names", "only applies to auth = \"tls_cert\"");
+    }
+    if (password) {
+      if (!validUsername(g.username)) {
+        fail(true, i, g.name, "username",
+             "must be 1-64 of A-Z a-z 0-9 and - _ . ! ~ * ' ( ) & = + $ ,");
+      } else if (auto [it, fresh] = usernames.emplace(g.username, g.name); !fresh) {
+        fail(true, i, g.name, "username",
+             "\"" + g.username + "\" is also the username of mapping gateway \"" + it->second +
+                 "\"");
+      }
+      // From a provisioning file: the password. Read back from the store:
+      // the HA1s computed from it at import.
+      const bool hashed = isHex(g.ha1Md5, 32) && isHex(g.ha1Sha256, 64);
+      if (g.password.empty() && !hashed) {
+        fail(true, i, g.name, "password", "a password is required for auth = \"password\"");
+      } else if (!g.password.empty() && !validSecretText(g.password, kMaxPasswordLength)) {
+        fail(true, i, g.name, "password", "must be 1-128 characters without control characters");
+      }
+      if (g.maxContacts < 1 || g.maxContacts > kMaxContactsLimit) {
+        fail(true, i, g.name, "max_contacts", "must be 1..100");
+      } else if (g.maxContacts != 1 && !g.registers) {
+        fail(true, i, g.name, "max_contacts", "only applies with register = true");
+      }
+    }
+    if (tlsCert) {
+      if (g.tlsNames.empty()) {
+        fail(true, i, g.name, "tls_names",
+             "at least one certificate name is required for auth = \"tls_cert\"");
+      }
+      for (const std::string& n : g.tlsNames) {
+        if (!validTlsName(n)) {
+          fail(true, i, g.name, "tls_names", "\"" + n + "\" is not a DNS name");
+        } else if (auto [it, fresh] = tlsNames.emplace(n, g.name); !fresh) {
+          fail(true, i, g.name, "tls_names",
+               "\"" + n + "\" is also claimed by mapping gateway \"" + it->second + "\"");
+        }
+      }
+    }
+    if (password || tlsCert) {
+      // The addresses of a credential-identified gateway only restrict
+      // where it may come from; they do not identify it, so they take no
+      // part in the ambiguity rule.
+      std::set<std::string> own;
+      for (const std::string& a : g.addresses) {
+        auto c = net::Cidr::parse(a);
+        if (!c) {
+          fail(true, i, g.name, "addresses", "\"" + a + "\" is not an IP address or CIDR");
+        } else if (!own.insert(c->toString()).second) {
+          fail(true, i, g.name, "addresses", "\"" + a + "\" is listed twice");
+        }
+      }
       continue;
     }
     if (g.addresses.empty()) {
@@ -134,13 +277,32 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
     } else if (!names.insert(g.name).second) {
       fail(false, i, g.name, "name", "duplicate routing gateway name");
     }
-    auto addr = net::SockAddr::parse(g.address, 5060);
+    auto addr = net::SockAddr::parse(g.address, g.transport == "tls" ? 5061 : 5060);
     if (!addr || addr->port() == 0) {
       fail(false, i, g.name, "address",
            "\"" + g.address + "\" is not IP[:port] (use [v6]:port for IPv6)");
     }
-    if (g.transport != "udp" && g.transport != "tcp") {
-      fail(false, i, g.name, "transport", "must be \"udp\" or \"tcp\"");
+    if (g.transport != "udp" && g.transport != "tcp" && g.transport != "tls") {
+      fail(false, i, g.name, "transport", "must be \"udp\", \"tcp\" or \"tls\"");
+    }
+    if (!g.authUsername.empty() && !validSecretText(g.authUsername, kMaxPasswordLength)) {
+      fail(false, i, g.name, "auth_username",
+           "must be 1-128 characters without control characters");
+    }
+    if (!g.authPassword.empty() && !validSecretText(g.authPassword, kMaxPasswordLength)) {
+      fail(false, i, g.name, "auth_password",
+           "must be 1-128 characters without control characters");
+    }
+    if (g.authUsername.empty() != g.authPassword.empty()) {
+      fail(false, i, g.name, g.authUsername.empty() ? "auth_username" : "auth_password",
+           "auth_username and auth_password go together");
+    }
+    if (g.registers && g.authUsername.empty()) {
+      fail(false, i, g.name, "register",
+           "register = true needs auth_username (the user we register as)");
+    }
+    if (g.registerExpires < kMinRegisterExpires || g.registerExpires > kMaxRegisterExpires) {
+      fail(false, i, g.name, "register_expires", "must be 60..86400");
     }
     if (g.prefixes.empty()) {
       fail(false, i, g.name, "prefixes", "at least one prefix is required (\"\" = default route)");

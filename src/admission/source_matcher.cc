@@ -7,8 +7,12 @@ namespace tollgate::admission {
 
 SourceMatcher::SourceMatcher(const Provisioning& p) {
   for (const MappingGateway& g : p.mappingGateways) {
-    if (!g.enabled || g.auth == AuthMode::Password) continue;
-    auto info = std::make_unique<GatewayInfo>(GatewayInfo{g.name, g.auth});
+    // Password and tls_cert gateways are identified by credentials
+    // (accounts.h), not by their source address.
+    if (!g.enabled || g.auth == AuthMode::Password || g.auth == AuthMode::TlsCert) continue;
+    auto info = std::make_unique<GatewayInfo>();
+    info->name = g.name;
+    info->auth = g.auth;
     const GatewayInfo* gi = info.get();
     gateways_.push_back(std::move(info));
     for (const std::string& a : g.addresses) {

@@ -19,6 +19,12 @@ namespace tollgate::admission {
 struct GatewayInfo {
   std::string name;
   AuthMode auth = AuthMode::Ip;
+  // Password gateways (accounts.h).
+  std::string username;
+  bool registers = false;  // must REGISTER; calls to `username` are routed to it
+  int maxContacts = 1;
+  bool hasChallenge = false;  // overrides sip.challenge
+  ChallengeMode challenge = ChallengeMode::Proxy407;
 };
 
 struct Identification {

@@ -66,6 +66,8 @@ int cmdImport(const std::string& configPath, const std::string& file, bool prune
     std::fprintf(stderr, "%s\n", prov.error().format().c_str());
     return kExitBadConfig;
   }
+  // Passwords become HA1 digests for our realm here; the store never sees them.
+  hashPasswords(*prov, config->sip.domain);
   auto st = storeOrNull(*config);
   if (!st) return kExitRuntime;
   auto r = st->importProvisioning(*prov, prune);
@@ -98,7 +100,15 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"auth\":";
       store::appendJsonString(out, admission::authModeName(g.auth));
       out += ",\"addresses\":" + jsonStringArray(g.addresses);
-      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false") + "}";
+      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false");
+      // Credentials show as the username only: HA1s are secrets too.
+      out += ",\"username\":";
+      store::appendJsonString(out, g.username);
+      out += std::string(",\"register\":") + (g.registers ? "true" : "false");
+      out += ",\"max_contacts\":" + std::to_string(g.maxContacts);
+      out += ",\"challenge\":";
+      store::appendJsonString(out, g.hasChallenge ? admission::challengeModeName(g.challenge) : "");
+      out += ",\"tls_names\":" + jsonStringArray(g.tlsNames) + "}";
     }
     out += "],\n\"routing_gateways\":[";
     for (size_t i = 0; i < prov->routingGateways.size(); ++i) {
@@ -115,17 +125,28 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"strip_digits\":" + std::to_string(g.stripDigits);
       out += ",\"add_prefix\":";
       store::appendJsonString(out, g.addPrefix);
-      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false") + "}";
+      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false");
+      out += ",\"auth_username\":";
+      store::appendJsonString(out, g.authUsername);
+      out += std::string(",\"register\":") + (g.registers ? "true" : "false");
+      out += ",\"register_expires\":" + std::to_string(g.registerExpires) + "}";
     }
     out += "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }
-  std::printf("%-8s %-24s %-8s %-8s %s\n", "KIND", "NAME", "ENABLED", "AUTH", "ADDRESSES");
+  std::printf("%-8s %-24s %-8s %-9s %-16s %s\n", "KIND", "NAME", "ENABLED", "AUTH", "IDENTITY",
+              "ADDRESSES");
   for (const auto& g : prov->mappingGateways) {
-    std::printf("%-8s %-24s %-8s %-8s %s\n", "mapping", g.name.c_str(), g.enabled ? "yes" : "no",
-                std::string(admission::authModeName(g.auth)).c_str(),
-                joined(g.addresses, ",").c_str());
+    // IDENTITY: the digest username (with "+reg" when it registers) or the
+    // certificate names; "-" for address-identified gateways.
+    std::string identity = g.auth == admission::AuthMode::Password
+                               ? g.username + (g.registers ? " +reg" : "")
+                           : g.auth == admission::AuthMode::TlsCert ? joined(g.tlsNames, ",")
+                                                                    : "-";
+    std::printf("%-8s %-24s %-8s %-9s %-16s %s\n", "mapping", g.name.c_str(),
+                g.enabled ? "yes" : "no", std::string(admission::authModeName(g.auth)).c_str(),
+                identity.c_str(), g.addresses.empty() ? "-" : joined(g.addresses, ",").c_str());
   }
   std::printf("\n%-8s %-24s %-8s %-9s %-22s %-8s %-10s %s\n", "KIND", "NAME", "ENABLED",
               "TRANSPORT", "ADDRESS", "PRIORITY", "TRANSLATE", "PREFIXES");

@@ -44,6 +44,18 @@ constexpr int64_t kMaxIllegalBurst = 1'000'000;
 constexpr int64_t kMaxDrainTimeoutS = 3600;
 constexpr size_t kMaxUserAgentBytes = 128;  // goes into every response we send
 constexpr size_t kMaxHostBytes = 253;       // RFC 1035 §2.3.4 name length
+constexpr int64_t kMinNonceLifetimeS = 10;  // shorter and slow clients never make it
+constexpr int64_t kMaxNonceLifetimeS = 3600;
+constexpr int64_t kMaxRetryLimit = 100;
+constexpr int64_t kMaxSourceRetryLimit = 10000;
+constexpr int64_t kMinSuspendS = 60;  // VOS3000's range for SS_AUTHENTICATION_FAILED_SUSPEND
+constexpr int64_t kMaxSuspendS = 3600;
+constexpr int64_t kMaxEscalatedSuspendS = 86400;
+constexpr int64_t kMinFailureWindowS = 10;
+constexpr int64_t kMaxFailureWindowS = 86400;
+constexpr int64_t kMinExpiresS = 10;     // a binding shorter than this is a refresh storm
+constexpr int64_t kMaxExpiresS = 86400;  // a day: longer hides dead phones
+constexpr int64_t kMaxKeepaliveS = 3600;
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -426,11 +438,6 @@ void readSip(TableReader& r, SipConfig& sip) {
                     toml_reader::quoted(listen[i].value) + ")");
         continue;
       }
-      if (spec->protocol == transport::Protocol::Tls) {
-        // There are no certificate settings yet, so a TLS listener could not work.
-        r.error(key, listen[i].line, "tls listeners are not supported yet");
-        continue;
-      }
       // Port 0 asks the kernel for a free port (tests), so two of those differ.
       bool duplicate = false;
       for (size_t j = 0; j < sip.listen.size() && spec->address.port() != 0; ++j) {
@@ -488,6 +495,84 @@ void readSip(TableReader& r, SipConfig& sip) {
   r.integerAs("tcp_max_connections", 1, kMaxTcpConnections, &sip.tcpMaxConnections);
   r.integerAs("tcp_max_connections_per_ip", 1, static_cast<int64_t>(sip.tcpMaxConnections),
               &sip.tcpMaxConnectionsPerIp);
+  size_t idx = 0;
+  if (r.choice("challenge", {"401", "407", "both"}, &idx)) {
+    static constexpr admission::ChallengeMode kModes[] = {admission::ChallengeMode::Www401,
+                                                          admission::ChallengeMode::Proxy407,
+                                                          admission::ChallengeMode::Both};
+    sip.challenge = kModes[idx];
+  }
+  if (r.choice("tcp_close", {"fin", "reset"}, &idx)) {
+    sip.tcpClose = idx == 0 ? TcpClose::Fin : TcpClose::Reset;
+  }
+  r.finish();
+}
+
+void readAuth(TableReader& r, AuthConfig& a) {
+  std::vector<TableReader::Item> algorithms;
+  int line = r.lineOfKey("digest_algorithms");
+  if (r.stringArray("digest_algorithms", 2, &algorithms)) {
+    std::vector<auth::Algorithm> list;
+    bool ok = !algorithms.empty();
+    for (const auto& item : algorithms) {
+      auto alg = item.value == "MD5"       ? std::optional(auth::Algorithm::Md5)
+                 : item.value == "SHA-256" ? std::optional(auth::Algorithm::Sha256)
+                                           : std::nullopt;
+      if (!alg || std::find(list.begin(), list.end(), *alg) != list.end()) {
+        ok = false;
+        break;
+      }
+      list.push_back(*alg);
+    }
+    if (ok) {
+      a.digestAlgorithms = list;
+    } else {
+      r.error("digest_algorithms", line,
+              "must list \"MD5\" and/or \"SHA-256\", each once, in order of preference");
+    }
+  }
+  r.duration("nonce_lifetime", kMinNonceLifetimeS, kMaxNonceLifetimeS, &a.nonceLifetime);
+  r.boolean("retry_limits", &a.retryLimits);
+  r.integerAs("max_retry", 1, kMaxRetryLimit, &a.maxRetry);
+  r.integerAs("source_max_retry", 1, kMaxSourceRetryLimit, &a.sourceMaxRetry);
+  r.duration("suspend_time", kMinSuspendS, kMaxSuspendS, &a.suspendTime);
+  r.duration("max_suspend_time", a.suspendTime.count(), kMaxEscalatedSuspendS, &a.maxSuspendTime);
+  r.duration("failure_window", kMinFailureWindowS, kMaxFailureWindowS, &a.failureWindow);
+  r.finish();
+}
+
+void readRegistrar(TableReader& r, RegistrarConfig& g) {
+  r.boolean("replace", &g.replace);
+  r.duration("min_expires", kMinExpiresS, kMaxExpiresS, &g.minExpires);
+  r.duration("default_expires", g.minExpires.count(), kMaxExpiresS, &g.defaultExpires);
+  r.duration("max_expires", g.defaultExpires.count(), kMaxExpiresS, &g.maxExpires);
+  r.duration("keepalive_interval", 0, kMaxKeepaliveS, &g.keepaliveInterval);
+  r.finish();
+}
+
+// A PEM file the node will need: checked for readability now, so a typo is
+// a config error naming the key rather than a start-up failure later.
+void readPemPath(TableReader& r, std::string_view key, std::string* out) {
+  if (!r.string(key, out) || out->empty()) return;
+  std::ifstream f(*out);
+  if (!f) r.error(key, "cannot read " + toml_reader::quoted(*out) + ": " + std::strerror(errno));
+}
+
+void readTls(TableReader& r, TlsConfig& t) {
+  readPemPath(r, "certificate", &t.certificate);
+  readPemPath(r, "private_key", &t.privateKey);
+  readPemPath(r, "client_ca", &t.clientCa);
+  size_t idx = 0;
+  if (r.choice("min_version", {"1.2", "1.3"}, &idx)) t.minVersion = idx == 0 ? "1.2" : "1.3";
+  readPemPath(r, "carrier_ca", &t.carrierCa);
+  r.boolean("verify_carriers", &t.verifyCarriers);
+  if (t.certificate.empty() != t.privateKey.empty()) {
+    // Named after the missing key, at the line of the one given.
+    const bool noCert = t.certificate.empty();
+    r.error(noCert ? "certificate" : "private_key",
+            r.lineOfKey(noCert ? "private_key" : "certificate"),
+            "tls.certificate and tls.private_key go together");
+  }
   r.finish();
 }
 
@@ -564,6 +649,24 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("cdr", [&](TableReader& r) { readCdr(r, config.cdr); });
   section("log", [&](TableReader& r) { readLog(r, config.log); });
   section("node", [&](TableReader& r) { readNode(r, config.node); });
+  section("auth", [&](TableReader& r) { readAuth(r, config.auth); });
+  section("registrar", [&](TableReader& r) { readRegistrar(r, config.registrar); });
+  section("tls", [&](TableReader& r) { readTls(r, config.tls); });
+  // A TLS listener cannot work without our certificate.
+  if (config.tls.certificate.empty()) {
+    for (size_t i = 0; i < config.sip.listen.size(); ++i) {
+      if (config.sip.listen[i].protocol != transport::Protocol::Tls) continue;
+      const toml::node* sip = doc->get("sip");
+      int line = sip && sip->as_table() ? toml_reader::lineOf(*sip, 1) : 1;
+      if (sip && sip->as_table()) {
+        if (const toml::node* l = sip->as_table()->get("listen"))
+          line = toml_reader::lineOf(*l, line);
+      }
+      errors.add(line, "sip.listen[" + std::to_string(i) + "]",
+                 "a tls listener needs tls.certificate and tls.private_key");
+      break;
+    }
+  }
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway"}) {
     if (const toml::node* node = top.take(list)) {

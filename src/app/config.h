@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/provisioning.h"
+#include "auth/digest.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/result.h"
@@ -28,6 +30,11 @@ using Seconds = std::chrono::seconds;
 enum class UnknownSourcePolicy { Drop, Reject403 };
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p);  // "drop", "403"
 
+// How a TCP/TLS connection of an unwanted peer (unknown source, suspended)
+// is closed: FIN (orderly; TIME_WAIT on our side) or RST (SO_LINGER 0; no
+// TIME_WAIT). VOS3000 SS_TCP_CLOSE_RESET.
+enum class TcpClose { Fin, Reset };
+
 struct SipConfig {
   std::vector<transport::ListenSpec> listen;  // required, >= 1, no duplicates
   std::string domain = "tollgate.local";      // our SIP domain; later the digest realm
@@ -41,6 +48,41 @@ struct SipConfig {
   Seconds tcpIdleTimeout{300};         // no bytes either way -> close
   size_t tcpMaxConnections = 4096;
   size_t tcpMaxConnectionsPerIp = 64;
+  // Digest challenge type (SS_AUTHCHALLENGEMODE); a gateway may override it.
+  admission::ChallengeMode challenge = admission::ChallengeMode::Proxy407;
+  TcpClose tcpClose = TcpClose::Fin;  // SS_TCP_CLOSE_RESET
+};
+
+// Digest authentication of password gateways and its retry limits.
+struct AuthConfig {
+  // Challenges offered, one header each, in this order.
+  std::vector<auth::Algorithm> digestAlgorithms = {auth::Algorithm::Md5, auth::Algorithm::Sha256};
+  Seconds nonceLifetime{300};
+  bool retryLimits = true;
+  int maxRetry = 6;          // SS_AUTHENTICATION_MAX_RETRY, per (username, source)
+  int sourceMaxRetry = 30;   // per source, any username
+  Seconds suspendTime{180};  // SS_AUTHENTICATION_FAILED_SUSPEND
+  Seconds maxSuspendTime{3600};
+  Seconds failureWindow{600};
+};
+
+// The registrar of dynamic mapping gateways (register = true).
+struct RegistrarConfig {
+  bool replace = true;            // SS_ENDPOINT_REGISTER_REPLACE
+  Seconds defaultExpires{3600};   // SS_ENDPOINT_EXPIRE
+  Seconds minExpires{60};         // shorter -> 423 with Min-Expires
+  Seconds maxExpires{7200};       // longer -> clamped
+  Seconds keepaliveInterval{60};  // SS_ENDPOINTTIMETOLIVE; 0 = no probing
+};
+
+// SIP over TLS: our certificate, and client certificates.
+struct TlsConfig {
+  std::string certificate;  // PEM chain; required for tls: listeners
+  std::string privateKey;   // PEM
+  std::string clientCa;     // PEM CAs for client certificates; "" = none asked for
+  std::string minVersion = "1.2";
+  std::string carrierCa;  // PEM CAs for carriers' certificates; "" = the system's
+  bool verifyCarriers = true;
 };
 
 struct RoutingConfig {
@@ -78,6 +120,9 @@ struct Config {
   LogConfig log;
   NodeConfig node;
   std::string sourcePath;  // file (or source name) it was parsed from
+  AuthConfig auth;
+  RegistrarConfig registrar;
+  TlsConfig tls;
 };
 
 // One problem in a TOML file. line is 1-based; 0 when there is no line (the

@@ -90,6 +90,28 @@ TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
   EXPECT_EQ(c.log.format, log::Format::Logfmt);
   EXPECT_EQ(c.node.drainTimeout, 30s);
   EXPECT_EQ(c.sourcePath, "t.toml");
+  EXPECT_EQ(c.sip.challenge, admission::ChallengeMode::Proxy407);
+  EXPECT_EQ(c.sip.tcpClose, TcpClose::Fin);
+  EXPECT_EQ(c.auth.digestAlgorithms,
+            (std::vector<auth::Algorithm>{auth::Algorithm::Md5, auth::Algorithm::Sha256}));
+  EXPECT_EQ(c.auth.nonceLifetime, 300s);
+  EXPECT_TRUE(c.auth.retryLimits);
+  EXPECT_EQ(c.auth.maxRetry, 6);
+  EXPECT_EQ(c.auth.sourceMaxRetry, 30);
+  EXPECT_EQ(c.auth.suspendTime, 180s);
+  EXPECT_EQ(c.auth.maxSuspendTime, 3600s);
+  EXPECT_EQ(c.auth.failureWindow, 600s);
+  EXPECT_TRUE(c.registrar.replace);
+  EXPECT_EQ(c.registrar.defaultExpires, 3600s);
+  EXPECT_EQ(c.registrar.minExpires, 60s);
+  EXPECT_EQ(c.registrar.maxExpires, 7200s);
+  EXPECT_EQ(c.registrar.keepaliveInterval, 60s);
+  EXPECT_EQ(c.tls.certificate, "");
+  EXPECT_EQ(c.tls.privateKey, "");
+  EXPECT_EQ(c.tls.clientCa, "");
+  EXPECT_EQ(c.tls.minVersion, "1.2");
+  EXPECT_EQ(c.tls.carrierCa, "");
+  EXPECT_TRUE(c.tls.verifyCarriers);
 }
 
 TEST(ConfigTest, ReadsEveryKey) {
@@ -186,6 +208,27 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.log.level, d.log.level);
   EXPECT_EQ(c.log.format, d.log.format);
   EXPECT_EQ(c.node.drainTimeout, d.node.drainTimeout);
+  EXPECT_EQ(c.sip.challenge, d.sip.challenge);
+  EXPECT_EQ(c.sip.tcpClose, d.sip.tcpClose);
+  EXPECT_EQ(c.auth.digestAlgorithms, d.auth.digestAlgorithms);
+  EXPECT_EQ(c.auth.nonceLifetime, d.auth.nonceLifetime);
+  EXPECT_EQ(c.auth.retryLimits, d.auth.retryLimits);
+  EXPECT_EQ(c.auth.maxRetry, d.auth.maxRetry);
+  EXPECT_EQ(c.auth.sourceMaxRetry, d.auth.sourceMaxRetry);
+  EXPECT_EQ(c.auth.suspendTime, d.auth.suspendTime);
+  EXPECT_EQ(c.auth.maxSuspendTime, d.auth.maxSuspendTime);
+  EXPECT_EQ(c.auth.failureWindow, d.auth.failureWindow);
+  EXPECT_EQ(c.registrar.replace, d.registrar.replace);
+  EXPECT_EQ(c.registrar.defaultExpires, d.registrar.defaultExpires);
+  EXPECT_EQ(c.registrar.minExpires, d.registrar.minExpires);
+  EXPECT_EQ(c.registrar.maxExpires, d.registrar.maxExpires);
+  EXPECT_EQ(c.registrar.keepaliveInterval, d.registrar.keepaliveInterval);
+  EXPECT_EQ(c.tls.certificate, d.tls.certificate);
+  EXPECT_EQ(c.tls.privateKey, d.tls.privateKey);
+  EXPECT_EQ(c.tls.clientCa, d.tls.clientCa);
+  EXPECT_EQ(c.tls.minVersion, d.tls.minVersion);
+  EXPECT_EQ(c.tls.carrierCa, d.tls.carrierCa);
+  EXPECT_EQ(c.tls.verifyCarriers, d.tls.verifyCarriers);
 }
 
 // Every key the loader knows appears in the example and in the reference:
@@ -195,12 +238,19 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"sip",
        {"listen", "domain", "unknown_source", "user_agent", "advertised_address", "t1_ms", "t2_ms",
         "t4_ms", "ring_timeout", "tcp_idle_timeout", "tcp_max_connections",
-        "tcp_max_connections_per_ip"}},
+        "tcp_max_connections_per_ip", "challenge", "tcp_close"}},
       {"routing", {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code"}},
       {"store", {"path", "provisioning_poll_ms"}},
       {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst"}},
       {"log", {"level", "format"}},
       {"node", {"drain_timeout"}},
+      {"auth",
+       {"digest_algorithms", "nonce_lifetime", "retry_limits", "max_retry", "source_max_retry",
+        "suspend_time", "max_suspend_time", "failure_window"}},
+      {"registrar",
+       {"replace", "default_expires", "min_expires", "max_expires", "keepalive_interval"}},
+      {"tls",
+       {"certificate", "private_key", "client_ca", "min_version", "carrier_ca", "verify_carriers"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -224,7 +274,40 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 22u);  // 24 keys; listen and path are required, so already present
+  EXPECT_EQ(total, 43u);  // 45 keys; listen and path are required, so already present
+}
+
+TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
+  Config c = parseOk(std::string(kMinimal) +
+                     "[auth]\ndigest_algorithms = [\"SHA-256\", \"MD5\"]\nretry_limits = false\n"
+                     "max_retry = 3\nsuspend_time = 60\nmax_suspend_time = 60\n"
+                     "[registrar]\nreplace = false\nmin_expires = 30\ndefault_expires = 30\n"
+                     "max_expires = 40\nkeepalive_interval = 0\n");
+  EXPECT_EQ(c.auth.digestAlgorithms,
+            (std::vector<auth::Algorithm>{auth::Algorithm::Sha256, auth::Algorithm::Md5}));
+  EXPECT_FALSE(c.auth.retryLimits);
+  EXPECT_EQ(c.auth.maxRetry, 3);
+  EXPECT_FALSE(c.registrar.replace);
+  EXPECT_EQ(c.registrar.keepaliveInterval, 0s);
+
+  ConfigError e = parseError(withLine("auth", "digest_algorithms = [\"MD5\", \"MD5\"]").text);
+  EXPECT_EQ(e.key, "auth.digest_algorithms");
+  e = parseError(withLine("auth", "suspend_time = 30").text);
+  EXPECT_EQ(e.format(), "t.toml:6: auth.suspend_time: must be between 60 and 3600 (got 30)");
+  e = parseError(withLine("auth", "suspend_time = 600\nmax_suspend_time = 300").text);
+  EXPECT_EQ(e.key, "auth.max_suspend_time");
+  e = parseError(withLine("registrar", "default_expires = 100\nmax_expires = 50").text);
+  EXPECT_EQ(e.key, "registrar.max_expires");
+  e = parseError(withLine("sip", "challenge = \"402\"").text);
+  EXPECT_EQ(e.format(),
+            "t.toml:3: sip.challenge: must be one of \"401\", \"407\", \"both\" (got \"402\")");
+  e = parseError(withLine("sip", "tcp_close = \"rst\"").text);
+  EXPECT_EQ(e.format(), "t.toml:3: sip.tcp_close: must be \"fin\" or \"reset\" (got \"rst\")");
+  e = parseError(withLine("tls", "certificate = \"/nonexistent/cert.pem\"").text);
+  EXPECT_EQ(e.key, "tls.certificate");
+  EXPECT_THAT(e.message, HasSubstr("cannot read"));
+  e = parseError(withLine("tls", "min_version = \"1.1\"").text);
+  EXPECT_EQ(e.format(), "t.toml:6: tls.min_version: must be \"1.2\" or \"1.3\" (got \"1.1\")");
 }
 
 TEST(ConfigTest, ErrorFormatNamesFileLineAndKey) {
@@ -510,7 +593,7 @@ TEST(ConfigTest, ListenErrorsPointAtTheElement) {
 
   e = parseError("[sip]\nlisten = [\"tls:127.0.0.1:5061\"]\n" + tail);
   EXPECT_EQ(e.key, "sip.listen[0]");
-  EXPECT_THAT(e.message, HasSubstr("not supported yet"));
+  EXPECT_EQ(e.message, "a tls listener needs tls.certificate and tls.private_key");
 
   e = parseError("[sip]\nlisten = []\n" + tail);
   EXPECT_EQ(e.format(),

@@ -4,7 +4,9 @@
 #include "app/provisioning_file.h"
 
 #include "app/toml_reader.h"
+#include "auth/digest.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -48,16 +50,39 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
   std::string auth;
   int authLine = r.lineOfKey("auth");
   if (r.string("auth", &auth, /*required=*/true) && !admission::parseAuthMode(auth, &g.auth)) {
-    r.error(
-        "auth", authLine,
-        "must be one of \"ip\", \"ip_port\", \"password\" (got " + toml_reader::quoted(auth) + ")");
+    r.error("auth", authLine,
+            "must be one of \"ip\", \"ip_port\", \"password\", \"tls_cert\" (got " +
+                toml_reader::quoted(auth) + ")");
   }
+  // Address-identified gateways need addresses; for password and tls_cert
+  // gateways they are an optional restriction.
+  const bool byAddress = g.auth == admission::AuthMode::Ip || g.auth == admission::AuthMode::IpPort;
   std::vector<TableReader::Item> addresses;
-  if (r.stringArray("addresses", kMaxAddressesPerGateway, &addresses, /*required=*/true)) {
+  if (r.stringArray("addresses", kMaxAddressesPerGateway, &addresses, /*required=*/byAddress)) {
     for (const auto& a : addresses) g.addresses.push_back(a.value);
     src.arrays["addresses"] = std::move(addresses);
   }
   r.boolean("enabled", &g.enabled);
+  r.string("username", &g.username);
+  r.string("password", &g.password);
+  r.boolean("register", &g.registers);
+  r.integerAs("max_contacts", kIntMin, kIntMax, &g.maxContacts);
+  std::string challenge;
+  int challengeLine = r.lineOfKey("challenge");
+  if (r.string("challenge", &challenge)) {
+    if (admission::parseChallengeMode(challenge, &g.challenge)) {
+      g.hasChallenge = true;
+    } else {
+      r.error(
+          "challenge", challengeLine,
+          "must be one of \"401\", \"407\", \"both\" (got " + toml_reader::quoted(challenge) + ")");
+    }
+  }
+  std::vector<TableReader::Item> tlsNames;
+  if (r.stringArray("tls_names", admission::kMaxTlsNames, &tlsNames)) {
+    for (const auto& n : tlsNames) g.tlsNames.push_back(n.value);
+    src.arrays["tls_names"] = std::move(tlsNames);
+  }
   r.finish();
 }
 
@@ -65,8 +90,10 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   r.string("name", &g.name, /*required=*/true);
   r.string("address", &g.address, /*required=*/true);
   size_t transport = 0;
-  if (r.choice("transport", {"udp", "tcp"}, &transport))
-    g.transport = transport == 0 ? "udp" : "tcp";
+  if (r.choice("transport", {"udp", "tcp", "tls"}, &transport)) {
+    static constexpr const char* kTransports[] = {"udp", "tcp", "tls"};
+    g.transport = kTransports[transport];
+  }
   std::vector<TableReader::Item> prefixes;
   if (r.stringArray("prefixes", kMaxPrefixesPerGateway, &prefixes, /*required=*/true)) {
     for (const auto& p : prefixes) g.prefixes.push_back(p.value);
@@ -76,6 +103,10 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   r.integerAs("strip_digits", kIntMin, kIntMax, &g.stripDigits);
   r.string("add_prefix", &g.addPrefix);
   r.boolean("enabled", &g.enabled);
+  r.string("auth_username", &g.authUsername);
+  r.string("auth_password", &g.authPassword);
+  r.boolean("register", &g.registers);
+  r.integerAs("register_expires", kIntMin, kIntMax, &g.registerExpires);
   r.finish();
 }
 
@@ -167,6 +198,19 @@ Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view 
   }
   if (!errors.empty()) return Err{errors.first()};
   return p;
+}
+
+void hashPasswords(admission::Provisioning& p, std::string_view realm) {
+  auth::DigestHasher hasher;
+  for (admission::MappingGateway& g : p.mappingGateways) {
+    if (g.auth != admission::AuthMode::Password || g.password.empty()) continue;
+    g.realm = std::string(realm);
+    g.ha1Md5 = hasher.ha1(auth::Algorithm::Md5, g.username, realm, g.password);
+    g.ha1Sha256 = hasher.ha1(auth::Algorithm::Sha256, g.username, realm, g.password);
+    // Wipe, not just clear: the clear password must not linger in memory.
+    std::fill(g.password.begin(), g.password.end(), '\0');
+    g.password.clear();
+  }
 }
 
 Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path) {

@@ -26,6 +26,11 @@ inline constexpr size_t kMaxAddressesPerGateway = 4096;
 inline constexpr size_t kMaxPrefixesPerGateway = 65'536;
 
 Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path);
+// Turns the clear passwords of password gateways into their HA1 digests
+// (MD5 and SHA-256) for `realm`, the node's sip.domain, and drops the
+// passwords: what the store keeps. Run by `tollgate import`. A later change
+// of sip.domain needs a re-import (HA1 depends on the realm).
+void hashPasswords(admission::Provisioning& p, std::string_view realm);
 // Same, from text already in memory; sourceName is used in errors.
 Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view text,
                                                                const std::string& sourceName);

@@ -72,11 +72,13 @@ TEST(ProvisioningFileTest, ReferenceShowsEveryKey) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string doc = ss.str();
-  for (const char* k : {"name", "auth", "addresses", "enabled"}) {
+  for (const char* k : {"name", "auth", "addresses", "enabled", "username", "password", "register",
+                        "max_contacts", "challenge", "tls_names"}) {
     EXPECT_THAT(doc, HasSubstr(std::string("`mapping_gateway.") + k + "`"));
   }
-  for (const char* k : {"name", "address", "transport", "prefixes", "priority", "strip_digits",
-                        "add_prefix", "enabled"}) {
+  for (const char* k :
+       {"name", "address", "transport", "prefixes", "priority", "strip_digits", "add_prefix",
+        "enabled", "auth_username", "auth_password", "register", "register_expires"}) {
     EXPECT_THAT(doc, HasSubstr(std::string("`routing_gateway.") + k + "`"));
   }
 }
@@ -208,22 +210,106 @@ TEST(ProvisioningFileTest, EnumValues) {
   ConfigError e = parseError(
       "[[mapping_gateway]]\nname = \"c\"\nauth = \"digest\"\naddresses = [\"10.0.0.1\"]\n");
   EXPECT_EQ(e.format(),
-            "p.toml:3: mapping_gateway[c].auth: must be one of \"ip\", \"ip_port\", \"password\" "
-            "(got \"digest\")");
+            "p.toml:3: mapping_gateway[c].auth: must be one of \"ip\", \"ip_port\", \"password\", "
+            "\"tls_cert\" (got \"digest\")");
   e = parseError(std::string(kCarrier) + "transport = \"sctp\"\n");
   EXPECT_EQ(
       e.format(),
-      "p.toml:6: routing_gateway[carrier-1].transport: must be \"udp\" or \"tcp\" (got \"sctp\")");
+      "p.toml:6: routing_gateway[carrier-1].transport: must be one of \"udp\", \"tcp\", \"tls\" "
+      "(got \"sctp\")");
 }
 
 // --- The validator's findings, mapped back to lines --------------------------
 
-TEST(ProvisioningFileTest, PasswordAuthIsNotSupportedYet) {
-  ConfigError e = parseError(
-      "[[mapping_gateway]]\nname = \"cust-a\"\n\nauth = \"password\"\naddresses = "
-      "[\"10.0.0.1\"]\n");
+TEST(ProvisioningFileTest, PasswordGatewayKeys) {
+  auto p = parseOk(R"([[mapping_gateway]]
+name = "phone-100"
+auth = "password"
+username = "100"
+password = "s3cret pass"
+register = true
+max_contacts = 2
+challenge = "both"
+[[mapping_gateway]]
+name = "pbx"
+auth = "password"
+username = "pbx1"
+password = "x"
+addresses = ["198.51.100.0/24"]
+[[mapping_gateway]]
+name = "tls-cust"
+auth = "tls_cert"
+tls_names = ["gw1.customer.example"]
+[[routing_gateway]]
+name = "carrier"
+address = "192.0.2.1"
+transport = "tls"
+prefixes = [""]
+priority = 1
+auth_username = "trunk7"
+auth_password = "pw"
+register = true
+register_expires = 600
+)");
+  const auto& phone = p.mappingGateways.at(0);
+  EXPECT_EQ(phone.auth, admission::AuthMode::Password);
+  EXPECT_EQ(phone.username, "100");
+  EXPECT_EQ(phone.password, "s3cret pass");
+  EXPECT_TRUE(phone.registers);
+  EXPECT_EQ(phone.maxContacts, 2);
+  EXPECT_TRUE(phone.hasChallenge);
+  EXPECT_EQ(phone.challenge, admission::ChallengeMode::Both);
+  EXPECT_TRUE(phone.addresses.empty());
+  EXPECT_EQ(p.mappingGateways.at(1).addresses, std::vector<std::string>{"198.51.100.0/24"});
+  EXPECT_FALSE(p.mappingGateways.at(1).hasChallenge);
+  EXPECT_EQ(p.mappingGateways.at(2).tlsNames, std::vector<std::string>{"gw1.customer.example"});
+  const auto& c = p.routingGateways.at(0);
+  EXPECT_EQ(c.transport, "tls");
+  EXPECT_EQ(c.authUsername, "trunk7");
+  EXPECT_EQ(c.authPassword, "pw");
+  EXPECT_TRUE(c.registers);
+  EXPECT_EQ(c.registerExpires, 600);
+}
+
+TEST(ProvisioningFileTest, HashPasswordsKeepsOnlyHa1) {
+  auto p = parseOk(
+      "[[mapping_gateway]]\nname = \"m\"\nauth = \"password\"\nusername = \"Mufasa\"\n"
+      "password = \"Circle of Life\"\n");
+  hashPasswords(p, "http-auth@example.org");
+  const auto& g = p.mappingGateways.at(0);
+  EXPECT_TRUE(g.password.empty());
+  EXPECT_EQ(g.realm, "http-auth@example.org");
+  // RFC 7616 §3.9.1: HA1 of Mufasa / http-auth@example.org / Circle of Life.
+  EXPECT_EQ(g.ha1Md5, "3d78807defe7de2157e2b0b6573a855f");
+  EXPECT_EQ(g.ha1Sha256.size(), 64u);
+  EXPECT_TRUE(admission::validateProvisioning(p).empty()) << "HA1s are enough once hashed";
+}
+
+TEST(ProvisioningFileTest, PasswordGatewayFindings) {
+  ConfigError e =
+      parseError("[[mapping_gateway]]\nname = \"a\"\nauth = \"password\"\nusername = \"100\"\n");
   EXPECT_EQ(e.format(),
-            "p.toml:4: mapping_gateway[cust-a].auth: auth = \"password\" is not supported yet");
+            "p.toml:1: mapping_gateway[a].password: a password is required for auth = "
+            "\"password\"");
+  e = parseError(
+      "[[mapping_gateway]]\nname = \"a\"\nauth = \"password\"\nusername = \"100\"\n"
+      "password = \"x\"\n[[mapping_gateway]]\nname = \"b\"\nauth = \"password\"\n"
+      "username = \"100\"\npassword = \"y\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:9: mapping_gateway[b].username: \"100\" is also the username of mapping "
+            "gateway \"a\"");
+  e = parseError(std::string(kCustomer) + "username = \"100\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:5: mapping_gateway[cust-a].username: only applies to auth = \"password\"");
+  e = parseError(
+      "[[mapping_gateway]]\nname = \"a\"\nauth = \"password\"\nusername = \"100\"\n"
+      "password = \"x\"\nchallenge = \"402\"\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:6: mapping_gateway[a].challenge: must be one of \"401\", \"407\", \"both\" "
+            "(got \"402\")");
+  e = parseError(
+      "[[mapping_gateway]]\nname = \"t\"\nauth = \"tls_cert\"\ntls_names = [\"bad name\"]\n");
+  EXPECT_EQ(e.format(), "p.toml:4: mapping_gateway[t].tls_names: \"bad name\" is not a DNS name");
 }
 
 TEST(ProvisioningFileTest, BadAddressPointsAtItsArrayElement) {

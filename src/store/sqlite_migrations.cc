@@ -78,9 +78,67 @@ CREATE INDEX cdr_reason ON cdr(reason);
 CREATE INDEX cdr_mapping_gateway ON cdr(mapping_gateway);
 )sql";
 
+// Version 2 (digest authentication, registrar): the credential keys of
+// mapping gateways (username and the HA1 digests, never a clear password;
+// realm records the sip.domain they were computed for), a carrier's
+// outbound credentials and REGISTER setting, the registrar's bindings, and
+// the retry limiter's suspensions. Bindings and suspensions are written by
+// the running node and read back at start-up, so both survive a restart.
+//
+// auth_suspension.cleared is set by `tollgate auth suspensions clear`; the
+// node lifts the suspension it names and deletes the row. meta
+// auth_version moves on every clear, so the node only looks when it moved.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE mapping_gateway ADD COLUMN username TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN realm TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN ha1_md5 TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN ha1_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN register INTEGER NOT NULL DEFAULT 0
+  CHECK (register IN (0, 1));
+ALTER TABLE mapping_gateway ADD COLUMN max_contacts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE mapping_gateway ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN tls_names TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE routing_gateway ADD COLUMN auth_username TEXT NOT NULL DEFAULT '';
+ALTER TABLE routing_gateway ADD COLUMN auth_password TEXT NOT NULL DEFAULT '';
+ALTER TABLE routing_gateway ADD COLUMN register INTEGER NOT NULL DEFAULT 0
+  CHECK (register IN (0, 1));
+ALTER TABLE routing_gateway ADD COLUMN register_expires INTEGER NOT NULL DEFAULT 3600;
+
+CREATE TABLE registration (
+  username      TEXT NOT NULL,     -- the account (password gateway username)
+  contact       TEXT NOT NULL,     -- Contact URI as registered
+  gateway       TEXT NOT NULL,     -- mapping gateway name (history: no foreign key)
+  source        TEXT NOT NULL,     -- observed source "udp:198.51.100.7:5060" (NAT)
+  local         TEXT NOT NULL,     -- our listener it came in on, same form
+  call_id       TEXT NOT NULL,
+  cseq          INTEGER NOT NULL,
+  user_agent    TEXT NOT NULL,
+  registered_us INTEGER NOT NULL,
+  expires_us    INTEGER NOT NULL,
+  online        INTEGER NOT NULL CHECK (online IN (0, 1)),
+  state_us      INTEGER NOT NULL,  -- when online last changed
+  PRIMARY KEY (username, contact)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE auth_suspension (
+  kind     TEXT NOT NULL,     -- 'user_source' | 'source'
+  username TEXT NOT NULL,     -- '' for kind 'source'
+  source   TEXT NOT NULL,     -- IPv4 address, or the network address of an IPv6 /64
+  since_us INTEGER NOT NULL,
+  until_us INTEGER NOT NULL,
+  offenses INTEGER NOT NULL,
+  failures INTEGER NOT NULL,
+  cleared  INTEGER NOT NULL DEFAULT 0 CHECK (cleared IN (0, 1)),
+  PRIMARY KEY (kind, username, source)
+) STRICT, WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('auth_version', 0);
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
+    {"digest credentials, registrations and auth suspensions", kV2},
 };
 
 }  // namespace

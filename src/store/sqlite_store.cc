@@ -39,13 +39,40 @@ using admission::RoutingGateway;
 
 bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
   return a.name == b.name && a.auth == b.auth && a.addresses == b.addresses &&
-         a.enabled == b.enabled;
+         a.enabled == b.enabled && a.username == b.username && a.realm == b.realm &&
+         a.ha1Md5 == b.ha1Md5 && a.ha1Sha256 == b.ha1Sha256 && a.registers == b.registers &&
+         a.maxContacts == b.maxContacts && a.hasChallenge == b.hasChallenge &&
+         (!a.hasChallenge || a.challenge == b.challenge) && a.tlsNames == b.tlsNames;
 }
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
   return a.name == b.name && a.address == b.address && a.transport == b.transport &&
          a.prefixes == b.prefixes && a.priority == b.priority && a.stripDigits == b.stripDigits &&
-         a.addPrefix == b.addPrefix && a.enabled == b.enabled;
+         a.addPrefix == b.addPrefix && a.enabled == b.enabled && a.authUsername == b.authUsername &&
+         a.authPassword == b.authPassword && a.registers == b.registers &&
+         a.registerExpires == b.registerExpires;
+}
+
+// tls_names in one TEXT column, comma-separated (DNS names hold no commas).
+std::string joinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    if (!out.empty()) out += ',';
+    out += n;
+  }
+  return out;
+}
+
+std::vector<std::string> splitNames(const std::string& text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t comma = text.find(',', i);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > i) out.push_back(text.substr(i, comma - i));
+    i = comma + 1;
+  }
+  return out;
 }
 
 int64_t nowUs() {
@@ -307,7 +334,9 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
   std::map<std::string, size_t> mappingIndex;
   std::map<std::string, size_t> routingIndex;
   {
-    auto st = prepare("SELECT name, auth, enabled FROM mapping_gateway ORDER BY name");
+    auto st = prepare(
+        "SELECT name, auth, enabled, username, realm, ha1_md5, ha1_sha256, register, "
+        "max_contacts, challenge, tls_names FROM mapping_gateway ORDER BY name");
     if (!st) return Err{st.error()};
     int rc;
     while ((rc = st->step()) == SQLITE_ROW) {
@@ -318,6 +347,14 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
                               st->text(1) + "' (" + path_ + ")"}};
       }
       g.enabled = st->int64(2) != 0;
+      g.username = st->text(3);
+      g.realm = st->text(4);
+      g.ha1Md5 = st->text(5);
+      g.ha1Sha256 = st->text(6);
+      g.registers = st->int64(7) != 0;
+      g.maxContacts = static_cast<int>(st->int64(8));
+      g.hasChallenge = admission::parseChallengeMode(st->text(9), &g.challenge);
+      g.tlsNames = splitNames(st->text(10));
       mappingIndex.emplace(g.name, p.mappingGateways.size());
       p.mappingGateways.push_back(std::move(g));
     }
@@ -336,7 +373,8 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
   }
   {
     auto st = prepare(
-        "SELECT name, address, transport, priority, strip_digits, add_prefix, enabled "
+        "SELECT name, address, transport, priority, strip_digits, add_prefix, enabled, "
+        "auth_username, auth_password, register, register_expires "
         "FROM routing_gateway ORDER BY name");
     if (!st) return Err{st.error()};
     int rc;
@@ -349,6 +387,10 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
       g.stripDigits = static_cast<int>(st->int64(4));
       g.addPrefix = st->text(5);
       g.enabled = st->int64(6) != 0;
+      g.authUsername = st->text(7);
+      g.authPassword = st->text(8);
+      g.registers = st->int64(9) != 0;
+      g.registerExpires = static_cast<int>(st->int64(10));
       routingIndex.emplace(g.name, p.routingGateways.size());
       p.routingGateways.push_back(std::move(g));
     }
@@ -465,15 +507,30 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
       continue;
     }
     const bool isNew = it == oldMapping.end();
-    auto st = isNew
-                  ? prepare(
-                        "INSERT INTO mapping_gateway(name, auth, enabled, created_us, updated_us) "
-                        "VALUES (?1, ?2, ?3, ?4, ?4)")
-                  : prepare(
-                        "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4 "
-                        "WHERE name = ?1");
+    auto st = isNew ? prepare(
+                          "INSERT INTO mapping_gateway(name, auth, enabled, created_us, "
+                          "updated_us, username, realm, ha1_md5, ha1_sha256, register, "
+                          "max_contacts, challenge, tls_names) "
+                          "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+                    : prepare(
+                          "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4, "
+                          "username = ?5, realm = ?6, ha1_md5 = ?7, ha1_sha256 = ?8, "
+                          "register = ?9, max_contacts = ?10, challenge = ?11, tls_names = ?12 "
+                          "WHERE name = ?1");
     if (!st) return Err{st.error()};
-    st->bind(1, g.name).bind(2, admission::authModeName(g.auth)).bind(3, g.enabled).bind(4, now);
+    // Never the clear password: only its HA1s (hashPasswords() ran before).
+    st->bind(1, g.name)
+        .bind(2, admission::authModeName(g.auth))
+        .bind(3, g.enabled)
+        .bind(4, now)
+        .bind(5, g.username)
+        .bind(6, g.realm)
+        .bind(7, g.ha1Md5)
+        .bind(8, g.ha1Sha256)
+        .bind(9, g.registers)
+        .bind(10, g.maxContacts)
+        .bind(11, g.hasChallenge ? admission::challengeModeName(g.challenge) : "")
+        .bind(12, joinNames(g.tlsNames));
     if (auto r = stepDone(*st, "write mapping_gateway"); !r) return Err{r.error()};
     if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
     if (isNew) {
@@ -494,12 +551,14 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
     const bool isNew = it == oldRouting.end();
     auto st = isNew ? prepare(
                           "INSERT INTO routing_gateway(name, address, transport, priority, "
-                          "strip_digits, add_prefix, enabled, created_us, updated_us) "
-                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)")
+                          "strip_digits, add_prefix, enabled, created_us, updated_us, "
+                          "auth_username, auth_password, register, register_expires) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)")
                     : prepare(
                           "UPDATE routing_gateway SET address = ?2, transport = ?3, "
                           "priority = ?4, strip_digits = ?5, add_prefix = ?6, enabled = ?7, "
-                          "updated_us = ?8 WHERE name = ?1");
+                          "updated_us = ?8, auth_username = ?9, auth_password = ?10, "
+                          "register = ?11, register_expires = ?12 WHERE name = ?1");
     if (!st) return Err{st.error()};
     st->bind(1, g.name)
         .bind(2, g.address)
@@ -508,7 +567,11 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
         .bind(5, g.stripDigits)
         .bind(6, g.addPrefix)
         .bind(7, g.enabled)
-        .bind(8, now);
+        .bind(8, now)
+        .bind(9, g.authUsername)
+        .bind(10, g.authPassword)
+        .bind(11, g.registers)
+        .bind(12, g.registerExpires);
     if (auto r = stepDone(*st, "write routing_gateway"); !r) return Err{r.error()};
     if (auto r = insertRoutingChildren(g); !r) return Err{r.error()};
     if (isNew) {

@@ -166,19 +166,22 @@ def test_gateway_list_json_after_import(tollgate):
     out = json.loads(tg.cli("gateway", "list", "--config", str(tg.config_path), "--json").stdout)
     mapping = {g["name"]: g for g in out["mapping_gateways"]}
     routing = {g["name"]: g for g in out["routing_gateways"]}
+    no_credentials = {"username": "", "register": False, "max_contacts": 1, "challenge": "",
+                      "tls_names": []}
     assert mapping == {
         "cust-a": {"name": "cust-a", "auth": "ip", "addresses": ["127.0.0.1", "10.1.0.0/16"],
-                   "enabled": True},
+                   "enabled": True, **no_credentials},
         "cust-b": {"name": "cust-b", "auth": "ip_port", "addresses": ["127.0.0.3:5070"],
-                   "enabled": False},
+                   "enabled": False, **no_credentials},
     }
+    no_outbound = {"auth_username": "", "register": False, "register_expires": 3600}
     assert routing == {
         "carrier-a": {"name": "carrier-a", "address": "127.0.0.1:5090", "transport": "udp",
                       "prefixes": [""], "priority": 10, "strip_digits": 0, "add_prefix": "",
-                      "enabled": True},
+                      "enabled": True, **no_outbound},
         "carrier-b": {"name": "carrier-b", "address": "[::1]:5092", "transport": "tcp",
                       "prefixes": ["44", "33"], "priority": 20, "strip_digits": 2,
-                      "add_prefix": "0044", "enabled": True},
+                      "add_prefix": "0044", "enabled": True, **no_outbound},
     }
     table = tg.cli("gateway", "list", "--config", str(tg.config_path)).stdout
     for name in ("cust-a", "cust-b", "carrier-a", "carrier-b"):

@@ -1,0 +1,104 @@
+// SQLite implementation of RegistrationStore (registration_store.h).
+#include <sqlite3.h>
+
+#include "store/registration_store.h"
+#include "store/sqlite_connection.h"
+
+namespace tollgate::store {
+namespace {
+
+using detail::SqliteConnection;
+
+// Flows are stored in the listen-address syntax: "udp:198.51.100.7:5060".
+std::string flowText(transport::Protocol p, const net::SockAddr& a) {
+  return transport::toString(transport::ListenSpec{p, a});
+}
+
+class SqliteRegistrationStore final : public RegistrationStore {
+ public:
+  explicit SqliteRegistrationStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+
+  Result<Ok, StoreError> saveBinding(const registrar::Binding& b) override {
+    auto st = c_->prepare(
+        "INSERT OR REPLACE INTO registration(username, contact, gateway, source, local, call_id, "
+        "cseq, user_agent, registered_us, expires_us, online, state_us) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    if (!st) return Err{st.error()};
+    st->bind(1, b.username)
+        .bind(2, b.contact)
+        .bind(3, b.gateway)
+        .bind(4, flowText(b.protocol, b.source))
+        .bind(5, flowText(b.protocol, b.local))
+        .bind(6, b.callId)
+        .bind(7, static_cast<int64_t>(b.cseq))
+        .bind(8, b.userAgent)
+        .bind(9, b.registeredUs)
+        .bind(10, b.expiresUs)
+        .bind(11, int64_t{b.online ? 1 : 0})
+        .bind(12, b.stateUs);
+    if (st->step() != SQLITE_DONE) return Err{c_->error("save registration")};
+    return Ok{};
+  }
+
+  Result<Ok, StoreError> removeBinding(const std::string& username,
+                                       const std::string& contact) override {
+    auto st = c_->prepare("DELETE FROM registration WHERE username = ?1 AND contact = ?2");
+    if (!st) return Err{st.error()};
+    st->bind(1, username).bind(2, contact);
+    if (st->step() != SQLITE_DONE) return Err{c_->error("delete registration")};
+    return Ok{};
+  }
+
+  Result<std::vector<registrar::Binding>, StoreError> listBindings() override {
+    auto st = c_->prepare(
+        "SELECT username, contact, gateway, source, local, call_id, cseq, user_agent, "
+        "registered_us, expires_us, online, state_us FROM registration ORDER BY username, contact");
+    if (!st) return Err{st.error()};
+    std::vector<registrar::Binding> out;
+    int rc;
+    while ((rc = st->step()) == SQLITE_ROW) {
+      registrar::Binding b;
+      b.username = st->text(0);
+      b.contact = st->text(1);
+      b.gateway = st->text(2);
+      if (auto s = transport::parseListenSpec(st->text(3))) {
+        b.protocol = s->protocol;
+        b.source = s->address;
+      }
+      if (auto l = transport::parseListenSpec(st->text(4))) b.local = l->address;
+      b.callId = st->text(5);
+      b.cseq = static_cast<uint32_t>(st->int64(6));
+      b.userAgent = st->text(7);
+      b.registeredUs = st->int64(8);
+      b.expiresUs = st->int64(9);
+      b.online = st->int64(10) != 0;
+      b.stateUs = st->int64(11);
+      out.push_back(std::move(b));
+    }
+    if (rc != SQLITE_DONE) return Err{c_->error("read registration")};
+    return out;
+  }
+
+  Result<size_t, StoreError> purgeExpiredBindings(int64_t nowUs) override {
+    auto st = c_->prepare("DELETE FROM registration WHERE expires_us < ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, nowUs);
+    if (st->step() != SQLITE_DONE) return Err{c_->error("purge registration")};
+    return static_cast<size_t>(sqlite3_changes(c_->db()));
+  }
+
+ private:
+  std::unique_ptr<SqliteConnection> c_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RegistrationStore>, StoreError> openSqliteRegistrationStore(
+    const std::string& path) {
+  auto c = SqliteConnection::open(path);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<RegistrationStore>(
+      std::make_unique<SqliteRegistrationStore>(std::move(c).value()));
+}
+
+}  // namespace tollgate::store

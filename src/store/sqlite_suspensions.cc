@@ -1,0 +1,145 @@
+// SQLite implementation of SuspensionStore (suspension_store.h).
+#include <sqlite3.h>
+
+#include "store/sqlite_connection.h"
+#include "store/suspension_store.h"
+
+namespace tollgate::store {
+namespace {
+
+using detail::SqliteConnection;
+using detail::SqliteStmt;
+
+bool readSuspension(const SqliteStmt& st, auth::Suspension* s) {
+  if (!auth::suspensionKindFromName(st.text(0), &s->kind)) return false;
+  s->username = st.text(1);
+  auto ip = net::IpAddress::parse(st.text(2));
+  if (!ip) return false;
+  s->source = *ip;
+  s->sinceUs = st.int64(3);
+  s->untilUs = st.int64(4);
+  s->offenses = static_cast<uint32_t>(st.int64(5));
+  s->failures = static_cast<uint32_t>(st.int64(6));
+  return true;
+}
+
+constexpr const char* kColumns = "kind, username, source, since_us, until_us, offenses, failures";
+
+class SqliteSuspensionStore final : public SuspensionStore {
+ public:
+  explicit SqliteSuspensionStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+
+  Result<Ok, StoreError> saveSuspension(const auth::Suspension& s) override {
+    // A new suspension of a key replaces the old row, and is not cleared.
+    auto st = c_->prepare(
+        "INSERT OR REPLACE INTO auth_suspension(kind, username, source, since_us, until_us, "
+        "offenses, failures, cleared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)");
+    if (!st) return Err{st.error()};
+    st->bind(1, auth::suspensionKindName(s.kind))
+        .bind(2, s.kind == auth::SuspensionKind::Pair ? std::string_view(s.username) : "")
+        .bind(3, s.source.toString())
+        .bind(4, s.sinceUs)
+        .bind(5, s.untilUs)
+        .bind(6, static_cast<int64_t>(s.offenses))
+        .bind(7, static_cast<int64_t>(s.failures));
+    if (st->step() != SQLITE_DONE) return Err{c_->error("save auth_suspension")};
+    return Ok{};
+  }
+
+  Result<std::vector<auth::Suspension>, StoreError> listSuspensions(int64_t sinceUs) override {
+    auto st = c_->prepare(std::string("SELECT ") + kColumns +
+                          " FROM auth_suspension WHERE cleared = 0 AND until_us >= ?1 "
+                          "ORDER BY until_us DESC, kind, username, source");
+    if (!st) return Err{st.error()};
+    st->bind(1, sinceUs);
+    return readAll(*st, "read auth_suspension");
+  }
+
+  Result<size_t, StoreError> clearSuspensions(const SuspensionFilter& f, int64_t nowUs) override {
+    auto txn = c_->begin(true);
+    if (!txn) return Err{txn.error()};
+    std::string sql = "UPDATE auth_suspension SET cleared = 1 WHERE cleared = 0 AND until_us > ?1";
+    if (!f.all) {
+      if (f.source) sql += " AND source = ?2";
+      if (f.username) sql += " AND kind = 'user_source' AND username = ?3";
+    }
+    auto st = c_->prepare(sql);
+    if (!st) return Err{st.error()};
+    st->bind(1, nowUs);
+    if (!f.all && f.source) {
+      st->bind(2, auth::AuthRetryLimiter::sourceKey(*f.source).toString());
+    }
+    if (!f.all && f.username) st->bind(3, *f.username);
+    if (st->step() != SQLITE_DONE) return Err{c_->error("clear auth_suspension")};
+    const auto n = static_cast<size_t>(sqlite3_changes(c_->db()));
+    if (n > 0) {
+      auto v = c_->prepare("UPDATE meta SET value = value + 1 WHERE key = 'auth_version'");
+      if (!v) return Err{v.error()};
+      if (v->step() != SQLITE_DONE) return Err{c_->error("bump auth_version")};
+    }
+    if (auto r = txn->commit(); !r) return Err{r.error()};
+    return n;
+  }
+
+  Result<uint64_t, StoreError> authVersion() override {
+    auto st = c_->prepare("SELECT value FROM meta WHERE key = 'auth_version'");
+    if (!st) return Err{st.error()};
+    int rc = st->step();
+    if (rc == SQLITE_DONE) return uint64_t{0};
+    if (rc != SQLITE_ROW) return Err{c_->error("read auth_version")};
+    return static_cast<uint64_t>(st->int64(0));
+  }
+
+  Result<std::vector<auth::Suspension>, StoreError> takeCleared() override {
+    auto txn = c_->begin(true);
+    if (!txn) return Err{txn.error()};
+    std::vector<auth::Suspension> out;
+    {
+      auto st = c_->prepare(std::string("SELECT ") + kColumns +
+                            " FROM auth_suspension WHERE cleared = 1");
+      if (!st) return Err{st.error()};
+      auto rows = readAll(*st, "read cleared auth_suspension");
+      if (!rows) return rows;
+      out = std::move(rows).value();
+    }
+    auto del = c_->prepare("DELETE FROM auth_suspension WHERE cleared = 1");
+    if (!del) return Err{del.error()};
+    if (del->step() != SQLITE_DONE) return Err{c_->error("delete cleared auth_suspension")};
+    if (auto r = txn->commit(); !r) return Err{r.error()};
+    return out;
+  }
+
+  Result<size_t, StoreError> purgeSuspensions(int64_t beforeUs) override {
+    auto st = c_->prepare("DELETE FROM auth_suspension WHERE until_us < ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, beforeUs);
+    if (st->step() != SQLITE_DONE) return Err{c_->error("purge auth_suspension")};
+    return static_cast<size_t>(sqlite3_changes(c_->db()));
+  }
+
+ private:
+  Result<std::vector<auth::Suspension>, StoreError> readAll(SqliteStmt& st, const char* what) {
+    std::vector<auth::Suspension> out;
+    int rc;
+    while ((rc = st.step()) == SQLITE_ROW) {
+      auth::Suspension s;
+      if (readSuspension(st, &s)) out.push_back(std::move(s));  // a hand-edited bad row is skipped
+    }
+    if (rc != SQLITE_DONE) return Err{c_->error(what)};
+    return out;
+  }
+
+  std::unique_ptr<SqliteConnection> c_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SuspensionStore>, StoreError> openSqliteSuspensionStore(
+    const std::string& path) {
+  auto c = SqliteConnection::open(path);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<SuspensionStore>(
+      std::make_unique<SqliteSuspensionStore>(std::move(c).value()));
+}
+
+}  // namespace tollgate::store
