@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,7 +14,9 @@
 #include "app/provisioning_file.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
+#include "store/registration_store.h"
 #include "store/store.h"
+#include "store/suspension_store.h"
 
 namespace tollgate::app {
 namespace {
@@ -189,6 +192,172 @@ int cmdCdrList(const std::string& configPath, bool json, size_t limit, const std
   return 0;
 }
 
+int64_t wallNowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "2026-11-26 16:20:00" (UTC, to the second) for tables.
+std::string tableTime(int64_t us) {
+  std::string iso = store::formatUtcMicros(us);  // 2026-11-26T16:20:00.123456Z
+  if (iso.size() >= 19) iso = iso.substr(0, 10) + " " + iso.substr(11, 8);
+  return iso;
+}
+
+// `tollgate auth suspensions list`: the suspensions in force, latest first.
+int cmdSuspensionsList(const std::string& configPath, bool json) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  auto st = store::openSqliteSuspensionStore(config->store.path);
+  if (!st.ok()) {
+    std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
+    return kExitRuntime;
+  }
+  const int64_t now = wallNowUs();
+  auto list = (*st)->listSuspensions(now);
+  if (!list.ok()) {
+    std::fprintf(stderr, "store: %s\n", list.error().message.c_str());
+    return kExitRuntime;
+  }
+  if (json) {
+    std::string out = "[";
+    for (size_t i = 0; i < list->size(); ++i) {
+      const auth::Suspension& s = (*list)[i];
+      out += i ? ",\n" : "\n";
+      out += "{\"kind\":";
+      store::appendJsonString(out, auth::suspensionKindName(s.kind));
+      out += ",\"username\":";
+      store::appendJsonString(out, s.username);
+      out += ",\"source\":";
+      store::appendJsonString(out, s.source.toString());
+      out += ",\"since\":";
+      store::appendJsonString(out, store::formatUtcMicros(s.sinceUs));
+      out += ",\"until\":";
+      store::appendJsonString(out, store::formatUtcMicros(s.untilUs));
+      out += ",\"remaining_s\":" + std::to_string((s.untilUs - now + 999'999) / 1'000'000);
+      out += ",\"offenses\":" + std::to_string(s.offenses);
+      out += ",\"failures\":" + std::to_string(s.failures) + "}";
+    }
+    out += "\n]\n";
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  std::printf("%-12s %-20s %-40s %-20s %9s %8s\n", "KIND", "USERNAME", "SOURCE", "UNTIL (UTC)",
+              "REMAINING", "OFFENSES");
+  for (const auth::Suspension& s : *list) {
+    std::string user = s.username.empty() ? "-" : s.username;
+    for (char& c : user) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // from the network
+    }
+    std::printf("%-12s %-20s %-40s %-20s %8llds %8u\n",
+                std::string(auth::suspensionKindName(s.kind)).c_str(), user.c_str(),
+                s.source.toString().c_str(), tableTime(s.untilUs).c_str(),
+                static_cast<long long>((s.untilUs - now + 999'999) / 1'000'000), s.offenses);
+  }
+  return 0;
+}
+
+// `tollgate auth suspensions clear --source IP [--user NAME] | --all`: asks
+// the running node to lift them (it polls the store).
+int cmdSuspensionsClear(const std::string& configPath, const std::string& source,
+                        const std::string& user, bool all) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  store::SuspensionFilter f;
+  if (all) {
+    if (!source.empty() || !user.empty()) {
+      std::fprintf(stderr, "--all clears everything; it takes no --source or --user\n");
+      return kExitBadConfig;
+    }
+    f.all = true;
+  } else {
+    if (source.empty()) {
+      std::fprintf(stderr, "name what to clear: --source IP [--user NAME], or --all\n");
+      return kExitBadConfig;
+    }
+    auto ip = net::IpAddress::parse(source);
+    if (!ip) {
+      std::fprintf(stderr, "--source: \"%s\" is not an IP address\n", source.c_str());
+      return kExitBadConfig;
+    }
+    f.source = *ip;
+    if (!user.empty()) f.username = user;
+  }
+  auto st = store::openSqliteSuspensionStore(config->store.path);
+  if (!st.ok()) {
+    std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
+    return kExitRuntime;
+  }
+  auto n = (*st)->clearSuspensions(f, wallNowUs());
+  if (!n.ok()) {
+    std::fprintf(stderr, "store: %s\n", n.error().message.c_str());
+    return kExitRuntime;
+  }
+  std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
+  // Nothing matched is worth a non-zero exit: a typo in the address should
+  // not look like success in a script.
+  return *n > 0 ? 0 : kExitRuntime;
+}
+
+// `tollgate registration list`: the registrar's bindings in the store.
+int cmdRegistrationList(const std::string& configPath, bool json) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  auto st = store::openSqliteRegistrationStore(config->store.path);
+  if (!st.ok()) {
+    std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
+    return kExitRuntime;
+  }
+  auto list = (*st)->listBindings();
+  if (!list.ok()) {
+    std::fprintf(stderr, "store: %s\n", list.error().message.c_str());
+    return kExitRuntime;
+  }
+  const int64_t now = wallNowUs();
+  if (json) {
+    std::string out = "[";
+    bool first = true;
+    for (const registrar::Binding& b : *list) {
+      if (b.expiresUs <= now) continue;
+      out += first ? "\n" : ",\n";
+      first = false;
+      out += "{\"username\":";
+      store::appendJsonString(out, b.username);
+      out += ",\"gateway\":";
+      store::appendJsonString(out, b.gateway);
+      out += ",\"contact\":";
+      store::appendJsonString(out, b.contact);
+      out += ",\"source\":";
+      store::appendJsonString(out, transport::toString({b.protocol, b.source}));
+      out += ",\"user_agent\":";
+      store::appendJsonString(out, b.userAgent);
+      out += ",\"registered\":";
+      store::appendJsonString(out, store::formatUtcMicros(b.registeredUs));
+      out += ",\"expires\":";
+      store::appendJsonString(out, store::formatUtcMicros(b.expiresUs));
+      out += std::string(",\"online\":") + (b.online ? "true" : "false") + "}";
+    }
+    out += "\n]\n";
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  }
+  std::printf("%-16s %-20s %-8s %-30s %-20s %s\n", "USERNAME", "GATEWAY", "STATE", "SOURCE",
+              "EXPIRES (UTC)", "CONTACT");
+  for (const registrar::Binding& b : *list) {
+    if (b.expiresUs <= now) continue;
+    std::string contact = b.contact;
+    for (char& c : contact) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // from the network
+    }
+    std::printf("%-16s %-20s %-8s %-30s %-20s %s\n", b.username.c_str(), b.gateway.c_str(),
+                b.online ? "online" : "offline",
+                transport::toString({b.protocol, b.source}).c_str(), tableTime(b.expiresUs).c_str(),
+                contact.c_str());
+  }
+  return 0;
+}
+
 int cmdLint(const std::vector<std::string>& files) {
   int rc = 0;
   for (const auto& f : files) {
@@ -252,6 +421,29 @@ int runCli(int argc, char** argv) {
   auto* lint = app.add_subcommand("lint", "check SIP message files: ok METHOD/STATUS or error");
   lint->add_option("files", lintFiles, "files holding one SIP message each")->required();
 
+  auto* authCmd = app.add_subcommand("auth", "digest authentication state");
+  authCmd->require_subcommand(1);
+  auto* susp =
+      authCmd->add_subcommand("suspensions", "sources and users suspended by retry limits");
+  susp->require_subcommand(1);
+  auto* suspList = susp->add_subcommand("list", "list suspensions in force");
+  addConfig(suspList);
+  suspList->add_flag("--json", json, "print JSON");
+  std::string clearSource, clearUser;
+  bool clearAll = false;
+  auto* suspClear =
+      susp->add_subcommand("clear", "lift suspensions (the running node picks it up)");
+  addConfig(suspClear);
+  suspClear->add_option("--source", clearSource, "the source IP (IPv6: any address of the /64)");
+  suspClear->add_option("--user", clearUser, "only the suspension of this username at --source");
+  suspClear->add_flag("--all", clearAll, "every suspension");
+
+  auto* reg = app.add_subcommand("registration", "registrar bindings");
+  reg->require_subcommand(1);
+  auto* regList = reg->add_subcommand("list", "list registered contacts");
+  addConfig(regList);
+  regList->add_flag("--json", json, "print JSON");
+
   auto* cfg = app.add_subcommand("config", "node settings");
   cfg->require_subcommand(1);
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
@@ -273,6 +465,9 @@ int runCli(int argc, char** argv) {
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
   if (cdrList->parsed()) return cmdCdrList(configPath, json, limit, reason, gwFilter);
   if (lint->parsed()) return cmdLint(lintFiles);
+  if (suspList->parsed()) return cmdSuspensionsList(configPath, json);
+  if (suspClear->parsed()) return cmdSuspensionsClear(configPath, clearSource, clearUser, clearAll);
+  if (regList->parsed()) return cmdRegistrationList(configPath, json);
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

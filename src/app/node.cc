@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/auth_state.h"
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
@@ -53,12 +54,28 @@ call::SwitchConfig switchConfig(const Config& c) {
   s.illegalCallCdrs = c.cdr.illegalCalls;
   s.illegalCdrRate = c.cdr.illegalRate;
   s.illegalCdrBurst = c.cdr.illegalBurst;
+  s.challenge = c.sip.challenge;
+  s.tcpCloseReset = c.sip.tcpClose == TcpClose::Reset;
+  s.auth.realm = c.sip.domain;
+  s.auth.algorithms = c.auth.digestAlgorithms;
+  s.auth.nonceLifetime = std::chrono::duration_cast<Millis>(c.auth.nonceLifetime);
+  s.auth.limits.enabled = c.auth.retryLimits;
+  s.auth.limits.maxRetry = static_cast<uint32_t>(c.auth.maxRetry);
+  s.auth.limits.sourceMaxRetry = static_cast<uint32_t>(c.auth.sourceMaxRetry);
+  s.auth.limits.suspendTime = c.auth.suspendTime;
+  s.auth.limits.maxSuspendTime = c.auth.maxSuspendTime;
+  s.auth.limits.failureWindow = c.auth.failureWindow;
+  s.registrar.replace = c.registrar.replace;
+  s.registrar.defaultExpires = c.registrar.defaultExpires;
+  s.registrar.minExpires = c.registrar.minExpires;
+  s.registrar.maxExpires = c.registrar.maxExpires;
+  s.registrar.keepaliveInterval = c.registrar.keepaliveInterval;
   return s;
 }
 
 // Loads provisioning from a store and builds the switch's snapshot; null
 // (and a log line) when the store cannot be read.
-std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
+std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, const std::string& realm) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -75,7 +92,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
         .kv("key", e.key)
         .kv("error", e.message);
   }
-  auto snap = std::make_shared<const call::Snapshot>(*prov, *version);
+  auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
@@ -127,7 +144,7 @@ class ProvisioningWatcher {
       if (st) {
         auto v = st->provisioningVersion();
         if (v.ok() && (force || *v != version_)) {
-          auto snap = loadSnapshot(*st);
+          auto snap = loadSnapshot(*st, config_.sip.domain);
           if (snap) {
             version_ = snap->version;
             call::Switch* sw = &sw_;
@@ -192,7 +209,7 @@ int runNode(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
-  auto snapshot = loadSnapshot(*mainStore);
+  auto snapshot = loadSnapshot(*mainStore, config.sip.domain);
   if (!snapshot) return 1;
   mainStore.reset();
 
@@ -228,6 +245,18 @@ int runNode(const Config& config) {
     if (!bound.empty()) bound += ',';
     bound += std::string(transport::protocolParam(l.protocol)) + ":" + l.address.toString();
   }
+
+  // Registrations and suspensions: restored now, persisted as they change.
+  StateWriter stateWriter(config.store.path);
+  if (!restoreAuthState(config.store.path, clock, sw.registrar(), sw.authenticator().limiter(),
+                        transport)) {
+    return 1;
+  }
+  sw.registrar().setListener(&stateWriter);
+  sw.authenticator().limiter().setListener(&stateWriter);
+  SuspensionClearWatcher clearWatcher(config.store.path, config.store.provisioningPollMs, loop,
+                                      sw.authenticator().limiter());
+  clearWatcher.start();
 
   ProvisioningWatcher watcher(config, loop, sw, snapshot->version);
   watcher.start();
@@ -305,6 +334,25 @@ int runNode(const Config& config) {
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
         .kv("ended_by_reason", reasons)
         .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed);
+    const auto& a = sw.authenticator().stats();
+    const auto l = sw.authenticator().limiter().stats();
+    const auto r = sw.registrar().stats();
+    log::info("node.auth_stats")
+        .kv("challenges", s.challengesSent)
+        .kv("authenticated", a.authenticated)
+        .kv("failures", a.failures)
+        .kv("stale", a.stale)
+        .kv("replays", a.replays)
+        .kv("invalid_nonces", a.invalidNonces)
+        .kv("suspended_dropped", s.suspendedDropped)
+        .kv("suspensions", l.suspensions)
+        .kv("suspensions_active", sw.authenticator().limiter().active().size())
+        .kv("bindings", r.bindings)
+        .kv("registers", r.registers)
+        .kv("register_refused", r.refusedReplace)
+        .kv("contacts_offline", r.wentOffline)
+        .kv("carrier_challenges", s.carrierChallenges)
+        .kv("unwanted_streams_closed", s.unwantedStreamsClosed);
     statsTick.start(loop.timers(), Millis(60'000));
   });
   statsTick.start(loop.timers(), Millis(60'000));
@@ -318,10 +366,12 @@ int runNode(const Config& config) {
   loop.remove(sfd);
   close(sfd);
   watcher.stop();
+  clearWatcher.stop();
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   transport.close();
   cdrWriter.flush();
+  stateWriter.flush();
   auto ws = cdrWriter.stats();
   log::info("node.stopped")
       .kv("cdrs_written", ws.written)

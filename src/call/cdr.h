@@ -29,6 +29,10 @@ enum class TerminationReason : uint8_t {
   AckTimeout,     // answered, but the caller never ACKed the 200 (Timer H / 64*T1)
   Draining,       // refused because the node is shutting down (503)
   InternalError,  // a bug or resource failure on our side (500)
+  // Appended after the first release: never renumber or rename the above.
+  AuthFailed,         // wrong digest credentials (re-challenged), or from a suspended source
+  CalleeOffline,      // the callee is a registered account with no reachable contact (480)
+  CarrierAuthFailed,  // a carrier challenged and refused our credentials (or we had none)
 };
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);

@@ -15,9 +15,10 @@ std::string RouteTarget::translate(std::string_view callee) const {
 RouteTable::RouteTable(const admission::Provisioning& p) {
   for (const admission::RoutingGateway& g : p.routingGateways) {
     if (!g.enabled) continue;
-    auto addr = net::SockAddr::parse(g.address, 5060);
     auto proto = transport::protocolFromName(g.transport);
-    if (!addr || !proto) continue;
+    if (!proto) continue;
+    auto addr = net::SockAddr::parse(g.address, *proto == transport::Protocol::Tls ? 5061 : 5060);
+    if (!addr) continue;
     Gateway gw;
     gw.target.name = g.name;
     gw.target.address = *addr;
@@ -25,6 +26,8 @@ RouteTable::RouteTable(const admission::Provisioning& p) {
     gw.target.priority = g.priority;
     gw.target.stripDigits = g.stripDigits;
     gw.target.addPrefix = g.addPrefix;
+    gw.target.authUsername = g.authUsername;
+    gw.target.authPassword = g.authPassword;
     gw.prefixes = g.prefixes;
     carrierIps_.insert(addr->ip());
     gateways_.push_back(std::move(gw));

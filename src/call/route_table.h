@@ -24,6 +24,9 @@ struct RouteTarget {
   int stripDigits = 0;
   std::string addPrefix;
   size_t matchedPrefixLength = 0;  // set on lookup results
+  // Our credentials for this carrier's 401/407 ("" = none).
+  std::string authUsername;
+  std::string authPassword;
 
   // The number sent to this carrier: strip_digits removed, add_prefix added.
   std::string translate(std::string_view callee) const;

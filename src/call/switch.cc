@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "common/log.h"
+#include "sip/limits.h"
 #include "sip/serialize.h"
 
 namespace tollgate::call {
@@ -121,6 +122,62 @@ int64_t micros(const Clock& c) {
   return c.wallMicros();
 }
 
+// True when the request carries credentials of any kind: then the digest
+// check decides who it is, even from an address that identifies a gateway
+// (a phone behind the NAT of an IP-authenticated PBX).
+bool hasCredentials(const Message& m) {
+  return m.header(HeaderId::Authorization) != nullptr ||
+         m.header(HeaderId::ProxyAuthorization) != nullptr;
+}
+
+// The first challenge of a carrier's 401/407 that we can answer (RFC 8760
+// §2.4: the order of the headers is the server's preference).
+std::optional<auth::Challenge> pickChallenge(const Message& resp) {
+  const HeaderId hid =
+      resp.status() == 407 ? HeaderId::ProxyAuthenticate : HeaderId::WwwAuthenticate;
+  for (const sip::Header& h : resp.headers()) {
+    if (h.id != hid) continue;
+    auto c = auth::parseChallenge(h.value);
+    if (c && c->supported) return *c;
+  }
+  return std::nullopt;
+}
+
+// A request we sent, sent again as a new transaction with credentials
+// (RFC 3261 §22.2): new top Via (branch), new CSeq, same Call-ID, tags and
+// body, plus the Authorization / Proxy-Authorization answering `challenge`.
+// "" when the bytes do not parse (they are ours, so never expected).
+std::string withCredentials(std::string_view sent, const std::string& via, uint32_t cseq,
+                            std::string_view method, bool proxy, const std::string& value) {
+  auto parsed = Message::parse(std::string(sent));
+  if (!parsed.ok()) return {};
+  const Message& m = *parsed.value();
+  sip::Edits e;
+  const auto& headers = m.headers();
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const HeaderId id = headers[i].id;
+    if (id == HeaderId::Via || id == HeaderId::CSeq || id == HeaderId::Authorization ||
+        id == HeaderId::ProxyAuthorization) {
+      e.removeHeader(i);
+    }
+  }
+  e.prepend("Via", via);
+  e.prepend("CSeq", std::to_string(cseq) + " " + std::string(method));
+  e.prepend(proxy ? "Proxy-Authorization" : "Authorization", value);
+  return sip::serialize(m, e);
+}
+
+std::string_view transportParam(transport::Protocol p) {
+  switch (p) {
+    case transport::Protocol::Tcp:
+      return ";transport=tcp";
+    case transport::Protocol::Tls:
+      return ";transport=tls";
+    default:
+      return "";
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -140,6 +197,20 @@ struct Leg {
   std::string hostPort;     // our address on this leg
   std::string contact;      // our Contact value on this leg
   std::string_view viaProtocol = "UDP";
+  // Our credentials towards this peer when it is a carrier that challenges.
+  std::string authUsername;
+  std::string authPassword;
+};
+
+// Where one attempt of a call goes: a carrier (by prefix) or a contact of
+// a registered account.
+struct Target {
+  std::string name;  // routing gateway, or the account's mapping gateway
+  transport::Flow flow;
+  std::string requestUri;  // contact URI; "" = sip:<number>@<address> (carrier)
+  std::string number;      // carriers: the translated number
+  std::string authUsername;
+  std::string authPassword;
 };
 
 enum class Side : uint8_t { A, B };
@@ -188,13 +259,19 @@ class Switch::Call final : public txn::ClientCallbacks {
     bool answered2xx = false;
     std::string ack;       // ACK relayed to the other leg, re-sent on 2xx retransmissions
     std::string remoteTo;  // To of the 2xx on the other leg (for the ACK)
+    // Towards a carrier with credentials: what we sent, to send it again
+    // once with credentials when it challenges.
+    std::string sent;
+    bool authTried = false;
   };
 
   Leg& leg(Side s) { return s == Side::A ? a_ : b_; }
   Leg& other(Side s) { return s == Side::A ? b_ : a_; }
 
   bool nextAttempt();
-  bool startAttempt(const RouteTarget& r);
+  bool startAttempt(const Target& t);
+  bool retryInviteWithCredentials(const Message& challenge);
+  bool retryRelayWithCredentials(Relay& relay, const Message& challenge);
   void onInviteResponse(const Message& resp);
   void onAttemptFailed(int code, std::string_view reason, bool timeout);
   void onRingTimeout();
@@ -218,8 +295,13 @@ class Switch::Call final : public txn::ClientCallbacks {
   TxnId aInvite_ = 0;
   Leg a_;
   Leg b_;
-  std::vector<RouteTarget> routes_;
+  std::vector<Target> routes_;
   size_t nextRoute_ = 0;
+  bool toAccount_ = false;       // calling a registered account's contacts
+  bool bAuthTried_ = false;      // this attempt already answered a challenge
+  bool authFailedLast_ = false;  // the last attempt ended on a carrier challenge
+  std::string bInviteBytes_;     // the INVITE of the current attempt, as sent
+  std::string bInviteUri_;
   int attempts_ = 0;
   TxnId bInvite_ = 0;
   bool bRinging_ = false;   // 18x on the current attempt
@@ -271,10 +353,36 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
   sw_.registerTag(a_.localTag, this);
   sw_.byAInvite_[invite] = this;
 
-  routes_ = sw_.snapshot_->routes.lookup(cdr_.callee);
-  if (routes_.empty()) {
-    failCall(sw_.config_.noRouteCode, "", TerminationReason::NoRoute);
-    return;
+  // A registered account's number goes to its contacts, before any prefix
+  // route: it is ours, a carrier must not get it.
+  const admission::GatewayInfo* account = sw_.snapshot_->accounts.byUsername(cdr_.callee);
+  if (account && account->registers) {
+    toAccount_ = true;
+    for (const registrar::Binding* b : sw_.registrar_->reachable(account->username)) {
+      Target t;
+      t.name = account->name;
+      t.flow = b->flow();
+      t.requestUri = b->contact;
+      routes_.push_back(std::move(t));
+    }
+    if (routes_.empty()) {
+      failCall(480, "Temporarily Unavailable", TerminationReason::CalleeOffline);
+      return;
+    }
+  } else {
+    for (const RouteTarget& r : sw_.snapshot_->routes.lookup(cdr_.callee)) {
+      Target t;
+      t.name = r.name;
+      t.flow = Flow{r.protocol, r.address, transport::kNoListener, 0};
+      t.number = r.translate(cdr_.callee);
+      t.authUsername = r.authUsername;
+      t.authPassword = r.authPassword;
+      routes_.push_back(std::move(t));
+    }
+    if (routes_.empty()) {
+      failCall(sw_.config_.noRouteCode, "", TerminationReason::NoRoute);
+      return;
+    }
   }
   if (!nextAttempt()) {
     failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
@@ -283,24 +391,27 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
 
 bool Switch::Call::nextAttempt() {
   while (nextRoute_ < routes_.size() && attempts_ < sw_.config_.switchLimit) {
-    const RouteTarget& r = routes_[nextRoute_++];
+    const Target& r = routes_[nextRoute_++];
     ++attempts_;
     if (startAttempt(r)) return true;
   }
   return false;
 }
 
-bool Switch::Call::startAttempt(const RouteTarget& r) {
+bool Switch::Call::startAttempt(const Target& r) {
   if (!cdr_.gatewaysTried.empty()) cdr_.gatewaysTried += ',';
   cdr_.gatewaysTried += r.name;
   cdr_.routingGateway = r.name;
 
   transport::Transport& tp = sw_.txns_.transport();
-  const transport::Listener* l = tp.pickListener(r.protocol, r.address);
+  // A registered contact is reached from the listener its REGISTER came in
+  // on (the NAT binding is for that address); a carrier from any fitting one.
+  const transport::Listener* l = tp.listener(r.flow.local);
+  if (!l || l->protocol != r.flow.protocol) l = tp.pickListener(r.flow.protocol, r.flow.remote);
   if (!l) {
     log::warn("call.no_listener")
         .kv("gateway", r.name)
-        .kv("protocol", transport::protocolName(r.protocol));
+        .kv("protocol", transport::protocolName(r.flow.protocol));
     lastCode_ = 503;
     lastReason_ = "Service Unavailable";
     lastWasTimeout_ = true;
@@ -313,13 +424,17 @@ bool Switch::Call::startAttempt(const RouteTarget& r) {
   b_ = Leg{};
   b_.callId = sw_.newCallId();
   b_.localTag = sw_.newTag();
-  b_.flow = Flow{r.protocol, r.address, l->id, 0};
+  b_.flow = Flow{r.flow.protocol, r.flow.remote, l->id, r.flow.connection};
   b_.hostPort = sw_.localHostPort(l->id);
   b_.contact = sw_.contactFor(b_.flow);
-  b_.viaProtocol = transport::protocolName(r.protocol);
-  const std::string tp_param = r.protocol == transport::Protocol::Tcp ? ";transport=tcp" : "";
-  const std::string ruri =
-      "sip:" + escapeUser(r.translate(cdr_.callee)) + "@" + r.address.toString() + tp_param;
+  b_.viaProtocol = transport::protocolName(r.flow.protocol);
+  b_.authUsername = r.authUsername;
+  b_.authPassword = r.authPassword;
+  bAuthTried_ = false;
+  const std::string ruri = !r.requestUri.empty()
+                               ? r.requestUri
+                               : "sip:" + escapeUser(r.number) + "@" + r.flow.remote.toString() +
+                                     std::string(transportParam(r.flow.protocol));
   b_.remoteTarget = ruri;
   std::string display;
   if (!req->from().displayName.empty()) {
@@ -364,6 +479,10 @@ bool Switch::Call::startAttempt(const RouteTarget& r) {
   out.to = b_.remoteHeader;
   out.callId = b_.callId;
   out.cseq = 1;
+  if (!b_.authUsername.empty()) {
+    bInviteBytes_ = out.bytes;  // to send again with credentials if challenged
+    bInviteUri_ = ruri;
+  }
   sw_.registerTag(b_.localTag, this);
   bRinging_ = false;
   bInvite_ = sw_.txns_.sendRequest(std::move(out), b_.flow, this);
@@ -485,7 +604,43 @@ void Switch::Call::onInviteResponse(const Message& resp) {
   // A final failure from this carrier (the transaction layer already ACKed it).
   ringTimer_.cancel();
   if (cancelled_) return;
+  if ((st == 401 || st == 407) && retryInviteWithCredentials(resp)) return;
   onAttemptFailed(st, resp.reason(), false);
+}
+
+bool Switch::Call::retryInviteWithCredentials(const Message& resp) {
+  // Once per attempt: a second challenge means our credentials are wrong.
+  if (bAuthTried_ || b_.authUsername.empty() || bInviteBytes_.empty()) return false;
+  auto c = pickChallenge(resp);
+  if (!c) return false;
+  bAuthTried_ = true;
+  ++sw_.stats_.carrierChallenges;
+  const bool proxy = resp.status() == 407;
+  const std::string value =
+      auth::answerChallenge(sw_.clientHasher_, *c, "INVITE", bInviteUri_, b_.authUsername,
+                            b_.authPassword, sw_.random_.token(16), 1);
+  const uint32_t cseq = ++b_.localCseq;
+  const std::string branch = sw_.txns_.newBranch();
+  const std::string viaValue = via(b_, branch);
+  std::string bytes = withCredentials(bInviteBytes_, viaValue, cseq, "INVITE", proxy, value);
+  if (bytes.empty()) return false;
+  b_.inviteCseq = cseq;
+  txn::OutgoingRequest out;
+  out.method = Method::Invite;
+  out.bytes = std::move(bytes);
+  out.branch = branch;
+  out.requestUri = bInviteUri_;
+  out.via = viaValue;
+  out.from = b_.localHeader;
+  out.to = b_.remoteHeader;
+  out.callId = b_.callId;
+  out.cseq = cseq;
+  bInviteBytes_ = out.bytes;
+  bRinging_ = false;
+  bInvite_ = sw_.txns_.sendRequest(std::move(out), b_.flow, this);
+  ownClients_.push_back(bInvite_);
+  setupTimer_.start(sw_.loop_.timers(), sw_.config_.setupTimeout);
+  return true;
 }
 
 void Switch::Call::abandonB() {
@@ -517,14 +672,35 @@ void Switch::Call::onAttemptFailed(int code, std::string_view reason, bool timeo
   // Failover on timeout, 408, 5xx and 6xx except 600; 486/600 (busy) stop it
   // unless stop_after_busy is off. A carrier that already rang keeps the call
   // (SS_GATEWAY_SWITCH_UNTIL_CONNECT off).
+  // A carrier that challenges us again (or that we have no credentials
+  // for) refused our credentials: that is about the route, so fail over.
+  const bool authFailed = code == 401 || code == 407;
+  authFailedLast_ = authFailed;
   const bool busy = code == 486 || code == 600;
-  const bool failover = timeout || code == 408 || (code >= 500 && code < 600) ||
+  const bool failover = timeout || authFailed || code == 408 || (code >= 500 && code < 600) ||
                         (code >= 600 && code != 600) || (busy && !sw_.config_.stopAfterBusy);
+  if (authFailed) {
+    log::warn("call.carrier_auth_failed")
+        .kv("call_id", cdr_.callId)
+        .kv("gateway", cdr_.routingGateway)
+        .kv("code", code)
+        .kv("credentials", !b_.authUsername.empty());
+  }
   if (failover && !wasRinging && nextAttempt()) {
     ++sw_.stats_.failovers;
     return;
   }
 
+  if (authFailed) {
+    // Never relay a carrier's challenge: the caller would try to answer it.
+    failCall(503, "Service Unavailable", TerminationReason::CarrierAuthFailed);
+    return;
+  }
+  if (toAccount_ && (timeout || code == 408 || code >= 500)) {
+    // The phone's binding looked alive but it did not take the call.
+    failCall(480, "Temporarily Unavailable", TerminationReason::CalleeOffline);
+    return;
+  }
   if (timeout) {
     failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
     return;
@@ -655,7 +831,12 @@ void Switch::Call::sendBye(Leg& l) {
   w.header("CSeq", std::to_string(cseq) + " BYE");
   if (!sw_.config_.userAgent.empty()) w.header("User-Agent", sw_.config_.userAgent);
   out.bytes = w.finish();
-  // Nobody waits for the answer: the call is over on our side already.
+  // Nobody in the call waits for the answer: the call is over on our side
+  // already. A carrier that challenges the BYE is answered by the switch.
+  if (!l.authUsername.empty()) {
+    sw_.sendWithCarrierAuth(std::move(out), l.flow, l.authUsername, l.authPassword);
+    return;
+  }
   sw_.txns_.sendRequest(std::move(out), l.flow, nullptr);
 }
 
@@ -772,6 +953,7 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
   r.method = m;
   r.inCseq = req.cseq().number;
   r.outCseq = cseq;
+  if (!out.authUsername.empty()) r.sent = o.bytes;
   r.client = sw_.txns_.sendRequest(std::move(o), out.flow, this);
   ownClients_.push_back(r.client);
   // A relayed re-INVITE whose ACK went through only waits for stray 2xx
@@ -785,6 +967,7 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
 void Switch::Call::relayResponse(Relay& relay, const Message& resp) {
   const int st = resp.status();
   if (st == 100) return;
+  if ((st == 401 || st == 407) && retryRelayWithCredentials(relay, resp)) return;
   Leg& in = leg(relay.from);
   Leg& out = other(relay.from);
   if (relay.answered2xx) {
@@ -810,6 +993,41 @@ void Switch::Call::relayResponse(Relay& relay, const Message& resp) {
   relays_.erase(std::remove_if(relays_.begin(), relays_.end(),
                                [client](const Relay& r) { return r.client == client; }),
                 relays_.end());
+}
+
+bool Switch::Call::retryRelayWithCredentials(Relay& relay, const Message& resp) {
+  Leg& out = other(relay.from);
+  if (relay.authTried || out.authUsername.empty() || relay.sent.empty()) return false;
+  auto c = pickChallenge(resp);
+  if (!c) return false;
+  relay.authTried = true;
+  ++sw_.stats_.carrierChallenges;
+  const bool proxy = resp.status() == 407;
+  const std::string method(sip::methodName(relay.method));
+  const std::string value =
+      auth::answerChallenge(sw_.clientHasher_, *c, method, out.remoteTarget, out.authUsername,
+                            out.authPassword, sw_.random_.token(16), 1);
+  const uint32_t cseq = ++out.localCseq;
+  const std::string branch = sw_.txns_.newBranch();
+  const std::string viaValue = via(out, branch);
+  std::string bytes = withCredentials(relay.sent, viaValue, cseq, method, proxy, value);
+  if (bytes.empty()) return false;
+  txn::OutgoingRequest o;
+  o.method = relay.method;
+  o.bytes = std::move(bytes);
+  o.branch = branch;
+  o.requestUri = out.remoteTarget;
+  o.via = viaValue;
+  o.from = out.localHeader;
+  o.to = out.remoteHeader;
+  o.callId = out.callId;
+  o.cseq = cseq;
+  o.routes = out.routeSet;
+  relay.sent.clear();
+  relay.outCseq = cseq;
+  relay.client = sw_.txns_.sendRequest(std::move(o), out.flow, this);
+  ownClients_.push_back(relay.client);
+  return true;
 }
 
 std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m,
@@ -859,6 +1077,110 @@ void Switch::Call::hangup(TerminationReason reason) {
 // ---------------------------------------------------------------------------
 // Switch
 
+// ---------------------------------------------------------------------------
+// Requests we send to a carrier on our own (a BYE after the call ended on
+// our side): answers one 401/407 with the routing gateway's credentials.
+
+class Switch::CarrierAuthRetry final : public txn::ClientCallbacks {
+ public:
+  CarrierAuthRetry(Switch& sw, const txn::OutgoingRequest& sent, const Flow& flow,
+                   std::string username, std::string password)
+      : sw_(sw),
+        sent_(sent),
+        flow_(flow),
+        username_(std::move(username)),
+        password_(std::move(password)) {}
+
+  void onResponse(TxnId id, const Message& resp) override {
+    const int st = resp.status();
+    if (st < 200) return;
+    if ((st == 401 || st == 407) && !tried_) {
+      if (auto c = pickChallenge(resp)) {
+        tried_ = true;
+        ++sw_.stats_.carrierChallenges;
+        const std::string method(sip::methodName(sent_.method));
+        std::string value = auth::answerChallenge(sw_.clientHasher_, *c, method, sent_.requestUri,
+                                                  username_, password_, sw_.random_.token(16), 1);
+        const std::string branch = sw_.txns_.newBranch();
+        std::string via = sent_.via;
+        if (size_t b = via.find(";branch="); b != std::string::npos) {
+          size_t end = via.find(';', b + 1);
+          via = via.substr(0, b) + ";branch=" + branch +
+                (end == std::string::npos ? "" : via.substr(end));
+        }
+        txn::OutgoingRequest out = sent_;
+        out.cseq = sent_.cseq + 1;
+        out.branch = branch;
+        out.via = via;
+        out.bytes = withCredentials(sent_.bytes, via, out.cseq, method, st == 407, value);
+        if (!out.bytes.empty()) {
+          sent_ = out;
+          TxnId next = sw_.txns_.sendRequest(std::move(out), flow_, this);
+          sw_.moveRetry(id, next);
+          return;
+        }
+      }
+    }
+    sw_.retireRetry(id);
+  }
+  void onTimeout(TxnId id) override { sw_.retireRetry(id); }
+  void onTransportError(TxnId id) override { sw_.retireRetry(id); }
+
+ private:
+  Switch& sw_;
+  txn::OutgoingRequest sent_;
+  Flow flow_;
+  std::string username_;
+  std::string password_;
+  bool tried_ = false;
+};
+
+void Switch::sendWithCarrierAuth(txn::OutgoingRequest&& out, const Flow& flow,
+                                 const std::string& username, const std::string& password) {
+  auto retry = std::make_unique<CarrierAuthRetry>(*this, out, flow, username, password);
+  CarrierAuthRetry* raw = retry.get();
+  TxnId id = txns_.sendRequest(std::move(out), flow, raw);
+  authRetries_.emplace(id, std::move(retry));
+}
+
+void Switch::moveRetry(TxnId from, TxnId to) {
+  auto it = authRetries_.find(from);
+  if (it == authRetries_.end()) return;
+  auto owned = std::move(it->second);
+  authRetries_.erase(it);
+  authRetries_.emplace(to, std::move(owned));
+}
+
+void Switch::retireRetry(TxnId id) {
+  auto it = authRetries_.find(id);
+  if (it == authRetries_.end()) return;
+  // Freed after this event: we are inside its callback.
+  deadRetries_.push_back(std::move(it->second));
+  authRetries_.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+// Switch
+
+Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_view realm)
+    : matcher(p), routes(p), accounts(p, realm), version(v) {
+  for (const admission::RoutingGateway& g : p.routingGateways) {
+    if (!g.enabled || !g.registers || g.authUsername.empty()) continue;
+    auto proto = transport::protocolFromName(g.transport);
+    if (!proto) continue;
+    auto addr = net::SockAddr::parse(g.address, *proto == transport::Protocol::Tls ? 5061 : 5060);
+    if (!addr) continue;
+    registrar::CarrierRegistration r;
+    r.name = g.name;
+    r.protocol = *proto;
+    r.address = *addr;
+    r.username = g.authUsername;
+    r.password = g.authPassword;
+    r.expires = std::chrono::seconds(g.registerExpires);
+    carrierRegistrations.push_back(std::move(r));
+  }
+}
+
 Switch::Switch(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrs, Random& random,
                const Clock& clock, SwitchConfig config)
     : loop_(loop),
@@ -866,23 +1188,52 @@ Switch::Switch(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrs, Rand
       cdrs_(cdrs),
       random_(random),
       clock_(clock),
-      config_(std::move(config)) {
+      config_(std::move(config)),
+      auth_(random, clock, config_.auth) {
   forwardPolicy_.forwarding = true;
   localPolicy_.forwarding = false;
   illegalTokens_ = config_.illegalCdrBurst;
   illegalRefill_ = clock_.now();
+  auto hostPort = [this](transport::ListenerId l) { return localHostPort(l); };
+  registrar::RegistrarSettings rs = config_.registrar;
+  rs.userAgent = config_.userAgent;
+  registrar_ = std::make_unique<registrar::Registrar>(loop_, txns_, clock_, random_, rs, hostPort);
+  outbound_ = std::make_unique<registrar::OutboundRegistrations>(loop_, txns_, clock_, random_,
+                                                                 config_.userAgent, hostPort);
   txns_.setUser(this);
-  loop_.addFlushHook([this] { deadCalls_.clear(); });
+  loop_.addFlushHook([this] {
+    deadCalls_.clear();
+    deadRetries_.clear();
+  });
 }
 
 Switch::~Switch() {
   txns_.setUser(nullptr);
+  for (auto& [id, r] : authRetries_) txns_.detach(id);
+  authRetries_.clear();
+  deadRetries_.clear();
   deadCalls_.clear();
   calls_.clear();
+  outbound_.reset();
+  registrar_.reset();
 }
 
 void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
+  if (!snapshot_) return;
+  for (const std::string& name : snapshot_->accounts.realmMismatches()) {
+    // Its HA1 was computed for another sip.domain: it cannot authenticate
+    // until its provisioning is imported again.
+    log::warn("auth.realm_mismatch").kv("gateway", name).kv("realm", config_.auth.realm);
+  }
+  const admission::AccountTable& accounts = snapshot_->accounts;
+  registrar_->retainAccounts(
+      [&accounts](std::string_view user) { return accounts.byUsername(user); });
+  outbound_->configure(snapshot_->carrierRegistrations);
+}
+
+void Switch::onConnectionClosed(transport::ConnectionId id) {
+  registrar_->onConnectionClosed(id);
 }
 
 void Switch::drain() {
@@ -932,7 +1283,19 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
     return;
   }
 
-  const Source src = identify(from.remote);
+  const Source src = identify(from);
+  // Password gateways are known by their credentials, not their address:
+  // when there are any, a request is checked by digest if it carries
+  // credentials (even from an address that identifies another gateway: a
+  // phone behind the NAT of an IP-authenticated PBX), if it is a REGISTER,
+  // or if its address tells us nothing. ACK and CANCEL are never challenged
+  // (RFC 3261 §22.1: they cannot be resubmitted).
+  if (snapshot_ && snapshot_->accounts.hasPasswordGateways() && m != Method::Cancel &&
+      (m == Method::Register || hasCredentials(*request) || src.kind == SourceKind::Unknown ||
+       src.kind == SourceKind::PortMismatch)) {
+    admitByDigest(std::move(request), from);
+    return;
+  }
   const bool known = src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier;
   // Calls come in from mapping gateways only; a carrier is a known peer for
   // OPTIONS and in-dialog requests, not a customer.
@@ -945,7 +1308,11 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
     txns_.respondStateless(*request, from, 481, "", newTag());
     return;
   }
+  admitted(std::move(request), from, src);
+}
 
+void Switch::admitted(sip::MessagePtr request, const Flow& from, const Source& src) {
+  const Method m = request->method();
   const sip::CheckPolicy& policy = m == Method::Invite ? forwardPolicy_ : localPolicy_;
   sip::CheckFailure f = sip::checkRequest(*request, policy);
   if (f.status != 0) {
@@ -985,6 +1352,122 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
   }
 }
 
+Switch::Source Switch::identify(const Flow& from) const {
+  // A verified client certificate names a tls_cert gateway; else the address.
+  if (snapshot_ && from.protocol == transport::Protocol::Tls && from.connection != 0 &&
+      snapshot_->accounts.hasCertificateGateways()) {
+    if (const auto* names = txns_.transport().peerCertificateNames(from.connection)) {
+      if (const admission::GatewayInfo* g =
+              snapshot_->accounts.byCertificate(*names, from.remote.ip())) {
+        return {SourceKind::Mapping, g};
+      }
+    }
+  }
+  return identify(from.remote);
+}
+
+void Switch::admitByDigest(sip::MessagePtr request, const Flow& from) {
+  const auth::AuthResult r =
+      auth_.check(*request, from.remote.ip(), loop_.now(), snapshot_->accounts);
+  switch (r.kind) {
+    case auth::AuthResult::Kind::Authenticated: {
+      const admission::GatewayInfo& gw = snapshot_->accounts.gatewayOf(*r.account);
+      if (request->method() == Method::Register) {
+        onRegister(std::move(request), from, gw);
+        return;
+      }
+      admitted(std::move(request), from, Source{SourceKind::Mapping, &gw});
+      return;
+    }
+    case auth::AuthResult::Kind::Challenge:
+      sendChallenge(*request, from, r);
+      return;
+    case auth::AuthResult::Kind::Suspended:
+      dropSuspended(*request, from);
+      return;
+  }
+}
+
+void Switch::sendChallenge(const Message& request, const Flow& from, const auth::AuthResult& r) {
+  // The challenge type: the gateway's own, when the request names one that
+  // has it (a difference tells a prober the name exists: documented), else
+  // the node's. 401 is the registrar's challenge, 407 the proxy's.
+  admission::ChallengeMode mode = config_.challenge;
+  if (!r.username.empty()) {
+    const admission::GatewayInfo* g = snapshot_->accounts.byUsername(r.username);
+    if (g && g->hasChallenge) mode = g->challenge;
+  }
+  const bool www = mode == admission::ChallengeMode::Www401 ||
+                   (mode == admission::ChallengeMode::Both && request.method() == Method::Register);
+  const int code = www ? 401 : 407;
+  std::vector<std::string> values;
+  auth_.challenges(from.remote.ip(), loop_.now(), r.stale, values);
+  std::vector<sip::ExtraHeader> extra;
+  for (const std::string& v : values) {
+    extra.push_back({www ? "WWW-Authenticate" : "Proxy-Authenticate", v});
+  }
+  if (!config_.userAgent.empty()) extra.push_back({"Server", config_.userAgent});
+  ++stats_.challengesSent;
+  // Stateless (RFC 3261 §8.2.6, as proxies do for challenges): an
+  // unauthenticated request costs no transaction state; a retransmission
+  // just gets another challenge.
+  txns_.respondStateless(request, from, code, "", newTag(), extra);
+  if (r.failed) {
+    log::debug("auth.failed")
+        .kv("username", r.username)
+        .kv("source", from.remote.toString())
+        .kv("method", request.methodName());
+    if (request.method() == Method::Invite && config_.illegalCallCdrs) {
+      // Wrong credentials on a call attempt: recorded like an illegal call.
+      ++stats_.invitesReceived;
+      if (takeIllegalCdrToken()) {
+        writeRejectCdr(request, from, "", code, TerminationReason::AuthFailed);
+      } else {
+        ++stats_.illegalCdrsSuppressed;
+      }
+    }
+  }
+}
+
+void Switch::dropSuspended(const Message& request, const Flow& from) {
+  // No useful answer: nothing, or 403 as for unknown sources.
+  ++stats_.suspendedDropped;
+  const bool answer = config_.unknownSource == UnknownSourcePolicy::Reject403;
+  if (request.method() == Method::Invite && config_.illegalCallCdrs) {
+    ++stats_.invitesReceived;
+    if (takeIllegalCdrToken()) {
+      writeRejectCdr(request, from, "", answer ? 403 : 0, TerminationReason::AuthFailed);
+    } else {
+      ++stats_.illegalCdrsSuppressed;
+    }
+  }
+  if (answer) {
+    txns_.respondStateless(request, from, 403, "Forbidden", newTag());
+  } else {
+    closeUnwanted(from);
+  }
+}
+
+void Switch::onRegister(sip::MessagePtr request, const Flow& from,
+                        const admission::GatewayInfo& account) {
+  if (!account.registers) {
+    // Authenticated, but the account is not a dynamic gateway: tell it
+    // plainly instead of pretending to keep a binding calls never use.
+    ++stats_.registersRefused;
+    txns_.respondStateless(*request, from, 403, "Forbidden", newTag(),
+                           {{"Warning", "399 tollgate \"account does not register\""}});
+    return;
+  }
+  TxnId id = txns_.createServer(std::move(request), from);
+  registrar_->onRegister(id, *txns_.serverRequest(id), from, account);
+}
+
+void Switch::closeUnwanted(const Flow& from) {
+  if (!transport::isStream(from.protocol) || from.connection == 0) return;
+  ++stats_.unwantedStreamsClosed;
+  txns_.transport().closeConnection(from.connection, config_.tcpCloseReset);
+}
+
 void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source& src) {
   ++stats_.invitesReceived;
   if (draining_) {
@@ -1014,7 +1497,7 @@ void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {
   }
   if (!c) {
     ++stats_.noDialog;
-    const Source src = identify(from.remote);
+    const Source src = identify(from);
     if (src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier) {
       txns_.respondStateless(*request, from, 481, "Call/Transaction Does Not Exist", "");
     } else {
@@ -1041,7 +1524,11 @@ void Switch::rejectUnknown(const Message& request, const Flow& from, const Sourc
       ++stats_.illegalCdrsSuppressed;
     }
   }
-  if (answer) txns_.respondStateless(request, from, 403, "Forbidden", newTag());
+  if (answer) {
+    txns_.respondStateless(request, from, 403, "Forbidden", newTag());
+  } else {
+    closeUnwanted(from);
+  }
 }
 
 bool Switch::takeIllegalCdrToken() {
@@ -1133,7 +1620,7 @@ void Switch::onStrayResponse(sip::MessagePtr response, const Flow& from) {
 }
 
 void Switch::onMalformed(const Flow& from, std::string_view raw, const sip::ParseError& error) {
-  const Source src = identify(from.remote);
+  const Source src = identify(from);
   const bool known = src.kind == SourceKind::Mapping || src.kind == SourceKind::Carrier;
   if (!known || error.status == 0 || !error.isRequest) {
     ++stats_.malformedDropped;
@@ -1211,7 +1698,7 @@ std::string Switch::localHostPort(transport::ListenerId listener) const {
 
 std::string Switch::contactFor(const Flow& flow) const {
   std::string c = "<sip:" + localHostPort(flow.local);
-  if (flow.protocol == transport::Protocol::Tcp) c += ";transport=tcp";
+  c += transportParam(flow.protocol);
   c += '>';
   return c;
 }

@@ -1,12 +1,17 @@
 // The B2BUA core of one worker ("the switch"): admits new requests by
-// source (admission), answers OPTIONS, turns each admitted INVITE into an
+// source address, TLS client certificate or SIP digest (admission, auth:
+// password gateways are challenged on every new request except ACK and
+// CANCEL, with retry limits), hands authenticated REGISTERs to the
+// registrar, answers OPTIONS, turns each admitted INVITE into an
 // outbound leg towards routing gateways chosen by prefix with failover,
-// relays responses and in-dialog requests (ACK, BYE, re-INVITE, UPDATE,
-// INFO, PRACK, ...) between the two legs with separate Call-IDs, tags, CSeqs
-// and Vias so neither side sees the other's topology, and hands one CDR per
-// call attempt to the CdrSink. It is the TransactionUser of the worker's
-// TransactionLayer. Confined to its worker; provisioning snapshots arrive
-// through setSnapshot() on the same worker.
+// (or to the contacts of a registered account), relays responses and
+// in-dialog requests (ACK, BYE, re-INVITE, UPDATE, INFO, PRACK, ...) between
+// the two legs with separate Call-IDs, tags, CSeqs and Vias so neither side
+// sees the other's topology, answers carriers' 401/407 with the routing
+// gateway's credentials, and hands one CDR per call attempt to the CdrSink.
+// It is the TransactionUser of the worker's TransactionLayer. Confined to
+// its worker; provisioning snapshots arrive through setSnapshot() on the
+// same worker.
 #pragma once
 
 #include <array>
@@ -16,12 +21,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include "admission/accounts.h"
 #include "admission/source_matcher.h"
+#include "auth/authenticator.h"
+#include "auth/digest.h"
 #include "call/cdr.h"
 #include "call/route_table.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/random.h"
+#include "registrar/outbound.h"
+#include "registrar/registrar.h"
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
 
@@ -42,15 +52,22 @@ struct SwitchConfig {
   bool illegalCallCdrs = true;  // CDRs for unknown-source INVITEs
   double illegalCdrRate = 20;   // per second
   double illegalCdrBurst = 100;
+  // Digest authentication of password gateways (realm = sip.domain).
+  admission::ChallengeMode challenge = admission::ChallengeMode::Proxy407;
+  auth::AuthSettings auth;
+  registrar::RegistrarSettings registrar;
+  bool tcpCloseReset = false;  // unwanted TCP/TLS peers: RST instead of FIN
 };
 
 // Everything the switch needs from provisioning, built off the worker and
-// swapped in whole.
+// swapped in whole. `realm` is the digest realm (sip.domain); "" accepts
+// password gateways hashed for any realm (tests).
 struct Snapshot {
-  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0)
-      : matcher(p), routes(p), version(v) {}
+  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0, std::string_view realm = {});
   admission::SourceMatcher matcher;
   RouteTable routes;
+  admission::AccountTable accounts;
+  std::vector<registrar::CarrierRegistration> carrierRegistrations;
   uint64_t version = 0;
 };
 
@@ -67,8 +84,13 @@ struct SwitchStats {
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
   uint64_t unwanted2xxHungUp = 0;       // late 2xx of abandoned attempts: ACK + BYE
-  std::array<uint64_t, 16> byReason{};  // ended attempts by TerminationReason
+  std::array<uint64_t, 32> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
+  uint64_t challengesSent = 0;     // 401/407 to password-gateway requests
+  uint64_t suspendedDropped = 0;   // requests from suspended sources/pairs not answered usefully
+  uint64_t registersRefused = 0;   // authenticated but not a registering account
+  uint64_t carrierChallenges = 0;  // carrier 401/407 answered with credentials
+  uint64_t unwantedStreamsClosed = 0;  // TCP/TLS connections of unwanted peers closed
 };
 
 class Switch final : public txn::TransactionUser {
@@ -89,6 +111,9 @@ class Switch final : public txn::TransactionUser {
   void hangupAll();
   size_t activeCalls() const { return calls_.size(); }
   const SwitchStats& stats() const { return stats_; }
+  auth::DigestAuthenticator& authenticator() { return auth_; }
+  registrar::Registrar& registrar() { return *registrar_; }
+  registrar::OutboundRegistrations& outboundRegistrations() { return *outbound_; }
 
   // txn::TransactionUser
   void onRequest(sip::MessagePtr request, const transport::Flow& from) override;
@@ -97,10 +122,12 @@ class Switch final : public txn::TransactionUser {
                    const sip::ParseError& error) override;
   void onCancel(txn::TxnId invite) override;
   void onAckTimeout(txn::TxnId invite) override;
+  void onConnectionClosed(transport::ConnectionId id) override;
 
  private:
   class Call;
   friend class Call;
+  class CarrierAuthRetry;
 
   enum class SourceKind : uint8_t { Mapping, Carrier, Unknown, PortMismatch };
   struct Source {
@@ -109,6 +136,24 @@ class Switch final : public txn::TransactionUser {
     bool portMismatch = false;  // the IP belongs to an ip_port gateway, the port does not
   };
   Source identify(const net::SockAddr& from) const;
+  Source identify(const transport::Flow& from) const;  // plus TLS client certificates
+
+  // A new request whose sender is known (by address, certificate or digest).
+  void admitted(sip::MessagePtr request, const transport::Flow& from, const Source& src);
+  // A new request from a password gateway (or anyone, when those exist).
+  void admitByDigest(sip::MessagePtr request, const transport::Flow& from);
+  void sendChallenge(const sip::Message& request, const transport::Flow& from,
+                     const auth::AuthResult& r);
+  void dropSuspended(const sip::Message& request, const transport::Flow& from);
+  void onRegister(sip::MessagePtr request, const transport::Flow& from,
+                  const admission::GatewayInfo& account);
+  // Closes the TCP/TLS connection of a peer whose request we dropped.
+  void closeUnwanted(const transport::Flow& from);
+  // Sends a request to a carrier that answers 401/407 once with credentials.
+  void sendWithCarrierAuth(txn::OutgoingRequest&& out, const transport::Flow& flow,
+                           const std::string& username, const std::string& password);
+  void moveRetry(txn::TxnId from, txn::TxnId to);
+  void retireRetry(txn::TxnId id);
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
   void onInDialog(sip::MessagePtr request, const transport::Flow& from);
@@ -145,6 +190,13 @@ class Switch final : public txn::TransactionUser {
   std::unordered_map<std::string, Call*> byTag_;     // our local tags, both legs
   std::unordered_map<txn::TxnId, Call*> byAInvite_;  // caller INVITE server txn
   std::vector<std::unique_ptr<Call>> deadCalls_;
+
+  auth::DigestAuthenticator auth_;
+  auth::DigestHasher clientHasher_;  // our answers to carriers' challenges
+  std::unique_ptr<registrar::Registrar> registrar_;
+  std::unique_ptr<registrar::OutboundRegistrations> outbound_;
+  std::unordered_map<txn::TxnId, std::unique_ptr<CarrierAuthRetry>> authRetries_;
+  std::vector<std::unique_ptr<CarrierAuthRetry>> deadRetries_;
 
   // Token bucket for unknown-source CDRs.
   double illegalTokens_ = 0;

@@ -126,7 +126,11 @@ void Transport::Impl::closeConnection(Connection* c, bool notify) {
   c->timer.cancel();
   if (c->outPending() > 0) ++stats.tcpSendErrors;  // queued bytes are lost with it
   loop.remove(c->fd);
-  ::close(c->fd);
+  if (c->resetOnClose) {
+    closeWithReset(c->fd);
+  } else {
+    ::close(c->fd);
+  }
   c->fd = -1;
   auto [first, last] = byRemote.equal_range(c->remote);
   for (auto it = first; it != last; ++it) {

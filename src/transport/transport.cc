@@ -247,6 +247,22 @@ Result<Ok, SendError> Transport::send(const Flow& flow, std::string_view bytes) 
   return Err(SendError::NoListener);  // no TLS listener can exist yet
 }
 
+void Transport::closeConnection(ConnectionId id, bool reset) {
+  auto it = impl_->connections.find(id);
+  if (it == impl_->connections.end()) return;
+  Connection* c = it->second.get();
+  c->resetOnClose = reset;
+  ++impl_->stats.tcpClosedUnwanted;
+  if (reset) ++impl_->stats.tcpClosedReset;
+  impl_->closeConnection(c);
+}
+
+const std::vector<std::string>* Transport::peerCertificateNames(ConnectionId id) const {
+  auto it = impl_->connections.find(id);
+  if (it == impl_->connections.end() || it->second->peerNames.empty()) return nullptr;
+  return &it->second->peerNames;
+}
+
 void Transport::stopAccepting() {
   impl_->stopAccepting();
 }

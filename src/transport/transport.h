@@ -77,6 +77,8 @@ struct TransportStats {
   size_t tcpOpen = 0;
   uint64_t tcpConnectFailed = 0;     // outbound connects refused, failed or timed out
   uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
+  uint64_t tcpClosedUnwanted = 0;    // closed by closeConnection() (unknown/suspended peers)
+  uint64_t tcpClosedReset = 0;       // of those, closed with RST
 };
 
 class MessageSink {
@@ -112,6 +114,16 @@ class Transport {
   // connection to flow.remote, else opens one (non-blocking; bytes are queued
   // until it connects). Errors are also counted in stats.
   Result<Ok, SendError> send(const Flow& flow, std::string_view bytes);
+
+  // Closes a stream connection we do not want to keep (an unknown or
+  // suspended peer). reset: RST via SO_LINGER 0, leaving no TIME_WAIT on our
+  // side (sip.tcp_close = "reset"); else an orderly FIN. Unknown ids are
+  // ignored. The sink is told (onConnectionClosed), as for any close.
+  void closeConnection(ConnectionId id, bool reset);
+  // The names (subjectAltName DNS entries, else the subject CN) of the
+  // verified certificate the TLS peer on `id` presented; null when the
+  // connection is not TLS, presented no certificate or it did not verify.
+  const std::vector<std::string>* peerCertificateNames(ConnectionId id) const;
 
   // Stops accepting new TCP connections and closes listening sockets' intake
   // of new streams (used when draining). UDP keeps running.

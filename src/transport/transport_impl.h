@@ -68,8 +68,10 @@ struct Connection {
   std::string in;           // bytes read but not framed yet
   std::string out;          // bytes queued for writing, from outOffset
   size_t outOffset = 0;
-  MonoTime lastActivity{};  // last byte read or written (idle rule)
-  Timer timer;              // connect timeout while connecting, then idle check
+  MonoTime lastActivity{};             // last byte read or written (idle rule)
+  Timer timer;                         // connect timeout while connecting, then idle check
+  bool resetOnClose = false;           // close with RST (SO_LINGER 0)
+  std::vector<std::string> peerNames;  // TLS: names of the verified peer certificate
 
   size_t outPending() const { return out.size() - outOffset; }
 };

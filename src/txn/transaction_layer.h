@@ -70,6 +70,8 @@ class TransactionUser {
   // INVITE server transaction `invite` sent a 2xx and no ACK came within
   // 64*T1 (§13.3.1.4: the TU should end the session).
   virtual void onAckTimeout(TxnId invite) = 0;
+  // A TCP/TLS connection closed (a registered phone on it is now unreachable).
+  virtual void onConnectionClosed(transport::ConnectionId id) {}
 };
 
 // Per client transaction. Must stay valid until the transaction ends or
@@ -113,7 +115,9 @@ class TransactionLayer final : public transport::MessageSink {
 
   // transport::MessageSink
   void onMessage(const transport::Flow& from, std::string&& bytes) override;
-  void onConnectionClosed(transport::ConnectionId id) override {}
+  void onConnectionClosed(transport::ConnectionId id) override {
+    if (user_) user_->onConnectionClosed(id);
+  }
 
   // ---- Server transactions ----
   // Creates the server transaction for a new request (not ACK). INVITE:
