@@ -1288,11 +1288,13 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
   // when there are any, a request is checked by digest if it carries
   // credentials (even from an address that identifies another gateway: a
   // phone behind the NAT of an IP-authenticated PBX), if it is a REGISTER,
-  // or if its address tells us nothing. ACK and CANCEL are never challenged
-  // (RFC 3261 §22.1: they cannot be resubmitted).
+  // or if its address does not identify a customer (a carrier's address is
+  // only good for its OPTIONS keep-alives). ACK and CANCEL are never
+  // challenged (RFC 3261 §22.1: they cannot be resubmitted).
   if (snapshot_ && snapshot_->accounts.hasPasswordGateways() && m != Method::Cancel &&
-      (m == Method::Register || hasCredentials(*request) || src.kind == SourceKind::Unknown ||
-       src.kind == SourceKind::PortMismatch)) {
+      (m == Method::Register || hasCredentials(*request) ||
+       (src.kind != SourceKind::Mapping &&
+        !(src.kind == SourceKind::Carrier && m == Method::Options)))) {
     admitByDigest(std::move(request), from);
     return;
   }
