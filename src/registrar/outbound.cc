@@ -41,7 +41,9 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
   const CarrierRegistration& config() const { return c_; }
   OutboundState state() const { return OutboundState{c_.name, registered_, expiresUs_, failures_}; }
 
-  void start() { send(false); }
+  // On the next loop turn: at start-up provisioning arrives before the
+  // listeners are bound.
+  void start() { timer_.start(o_.loop_.timers(), Millis(0)); }
   // Expires: 0; the object is disposed of once it is answered (or not).
   void leave() {
     leaving_ = true;
