@@ -1,6 +1,8 @@
 // Credential-identified mapping gateways. See accounts.h.
 #include "admission/accounts.h"
 
+#include <cctype>
+
 namespace tollgate::admission {
 
 bool AccountTable::Entry::admits(const net::IpAddress& ip) const {
@@ -37,7 +39,12 @@ AccountTable::AccountTable(const Provisioning& p, std::string_view realm) {
       e->ha1Sha256 = g.ha1Sha256;
       accounts_.emplace(g.username, e.get());
     } else {
-      for (const std::string& n : g.tlsNames) byTlsName_.emplace(n, e.get());
+      // Certificate names are compared lowercased (DNS is case-insensitive).
+      for (const std::string& n : g.tlsNames) {
+        std::string lower = n;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        byTlsName_.emplace(std::move(lower), e.get());
+      }
     }
     entries_.push_back(std::move(e));
   }

@@ -231,6 +231,20 @@ int runNode(const Config& config) {
   call::Switch sw(loop, txns, cdrWriter, random, clock, switchConfig(config));
   sw.setSnapshot(snapshot);
 
+  // TLS: our certificate for tls: listeners (and as client certificate),
+  // the CAs for client certificates and for carriers reached over TLS.
+  transport::TlsSettings tlsSettings;
+  tlsSettings.certificate = config.tls.certificate;
+  tlsSettings.privateKey = config.tls.privateKey;
+  tlsSettings.clientCa = config.tls.clientCa;
+  tlsSettings.minVersion = config.tls.minVersion;
+  tlsSettings.carrierCa = config.tls.carrierCa;
+  tlsSettings.verifyCarriers = config.tls.verifyCarriers;
+  if (auto r = transport.configureTls(tlsSettings); !r.ok()) {
+    log::error("node.tls_failed").kv("error", r.error());
+    return 1;
+  }
+
   for (const auto& spec : config.sip.listen) {
     auto r = transport.listen(spec);
     if (!r.ok()) {

@@ -15,10 +15,6 @@ using txn::TxnId;
 
 namespace {
 
-int64_t toMicros(std::chrono::seconds s) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(s).count();
-}
-
 // delta-seconds (RFC 3261 §25.1); values beyond 2^32-1 saturate.
 std::optional<uint64_t> parseSeconds(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -2,7 +2,10 @@
 // table (by id and by remote address, RFC 3261 §18.2.2 / §18.4 connection
 // reuse), Content-Length framing through sip::nextFrame (RFC 3261 §18.3),
 // CRLF keep-alives (RFC 5626 §4.4.1), outbound non-blocking connects, write
-// queues with a slow-reader cap, and the idle and connect timeouts.
+// queues with a slow-reader cap, and the idle and connect timeouts. TLS
+// connections are the same streams with an SSL in between (tls.h): the
+// handshake runs after the TCP connect (or accept), bounded by the connect
+// timeout, and reads and writes go through it.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -83,14 +86,25 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
       continue;
     }
     ++stats.tcpAccepted;
-    addConnection(fd, remote, ls.info.id, /*connecting=*/false);
+    Connection* c = addConnection(fd, remote, ls.info.id, /*connecting=*/false, ls.info.protocol);
+    if (ls.info.protocol == Protocol::Tls) {
+      c->ssl = tls ? tls->accept(c->fd) : nullptr;
+      if (c->ssl == nullptr) {
+        closeConnection(c);
+        continue;
+      }
+      c->handshaking = true;
+      // The handshake gets the connect timeout, not the idle one: a peer
+      // that opens TCP and never speaks TLS must not hold a slot for long.
+      c->timer.start(loop.timers(), limits.tcpConnectTimeout);
+    }
   }
 }
 
 // ------------------------------------------------------------ connection table
 
 Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, ListenerId local,
-                                           bool connecting) {
+                                           bool connecting, Protocol protocol) {
   int one = 1;
   // Each write is one whole SIP message; Nagle would only delay it.
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -99,6 +113,7 @@ Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, 
   Connection* c = owned.get();
   c->id = nextConnectionId++;
   c->fd = fd;
+  c->protocol = protocol;
   c->remote = remote;
   c->local = local;
   c->connecting = connecting;
@@ -126,6 +141,11 @@ void Transport::Impl::closeConnection(Connection* c, bool notify) {
   c->timer.cancel();
   if (c->outPending() > 0) ++stats.tcpSendErrors;  // queued bytes are lost with it
   loop.remove(c->fd);
+  if (c->ssl != nullptr) {
+    // close_notify for an orderly close; nothing more for a reset.
+    tlsClose(c->ssl, !c->resetOnClose);
+    c->ssl = nullptr;
+  }
   if (c->resetOnClose) {
     closeWithReset(c->fd);
   } else {
@@ -151,9 +171,14 @@ void Transport::Impl::closeConnection(Connection* c, bool notify) {
 
 void Transport::Impl::onConnectionTimer(Connection* c) {
   if (c->closed) return;
-  if (c->connecting) {
-    ++stats.tcpConnectFailed;
-    log::debug("transport.connect_timeout").kv("remote", c->remote.toString());
+  if (c->connecting || c->handshaking) {
+    if (c->connecting) {
+      ++stats.tcpConnectFailed;
+    } else {
+      ++stats.tlsHandshakeFailed;
+    }
+    log::debug(c->connecting ? "transport.connect_timeout" : "transport.tls_handshake_timeout")
+        .kv("remote", c->remote.toString());
     closeConnection(c);
     return;
   }
@@ -182,11 +207,47 @@ void Transport::Impl::onConnectionEvent(Connection* c, uint32_t events) {
     finishConnect(c, events);
     return;
   }
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+  if (c->handshaking) {
+    stepHandshake(c);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) || (c->readWantsWrite && (events & EPOLLOUT))) {
     readConnection(c);  // a hang-up or error surfaces as read() == 0 / -1
     if (c->closed) return;
   }
-  if (events & EPOLLOUT) flushOutput(c);
+  // TLS: a write may have waited for the socket to become readable.
+  if ((events & EPOLLOUT) || (c->ssl != nullptr && c->outPending() > 0)) flushOutput(c);
+}
+
+void Transport::Impl::stepHandshake(Connection* c) {
+  switch (tlsHandshake(c->ssl)) {
+    case TlsIo::Done:
+      c->handshaking = false;
+      ++stats.tlsHandshakes;
+      c->peerNames = tlsVerifiedPeerNames(c->ssl);
+      c->lastActivity = loop.now();
+      c->timer.start(loop.timers(), limits.tcpIdleTimeout);
+      setInterest(c, c->outPending() > 0 ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
+      if (c->outPending() > 0) flushOutput(c);
+      // Application data may have arrived in the same flight as the
+      // handshake's end; epoll will not announce bytes OpenSSL already read.
+      if (!c->closed) readConnection(c);
+      return;
+    case TlsIo::WantRead:
+      setInterest(c, EPOLLIN);
+      return;
+    case TlsIo::WantWrite:
+      setInterest(c, EPOLLIN | EPOLLOUT);
+      return;
+    case TlsIo::Closed:
+    case TlsIo::Failed:
+      ++stats.tlsHandshakeFailed;
+      log::debug("transport.tls_handshake_failed")
+          .kv("remote", c->remote.toString())
+          .kv("error", tlsLastError());
+      closeConnection(c);
+      return;
+  }
 }
 
 void Transport::Impl::finishConnect(Connection* c, uint32_t events) {
@@ -205,12 +266,56 @@ void Transport::Impl::finishConnect(Connection* c, uint32_t events) {
   c->connecting = false;
   ++stats.tcpConnected;
   c->lastActivity = loop.now();
+  if (c->ssl != nullptr) {
+    c->handshaking = true;  // the connect timer keeps running for the handshake
+    stepHandshake(c);
+    return;
+  }
   c->timer.start(loop.timers(), limits.tcpIdleTimeout);
   setInterest(c, c->outPending() > 0 ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
   flushOutput(c);
 }
 
+void Transport::Impl::readTls(Connection* c) {
+  c->readWantsWrite = false;
+  // OpenSSL may hold decrypted bytes epoll cannot see: read until it wants
+  // the socket again, bounded per event like plain reads.
+  for (int i = 0; i < kTcpReadsPerEvent * 4; ++i) {
+    size_t got = 0;
+    switch (tlsRead(c->ssl, tcpReadBuffer.get(), kTcpReadChunk, &got)) {
+      case TlsIo::Done:
+        c->lastActivity = loop.now();
+        if (!onBytes(c, std::string_view(tcpReadBuffer.get(), got))) return;
+        continue;
+      case TlsIo::WantRead:
+        return;
+      case TlsIo::WantWrite:
+        c->readWantsWrite = true;
+        setInterest(c, EPOLLIN | EPOLLOUT);
+        return;
+      case TlsIo::Closed:
+      case TlsIo::Failed:
+        closeConnection(c);
+        return;
+    }
+  }
+  // Still more buffered: finish on the next loop turn rather than starve
+  // the other connections (the id guards against it closing meanwhile).
+  const ConnectionId id = c->id;
+  loop.post([this, id] {
+    auto it = connections.find(id);
+    if (it != connections.end() && !it->second->closed && !it->second->handshaking) {
+      readConnection(it->second.get());
+      reap();
+    }
+  });
+}
+
 void Transport::Impl::readConnection(Connection* c) {
+  if (c->ssl != nullptr) {
+    readTls(c);
+    return;
+  }
   for (int i = 0; i < kTcpReadsPerEvent; ++i) {
     ssize_t n = ::read(c->fd, tcpReadBuffer.get(), kTcpReadChunk);
     if (n == 0) {
@@ -283,7 +388,7 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
 // ------------------------------------------------------------ output
 
 Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view bytes) {
-  if (c->connecting || c->outPending() > 0) {
+  if (c->connecting || c->handshaking || c->outPending() > 0) {
     if (c->outPending() + bytes.size() > limits.tcpMaxOutputQueue) {
       // The peer does not read (or cannot connect): give up on it rather
       // than buffer without bound.
@@ -297,7 +402,24 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
     c->out.append(bytes);
     return Ok{};
   }
-  ssize_t n = ::send(c->fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ssize_t n = 0;
+  if (c->ssl != nullptr) {
+    size_t put = 0;
+    switch (tlsWrite(c->ssl, bytes.data(), bytes.size(), &put)) {
+      case TlsIo::Done:
+        n = static_cast<ssize_t>(put);
+        break;
+      case TlsIo::WantRead:
+      case TlsIo::WantWrite:
+        break;  // queued below; retried from flushOutput
+      case TlsIo::Closed:
+      case TlsIo::Failed:
+        closeConnection(c);
+        return Err(SendError::SocketError);
+    }
+  } else {
+    n = ::send(c->fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       closeConnection(c);
@@ -320,7 +442,20 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
 }
 
 void Transport::Impl::flushOutput(Connection* c) {
+  if (c->connecting || c->handshaking) return;
   while (c->outPending() > 0) {
+    if (c->ssl != nullptr) {
+      size_t put = 0;
+      TlsIo r = tlsWrite(c->ssl, c->out.data() + c->outOffset, c->outPending(), &put);
+      if (r == TlsIo::Done) {
+        c->outOffset += put;
+        c->lastActivity = loop.now();
+        continue;
+      }
+      if (r == TlsIo::WantRead || r == TlsIo::WantWrite) break;
+      closeConnection(c);
+      return;
+    }
     ssize_t n =
         ::send(c->fd, c->out.data() + c->outOffset, c->outPending(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
@@ -356,13 +491,15 @@ Result<Ok, SendError> Transport::Impl::sendTcp(const Flow& flow, std::string_vie
   Connection* c = nullptr;
   if (flow.connection != 0) {
     auto it = connections.find(flow.connection);
-    if (it != connections.end()) c = it->second.get();
+    if (it != connections.end() && it->second->protocol == flow.protocol) c = it->second.get();
   }
   if (c == nullptr && flow.remote.valid()) {
     // Reuse any open connection to that address, inbound or outbound
-    // (RFC 3261 §18.2.2, §18.4); prefer one that has finished connecting.
+    // (RFC 3261 §18.2.2, §18.4), of the same protocol (TCP is not TLS);
+    // prefer one that has finished connecting.
     auto [first, last] = byRemote.equal_range(flow.remote);
     for (auto it = first; it != last; ++it) {
+      if (it->second->protocol != flow.protocol) continue;
       if (c == nullptr || (c->connecting && !it->second->connecting)) c = it->second;
     }
   }
@@ -393,12 +530,16 @@ Result<Connection*, SendError> Transport::Impl::openConnection(const Flow& flow)
   const int family = remote.ip().family();
   // Local side: the requested TCP listener of that family, else the first
   // one, else none (the kernel picks the address).
+  const bool secure = flow.protocol == Protocol::Tls;
+  if (secure && !tls) return Err(SendError::NoListener);  // TLS was never configured
   const ListenerState* local = nullptr;
-  if (flow.local < states.size() && states[flow.local]->info.protocol == Protocol::Tcp &&
+  if (flow.local < states.size() && states[flow.local]->info.protocol == flow.protocol &&
       states[flow.local]->info.address.ip().family() == family) {
     local = states[flow.local].get();
-  } else if (const Listener* l = pickListener(Protocol::Tcp, remote)) {
+  } else if (const Listener* l = pickListener(flow.protocol, remote)) {
     local = states[l->id].get();
+  } else if (const Listener* t = pickListener(Protocol::Tcp, remote)) {
+    local = states[t->id].get();  // a TLS connection may leave from a TCP listener's address
   }
 
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -428,7 +569,24 @@ Result<Connection*, SendError> Transport::Impl::openConnection(const Flow& flow)
   } else {
     ++stats.tcpConnected;
   }
-  return addConnection(fd, remote, local != nullptr ? local->info.id : kNoListener, connecting);
+  Connection* c = addConnection(fd, remote, local != nullptr ? local->info.id : kNoListener,
+                                connecting, flow.protocol);
+  if (secure) {
+    c->ssl = tls->connect(c->fd, remote);
+    if (c->ssl == nullptr) {
+      closeConnection(c);
+      return Err(SendError::SocketError);
+    }
+    if (!connecting) {
+      // Connected at once (loopback): the handshake starts now, under the
+      // connect timer.
+      c->handshaking = true;
+      c->timer.start(loop.timers(), limits.tcpConnectTimeout);
+      stepHandshake(c);
+      if (c->closed) return Err(SendError::ConnectionFailed);
+    }
+  }
+  return c;
 }
 
 }  // namespace tollgate::transport

@@ -110,7 +110,9 @@ void setBuffer(int fd, int forceOpt, int opt, int bytes) {
 
 Result<ListenerId, std::string> Transport::Impl::listen(const ListenSpec& spec) {
   if (closed) return Err(std::string("transport closed"));
-  if (spec.protocol == Protocol::Tls) return Err(std::string("TLS not supported yet"));
+  if (spec.protocol == Protocol::Tls && (!tls || !tls->canServe())) {
+    return Err(std::string("a TLS listener needs a certificate (tls.certificate)"));
+  }
   if (!spec.address.valid()) return Err(std::string("invalid listen address"));
   if (listeners.size() >= kNoListener) return Err(std::string("too many listeners"));
 
@@ -218,6 +220,13 @@ Transport::Transport(EventLoop& loop, MessageSink& sink, TransportLimits limits)
 
 Transport::~Transport() = default;
 
+Result<Ok, std::string> Transport::configureTls(const TlsSettings& settings) {
+  auto t = TlsContexts::create(settings);
+  if (!t) return Err(t.error());
+  impl_->tls = std::move(t).value();
+  return Ok{};
+}
+
 Result<ListenerId, std::string> Transport::listen(const ListenSpec& spec) {
   return impl_->listen(spec);
 }
@@ -239,12 +248,11 @@ Result<Ok, SendError> Transport::send(const Flow& flow, std::string_view bytes) 
     case Protocol::Udp:
       return impl_->sendUdp(flow, bytes);
     case Protocol::Tcp:
-      return impl_->sendTcp(flow, bytes);
     case Protocol::Tls:
-      break;
+      return impl_->sendTcp(flow, bytes);
   }
   ++impl_->stats.tcpSendErrors;
-  return Err(SendError::NoListener);  // no TLS listener can exist yet
+  return Err(SendError::NoListener);
 }
 
 void Transport::closeConnection(ConnectionId id, bool reset) {

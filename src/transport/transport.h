@@ -14,6 +14,7 @@
 #include "common/event_loop.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "transport/tls.h"
 
 namespace tollgate::transport {
 
@@ -79,6 +80,8 @@ struct TransportStats {
   uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
   uint64_t tcpClosedUnwanted = 0;    // closed by closeConnection() (unknown/suspended peers)
   uint64_t tcpClosedReset = 0;       // of those, closed with RST
+  uint64_t tlsHandshakes = 0;        // TLS handshakes completed (both directions)
+  uint64_t tlsHandshakeFailed = 0;   // failed or timed out (bad/unverified certificate, not TLS)
 };
 
 class MessageSink {
@@ -99,7 +102,11 @@ class Transport {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
-  // Binds a listener (UDP socket, or TCP listening socket). For IPv6
+  // Loads our certificate and CAs for SIP over TLS; call before listening
+  // on "tls:" and before sending to TLS peers. Errors name the file.
+  Result<Ok, std::string> configureTls(const TlsSettings& settings);
+
+  // Binds a listener (UDP socket, or TCP/TLS listening socket). For IPv6
   // addresses the socket is IPv6-only so "udp:[::]:5060" and
   // "udp:0.0.0.0:5060" can coexist.
   Result<ListenerId, std::string> listen(const ListenSpec& spec);

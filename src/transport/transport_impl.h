@@ -14,6 +14,7 @@
 #include "common/event_loop.h"
 #include "common/net.h"
 #include "sip/limits.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 namespace tollgate::transport {
@@ -72,6 +73,9 @@ struct Connection {
   Timer timer;                         // connect timeout while connecting, then idle check
   bool resetOnClose = false;           // close with RST (SO_LINGER 0)
   std::vector<std::string> peerNames;  // TLS: names of the verified peer certificate
+  SSL* ssl = nullptr;                  // TLS connections
+  bool handshaking = false;            // TLS handshake not finished
+  bool readWantsWrite = false;         // TLS: a read needs the socket writable first
 
   size_t outPending() const { return out.size() - outOffset; }
 };
@@ -95,7 +99,10 @@ struct Transport::Impl {
   void onAcceptable(ListenerState& ls);
   Result<Ok, SendError> sendTcp(const Flow& flow, std::string_view bytes);
   Result<Connection*, SendError> openConnection(const Flow& flow);
-  Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local, bool connecting);
+  Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local, bool connecting,
+                            Protocol protocol);
+  void stepHandshake(Connection* c);
+  void readTls(Connection* c);
   void onConnectionEvent(Connection* c, uint32_t events);
   void finishConnect(Connection* c, uint32_t events);
   void readConnection(Connection* c);
@@ -132,6 +139,7 @@ struct Transport::Impl {
   // TCP. Ids are monotonic and never reused, so a stale id in a Flow can
   // never reach a different peer's connection.
   std::unique_ptr<char[]> tcpReadBuffer;
+  std::unique_ptr<TlsContexts> tls;  // set by Transport::configureTls
   ConnectionId nextConnectionId = 1;
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections;
   std::unordered_multimap<net::SockAddr, Connection*, net::SockAddrHash> byRemote;

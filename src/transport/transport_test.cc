@@ -208,12 +208,12 @@ TEST(TransportNames, ParsesListenSpecs) {
   EXPECT_FALSE(parseListenSpec(""));
 }
 
-TEST_F(TransportTest, ListenTlsIsNotSupportedYet) {
+TEST_F(TransportTest, ListenTlsNeedsACertificate) {
   RecordingSink sink;
   Transport t(loop, sink);
   auto r = t.listen(spec("tls:127.0.0.1:0"));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), "TLS not supported yet");
+  EXPECT_EQ(r.error(), "a TLS listener needs a certificate (tls.certificate)");
   EXPECT_TRUE(t.listeners().empty());
 }
 
