@@ -138,7 +138,8 @@ class Ua:
             raw.connect(server)
             if transport == "tls":
                 ctx = tls_context or ssl._create_unverified_context()
-                raw = ctx.wrap_socket(raw, server_hostname=None if not ctx.check_hostname else "x")
+                raw = ctx.wrap_socket(raw, server_hostname=server[0] if ctx.check_hostname
+                                      else None)
             self.sock = raw
         self.sock.settimeout(0.1)
         self.closed_by_peer: str | None = None  # "fin" / "reset" once the server closed a stream
@@ -248,6 +249,46 @@ class Ua:
             else:
                 time.sleep(0.01)
         return None
+
+    def call(self, password: str | None, callee: str, hold: float = 0.2, timeout: float = 5.0):
+        """A whole call: INVITE (answering a challenge when `password` is
+        given), ACK the 200, hold, BYE. Returns the list of final statuses
+        (challenge, INVITE, BYE)."""
+        ruri = f"sip:{callee}@{self.server[0]}:{self.server[1]}"
+        body = SDP.format(ip=self.ip)
+        if password is not None:
+            first, final, sent = self.request_with_auth("INVITE", ruri, password, to_user=callee,
+                                                        body=body, timeout=timeout)
+            statuses = [first.status if first else None]
+            if final is None:
+                return statuses + [None]
+            call_id, tag, cseq = sent[2], sent[3], 2
+        else:
+            call_id, tag, cseq = f"ua-{random.getrandbits(64):016x}", "t0", 1
+            final = self.transact(self.build("INVITE", ruri, call_id=call_id, cseq=1,
+                                             from_user=self.user, to_user=callee, from_tag=tag,
+                                             body=body), timeout)
+            statuses = []
+            if final is None:
+                return [None]
+        statuses.append(final.status)
+        if final.status != 200:
+            return statuses
+        host = self.server[0]
+        to = final.header("To")
+        base = (f"Max-Forwards: 70\r\nFrom: <sip:{self.user}@{host}>;tag={tag}\r\nTo: {to}\r\n"
+                f"Call-ID: {call_id}\r\n")
+        target = re.search(r"<([^>]*)>", final.header("Contact") or f"<{ruri}>").group(1)
+        via = lambda: (f"Via: SIP/2.0/{self.via_transport} {self.hostport};"
+                       f"branch=z9hG4bK{random.getrandbits(64):016x};rport\r\n")
+        self.send(f"ACK {target} SIP/2.0\r\n{via()}{base}CSeq: {cseq} ACK\r\n"
+                  "Content-Length: 0\r\n\r\n")
+        time.sleep(hold)
+        bye = (f"BYE {target} SIP/2.0\r\n{via()}{base}CSeq: {cseq + 1} BYE\r\n"
+               "Content-Length: 0\r\n\r\n")
+        r = self.transact(bye, timeout)
+        statuses.append(r.status if r else None)
+        return statuses
 
     def close(self) -> None:
         self._stop.set()
