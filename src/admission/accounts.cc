@@ -25,6 +25,7 @@ AccountTable::AccountTable(const Provisioning& p, std::string_view realm) {
     e->info.maxContacts = g.maxContacts;
     e->info.hasChallenge = g.hasChallenge;
     e->info.challenge = g.challenge;
+    e->info.digestAlgorithms = g.digestAlgorithms;
     for (const std::string& a : g.addresses) {
       if (auto c = net::Cidr::parse(a)) e->only.push_back(*c);
     }
@@ -37,6 +38,7 @@ AccountTable::AccountTable(const Provisioning& p, std::string_view realm) {
       e->username = g.username;
       e->ha1Md5 = g.ha1Md5;
       e->ha1Sha256 = g.ha1Sha256;
+      e->algorithms = g.digestAlgorithms;
       accounts_.emplace(g.username, e.get());
     } else {
       // Certificate names are compared lowercased (DNS is case-insensitive).

@@ -176,6 +176,8 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
         what = "max_contacts";
       else if (g.hasChallenge)
         what = "challenge";
+      else if (!g.digestAlgorithms.empty())
+        what = "digest_algorithms";
       if (what) fail(true, i, g.name, what, "only applies to auth = \"password\"");
     }
     if (!tlsCert && !g.tlsNames.empty()) {

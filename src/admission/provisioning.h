@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/digest.h"
+
 namespace tollgate::admission {
 
 enum class AuthMode : uint8_t { Ip, IpPort, Password, TlsCert };
@@ -55,6 +57,9 @@ struct MappingGateway {
   // Overrides sip.challenge for this gateway; unset = the node's setting.
   bool hasChallenge = false;
   ChallengeMode challenge = ChallengeMode::Proxy407;
+  // Overrides auth.digest_algorithms for this gateway (empty = the node's):
+  // e.g. only MD5 for old phones that give up on a SHA-256 challenge.
+  std::vector<auth::Algorithm> digestAlgorithms;
 
   // --- auth = "tls_cert" (identified by a verified client certificate) ---
   // Names the certificate must carry (subjectAltName DNS, else subject CN).

@@ -25,6 +25,7 @@ struct GatewayInfo {
   int maxContacts = 1;
   bool hasChallenge = false;  // overrides sip.challenge
   ChallengeMode challenge = ChallengeMode::Proxy407;
+  std::vector<auth::Algorithm> digestAlgorithms;  // overrides auth.digest_algorithms
 };
 
 struct Identification {

@@ -111,7 +111,10 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"max_contacts\":" + std::to_string(g.maxContacts);
       out += ",\"challenge\":";
       store::appendJsonString(out, g.hasChallenge ? admission::challengeModeName(g.challenge) : "");
-      out += ",\"tls_names\":" + jsonStringArray(g.tlsNames) + "}";
+      out += ",\"tls_names\":" + jsonStringArray(g.tlsNames);
+      std::vector<std::string> algs;
+      for (auth::Algorithm a : g.digestAlgorithms) algs.emplace_back(auth::algorithmName(a));
+      out += ",\"digest_algorithms\":" + jsonStringArray(algs) + "}";
     }
     out += "],\n\"routing_gateways\":[";
     for (size_t i = 0; i < prov->routingGateways.size(); ++i) {

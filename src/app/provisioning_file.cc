@@ -78,6 +78,27 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
           "must be one of \"401\", \"407\", \"both\" (got " + toml_reader::quoted(challenge) + ")");
     }
   }
+  std::vector<TableReader::Item> algorithms;
+  int algLine = r.lineOfKey("digest_algorithms");
+  if (r.stringArray("digest_algorithms", 2, &algorithms)) {
+    bool ok = !algorithms.empty();
+    for (const auto& item : algorithms) {
+      std::optional<auth::Algorithm> a;
+      if (item.value == "MD5") a = auth::Algorithm::Md5;
+      if (item.value == "SHA-256") a = auth::Algorithm::Sha256;
+      if (!a || std::find(g.digestAlgorithms.begin(), g.digestAlgorithms.end(), *a) !=
+                    g.digestAlgorithms.end()) {
+        ok = false;
+        break;
+      }
+      g.digestAlgorithms.push_back(*a);
+    }
+    if (!ok) {
+      g.digestAlgorithms.clear();
+      r.error("digest_algorithms", algLine,
+              "must list \"MD5\" and/or \"SHA-256\", each once, in order of preference");
+    }
+  }
   std::vector<TableReader::Item> tlsNames;
   if (r.stringArray("tls_names", admission::kMaxTlsNames, &tlsNames)) {
     for (const auto& n : tlsNames) g.tlsNames.push_back(n.value);

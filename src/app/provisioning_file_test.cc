@@ -73,7 +73,7 @@ TEST(ProvisioningFileTest, ReferenceShowsEveryKey) {
   ss << in.rdbuf();
   const std::string doc = ss.str();
   for (const char* k : {"name", "auth", "addresses", "enabled", "username", "password", "register",
-                        "max_contacts", "challenge", "tls_names"}) {
+                        "max_contacts", "challenge", "tls_names", "digest_algorithms"}) {
     EXPECT_THAT(doc, HasSubstr(std::string("`mapping_gateway.") + k + "`"));
   }
   for (const char* k :
@@ -230,6 +230,7 @@ password = "s3cret pass"
 register = true
 max_contacts = 2
 challenge = "both"
+digest_algorithms = ["SHA-256", "MD5"]
 [[mapping_gateway]]
 name = "pbx"
 auth = "password"
@@ -259,6 +260,8 @@ register_expires = 600
   EXPECT_EQ(phone.maxContacts, 2);
   EXPECT_TRUE(phone.hasChallenge);
   EXPECT_EQ(phone.challenge, admission::ChallengeMode::Both);
+  EXPECT_EQ(phone.digestAlgorithms,
+            (std::vector<auth::Algorithm>{auth::Algorithm::Sha256, auth::Algorithm::Md5}));
   EXPECT_TRUE(phone.addresses.empty());
   EXPECT_EQ(p.mappingGateways.at(1).addresses, std::vector<std::string>{"198.51.100.0/24"});
   EXPECT_FALSE(p.mappingGateways.at(1).hasChallenge);

@@ -21,10 +21,12 @@ DigestAuthenticator::DigestAuthenticator(Random& random, const Clock& clock, Aut
 }
 
 void DigestAuthenticator::challenges(const net::IpAddress& source, MonoTime now, bool stale,
-                                     std::vector<std::string>& values) {
+                                     std::vector<std::string>& values,
+                                     const std::vector<Algorithm>* algorithms) {
   ++stats_.challenges;
   if (stale) ++stats_.stale;
-  for (Algorithm a : settings_.algorithms) {
+  const auto& list = algorithms && !algorithms->empty() ? *algorithms : settings_.algorithms;
+  for (Algorithm a : list) {
     values.push_back(challengeValue(a, settings_.realm, nonces_.issue(source, now), stale));
   }
 }
@@ -81,9 +83,13 @@ AuthResult DigestAuthenticator::check(const sip::Message& request, const net::Ip
     ++stats_.invalidNonces;
     return r;
   }
+  const Account* account = accounts.findAccount(creds.username);
   auto alg = algorithmFromName(creds.algorithm);
-  const bool offered = alg && std::find(settings_.algorithms.begin(), settings_.algorithms.end(),
-                                        *alg) != settings_.algorithms.end();
+  auto listed = [&alg](const std::vector<Algorithm>& l) {
+    return std::find(l.begin(), l.end(), *alg) != l.end();
+  };
+  const bool offered =
+      alg && (listed(settings_.algorithms) || (account && listed(account->algorithms)));
   const bool qop = !creds.qop.empty();
   std::optional<uint32_t> nc;
   if (qop) nc = parseNonceCount(creds.nc);
@@ -93,7 +99,6 @@ AuthResult DigestAuthenticator::check(const sip::Message& request, const net::Ip
   }
 
   // 5. The response, against a dummy HA1 for unknown usernames.
-  const Account* account = accounts.findAccount(creds.username);
   std::string_view ha1 = *alg == Algorithm::Md5 ? std::string_view(dummyMd5_) : dummySha256_;
   if (account) {
     std::string_view own = *alg == Algorithm::Md5 ? account->ha1Md5 : account->ha1Sha256;

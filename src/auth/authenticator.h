@@ -52,6 +52,9 @@ struct Account {
   std::string username;
   std::string ha1Md5;     // lowercase hex, 32 digits
   std::string ha1Sha256;  // lowercase hex, 64 digits
+  // Algorithms this account is challenged with when not the node's (and
+  // accepted from it besides the node's); empty = the node's.
+  std::vector<Algorithm> algorithms;
 };
 
 class AccountDirectory {
@@ -104,9 +107,11 @@ class DigestAuthenticator {
                    const AccountDirectory& accounts);
 
   // The challenge values for a response to `source`, one per algorithm in
-  // the configured order (RFC 8760 §2.4: most preferred first).
+  // the configured order (RFC 8760 §2.4: most preferred first), or in
+  // `algorithms` when given (an account's own list).
   void challenges(const net::IpAddress& source, MonoTime now, bool stale,
-                  std::vector<std::string>& values);
+                  std::vector<std::string>& values,
+                  const std::vector<Algorithm>* algorithms = nullptr);
 
   const AuthSettings& settings() const { return settings_; }
   AuthRetryLimiter& limiter() { return limiter_; }

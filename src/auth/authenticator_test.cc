@@ -30,6 +30,9 @@ class Directory : public AccountDirectory {
     accounts_[user] = a;
     if (!onlyFrom.empty()) only_[user] = ip(onlyFrom.c_str());
   }
+  void setAlgorithms(const std::string& user, std::vector<Algorithm> algs) {
+    accounts_[user].algorithms = std::move(algs);
+  }
   const Account* findAccount(std::string_view username) const override {
     auto it = accounts_.find(std::string(username));
     return it == accounts_.end() ? nullptr : &it->second;
@@ -288,6 +291,31 @@ TEST_F(AuthenticatorTest, UnofferedAlgorithmOrQopIsChallengedWithoutCounting) {
   EXPECT_EQ(r.kind, Kind::Challenge);
   EXPECT_FALSE(r.failed) << "svcrack's quirk (qop without nc/cnonce) is not a guess";
   EXPECT_EQ(auth_.stats().unsupported, 2u);
+}
+
+TEST_F(AuthenticatorTest, AccountAlgorithmsWidenWhatIsAcceptedAndOffered) {
+  // A node offering only MD5 still takes SHA-256 from an account whose own
+  // list has it, and challenges with that list when asked.
+  AuthSettings md5only = settings();
+  md5only.algorithms = {Algorithm::Md5};
+  DigestAuthenticator a(random_, clock_, md5only);
+  std::vector<std::string> values;
+  const std::vector<Algorithm> own = {Algorithm::Sha256};
+  a.challenges(src_, clock_.now(), false, values, &own);
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_NE(values[0].find("algorithm=SHA-256"), std::string::npos);
+  auto c = parseChallenge(values[0]);
+  Client client;
+  client.alg = Algorithm::Sha256;
+  auto m = request("INVITE", client.credentials(std::string(c->nonce), 1, "INVITE"));
+  EXPECT_EQ(a.check(*m, src_, clock_.now(), dir_).kind, Kind::Challenge)
+      << "alice has no own list: SHA-256 is not offered to her";
+  dir_.setAlgorithms("alice", {Algorithm::Sha256});
+  values.clear();
+  a.challenges(src_, clock_.now(), false, values, &own);
+  c = parseChallenge(values[0]);
+  auto m2 = request("INVITE", client.credentials(std::string(c->nonce), 1, "INVITE"));
+  EXPECT_EQ(a.check(*m2, src_, clock_.now(), dir_).kind, Kind::Authenticated);
 }
 
 TEST_F(AuthenticatorTest, StaleChallengeSaysSo) {

@@ -1395,15 +1395,17 @@ void Switch::sendChallenge(const Message& request, const Flow& from, const auth:
   // has it (a difference tells a prober the name exists: documented), else
   // the node's. 401 is the registrar's challenge, 407 the proxy's.
   admission::ChallengeMode mode = config_.challenge;
+  const std::vector<auth::Algorithm>* algorithms = nullptr;
   if (!r.username.empty()) {
     const admission::GatewayInfo* g = snapshot_->accounts.byUsername(r.username);
     if (g && g->hasChallenge) mode = g->challenge;
+    if (g && !g->digestAlgorithms.empty()) algorithms = &g->digestAlgorithms;
   }
   const bool www = mode == admission::ChallengeMode::Www401 ||
                    (mode == admission::ChallengeMode::Both && request.method() == Method::Register);
   const int code = www ? 401 : 407;
   std::vector<std::string> values;
-  auth_.challenges(from.remote.ip(), loop_.now(), r.stale, values);
+  auth_.challenges(from.remote.ip(), loop_.now(), r.stale, values, algorithms);
   std::vector<sip::ExtraHeader> extra;
   for (const std::string& v : values) {
     extra.push_back({www ? "WWW-Authenticate" : "Proxy-Authenticate", v});

@@ -57,6 +57,7 @@ Provisioning credentialed() {
   phone.maxContacts = 3;
   phone.hasChallenge = true;
   phone.challenge = admission::ChallengeMode::Both;
+  phone.digestAlgorithms = {auth::Algorithm::Md5};
   phone.addresses = {"198.51.100.0/24"};
   p.mappingGateways.push_back(phone);
   MappingGateway tls;
@@ -103,6 +104,7 @@ TEST_F(SqliteAuthStoreTest, GatewayCredentialsRoundTripAndImportIsIdempotent) {
   EXPECT_EQ(phone.maxContacts, 3);
   EXPECT_TRUE(phone.hasChallenge);
   EXPECT_EQ(phone.challenge, admission::ChallengeMode::Both);
+  EXPECT_EQ(phone.digestAlgorithms, std::vector<auth::Algorithm>{auth::Algorithm::Md5});
   const MappingGateway& tls = loaded->mappingGateways.at(1);
   EXPECT_EQ(tls.auth, AuthMode::TlsCert);
   EXPECT_EQ(tls.tlsNames, (std::vector<std::string>{"gw1.example", "gw2.example"}));

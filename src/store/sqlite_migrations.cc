@@ -98,6 +98,8 @@ ALTER TABLE mapping_gateway ADD COLUMN register INTEGER NOT NULL DEFAULT 0
 ALTER TABLE mapping_gateway ADD COLUMN max_contacts INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE mapping_gateway ADD COLUMN challenge TEXT NOT NULL DEFAULT '';
 ALTER TABLE mapping_gateway ADD COLUMN tls_names TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway ADD COLUMN digest_algorithms TEXT NOT NULL DEFAULT '';  -- 'MD5,SHA-256'
+
 
 ALTER TABLE routing_gateway ADD COLUMN auth_username TEXT NOT NULL DEFAULT '';
 ALTER TABLE routing_gateway ADD COLUMN auth_password TEXT NOT NULL DEFAULT '';

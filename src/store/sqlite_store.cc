@@ -42,7 +42,8 @@ bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
          a.enabled == b.enabled && a.username == b.username && a.realm == b.realm &&
          a.ha1Md5 == b.ha1Md5 && a.ha1Sha256 == b.ha1Sha256 && a.registers == b.registers &&
          a.maxContacts == b.maxContacts && a.hasChallenge == b.hasChallenge &&
-         (!a.hasChallenge || a.challenge == b.challenge) && a.tlsNames == b.tlsNames;
+         (!a.hasChallenge || a.challenge == b.challenge) && a.tlsNames == b.tlsNames &&
+         a.digestAlgorithms == b.digestAlgorithms;
 }
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
@@ -59,6 +60,25 @@ std::string joinNames(const std::vector<std::string>& names) {
   for (const std::string& n : names) {
     if (!out.empty()) out += ',';
     out += n;
+  }
+  return out;
+}
+
+std::string joinAlgorithms(const std::vector<auth::Algorithm>& algs) {
+  std::string out;
+  for (auth::Algorithm a : algs) {
+    if (!out.empty()) out += ',';
+    out += auth::algorithmName(a);
+  }
+  return out;
+}
+
+std::vector<std::string> splitNames(const std::string& text);
+
+std::vector<auth::Algorithm> splitAlgorithms(const std::string& text) {
+  std::vector<auth::Algorithm> out;
+  for (const std::string& n : splitNames(text)) {
+    if (auto a = auth::algorithmFromName(n)) out.push_back(*a);
   }
   return out;
 }
@@ -336,7 +356,7 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
   {
     auto st = prepare(
         "SELECT name, auth, enabled, username, realm, ha1_md5, ha1_sha256, register, "
-        "max_contacts, challenge, tls_names FROM mapping_gateway ORDER BY name");
+        "max_contacts, challenge, tls_names, digest_algorithms FROM mapping_gateway ORDER BY name");
     if (!st) return Err{st.error()};
     int rc;
     while ((rc = st->step()) == SQLITE_ROW) {
@@ -355,6 +375,7 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
       g.maxContacts = static_cast<int>(st->int64(8));
       g.hasChallenge = admission::parseChallengeMode(st->text(9), &g.challenge);
       g.tlsNames = splitNames(st->text(10));
+      g.digestAlgorithms = splitAlgorithms(st->text(11));
       mappingIndex.emplace(g.name, p.mappingGateways.size());
       p.mappingGateways.push_back(std::move(g));
     }
@@ -510,13 +531,13 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
     auto st = isNew ? prepare(
                           "INSERT INTO mapping_gateway(name, auth, enabled, created_us, "
                           "updated_us, username, realm, ha1_md5, ha1_sha256, register, "
-                          "max_contacts, challenge, tls_names) "
-                          "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+                          "max_contacts, challenge, tls_names, digest_algorithms) "
+                          "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
                     : prepare(
                           "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4, "
                           "username = ?5, realm = ?6, ha1_md5 = ?7, ha1_sha256 = ?8, "
-                          "register = ?9, max_contacts = ?10, challenge = ?11, tls_names = ?12 "
-                          "WHERE name = ?1");
+                          "register = ?9, max_contacts = ?10, challenge = ?11, tls_names = ?12, "
+                          "digest_algorithms = ?13 WHERE name = ?1");
     if (!st) return Err{st.error()};
     // Never the clear password: only its HA1s (hashPasswords() ran before).
     st->bind(1, g.name)
@@ -530,7 +551,8 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
         .bind(9, g.registers)
         .bind(10, g.maxContacts)
         .bind(11, g.hasChallenge ? admission::challengeModeName(g.challenge) : "")
-        .bind(12, joinNames(g.tlsNames));
+        .bind(12, joinNames(g.tlsNames))
+        .bind(13, joinAlgorithms(g.digestAlgorithms));
     if (auto r = stepDone(*st, "write mapping_gateway"); !r) return Err{r.error()};
     if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
     if (isNew) {

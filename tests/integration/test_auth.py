@@ -120,6 +120,18 @@ def test_gateway_override_of_challenge_mode(tollgate, ua):
     assert first.status == 407
 
 
+def test_gateway_override_of_digest_algorithms(tollgate, ua):
+    """A gateway's own digest_algorithms (here MD5 only, for phones that
+    choke on a SHA-256 challenge) is what requests naming it are offered."""
+    tg = tollgate(provisioning=password_gateway(register=True, digest_algorithms=["MD5"]) +
+                  password_gateway(name="other", username="200", password="x"))
+    first, final, _ = ua(tg).register(PASSWORD)
+    assert [c["algorithm"] for c in first.challenges()] == ["MD5"]
+    assert final.status == 200
+    first, _, _ = ua(tg, user="200").register("x")
+    assert [c["algorithm"] for c in first.challenges()] == ["MD5", "SHA-256"]
+
+
 def test_credentials_accepted_in_either_header(tollgate, ua):
     """Challenged with 401, a client answering in Proxy-Authorization (and
     the reverse) is accepted: the header name does not matter."""

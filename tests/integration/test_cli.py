@@ -167,7 +167,7 @@ def test_gateway_list_json_after_import(tollgate):
     mapping = {g["name"]: g for g in out["mapping_gateways"]}
     routing = {g["name"]: g for g in out["routing_gateways"]}
     no_credentials = {"username": "", "register": False, "max_contacts": 1, "challenge": "",
-                      "tls_names": []}
+                      "tls_names": [], "digest_algorithms": []}
     assert mapping == {
         "cust-a": {"name": "cust-a", "auth": "ip", "addresses": ["127.0.0.1", "10.1.0.0/16"],
                    "enabled": True, **no_credentials},
