@@ -172,7 +172,17 @@ void Registrar::onRegister(TxnId id, const sip::Message& req, const transport::F
     return;
   }
 
-  Account& acct = accounts_[user];
+  // Looked up, not created: a refused REGISTER must not leave an empty
+  // account behind. Created below when the first binding is added.
+  Account& acct = accounts_.try_emplace(user).first->second;
+  struct EraseIfEmpty {
+    Registrar* r;
+    const std::string& user;
+    ~EraseIfEmpty() {
+      auto it = r->accounts_.find(user);
+      if (it != r->accounts_.end() && it->second.entries.empty()) r->accounts_.erase(it);
+    }
+  } cleanup{this, user};
   auto contactsOf = [&]() {
     std::vector<std::string> values;
     for (const auto& e : acct.entries) {
@@ -202,7 +212,6 @@ void Registrar::onRegister(TxnId id, const sip::Message& req, const transport::F
     }
     log::info("registrar.unregistered").kv("username", user).kv("contact", "*");
     ok();
-    accounts_.erase(user);
     return;
   }
   if (contacts.empty()) {  // a query (§10.3 step 6): the current bindings
@@ -361,14 +370,6 @@ void Registrar::onRegister(TxnId id, const sip::Message& req, const transport::F
                      std::chrono::duration_cast<Millis>(settings_.keepaliveInterval));
     }
     if (listener_) listener_->bindingSaved(b);
-  }
-  if (acct.entries.empty()) accounts_.erase(user);
-  // `acct` may be gone now; answer from a fresh lookup.
-  auto it = accounts_.find(user);
-  if (it == accounts_.end()) {
-    ++stats_.registers;
-    respond(id, user, 200, "OK");
-    return;
   }
   ok();
 }

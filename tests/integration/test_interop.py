@@ -22,8 +22,6 @@ import subprocess
 import time
 import wave
 
-import pytest
-
 from harness import check_cdr, mapping_gateway, routing_gateway, wait_until
 from test_auth import password_gateway
 
@@ -59,8 +57,8 @@ def ctrl(port, command, params=""):
         return data
 
 
-@pytest.mark.skipif(BARESIP is None, reason="baresip-core is not installed")
 def test_baresip_registers_receives_and_places_calls(tollgate, sipp, ports, tmp_path):
+    assert BARESIP, "baresip not found (apt-get install baresip-core; `make test` does)"
     uas_port, sip_port, ctrl_port = ports.port(), ports.port(), ports.port()
     # baresip 1.0.0 (libre) gives up on a whole 401/407 when one of its
     # challenges has an algorithm it lacks ("Function not implemented"),
