@@ -4,12 +4,16 @@
 Workload: SIPp UAC -> tollgate (IP-authenticated mapping gateway) -> SIPp UAS,
 call = INVITE/100/180/200/ACK, short hold, BYE/200. The same workload is sent
 straight UAC -> UAS in the same run, which is the ceiling of the load
-generator on this machine. For each system the rate is doubled until a trial
+generator on this machine. System "tollgate-digest" is the same through a
+password mapping gateway: every INVITE is challenged (407, MD5 first) and
+sent again with digest credentials that tollgate verifies, so a call costs
+one more round trip and a nonce + HA2 + response computation. For each system the rate is doubled until a trial
 falls below the success target, then bisected. Every trial starts fresh
 processes (an overloaded probe must not poison the next one) and everything
 is bounded in time and count. Loopback only.
 
 Usage: bench/call_rate.py [--seconds 8] [--start 250] [--max 40000] [--bisect 3]
+                          [--systems direct,tollgate,tollgate-digest]
 Prints one table; exit 0. Needs build/bin/tollgate and sipp.
 """
 
@@ -25,6 +29,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLLGATE = os.environ.get("TOLLGATE_BIN", os.path.join(ROOT, "build", "bin", "tollgate"))
+DIGEST_SCENARIO = os.path.join(ROOT, "tests", "integration", "scenarios", "uac-invite-auth.xml")
+DIGEST_USER, DIGEST_PASSWORD = "bench", "bench-password"
 TARGET = 0.999
 KEEP_UP = 0.95  # a trial passes only if this share of the offered rate was achieved
 HOLD_MS = 100
@@ -67,7 +73,7 @@ def start_uas(work, port):
         stdout=log, stderr=subprocess.STDOUT, cwd=work)
 
 
-def start_tollgate(work, port, uas_port):
+def start_tollgate(work, port, uas_port, digest=False):
     cfg = os.path.join(work, "tollgate.toml")
     prov = os.path.join(work, "prov.toml")
     with open(cfg, "w") as f:
@@ -78,12 +84,16 @@ path = "{work}/tg.db"
 [log]
 level = "info"
 """)
+    customer = (f"""auth = "password"
+username = "{DIGEST_USER}"
+password = "{DIGEST_PASSWORD}"
+""" if digest else """auth = "ip"
+addresses = ["127.0.0.1"]
+""")
     with open(prov, "w") as f:
         f.write(f"""[[mapping_gateway]]
 name = "bench-customer"
-auth = "ip"
-addresses = ["127.0.0.1"]
-[[routing_gateway]]
+{customer}[[routing_gateway]]
 name = "bench-carrier"
 address = "127.0.0.1:{uas_port}"
 prefixes = [""]
@@ -122,13 +132,17 @@ def trial(system, rate, seconds):
         tg = None
         try:
             target_port = uas_port
-            if system == "tollgate":
+            if system.startswith("tollgate"):
                 target_port = free_port()
-                tg = start_tollgate(work, target_port, uas_port)
+                tg = start_tollgate(work, target_port, uas_port, digest=system == "tollgate-digest")
             time.sleep(0.3)
             screen = os.path.join(work, "uac_screen.log")
+            scenario = ["-sn", "uac"]
+            if system == "tollgate-digest":
+                scenario = ["-sf", DIGEST_SCENARIO, "-au", DIGEST_USER, "-ap", DIGEST_PASSWORD,
+                            "-key", "caller", DIGEST_USER]
             cmd = (
-                ["sipp", "-sn", "uac", f"127.0.0.1:{target_port}", "-s", "1000",
+                ["sipp", *scenario, f"127.0.0.1:{target_port}", "-s", "1000",
                  "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
                  "-cp", str(free_port()), "-r", str(rate), "-m", str(calls),
                  "-l", str(max(1000, rate * 4)), "-d", str(HOLD_MS), "-nostdin",
@@ -159,7 +173,7 @@ def trial(system, rate, seconds):
 def passes(system, rate, args):
     ratio, ok, failed, achieved = trial(system, rate, args.seconds)
     good = ratio >= TARGET and achieved >= KEEP_UP * rate
-    print(f"  {system:9s} {rate:6d} calls/s offered, {achieved:8.0f} achieved: {ok} ok, "
+    print(f"  {system:15s} {rate:6d} calls/s offered, {achieved:8.0f} achieved: {ok} ok, "
           f"{failed} failed ({ratio * 100:.2f} %) {'pass' if good else 'FAIL'}", flush=True)
     return good
 
@@ -192,8 +206,8 @@ def main():
     ap.add_argument("--start", type=int, default=250, help="first rate tried (calls/s)")
     ap.add_argument("--max", type=int, default=64000, help="highest rate tried")
     ap.add_argument("--bisect", type=int, default=3, help="bisection steps after the first failure")
-    ap.add_argument("--systems", default="direct,tollgate",
-                    help="comma-separated subset of direct,tollgate")
+    ap.add_argument("--systems", default="direct,tollgate,tollgate-digest",
+                    help="comma-separated subset of direct,tollgate,tollgate-digest")
     args = ap.parse_args()
     systems = args.systems.split(",")
     if not os.access(TOLLGATE, os.X_OK):
@@ -202,12 +216,16 @@ def main():
           f"hold {HOLD_MS} ms, {os.cpu_count()} CPUs")
     direct = max_rate("direct", args) if "direct" in systems else 0
     tollgate = max_rate("tollgate", args) if "tollgate" in systems else 0
+    digest = max_rate("tollgate-digest", args) if "tollgate-digest" in systems else 0
     print()
-    print(f"{'path':34s} {'max calls/s @ >=99.9 %':>24s}")
-    print(f"{'SIPp UAC -> UAS (direct ceiling)':34s} {direct:>24d}")
-    print(f"{'SIPp UAC -> tollgate -> UAS':34s} {tollgate:>24d}")
-    if direct:
-        print(f"{'tollgate / direct':34s} {tollgate / direct:>24.2f}")
+    print(f"{'path':42s} {'max calls/s @ >=99.9 %':>24s}")
+    print(f"{'SIPp UAC -> UAS (direct ceiling)':42s} {direct:>24d}")
+    print(f"{'SIPp UAC -> tollgate -> UAS (IP auth)':42s} {tollgate:>24d}")
+    print(f"{'SIPp UAC -> tollgate -> UAS (digest, 407)':42s} {digest:>24d}")
+    if direct and tollgate:
+        print(f"{'tollgate IP auth / direct':42s} {tollgate / direct:>24.2f}")
+    if tollgate and digest:
+        print(f"{'tollgate digest / IP auth':42s} {digest / tollgate:>24.2f}")
 
 
 if __name__ == "__main__":
