@@ -12,6 +12,7 @@ SHELL := /bin/bash
 CONFIG ?= examples/tollgate.toml
 PROVISIONING ?= examples/demo-provisioning.toml
 FUZZ_SECONDS ?= 30
+FUZZ_DIGEST_SECONDS ?= 10
 PYTHON := /usr/bin/python3
 
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
@@ -66,6 +67,9 @@ fuzz-smoke: fuzz
 	@rm -rf build/fuzz/scratch && mkdir -p build/fuzz/scratch build/fuzz/artifacts
 	build/fuzz/bin/fuzz_sip_message -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch tests/fuzz/corpus/sip_message
+	@rm -rf build/fuzz/scratch-digest && mkdir -p build/fuzz/scratch-digest
+	build/fuzz/bin/fuzz_digest -max_total_time=$(FUZZ_DIGEST_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch-digest tests/fuzz/corpus/digest
 
 integration: build deps-test
 	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration

@@ -82,7 +82,9 @@ bool decode(std::string_view text, uint8_t* raw) {
       if (n < kRawBytes) raw[n++] = static_cast<uint8_t>((acc >> bits) & 0xff);
     }
   }
-  return n == kRawBytes;
+  // Canonical form only: the bits of the last character beyond the data
+  // must be zero, so that one nonce has exactly one spelling.
+  return n == kRawBytes && (acc & ((1u << bits) - 1)) == 0;
 }
 
 }  // namespace

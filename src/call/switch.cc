@@ -122,12 +122,17 @@ int64_t micros(const Clock& c) {
   return c.wallMicros();
 }
 
-// True when the request carries credentials of any kind: then the digest
-// check decides who it is, even from an address that identifies a gateway
-// (a phone behind the NAT of an IP-authenticated PBX).
-bool hasCredentials(const Message& m) {
-  return m.header(HeaderId::Authorization) != nullptr ||
-         m.header(HeaderId::ProxyAuthorization) != nullptr;
+// True when the request carries digest credentials for our realm: then the
+// digest check decides who it is, even from an address that identifies a
+// gateway (a phone behind the NAT of an IP-authenticated PBX). Credentials
+// for another realm (a PBX passing on what its phone sent it) do not count.
+bool hasOurCredentials(const Message& m, std::string_view realm) {
+  for (const sip::Header& h : m.headers()) {
+    if (h.id != HeaderId::Authorization && h.id != HeaderId::ProxyAuthorization) continue;
+    auth::Credentials c;
+    if (auth::parseCredentials(h.value, c) && c.realm == realm) return true;
+  }
+  return false;
 }
 
 // The first challenge of a carrier's 401/407 that we can answer (RFC 8760
@@ -1292,7 +1297,7 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
   // only good for its OPTIONS keep-alives). ACK and CANCEL are never
   // challenged (RFC 3261 §22.1: they cannot be resubmitted).
   if (snapshot_ && snapshot_->accounts.hasPasswordGateways() && m != Method::Cancel &&
-      (m == Method::Register || hasCredentials(*request) ||
+      (m == Method::Register || hasOurCredentials(*request, config_.auth.realm) ||
        (src.kind != SourceKind::Mapping &&
         !(src.kind == SourceKind::Carrier && m == Method::Options)))) {
     admitByDigest(std::move(request), from);

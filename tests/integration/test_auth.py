@@ -150,6 +150,32 @@ def test_credentials_accepted_in_either_header(tollgate, ua):
     assert r.status == 200, r.text
 
 
+def test_credentials_decide_only_for_our_realm(tollgate, ua):
+    """From an IP gateway's address: an INVITE with credentials for *our*
+    realm is identified by them (a phone behind the PBX's NAT), one with
+    credentials for another realm (passed on by the PBX) stays the PBX's."""
+    tg = tollgate(provisioning=password_gateway() + mapping_gateway("pbx", ["127.0.0.5"]) +
+                  routing_gateway("carrier-99", "127.0.0.1:9", prefixes=["99"]))
+    u = ua(tg, "127.0.0.5")
+    ruri = f"sip:{CALLEE}@127.0.0.1:{tg.port}"
+    foreign = ('Digest username="x", realm="pbx.local", nonce="n", uri="sip:y", '
+               'response="00000000000000000000000000000000"')
+    r = u.transact(u.build("INVITE", ruri, call_id="fr", cseq=1, from_user="4420",
+                           to_user=CALLEE, from_tag="t", auth=("Proxy-Authorization", foreign)))
+    assert r.status == 404, "admitted by address (no route), not challenged"
+    # A client that already holds a nonce (from a REGISTER challenge) and
+    # sends its credentials up front is identified by them.
+    reg = u.transact(u.build("REGISTER", f"sip:127.0.0.1:{tg.port}", call_id="r", cseq=1,
+                             from_user=USER, to_user=USER, from_tag="t"))
+    assert reg.status == 407
+    cred = credentials(reg.challenges()[0], USER, PASSWORD, "INVITE", ruri)
+    r = u.transact(u.build("INVITE", ruri, call_id="own", cseq=1, from_user=USER, to_user=CALLEE,
+                           from_tag="t", auth=("Proxy-Authorization", cred)))
+    assert r.status == 404
+    rows = tg.wait_cdrs(2)
+    assert sorted(c["mapping_gateway"] for c in rows) == ["pbx", "phone-100"]
+
+
 # ---------------------------------------------------------------------------
 # Wrong password, unknown user, retry limits
 
