@@ -3,7 +3,7 @@ auth_username/auth_password answers the carrier's 401 (checked by SIPp
 verifyauth) and 407 (Proxy-Authorization, checked here with hashlib since
 verifyauth only reads Authorization) with a new CSeq on the same Call-ID;
 a second challenge ends the attempt (carrier_auth_failed) and fails over;
-a challenged BYE is answered; and our own REGISTER to a carrier is
+a challenged BYE and a challenged relayed re-INVITE are answered; and our own REGISTER to a carrier is
 authenticated and refreshed before the granted expiry."""
 
 from __future__ import annotations
@@ -138,6 +138,30 @@ def test_challenged_bye_is_answered(tollgate, sipp, ports):
     assert int(bye2.header("CSeq").split()[0]) == int(bye1.header("CSeq").split()[0]) + 1
     assert bye2.header("Call-ID") == bye1.header("Call-ID")
     check_answer(uas.sent(407)[0], bye2, "Proxy-Authorization", "BYE")
+
+
+def test_challenged_reinvite_is_answered(tollgate, sipp, ports):
+    """A re-INVITE relayed from the caller is challenged by the carrier: it
+    is sent again with credentials (verifyauth) and a new CSeq, and the
+    caller only sees the carrier's final 200, never the 401."""
+    uas_port = ports.port()
+    tg = tollgate(provisioning=mapping_gateway("cust-a", ["127.0.0.1"]) +
+                  routing_gateway("carrier-a", f"127.0.0.1:{uas_port}", **creds()))
+    uas = sipp("uas", "uas-answer-challenge-reinvite.xml", port=uas_port,
+               keys=carrier_keys()).start().wait_listening()
+    uac = sipp("uac", "uac-reinvite.xml", remote=f"127.0.0.1:{tg.port}", service=CALLEE,
+               hold_ms=200)
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    first, challenged, answered = uas.received("INVITE")
+    assert challenged.header("Call-ID") == answered.header("Call-ID") == first.header("Call-ID")
+    assert int(answered.header("CSeq").split()[0]) == int(challenged.header("CSeq").split()[0]) + 1
+    check_answer(uas.sent(401)[0], answered, "Authorization", "INVITE")
+    assert uac.received(401) == []
+    check_cdr(tg.wait_cdrs(1)[0], reason="caller_bye", final_code=200, answered=True,
+              hangup="caller", gateways=["carrier-a"])
 
 
 def test_outbound_register_authenticates_and_refreshes(tollgate, sipp, ports):
