@@ -268,6 +268,9 @@ int runNode(const Config& config) {
   }
   sw.registrar().setListener(&stateWriter);
   sw.authenticator().limiter().setListener(&stateWriter);
+  // Bindings of accounts removed from provisioning while the node was down
+  // go now (and from the store), not at their expiry.
+  sw.setSnapshot(snapshot);
   SuspensionClearWatcher clearWatcher(config.store.path, config.store.provisioningPollMs, loop,
                                       sw.authenticator().limiter());
   clearWatcher.start();

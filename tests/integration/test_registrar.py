@@ -180,11 +180,16 @@ def test_unregistered_account_is_offline_not_routed_to_carriers(tollgate, sipp, 
 
 
 def test_bindings_survive_a_restart(tollgate, ua):
-    tg = tollgate(provisioning=password_gateway(register=True))
-    u = ua(tg)
-    assert u.register(PASSWORD, expires=300)[1].status == 200
-    wait_bindings(tg, lambda b: len(b) == 1, "the binding")
+    """Bindings come back after a restart; those of an account removed from
+    provisioning while the node was down are dropped (from the store too)."""
+    tg = tollgate(provisioning=password_gateway(register=True) +
+                  password_gateway(name="phone-200", username="200", password="x", register=True))
+    assert ua(tg).register(PASSWORD, expires=300)[1].status == 200
+    assert ua(tg, user="200").register("x", expires=300)[1].status == 200
+    wait_bindings(tg, lambda b: len(b) == 2, "the bindings")
     assert tg.stop() == 0
+    tg.import_text(password_gateway(register=True), prune=True)
     tg.start()
-    tg.wait_log(r"event=state\.restored bindings=1")
-    assert len(bindings(tg)) == 1
+    tg.wait_log(r"event=state\.restored bindings=2")
+    rows = wait_bindings(tg, lambda b: len(b) == 1, "only phone-100's binding")
+    assert rows[0]["username"] == USER
