@@ -11,12 +11,12 @@ net::SockAddr addr(const char* s) {
 
 Provisioning sample() {
   Provisioning p;
-  p.mappingGateways.push_back({"net8", AuthMode::Ip, {"10.0.0.0/8"}, true});
-  p.mappingGateways.push_back({"net24", AuthMode::Ip, {"10.1.2.0/24"}, true});
-  p.mappingGateways.push_back({"host", AuthMode::Ip, {"10.1.2.3", "::1"}, true});
+  p.mappingGateways.push_back({"net8", AuthMode::Ip, {"10.0.0.0/8"}, true, {}});
+  p.mappingGateways.push_back({"net24", AuthMode::Ip, {"10.1.2.0/24"}, true, {}});
+  p.mappingGateways.push_back({"host", AuthMode::Ip, {"10.1.2.3", "::1"}, true, {}});
   p.mappingGateways.push_back(
-      {"trunk", AuthMode::IpPort, {"10.1.2.3:5070", "192.0.2.9:5060"}, true});
-  p.mappingGateways.push_back({"off", AuthMode::Ip, {"198.51.100.1"}, false});
+      {"trunk", AuthMode::IpPort, {"10.1.2.3:5070", "192.0.2.9:5060"}, true, {}});
+  p.mappingGateways.push_back({"off", AuthMode::Ip, {"198.51.100.1"}, false, {}});
   return p;
 }
 
@@ -50,8 +50,8 @@ TEST(SourceMatcher, DisabledGatewayIsNotMatched) {
 
 TEST(Provisioning, SameSourceSameSpecificityIsAmbiguous) {
   Provisioning p;
-  p.mappingGateways.push_back({"a", AuthMode::Ip, {"10.0.0.1"}, true});
-  p.mappingGateways.push_back({"b", AuthMode::Ip, {"10.0.0.1/32"}, true});
+  p.mappingGateways.push_back({"a", AuthMode::Ip, {"10.0.0.1"}, true, {}});
+  p.mappingGateways.push_back({"b", AuthMode::Ip, {"10.0.0.1/32"}, true, {}});
   auto errors = validateProvisioning(p);
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].gateway, "b");
@@ -65,8 +65,8 @@ TEST(Provisioning, OverlapWithDifferentSpecificityIsFine) {
 
 TEST(Provisioning, RejectsBadAddressesAndRoutes) {
   Provisioning p;
-  p.mappingGateways.push_back({"a", AuthMode::IpPort, {"10.0.0.1"}, true});
-  p.mappingGateways.push_back({"bad name", AuthMode::Ip, {"300.1.1.1"}, true});
+  p.mappingGateways.push_back({"a", AuthMode::IpPort, {"10.0.0.1"}, true, {}});
+  p.mappingGateways.push_back({"bad name", AuthMode::Ip, {"300.1.1.1"}, true, {}});
   RoutingGateway r;
   r.name = "c";
   r.address = "nonsense";

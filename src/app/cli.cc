@@ -10,6 +10,7 @@
 
 #include "app/config.h"
 #include "app/node.h"
+#include "app/policy_cli.h"
 #include "app/provisioning_file.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
@@ -61,7 +62,10 @@ std::string jsonStringArray(const std::vector<std::string>& v) {
 int cmdImport(const std::string& configPath, const std::string& file, bool prune) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto prov = loadProvisioningFile(file);
+  // References to accounts and number lists already in the store are valid.
+  auto known = knownNamesForImport(*config, prune);
+  if (!known) return kExitRuntime;
+  auto prov = loadProvisioningFile(file, &*known);
   if (!prov.ok()) {
     std::fprintf(stderr, "%s\n", prov.error().format().c_str());
     return kExitBadConfig;
@@ -76,6 +80,71 @@ int cmdImport(const std::string& configPath, const std::string& file, bool prune
   std::printf("imported %s: %zu added, %zu updated, %zu unchanged, %zu removed\n", file.c_str(),
               r->added, r->updated, r->unchanged, r->removed);
   return 0;
+}
+
+// Call policy of a gateway (issue 5) as JSON; keys as in the provisioning file.
+std::string limitsJson(const admission::CallLimitsSpec& l) {
+  std::ostringstream o;
+  o << "\"cps\":" << l.cps << ",\"cps_burst\":" << l.cpsBurst
+    << ",\"max_concurrent\":" << l.maxConcurrent;
+  return o.str();
+}
+
+std::string policyJson(const admission::GatewayPolicy& p, bool mapping) {
+  std::string out = "{";
+  if (mapping) {
+    out += "\"account\":";
+    store::appendJsonString(out, p.account);
+    out += ",";
+  }
+  out += limitsJson(p.limits);
+  if (mapping) out += ",\"max_duration\":" + std::to_string(p.maxDuration);
+  out += ",\"caller_lists\":" + jsonStringArray(p.lists.caller);
+  out += ",\"callee_lists\":" + jsonStringArray(p.lists.callee);
+  if (mapping) {
+    out += std::string(",\"dynamic_blacklist\":") + (p.dynamicBlacklist ? "true" : "false");
+  } else {
+    out += std::string(",\"options_check\":") + (p.optionsCheck ? "true" : "false");
+  }
+  return out + "}";
+}
+
+std::string accountsJson(const std::vector<admission::Account>& accounts) {
+  std::string out;
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const auto& a = accounts[i];
+    out += i ? ",\n{\"name\":" : "\n{\"name\":";
+    store::appendJsonString(out, a.name);
+    out += "," + limitsJson(a.limits);
+    out += ",\"max_duration\":" + std::to_string(a.maxDuration);
+    out += ",\"caller_lists\":" + jsonStringArray(a.lists.caller);
+    out += ",\"callee_lists\":" + jsonStringArray(a.lists.callee);
+    out += std::string(",\"dynamic_blacklist\":") + (a.dynamicBlacklist ? "true" : "false") + "}";
+  }
+  return out;
+}
+
+std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
+  std::string out;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const auto& r = rules[i];
+    out += i ? ",\n{\"name\":" : "\n{\"name\":";
+    store::appendJsonString(out, r.name);
+    out += ",\"account\":";
+    store::appendJsonString(out, r.account);
+    out += ",\"prefixes\":" + jsonStringArray(r.prefixes);
+    out += ",\"window\":";
+    store::appendJsonString(out, r.window);
+    for (auto [name, l] :
+         {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
+          std::pair{"sequential_same_number", &r.sequentialSameNumber},
+          std::pair{"minutes_per_day", &r.minutesPerDay}}) {
+      out += std::string(",\"") + name + "_warning\":" + std::to_string(l->warning);
+      out += std::string(",\"") + name + "_critical\":" + std::to_string(l->critical);
+    }
+    out += "}";
+  }
+  return out;
 }
 
 int cmdGatewayList(const std::string& configPath, bool json) {
@@ -98,7 +167,8 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"auth\":";
       store::appendJsonString(out, admission::authModeName(g.auth));
       out += ",\"addresses\":" + jsonStringArray(g.addresses);
-      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false") + "}";
+      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false");
+      out += ",\"policy\":" + policyJson(g.policy, true) + "}";
     }
     out += "],\n\"routing_gateways\":[";
     for (size_t i = 0; i < prov->routingGateways.size(); ++i) {
@@ -115,9 +185,11 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"strip_digits\":" + std::to_string(g.stripDigits);
       out += ",\"add_prefix\":";
       store::appendJsonString(out, g.addPrefix);
-      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false") + "}";
+      out += std::string(",\"enabled\":") + (g.enabled ? "true" : "false");
+      out += ",\"policy\":" + policyJson(g.policy, false) + "}";
     }
-    out += "]}\n";
+    out += "],\n\"accounts\":[" + accountsJson(prov->accounts) + "],\n\"fraud_rules\":[" +
+           fraudRulesJson(prov->fraudRules) + "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }
@@ -236,6 +308,8 @@ int runCli(int argc, char** argv) {
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
   addConfig(cfgCheck);
 
+  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...` (issue 5)
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -252,6 +326,7 @@ int runCli(int argc, char** argv) {
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
   if (cdrList->parsed()) return cmdCdrList(configPath, json, limit, reason, gwFilter);
   if (lint->parsed()) return cmdLint(lintFiles);
+  if (auto rc = policyCommands.run()) return *rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -151,8 +151,11 @@ TEST(ProvisioningFileTest, UnknownTopLevelTable) {
   ConfigError e = parseError(std::string(kCustomer) + "\n[[routing_gateways]]\nname = \"x\"\n");
   EXPECT_EQ(e.format(),
             "p.toml:6: routing_gateways: unknown key (did you mean \"routing_gateway\"?)");
+  e = parseError("[customer]\nname = \"x\"\n");
+  EXPECT_EQ(e.format(), "p.toml:1: customer: unknown table");
+  // [account] is a list like the gateways: one [table] gets the hint.
   e = parseError("[account]\nname = \"x\"\n");
-  EXPECT_EQ(e.format(), "p.toml:1: account: unknown table");
+  EXPECT_THAT(e.format(), HasSubstr("write each entry under a [[account]] header"));
 }
 
 TEST(ProvisioningFileTest, NodeSettingsInAProvisioningFileGetAHint) {

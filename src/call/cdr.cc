@@ -10,25 +10,34 @@
 namespace tollgate::call {
 namespace {
 
-// Indexed by the enum value; reasonFromName() scans it (15 entries, only on
-// CDR reads and CLI filters, never per packet).
-constexpr std::array<std::pair<TerminationReason, std::string_view>, 15> kReasonNames{{
-    {TerminationReason::CallerBye, "caller_bye"},
-    {TerminationReason::CalleeBye, "callee_bye"},
-    {TerminationReason::Busy, "busy"},
-    {TerminationReason::NoAnswer, "no_answer"},
-    {TerminationReason::Cancelled, "cancelled"},
-    {TerminationReason::Rejected, "rejected"},
-    {TerminationReason::NoRoute, "no_route"},
-    {TerminationReason::RouteFailed, "route_failed"},
-    {TerminationReason::UnknownSource, "unknown_source"},
-    {TerminationReason::PortMismatch, "port_mismatch"},
-    {TerminationReason::BadRequest, "bad_request"},
-    {TerminationReason::TooManyHops, "too_many_hops"},
-    {TerminationReason::AckTimeout, "ack_timeout"},
-    {TerminationReason::Draining, "draining"},
-    {TerminationReason::InternalError, "internal_error"},
-}};
+// Indexed by the enum value; reasonFromName() scans it (a few dozen entries,
+// only on CDR reads and CLI filters, never per packet).
+constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminationReasonCount>
+    kReasonNames{{
+        {TerminationReason::CallerBye, "caller_bye"},
+        {TerminationReason::CalleeBye, "callee_bye"},
+        {TerminationReason::Busy, "busy"},
+        {TerminationReason::NoAnswer, "no_answer"},
+        {TerminationReason::Cancelled, "cancelled"},
+        {TerminationReason::Rejected, "rejected"},
+        {TerminationReason::NoRoute, "no_route"},
+        {TerminationReason::RouteFailed, "route_failed"},
+        {TerminationReason::UnknownSource, "unknown_source"},
+        {TerminationReason::PortMismatch, "port_mismatch"},
+        {TerminationReason::BadRequest, "bad_request"},
+        {TerminationReason::TooManyHops, "too_many_hops"},
+        {TerminationReason::AckTimeout, "ack_timeout"},
+        {TerminationReason::Draining, "draining"},
+        {TerminationReason::InternalError, "internal_error"},
+        {TerminationReason::CpsLimit, "cps_limit"},
+        {TerminationReason::ConcurrentLimit, "concurrent_limit"},
+        {TerminationReason::CallerBlacklisted, "caller_blacklisted"},
+        {TerminationReason::CalleeBlacklisted, "callee_blacklisted"},
+        {TerminationReason::MaxDuration, "max_duration"},
+        {TerminationReason::FraudThreshold, "fraud_threshold"},
+        {TerminationReason::CarrierUnavailable, "carrier_unavailable"},
+        {TerminationReason::AdminHangup, "admin_hangup"},
+    }};
 
 constexpr bool reasonTableMatchesEnum() {
   for (size_t i = 0; i < kReasonNames.size(); ++i) {
@@ -37,7 +46,7 @@ constexpr bool reasonTableMatchesEnum() {
   return true;
 }
 static_assert(reasonTableMatchesEnum(), "kReasonNames must list reasons in enum order");
-static_assert(static_cast<size_t>(TerminationReason::InternalError) + 1 == kReasonNames.size(),
+static_assert(kTerminationReasonCount == kReasonNames.size(),
               "a TerminationReason was added without a name");
 
 }  // namespace

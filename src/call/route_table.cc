@@ -25,6 +25,7 @@ RouteTable::RouteTable(const admission::Provisioning& p) {
     gw.target.priority = g.priority;
     gw.target.stripDigits = g.stripDigits;
     gw.target.addPrefix = g.addPrefix;
+    gw.target.optionsCheck = g.policy.optionsCheck;
     gw.prefixes = g.prefixes;
     carrierIps_.insert(addr->ip());
     gateways_.push_back(std::move(gw));

@@ -24,6 +24,7 @@ struct RouteTarget {
   int stripDigits = 0;
   std::string addPrefix;
   size_t matchedPrefixLength = 0;  // set on lookup results
+  bool optionsCheck = true;        // OPTIONS keep-alive wanted (carrier_monitor.h)
 
   // The number sent to this carrier: strip_digits removed, add_prefix added.
   std::string translate(std::string_view callee) const;
@@ -40,6 +41,8 @@ class RouteTable {
   // send us OPTIONS keep-alives and in-dialog requests).
   bool isCarrierAddress(const net::IpAddress& ip) const { return carrierIps_.count(ip) > 0; }
   size_t size() const { return gateways_.size(); }
+  // The i-th enabled routing gateway (in provisioning order).
+  const RouteTarget& target(size_t i) const { return gateways_[i].target; }
 
  private:
   struct Gateway {

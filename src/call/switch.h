@@ -16,7 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "admission/call_policy.h"
 #include "admission/source_matcher.h"
+#include "call/carrier_monitor.h"
 #include "call/cdr.h"
 #include "call/route_table.h"
 #include "common/clock.h"
@@ -42,16 +44,41 @@ struct SwitchConfig {
   bool illegalCallCdrs = true;  // CDRs for unknown-source INVITEs
   double illegalCdrRate = 20;   // per second
   double illegalCdrBurst = 100;
+  // Call policy (issue 5).
+  bool switchUntilConnect = false;   // failover goes on after a carrier rang
+  Millis optionsCheckPeriod{0};      // carrier OPTIONS keep-alive; 0 = off
+  int optionsFailureLimit = 2;       // unanswered probes in a row -> out of rotation
+  admission::PolicySettings policy;  // limits, codes, dynamic blacklist rules
 };
 
 // Everything the switch needs from provisioning, built off the worker and
 // swapped in whole.
 struct Snapshot {
-  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0)
-      : matcher(p), routes(p), version(v) {}
+  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0,
+                    const std::vector<admission::NumberList>& lists = {})
+      : matcher(p),
+        routes(p),
+        version(v),
+        policy(std::make_shared<const admission::PolicySnapshot>(p, lists)) {}
   admission::SourceMatcher matcher;
   RouteTable routes;
   uint64_t version = 0;
+  std::shared_ptr<const admission::PolicySnapshot> policy;
+};
+
+// A call in progress, as the management API shows it.
+struct LiveCall {
+  uint64_t id = 0;  // the switch's handle, for endCall()
+  std::string callId;
+  std::string caller;
+  std::string callee;
+  std::string source;
+  std::string mappingGateway;
+  std::string routingGateway;
+  std::string state;  // "routing", "early", "answered", "confirmed"
+  int64_t startUs = 0;
+  int64_t answerUs = 0;  // 0 = not answered
+  int maxDurationS = 0;  // 0 = unlimited
 };
 
 struct SwitchStats {
@@ -66,8 +93,8 @@ struct SwitchStats {
   uint64_t noDialog = 0;               // in-dialog request for no dialog (481 or dropped)
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
-  uint64_t unwanted2xxHungUp = 0;       // late 2xx of abandoned attempts: ACK + BYE
-  std::array<uint64_t, 16> byReason{};  // ended attempts by TerminationReason
+  uint64_t unwanted2xxHungUp = 0;  // late 2xx of abandoned attempts: ACK + BYE
+  std::array<uint64_t, kTerminationReasonCount> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
 };
 
@@ -90,6 +117,20 @@ class Switch final : public txn::TransactionUser {
   size_t activeCalls() const { return calls_.size(); }
   const SwitchStats& stats() const { return stats_; }
 
+  // Call policy (issue 5): limits, number lists, dynamic blacklist, fraud
+  // thresholds (admission/call_policy.h) and carrier keep-alive.
+  admission::CallPolicy& policy() { return *policy_; }
+  const admission::CallPolicy& policy() const { return *policy_; }
+  const CarrierMonitor& carriers() const { return *carriers_; }
+  // Calls in progress (not yet ended), for the management API.
+  std::vector<LiveCall> liveCalls() const;
+  // Ends one call (BYE both legs, or 503/CANCEL before the answer) with
+  // this CDR reason and hangup "system". False when no such call is up.
+  bool endCall(uint64_t id, TerminationReason reason = TerminationReason::AdminHangup);
+  // Ends every live call whose caller (or callee) is `number`, with reason
+  // caller_blacklisted (callee_blacklisted). Returns how many.
+  size_t cutCalls(std::string_view number, admission::NumberSide side);
+
   // txn::TransactionUser
   void onRequest(sip::MessagePtr request, const transport::Flow& from) override;
   void onStrayResponse(sip::MessagePtr response, const transport::Flow& from) override;
@@ -111,6 +152,12 @@ class Switch final : public txn::TransactionUser {
   Source identify(const net::SockAddr& from) const;
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
+  // Call policy hooks (issue 5); see switch.cc.
+  bool admitByPolicy(sip::MessagePtr& request, const transport::Flow& from,
+                     const std::string& gateway, admission::CallTicket* ticket);
+  void onCallAnswered(Call& call);
+  void onCallEnded(Call& call, bool answered, TerminationReason reason);
+  void applyListings(const std::vector<admission::Listing>& listings);
   void onInDialog(sip::MessagePtr request, const transport::Flow& from);
   void rejectUnknown(const sip::Message& request, const transport::Flow& from, const Source& src);
   void writeRejectCdr(const sip::Message& request, const transport::Flow& from,
@@ -139,6 +186,9 @@ class Switch final : public txn::TransactionUser {
   sip::CheckPolicy localPolicy_;
   std::shared_ptr<const Snapshot> snapshot_;
   bool draining_ = false;
+  std::unique_ptr<admission::CallPolicy> policy_;
+  std::unique_ptr<CarrierMonitor> carriers_;
+  std::vector<admission::Listing> listings_;  // scratch, reused
 
   uint64_t nextCallId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;

@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "store/sqlite_migrations.h"
+#include "store/sqlite_policy_tables.h"
 
 namespace tollgate::store {
 namespace {
@@ -39,13 +40,13 @@ using admission::RoutingGateway;
 
 bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
   return a.name == b.name && a.auth == b.auth && a.addresses == b.addresses &&
-         a.enabled == b.enabled;
+         a.enabled == b.enabled && a.policy == b.policy;
 }
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
   return a.name == b.name && a.address == b.address && a.transport == b.transport &&
          a.prefixes == b.prefixes && a.priority == b.priority && a.stripDigits == b.stripDigits &&
-         a.addPrefix == b.addPrefix && a.enabled == b.enabled;
+         a.addPrefix == b.addPrefix && a.enabled == b.enabled && a.policy == b.policy;
 }
 
 int64_t nowUs() {
@@ -365,6 +366,8 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
     }
     if (rc != SQLITE_DONE) return Err{error("read routing_gateway_prefix")};
   }
+  // Call policy (issue 5): gateway limits and lists, accounts, fraud rules.
+  if (auto r = loadPolicyTables(db_, path_, &p); !r) return Err{r.error()};
   return p;
 }
 
@@ -535,6 +538,11 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
       if (auto r = stepDone(*st, "delete routing_gateway"); !r) return Err{r.error()};
       ++sum.removed;
     }
+  }
+
+  // Call policy (issue 5): gateway policy rows, accounts, fraud rules.
+  if (auto r = importPolicyTables(db_, path_, p, *stored, prune, &sum); !r) {
+    return Err{r.error()};
   }
 
   // The version moves only on a real change, so pollers reload only then.
