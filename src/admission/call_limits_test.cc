@@ -72,7 +72,8 @@ TEST(CallLimits, DefaultBurstIsOneSecondOfRate) {
   auto h = l.configure("m:a", spec(3, 0, 0), clock.now());
   const CallLimits::Handle hs[] = {h};
   int ok = 0;
-  for (int i = 0; i < 10; ++i) ok += l.tryAcquire(hs, clock.now()).verdict == CallLimits::Verdict::Ok;
+  for (int i = 0; i < 10; ++i)
+    ok += l.tryAcquire(hs, clock.now()).verdict == CallLimits::Verdict::Ok;
   EXPECT_EQ(ok, 3);
 }
 

@@ -21,8 +21,8 @@ class FakePersistence final : public BlacklistPersistence {
   std::vector<std::pair<std::string, NumberSide>> erased;
 };
 
-BlacklistRuleSettings rule(uint32_t limit, int64_t intervalS, int64_t expireS,
-                           bool enforce = true, bool cut = false) {
+BlacklistRuleSettings rule(uint32_t limit, int64_t intervalS, int64_t expireS, bool enforce = true,
+                           bool cut = false) {
   BlacklistRuleSettings r;
   r.limit = limit;
   r.intervalUs = intervalS * kSecond;

@@ -92,7 +92,7 @@ TEST_F(FraudTest, MinutesPerDayBlockWhenSpentAndResetNextDay) {
   EXPECT_EQ(f.stats().warnings, 0u);
   FraudThresholds::Ticket t2;
   EXPECT_FALSE(f.admit("s", "", "19001", now(), at(611, 100), &t2).blocked);  // 9 of 10 used
-  EXPECT_EQ(f.stats().warnings, 1u);  // 9 >= 5
+  EXPECT_EQ(f.stats().warnings, 1u);                                          // 9 >= 5
   f.onCallEnded(t2, 60'000, at(612, 100));
   auto v = f.admit("s", "", "19001", now(), at(613, 100), &t2);
   EXPECT_TRUE(v.blocked);
@@ -161,7 +161,7 @@ TEST_F(FraudTest, ReconfigureKeepsCountersOfUnchangedRules) {
   f.admit("s", "", "19001", now(), at(), &t);
   f.admit("s", "", "331", now(), at(), &t);
   other.callsPerMinute = {0, 5};  // changed: its counters start afresh
-  f.configure({other, r});       // order changed too
+  f.configure({other, r});        // order changed too
   EXPECT_TRUE(f.admit("s", "", "19001", now(), at(), &t).blocked);
   EXPECT_FALSE(f.admit("s", "", "331", now(), at(), &t).blocked);
   // A live call of a removed rule ends cleanly.

@@ -27,9 +27,9 @@ TEST(PolicyValidation, LimitsOutOfRange) {
   p.mappingGateways[0].policy.limits.cpsBurst = 100'001;
   p.mappingGateways[0].policy.limits.maxConcurrent = -5;
   p.mappingGateways[0].policy.maxDuration = 7 * 86'400 + 1;
-  EXPECT_EQ(keys(validateProvisioning(p)),
-            (std::vector<std::string>{"a.cps", "a.cps_burst", "a.max_concurrent",
-                                      "a.max_duration"}));
+  EXPECT_EQ(
+      keys(validateProvisioning(p)),
+      (std::vector<std::string>{"a.cps", "a.cps_burst", "a.max_concurrent", "a.max_duration"}));
 }
 
 TEST(PolicyValidation, AccountReferences) {
@@ -89,9 +89,9 @@ TEST(PolicyValidation, AccountsAndFraudRules) {
   empty.prefixes = {"1"};
   p.fraudRules.push_back(empty);
   auto errors = validateProvisioning(p);
-  EXPECT_EQ(keys(errors), (std::vector<std::string>{"acme.name", "bad.account", "bad.prefixes",
-                                                    "bad.prefixes", "bad.window",
-                                                    "bad.concurrent_warning", "empty."}));
+  EXPECT_EQ(keys(errors),
+            (std::vector<std::string>{"acme.name", "bad.account", "bad.prefixes", "bad.prefixes",
+                                      "bad.window", "bad.concurrent_warning", "empty."}));
   for (const auto& e : errors) {
     if (e.gateway == "acme") {
       EXPECT_EQ(e.entry, ProvisioningError::Entry::Account);

@@ -370,37 +370,37 @@ namespace tollgate::app {
 namespace {
 
 constexpr std::string_view kPolicy =
-    "[[account]]\n"                                     // 1
-    "name = \"acme\"\n"                                 // 2
-    "cps = 50\n"                                        // 3
-    "max_concurrent = 100\n"                            // 4
-    "callee_lists = [\"premium\"]\n"                    // 5
-    "dynamic_blacklist = true\n"                        // 6
-    "[[mapping_gateway]]\n"                             // 7
-    "name = \"pop1\"\n"                                 // 8
-    "auth = \"ip\"\n"                                   // 9
-    "addresses = [\"10.0.0.1\"]\n"                      // 10
-    "account = \"acme\"\n"                              // 11
-    "cps = 2.5\n"                                       // 12
-    "cps_burst = 5\n"                                   // 13
-    "max_concurrent = 30\n"                             // 14
-    "max_duration = 3600\n"                             // 15
-    "caller_lists = [\"clis\"]\n"                       // 16
-    "[[routing_gateway]]\n"                             // 17
-    "name = \"carrier\"\n"                              // 18
-    "address = \"127.0.0.1:5090\"\n"                    // 19
-    "prefixes = [\"\"]\n"                               // 20
-    "priority = 1\n"                                    // 21
-    "max_concurrent = 200\n"                            // 22
-    "options_check = false\n"                           // 23
-    "[[fraud_rule]]\n"                                  // 24
-    "name = \"night\"\n"                                // 25
-    "account = \"acme\"\n"                              // 26
-    "prefixes = [\"1900\"]\n"                           // 27
-    "window = \"22:00-06:00\"\n"                        // 28
-    "calls_per_minute_warning = 5\n"                    // 29
-    "calls_per_minute_critical = 10\n"                  // 30
-    "minutes_per_day_critical = 120\n";                 // 31
+    "[[account]]\n"                      // 1
+    "name = \"acme\"\n"                  // 2
+    "cps = 50\n"                         // 3
+    "max_concurrent = 100\n"             // 4
+    "callee_lists = [\"premium\"]\n"     // 5
+    "dynamic_blacklist = true\n"         // 6
+    "[[mapping_gateway]]\n"              // 7
+    "name = \"pop1\"\n"                  // 8
+    "auth = \"ip\"\n"                    // 9
+    "addresses = [\"10.0.0.1\"]\n"       // 10
+    "account = \"acme\"\n"               // 11
+    "cps = 2.5\n"                        // 12
+    "cps_burst = 5\n"                    // 13
+    "max_concurrent = 30\n"              // 14
+    "max_duration = 3600\n"              // 15
+    "caller_lists = [\"clis\"]\n"        // 16
+    "[[routing_gateway]]\n"              // 17
+    "name = \"carrier\"\n"               // 18
+    "address = \"127.0.0.1:5090\"\n"     // 19
+    "prefixes = [\"\"]\n"                // 20
+    "priority = 1\n"                     // 21
+    "max_concurrent = 200\n"             // 22
+    "options_check = false\n"            // 23
+    "[[fraud_rule]]\n"                   // 24
+    "name = \"night\"\n"                 // 25
+    "account = \"acme\"\n"               // 26
+    "prefixes = [\"1900\"]\n"            // 27
+    "window = \"22:00-06:00\"\n"         // 28
+    "calls_per_minute_warning = 5\n"     // 29
+    "calls_per_minute_critical = 10\n"   // 30
+    "minutes_per_day_critical = 120\n";  // 31
 
 TEST(ProvisioningFileTest, PolicyKeys) {
   auto p = parseOk(kPolicy);
@@ -440,8 +440,9 @@ TEST(ProvisioningFileTest, PolicyErrorsPointAtTheirLine) {
   EXPECT_EQ(e.format(), "p.toml:5: mapping_gateway[cust-a].max_concurrent: must be 0..1000000");
   e = parseError(std::string(kCustomer) + "account = \"ghost\"\n");
   EXPECT_EQ(e.format(), "p.toml:5: mapping_gateway[cust-a].account: \"ghost\" is not an account");
-  e = parseError("[[fraud_rule]]\nname = \"r\"\nprefixes = [\"1\"]\nwindow = \"7-8\"\n"
-                 "concurrent_critical = 1\n");
+  e = parseError(
+      "[[fraud_rule]]\nname = \"r\"\nprefixes = [\"1\"]\nwindow = \"7-8\"\n"
+      "concurrent_critical = 1\n");
   EXPECT_EQ(e.line, 4);
   EXPECT_EQ(e.key, "fraud_rule[r].window");
   e = parseError("[[fraud_rule]]\nname = \"r\"\nprefixes = [\"1\"]\n");

@@ -197,7 +197,8 @@ TEST_F(PolicyStoreTest, PruneRemovesAccountsAndRulesAndCascadesGatewayPolicy) {
   auto out = st->loadProvisioning();
   EXPECT_TRUE(out->accounts.empty());
   EXPECT_TRUE(out->fraudRules.empty());
-  EXPECT_EQ(rawInt(dbPath(), "SELECT count(*) FROM mapping_gateway_policy WHERE gateway='cust-a'"), 0);
+  EXPECT_EQ(rawInt(dbPath(), "SELECT count(*) FROM mapping_gateway_policy WHERE gateway='cust-a'"),
+            0);
   EXPECT_EQ(rawInt(dbPath(), "SELECT count(*) FROM routing_gateway_policy"), 0);
 }
 
@@ -254,7 +255,8 @@ TEST_F(PolicyStoreTest, AListInUseCannotBeDeleted) {
   ASSERT_TRUE(st->importProvisioning(policyProvisioning(), false).ok());
   auto r = ps->deleteNumberList("premium");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("mapping gateway cust-a"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("mapping gateway cust-a"), std::string::npos)
+      << r.error().message;
   EXPECT_NE(r.error().message.find("account acme"), std::string::npos);
   EXPECT_NE(r.error().message.find("routing gateway carrier"), std::string::npos);
   // "intl" is used by cust-a only; a name that merely contains it is not.
