@@ -99,7 +99,7 @@ void BM_AdmitAndEnd(benchmark::State& state) {
     PolicyDecision d =
         policy.admit("gw", caller, callee, clock.now(), clock.wallMicros(), &t, &listings);
     benchmark::DoNotOptimize(d);
-    policy.onEnded(t, caller, callee, (i & 1) != 0, 0, clock.wallMicros(), &listings);
+    policy.onEnded(t, "gw", caller, callee, (i & 1) != 0, 0, clock.wallMicros(), &listings);
     listings.clear();
     clock.advance(Micros(10));
     ++i;
@@ -119,6 +119,32 @@ void BM_NumberMatcher(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_NumberMatcher);
+
+// The periodic counter save (policy.counter_save_interval) runs on the
+// worker: its cost with the three rule tables full (100k numbers each).
+void BM_SaveCountersFullTables(benchmark::State& state) {
+  DynamicBlacklistSettings s;
+  for (BlacklistRuleSettings* r : {&s.maliciousCaller, &s.maliciousCallee, &s.noAnswer}) {
+    r->limit = 1000;
+    r->intervalUs = 3'600'000'000;
+  }
+  DynamicBlacklist bl(s);
+  ManualClock clock;
+  const auto nums = numbers(100'000, 7, "7");
+  std::vector<Listing> out;
+  for (const std::string& n : nums) {
+    bl.onAttempt(n, false, n, false, "gw", clock.wallMicros(), &out);
+    bl.onUnanswered(n, "gw", clock.wallMicros(), &out);
+  }
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string blob = bl.saveCounters(clock.wallMicros());
+    bytes = blob.size();
+    benchmark::DoNotOptimize(blob);
+  }
+  state.counters["blob_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_SaveCountersFullTables)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

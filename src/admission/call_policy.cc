@@ -236,9 +236,9 @@ void CallPolicy::onAnswered(const CallTicket& t, std::string_view callee) {
   if (t.watched && !t.calleeExempt) blacklist_.onAnswered(callee);
 }
 
-void CallPolicy::onEnded(CallTicket& t, std::string_view caller, std::string_view callee,
-                         bool unanswered, int64_t answeredMs, int64_t wallUs,
-                         std::vector<Listing>* listings) {
+void CallPolicy::onEnded(CallTicket& t, std::string_view gateway, std::string_view caller,
+                         std::string_view callee, bool unanswered, int64_t answeredMs,
+                         int64_t wallUs, std::vector<Listing>* listings) {
   if (!t.admitted) return;
   t.admitted = false;
   limits_.release(t.gateway);
@@ -246,7 +246,7 @@ void CallPolicy::onEnded(CallTicket& t, std::string_view caller, std::string_vie
   fraud_.onCallEnded(t.fraud, answeredMs, localTimeOf(wallUs));
   if (t.liveCounted) blacklist_.onCallEnd(caller);
   if (t.watched && !t.calleeExempt && unanswered) {
-    blacklist_.onUnanswered(callee, "", wallUs, listings);
+    blacklist_.onUnanswered(callee, gateway, wallUs, listings);
   }
 }
 

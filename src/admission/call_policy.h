@@ -130,8 +130,9 @@ class CallPolicy {
   // `unanswered`: the call reached a carrier and ended without an answer
   // (busy, no answer, cancelled, refused by the callee): input of the
   // no-answer rule. answeredMs is the talk time (fraud minutes).
-  void onEnded(CallTicket& t, std::string_view caller, std::string_view callee, bool unanswered,
-               int64_t answeredMs, int64_t wallUs, std::vector<Listing>* listings);
+  void onEnded(CallTicket& t, std::string_view gateway, std::string_view caller,
+               std::string_view callee, bool unanswered, int64_t answeredMs, int64_t wallUs,
+               std::vector<Listing>* listings);
 
   // Routing gateways. Ok takes one of its channels (and a token): release
   // it with releaseCarrier() when the attempt fails or the call ends.

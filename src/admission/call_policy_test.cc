@@ -28,7 +28,7 @@ class CallPolicyTest : public ::testing::Test {
   }
   void end(CallTicket& t, std::string_view caller, std::string_view callee, bool unanswered,
            int64_t ms = 0) {
-    policy->onEnded(t, caller, callee, unanswered, ms, clock.wallMicros(), &listings);
+    policy->onEnded(t, "gw", caller, callee, unanswered, ms, clock.wallMicros(), &listings);
   }
   ManualClock clock;
   PolicySettings settings;

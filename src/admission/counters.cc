@@ -44,16 +44,35 @@ uint32_t WindowCounter::count(int64_t nowUs, int64_t sliceUs) {
   return total;
 }
 
+// Sparse: the newest slice, a bit mask of the non-zero slices, then their
+// counts. A window usually has a few busy slices, so this is ~20 bytes.
+static_assert(WindowCounter::kSlices <= 64, "the slice mask is 64 bits");
+
 void writeWindow(ByteWriter& w, const WindowCounter& c) {
   w.i64(c.newestSlice());
-  for (uint16_t v : c.slices()) w.u16(v);
+  uint64_t mask = 0;
+  const auto& slices = c.slices();
+  for (size_t i = 0; i < slices.size(); ++i) {
+    if (slices[i] != 0) mask |= uint64_t{1} << i;
+  }
+  w.i64(static_cast<int64_t>(mask));
+  for (size_t i = 0; i < slices.size(); ++i) {
+    if (slices[i] != 0) w.u16(slices[i]);
+  }
 }
 
 WindowCounter readWindow(ByteReader& r) {
   WindowCounter c;
   int64_t newest = r.i64();
+  const auto mask = static_cast<uint64_t>(r.i64());
   std::array<uint16_t, WindowCounter::kSlices> counts{};
-  for (auto& v : counts) v = r.u16();
+  if (mask >> WindowCounter::kSlices) {
+    r.fail();  // bits beyond the slices: not our blob
+    return c;
+  }
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (mask & (uint64_t{1} << i)) counts[i] = r.u16();
+  }
   if (r.ok()) c.restore(newest, counts);
   return c;
 }

@@ -114,6 +114,14 @@ class BoundedLru {
       n = next;
     }
   }
+  // Visits at most `limit` entries, most recently touched first;
+  // fn(key, value) returns false to stop early.
+  template <typename Fn>
+  void forEachRecent(size_t limit, Fn fn) {
+    for (uint32_t n = head_; n != kNil && limit > 0; n = nodes_[n].next, --limit) {
+      if (!fn(std::string_view(nodes_[n].key), nodes_[n].value)) return;
+    }
+  }
   size_t size() const { return index_.size(); }
   size_t capacity() const { return capacity_; }
   uint64_t evictions() const { return evictions_; }
@@ -171,6 +179,7 @@ class ByteWriter {
   }
   std::string take() { return std::move(out_); }
   size_t size() const { return out_.size(); }
+  void reserve(size_t n) { out_.reserve(n); }
 
  private:
   void raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
@@ -214,6 +223,7 @@ class ByteReader {
   }
   bool ok() const { return ok_; }
   bool done() const { return in_.empty(); }
+  void fail() { ok_ = false; }
 
  private:
   void raw(void* p, size_t n) {

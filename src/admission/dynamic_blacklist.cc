@@ -297,19 +297,19 @@ std::vector<BlacklistEntry> DynamicBlacklist::entries() const {
 // length (a changed interval invalidates the saved slices), u32 count, and
 // (key, window) pairs.
 namespace {
-constexpr uint8_t kCountersVersion = 1;
+constexpr uint8_t kCountersVersion = 2;  // 2: sparse windows
 }
 
 std::string DynamicBlacklist::saveCounters(int64_t nowUs) {
   ByteWriter w;
+  w.reserve(64 * 1024);
   w.u8(kCountersVersion);
   auto table = [&](BoundedLru<WindowCounter>& t, const BlacklistRuleSettings& rs) {
     const int64_t slice = sliceLengthUs(rs.intervalUs);
     w.i64(rs.limit > 0 ? slice : 0);
     std::vector<std::pair<std::string_view, const WindowCounter*>> live;
-    t.sweep([&](std::string_view k, WindowCounter& c) {
-      if (c.empty(nowUs, slice)) return false;  // forget what has aged out
-      live.emplace_back(k, &c);
+    t.forEachRecent(kMaxSavedPerRule, [&](std::string_view k, WindowCounter& c) {
+      if (!c.empty(nowUs, slice)) live.emplace_back(k, &c);  // aged-out windows are not saved
       return true;
     });
     w.u32(static_cast<uint32_t>(live.size()));

@@ -157,7 +157,10 @@ class DynamicBlacklist {
   const BlacklistStats& stats() const { return stats_; }
 
   // The counters (not the entries, which the store keeps) as a blob, and
-  // back. A blob taken with other rule intervals is ignored.
+  // back: at most kMaxSavedPerRule numbers per rule, the most recently
+  // active ones (the save runs on the worker; this bounds its cost to a few
+  // milliseconds). A blob taken with other rule intervals is ignored.
+  static constexpr size_t kMaxSavedPerRule = 20'000;
   std::string saveCounters(int64_t nowUs);
   bool restoreCounters(std::string_view blob, int64_t nowUs);
 

@@ -11,7 +11,7 @@ namespace tollgate::admission {
 namespace {
 constexpr int64_t kMinuteUs = 60'000'000;
 constexpr int64_t kMinuteSliceUs = kMinuteUs / 32;
-constexpr uint8_t kCountersVersion = 1;
+constexpr uint8_t kCountersVersion = 2;   // 2: sparse windows
 constexpr uint32_t kOrphan = UINT32_MAX;  // a counter whose rule went away, kept for live calls
 constexpr size_t kMaxSubject = 128;
 constexpr size_t kMaxNumber = 64;

@@ -1199,8 +1199,8 @@ void Switch::onCallEnded(Call& call, bool answered, TerminationReason reason) {
        reason == TerminationReason::Cancelled || reason == TerminationReason::Rejected);
   const Cdr& cdr = call.cdr();
   std::vector<admission::Listing> listings;
-  policy_->onEnded(call.ticket(), cdr.caller, cdr.callee, unanswered, cdr.durationMs,
-                   clock_.wallMicros(), &listings);
+  policy_->onEnded(call.ticket(), cdr.mappingGateway, cdr.caller, cdr.callee, unanswered,
+                   cdr.durationMs, clock_.wallMicros(), &listings);
   applyListings(listings);
 }
 
