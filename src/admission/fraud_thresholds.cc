@@ -71,15 +71,14 @@ void FraudThresholds::configure(const std::vector<FraudRule>& defs) {
     }
     rules.push_back(std::move(r));
   }
-  // Remap counters: same name and same definition keeps them.
+  // Remap counters: same name and same definition keeps them. By name, so
+  // a reload costs O(rules), not O(rules^2).
+  std::unordered_map<std::string_view, uint32_t> newByName;
+  for (uint32_t j = 0; j < rules.size(); ++j) newByName.emplace(rules[j].def.name, j);
   std::vector<uint32_t> remap(rules_.size(), kOrphan);
   for (size_t i = 0; i < rules_.size(); ++i) {
-    for (size_t j = 0; j < rules.size(); ++j) {
-      if (rules[j].def == rules_[i].def) {
-        remap[i] = static_cast<uint32_t>(j);
-        break;
-      }
-    }
+    auto it = newByName.find(rules_[i].def.name);
+    if (it != newByName.end() && rules[it->second].def == rules_[i].def) remap[i] = it->second;
   }
   for (uint32_t idx = 0; idx < counters_.size(); ++idx) {
     Counter& c = counters_[idx];

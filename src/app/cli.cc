@@ -147,6 +147,52 @@ std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
   return out;
 }
 
+// The call policy part of `gateway list` (issue 5): limits per gateway,
+// accounts, fraud rules; only what is set.
+void printPolicyTables(const admission::Provisioning& p) {
+  auto limits = [](const admission::CallLimitsSpec& l) {
+    std::ostringstream o;
+    if (l.cps > 0)
+      o << "cps=" << l.cps << (l.cpsBurst > 0 ? "/" + std::to_string(l.cpsBurst) : "") << " ";
+    if (l.maxConcurrent > 0) o << "channels=" << l.maxConcurrent << " ";
+    return o.str();
+  };
+  auto lists = [](const admission::NumberListRefs& r) {
+    std::string out;
+    if (!r.caller.empty()) out += "caller_lists=" + joined(r.caller, ",") + " ";
+    if (!r.callee.empty()) out += "callee_lists=" + joined(r.callee, ",") + " ";
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& g : p.mappingGateways) {
+    std::string v = limits(g.policy.limits) + lists(g.policy.lists);
+    if (!g.policy.account.empty()) v = "account=" + g.policy.account + " " + v;
+    if (g.policy.maxDuration > 0) v += "max_duration=" + std::to_string(g.policy.maxDuration) + " ";
+    if (g.policy.dynamicBlacklist) v += "dynamic_blacklist ";
+    if (!v.empty()) rows.emplace_back("mapping " + g.name, v);
+  }
+  for (const auto& g : p.routingGateways) {
+    std::string v = limits(g.policy.limits) + lists(g.policy.lists);
+    if (!g.policy.optionsCheck) v += "no_options_check ";
+    if (!v.empty()) rows.emplace_back("routing " + g.name, v);
+  }
+  for (const auto& a : p.accounts) {
+    std::string v = limits(a.limits) + lists(a.lists);
+    if (a.maxDuration > 0) v += "max_duration=" + std::to_string(a.maxDuration) + " ";
+    if (a.dynamicBlacklist) v += "dynamic_blacklist ";
+    rows.emplace_back("account " + a.name, v.empty() ? "-" : v);
+  }
+  for (const auto& r : p.fraudRules) {
+    std::string v = "account=" + (r.account.empty() ? std::string("*") : r.account) +
+                    " prefixes=" + joined(r.prefixes, ",");
+    if (!r.window.empty()) v += " window=" + r.window;
+    rows.emplace_back("fraud_rule " + r.name, v);
+  }
+  if (rows.empty()) return;
+  std::printf("\n%-34s %s\n", "POLICY", "SETTINGS");
+  for (const auto& [who, what] : rows) std::printf("%-34s %s\n", who.c_str(), what.c_str());
+}
+
 int cmdGatewayList(const std::string& configPath, bool json) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
@@ -208,6 +254,7 @@ int cmdGatewayList(const std::string& configPath, bool json) {
                 g.enabled ? "yes" : "no", g.transport.c_str(), g.address.c_str(), g.priority,
                 translate.c_str(), joined(g.prefixes, ",").c_str());
   }
+  printPolicyTables(*prov);
   return 0;
 }
 
