@@ -18,6 +18,11 @@ using txn::TxnId;
 
 namespace {
 
+// `call.refused` lines per second (and burst); the rest are counted and the
+// next line logged says how many were not.
+constexpr double kRefusalLogsPerSecond = 20;
+constexpr double kRefusalLogBurst = 100;
+
 // Header fields never copied from one leg to the other: they describe the
 // leg itself (dialog, routing, hop count, framing), carry credentials or
 // challenges meant for us, or identify the software on the other side.
@@ -980,6 +985,7 @@ Switch::Switch(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrs, Rand
   illegalTokens_ = config_.illegalCdrBurst;
   illegalRefill_ = clock_.now();
   policy_ = std::make_unique<admission::CallPolicy>(config_.policy);
+  refusalLog_.configure(kRefusalLogsPerSecond, kRefusalLogBurst, clock_.now());
   CarrierMonitorSettings cm;
   cm.period = config_.optionsCheckPeriod;
   cm.failureLimit = config_.optionsFailureLimit;
@@ -1164,14 +1170,21 @@ bool Switch::admitByPolicy(sip::MessagePtr& request, const Flow& from, const std
     return true;
   }
   const TerminationReason why = reasonOf(d.refusal);
-  log::info("call.refused")
-      .kv("call_id", request->callId())
-      .kv("reason", reasonName(why))
-      .kv("code", d.code)
-      .kv("by", d.by)
-      .kv("mapping_gateway", gateway)
-      .kv("caller", caller)
-      .kv("callee", callee);
+  if (refusalLog_.available(loop_.now())) {
+    refusalLog_.take();
+    log::info("call.refused")
+        .kv("call_id", request->callId())
+        .kv("reason", reasonName(why))
+        .kv("code", d.code)
+        .kv("by", d.by)
+        .kv("mapping_gateway", gateway)
+        .kv("caller", caller)
+        .kv("callee", callee)
+        .kv("not_logged_before", refusalLogsSuppressed_);
+    refusalLogsSuppressed_ = 0;
+  } else {
+    ++refusalLogsSuppressed_;
+  }
   writeRejectCdr(*request, from, gateway, d.code, why);
   TxnId id = txns_.createServer(std::move(request), from);
   std::string retryAfter = std::to_string(d.retryAfterS);

@@ -189,6 +189,10 @@ class Switch final : public txn::TransactionUser {
   std::unique_ptr<admission::CallPolicy> policy_;
   std::unique_ptr<CarrierMonitor> carriers_;
   std::vector<admission::Listing> listings_;  // scratch, reused
+  // `call.refused` log lines: a customer flooding over its limits must not
+  // flood the log too (every refusal still has its CDR and counter).
+  admission::TokenBucket refusalLog_;
+  uint64_t refusalLogsSuppressed_ = 0;
 
   uint64_t nextCallId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;
