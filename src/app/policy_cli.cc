@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -58,10 +59,6 @@ bool checkPatterns(const std::vector<std::string>& patterns, const std::string& 
     }
   }
   return true;
-}
-
-std::string sideOrBoth(const admission::BlacklistEntry& e) {
-  return std::string(admission::sideName(e.side));
 }
 
 }  // namespace
@@ -321,7 +318,7 @@ int PolicyCommands::Impl::cmdListImport() {
     std::fprintf(stderr, "%s: cannot read\n", file.c_str());
     return kExitBadConfig;
   }
-  std::vector<std::string> lines;
+  std::vector<std::string> pats;
   std::string line;
   size_t lineNo = 0;
   while (std::getline(in, line)) {
@@ -334,25 +331,19 @@ int PolicyCommands::Impl::cmdListImport() {
     size_t a = line.find_first_not_of(" \t\r");
     size_t b = line.find_last_not_of(" \t\r");
     std::string p = a == std::string::npos ? "" : line.substr(a, b - a + 1);
-    if (p.empty() || p[0] == '#') {
-      lines.emplace_back();  // keep numbering for errors
-      continue;
-    }
+    if (p.empty() || p[0] == '#') continue;
     std::string problem = admission::patternProblem(p);
     if (!problem.empty()) {
       std::fprintf(stderr, "%s:%zu: \"%s\": %s (nothing changed)\n", file.c_str(), lineNo,
                    p.c_str(), problem.c_str());
       return kExitBadConfig;
     }
-    lines.push_back(std::move(p));
-    if (lines.size() > admission::kMaxPatternsPerList * 2) {
-      std::fprintf(stderr, "%s: too many lines\n", file.c_str());
+    pats.push_back(std::move(p));
+    if (pats.size() > admission::kMaxPatternsPerList) {
+      std::fprintf(stderr, "%s:%zu: more than %zu patterns (nothing changed)\n", file.c_str(),
+                   lineNo, admission::kMaxPatternsPerList);
       return kExitBadConfig;
     }
-  }
-  std::vector<std::string> pats;
-  for (auto& l : lines) {
-    if (!l.empty()) pats.push_back(std::move(l));
   }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
@@ -429,7 +420,8 @@ int PolicyCommands::Impl::cmdBlacklistShow() {
   for (const auto& e : *entries) {
     std::string expires = store::formatUtcMicros(e.expiresUs).substr(0, 19);
     expires[10] = ' ';
-    std::printf("%-24s %-6s %-17s %-10s %-20s %8llu  %s\n", e.number.c_str(), sideOrBoth(e).c_str(),
+    std::printf("%-24s %-6s %-17s %-10s %-20s %8llu  %s\n", e.number.c_str(),
+                std::string(admission::sideName(e.side)).c_str(),
                 std::string(admission::ruleName(e.rule)).c_str(),
                 e.enforced ? "enforce" : "count-only", expires.c_str(),
                 static_cast<unsigned long long>(e.hits),
