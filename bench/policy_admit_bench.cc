@@ -108,6 +108,31 @@ void BM_AdmitAndEnd(benchmark::State& state) {
 }
 BENCHMARK(BM_AdmitAndEnd);
 
+// The same with nothing configured (no limits, lists, rules): the cost
+// every INVITE pays for the policy being there.
+void BM_AdmitAndEndNoPolicy(benchmark::State& state) {
+  CallPolicy policy;
+  ManualClock clock;
+  Provisioning p;
+  MappingGateway g;
+  g.name = "gw";
+  g.addresses = {"10.0.0.1"};
+  p.mappingGateways.push_back(g);
+  policy.setSnapshot(std::make_shared<PolicySnapshot>(p, std::vector<NumberList>{}), clock.now());
+  const auto callers = numbers(1000, 4, "61");
+  std::vector<Listing> listings;
+  size_t i = 0;
+  for (auto _ : state) {
+    const std::string& n = callers[i++ % callers.size()];
+    CallTicket t;
+    benchmark::DoNotOptimize(
+        policy.admit("gw", n, n, clock.now(), clock.wallMicros(), &t, &listings));
+    policy.onEnded(t, "gw", n, n, false, 0, clock.wallMicros(), &listings);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_AdmitAndEndNoPolicy);
+
 void BM_NumberMatcher(benchmark::State& state) {
   auto lists = bigLists();
   NumberMatcher m(lists[0].patterns);

@@ -201,6 +201,7 @@ void DynamicBlacklist::onAttempt(std::string_view caller, bool callerExempt,
 bool DynamicBlacklist::onCallStart(std::string_view caller, std::string_view gateway, int64_t nowUs,
                                    std::vector<Listing>* out) {
   const BlacklistRuleSettings& rs = settings_.callerConcurrent;
+  if (rs.limit == 0) return true;  // rule off: nothing to count (onCallEnd finds nothing)
   auto it = liveByCaller_.find(key(caller));
   const uint32_t live = it == liveByCaller_.end() ? 0 : it->second;
   if (rs.limit > 0 && !caller.empty() && live + 1 > rs.limit) {
