@@ -25,6 +25,54 @@ std::string_view authModeName(AuthMode m) {
   return "ip";
 }
 
+std::string_view listKindName(ListKind k) {
+  switch (k) {
+    case ListKind::Black:
+      return "black";
+    case ListKind::White:
+      return "white";
+    case ListKind::SystemWhite:
+      return "system_white";
+  }
+  return "black";
+}
+
+bool parseListKind(std::string_view text, ListKind* out) {
+  if (text == "black")
+    *out = ListKind::Black;
+  else if (text == "white")
+    *out = ListKind::White;
+  else if (text == "system_white")
+    *out = ListKind::SystemWhite;
+  else
+    return false;
+  return true;
+}
+
+bool parseTimeWindow(std::string_view text, int* startMinute, int* endMinute) {
+  // Exactly "HH:MM-HH:MM", 24-hour clock.
+  auto two = [](std::string_view s, int* out) {
+    if (s.size() != 2 || s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9') return false;
+    *out = (s[0] - '0') * 10 + (s[1] - '0');
+    return true;
+  };
+  auto hhmm = [&](std::string_view s, int* minutes) {
+    int h = 0, m = 0;
+    if (s.size() != 5 || s[2] != ':' || !two(s.substr(0, 2), &h) || !two(s.substr(3, 2), &m) ||
+        h > 23 || m > 59) {
+      return false;
+    }
+    *minutes = h * 60 + m;
+    return true;
+  };
+  if (text.size() != 11 || text[5] != '-') return false;
+  int a = 0, b = 0;
+  if (!hhmm(text.substr(0, 5), &a) || !hhmm(text.substr(6, 5), &b) || a == b) return false;
+  *startMinute = a;
+  *endMinute = b;
+  return true;
+}
+
 bool parseAuthMode(std::string_view text, AuthMode* out) {
   if (text == "ip")
     *out = AuthMode::Ip;
@@ -138,15 +186,65 @@ std::string label(const std::string& name, size_t index) {
   return name.empty() ? "#" + std::to_string(index + 1) : name;
 }
 
+// Checks of the call policy keys shared by gateways and accounts.
+template <typename Fail>
+void checkLimits(const CallLimitsSpec& l, Fail fail) {
+  if (!(l.cps >= 0) || l.cps > kMaxCps) fail("cps", "must be 0..100000 calls per second");
+  if (l.cpsBurst < 0 || l.cpsBurst > kMaxCpsBurst) fail("cps_burst", "must be 0..100000");
+  if (l.maxConcurrent < 0 || l.maxConcurrent > kMaxConcurrentCalls) {
+    fail("max_concurrent", "must be 0..1000000");
+  }
+}
+
+template <typename Fail>
+void checkListRefs(const NumberListRefs& refs, const KnownNames* known, Fail fail) {
+  for (const auto* side : {&refs.caller, &refs.callee}) {
+    const char* key = side == &refs.caller ? "caller_lists" : "callee_lists";
+    if (side->size() > kMaxListRefs) {
+      fail(key, "at most " + std::to_string(kMaxListRefs) + " lists");
+      continue;
+    }
+    std::set<std::string_view> seen;
+    for (const std::string& name : *side) {
+      if (!validName(name)) {
+        fail(key, "\"" + name + "\" is not a list name (1-64 of A-Z a-z 0-9 . _ -)");
+      } else if (!seen.insert(name).second) {
+        fail(key, "\"" + name + "\" is listed twice");
+      } else if (known != nullptr) {
+        auto it = known->numberLists.find(name);
+        if (it == known->numberLists.end()) {
+          fail(key,
+               "\"" + name + "\" is not a number list (create it with `tollgate list create`)");
+        } else if (it->second == ListKind::SystemWhite) {
+          fail(key, "\"" + name +
+                        "\" is the system white list, which applies to every call and cannot "
+                        "be attached");
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
-std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
+std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
+                                                    const KnownNames* known) {
+  using Entry = ProvisioningError::Entry;
   std::vector<ProvisioningError> errors;
+  auto failEntry = [&](Entry entry, size_t index, const std::string& name, std::string key,
+                       std::string message) {
+    errors.push_back(ProvisioningError{label(name, index), std::move(key), std::move(message),
+                                       index, entry == Entry::Mapping, entry});
+  };
   auto fail = [&](bool mapping, size_t index, const std::string& name, std::string key,
                   std::string message) {
-    errors.push_back(
-        ProvisioningError{label(name, index), std::move(key), std::move(message), index, mapping});
+    failEntry(mapping ? Entry::Mapping : Entry::Routing, index, name, std::move(key),
+              std::move(message));
   };
+
+  std::set<std::string, std::less<>> accountNames;
+  for (const Account& a : p.accounts) accountNames.insert(a.name);
+  if (known != nullptr) accountNames.insert(known->accounts.begin(), known->accounts.end());
 
   // Owner of each source key, for the ambiguity rule. Keys are canonical
   // text: "ip:10.0.0.0/8" (ip mode) or "ipport:[::1]:5060" (ip_port mode).
@@ -160,6 +258,20 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
       fail(true, i, g.name, "name", "must be 1-64 characters of A-Z a-z 0-9 . _ -");
     } else if (!names.insert(g.name).second) {
       fail(true, i, g.name, "name", "duplicate mapping gateway name");
+    }
+    {
+      auto policyFail = [&](std::string key, std::string message) {
+        fail(true, i, g.name, std::move(key), std::move(message));
+      };
+      const GatewayPolicy& pol = g.policy;
+      if (!pol.account.empty() && !accountNames.count(pol.account)) {
+        policyFail("account", "\"" + pol.account + "\" is not an account");
+      }
+      checkLimits(pol.limits, policyFail);
+      if (pol.maxDuration < 0 || pol.maxDuration > kMaxCallDurationS) {
+        policyFail("max_duration", "must be 0..604800 seconds");
+      }
+      checkListRefs(pol.lists, known, policyFail);
     }
     const bool password = g.auth == AuthMode::Password;
     const bool tlsCert = g.auth == AuthMode::TlsCert;
@@ -325,6 +437,79 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p) {
     if (!validDigits(g.addPrefix)) {
       fail(false, i, g.name, "add_prefix", "must be up to 32 of the characters 0-9 + * #");
     }
+    auto policyFail = [&](std::string key, std::string message) {
+      fail(false, i, g.name, std::move(key), std::move(message));
+    };
+    checkLimits(g.policy.limits, policyFail);
+    checkListRefs(g.policy.lists, known, policyFail);
+  }
+
+  names.clear();
+  for (size_t i = 0; i < p.accounts.size(); ++i) {
+    const Account& a = p.accounts[i];
+    auto accFail = [&](std::string key, std::string message) {
+      failEntry(Entry::Account, i, a.name, std::move(key), std::move(message));
+    };
+    if (!validName(a.name)) {
+      accFail("name", "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    } else if (!names.insert(a.name).second) {
+      accFail("name", "duplicate account name");
+    }
+    checkLimits(a.limits, accFail);
+    if (a.maxDuration < 0 || a.maxDuration > kMaxCallDurationS) {
+      accFail("max_duration", "must be 0..604800 seconds");
+    }
+    checkListRefs(a.lists, known, accFail);
+  }
+
+  names.clear();
+  for (size_t i = 0; i < p.fraudRules.size(); ++i) {
+    const FraudRule& r = p.fraudRules[i];
+    auto ruleFail = [&](std::string key, std::string message) {
+      failEntry(Entry::FraudRule, i, r.name, std::move(key), std::move(message));
+    };
+    if (!validName(r.name)) {
+      ruleFail("name", "must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    } else if (!names.insert(r.name).second) {
+      ruleFail("name", "duplicate fraud rule name");
+    }
+    if (!r.account.empty() && !accountNames.count(r.account)) {
+      ruleFail("account", "\"" + r.account + "\" is not an account");
+    }
+    if (r.prefixes.empty()) {
+      ruleFail("prefixes", "at least one prefix is required (\"\" = every number)");
+    } else if (r.prefixes.size() > kMaxFraudPrefixes) {
+      ruleFail("prefixes", "at most " + std::to_string(kMaxFraudPrefixes) + " prefixes");
+    }
+    std::set<std::string_view> seen;
+    for (const std::string& pre : r.prefixes) {
+      if (!validDigits(pre)) {
+        ruleFail("prefixes", "\"" + pre + "\" must be up to 32 of the characters 0-9 + * #");
+      } else if (!seen.insert(pre).second) {
+        ruleFail("prefixes", "\"" + pre + "\" is listed twice");
+      }
+    }
+    int a = 0, b = 0;
+    if (!r.window.empty() && !parseTimeWindow(r.window, &a, &b)) {
+      ruleFail("window", "must be \"HH:MM-HH:MM\" (24-hour local time, start != end), got \"" +
+                             r.window + "\"");
+    }
+    bool any = false;
+    auto level = [&](const ThresholdLevels& l, const std::string& key) {
+      for (auto [v, suffix] :
+           {std::pair{l.warning, "_warning"}, std::pair{l.critical, "_critical"}}) {
+        if (v < 0 || v > kMaxThreshold) ruleFail(key + suffix, "must be 0..1000000");
+        if (v > 0) any = true;
+      }
+      if (l.warning > 0 && l.critical > 0 && l.warning > l.critical) {
+        ruleFail(key + "_warning", "must not be above " + key + "_critical");
+      }
+    };
+    level(r.callsPerMinute, "calls_per_minute");
+    level(r.concurrent, "concurrent");
+    level(r.sequentialSameNumber, "sequential_same_number");
+    level(r.minutesPerDay, "minutes_per_day");
+    if (!any) ruleFail("", "sets no threshold (e.g. calls_per_minute_critical = 10)");
   }
   return errors;
 }

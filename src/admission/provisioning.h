@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "auth/digest.h"
@@ -33,6 +35,32 @@ inline constexpr int kMaxContactsLimit = 100;  // bindings one account may hold
 inline constexpr size_t kMaxTlsNames = 64;
 inline constexpr int kMinRegisterExpires = 60;  // outbound REGISTER to a carrier
 inline constexpr int kMaxRegisterExpires = 86400;
+// Call policy of a mapping gateway, routing gateway or account (issue 5; see
+// docs/configuration.md). 0 means "no limit" for every number here.
+struct CallLimitsSpec {
+  double cps = 0;         // calls per second (token bucket rate)
+  int cpsBurst = 0;       // bucket depth; 0 = max(1, ceil(cps))
+  int maxConcurrent = 0;  // channels: calls in progress at once
+  bool operator==(const CallLimitsSpec&) const = default;
+};
+
+// Number lists (black/white list groups, see number_lists.h) checked against
+// the caller and the callee of a call, by list name.
+struct NumberListRefs {
+  std::vector<std::string> caller;
+  std::vector<std::string> callee;
+  bool operator==(const NumberListRefs&) const = default;
+};
+
+struct GatewayPolicy {
+  std::string account;            // mapping gateways only: the account it belongs to ("" = none)
+  CallLimitsSpec limits;          // towards us (mapping) or towards the carrier (routing)
+  int maxDuration = 0;            // mapping: seconds an answered call may last (SS_MAXCALLDURATION)
+  NumberListRefs lists;           // mapping: the call is refused; routing: the carrier is skipped
+  bool dynamicBlacklist = false;  // mapping: watched in blacklist.run_mode = "per_gateway"
+  bool optionsCheck = true;  // routing: OPTIONS keep-alive when routing.options_check_period > 0
+  bool operator==(const GatewayPolicy&) const = default;
+};
 
 struct MappingGateway {
   std::string name;
@@ -64,6 +92,7 @@ struct MappingGateway {
   // --- auth = "tls_cert" (identified by a verified client certificate) ---
   // Names the certificate must carry (subjectAltName DNS, else subject CN).
   std::vector<std::string> tlsNames;
+  GatewayPolicy policy;
 };
 
 struct RoutingGateway {
@@ -83,27 +112,101 @@ struct RoutingGateway {
   std::string authPassword;
   bool registers = false;      // `register = true`: we REGISTER to this carrier
   int registerExpires = 3600;  // seconds asked for in that REGISTER
+  GatewayPolicy policy;
+};
+
+// A customer owning several mapping gateways: its limits are shared by all of
+// them (one token bucket, one channel count) on top of each gateway's own,
+// its number lists apply to each, and fraud thresholds count per account.
+struct Account {
+  std::string name;
+  CallLimitsSpec limits;
+  int maxDuration = 0;
+  NumberListRefs lists;
+  bool dynamicBlacklist = false;
+  bool operator==(const Account&) const = default;
+};
+
+// One fraud threshold level: above `warning` is logged and counted, above
+// `critical` blocks the call. 0 = that level is not set.
+struct ThresholdLevels {
+  int warning = 0;
+  int critical = 0;
+  bool operator==(const ThresholdLevels&) const = default;
+};
+
+// Fraud thresholds for calls of one account (or of every account, each
+// counted apart) to destination prefixes, optionally only at some times of
+// day (fraud_thresholds.h).
+struct FraudRule {
+  std::string name;
+  std::string account;                // "" = every account (a gateway without one counts alone)
+  std::vector<std::string> prefixes;  // callee prefixes; "" = every number
+  std::string window;                 // "HH:MM-HH:MM" local time; "" = all day
+  ThresholdLevels callsPerMinute;
+  ThresholdLevels concurrent;
+  ThresholdLevels sequentialSameNumber;
+  ThresholdLevels minutesPerDay;
+  bool operator==(const FraudRule&) const = default;
 };
 
 struct Provisioning {
   std::vector<MappingGateway> mappingGateways;
   std::vector<RoutingGateway> routingGateways;
+  std::vector<Account> accounts;
+  std::vector<FraudRule> fraudRules;
 };
+
+// Kinds of number list (number_lists.h): a black list refuses the numbers it
+// matches, a white list refuses every number it does not match, and the
+// system white list exempts its numbers from the dynamic blacklist.
+enum class ListKind : uint8_t { Black, White, SystemWhite };
+std::string_view listKindName(ListKind k);  // "black", "white", "system_white"
+bool parseListKind(std::string_view text, ListKind* out);
 
 // A problem with one gateway entry: which gateway, which key, what is wrong.
 struct ProvisioningError {
+  enum class Entry : uint8_t { Mapping, Routing, Account, FraudRule };
   std::string gateway;  // name (or "#N" when it has no name)
   std::string key;      // e.g. "addresses"
   std::string message;
   size_t index = 0;     // position in its list, to find the source line
-  bool mapping = true;  // mapping_gateway vs routing_gateway
+  bool mapping = true;  // mapping_gateway vs routing_gateway (kept for older callers)
+  Entry entry = Entry::Mapping;
+};
+
+// Names that entries may refer to but that live outside the entries being
+// checked: accounts already in the store (an import is an upsert by name)
+// and the number lists (managed by `tollgate list`, not by provisioning).
+struct KnownNames {
+  std::vector<std::string> accounts;
+  std::map<std::string, ListKind, std::less<>> numberLists;
 };
 
 // Checks names (unique, [A-Za-z0-9._-]), addresses (parse per auth mode),
 // that no two mapping gateways claim the same source with the same
-// specificity (ambiguity is an error; most-specific-wins otherwise), and the
+// specificity (ambiguity is an error; most-specific-wins otherwise), the
 // password/tls_cert keys: usernames unique and well-formed, a password (or,
-// read back from the store, both HA1s), keys only where their mode uses them.
-std::vector<ProvisioningError> validateProvisioning(const Provisioning& p);
+// read back from the store, both HA1s), keys only where their mode uses them;
+// limits and fraud thresholds against their bounds. References (a gateway's
+// account, a number list name) must name an entry of `p` or of `known`;
+// with known == nullptr number list references are not checked (the lists
+// are not at hand) and accounts must be in `p`.
+std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
+                                                    const KnownNames* known = nullptr);
+
+// Upper bounds of call policy values (a slipped digit must be caught at
+// import, and counters are sized by them).
+inline constexpr double kMaxCps = 100'000;
+inline constexpr int kMaxCpsBurst = 100'000;
+inline constexpr int kMaxConcurrentCalls = 1'000'000;
+inline constexpr int kMaxCallDurationS = 7 * 86'400;
+inline constexpr size_t kMaxListRefs = 16;  // number lists per side of one entry
+inline constexpr int kMaxThreshold = 1'000'000;
+inline constexpr size_t kMaxFraudPrefixes = 4096;
+
+// "HH:MM-HH:MM" -> minutes of the day [start, end); end may be before start
+// (the window spans midnight). false when malformed or start == end.
+bool parseTimeWindow(std::string_view text, int* startMinute, int* endMinute);
 
 }  // namespace tollgate::admission

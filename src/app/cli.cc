@@ -11,6 +11,7 @@
 
 #include "app/config.h"
 #include "app/node.h"
+#include "app/policy_cli.h"
 #include "app/provisioning_file.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
@@ -64,7 +65,10 @@ std::string jsonStringArray(const std::vector<std::string>& v) {
 int cmdImport(const std::string& configPath, const std::string& file, bool prune) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto prov = loadProvisioningFile(file);
+  // References to accounts and number lists already in the store are valid.
+  auto known = knownNamesForImport(*config, prune);
+  if (!known) return kExitRuntime;
+  auto prov = loadProvisioningFile(file, &*known);
   if (!prov.ok()) {
     std::fprintf(stderr, "%s\n", prov.error().format().c_str());
     return kExitBadConfig;
@@ -81,6 +85,117 @@ int cmdImport(const std::string& configPath, const std::string& file, bool prune
   std::printf("imported %s: %zu added, %zu updated, %zu unchanged, %zu removed\n", file.c_str(),
               r->added, r->updated, r->unchanged, r->removed);
   return 0;
+}
+
+// Call policy of a gateway (issue 5) as JSON; keys as in the provisioning file.
+std::string limitsJson(const admission::CallLimitsSpec& l) {
+  std::ostringstream o;
+  o << "\"cps\":" << l.cps << ",\"cps_burst\":" << l.cpsBurst
+    << ",\"max_concurrent\":" << l.maxConcurrent;
+  return o.str();
+}
+
+std::string policyJson(const admission::GatewayPolicy& p, bool mapping) {
+  std::string out = "{";
+  if (mapping) {
+    out += "\"account\":";
+    store::appendJsonString(out, p.account);
+    out += ",";
+  }
+  out += limitsJson(p.limits);
+  if (mapping) out += ",\"max_duration\":" + std::to_string(p.maxDuration);
+  out += ",\"caller_lists\":" + jsonStringArray(p.lists.caller);
+  out += ",\"callee_lists\":" + jsonStringArray(p.lists.callee);
+  if (mapping) {
+    out += std::string(",\"dynamic_blacklist\":") + (p.dynamicBlacklist ? "true" : "false");
+  } else {
+    out += std::string(",\"options_check\":") + (p.optionsCheck ? "true" : "false");
+  }
+  return out + "}";
+}
+
+std::string accountsJson(const std::vector<admission::Account>& accounts) {
+  std::string out;
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const auto& a = accounts[i];
+    out += i ? ",\n{\"name\":" : "\n{\"name\":";
+    store::appendJsonString(out, a.name);
+    out += "," + limitsJson(a.limits);
+    out += ",\"max_duration\":" + std::to_string(a.maxDuration);
+    out += ",\"caller_lists\":" + jsonStringArray(a.lists.caller);
+    out += ",\"callee_lists\":" + jsonStringArray(a.lists.callee);
+    out += std::string(",\"dynamic_blacklist\":") + (a.dynamicBlacklist ? "true" : "false") + "}";
+  }
+  return out;
+}
+
+std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
+  std::string out;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const auto& r = rules[i];
+    out += i ? ",\n{\"name\":" : "\n{\"name\":";
+    store::appendJsonString(out, r.name);
+    out += ",\"account\":";
+    store::appendJsonString(out, r.account);
+    out += ",\"prefixes\":" + jsonStringArray(r.prefixes);
+    out += ",\"window\":";
+    store::appendJsonString(out, r.window);
+    for (auto [name, l] :
+         {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
+          std::pair{"sequential_same_number", &r.sequentialSameNumber},
+          std::pair{"minutes_per_day", &r.minutesPerDay}}) {
+      out += std::string(",\"") + name + "_warning\":" + std::to_string(l->warning);
+      out += std::string(",\"") + name + "_critical\":" + std::to_string(l->critical);
+    }
+    out += "}";
+  }
+  return out;
+}
+
+// The call policy part of `gateway list` (issue 5): limits per gateway,
+// accounts, fraud rules; only what is set.
+void printPolicyTables(const admission::Provisioning& p) {
+  auto limits = [](const admission::CallLimitsSpec& l) {
+    std::ostringstream o;
+    if (l.cps > 0)
+      o << "cps=" << l.cps << (l.cpsBurst > 0 ? "/" + std::to_string(l.cpsBurst) : "") << " ";
+    if (l.maxConcurrent > 0) o << "channels=" << l.maxConcurrent << " ";
+    return o.str();
+  };
+  auto lists = [](const admission::NumberListRefs& r) {
+    std::string out;
+    if (!r.caller.empty()) out += "caller_lists=" + joined(r.caller, ",") + " ";
+    if (!r.callee.empty()) out += "callee_lists=" + joined(r.callee, ",") + " ";
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& g : p.mappingGateways) {
+    std::string v = limits(g.policy.limits) + lists(g.policy.lists);
+    if (!g.policy.account.empty()) v = "account=" + g.policy.account + " " + v;
+    if (g.policy.maxDuration > 0) v += "max_duration=" + std::to_string(g.policy.maxDuration) + " ";
+    if (g.policy.dynamicBlacklist) v += "dynamic_blacklist ";
+    if (!v.empty()) rows.emplace_back("mapping " + g.name, v);
+  }
+  for (const auto& g : p.routingGateways) {
+    std::string v = limits(g.policy.limits) + lists(g.policy.lists);
+    if (!g.policy.optionsCheck) v += "no_options_check ";
+    if (!v.empty()) rows.emplace_back("routing " + g.name, v);
+  }
+  for (const auto& a : p.accounts) {
+    std::string v = limits(a.limits) + lists(a.lists);
+    if (a.maxDuration > 0) v += "max_duration=" + std::to_string(a.maxDuration) + " ";
+    if (a.dynamicBlacklist) v += "dynamic_blacklist ";
+    rows.emplace_back("account " + a.name, v.empty() ? "-" : v);
+  }
+  for (const auto& r : p.fraudRules) {
+    std::string v = "account=" + (r.account.empty() ? std::string("*") : r.account) +
+                    " prefixes=" + joined(r.prefixes, ",");
+    if (!r.window.empty()) v += " window=" + r.window;
+    rows.emplace_back("fraud_rule " + r.name, v);
+  }
+  if (rows.empty()) return;
+  std::printf("\n%-34s %s\n", "POLICY", "SETTINGS");
+  for (const auto& [who, what] : rows) std::printf("%-34s %s\n", who.c_str(), what.c_str());
 }
 
 int cmdGatewayList(const std::string& configPath, bool json) {
@@ -114,7 +229,8 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"tls_names\":" + jsonStringArray(g.tlsNames);
       std::vector<std::string> algs;
       for (auth::Algorithm a : g.digestAlgorithms) algs.emplace_back(auth::algorithmName(a));
-      out += ",\"digest_algorithms\":" + jsonStringArray(algs) + "}";
+      out += ",\"digest_algorithms\":" + jsonStringArray(algs);
+      out += ",\"policy\":" + policyJson(g.policy, true) + "}";
     }
     out += "],\n\"routing_gateways\":[";
     for (size_t i = 0; i < prov->routingGateways.size(); ++i) {
@@ -135,9 +251,11 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       out += ",\"auth_username\":";
       store::appendJsonString(out, g.authUsername);
       out += std::string(",\"register\":") + (g.registers ? "true" : "false");
-      out += ",\"register_expires\":" + std::to_string(g.registerExpires) + "}";
+      out += ",\"register_expires\":" + std::to_string(g.registerExpires);
+      out += ",\"policy\":" + policyJson(g.policy, false) + "}";
     }
-    out += "]}\n";
+    out += "],\n\"accounts\":[" + accountsJson(prov->accounts) + "],\n\"fraud_rules\":[" +
+           fraudRulesJson(prov->fraudRules) + "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }
@@ -163,6 +281,7 @@ int cmdGatewayList(const std::string& configPath, bool json) {
                 g.enabled ? "yes" : "no", g.transport.c_str(), g.address.c_str(), g.priority,
                 translate.c_str(), joined(g.prefixes, ",").c_str());
   }
+  printPolicyTables(*prov);
   return 0;
 }
 
@@ -452,6 +571,8 @@ int runCli(int argc, char** argv) {
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
   addConfig(cfgCheck);
 
+  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...` (issue 5)
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -471,6 +592,7 @@ int runCli(int argc, char** argv) {
   if (suspList->parsed()) return cmdSuspensionsList(configPath, json);
   if (suspClear->parsed()) return cmdSuspensionsClear(configPath, clearSource, clearUser, clearAll);
   if (regList->parsed()) return cmdRegistrationList(configPath, json);
+  if (auto rc = policyCommands.run()) return *rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -56,6 +56,15 @@ constexpr int64_t kMaxFailureWindowS = 86400;
 constexpr int64_t kMinExpiresS = 10;     // a binding shorter than this is a refresh storm
 constexpr int64_t kMaxExpiresS = 86400;  // a day: longer hides dead phones
 constexpr int64_t kMaxKeepaliveS = 3600;
+constexpr int64_t kMaxOptionsPeriodS = 3600;
+constexpr int64_t kMaxOptionsFailures = 100;
+constexpr int64_t kMaxCallDurationS = 7 * 86400;  // a week; typical is 1800-7200
+constexpr int64_t kMaxCounterSaveS = 3600;
+constexpr int64_t kMaxBlacklistEntries = 10'000'000;  // ~200 bytes each in memory
+constexpr int64_t kMaxRuleLimit = 1000;               // VOS3000: 1-1000
+constexpr int64_t kMaxConcurrentRuleLimit = 100'000;
+constexpr int64_t kMaxRuleIntervalS = 86400;  // VOS3000: 60-86400 (tests use less)
+constexpr int64_t kMaxRuleExpireS = 30 * 86400;
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -581,6 +590,44 @@ void readRouting(TableReader& r, RoutingConfig& routing) {
   r.boolean("stop_after_busy", &routing.stopAfterBusy);
   r.duration("setup_timeout", kMinSetupTimeoutS, kMaxSetupTimeoutS, &routing.setupTimeout);
   r.integerAs("no_route_code", kMinFinalCode, kMaxFinalCode, &routing.noRouteCode);
+  r.boolean("switch_until_connect", &routing.switchUntilConnect);
+  r.duration("options_check_period", 0, kMaxOptionsPeriodS, &routing.optionsCheckPeriod);
+  r.integerAs("options_failure_limit", 1, kMaxOptionsFailures, &routing.optionsFailureLimit);
+  r.finish();
+}
+
+void readPolicy(TableReader& r, PolicyConfig& p) {
+  r.duration("max_duration", 0, kMaxCallDurationS, &p.maxDuration);
+  r.duration("duration_warning", 0, kMaxCallDurationS, &p.durationWarning);
+  if (p.maxDuration.count() > 0 && p.durationWarning >= p.maxDuration) {
+    r.error("duration_warning", "must be shorter than policy.max_duration (" +
+                                    std::to_string(p.maxDuration.count()) + ")");
+  }
+  r.integerAs("concurrent_limit_code", kMinFinalCode, kMaxFinalCode, &p.concurrentLimitCode);
+  r.integerAs("blocked_code", kMinFinalCode, kMaxFinalCode, &p.blockedCode);
+  r.integerAs("fraud_code", kMinFinalCode, kMaxFinalCode, &p.fraudCode);
+  r.duration("counter_save_interval", 1, kMaxCounterSaveS, &p.counterSaveInterval);
+  r.finish();
+}
+
+void readBlacklist(TableReader& r, BlacklistConfig& b) {
+  size_t mode = 0;
+  if (r.choice("run_mode", {"global", "per_gateway"}, &mode)) b.perGateway = mode == 1;
+  r.integerAs("max_entries", 1, kMaxBlacklistEntries, &b.maxEntries);
+  r.integerAs("max_tracked_numbers", 1, kMaxBlacklistEntries, &b.maxTrackedNumbers);
+  auto rule = [&](const std::string& prefix, BlacklistRuleConfig& c, bool windowed,
+                  const char* windowKey, int64_t maxLimit) {
+    r.integerAs(prefix + "_limit", 0, maxLimit, &c.limit);
+    if (windowed) r.duration(prefix + "_" + windowKey, 1, kMaxRuleIntervalS, &c.interval);
+    r.duration(prefix + "_expire", 1, kMaxRuleExpireS, &c.expire);
+    size_t m = 0;
+    if (r.choice(prefix + "_mode", {"enforce", "count-only"}, &m)) c.enforce = m == 0;
+    r.boolean(prefix + "_cut_calls", &c.cutCalls);
+  };
+  rule("caller_malicious", b.callerMalicious, true, "interval", kMaxRuleLimit);
+  rule("callee_malicious", b.calleeMalicious, true, "interval", kMaxRuleLimit);
+  rule("no_answer", b.noAnswer, true, "period", kMaxRuleLimit);
+  rule("caller_concurrent", b.callerConcurrent, false, "", kMaxConcurrentRuleLimit);
   r.finish();
 }
 
@@ -667,8 +714,10 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
       break;
     }
   }
+  section("policy", [&](TableReader& r) { readPolicy(r, config.policy); });
+  section("blacklist", [&](TableReader& r) { readBlacklist(r, config.blacklist); });
   // A common mix-up, worth a clearer word than "unknown key".
-  for (std::string_view list : {"mapping_gateway", "routing_gateway"}) {
+  for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {
       top.error(list, toml_reader::lineOf(*node, 1),
                 "gateways belong in a provisioning file (see examples/demo-provisioning.toml), "

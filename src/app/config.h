@@ -90,6 +90,41 @@ struct RoutingConfig {
   bool stopAfterBusy = true;  // 486/600 ends failover (SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY)
   Seconds setupTimeout{5};    // no response at all from a carrier -> next gateway
   int noRouteCode = 404;      // final response when no routing gateway matches
+  bool switchUntilConnect =
+      false;  // failover after a carrier rang (SS_GATEWAY_SWITCH_UNTIL_CONNECT)
+  Seconds optionsCheckPeriod{
+      0};                       // carrier OPTIONS keep-alive (SS_SIP_OPTIONS_CHECK_PERIOD); 0 = off
+  int optionsFailureLimit = 2;  // unanswered keep-alives in a row -> out of routing
+};
+
+// Call policy settings (issue 5). Per-gateway limits are provisioning.
+struct PolicyConfig {
+  Seconds maxDuration{0};      // answered calls end after this (SS_MAXCALLDURATION); 0 = none
+  Seconds durationWarning{0};  // warning before that (SS_CALLREMINTIME); 0 = none
+  int concurrentLimitCode = 503;
+  int blockedCode = 403;  // number lists and dynamic blacklist
+  int fraudCode = 403;
+  Seconds counterSaveInterval{10};  // policy counters saved to the store this often
+};
+
+// One automatic rule of the dynamic blacklist.
+struct BlacklistRuleConfig {
+  int limit = 0;         // 0 = off
+  Seconds interval{60};  // the window (no_answer: period); unused by caller_concurrent
+  Seconds expire{3600};
+  bool enforce = true;  // mode "enforce" | "count-only"
+  bool cutCalls = false;
+};
+
+// The dynamic blacklist (SS_BLACK_LIST_*).
+struct BlacklistConfig {
+  bool perGateway = false;  // run_mode "global" | "per_gateway" (SS_BLACK_LIST_DYNAMIC_RUN_MODE)
+  size_t maxEntries = 100'000;
+  size_t maxTrackedNumbers = 100'000;
+  BlacklistRuleConfig callerMalicious;
+  BlacklistRuleConfig calleeMalicious;
+  BlacklistRuleConfig noAnswer{0, Seconds{3600}, Seconds{3600}, true, false};
+  BlacklistRuleConfig callerConcurrent;
 };
 
 struct StoreConfig {
@@ -119,6 +154,8 @@ struct Config {
   CdrConfig cdr;
   LogConfig log;
   NodeConfig node;
+  PolicyConfig policy;
+  BlacklistConfig blacklist;
   std::string sourcePath;  // file (or source name) it was parsed from
   AuthConfig auth;
   RegistrarConfig registrar;

@@ -229,6 +229,93 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.tls.minVersion, d.tls.minVersion);
   EXPECT_EQ(c.tls.carrierCa, d.tls.carrierCa);
   EXPECT_EQ(c.tls.verifyCarriers, d.tls.verifyCarriers);
+  EXPECT_EQ(c.routing.switchUntilConnect, d.routing.switchUntilConnect);
+  EXPECT_EQ(c.routing.optionsCheckPeriod, d.routing.optionsCheckPeriod);
+  EXPECT_EQ(c.routing.optionsFailureLimit, d.routing.optionsFailureLimit);
+  EXPECT_EQ(c.policy.maxDuration, d.policy.maxDuration);
+  EXPECT_EQ(c.policy.durationWarning, d.policy.durationWarning);
+  EXPECT_EQ(c.policy.concurrentLimitCode, d.policy.concurrentLimitCode);
+  EXPECT_EQ(c.policy.blockedCode, d.policy.blockedCode);
+  EXPECT_EQ(c.policy.fraudCode, d.policy.fraudCode);
+  EXPECT_EQ(c.policy.counterSaveInterval, d.policy.counterSaveInterval);
+  EXPECT_EQ(c.blacklist.perGateway, d.blacklist.perGateway);
+  EXPECT_EQ(c.blacklist.maxEntries, d.blacklist.maxEntries);
+  EXPECT_EQ(c.blacklist.maxTrackedNumbers, d.blacklist.maxTrackedNumbers);
+  for (auto [a, b] : {std::pair{&c.blacklist.callerMalicious, &d.blacklist.callerMalicious},
+                      std::pair{&c.blacklist.calleeMalicious, &d.blacklist.calleeMalicious},
+                      std::pair{&c.blacklist.noAnswer, &d.blacklist.noAnswer},
+                      std::pair{&c.blacklist.callerConcurrent, &d.blacklist.callerConcurrent}}) {
+    EXPECT_EQ(a->limit, b->limit);
+    EXPECT_EQ(a->interval, b->interval);
+    EXPECT_EQ(a->expire, b->expire);
+    EXPECT_EQ(a->enforce, b->enforce);
+    EXPECT_EQ(a->cutCalls, b->cutCalls);
+  }
+}
+
+TEST(ConfigTest, PolicyAndBlacklistKeys) {
+  auto r = parseConfig(std::string(kMinimal) + R"(
+[routing]
+switch_until_connect = true
+options_check_period = 5
+options_failure_limit = 1
+[policy]
+max_duration = 3600
+duration_warning = 60
+concurrent_limit_code = 486
+blocked_code = 603
+fraud_code = 403
+counter_save_interval = 30
+[blacklist]
+run_mode = "per_gateway"
+caller_malicious_limit = 10
+caller_malicious_interval = 5
+caller_malicious_mode = "count-only"
+no_answer_limit = 3
+no_answer_period = 20
+no_answer_cut_calls = true
+caller_concurrent_limit = 4
+caller_concurrent_expire = 30
+)",
+                       "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().format();
+  const Config& c = r.value();
+  EXPECT_TRUE(c.routing.switchUntilConnect);
+  EXPECT_EQ(c.routing.optionsCheckPeriod, 5s);
+  EXPECT_EQ(c.routing.optionsFailureLimit, 1);
+  EXPECT_EQ(c.policy.maxDuration, 3600s);
+  EXPECT_EQ(c.policy.durationWarning, 60s);
+  EXPECT_EQ(c.policy.concurrentLimitCode, 486);
+  EXPECT_EQ(c.policy.blockedCode, 603);
+  EXPECT_EQ(c.policy.counterSaveInterval, 30s);
+  EXPECT_TRUE(c.blacklist.perGateway);
+  EXPECT_EQ(c.blacklist.callerMalicious.limit, 10);
+  EXPECT_EQ(c.blacklist.callerMalicious.interval, 5s);
+  EXPECT_FALSE(c.blacklist.callerMalicious.enforce);
+  EXPECT_EQ(c.blacklist.noAnswer.limit, 3);
+  EXPECT_EQ(c.blacklist.noAnswer.interval, 20s);
+  EXPECT_TRUE(c.blacklist.noAnswer.cutCalls);
+  EXPECT_EQ(c.blacklist.callerConcurrent.limit, 4);
+  EXPECT_EQ(c.blacklist.callerConcurrent.expire, 30s);
+}
+
+TEST(ConfigTest, PolicyKeysAreChecked) {
+  auto bad = [](const std::string& extra) {
+    auto r = parseConfig(std::string(kMinimal) + extra, "t.toml");
+    EXPECT_FALSE(r.ok()) << extra;
+    return r.ok() ? std::string() : r.error().format();
+  };
+  EXPECT_THAT(bad("[policy]\nmax_duration = 60\nduration_warning = 60\n"),
+              HasSubstr("policy.duration_warning: must be shorter than policy.max_duration"));
+  EXPECT_THAT(bad("[blacklist]\ncaller_malicious_mode = \"count_only\"\n"),
+              HasSubstr("must be \"enforce\" or \"count-only\""));
+  EXPECT_THAT(bad("[blacklist]\nrun_mode = \"local\"\n"), HasSubstr("blacklist.run_mode"));
+  EXPECT_THAT(bad("[blacklist]\ncaller_malicious_limit = 1001\n"),
+              HasSubstr("must be between 0 and 1000"));
+  EXPECT_THAT(bad("[blacklist]\nno_answer_interval = 5\n"), HasSubstr("unknown key"));
+  EXPECT_THAT(bad("[routing]\noptions_failure_limit = 0\n"),
+              HasSubstr("routing.options_failure_limit"));
+  EXPECT_THAT(bad("[[account]]\nname = \"x\"\n"), HasSubstr("provisioning file"));
 }
 
 // Every key the loader knows appears in the example and in the reference:
@@ -239,7 +326,9 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
        {"listen", "domain", "unknown_source", "user_agent", "advertised_address", "t1_ms", "t2_ms",
         "t4_ms", "ring_timeout", "tcp_idle_timeout", "tcp_max_connections",
         "tcp_max_connections_per_ip", "challenge", "tcp_close"}},
-      {"routing", {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code"}},
+      {"routing",
+       {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code", "switch_until_connect",
+        "options_check_period", "options_failure_limit"}},
       {"store", {"path", "provisioning_poll_ms"}},
       {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst"}},
       {"log", {"level", "format"}},
@@ -251,6 +340,32 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
        {"replace", "default_expires", "min_expires", "max_expires", "keepalive_interval"}},
       {"tls",
        {"certificate", "private_key", "client_ca", "min_version", "carrier_ca", "verify_carriers"}},
+      {"policy",
+       {"max_duration", "duration_warning", "concurrent_limit_code", "blocked_code", "fraud_code",
+        "counter_save_interval"}},
+      {"blacklist",
+       {"run_mode",
+        "max_entries",
+        "max_tracked_numbers",
+        "caller_malicious_limit",
+        "caller_malicious_interval",
+        "caller_malicious_expire",
+        "caller_malicious_mode",
+        "caller_malicious_cut_calls",
+        "callee_malicious_limit",
+        "callee_malicious_interval",
+        "callee_malicious_expire",
+        "callee_malicious_mode",
+        "callee_malicious_cut_calls",
+        "no_answer_limit",
+        "no_answer_period",
+        "no_answer_expire",
+        "no_answer_mode",
+        "no_answer_cut_calls",
+        "caller_concurrent_limit",
+        "caller_concurrent_expire",
+        "caller_concurrent_mode",
+        "caller_concurrent_cut_calls"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -274,7 +389,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 43u);  // 45 keys; listen and path are required, so already present
+  EXPECT_EQ(total, 74u);  // 76 keys; listen and path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {

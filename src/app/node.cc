@@ -19,6 +19,8 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "store/cdr_writer.h"
+#include "store/policy_store.h"
+#include "store/policy_sync.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -70,12 +72,74 @@ call::SwitchConfig switchConfig(const Config& c) {
   s.registrar.minExpires = c.registrar.minExpires;
   s.registrar.maxExpires = c.registrar.maxExpires;
   s.registrar.keepaliveInterval = c.registrar.keepaliveInterval;
+  // Call policy (issue 5).
+  s.switchUntilConnect = c.routing.switchUntilConnect;
+  s.optionsCheckPeriod = std::chrono::duration_cast<Millis>(c.routing.optionsCheckPeriod);
+  s.optionsFailureLimit = c.routing.optionsFailureLimit;
+  admission::PolicySettings& p = s.policy;
+  p.maxDurationS = static_cast<int>(c.policy.maxDuration.count());
+  p.durationWarningS = static_cast<int>(c.policy.durationWarning.count());
+  p.concurrentLimitCode = c.policy.concurrentLimitCode;
+  p.blockedCode = c.policy.blockedCode;
+  p.fraudCode = c.policy.fraudCode;
+  admission::DynamicBlacklistSettings& b = p.blacklist;
+  b.perGateway = c.blacklist.perGateway;
+  b.maxEntries = c.blacklist.maxEntries;
+  b.maxTrackedNumbers = c.blacklist.maxTrackedNumbers;
+  auto rule = [](const BlacklistRuleConfig& in) {
+    admission::BlacklistRuleSettings r;
+    r.limit = static_cast<uint32_t>(in.limit);
+    r.intervalUs = std::chrono::duration_cast<std::chrono::microseconds>(in.interval).count();
+    r.expireUs = std::chrono::duration_cast<std::chrono::microseconds>(in.expire).count();
+    r.enforce = in.enforce;
+    r.cutCalls = in.cutCalls;
+    return r;
+  };
+  b.maliciousCaller = rule(c.blacklist.callerMalicious);
+  b.maliciousCallee = rule(c.blacklist.calleeMalicious);
+  b.noAnswer = rule(c.blacklist.noAnswer);
+  b.callerConcurrent = rule(c.blacklist.callerConcurrent);
   return s;
 }
 
-// Loads provisioning from a store and builds the switch's snapshot; null
-// (and a log line) when the store cannot be read.
-std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, const std::string& realm) {
+// Names of the saved policy counters (policy_counters table).
+constexpr const char* kBlacklistCounters = "dynamic_blacklist";
+constexpr const char* kFraudCounters = "fraud_thresholds";
+
+// Applies operator changes to the dynamic blacklist (made by `tollgate
+// blacklist` in another process) on the worker.
+void applyBlacklistChanges(call::Switch& sw, const std::vector<store::BlacklistChange>& changes) {
+  admission::DynamicBlacklist& bl = sw.policy().blacklist();
+  for (const store::BlacklistChange& c : changes) {
+    switch (c.action) {
+      case store::BlacklistChange::Action::Add:
+        bl.put(c.entry);
+        log::info("blacklist.operator_add")
+            .kv("number", c.entry.number)
+            .kv("side", admission::sideName(c.entry.side))
+            .kv("enforced", c.entry.enforced)
+            .kv("cut_calls", c.cutCalls);
+        if (c.cutCalls && c.entry.enforced) sw.cutCalls(c.entry.number, c.entry.side);
+        break;
+      case store::BlacklistChange::Action::Remove: {
+        std::optional<admission::NumberSide> side;
+        if (!c.bothSides) side = c.entry.side;
+        size_t n = bl.remove(c.entry.number, side, /*persist=*/true);
+        log::info("blacklist.operator_remove").kv("number", c.entry.number).kv("entries", n);
+        break;
+      }
+      case store::BlacklistChange::Action::Clear:
+        log::info("blacklist.operator_clear").kv("entries", bl.size());
+        bl.clear(/*persist=*/true);
+        break;
+    }
+  }
+}
+
+// Loads provisioning (and the number lists) from a store and builds the
+// switch's snapshot; null (and a log line) when the store cannot be read.
+std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
+                                                   const std::string& realm) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -83,7 +147,14 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, const std::
         .kv("error", !prov.ok() ? prov.error().message : version.error().message);
     return nullptr;
   }
-  auto errors = admission::validateProvisioning(*prov);
+  auto lists = ps.loadNumberLists();
+  if (!lists.ok()) {
+    log::error("provisioning.load_failed").kv("error", lists.error().message);
+    return nullptr;
+  }
+  admission::KnownNames known;
+  for (const auto& l : *lists) known.numberLists.emplace(l.name, l.kind);
+  auto errors = admission::validateProvisioning(*prov, &known);
   for (const auto& e : errors) {
     // Imports validate, so this means the store was edited by hand; the
     // offending entries are skipped by the matcher and the route table.
@@ -92,11 +163,14 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, const std::
         .kv("key", e.key)
         .kv("error", e.message);
   }
-  auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm);
+  auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
-      .kv("routing_gateways", prov->routingGateways.size());
+      .kv("routing_gateways", prov->routingGateways.size())
+      .kv("accounts", prov->accounts.size())
+      .kv("fraud_rules", prov->fraudRules.size())
+      .kv("number_lists", lists->size());
   return snap;
 }
 
@@ -130,6 +204,7 @@ class ProvisioningWatcher {
  private:
   void run() {
     std::unique_ptr<store::Store> st;
+    std::unique_ptr<store::PolicyStore> ps;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       cv_.wait_for(lock, config_.store.provisioningPollMs, [this] { return stop_ || force_; });
@@ -141,10 +216,14 @@ class ProvisioningWatcher {
         auto opened = store::openSqliteStore(config_.store.path);
         if (opened.ok()) st = std::move(opened).value();
       }
-      if (st) {
+      if (!ps) {
+        auto opened = store::openSqlitePolicyStore(config_.store.path);
+        if (opened.ok()) ps = std::move(opened).value();
+      }
+      if (st && ps) {
         auto v = st->provisioningVersion();
         if (v.ok() && (force || *v != version_)) {
-          auto snap = loadSnapshot(*st, config_.sip.domain);
+          auto snap = loadSnapshot(*st, *ps, config_.sip.domain);
           if (snap) {
             version_ = snap->version;
             call::Switch* sw = &sw_;
@@ -209,9 +288,31 @@ int runNode(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
-  auto snapshot = loadSnapshot(*mainStore, config.sip.domain);
+  auto openedPolicy = store::openSqlitePolicyStore(config.store.path);
+  if (!openedPolicy.ok()) {
+    log::error("store.open_failed")
+        .kv("path", config.store.path)
+        .kv("error", openedPolicy.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::PolicyStore> policyStore = std::move(openedPolicy).value();
+  auto snapshot = loadSnapshot(*mainStore, *policyStore, config.sip.domain);
   if (!snapshot) return 1;
   mainStore.reset();
+  // The dynamic blacklist and the policy counters as the last run left them
+  // (the change-log position first: a change made meanwhile is applied
+  // twice, harmlessly, rather than missed).
+  auto lastChange = policyStore->lastBlacklistChange();
+  const int64_t startWallUs = SystemClock().wallMicros();
+  auto blacklistEntries = policyStore->loadBlacklist(startWallUs);
+  auto blacklistCounters = policyStore->loadCounters(kBlacklistCounters);
+  auto fraudCounters = policyStore->loadCounters(kFraudCounters);
+  if (!lastChange.ok() || !blacklistEntries.ok() || !blacklistCounters.ok() ||
+      !fraudCounters.ok()) {
+    log::error("store.policy_load_failed").kv("path", config.store.path);
+    return 1;
+  }
+  policyStore.reset();
 
   store::AsyncCdrWriter cdrWriter(
       [path = config.store.path] { return store::openSqliteStore(path); });
@@ -244,6 +345,40 @@ int runNode(const Config& config) {
     log::error("node.tls_failed").kv("error", r.error());
     return 1;
   }
+  // Call policy state (issue 5): restore, then persist through PolicySync,
+  // which also brings operator blacklist changes from other processes.
+  admission::CallPolicy& policy = sw.policy();
+  policy.blacklist().load(*blacklistEntries, startWallUs);
+  if (*blacklistCounters) policy.blacklist().restoreCounters(**blacklistCounters, startWallUs);
+  if (*fraudCounters) policy.fraud().restoreCounters(**fraudCounters, startWallUs);
+  log::info("blacklist.loaded")
+      .kv("entries", policy.blacklist().size())
+      .kv("last_change", *lastChange);
+  call::Switch* swp = &sw;
+  store::PolicySync policySync(
+      [path = config.store.path] { return store::openSqlitePolicyStore(path); },
+      config.store.provisioningPollMs, *lastChange,
+      [&loop, swp](std::vector<store::BlacklistChange>&& changes) {
+        auto shared = std::make_shared<std::vector<store::BlacklistChange>>(std::move(changes));
+        loop.post([swp, shared] { applyBlacklistChanges(*swp, *shared); });
+      });
+  policy.blacklist().setPersistence(&policySync);
+  auto saveCounters = [&] {
+    const int64_t now = clock.wallMicros();
+    policySync.saveCounters(kBlacklistCounters, policy.blacklist().saveCounters(now));
+    policySync.saveCounters(kFraudCounters, policy.fraud().saveCounters(now));
+  };
+  Timer policyTick;
+  MonoTime nextCounterSave = loop.now() + config.policy.counterSaveInterval;
+  policyTick.setCallback([&] {
+    policy.blacklist().expire(clock.wallMicros());
+    if (loop.now() >= nextCounterSave) {
+      saveCounters();
+      nextCounterSave = loop.now() + config.policy.counterSaveInterval;
+    }
+    policyTick.start(loop.timers(), Millis(1000));
+  });
+  policyTick.start(loop.timers(), Millis(1000));
 
   for (const auto& spec : config.sip.listen) {
     auto r = transport.listen(spec);
@@ -349,6 +484,18 @@ int runNode(const Config& config) {
         .kv("failovers", s.failovers)
         .kv("no_dialog", s.noDialog)
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
+        .kv("policy_refused_cps", sw.policy().stats().refused[1])
+        .kv("policy_refused_concurrent", sw.policy().stats().refused[2])
+        .kv("policy_refused_caller_listed", sw.policy().stats().refused[3])
+        .kv("policy_refused_callee_listed", sw.policy().stats().refused[4])
+        .kv("policy_refused_fraud", sw.policy().stats().refused[5])
+        .kv("policy_would_refuse_count_only", sw.policy().stats().wouldRefuseCountOnly)
+        .kv("policy_calls_cut", sw.policy().stats().cutCalls)
+        .kv("policy_carrier_full", sw.policy().stats().carrierFull)
+        .kv("policy_max_duration_ended", sw.policy().stats().maxDurationEnded)
+        .kv("fraud_warnings", sw.policy().fraud().stats().warnings)
+        .kv("blacklist_entries", sw.policy().blacklist().size())
+        .kv("carriers_down", sw.carriers().stats().wentDown - sw.carriers().stats().cameUp)
         .kv("ended_by_reason", reasons)
         .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed);
     const auto& a = sw.authenticator().stats();
@@ -384,6 +531,10 @@ int runNode(const Config& config) {
   close(sfd);
   watcher.stop();
   clearWatcher.stop();
+  policyTick.cancel();
+  saveCounters();
+  policySync.flush();
+  policy.blacklist().setPersistence(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   transport.close();

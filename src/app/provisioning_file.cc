@@ -45,6 +45,25 @@ void recordLines(const toml::table& t, EntrySource& src) {
   for (auto&& [k, v] : t) src.keyLines[std::string(k.str())] = toml_reader::lineOf(v, src.line);
 }
 
+// Call policy keys (issue 5) shared by gateways and accounts: limits and
+// number lists. Values in int range are passed on; the validator judges them.
+void readLimits(TableReader& r, admission::CallLimitsSpec& l) {
+  r.number("cps", -1, admission::kMaxCps, &l.cps);
+  r.integerAs("cps_burst", kIntMin, kIntMax, &l.cpsBurst);
+  r.integerAs("max_concurrent", kIntMin, kIntMax, &l.maxConcurrent);
+}
+
+void readListRefs(TableReader& r, EntrySource& src, admission::NumberListRefs& refs) {
+  for (auto [key, out] :
+       {std::pair{"caller_lists", &refs.caller}, std::pair{"callee_lists", &refs.callee}}) {
+    std::vector<TableReader::Item> items;
+    if (r.stringArray(key, admission::kMaxListRefs, &items)) {
+      for (const auto& i : items) out->push_back(i.value);
+      src.arrays[key] = std::move(items);
+    }
+  }
+}
+
 void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g) {
   r.string("name", &g.name, /*required=*/true);
   std::string auth;
@@ -104,6 +123,11 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
     for (const auto& n : tlsNames) g.tlsNames.push_back(n.value);
     src.arrays["tls_names"] = std::move(tlsNames);
   }
+  r.string("account", &g.policy.account);
+  readLimits(r, g.policy.limits);
+  r.integerAs("max_duration", kIntMin, kIntMax, &g.policy.maxDuration);
+  readListRefs(r, src, g.policy.lists);
+  r.boolean("dynamic_blacklist", &g.policy.dynamicBlacklist);
   r.finish();
 }
 
@@ -128,6 +152,37 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   r.string("auth_password", &g.authPassword);
   r.boolean("register", &g.registers);
   r.integerAs("register_expires", kIntMin, kIntMax, &g.registerExpires);
+  readLimits(r, g.policy.limits);
+  readListRefs(r, src, g.policy.lists);
+  r.boolean("options_check", &g.policy.optionsCheck);
+  r.finish();
+}
+
+void readAccount(TableReader& r, EntrySource& src, admission::Account& a) {
+  r.string("name", &a.name, /*required=*/true);
+  readLimits(r, a.limits);
+  r.integerAs("max_duration", kIntMin, kIntMax, &a.maxDuration);
+  readListRefs(r, src, a.lists);
+  r.boolean("dynamic_blacklist", &a.dynamicBlacklist);
+  r.finish();
+}
+
+void readFraudRule(TableReader& r, EntrySource& src, admission::FraudRule& f) {
+  r.string("name", &f.name, /*required=*/true);
+  r.string("account", &f.account);
+  std::vector<TableReader::Item> prefixes;
+  if (r.stringArray("prefixes", kMaxPrefixesPerGateway, &prefixes, /*required=*/true)) {
+    for (const auto& p : prefixes) f.prefixes.push_back(p.value);
+    src.arrays["prefixes"] = std::move(prefixes);
+  }
+  r.string("window", &f.window);
+  for (auto [name, levels] :
+       {std::pair{"calls_per_minute", &f.callsPerMinute}, std::pair{"concurrent", &f.concurrent},
+        std::pair{"sequential_same_number", &f.sequentialSameNumber},
+        std::pair{"minutes_per_day", &f.minutesPerDay}}) {
+    r.integerAs(std::string(name) + "_warning", kIntMin, kIntMax, &levels->warning);
+    r.integerAs(std::string(name) + "_critical", kIntMin, kIntMax, &levels->critical);
+  }
   r.finish();
 }
 
@@ -181,18 +236,22 @@ int lineFor(const EntrySource& src, const admission::ProvisioningError& e) {
 }  // namespace
 
 Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view text,
-                                                               const std::string& sourceName) {
+                                                               const std::string& sourceName,
+                                                               const admission::KnownNames* known) {
   auto doc = toml_reader::parseToml(text, sourceName);
   if (!doc) return Err{doc.error()};
 
   admission::Provisioning p;
-  std::vector<EntrySource> mappingSources, routingSources;
+  std::vector<EntrySource> mappingSources, routingSources, accountSources, ruleSources;
   ErrorList errors(sourceName);
   TableReader top(&doc.value(), "", 1, errors);
   readList(top, "mapping_gateway", &p.mappingGateways, &mappingSources, readMapping);
   readList(top, "routing_gateway", &p.routingGateways, &routingSources, readRouting);
+  readList(top, "account", &p.accounts, &accountSources, readAccount);
+  readList(top, "fraud_rule", &p.fraudRules, &ruleSources, readFraudRule);
   // A common mix-up, worth a clearer word than "unknown table".
-  for (std::string_view section : {"sip", "routing", "store", "cdr", "log", "node"}) {
+  for (std::string_view section : {"sip", "routing", "store", "cdr", "log", "node", "auth",
+                                   "registrar", "tls", "policy", "blacklist"}) {
     if (const toml::node* node = top.take(section)) {
       top.error(section, toml_reader::lineOf(*node, 1),
                 "node settings belong in the node's settings file (see examples/tollgate.toml), "
@@ -204,14 +263,19 @@ Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view 
   // only produce confusing follow-up findings from the validator.
   if (!errors.empty()) return Err{errors.first()};
 
-  for (const admission::ProvisioningError& e : admission::validateProvisioning(p)) {
-    const auto& sources = e.mapping ? mappingSources : routingSources;
+  for (const admission::ProvisioningError& e : admission::validateProvisioning(p, known)) {
+    using Entry = admission::ProvisioningError::Entry;
+    const auto& sources = e.entry == Entry::Mapping   ? mappingSources
+                          : e.entry == Entry::Routing ? routingSources
+                          : e.entry == Entry::Account ? accountSources
+                                                      : ruleSources;
     if (e.index >= sources.size()) {
       // Not expected; still report it rather than lose it.
-      errors.add(1,
-                 std::string(e.mapping ? "mapping_gateway" : "routing_gateway") + "[" + e.gateway +
-                     "]." + e.key,
-                 e.message);
+      const char* list = e.entry == Entry::Mapping   ? "mapping_gateway"
+                         : e.entry == Entry::Routing ? "routing_gateway"
+                         : e.entry == Entry::Account ? "account"
+                                                     : "fraud_rule";
+      errors.add(1, std::string(list) + "[" + e.gateway + "]." + e.key, e.message);
       continue;
     }
     const EntrySource& src = sources[e.index];
@@ -234,10 +298,11 @@ void hashPasswords(admission::Provisioning& p, std::string_view realm) {
   }
 }
 
-Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path) {
+Result<admission::Provisioning, ConfigError> loadProvisioningFile(
+    const std::string& path, const admission::KnownNames* known) {
   auto text = readTomlFile(path);
   if (!text) return Err{text.error()};
-  return parseProvisioning(text.value(), path);
+  return parseProvisioning(text.value(), path, known);
 }
 
 }  // namespace tollgate::app

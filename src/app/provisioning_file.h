@@ -1,5 +1,6 @@
-// Provisioning files: the TOML form of mapping gateways (customers) and
-// routing gateways (carriers) that an operator imports into the store, e.g.
+// Provisioning files: the TOML form of mapping gateways (customers),
+// routing gateways (carriers), accounts and fraud rules that an operator
+// imports into the store, e.g.
 // examples/demo-provisioning.toml. This reads the file's structure (keys,
 // types, unknown keys) and then runs admission::validateProvisioning(), so
 // every problem, structural or semantic, is reported as
@@ -25,14 +26,19 @@ inline constexpr size_t kMaxGatewaysPerFile = 100'000;
 inline constexpr size_t kMaxAddressesPerGateway = 4096;
 inline constexpr size_t kMaxPrefixesPerGateway = 65'536;
 
-Result<admission::Provisioning, ConfigError> loadProvisioningFile(const std::string& path);
+// `known` names the accounts and number lists that entries may refer to
+// besides the file's own (see admission::validateProvisioning); null checks
+// references against the file only, and number list names not at all.
+Result<admission::Provisioning, ConfigError> loadProvisioningFile(
+    const std::string& path, const admission::KnownNames* known = nullptr);
+// Same, from text already in memory; sourceName is used in errors.
+Result<admission::Provisioning, ConfigError> parseProvisioning(
+    std::string_view text, const std::string& sourceName,
+    const admission::KnownNames* known = nullptr);
 // Turns the clear passwords of password gateways into their HA1 digests
 // (MD5 and SHA-256) for `realm`, the node's sip.domain, and drops the
 // passwords: what the store keeps. Run by `tollgate import`. A later change
 // of sip.domain needs a re-import (HA1 depends on the realm).
 void hashPasswords(admission::Provisioning& p, std::string_view realm);
-// Same, from text already in memory; sourceName is used in errors.
-Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view text,
-                                                               const std::string& sourceName);
 
 }  // namespace tollgate::app

@@ -153,8 +153,11 @@ TEST(ProvisioningFileTest, UnknownTopLevelTable) {
   ConfigError e = parseError(std::string(kCustomer) + "\n[[routing_gateways]]\nname = \"x\"\n");
   EXPECT_EQ(e.format(),
             "p.toml:6: routing_gateways: unknown key (did you mean \"routing_gateway\"?)");
+  e = parseError("[customer]\nname = \"x\"\n");
+  EXPECT_EQ(e.format(), "p.toml:1: customer: unknown table");
+  // [account] is a list like the gateways: one [table] gets the hint.
   e = parseError("[account]\nname = \"x\"\n");
-  EXPECT_EQ(e.format(), "p.toml:1: account: unknown table");
+  EXPECT_THAT(e.format(), HasSubstr("write each entry under a [[account]] header"));
 }
 
 TEST(ProvisioningFileTest, NodeSettingsInAProvisioningFileGetAHint) {
@@ -444,6 +447,102 @@ TEST(ProvisioningFileTest, LoadNamesTheFileInErrors) {
   EXPECT_EQ(r.error().format(),
             path + ":5: mapping_gateway[cust-a].enabled: must be true or false (got integer)");
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tollgate::app
+
+// ---------------------------------------------------------------------------
+// Call policy keys (issue 5)
+
+namespace tollgate::app {
+namespace {
+
+constexpr std::string_view kPolicy =
+    "[[account]]\n"                      // 1
+    "name = \"acme\"\n"                  // 2
+    "cps = 50\n"                         // 3
+    "max_concurrent = 100\n"             // 4
+    "callee_lists = [\"premium\"]\n"     // 5
+    "dynamic_blacklist = true\n"         // 6
+    "[[mapping_gateway]]\n"              // 7
+    "name = \"pop1\"\n"                  // 8
+    "auth = \"ip\"\n"                    // 9
+    "addresses = [\"10.0.0.1\"]\n"       // 10
+    "account = \"acme\"\n"               // 11
+    "cps = 2.5\n"                        // 12
+    "cps_burst = 5\n"                    // 13
+    "max_concurrent = 30\n"              // 14
+    "max_duration = 3600\n"              // 15
+    "caller_lists = [\"clis\"]\n"        // 16
+    "[[routing_gateway]]\n"              // 17
+    "name = \"carrier\"\n"               // 18
+    "address = \"127.0.0.1:5090\"\n"     // 19
+    "prefixes = [\"\"]\n"                // 20
+    "priority = 1\n"                     // 21
+    "max_concurrent = 200\n"             // 22
+    "options_check = false\n"            // 23
+    "[[fraud_rule]]\n"                   // 24
+    "name = \"night\"\n"                 // 25
+    "account = \"acme\"\n"               // 26
+    "prefixes = [\"1900\"]\n"            // 27
+    "window = \"22:00-06:00\"\n"         // 28
+    "calls_per_minute_warning = 5\n"     // 29
+    "calls_per_minute_critical = 10\n"   // 30
+    "minutes_per_day_critical = 120\n";  // 31
+
+TEST(ProvisioningFileTest, PolicyKeys) {
+  auto p = parseOk(kPolicy);
+  ASSERT_EQ(p.accounts.size(), 1u);
+  EXPECT_EQ(p.accounts[0].limits.cps, 50);
+  EXPECT_EQ(p.accounts[0].limits.maxConcurrent, 100);
+  EXPECT_EQ(p.accounts[0].lists.callee, std::vector<std::string>{"premium"});
+  EXPECT_TRUE(p.accounts[0].dynamicBlacklist);
+  const auto& g = p.mappingGateways[0].policy;
+  EXPECT_EQ(g.account, "acme");
+  EXPECT_EQ(g.limits.cps, 2.5);
+  EXPECT_EQ(g.limits.cpsBurst, 5);
+  EXPECT_EQ(g.limits.maxConcurrent, 30);
+  EXPECT_EQ(g.maxDuration, 3600);
+  EXPECT_EQ(g.lists.caller, std::vector<std::string>{"clis"});
+  EXPECT_EQ(p.routingGateways[0].policy.limits.maxConcurrent, 200);
+  EXPECT_FALSE(p.routingGateways[0].policy.optionsCheck);
+  ASSERT_EQ(p.fraudRules.size(), 1u);
+  EXPECT_EQ(p.fraudRules[0].window, "22:00-06:00");
+  EXPECT_EQ(p.fraudRules[0].callsPerMinute.warning, 5);
+  EXPECT_EQ(p.fraudRules[0].callsPerMinute.critical, 10);
+  EXPECT_EQ(p.fraudRules[0].minutesPerDay.critical, 120);
+}
+
+TEST(ProvisioningFileTest, PolicyErrorsPointAtTheirLine) {
+  std::string text(kPolicy);
+  // A list that does not exist, with the lists known: the element's line.
+  admission::KnownNames known;
+  known.numberLists = {{"premium", admission::ListKind::Black}};
+  auto r = parseProvisioning(text, "p.toml", &known);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().format(),
+            "p.toml:16: mapping_gateway[pop1].caller_lists: \"clis\" is not a number list "
+            "(create it with `tollgate list create`)");
+  // Bounds are the validator's: the key's line.
+  ConfigError e = parseError(std::string(kCustomer) + "max_concurrent = -1\n");
+  EXPECT_EQ(e.format(), "p.toml:5: mapping_gateway[cust-a].max_concurrent: must be 0..1000000");
+  e = parseError(std::string(kCustomer) + "account = \"ghost\"\n");
+  EXPECT_EQ(e.format(), "p.toml:5: mapping_gateway[cust-a].account: \"ghost\" is not an account");
+  e = parseError(
+      "[[fraud_rule]]\nname = \"r\"\nprefixes = [\"1\"]\nwindow = \"7-8\"\n"
+      "concurrent_critical = 1\n");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_EQ(e.key, "fraud_rule[r].window");
+  e = parseError("[[fraud_rule]]\nname = \"r\"\nprefixes = [\"1\"]\n");
+  EXPECT_EQ(e.line, 1);
+  EXPECT_THAT(e.message, HasSubstr("sets no threshold"));
+  e = parseError("[[account]]\nname = \"a\"\nmax_concurent = 3\n");
+  EXPECT_EQ(e.format(),
+            "p.toml:3: account[a].max_concurent: unknown key (did you mean \"max_concurrent\"?)");
+  e = parseError(std::string(kCustomer) + "cps = \"fast\"\n");
+  EXPECT_EQ(e.line, 5);
+  EXPECT_THAT(e.message, HasSubstr("must be a number"));
 }
 
 }  // namespace

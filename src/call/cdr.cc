@@ -10,28 +10,37 @@
 namespace tollgate::call {
 namespace {
 
-// Indexed by the enum value; reasonFromName() scans it (18 entries, only on
-// CDR reads and CLI filters, never per packet).
-constexpr std::array<std::pair<TerminationReason, std::string_view>, 18> kReasonNames{{
-    {TerminationReason::CallerBye, "caller_bye"},
-    {TerminationReason::CalleeBye, "callee_bye"},
-    {TerminationReason::Busy, "busy"},
-    {TerminationReason::NoAnswer, "no_answer"},
-    {TerminationReason::Cancelled, "cancelled"},
-    {TerminationReason::Rejected, "rejected"},
-    {TerminationReason::NoRoute, "no_route"},
-    {TerminationReason::RouteFailed, "route_failed"},
-    {TerminationReason::UnknownSource, "unknown_source"},
-    {TerminationReason::PortMismatch, "port_mismatch"},
-    {TerminationReason::BadRequest, "bad_request"},
-    {TerminationReason::TooManyHops, "too_many_hops"},
-    {TerminationReason::AckTimeout, "ack_timeout"},
-    {TerminationReason::Draining, "draining"},
-    {TerminationReason::InternalError, "internal_error"},
-    {TerminationReason::AuthFailed, "auth_failed"},
-    {TerminationReason::CalleeOffline, "callee_offline"},
-    {TerminationReason::CarrierAuthFailed, "carrier_auth_failed"},
-}};
+// Indexed by the enum value; reasonFromName() scans it (a few dozen entries,
+// only on CDR reads and CLI filters, never per packet).
+constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminationReasonCount>
+    kReasonNames{{
+        {TerminationReason::CallerBye, "caller_bye"},
+        {TerminationReason::CalleeBye, "callee_bye"},
+        {TerminationReason::Busy, "busy"},
+        {TerminationReason::NoAnswer, "no_answer"},
+        {TerminationReason::Cancelled, "cancelled"},
+        {TerminationReason::Rejected, "rejected"},
+        {TerminationReason::NoRoute, "no_route"},
+        {TerminationReason::RouteFailed, "route_failed"},
+        {TerminationReason::UnknownSource, "unknown_source"},
+        {TerminationReason::PortMismatch, "port_mismatch"},
+        {TerminationReason::BadRequest, "bad_request"},
+        {TerminationReason::TooManyHops, "too_many_hops"},
+        {TerminationReason::AckTimeout, "ack_timeout"},
+        {TerminationReason::Draining, "draining"},
+        {TerminationReason::InternalError, "internal_error"},
+        {TerminationReason::AuthFailed, "auth_failed"},
+        {TerminationReason::CalleeOffline, "callee_offline"},
+        {TerminationReason::CarrierAuthFailed, "carrier_auth_failed"},
+        {TerminationReason::CpsLimit, "cps_limit"},
+        {TerminationReason::ConcurrentLimit, "concurrent_limit"},
+        {TerminationReason::CallerBlacklisted, "caller_blacklisted"},
+        {TerminationReason::CalleeBlacklisted, "callee_blacklisted"},
+        {TerminationReason::MaxDuration, "max_duration"},
+        {TerminationReason::FraudThreshold, "fraud_threshold"},
+        {TerminationReason::CarrierUnavailable, "carrier_unavailable"},
+        {TerminationReason::AdminHangup, "admin_hangup"},
+    }};
 
 constexpr bool reasonTableMatchesEnum() {
   for (size_t i = 0; i < kReasonNames.size(); ++i) {
@@ -40,7 +49,7 @@ constexpr bool reasonTableMatchesEnum() {
   return true;
 }
 static_assert(reasonTableMatchesEnum(), "kReasonNames must list reasons in enum order");
-static_assert(static_cast<size_t>(TerminationReason::CarrierAuthFailed) + 1 == kReasonNames.size(),
+static_assert(kTerminationReasonCount == kReasonNames.size(),
               "a TerminationReason was added without a name");
 
 }  // namespace

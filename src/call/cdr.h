@@ -4,6 +4,7 @@
 // implementations must be thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,7 +34,19 @@ enum class TerminationReason : uint8_t {
   AuthFailed,         // wrong digest credentials (re-challenged), or from a suspended source
   CalleeOffline,      // the callee is a registered account with no reachable contact (480)
   CarrierAuthFailed,  // a carrier challenged and refused our credentials (or we had none)
+  // Call policy (issue 5). Append new reasons at the end; never reorder.
+  CpsLimit,            // over the calls-per-second limit of the gateway or account (503)
+  ConcurrentLimit,     // over the channel limit (max_concurrent) of the gateway or account
+  CallerBlacklisted,   // caller refused by a number list or the dynamic blacklist (or cut)
+  CalleeBlacklisted,   // callee refused by a number list or the dynamic blacklist (or cut)
+  MaxDuration,         // answered, ended by tollgate at max_duration (BYE both legs)
+  FraudThreshold,      // a fraud threshold's critical level was reached
+  CarrierUnavailable,  // routes exist but every one was full or out of rotation (503)
+  AdminHangup,         // ended by an operator (management API)
 };
+// Number of TerminationReason values (for per-reason counters).
+inline constexpr size_t kTerminationReasonCount =
+    static_cast<size_t>(TerminationReason::AdminHangup) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 

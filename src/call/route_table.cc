@@ -28,6 +28,7 @@ RouteTable::RouteTable(const admission::Provisioning& p) {
     gw.target.addPrefix = g.addPrefix;
     gw.target.authUsername = g.authUsername;
     gw.target.authPassword = g.authPassword;
+    gw.target.optionsCheck = g.policy.optionsCheck;
     gw.prefixes = g.prefixes;
     carrierIps_.insert(addr->ip());
     gateways_.push_back(std::move(gw));

@@ -27,6 +27,7 @@ struct RouteTarget {
   // Our credentials for this carrier's 401/407 ("" = none).
   std::string authUsername;
   std::string authPassword;
+  bool optionsCheck = true;  // OPTIONS keep-alive wanted (carrier_monitor.h)
 
   // The number sent to this carrier: strip_digits removed, add_prefix added.
   std::string translate(std::string_view callee) const;
@@ -43,6 +44,8 @@ class RouteTable {
   // send us OPTIONS keep-alives and in-dialog requests).
   bool isCarrierAddress(const net::IpAddress& ip) const { return carrierIps_.count(ip) > 0; }
   size_t size() const { return gateways_.size(); }
+  // The i-th enabled routing gateway (in provisioning order).
+  const RouteTarget& target(size_t i) const { return gateways_[i].target; }
 
  private:
   struct Gateway {

@@ -19,6 +19,11 @@ using txn::TxnId;
 
 namespace {
 
+// `call.refused` lines per second (and burst); the rest are counted and the
+// next line logged says how many were not.
+constexpr double kRefusalLogsPerSecond = 20;
+constexpr double kRefusalLogBurst = 100;
+
 // Header fields never copied from one leg to the other: they describe the
 // leg itself (dialog, routing, hop count, framing), carry credentials or
 // challenges meant for us, or identify the software on the other side.
@@ -228,6 +233,8 @@ class Switch::Call final : public txn::ClientCallbacks {
     setupTimer_.setCallback([this] { onAttemptFailed(408, "Request Timeout", true); });
     ringTimer_.setCallback([this] { onRingTimeout(); });
     lingerTimer_.setCallback([this] { sw_.finishCall(this); });
+    durationTimer_.setCallback([this] { onMaxDuration(); });
+    warningTimer_.setCallback([this] { onDurationWarning(); });
   }
 
   ~Call() override {
@@ -239,6 +246,15 @@ class Switch::Call final : public txn::ClientCallbacks {
   const Leg& b() const { return b_; }
   TxnId aInvite() const { return aInvite_; }
   bool ended() const { return state_ == State::Ended; }
+  const Cdr& cdr() const { return cdr_; }
+  State state() const { return state_; }
+
+  // Call policy (issue 5): what admission granted this call, the channel it
+  // holds on the current carrier, and the max-duration timer.
+  admission::CallTicket& ticket() { return ticket_; }
+  void setTicket(admission::CallTicket&& t) { ticket_ = std::move(t); }
+  admission::CallLimits::Handle& carrierHandle() { return carrier_; }
+  void startDurationTimers();
 
   void start(TxnId invite, const Message& req, const Flow& from, const std::string& gateway);
   void onCallerCancel();
@@ -246,7 +262,9 @@ class Switch::Call final : public txn::ClientCallbacks {
   void onInDialogRequest(sip::MessagePtr req, const Flow& from, Side side);
   void onAckTimeout();
   void onStray2xx(const Message& resp);
-  void hangup(TerminationReason reason);
+  // Ends the call from our side: BYE both legs once answered, else `code`
+  // to the caller and CANCEL to the carrier; CDR reason `reason`.
+  void hangup(TerminationReason reason, int code = 503);
 
   // txn::ClientCallbacks
   void onResponse(TxnId id, const Message& response) override;
@@ -280,6 +298,9 @@ class Switch::Call final : public txn::ClientCallbacks {
   void onInviteResponse(const Message& resp);
   void onAttemptFailed(int code, std::string_view reason, bool timeout);
   void onRingTimeout();
+  void onMaxDuration();
+  void onDurationWarning();
+  void failNoCarrier();
   void failCall(int code, std::string_view reason, TerminationReason why);
   void end(TerminationReason reason, HangupSide side);
   void abandonB();
@@ -324,6 +345,15 @@ class Switch::Call final : public txn::ClientCallbacks {
   Timer lingerTimer_;
   std::vector<Relay> relays_;
   std::vector<TxnId> ownClients_;
+  admission::CallTicket ticket_;
+  admission::CallLimits::Handle carrier_ = admission::CallLimits::kNone;
+  // Why carriers were skipped without an attempt (policy), for the CDR when
+  // none could be tried.
+  bool skippedListed_ = false;
+  bool skippedCallerListed_ = false;
+  bool skippedUnavailable_ = false;
+  Timer durationTimer_;
+  Timer warningTimer_;
 };
 
 // ---------------------------------------------------------------------------
@@ -390,6 +420,10 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
     }
   }
   if (!nextAttempt()) {
+    if (attempts_ == 0) {
+      failNoCarrier();
+      return;
+    }
     failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
   }
 }
@@ -397,10 +431,53 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
 bool Switch::Call::nextAttempt() {
   while (nextRoute_ < routes_.size() && attempts_ < sw_.config_.switchLimit) {
     const Target& r = routes_[nextRoute_++];
+    // Call policy: a carrier out of rotation (OPTIONS keep-alive), at its
+    // channel/rate limit or barred by its number lists is skipped without an
+    // attempt (it does not count against switch_limit). A registered
+    // account's contacts are ours, not carriers: no carrier policy applies.
+    if (toAccount_) {
+      ++attempts_;
+      if (startAttempt(r)) return true;
+      continue;
+    }
+    if (!sw_.carriers_->available(r.name)) {
+      skippedUnavailable_ = true;
+      continue;
+    }
+    using CC = admission::CallPolicy::CarrierCheck;
+    CC cc =
+        sw_.policy_->acquireCarrier(r.name, cdr_.caller, cdr_.callee, sw_.loop_.now(), &carrier_);
+    if (cc != CC::Ok) {
+      if (cc == CC::Full) {
+        skippedUnavailable_ = true;
+      } else {
+        skippedListed_ = true;
+        skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
+      }
+      log::debug("call.carrier_skipped")
+          .kv("call_id", cdr_.callId)
+          .kv("gateway", r.name)
+          .kv("why", cc == CC::Full ? "full" : "number_list");
+      continue;
+    }
     ++attempts_;
     if (startAttempt(r)) return true;
+    sw_.policy_->releaseCarrier(carrier_);
+    carrier_ = admission::CallLimits::kNone;
   }
   return false;
+}
+
+void Switch::Call::failNoCarrier() {
+  // Routes matched, but policy left none to try: the carriers' own number
+  // lists (the number may not go there) or every carrier full / down.
+  if (skippedListed_ && !skippedUnavailable_) {
+    failCall(sw_.policy_->settings().blockedCode, "",
+             skippedCallerListed_ ? TerminationReason::CallerBlacklisted
+                                  : TerminationReason::CalleeBlacklisted);
+    return;
+  }
+  failCall(503, "Service Unavailable", TerminationReason::CarrierUnavailable);
 }
 
 bool Switch::Call::startAttempt(const Target& r) {
@@ -602,6 +679,7 @@ void Switch::Call::onInviteResponse(const Message& resp) {
     cdr_.answerUs = micros(sw_.clock_);
     cdr_.finalCode = st;
     ++sw_.stats_.callsAnswered;
+    sw_.onCallAnswered(*this);  // call policy: max duration, no-answer streak
     log::debug("call.answered").kv("call_id", cdr_.callId).kv("gateway", cdr_.routingGateway);
     return;
   }
@@ -666,6 +744,8 @@ void Switch::Call::onAttemptFailed(int code, std::string_view reason, bool timeo
   lastReason_ = std::string(reason);
   lastWasTimeout_ = timeout;
   const bool wasRinging = bRinging_;
+  sw_.policy_->releaseCarrier(carrier_);  // the carrier's channel is free again
+  carrier_ = admission::CallLimits::kNone;
   if (timeout) {
     abandonB();
   } else {
@@ -676,7 +756,7 @@ void Switch::Call::onAttemptFailed(int code, std::string_view reason, bool timeo
 
   // Failover on timeout, 408, 5xx and 6xx except 600; 486/600 (busy) stop it
   // unless stop_after_busy is off. A carrier that already rang keeps the call
-  // (SS_GATEWAY_SWITCH_UNTIL_CONNECT off).
+  // unless routing.switch_until_connect (SS_GATEWAY_SWITCH_UNTIL_CONNECT) is on.
   // A carrier that challenges us again (or that we have no credentials
   // for) refused our credentials: that is about the route, so fail over.
   const bool authFailed = code == 401 || code == 407;
@@ -691,7 +771,7 @@ void Switch::Call::onAttemptFailed(int code, std::string_view reason, bool timeo
         .kv("code", code)
         .kv("credentials", !b_.authUsername.empty());
   }
-  if (failover && !wasRinging && nextAttempt()) {
+  if (failover && (!wasRinging || sw_.config_.switchUntilConnect) && nextAttempt()) {
     ++sw_.stats_.failovers;
     return;
   }
@@ -760,9 +840,12 @@ void Switch::Call::end(TerminationReason reason, HangupSide side) {
   cdr_.reason = reason;
   cdr_.hangup = side;
   if (!answered) ++sw_.stats_.callsFailed;
+  durationTimer_.cancel();
+  warningTimer_.cancel();
   sw_.submitCdr(Cdr(cdr_));
   sw_.unregisterTag(a_.localTag);
   sw_.byAInvite_.erase(aInvite_);
+  sw_.onCallEnded(*this, answered, reason);  // call policy: channels, counters
 
   if (bInvite_ != 0 && !answered) {
     // Wait for the carrier to finish the INVITE (487 after our CANCEL, or a
@@ -1064,7 +1147,7 @@ void Switch::Call::onStray2xx(const Message& resp) {
   if (!bAck_.empty() && resp.cseq().method == Method::Invite) sw_.txns_.sendRaw(b_.flow, bAck_);
 }
 
-void Switch::Call::hangup(TerminationReason reason) {
+void Switch::Call::hangup(TerminationReason reason, int code) {
   if (state_ == State::Answered || state_ == State::Confirmed) {
     ackB();
     sendBye(a_);
@@ -1072,11 +1155,47 @@ void Switch::Call::hangup(TerminationReason reason) {
     end(reason, HangupSide::System);
   } else if (state_ == State::Routing || state_ == State::Early) {
     cancelled_ = true;
-    sw_.txns_.respond(aInvite_, 503, "Service Unavailable", a_.localTag);
+    setupTimer_.cancel();
+    ringTimer_.cancel();
+    sw_.txns_.respond(aInvite_, code, "", a_.localTag);
     if (bInvite_) sw_.txns_.cancelClient(bInvite_);
-    cdr_.finalCode = 503;
+    cdr_.finalCode = code;
     end(reason, HangupSide::None);
   }
+}
+
+void Switch::Call::startDurationTimers() {
+  // SS_MAXCALLDURATION counts from the answer (the billable duration).
+  const int maxS = ticket_.maxDurationS;
+  if (maxS <= 0) return;
+  durationTimer_.start(sw_.loop_.timers(), Millis(int64_t{maxS} * 1000));
+  const int warnS = sw_.policy_->settings().durationWarningS;
+  if (warnS > 0 && warnS < maxS) {
+    warningTimer_.start(sw_.loop_.timers(), Millis(int64_t{maxS - warnS} * 1000));
+  }
+}
+
+void Switch::Call::onDurationWarning() {
+  if (state_ != State::Answered && state_ != State::Confirmed) return;
+  // SS_CALLREMINTIME: tollgate relays signalling only (no media to play a
+  // tone into), so the warning is an event for the operator's monitoring.
+  ++sw_.policy_->stats().durationWarnings;
+  log::info("call.max_duration_warning")
+      .kv("call_id", cdr_.callId)
+      .kv("mapping_gateway", cdr_.mappingGateway)
+      .kv("caller", cdr_.caller)
+      .kv("callee", cdr_.callee)
+      .kv("remaining_s", sw_.policy_->settings().durationWarningS);
+}
+
+void Switch::Call::onMaxDuration() {
+  if (state_ != State::Answered && state_ != State::Confirmed) return;
+  ++sw_.policy_->stats().maxDurationEnded;
+  log::info("call.max_duration")
+      .kv("call_id", cdr_.callId)
+      .kv("mapping_gateway", cdr_.mappingGateway)
+      .kv("max_duration_s", ticket_.maxDurationS);
+  hangup(TerminationReason::MaxDuration);  // BYE to both legs
 }
 
 // ---------------------------------------------------------------------------
@@ -1167,8 +1286,13 @@ void Switch::retireRetry(TxnId id) {
 // ---------------------------------------------------------------------------
 // Switch
 
-Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_view realm)
-    : matcher(p), routes(p), accounts(p, realm), version(v) {
+Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_view realm,
+                   const std::vector<admission::NumberList>& lists)
+    : matcher(p),
+      routes(p),
+      accounts(p, realm),
+      version(v),
+      policy(std::make_shared<const admission::PolicySnapshot>(p, lists)) {
   for (const admission::RoutingGateway& g : p.routingGateways) {
     if (!g.enabled || !g.registers || g.authUsername.empty()) continue;
     auto proto = transport::protocolFromName(g.transport);
@@ -1205,6 +1329,14 @@ Switch::Switch(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrs, Rand
   registrar_ = std::make_unique<registrar::Registrar>(loop_, txns_, clock_, random_, rs, hostPort);
   outbound_ = std::make_unique<registrar::OutboundRegistrations>(loop_, txns_, clock_, random_,
                                                                  config_.userAgent, hostPort);
+  policy_ = std::make_unique<admission::CallPolicy>(config_.policy);
+  refusalLog_.configure(kRefusalLogsPerSecond, kRefusalLogBurst, clock_.now());
+  CarrierMonitorSettings cm;
+  cm.period = config_.optionsCheckPeriod;
+  cm.failureLimit = config_.optionsFailureLimit;
+  cm.userAgent = config_.userAgent;
+  carriers_ = std::make_unique<CarrierMonitor>(
+      loop_, txns_, random_, cm, [this](transport::ListenerId l) { return localHostPort(l); });
   txns_.setUser(this);
   loop_.addFlushHook([this] {
     deadCalls_.clear();
@@ -1226,6 +1358,8 @@ Switch::~Switch() {
 void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
   if (!snapshot_) return;
+  policy_->setSnapshot(snapshot_->policy, loop_.now());
+  carriers_->configure(snapshot_->routes);
   for (const std::string& name : snapshot_->accounts.realmMismatches()) {
     // Its HA1 was computed for another sip.domain: it cannot authenticate
     // until its provisioning is imported again.
@@ -1485,6 +1619,11 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
     txns_.respond(id, 503, "Service Unavailable", newTag(), {{"Retry-After", "30"}});
     return;
   }
+  // Call policy (issue 5): number lists, dynamic blacklist, channel and
+  // rate limits, fraud thresholds. A refused call is answered and has its
+  // CDR here; an admitted one carries its ticket until it ends.
+  admission::CallTicket ticket;
+  if (!admitByPolicy(request, from, src.gateway->name, &ticket)) return;
   TxnId id = txns_.createServer(std::move(request), from);
   const Message& req = *txns_.serverRequest(id);
   uint64_t callId = nextCallId_++;
@@ -1492,7 +1631,177 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   Call* c = call.get();
   calls_.emplace(callId, std::move(call));
   stats_.activeCalls = calls_.size();
+  c->setTicket(std::move(ticket));
   c->start(id, req, from, src.gateway->name);
+}
+
+// ---------------------------------------------------------------------------
+// Call policy hooks (issue 5). The policy itself lives in
+// admission/call_policy.h; these only translate between it and SIP/CDRs.
+
+namespace {
+TerminationReason reasonOf(admission::Refusal r) {
+  switch (r) {
+    case admission::Refusal::CpsLimit:
+      return TerminationReason::CpsLimit;
+    case admission::Refusal::ConcurrentLimit:
+      return TerminationReason::ConcurrentLimit;
+    case admission::Refusal::CallerBlacklisted:
+      return TerminationReason::CallerBlacklisted;
+    case admission::Refusal::CalleeBlacklisted:
+      return TerminationReason::CalleeBlacklisted;
+    case admission::Refusal::FraudThreshold:
+      return TerminationReason::FraudThreshold;
+    case admission::Refusal::None:
+      break;
+  }
+  return TerminationReason::InternalError;
+}
+}  // namespace
+
+bool Switch::admitByPolicy(sip::MessagePtr& request, const Flow& from, const std::string& gateway,
+                           admission::CallTicket* ticket) {
+  const std::string caller = sip::unescape(request->from().uri.user);
+  const std::string callee = calleeOf(*request);
+  listings_.clear();
+  admission::PolicyDecision d =
+      policy_->admit(gateway, caller, callee, loop_.now(), clock_.wallMicros(), ticket, &listings_);
+  if (d.refusal == admission::Refusal::None) {
+    applyListings(listings_);
+    return true;
+  }
+  const TerminationReason why = reasonOf(d.refusal);
+  if (refusalLog_.available(loop_.now())) {
+    refusalLog_.take();
+    log::info("call.refused")
+        .kv("call_id", request->callId())
+        .kv("reason", reasonName(why))
+        .kv("code", d.code)
+        .kv("by", d.by)
+        .kv("mapping_gateway", gateway)
+        .kv("caller", caller)
+        .kv("callee", callee)
+        .kv("not_logged_before", refusalLogsSuppressed_);
+    refusalLogsSuppressed_ = 0;
+  } else {
+    ++refusalLogsSuppressed_;
+  }
+  writeRejectCdr(*request, from, gateway, d.code, why);
+  TxnId id = txns_.createServer(std::move(request), from);
+  std::string retryAfter = std::to_string(d.retryAfterS);
+  std::vector<sip::ExtraHeader> extra;
+  if (d.retryAfterS > 0) extra.push_back({"Retry-After", retryAfter});
+  txns_.respond(id, d.code, "", newTag(), extra);
+  applyListings(listings_);
+  return false;
+}
+
+void Switch::onCallAnswered(Call& call) {
+  policy_->onAnswered(call.ticket(), call.cdr().callee);
+  call.startDurationTimers();
+}
+
+void Switch::onCallEnded(Call& call, bool answered, TerminationReason reason) {
+  policy_->releaseCarrier(call.carrierHandle());
+  call.carrierHandle() = admission::CallLimits::kNone;
+  // Input of the no-answer rule: the call reached a carrier and the callee
+  // did not take it. Our own refusals and route failures say nothing about
+  // the callee.
+  const bool unanswered =
+      !answered &&
+      (reason == TerminationReason::NoAnswer || reason == TerminationReason::Busy ||
+       reason == TerminationReason::Cancelled || reason == TerminationReason::Rejected);
+  const Cdr& cdr = call.cdr();
+  std::vector<admission::Listing> listings;
+  policy_->onEnded(call.ticket(), cdr.mappingGateway, cdr.caller, cdr.callee, unanswered,
+                   cdr.durationMs, clock_.wallMicros(), &listings);
+  applyListings(listings);
+}
+
+void Switch::applyListings(const std::vector<admission::Listing>& listings) {
+  if (listings.empty()) return;
+  // Copied: cutting calls ends them, which may list more numbers.
+  const std::vector<admission::Listing> todo = listings;
+  for (const admission::Listing& l : todo) {
+    if (l.cutCalls) cutCalls(l.number, l.side);
+  }
+}
+
+size_t Switch::cutCalls(std::string_view number, admission::NumberSide side) {
+  std::vector<uint64_t> victims;
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    const std::string& n =
+        side == admission::NumberSide::Caller ? c->cdr().caller : c->cdr().callee;
+    if (n == number) victims.push_back(id);
+  }
+  const TerminationReason why = side == admission::NumberSide::Caller
+                                    ? TerminationReason::CallerBlacklisted
+                                    : TerminationReason::CalleeBlacklisted;
+  size_t n = 0;
+  for (uint64_t id : victims) {
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second->ended()) continue;
+    it->second->hangup(why, policy_->settings().blockedCode);
+    ++n;
+  }
+  if (n > 0) {
+    policy_->stats().cutCalls += n;
+    log::warn("blacklist.calls_cut")
+        .kv("number", number)
+        .kv("side", admission::sideName(side))
+        .kv("calls", n);
+  }
+  return n;
+}
+
+std::vector<LiveCall> Switch::liveCalls() const {
+  std::vector<LiveCall> out;
+  out.reserve(calls_.size());
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    const Cdr& cdr = c->cdr();
+    LiveCall l;
+    l.id = id;
+    l.callId = cdr.callId;
+    l.caller = cdr.caller;
+    l.callee = cdr.callee;
+    l.source = cdr.sourceAddress;
+    l.mappingGateway = cdr.mappingGateway;
+    l.routingGateway = cdr.routingGateway;
+    switch (c->state()) {
+      case Call::State::Routing:
+        l.state = "routing";
+        break;
+      case Call::State::Early:
+        l.state = "early";
+        break;
+      case Call::State::Answered:
+        l.state = "answered";
+        break;
+      case Call::State::Confirmed:
+        l.state = "confirmed";
+        break;
+      case Call::State::Ended:
+        l.state = "ended";
+        break;
+    }
+    l.startUs = cdr.startUs;
+    l.answerUs = cdr.answerUs;
+    l.maxDurationS = c->ticket().maxDurationS;
+    out.push_back(std::move(l));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LiveCall& a, const LiveCall& b) { return a.id < b.id; });
+  return out;
+}
+
+bool Switch::endCall(uint64_t id, TerminationReason reason) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || it->second->ended()) return false;
+  log::info("call.ended_by_operator").kv("call_id", it->second->cdr().callId).kv("id", id);
+  it->second->hangup(reason);
+  return true;
 }
 
 void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {

@@ -8,7 +8,9 @@
 // in-dialog requests (ACK, BYE, re-INVITE, UPDATE, INFO, PRACK, ...) between
 // the two legs with separate Call-IDs, tags, CSeqs and Vias so neither side
 // sees the other's topology, answers carriers' 401/407 with the routing
-// gateway's credentials, and hands one CDR per call attempt to the CdrSink.
+// gateway's credentials, applies the call policy (limits, number lists,
+// dynamic blacklist, fraud thresholds, max duration, carrier keep-alive)
+// and hands one CDR per call attempt to the CdrSink.
 // It is the TransactionUser of the worker's TransactionLayer. Confined to
 // its worker; provisioning snapshots arrive through setSnapshot() on the
 // same worker.
@@ -22,9 +24,11 @@
 #include <vector>
 
 #include "admission/accounts.h"
+#include "admission/call_policy.h"
 #include "admission/source_matcher.h"
 #include "auth/authenticator.h"
 #include "auth/digest.h"
+#include "call/carrier_monitor.h"
 #include "call/cdr.h"
 #include "call/route_table.h"
 #include "common/clock.h"
@@ -57,18 +61,40 @@ struct SwitchConfig {
   auth::AuthSettings auth;
   registrar::RegistrarSettings registrar;
   bool tcpCloseReset = false;  // unwanted TCP/TLS peers: RST instead of FIN
+  // Call policy (issue 5).
+  bool switchUntilConnect = false;   // failover goes on after a carrier rang
+  Millis optionsCheckPeriod{0};      // carrier OPTIONS keep-alive; 0 = off
+  int optionsFailureLimit = 2;       // unanswered probes in a row -> out of rotation
+  admission::PolicySettings policy;  // limits, codes, dynamic blacklist rules
 };
 
 // Everything the switch needs from provisioning, built off the worker and
 // swapped in whole. `realm` is the digest realm (sip.domain); "" accepts
 // password gateways hashed for any realm (tests).
 struct Snapshot {
-  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0, std::string_view realm = {});
+  explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0, std::string_view realm = {},
+                    const std::vector<admission::NumberList>& lists = {});
   admission::SourceMatcher matcher;
   RouteTable routes;
   admission::AccountTable accounts;
   std::vector<registrar::CarrierRegistration> carrierRegistrations;
   uint64_t version = 0;
+  std::shared_ptr<const admission::PolicySnapshot> policy;
+};
+
+// A call in progress, as the management API shows it.
+struct LiveCall {
+  uint64_t id = 0;  // the switch's handle, for endCall()
+  std::string callId;
+  std::string caller;
+  std::string callee;
+  std::string source;
+  std::string mappingGateway;
+  std::string routingGateway;
+  std::string state;  // "routing", "early", "answered", "confirmed"
+  int64_t startUs = 0;
+  int64_t answerUs = 0;  // 0 = not answered
+  int maxDurationS = 0;  // 0 = unlimited
 };
 
 struct SwitchStats {
@@ -83,8 +109,8 @@ struct SwitchStats {
   uint64_t noDialog = 0;               // in-dialog request for no dialog (481 or dropped)
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
-  uint64_t unwanted2xxHungUp = 0;       // late 2xx of abandoned attempts: ACK + BYE
-  std::array<uint64_t, 32> byReason{};  // ended attempts by TerminationReason
+  uint64_t unwanted2xxHungUp = 0;  // late 2xx of abandoned attempts: ACK + BYE
+  std::array<uint64_t, kTerminationReasonCount> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
   uint64_t challengesSent = 0;     // 401/407 to password-gateway requests
   uint64_t suspendedDropped = 0;   // requests from suspended sources/pairs not answered usefully
@@ -114,6 +140,20 @@ class Switch final : public txn::TransactionUser {
   auth::DigestAuthenticator& authenticator() { return auth_; }
   registrar::Registrar& registrar() { return *registrar_; }
   registrar::OutboundRegistrations& outboundRegistrations() { return *outbound_; }
+
+  // Call policy (issue 5): limits, number lists, dynamic blacklist, fraud
+  // thresholds (admission/call_policy.h) and carrier keep-alive.
+  admission::CallPolicy& policy() { return *policy_; }
+  const admission::CallPolicy& policy() const { return *policy_; }
+  const CarrierMonitor& carriers() const { return *carriers_; }
+  // Calls in progress (not yet ended), for the management API.
+  std::vector<LiveCall> liveCalls() const;
+  // Ends one call (BYE both legs, or 503/CANCEL before the answer) with
+  // this CDR reason and hangup "system". False when no such call is up.
+  bool endCall(uint64_t id, TerminationReason reason = TerminationReason::AdminHangup);
+  // Ends every live call whose caller (or callee) is `number`, with reason
+  // caller_blacklisted (callee_blacklisted). Returns how many.
+  size_t cutCalls(std::string_view number, admission::NumberSide side);
 
   // txn::TransactionUser
   void onRequest(sip::MessagePtr request, const transport::Flow& from) override;
@@ -156,6 +196,12 @@ class Switch final : public txn::TransactionUser {
   void retireRetry(txn::TxnId id);
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
+  // Call policy hooks (issue 5); see switch.cc.
+  bool admitByPolicy(sip::MessagePtr& request, const transport::Flow& from,
+                     const std::string& gateway, admission::CallTicket* ticket);
+  void onCallAnswered(Call& call);
+  void onCallEnded(Call& call, bool answered, TerminationReason reason);
+  void applyListings(const std::vector<admission::Listing>& listings);
   void onInDialog(sip::MessagePtr request, const transport::Flow& from);
   void rejectUnknown(const sip::Message& request, const transport::Flow& from, const Source& src);
   void writeRejectCdr(const sip::Message& request, const transport::Flow& from,
@@ -184,6 +230,13 @@ class Switch final : public txn::TransactionUser {
   sip::CheckPolicy localPolicy_;
   std::shared_ptr<const Snapshot> snapshot_;
   bool draining_ = false;
+  std::unique_ptr<admission::CallPolicy> policy_;
+  std::unique_ptr<CarrierMonitor> carriers_;
+  std::vector<admission::Listing> listings_;  // scratch, reused
+  // `call.refused` log lines: a customer flooding over its limits must not
+  // flood the log too (every refusal still has its CDR and counter).
+  admission::TokenBucket refusalLog_;
+  uint64_t refusalLogsSuppressed_ = 0;
 
   uint64_t nextCallId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Call>> calls_;

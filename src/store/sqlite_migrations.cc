@@ -137,10 +137,122 @@ CREATE TABLE auth_suspension (
 INSERT INTO meta(key, value) VALUES ('auth_version', 0);
 )sql";
 
+// Version 3 (call policy, issue 5): per-gateway limits and number list
+// attachments, accounts, fraud rules, number lists, the dynamic blacklist
+// with the log of operator changes the running node follows, and saved
+// policy counters.
+//
+// Gateway policy sits in side tables keyed (and cascaded) by gateway name, so
+// a gateway without a row (imported before this version) simply has the
+// defaults. Number list names and prefixes are kept comma-separated in one
+// column (neither can contain a comma). dynamic_blacklist holds live
+// entries; blacklist_change is append-only: `tollgate blacklist add/remove`
+// writes both, the node applies changes with ids above the last it saw.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE mapping_gateway_policy (
+  gateway           TEXT PRIMARY KEY REFERENCES mapping_gateway(name) ON DELETE CASCADE,
+  account           TEXT NOT NULL,
+  cps               REAL NOT NULL,
+  cps_burst         INTEGER NOT NULL,
+  max_concurrent    INTEGER NOT NULL,
+  max_duration      INTEGER NOT NULL,
+  caller_lists      TEXT NOT NULL,
+  callee_lists      TEXT NOT NULL,
+  dynamic_blacklist INTEGER NOT NULL CHECK (dynamic_blacklist IN (0, 1))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE routing_gateway_policy (
+  gateway        TEXT PRIMARY KEY REFERENCES routing_gateway(name) ON DELETE CASCADE,
+  cps            REAL NOT NULL,
+  cps_burst      INTEGER NOT NULL,
+  max_concurrent INTEGER NOT NULL,
+  caller_lists   TEXT NOT NULL,
+  callee_lists   TEXT NOT NULL,
+  options_check  INTEGER NOT NULL CHECK (options_check IN (0, 1))
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE account (
+  name              TEXT PRIMARY KEY,
+  cps               REAL NOT NULL,
+  cps_burst         INTEGER NOT NULL,
+  max_concurrent    INTEGER NOT NULL,
+  max_duration      INTEGER NOT NULL,
+  caller_lists      TEXT NOT NULL,
+  callee_lists      TEXT NOT NULL,
+  dynamic_blacklist INTEGER NOT NULL CHECK (dynamic_blacklist IN (0, 1)),
+  created_us        INTEGER NOT NULL,
+  updated_us        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE fraud_rule (
+  name                            TEXT PRIMARY KEY,
+  account                         TEXT NOT NULL,
+  prefixes                        TEXT NOT NULL,
+  time_window                     TEXT NOT NULL,
+  calls_per_minute_warning        INTEGER NOT NULL,
+  calls_per_minute_critical       INTEGER NOT NULL,
+  concurrent_warning              INTEGER NOT NULL,
+  concurrent_critical             INTEGER NOT NULL,
+  sequential_same_number_warning  INTEGER NOT NULL,
+  sequential_same_number_critical INTEGER NOT NULL,
+  minutes_per_day_warning         INTEGER NOT NULL,
+  minutes_per_day_critical        INTEGER NOT NULL,
+  created_us                      INTEGER NOT NULL,
+  updated_us                      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE number_list (
+  name        TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('black', 'white', 'system_white')),
+  description TEXT NOT NULL,
+  created_us  INTEGER NOT NULL,
+  updated_us  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE number_list_entry (
+  list    TEXT NOT NULL REFERENCES number_list(name) ON DELETE CASCADE,
+  pattern TEXT NOT NULL,
+  PRIMARY KEY (list, pattern)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE dynamic_blacklist (
+  number      TEXT NOT NULL,
+  side        TEXT NOT NULL CHECK (side IN ('caller', 'callee')),
+  rule        TEXT NOT NULL,
+  gateway     TEXT NOT NULL,
+  enforced    INTEGER NOT NULL CHECK (enforced IN (0, 1)),
+  created_us  INTEGER NOT NULL,
+  last_hit_us INTEGER NOT NULL,
+  expires_us  INTEGER NOT NULL,
+  hits        INTEGER NOT NULL,
+  PRIMARY KEY (number, side)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX dynamic_blacklist_expires_us ON dynamic_blacklist(expires_us);
+
+CREATE TABLE blacklist_change (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  action     TEXT NOT NULL CHECK (action IN ('add', 'remove', 'clear')),
+  number     TEXT NOT NULL,
+  side       TEXT NOT NULL,
+  rule       TEXT NOT NULL,
+  enforced   INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL,
+  cut_calls  INTEGER NOT NULL,
+  created_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE policy_counters (
+  name     TEXT PRIMARY KEY,
+  saved_us INTEGER NOT NULL,
+  data     BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
     {"digest credentials, registrations and auth suspensions", kV2},
+    {"call policy: gateway limits, accounts, fraud rules, number lists, dynamic blacklist", kV3},
 };
 
 }  // namespace

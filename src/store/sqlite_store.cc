@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "store/sqlite_migrations.h"
+#include "store/sqlite_policy_tables.h"
 
 namespace tollgate::store {
 namespace {
@@ -43,7 +44,7 @@ bool sameMapping(const MappingGateway& a, const MappingGateway& b) {
          a.ha1Md5 == b.ha1Md5 && a.ha1Sha256 == b.ha1Sha256 && a.registers == b.registers &&
          a.maxContacts == b.maxContacts && a.hasChallenge == b.hasChallenge &&
          (!a.hasChallenge || a.challenge == b.challenge) && a.tlsNames == b.tlsNames &&
-         a.digestAlgorithms == b.digestAlgorithms;
+         a.digestAlgorithms == b.digestAlgorithms && a.policy == b.policy;
 }
 
 bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
@@ -51,7 +52,7 @@ bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
          a.prefixes == b.prefixes && a.priority == b.priority && a.stripDigits == b.stripDigits &&
          a.addPrefix == b.addPrefix && a.enabled == b.enabled && a.authUsername == b.authUsername &&
          a.authPassword == b.authPassword && a.registers == b.registers &&
-         a.registerExpires == b.registerExpires;
+         a.registerExpires == b.registerExpires && a.policy == b.policy;
 }
 
 // tls_names in one TEXT column, comma-separated (DNS names hold no commas).
@@ -428,6 +429,8 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
     }
     if (rc != SQLITE_DONE) return Err{error("read routing_gateway_prefix")};
   }
+  // Call policy (issue 5): gateway limits and lists, accounts, fraud rules.
+  if (auto r = loadPolicyTables(db_, path_, &p); !r) return Err{r.error()};
   return p;
 }
 
@@ -620,6 +623,11 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
       if (auto r = stepDone(*st, "delete routing_gateway"); !r) return Err{r.error()};
       ++sum.removed;
     }
+  }
+
+  // Call policy (issue 5): gateway policy rows, accounts, fraud rules.
+  if (auto r = importPolicyTables(db_, path_, p, *stored, prune, &sum); !r) {
+    return Err{r.error()};
   }
 
   // The version moves only on a real change, so pollers reload only then.

@@ -500,7 +500,7 @@ TEST_F(SqliteStoreTest, EveryReasonAndHangupSurvivesTheStore) {
   auto store = mustOpen(dbPath());
   ASSERT_NE(store, nullptr);
   std::vector<Cdr> batch;
-  const int kReasons = static_cast<int>(TerminationReason::CarrierAuthFailed) + 1;
+  const int kReasons = static_cast<int>(call::kTerminationReasonCount);
   for (int r = 0; r < kReasons; ++r) {
     Cdr c = sampleCdr(r, static_cast<TerminationReason>(r));
     c.hangup = static_cast<HangupSide>(r % 4);

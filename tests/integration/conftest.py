@@ -113,8 +113,10 @@ def udp(ports):
 def recorder(ports):
     recs: list[harness.UdpRecorder] = []
 
-    def make(ip: str = "127.0.0.1", port: int | None = None, answer: int | None = None):
-        r = harness.UdpRecorder(ip, port or ports.port(), answer=answer)
+    def make(ip: str = "127.0.0.1", port: int | None = None, answer: int | None = None,
+             answer_options: bool = False):
+        r = harness.UdpRecorder(ip, port or ports.port(), answer=answer,
+                                answer_options=answer_options)
         recs.append(r)
         return r
 

@@ -642,15 +642,19 @@ class UdpPeer:
 class UdpRecorder:
     """A UDP socket that records every datagram it gets, on a thread, and
     (optionally) answers INVITEs with a fixed final status like a trivial
-    carrier: `answer=486` turns it into a busy carrier for any INVITE."""
+    carrier: `answer=486` turns it into a busy carrier for any INVITE.
+    With `answer_options` set (it may be flipped while running) it answers
+    OPTIONS keep-alives 200, like a live carrier."""
 
-    def __init__(self, ip: str, port: int, answer: int | None = None):
+    def __init__(self, ip: str, port: int, answer: int | None = None,
+                 answer_options: bool = False):
         fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.bind((ip, port))
         self.sock.settimeout(0.1)
         self.addr = (ip, port)
         self.answer = answer
+        self.answer_options = answer_options
         self.datagrams: list[Datagram] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -668,6 +672,8 @@ class UdpRecorder:
             self.datagrams.append(d)
             if self.answer and d.text.startswith("INVITE "):
                 self.sock.sendto(self._response(d, self.answer), src)
+            elif self.answer_options and d.text.startswith("OPTIONS "):
+                self.sock.sendto(self._response(d, 200), src)
 
     @staticmethod
     def _response(req: Datagram, status: int) -> bytes:
@@ -679,7 +685,7 @@ class UdpRecorder:
                 keep.append(line)
             elif k in ("to", "t"):
                 keep.append(line + ";tag=rec" + format(random.getrandbits(24), "06x"))
-        reason = {486: "Busy Here", 503: "Service Unavailable"}.get(status, "Whatever")
+        reason = {200: "OK", 486: "Busy Here", 503: "Service Unavailable"}.get(status, "Whatever")
         return (f"SIP/2.0 {status} {reason}\r\n" + "\r\n".join(keep) +
                 "\r\nContent-Length: 0\r\n\r\n").encode()
 

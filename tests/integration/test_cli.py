@@ -168,21 +168,28 @@ def test_gateway_list_json_after_import(tollgate):
     routing = {g["name"]: g for g in out["routing_gateways"]}
     no_credentials = {"username": "", "register": False, "max_contacts": 1, "challenge": "",
                       "tls_names": [], "digest_algorithms": []}
+    # Call policy keys (issue 5) with their defaults: no limits, no lists.
+    mapping_policy = {"account": "", "cps": 0, "cps_burst": 0, "max_concurrent": 0,
+                      "max_duration": 0, "caller_lists": [], "callee_lists": [],
+                      "dynamic_blacklist": False}
+    routing_policy = {"cps": 0, "cps_burst": 0, "max_concurrent": 0, "caller_lists": [],
+                      "callee_lists": [], "options_check": True}
     assert mapping == {
         "cust-a": {"name": "cust-a", "auth": "ip", "addresses": ["127.0.0.1", "10.1.0.0/16"],
-                   "enabled": True, **no_credentials},
+                   "enabled": True, **no_credentials, "policy": mapping_policy},
         "cust-b": {"name": "cust-b", "auth": "ip_port", "addresses": ["127.0.0.3:5070"],
-                   "enabled": False, **no_credentials},
+                   "enabled": False, **no_credentials, "policy": mapping_policy},
     }
     no_outbound = {"auth_username": "", "register": False, "register_expires": 3600}
     assert routing == {
         "carrier-a": {"name": "carrier-a", "address": "127.0.0.1:5090", "transport": "udp",
                       "prefixes": [""], "priority": 10, "strip_digits": 0, "add_prefix": "",
-                      "enabled": True, **no_outbound},
+                      "enabled": True, **no_outbound, "policy": routing_policy},
         "carrier-b": {"name": "carrier-b", "address": "[::1]:5092", "transport": "tcp",
                       "prefixes": ["44", "33"], "priority": 20, "strip_digits": 2,
-                      "add_prefix": "0044", "enabled": True, **no_outbound},
+                      "add_prefix": "0044", "enabled": True, **no_outbound, "policy": routing_policy},
     }
+    assert out["accounts"] == [] and out["fraud_rules"] == []
     table = tg.cli("gateway", "list", "--config", str(tg.config_path)).stdout
     for name in ("cust-a", "cust-b", "carrier-a", "carrier-b"):
         assert name in table

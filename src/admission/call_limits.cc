@@ -1,0 +1,145 @@
+// Token buckets and channel counts. See call_limits.h.
+#include "admission/call_limits.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tollgate::admission {
+
+void TokenBucket::configure(double rate, double burst, MonoTime now) {
+  const bool wasLimited = limited();
+  refill(now);
+  rate_ = rate;
+  burst_ = burst;
+  // A new limit starts with a full bucket; a changed one keeps what is left
+  // (capped), so a reload cannot be used to get a fresh burst.
+  tokens_ = wasLimited ? std::min(tokens_, burst_) : burst_;
+  last_ = now;
+}
+
+void TokenBucket::refill(MonoTime now) {
+  if (now <= last_) return;
+  double elapsed = std::chrono::duration<double>(now - last_).count();
+  tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
+  last_ = now;
+}
+
+bool TokenBucket::available(MonoTime now) {
+  if (!limited()) return true;
+  refill(now);
+  return tokens_ >= 1.0;
+}
+
+Millis TokenBucket::untilNextToken() const {
+  if (!limited() || tokens_ >= 1.0) return Millis(0);
+  double seconds = (1.0 - tokens_) / rate_;
+  return Millis(static_cast<int64_t>(std::ceil(seconds * 1000.0)));
+}
+
+void CallLimits::beginReload() {
+  for (Slot& s : slots_) s.configured = false;
+}
+
+CallLimits::Handle CallLimits::configure(std::string_view key, const CallLimitsSpec& spec,
+                                         MonoTime now) {
+  Handle h = find(key);
+  if (h == kNone) {
+    if (!free_.empty()) {
+      h = free_.back();
+      free_.pop_back();
+      slots_[h] = Slot{};
+    } else {
+      h = static_cast<Handle>(slots_.size());
+      slots_.emplace_back();
+    }
+    slots_[h].key = std::string(key);
+    byKey_.emplace(slots_[h].key, h);
+  }
+  Slot& s = slots_[h];
+  if (!s.live || s.spec.cps != spec.cps || s.spec.cpsBurst != spec.cpsBurst) {
+    double burst = spec.cpsBurst > 0 ? spec.cpsBurst : std::max(1.0, std::ceil(spec.cps));
+    s.bucket.configure(spec.cps, burst, now);
+  }
+  s.spec = spec;
+  s.live = true;
+  s.configured = true;
+  return h;
+}
+
+void CallLimits::endReload() {
+  for (Slot& s : slots_) {
+    if (s.live && !s.configured) {
+      s.live = false;
+      s.spec = CallLimitsSpec{};
+      s.bucket.configure(0, 0, MonoTime{});
+    }
+  }
+  gc();
+}
+
+void CallLimits::gc() {
+  for (Handle h = 0; h < slots_.size(); ++h) {
+    Slot& s = slots_[h];
+    if (!s.live && s.active == 0 && !s.key.empty()) {
+      byKey_.erase(s.key);
+      s.key.clear();
+      free_.push_back(h);
+    }
+  }
+}
+
+CallLimits::Handle CallLimits::find(std::string_view key) const {
+  auto it = byKey_.find(key);
+  return it == byKey_.end() ? kNone : it->second;
+}
+
+CallLimits::Decision CallLimits::tryAcquire(std::span<const Handle> entities, MonoTime now) {
+  for (Handle h : entities) {
+    if (h == kNone) continue;
+    const Slot& s = slots_[h];
+    if (s.spec.maxConcurrent > 0 && s.active >= static_cast<uint32_t>(s.spec.maxConcurrent)) {
+      return {Verdict::Concurrency, h, Millis(0)};
+    }
+  }
+  for (Handle h : entities) {
+    if (h == kNone) continue;
+    Slot& s = slots_[h];
+    if (!s.bucket.available(now)) return {Verdict::Rate, h, s.bucket.untilNextToken()};
+  }
+  for (Handle h : entities) {
+    if (h == kNone) continue;
+    Slot& s = slots_[h];
+    if (s.bucket.limited()) s.bucket.take();
+    ++s.active;
+  }
+  return {};
+}
+
+bool CallLimits::wouldAdmit(Handle h, MonoTime now) {
+  if (h == kNone) return true;
+  Slot& s = slots_[h];
+  if (s.spec.maxConcurrent > 0 && s.active >= static_cast<uint32_t>(s.spec.maxConcurrent)) {
+    return false;
+  }
+  return s.bucket.available(now);
+}
+
+void CallLimits::acquire(Handle h, MonoTime now) {
+  if (h == kNone) return;
+  Slot& s = slots_[h];
+  if (s.bucket.available(now)) s.bucket.take();
+  ++s.active;
+}
+
+void CallLimits::release(Handle h) {
+  if (h >= slots_.size()) return;
+  Slot& s = slots_[h];
+  if (s.active > 0) --s.active;
+  if (!s.live && s.active == 0 && !s.key.empty()) {
+    byKey_.erase(s.key);
+    s.key.clear();
+    free_.push_back(h);
+  }
+}
+
+}  // namespace tollgate::admission

@@ -1,0 +1,94 @@
+// Call rate and channel limits of mapping gateways, accounts and routing
+// gateways (VOS3000 "rate limit" and "number of channels"): a token bucket
+// with burst per entity for calls per second, and a count of calls in
+// progress against max_concurrent. Entities are keyed by name and survive
+// provisioning reloads: a reload changes an entity's limits but keeps its
+// tokens and its calls in progress, so a live update never resets a limit.
+// Confined to its worker. Checks are O(entities of one call) and allocate
+// nothing.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "admission/number_lists.h"
+#include "admission/provisioning.h"
+#include "common/clock.h"
+
+namespace tollgate::admission {
+
+// Tokens refill at `rate` per second up to `burst`; one call takes one.
+class TokenBucket {
+ public:
+  void configure(double rate, double burst, MonoTime now);
+  bool limited() const { return rate_ > 0; }
+  // True (and one token taken) when a token is there now.
+  bool available(MonoTime now);
+  void take() { tokens_ -= 1.0; }
+  // How long until the next token (for Retry-After).
+  Millis untilNextToken() const;
+
+ private:
+  void refill(MonoTime now);
+  double rate_ = 0;
+  double burst_ = 0;
+  double tokens_ = 0;
+  MonoTime last_{};
+};
+
+class CallLimits {
+ public:
+  using Handle = uint32_t;
+  static constexpr Handle kNone = UINT32_MAX;
+
+  enum class Verdict : uint8_t { Ok, Concurrency, Rate };
+  struct Decision {
+    Verdict verdict = Verdict::Ok;
+    Handle entity = kNone;  // the entity that refused
+    Millis retryAfter{0};   // Rate: until that entity has a token again
+  };
+
+  // A reload: begin, configure every entity of the new snapshot, end.
+  // Entities not configured again lose their limits; their entry goes once
+  // no call holds it any more.
+  void beginReload();
+  Handle configure(std::string_view key, const CallLimitsSpec& spec, MonoTime now);
+  void endReload();
+
+  // All or nothing: when every entity has a free channel and a token, takes
+  // one of each and returns Ok; otherwise takes nothing. Channels are checked
+  // first, so a call refused for channels does not spend a token.
+  Decision tryAcquire(std::span<const Handle> entities, MonoTime now);
+  // True when the entity has a free channel and a token now (nothing taken).
+  bool wouldAdmit(Handle h, MonoTime now);
+  // Takes a channel (and a token) without checking; for a call already
+  // judged by wouldAdmit() within the same event.
+  void acquire(Handle h, MonoTime now);
+  void release(Handle h);
+
+  size_t active(Handle h) const { return h < slots_.size() ? slots_[h].active : 0; }
+  const std::string& name(Handle h) const { return slots_[h].key; }
+  Handle find(std::string_view key) const;
+  size_t size() const { return byKey_.size(); }
+
+ private:
+  struct Slot {
+    std::string key;
+    CallLimitsSpec spec;
+    TokenBucket bucket;
+    uint32_t active = 0;
+    bool live = false;        // configured by the current snapshot
+    bool configured = false;  // configured in the reload in progress
+  };
+  void gc();
+
+  std::vector<Slot> slots_;
+  std::vector<Handle> free_;
+  std::unordered_map<std::string, Handle, StringHash, StringEq> byKey_;
+};
+
+}  // namespace tollgate::admission

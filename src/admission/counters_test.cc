@@ -1,0 +1,134 @@
+#include "admission/counters.h"
+
+#include <gtest/gtest.h>
+
+namespace tollgate::admission {
+namespace {
+
+constexpr int64_t kSecond = 1'000'000;
+
+TEST(WindowCounter, CountsForAtLeastTheIntervalAndAtMostASliceLonger) {
+  const int64_t interval = 32 * kSecond;
+  const int64_t slice = sliceLengthUs(interval);
+  ASSERT_EQ(slice, kSecond);
+  int64_t t = 1'700'000'000 * kSecond + slice - 1;  // the very end of a slice
+  WindowCounter c;
+  EXPECT_EQ(c.add(t, slice), 1u);
+  EXPECT_EQ(c.count(t + interval - 1, slice), 1u);  // still inside the interval
+  EXPECT_EQ(c.count(t + interval + 1, slice), 0u);  // its slice aged out
+  // An event at the start of a slice is remembered up to one slice longer.
+  WindowCounter d;
+  int64_t u = 1'700'000'000 * kSecond;
+  d.add(u, slice);
+  EXPECT_EQ(d.count(u + interval + slice - 1, slice), 1u);
+  EXPECT_EQ(d.count(u + interval + slice, slice), 0u);
+}
+
+TEST(WindowCounter, SlidesEventByEvent) {
+  const int64_t slice = sliceLengthUs(10 * kSecond);
+  int64_t t = 1'700'000'000 * kSecond;
+  WindowCounter c;
+  for (int i = 0; i < 10; ++i) c.add(t + i * kSecond, slice);
+  EXPECT_EQ(c.count(t + 9 * kSecond, slice), 10u);
+  // 12 s after the first event, the first one or two are gone.
+  uint32_t n = c.count(t + 12 * kSecond, slice);
+  EXPECT_GE(n, 7u);
+  EXPECT_LE(n, 9u);
+  EXPECT_EQ(c.count(t + 30 * kSecond, slice), 0u);
+}
+
+TEST(WindowCounter, ClockSteppingBackDoesNotLoseCounts) {
+  const int64_t slice = sliceLengthUs(60 * kSecond);
+  int64_t t = 1'700'000'000 * kSecond;
+  WindowCounter c;
+  c.add(t, slice);
+  c.add(t - 5 * kSecond, slice);
+  EXPECT_EQ(c.count(t, slice), 2u);
+}
+
+TEST(BoundedLru, EvictsLeastRecentlyTouched) {
+  BoundedLru<int> t(3);
+  t.touch("a") = 1;
+  t.touch("b") = 2;
+  t.touch("c") = 3;
+  t.touch("a");  // a is now the most recent
+  bool evicted = false;
+  t.touch("d", &evicted) = 4;
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(t.find("b"), nullptr);
+  ASSERT_NE(t.find("a"), nullptr);
+  EXPECT_EQ(*t.find("a"), 1);
+  EXPECT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.evictions(), 1u);
+}
+
+TEST(BoundedLru, StaysWithinItsBoundUnderAFlood) {
+  BoundedLru<int> t(100);
+  for (int i = 0; i < 100'000; ++i) t.touch(std::to_string(i)) = i;
+  EXPECT_EQ(t.size(), 100u);
+  EXPECT_EQ(*t.find("99999"), 99999);
+  EXPECT_EQ(t.find("0"), nullptr);
+}
+
+TEST(BoundedLru, KeysSurviveGrowth) {
+  // Short keys live inside std::string; growing the table must not move them.
+  BoundedLru<int> t(10'000);
+  for (int i = 0; i < 5000; ++i) t.touch(std::to_string(i)) = i;
+  for (int i = 0; i < 5000; ++i) {
+    ASSERT_NE(t.find(std::to_string(i)), nullptr) << i;
+    EXPECT_EQ(*t.find(std::to_string(i)), i);
+  }
+}
+
+TEST(BoundedLru, EraseAndSweep) {
+  BoundedLru<int> t(10);
+  for (int i = 0; i < 6; ++i) t.touch(std::to_string(i)) = i;
+  t.erase("3");
+  EXPECT_EQ(t.find("3"), nullptr);
+  t.sweep([](std::string_view, int& v) { return v % 2 == 0; });
+  EXPECT_EQ(t.size(), 3u);  // 0, 2, 4
+  EXPECT_NE(t.find("4"), nullptr);
+  EXPECT_EQ(t.find("5"), nullptr);
+  t.touch("x") = 9;  // reuses a freed node
+  EXPECT_EQ(*t.find("x"), 9);
+}
+
+TEST(ByteCodec, RoundTripAndCorruptInput) {
+  ByteWriter w;
+  w.u8(7);
+  w.u32(123456);
+  w.i64(-42);
+  w.str("4420");
+  WindowCounter c;
+  c.add(1'700'000'000 * kSecond, kSecond);
+  writeWindow(w, c);
+  std::string blob = w.take();
+
+  ByteReader r(blob);
+  EXPECT_EQ(r.u8(), 7);
+  EXPECT_EQ(r.u32(), 123456u);
+  EXPECT_EQ(r.i64(), -42);
+  EXPECT_EQ(r.str(64), "4420");
+  WindowCounter d = readWindow(r);
+  EXPECT_TRUE(r.ok());
+  EXPECT_TRUE(r.done());
+  EXPECT_EQ(d.count(1'700'000'000 * kSecond, kSecond), 1u);
+
+  ByteReader shortInput(std::string_view(blob).substr(0, blob.size() - 3));
+  shortInput.u8();
+  shortInput.u32();
+  shortInput.i64();
+  shortInput.str(64);
+  readWindow(shortInput);
+  EXPECT_FALSE(shortInput.ok());
+
+  ByteReader tooLong(blob);
+  tooLong.u8();
+  tooLong.u32();
+  tooLong.i64();
+  EXPECT_EQ(tooLong.str(2), "");  // longer than allowed
+  EXPECT_FALSE(tooLong.ok());
+}
+
+}  // namespace
+}  // namespace tollgate::admission
