@@ -159,6 +159,8 @@ class Switch::Call final : public txn::ClientCallbacks {
   }
 
   uint64_t id() const { return id_; }
+  // The caller's source address (occupancy reports); set before start().
+  net::IpAddress source;
   const Leg& a() const { return a_; }
   const Leg& b() const { return b_; }
   TxnId aInvite() const { return aInvite_; }
@@ -1000,6 +1002,10 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   Call* c = call.get();
   calls_.emplace(callId, std::move(call));
   stats_.activeCalls = calls_.size();
+  // Before start(): a call may end inside it (no route), and the close must
+  // follow the open.
+  c->source = from.remote.ip();
+  if (occupancy_) occupancy_->opened(OccupancyKind::Dialog, c->source);
   c->start(id, req, from, src.gateway->name);
 }
 
@@ -1190,6 +1196,7 @@ void Switch::finishCall(Call* call) {
   byAInvite_.erase(call->aInvite());
   auto it = calls_.find(call->id());
   if (it != calls_.end()) {
+    if (occupancy_) occupancy_->closed(OccupancyKind::Dialog, call->source);
     deadCalls_.push_back(std::move(it->second));
     calls_.erase(it);
   }

@@ -21,6 +21,7 @@
 #include "call/route_table.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
+#include "common/occupancy.h"
 #include "common/random.h"
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
@@ -80,6 +81,9 @@ class Switch final : public txn::TransactionUser {
   Switch& operator=(const Switch&) = delete;
 
   void setSnapshot(std::shared_ptr<const Snapshot> snapshot);
+  // Told of every call (dialog) opening and ending, by the caller's source
+  // IP (the shield's per-source concurrency limit). Null = nobody.
+  void setOccupancyObserver(OccupancyObserver* observer) { occupancy_ = observer; }
   uint64_t snapshotVersion() const { return snapshot_ ? snapshot_->version : 0; }
 
   // SIGTERM: refuse new calls with 503 from now on.
@@ -138,6 +142,7 @@ class Switch final : public txn::TransactionUser {
   sip::CheckPolicy forwardPolicy_;
   sip::CheckPolicy localPolicy_;
   std::shared_ptr<const Snapshot> snapshot_;
+  OccupancyObserver* occupancy_ = nullptr;
   bool draining_ = false;
 
   uint64_t nextCallId_ = 1;

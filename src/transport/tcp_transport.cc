@@ -82,8 +82,15 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
       ++stats.tcpRejectedLimit;
       continue;
     }
+    if (!sink.acceptConnection(remote)) {
+      closeWithReset(fd);
+      ++stats.tcpRejectedFilter;
+      continue;
+    }
     ++stats.tcpAccepted;
-    addConnection(fd, remote, ls.info.id, /*connecting=*/false);
+    Connection* c = addConnection(fd, remote, ls.info.id, /*connecting=*/false);
+    sink.onConnectionOpened(c->id, remote);
+    if (ls.fd < 0) return;  // the sink closed the transport
   }
 }
 

@@ -247,6 +247,12 @@ Result<Ok, SendError> Transport::send(const Flow& flow, std::string_view bytes) 
   return Err(SendError::NoListener);  // no TLS listener can exist yet
 }
 
+void Transport::closeConnection(ConnectionId id) {
+  auto it = impl_->connections.find(id);
+  if (it != impl_->connections.end()) impl_->closeConnection(it->second.get());
+  // Freed by the reap() at the end of the handler that called us.
+}
+
 void Transport::stopAccepting() {
   impl_->stopAccepting();
 }

@@ -77,6 +77,7 @@ struct TransportStats {
   size_t tcpOpen = 0;
   uint64_t tcpConnectFailed = 0;     // outbound connects refused, failed or timed out
   uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
+  uint64_t tcpRejectedFilter = 0;    // refused by the sink's acceptConnection() (shield)
 };
 
 class MessageSink {
@@ -86,6 +87,14 @@ class MessageSink {
   virtual void onMessage(const Flow& from, std::string&& bytes) = 0;
   // A stream connection went away (peer close, error, idle, limit).
   virtual void onConnectionClosed(ConnectionId id) {}
+  // An inbound connection from `remote` was accepted, within the table and
+  // per-IP caps: false refuses it (closed with a reset, counted in
+  // tcpRejectedFilter) before it costs a table slot. The shield uses it for
+  // banned sources and its per-source/prefix connection limits.
+  virtual bool acceptConnection(const net::SockAddr& remote) { return true; }
+  // An accepted inbound connection got its id (every one is later matched by
+  // onConnectionClosed(id)).
+  virtual void onConnectionOpened(ConnectionId id, const net::SockAddr& remote) {}
 };
 
 enum class SendError : uint8_t { NoListener, SocketError, ConnectionFailed, QueueFull };
@@ -112,6 +121,10 @@ class Transport {
   // connection to flow.remote, else opens one (non-blocking; bytes are queued
   // until it connects). Errors are also counted in stats.
   Result<Ok, SendError> send(const Flow& flow, std::string_view bytes);
+
+  // Closes a stream connection now (e.g. its source was just banned); the
+  // sink hears onConnectionClosed(id). No-op for unknown ids.
+  void closeConnection(ConnectionId id);
 
   // Stops accepting new TCP connections and closes listening sockets' intake
   // of new streams (used when draining). UDP keeps running.
