@@ -511,6 +511,10 @@ void Shield::applyStoredBan(const BanInfo& ban) {
     return;
   }
   const bool wasLive = !inserted && r->liveAt(nowMs);
+  // A row read back that is older than the ban we hold (this node escalated
+  // it after the row was written, and the newer write has not been read
+  // yet): ours is the newer truth.
+  if (wasLive && r->createdUs > ban.createdUs) return;
   if (!inserted && r->reason == ban.reason && r->detail == ban.detail &&
       r->expiresUs == ban.expiresUs && r->active == active && r->manual == ban.manual &&
       r->level == ban.level) {
