@@ -15,9 +15,9 @@ FUZZ_SECONDS ?= 30
 PYTHON := /usr/bin/python3
 
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
-  libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libnftables-dev
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
-  libclang-rt-14-dev clang-format procps iproute2
+  libclang-rt-14-dev clang-format procps iproute2 nftables iptables
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
