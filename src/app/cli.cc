@@ -11,6 +11,7 @@
 #include "app/config.h"
 #include "app/node.h"
 #include "app/provisioning_file.h"
+#include "app/shield_cli.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
 #include "store/store.h"
@@ -236,6 +237,43 @@ int runCli(int argc, char** argv) {
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
   addConfig(cfgCheck);
 
+  // The shield: bans, firewall export, kernel settings (shield_cli.h).
+  std::string banAddress;
+  int64_t banDuration = 0;
+  std::string banNote;
+  bool banAll = false;
+  auto* ban = app.add_subcommand("ban", "the ban list (shared with the running node)");
+  ban->require_subcommand(1);
+  auto* banAdd = ban->add_subcommand("add", "ban an IP address or CIDR");
+  addConfig(banAdd);
+  banAdd->add_option("address", banAddress, "IP address or CIDR, e.g. 192.0.2.7 or 198.51.100.0/24")
+      ->required();
+  banAdd->add_option("--duration", banDuration, "seconds (default: permanent)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 86400));
+  banAdd->add_option("--note", banNote, "why (shown by ban why and ban list)");
+  auto* banDel = ban->add_subcommand("del", "lift the ban of exactly this address or CIDR");
+  addConfig(banDel);
+  banDel->add_option("address", banAddress, "IP address or CIDR")->required();
+  auto* banList = ban->add_subcommand("list", "active bans, newest first");
+  addConfig(banList);
+  banList->add_flag("--json", json, "print JSON");
+  banList->add_flag("--all", banAll, "also expired bans kept for escalation");
+  banList->add_option("--limit,-n", limit, "how many (default 50)")->check(CLI::Range(1, 10000));
+  auto* banWhy = ban->add_subcommand("why", "is this address banned, by which rule, since when");
+  addConfig(banWhy);
+  banWhy->add_option("address", banAddress, "IP address")->required();
+  banWhy->add_flag("--json", json, "print JSON");
+
+  std::string fwFormat;
+  auto* fw = app.add_subcommand("firewall", "kernel firewall rulesets");
+  fw->require_subcommand(1);
+  auto* fwExport = fw->add_subcommand(
+      "export", "print a ruleset equivalent to the shield (nft, iptables or ip6tables)");
+  addConfig(fwExport);
+  fwExport->add_option("--format", fwFormat, "nft | iptables | ip6tables")->required();
+  auto* doctor = app.add_subcommand("doctor", "check kernel settings and say what to change");
+  addConfig(doctor);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -252,6 +290,12 @@ int runCli(int argc, char** argv) {
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
   if (cdrList->parsed()) return cmdCdrList(configPath, json, limit, reason, gwFilter);
   if (lint->parsed()) return cmdLint(lintFiles);
+  if (banAdd->parsed()) return cmdBanAdd(configPath, banAddress, banDuration, banNote);
+  if (banDel->parsed()) return cmdBanDel(configPath, banAddress);
+  if (banList->parsed()) return cmdBanList(configPath, json, banAll, limit);
+  if (banWhy->parsed()) return cmdBanWhy(configPath, banAddress, json);
+  if (fwExport->parsed()) return cmdFirewallExport(configPath, fwFormat);
+  if (doctor->parsed()) return cmdDoctor(configPath);
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -13,10 +13,14 @@
 #include <mutex>
 #include <thread>
 
+#include "app/ban_sync.h"
+#include "app/shield_cli.h"
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "firewall/kernel_offload.h"
+#include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "store/store.h"
 #include "transport/transport.h"
@@ -56,9 +60,49 @@ call::SwitchConfig switchConfig(const Config& c) {
   return s;
 }
 
+// The trusted sources the kernel set holds: shield.trusted plus gateways.
+std::vector<net::Cidr> trustedPrefixes(const Config& config,
+                                       const std::vector<net::Cidr>& gateways) {
+  std::vector<net::Cidr> all = config.shield.trusted;
+  all.insert(all.end(), gateways.begin(), gateways.end());
+  return all;
+}
+
+// The shield's side effects of ban changes: persist the node's own bans,
+// push enforced ones into the kernel set. Called on the worker.
+class NodeBanListener final : public shield::BanListener {
+ public:
+  NodeBanListener(app::BanSync& sync, firewall::KernelOffload* offload, const Clock& clock)
+      : sync_(sync), offload_(offload), clock_(clock) {}
+  void onBanAdded(const shield::BanInfo& ban, bool fromStore) override {
+    if (!fromStore) sync_.put(ban);
+    if (offload_ == nullptr || !ban.active || !ban.enforced) return;
+    auto cidr = net::Cidr::parse(shield::toString(ban.prefix));
+    if (!cidr) return;
+    int64_t timeout = 0;
+    if (ban.expiresUs != 0) {
+      // Whole seconds left, rounded up; at least one.
+      timeout = std::max<int64_t>(1, (ban.expiresUs - clock_.wallMicros() + 999'999) / 1'000'000);
+    }
+    offload_->ban(*cidr, timeout);
+  }
+  void onBanRemoved(const shield::PrefixKey& prefix) override {
+    if (offload_ == nullptr) return;
+    if (auto cidr = net::Cidr::parse(shield::toString(prefix))) offload_->unban(*cidr);
+  }
+  void onBanHits(const std::vector<shield::BanHits>& hits) override { sync_.hits(hits); }
+
+ private:
+  app::BanSync& sync_;
+  firewall::KernelOffload* offload_;
+  const Clock& clock_;
+};
+
 // Loads provisioning from a store and builds the switch's snapshot; null
-// (and a log line) when the store cannot be read.
-std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
+// (and a log line) when the store cannot be read. *gateways receives every
+// gateway address (the shield's trusted sources).
+std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st,
+                                                   std::vector<net::Cidr>* gateways) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -76,6 +120,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
         .kv("error", e.message);
   }
   auto snap = std::make_shared<const call::Snapshot>(*prov, *version);
+  *gateways = gatewayPrefixes(*prov);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
@@ -87,8 +132,14 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st) {
 // snapshots to the worker. Thread-safe start/stop; wake() asks for a reload now.
 class ProvisioningWatcher {
  public:
-  ProvisioningWatcher(const Config& config, EventLoop& loop, call::Switch& sw, uint64_t version)
-      : config_(config), loop_(loop), sw_(sw), version_(version) {}
+  ProvisioningWatcher(const Config& config, EventLoop& loop, call::Switch& sw,
+                      shield::Shield& shield, firewall::KernelOffload* offload, uint64_t version)
+      : config_(config),
+        loop_(loop),
+        sw_(sw),
+        shield_(shield),
+        offload_(offload),
+        version_(version) {}
   ~ProvisioningWatcher() { stop(); }
 
   void start() {
@@ -127,11 +178,18 @@ class ProvisioningWatcher {
       if (st) {
         auto v = st->provisioningVersion();
         if (v.ok() && (force || *v != version_)) {
-          auto snap = loadSnapshot(*st);
+          std::vector<net::Cidr> gateways;
+          auto snap = loadSnapshot(*st, &gateways);
           if (snap) {
             version_ = snap->version;
             call::Switch* sw = &sw_;
-            loop_.post([sw, snap] { sw->setSnapshot(snap); });
+            shield::Shield* sh = &shield_;
+            auto trusted = shield_.buildTrusted(gateways);  // const: safe off the worker
+            if (offload_) offload_->setTrusted(trustedPrefixes(config_, gateways));
+            loop_.post([sw, sh, snap, trusted] {
+              sw->setSnapshot(snap);
+              sh->setTrusted(trusted);
+            });
             log::info("provisioning.reloaded").kv("version", version_);
           }
         }
@@ -143,6 +201,8 @@ class ProvisioningWatcher {
   const Config& config_;
   EventLoop& loop_;
   call::Switch& sw_;
+  shield::Shield& shield_;
+  firewall::KernelOffload* offload_;
   uint64_t version_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -181,6 +241,7 @@ int runNode(const Config& config) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -192,7 +253,8 @@ int runNode(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
-  auto snapshot = loadSnapshot(*mainStore);
+  std::vector<net::Cidr> gateways;
+  auto snapshot = loadSnapshot(*mainStore, &gateways);
   if (!snapshot) return 1;
   mainStore.reset();
 
@@ -202,17 +264,24 @@ int runNode(const Config& config) {
   SystemClock clock;
   CryptoRandom random;
   EventLoop loop(clock);
+  // Transport -> Shield -> TransactionLayer: the shield decides on the raw
+  // bytes before anything is parsed.
   ForwardingSink sink;
+  shield::Shield shield(loop, clock, random, config.shield, sink);
   transport::TransportLimits limits;
   limits.tcpMaxConnections = config.sip.tcpMaxConnections;
   limits.tcpMaxConnectionsPerIp = config.sip.tcpMaxConnectionsPerIp;
   limits.tcpIdleTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpIdleTimeout);
-  transport::Transport transport(loop, sink, limits);
+  transport::Transport transport(loop, shield, limits);
   txn::TimerSettings timers{config.sip.t1Ms, config.sip.t2Ms, config.sip.t4Ms};
   txn::TransactionLayer txns(loop, transport, random, timers);
   sink.target = &txns;
+  shield.setTransport(&transport);
+  shield.setTrusted(shield.buildTrusted(gateways));
+  txns.setOccupancyObserver(&shield);
   call::Switch sw(loop, txns, cdrWriter, random, clock, switchConfig(config));
   sw.setSnapshot(snapshot);
+  sw.setOccupancyObserver(&shield);
 
   for (const auto& spec : config.sip.listen) {
     auto r = transport.listen(spec);
@@ -229,8 +298,100 @@ int runNode(const Config& config) {
     bound += std::string(transport::protocolParam(l.protocol)) + ":" + l.address.toString();
   }
 
-  ProvisioningWatcher watcher(config, loop, sw, snapshot->version);
+  // Kernel offload of bans, on the ports actually bound.
+  std::unique_ptr<firewall::KernelOffload> offload;
+  if (config.firewall.kernelOffload) {
+    firewall::NftSetup setup;
+    setup.table = config.firewall.table;
+    for (const auto& l : transport.listeners()) {
+      if (std::find(setup.ports.begin(), setup.ports.end(), l.address.port()) ==
+          setup.ports.end()) {
+        setup.ports.push_back(l.address.port());
+      }
+    }
+    setup.prefixV4 = config.shield.prefixV4;
+    setup.prefixV6 = config.shield.prefixV6;
+    setup.maxElements = config.shield.maxBans;
+    offload = std::make_unique<firewall::KernelOffload>(setup);
+    offload->start();
+    offload->setTrusted(trustedPrefixes(config, gateways));
+  }
+  // The ban list: loaded from the store before serving, then kept in step.
+  app::BanSync banSync(config.store.path, config.store.provisioningPollMs, config.shield.banMemory,
+                       loop, shield);
+  NodeBanListener banListener(banSync, offload.get(), clock);
+  shield.setBanListener(&banListener);
+  banSync.loadInitial();
+  banSync.start();
+
+  ProvisioningWatcher watcher(config, loop, sw, shield, offload.get(), snapshot->version);
   watcher.start();
+
+  // A periodic summary keeps counters visible in logs (also on SIGUSR1 and
+  // at exit) beside `tollgate stats` and the metrics endpoint.
+  auto emitStats = [&] {
+    const auto& s = sw.stats();
+    const auto& t = transport.stats();
+    const shield::ShieldStats& sh = shield.stats();
+    std::string reasons;
+    for (size_t i = 0; i < s.byReason.size(); ++i) {
+      if (s.byReason[i] == 0) continue;
+      if (!reasons.empty()) reasons += ',';
+      reasons += std::string(call::reasonName(static_cast<call::TerminationReason>(i))) + ":" +
+                 std::to_string(s.byReason[i]);
+    }
+    auto byShieldReason = [](const auto& counts) {
+      std::string out;
+      for (size_t i = 0; i < counts.size(); ++i) {
+        if (counts[i] == 0) continue;
+        if (!out.empty()) out += ',';
+        out += std::string(shield::shieldReasonName(static_cast<shield::ShieldReason>(i))) + ":" +
+               std::to_string(counts[i]);
+      }
+      return out;
+    };
+    const firewall::FirewallStats fw = offload ? offload->stats() : firewall::FirewallStats{};
+    log::info("node.stats")
+        .kv("calls_active", sw.activeCalls())
+        .kv("invites", s.invitesReceived)
+        .kv("answered", s.callsAnswered)
+        .kv("failed", s.callsFailed)
+        .kv("unknown_source_dropped", s.unknownSourceDropped)
+        .kv("unknown_source_403", s.unknownSourceRejected)
+        .kv("malformed_dropped", s.malformedDropped)
+        .kv("malformed_answered", s.malformedAnswered)
+        .kv("udp_rx", t.udpReceived)
+        .kv("udp_tx", t.udpSent)
+        .kv("tcp_open", t.tcpOpen)
+        .kv("failovers", s.failovers)
+        .kv("no_dialog", s.noDialog)
+        .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
+        .kv("ended_by_reason", reasons)
+        .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed)
+        .kv("shield_received", sh.received)
+        .kv("shield_trusted", sh.trusted)
+        .kv("shield_passed", sh.passed)
+        .kv("shield_dropped", byShieldReason(sh.dropped))
+        .kv("shield_would_drop", byShieldReason(sh.wouldDrop))
+        .kv("shield_connections_refused", sh.connectionsRefused)
+        .kv("bans_placed", sh.bansPlaced)
+        .kv("bans_active", sh.bansActive)
+        .kv("bans_refused_full", sh.bansRefusedFull)
+        .kv("shield_sources", sh.sources)
+        .kv("shield_prefixes", sh.prefixes)
+        .kv("shield_memory_bound_mb", static_cast<int64_t>(sh.memoryBytes >> 20))
+        .kv("kernel_offload", fw.active        ? "active"
+                              : fw.unavailable ? "unavailable"
+                                               : (offload ? "starting" : "off"))
+        .kv("kernel_drops", fw.kernelDrops)
+        .kv("kernel_bans_added", fw.bansAdded);
+  };
+  Timer statsTick;
+  statsTick.setCallback([&] {
+    emitStats();
+    statsTick.start(loop.timers(), Millis(60'000));
+  });
+  statsTick.start(loop.timers(), Millis(60'000));
 
   // Drain: refuse new calls at once, let calls end on their own until the
   // deadline, then hang up the rest and stop.
@@ -258,6 +419,10 @@ int runNode(const Config& config) {
         watcher.wake();
         continue;
       }
+      if (si.ssi_signo == SIGUSR1) {
+        emitStats();
+        continue;
+      }
       if (drainingNow) {
         log::warn("node.second_signal_stopping_now");
         sw.hangupAll();
@@ -275,40 +440,6 @@ int runNode(const Config& config) {
     }
   });
 
-  // A periodic summary keeps counters visible in logs until `tollgate stats`
-  // and the metrics endpoint exist.
-  Timer statsTick;
-  statsTick.setCallback([&] {
-    const auto& s = sw.stats();
-    const auto& t = transport.stats();
-    std::string reasons;
-    for (size_t i = 0; i < s.byReason.size(); ++i) {
-      if (s.byReason[i] == 0) continue;
-      if (!reasons.empty()) reasons += ',';
-      reasons += std::string(call::reasonName(static_cast<call::TerminationReason>(i))) + ":" +
-                 std::to_string(s.byReason[i]);
-    }
-    log::info("node.stats")
-        .kv("calls_active", sw.activeCalls())
-        .kv("invites", s.invitesReceived)
-        .kv("answered", s.callsAnswered)
-        .kv("failed", s.callsFailed)
-        .kv("unknown_source_dropped", s.unknownSourceDropped)
-        .kv("unknown_source_403", s.unknownSourceRejected)
-        .kv("malformed_dropped", s.malformedDropped)
-        .kv("malformed_answered", s.malformedAnswered)
-        .kv("udp_rx", t.udpReceived)
-        .kv("udp_tx", t.udpSent)
-        .kv("tcp_open", t.tcpOpen)
-        .kv("failovers", s.failovers)
-        .kv("no_dialog", s.noDialog)
-        .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
-        .kv("ended_by_reason", reasons)
-        .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed);
-    statsTick.start(loop.timers(), Millis(60'000));
-  });
-  statsTick.start(loop.timers(), Millis(60'000));
-
   log::info("node.ready")
       .kv("listen", bound)
       .kv("store", config.store.path)
@@ -321,6 +452,11 @@ int runNode(const Config& config) {
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   transport.close();
+  shield.reportHits();
+  banSync.flush(Millis(5000));
+  banSync.stop();
+  if (offload) offload->stop();  // deletes the kernel table
+  emitStats();
   cdrWriter.flush();
   auto ws = cdrWriter.stats();
   log::info("node.stopped")
