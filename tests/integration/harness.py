@@ -161,8 +161,11 @@ class Tollgate:
 
     def __init__(self, workdir: Path, ports: PortAllocator, settings: dict | None = None,
                  provisioning: str | None = None, listen: list[str] | None = None,
-                 name: str = "tg"):
+                 name: str = "tg", wrapper: list[str] | None = None):
         self.workdir = Path(workdir)
+        # Command prefix for `tollgate run` (e.g. ["ip", "netns", "exec", ns]);
+        # it must exec tollgate so that the PID stays tollgate's.
+        self.wrapper = list(wrapper or [])
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.port = ports.port()
@@ -223,7 +226,7 @@ class Tollgate:
 
     def start(self) -> "Tollgate":
         self._log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([TOLLGATE_BIN, "run", "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([*self.wrapper, TOLLGATE_BIN, "run", "--config", str(self.config_path)],
                                      stdout=self._log_file, stderr=self._log_file,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.READY_TIMEOUT
@@ -289,6 +292,44 @@ class Tollgate:
     def wait_log(self, pattern: str, timeout: float = 5, start: int = 0) -> re.Match:
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log(), start), timeout, f"log line /{pattern}/")
+
+    def stats(self, timeout: float = 5) -> dict[str, str]:
+        """The node's counters now: SIGUSR1 makes it log a node.stats line,
+        whose fields are returned (values as strings)."""
+        before = self.log().count("event=node.stats")
+        self.signal(signal.SIGUSR1)
+        wait_until(lambda: self.log().count("event=node.stats") > before, timeout, "a node.stats line")
+        line = [l for l in self.log().splitlines() if "event=node.stats" in l][-1]
+        return parse_logfmt(line)
+
+    def ban_why(self, address: str) -> dict:
+        """`tollgate ban why --json ADDRESS` as a dict."""
+        r = self.cli("ban", "why", "--config", str(self.config_path), "--json", address, check=False)
+        if r.returncode not in (0, 1):
+            raise HarnessError(f"ban why exited {r.returncode}: {r.stderr}")
+        return json.loads(r.stdout)
+
+
+_LOGFMT = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    """key=value pairs of one log line; quoted values unquoted."""
+    out = {}
+    for k, v in _LOGFMT.findall(line):
+        if v.startswith('"'):
+            v = json.loads(v)
+        out[k] = v
+    return out
+
+
+def counts_field(value: str) -> dict[str, int]:
+    """A "reason:n,reason:n" stats field as a dict."""
+    out = {}
+    for part in filter(None, value.split(",")):
+        k, _, n = part.partition(":")
+        out[k] = int(n)
+    return out
 
 
 # ---------------------------------------------------------------------------
