@@ -71,6 +71,8 @@ integration: build deps-test
 	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration
 
 bench: build deps-test
+	build/bin/shield_bench
+	bench/flood.py
 	bench/call_rate.py
 
 CXX_SOURCES = $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')

@@ -167,8 +167,10 @@ void KernelOffload::run() {
     done_.notify_all();
   }
   lock.unlock();
+  auto drops = set_.droppedPackets();  // the final count, before the table goes
   set_.close();
   std::lock_guard<std::mutex> l(mu_);
+  if (drops) stats_.kernelDrops = *drops;
   stats_.active = false;
   done_.notify_all();
 }

@@ -349,12 +349,11 @@ Decision Shield::inspect(const Flow& from, std::string_view bytes, MonoTime now)
   return {};
 }
 
-void Shield::onMessage(const Flow& from, std::string&& bytes) {
+bool Shield::filter(const Flow& from, std::string_view bytes) {
   const Decision d = inspect(from, bytes, loop_.now());
   switch (d.verdict) {
     case Verdict::Pass:
-      next_.onMessage(from, std::move(bytes));
-      return;
+      return true;
     case Verdict::Drop:
       if (d.reason == ShieldReason::Banned && transport::isStream(from.protocol) &&
           transport_ != nullptr && from.connection != 0) {
@@ -362,16 +361,22 @@ void Shield::onMessage(const Flow& from, std::string&& bytes) {
         ++stats_.connectionsClosed;
         transport_->closeConnection(from.connection);
       }
-      return;
+      return false;
     case Verdict::Reject503: {
-      if (transport_ == nullptr) return;
+      if (transport_ == nullptr) return false;
       const std::string retryAfter = std::to_string(kTrustedRetryAfter);
       std::string resp = sip::makeErrorResponse(bytes, 503, "Service Unavailable",
                                                 random_.token(10), {{"Retry-After", retryAfter}});
       if (!resp.empty()) (void)transport_->send(from, resp);
-      return;
+      return false;
     }
   }
+  return false;
+}
+
+void Shield::onMessage(const Flow& from, std::string&& bytes) {
+  // filter() has decided already (the transport calls it first).
+  next_.onMessage(from, std::move(bytes));
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 // The shield: the decision every received message passes before the SIP
 // parser sees it, and the one ban list. It sits between the transport and
 // the transaction layer as a MessageSink decorator (Transport -> Shield ->
-// TransactionLayer) and decides on the raw bytes, cheapest checks first:
+// TransactionLayer) and decides on the raw bytes, in the transport's receive
+// buffer before they are even copied (MessageSink::filter), cheapest checks
+// first:
 //
 //   1. trusted source (every mapping and routing gateway address plus
 //      shield.trusted): skips the checks below; only requests that open
@@ -140,7 +142,10 @@ class Shield final : public transport::MessageSink, public OccupancyObserver, pu
   // benchmark and tests.
   Decision inspect(const transport::Flow& from, std::string_view bytes, MonoTime now);
 
-  // transport::MessageSink
+  // transport::MessageSink. filter() is the decision, on the transport's
+  // receive buffer (dropped messages are never copied); onMessage() hands
+  // what passed to the next sink.
+  bool filter(const transport::Flow& from, std::string_view bytes) override;
   void onMessage(const transport::Flow& from, std::string&& bytes) override;
   void onConnectionClosed(transport::ConnectionId id) override;
   bool acceptConnection(const net::SockAddr& remote) override;

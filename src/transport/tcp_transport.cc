@@ -265,6 +265,10 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
     flow.remote = c->remote;
     flow.local = c->local;
     flow.connection = c->id;
+    if (!sink.filter(flow, frame)) {
+      if (c->closed) return false;  // the filter closed it
+      continue;
+    }
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
   }

@@ -83,7 +83,13 @@ struct TransportStats {
 class MessageSink {
  public:
   virtual ~MessageSink() = default;
-  // One complete message. `bytes` is owned by the callee from here on.
+  // Looks at a message before the transport copies it out of its receive
+  // buffer: false drops it there, at no cost beyond this call (the shield
+  // decides here, so a flood it drops costs no allocation). `bytes` is valid
+  // only during the call.
+  virtual bool filter(const Flow& from, std::string_view bytes) { return true; }
+  // One complete message that passed filter(). `bytes` is owned by the
+  // callee from here on.
   virtual void onMessage(const Flow& from, std::string&& bytes) = 0;
   // A stream connection went away (peer close, error, idle, limit).
   virtual void onConnectionClosed(ConnectionId id) {}
