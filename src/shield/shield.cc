@@ -89,6 +89,7 @@ Shield::Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig
       sources_(config_.maxSources, KeyHasher(seed_)),
       prefixes_(config_.maxPrefixes, KeyHasher(seed_ ^ 0x5bd1e995u)),
       trustedBuckets_(kMaxTrustedBuckets, KeyHasher(seed_ ^ 0x27d4eb2fu)),
+      vouched_(kMaxVouched, KeyHasher(seed_ ^ 0x9e3779b9u)),
       bans_(config_.maxBans, seed_ ^ 0x165667b1u) {
   for (const std::string& s : config_.userAgents) {
     if (!s.empty()) signatures_.push_back(lowered(s));
@@ -258,6 +259,18 @@ Decision Shield::inspect(const Flow& from, std::string_view bytes, MonoTime now)
     noteHit(banned, *b);
     if (enforce(b->enforced ? config_.banMode : Mode::CountOnly, ShieldReason::Banned)) {
       return drop(ShieldReason::Banned);
+    }
+  }
+
+  // Vouched for by authentication: trusted from here on (a ban came first).
+  if (vouched_.size() > 0) {
+    if (const Vouch* v = vouched_.find(ip); v != nullptr && v->untilMs > nowMs) {
+      ++stats_.trusted;
+      if (!trustedPath(from, bytes, ip, nowMs)) {
+        return {Verdict::Reject503, ShieldReason::TrustedExcess};
+      }
+      ++stats_.passed;
+      return {};
     }
   }
 
@@ -501,8 +514,21 @@ bool Shield::suspend(const net::IpAddress& source, BanReason reason, std::string
     ++stats_.bansRefusedTrusted;
     return false;
   }
+  vouched_.erase(ip);  // a suspension ends a vouch
   return placeBan(hostPrefix(ip), reason, std::string(detail), duration.value_or(config_.banTime),
                   msOf(loop_.now())) != nullptr;
+}
+
+void Shield::vouch(const net::IpAddress& source, std::chrono::seconds ttl) {
+  const IpKey ip = keyOf(source);
+  if (trusted_->contains(ip)) return;  // trusted anyway
+  bool inserted = false;
+  Vouch* v = vouched_.touch(ip, &inserted);
+  v->untilMs = msOf(loop_.now()) + std::chrono::duration_cast<Millis>(ttl).count();
+}
+
+void Shield::unvouch(const net::IpAddress& source) {
+  vouched_.erase(keyOf(source));
 }
 
 void Shield::applyStoredBan(const BanInfo& ban) {
@@ -649,6 +675,15 @@ void Shield::sweep(int64_t nowMs) {
       table->erase(k);
     }
   }
+  for (int i = 0; i < kSweepPerTick && vouched_.size() > 0; ++i) {
+    const IpKey k = *vouched_.oldestKey();
+    if (vouched_.oldestValue()->untilMs > nowMs) {
+      bool inserted = false;
+      (void)vouched_.touch(k, &inserted);  // still valid: round to the front
+      continue;
+    }
+    vouched_.erase(k);
+  }
   for (int i = 0; i < kSweepPerTick; ++i) {
     Bucket* old = trustedBuckets_.oldestValue();
     if (old == nullptr || nowMs - old->rate.lastMs < config_.rateIdleExpiry.count()) break;
@@ -663,7 +698,7 @@ size_t Shield::memoryBytes() const {
   // The hit queue never holds more keys than the ban table has slots. The
   // connection map is bounded by the transport's connection table.
   return sources_.memoryBytes() + prefixes_.memoryBytes() + trustedBuckets_.memoryBytes() +
-         bans_.memoryBytes() + bans_.capacity() * sizeof(PrefixKey);
+         vouched_.memoryBytes() + bans_.memoryBytes() + bans_.capacity() * sizeof(PrefixKey);
 }
 
 const ShieldStats& Shield::stats() {
@@ -675,6 +710,7 @@ const ShieldStats& Shield::stats() {
   stats_.bansExpired = bans_.expiredCount() + sweptExpired_;
   stats_.trustedPrefixes = trusted_->size();
   stats_.trustedBuckets = trustedBuckets_.size();
+  stats_.vouched = vouched_.size();
   stats_.openConnections = connections_.size();
   stats_.memoryBytes = memoryBytes();
   return stats_;

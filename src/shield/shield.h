@@ -10,7 +10,8 @@
 //      something (INVITE, REGISTER, OPTIONS, ...) pass a generous token
 //      bucket per source, and the excess is answered 503 (stateless, built
 //      from the raw bytes), never banned;
-//   2. banned source (host or prefix): dropped;
+//   2. banned source (host or prefix): dropped; then a source the auth layer
+//      vouched for (TrustSink) is treated as trusted;
 //   3. scanner User-Agent (request): dropped, source banned;
 //   4. rates per source and per prefix (/24, /64): a sliding window
 //      (`recent`, N in S seconds) and a token bucket (`hashlimit`); a trip
@@ -55,6 +56,7 @@
 #include "shield/prefix_set.h"
 #include "shield/raw_scan.h"
 #include "shield/shield_config.h"
+#include "shield/trust_sink.h"
 #include "transport/transport.h"
 
 namespace tollgate::shield {
@@ -107,6 +109,7 @@ struct ShieldStats {
   size_t banRecords = 0;       // active bans plus history kept for escalation
   size_t trustedPrefixes = 0;  // entries in the trusted set
   size_t trustedBuckets = 0;   // trusted sources with a 503 bucket
+  size_t vouched = 0;          // sources vouched for by authentication (TrustSink)
   size_t openConnections = 0;  // tracked inbound TCP connections
   size_t memoryBytes = 0;      // bound on the tables' memory (by construction)
 };
@@ -118,7 +121,10 @@ struct Decision {
   ShieldReason reason = ShieldReason::Banned;  // meaningful unless Pass
 };
 
-class Shield final : public transport::MessageSink, public OccupancyObserver, public BanSink {
+class Shield final : public transport::MessageSink,
+                     public OccupancyObserver,
+                     public BanSink,
+                     public TrustSink {
  public:
   // next: where passed messages go (the transaction layer). The loop gives
   // the time of each message and runs the periodic ban bookkeeping.
@@ -159,6 +165,10 @@ class Shield final : public transport::MessageSink, public OccupancyObserver, pu
   bool suspend(const net::IpAddress& source, BanReason reason, std::string_view detail,
                std::optional<std::chrono::seconds> duration = std::nullopt) override;
 
+  // TrustSink (sources authenticated by credentials)
+  void vouch(const net::IpAddress& source, std::chrono::seconds ttl) override;
+  void unvouch(const net::IpAddress& source) override;
+
   // Bans from the store (an operator's `tollgate ban add`, or rows written
   // earlier, at start-up). Placed as given (no escalation), never echoed
   // back to the store. An expired or inactive one is kept as history.
@@ -197,6 +207,11 @@ class Shield final : public transport::MessageSink, public OccupancyObserver, pu
     RateState rate;
     bool pinned() const { return false; }
   };
+  struct Vouch {
+    int64_t untilMs = 0;
+    bool pinned() const { return false; }
+  };
+  using VouchTable = BoundedTable<IpKey, Vouch, KeyHasher>;
   using SourceTable = BoundedTable<IpKey, SourceState, KeyHasher>;
   using BucketTable = BoundedTable<IpKey, Bucket, KeyHasher>;
   static constexpr int kConnections = 2;  // index of TCP connections in SourceState::open
@@ -240,6 +255,7 @@ class Shield final : public transport::MessageSink, public OccupancyObserver, pu
   SourceTable sources_;
   SourceTable prefixes_;
   BucketTable trustedBuckets_;
+  VouchTable vouched_;
   BanTable bans_;
   std::unordered_map<transport::ConnectionId, IpKey> connections_;
   std::vector<PrefixKey> hitsQueue_;  // bans whose hit count changed since the last report

@@ -30,7 +30,7 @@ inline const std::vector<std::string> kDefaultUserAgentSignatures = {
 };
 
 // Table bounds: the state the shield may hold, whatever the traffic. At the
-// defaults the tables take at most about 120 MB (see Shield::memoryBytes()
+// defaults the tables take at most about 153 MB (see Shield::memoryBytes()
 // and docs/shield.md), inside the 256 MB budget for 1,000,000 sources.
 inline constexpr size_t kDefaultMaxSources = 1u << 20;   // per-IP rate/concurrency state
 inline constexpr size_t kDefaultMaxPrefixes = 1u << 18;  // per-/24 (/64) state

@@ -495,5 +495,31 @@ TEST_F(ShieldTest, IdleSourcesExpire) {
   EXPECT_EQ(shield->stats().prefixes, 0u);
 }
 
+TEST_F(ShieldTest, VouchedSourcesAreTrustedUntilTheVouchEndsOrABan) {
+  ShieldConfig c = loose();
+  c.recentHits = 3;
+  make(c);
+  auto a = *net::IpAddress::parse("192.0.2.60");
+  shield->vouch(a, seconds(10));
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(send("192.0.2.60", request("INVITE")).verdict, Verdict::Pass) << i;
+  }
+  EXPECT_EQ(send("192.0.2.60", request("OPTIONS", "friendly-scanner")).verdict, Verdict::Pass);
+  EXPECT_EQ(shield->stats().vouched, 1u);
+  advance(Millis(10'001));
+  // Vouch over: a stranger again, and over its window at once.
+  for (int i = 0; i < 3; ++i) (void)send("192.0.2.60", request("INVITE"));
+  EXPECT_TRUE(dropped(send("192.0.2.60", request("INVITE")), ShieldReason::Rate));
+  // A suspension ends a vouch; a ban beats a vouch.
+  auto b = *net::IpAddress::parse("192.0.2.61");
+  shield->vouch(b, seconds(100));
+  EXPECT_TRUE(shield->suspend(b, BanReason::Auth, "6 failed attempts"));
+  EXPECT_TRUE(dropped(send("192.0.2.61", request("REGISTER")), ShieldReason::Banned));
+  shield->vouch(b, seconds(100));
+  EXPECT_TRUE(dropped(send("192.0.2.61", request("REGISTER")), ShieldReason::Banned));
+  shield->unvouch(b);
+  EXPECT_EQ(shield->stats().vouched, 0u);
+}
+
 }  // namespace
 }  // namespace tollgate::shield
