@@ -32,7 +32,8 @@ FirewallSpec spec() {
   FirewallSpec s;
   s.sipUdpPorts = {5060};
   s.sipTcpPorts = {5060, 5080};
-  s.trusted = {cidr("192.0.2.10"), cidr("198.51.100.0/28"), cidr("2001:db8::7")};
+  s.trusted = {cidr("192.0.2.10"), cidr("198.51.100.0/28"), cidr("2001:db8::7"),
+               cidr("192.0.2.10")};  // a gateway listed twice appears once
   s.userAgents = {"friendly-scanner", "sipvicious"};
   s.dropMethods = {"OPTIONS"};
   s.rtpPortMin = 16000;
@@ -72,6 +73,7 @@ TEST(FirewallRulesTest, IptablesHasStringRecentHashlimitConnlimit) {
   const std::string v4 = exportIptables(spec(), false);
   EXPECT_THAT(v4, HasSubstr("*filter\n:INPUT DROP [0:0]"));
   EXPECT_THAT(v4, HasSubstr("-A INPUT -s 192.0.2.10/32 "));
+  EXPECT_EQ(v4.find("-s 192.0.2.10/32 "), v4.rfind("-s 192.0.2.10/32 ")) << "listed once";
   EXPECT_THAT(v4, HasSubstr("-A INPUT -s 198.51.100.0/28 "));
   EXPECT_THAT(v4, Not(HasSubstr("2001:db8")));
   EXPECT_THAT(v4, HasSubstr("-m string --string \"friendly-scanner\" --algo bm --icase"));

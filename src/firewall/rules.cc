@@ -108,12 +108,30 @@ void line(std::string& out, std::string_view text) {
   out += '\n';
 }
 
+// A gateway can be both a mapping and a routing gateway, or listed twice:
+// each prefix once, in first-seen order.
+std::vector<net::Cidr> unique(const std::vector<net::Cidr>& list) {
+  std::vector<net::Cidr> out;
+  for (const net::Cidr& c : list) {
+    if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+  }
+  return out;
+}
+
+FirewallSpec deduplicated(const FirewallSpec& in) {
+  FirewallSpec s = in;
+  s.trusted = unique(in.trusted);
+  s.managementAllow = unique(in.managementAllow);
+  return s;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 // nftables
 
-std::string exportNft(const FirewallSpec& s) {
+std::string exportNft(const FirewallSpec& spec) {
+  const FirewallSpec s = deduplicated(spec);
   std::string o;
   line(o, "#!/usr/sbin/nft -f");
   for (const std::string& h : s.header) line(o, "# " + h);
@@ -256,7 +274,8 @@ std::string exportNft(const FirewallSpec& s) {
 // ---------------------------------------------------------------------------
 // iptables
 
-std::string exportIptables(const FirewallSpec& s, bool ipv6) {
+std::string exportIptables(const FirewallSpec& spec, bool ipv6) {
+  const FirewallSpec s = deduplicated(spec);
   std::string o;
   for (const std::string& h : s.header) line(o, "# " + h);
   line(o, std::string("# Load with `") + (ipv6 ? "ip6tables-restore" : "iptables-restore") +
