@@ -16,9 +16,9 @@ FUZZ_DIGEST_SECONDS ?= 10
 PYTHON := /usr/bin/python3
 
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
-  libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libnftables-dev
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
-  libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl
+  libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -75,6 +75,8 @@ integration: build deps-test
 	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration
 
 bench: build deps-test
+	build/bin/shield_bench
+	bench/flood.py
 	bench/call_rate.py
 
 CXX_SOURCES = $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')

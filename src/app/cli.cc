@@ -13,6 +13,7 @@
 #include "app/node.h"
 #include "app/policy_cli.h"
 #include "app/provisioning_file.h"
+#include "app/shield_cli.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
 #include "store/registration_store.h"
@@ -417,9 +418,15 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& source
     return kExitRuntime;
   }
   std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
+  // The shield's bans for suspensions go too (one ban list, issue 4): else
+  // the address would stay dropped before it reaches the auth layer.
+  const int64_t lifted = liftAuthBans(config->store.path, f.all ? std::nullopt : f.source);
+  if (lifted < 0) return kExitRuntime;
+  if (lifted > 0)
+    std::printf("lifted %lld auth ban%s\n", static_cast<long long>(lifted), lifted == 1 ? "" : "s");
   // Nothing matched is worth a non-zero exit: a typo in the address should
   // not look like success in a script.
-  return *n > 0 ? 0 : kExitRuntime;
+  return *n > 0 || lifted > 0 ? 0 : kExitRuntime;
 }
 
 // `tollgate registration list`: the registrar's bindings in the store.
@@ -572,6 +579,42 @@ int runCli(int argc, char** argv) {
   addConfig(cfgCheck);
 
   PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...` (issue 5)
+  // The shield: bans, firewall export, kernel settings (shield_cli.h).
+  std::string banAddress;
+  int64_t banDuration = 0;
+  std::string banNote;
+  bool banAll = false;
+  auto* ban = app.add_subcommand("ban", "the ban list (shared with the running node)");
+  ban->require_subcommand(1);
+  auto* banAdd = ban->add_subcommand("add", "ban an IP address or CIDR");
+  addConfig(banAdd);
+  banAdd->add_option("address", banAddress, "IP address or CIDR, e.g. 192.0.2.7 or 198.51.100.0/24")
+      ->required();
+  banAdd->add_option("--duration", banDuration, "seconds (default: permanent)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 86400));
+  banAdd->add_option("--note", banNote, "why (shown by ban why and ban list)");
+  auto* banDel = ban->add_subcommand("del", "lift the ban of exactly this address or CIDR");
+  addConfig(banDel);
+  banDel->add_option("address", banAddress, "IP address or CIDR")->required();
+  auto* banList = ban->add_subcommand("list", "active bans, newest first");
+  addConfig(banList);
+  banList->add_flag("--json", json, "print JSON");
+  banList->add_flag("--all", banAll, "also expired bans kept for escalation");
+  banList->add_option("--limit,-n", limit, "how many (default 50)")->check(CLI::Range(1, 10000));
+  auto* banWhy = ban->add_subcommand("why", "is this address banned, by which rule, since when");
+  addConfig(banWhy);
+  banWhy->add_option("address", banAddress, "IP address")->required();
+  banWhy->add_flag("--json", json, "print JSON");
+
+  std::string fwFormat;
+  auto* fw = app.add_subcommand("firewall", "kernel firewall rulesets");
+  fw->require_subcommand(1);
+  auto* fwExport = fw->add_subcommand(
+      "export", "print a ruleset equivalent to the shield (nft, iptables or ip6tables)");
+  addConfig(fwExport);
+  fwExport->add_option("--format", fwFormat, "nft | iptables | ip6tables")->required();
+  auto* doctor = app.add_subcommand("doctor", "check kernel settings and say what to change");
+  addConfig(doctor);
 
   try {
     app.parse(argc, argv);
@@ -593,6 +636,12 @@ int runCli(int argc, char** argv) {
   if (suspClear->parsed()) return cmdSuspensionsClear(configPath, clearSource, clearUser, clearAll);
   if (regList->parsed()) return cmdRegistrationList(configPath, json);
   if (auto rc = policyCommands.run()) return *rc;
+  if (banAdd->parsed()) return cmdBanAdd(configPath, banAddress, banDuration, banNote);
+  if (banDel->parsed()) return cmdBanDel(configPath, banAddress);
+  if (banList->parsed()) return cmdBanList(configPath, json, banAll, limit);
+  if (banWhy->parsed()) return cmdBanWhy(configPath, banAddress, json);
+  if (fwExport->parsed()) return cmdFirewallExport(configPath, fwFormat);
+  if (doctor->parsed()) return cmdDoctor(configPath);
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -1,7 +1,8 @@
 // The tollgate command line: `run`, `import`, `gateway list`, `cdr list`,
 // `auth suspensions list|clear`, `registration list`, `lint`, `config
-// check`, `list ...`, `blacklist ...` (policy_cli.h), `version`. Exit
-// codes: 0 success, 1 runtime
+// check`, `list ...`, `blacklist ...` (policy_cli.h), `ban add|del|list|why`,
+// `firewall export`, `doctor` (shield_cli.h), `version`. Exit codes: 0
+// success, 1 runtime
 // failure (store, ports, lint findings), 2 bad usage or bad configuration
 // (nothing was changed). Not thread-safe: called once from main().
 #pragma once

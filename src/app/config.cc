@@ -1,5 +1,5 @@
 // Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
-// [log] [node] tables. See docs/configuration.md for what each key means.
+// [log] [node] [shield] [firewall] tables. See docs/configuration.md for what each key means.
 #include "app/config.h"
 
 #include <algorithm>
@@ -65,6 +65,26 @@ constexpr int64_t kMaxRuleLimit = 1000;               // VOS3000: 1-1000
 constexpr int64_t kMaxConcurrentRuleLimit = 100'000;
 constexpr int64_t kMaxRuleIntervalS = 86400;  // VOS3000: 60-86400 (tests use less)
 constexpr int64_t kMaxRuleExpireS = 30 * 86400;
+// [shield]
+constexpr size_t kMaxTrusted = 100'000;    // CIDRs; gateways come on top
+constexpr size_t kMaxSignatures = 256;     // each costs a substring search per request
+constexpr size_t kMaxSignatureBytes = 64;  // longer is not a product name
+constexpr size_t kMaxDropMethods = 32;
+constexpr int64_t kMaxRecentHits = 255;  // xt_recent keeps at most 255 stamps per source
+constexpr int64_t kMaxRecentSeconds = 3600;
+constexpr double kMaxShieldRate = 1e6;  // messages per second per source
+constexpr int64_t kMaxRateIdleS = 3600;
+constexpr int64_t kMaxConcurrent = 65535;         // a 16-bit counter per source
+constexpr int64_t kMaxBanSeconds = 30LL * 86400;  // the kernel element timeout's cap too
+constexpr int64_t kMaxBanMemoryS = 365LL * 86400;
+constexpr double kMaxBanEscalation = 100;
+constexpr int64_t kMinTableSize = 16;
+constexpr int64_t kMaxSourcesTable = 16'777'216;  // ~1.2 GB at the bound: more is a typo
+constexpr int64_t kMaxBansTable = 4'194'304;
+// [firewall]
+constexpr size_t kMaxTableName = 32;  // nftables identifiers are short
+constexpr size_t kMaxManagementPorts = 32;
+constexpr size_t kMaxManagementAllow = 10'000;
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -667,6 +687,193 @@ void readNode(TableReader& r, NodeConfig& node) {
   r.finish();
 }
 
+void readMode(TableReader& r, std::string_view key, shield::Mode* out) {
+  size_t idx = 0;
+  if (r.choice(key, {"enforce", "count-only"}, &idx)) {
+    *out = idx == 0 ? shield::Mode::Enforce : shield::Mode::CountOnly;
+  }
+}
+
+// An array of CIDR (or address) strings.
+bool readCidrs(TableReader& r, std::string_view key, size_t max, std::vector<net::Cidr>* out) {
+  std::vector<TableReader::Item> items;
+  if (!r.stringArray(key, max, &items)) return false;
+  std::vector<net::Cidr> cidrs;
+  bool ok = true;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto c = net::Cidr::parse(items[i].value);
+    if (!c) {
+      r.error(std::string(key) + "[" + std::to_string(i) + "]", items[i].line,
+              toml_reader::quoted(items[i].value) + " is not an IP address or CIDR");
+      ok = false;
+      continue;
+    }
+    cidrs.push_back(*c);
+  }
+  if (ok) *out = std::move(cidrs);
+  return ok;
+}
+
+bool printableNoQuotes(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f && c != '"' && c != '\\' && c != '\'';
+  });
+}
+
+void readShield(TableReader& r, shield::ShieldConfig& c) {
+  r.boolean("enabled", &c.enabled);
+  readCidrs(r, "trusted", kMaxTrusted, &c.trusted);
+  r.number("trusted_rate", 0, kMaxShieldRate, &c.trustedRate);
+  r.number("trusted_burst", 0, kMaxShieldRate, &c.trustedBurst);
+  readMode(r, "trusted_rate_mode", &c.trustedRateMode);
+
+  std::vector<TableReader::Item> items;
+  if (r.stringArray("user_agents", kMaxSignatures, &items)) {
+    std::vector<std::string> sigs;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string& v = items[i].value;
+      // Also goes into exported iptables rules as a quoted string.
+      if (v.empty() || v.size() > kMaxSignatureBytes || !printableNoQuotes(v)) {
+        r.error("user_agents[" + std::to_string(i) + "]", items[i].line,
+                "must be 1-" + std::to_string(kMaxSignatureBytes) +
+                    " printable characters without quotes or backslashes (got " +
+                    toml_reader::quoted(v) + ")");
+        continue;
+      }
+      sigs.push_back(v);
+    }
+    c.userAgents = std::move(sigs);
+  }
+  readMode(r, "signature_mode", &c.signatureMode);
+  if (r.stringArray("drop_methods", kMaxDropMethods, &items)) {
+    std::vector<std::string> methods;
+    for (size_t i = 0; i < items.size(); ++i) {
+      const std::string& v = items[i].value;
+      // RFC 3261 §7.1: methods are upper-case tokens by convention; we
+      // insist, because the comparison is case-sensitive.
+      const bool token =
+          !v.empty() && v.size() <= 32 &&
+          std::all_of(v.begin(), v.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+      if (!token) {
+        r.error("drop_methods[" + std::to_string(i) + "]", items[i].line,
+                "must be a SIP method in upper case, e.g. \"OPTIONS\" (got " +
+                    toml_reader::quoted(v) + ")");
+        continue;
+      }
+      if (v == "ACK" || v == "CANCEL" || v == "BYE") {
+        r.error("drop_methods[" + std::to_string(i) + "]", items[i].line,
+                v + " belongs to calls already admitted and cannot be dropped by method");
+        continue;
+      }
+      methods.push_back(v);
+    }
+    c.dropMethods = std::move(methods);
+  }
+  readMode(r, "method_mode", &c.methodMode);
+  readMode(r, "malformed_mode", &c.malformedMode);
+
+  r.integerAs("recent_hits", 1, kMaxRecentHits, &c.recentHits);
+  int64_t secs = 0;
+  if (r.integer("recent_seconds", 1, kMaxRecentSeconds, &secs))
+    c.recentWindow = Millis(secs * 1000);
+  r.number("rate", 0, kMaxShieldRate, &c.rate);
+  r.number("burst", 0, kMaxShieldRate, &c.burst);
+  if (r.integer("rate_idle_expiry", 1, kMaxRateIdleS, &secs))
+    c.rateIdleExpiry = Millis(secs * 1000);
+  readMode(r, "rate_mode", &c.rateMode);
+  r.integerAs("prefix_v4", 8, 32, &c.prefixV4);
+  r.integerAs("prefix_v6", 16, 128, &c.prefixV6);
+  r.integerAs("prefix_recent_hits", 1, kMaxRecentHits, &c.prefixRecentHits);
+  r.number("prefix_rate", 0, kMaxShieldRate, &c.prefixRate);
+  r.number("prefix_burst", 0, kMaxShieldRate, &c.prefixBurst);
+  readMode(r, "prefix_rate_mode", &c.prefixRateMode);
+  r.integerAs("max_concurrent", 1, kMaxConcurrent, &c.maxConcurrent);
+  r.integerAs("prefix_max_concurrent", 1, kMaxConcurrent, &c.prefixMaxConcurrent);
+  readMode(r, "concurrency_mode", &c.concurrencyMode);
+
+  r.boolean("auto_ban", &c.autoBan);
+  r.duration("ban_time", 1, kMaxBanSeconds, &c.banTime);
+  if (const toml::node* n = r.take("ban_max_time");
+      n && n->as_integer() && n->as_integer()->get() < c.banTime.count()) {
+    r.error("ban_max_time", "must be at least shield.ban_time (" +
+                                std::to_string(c.banTime.count()) + ") (got " +
+                                std::to_string(n->as_integer()->get()) + ")");
+  } else {
+    r.duration("ban_max_time", c.banTime.count(), kMaxBanSeconds, &c.banMaxTime);
+  }
+  if (const toml::node* n = r.take("ban_escalation");
+      n && (n->as_integer() || n->as_floating_point()) && n->value_or(0.0) < 1.0) {
+    r.error("ban_escalation", "must be at least 1 (1 = no escalation)");
+  } else {
+    r.number("ban_escalation", 0, kMaxBanEscalation, &c.banEscalation);
+  }
+  r.duration("ban_memory", 0, kMaxBanMemoryS, &c.banMemory);
+  readMode(r, "ban_mode", &c.banMode);
+  r.integerAs("max_sources", kMinTableSize, kMaxSourcesTable, &c.maxSources);
+  r.integerAs("max_prefixes", kMinTableSize, kMaxSourcesTable, &c.maxPrefixes);
+  r.integerAs("max_bans", kMinTableSize, kMaxBansTable, &c.maxBans);
+  // A bucket that cannot hold one message passes nothing at all.
+  for (auto [key, v] : {std::pair<std::string_view, double>{"trusted_burst", c.trustedBurst},
+                        {"burst", c.burst},
+                        {"prefix_burst", c.prefixBurst}}) {
+    if (v < 1) r.error(key, "must be at least 1 (got " + std::to_string(v) + ")");
+  }
+  r.finish();
+}
+
+void readFirewall(TableReader& r, FirewallConfig& f) {
+  r.boolean("kernel_offload", &f.kernelOffload);
+  if (r.string("table", &f.table)) {
+    const bool ok = !f.table.empty() && f.table.size() <= kMaxTableName &&
+                    std::all_of(f.table.begin(), f.table.end(),
+                                [](char c) {
+                                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                         (c >= '0' && c <= '9') || c == '_' || c == '-';
+                                }) &&
+                    !(f.table[0] >= '0' && f.table[0] <= '9');
+    if (!ok) {
+      r.error("table", "must be 1-" + std::to_string(kMaxTableName) +
+                           " of A-Z a-z 0-9 _ - not starting with a digit (got " +
+                           toml_reader::quoted(f.table) + ")");
+    }
+  }
+  r.integerAs("rtp_port_min", 0, 65535, &f.rtpPortMin);
+  r.integerAs("rtp_port_max", 0, 65535, &f.rtpPortMax);
+  if ((f.rtpPortMin == 0) != (f.rtpPortMax == 0) || f.rtpPortMin > f.rtpPortMax) {
+    // Named at the key that is there (the other may be missing).
+    const std::string_view key = r.take("rtp_port_max") ? "rtp_port_max" : "rtp_port_min";
+    r.error(key,
+            "rtp_port_min and rtp_port_max must both be 0 (no RTP rule) or form a range "
+            "min <= max");
+  }
+  if (const toml::node* n = r.take("management_ports")) {
+    const auto* arr = n->as_array();
+    const int line = toml_reader::lineOf(*n, r.line());
+    if (arr == nullptr || arr->size() > kMaxManagementPorts) {
+      r.error("management_ports", line,
+              "must be an array of at most " + std::to_string(kMaxManagementPorts) +
+                  " TCP ports, e.g. [22, 8080]");
+    } else {
+      std::vector<uint16_t> ports;
+      bool ok = true;
+      for (size_t i = 0; i < arr->size(); ++i) {
+        const auto* v = arr->get(i)->as_integer();
+        if (v == nullptr || v->get() < 1 || v->get() > 65535) {
+          r.error("management_ports[" + std::to_string(i) + "]", line,
+                  "must be a port number 1..65535");
+          ok = false;
+          continue;
+        }
+        ports.push_back(static_cast<uint16_t>(v->get()));
+      }
+      if (ok) f.managementPorts = std::move(ports);
+    }
+  }
+  readCidrs(r, "management_allow", kMaxManagementAllow, &f.managementAllow);
+  r.finish();
+}
+
 }  // namespace
 
 Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName) {
@@ -716,6 +923,8 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   }
   section("policy", [&](TableReader& r) { readPolicy(r, config.policy); });
   section("blacklist", [&](TableReader& r) { readBlacklist(r, config.blacklist); });
+  section("shield", [&](TableReader& r) { readShield(r, config.shield); });
+  section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/result.h"
+#include "shield/shield_config.h"
 #include "transport/transport.h"
 
 namespace tollgate::app {
@@ -147,6 +148,16 @@ struct NodeConfig {
   Seconds drainTimeout{30};  // on SIGTERM: refuse new calls, wait this long for calls to end
 };
 
+// The kernel side of the shield and the exported rulesets ([firewall]).
+struct FirewallConfig {
+  bool kernelOffload = false;      // push bans into an nftables table (needs CAP_NET_ADMIN)
+  std::string table = "tollgate";  // name of that table (inet family)
+  uint16_t rtpPortMin = 0;         // RTP port range in exports; 0 = none
+  uint16_t rtpPortMax = 0;
+  std::vector<uint16_t> managementPorts;   // TCP ports of management (exports)
+  std::vector<net::Cidr> managementAllow;  // who may reach them (exports)
+};
+
 struct Config {
   SipConfig sip;
   RoutingConfig routing;
@@ -156,6 +167,8 @@ struct Config {
   NodeConfig node;
   PolicyConfig policy;
   BlacklistConfig blacklist;
+  shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  FirewallConfig firewall;
   std::string sourcePath;  // file (or source name) it was parsed from
   AuthConfig auth;
   RegistrarConfig registrar;

@@ -251,6 +251,48 @@ TEST(ConfigTest, ParsesTheShippedExample) {
     EXPECT_EQ(a->enforce, b->enforce);
     EXPECT_EQ(a->cutCalls, b->cutCalls);
   }
+  const shield::ShieldConfig& s = c.shield;
+  const shield::ShieldConfig& ds = d.shield;
+  EXPECT_EQ(s.enabled, ds.enabled);
+  EXPECT_EQ(s.trusted.size(), ds.trusted.size());
+  EXPECT_EQ(s.trustedRate, ds.trustedRate);
+  EXPECT_EQ(s.trustedBurst, ds.trustedBurst);
+  EXPECT_EQ(s.trustedRateMode, ds.trustedRateMode);
+  EXPECT_EQ(s.userAgents, ds.userAgents);
+  EXPECT_EQ(s.signatureMode, ds.signatureMode);
+  EXPECT_EQ(s.dropMethods, ds.dropMethods);
+  EXPECT_EQ(s.methodMode, ds.methodMode);
+  EXPECT_EQ(s.malformedMode, ds.malformedMode);
+  EXPECT_EQ(s.recentHits, ds.recentHits);
+  EXPECT_EQ(s.recentWindow, ds.recentWindow);
+  EXPECT_EQ(s.rate, ds.rate);
+  EXPECT_EQ(s.burst, ds.burst);
+  EXPECT_EQ(s.rateIdleExpiry, ds.rateIdleExpiry);
+  EXPECT_EQ(s.rateMode, ds.rateMode);
+  EXPECT_EQ(s.prefixV4, ds.prefixV4);
+  EXPECT_EQ(s.prefixV6, ds.prefixV6);
+  EXPECT_EQ(s.prefixRecentHits, ds.prefixRecentHits);
+  EXPECT_EQ(s.prefixRate, ds.prefixRate);
+  EXPECT_EQ(s.prefixBurst, ds.prefixBurst);
+  EXPECT_EQ(s.prefixRateMode, ds.prefixRateMode);
+  EXPECT_EQ(s.maxConcurrent, ds.maxConcurrent);
+  EXPECT_EQ(s.prefixMaxConcurrent, ds.prefixMaxConcurrent);
+  EXPECT_EQ(s.concurrencyMode, ds.concurrencyMode);
+  EXPECT_EQ(s.autoBan, ds.autoBan);
+  EXPECT_EQ(s.banTime, ds.banTime);
+  EXPECT_EQ(s.banMaxTime, ds.banMaxTime);
+  EXPECT_EQ(s.banEscalation, ds.banEscalation);
+  EXPECT_EQ(s.banMemory, ds.banMemory);
+  EXPECT_EQ(s.banMode, ds.banMode);
+  EXPECT_EQ(s.maxSources, ds.maxSources);
+  EXPECT_EQ(s.maxPrefixes, ds.maxPrefixes);
+  EXPECT_EQ(s.maxBans, ds.maxBans);
+  EXPECT_EQ(c.firewall.kernelOffload, d.firewall.kernelOffload);
+  EXPECT_EQ(c.firewall.table, d.firewall.table);
+  EXPECT_EQ(c.firewall.rtpPortMin, d.firewall.rtpPortMin);
+  EXPECT_EQ(c.firewall.rtpPortMax, d.firewall.rtpPortMax);
+  EXPECT_EQ(c.firewall.managementPorts, d.firewall.managementPorts);
+  EXPECT_EQ(c.firewall.managementAllow.size(), d.firewall.managementAllow.size());
 }
 
 TEST(ConfigTest, PolicyAndBlacklistKeys) {
@@ -318,6 +360,41 @@ TEST(ConfigTest, PolicyKeysAreChecked) {
   EXPECT_THAT(bad("[[account]]\nname = \"x\"\n"), HasSubstr("provisioning file"));
 }
 
+TEST(ConfigTest, ShieldAndFirewallKeysParse) {
+  Config c = parseOk(std::string(kMinimal) +
+                     "[shield]\n"
+                     "trusted = [\"192.0.2.0/24\", \"2001:db8::1\"]\n"
+                     "user_agents = [\"BadBot\"]\n"
+                     "drop_methods = [\"OPTIONS\", \"SUBSCRIBE\"]\n"
+                     "signature_mode = \"count-only\"\n"
+                     "recent_hits = 5\nrecent_seconds = 10\nrate = 0.5\nburst = 2\n"
+                     "prefix_v4 = 16\nprefix_v6 = 48\nban_time = 60\nban_max_time = 60\n"
+                     "ban_escalation = 1\nban_memory = 0\nmax_sources = 1000\n"
+                     "[firewall]\nkernel_offload = true\ntable = \"tg_edge-1\"\n"
+                     "rtp_port_min = 16000\nrtp_port_max = 32000\nmanagement_ports = [22, 8080]\n"
+                     "management_allow = [\"10.0.0.0/8\"]\n");
+  ASSERT_EQ(c.shield.trusted.size(), 2u);
+  EXPECT_EQ(c.shield.trusted[0].toString(), "192.0.2.0/24");
+  EXPECT_EQ(c.shield.userAgents, std::vector<std::string>{"BadBot"});
+  EXPECT_EQ(c.shield.dropMethods, (std::vector<std::string>{"OPTIONS", "SUBSCRIBE"}));
+  EXPECT_EQ(c.shield.signatureMode, shield::Mode::CountOnly);
+  EXPECT_EQ(c.shield.rateMode, shield::Mode::Enforce);
+  EXPECT_EQ(c.shield.recentHits, 5u);
+  EXPECT_EQ(c.shield.recentWindow, 10s);
+  EXPECT_DOUBLE_EQ(c.shield.rate, 0.5);
+  EXPECT_EQ(c.shield.prefixV4, 16);
+  EXPECT_EQ(c.shield.prefixV6, 48);
+  EXPECT_EQ(c.shield.banTime, 60s);
+  EXPECT_EQ(c.shield.banMaxTime, 60s);
+  EXPECT_EQ(c.shield.banMemory, 0s);
+  EXPECT_EQ(c.shield.maxSources, 1000u);
+  EXPECT_TRUE(c.firewall.kernelOffload);
+  EXPECT_EQ(c.firewall.table, "tg_edge-1");
+  EXPECT_EQ(c.firewall.rtpPortMin, 16000);
+  EXPECT_EQ(c.firewall.managementPorts, (std::vector<uint16_t>{22, 8080}));
+  ASSERT_EQ(c.firewall.managementAllow.size(), 1u);
+}
+
 // Every key the loader knows appears in the example and in the reference:
 // adding a key without documenting it fails here.
 TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
@@ -366,6 +443,44 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
         "caller_concurrent_expire",
         "caller_concurrent_mode",
         "caller_concurrent_cut_calls"}},
+      {"shield",
+       {"enabled",
+        "trusted",
+        "trusted_rate",
+        "trusted_burst",
+        "trusted_rate_mode",
+        "user_agents",
+        "signature_mode",
+        "drop_methods",
+        "method_mode",
+        "malformed_mode",
+        "recent_hits",
+        "recent_seconds",
+        "rate",
+        "burst",
+        "rate_idle_expiry",
+        "rate_mode",
+        "prefix_v4",
+        "prefix_v6",
+        "prefix_recent_hits",
+        "prefix_rate",
+        "prefix_burst",
+        "prefix_rate_mode",
+        "max_concurrent",
+        "prefix_max_concurrent",
+        "concurrency_mode",
+        "auto_ban",
+        "ban_time",
+        "ban_max_time",
+        "ban_escalation",
+        "ban_memory",
+        "ban_mode",
+        "max_sources",
+        "max_prefixes",
+        "max_bans"}},
+      {"firewall",
+       {"kernel_offload", "table", "rtp_port_min", "rtp_port_max", "management_ports",
+        "management_allow"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -389,7 +504,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 74u);  // 76 keys; listen and path are required, so already present
+  EXPECT_EQ(total, 114u);  // 116 keys; listen and path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -512,7 +627,30 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be between 1 and 1000000"},
         BadValue{"node", "drain_timeout = -1", "node.drain_timeout", "must be between 0 and 3600"},
         BadValue{"node", "drain_timeout = 3601", "node.drain_timeout",
-                 "must be between 0 and 3600"}));
+                 "must be between 0 and 3600"},
+        BadValue{"shield", "recent_hits = 256", "shield.recent_hits",
+                 "must be between 1 and 255 (got 256)"},
+        BadValue{"shield", "prefix_v4 = 33", "shield.prefix_v4", "must be between 8 and 32"},
+        BadValue{"shield", "burst = 0.5", "shield.burst", "must be at least 1"},
+        BadValue{"shield", "ban_time = 0", "shield.ban_time", "must be between 1 and 2592000"},
+        BadValue{"shield", "ban_max_time = 10", "shield.ban_max_time",
+                 "must be at least shield.ban_time (600) (got 10)"},
+        BadValue{"shield", "ban_escalation = 0.5", "shield.ban_escalation", "must be at least 1"},
+        BadValue{"shield", "max_bans = 1", "shield.max_bans", "must be between 16 and"},
+        BadValue{"shield", "trusted = [\"10.0.0.300\"]", "shield.trusted[0]",
+                 "\"10.0.0.300\" is not an IP address or CIDR"},
+        BadValue{"shield", "user_agents = [\"a\\\"b\"]", "shield.user_agents[0]",
+                 "without quotes or backslashes"},
+        BadValue{"shield", "drop_methods = [\"options\"]", "shield.drop_methods[0]",
+                 "must be a SIP method in upper case"},
+        BadValue{"shield", "drop_methods = [\"BYE\"]", "shield.drop_methods[0]",
+                 "cannot be dropped by method"},
+        BadValue{"firewall", "table = \"1x\"", "firewall.table", "not starting with a digit"},
+        BadValue{"firewall", "rtp_port_min = 100", "firewall.rtp_port_min", "must both be 0"},
+        BadValue{"firewall", "management_ports = [0]", "firewall.management_ports[0]",
+                 "must be a port number 1..65535"},
+        BadValue{"firewall", "management_allow = [\"x\"]", "firewall.management_allow[0]",
+                 "is not an IP address or CIDR"}));
 
 INSTANTIATE_TEST_SUITE_P(
     Enums, ConfigRejects,
@@ -581,7 +719,9 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"cdr", "illegal = true", "cdr.illegal", "unknown key"},
                       BadValue{"log", "levle = \"info\"", "log.levle",
                                "unknown key (did you mean \"level\"?)"},
-                      BadValue{"node", "id = 1", "node.id", "unknown key"}));
+                      BadValue{"node", "id = 1", "node.id", "unknown key"},
+                      BadValue{"shield", "signature_mode = \"dry-run\"", "shield.signature_mode",
+                               "must be \"enforce\" or \"count-only\" (got \"dry-run\")"}));
 
 TEST(ConfigTest, UnknownKeyHasNoHintWhenNothingIsClose) {
   ConfigError e = parseError(withLine("sip", "completely_different = 1").text);

@@ -14,10 +14,14 @@
 #include <thread>
 
 #include "app/auth_state.h"
+#include "app/ban_sync.h"
+#include "app/shield_cli.h"
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/random.h"
+#include "firewall/kernel_offload.h"
+#include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "store/policy_store.h"
 #include "store/policy_sync.h"
@@ -136,10 +140,50 @@ void applyBlacklistChanges(call::Switch& sw, const std::vector<store::BlacklistC
   }
 }
 
+// The trusted sources the kernel set holds: shield.trusted plus gateways.
+std::vector<net::Cidr> trustedPrefixes(const Config& config,
+                                       const std::vector<net::Cidr>& gateways) {
+  std::vector<net::Cidr> all = config.shield.trusted;
+  all.insert(all.end(), gateways.begin(), gateways.end());
+  return all;
+}
+
+// The shield's side effects of ban changes: persist the node's own bans,
+// push enforced ones into the kernel set. Called on the worker.
+class NodeBanListener final : public shield::BanListener {
+ public:
+  NodeBanListener(app::BanSync& sync, firewall::KernelOffload* offload, const Clock& clock)
+      : sync_(sync), offload_(offload), clock_(clock) {}
+  void onBanAdded(const shield::BanInfo& ban, bool fromStore) override {
+    if (!fromStore) sync_.put(ban);
+    if (offload_ == nullptr || !ban.active || !ban.enforced) return;
+    auto cidr = net::Cidr::parse(shield::toString(ban.prefix));
+    if (!cidr) return;
+    int64_t timeout = 0;
+    if (ban.expiresUs != 0) {
+      // Whole seconds left, rounded up; at least one.
+      timeout = std::max<int64_t>(1, (ban.expiresUs - clock_.wallMicros() + 999'999) / 1'000'000);
+    }
+    offload_->ban(*cidr, timeout);
+  }
+  void onBanRemoved(const shield::PrefixKey& prefix) override {
+    if (offload_ == nullptr) return;
+    if (auto cidr = net::Cidr::parse(shield::toString(prefix))) offload_->unban(*cidr);
+  }
+  void onBanHits(const std::vector<shield::BanHits>& hits) override { sync_.hits(hits); }
+
+ private:
+  app::BanSync& sync_;
+  firewall::KernelOffload* offload_;
+  const Clock& clock_;
+};
+
 // Loads provisioning (and the number lists) from a store and builds the
 // switch's snapshot; null (and a log line) when the store cannot be read.
+// *gateways receives every gateway address (the shield's trusted sources).
 std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
-                                                   const std::string& realm) {
+                                                   const std::string& realm,
+                                                   std::vector<net::Cidr>* gateways) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -164,6 +208,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
         .kv("error", e.message);
   }
   auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists);
+  *gateways = gatewayPrefixes(*prov);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
@@ -178,8 +223,14 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
 // snapshots to the worker. Thread-safe start/stop; wake() asks for a reload now.
 class ProvisioningWatcher {
  public:
-  ProvisioningWatcher(const Config& config, EventLoop& loop, call::Switch& sw, uint64_t version)
-      : config_(config), loop_(loop), sw_(sw), version_(version) {}
+  ProvisioningWatcher(const Config& config, EventLoop& loop, call::Switch& sw,
+                      shield::Shield& shield, firewall::KernelOffload* offload, uint64_t version)
+      : config_(config),
+        loop_(loop),
+        sw_(sw),
+        shield_(shield),
+        offload_(offload),
+        version_(version) {}
   ~ProvisioningWatcher() { stop(); }
 
   void start() {
@@ -223,11 +274,18 @@ class ProvisioningWatcher {
       if (st && ps) {
         auto v = st->provisioningVersion();
         if (v.ok() && (force || *v != version_)) {
-          auto snap = loadSnapshot(*st, *ps, config_.sip.domain);
+          std::vector<net::Cidr> gateways;
+          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, &gateways);
           if (snap) {
             version_ = snap->version;
             call::Switch* sw = &sw_;
-            loop_.post([sw, snap] { sw->setSnapshot(snap); });
+            shield::Shield* sh = &shield_;
+            auto trusted = shield_.buildTrusted(gateways);  // const: safe off the worker
+            if (offload_) offload_->setTrusted(trustedPrefixes(config_, gateways));
+            loop_.post([sw, sh, snap, trusted] {
+              sw->setSnapshot(snap);
+              sh->setTrusted(trusted);
+            });
             log::info("provisioning.reloaded").kv("version", version_);
           }
         }
@@ -239,6 +297,8 @@ class ProvisioningWatcher {
   const Config& config_;
   EventLoop& loop_;
   call::Switch& sw_;
+  shield::Shield& shield_;
+  firewall::KernelOffload* offload_;
   uint64_t version_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -277,6 +337,7 @@ int runNode(const Config& config) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
+  sigaddset(&sigs, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -296,7 +357,8 @@ int runNode(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::PolicyStore> policyStore = std::move(openedPolicy).value();
-  auto snapshot = loadSnapshot(*mainStore, *policyStore, config.sip.domain);
+  std::vector<net::Cidr> gateways;
+  auto snapshot = loadSnapshot(*mainStore, *policyStore, config.sip.domain, &gateways);
   if (!snapshot) return 1;
   mainStore.reset();
   // The dynamic blacklist and the policy counters as the last run left them
@@ -320,17 +382,28 @@ int runNode(const Config& config) {
   SystemClock clock;
   CryptoRandom random;
   EventLoop loop(clock);
+  // Transport -> Shield -> TransactionLayer: the shield decides on the raw
+  // bytes before anything is parsed.
   ForwardingSink sink;
+  shield::Shield shield(loop, clock, random, config.shield, sink);
   transport::TransportLimits limits;
   limits.tcpMaxConnections = config.sip.tcpMaxConnections;
   limits.tcpMaxConnectionsPerIp = config.sip.tcpMaxConnectionsPerIp;
   limits.tcpIdleTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpIdleTimeout);
-  transport::Transport transport(loop, sink, limits);
+  transport::Transport transport(loop, shield, limits);
   txn::TimerSettings timers{config.sip.t1Ms, config.sip.t2Ms, config.sip.t4Ms};
   txn::TransactionLayer txns(loop, transport, random, timers);
   sink.target = &txns;
+  shield.setTransport(&transport);
+  shield.setTrusted(shield.buildTrusted(gateways));
+  txns.setOccupancyObserver(&shield);
   call::Switch sw(loop, txns, cdrWriter, random, clock, switchConfig(config));
   sw.setSnapshot(snapshot);
+  sw.setOccupancyObserver(&shield);
+  // Digest authentication feeds the shield: suspensions become bans, good
+  // credentials vouch for their source (docs/shield.md). With the shield off
+  // there is nothing to feed.
+  if (config.shield.enabled) sw.setShieldHooks(&shield, &shield);
 
   // TLS: our certificate for tls: listeners (and as client certificate),
   // the CAs for client certificates and for carriers reached over TLS.
@@ -410,58 +483,41 @@ int runNode(const Config& config) {
                                       sw.authenticator().limiter());
   clearWatcher.start();
 
-  ProvisioningWatcher watcher(config, loop, sw, snapshot->version);
+  // Kernel offload of bans, on the ports actually bound.
+  std::unique_ptr<firewall::KernelOffload> offload;
+  if (config.firewall.kernelOffload) {
+    firewall::NftSetup setup;
+    setup.table = config.firewall.table;
+    for (const auto& l : transport.listeners()) {
+      if (std::find(setup.ports.begin(), setup.ports.end(), l.address.port()) ==
+          setup.ports.end()) {
+        setup.ports.push_back(l.address.port());
+      }
+    }
+    setup.prefixV4 = config.shield.prefixV4;
+    setup.prefixV6 = config.shield.prefixV6;
+    setup.maxElements = config.shield.maxBans;
+    offload = std::make_unique<firewall::KernelOffload>(setup);
+    offload->start();
+    offload->setTrusted(trustedPrefixes(config, gateways));
+  }
+  // The ban list: loaded from the store before serving, then kept in step.
+  app::BanSync banSync(config.store.path, config.store.provisioningPollMs, config.shield.banMemory,
+                       loop, shield);
+  NodeBanListener banListener(banSync, offload.get(), clock);
+  shield.setBanListener(&banListener);
+  banSync.loadInitial();
+  banSync.start();
+
+  ProvisioningWatcher watcher(config, loop, sw, shield, offload.get(), snapshot->version);
   watcher.start();
 
-  // Drain: refuse new calls at once, let calls end on their own until the
-  // deadline, then hang up the rest and stop.
-  bool drainingNow = false;
-  MonoTime drainDeadline{};
-  Timer drainTick;
-  drainTick.setCallback([&] {
-    if (sw.activeCalls() == 0 || loop.now() >= drainDeadline) {
-      if (sw.activeCalls() > 0) {
-        log::warn("node.drain_timeout").kv("calls", sw.activeCalls());
-        sw.hangupAll();
-      }
-      loop.stop();
-      return;
-    }
-    drainTick.start(loop.timers(), Millis(50));
-  });
-
-  int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-  loop.add(sfd, EPOLLIN, [&](uint32_t) {
-    signalfd_siginfo si;
-    while (read(sfd, &si, sizeof si) == sizeof si) {
-      if (si.ssi_signo == SIGHUP) {
-        log::info("node.reload_requested");
-        watcher.wake();
-        continue;
-      }
-      if (drainingNow) {
-        log::warn("node.second_signal_stopping_now");
-        sw.hangupAll();
-        loop.stop();
-        continue;
-      }
-      drainingNow = true;
-      drainDeadline = loop.now() + config.node.drainTimeout;
-      log::info("node.draining")
-          .kv("calls", sw.activeCalls())
-          .kv("drain_timeout_s", static_cast<int64_t>(config.node.drainTimeout.count()));
-      sw.drain();
-      transport.stopAccepting();
-      drainTick.start(loop.timers(), Millis(0));
-    }
-  });
-
-  // A periodic summary keeps counters visible in logs until `tollgate stats`
-  // and the metrics endpoint exist.
-  Timer statsTick;
-  statsTick.setCallback([&] {
+  // A periodic summary keeps counters visible in logs (also on SIGUSR1 and
+  // at exit) beside `tollgate stats` and the metrics endpoint.
+  auto emitStats = [&] {
     const auto& s = sw.stats();
     const auto& t = transport.stats();
+    const shield::ShieldStats& sh = shield.stats();
     std::string reasons;
     for (size_t i = 0; i < s.byReason.size(); ++i) {
       if (s.byReason[i] == 0) continue;
@@ -469,6 +525,17 @@ int runNode(const Config& config) {
       reasons += std::string(call::reasonName(static_cast<call::TerminationReason>(i))) + ":" +
                  std::to_string(s.byReason[i]);
     }
+    auto byShieldReason = [](const auto& counts) {
+      std::string out;
+      for (size_t i = 0; i < counts.size(); ++i) {
+        if (counts[i] == 0) continue;
+        if (!out.empty()) out += ',';
+        out += std::string(shield::shieldReasonName(static_cast<shield::ShieldReason>(i))) + ":" +
+               std::to_string(counts[i]);
+      }
+      return out;
+    };
+    const firewall::FirewallStats fw = offload ? offload->stats() : firewall::FirewallStats{};
     log::info("node.stats")
         .kv("calls_active", sw.activeCalls())
         .kv("invites", s.invitesReceived)
@@ -497,7 +564,24 @@ int runNode(const Config& config) {
         .kv("blacklist_entries", sw.policy().blacklist().size())
         .kv("carriers_down", sw.carriers().stats().wentDown - sw.carriers().stats().cameUp)
         .kv("ended_by_reason", reasons)
-        .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed);
+        .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed)
+        .kv("shield_received", sh.received)
+        .kv("shield_trusted", sh.trusted)
+        .kv("shield_passed", sh.passed)
+        .kv("shield_dropped", byShieldReason(sh.dropped))
+        .kv("shield_would_drop", byShieldReason(sh.wouldDrop))
+        .kv("shield_connections_refused", sh.connectionsRefused)
+        .kv("bans_placed", sh.bansPlaced)
+        .kv("bans_active", sh.bansActive)
+        .kv("bans_refused_full", sh.bansRefusedFull)
+        .kv("shield_sources", sh.sources)
+        .kv("shield_prefixes", sh.prefixes)
+        .kv("shield_memory_bound_mb", static_cast<int64_t>(sh.memoryBytes >> 20))
+        .kv("kernel_offload", fw.active        ? "active"
+                              : fw.unavailable ? "unavailable"
+                                               : (offload ? "starting" : "off"))
+        .kv("kernel_drops", fw.kernelDrops)
+        .kv("kernel_bans_added", fw.bansAdded);
     const auto& a = sw.authenticator().stats();
     const auto l = sw.authenticator().limiter().stats();
     const auto r = sw.registrar().stats();
@@ -516,10 +600,63 @@ int runNode(const Config& config) {
         .kv("register_refused", r.refusedReplace)
         .kv("contacts_offline", r.wentOffline)
         .kv("carrier_challenges", s.carrierChallenges)
-        .kv("unwanted_streams_closed", s.unwantedStreamsClosed);
+        .kv("unwanted_streams_closed", s.unwantedStreamsClosed)
+        .kv("auth_bans_placed", s.authBansPlaced)
+        .kv("auth_bans_refused", s.authBansRefused);
+  };
+  Timer statsTick;
+  statsTick.setCallback([&] {
+    emitStats();
     statsTick.start(loop.timers(), Millis(60'000));
   });
   statsTick.start(loop.timers(), Millis(60'000));
+
+  // Drain: refuse new calls at once, let calls end on their own until the
+  // deadline, then hang up the rest and stop.
+  bool drainingNow = false;
+  MonoTime drainDeadline{};
+  Timer drainTick;
+  drainTick.setCallback([&] {
+    if (sw.activeCalls() == 0 || loop.now() >= drainDeadline) {
+      if (sw.activeCalls() > 0) {
+        log::warn("node.drain_timeout").kv("calls", sw.activeCalls());
+        sw.hangupAll();
+      }
+      loop.stop();
+      return;
+    }
+    drainTick.start(loop.timers(), Millis(50));
+  });
+
+  int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+  loop.add(sfd, EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {
+      if (si.ssi_signo == SIGHUP) {
+        log::info("node.reload_requested");
+        watcher.wake();
+        continue;
+      }
+      if (si.ssi_signo == SIGUSR1) {
+        emitStats();
+        continue;
+      }
+      if (drainingNow) {
+        log::warn("node.second_signal_stopping_now");
+        sw.hangupAll();
+        loop.stop();
+        continue;
+      }
+      drainingNow = true;
+      drainDeadline = loop.now() + config.node.drainTimeout;
+      log::info("node.draining")
+          .kv("calls", sw.activeCalls())
+          .kv("drain_timeout_s", static_cast<int64_t>(config.node.drainTimeout.count()));
+      sw.drain();
+      transport.stopAccepting();
+      drainTick.start(loop.timers(), Millis(0));
+    }
+  });
 
   log::info("node.ready")
       .kv("listen", bound)
@@ -538,6 +675,11 @@ int runNode(const Config& config) {
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   transport.close();
+  shield.reportHits();
+  banSync.flush(Millis(5000));
+  banSync.stop();
+  if (offload) offload->stop();  // deletes the kernel table
+  emitStats();
   cdrWriter.flush();
   stateWriter.flush();
   auto ws = cdrWriter.stats();

@@ -242,6 +242,8 @@ class Switch::Call final : public txn::ClientCallbacks {
   }
 
   uint64_t id() const { return id_; }
+  // The caller's source address (occupancy reports); set before start().
+  net::IpAddress source;
   const Leg& a() const { return a_; }
   const Leg& b() const { return b_; }
   TxnId aInvite() const { return aInvite_; }
@@ -1513,6 +1515,9 @@ void Switch::admitByDigest(sip::MessagePtr request, const Flow& from) {
   switch (r.kind) {
     case auth::AuthResult::Kind::Authenticated: {
       const admission::GatewayInfo& gw = snapshot_->accounts.gatewayOf(*r.account);
+      // The shield knows gateways by address; a password customer is known
+      // only now (shield/trust_sink.h). Every success extends the vouch.
+      if (trustSink_) trustSink_->vouch(from.remote.ip(), config_.registrar.maxExpires);
       if (request->method() == Method::Register) {
         onRegister(std::move(request), from, gw);
         return;
@@ -1524,8 +1529,36 @@ void Switch::admitByDigest(sip::MessagePtr request, const Flow& from) {
       sendChallenge(*request, from, r);
       return;
     case auth::AuthResult::Kind::Suspended:
+      // failed: this request's wrong credentials reached the limit, so the
+      // suspension is new. It also bans the address in the shield (issue 4:
+      // one ban list), which drops the guesser before parsing from now on.
+      if (r.failed) reportSuspension(r.username, from);
       dropSuspended(*request, from);
       return;
+  }
+}
+
+void Switch::reportSuspension(std::string_view username, const Flow& from) {
+  if (!banSink_) return;
+  const auth::AuthRetryLimiter& limiter = auth_.limiter();
+  const auth::RetryLimits& limits = limiter.limits();
+  std::string detail;
+  if (limiter.sourceSuspended(from.remote.ip())) {
+    detail = std::to_string(limits.sourceMaxRetry) + " failed digest attempts from this source";
+  } else {
+    // The username is the guesser's text: printable ASCII only, bounded.
+    std::string user(username.substr(0, auth::kMaxTrackedUsername));
+    for (char& c : user) {
+      if (c < 0x21 || c > 0x7e) c = '?';
+    }
+    detail = std::to_string(limits.maxRetry) + " failed digest attempts for user " + user;
+  }
+  // The first ban lasts auth.suspend_time; the shield escalates repeat
+  // offenders its own way (shield.ban_escalation, up to ban_max_time).
+  if (banSink_->suspend(from.remote.ip(), shield::BanReason::Auth, detail, limits.suspendTime)) {
+    ++stats_.authBansPlaced;
+  } else {
+    ++stats_.authBansRefused;  // trusted source, auto_ban off or table full: auth alone acts
   }
 }
 
@@ -1632,6 +1665,10 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   calls_.emplace(callId, std::move(call));
   stats_.activeCalls = calls_.size();
   c->setTicket(std::move(ticket));
+  // Before start(): a call may end inside it (no route), and the close must
+  // follow the open.
+  c->source = from.remote.ip();
+  if (occupancy_) occupancy_->opened(OccupancyKind::Dialog, c->source);
   c->start(id, req, from, src.gateway->name);
 }
 
@@ -1995,6 +2032,7 @@ void Switch::finishCall(Call* call) {
   byAInvite_.erase(call->aInvite());
   auto it = calls_.find(call->id());
   if (it != calls_.end()) {
+    if (occupancy_) occupancy_->closed(OccupancyKind::Dialog, call->source);
     deadCalls_.push_back(std::move(it->second));
     calls_.erase(it);
   }

@@ -33,9 +33,12 @@
 #include "call/route_table.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
+#include "common/occupancy.h"
 #include "common/random.h"
 #include "registrar/outbound.h"
 #include "registrar/registrar.h"
+#include "shield/ban_sink.h"
+#include "shield/trust_sink.h"
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
 
@@ -117,6 +120,8 @@ struct SwitchStats {
   uint64_t registersRefused = 0;   // authenticated but not a registering account
   uint64_t carrierChallenges = 0;  // carrier 401/407 answered with credentials
   uint64_t unwantedStreamsClosed = 0;  // TCP/TLS connections of unwanted peers closed
+  uint64_t authBansPlaced = 0;         // suspensions the shield turned into a ban
+  uint64_t authBansRefused = 0;        // ... it refused (trusted source, auto_ban off, full)
 };
 
 class Switch final : public txn::TransactionUser {
@@ -128,6 +133,19 @@ class Switch final : public txn::TransactionUser {
   Switch& operator=(const Switch&) = delete;
 
   void setSnapshot(std::shared_ptr<const Snapshot> snapshot);
+  // Told of every call (dialog) opening and ending, by the caller's source
+  // IP (the shield's per-source concurrency limit). Null = nobody.
+  void setOccupancyObserver(OccupancyObserver* observer) { occupancy_ = observer; }
+  // The shield's hooks for digest authentication (shield/ban_sink.h,
+  // shield/trust_sink.h): a new retry-limit suspension also bans the
+  // request's source address (reason "auth", one ban list), and a
+  // successful authentication vouches for its source for
+  // registrar.max_expires, so a password customer at an address the shield
+  // does not know is not rate-limited as a stranger. Null = no shield.
+  void setShieldHooks(shield::BanSink* bans, shield::TrustSink* trust) {
+    banSink_ = bans;
+    trustSink_ = trust;
+  }
   uint64_t snapshotVersion() const { return snapshot_ ? snapshot_->version : 0; }
 
   // SIGTERM: refuse new calls with 503 from now on.
@@ -185,6 +203,8 @@ class Switch final : public txn::TransactionUser {
   void sendChallenge(const sip::Message& request, const transport::Flow& from,
                      const auth::AuthResult& r);
   void dropSuspended(const sip::Message& request, const transport::Flow& from);
+  // A retry-limit suspension just placed for a request from `from`: ban it.
+  void reportSuspension(std::string_view username, const transport::Flow& from);
   void onRegister(sip::MessagePtr request, const transport::Flow& from,
                   const admission::GatewayInfo& account);
   // Closes the TCP/TLS connection of a peer whose request we dropped.
@@ -229,6 +249,9 @@ class Switch final : public txn::TransactionUser {
   sip::CheckPolicy forwardPolicy_;
   sip::CheckPolicy localPolicy_;
   std::shared_ptr<const Snapshot> snapshot_;
+  OccupancyObserver* occupancy_ = nullptr;
+  shield::BanSink* banSink_ = nullptr;
+  shield::TrustSink* trustSink_ = nullptr;
   bool draining_ = false;
   std::unique_ptr<admission::CallPolicy> policy_;
   std::unique_ptr<CarrierMonitor> carriers_;

@@ -256,7 +256,7 @@ std::string makeResponse(const Message& request, int status, std::string_view re
 }
 
 std::string makeErrorResponse(std::string_view raw, int status, std::string_view reason,
-                              std::string_view toTag) {
+                              std::string_view toTag, const std::vector<ExtraHeader>& extra) {
   size_t p = 0;
   while (p < raw.size() && (raw[p] == '\r' || raw[p] == '\n')) ++p;
   if (detail::istartsWith(raw.substr(p), "SIP/")) return "";  // never answer a response
@@ -343,6 +343,7 @@ std::string makeErrorResponse(std::string_view raw, int status, std::string_view
   }
   if (haveCallId) w.header("Call-ID", callId);
   if (haveCSeq) w.header("CSeq", cseq);
+  for (const ExtraHeader& h : extra) w.header(h.name, h.value);
   return w.finish();
 }
 

@@ -103,9 +103,10 @@ std::string makeResponse(const Message& request, int status, std::string_view re
 
 // Best-effort error response for bytes that failed to parse: copies the
 // Via, From, To, Call-ID and CSeq lines found in the raw header section (no
-// validation) and adds a To tag. Returns "" when no Via line is present,
+// validation) and adds a To tag, then the `extra` fields (e.g. the
+// shield's 503 adds Retry-After). Returns "" when no Via line is present,
 // or when the input is a response: then nothing can or should be sent.
 std::string makeErrorResponse(std::string_view raw, int status, std::string_view reason,
-                              std::string_view toTag);
+                              std::string_view toTag, const std::vector<ExtraHeader>& extra = {});
 
 }  // namespace tollgate::sip

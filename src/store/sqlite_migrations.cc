@@ -248,11 +248,43 @@ CREATE TABLE policy_counters (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 4 (bans, issue 4): the shield's ban list, shared by the running
+// node and `tollgate ban`. One row per banned host or prefix, keyed by its
+// canonical text ("192.0.2.7", "198.51.100.0/24", "2001:db8::/64"); a re-ban of the same
+// address updates the row (level counts the bans within ban_memory).
+// Every change that matters to a running node (insert, update, delete)
+// stamps the row with the next ban_seq.value, so a node polls one integer
+// and then reads only what changed; a delete leaves a tombstone
+// (deleted = 1) for the pollers to see, purged later. Hit counts are
+// statistics, not policy: updating them does not bump the sequence.
+constexpr const char* kV4 = R"sql(
+CREATE TABLE ban_seq (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL
+) STRICT;
+INSERT INTO ban_seq(id, value) VALUES (1, 0);
+CREATE TABLE ban (
+  address    TEXT PRIMARY KEY,
+  reason     TEXT NOT NULL,    -- manual | signature | rate | prefix_rate | auth | ...
+  detail     TEXT NOT NULL,
+  origin     TEXT NOT NULL,    -- auto (a node's checks) | manual (an operator)
+  created_us INTEGER NOT NULL,
+  expires_us INTEGER NOT NULL, -- 0 = never
+  hits       INTEGER NOT NULL,
+  level      INTEGER NOT NULL,
+  deleted    INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+  seq        INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL
+) STRICT;
+CREATE INDEX ban_by_seq ON ban(seq);
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
     {"digest credentials, registrations and auth suspensions", kV2},
     {"call policy: gateway limits, accounts, fraud rules, number lists, dynamic blacklist", kV3},
+    {"ban table and ban change sequence", kV4},
 };
 
 }  // namespace

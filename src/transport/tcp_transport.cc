@@ -85,8 +85,17 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
       ++stats.tcpRejectedLimit;
       continue;
     }
+    if (!sink.acceptConnection(remote)) {
+      closeWithReset(fd);
+      ++stats.tcpRejectedFilter;
+      continue;
+    }
     ++stats.tcpAccepted;
     Connection* c = addConnection(fd, remote, ls.info.id, /*connecting=*/false, ls.info.protocol);
+    // Before the TLS handshake: every open is matched by onConnectionClosed,
+    // also when the handshake cannot even start.
+    sink.onConnectionOpened(c->id, remote);
+    if (ls.fd < 0) return;  // the sink closed the transport
     if (ls.info.protocol == Protocol::Tls) {
       c->ssl = tls ? tls->accept(c->fd) : nullptr;
       if (c->ssl == nullptr) {
@@ -367,6 +376,10 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
     flow.remote = c->remote;
     flow.local = c->local;
     flow.connection = c->id;
+    if (!sink.filter(flow, frame)) {
+      if (c->closed) return false;  // the filter closed it
+      continue;
+    }
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
   }

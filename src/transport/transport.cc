@@ -263,6 +263,7 @@ void Transport::closeConnection(ConnectionId id, bool reset) {
   ++impl_->stats.tcpClosedUnwanted;
   if (reset) ++impl_->stats.tcpClosedReset;
   impl_->closeConnection(c);
+  // Freed by the reap() at the end of the handler that called us.
 }
 
 const std::vector<std::string>* Transport::peerCertificateNames(ConnectionId id) const {

@@ -78,19 +78,34 @@ struct TransportStats {
   size_t tcpOpen = 0;
   uint64_t tcpConnectFailed = 0;     // outbound connects refused, failed or timed out
   uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
-  uint64_t tcpClosedUnwanted = 0;    // closed by closeConnection() (unknown/suspended peers)
+  uint64_t tcpClosedUnwanted = 0;    // closed by closeConnection() (unknown/suspended/banned)
   uint64_t tcpClosedReset = 0;       // of those, closed with RST
   uint64_t tlsHandshakes = 0;        // TLS handshakes completed (both directions)
   uint64_t tlsHandshakeFailed = 0;   // failed or timed out (bad/unverified certificate, not TLS)
+  uint64_t tcpRejectedFilter = 0;    // refused by the sink's acceptConnection() (shield)
 };
 
 class MessageSink {
  public:
   virtual ~MessageSink() = default;
-  // One complete message. `bytes` is owned by the callee from here on.
+  // Looks at a message before the transport copies it out of its receive
+  // buffer: false drops it there, at no cost beyond this call (the shield
+  // decides here, so a flood it drops costs no allocation). `bytes` is valid
+  // only during the call.
+  virtual bool filter(const Flow& from, std::string_view bytes) { return true; }
+  // One complete message that passed filter(). `bytes` is owned by the
+  // callee from here on.
   virtual void onMessage(const Flow& from, std::string&& bytes) = 0;
   // A stream connection went away (peer close, error, idle, limit).
   virtual void onConnectionClosed(ConnectionId id) {}
+  // An inbound connection from `remote` was accepted, within the table and
+  // per-IP caps: false refuses it (closed with a reset, counted in
+  // tcpRejectedFilter) before it costs a table slot. The shield uses it for
+  // banned sources and its per-source/prefix connection limits.
+  virtual bool acceptConnection(const net::SockAddr& remote) { return true; }
+  // An accepted inbound connection got its id (every one is later matched by
+  // onConnectionClosed(id)).
+  virtual void onConnectionOpened(ConnectionId id, const net::SockAddr& remote) {}
 };
 
 enum class SendError : uint8_t { NoListener, SocketError, ConnectionFailed, QueueFull };
@@ -122,11 +137,12 @@ class Transport {
   // until it connects). Errors are also counted in stats.
   Result<Ok, SendError> send(const Flow& flow, std::string_view bytes);
 
-  // Closes a stream connection we do not want to keep (an unknown or
-  // suspended peer). reset: RST via SO_LINGER 0, leaving no TIME_WAIT on our
-  // side (sip.tcp_close = "reset"); else an orderly FIN. Unknown ids are
-  // ignored. The sink is told (onConnectionClosed), as for any close.
-  void closeConnection(ConnectionId id, bool reset);
+  // Closes a stream connection we do not want to keep: an unknown or
+  // suspended peer, or a source the shield just banned. reset: RST via
+  // SO_LINGER 0, leaving no TIME_WAIT on our side (sip.tcp_close =
+  // "reset"); else an orderly FIN. Unknown ids are ignored. The sink is told
+  // (onConnectionClosed), as for any close.
+  void closeConnection(ConnectionId id, bool reset = false);
   // The names (subjectAltName DNS entries, else the subject CN) of the
   // verified certificate the TLS peer on `id` presented; null when the
   // connection is not TLS, presented no certificate or it did not verify.

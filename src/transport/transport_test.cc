@@ -843,5 +843,68 @@ TEST_F(TransportTest, DISABLED_UdpReceiveRate) {
   EXPECT_GT(sink.n, 0u);
 }
 
+// ------------------------------------------------------------ sink hooks (shield)
+
+class FilteringSink : public RecordingSink {
+ public:
+  bool filter(const Flow& from, std::string_view bytes) override {
+    ++filtered;
+    return bytes.find("DROPME") == std::string_view::npos;
+  }
+  bool acceptConnection(const net::SockAddr& remote) override { return accept; }
+  void onConnectionOpened(ConnectionId id, const net::SockAddr& remote) override {
+    opened.push_back(id);
+  }
+  int filtered = 0;
+  bool accept = true;
+  std::vector<ConnectionId> opened;
+};
+
+TEST_F(TransportTest, FilterDropsMessagesBeforeDeliveryOnUdpAndTcp) {
+  FilteringSink sink;
+  Transport t(loop, sink);
+  ASSERT_TRUE(t.listen(spec("udp:127.0.0.1:0")));
+  ASSERT_TRUE(t.listen(spec("tcp:127.0.0.1:0")));
+  RawSocket udp = RawSocket::udp(*net::SockAddr::parse("127.0.0.1:0"));
+  udp.sendTo(t.listeners()[0].address, sipMessage("DROPME"));
+  udp.sendTo(t.listeners()[0].address, sipMessage("keep"));
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 1; }));
+  EXPECT_EQ(sink.messages[0].bytes, sipMessage("keep"));
+  RawSocket tcp = RawSocket::tcp(t.listeners()[1].address);
+  tcp.write(sipMessage("DROPME") + sipMessage("keep2"));
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 2; }));
+  EXPECT_EQ(sink.messages[1].bytes, sipMessage("keep2"));
+  EXPECT_EQ(sink.filtered, 4);
+  ASSERT_EQ(sink.opened.size(), 1u);
+}
+
+TEST_F(TransportTest, RefusedConnectionIsResetAndCounted) {
+  FilteringSink sink;
+  sink.accept = false;
+  Transport t(loop, sink);
+  ASSERT_TRUE(t.listen(spec("tcp:127.0.0.1:0")));
+  RawSocket c = RawSocket::tcp(t.listeners()[0].address);
+  bool eof = false;
+  readWhileRunning(loop, c.fd, 1, &eof);
+  EXPECT_TRUE(eof);
+  EXPECT_EQ(t.stats().tcpRejectedFilter, 1u);
+  EXPECT_EQ(t.stats().tcpAccepted, 0u);
+  EXPECT_TRUE(sink.opened.empty());
+}
+
+TEST_F(TransportTest, CloseConnectionByIdNotifiesTheSink) {
+  FilteringSink sink;
+  Transport t(loop, sink);
+  ASSERT_TRUE(t.listen(spec("tcp:127.0.0.1:0")));
+  RawSocket c = RawSocket::tcp(t.listeners()[0].address);
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.opened.size() == 1; }));
+  t.closeConnection(sink.opened[0]);
+  t.closeConnection(999999);  // unknown: nothing
+  EXPECT_EQ(sink.closed, sink.opened);
+  bool eof = false;
+  readWhileRunning(loop, c.fd, 1, &eof);
+  EXPECT_TRUE(eof);
+}
+
 }  // namespace
 }  // namespace tollgate::transport

@@ -64,6 +64,7 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
       flow.protocol = Protocol::Udp;
       flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
       flow.local = ls.info.id;
+      if (!sink.filter(flow, std::string_view(data, len))) continue;
       sink.onMessage(flow, std::string(data, len));
       if (ls.fd < 0) return;
     }

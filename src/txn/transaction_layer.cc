@@ -36,6 +36,7 @@ struct TransactionLayer::ServerTxn {
   State state = State::Trying;
   sip::MessagePtr request;
   Flow flow;                // where responses go
+  net::IpAddress source;    // where the request came from (occupancy reports)
   std::string key;          // in serverByKey_
   std::string acceptedKey;  // in acceptedByDialog_ while a 2xx awaits its ACK
   std::string topVia;       // first Via with received/rport; "" = as received
@@ -346,11 +347,13 @@ TxnId TransactionLayer::createServer(sip::MessagePtr request, const Flow& from) 
   t->key = serverKey(*request, false);
   t->flow = responseFlow(*request, from);
   t->topVia = viaWithReceived(*request, from);
+  t->source = from.remote.ip();
   t->request = std::move(request);
   serverByKey_[t->key] = id;
   ServerTxn& ref = *t;
   servers_.emplace(id, std::move(t));
   ++stats_.serverCreated;
+  if (occupancy_) occupancy_->opened(OccupancyKind::Transaction, ref.source);
   if (ref.invite) {
     // §17.2.1: 100 Trying at once, so the client stops retransmitting.
     std::string trying = sip::makeResponse(*ref.request, 100, "Trying", "", {}, {}, ref.topVia);
@@ -473,6 +476,7 @@ void TransactionLayer::serverTerminate(ServerTxn& t) {
       acceptedByDialog_.erase(k);
     }
   }
+  if (occupancy_) occupancy_->closed(OccupancyKind::Transaction, t.source);
   auto it = servers_.find(t.id);
   if (it != servers_.end()) {
     deadServers_.push_back(std::move(it->second));

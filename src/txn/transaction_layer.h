@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/event_loop.h"
+#include "common/occupancy.h"
 #include "common/random.h"
 #include "sip/message.h"
 #include "sip/serialize.h"
@@ -111,6 +112,9 @@ class TransactionLayer final : public transport::MessageSink {
   TransactionLayer& operator=(const TransactionLayer&) = delete;
 
   void setUser(TransactionUser* user) { user_ = user; }
+  // Told of every server transaction's creation and end, by source IP (the
+  // shield's per-source concurrency limit). Null = nobody.
+  void setOccupancyObserver(OccupancyObserver* observer) { occupancy_ = observer; }
   const TimerSettings& timers() const { return timers_; }
 
   // transport::MessageSink
@@ -187,6 +191,7 @@ class TransactionLayer final : public transport::MessageSink {
   Random& random_;
   TimerSettings timers_;
   TransactionUser* user_ = nullptr;
+  OccupancyObserver* occupancy_ = nullptr;
 
   TxnId nextId_ = 1;
   std::unordered_map<TxnId, std::unique_ptr<ServerTxn>> servers_;

@@ -66,9 +66,10 @@ def tollgate(request, tmp_path, ports):
     nodes: list[harness.Tollgate] = []
 
     def make(settings: dict | None = None, provisioning: str | None = None, start: bool = True,
-             listen: list[str] | None = None, name: str = "tg") -> harness.Tollgate:
+             listen: list[str] | None = None, name: str = "tg",
+             wrapper: list[str] | None = None) -> harness.Tollgate:
         tg = harness.Tollgate(tmp_path, ports, settings=settings, provisioning=provisioning,
-                              listen=listen, name=name)
+                              listen=listen, name=name, wrapper=wrapper)
         nodes.append(tg)
         _artifacts(request).append((f"tollgate log {tg.log_path}", lambda: tg.log_tail(80)))
         if start:

@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -161,8 +162,11 @@ class Tollgate:
 
     def __init__(self, workdir: Path, ports: PortAllocator, settings: dict | None = None,
                  provisioning: str | None = None, listen: list[str] | None = None,
-                 name: str = "tg"):
+                 name: str = "tg", wrapper: list[str] | None = None):
         self.workdir = Path(workdir)
+        # Command prefix for `tollgate run` (e.g. ["ip", "netns", "exec", ns]);
+        # it must exec tollgate so that the PID stays tollgate's.
+        self.wrapper = list(wrapper or [])
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.port = ports.port()
@@ -223,7 +227,7 @@ class Tollgate:
 
     def start(self) -> "Tollgate":
         self._log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([TOLLGATE_BIN, "run", "--config", str(self.config_path)],
+        self.proc = subprocess.Popen([*self.wrapper, TOLLGATE_BIN, "run", "--config", str(self.config_path)],
                                      stdout=self._log_file, stderr=self._log_file,
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.READY_TIMEOUT
@@ -289,6 +293,44 @@ class Tollgate:
     def wait_log(self, pattern: str, timeout: float = 5, start: int = 0) -> re.Match:
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log(), start), timeout, f"log line /{pattern}/")
+
+    def stats(self, timeout: float = 5) -> dict[str, str]:
+        """The node's counters now: SIGUSR1 makes it log a node.stats line,
+        whose fields are returned (values as strings)."""
+        before = self.log().count("event=node.stats")
+        self.signal(signal.SIGUSR1)
+        wait_until(lambda: self.log().count("event=node.stats") > before, timeout, "a node.stats line")
+        line = [l for l in self.log().splitlines() if "event=node.stats" in l][-1]
+        return parse_logfmt(line)
+
+    def ban_why(self, address: str) -> dict:
+        """`tollgate ban why --json ADDRESS` as a dict."""
+        r = self.cli("ban", "why", "--config", str(self.config_path), "--json", address, check=False)
+        if r.returncode not in (0, 1):
+            raise HarnessError(f"ban why exited {r.returncode}: {r.stderr}")
+        return json.loads(r.stdout)
+
+
+_LOGFMT = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_logfmt(line: str) -> dict[str, str]:
+    """key=value pairs of one log line; quoted values unquoted."""
+    out = {}
+    for k, v in _LOGFMT.findall(line):
+        if v.startswith('"'):
+            v = json.loads(v)
+        out[k] = v
+    return out
+
+
+def counts_field(value: str) -> dict[str, int]:
+    """A "reason:n,reason:n" stats field as a dict."""
+    out = {}
+    for part in filter(None, value.split(",")):
+        k, _, n = part.partition(":")
+        out[k] = int(n)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -742,3 +784,87 @@ def check_cdr(cdr: dict, *, reason: str, final_code: int, answered: bool, hangup
                       ("transport", transport), ("source", source), ("call_id", call_id)):
         if want is not None:
             assert cdr[key] == want, f"{key} {cdr[key]!r} != {want!r}: {where}"
+
+
+# ---------------------------------------------------------------------------
+# Network namespaces
+
+
+class NamespacesUnavailable(Exception):
+    """This machine does not let us create network namespaces (not root, or
+    no CAP_SYS_ADMIN/CAP_NET_ADMIN): namespace tests skip with this reason."""
+
+
+_netns_counter = 0
+
+
+class NetnsPair:
+    """Two network namespaces, `a` (a remote host) and `b` (the host under
+    test), joined by a veth pair. Every address lives inside them: nothing
+    in the caller's namespace changes. Names carry our PID, so concurrent
+    suites do not collide. Use as a context manager; `close()` deletes both
+    namespaces (the veth pair goes with them)."""
+
+    def __init__(self):
+        global _netns_counter
+        _netns_counter += 1
+        tag = f"{os.getpid() % 100000}{_netns_counter}"
+        self.a, self.b = f"tga{tag}", f"tgb{tag}"
+        self.veth_a, self.veth_b = f"tva{tag}"[:15], f"tvb{tag}"[:15]
+        net = 10 + (os.getpid() + _netns_counter) % 200
+        self.ip_a, self.ip_b = f"10.251.{net}.1", f"10.251.{net}.2"
+        self.ip_other = f"10.251.{net}.3"  # on the link, owned by nobody
+        self._made: list[str] = []
+
+    def _run(self, *cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(list(cmd), capture_output=True, text=True, timeout=20)
+
+    def __enter__(self) -> "NetnsPair":
+        for ns in (self.a, self.b):
+            r = self._run("ip", "netns", "add", ns)
+            if r.returncode != 0:
+                self.close()
+                raise NamespacesUnavailable(f"`ip netns add` failed: {r.stderr.strip()}")
+            self._made.append(ns)
+        steps = [
+            ["ip", "link", "add", self.veth_a, "type", "veth", "peer", "name", self.veth_b],
+            ["ip", "link", "set", self.veth_a, "netns", self.a],
+            ["ip", "link", "set", self.veth_b, "netns", self.b],
+            ["ip", "-n", self.a, "addr", "add", f"{self.ip_a}/24", "dev", self.veth_a],
+            ["ip", "-n", self.b, "addr", "add", f"{self.ip_b}/24", "dev", self.veth_b],
+            ["ip", "-n", self.a, "link", "set", "lo", "up"],
+            ["ip", "-n", self.b, "link", "set", "lo", "up"],
+            ["ip", "-n", self.a, "link", "set", self.veth_a, "up"],
+            ["ip", "-n", self.b, "link", "set", self.veth_b, "up"],
+        ]
+        for cmd in steps:
+            r = self._run(*cmd)
+            if r.returncode != 0:
+                self.close()
+                raise NamespacesUnavailable(f"{' '.join(cmd)}: {r.stderr.strip()}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for ns in self._made:
+            self._run("ip", "netns", "del", ns)
+        self._made = []
+
+    def exec(self, ns: str, *cmd: str, timeout: float = 30,
+             check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise HarnessError(f"in {ns}: {' '.join(cmd)} exited {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def peer(self, *args: str, timeout: float = 30) -> dict:
+        """netns_peer.py in namespace `a` (send) and its JSON result."""
+        r = self.exec(self.a, sys.executable, str(HERE / "netns_peer.py"), *args, timeout=timeout)
+        return json.loads(r.stdout)
+
+    def wrapper(self, ns: str) -> list[str]:
+        """Command prefix that runs a program inside `ns` (exec'ed: the PID stays)."""
+        return ["ip", "netns", "exec", ns]

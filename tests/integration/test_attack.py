@@ -8,7 +8,13 @@ bound to 127.0.0.x with -b, never -R/-A):
   from another source, registers during the attack.
 - svwar learns nothing: the made-up extension it probes first gets the same
   challenge as every real one, so it reports nothing (REGISTER and INVITE
-  scans, forced or not)."""
+  scans, forced or not).
+
+These prove the auth layer on its own. The shield would stop both tools at
+their first packets (their User-Agent is a scanner signature, and their rate
+trips the per-source limits: see test_shield.py), so here its signature and
+rate checks only count (AUTH_ONLY). Its ban list still takes the auth
+layer's suspensions: the svcrack source ends up banned with reason "auth"."""
 
 from __future__ import annotations
 
@@ -16,10 +22,15 @@ import subprocess
 
 import pytest
 
+from harness import wait_until
 from sipua import Ua
 from test_auth import password_gateway
 
 USER, SECRET = "100", "zebra-71"
+# The shield's own scanner and rate checks counted only, so the tools reach
+# the auth layer (defence in depth: each layer holds without the other).
+AUTH_ONLY = {"shield": {"signature_mode": "count-only", "rate_mode": "count-only",
+                        "prefix_rate_mode": "count-only"}}
 POSITION = 61  # the real password's line in the wordlist (after position 50)
 
 
@@ -42,12 +53,18 @@ def svcrack(tg, words, local_port):
 
 
 def test_svcrack_does_not_find_the_password_with_retry_limits(tollgate, ports, tmp_path):
-    tg = tollgate(provisioning=password_gateway(username=USER, password=SECRET, register=True))
+    tg = tollgate(settings=AUTH_ONLY,
+                  provisioning=password_gateway(username=USER, password=SECRET, register=True))
     out = svcrack(tg, wordlist(tmp_path), ports.port())
     assert "found nothing" in out, out
     assert SECRET not in out, out
-    tg.wait_log(r"event=auth\.suspended kind=user_source username=100 source=127\.0\.0\.\d+ "
-                r"seconds=180 offenses=1 failures=6")
+    m = tg.wait_log(r"event=auth\.suspended kind=user_source username=100 "
+                    r"source=(127\.0\.0\.\d+) seconds=180 offenses=1 failures=6")
+    # The suspension is a ban in the shield too (one ban list).
+    why = wait_until(lambda: (lambda w: w if w.get("banned") else None)(tg.ban_why(m.group(1))),
+                     5, "the auth ban in the store")
+    assert why["bans"][0]["reason"] == "auth", why
+    assert why["bans"][0]["detail"] == "6 failed digest attempts for user 100", why
     # The account's owner, elsewhere, is not locked out by the attack.
     u = Ua("127.0.0.3", ports.port(), ("127.0.0.1", tg.port))
     try:
@@ -59,7 +76,7 @@ def test_svcrack_does_not_find_the_password_with_retry_limits(tollgate, ports, t
 
 def test_svcrack_finds_the_password_without_retry_limits(tollgate, ports, tmp_path):
     """The control: the same attack with auth.retry_limits = false works."""
-    tg = tollgate(settings={"auth": {"retry_limits": False}},
+    tg = tollgate(settings={**AUTH_ONLY, "auth": {"retry_limits": False}},
                   provisioning=password_gateway(username=USER, password=SECRET, register=True))
     out = svcrack(tg, wordlist(tmp_path), ports.port())
     assert f"| {USER}       | {SECRET} |" in out, out
@@ -68,7 +85,8 @@ def test_svcrack_finds_the_password_without_retry_limits(tollgate, ports, tmp_pa
 @pytest.mark.parametrize("method,force", [("REGISTER", False), ("INVITE", False),
                                           ("REGISTER", True)])
 def test_svwar_learns_nothing(tollgate, ports, method, force):
-    tg = tollgate(provisioning=password_gateway(username=USER, password=SECRET, register=True) +
+    tg = tollgate(settings=AUTH_ONLY,
+                  provisioning=password_gateway(username=USER, password=SECRET, register=True) +
                   password_gateway(name="phone-102", username="102", password="x"))
     cmd = ["svwar", "-b", "127.0.0.2", "-P", str(ports.port()), "-p", str(tg.port),
            "-e", "95-105", "-m", method, "127.0.0.1"]

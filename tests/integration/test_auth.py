@@ -241,11 +241,18 @@ def test_retry_limit_suspends_the_pair_but_not_the_real_user(tollgate, ua):
     assert re.search(r"event=auth\.suspended kind=user_source username=100 source=127\.0\.0\.2 "
                      r"seconds=180", tg.log())
 
+    # The suspension also banned the address in the shield (one ban list).
+    why = wait_until(lambda: (lambda w: w if w["banned"] else None)(tg.ban_why("127.0.0.2")), 5,
+                     "the auth ban in the store")
+    assert (why["bans"][0]["reason"], why["bans"][0]["detail"]) == (
+        "auth", "4 failed digest attempts for user 100"), why
+
     r = tg.cli("auth", "suspensions", "clear", "--config", str(tg.config_path), "--source",
                "127.0.0.2", "--user", USER)
-    assert r.stdout.strip() == "cleared 1 suspension"
+    assert r.stdout.strip().splitlines() == ["cleared 1 suspension", "lifted 1 auth ban"]
     tg.wait_log(r"event=auth\.suspension_cleared kind=user_source username=100 "
                 r"source=127\.0\.0\.2 lifted=true")
+    tg.wait_log(r"event=shield\.ban_lifted address=127\.0\.0\.2")
     _, ok, _ = attacker.register(PASSWORD)
     assert ok is not None and ok.status == 200
     suspensions(tg, lambda rows: rows == [], "the cleared suspension gone")
@@ -254,11 +261,16 @@ def test_retry_limit_suspends_the_pair_but_not_the_real_user(tollgate, ua):
     assert miss.returncode == 1 and miss.stdout.strip() == "cleared 0 suspensions"
 
 
-def test_source_limit_catches_username_spraying_and_403_policy(tollgate, ua):
+@pytest.mark.parametrize("auto_ban", [True, False])
+def test_source_limit_catches_username_spraying_and_403_policy(tollgate, ua, auto_ban):
     """Many usernames from one source trip auth.source_max_retry: the whole
-    source is suspended. With sip.unknown_source = "403" suspended requests
-    get 403 rather than silence."""
-    tg = tollgate(settings={"auth": {"source_max_retry": 5}, "sip": {"unknown_source": "403"}},
+    source is suspended. With sip.unknown_source = "403" the request that
+    tripped it gets 403 rather than silence. The suspension also bans the
+    source in the shield, which then drops it before parsing (silence); when
+    the shield places no ban (here shield.auto_ban = false; also a trusted
+    source) the auth layer answers later requests 403 itself."""
+    tg = tollgate(settings={"auth": {"source_max_retry": 5}, "sip": {"unknown_source": "403"},
+                            "shield": {"auto_ban": auto_ban}},
                   provisioning=password_gateway(register=True))
     answers = []
     for i in range(5):
@@ -266,10 +278,53 @@ def test_source_limit_catches_username_spraying_and_403_policy(tollgate, ua):
         answers.append(u.register("x")[1])
     assert [a.status for a in answers] == [407, 407, 407, 407, 403]
     u = ua(tg, "127.0.0.2")
-    first, _, _ = u.register(PASSWORD)
-    assert first.status == 403
+    first, _, _ = u.register(PASSWORD, timeout=1.0)
     listed = suspensions(tg, lambda rows: rows)
     assert [(s["kind"], s["source"]) for s in listed] == [("source", "127.0.0.2")]
+    if auto_ban:
+        assert first is None, "banned by the shield: dropped unparsed"
+        why = wait_until(lambda: (lambda w: w if w["banned"] else None)(tg.ban_why("127.0.0.2")),
+                         5, "the auth ban in the store")
+        assert (why["bans"][0]["reason"], why["bans"][0]["detail"]) == (
+            "auth", "5 failed digest attempts from this source"), why
+        # Lifting the ban lifts the suspension behind it (one step).
+        r = tg.cli("ban", "del", "--config", str(tg.config_path), "127.0.0.2")
+        assert r.stdout.strip().splitlines() == ["unbanned 127.0.0.2", "cleared 1 auth suspension"]
+        tg.wait_log(r"event=shield\.ban_lifted address=127\.0\.0\.2")
+        tg.wait_log(r"event=auth\.suspension_cleared kind=source .*lifted=true")
+        _, ok, _ = u.register(PASSWORD)
+        assert ok is not None and ok.status == 200
+    else:
+        assert first.status == 403
+        assert not tg.ban_why("127.0.0.2")["banned"]
+        tg.stats()  # SIGUSR1: node.stats, then node.auth_stats
+        tg.wait_log(r"event=node\.auth_stats .*auth_bans_placed=0 auth_bans_refused=1")
+
+
+def test_authenticated_source_is_vouched_for_in_the_shield(tollgate, ua):
+    """A password customer at an address the shield does not know is a
+    stranger only until it authenticates: then the shield treats it like a
+    gateway address (no per-source limits meant for strangers), while an
+    unauthenticated source at the same rate is rate-banned."""
+    tg = tollgate(settings={"shield": {"recent_hits": 5}},
+                  provisioning=password_gateway(register=True))
+    phone = ua(tg, "127.0.0.2")
+    # Each register() is two requests (challenged, then with credentials):
+    # 16 in all, past recent_hits = 5 from the second registration on.
+    for i in range(8):
+        _, ok, _ = phone.register(PASSWORD)
+        assert ok is not None and ok.status == 200, f"registration {i}: {ok}"
+    stranger = ua(tg, "127.0.0.3")
+    ruri = f"sip:127.0.0.1:{tg.port}"
+    answered = 0
+    for i in range(8):
+        r = stranger.transact(stranger.build("REGISTER", ruri, call_id=f"s{i}", cseq=1,
+                                             from_user=USER, to_user=USER, from_tag="t"),
+                              timeout=0.5)
+        answered += r is not None
+    assert answered == 5, "a stranger gets recent_hits answers, then the rate ban"
+    assert tg.ban_why("127.0.0.3")["bans"][0]["reason"] == "rate"
+    assert not tg.ban_why("127.0.0.2")["banned"]
 
 
 def test_suspension_survives_a_restart(tollgate, ua):

@@ -178,16 +178,17 @@ def test_tls_min_version_is_enforced(tollgate, ports, pki):
 def test_tcp_close_of_dropped_peers(tollgate, ports, mode):
     """A request from an unknown source over TCP is dropped and its
     connection closed: with sip.tcp_close = "reset" the client sees a reset,
-    with "fin" an orderly end of stream."""
+    with "fin" an orderly end of stream. (A REGISTER: an OPTIONS from an
+    untrusted source never reaches the switch, the shield drops it.)"""
     tg = tollgate(settings={"sip": {"tcp_close": mode}},
                   provisioning=mapping_gateway("cust-a", ["127.0.0.9"]))
     s = socket.socket()
     s.bind(("127.0.0.2", 0))
     s.connect(("127.0.0.1", tg.port))
     port = s.getsockname()[1]
-    s.sendall((f"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:{port};"
-               f"branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
-               f"Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+    s.sendall((f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.2:{port};"
+               f"branch=z9hG4bK1\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
+               f"Call-ID: c1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
                f"Content-Length: 0\r\n\r\n").encode())
     s.settimeout(3)
     if mode == "reset":

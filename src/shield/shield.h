@@ -1,0 +1,277 @@
+// The shield: the decision every received message passes before the SIP
+// parser sees it, and the one ban list. It sits between the transport and
+// the transaction layer as a MessageSink decorator (Transport -> Shield ->
+// TransactionLayer) and decides on the raw bytes, in the transport's receive
+// buffer before they are even copied (MessageSink::filter), cheapest checks
+// first:
+//
+//   1. trusted source (every mapping and routing gateway address plus
+//      shield.trusted): skips the checks below; only requests that open
+//      something (INVITE, REGISTER, OPTIONS, ...) pass a generous token
+//      bucket per source, and the excess is answered 503 (stateless, built
+//      from the raw bytes), never banned;
+//   2. banned source (host or prefix): dropped; then a source the auth layer
+//      vouched for (TrustSink) is treated as trusted;
+//   3. scanner User-Agent (request): dropped, source banned;
+//   4. rates per source and per prefix (/24, /64): a sliding window
+//      (`recent`, N in S seconds) and a token bucket (`hashlimit`); a trip
+//      drops and bans (the prefix for a prefix trip). Everything an
+//      untrusted source sends is counted here, including what the method
+//      policy below drops anyway, so a prober ends up banned (and dropped
+//      in the kernel) rather than costing a scan per packet forever;
+//   5. not SIP at all (no start line we recognise): dropped;
+//   6. method policy (default: OPTIONS from untrusted sources dropped);
+//   7. concurrency per source and prefix (open transactions, dialogs, TCP
+//      connections; each kind on its own): new requests over the limit are
+//      dropped, new connections refused.
+//
+// Each check is enforced or only counted (ShieldConfig modes). Trusted
+// sources are still authenticated after this; the shield only decides what
+// the parser may spend time on. Work per message is O(1) table operations
+// plus one pass over the header section for User-Agent; memory is bounded
+// by the table capacities (memoryBytes()). One log line per new ban, never
+// per packet; everything else is counted in ShieldStats.
+//
+// Confined to its worker (the one that runs the transport feeding it).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/event_loop.h"
+#include "common/occupancy.h"
+#include "common/random.h"
+#include "shield/ban.h"
+#include "shield/ban_sink.h"
+#include "shield/ban_table.h"
+#include "shield/bounded_table.h"
+#include "shield/prefix_set.h"
+#include "shield/raw_scan.h"
+#include "shield/shield_config.h"
+#include "shield/trust_sink.h"
+#include "transport/transport.h"
+
+namespace tollgate::shield {
+
+// Why a message was dropped (or would have been, in count-only mode).
+enum class ShieldReason : uint8_t {
+  Banned,         // the source or its prefix is banned
+  Signature,      // scanner User-Agent
+  Rate,           // per-source window or bucket
+  PrefixRate,     // per-prefix window or bucket
+  Concurrency,    // too many open transactions/dialogs/connections
+  UnknownSource,  // method policy: e.g. OPTIONS from an untrusted source
+  Malformed,      // not a SIP start line (untrusted source)
+  TrustedExcess,  // trusted source over its bucket: answered 503, not dropped
+};
+inline constexpr size_t kShieldReasonCount = 8;
+// "banned", "signature", "rate", "prefix_rate", "concurrency",
+// "unknown_source", "malformed", "trusted_excess"
+std::string_view shieldReasonName(ShieldReason r);
+
+// The shield's counters and table sizes, for the node.stats log line, and
+// for `tollgate stats` and /metrics (management layer), which read this
+// struct as it is. Counters only grow; sizes are as of the last stats()
+// call. Reasons index the arrays by ShieldReason.
+struct ShieldStats {
+  uint64_t received = 0;  // messages inspected
+  uint64_t trusted = 0;   // ... of which from trusted sources
+  uint64_t passed = 0;    // handed on to the parser (trusted or not)
+  // Enforced: dropped for this reason (TrustedExcess: answered 503).
+  std::array<uint64_t, kShieldReasonCount> dropped{};
+  // Count-only: matched, counted, passed on to the next check.
+  std::array<uint64_t, kShieldReasonCount> wouldDrop{};
+  uint64_t connectionsRefused = 0;  // TCP accepts refused (banned, concurrency)
+  uint64_t connectionsClosed = 0;   // open connections closed because their source got banned
+
+  uint64_t bansPlaced = 0;  // new bans (auto, auth, manual from the store)
+  std::array<uint64_t, kBanReasonCount> bansByReason{};
+  uint64_t bansEscalated = 0;       // ... of which repeat offenders (level > 1)
+  uint64_t bansRefusedFull = 0;     // auto-bans not placed: table full of active bans
+  uint64_t bansRefusedTrusted = 0;  // BanSink::suspend() on a trusted source
+  uint64_t bansLifted = 0;          // removed before expiry (store delete)
+  uint64_t bansExpired = 0;         // noticed expired
+
+  uint64_t sourcesEvicted = 0;   // per-source entries pushed out by the bound
+  uint64_t prefixesEvicted = 0;  // per-prefix entries pushed out by the bound
+
+  size_t sources = 0;          // per-source entries now
+  size_t prefixes = 0;         // per-prefix entries now
+  size_t bansActive = 0;       // active bans now
+  size_t banRecords = 0;       // active bans plus history kept for escalation
+  size_t trustedPrefixes = 0;  // entries in the trusted set
+  size_t trustedBuckets = 0;   // trusted sources with a 503 bucket
+  size_t vouched = 0;          // sources vouched for by authentication (TrustSink)
+  size_t openConnections = 0;  // tracked inbound TCP connections
+  size_t memoryBytes = 0;      // bound on the tables' memory (by construction)
+};
+
+enum class Verdict : uint8_t { Pass, Drop, Reject503 };
+
+struct Decision {
+  Verdict verdict = Verdict::Pass;
+  ShieldReason reason = ShieldReason::Banned;  // meaningful unless Pass
+};
+
+class Shield final : public transport::MessageSink,
+                     public OccupancyObserver,
+                     public BanSink,
+                     public TrustSink {
+ public:
+  // next: where passed messages go (the transaction layer). The loop gives
+  // the time of each message and runs the periodic ban bookkeeping.
+  Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig config,
+         transport::MessageSink& next);
+  ~Shield() override;
+  Shield(const Shield&) = delete;
+  Shield& operator=(const Shield&) = delete;
+
+  // For stateless 503s and for closing connections of banned sources.
+  void setTransport(transport::Transport* transport) { transport_ = transport; }
+  // The gateway addresses of the current provisioning snapshot; combined
+  // with shield.trusted into the trusted set. Build it off the worker with
+  // buildTrusted() and swap it in here.
+  void setTrusted(std::shared_ptr<const PrefixSet> trusted);
+  std::shared_ptr<const PrefixSet> buildTrusted(const std::vector<net::Cidr>& gateways) const;
+  void setBanListener(BanListener* listener) { listener_ = listener; }
+
+  // The decision for one message at `now`, with every table update and
+  // counter it implies, but no I/O: onMessage() acts on it. Public for the
+  // benchmark and tests.
+  Decision inspect(const transport::Flow& from, std::string_view bytes, MonoTime now);
+
+  // transport::MessageSink. filter() is the decision, on the transport's
+  // receive buffer (dropped messages are never copied); onMessage() hands
+  // what passed to the next sink.
+  bool filter(const transport::Flow& from, std::string_view bytes) override;
+  void onMessage(const transport::Flow& from, std::string&& bytes) override;
+  void onConnectionClosed(transport::ConnectionId id) override;
+  bool acceptConnection(const net::SockAddr& remote) override;
+  void onConnectionOpened(transport::ConnectionId id, const net::SockAddr& remote) override;
+
+  // OccupancyObserver (transactions from txn, dialogs from call)
+  void opened(OccupancyKind kind, const net::IpAddress& source) override;
+  void closed(OccupancyKind kind, const net::IpAddress& source) override;
+
+  // BanSink (auth suspensions)
+  bool suspend(const net::IpAddress& source, BanReason reason, std::string_view detail,
+               std::optional<std::chrono::seconds> duration = std::nullopt) override;
+
+  // TrustSink (sources authenticated by credentials)
+  void vouch(const net::IpAddress& source, std::chrono::seconds ttl) override;
+  void unvouch(const net::IpAddress& source) override;
+
+  // Bans from the store (an operator's `tollgate ban add`, or rows written
+  // earlier, at start-up). Placed as given (no escalation), never echoed
+  // back to the store. An expired or inactive one is kept as history.
+  void applyStoredBan(const BanInfo& ban);
+  // A ban deleted in the store (`tollgate ban del`): lifted now.
+  void liftBan(const PrefixKey& prefix);
+
+  // The active ban covering ip, if any.
+  std::optional<BanInfo> banFor(const net::IpAddress& ip);
+  bool isTrusted(const net::IpAddress& ip) const;
+
+  const ShieldStats& stats();
+  // Bound on the memory of every table together, by construction.
+  size_t memoryBytes() const;
+  const ShieldConfig& config() const { return config_; }
+
+  // Reports changed hit counts to the listener now (also runs every
+  // kHitsReportInterval on the loop).
+  void reportHits();
+
+ private:
+  struct RateState {
+    int64_t windowStartMs = 0;  // start of the current fixed window
+    int64_t lastMs = 0;         // last message (bucket refill and idle expiry)
+    uint32_t windowCount = 0;
+    uint32_t prevCount = 0;  // previous window, weighted down as this one ages
+    float tokens = 0;
+    bool fresh = true;  // never seen: bucket starts full
+  };
+  struct SourceState {
+    RateState rate;
+    uint16_t open[3] = {0, 0, 0};  // by OccupancyKind, plus connections at [2]
+    bool pinned() const { return open[0] != 0 || open[1] != 0 || open[2] != 0; }
+  };
+  struct Bucket {
+    RateState rate;
+    bool pinned() const { return false; }
+  };
+  struct Vouch {
+    int64_t untilMs = 0;
+    bool pinned() const { return false; }
+  };
+  using VouchTable = BoundedTable<IpKey, Vouch, KeyHasher>;
+  using SourceTable = BoundedTable<IpKey, SourceState, KeyHasher>;
+  using BucketTable = BoundedTable<IpKey, Bucket, KeyHasher>;
+  static constexpr int kConnections = 2;  // index of TCP connections in SourceState::open
+
+  // A check matched: true when it acts (enforce), false when only counted.
+  bool enforce(Mode mode, ShieldReason reason);
+  // Sliding-window estimate (RFC-less; see docs/shield.md) and token bucket.
+  static bool windowTrips(RateState& s, int64_t nowMs, uint32_t hits, int64_t windowMs);
+  static bool bucketTrips(RateState& s, int64_t nowMs, double rate, double burst, int64_t idleMs);
+  bool trustedPath(const transport::Flow& from, std::string_view bytes, const IpKey& ip,
+                   int64_t nowMs);
+  SourceState* sourceEntry(const IpKey& ip, bool create);
+  SourceState* prefixEntry(const IpKey& ip, bool create);
+  IpKey prefixKeyOf(const IpKey& ip) const;
+  int prefixBits(const IpKey& ip) const;
+  void adjust(const IpKey& ip, int kind, int delta);
+
+  // Places (or escalates) a ban. base: the first ban's length. Returns the
+  // record, or null when none was placed.
+  BanRecord* placeBan(const PrefixKey& p, BanReason reason, std::string detail,
+                      std::chrono::seconds base, int64_t nowMs);
+  BanInfo infoOf(const PrefixKey& p, const BanRecord& r) const;
+  void noteHit(const PrefixKey& p, BanRecord& r);
+  void sweep(int64_t nowMs);
+  int64_t msOf(MonoTime t) const;
+  int64_t wallUsAt(int64_t nowMs) const;
+
+  EventLoop& loop_;
+  const Clock& clock_;
+  Random& random_;
+  ShieldConfig config_;
+  transport::MessageSink& next_;
+  transport::Transport* transport_ = nullptr;
+  BanListener* listener_ = nullptr;
+
+  uint64_t seed_;
+  std::shared_ptr<const PrefixSet> trusted_;
+  std::shared_ptr<const PrefixSet> configTrusted_;  // shield.trusted alone
+  std::vector<std::string> signatures_;             // lower-cased
+  std::vector<std::string> dropMethods_;
+  SourceTable sources_;
+  SourceTable prefixes_;
+  BucketTable trustedBuckets_;
+  VouchTable vouched_;
+  BanTable bans_;
+  std::unordered_map<transport::ConnectionId, IpKey> connections_;
+  std::vector<PrefixKey> hitsQueue_;  // bans whose hit count changed since the last report
+  Timer tick_;
+  uint64_t sweptExpired_ = 0;  // active bans found expired by the sweep (not by a lookup)
+  ShieldStats stats_;
+};
+
+// How often changed ban hit counts go to the listener (and so the store),
+// and expired records are swept.
+inline constexpr Millis kHitsReportInterval{2000};
+// Ban records looked at per sweep tick, from the least recently used end.
+inline constexpr int kSweepPerTick = 64;
+// Most hit counts reported per tick; the rest wait for the next one.
+inline constexpr size_t kMaxHitsPerReport = 4096;
+// Retry-After (seconds) on the 503 a trusted source gets over its bucket.
+inline constexpr int kTrustedRetryAfter = 5;
+
+}  // namespace tollgate::shield
