@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/result.h"
 #include "transport/transport.h"
 
@@ -70,6 +71,24 @@ struct NodeConfig {
   Seconds drainTimeout{30};  // on SIGTERM: refuse new calls, wait this long for calls to end
 };
 
+// The management API (docs/api.md): HTTP(S) listeners, web access control,
+// login lockout and password policy.
+enum class LockoutScope { Source, Account };
+struct ApiConfig {
+  std::vector<net::SockAddr> listen;  // "127.0.0.1:8080"; empty = no API
+  std::vector<net::Cidr> allow;       // web access control; default loopback only
+  std::string certificate;            // PEM; with private_key: HTTPS
+  std::string privateKey;
+  LockoutScope lockoutScope = LockoutScope::Source;
+  int lockoutAttempts = 5;           // failed logins within lockout_window that lock
+  Seconds lockoutWindow{900};        // failures older than this are forgotten
+  Seconds lockoutDuration{900};      // SERVER_LOGIN_FAILED_DISABLE_TIME
+  size_t passwordMinLength = 12;     // SERVER_PASSWORD_LENGTH
+  Seconds sessionLifetime{28800};    // absolute
+  Seconds sessionIdleTimeout{1800};  // no request for this long ends a session
+  bool metricsAuth = true;           // /metrics needs a token
+};
+
 struct Config {
   SipConfig sip;
   RoutingConfig routing;
@@ -77,6 +96,7 @@ struct Config {
   CdrConfig cdr;
   LogConfig log;
   NodeConfig node;
+  ApiConfig api;
   std::string sourcePath;  // file (or source name) it was parsed from
 };
 

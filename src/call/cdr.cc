@@ -10,9 +10,9 @@
 namespace tollgate::call {
 namespace {
 
-// Indexed by the enum value; reasonFromName() scans it (15 entries, only on
+// Indexed by the enum value; reasonFromName() scans it (one per reason, only on
 // CDR reads and CLI filters, never per packet).
-constexpr std::array<std::pair<TerminationReason, std::string_view>, 15> kReasonNames{{
+constexpr std::array<std::pair<TerminationReason, std::string_view>, 16> kReasonNames{{
     {TerminationReason::CallerBye, "caller_bye"},
     {TerminationReason::CalleeBye, "callee_bye"},
     {TerminationReason::Busy, "busy"},
@@ -28,6 +28,7 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, 15> kReason
     {TerminationReason::AckTimeout, "ack_timeout"},
     {TerminationReason::Draining, "draining"},
     {TerminationReason::InternalError, "internal_error"},
+    {TerminationReason::AdminHangup, "admin_hangup"},
 }};
 
 constexpr bool reasonTableMatchesEnum() {
@@ -37,7 +38,7 @@ constexpr bool reasonTableMatchesEnum() {
   return true;
 }
 static_assert(reasonTableMatchesEnum(), "kReasonNames must list reasons in enum order");
-static_assert(static_cast<size_t>(TerminationReason::InternalError) + 1 == kReasonNames.size(),
+static_assert(static_cast<size_t>(TerminationReason::AdminHangup) + 1 == kReasonNames.size(),
               "a TerminationReason was added without a name");
 
 }  // namespace

@@ -29,6 +29,8 @@ enum class TerminationReason : uint8_t {
   AckTimeout,     // answered, but the caller never ACKed the 200 (Timer H / 64*T1)
   Draining,       // refused because the node is shutting down (503)
   InternalError,  // a bug or resource failure on our side (500)
+  // Appended after the first release (values are stable; add new ones at the end).
+  AdminHangup,  // ended by an operator through the management API
 };
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);

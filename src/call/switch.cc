@@ -163,6 +163,7 @@ class Switch::Call final : public txn::ClientCallbacks {
   const Leg& b() const { return b_; }
   TxnId aInvite() const { return aInvite_; }
   bool ended() const { return state_ == State::Ended; }
+  LiveCall live() const;
 
   void start(TxnId invite, const Message& req, const Flow& from, const std::string& gateway);
   void onCallerCancel();
@@ -294,6 +295,9 @@ bool Switch::Call::startAttempt(const RouteTarget& r) {
   if (!cdr_.gatewaysTried.empty()) cdr_.gatewaysTried += ',';
   cdr_.gatewaysTried += r.name;
   cdr_.routingGateway = r.name;
+  if (auto it = sw_.gateways_.routing.find(r.name); it != sw_.gateways_.routing.end()) {
+    ++it->second.attempts;
+  }
 
   transport::Transport& tp = sw_.txns_.transport();
   const transport::Listener* l = tp.pickListener(r.protocol, r.address);
@@ -856,6 +860,39 @@ void Switch::Call::hangup(TerminationReason reason) {
   }
 }
 
+LiveCall Switch::Call::live() const {
+  LiveCall c;
+  c.id = id_;
+  c.callId = cdr_.callId;
+  c.bCallId = b_.callId;
+  c.caller = cdr_.caller;
+  c.callee = cdr_.callee;
+  c.source = cdr_.sourceAddress;
+  c.transport = cdr_.transport;
+  c.mappingGateway = cdr_.mappingGateway;
+  c.routingGateway = cdr_.routingGateway;
+  switch (state_) {
+    case State::Routing:
+      c.state = "routing";
+      break;
+    case State::Early:
+      c.state = "early";
+      break;
+    case State::Answered:
+      c.state = "answered";
+      break;
+    case State::Confirmed:
+      c.state = "confirmed";
+      break;
+    case State::Ended:
+      c.state = "ended";
+      break;
+  }
+  c.startUs = cdr_.startUs;
+  c.answerUs = cdr_.answerUs;
+  return c;
+}
+
 // ---------------------------------------------------------------------------
 // Switch
 
@@ -883,6 +920,57 @@ Switch::~Switch() {
 
 void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
+  // Counters exist for exactly the provisioned gateways: a removed gateway's
+  // series ends, a new one starts at zero, and the maps stay bounded by
+  // provisioning.
+  auto sync = [](std::unordered_map<std::string, GatewayCounters>& m,
+                 const std::vector<std::string>& names) {
+    std::unordered_map<std::string, GatewayCounters> next;
+    next.reserve(names.size());
+    for (const std::string& n : names) {
+      auto it = m.find(n);
+      next.emplace(n, it != m.end() ? it->second : GatewayCounters{});
+    }
+    m.swap(next);
+  };
+  if (snapshot_) {
+    sync(gateways_.mapping, snapshot_->mappingNames);
+    sync(gateways_.routing, snapshot_->routingNames);
+  }
+}
+
+std::vector<LiveCall> Switch::liveCalls(size_t limit) const {
+  std::vector<LiveCall> out;
+  out.reserve(std::min(limit, calls_.size()));
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    out.push_back(c->live());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LiveCall& a, const LiveCall& b) { return a.id < b.id; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+bool Switch::endCall(uint64_t id, TerminationReason reason) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || it->second->ended()) return false;
+  log::info("call.ended_by_operator").kv("id", id).kv("call_id", it->second->a().callId);
+  it->second->hangup(reason);
+  return true;
+}
+
+GatewayStats Switch::gatewayStats() const {
+  GatewayStats g = gateways_;
+  for (auto& [name, c] : g.mapping) c.active = 0;
+  for (auto& [name, c] : g.routing) c.active = 0;
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    LiveCall l = c->live();
+    if (auto it = g.mapping.find(l.mappingGateway); it != g.mapping.end()) ++it->second.active;
+    if (auto it = g.routing.find(l.routingGateway); it != g.routing.end()) ++it->second.active;
+  }
+  return g;
 }
 
 void Switch::drain() {
@@ -939,6 +1027,11 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
   if (!known || (m == Method::Invite && src.kind != SourceKind::Mapping)) {
     rejectUnknown(*request, from, src);
     return;
+  }
+  if (m == Method::Invite) {
+    if (auto it = gateways_.mapping.find(src.gateway->name); it != gateways_.mapping.end()) {
+      ++it->second.attempts;
+    }
   }
   if (m == Method::Cancel) {
     // §9.2: a CANCEL for no transaction we know.
@@ -1074,6 +1167,21 @@ void Switch::writeRejectCdr(const Message& request, const Flow& from, const std:
 void Switch::submitCdr(Cdr&& cdr) {
   size_t idx = static_cast<size_t>(cdr.reason);
   if (idx < stats_.byReason.size()) ++stats_.byReason[idx];
+  const bool answered = cdr.answerUs != 0;
+  if (auto it = gateways_.mapping.find(cdr.mappingGateway); it != gateways_.mapping.end()) {
+    ++(answered ? it->second.answered : it->second.failed);
+  }
+  // Every carrier tried before the last one failed the call; the last one
+  // answered it or failed it too.
+  std::string_view tried = cdr.gatewaysTried;
+  while (!tried.empty()) {
+    size_t comma = tried.find(',');
+    std::string name(tried.substr(0, comma));
+    tried = comma == std::string_view::npos ? std::string_view() : tried.substr(comma + 1);
+    if (auto it = gateways_.routing.find(name); it != gateways_.routing.end()) {
+      ++((tried.empty() && answered) ? it->second.answered : it->second.failed);
+    }
+  }
   log::debug("call.end")
       .kv("call_id", cdr.callId)
       .kv("reason", reasonName(cdr.reason))

@@ -48,10 +48,15 @@ struct SwitchConfig {
 // swapped in whole.
 struct Snapshot {
   explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0)
-      : matcher(p), routes(p), version(v) {}
+      : matcher(p), routes(p), version(v) {
+    for (const auto& g : p.mappingGateways) mappingNames.push_back(g.name);
+    for (const auto& g : p.routingGateways) routingNames.push_back(g.name);
+  }
   admission::SourceMatcher matcher;
   RouteTable routes;
   uint64_t version = 0;
+  std::vector<std::string> mappingNames;  // for per-gateway counters
+  std::vector<std::string> routingNames;
 };
 
 struct SwitchStats {
@@ -67,8 +72,40 @@ struct SwitchStats {
   uint64_t illegalCdrsSuppressed = 0;  // unknown-source CDRs over the rate limit
   uint64_t failovers = 0;
   uint64_t unwanted2xxHungUp = 0;       // late 2xx of abandoned attempts: ACK + BYE
-  std::array<uint64_t, 16> byReason{};  // ended attempts by TerminationReason
+  std::array<uint64_t, 32> byReason{};  // ended attempts by TerminationReason
   size_t activeCalls = 0;
+};
+
+// One call in progress, as the management API lists it. Values copied off
+// the worker.
+struct LiveCall {
+  uint64_t id = 0;      // the switch's handle: endCall(id)
+  std::string callId;   // caller leg's Call-ID
+  std::string bCallId;  // carrier leg's Call-ID ("" before the first attempt)
+  std::string caller;
+  std::string callee;
+  std::string source;  // "ip:port"
+  std::string transport;
+  std::string mappingGateway;
+  std::string routingGateway;  // current (last tried) carrier
+  std::string state;           // "routing", "early", "answered", "confirmed"
+  int64_t startUs = 0;
+  int64_t answerUs = 0;  // 0 = not answered
+};
+
+// Per-gateway counters (attempts: INVITEs admitted from a mapping gateway
+// or sent to a routing gateway; CPS is their rate). Keyed by provisioned
+// names only; entries of gateways no longer provisioned are dropped when a
+// snapshot is installed.
+struct GatewayCounters {
+  uint64_t attempts = 0;
+  uint64_t answered = 0;
+  uint64_t failed = 0;  // attempts that ended unanswered
+  size_t active = 0;    // filled by gatewayStats()
+};
+struct GatewayStats {
+  std::unordered_map<std::string, GatewayCounters> mapping;
+  std::unordered_map<std::string, GatewayCounters> routing;
 };
 
 class Switch final : public txn::TransactionUser {
@@ -89,6 +126,15 @@ class Switch final : public txn::TransactionUser {
   void hangupAll();
   size_t activeCalls() const { return calls_.size(); }
   const SwitchStats& stats() const { return stats_; }
+
+  // Management API (called on the worker through posted messages).
+  // At most `limit` calls, oldest first.
+  std::vector<LiveCall> liveCalls(size_t limit) const;
+  // Ends one call: BYE both legs when answered, else 503 to the caller and
+  // CANCEL to the carrier; the CDR says `reason`. False when no such call.
+  bool endCall(uint64_t id, TerminationReason reason = TerminationReason::AdminHangup);
+  // Counters per gateway, with `active` filled in.
+  GatewayStats gatewayStats() const;
 
   // txn::TransactionUser
   void onRequest(sip::MessagePtr request, const transport::Flow& from) override;
@@ -151,6 +197,7 @@ class Switch final : public txn::TransactionUser {
   MonoTime illegalRefill_{};
 
   SwitchStats stats_;
+  GatewayStats gateways_;
 };
 
 }  // namespace tollgate::call

@@ -258,6 +258,7 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
     flow.remote = c->remote;
     flow.local = c->local;
     flow.connection = c->id;
+    tap(TapDirection::In, flow, frame);
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
   }
@@ -376,6 +377,9 @@ Result<Ok, SendError> Transport::Impl::sendTcp(const Flow& flow, std::string_vie
     return r;
   }
   ++stats.tcpSent;
+  if (tapSink != nullptr) [[unlikely]] {
+    tapOut(TapDirection::Out, Flow{c->protocol, c->remote, c->local, c->id}, bytes);
+  }
   return Ok{};
 }
 

@@ -64,6 +64,7 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
       flow.protocol = Protocol::Udp;
       flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
       flow.local = ls.info.id;
+      tap(TapDirection::In, flow, std::string_view(data, len));
       sink.onMessage(flow, std::string(data, len));
       if (ls.fd < 0) return;
     }
@@ -102,6 +103,11 @@ Result<Ok, SendError> Transport::Impl::sendUdp(const Flow& flow, std::string_vie
     return Err(SendError::SocketError);
   }
   ++stats.udpSent;
+  if (tapSink != nullptr) [[unlikely]] {
+    Flow sent = flow;
+    sent.local = ls->info.id;
+    tapOut(TapDirection::Out, sent, bytes);
+  }
   return Ok{};
 }
 
