@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/cli_api.h"
 #include "app/config.h"
 #include "app/node.h"
 #include "app/provisioning_file.h"
@@ -231,6 +232,9 @@ int runCli(int argc, char** argv) {
   auto* lint = app.add_subcommand("lint", "check SIP message files: ok METHOD/STATUS or error");
   lint->add_option("files", lintFiles, "files holding one SIP message each")->required();
 
+  // Commands that speak the management API of a running node (cli_api.cc).
+  ApiCommandsPtr apiCommands = addApiCommands(app, gateway, cdr);
+
   auto* cfg = app.add_subcommand("config", "node settings");
   cfg->require_subcommand(1);
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
@@ -252,6 +256,7 @@ int runCli(int argc, char** argv) {
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
   if (cdrList->parsed()) return cmdCdrList(configPath, json, limit, reason, gwFilter);
   if (lint->parsed()) return cmdLint(lintFiles);
+  if (int rc = runApiCommands(*apiCommands); rc >= 0) return rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -439,7 +439,7 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
     if (pathKnown) {
       sendError(res, {405, "method_not_allowed", "", req.method + " is not allowed here"});
     } else {
-      sendError(res, {404, "not_found", "", "no such resource: " + req.path});
+      sendError(res, {404, "no_route", "", "no such resource: " + req.path});
     }
     return true;
   }
@@ -686,7 +686,7 @@ Result<Ok, std::string> ApiServer::start() {
     }
   }
   for (const auto& addr : s.listen) {
-    int fd = ::socket(addr.ip().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = ::socket(addr.ip().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return Err("socket: " + std::string(std::strerror(errno)));
     int one = 1;
     (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -170,6 +170,7 @@ class Tollgate:
         self.config_path = self.workdir / f"{name}.toml"
         self.store_path = self.workdir / f"{name}.db"
         self.log_path = self.workdir / f"{name}.log"
+        self.api_port = ports.port()
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self._imports = 0
@@ -177,6 +178,7 @@ class Tollgate:
             "sip": {"listen": self.listen},
             "store": {"path": str(self.store_path)},
             "log": {"level": "info"},
+            "api": {"listen": [f"127.0.0.1:{self.api_port}"]},
         }
         for table, keys in (settings or {}).items():
             tables.setdefault(table, {}).update(keys)
@@ -218,6 +220,26 @@ class Tollgate:
             return rows if len(rows) >= count else None
 
         return wait_until(ready, timeout, f"{count} CDR(s) in {self.store_path}", interval=0.1)
+
+    # -- management API -----------------------------------------------------
+
+    @property
+    def token_path(self) -> Path:
+        return Path(str(self.store_path) + ".api-token")
+
+    def api_token(self) -> str:
+        """The local admin token the node writes at start (what the CLI uses)."""
+        return self.token_path.read_text().strip()
+
+    def api(self, method: str, path: str, body=None, token: str | None = "local",
+            source: str | None = None, headers: dict | None = None,
+            timeout: float = 10, tls_context=None) -> "ApiResponse":
+        """One request to the node's API over real HTTP on loopback. `token`
+        "local" uses the node's token file, None sends no Authorization."""
+        return api_request("127.0.0.1", self.api_port, method, path, body=body,
+                           token=self.api_token() if token == "local" else token,
+                           source=source, headers=headers, timeout=timeout,
+                           tls_context=tls_context)
 
     # -- process ------------------------------------------------------------
 
@@ -289,6 +311,49 @@ class Tollgate:
     def wait_log(self, pattern: str, timeout: float = 5, start: int = 0) -> re.Match:
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log(), start), timeout, f"log line /{pattern}/")
+
+
+# ---------------------------------------------------------------------------
+# Management API client (urllib is enough; http.client for the source address)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body.decode())
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+def api_request(host: str, port: int, method: str, path: str, body=None, token: str | None = None,
+                source: str | None = None, headers: dict | None = None, timeout: float = 10,
+                tls_context=None) -> ApiResponse:
+    import http.client
+    src = (source, 0) if source else None
+    if tls_context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, source_address=src,
+                                           context=tls_context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=src)
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return ApiResponse(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------------------
