@@ -167,6 +167,8 @@ void editGateway(RequestContext& ctx, const httplib::Request& req, httplib::Resp
   std::string name = op == Op::Create ? std::string() : ctx.params[0];
   G incoming;
   if (op == Op::Create || op == Op::Replace) {
+    // PUT names the gateway in the path; the body may repeat it.
+    if (op == Op::Replace && !body.contains("name")) body["name"] = name;
     readGateway(body, incoming, /*full=*/true, /*nameAllowed=*/true);
     if (op == Op::Create) name = incoming.name;
     if (op == Op::Replace && incoming.name.empty()) incoming.name = name;

@@ -365,10 +365,21 @@ class ConnStream final : public httplib::Stream {
 };
 
 // cpp-httplib's request pipeline (parsing, handlers, response writing) on a
-// stream we own. process_request is protected in httplib::Server.
+// stream we own. process_request is protected in httplib::Server. Streamed
+// responses stop when httplib thinks its listening socket is gone
+// (svr_sock_ == INVALID_SOCKET); we never call its listen(), so it gets a
+// descriptor of its own to look at (/dev/null), valid while we serve.
 class HttpCore final : public httplib::Server {
  public:
+  HttpCore() : placeholder_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) { svr_sock_ = placeholder_; }
+  ~HttpCore() override {
+    svr_sock_ = INVALID_SOCKET;
+    if (placeholder_ >= 0) ::close(placeholder_);
+  }
   using httplib::Server::process_request;
+
+ private:
+  int placeholder_;
 };
 
 // Closes with RST: no FIN handshake, nothing for the peer to read.

@@ -20,8 +20,6 @@ constexpr std::string_view kCommonPasswordText =
 // Bases shorter than this are not looked up after stripping digits and
 // symbols: "ab" + "1234567890" is weak, but every word would match it.
 constexpr size_t kMinStrippedBase = 4;
-// Longest repeating unit still called a pattern ("abcabcabcabc").
-constexpr size_t kMaxRepeatUnit = 4;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -60,8 +58,10 @@ size_t characterCount(std::string_view s) {
   return n;
 }
 
+// One character, a short pattern or a word repeated ("abcabcabcabc",
+// "passwordpassword"): the string has a period of at most half its length.
 bool repetitive(std::string_view s) {
-  for (size_t unit = 1; unit <= kMaxRepeatUnit && unit * 2 <= s.size(); ++unit) {
+  for (size_t unit = 1; unit * 2 <= s.size(); ++unit) {
     bool repeats = true;
     for (size_t i = unit; i < s.size() && repeats; ++i) repeats = s[i] == s[i - unit];
     if (repeats) return true;

@@ -4,8 +4,8 @@
 // composition rules, and a refusal of passwords that are easy to guess: on
 // the list of common passwords shipped in src/mgmt/data (Openwall's
 // public-domain list of ~3500, also with digits or symbols added at either
-// end), the user name or the product name, or one character or a short
-// pattern repeated, or a run like "123456789012" / "zyxwvutsrqpo".
+// end), the user name or the product name, one character, a pattern or a
+// word repeated, or a run like "123456789012" / "zyxwvutsrqpo".
 // Pure functions over an immutable embedded list: thread-safe.
 #pragma once
 
