@@ -8,12 +8,14 @@
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "app/config.h"
 #include "app/node_control.h"
@@ -308,15 +310,55 @@ int runTrace(const ApiCommands& c) {
       return kExitRuntime;
     }
   }
-  // Ctrl-C ends the stream cleanly (the pcap keeps whole records).
+  // Ctrl-C (or SIGTERM) ends the stream cleanly: the stream runs on a
+  // thread, and this one stops the client when the signal has come, even
+  // while no data arrives. pcap bytes are written a whole record at a time,
+  // so the file is never cut inside a record.
   std::signal(SIGINT, [](int) { gInterrupted = true; });
+  std::signal(SIGTERM, [](int) { gInterrupted = true; });
   size_t bytes = 0;
-  auto r = cl->stream(path, [&](const char* data, size_t len) {
-    std::fwrite(data, 1, len, out);
-    std::fflush(out);
-    bytes += len;
-    return !gInterrupted.load();
+  std::atomic<bool> done{false};
+  mgmt::ApiReply r;
+  std::string pending;
+  size_t headerLeft = pcap ? 24 : 0;  // pcap file header, then records
+  auto complete = [&]() -> size_t {   // bytes of `pending` that end on a record boundary
+    if (!pcap) return pending.size();
+    size_t at = 0;
+    if (headerLeft > 0) {
+      if (pending.size() < headerLeft) return 0;
+      at = headerLeft;
+    }
+    while (pending.size() - at >= 16) {
+      const auto* p = reinterpret_cast<const unsigned char*>(pending.data() + at + 8);
+      const size_t incl = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<size_t>(p[3]) << 24);
+      if (pending.size() - at - 16 < incl) break;
+      at += 16 + incl;
+    }
+    return at;
+  };
+  std::thread reader([&] {
+    r = cl->stream(path, [&](const char* data, size_t len) {
+      pending.append(data, len);
+      size_t n = complete();
+      if (n > 0) {
+        std::fwrite(pending.data(), 1, n, out);
+        std::fflush(out);
+        bytes += n;
+        pending.erase(0, n);
+        headerLeft = 0;
+      }
+      return !gInterrupted.load();
+    });
+    done = true;
   });
+  while (!done.load()) {
+    if (gInterrupted.load()) {
+      cl->stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  reader.join();
   if (pcap) {
     std::fclose(out);
     std::fprintf(stderr, "wrote %zu bytes to %s\n", bytes, c.tWrite.c_str());

@@ -62,6 +62,10 @@ ApiReply ApiClient::request(const std::string& method, const std::string& path,
   return bad;
 }
 
+void ApiClient::stop() {
+  impl_->client->stop();
+}
+
 ApiReply ApiClient::stream(const std::string& path,
                            const std::function<bool(const char*, size_t)>& onData) {
   auto& c = *impl_->client;

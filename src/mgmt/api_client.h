@@ -1,7 +1,7 @@
 // The management API as the `tollgate` CLI uses it: one HTTP(S) request at
 // a time to a node's API, with a bearer token. Streams (trace, CSV export)
 // hand the body to a callback as it arrives. Externally synchronized (one
-// client per thread).
+// client per thread), except stop(), which another thread may call.
 #pragma once
 
 #include <functional>
@@ -35,6 +35,9 @@ class ApiClient {
   // GET with the body passed to `onData` as it arrives; onData returns
   // false to stop.
   ApiReply stream(const std::string& path, const std::function<bool(const char*, size_t)>& onData);
+  // Aborts a request in progress from another thread (Ctrl-C of a stream
+  // that is waiting for data).
+  void stop();
 
  private:
   struct Impl;
