@@ -313,3 +313,33 @@ def test_info_and_update_relayed_in_dialog(tollgate, sipp, ports):
     cdr = tg.wait_cdrs(1)[0]
     check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
               gateways=["carrier-a"], caller=CALLER, callee=CALLEE)
+
+
+def test_reliable_provisional_prack_relayed(tollgate, sipp, ports):
+    """RFC 3262 through the B2BUA: the carrier's reliable 183 (Require:
+    100rel, RSeq) reaches the caller; the caller's PRACK reaches the carrier
+    in the carrier's early dialog with RAck rewritten to the carrier leg's
+    INVITE CSeq (the caller used CSeq 7, tollgate's leg uses its own), and
+    the 200 for the PRACK comes back before the call is answered."""
+    uas_port = ports.port()
+    tg = tollgate(provisioning=_provisioning(f"127.0.0.1:{uas_port}"))
+    uas = sipp("uas", "uas-reliable-183.xml", port=uas_port).start().wait_listening()
+    uac = sipp("uac", "uac-prack.xml", remote=f"127.0.0.1:{tg.port}",
+               caller=CALLER, service=CALLEE, hold_ms=200)
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+
+    early = uac.received(183)[0]
+    assert "100rel" in early.header("Require") and early.header("RSeq") == "1"
+    assert "s=early-media" in early.body
+    prack = uas.received("PRACK")[0]
+    invite = uas.received("INVITE")[0]
+    assert prack.header("Call-ID") == invite.header("Call-ID")
+    carrier_cseq = invite.header("CSeq").split()[0]
+    assert prack.header("RAck") == f"1 {carrier_cseq} INVITE"
+
+    cdr = tg.wait_cdrs(1)[0]
+    check_cdr(cdr, reason="caller_bye", final_code=200, answered=True, hangup="caller",
+              gateways=["carrier-a"], caller=CALLER, callee=CALLEE)
