@@ -424,8 +424,9 @@ def _raw_connect(source: str, port: int) -> bytes | str:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(3)
     s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
     try:
+        # The reset may already arrive while connect() returns.
+        s.connect(("127.0.0.1", port))
         s.sendall(b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
         data = b""
         while True:
@@ -435,7 +436,7 @@ def _raw_connect(source: str, port: int) -> bytes | str:
             data += chunk
             if b"\r\n\r\n" in data and len(data) > 200:
                 return data
-    except ConnectionResetError:
+    except (ConnectionResetError, BrokenPipeError):
         return "reset"
     except socket.timeout:
         return "timeout"
