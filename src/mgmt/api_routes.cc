@@ -318,7 +318,16 @@ std::string buildOpenApi() {
     Json op;
     std::string m = r.method;
     for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    op["operationId"] = m + std::string(r.path);
+    // get /api/v1/users/{name} -> get_api_v1_users_name
+    std::string id = m;
+    for (char c : std::string_view(r.path)) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        id += c;
+      } else if (c == '/' || c == '-') {
+        if (id.back() != '_') id += '_';
+      }
+    }
+    op["operationId"] = id;
     op["summary"] = r.summary;
     op["tags"] = {r.tag};
     const char* access = r.access == Access::Public    ? "public"

@@ -94,6 +94,36 @@ def test_roles_sessions_logout_and_tokens(tollgate):
     assert r.status == 409 and r.json()["error"] == "last_admin"
 
 
+def test_user_invalid_input_names_the_field(tollgate):
+    tg = tollgate()
+    cases = [
+        ({"name": "bad name", "role": "admin", "password": "correct horse battery"}, "name"),
+        ({"name": "local-cli", "role": "admin", "password": "correct horse battery"}, "name"),
+        ({"name": "x", "role": "root", "password": "correct horse battery"}, "role"),
+        ({"name": "x", "role": "admin"}, "password"),
+        ({"name": "x", "role": "admin", "password": 12}, "password"),
+        ({"name": "x", "role": "admin", "password": "correct horse battery", "mail": "a@b"}, "mail"),
+    ]
+    for body, field in cases:
+        r = tg.api("POST", "/api/v1/users", body)
+        assert r.status == 400 and r.json()["field"] == field, (body, r.text)
+    _mk_user(tg, "x", "readonly")
+    r = tg.api("POST", "/api/v1/users", {"name": "x", "role": "admin", "password": GOOD})
+    assert r.status == 409 and r.json()["field"] == "name"
+    r = tg.api("PATCH", "/api/v1/users/x", {"role": "boss"})
+    assert r.status == 400 and r.json()["field"] == "role"
+    assert tg.api("PATCH", "/api/v1/users/nobody", {"enabled": False}).status == 404
+    assert [u["name"] for u in tg.api("GET", "/api/v1/users").json()["users"]] == ["x"]
+    audit = tg.api("GET", "/api/v1/audit?action=user.").json()["entries"]
+    assert [e["action"] for e in audit] == ["user.create"]
+    assert GOOD not in json_dumps(audit[0]) and "argon2" not in json_dumps(audit[0])
+
+
+def json_dumps(v) -> str:
+    import json
+    return json.dumps(v)
+
+
 def test_own_password_change_needs_the_current_one(tollgate):
     tg = tollgate()
     _mk_user(tg, "olga", "operator", OTHER_GOOD)
