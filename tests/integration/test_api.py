@@ -500,3 +500,21 @@ def test_cli_without_running_node_or_token(tollgate):
     assert r.returncode == 1 and "token file" in r.stderr, r.stderr
     r = tg.cli("stats", "--config", str(tg.config_path), "--token", "tgl_x", check=False)
     assert r.returncode == 1 and "cannot reach" in r.stderr, r.stderr
+
+
+def test_api_port_in_use_stops_the_node(tollgate):
+    tg = tollgate()
+    other = tollgate(settings={"api": {"listen": [f"127.0.0.1:{tg.api_port}"]}}, start=False,
+                     name="other")
+    p = subprocess.run([TOLLGATE_BIN, "run", "--config", str(other.config_path)],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1 and "api.listen 127.0.0.1:" in p.stderr, p.stderr
+    assert not other.token_path.exists()
+    assert tg.api("GET", "/api/v1/whoami").status == 200
+
+
+def test_api_off_leaves_cli_commands_a_clear_error(tollgate):
+    tg = tollgate(settings={"api": {"listen": []}})
+    assert not tg.token_path.exists()
+    r = tg.cli("stats", "--config", str(tg.config_path), check=False)
+    assert r.returncode == 2 and "api.listen = []" in r.stderr, r.stderr
