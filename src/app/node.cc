@@ -373,6 +373,7 @@ int runNode(const Config& config) {
     });
     while (!apiStopped.load()) loop.runOnce(Millis(10));
     stopper.join();
+    transport.setTap(nullptr);  // this thread is the worker; the tap dies with the API
     ::unlink(tokenPath.c_str());
   }
   watcher.stop();

@@ -6,8 +6,10 @@
 // connections queue (bounded) for a small pool of threads that parse HTTP
 // with cpp-httplib, over TLS when a certificate is configured.
 //
-// start()/stop() from one thread (the node's main thread); the server's
-// threads call NodeControl and open their own store connections.
+// Externally synchronized: start() and stop() are called from one thread
+// (the node's main thread). Internally the accept thread and the connection
+// threads share only thread-safe state; each connection thread opens its
+// own store connections and reaches the worker through NodeControl.
 #pragma once
 
 #include <memory>
