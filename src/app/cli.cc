@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "app/cli_api.h"
 #include "app/config.h"
 #include "app/node.h"
 #include "app/policy_cli.h"
@@ -572,6 +573,8 @@ int runCli(int argc, char** argv) {
   auto* regList = reg->add_subcommand("list", "list registered contacts");
   addConfig(regList);
   regList->add_flag("--json", json, "print JSON");
+  // Commands that speak the management API of a running node (cli_api.cc).
+  ApiCommandsPtr apiCommands = addApiCommands(app, gateway, cdr);
 
   auto* cfg = app.add_subcommand("config", "node settings");
   cfg->require_subcommand(1);
@@ -642,6 +645,7 @@ int runCli(int argc, char** argv) {
   if (banWhy->parsed()) return cmdBanWhy(configPath, banAddress, json);
   if (fwExport->parsed()) return cmdFirewallExport(configPath, fwFormat);
   if (doctor->parsed()) return cmdDoctor(configPath);
+  if (int rc = runApiCommands(*apiCommands); rc >= 0) return rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);
     if (!config) return kExitBadConfig;

@@ -85,6 +85,14 @@ constexpr int64_t kMaxBansTable = 4'194'304;
 constexpr size_t kMaxTableName = 32;  // nftables identifiers are short
 constexpr size_t kMaxManagementPorts = 32;
 constexpr size_t kMaxManagementAllow = 10'000;
+constexpr size_t kMaxApiListeners = 16;
+constexpr size_t kMaxApiAllow = 4096;  // CIDRs; checked per accepted connection
+constexpr int64_t kMaxLockoutAttempts = 100;
+constexpr int64_t kMaxLockoutSeconds = 7 * 86400;
+constexpr int64_t kMinPasswordLength = 8;  // NIST SP 800-63B §5.1.1.2 floor
+constexpr int64_t kMaxPasswordMinLength = 64;
+constexpr int64_t kMinSessionSeconds = 60;
+constexpr int64_t kMaxSessionSeconds = 30 * 86400;
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -874,6 +882,65 @@ void readFirewall(TableReader& r, FirewallConfig& f) {
   r.finish();
 }
 
+void readApi(TableReader& r, ApiConfig& api) {
+  api.listen = {*net::SockAddr::parse("127.0.0.1:8080")};
+  api.allow = {*net::Cidr::parse("127.0.0.0/8"), *net::Cidr::parse("::1/128")};
+  std::vector<TableReader::Item> items;
+  if (r.stringArray("listen", kMaxApiListeners, &items)) {
+    api.listen.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto a = net::SockAddr::parse(items[i].value);
+      std::string key = "listen[" + std::to_string(i) + "]";
+      if (!a) {
+        r.error(key, items[i].line,
+                "must be address:port, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\" (got " +
+                    toml_reader::quoted(items[i].value) + ")");
+        continue;
+      }
+      for (const auto& prev : api.listen) {
+        if (prev == *a && a->port() != 0) {
+          r.error(key, items[i].line,
+                  "duplicate listen address " + toml_reader::quoted(items[i].value));
+        }
+      }
+      api.listen.push_back(*a);
+    }
+  }
+  if (r.stringArray("allow", kMaxApiAllow, &items)) {
+    api.allow.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto c = net::Cidr::parse(items[i].value);
+      if (!c) {
+        r.error("allow[" + std::to_string(i) + "]", items[i].line,
+                "must be an IP address or CIDR, e.g. \"192.0.2.0/24\" (got " +
+                    toml_reader::quoted(items[i].value) + ")");
+        continue;
+      }
+      api.allow.push_back(*c);
+    }
+  }
+  r.string("certificate", &api.certificate);
+  r.string("private_key", &api.privateKey);
+  if (api.certificate.empty() != api.privateKey.empty()) {
+    r.error(api.certificate.empty() ? "certificate" : "private_key",
+            "certificate and private_key go together (both set for HTTPS, both \"\" for HTTP)");
+  }
+  size_t scope = 0;
+  if (r.choice("lockout_scope", {"source", "account"}, &scope)) {
+    api.lockoutScope = scope == 0 ? LockoutScope::Source : LockoutScope::Account;
+  }
+  r.integerAs("lockout_attempts", 1, kMaxLockoutAttempts, &api.lockoutAttempts);
+  r.duration("lockout_window", 1, kMaxLockoutSeconds, &api.lockoutWindow);
+  r.duration("lockout_duration", 1, kMaxLockoutSeconds, &api.lockoutDuration);
+  r.integerAs("password_min_length", kMinPasswordLength, kMaxPasswordMinLength,
+              &api.passwordMinLength);
+  r.duration("session_lifetime", kMinSessionSeconds, kMaxSessionSeconds, &api.sessionLifetime);
+  r.duration("session_idle_timeout", kMinSessionSeconds, kMaxSessionSeconds,
+             &api.sessionIdleTimeout);
+  r.boolean("metrics_auth", &api.metricsAuth);
+  r.finish();
+}
+
 }  // namespace
 
 Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName) {
@@ -925,6 +992,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("blacklist", [&](TableReader& r) { readBlacklist(r, config.blacklist); });
   section("shield", [&](TableReader& r) { readShield(r, config.shield); });
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
+  section("api", [&](TableReader& r) { readApi(r, config.api); });
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {

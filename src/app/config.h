@@ -18,6 +18,7 @@
 #include "auth/digest.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/result.h"
 #include "shield/shield_config.h"
 #include "transport/transport.h"
@@ -158,6 +159,24 @@ struct FirewallConfig {
   std::vector<net::Cidr> managementAllow;  // who may reach them (exports)
 };
 
+// The management API (docs/api.md): HTTP(S) listeners, web access control,
+// login lockout and password policy.
+enum class LockoutScope { Source, Account };
+struct ApiConfig {
+  std::vector<net::SockAddr> listen;  // "127.0.0.1:8080"; empty = no API
+  std::vector<net::Cidr> allow;       // web access control; default loopback only
+  std::string certificate;            // PEM; with private_key: HTTPS
+  std::string privateKey;
+  LockoutScope lockoutScope = LockoutScope::Source;
+  int lockoutAttempts = 5;           // failed logins within lockout_window that lock
+  Seconds lockoutWindow{900};        // failures older than this are forgotten
+  Seconds lockoutDuration{900};      // SERVER_LOGIN_FAILED_DISABLE_TIME
+  size_t passwordMinLength = 12;     // SERVER_PASSWORD_LENGTH
+  Seconds sessionLifetime{28800};    // absolute
+  Seconds sessionIdleTimeout{1800};  // no request for this long ends a session
+  bool metricsAuth = true;           // /metrics needs a token
+};
+
 struct Config {
   SipConfig sip;
   RoutingConfig routing;
@@ -169,6 +188,7 @@ struct Config {
   BlacklistConfig blacklist;
   shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
   FirewallConfig firewall;
+  ApiConfig api;
   std::string sourcePath;  // file (or source name) it was parsed from
   AuthConfig auth;
   RegistrarConfig registrar;

@@ -481,6 +481,10 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"firewall",
        {"kernel_offload", "table", "rtp_port_min", "rtp_port_max", "management_ports",
         "management_allow"}},
+      {"api",
+       {"listen", "allow", "certificate", "private_key", "lockout_scope", "lockout_attempts",
+        "lockout_window", "lockout_duration", "password_min_length", "session_lifetime",
+        "session_idle_timeout", "metrics_auth"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -504,7 +508,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 114u);  // 116 keys; listen and path are required, so already present
+  EXPECT_EQ(total, 126u);  // 128 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -937,6 +941,67 @@ TEST(ConfigTest, LoadConfigNamesTheFileInErrors) {
   EXPECT_EQ(r.error().format(),
             path + ":3: sip.unknown_source: must be \"drop\" or \"403\" (got \"reject\")");
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace tollgate::app
+
+namespace tollgate::app {
+namespace {
+
+TEST(ConfigApiTest, DefaultsAreLoopbackOnlyWithLockout) {
+  Config c = parseOk(kMinimal);
+  ASSERT_EQ(c.api.listen.size(), 1u);
+  EXPECT_EQ(c.api.listen[0].toString(), "127.0.0.1:8080");
+  ASSERT_EQ(c.api.allow.size(), 2u);
+  EXPECT_EQ(c.api.allow[0].toString(), "127.0.0.0/8");
+  EXPECT_EQ(c.api.allow[1].toString(), "::1/128");
+  EXPECT_EQ(c.api.lockoutScope, LockoutScope::Source);
+  EXPECT_EQ(c.api.lockoutAttempts, 5);
+  EXPECT_EQ(c.api.lockoutDuration, Seconds(900));
+  EXPECT_EQ(c.api.passwordMinLength, 12u);
+  EXPECT_TRUE(c.api.metricsAuth);
+  EXPECT_TRUE(c.api.certificate.empty());
+}
+
+TEST(ConfigApiTest, ReadsEveryKey) {
+  Config c =
+      parseOk(std::string(kMinimal) +
+              "[api]\nlisten = [\"[::1]:9000\", \"127.0.0.1:0\"]\nallow = [\"10.0.0.0/8\"]\n"
+              "certificate = \"c.pem\"\nprivate_key = \"k.pem\"\nlockout_scope = \"account\"\n"
+              "lockout_attempts = 3\nlockout_window = 60\nlockout_duration = 30\n"
+              "password_min_length = 16\nsession_lifetime = 3600\n"
+              "session_idle_timeout = 600\nmetrics_auth = false\n");
+  EXPECT_EQ(c.api.listen[0].toString(), "[::1]:9000");
+  EXPECT_EQ(c.api.listen[1].port(), 0);
+  EXPECT_EQ(c.api.allow[0].toString(), "10.0.0.0/8");
+  EXPECT_EQ(c.api.lockoutScope, LockoutScope::Account);
+  EXPECT_EQ(c.api.lockoutAttempts, 3);
+  EXPECT_EQ(c.api.lockoutWindow, Seconds(60));
+  EXPECT_EQ(c.api.lockoutDuration, Seconds(30));
+  EXPECT_EQ(c.api.passwordMinLength, 16u);
+  EXPECT_EQ(c.api.sessionLifetime, Seconds(3600));
+  EXPECT_EQ(c.api.sessionIdleTimeout, Seconds(600));
+  EXPECT_FALSE(c.api.metricsAuth);
+  EXPECT_TRUE(parseOk(std::string(kMinimal) + "[api]\nlisten = []\n").api.listen.empty());
+}
+
+TEST(ConfigApiTest, RefusesBadValuesNamingTheKey) {
+  auto err = [](const std::string& api) {
+    return parseError(std::string(kMinimal) + "[api]\n" + api + "\n").format();
+  };
+  EXPECT_THAT(err("listen = [\"localhost:8080\"]"),
+              HasSubstr("api.listen[0]: must be address:port"));
+  EXPECT_THAT(err("listen = [\"127.0.0.1:8080\", \"127.0.0.1:8080\"]"),
+              HasSubstr("api.listen[1]: duplicate"));
+  EXPECT_THAT(err("allow = [\"10.0.0.0/33\"]"), HasSubstr("api.allow[0]: must be an IP"));
+  EXPECT_THAT(err("certificate = \"c.pem\""), HasSubstr("api.private_key"));
+  EXPECT_THAT(err("lockout_scope = \"global\""), HasSubstr("api.lockout_scope: must be"));
+  EXPECT_THAT(err("lockout_attempts = 0"), HasSubstr("api.lockout_attempts"));
+  EXPECT_THAT(err("password_min_length = 6"), HasSubstr("api.password_min_length"));
+  EXPECT_THAT(err("session_lifetime = 10"), HasSubstr("api.session_lifetime"));
+  EXPECT_THAT(err("metrics_auth = \"no\""), HasSubstr("api.metrics_auth"));
+  EXPECT_THAT(err("allow_all = true"), HasSubstr("api.allow_all: unknown key"));
 }
 
 }  // namespace

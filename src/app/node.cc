@@ -15,12 +15,15 @@
 
 #include "app/auth_state.h"
 #include "app/ban_sync.h"
+#include "app/node_control.h"
 #include "app/shield_cli.h"
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "firewall/kernel_offload.h"
+#include "mgmt/api_server.h"
+#include "mgmt/secrets.h"
 #include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "store/policy_store.h"
@@ -251,6 +254,7 @@ class ProvisioningWatcher {
     }
     cv_.notify_all();
   }
+  const LatencyHistogram& pollLatency() const { return pollLatency_; }
 
  private:
   void run() {
@@ -272,7 +276,9 @@ class ProvisioningWatcher {
         if (opened.ok()) ps = std::move(opened).value();
       }
       if (st && ps) {
+        const auto t0 = std::chrono::steady_clock::now();
         auto v = st->provisioningVersion();
+        pollLatency_.record(std::chrono::steady_clock::now() - t0);
         if (v.ok() && (force || *v != version_)) {
           std::vector<net::Cidr> gateways;
           auto snap = loadSnapshot(*st, *ps, config_.sip.domain, &gateways);
@@ -304,8 +310,28 @@ class ProvisioningWatcher {
   std::condition_variable cv_;
   bool stop_ = false;
   bool force_ = false;
+  LatencyHistogram pollLatency_;
   std::thread thread_;
 };
+
+mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
+  mgmt::ApiSettings a;
+  a.listen = c.api.listen;
+  a.allow = c.api.allow;
+  a.certificate = c.api.certificate;
+  a.privateKey = c.api.privateKey;
+  a.login.accountScope = c.api.lockoutScope == LockoutScope::Account;
+  a.login.attempts = c.api.lockoutAttempts;
+  a.login.windowUs = c.api.lockoutWindow.count() * 1'000'000;
+  a.login.durationUs = c.api.lockoutDuration.count() * 1'000'000;
+  a.login.passwordMinLength = c.api.passwordMinLength;
+  a.login.sessionLifetimeUs = c.api.sessionLifetime.count() * 1'000'000;
+  a.login.sessionIdleUs = c.api.sessionIdleTimeout.count() * 1'000'000;
+  a.metricsAuth = c.api.metricsAuth;
+  a.storePath = c.store.path;
+  a.localTokenHash = std::move(localTokenHash);
+  return a;
+}
 
 bool isWildcard(const net::SockAddr& a) {
   const uint8_t* b = a.ip().bytes();
@@ -611,6 +637,26 @@ int runNode(const Config& config) {
   });
   statsTick.start(loop.timers(), Millis(60'000));
 
+  // The management API (docs/api.md) and the token file the CLI uses.
+  WorkerControl control(loop, sw, txns, transport, cdrWriter, watcher.pollLatency(),
+                        [&watcher] { watcher.wake(); });
+  std::unique_ptr<mgmt::ApiServer> api;
+  const std::string tokenPath = apiTokenPath(config);
+  if (!config.api.listen.empty()) {
+    auto token = writeApiToken(tokenPath);
+    if (!token.ok()) {
+      log::error("api.token_file_failed").kv("error", token.error());
+      return 1;
+    }
+    api = std::make_unique<mgmt::ApiServer>(apiSettings(config, mgmt::sha256Hex(*token)), control);
+    auto started = api->start();
+    if (!started.ok()) {
+      log::error("api.start_failed").kv("error", started.error());
+      ::unlink(tokenPath.c_str());
+      return 1;
+    }
+  }
+
   // Drain: refuse new calls at once, let calls end on their own until the
   // deadline, then hang up the rest and stop.
   bool drainingNow = false;
@@ -666,6 +712,19 @@ int runNode(const Config& config) {
 
   loop.remove(sfd);
   close(sfd);
+  if (api) {
+    // api->stop() joins threads that may wait on closures posted to this
+    // loop (and removes the trace tap there): keep the loop turning.
+    std::atomic<bool> apiStopped{false};
+    std::thread stopper([&] {
+      api->stop();
+      apiStopped = true;
+    });
+    while (!apiStopped.load()) loop.runOnce(Millis(10));
+    stopper.join();
+    transport.setTap(nullptr);  // this thread is the worker; the tap dies with the API
+    ::unlink(tokenPath.c_str());
+  }
   watcher.stop();
   clearWatcher.stop();
   policyTick.cancel();

@@ -257,6 +257,7 @@ class Switch::Call final : public txn::ClientCallbacks {
   void setTicket(admission::CallTicket&& t) { ticket_ = std::move(t); }
   admission::CallLimits::Handle& carrierHandle() { return carrier_; }
   void startDurationTimers();
+  LiveCall live() const;
 
   void start(TxnId invite, const Message& req, const Flow& from, const std::string& gateway);
   void onCallerCancel();
@@ -486,6 +487,9 @@ bool Switch::Call::startAttempt(const Target& r) {
   if (!cdr_.gatewaysTried.empty()) cdr_.gatewaysTried += ',';
   cdr_.gatewaysTried += r.name;
   cdr_.routingGateway = r.name;
+  if (auto it = sw_.gateways_.routing.find(r.name); it != sw_.gateways_.routing.end()) {
+    ++it->second.attempts;
+  }
 
   transport::Transport& tp = sw_.txns_.transport();
   // A registered contact is reached from the listener its REGISTER came in
@@ -1200,6 +1204,40 @@ void Switch::Call::onMaxDuration() {
   hangup(TerminationReason::MaxDuration);  // BYE to both legs
 }
 
+LiveCall Switch::Call::live() const {
+  LiveCall c;
+  c.id = id_;
+  c.callId = cdr_.callId;
+  c.bCallId = b_.callId;
+  c.caller = cdr_.caller;
+  c.callee = cdr_.callee;
+  c.source = cdr_.sourceAddress;
+  c.transport = cdr_.transport;
+  c.mappingGateway = cdr_.mappingGateway;
+  c.routingGateway = cdr_.routingGateway;
+  switch (state_) {
+    case State::Routing:
+      c.state = "routing";
+      break;
+    case State::Early:
+      c.state = "early";
+      break;
+    case State::Answered:
+      c.state = "answered";
+      break;
+    case State::Confirmed:
+      c.state = "confirmed";
+      break;
+    case State::Ended:
+      c.state = "ended";
+      break;
+  }
+  c.startUs = cdr_.startUs;
+  c.answerUs = cdr_.answerUs;
+  c.maxDurationS = ticket_.maxDurationS;
+  return c;
+}
+
 // ---------------------------------------------------------------------------
 // Switch
 
@@ -1295,6 +1333,8 @@ Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_vie
       accounts(p, realm),
       version(v),
       policy(std::make_shared<const admission::PolicySnapshot>(p, lists)) {
+  for (const auto& g : p.mappingGateways) mappingNames.push_back(g.name);
+  for (const auto& g : p.routingGateways) routingNames.push_back(g.name);
   for (const admission::RoutingGateway& g : p.routingGateways) {
     if (!g.enabled || !g.registers || g.authUsername.empty()) continue;
     auto proto = transport::protocolFromName(g.transport);
@@ -1371,10 +1411,59 @@ void Switch::setSnapshot(std::shared_ptr<const Snapshot> snapshot) {
   registrar_->retainAccounts(
       [&accounts](std::string_view user) { return accounts.byUsername(user); });
   outbound_->configure(snapshot_->carrierRegistrations);
+  // Counters exist for exactly the provisioned gateways: a removed gateway's
+  // series ends, a new one starts at zero, and the maps stay bounded by
+  // provisioning.
+  auto sync = [](std::unordered_map<std::string, GatewayCounters>& m,
+                 const std::vector<std::string>& names) {
+    std::unordered_map<std::string, GatewayCounters> next;
+    next.reserve(names.size());
+    for (const std::string& n : names) {
+      auto it = m.find(n);
+      next.emplace(n, it != m.end() ? it->second : GatewayCounters{});
+    }
+    m.swap(next);
+  };
+  sync(gateways_.mapping, snapshot_->mappingNames);
+  sync(gateways_.routing, snapshot_->routingNames);
 }
 
 void Switch::onConnectionClosed(transport::ConnectionId id) {
   registrar_->onConnectionClosed(id);
+}
+
+std::vector<LiveCall> Switch::liveCalls(size_t limit) const {
+  std::vector<LiveCall> out;
+  out.reserve(std::min(limit, calls_.size()));
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    out.push_back(c->live());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LiveCall& a, const LiveCall& b) { return a.id < b.id; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+bool Switch::endCall(uint64_t id, TerminationReason reason) {
+  auto it = calls_.find(id);
+  if (it == calls_.end() || it->second->ended()) return false;
+  log::info("call.ended_by_operator").kv("id", id).kv("call_id", it->second->a().callId);
+  it->second->hangup(reason);
+  return true;
+}
+
+GatewayStats Switch::gatewayStats() const {
+  GatewayStats g = gateways_;
+  for (auto& [name, c] : g.mapping) c.active = 0;
+  for (auto& [name, c] : g.routing) c.active = 0;
+  for (const auto& [id, c] : calls_) {
+    if (c->ended()) continue;
+    const Cdr& cdr = c->cdr();
+    if (auto it = g.mapping.find(cdr.mappingGateway); it != g.mapping.end()) ++it->second.active;
+    if (auto it = g.routing.find(cdr.routingGateway); it != g.routing.end()) ++it->second.active;
+  }
+  return g;
 }
 
 void Switch::drain() {
@@ -1445,6 +1534,11 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
   if (!known || (m == Method::Invite && src.kind != SourceKind::Mapping)) {
     rejectUnknown(*request, from, src);
     return;
+  }
+  if (m == Method::Invite) {
+    if (auto it = gateways_.mapping.find(src.gateway->name); it != gateways_.mapping.end()) {
+      ++it->second.attempts;
+    }
   }
   if (m == Method::Cancel) {
     // §9.2: a CANCEL for no transaction we know.
@@ -1792,55 +1886,6 @@ size_t Switch::cutCalls(std::string_view number, admission::NumberSide side) {
   return n;
 }
 
-std::vector<LiveCall> Switch::liveCalls() const {
-  std::vector<LiveCall> out;
-  out.reserve(calls_.size());
-  for (const auto& [id, c] : calls_) {
-    if (c->ended()) continue;
-    const Cdr& cdr = c->cdr();
-    LiveCall l;
-    l.id = id;
-    l.callId = cdr.callId;
-    l.caller = cdr.caller;
-    l.callee = cdr.callee;
-    l.source = cdr.sourceAddress;
-    l.mappingGateway = cdr.mappingGateway;
-    l.routingGateway = cdr.routingGateway;
-    switch (c->state()) {
-      case Call::State::Routing:
-        l.state = "routing";
-        break;
-      case Call::State::Early:
-        l.state = "early";
-        break;
-      case Call::State::Answered:
-        l.state = "answered";
-        break;
-      case Call::State::Confirmed:
-        l.state = "confirmed";
-        break;
-      case Call::State::Ended:
-        l.state = "ended";
-        break;
-    }
-    l.startUs = cdr.startUs;
-    l.answerUs = cdr.answerUs;
-    l.maxDurationS = c->ticket().maxDurationS;
-    out.push_back(std::move(l));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const LiveCall& a, const LiveCall& b) { return a.id < b.id; });
-  return out;
-}
-
-bool Switch::endCall(uint64_t id, TerminationReason reason) {
-  auto it = calls_.find(id);
-  if (it == calls_.end() || it->second->ended()) return false;
-  log::info("call.ended_by_operator").kv("call_id", it->second->cdr().callId).kv("id", id);
-  it->second->hangup(reason);
-  return true;
-}
-
 void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {
   auto it = byTag_.find(std::string(request->to().tag()));
   Call* c = it == byTag_.end() ? nullptr : it->second;
@@ -1916,6 +1961,21 @@ void Switch::writeRejectCdr(const Message& request, const Flow& from, const std:
 void Switch::submitCdr(Cdr&& cdr) {
   size_t idx = static_cast<size_t>(cdr.reason);
   if (idx < stats_.byReason.size()) ++stats_.byReason[idx];
+  const bool answered = cdr.answerUs != 0;
+  if (auto it = gateways_.mapping.find(cdr.mappingGateway); it != gateways_.mapping.end()) {
+    ++(answered ? it->second.answered : it->second.failed);
+  }
+  // Every carrier tried before the last one failed the call; the last one
+  // answered it or failed it too.
+  std::string_view tried = cdr.gatewaysTried;
+  while (!tried.empty()) {
+    size_t comma = tried.find(',');
+    std::string name(tried.substr(0, comma));
+    tried = comma == std::string_view::npos ? std::string_view() : tried.substr(comma + 1);
+    if (auto it = gateways_.routing.find(name); it != gateways_.routing.end()) {
+      ++((tried.empty() && answered) ? it->second.answered : it->second.failed);
+    }
+  }
   log::debug("call.end")
       .kv("call_id", cdr.callId)
       .kv("reason", reasonName(cdr.reason))

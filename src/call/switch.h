@@ -83,21 +83,26 @@ struct Snapshot {
   std::vector<registrar::CarrierRegistration> carrierRegistrations;
   uint64_t version = 0;
   std::shared_ptr<const admission::PolicySnapshot> policy;
+  std::vector<std::string> mappingNames;  // for per-gateway counters
+  std::vector<std::string> routingNames;
 };
 
-// A call in progress, as the management API shows it.
+// One call in progress, as the management API (and `tollgate calls`) lists
+// it. Values copied off the worker.
 struct LiveCall {
-  uint64_t id = 0;  // the switch's handle, for endCall()
-  std::string callId;
+  uint64_t id = 0;      // the switch's handle: endCall(id)
+  std::string callId;   // caller leg's Call-ID
+  std::string bCallId;  // carrier leg's Call-ID ("" before the first attempt)
   std::string caller;
   std::string callee;
-  std::string source;
+  std::string source;  // "ip:port"
+  std::string transport;
   std::string mappingGateway;
-  std::string routingGateway;
-  std::string state;  // "routing", "early", "answered", "confirmed"
+  std::string routingGateway;  // current (last tried) carrier
+  std::string state;           // "routing", "early", "answered", "confirmed"
   int64_t startUs = 0;
   int64_t answerUs = 0;  // 0 = not answered
-  int maxDurationS = 0;  // 0 = unlimited
+  int maxDurationS = 0;  // 0 = unlimited (call policy)
 };
 
 struct SwitchStats {
@@ -122,6 +127,21 @@ struct SwitchStats {
   uint64_t unwantedStreamsClosed = 0;  // TCP/TLS connections of unwanted peers closed
   uint64_t authBansPlaced = 0;         // suspensions the shield turned into a ban
   uint64_t authBansRefused = 0;        // ... it refused (trusted source, auto_ban off, full)
+};
+
+// Per-gateway counters (attempts: INVITEs admitted from a mapping gateway
+// or sent to a routing gateway; CPS is their rate). Keyed by provisioned
+// names only; entries of gateways no longer provisioned are dropped when a
+// snapshot is installed.
+struct GatewayCounters {
+  uint64_t attempts = 0;
+  uint64_t answered = 0;
+  uint64_t failed = 0;  // attempts that ended unanswered
+  size_t active = 0;    // filled by gatewayStats()
+};
+struct GatewayStats {
+  std::unordered_map<std::string, GatewayCounters> mapping;
+  std::unordered_map<std::string, GatewayCounters> routing;
 };
 
 class Switch final : public txn::TransactionUser {
@@ -164,14 +184,20 @@ class Switch final : public txn::TransactionUser {
   admission::CallPolicy& policy() { return *policy_; }
   const admission::CallPolicy& policy() const { return *policy_; }
   const CarrierMonitor& carriers() const { return *carriers_; }
-  // Calls in progress (not yet ended), for the management API.
-  std::vector<LiveCall> liveCalls() const;
-  // Ends one call (BYE both legs, or 503/CANCEL before the answer) with
-  // this CDR reason and hangup "system". False when no such call is up.
-  bool endCall(uint64_t id, TerminationReason reason = TerminationReason::AdminHangup);
   // Ends every live call whose caller (or callee) is `number`, with reason
   // caller_blacklisted (callee_blacklisted). Returns how many.
   size_t cutCalls(std::string_view number, admission::NumberSide side);
+
+  // Live calls, for the management API and `tollgate calls` (which speaks
+  // it): called on the worker through posted messages. At most `limit`
+  // calls in progress (not yet ended), oldest first.
+  std::vector<LiveCall> liveCalls(size_t limit = SIZE_MAX) const;
+  // Ends one call: BYE both legs when answered, else `code` (503) to the
+  // caller and CANCEL to the carrier; the CDR says `reason`, hangup
+  // "system". False when no such call is up.
+  bool endCall(uint64_t id, TerminationReason reason = TerminationReason::AdminHangup);
+  // Counters per gateway, with `active` filled in.
+  GatewayStats gatewayStats() const;
 
   // txn::TransactionUser
   void onRequest(sip::MessagePtr request, const transport::Flow& from) override;
@@ -279,6 +305,7 @@ class Switch final : public txn::TransactionUser {
   MonoTime illegalRefill_{};
 
   SwitchStats stats_;
+  GatewayStats gateways_;
 };
 
 }  // namespace tollgate::call

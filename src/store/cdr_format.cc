@@ -3,6 +3,7 @@
 // what happens to invalid UTF-8 from the wire.
 #include "store/cdr_format.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -338,6 +339,88 @@ std::string cdrToTableRow(const call::Cdr& c) {
       call::reasonName(c.reason),
   };
   return renderRow(cells);
+}
+
+namespace {
+
+bool isNumberText(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || c == '.' || c == '*' || c == '#')) return false;
+  }
+  return true;
+}
+
+void appendCsvField(std::string& out, std::string_view v) {
+  // Invalid UTF-8, control characters and bidi overrides become '?', as in
+  // the table rendering: a CSV file is read by people too.
+  std::string clean;
+  clean.reserve(v.size());
+  appendPrintable(clean, v);
+  bool risky = false;
+  if (!clean.empty()) {
+    char f = clean.front();
+    if (f == '=' || f == '@' || f == '\t' || f == '\r') risky = true;
+    if ((f == '+' || f == '-') && !isNumberText(std::string_view(clean).substr(1))) risky = true;
+  }
+  if (risky) clean.insert(clean.begin(), '\'');
+  bool quote = clean.find_first_of(",\"\r\n") != std::string::npos;
+  if (!quote) {
+    out += clean;
+    return;
+  }
+  out += '"';
+  for (char c : clean) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+std::string cdrCsvHeader() {
+  return "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
+         "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason\r\n";
+}
+
+std::string cdrToCsvRow(const call::Cdr& c) {
+  std::string out;
+  out += std::to_string(c.id);
+  out += ',';
+  appendCsvField(out, c.callId);
+  out += ',';
+  out += formatUtcMicros(c.startUs);
+  out += ',';
+  if (c.answerUs != 0) out += formatUtcMicros(c.answerUs);
+  out += ',';
+  out += formatUtcMicros(c.endUs);
+  out += ',';
+  appendCsvField(out, c.caller);
+  out += ',';
+  appendCsvField(out, c.callee);
+  out += ',';
+  appendCsvField(out, c.sourceAddress);
+  out += ',';
+  appendCsvField(out, c.transport);
+  out += ',';
+  appendCsvField(out, c.mappingGateway);
+  out += ',';
+  appendCsvField(out, c.routingGateway);
+  out += ',';
+  std::string tried = c.gatewaysTried;
+  std::replace(tried.begin(), tried.end(), ',', ';');
+  appendCsvField(out, tried);
+  out += ',';
+  out += std::to_string(c.finalCode);
+  out += ',';
+  out += std::to_string(c.durationMs);
+  out += ',';
+  out += call::hangupName(c.hangup);
+  out += ',';
+  out += call::reasonName(c.reason);
+  out += "\r\n";
+  return out;
 }
 
 }  // namespace tollgate::store

@@ -40,4 +40,15 @@ std::string cdrsToJson(const std::vector<call::Cdr>& cdrs);
 std::string cdrTableHeader();
 std::string cdrToTableRow(const call::Cdr& cdr);
 
+// CSV export (RFC 4180): the JSON keys as the header line, one row per CDR,
+// CRLF line ends, fields quoted when they hold a comma or quote. Control
+// characters, bidi overrides and invalid UTF-8 become '?' as in the table.
+// gateways_tried is the names joined by ';'. Spreadsheet formula injection
+// (OWASP "CSV injection"): a field that starts with = @ TAB CR, or with + or
+// - not followed by a number only, gets a leading apostrophe, so a hostile
+// From header cannot become a formula when an operator opens the file.
+// Dialled numbers such as "+4420..." stay as they are.
+std::string cdrCsvHeader();
+std::string cdrToCsvRow(const call::Cdr& cdr);
+
 }  // namespace tollgate::store

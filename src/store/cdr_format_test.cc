@@ -173,3 +173,32 @@ TEST(CdrTableTest, ControlCharactersCannotReachTheTerminal) {
 
 }  // namespace
 }  // namespace tollgate::store
+
+namespace tollgate::store {
+namespace {
+
+TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
+  EXPECT_EQ(cdrCsvHeader(),
+            "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
+            "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason\r\n");
+  call::Cdr c;
+  c.id = 9;
+  c.callId = "a,b\"c";
+  c.startUs = c.endUs = 1'795'710'000'000'000;
+  c.caller = "=cmd|' /C calc'!A0";
+  c.callee = "+4420123";
+  c.sourceAddress = "-2+3";
+  c.transport = "udp";
+  c.gatewaysTried = "x,y";
+  c.reason = call::TerminationReason::NoRoute;
+  const std::string row = cdrToCsvRow(c);
+  EXPECT_EQ(row,
+            "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
+            "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route\r\n");
+  c.caller = "line\nbreak\x1b";
+  EXPECT_NE(cdrToCsvRow(c).find(",line?break?,"),
+            std::string::npos);  // controls never reach the file
+}
+
+}  // namespace
+}  // namespace tollgate::store

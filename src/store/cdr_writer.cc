@@ -148,7 +148,9 @@ void AsyncCdrWriter::run() {
     if (!store && SteadyClock::now() - lastOpen >= kReopenInterval) tryOpen();
     if (store) {
       for (int attempt = 1; attempt <= kWriteAttempts; ++attempt) {
+        const auto t0 = SteadyClock::now();
         auto r = store->writeCdrs(batch);
+        latency_.record(SteadyClock::now() - t0);
         if (r) {
           written = true;
           break;

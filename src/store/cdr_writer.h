@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "call/cdr.h"
+#include "common/latency_histogram.h"
 #include "store/store.h"
 
 namespace tollgate::store {
@@ -40,6 +41,8 @@ class AsyncCdrWriter final : public call::CdrSink {
   // Blocks until everything submitted so far is written (or failed).
   void flush();
   CdrWriterStats stats() const;
+  // Time of each batch's write transaction (metrics: store latency).
+  LatencyHistogram::Snapshot writeLatency() const { return latency_.snapshot(); }
 
  private:
   void run();
@@ -52,6 +55,7 @@ class AsyncCdrWriter final : public call::CdrSink {
   bool stop_ = false;
   uint64_t inFlight_ = 0;
   CdrWriterStats stats_;
+  LatencyHistogram latency_;
   std::thread thread_;
 };
 

@@ -65,6 +65,9 @@ class BatchRecordingStore final : public Store {
   Result<uint64_t, StoreError> provisioningVersion() override {
     return inner_->provisioningVersion();
   }
+  Result<EditOutcome, StoreError> modifyProvisioning(const ProvisioningEdit& edit) override {
+    return inner_->modifyProvisioning(edit);
+  }
   Result<Ok, StoreError> writeCdrs(std::vector<Cdr>& cdrs) override {
     {
       std::lock_guard lock(log_->mu);

@@ -250,8 +250,8 @@ CREATE TABLE policy_counters (
 
 // Version 4 (bans, issue 4): the shield's ban list, shared by the running
 // node and `tollgate ban`. One row per banned host or prefix, keyed by its
-// canonical text ("192.0.2.7", "198.51.100.0/24", "2001:db8::/64"); a re-ban of the same
-// address updates the row (level counts the bans within ban_memory).
+// canonical text ("192.0.2.7", "198.51.100.0/24", "2001:db8::/64"); a
+// re-ban of the same address updates the row (level counts the bans within ban_memory).
 // Every change that matters to a running node (insert, update, delete)
 // stamps the row with the next ban_seq.value, so a node polls one integer
 // and then reads only what changed; a delete leaves a tombstone
@@ -279,12 +279,78 @@ CREATE TABLE ban (
 CREATE INDEX ban_by_seq ON ban(seq);
 )sql";
 
+// Version 5 (management plane, issue 7; docs/api.md): users, sessions, API
+// tokens, login failure counters / lockouts and the audit log. Secrets are never stored:
+// passwords as argon2id strings, session and API tokens as SHA-256 hex of
+// the token (they are 256-bit random, so a fast hash is enough). Sessions
+// and tokens go with their user. CDR searches by number get indexes.
+constexpr const char* kV5 = R"sql(
+CREATE TABLE mgmt_user (
+  name          TEXT PRIMARY KEY,
+  role          TEXT NOT NULL,      -- admin | operator | readonly
+  password_hash TEXT NOT NULL,      -- crypto_pwhash_str (argon2id)
+  enabled       INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  created_us    INTEGER NOT NULL,
+  updated_us    INTEGER NOT NULL,
+  password_us   INTEGER NOT NULL    -- last password change
+) STRICT;
+
+CREATE TABLE mgmt_session (
+  token_hash   TEXT PRIMARY KEY,
+  user         TEXT NOT NULL REFERENCES mgmt_user(name) ON DELETE CASCADE,
+  source       TEXT NOT NULL,
+  created_us   INTEGER NOT NULL,
+  expires_us   INTEGER NOT NULL,
+  last_used_us INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX mgmt_session_user ON mgmt_session(user);
+
+CREATE TABLE mgmt_token (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  name         TEXT NOT NULL,
+  user         TEXT NOT NULL REFERENCES mgmt_user(name) ON DELETE CASCADE,
+  role         TEXT NOT NULL,       -- at most the user's role
+  token_hash   TEXT NOT NULL UNIQUE,
+  created_us   INTEGER NOT NULL,
+  expires_us   INTEGER NOT NULL,    -- 0 = never
+  last_used_us INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE mgmt_login_failure (
+  scope           TEXT NOT NULL,    -- pair | source | account
+  account         TEXT NOT NULL,    -- '' for scope source
+  source          TEXT NOT NULL,    -- '' for scope account
+  failures        INTEGER NOT NULL,
+  window_start_us INTEGER NOT NULL,
+  locked_until_us INTEGER NOT NULL, -- 0 = not locked
+  updated_us      INTEGER NOT NULL,
+  PRIMARY KEY (scope, account, source)
+) STRICT;
+
+CREATE TABLE mgmt_audit (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_us INTEGER NOT NULL,
+  actor   TEXT NOT NULL,            -- user name, "local-cli", or the name tried at login
+  source  TEXT NOT NULL,            -- ip:port of the client
+  action  TEXT NOT NULL,            -- e.g. mapping_gateway.create, login.failed
+  target  TEXT NOT NULL,
+  result  TEXT NOT NULL,            -- ok | refused | failed ...
+  before  TEXT NOT NULL,            -- JSON or ''
+  after   TEXT NOT NULL             -- JSON or ''
+) STRICT;
+CREATE INDEX mgmt_audit_time ON mgmt_audit(time_us);
+
+CREATE INDEX cdr_callee ON cdr(callee);
+CREATE INDEX cdr_caller ON cdr(caller);
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
     {"digest credentials, registrations and auth suspensions", kV2},
     {"call policy: gateway limits, accounts, fraud rules, number lists, dynamic blacklist", kV3},
     {"ban table and ban change sequence", kV4},
+    {"management users, sessions, tokens, login failures, audit; cdr number indexes", kV5},
 };
 
 }  // namespace

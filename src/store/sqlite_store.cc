@@ -175,6 +175,7 @@ class SqliteStore final : public Store {
   Result<ImportSummary, StoreError> importProvisioning(const Provisioning& p, bool prune) override;
   Result<Provisioning, StoreError> loadProvisioning() override;
   Result<uint64_t, StoreError> provisioningVersion() override;
+  Result<EditOutcome, StoreError> modifyProvisioning(const ProvisioningEdit& edit) override;
   Result<Ok, StoreError> writeCdrs(std::vector<call::Cdr>& cdrs) override;
   Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) override;
 
@@ -212,6 +213,9 @@ class SqliteStore final : public Store {
   Result<int64_t, StoreError> userVersion();
   // Reads provisioning inside the caller's transaction.
   Result<Provisioning, StoreError> loadLocked();
+  // The body of importProvisioning, inside the caller's write transaction.
+  Result<ImportSummary, StoreError> importLocked(const Provisioning& stored, const Provisioning& p,
+                                                 bool prune);
   Result<Ok, StoreError> insertMappingChildren(const MappingGateway& g);
   Result<Ok, StoreError> insertRoutingChildren(const RoutingGateway& g);
   Result<Ok, StoreError> stepDone(Stmt& st, std::string_view what);
@@ -514,7 +518,43 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
   if (!txn) return Err{txn.error()};
   auto stored = loadLocked();
   if (!stored) return Err{stored.error()};
+  auto sum = importLocked(*stored, p, prune);
+  if (!sum) return sum;
+  if (auto r = txn->commit(); !r) return Err{r.error()};
+  return sum;
+}
 
+Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const ProvisioningEdit& edit) {
+  auto txn = begin(true);
+  if (!txn) return Err{txn.error()};
+  auto stored = loadLocked();
+  if (!stored) return Err{stored.error()};
+  EditOutcome out;
+  out.before = *stored;
+  Provisioning next = *stored;
+  if (auto r = edit(next); !r) {
+    out.refused = true;
+    out.refusal = r.error();
+    return out;  // the transaction rolls back: nothing was written
+  }
+  if (auto r = checkNames(next); !r) {
+    out.refused = true;
+    out.refusal = EditRefused{409, "name", r.error().message};
+    return out;
+  }
+  auto sum = importLocked(*stored, next, /*prune=*/true);
+  if (!sum) return Err{sum.error()};
+  out.summary = *sum;
+  auto v = provisioningVersion();
+  if (!v) return Err{v.error()};
+  out.version = *v;
+  if (auto r = txn->commit(); !r) return Err{r.error()};
+  return out;
+}
+
+Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& storedSet,
+                                                            const Provisioning& p, bool prune) {
+  const Provisioning* stored = &storedSet;
   std::map<std::string_view, const MappingGateway*> oldMapping;
   for (const auto& g : stored->mappingGateways) oldMapping.emplace(g.name, &g);
   std::map<std::string_view, const RoutingGateway*> oldRouting;
@@ -636,8 +676,6 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
     if (!st) return Err{st.error()};
     if (auto r = stepDone(*st, "bump provisioning_version"); !r) return Err{r.error()};
   }
-
-  if (auto r = txn->commit(); !r) return Err{r.error()};
   return sum;
 }
 
@@ -689,14 +727,21 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
     return Err{StoreError{"unknown termination reason '" + q.reason + "'"}};
   }
 
-  // Four fixed variants rather than "(?2 = '' OR reason = ?2)", which would
-  // keep SQLite from using the reason / mapping_gateway indexes.
+  // Only the conditions in use are in the SQL (rather than
+  // "(?2 = '' OR reason = ?2)"), so SQLite can use the indexes on reason,
+  // mapping_gateway, caller/callee and start_us. Each combination is one
+  // cached statement (at most 2^7).
   std::string sql =
       "SELECT id, call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
       "hangup, reason FROM cdr WHERE id < ?1";
   if (!q.reason.empty()) sql += " AND reason = ?2";
   if (!q.mappingGateway.empty()) sql += " AND mapping_gateway = ?3";
+  if (q.startFromUs > 0) sql += " AND start_us >= ?5";
+  if (q.startBeforeUs > 0) sql += " AND start_us < ?6";
+  if (!q.routingGateway.empty()) sql += " AND routing_gateway = ?7";
+  if (!q.gateway.empty()) sql += " AND (mapping_gateway = ?8 OR routing_gateway = ?8)";
+  if (!q.number.empty()) sql += " AND (caller = ?9 OR callee = ?9)";
   sql += " ORDER BY id DESC LIMIT ?4";
 
   auto st = prepare(sql);
@@ -705,6 +750,11 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   if (!q.reason.empty()) st->bind(2, q.reason);
   if (!q.mappingGateway.empty()) st->bind(3, q.mappingGateway);
   st->bind(4, static_cast<int64_t>(limit));
+  if (q.startFromUs > 0) st->bind(5, q.startFromUs);
+  if (q.startBeforeUs > 0) st->bind(6, q.startBeforeUs);
+  if (!q.routingGateway.empty()) st->bind(7, q.routingGateway);
+  if (!q.gateway.empty()) st->bind(8, q.gateway);
+  if (!q.number.empty()) st->bind(9, q.number);
 
   int rc;
   while ((rc = st->step()) == SQLITE_ROW) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,29 @@ struct CdrQuery {
   int64_t beforeId = 0;  // 0 = from the newest; else only ids < beforeId (paging)
   std::string reason;    // "" = any; else a reasonName() (an unknown name is an error)
   std::string mappingGateway;
+  // Added for the management API (all optional, "" / 0 = no filter).
+  int64_t startFromUs = 0;     // only start_us >= this
+  int64_t startBeforeUs = 0;   // only start_us < this
+  std::string routingGateway;  // the last carrier tried
+  std::string gateway;         // either mapping_gateway or routing_gateway
+  std::string number;          // caller or callee, exactly
+};
+
+// An edit of the whole provisioning set inside one write transaction (see
+// Store::modifyProvisioning). It changes `p` in place and returns Ok, or an
+// error that aborts the transaction with nothing written.
+struct EditRefused {
+  int status = 400;   // HTTP-like: 400 invalid, 404 missing, 409 conflict
+  std::string field;  // the offending key ("addresses"), "" for the whole entry
+  std::string message;
+};
+using ProvisioningEdit = std::function<Result<Ok, EditRefused>(admission::Provisioning& p)>;
+struct EditOutcome {
+  bool refused = false;
+  EditRefused refusal;             // when refused
+  uint64_t version = 0;            // provisioning version after the edit
+  ImportSummary summary;           // what changed
+  admission::Provisioning before;  // the set the edit started from
 };
 
 class Store {
@@ -59,6 +83,13 @@ class Store {
   virtual Result<admission::Provisioning, StoreError> loadProvisioning() = 0;
   // Changes whenever provisioning changes (any process). Cheap to poll.
   virtual Result<uint64_t, StoreError> provisioningVersion() = 0;
+  // Read-modify-write of provisioning in one write transaction: loads the
+  // stored set, runs `edit` on it (which validates the result), writes the
+  // difference (as importProvisioning with prune) and bumps the version
+  // when anything changed. Concurrent edits from several threads or
+  // processes serialize on the write lock, so none is lost. A refused edit
+  // writes nothing.
+  virtual Result<EditOutcome, StoreError> modifyProvisioning(const ProvisioningEdit& edit) = 0;
 
   // Appends CDRs in one transaction; assigns ids. Durable against a process
   // crash (kill -9) once this returns.

@@ -380,6 +380,7 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
       if (c->closed) return false;  // the filter closed it
       continue;
     }
+    tap(TapDirection::In, flow, frame);
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
   }
@@ -530,6 +531,9 @@ Result<Ok, SendError> Transport::Impl::sendTcp(const Flow& flow, std::string_vie
     return r;
   }
   ++stats.tcpSent;
+  if (tapSink != nullptr) [[unlikely]] {
+    tapOut(TapDirection::Out, Flow{c->protocol, c->remote, c->local, c->id}, bytes);
+  }
   return Ok{};
 }
 

@@ -284,4 +284,14 @@ const TransportStats& Transport::stats() const {
   return impl_->stats;
 }
 
+void Transport::setTap(PacketTap* tap) {
+  impl_->tapSink = tap;
+}
+
+void Transport::Impl::tapOut(TapDirection dir, const Flow& flow, std::string_view bytes) {
+  net::SockAddr local;
+  if (flow.local < listeners.size()) local = listeners[flow.local].address;
+  tapSink->onPacket(dir, flow, local, bytes);
+}
+
 }  // namespace tollgate::transport

@@ -110,6 +110,20 @@ class MessageSink {
 
 enum class SendError : uint8_t { NoListener, SocketError, ConnectionFailed, QueueFull };
 
+// A copy of the signalling for SIP trace (mgmt/sip_trace.h): called on the
+// worker for every message delivered to the sink and every message sent.
+// The transport holds a plain pointer and tests it once per message, so
+// tracing costs one branch when no tap is set. `bytes` is valid only during
+// the call. Confined to the transport's worker.
+enum class TapDirection : uint8_t { In, Out };
+class PacketTap {
+ public:
+  virtual ~PacketTap() = default;
+  // `local` is the listener's bound address (its IP may be a wildcard).
+  virtual void onPacket(TapDirection dir, const Flow& flow, const net::SockAddr& local,
+                        std::string_view bytes) = 0;
+};
+
 class Transport {
  public:
   Transport(EventLoop& loop, MessageSink& sink, TransportLimits limits = {});
@@ -155,6 +169,10 @@ class Transport {
   void close();
 
   const TransportStats& stats() const;
+
+  // Sets (or, with nullptr, removes) the trace tap. The tap must outlive
+  // its installation. Worker only.
+  void setTap(PacketTap* tap);
 
  private:
   struct Impl;

@@ -119,8 +119,17 @@ struct Transport::Impl {
     if (!graveyard.empty()) graveyard.clear();
   }
 
+  // Trace tap (null = off); see PacketTap. tap() is the one branch on the
+  // hot path; the call itself is out of line.
+  void tap(TapDirection dir, const Flow& flow, std::string_view bytes) {
+    if (tapSink != nullptr) [[unlikely]]
+      tapOut(dir, flow, bytes);
+  }
+  void tapOut(TapDirection dir, const Flow& flow, std::string_view bytes);
+
   EventLoop& loop;
   MessageSink& sink;
+  PacketTap* tapSink = nullptr;
   TransportLimits limits;
   TransportStats stats;
   bool closed = false;

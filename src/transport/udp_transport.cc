@@ -65,6 +65,7 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
       flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
       flow.local = ls.info.id;
       if (!sink.filter(flow, std::string_view(data, len))) continue;
+      tap(TapDirection::In, flow, std::string_view(data, len));
       sink.onMessage(flow, std::string(data, len));
       if (ls.fd < 0) return;
     }
@@ -103,6 +104,11 @@ Result<Ok, SendError> Transport::Impl::sendUdp(const Flow& flow, std::string_vie
     return Err(SendError::SocketError);
   }
   ++stats.udpSent;
+  if (tapSink != nullptr) [[unlikely]] {
+    Flow sent = flow;
+    sent.local = ls->info.id;
+    tapOut(TapDirection::Out, sent, bytes);
+  }
   return Ok{};
 }
 

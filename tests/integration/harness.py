@@ -174,6 +174,7 @@ class Tollgate:
         self.config_path = self.workdir / f"{name}.toml"
         self.store_path = self.workdir / f"{name}.db"
         self.log_path = self.workdir / f"{name}.log"
+        self.api_port = ports.port()
         self.proc: subprocess.Popen | None = None
         self._log_file = None
         self._imports = 0
@@ -181,6 +182,7 @@ class Tollgate:
             "sip": {"listen": self.listen},
             "store": {"path": str(self.store_path)},
             "log": {"level": "info"},
+            "api": {"listen": [f"127.0.0.1:{self.api_port}"]},
         }
         for table, keys in (settings or {}).items():
             tables.setdefault(table, {}).update(keys)
@@ -222,6 +224,26 @@ class Tollgate:
             return rows if len(rows) >= count else None
 
         return wait_until(ready, timeout, f"{count} CDR(s) in {self.store_path}", interval=0.1)
+
+    # -- management API -----------------------------------------------------
+
+    @property
+    def token_path(self) -> Path:
+        return Path(str(self.store_path) + ".api-token")
+
+    def api_token(self) -> str:
+        """The local admin token the node writes at start (what the CLI uses)."""
+        return self.token_path.read_text().strip()
+
+    def api(self, method: str, path: str, body=None, token: str | None = "local",
+            source: str | None = None, headers: dict | None = None,
+            timeout: float = 10, tls_context=None) -> "ApiResponse":
+        """One request to the node's API over real HTTP on loopback. `token`
+        "local" uses the node's token file, None sends no Authorization."""
+        return api_request("127.0.0.1", self.api_port, method, path, body=body,
+                           token=self.api_token() if token == "local" else token,
+                           source=source, headers=headers, timeout=timeout,
+                           tls_context=tls_context)
 
     # -- process ------------------------------------------------------------
 
@@ -331,6 +353,49 @@ def counts_field(value: str) -> dict[str, int]:
         k, _, n = part.partition(":")
         out[k] = int(n)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Management API client (urllib is enough; http.client for the source address)
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body.decode())
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+def api_request(host: str, port: int, method: str, path: str, body=None, token: str | None = None,
+                source: str | None = None, headers: dict | None = None, timeout: float = 10,
+                tls_context=None) -> ApiResponse:
+    import http.client
+    src = (source, 0) if source else None
+    if tls_context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, source_address=src,
+                                           context=tls_context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout, source_address=src)
+    hdrs = dict(headers or {})
+    data = None
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    if token:
+        hdrs["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        return ApiResponse(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------------------
@@ -727,6 +792,10 @@ class UdpRecorder:
                 keep.append(line)
             elif k in ("to", "t"):
                 keep.append(line + ";tag=rec" + format(random.getrandbits(24), "06x"))
+        if status in (401, 407):  # a carrier that challenges (and never accepts)
+            name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+            keep.append(f'{name}: Digest realm="carrier", nonce="{random.getrandbits(64):016x}", '
+                        'algorithm=MD5, qop="auth"')
         reason = {200: "OK", 486: "Busy Here", 503: "Service Unavailable"}.get(status, "Whatever")
         return (f"SIP/2.0 {status} {reason}\r\n" + "\r\n".join(keep) +
                 "\r\nContent-Length: 0\r\n\r\n").encode()

@@ -1,0 +1,113 @@
+// WorkerControl and the local API token file (node_control.h).
+#include "app/node_control.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "mgmt/secrets.h"
+
+namespace tollgate::app {
+
+WorkerControl::WorkerControl(EventLoop& loop, call::Switch& sw, txn::TransactionLayer& txns,
+                             transport::Transport& transport, store::AsyncCdrWriter& cdrs,
+                             const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher)
+    : loop_(loop),
+      sw_(sw),
+      txns_(txns),
+      transport_(transport),
+      cdrs_(cdrs),
+      pollLatency_(pollLatency),
+      wakeWatcher_(std::move(wakeWatcher)) {}
+
+template <typename T>
+std::optional<T> WorkerControl::onWorker(std::function<T()> fn, std::chrono::milliseconds timeout) {
+  // Shared: if we stop waiting, the closure still has its promise when it
+  // runs (or is destroyed unrun at shutdown).
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  loop_.post([promise, fn = std::move(fn)] { promise->set_value(fn()); });
+  if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
+std::optional<mgmt::NodeStats> WorkerControl::stats() {
+  auto s = onWorker<mgmt::NodeStats>(
+      [this] {
+        mgmt::NodeStats s;
+        s.calls = sw_.stats();
+        s.activeCalls = sw_.activeCalls();
+        s.gateways = sw_.gatewayStats();
+        s.txn = txns_.stats();
+        s.transport = transport_.stats();
+        s.provisioningVersion = sw_.snapshotVersion();
+        s.draining = sw_.draining();
+        return s;
+      },
+      mgmt::kWorkerTimeout);
+  if (!s) return s;
+  s->cdrWriter = cdrs_.stats();
+  s->cdrWriteLatency = cdrs_.writeLatency();
+  s->provisioningPollLatency = pollLatency_.snapshot();
+  return s;
+}
+
+std::optional<std::vector<call::LiveCall>> WorkerControl::liveCalls(size_t limit) {
+  return onWorker<std::vector<call::LiveCall>>([this, limit] { return sw_.liveCalls(limit); },
+                                               mgmt::kWorkerTimeout);
+}
+
+std::optional<bool> WorkerControl::endCall(uint64_t id) {
+  return onWorker<bool>([this, id] { return sw_.endCall(id); }, mgmt::kWorkerTimeout);
+}
+
+bool WorkerControl::applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  wakeWatcher_();
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto v = onWorker<uint64_t>([this] { return sw_.snapshotVersion(); }, timeout);
+    if (v && *v >= version) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+bool WorkerControl::setTap(transport::PacketTap* tap) {
+  return onWorker<bool>(
+             [this, tap] {
+               transport_.setTap(tap);
+               return true;
+             },
+             mgmt::kWorkerTimeout)
+      .value_or(false);
+}
+
+std::string apiTokenPath(const Config& config) {
+  return config.store.path + ".api-token";
+}
+
+Result<std::string, std::string> writeApiToken(const std::string& path) {
+  std::string token = mgmt::newToken(mgmt::kLocalTokenPrefix);
+  std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Err(tmp + ": " + std::strerror(errno));
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string e = path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return Err(std::move(e));
+  }
+  return token;
+}
+
+}  // namespace tollgate::app

@@ -1,0 +1,54 @@
+// The running node as the management API sees it (mgmt::NodeControl):
+// every read or change of worker state is a closure posted to the SIP
+// worker's event loop, answered through a future the API thread waits on
+// with a timeout. Also the local CLI token file. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "app/config.h"
+#include "call/switch.h"
+#include "common/event_loop.h"
+#include "common/latency_histogram.h"
+#include "mgmt/node_control.h"
+#include "store/cdr_writer.h"
+#include "transport/transport.h"
+#include "txn/transaction_layer.h"
+
+namespace tollgate::app {
+
+class WorkerControl final : public mgmt::NodeControl {
+ public:
+  WorkerControl(EventLoop& loop, call::Switch& sw, txn::TransactionLayer& txns,
+                transport::Transport& transport, store::AsyncCdrWriter& cdrs,
+                const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher);
+
+  std::optional<mgmt::NodeStats> stats() override;
+  std::optional<std::vector<call::LiveCall>> liveCalls(size_t limit) override;
+  std::optional<bool> endCall(uint64_t id) override;
+  bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) override;
+  bool setTap(transport::PacketTap* tap) override;
+
+ private:
+  template <typename T>
+  std::optional<T> onWorker(std::function<T()> fn, std::chrono::milliseconds timeout);
+
+  EventLoop& loop_;
+  call::Switch& sw_;
+  txn::TransactionLayer& txns_;
+  transport::Transport& transport_;
+  store::AsyncCdrWriter& cdrs_;
+  const LatencyHistogram& pollLatency_;
+  std::function<void()> wakeWatcher_;
+};
+
+// The file the node writes its local API token to (mode 0600, next to the
+// store: "<store.path>.api-token") and `tollgate` CLI commands read.
+std::string apiTokenPath(const Config& config);
+// Writes a fresh token there atomically (temp file, fsync, rename);
+// returns the token, or an error naming the file.
+Result<std::string, std::string> writeApiToken(const std::string& path);
+
+}  // namespace tollgate::app

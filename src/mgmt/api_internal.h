@@ -1,0 +1,152 @@
+// Internal to the management API (src/mgmt/api_*.cc): the route table, the
+// per-request context, JSON helpers and the error type the handlers throw.
+// Includes cpp-httplib and nlohmann-json, so it must stay out of every
+// header outside this folder. Types here follow the threading rule of the
+// server: the shared state is thread-safe, a RequestContext belongs to the
+// connection thread serving the request.
+#pragma once
+
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "mgmt/access_list.h"
+#include "mgmt/api_counters.h"
+#include "mgmt/api_server.h"
+#include "mgmt/logins.h"
+#include "mgmt/sip_trace.h"
+#include "store/mgmt_store.h"
+#include "store/store.h"
+
+namespace tollgate::mgmt {
+
+using Json = nlohmann::ordered_json;
+
+// Thrown by handlers; the dispatcher turns it into
+// {"error": code, "field": field, "message": message} with `status`.
+struct ApiError {
+  int status = 400;
+  std::string code;     // "invalid_field", "not_found", "conflict", ...
+  std::string field;    // the offending field ("" = none)
+  std::string message;  // for people
+};
+[[noreturn]] inline void fail(int status, std::string code, std::string field,
+                              std::string message) {
+  throw ApiError{status, std::move(code), std::move(field), std::move(message)};
+}
+
+// State shared by all connection threads. Thread-safe.
+struct ApiState {
+  ApiState(ApiSettings s, NodeControl& n);
+  ApiSettings settings;
+  NodeControl& node;
+  SystemClock clock;
+  ApiCounters counters;
+  AccessList access;
+  LoginService logins;
+  SipTrace trace;
+  std::atomic<size_t> traceStreams{0};
+  std::atomic<bool> stopping{false};
+};
+
+// Store connections of one connection thread, opened on first use.
+struct ThreadStores {
+  std::string path;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<store::MgmtStore> mgmt;
+};
+
+enum class Access : uint8_t { Public, Read, Operate, Admin };
+
+struct Route;
+
+struct RequestContext {
+  ApiState& api;
+  ThreadStores& stores;
+  net::SockAddr peer;
+  const Route* route = nullptr;
+  std::optional<Principal> principal;
+  std::vector<std::string> params;  // {placeholders} of the path, in order
+
+  store::Store& store();
+  store::MgmtStore& mgmt();
+  const std::string& actor() const;
+  // Appends to the audit log (who = principal or `actorOverride`).
+  void audit(const std::string& action, const std::string& target, const std::string& result,
+             const Json& before = nullptr, const Json& after = nullptr,
+             const std::string& actorOverride = "");
+};
+
+using Handler = std::function<void(RequestContext&, const httplib::Request&, httplib::Response&)>;
+
+struct Route {
+  const char* method;  // GET POST PUT PATCH DELETE
+  const char* path;    // "/api/v1/mapping-gateways/{name}"
+  Access access;
+  const char* tag;
+  const char* summary;
+  const char* requestSchema;   // components/schemas name, or nullptr
+  const char* responseSchema;  // components/schemas name, "text", "csv", or nullptr (204)
+  int successStatus;           // 200, 201, 204
+  const char* query;           // documented query parameters: "name:type:description|..."
+  Handler handler;
+};
+
+// The route table (api_routes.cc) and its dispatch.
+const std::vector<Route>& apiRoutes();
+// Finds the route for method+path; `params` gets the placeholders. Sets
+// *pathKnown when some route has this path (for 405 vs 404).
+const Route* matchRoute(const std::string& method, const std::string& path,
+                        std::vector<std::string>& params, bool* pathKnown);
+std::string buildOpenApi();
+
+// JSON helpers.
+void sendJson(httplib::Response& res, int status, const Json& body);
+void sendError(httplib::Response& res, const ApiError& e);
+Json parseBody(const httplib::Request& req);  // object or ApiError 400
+std::string isoTime(int64_t us);              // "" for 0 -> null handled by callers
+Json timeOrNull(int64_t us);
+// Reads a query parameter as an integer in [lo, hi]; `def` when absent.
+int64_t queryInt(const httplib::Request& req, const char* name, int64_t lo, int64_t hi,
+                 int64_t def);
+// Accepts ISO-8601 UTC ("2026-11-26T16:20:00Z", fraction optional) or Unix
+// seconds; 0 when absent.
+int64_t queryTime(const httplib::Request& req, const char* name);
+std::string queryString(const httplib::Request& req, const char* name, size_t maxLen);
+
+// Strict reading of a JSON object: typed getters that name the field in
+// errors, and finish() refusing unknown fields.
+class JsonFields {
+ public:
+  explicit JsonFields(const Json& obj) : obj_(obj) {}
+  bool has(const char* key) const { return obj_.contains(key); }
+  std::optional<std::string> string(const char* key, bool required, size_t maxLen = 1024);
+  std::optional<std::vector<std::string>> strings(const char* key, bool required, size_t maxItems,
+                                                  size_t maxLen = 256);
+  std::optional<int64_t> integer(const char* key, bool required, int64_t lo, int64_t hi);
+  std::optional<bool> boolean(const char* key, bool required);
+  void finish();
+
+ private:
+  const Json& obj_;
+  std::vector<std::string> known_;
+};
+
+// True when the client of the connection this thread serves has closed it
+// (trace streams check this while no message comes).
+bool currentPeerClosed();
+
+// Handlers, by file.
+void registerAuthRoutes(std::vector<Route>& r);          // api_auth.cc
+void registerProvisioningRoutes(std::vector<Route>& r);  // api_provisioning.cc
+void registerNodeRoutes(std::vector<Route>& r);          // api_node.cc
+
+}  // namespace tollgate::mgmt

@@ -1,0 +1,401 @@
+// The route table of the management API, its dispatch by path template,
+// and the OpenAPI 3.0 document generated from the same table (so the
+// document cannot describe a route the server does not have, or miss one;
+// docs/openapi.json is a checked-in copy kept equal by a test).
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+
+#include "call/cdr.h"
+#include "mgmt/api_internal.h"
+
+namespace tollgate::mgmt {
+namespace {
+
+std::vector<std::string> split(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool isPlaceholder(const std::string& seg) {
+  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+}
+
+// Percent-decoding of one path segment ("cust%2Da" -> "cust-a").
+std::string decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<Route>& apiRoutes() {
+  static const std::vector<Route> routes = [] {
+    std::vector<Route> r;
+    registerAuthRoutes(r);
+    registerProvisioningRoutes(r);
+    registerNodeRoutes(r);
+    return r;
+  }();
+  return routes;
+}
+
+const Route* matchRoute(const std::string& method, const std::string& path,
+                        std::vector<std::string>& params, bool* pathKnown) {
+  const std::vector<std::string> segs = split(path);
+  *pathKnown = false;
+  for (const Route& r : apiRoutes()) {
+    const std::vector<std::string> tmpl = split(r.path);
+    if (tmpl.size() != segs.size()) continue;
+    std::vector<std::string> got;
+    bool ok = true;
+    for (size_t i = 0; i < tmpl.size() && ok; ++i) {
+      if (isPlaceholder(tmpl[i])) {
+        got.push_back(decode(segs[i]));
+      } else {
+        ok = tmpl[i] == segs[i];
+      }
+    }
+    if (!ok) continue;
+    *pathKnown = true;
+    if (method == r.method) {
+      params = std::move(got);
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+// --------------------------------------------------------------- OpenAPI
+
+namespace {
+
+// Component schemas. Field names are the JSON keys of the API.
+Json schemas() {
+  auto str = [](const char* d = nullptr) {
+    Json j{{"type", "string"}};
+    if (d) j["description"] = d;
+    return j;
+  };
+  auto integer = [](const char* d = nullptr) {
+    Json j{{"type", "integer"}};
+    if (d) j["description"] = d;
+    return j;
+  };
+  auto boolean = [] { return Json{{"type", "boolean"}}; };
+  auto strArray = [](const char* d) {
+    return Json{{"type", "array"}, {"items", {{"type", "string"}}}, {"description", d}};
+  };
+  auto ref = [](const char* name) {
+    return Json{{"$ref", std::string("#/components/schemas/") + name}};
+  };
+  auto arrayOf = [&](const char* name) { return Json{{"type", "array"}, {"items", ref(name)}}; };
+  auto time = [](const char* d) {
+    return Json{
+        {"type", "string"}, {"format", "date-time"}, {"nullable", true}, {"description", d}};
+  };
+  Json reasons = Json::array();
+  for (size_t i = 0; i <= static_cast<size_t>(call::TerminationReason::AdminHangup); ++i) {
+    reasons.push_back(std::string(call::reasonName(static_cast<call::TerminationReason>(i))));
+  }
+
+  Json s;
+  s["Error"] = {
+      {"type", "object"},
+      {"required", {"error", "message"}},
+      {"properties",
+       {{"error", str("machine-readable code: invalid_field, missing_field, "
+                      "unknown_field, not_found, conflict, unauthenticated, "
+                      "forbidden, locked, ...")},
+        {"field", {{"type", "string"}, {"nullable", true}, {"description", "the offending field"}}},
+        {"message", str()}}}};
+  s["LoginRequest"] = {{"type", "object"},
+                       {"required", {"username", "password"}},
+                       {"properties", {{"username", str()}, {"password", str()}}}};
+  s["Session"] = {{"type", "object"},
+                  {"properties",
+                   {{"token", str("bearer token of the session; shown once")},
+                    {"expires", time("absolute end of the session")},
+                    {"user", str()},
+                    {"role", str("admin | operator | readonly")}}}};
+  s["Whoami"] = {
+      {"type", "object"},
+      {"properties", {{"user", str()}, {"role", str()}, {"auth", str("session | token | local")}}}};
+  s["User"] = {{"type", "object"},
+               {"properties",
+                {{"name", str()},
+                 {"role", str("admin | operator | readonly")},
+                 {"enabled", boolean()},
+                 {"created", time("")},
+                 {"updated", time("")},
+                 {"password_changed", time("")}}}};
+  s["UserList"] = {{"type", "object"}, {"properties", {{"users", arrayOf("User")}}}};
+  s["UserCreate"] = {{"type", "object"},
+                     {"required", {"name", "role", "password"}},
+                     {"properties",
+                      {{"name", str("1-64 of A-Z a-z 0-9 . _ -")},
+                       {"role", str("admin | operator | readonly")},
+                       {"password", str("checked by the password policy (docs/api.md)")},
+                       {"enabled", boolean()}}}};
+  s["UserUpdate"] = {{"type", "object"}, {"properties", {{"role", str()}, {"enabled", boolean()}}}};
+  s["PasswordChange"] = {{"type", "object"},
+                         {"required", {"password"}},
+                         {"properties",
+                          {{"current_password", str("required when changing your own password")},
+                           {"password", str()}}}};
+  s["Token"] = {{"type", "object"},
+                {"properties",
+                 {{"id", integer()},
+                  {"name", str()},
+                  {"user", str()},
+                  {"role", str()},
+                  {"created", time("")},
+                  {"expires", time("null = never")},
+                  {"last_used", time("")},
+                  {"token", str("the secret; only in the answer to POST, shown once")}}}};
+  s["TokenList"] = {{"type", "object"}, {"properties", {{"tokens", arrayOf("Token")}}}};
+  s["TokenCreate"] = {{"type", "object"},
+                      {"required", {"name"}},
+                      {"properties",
+                       {{"name", str("what it is for")},
+                        {"role", str("at most your role (default: your role)")},
+                        {"expires_in", integer("seconds; absent = never")}}}};
+  s["Lockout"] = {{"type", "object"},
+                  {"properties",
+                   {{"scope", str("pair | source | account")},
+                    {"account", str()},
+                    {"source", str()},
+                    {"failures", integer()},
+                    {"window_start", time("")},
+                    {"locked_until", time("null = counting, not locked")}}}};
+  s["LockoutList"] = {{"type", "object"}, {"properties", {{"lockouts", arrayOf("Lockout")}}}};
+  s["AuditEntry"] = {
+      {"type", "object"},
+      {"properties",
+       {{"id", integer()},
+        {"time", time("")},
+        {"actor", str()},
+        {"source", str()},
+        {"action", str()},
+        {"target", str()},
+        {"result", str()},
+        {"before", {{"nullable", true}, {"description", "JSON of the resource before"}}},
+        {"after", {{"nullable", true}, {"description", "JSON of the resource after"}}}}}};
+  s["AuditList"] = {{"type", "object"},
+                    {"properties",
+                     {{"entries", arrayOf("AuditEntry")},
+                      {"next_before_id", {{"type", "integer"}, {"nullable", true}}}}}};
+  s["MappingGateway"] = {{"type", "object"},
+                         {"required", {"name", "auth", "addresses"}},
+                         {"properties",
+                          {{"name", str("unique, 1-64 of A-Z a-z 0-9 . _ -")},
+                           {"auth", str("ip | ip_port")},
+                           {"addresses", strArray("IPs/CIDRs (ip) or IP:port (ip_port)")},
+                           {"enabled", boolean()}}}};
+  s["MappingGatewayList"] = {{"type", "object"},
+                             {"properties", {{"mapping_gateways", arrayOf("MappingGateway")}}}};
+  s["RoutingGateway"] = {{"type", "object"},
+                         {"required", {"name", "address", "prefixes", "priority"}},
+                         {"properties",
+                          {{"name", str()},
+                           {"address", str("IP[:port], [v6]:port")},
+                           {"transport", str("udp | tcp")},
+                           {"prefixes", strArray("called-number prefixes; \"\" = default route")},
+                           {"priority", integer("lower is tried first")},
+                           {"strip_digits", integer()},
+                           {"add_prefix", str()},
+                           {"enabled", boolean()}}}};
+  s["RoutingGatewayList"] = {{"type", "object"},
+                             {"properties", {{"routing_gateways", arrayOf("RoutingGateway")}}}};
+  s["GatewayPatch"] = {{"type", "object"},
+                       {"description", "any subset of the gateway's fields except name"}};
+  s["LiveCall"] = {{"type", "object"},
+                   {"properties",
+                    {{"id", integer("handle for DELETE /api/v1/calls/{id}")},
+                     {"call_id", str()},
+                     {"carrier_call_id", str()},
+                     {"caller", str()},
+                     {"callee", str()},
+                     {"source", str()},
+                     {"transport", str()},
+                     {"mapping_gateway", str()},
+                     {"routing_gateway", str()},
+                     {"state", str("routing | early | answered | confirmed")},
+                     {"start", time("")},
+                     {"answer", time("")},
+                     {"duration_ms", integer()}}}};
+  s["LiveCallList"] = {{"type", "object"},
+                       {"properties", {{"calls", arrayOf("LiveCall")}, {"total", integer()}}}};
+  s["CallEnded"] = {{"type", "object"}, {"properties", {{"id", integer()}, {"ended", boolean()}}}};
+  s["Cdr"] = {{"type", "object"},
+              {"description", "fields as in docs/cdr.md"},
+              {"properties",
+               {{"id", integer()},
+                {"call_id", str()},
+                {"start", time("")},
+                {"answer", time("")},
+                {"end", time("")},
+                {"caller", str()},
+                {"callee", str()},
+                {"source", str()},
+                {"transport", str()},
+                {"mapping_gateway", str()},
+                {"routing_gateway", str()},
+                {"gateways_tried", strArray("in order")},
+                {"final_code", integer()},
+                {"duration_ms", integer()},
+                {"hangup", str()},
+                {"reason", {{"type", "string"}, {"enum", reasons}}}}}};
+  s["CdrList"] = {{"type", "object"},
+                  {"properties",
+                   {{"cdrs", arrayOf("Cdr")},
+                    {"next_before_id",
+                     {{"type", "integer"},
+                      {"nullable", true},
+                      {"description", "pass as before_id for the next page"}}}}}};
+  s["Stats"] = {{"type", "object"},
+                {"description",
+                 "counters by reason and table sizes, grouped by component (calls, "
+                 "gateways, transport, transactions, store, api, trace)"}};
+  return s;
+}
+
+Json queryParams(const char* spec) {
+  Json out = Json::array();
+  if (!spec || !*spec) return out;
+  std::string_view rest = spec;
+  while (!rest.empty()) {
+    size_t bar = rest.find('|');
+    std::string_view one = rest.substr(0, bar);
+    rest = bar == std::string_view::npos ? std::string_view() : rest.substr(bar + 1);
+    size_t c1 = one.find(':');
+    size_t c2 = one.find(':', c1 + 1);
+    Json p;
+    p["name"] = std::string(one.substr(0, c1));
+    p["in"] = "query";
+    p["required"] = false;
+    p["schema"] = {{"type", std::string(one.substr(c1 + 1, c2 - c1 - 1))}};
+    p["description"] = std::string(one.substr(c2 + 1));
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string buildOpenApi() {
+  Json doc;
+  doc["openapi"] = "3.0.3";
+  doc["info"] = {{"title", "tollgate management API"},
+                 {"version", "1"},
+                 {"description",
+                  "Provisioning, users, live calls, CDRs, stats, metrics and SIP trace of one "
+                  "tollgate node. Authenticate with POST /api/v1/login (session) or an API "
+                  "token, then send Authorization: Bearer <token>. See docs/api.md."}};
+  Json paths = Json::object();
+  for (const Route& r : apiRoutes()) {
+    Json op;
+    std::string m = r.method;
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // get /api/v1/users/{name} -> get_api_v1_users_name
+    std::string id = m;
+    for (char c : std::string_view(r.path)) {
+      if (std::isalnum(static_cast<unsigned char>(c))) {
+        id += c;
+      } else if (c == '/' || c == '-') {
+        if (id.back() != '_') id += '_';
+      }
+    }
+    op["operationId"] = id;
+    op["summary"] = r.summary;
+    op["tags"] = {r.tag};
+    const char* access = r.access == Access::Public    ? "public"
+                         : r.access == Access::Read    ? "readonly"
+                         : r.access == Access::Operate ? "operator"
+                                                       : "admin";
+    op["x-tollgate-role"] = access;
+    if (r.access == Access::Public) {
+      op["security"] = Json::array();
+    }
+    Json params = Json::array();
+    for (const std::string& seg : split(r.path)) {
+      if (!isPlaceholder(seg)) continue;
+      params.push_back({{"name", seg.substr(1, seg.size() - 2)},
+                        {"in", "path"},
+                        {"required", true},
+                        {"schema", {{"type", "string"}}}});
+    }
+    for (auto& q : queryParams(r.query)) params.push_back(q);
+    if (!params.empty()) op["parameters"] = params;
+    if (r.requestSchema) {
+      op["requestBody"] = {
+          {"required", true},
+          {"content",
+           {{"application/json",
+             {{"schema", {{"$ref", std::string("#/components/schemas/") + r.requestSchema}}}}}}}};
+    }
+    Json responses;
+    Json ok;
+    ok["description"] = "success";
+    if (r.responseSchema) {
+      std::string rs = r.responseSchema;
+      if (rs == "text") {
+        ok["content"] = {{"text/plain", {{"schema", {{"type", "string"}}}}}};
+      } else if (rs == "trace") {
+        ok["content"] = {{"text/plain", {{"schema", {{"type", "string"}}}}},
+                         {"application/x-ndjson", {{"schema", {{"type", "string"}}}}},
+                         {"application/vnd.tcpdump.pcap",
+                          {{"schema", {{"type", "string"}, {"format", "binary"}}}}}};
+      } else if (rs == "CdrList") {
+        ok["content"] = {
+            {"application/json", {{"schema", {{"$ref", "#/components/schemas/CdrList"}}}}},
+            {"text/csv", {{"schema", {{"type", "string"}}}}}};
+      } else if (rs == "openapi") {
+        ok["content"] = {{"application/json", {{"schema", {{"type", "object"}}}}}};
+      } else {
+        ok["content"] = {
+            {"application/json", {{"schema", {{"$ref", "#/components/schemas/" + rs}}}}}};
+      }
+    }
+    responses[std::to_string(r.successStatus)] = ok;
+    Json err = {{"description", "error"},
+                {"content",
+                 {{"application/json", {{"schema", {{"$ref", "#/components/schemas/Error"}}}}}}}};
+    if (r.requestSchema || r.query) responses["400"] = err;
+    if (r.access != Access::Public) {
+      responses["401"] = err;
+      responses["403"] = err;
+    }
+    if (std::string_view(r.path).find('{') != std::string_view::npos) responses["404"] = err;
+    op["responses"] = responses;
+    paths[r.path][m] = op;
+  }
+  doc["paths"] = paths;
+  doc["components"] = {{"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}},
+                       {"schemas", schemas()}};
+  doc["security"] = {{{"bearer", Json::array()}}};
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace tollgate::mgmt

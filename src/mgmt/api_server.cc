@@ -1,0 +1,770 @@
+// The management API server (api_server.h): accept loop with web access
+// control, connection threads, plain and TLS streams for cpp-httplib, the
+// request pipeline (route, authenticate, authorize, handle) and the shared
+// JSON helpers of the handlers.
+#include "mgmt/api_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "common/log.h"
+#include "mgmt/api_internal.h"
+#include "store/cdr_format.h"
+
+namespace tollgate::mgmt {
+
+using Clock = std::chrono::steady_clock;
+
+// --------------------------------------------------------------- shared state
+
+ApiState::ApiState(ApiSettings s, NodeControl& n)
+    : settings(std::move(s)),
+      node(n),
+      access(settings.allow),
+      logins(settings.login, clock, counters, settings.localTokenHash) {}
+
+store::Store& RequestContext::store() {
+  if (!stores.store) {
+    auto s = store::openSqliteStore(stores.path);
+    if (!s) fail(503, "store_unavailable", "", s.error().message);
+    stores.store = std::move(s).value();
+  }
+  return *stores.store;
+}
+
+store::MgmtStore& RequestContext::mgmt() {
+  if (!stores.mgmt) {
+    auto s = store::openSqliteMgmtStore(stores.path);
+    if (!s) fail(503, "store_unavailable", "", s.error().message);
+    stores.mgmt = std::move(s).value();
+  }
+  return *stores.mgmt;
+}
+
+const std::string& RequestContext::actor() const {
+  static const std::string kAnonymous = "-";
+  return principal ? principal->name : kAnonymous;
+}
+
+void RequestContext::audit(const std::string& action, const std::string& target,
+                           const std::string& result, const Json& before, const Json& after,
+                           const std::string& actorOverride) {
+  store::AuditEntry e;
+  e.timeUs = api.clock.wallMicros();
+  e.actor = actorOverride.empty() ? actor() : actorOverride;
+  e.source = peer.toString();
+  e.action = action;
+  e.target = target;
+  e.result = result;
+  e.before = before.is_null() ? "" : before.dump();
+  e.after = after.is_null() ? "" : after.dump();
+  const auto t0 = Clock::now();
+  auto r = mgmt().appendAudit(e);
+  api.counters.storeLatency.record(Clock::now() - t0);
+  if (!r) {
+    log::error("api.audit_failed").kv("action", action).kv("error", r.error().message);
+  }
+}
+
+// --------------------------------------------------------------- JSON helpers
+
+void sendJson(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n",
+                  "application/json");
+}
+
+void sendError(httplib::Response& res, const ApiError& e) {
+  Json j;
+  j["error"] = e.code;
+  j["field"] = e.field.empty() ? Json(nullptr) : Json(e.field);
+  j["message"] = e.message;
+  sendJson(res, e.status, j);
+}
+
+Json parseBody(const httplib::Request& req) {
+  if (req.body.empty()) fail(400, "invalid_body", "", "a JSON object is required");
+  Json j = Json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) fail(400, "invalid_json", "", "the body is not valid JSON");
+  if (!j.is_object()) fail(400, "invalid_body", "", "the body must be a JSON object");
+  return j;
+}
+
+std::string isoTime(int64_t us) {
+  return store::formatUtcMicros(us);
+}
+
+Json timeOrNull(int64_t us) {
+  return us == 0 ? Json(nullptr) : Json(isoTime(us));
+}
+
+int64_t queryInt(const httplib::Request& req, const char* name, int64_t lo, int64_t hi,
+                 int64_t def) {
+  if (!req.has_param(name)) return def;
+  const std::string v = req.get_param_value(name);
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || out < lo || out > hi) {
+    fail(400, "invalid_parameter", name,
+         "must be an integer between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  return out;
+}
+
+namespace {
+
+// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+int64_t daysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+std::optional<int64_t> parseTime(const std::string& v) {
+  if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (v.size() > 12) return std::nullopt;
+    return std::stoll(v) * 1'000'000;
+  }
+  // YYYY-MM-DDTHH:MM:SS[.ffffff]Z
+  int y, mo, d, h, mi, s;
+  char tail[16] = {0};
+  if (std::sscanf(v.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &y, &mo, &d, &h, &mi, &s, tail) < 6) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  std::string t = tail;
+  int64_t frac = 0;
+  if (!t.empty() && t[0] == '.') {
+    size_t i = 1;
+    int64_t scale = 100000;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+      if (scale > 0) frac += (t[i] - '0') * scale;
+      scale /= 10;
+      ++i;
+    }
+    t = t.substr(i);
+  }
+  if (t != "Z" && t != "") return std::nullopt;
+  const int64_t days = daysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  return ((days * 24 + h) * 60 + mi) * 60 * 1'000'000 + static_cast<int64_t>(s) * 1'000'000 + frac;
+}
+
+}  // namespace
+
+int64_t queryTime(const httplib::Request& req, const char* name) {
+  if (!req.has_param(name)) return 0;
+  auto t = parseTime(req.get_param_value(name));
+  if (!t || *t <= 0) {
+    fail(400, "invalid_parameter", name,
+         "must be a UTC time like 2026-11-26T16:20:00Z or Unix seconds");
+  }
+  return *t;
+}
+
+std::string queryString(const httplib::Request& req, const char* name, size_t maxLen) {
+  if (!req.has_param(name)) return "";
+  std::string v = req.get_param_value(name);
+  if (v.size() > maxLen) {
+    fail(400, "invalid_parameter", name, "must be at most " + std::to_string(maxLen) + " bytes");
+  }
+  return v;
+}
+
+std::optional<std::string> JsonFields::string(const char* key, bool required, size_t maxLen) {
+  known_.emplace_back(key);
+  auto it = obj_.find(key);
+  if (it == obj_.end() || it->is_null()) {
+    if (required) fail(400, "missing_field", key, "is required");
+    return std::nullopt;
+  }
+  if (!it->is_string()) fail(400, "invalid_field", key, "must be a string");
+  std::string v = it->get<std::string>();
+  if (v.size() > maxLen) {
+    fail(400, "invalid_field", key, "must be at most " + std::to_string(maxLen) + " bytes");
+  }
+  return v;
+}
+
+std::optional<std::vector<std::string>> JsonFields::strings(const char* key, bool required,
+                                                            size_t maxItems, size_t maxLen) {
+  known_.emplace_back(key);
+  auto it = obj_.find(key);
+  if (it == obj_.end() || it->is_null()) {
+    if (required) fail(400, "missing_field", key, "is required");
+    return std::nullopt;
+  }
+  if (!it->is_array()) fail(400, "invalid_field", key, "must be an array of strings");
+  if (it->size() > maxItems) {
+    fail(400, "invalid_field", key, "has more than " + std::to_string(maxItems) + " entries");
+  }
+  std::vector<std::string> out;
+  for (const auto& e : *it) {
+    if (!e.is_string()) fail(400, "invalid_field", key, "must be an array of strings");
+    std::string v = e.get<std::string>();
+    if (v.size() > maxLen) fail(400, "invalid_field", key, "has an entry that is too long");
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::optional<int64_t> JsonFields::integer(const char* key, bool required, int64_t lo, int64_t hi) {
+  known_.emplace_back(key);
+  auto it = obj_.find(key);
+  if (it == obj_.end() || it->is_null()) {
+    if (required) fail(400, "missing_field", key, "is required");
+    return std::nullopt;
+  }
+  if (!it->is_number_integer()) fail(400, "invalid_field", key, "must be an integer");
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi) {
+    fail(400, "invalid_field", key,
+         "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  return v;
+}
+
+std::optional<bool> JsonFields::boolean(const char* key, bool required) {
+  known_.emplace_back(key);
+  auto it = obj_.find(key);
+  if (it == obj_.end() || it->is_null()) {
+    if (required) fail(400, "missing_field", key, "is required");
+    return std::nullopt;
+  }
+  if (!it->is_boolean()) fail(400, "invalid_field", key, "must be true or false");
+  return it->get<bool>();
+}
+
+void JsonFields::finish() {
+  for (const auto& [k, v] : obj_.items()) {
+    if (std::find(known_.begin(), known_.end(), k) == known_.end()) {
+      fail(400, "unknown_field", k, "is not a field of this resource");
+    }
+  }
+}
+
+// --------------------------------------------------------------- streams
+
+namespace {
+
+// The connection being served by this thread (trace streams look at it).
+class ConnStream;
+thread_local ConnStream* tCurrentStream = nullptr;
+
+// One accepted connection as cpp-httplib's Stream: blocking socket, every
+// wait bounded by poll(); reads stop at the request deadline, so a client
+// that trickles bytes cannot hold a thread.
+class ConnStream final : public httplib::Stream {
+ public:
+  ConnStream(int fd, SSL* ssl, net::SockAddr peer, net::SockAddr local)
+      : fd_(fd), ssl_(ssl), peer_(peer), local_(local) {}
+
+  // Waits up to `seconds` for the first byte of a request.
+  bool waitForRequest(int seconds) {
+    if (ssl_ && SSL_pending(ssl_) > 0) return true;
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, seconds * 1000) > 0 && (p.revents & POLLIN);
+  }
+  void startRequest() {
+    deadline_ = Clock::now() + std::chrono::seconds(kApiRequestDeadlineSeconds);
+    budget_ = kApiMaxBodyBytes + 64 * 1024;  // body plus headers
+  }
+  // A reader that closed its end (trace streams poll this while idle).
+  bool peerClosed() const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLHUP | POLLERR)) return true;
+    char c;
+    return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  }
+
+  bool is_readable() const override {
+    if (ssl_ && SSL_pending(ssl_) > 0) return true;
+    int ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count());
+    if (ms <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0 && (p.revents & (POLLIN | POLLHUP));
+  }
+  bool is_writable() const override {
+    pollfd p{fd_, POLLOUT, 0};
+    int r = ::poll(&p, 1, kWriteTimeoutMs);
+    return r > 0 && (p.revents & POLLOUT) && !(p.revents & (POLLERR | POLLHUP));
+  }
+  ssize_t read(char* ptr, size_t size) override {
+    if (budget_ == 0) return -1;  // request larger than any we accept
+    size = std::min(size, budget_);
+    if (!is_readable()) return -1;
+    ssize_t n;
+    if (ssl_) {
+      int r = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+      n = r > 0 ? r : -1;
+    } else {
+      do {
+        n = ::recv(fd_, ptr, size, 0);
+      } while (n < 0 && errno == EINTR);
+    }
+    if (n > 0) budget_ -= static_cast<size_t>(n);
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    size_t done = 0;
+    while (done < size) {
+      if (!is_writable()) return done > 0 ? static_cast<ssize_t>(done) : -1;
+      ssize_t n;
+      if (ssl_) {
+        int r =
+            SSL_write(ssl_, ptr + done, static_cast<int>(std::min<size_t>(size - done, 1 << 20)));
+        n = r > 0 ? r : -1;
+      } else {
+        n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+      }
+      if (n <= 0) return done > 0 ? static_cast<ssize_t>(done) : -1;
+      done += static_cast<size_t>(n);
+    }
+    return static_cast<ssize_t>(done);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip = peer_.ip().toString();
+    port = peer_.port();
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip = local_.ip().toString();
+    port = local_.port();
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  static constexpr int kWriteTimeoutMs = 5000;
+  int fd_;
+  SSL* ssl_;
+  net::SockAddr peer_;
+  net::SockAddr local_;
+  Clock::time_point deadline_ = Clock::now();
+  size_t budget_ = 0;
+};
+
+// cpp-httplib's request pipeline (parsing, handlers, response writing) on a
+// stream we own. process_request is protected in httplib::Server. Streamed
+// responses stop when httplib thinks its listening socket is gone
+// (svr_sock_ == INVALID_SOCKET); we never call its listen(), so it gets a
+// descriptor of its own to look at (/dev/null), valid while we serve.
+class HttpCore final : public httplib::Server {
+ public:
+  HttpCore() : placeholder_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) { svr_sock_ = placeholder_; }
+  ~HttpCore() override {
+    svr_sock_ = INVALID_SOCKET;
+    if (placeholder_ >= 0) ::close(placeholder_);
+  }
+  using httplib::Server::process_request;
+
+ private:
+  int placeholder_;
+};
+
+// Closes with RST: no FIN handshake, nothing for the peer to read.
+void resetAndClose(int fd) {
+  linger l{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  ::close(fd);
+}
+
+// Per-request state between the pre-routing step (before the body is read)
+// and the handler.
+thread_local std::optional<RequestContext> tRequest;
+
+}  // namespace
+
+bool currentPeerClosed() {
+  return tCurrentStream != nullptr && tCurrentStream->peerClosed();
+}
+
+// --------------------------------------------------------------- the server
+
+struct ApiServer::Impl {
+  Impl(ApiSettings s, NodeControl& n) : state(std::move(s), n) {}
+
+  ApiState state;
+  HttpCore http;
+  SSL_CTX* tls = nullptr;
+  std::vector<int> listenFds;
+  std::vector<net::SockAddr> bound;
+  int wakeFd = -1;
+  std::thread acceptThread;
+  std::vector<std::thread> workers;
+  std::mutex mu;
+  std::condition_variable cv;
+  struct Pending {
+    int fd;
+    net::SockAddr peer;
+    net::SockAddr local;
+  };
+  std::deque<Pending> queue;
+  bool stopped = false;
+  bool started = false;
+  // Refused-connection log: at most one line a second, with the count.
+  Clock::time_point lastRefusedLog{};
+  uint64_t refusedSinceLog = 0;
+
+  void setupHttp();
+  void acceptLoop();
+  void workerLoop();
+  void serve(const Pending& p, ThreadStores& stores);
+  bool preRoute(const httplib::Request& req, httplib::Response& res, ThreadStores& stores,
+                const net::SockAddr& peer);
+};
+
+namespace {
+thread_local ThreadStores* tStores = nullptr;
+thread_local net::SockAddr tPeer;
+}  // namespace
+
+bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& res,
+                               ThreadStores& stores, const net::SockAddr& peer) {
+  state.counters.requests.fetch_add(1, std::memory_order_relaxed);
+  tRequest.reset();
+  std::vector<std::string> params;
+  bool pathKnown = false;
+  const Route* route = matchRoute(req.method, req.path, params, &pathKnown);
+  if (!route) {
+    if (pathKnown) {
+      sendError(res, {405, "method_not_allowed", "", req.method + " is not allowed here"});
+    } else {
+      sendError(res, {404, "no_route", "", "no such resource: " + req.path});
+    }
+    return true;
+  }
+  tRequest.emplace(RequestContext{state, stores, peer, route, std::nullopt, std::move(params)});
+  RequestContext& ctx = *tRequest;
+  Access need = route->access;
+  if (std::string_view(route->path) == "/metrics" && !state.settings.metricsAuth) {
+    need = Access::Public;
+  }
+  // Credentials are checked before the body is read: an unauthenticated
+  // client cannot make us read a large body.
+  if (need != Access::Public || req.has_header("Authorization")) {
+    try {
+      const auto t0 = Clock::now();
+      auto p = state.logins.authenticate(ctx.mgmt(), req.get_header_value("Authorization"));
+      state.counters.storeLatency.record(Clock::now() - t0);
+      if (p) {
+        ctx.principal = *p;
+      } else if (need != Access::Public) {
+        state.counters.unauthenticated.fetch_add(1, std::memory_order_relaxed);
+        const char* why = p.error() == AuthFailure::Expired ? "the session or token has expired"
+                          : p.error() == AuthFailure::Missing
+                              ? "an Authorization: Bearer token is required"
+                              : "the token is not valid";
+        if (p.error() == AuthFailure::StoreError) {
+          sendError(res, {503, "store_unavailable", "", "cannot read the store"});
+        } else {
+          res.set_header("WWW-Authenticate", "Bearer");
+          sendError(res, {401, "unauthenticated", "", why});
+        }
+        res.set_header("Connection", "close");
+        return true;
+      }
+    } catch (const ApiError& e) {
+      sendError(res, e);
+      return true;
+    }
+  }
+  if (need != Access::Public) {
+    Role want = need == Access::Admin     ? Role::Admin
+                : need == Access::Operate ? Role::Operator
+                                          : Role::Readonly;
+    if (ctx.principal->role < want) {
+      state.counters.forbidden.fetch_add(1, std::memory_order_relaxed);
+      sendError(res, {403, "forbidden", "",
+                      "this needs the " + std::string(roleName(want)) + " role (you are " +
+                          std::string(roleName(ctx.principal->role)) + ")"});
+      res.set_header("Connection", "close");
+      return true;
+    }
+  }
+  return false;
+}
+
+void ApiServer::Impl::setupHttp() {
+  http.set_payload_max_length(kApiMaxBodyBytes);
+  http.set_keep_alive_max_count(100);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return preRoute(req, res, *tStores, tPeer) ? httplib::Server::HandlerResponse::Handled
+                                               : httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
+    if (!tRequest) {
+      sendError(res, {500, "internal_error", "", "request context lost"});
+      return;
+    }
+    RequestContext& ctx = *tRequest;
+    try {
+      ctx.route->handler(ctx, req, res);
+    } catch (const ApiError& e) {
+      sendError(res, e);
+    } catch (const std::exception& e) {
+      log::error("api.handler_failed").kv("path", req.path).kv("error", e.what());
+      sendError(res, {500, "internal_error", "", "internal error"});
+    }
+  };
+  http.Get(".*", dispatch);
+  http.Post(".*", dispatch);
+  http.Put(".*", dispatch);
+  http.Patch(".*", dispatch);
+  http.Delete(".*", dispatch);
+  http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    if (res.status >= 500) {
+      state.counters.responses5xx.fetch_add(1, std::memory_order_relaxed);
+    } else if (res.status >= 400) {
+      state.counters.responses4xx.fetch_add(1, std::memory_order_relaxed);
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_header("X-Content-Type-Options", "nosniff");
+  });
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        const bool tooLarge = res.status == 413;
+        sendError(res, ApiError{res.status, tooLarge ? "too_large" : "bad_request", "",
+                                tooLarge ? "the request body is too large"
+                                         : "the request could not be read"});
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+}
+
+void ApiServer::Impl::acceptLoop() {
+  std::vector<pollfd> fds;
+  for (int fd : listenFds) fds.push_back({fd, POLLIN, 0});
+  fds.push_back({wakeFd, POLLIN, 0});
+  while (true) {
+    int n = ::poll(fds.data(), fds.size(), -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    if (fds.back().revents) break;  // stop()
+    for (size_t i = 0; i + 1 < fds.size(); ++i) {
+      if (!(fds[i].revents & POLLIN)) continue;
+      // Drain what is queued on this listener, bounded per wake-up.
+      for (int k = 0; k < 64; ++k) {
+        sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int c = ::accept4(fds[i].fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+        if (c < 0) break;
+        net::SockAddr peer = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+        // Web access control, before a byte is read or written.
+        if (!state.access.allows(peer.ip())) {
+          resetAndClose(c);
+          state.counters.refusedNotAllowed.fetch_add(1, std::memory_order_relaxed);
+          ++refusedSinceLog;
+          if (Clock::now() - lastRefusedLog >= std::chrono::seconds(1)) {
+            log::warn("api.connection_refused")
+                .kv("source", peer.toString())
+                .kv("reason", "not_allowed")
+                .kv("refused_since_last_line", refusedSinceLog);
+            lastRefusedLog = Clock::now();
+            refusedSinceLog = 0;
+          }
+          continue;
+        }
+        sockaddr_storage ls;
+        socklen_t llen = sizeof ls;
+        net::SockAddr local;
+        if (::getsockname(c, reinterpret_cast<sockaddr*>(&ls), &llen) == 0) {
+          local = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ls));
+        }
+        bool queued = false;
+        {
+          std::lock_guard lock(mu);
+          if (queue.size() < kApiMaxQueuedConnections) {
+            queue.push_back({c, peer, local});
+            queued = true;
+          }
+        }
+        if (!queued) {
+          resetAndClose(c);
+          state.counters.refusedBusy.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        state.counters.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);
+        cv.notify_one();
+      }
+    }
+  }
+}
+
+void ApiServer::Impl::workerLoop() {
+  ThreadStores stores;
+  stores.path = state.settings.storePath;
+  while (true) {
+    Pending p;
+    {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return stopped || !queue.empty(); });
+      if (stopped) return;
+      p = queue.front();
+      queue.pop_front();
+    }
+    serve(p, stores);
+  }
+}
+
+void ApiServer::Impl::serve(const Pending& p, ThreadStores& stores) {
+  int one = 1;
+  (void)::setsockopt(p.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  timeval tv{5, 0};  // backstop for TLS handshakes and blocking SSL I/O
+  (void)::setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  (void)::setsockopt(p.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  SSL* ssl = nullptr;
+  if (tls) {
+    ssl = SSL_new(tls);
+    SSL_set_fd(ssl, p.fd);
+    if (SSL_accept(ssl) != 1) {
+      state.counters.tlsHandshakeFailed.fetch_add(1, std::memory_order_relaxed);
+      log::debug("api.tls_handshake_failed").kv("source", p.peer.toString());
+      SSL_free(ssl);
+      ERR_clear_error();
+      ::close(p.fd);
+      return;
+    }
+  }
+  ConnStream s(p.fd, ssl, p.peer, p.local);
+  tCurrentStream = &s;
+  tStores = &stores;
+  tPeer = p.peer;
+  constexpr int kMaxRequestsPerConnection = 100;
+  for (int i = 0; i < kMaxRequestsPerConnection; ++i) {
+    if (state.stopping.load()) break;
+    if (!s.waitForRequest(i == 0 ? kApiRequestDeadlineSeconds : kApiKeepAliveSeconds)) break;
+    s.startRequest();
+    bool closed = false;
+    const bool last = i + 1 == kMaxRequestsPerConnection;
+    if (!http.process_request(s, last, closed, [](httplib::Request&) {})) break;
+    tRequest.reset();
+    if (closed) break;
+  }
+  tRequest.reset();
+  tCurrentStream = nullptr;
+  if (ssl) {
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    ERR_clear_error();
+  }
+  ::shutdown(p.fd, SHUT_RDWR);
+  ::close(p.fd);
+}
+
+ApiServer::ApiServer(ApiSettings settings, NodeControl& node)
+    : impl_(std::make_unique<Impl>(std::move(settings), node)) {}
+
+ApiServer::~ApiServer() {
+  stop();
+}
+
+Result<Ok, std::string> ApiServer::start() {
+  Impl& m = *impl_;
+  const ApiSettings& s = m.state.settings;
+  if (!s.certificate.empty()) {
+    m.tls = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_min_proto_version(m.tls, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(m.tls, s.certificate.c_str()) != 1) {
+      ERR_clear_error();
+      return Err(std::string("api.certificate: cannot load ") + s.certificate);
+    }
+    if (SSL_CTX_use_PrivateKey_file(m.tls, s.privateKey.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(m.tls) != 1) {
+      ERR_clear_error();
+      return Err(std::string("api.private_key: cannot load ") + s.privateKey +
+                 " (or it does not match the certificate)");
+    }
+  }
+  for (const auto& addr : s.listen) {
+    int fd = ::socket(addr.ip().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return Err("socket: " + std::string(std::strerror(errno)));
+    int one = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (addr.ip().isV6()) (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    sockaddr_storage ss;
+    socklen_t len = addr.toSockaddr(&ss);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 128) != 0) {
+      std::string e = "api.listen " + addr.toString() + ": " + std::strerror(errno);
+      ::close(fd);
+      return Err(std::move(e));
+    }
+    len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    m.bound.push_back(net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss)));
+    m.listenFds.push_back(fd);
+  }
+  m.wakeFd = ::eventfd(0, EFD_CLOEXEC);
+  m.setupHttp();
+  m.started = true;
+  m.acceptThread = std::thread([&m] { m.acceptLoop(); });
+  for (size_t i = 0; i < kApiWorkerThreads; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
+  std::string where;
+  for (const auto& b : m.bound) where += (where.empty() ? "" : ",") + b.toString();
+  log::info("api.listen")
+      .kv("listen", where)
+      .kv("tls", m.tls != nullptr)
+      .kv("allow", static_cast<int64_t>(s.allow.size()));
+  return Ok{};
+}
+
+void ApiServer::stop() {
+  Impl& m = *impl_;
+  if (!m.started) return;
+  m.started = false;
+  m.state.stopping = true;
+  uint64_t one = 1;
+  (void)::write(m.wakeFd, &one, sizeof one);
+  if (m.acceptThread.joinable()) m.acceptThread.join();
+  for (int fd : m.listenFds) ::close(fd);
+  m.listenFds.clear();
+  {
+    std::lock_guard lock(m.mu);
+    m.stopped = true;
+    for (auto& p : m.queue) ::close(p.fd);
+    m.queue.clear();
+  }
+  m.cv.notify_all();
+  for (auto& t : m.workers) t.join();
+  m.workers.clear();
+  (void)m.state.node.setTap(nullptr);
+  ::close(m.wakeFd);
+  if (m.tls) SSL_CTX_free(m.tls);
+  m.tls = nullptr;
+}
+
+const std::vector<net::SockAddr>& ApiServer::boundAddresses() const {
+  return impl_->bound;
+}
+
+std::string ApiServer::openApiDocument() {
+  return buildOpenApi();
+}
+
+std::vector<std::pair<std::string, std::string>> ApiServer::routeList() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : apiRoutes()) out.emplace_back(r.method, r.path);
+  return out;
+}
+
+}  // namespace tollgate::mgmt

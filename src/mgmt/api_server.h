@@ -1,0 +1,73 @@
+// The management HTTP(S) API server (docs/api.md): JSON under /api/v1,
+// the OpenAPI document at /api/v1/openapi.json, Prometheus /metrics and the
+// SIP trace stream. It owns its accept loop so that web access control acts
+// before any byte is read: a connection from outside api.allow is closed
+// with RST (SO_LINGER 0) and counted, and gets no HTTP response. Accepted
+// connections queue (bounded) for a small pool of threads that parse HTTP
+// with cpp-httplib, over TLS when a certificate is configured.
+//
+// Externally synchronized: start() and stop() are called from one thread
+// (the node's main thread). Internally the accept thread and the connection
+// threads share only thread-safe state; each connection thread opens its
+// own store connections and reaches the worker through NodeControl.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/net.h"
+#include "common/result.h"
+#include "mgmt/logins.h"
+#include "mgmt/node_control.h"
+
+namespace tollgate::mgmt {
+
+struct ApiSettings {
+  std::vector<net::SockAddr> listen;
+  std::vector<net::Cidr> allow;
+  std::string certificate;  // PEM files; both set = HTTPS
+  std::string privateKey;
+  LoginSettings login;
+  bool metricsAuth = true;
+  std::string storePath;       // the SQLite store (provisioning, CDRs, management)
+  std::string localTokenHash;  // sha256Hex of the CLI token file's token
+};
+
+// Connection handling threads, and accepted connections waiting for one.
+inline constexpr size_t kApiWorkerThreads = 8;
+inline constexpr size_t kApiMaxQueuedConnections = 64;
+// Request bodies larger than this get 413 (the largest legitimate body is a
+// gateway with 4096 addresses).
+inline constexpr size_t kApiMaxBodyBytes = 1u << 20;
+// A request (headers and body) must arrive within this; slow senders are cut.
+inline constexpr int kApiRequestDeadlineSeconds = 10;
+// Idle keep-alive connections are closed after this.
+inline constexpr int kApiKeepAliveSeconds = 5;
+// Concurrent trace streams (each holds a connection thread).
+inline constexpr size_t kApiMaxTraceStreams = 2;
+
+class ApiServer {
+ public:
+  ApiServer(ApiSettings settings, NodeControl& node);
+  ~ApiServer();
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  // Binds every listener and starts the threads. Errors name the address.
+  Result<Ok, std::string> start();
+  // Stops accepting, ends trace streams, joins the threads. Idempotent.
+  void stop();
+  const std::vector<net::SockAddr>& boundAddresses() const;
+
+  // The OpenAPI document of this build (docs/openapi.json is a copy).
+  static std::string openApiDocument();
+  // (method, path template) of every route, for the sync test.
+  static std::vector<std::pair<std::string, std::string>> routeList();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tollgate::mgmt

@@ -1,0 +1,260 @@
+// Logins, sessions, tokens and lockout (logins.h).
+#include "mgmt/logins.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/log.h"
+#include "mgmt/secrets.h"
+
+namespace tollgate::mgmt {
+namespace {
+
+// A session or token is written back as "used" at most this often, so a
+// busy API client does not turn every read into a store write.
+constexpr int64_t kTouchIntervalUs = 60'000'000;
+
+}  // namespace
+
+std::optional<Role> roleFromName(std::string_view name) {
+  if (name == "admin") return Role::Admin;
+  if (name == "operator") return Role::Operator;
+  if (name == "readonly") return Role::Readonly;
+  return std::nullopt;
+}
+
+std::string_view roleName(Role r) {
+  switch (r) {
+    case Role::Admin:
+      return "admin";
+    case Role::Operator:
+      return "operator";
+    case Role::Readonly:
+      return "readonly";
+  }
+  return "readonly";
+}
+
+bool validUserName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxUserNameLength) return false;
+  if (name == kLocalPrincipal) return false;  // reserved for the CLI token
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+LoginService::LoginService(LoginSettings settings, const Clock& clock, ApiCounters& counters,
+                           std::string localTokenHash)
+    : settings_(settings),
+      clock_(clock),
+      counters_(counters),
+      localTokenHash_(std::move(localTokenHash)) {
+  // Verified when the user does not exist, so that case costs what a wrong
+  // password costs.
+  dummyHash_ = hashPassword(newToken("dummy")).value_or("");
+}
+
+bool LoginService::verify(const std::string& hash, std::string_view password) {
+  hashSlots_.acquire();
+  bool ok = verifyPassword(hash, password);
+  hashSlots_.release();
+  return ok;
+}
+
+std::optional<std::string> LoginService::hash(std::string_view password) {
+  hashSlots_.acquire();
+  auto h = hashPassword(password);
+  hashSlots_.release();
+  return h;
+}
+
+std::optional<int64_t> LoginService::lockedFor(store::MgmtStore& st, const std::string& user,
+                                               const std::string& ip, int64_t now) {
+  int64_t until = 0;
+  auto check = [&](const char* scope, const std::string& account, const std::string& source) {
+    auto f = st.loginFailure(scope, account, source);
+    if (f.ok() && f->has_value() && (*f)->lockedUntilUs > now) {
+      until = std::max(until, (*f)->lockedUntilUs);
+    }
+  };
+  check("source", "", ip);
+  if (!user.empty()) {
+    check("pair", user, ip);
+    if (settings_.accountScope) check("account", user, "");
+  }
+  if (until == 0) return std::nullopt;
+  return until - now;
+}
+
+LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
+                                 std::string_view password, const net::IpAddress& source,
+                                 const std::string& sourceText) {
+  LoginOutcome out;
+  const std::string ip = source.toString();
+  const bool nameOk = validUserName(user) && password.size() <= kMaxPasswordBytes;
+  const std::string account = nameOk ? user : std::string();
+  {
+    std::lock_guard lock(lockoutMu_);
+    if (auto left = lockedFor(st, account, ip, clock_.wallMicros())) {
+      counters_.loginRefusedLocked.fetch_add(1, std::memory_order_relaxed);
+      out.kind = LoginOutcome::Kind::Locked;
+      out.retryAfterSeconds = (*left + 999'999) / 1'000'000;
+      out.detail = "refused while locked";
+      return out;
+    }
+  }
+
+  std::optional<store::MgmtUser> found;
+  if (nameOk) {
+    auto u = st.findUser(user);
+    if (!u) {
+      out.kind = LoginOutcome::Kind::StoreError;
+      out.detail = u.error().message;
+      return out;
+    }
+    found = *u;
+  }
+  const bool usable = found && found->enabled;
+  const bool passwordOk = verify(usable ? found->passwordHash : dummyHash_, password);
+  const int64_t now = clock_.wallMicros();
+
+  if (!(usable && passwordOk)) {
+    counters_.loginFailed.fetch_add(1, std::memory_order_relaxed);
+    out.kind = LoginOutcome::Kind::Failed;
+    out.detail = !nameOk ? "invalid user name" : "wrong user name or password";
+    store::LockoutRule rule{settings_.attempts, settings_.windowUs, settings_.durationUs,
+                            settings_.maxLockRows};
+    std::lock_guard lock(lockoutMu_);
+    auto count = [&](const char* scope, const std::string& acc, const std::string& src,
+                     std::atomic<uint64_t>& started) {
+      auto f = st.recordLoginFailure(scope, acc, src, now, rule);
+      if (!f) {
+        log::error("api.lockout_store_failed").kv("error", f.error().message);
+        return;
+      }
+      if (f->lockedUntilUs > now && f->failures == settings_.attempts) {
+        started.fetch_add(1, std::memory_order_relaxed);
+        out.locked.push_back(scope);
+        log::warn("api.login_locked")
+            .kv("scope", scope)
+            .kv("account", acc)
+            .kv("source", src)
+            .kv("seconds", (f->lockedUntilUs - now) / 1'000'000);
+      }
+    };
+    count("source", "", ip, counters_.lockoutsSource);
+    if (nameOk) {
+      count("pair", user, ip, counters_.lockoutsPair);
+      if (settings_.accountScope) count("account", user, "", counters_.lockoutsAccount);
+    }
+    return out;
+  }
+
+  {
+    std::lock_guard lock(lockoutMu_);
+    (void)st.clearLoginFailure("pair", user, ip);
+    if (settings_.accountScope) (void)st.clearLoginFailure("account", user, "");
+  }
+  if (passwordNeedsRehash(found->passwordHash)) {
+    if (auto h = hash(password)) {
+      store::MgmtUser u = *found;
+      u.passwordHash = *h;
+      (void)st.updateUser(u);
+    }
+  }
+  store::MgmtSession s;
+  out.token = newToken(kSessionPrefix);
+  s.tokenHash = sha256Hex(out.token);
+  s.user = user;
+  s.source = sourceText;
+  s.createdUs = now;
+  s.expiresUs = now + settings_.sessionLifetimeUs;
+  s.lastUsedUs = now;
+  if (auto r = st.insertSession(s); !r) {
+    out.kind = LoginOutcome::Kind::StoreError;
+    out.detail = r.error().message;
+    out.token.clear();
+    return out;
+  }
+  (void)st.pruneSessions(now, settings_.sessionIdleUs);
+  counters_.loginSucceeded.fetch_add(1, std::memory_order_relaxed);
+  out.kind = LoginOutcome::Kind::Ok;
+  out.expiresUs = s.expiresUs;
+  out.role = roleFromName(found->role).value_or(Role::Readonly);
+  return out;
+}
+
+Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
+                                                          std::string_view header) {
+  constexpr std::string_view kBearer = "bearer ";
+  if (header.size() <= kBearer.size()) return Err{AuthFailure::Missing};
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kBearer[i]) {
+      return Err{AuthFailure::Missing};
+    }
+  }
+  std::string_view token = header.substr(kBearer.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty() || token.size() > kMaxTokenLength) return Err{AuthFailure::Invalid};
+  const std::string digest = sha256Hex(token);
+  const int64_t now = clock_.wallMicros();
+
+  if (token.substr(0, kLocalTokenPrefix.size()) == kLocalTokenPrefix) {
+    if (localTokenHash_.empty() || !constantTimeEquals(digest, localTokenHash_)) {
+      return Err{AuthFailure::Invalid};
+    }
+    return Principal{std::string(kLocalPrincipal), Role::Admin, Principal::Kind::Local, "", 0};
+  }
+
+  auto userRole = [&](const std::string& name) -> std::optional<Role> {
+    auto u = st.findUser(name);
+    if (!u.ok() || !u->has_value() || !(*u)->enabled) return std::nullopt;
+    return roleFromName((*u)->role);
+  };
+
+  if (token.substr(0, kSessionPrefix.size()) == kSessionPrefix) {
+    auto s = st.findSession(digest);
+    if (!s) return Err{AuthFailure::StoreError};
+    if (!s->has_value()) return Err{AuthFailure::Invalid};
+    const store::MgmtSession& sess = **s;
+    if (sess.expiresUs <= now || sess.lastUsedUs + settings_.sessionIdleUs <= now) {
+      (void)st.deleteSession(digest);
+      return Err{AuthFailure::Expired};
+    }
+    auto role = userRole(sess.user);
+    if (!role) return Err{AuthFailure::Invalid};
+    if (now - sess.lastUsedUs >= kTouchIntervalUs) (void)st.touchSession(digest, now);
+    return Principal{sess.user, *role, Principal::Kind::Session, digest, 0};
+  }
+
+  if (token.substr(0, kApiTokenPrefix.size()) == kApiTokenPrefix) {
+    auto t = st.findToken(digest);
+    if (!t) return Err{AuthFailure::StoreError};
+    if (!t->has_value()) return Err{AuthFailure::Invalid};
+    const store::ApiToken& tok = **t;
+    if (tok.expiresUs != 0 && tok.expiresUs <= now) return Err{AuthFailure::Expired};
+    auto role = userRole(tok.user);
+    if (!role) return Err{AuthFailure::Invalid};
+    // A token never has more rights than its user has now.
+    Role r = std::min(*role, roleFromName(tok.role).value_or(Role::Readonly));
+    if (now - tok.lastUsedUs >= kTouchIntervalUs) (void)st.touchToken(tok.id, now);
+    return Principal{tok.user, r, Principal::Kind::Token, "", tok.id};
+  }
+  return Err{AuthFailure::Invalid};
+}
+
+Result<std::vector<store::LoginFailure>, store::StoreError> LoginService::lockouts(
+    store::MgmtStore& st) {
+  return st.listLoginFailures(clock_.wallMicros(), settings_.windowUs);
+}
+
+size_t LoginService::activeLocks(store::MgmtStore& st) {
+  auto all = lockouts(st);
+  if (!all) return 0;
+  const int64_t now = clock_.wallMicros();
+  return static_cast<size_t>(std::count_if(all->begin(), all->end(),
+                                           [&](const auto& f) { return f.lockedUntilUs > now; }));
+}
+
+}  // namespace tollgate::mgmt

@@ -1,0 +1,282 @@
+// Prometheus rendering (metrics.h).
+#include "mgmt/metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+#include "call/cdr.h"
+
+namespace tollgate::mgmt {
+
+std::string escapeLabelValue(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Writes families; each family's HELP/TYPE once, then its samples.
+class Writer {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+  void sample(const std::string& name, const Labels& labels, double v) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      for (size_t i = 0; i < labels.size(); ++i) {
+        if (i) out_ += ',';
+        out_ += labels[i].first + "=\"" + escapeLabelValue(labels[i].second) + '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    char buf[64];
+    if (v == static_cast<double>(static_cast<int64_t>(v))) {
+      std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+    } else {
+      std::snprintf(buf, sizeof buf, "%.9g", v);
+    }
+    out_ += buf;
+    out_ += '\n';
+  }
+  void one(const char* name, const char* type, const char* help, double v) {
+    family(name, type, help);
+    sample(name, {}, v);
+  }
+  void histogram(const char* name, const char* help, const char* label,
+                 const std::vector<std::pair<std::string, LatencyHistogram::Snapshot>>& series) {
+    family(name, "histogram", help);
+    for (const auto& [value, h] : series) {
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+        cumulative += h.buckets[i];
+        char le[32];
+        std::snprintf(le, sizeof le, "%g", LatencyHistogram::kBounds[i]);
+        sample(std::string(name) + "_bucket", {{label, value}, {"le", le}},
+               static_cast<double>(cumulative));
+      }
+      sample(std::string(name) + "_bucket", {{label, value}, {"le", "+Inf"}},
+             static_cast<double>(h.count));
+      sample(std::string(name) + "_sum", {{label, value}}, h.sumSeconds);
+      sample(std::string(name) + "_count", {{label, value}}, static_cast<double>(h.count));
+    }
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+void gatewayFamily(Writer& w, const char* name, const char* type, const char* help,
+                   const call::GatewayStats& g, uint64_t call::GatewayCounters::*field) {
+  w.family(name, type, help);
+  // Sorted, so scrapes and tests read stably.
+  for (const auto* kind : {"mapping", "routing"}) {
+    const auto& m = std::string(kind) == "mapping" ? g.mapping : g.routing;
+    std::map<std::string, const call::GatewayCounters*> sorted;
+    for (const auto& [n, c] : m) sorted.emplace(n, &c);
+    for (const auto& [n, c] : sorted) {
+      w.sample(name, {{"kind", kind}, {"gateway", n}}, static_cast<double>(c->*field));
+    }
+  }
+}
+
+void nodeMetrics(Writer& w, const NodeStats& s) {
+  w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 1);
+  w.one("tollgate_draining", "gauge", "1 while the node drains (SIGTERM).", s.draining ? 1 : 0);
+  w.one("tollgate_calls_active", "gauge", "Calls in progress.", static_cast<double>(s.activeCalls));
+  w.one("tollgate_invites_received_total", "counter",
+        "New INVITEs from mapping gateways (each one a call attempt with a CDR).",
+        static_cast<double>(s.calls.invitesReceived));
+  w.one("tollgate_calls_answered_total", "counter", "Calls answered.",
+        static_cast<double>(s.calls.callsAnswered));
+  w.one("tollgate_calls_failed_total", "counter", "Call attempts that ended unanswered.",
+        static_cast<double>(s.calls.callsFailed));
+  w.family("tollgate_calls_ended_total", "counter",
+           "Ended call attempts by CDR termination reason (docs/cdr.md).");
+  for (size_t i = 0; i <= static_cast<size_t>(call::TerminationReason::AdminHangup); ++i) {
+    w.sample("tollgate_calls_ended_total",
+             {{"reason", std::string(call::reasonName(static_cast<call::TerminationReason>(i)))}},
+             static_cast<double>(i < s.calls.byReason.size() ? s.calls.byReason[i] : 0));
+  }
+  w.family("tollgate_requests_refused_total", "counter",
+           "SIP requests refused before a call existed, by reason.");
+  w.sample("tollgate_requests_refused_total", {{"reason", "unknown_source_dropped"}},
+           static_cast<double>(s.calls.unknownSourceDropped));
+  w.sample("tollgate_requests_refused_total", {{"reason", "unknown_source_403"}},
+           static_cast<double>(s.calls.unknownSourceRejected));
+  w.sample("tollgate_requests_refused_total", {{"reason", "malformed_dropped"}},
+           static_cast<double>(s.calls.malformedDropped));
+  w.sample("tollgate_requests_refused_total", {{"reason", "malformed_answered"}},
+           static_cast<double>(s.calls.malformedAnswered));
+  w.sample("tollgate_requests_refused_total", {{"reason", "no_dialog"}},
+           static_cast<double>(s.calls.noDialog));
+  w.one("tollgate_illegal_cdrs_suppressed_total", "counter",
+        "Unknown-source CDRs not written because of cdr.illegal_rate.",
+        static_cast<double>(s.calls.illegalCdrsSuppressed));
+  w.one("tollgate_failovers_total", "counter", "Calls moved to the next routing gateway.",
+        static_cast<double>(s.calls.failovers));
+  w.one("tollgate_options_answered_total", "counter", "OPTIONS answered 200.",
+        static_cast<double>(s.calls.optionsAnswered));
+
+  gatewayFamily(w, "tollgate_gateway_call_attempts_total", "counter",
+                "Call attempts per gateway (mapping: INVITEs from it; routing: INVITEs sent to "
+                "it). CPS = rate() of this.",
+                s.gateways, &call::GatewayCounters::attempts);
+  gatewayFamily(w, "tollgate_gateway_calls_answered_total", "counter",
+                "Answered calls per gateway.", s.gateways, &call::GatewayCounters::answered);
+  gatewayFamily(w, "tollgate_gateway_calls_failed_total", "counter",
+                "Unanswered call attempts per gateway (routing: every carrier that failed one).",
+                s.gateways, &call::GatewayCounters::failed);
+  w.family("tollgate_gateway_calls_active", "gauge", "Calls in progress per gateway (channels).");
+  for (const auto* kind : {"mapping", "routing"}) {
+    const auto& m = std::string(kind) == "mapping" ? s.gateways.mapping : s.gateways.routing;
+    std::map<std::string, size_t> sorted;
+    for (const auto& [n, c] : m) sorted.emplace(n, c.active);
+    for (const auto& [n, a] : sorted) {
+      w.sample("tollgate_gateway_calls_active", {{"kind", kind}, {"gateway", n}},
+               static_cast<double>(a));
+    }
+  }
+
+  const auto& t = s.transport;
+  w.family("tollgate_sip_messages_received_total", "counter", "SIP messages received.");
+  w.sample("tollgate_sip_messages_received_total", {{"transport", "udp"}},
+           static_cast<double>(t.udpReceived));
+  w.sample("tollgate_sip_messages_received_total", {{"transport", "tcp"}},
+           static_cast<double>(t.tcpReceived));
+  w.family("tollgate_sip_messages_sent_total", "counter", "SIP messages sent.");
+  w.sample("tollgate_sip_messages_sent_total", {{"transport", "udp"}},
+           static_cast<double>(t.udpSent));
+  w.sample("tollgate_sip_messages_sent_total", {{"transport", "tcp"}},
+           static_cast<double>(t.tcpSent));
+  w.family("tollgate_transport_errors_total", "counter", "Transport problems by kind.");
+  const std::pair<const char*, uint64_t> errs[] = {{"udp_truncated", t.udpTruncated},
+                                                   {"udp_send", t.udpSendErrors},
+                                                   {"tcp_send", t.tcpSendErrors},
+                                                   {"tcp_rejected_limit", t.tcpRejectedLimit},
+                                                   {"tcp_closed_idle", t.tcpClosedIdle},
+                                                   {"tcp_framing", t.tcpFramingErrors},
+                                                   {"tcp_connect_failed", t.tcpConnectFailed},
+                                                   {"tcp_slow_reader", t.tcpClosedSlowReader}};
+  for (const auto& [k, v] : errs) {
+    w.sample("tollgate_transport_errors_total", {{"kind", k}}, static_cast<double>(v));
+  }
+  w.one("tollgate_tcp_connections", "gauge", "Open SIP TCP connections.",
+        static_cast<double>(t.tcpOpen));
+  w.one("tollgate_tcp_accepted_total", "counter", "SIP TCP connections accepted.",
+        static_cast<double>(t.tcpAccepted));
+  w.one("tollgate_sip_keepalives_total", "counter", "CRLF keep-alives received.",
+        static_cast<double>(t.keepAlives));
+
+  const auto& x = s.txn;
+  w.one("tollgate_transactions_created_total", "counter",
+        "SIP transactions created (server + client).",
+        static_cast<double>(x.serverCreated + x.clientCreated));
+  w.family("tollgate_transactions", "gauge", "Live SIP transactions.");
+  w.sample("tollgate_transactions", {{"side", "server"}}, static_cast<double>(x.serverLive));
+  w.sample("tollgate_transactions", {{"side", "client"}}, static_cast<double>(x.clientLive));
+  w.one("tollgate_retransmissions_absorbed_total", "counter",
+        "Request retransmissions answered from transaction state.",
+        static_cast<double>(x.retransmissionsAbsorbed));
+  w.one("tollgate_retransmissions_sent_total", "counter", "Our retransmissions.",
+        static_cast<double>(x.retransmissionsSent));
+  w.one("tollgate_transaction_timeouts_total", "counter", "Client transactions timed out.",
+        static_cast<double>(x.clientTimeouts));
+
+  w.one("tollgate_provisioning_version", "gauge", "Provisioning version the worker runs.",
+        static_cast<double>(s.provisioningVersion));
+  w.one("tollgate_cdrs_written_total", "counter", "CDRs committed to the store.",
+        static_cast<double>(s.cdrWriter.written));
+  w.family("tollgate_cdrs_lost_total", "counter", "CDRs not written, by reason.");
+  w.sample("tollgate_cdrs_lost_total", {{"reason", "queue_full"}},
+           static_cast<double>(s.cdrWriter.droppedQueueFull));
+  w.sample("tollgate_cdrs_lost_total", {{"reason", "write_error"}},
+           static_cast<double>(s.cdrWriter.writeErrors));
+}
+
+}  // namespace
+
+std::string renderMetrics(const MetricsInput& in) {
+  Writer w;
+  if (in.node) {
+    nodeMetrics(w, *in.node);
+  } else {
+    w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 0);
+  }
+  std::vector<std::pair<std::string, LatencyHistogram::Snapshot>> latency;
+  if (in.node) {
+    latency.emplace_back("cdr_write", in.node->cdrWriteLatency);
+    latency.emplace_back("provisioning_poll", in.node->provisioningPollLatency);
+  }
+  if (in.api) latency.emplace_back("management", in.api->storeLatency.snapshot());
+  w.histogram("tollgate_store_operation_duration_seconds",
+              "Store latency by operation (CDR batch commit, provisioning poll, management API).",
+              "operation", latency);
+  if (in.api) {
+    const ApiCounters& a = *in.api;
+    auto v = [](const std::atomic<uint64_t>& x) {
+      return static_cast<double>(x.load(std::memory_order_relaxed));
+    };
+    w.family("tollgate_api_connections_refused_total", "counter",
+             "Management connections reset at accept, by reason.");
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "not_allowed"}},
+             v(a.refusedNotAllowed));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "busy"}}, v(a.refusedBusy));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "tls_handshake"}},
+             v(a.tlsHandshakeFailed));
+    w.one("tollgate_api_connections_accepted_total", "counter", "Management connections accepted.",
+          v(a.connectionsAccepted));
+    w.family("tollgate_api_responses_total", "counter", "Management API responses by class.");
+    w.sample("tollgate_api_responses_total", {{"class", "4xx"}}, v(a.responses4xx));
+    w.sample("tollgate_api_responses_total", {{"class", "5xx"}}, v(a.responses5xx));
+    w.one("tollgate_api_requests_total", "counter", "Management API requests.", v(a.requests));
+    w.family("tollgate_api_auth_failures_total", "counter",
+             "Management authentication failures, by reason.");
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "bad_credentials"}}, v(a.loginFailed));
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "locked"}}, v(a.loginRefusedLocked));
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "bad_token"}}, v(a.unauthenticated));
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "forbidden"}}, v(a.forbidden));
+    w.one("tollgate_api_logins_total", "counter", "Successful management logins.",
+          v(a.loginSucceeded));
+    w.family("tollgate_api_lockouts_total", "counter", "Login lockouts started, by scope.");
+    w.sample("tollgate_api_lockouts_total", {{"scope", "pair"}}, v(a.lockoutsPair));
+    w.sample("tollgate_api_lockouts_total", {{"scope", "source"}}, v(a.lockoutsSource));
+    w.sample("tollgate_api_lockouts_total", {{"scope", "account"}}, v(a.lockoutsAccount));
+    w.one("tollgate_api_lockouts_active", "gauge", "Login locks in force.",
+          static_cast<double>(in.activeLocks));
+    w.one("tollgate_trace_sessions", "gauge", "Open SIP trace sessions.",
+          static_cast<double>(in.traceSessions));
+    w.one("tollgate_trace_messages_total", "counter", "SIP messages delivered to trace readers.",
+          v(a.traceMessages));
+  }
+  return w.take();
+}
+
+}  // namespace tollgate::mgmt

@@ -1,0 +1,221 @@
+// SIP trace (sip_trace.h).
+#include "mgmt/sip_trace.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "sip/message.h"
+#include "store/cdr_format.h"
+
+namespace tollgate::mgmt {
+
+bool TraceFilter::matchesPeer(const net::SockAddr& peer) const {
+  if (byGateway) {
+    bool hit = false;
+    for (const auto& c : gatewayCidrs) hit = hit || c.contains(peer.ip());
+    for (const auto& a : gatewayAddrs) hit = hit || a == peer;
+    if (!hit) return false;
+  }
+  if (peerCidr && !peerCidr->contains(peer.ip())) return false;
+  if (peerAddr && !(*peerAddr == peer)) return false;
+  return true;
+}
+
+TraceSession::TraceSession(TraceFilter filter, double ratePerSecond)
+    : filter_(std::move(filter)),
+      rate_(std::clamp(ratePerSecond, 1.0, kTraceMaxRate)),
+      tokens_(rate_),
+      refill_(std::chrono::steady_clock::now()) {}
+
+bool TraceSession::take(std::vector<TraceRecord>& out, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, timeout, [&] { return !queue_.empty(); });
+  if (queue_.empty()) return false;
+  for (auto& r : queue_) out.push_back(std::move(r));
+  queue_.clear();
+  queuedBytes_ = 0;
+  return true;
+}
+
+TraceCounts TraceSession::counts() const {
+  std::lock_guard lock(mu_);
+  return counts_;
+}
+
+void TraceSession::offer(TraceRecord&& r, std::chrono::steady_clock::time_point now) {
+  {
+    std::lock_guard lock(mu_);
+    ++counts_.matched;
+    const double elapsed = std::chrono::duration<double>(now - refill_).count();
+    refill_ = now;
+    tokens_ = std::min(rate_, tokens_ + elapsed * rate_);
+    if (tokens_ < 1.0) {
+      ++counts_.droppedRate;
+      return;
+    }
+    if (queue_.size() >= kTraceMaxQueuedMessages ||
+        queuedBytes_ + r.bytes.size() > kTraceMaxQueuedBytes) {
+      ++counts_.droppedFull;
+      return;
+    }
+    tokens_ -= 1.0;
+    r.seq = nextSeq_++;
+    queuedBytes_ += r.bytes.size();
+    queue_.push_back(std::move(r));
+    ++counts_.delivered;
+  }
+  cv_.notify_one();
+}
+
+int& TraceSession::challenges(const std::string& callId) {
+  if (challenges_.size() >= kTraceMaxCallIds && !challenges_.count(callId)) challenges_.clear();
+  return challenges_[callId];
+}
+
+std::shared_ptr<TraceSession> SipTrace::open(TraceFilter filter, double ratePerSecond,
+                                             bool* first) {
+  std::lock_guard lock(mu_);
+  if (sessions_.size() >= kTraceMaxSessions) return nullptr;
+  auto s = std::make_shared<TraceSession>(std::move(filter), ratePerSecond);
+  *first = sessions_.empty();
+  sessions_.push_back(s);
+  return s;
+}
+
+bool SipTrace::close(const std::shared_ptr<TraceSession>& s) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), s), sessions_.end());
+  return sessions_.empty();
+}
+
+size_t SipTrace::sessions() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+namespace {
+
+bool containsNumber(std::string_view user, const std::string& number) {
+  return !user.empty() && sip::unescape(user).find(number) != std::string::npos;
+}
+
+std::string startLine(std::string_view bytes) {
+  size_t end = bytes.find_first_of("\r\n");
+  return std::string(bytes.substr(0, std::min<size_t>(end, 200)));
+}
+
+}  // namespace
+
+void SipTrace::onPacket(transport::TapDirection dir, const transport::Flow& flow,
+                        const net::SockAddr& local, std::string_view bytes) {
+  std::lock_guard lock(mu_);
+  if (sessions_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  const int64_t wallUs = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  // Parsed at most once per message, and only when some session's peer
+  // criteria matched.
+  bool parsed = false;
+  sip::MessagePtr msg;
+  for (const auto& s : sessions_) {
+    const TraceFilter& f = s->filter();
+    if (!f.matchesPeer(flow.remote)) continue;
+    if (!parsed) {
+      parsed = true;
+      auto r = sip::Message::parse(std::string(bytes));
+      if (r.ok()) msg = std::move(r).value();
+    }
+    std::string callId = msg ? std::string(msg->callId()) : std::string();
+    if (!f.callId.empty() && callId != f.callId) continue;
+    if (!f.number.empty()) {
+      if (!msg) continue;
+      bool hit = containsNumber(msg->from().uri.user, f.number) ||
+                 containsNumber(msg->to().uri.user, f.number) ||
+                 (msg->isRequest() && containsNumber(msg->requestUri().user, f.number));
+      if (!hit) continue;
+    }
+    TraceRecord rec;
+    rec.timeUs = wallUs;
+    rec.dir = dir;
+    rec.protocol = flow.protocol;
+    rec.local = local;
+    rec.remote = flow.remote;
+    rec.summary = startLine(bytes);
+    rec.callId = callId;
+    if (!msg) {
+      rec.mark = "malformed";
+    } else if (!msg->isRequest() && (msg->status() == 401 || msg->status() == 407)) {
+      int& n = s->challenges(callId);
+      ++n;
+      rec.mark = "challenge #" + std::to_string(n);
+      if (n >= 3) rec.mark += " (auth loop?)";
+    } else if (msg->isRequest() && (msg->header(sip::HeaderId::Authorization) ||
+                                    msg->header(sip::HeaderId::ProxyAuthorization))) {
+      rec.mark = "credentials #" + std::to_string(s->challenges(callId));
+    }
+    rec.bytes.assign(bytes);
+    s->offer(std::move(rec), now);
+  }
+}
+
+namespace {
+
+std::string peerLine(const TraceRecord& r) {
+  const bool in = r.dir == transport::TapDirection::In;
+  std::string line = in ? "IN  " : "OUT ";
+  line += std::string(transport::protocolParam(r.protocol)) + " ";
+  line += in ? r.remote.toString() + " -> " + r.local.toString()
+             : r.local.toString() + " -> " + r.remote.toString();
+  return line;
+}
+
+void appendSafe(std::string& out, std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') continue;
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+      out += '?';
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+}  // namespace
+
+std::string traceRecordText(const TraceRecord& r) {
+  std::string out = "#" + std::to_string(r.seq) + " " + store::formatUtcMicros(r.timeUs) + " " +
+                    peerLine(r) + "  ";
+  appendSafe(out, r.summary);
+  if (!r.callId.empty()) {
+    out += "  call-id=";
+    appendSafe(out, r.callId);
+  }
+  if (!r.mark.empty()) out += "  [" + r.mark + "]";
+  out += "\n";
+  appendSafe(out, r.bytes);
+  if (out.back() != '\n') out += '\n';
+  out += '\n';
+  return out;
+}
+
+std::string traceRecordJson(const TraceRecord& r) {
+  std::string out = "{\"seq\":" + std::to_string(r.seq) + ",\"time\":\"" +
+                    store::formatUtcMicros(r.timeUs) + "\",\"direction\":\"" +
+                    (r.dir == transport::TapDirection::In ? "in" : "out") + "\",\"transport\":\"" +
+                    std::string(transport::protocolParam(r.protocol)) + "\",\"local\":\"" +
+                    r.local.toString() + "\",\"remote\":\"" + r.remote.toString() +
+                    "\",\"summary\":";
+  store::appendJsonString(out, r.summary);
+  out += ",\"call_id\":";
+  store::appendJsonString(out, r.callId);
+  out += ",\"mark\":";
+  store::appendJsonString(out, r.mark);
+  out += ",\"message\":";
+  store::appendJsonString(out, r.bytes);
+  out += "}\n";
+  return out;
+}
+
+}  // namespace tollgate::mgmt

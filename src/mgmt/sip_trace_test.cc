@@ -1,0 +1,92 @@
+// SIP trace on the worker side: filters, challenge marks, bounds.
+#include "mgmt/sip_trace.h"
+
+#include <gtest/gtest.h>
+
+namespace tollgate::mgmt {
+namespace {
+
+using transport::TapDirection;
+
+std::string invite(const std::string& callId, const std::string& to, bool creds = false) {
+  std::string m = "INVITE sip:" + to +
+                  "@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK1\r\n"
+                  "From: <sip:100@192.0.2.9>;tag=a\r\nTo: <sip:" +
+                  to + "@192.0.2.1>\r\nCall-ID: " + callId +
+                  "\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n";
+  if (creds) m += "Proxy-Authorization: Digest username=\"u\"\r\n";
+  return m + "Content-Length: 0\r\n\r\n";
+}
+
+std::string challenge(const std::string& callId) {
+  return "SIP/2.0 407 Proxy Authentication Required\r\nVia: SIP/2.0/UDP "
+         "192.0.2.9;branch=z9hG4bK1\r\nFrom: <sip:100@192.0.2.9>;tag=a\r\nTo: "
+         "<sip:4477123@192.0.2.1>;tag=b\r\nCall-ID: " +
+         callId + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+}
+
+transport::Flow from(const char* addr) {
+  transport::Flow f;
+  f.remote = *net::SockAddr::parse(addr);
+  return f;
+}
+
+TEST(SipTraceTest, GatewayAndNumberFiltersAndMarks) {
+  SipTrace trace;
+  TraceFilter f;
+  f.byGateway = true;
+  f.gatewayCidrs.push_back(*net::Cidr::parse("192.0.2.0/28"));
+  f.number = "4477";
+  bool first = false;
+  auto s = trace.open(f, 1000, &first);
+  ASSERT_TRUE(s && first);
+  const net::SockAddr local = *net::SockAddr::parse("192.0.2.1:5060");
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, invite("c1", "4477123"));
+  trace.onPacket(TapDirection::Out, from("192.0.2.9:5060"), local, challenge("c1"));
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, invite("c1", "4477123", true));
+  trace.onPacket(TapDirection::Out, from("192.0.2.9:5060"), local, challenge("c1"));
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, invite("c2", "5599"));
+  trace.onPacket(TapDirection::In, from("198.51.100.1:5060"), local, invite("c3", "4477999"));
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, "garbage 4477\r\n\r\n");
+  std::vector<TraceRecord> got;
+  ASSERT_TRUE(s->take(got, std::chrono::milliseconds(10)));
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].mark, "");
+  EXPECT_EQ(got[1].mark, "challenge #1");
+  EXPECT_EQ(got[2].mark, "credentials #1");
+  EXPECT_EQ(got[3].mark, "challenge #2");
+  EXPECT_EQ(got[3].seq, 4u);
+  const std::string text = traceRecordText(got[1]);
+  EXPECT_NE(text.find("OUT udp 192.0.2.1:5060 -> 192.0.2.9:5060"), std::string::npos) << text;
+  EXPECT_NE(text.find("[challenge #1]"), std::string::npos);
+  EXPECT_TRUE(trace.close(s));
+}
+
+TEST(SipTraceTest, RateAndQueueBoundsCountDrops) {
+  SipTrace trace;
+  bool first = false;
+  auto s = trace.open(TraceFilter{}, 5, &first);
+  const net::SockAddr local = *net::SockAddr::parse("192.0.2.1:5060");
+  for (int i = 0; i < 50; ++i) {
+    trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local,
+                   invite("c" + std::to_string(i), "1"));
+  }
+  TraceCounts c = s->counts();
+  EXPECT_EQ(c.matched, 50u);
+  EXPECT_EQ(c.delivered, 5u);  // the bucket starts full: one second's worth
+  EXPECT_EQ(c.droppedRate, 45u);
+  for (size_t i = 0; i < kTraceMaxSessions - 1; ++i) EXPECT_NE(trace.open({}, 1, &first), nullptr);
+  EXPECT_EQ(trace.open({}, 1, &first), nullptr);
+}
+
+TEST(SipTraceTest, TextNeverCarriesControlCharacters) {
+  TraceRecord r;
+  r.summary = "INVITE sip:x SIP/2.0";
+  r.bytes = "INVITE sip:x SIP/2.0\r\nFrom: \x1b[31mred\r\n\r\n";
+  const std::string text = traceRecordText(r);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  EXPECT_EQ(text.find('\r'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tollgate::mgmt
