@@ -514,4 +514,23 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
   return errors;
 }
 
+std::vector<net::Cidr> gatewayPrefixes(const Provisioning& p) {
+  std::vector<net::Cidr> out;
+  for (const auto& g : p.mappingGateways) {
+    for (const std::string& a : g.addresses) {
+      if (auto c = net::Cidr::parse(a)) {
+        out.push_back(*c);
+      } else if (auto sa = net::SockAddr::parse(a)) {
+        out.push_back(*net::Cidr::parse(sa->ip().toString()));
+      }
+    }
+  }
+  for (const auto& g : p.routingGateways) {
+    if (auto sa = net::SockAddr::parse(g.address, 5060)) {
+      out.push_back(*net::Cidr::parse(sa->ip().toString()));
+    }
+  }
+  return out;
+}
+
 }  // namespace tollgate::admission

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "auth/digest.h"
+#include "common/net.h"
 
 namespace tollgate::admission {
 
@@ -204,6 +205,12 @@ inline constexpr int kMaxCallDurationS = 7 * 86'400;
 inline constexpr size_t kMaxListRefs = 16;  // number lists per side of one entry
 inline constexpr int kMaxThreshold = 1'000'000;
 inline constexpr size_t kMaxFraudPrefixes = 4096;
+
+// Every gateway address of a provisioning, as prefixes: the shield's trusted
+// sources besides shield.trusted (enabled or not: the operator knows them).
+// An ip_port gateway trusts its IP; a routing gateway its host; a password
+// or tls_cert gateway its optional address restriction.
+std::vector<net::Cidr> gatewayPrefixes(const Provisioning& p);
 
 // "HH:MM-HH:MM" -> minutes of the day [start, end); end may be before start
 // (the window spans midnight). false when malformed or start == end.

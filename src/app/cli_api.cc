@@ -96,6 +96,8 @@ struct ApiCommands {
 
   CLI::App* callList = nullptr;
   CLI::App* callEnd = nullptr;
+  CLI::App* calls = nullptr;     // `tollgate calls` (issue 5's name): list...
+  CLI::App* callsEnd = nullptr;  // ... and `tollgate calls end ID`
   std::string callId;
   size_t limit = 100;
 
@@ -262,16 +264,19 @@ void gatewayOptions(CLI::App* s, ApiCommands& c, bool create) {
 }
 
 void printCalls(const Json& j) {
-  std::printf("%8s  %-10s  %-16s  %-16s  %-14s  %-14s  %s\n", "ID", "STATE", "CALLER", "CALLEE",
-              "MAPPING", "ROUTING", "START (UTC)");
+  std::printf("%8s  %-10s  %-16s  %-16s  %-14s  %-14s  %-27s  %8s  %7s\n", "ID", "STATE", "CALLER",
+              "CALLEE", "MAPPING", "ROUTING", "START (UTC)", "TALK (s)", "MAX (s)");
   for (const auto& c : j["calls"]) {
-    std::printf("%8lld  %-10s  %-16s  %-16s  %-14s  %-14s  %s\n",
+    const int64_t maxS = c.value("max_duration_s", int64_t{0});
+    std::printf("%8lld  %-10s  %-16s  %-16s  %-14s  %-14s  %-27s  %8lld  %7s\n",
                 static_cast<long long>(c["id"].get<int64_t>()),
                 c["state"].get<std::string>().c_str(), c["caller"].get<std::string>().c_str(),
                 c["callee"].get<std::string>().c_str(),
                 c["mapping_gateway"].get<std::string>().c_str(),
                 c["routing_gateway"].get<std::string>().c_str(),
-                c["start"].is_string() ? c["start"].get<std::string>().c_str() : "-");
+                c["start"].is_string() ? c["start"].get<std::string>().c_str() : "-",
+                static_cast<long long>(c.value("duration_ms", int64_t{0}) / 1000),
+                maxS > 0 ? std::to_string(maxS).c_str() : "-");
   }
   std::printf("%lld call(s) in progress\n", static_cast<long long>(j.value("total", 0)));
 }
@@ -417,6 +422,15 @@ ApiCommandsPtr addApiCommands(CLI::App& app, CLI::App* gw, CLI::App* cdr) {
   k.callEnd->add_option("id", k.callId, "call id from `call list`")->required();
   common(k.callEnd, k);
 
+  // Issue 5 names it `tollgate calls`: the same as `call list` / `call end`.
+  k.calls = app.add_subcommand("calls", "calls in progress (and `calls end ID` to end one)");
+  k.calls->require_subcommand(0, 1);
+  common(k.calls, k, true);
+  k.calls->add_option("--limit,-n", k.limit, "at most this many (default 100)");
+  k.callsEnd = k.calls->add_subcommand("end", "end a call (BYE both legs; CDR admin_hangup)");
+  k.callsEnd->add_option("id", k.callId, "call id from `tollgate calls`")->required();
+  k.callsEnd->fallthrough();  // --config and --token belong to `calls`
+
   k.stats = app.add_subcommand("stats", "counters by reason and table sizes of the running node");
   common(k.stats, k, true);
 
@@ -512,7 +526,10 @@ int runApiCommands(ApiCommands& k) {
     if (rc == 0) std::printf("removed %s gateway %s\n", k.kind.c_str(), k.name.c_str());
     return rc;
   }
-  if (k.callList->parsed()) {
+  if (k.callsEnd->parsed() || k.callEnd->parsed()) {
+    return call(k, "DELETE", "/api/v1/calls/" + urlEncode(k.callId));
+  }
+  if (k.callList->parsed() || k.calls->parsed()) {
     if (k.json)
       return call(k, "GET", "/api/v1/calls" + query({{"limit", std::to_string(k.limit)}}));
     int rc = 0;
@@ -523,7 +540,6 @@ int runApiCommands(ApiCommands& k) {
     printCalls(Json::parse(r.body));
     return 0;
   }
-  if (k.callEnd->parsed()) return call(k, "DELETE", "/api/v1/calls/" + urlEncode(k.callId));
   if (k.stats->parsed()) {
     if (k.json) return call(k, "GET", "/api/v1/stats");
     int rc = 0;

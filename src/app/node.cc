@@ -211,7 +211,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
         .kv("error", e.message);
   }
   auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists);
-  *gateways = gatewayPrefixes(*prov);
+  *gateways = admission::gatewayPrefixes(*prov);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
@@ -330,6 +330,8 @@ mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
   a.metricsAuth = c.api.metricsAuth;
   a.storePath = c.store.path;
   a.localTokenHash = std::move(localTokenHash);
+  a.realm = c.sip.domain;
+  a.shieldTrusted = c.shield.trusted;
   return a;
 }
 
@@ -638,8 +640,9 @@ int runNode(const Config& config) {
   statsTick.start(loop.timers(), Millis(60'000));
 
   // The management API (docs/api.md) and the token file the CLI uses.
-  WorkerControl control(loop, sw, txns, transport, cdrWriter, watcher.pollLatency(),
-                        [&watcher] { watcher.wake(); });
+  WorkerControl control(
+      loop, sw, txns, transport, cdrWriter, watcher.pollLatency(), [&watcher] { watcher.wake(); },
+      config.shield.enabled ? &shield : nullptr, offload.get());
   std::unique_ptr<mgmt::ApiServer> api;
   const std::string tokenPath = apiTokenPath(config);
   if (!config.api.listen.empty()) {

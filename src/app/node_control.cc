@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -17,14 +18,17 @@ namespace tollgate::app {
 
 WorkerControl::WorkerControl(EventLoop& loop, call::Switch& sw, txn::TransactionLayer& txns,
                              transport::Transport& transport, store::AsyncCdrWriter& cdrs,
-                             const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher)
+                             const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher,
+                             shield::Shield* shield, firewall::KernelOffload* offload)
     : loop_(loop),
       sw_(sw),
       txns_(txns),
       transport_(transport),
       cdrs_(cdrs),
       pollLatency_(pollLatency),
-      wakeWatcher_(std::move(wakeWatcher)) {}
+      wakeWatcher_(std::move(wakeWatcher)),
+      shield_(shield),
+      offload_(offload) {}
 
 template <typename T>
 std::optional<T> WorkerControl::onWorker(std::function<T()> fn, std::chrono::milliseconds timeout) {
@@ -48,6 +52,21 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         s.transport = transport_.stats();
         s.provisioningVersion = sw_.snapshotVersion();
         s.draining = sw_.draining();
+        s.auth = sw_.authenticator().stats();
+        s.authLimiter = sw_.authenticator().limiter().stats();
+        s.suspensionsActive = sw_.authenticator().limiter().active().size();
+        s.registrar = sw_.registrar().stats();
+        for (const registrar::Binding& b : sw_.registrar().bindings()) {
+          ++(b.online ? s.bindingsOnline : s.bindingsOffline);
+        }
+        s.policy = sw_.policy().stats();
+        s.blacklist = sw_.policy().blacklist().stats();
+        s.blacklistEntries = sw_.policy().blacklist().size();
+        s.fraud = sw_.policy().fraud().stats();
+        s.carrierMonitor = sw_.carriers().stats();
+        s.carriers = sw_.carriers().status();
+        s.shieldEnabled = shield_ != nullptr;
+        if (shield_) s.shield = shield_->stats();
         return s;
       },
       mgmt::kWorkerTimeout);
@@ -55,7 +74,39 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
   s->cdrWriter = cdrs_.stats();
   s->cdrWriteLatency = cdrs_.writeLatency();
   s->provisioningPollLatency = pollLatency_.snapshot();
+  s->kernelOffload = offload_ != nullptr;
+  if (offload_) s->firewall = offload_->stats();  // thread-safe
   return s;
+}
+
+std::optional<std::vector<registrar::Binding>> WorkerControl::registrations() {
+  return onWorker<std::vector<registrar::Binding>>([this] { return sw_.registrar().bindings(); },
+                                                   mgmt::kWorkerTimeout);
+}
+
+std::optional<size_t> WorkerControl::unregister(const std::string& username,
+                                                const std::string& contact) {
+  return onWorker<size_t>(
+      [this, username, contact] { return sw_.registrar().unregister(username, contact); },
+      mgmt::kWorkerTimeout);
+}
+
+std::optional<std::vector<auth::Suspension>> WorkerControl::suspensions() {
+  return onWorker<std::vector<auth::Suspension>>(
+      [this] { return sw_.authenticator().limiter().active(); }, mgmt::kWorkerTimeout);
+}
+
+std::optional<std::vector<admission::BlacklistEntry>> WorkerControl::blacklist(size_t limit) {
+  return onWorker<std::vector<admission::BlacklistEntry>>(
+      [this, limit] {
+        std::vector<admission::BlacklistEntry> all = sw_.policy().blacklist().entries();
+        std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+          return a.number != b.number ? a.number < b.number : a.side < b.side;
+        });
+        if (all.size() > limit) all.resize(limit);
+        return all;
+      },
+      mgmt::kWorkerTimeout);
 }
 
 std::optional<std::vector<call::LiveCall>> WorkerControl::liveCalls(size_t limit) {

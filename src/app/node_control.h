@@ -12,7 +12,9 @@
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/latency_histogram.h"
+#include "firewall/kernel_offload.h"
 #include "mgmt/node_control.h"
+#include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -21,13 +23,21 @@ namespace tollgate::app {
 
 class WorkerControl final : public mgmt::NodeControl {
  public:
+  // shield: null when shield.enabled = false; offload: null without
+  // firewall.kernel_offload.
   WorkerControl(EventLoop& loop, call::Switch& sw, txn::TransactionLayer& txns,
                 transport::Transport& transport, store::AsyncCdrWriter& cdrs,
-                const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher);
+                const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher,
+                shield::Shield* shield, firewall::KernelOffload* offload);
 
   std::optional<mgmt::NodeStats> stats() override;
   std::optional<std::vector<call::LiveCall>> liveCalls(size_t limit) override;
   std::optional<bool> endCall(uint64_t id) override;
+  std::optional<std::vector<registrar::Binding>> registrations() override;
+  std::optional<size_t> unregister(const std::string& username,
+                                   const std::string& contact) override;
+  std::optional<std::vector<auth::Suspension>> suspensions() override;
+  std::optional<std::vector<admission::BlacklistEntry>> blacklist(size_t limit) override;
   bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) override;
   bool setTap(transport::PacketTap* tap) override;
 
@@ -42,6 +52,8 @@ class WorkerControl final : public mgmt::NodeControl {
   store::AsyncCdrWriter& cdrs_;
   const LatencyHistogram& pollLatency_;
   std::function<void()> wakeWatcher_;
+  shield::Shield* shield_;
+  firewall::KernelOffload* offload_;
 };
 
 // The file the node writes its local API token to (mode 0600, next to the

@@ -72,14 +72,14 @@ std::optional<std::vector<TrustedEntry>> trustedEntries(const Config& c) {
   for (const auto& g : prov->mappingGateways) {
     admission::Provisioning one;
     one.mappingGateways.push_back(g);
-    for (const net::Cidr& p : gatewayPrefixes(one)) {
+    for (const net::Cidr& p : admission::gatewayPrefixes(one)) {
       out.push_back({shield::prefixOf(p), "mapping gateway " + g.name});
     }
   }
   for (const auto& g : prov->routingGateways) {
     admission::Provisioning one;
     one.routingGateways.push_back(g);
-    for (const net::Cidr& p : gatewayPrefixes(one)) {
+    for (const net::Cidr& p : admission::gatewayPrefixes(one)) {
       out.push_back({shield::prefixOf(p), "routing gateway " + g.name});
     }
   }
@@ -156,52 +156,12 @@ int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAd
     std::fprintf(stderr, "store %s: %s\n", storePath.c_str(), opened.error().message.c_str());
     return -1;
   }
-  store::BanStore& st = **opened;
-  std::vector<std::string> addresses;
-  if (source) {
-    const std::string text = source->toString();
-    auto row = st.getBan(text);
-    if (!row.ok()) {
-      std::fprintf(stderr, "store: %s\n", row.error().message.c_str());
-      return -1;
-    }
-    if (*row && (*row)->reason == "auth") addresses.push_back(text);
-  } else {
-    auto rows = allRows(st);
-    if (!rows) return -1;
-    for (const auto& r : *rows) {
-      if (r.reason == "auth") addresses.push_back(r.address);
-    }
+  auto n = store::deleteBansWithReason(**opened, "auth", source ? source->toString() : "");
+  if (!n.ok()) {
+    std::fprintf(stderr, "store: %s\n", n.error().message.c_str());
+    return -1;
   }
-  int64_t lifted = 0;
-  for (const std::string& a : addresses) {
-    auto r = st.deleteBan(a);
-    if (!r.ok()) {
-      std::fprintf(stderr, "store: %s\n", r.error().message.c_str());
-      return -1;
-    }
-    if (*r) ++lifted;
-  }
-  return lifted;
-}
-
-std::vector<net::Cidr> gatewayPrefixes(const admission::Provisioning& p) {
-  std::vector<net::Cidr> out;
-  for (const auto& g : p.mappingGateways) {
-    for (const std::string& a : g.addresses) {
-      if (auto c = net::Cidr::parse(a)) {
-        out.push_back(*c);
-      } else if (auto sa = net::SockAddr::parse(a)) {
-        out.push_back(*net::Cidr::parse(sa->ip().toString()));
-      }
-    }
-  }
-  for (const auto& g : p.routingGateways) {
-    if (auto sa = net::SockAddr::parse(g.address, 5060)) {
-      out.push_back(*net::Cidr::parse(sa->ip().toString()));
-    }
-  }
-  return out;
+  return static_cast<int64_t>(*n);
 }
 
 int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t durationSeconds,
@@ -455,7 +415,7 @@ int cmdFirewallExport(const std::string& configPath, const std::string& format) 
     }
   }
   spec.trusted = c->shield.trusted;
-  for (const net::Cidr& g : gatewayPrefixes(*prov)) spec.trusted.push_back(g);
+  for (const net::Cidr& g : admission::gatewayPrefixes(*prov)) spec.trusted.push_back(g);
   const auto& s = c->shield;
   spec.userAgents = s.userAgents;
   spec.dropMethods = s.dropMethods;

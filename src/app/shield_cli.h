@@ -17,11 +17,6 @@
 
 namespace tollgate::app {
 
-// Every gateway address of a provisioning, as prefixes: the shield's trusted
-// sources besides shield.trusted (enabled or not: the operator knows them).
-// An ip_port gateway trusts its IP; a routing gateway its host.
-std::vector<net::Cidr> gatewayPrefixes(const admission::Provisioning& p);
-
 // durationSeconds 0 = permanent. note: free text kept as the ban's detail.
 int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t durationSeconds,
               const std::string& note);

@@ -23,8 +23,11 @@
 #include "mgmt/api_server.h"
 #include "mgmt/logins.h"
 #include "mgmt/sip_trace.h"
+#include "store/ban_store.h"
 #include "store/mgmt_store.h"
+#include "store/policy_store.h"
 #include "store/store.h"
+#include "store/suspension_store.h"
 
 namespace tollgate::mgmt {
 
@@ -62,6 +65,9 @@ struct ThreadStores {
   std::string path;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::MgmtStore> mgmt;
+  std::unique_ptr<store::PolicyStore> policy;           // number lists, dynamic blacklist
+  std::unique_ptr<store::BanStore> bans;                // the shield's ban list
+  std::unique_ptr<store::SuspensionStore> suspensions;  // digest retry-limit suspensions
 };
 
 enum class Access : uint8_t { Public, Read, Operate, Admin };
@@ -78,6 +84,9 @@ struct RequestContext {
 
   store::Store& store();
   store::MgmtStore& mgmt();
+  store::PolicyStore& policy();
+  store::BanStore& bans();
+  store::SuspensionStore& suspensions();
   const std::string& actor() const;
   // Appends to the audit log (who = principal or `actorOverride`).
   void audit(const std::string& action, const std::string& target, const std::string& result,
@@ -133,6 +142,8 @@ class JsonFields {
                                                   size_t maxLen = 256);
   std::optional<int64_t> integer(const char* key, bool required, int64_t lo, int64_t hi);
   std::optional<bool> boolean(const char* key, bool required);
+  // A JSON number (integer or not) in [lo, hi].
+  std::optional<double> number(const char* key, bool required, double lo, double hi);
   void finish();
 
  private:
@@ -148,5 +159,7 @@ bool currentPeerClosed();
 void registerAuthRoutes(std::vector<Route>& r);          // api_auth.cc
 void registerProvisioningRoutes(std::vector<Route>& r);  // api_provisioning.cc
 void registerNodeRoutes(std::vector<Route>& r);          // api_node.cc
+void registerPolicyRoutes(std::vector<Route>& r);        // api_policy.cc
+void registerSecurityRoutes(std::vector<Route>& r);      // api_security.cc
 
 }  // namespace tollgate::mgmt

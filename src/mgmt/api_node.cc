@@ -1,9 +1,12 @@
 // API resources of the running node: live calls, CDRs (filters, paging,
 // CSV export), stats, Prometheus metrics and the SIP trace stream. Worker
 // state is read through NodeControl (posted to the worker, bounded wait).
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <iterator>
 
+#include "admission/call_policy.h"
 #include "common/log.h"
 #include "mgmt/api_internal.h"
 #include "mgmt/metrics.h"
@@ -40,7 +43,8 @@ Json liveCallJson(const call::LiveCall& c, int64_t nowUs) {
               {"state", c.state},
               {"start", timeOrNull(c.startUs)},
               {"answer", timeOrNull(c.answerUs)},
-              {"duration_ms", c.answerUs ? (nowUs - c.answerUs) / 1000 : 0}};
+              {"duration_ms", c.answerUs ? (nowUs - c.answerUs) / 1000 : 0},
+              {"max_duration_s", c.maxDurationS}};
 }
 
 void listCalls(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -156,9 +160,174 @@ void listCdrs(RequestContext& ctx, const httplib::Request& req, httplib::Respons
       });
 }
 
+// Digest authentication: challenges, results, retry-limit suspensions and
+// the bans they became.
+Json authStatsJson(const NodeStats& s) {
+  const auto& a = s.auth;
+  return Json{{"challenges", s.calls.challengesSent},
+              {"authenticated", a.authenticated},
+              {"failures", a.failures},
+              {"stale", a.stale},
+              {"replays", a.replays},
+              {"invalid_nonces", a.invalidNonces},
+              {"unsupported", a.unsupported},
+              {"malformed", a.malformed},
+              {"suspended_dropped", s.calls.suspendedDropped},
+              {"suspensions", s.authLimiter.suspensions},
+              {"suspensions_active", s.suspensionsActive},
+              {"suspensions_lifted", s.authLimiter.lifted},
+              {"bans_placed", s.calls.authBansPlaced},
+              {"bans_refused", s.calls.authBansRefused},
+              {"registers_refused", s.calls.registersRefused},
+              {"carrier_challenges_answered", s.calls.carrierChallenges},
+              {"unwanted_streams_closed", s.calls.unwantedStreamsClosed}};
+}
+
+Json registrarStatsJson(const NodeStats& s) {
+  const auto& r = s.registrar;
+  return Json{{"bindings", r.bindings},
+              {"online", s.bindingsOnline},
+              {"offline", s.bindingsOffline},
+              {"registers", r.registers},
+              {"added", r.added},
+              {"refreshed", r.refreshed},
+              {"removed", r.removed},
+              {"replaced", r.replaced},
+              {"refused_replace", r.refusedReplace},
+              {"too_brief", r.tooBrief},
+              {"invalid", r.invalid},
+              {"expired", r.expired},
+              {"probes_sent", r.probesSent},
+              {"went_offline", r.wentOffline},
+              {"came_online", r.cameOnline}};
+}
+
+// Call policy: refusals by reason (the CDR reasons), count-only matches,
+// cut calls, carriers skipped, the dynamic blacklist and fraud levels.
+Json policyStatsJson(const NodeStats& s) {
+  const auto& p = s.policy;
+  const auto& b = s.blacklist;
+  Json refused = Json::object();
+  const std::pair<const char*, admission::Refusal> kinds[] = {
+      {"cps_limit", admission::Refusal::CpsLimit},
+      {"concurrent_limit", admission::Refusal::ConcurrentLimit},
+      {"caller_blacklisted", admission::Refusal::CallerBlacklisted},
+      {"callee_blacklisted", admission::Refusal::CalleeBlacklisted},
+      {"fraud_threshold", admission::Refusal::FraudThreshold}};
+  for (const auto& [name, r] : kinds) refused[name] = p.refused[static_cast<size_t>(r)];
+  Json listed = Json::object();
+  for (size_t i = 0; i < std::size(b.listed); ++i) {
+    listed[std::string(admission::ruleName(static_cast<admission::BlacklistRule>(i)))] =
+        b.listed[i];
+  }
+  return Json{{"refused_by_reason", refused},
+              {"would_refuse_count_only", p.wouldRefuseCountOnly},
+              {"calls_cut", p.cutCalls},
+              {"carrier_full_skipped", p.carrierFull},
+              {"carrier_listed_skipped", p.carrierListed},
+              {"duration_warnings", p.durationWarnings},
+              {"max_duration_ended", p.maxDurationEnded},
+              {"fraud_warnings", s.fraud.warnings},
+              {"fraud_blocked", s.fraud.blocked},
+              {"blacklist",
+               {{"entries", s.blacklistEntries},
+                {"listed_by_rule", listed},
+                {"listed_count_only", b.countOnlyListed},
+                {"refused", b.refused},
+                {"would_refuse", b.wouldRefuse},
+                {"expired", b.expired},
+                {"removed_by_operator", b.removedByOperator},
+                {"evicted_full", b.evictedFull},
+                {"counter_evictions", b.counterEvictions}}}};
+}
+
+// The OPTIONS keep-alive of routing gateways (routing.options_check_period).
+Json carriersJson(const NodeStats& s) {
+  size_t down = 0;
+  for (const auto& c : s.carriers) down += c.monitored && !c.up;
+  const auto& m = s.carrierMonitor;
+  return Json{{"monitored", std::count_if(s.carriers.begin(), s.carriers.end(),
+                                          [](const auto& c) { return c.monitored; })},
+              {"out_of_rotation", down},
+              {"probes_sent", m.probesSent},
+              {"answered", m.answered},
+              {"missed", m.missed},
+              {"went_down", m.wentDown},
+              {"came_up", m.cameUp}};
+}
+
+Json shieldStatsJson(const NodeStats& s) {
+  const auto& sh = s.shield;
+  auto byReason = [](const auto& counts) {
+    Json out = Json::object();
+    for (size_t i = 0; i < counts.size(); ++i) {
+      out[std::string(shield::shieldReasonName(static_cast<shield::ShieldReason>(i)))] = counts[i];
+    }
+    return out;
+  };
+  Json bansByReason = Json::object();
+  for (size_t i = 0; i < sh.bansByReason.size(); ++i) {
+    bansByReason[std::string(shield::banReasonName(static_cast<shield::BanReason>(i)))] =
+        sh.bansByReason[i];
+  }
+  const auto& fw = s.firewall;
+  return Json{{"enabled", s.shieldEnabled},
+              {"received", sh.received},
+              {"trusted", sh.trusted},
+              {"passed", sh.passed},
+              {"dropped_by_reason", byReason(sh.dropped)},
+              {"would_drop_by_reason", byReason(sh.wouldDrop)},
+              {"connections_refused", sh.connectionsRefused},
+              {"connections_closed", sh.connectionsClosed},
+              {"bans_placed", sh.bansPlaced},
+              {"bans_by_reason", bansByReason},
+              {"bans_escalated", sh.bansEscalated},
+              {"bans_refused_full", sh.bansRefusedFull},
+              {"bans_refused_trusted", sh.bansRefusedTrusted},
+              {"bans_lifted", sh.bansLifted},
+              {"bans_expired", sh.bansExpired},
+              {"sources_evicted", sh.sourcesEvicted},
+              {"prefixes_evicted", sh.prefixesEvicted},
+              {"tables",
+               {{"sources", sh.sources},
+                {"prefixes", sh.prefixes},
+                {"bans_active", sh.bansActive},
+                {"ban_records", sh.banRecords},
+                {"trusted_prefixes", sh.trustedPrefixes},
+                {"trusted_buckets", sh.trustedBuckets},
+                {"vouched", sh.vouched},
+                {"open_connections", sh.openConnections},
+                {"memory_bound_bytes", sh.memoryBytes}}},
+              {"kernel_offload",
+               {{"state", !s.kernelOffload ? "off"
+                          : fw.active      ? "active"
+                          : fw.unavailable ? "unavailable"
+                                           : "starting"},
+                {"kernel_drops", fw.kernelDrops},
+                {"bans_added", fw.bansAdded},
+                {"bans_removed", fw.bansRemoved},
+                {"elements_failed", fw.elementsFailed},
+                {"queue_dropped", fw.queueDropped}}}};
+}
+
+void carriers(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+  auto s = ctx.api.node.stats();
+  if (!s) workerTimeout();
+  Json arr = Json::array();
+  for (const auto& c : s->carriers) {
+    arr.push_back(Json{{"name", c.name},
+                       {"address", c.address},
+                       {"monitored", c.monitored},
+                       {"in_rotation", c.up},
+                       {"missed_in_a_row", c.misses},
+                       {"probes", c.probes}});
+  }
+  sendJson(res, 200, Json{{"carriers", arr}});
+}
+
 Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
   Json byReason = Json::object();
-  for (size_t i = 0; i <= static_cast<size_t>(call::TerminationReason::AdminHangup); ++i) {
+  for (size_t i = 0; i < call::kTerminationReasonCount; ++i) {
     byReason[std::string(call::reasonName(static_cast<call::TerminationReason>(i)))] =
         s.calls.byReason[i];
   }
@@ -178,78 +347,84 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
   const auto& x = s.txn;
   auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   const ApiCounters& a = api.counters;
-  return Json{
-      {"node", {{"draining", s.draining}, {"provisioning_version", s.provisioningVersion}}},
-      {"tables",
-       {{"calls", s.activeCalls},
-        {"server_transactions", x.serverLive},
-        {"client_transactions", x.clientLive},
-        {"tcp_connections", t.tcpOpen},
-        {"trace_sessions", api.trace.sessions()},
-        {"login_locks", activeLocks}}},
-      {"calls",
-       {{"active", s.activeCalls},
-        {"invites_received", s.calls.invitesReceived},
-        {"answered", s.calls.callsAnswered},
-        {"failed", s.calls.callsFailed},
-        {"failovers", s.calls.failovers},
-        {"options_answered", s.calls.optionsAnswered},
-        {"unwanted_2xx_hung_up", s.calls.unwanted2xxHungUp},
-        {"illegal_cdrs_suppressed", s.calls.illegalCdrsSuppressed},
-        {"ended_by_reason", byReason},
-        {"refused_by_reason",
-         {{"unknown_source_dropped", s.calls.unknownSourceDropped},
-          {"unknown_source_403", s.calls.unknownSourceRejected},
-          {"malformed_dropped", s.calls.malformedDropped},
-          {"malformed_answered", s.calls.malformedAnswered},
-          {"no_dialog", s.calls.noDialog}}}}},
-      {"gateways", {{"mapping", gw(s.gateways.mapping)}, {"routing", gw(s.gateways.routing)}}},
-      {"transport",
-       {{"udp_received", t.udpReceived},
-        {"udp_sent", t.udpSent},
-        {"udp_truncated", t.udpTruncated},
-        {"udp_send_errors", t.udpSendErrors},
-        {"tcp_accepted", t.tcpAccepted},
-        {"tcp_connected", t.tcpConnected},
-        {"tcp_rejected_limit", t.tcpRejectedLimit},
-        {"tcp_closed_idle", t.tcpClosedIdle},
-        {"tcp_framing_errors", t.tcpFramingErrors},
-        {"tcp_received", t.tcpReceived},
-        {"tcp_sent", t.tcpSent},
-        {"tcp_send_errors", t.tcpSendErrors},
-        {"tcp_connect_failed", t.tcpConnectFailed},
-        {"tcp_closed_slow_reader", t.tcpClosedSlowReader},
-        {"keepalives", t.keepAlives}}},
-      {"transactions",
-       {{"server_created", x.serverCreated},
-        {"client_created", x.clientCreated},
-        {"retransmissions_absorbed", x.retransmissionsAbsorbed},
-        {"retransmissions_sent", x.retransmissionsSent},
-        {"stray_responses", x.strayResponses},
-        {"malformed", x.malformed},
-        {"client_timeouts", x.clientTimeouts},
-        {"ack_timeouts", x.ackTimeouts}}},
-      {"cdr_writer",
-       {{"submitted", s.cdrWriter.submitted},
-        {"written", s.cdrWriter.written},
-        {"dropped_queue_full", s.cdrWriter.droppedQueueFull},
-        {"write_errors", s.cdrWriter.writeErrors}}},
-      {"api",
-       {{"connections_accepted", v(a.connectionsAccepted)},
-        {"connections_refused_not_allowed", v(a.refusedNotAllowed)},
-        {"connections_refused_busy", v(a.refusedBusy)},
-        {"tls_handshake_failed", v(a.tlsHandshakeFailed)},
-        {"requests", v(a.requests)},
-        {"responses_4xx", v(a.responses4xx)},
-        {"responses_5xx", v(a.responses5xx)},
-        {"logins", v(a.loginSucceeded)},
-        {"login_failures", v(a.loginFailed)},
-        {"login_refused_locked", v(a.loginRefusedLocked)},
-        {"lockouts_pair", v(a.lockoutsPair)},
-        {"lockouts_source", v(a.lockoutsSource)},
-        {"lockouts_account", v(a.lockoutsAccount)},
-        {"bad_tokens", v(a.unauthenticated)},
-        {"forbidden", v(a.forbidden)}}}};
+  Json j =
+      Json{{"node", {{"draining", s.draining}, {"provisioning_version", s.provisioningVersion}}},
+           {"tables",
+            {{"calls", s.activeCalls},
+             {"server_transactions", x.serverLive},
+             {"client_transactions", x.clientLive},
+             {"tcp_connections", t.tcpOpen},
+             {"trace_sessions", api.trace.sessions()},
+             {"login_locks", activeLocks}}},
+           {"calls",
+            {{"active", s.activeCalls},
+             {"invites_received", s.calls.invitesReceived},
+             {"answered", s.calls.callsAnswered},
+             {"failed", s.calls.callsFailed},
+             {"failovers", s.calls.failovers},
+             {"options_answered", s.calls.optionsAnswered},
+             {"unwanted_2xx_hung_up", s.calls.unwanted2xxHungUp},
+             {"illegal_cdrs_suppressed", s.calls.illegalCdrsSuppressed},
+             {"ended_by_reason", byReason},
+             {"refused_by_reason",
+              {{"unknown_source_dropped", s.calls.unknownSourceDropped},
+               {"unknown_source_403", s.calls.unknownSourceRejected},
+               {"malformed_dropped", s.calls.malformedDropped},
+               {"malformed_answered", s.calls.malformedAnswered},
+               {"no_dialog", s.calls.noDialog}}}}},
+           {"gateways", {{"mapping", gw(s.gateways.mapping)}, {"routing", gw(s.gateways.routing)}}},
+           {"transport",
+            {{"udp_received", t.udpReceived},
+             {"udp_sent", t.udpSent},
+             {"udp_truncated", t.udpTruncated},
+             {"udp_send_errors", t.udpSendErrors},
+             {"tcp_accepted", t.tcpAccepted},
+             {"tcp_connected", t.tcpConnected},
+             {"tcp_rejected_limit", t.tcpRejectedLimit},
+             {"tcp_closed_idle", t.tcpClosedIdle},
+             {"tcp_framing_errors", t.tcpFramingErrors},
+             {"tcp_received", t.tcpReceived},
+             {"tcp_sent", t.tcpSent},
+             {"tcp_send_errors", t.tcpSendErrors},
+             {"tcp_connect_failed", t.tcpConnectFailed},
+             {"tcp_closed_slow_reader", t.tcpClosedSlowReader},
+             {"keepalives", t.keepAlives}}},
+           {"transactions",
+            {{"server_created", x.serverCreated},
+             {"client_created", x.clientCreated},
+             {"retransmissions_absorbed", x.retransmissionsAbsorbed},
+             {"retransmissions_sent", x.retransmissionsSent},
+             {"stray_responses", x.strayResponses},
+             {"malformed", x.malformed},
+             {"client_timeouts", x.clientTimeouts},
+             {"ack_timeouts", x.ackTimeouts}}},
+           {"cdr_writer",
+            {{"submitted", s.cdrWriter.submitted},
+             {"written", s.cdrWriter.written},
+             {"dropped_queue_full", s.cdrWriter.droppedQueueFull},
+             {"write_errors", s.cdrWriter.writeErrors}}},
+           {"api",
+            {{"connections_accepted", v(a.connectionsAccepted)},
+             {"connections_refused_not_allowed", v(a.refusedNotAllowed)},
+             {"connections_refused_busy", v(a.refusedBusy)},
+             {"tls_handshake_failed", v(a.tlsHandshakeFailed)},
+             {"requests", v(a.requests)},
+             {"responses_4xx", v(a.responses4xx)},
+             {"responses_5xx", v(a.responses5xx)},
+             {"logins", v(a.loginSucceeded)},
+             {"login_failures", v(a.loginFailed)},
+             {"login_refused_locked", v(a.loginRefusedLocked)},
+             {"lockouts_pair", v(a.lockoutsPair)},
+             {"lockouts_source", v(a.lockoutsSource)},
+             {"lockouts_account", v(a.lockoutsAccount)},
+             {"bad_tokens", v(a.unauthenticated)},
+             {"forbidden", v(a.forbidden)}}}};
+  j["auth"] = authStatsJson(s);
+  j["registrar"] = registrarStatsJson(s);
+  j["policy"] = policyStatsJson(s);
+  j["carriers"] = carriersJson(s);
+  j["shield"] = shieldStatsJson(s);
+  return j;
 }
 
 void stats(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
@@ -450,6 +625,9 @@ void registerNodeRoutes(std::vector<Route>& r) {
                listCdrs});
   r.push_back({"GET", "/api/v1/stats", Access::Read, "stats", "Counters by reason and table sizes",
                nullptr, "Stats", 200, nullptr, stats});
+  r.push_back({"GET", "/api/v1/carriers", Access::Read, "stats",
+               "Routing gateways and their OPTIONS keep-alive state (in or out of rotation)",
+               nullptr, "CarrierList", 200, nullptr, carriers});
   r.push_back({"GET", "/api/v1/trace", Access::Operate, "trace",
                "Stream live SIP messages (text, ndjson or pcap)", nullptr, "trace", 200,
                "gateway:string:mapping or routing gateway name|source:string:peer IP, CIDR or "

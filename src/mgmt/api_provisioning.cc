@@ -1,12 +1,17 @@
-// API resources of provisioning: mapping gateways (customers) and routing
-// gateways (carriers). Each change is one store transaction that loads the
-// whole set, applies the change, validates the resulting set with
-// admission::validateProvisioning and writes the difference, so nothing is
-// half-applied and concurrent edits never lose each other. Then the node is
-// asked to load the new version at once (instead of at its next poll) and
-// the answer waits for it, so a call placed right after the answer sees
-// the change. Later resources (accounts, number lists, ...) follow the same
-// pattern: a JSON mapping, an edit closure, a route entry.
+// API resources of provisioning: mapping gateways (customers, with their
+// digest credentials and call policy), routing gateways (carriers, with
+// their outbound credentials and limits), accounts and fraud rules. Each
+// change is one store transaction that loads the whole set, applies the
+// change, validates the resulting set with admission::validateProvisioning
+// (number list names checked against the store's lists) and writes the
+// difference, so nothing is half-applied and concurrent edits never lose
+// each other. Then the node is asked to load the new version at once
+// (instead of at its next poll) and the answer waits for it, so a call
+// placed right after the answer sees the change. JSON keys are the keys of
+// the provisioning file (docs/configuration.md); secrets are write-only: a
+// customer's password is stored as its HA1 digests for sip.domain (as
+// `tollgate import` does) and never shown, a carrier's auth_password is
+// never shown.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -14,206 +19,436 @@
 #include <set>
 
 #include "admission/provisioning.h"
+#include "auth/digest.h"
 #include "common/log.h"
 #include "mgmt/api_internal.h"
 
 namespace tollgate::mgmt {
 namespace {
 
+using admission::Account;
+using admission::FraudRule;
 using admission::MappingGateway;
 using admission::Provisioning;
 using admission::RoutingGateway;
+using Entry = admission::ProvisioningError::Entry;
 using Clock = std::chrono::steady_clock;
 
 // Same bounds as provisioning files (app/provisioning_file.h).
 constexpr size_t kMaxAddresses = 4096;
 constexpr size_t kMaxPrefixes = 65536;
+constexpr size_t kMaxTlsNames = admission::kMaxTlsNames;
+// Far above the validated bounds: the validator names the precise limit.
+constexpr int64_t kIntMax = INT_MAX;
 // How long a change waits for the worker to run it before answering.
 constexpr std::chrono::milliseconds kApplyTimeout{2000};
 
+std::vector<std::string> algorithmNames(const std::vector<auth::Algorithm>& algs) {
+  std::vector<std::string> out;
+  for (auth::Algorithm a : algs) out.emplace_back(auth::algorithmName(a));
+  return out;
+}
+
+void limitsJson(Json& j, const admission::CallLimitsSpec& l) {
+  j["cps"] = l.cps;
+  j["cps_burst"] = l.cpsBurst;
+  j["max_concurrent"] = l.maxConcurrent;
+}
+
 Json mappingJson(const MappingGateway& g) {
-  return Json{{"name", g.name},
-              {"auth", std::string(admission::authModeName(g.auth))},
-              {"addresses", g.addresses},
-              {"enabled", g.enabled}};
+  Json j{{"name", g.name},
+         {"auth", std::string(admission::authModeName(g.auth))},
+         {"addresses", g.addresses},
+         {"enabled", g.enabled},
+         // Credentials show as the username only: HA1s are secrets too.
+         {"username", g.username},
+         {"register", g.registers},
+         {"max_contacts", g.maxContacts},
+         {"challenge",
+          g.hasChallenge ? std::string(admission::challengeModeName(g.challenge)) : std::string()},
+         {"digest_algorithms", algorithmNames(g.digestAlgorithms)},
+         {"tls_names", g.tlsNames},
+         {"account", g.policy.account}};
+  limitsJson(j, g.policy.limits);
+  j["max_duration"] = g.policy.maxDuration;
+  j["caller_lists"] = g.policy.lists.caller;
+  j["callee_lists"] = g.policy.lists.callee;
+  j["dynamic_blacklist"] = g.policy.dynamicBlacklist;
+  return j;
 }
 
 Json routingJson(const RoutingGateway& g) {
-  return Json{{"name", g.name},
-              {"address", g.address},
-              {"transport", g.transport},
-              {"prefixes", g.prefixes},
-              {"priority", g.priority},
-              {"strip_digits", g.stripDigits},
-              {"add_prefix", g.addPrefix},
-              {"enabled", g.enabled}};
+  Json j{{"name", g.name},
+         {"address", g.address},
+         {"transport", g.transport},
+         {"prefixes", g.prefixes},
+         {"priority", g.priority},
+         {"strip_digits", g.stripDigits},
+         {"add_prefix", g.addPrefix},
+         {"enabled", g.enabled},
+         {"auth_username", g.authUsername},
+         {"register", g.registers},
+         {"register_expires", g.registerExpires}};
+  limitsJson(j, g.policy.limits);
+  j["caller_lists"] = g.policy.lists.caller;
+  j["callee_lists"] = g.policy.lists.callee;
+  j["options_check"] = g.policy.optionsCheck;
+  return j;
+}
+
+Json accountJson(const Account& a) {
+  Json j{{"name", a.name}};
+  limitsJson(j, a.limits);
+  j["max_duration"] = a.maxDuration;
+  j["caller_lists"] = a.lists.caller;
+  j["callee_lists"] = a.lists.callee;
+  j["dynamic_blacklist"] = a.dynamicBlacklist;
+  return j;
+}
+
+Json fraudRuleJson(const FraudRule& r) {
+  Json j{{"name", r.name}, {"account", r.account}, {"prefixes", r.prefixes}, {"window", r.window}};
+  for (auto [key, levels] :
+       {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
+        std::pair{"sequential_same_number", &r.sequentialSameNumber},
+        std::pair{"minutes_per_day", &r.minutesPerDay}}) {
+    j[std::string(key) + "_warning"] = levels->warning;
+    j[std::string(key) + "_critical"] = levels->critical;
+  }
+  return j;
+}
+
+// The name: required on create, immutable afterwards.
+void readName(JsonFields& f, const Json& body, std::string& name, bool full, bool nameAllowed) {
+  if (nameAllowed) {
+    if (auto n = f.string("name", full, 128)) name = *n;
+  } else {
+    if (body.contains("name")) {
+      fail(400, "invalid_field", "name", "cannot be changed (delete and create instead)");
+    }
+    f.string("name", false);  // known: keeps finish() quiet
+  }
+}
+
+void readLimits(JsonFields& f, admission::CallLimitsSpec& l) {
+  if (auto v = f.number("cps", false, 0, 1e9)) l.cps = *v;
+  if (auto v = f.integer("cps_burst", false, 0, kIntMax)) l.cpsBurst = static_cast<int>(*v);
+  if (auto v = f.integer("max_concurrent", false, 0, kIntMax)) {
+    l.maxConcurrent = static_cast<int>(*v);
+  }
+}
+
+void readLists(JsonFields& f, admission::NumberListRefs& lists) {
+  // The validator checks the count and the names against the store's lists.
+  if (auto v = f.strings("caller_lists", false, 1024, 128)) lists.caller = *v;
+  if (auto v = f.strings("callee_lists", false, 1024, 128)) lists.callee = *v;
 }
 
 // Reads the fields present in `body` onto `g`. With `full`, the required
-// fields must be there (create, PUT); PATCH passes full = false.
+// fields must be there (create, PUT); PATCH passes full = false. A password
+// stays in g.password until the edit hashes it (after validation).
 void readMapping(const Json& body, MappingGateway& g, bool full, bool nameAllowed) {
   JsonFields f(body);
-  if (nameAllowed) {
-    if (auto n = f.string("name", full, 128)) g.name = *n;
-  } else if (body.contains("name")) {
-    fail(400, "invalid_field", "name", "cannot be changed (delete and create instead)");
-  }
+  readName(f, body, g.name, full, nameAllowed);
   if (auto a = f.string("auth", full, 16)) {
     if (!admission::parseAuthMode(*a, &g.auth)) {
-      fail(400, "invalid_field", "auth", "must be \"ip\", \"ip_port\" or \"password\"");
+      fail(400, "invalid_field", "auth",
+           "must be \"ip\", \"ip_port\", \"password\" or \"tls_cert\"");
     }
   }
-  if (auto a = f.strings("addresses", full, kMaxAddresses)) g.addresses = *a;
+  // ip and ip_port gateways need addresses; the validator says so.
+  if (auto a = f.strings("addresses", false, kMaxAddresses)) g.addresses = *a;
   if (auto e = f.boolean("enabled", false)) g.enabled = *e;
-  if (!nameAllowed) f.string("name", false);  // reported above; keeps finish() quiet
+  if (auto u = f.string("username", false, 256)) g.username = *u;
+  if (auto p = f.string("password", false, 1024)) {
+    g.password = *p;
+    g.ha1Md5.clear();
+    g.ha1Sha256.clear();
+  }
+  if (auto r = f.boolean("register", false)) g.registers = *r;
+  if (auto m = f.integer("max_contacts", false, 0, kIntMax)) g.maxContacts = static_cast<int>(*m);
+  if (auto c = f.string("challenge", false, 16)) {
+    if (c->empty()) {
+      g.hasChallenge = false;
+    } else if (admission::parseChallengeMode(*c, &g.challenge)) {
+      g.hasChallenge = true;
+    } else {
+      fail(400, "invalid_field", "challenge", "must be \"401\", \"407\", \"both\" or \"\"");
+    }
+  }
+  if (auto algs = f.strings("digest_algorithms", false, 2, 16)) {
+    std::vector<auth::Algorithm> out;
+    for (const std::string& n : *algs) {
+      auto a = auth::algorithmFromName(n);
+      if (!a || std::find(out.begin(), out.end(), *a) != out.end()) {
+        fail(400, "invalid_field", "digest_algorithms",
+             "must list \"MD5\" and/or \"SHA-256\", each once, in order of preference");
+      }
+      out.push_back(*a);
+    }
+    g.digestAlgorithms = std::move(out);
+  }
+  if (auto t = f.strings("tls_names", false, kMaxTlsNames, 253)) g.tlsNames = *t;
+  if (auto a = f.string("account", false, 128)) g.policy.account = *a;
+  readLimits(f, g.policy.limits);
+  if (auto d = f.integer("max_duration", false, 0, kIntMax)) {
+    g.policy.maxDuration = static_cast<int>(*d);
+  }
+  readLists(f, g.policy.lists);
+  if (auto b = f.boolean("dynamic_blacklist", false)) g.policy.dynamicBlacklist = *b;
   f.finish();
 }
 
 void readRouting(const Json& body, RoutingGateway& g, bool full, bool nameAllowed) {
   JsonFields f(body);
-  if (nameAllowed) {
-    if (auto n = f.string("name", full, 128)) g.name = *n;
-  } else if (body.contains("name")) {
-    fail(400, "invalid_field", "name", "cannot be changed (delete and create instead)");
-  }
+  readName(f, body, g.name, full, nameAllowed);
   if (auto a = f.string("address", full, 256)) g.address = *a;
-  if (auto t = f.string("transport", false, 8)) {
-    if (*t != "udp" && *t != "tcp")
-      fail(400, "invalid_field", "transport", "must be \"udp\" or \"tcp\"");
-    g.transport = *t;
-  }
+  if (auto t = f.string("transport", false, 8)) g.transport = *t;  // the validator checks it
   if (auto p = f.strings("prefixes", full, kMaxPrefixes, 64)) g.prefixes = *p;
   if (auto p = f.integer("priority", full, 0, INT_MAX)) g.priority = static_cast<int>(*p);
   if (auto s = f.integer("strip_digits", false, 0, 32)) g.stripDigits = static_cast<int>(*s);
   if (auto a = f.string("add_prefix", false, 64)) g.addPrefix = *a;
   if (auto e = f.boolean("enabled", false)) g.enabled = *e;
-  if (!nameAllowed) f.string("name", false);
+  if (auto u = f.string("auth_username", false, 256)) g.authUsername = *u;
+  if (auto p = f.string("auth_password", false, 256)) g.authPassword = *p;
+  if (auto r = f.boolean("register", false)) g.registers = *r;
+  if (auto e = f.integer("register_expires", false, 0, kIntMax)) {
+    g.registerExpires = static_cast<int>(*e);
+  }
+  readLimits(f, g.policy.limits);
+  readLists(f, g.policy.lists);
+  if (auto o = f.boolean("options_check", false)) g.policy.optionsCheck = *o;
   f.finish();
 }
 
+void readAccount(const Json& body, Account& a, bool full, bool nameAllowed) {
+  JsonFields f(body);
+  readName(f, body, a.name, full, nameAllowed);
+  readLimits(f, a.limits);
+  if (auto d = f.integer("max_duration", false, 0, kIntMax)) a.maxDuration = static_cast<int>(*d);
+  readLists(f, a.lists);
+  if (auto b = f.boolean("dynamic_blacklist", false)) a.dynamicBlacklist = *b;
+  f.finish();
+}
+
+void readFraudRule(const Json& body, FraudRule& r, bool full, bool nameAllowed) {
+  JsonFields f(body);
+  readName(f, body, r.name, full, nameAllowed);
+  if (auto a = f.string("account", false, 128)) r.account = *a;
+  if (auto p = f.strings("prefixes", full, admission::kMaxFraudPrefixes, 64)) r.prefixes = *p;
+  if (auto w = f.string("window", false, 16)) r.window = *w;
+  for (auto [key, levels] :
+       {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
+        std::pair{"sequential_same_number", &r.sequentialSameNumber},
+        std::pair{"minutes_per_day", &r.minutesPerDay}}) {
+    const std::string w = std::string(key) + "_warning";
+    const std::string c = std::string(key) + "_critical";
+    if (auto v = f.integer(w.c_str(), false, 0, kIntMax)) levels->warning = static_cast<int>(*v);
+    if (auto v = f.integer(c.c_str(), false, 0, kIntMax)) levels->critical = static_cast<int>(*v);
+  }
+  f.finish();
+}
+
+// What each kind of entry needs: its list, JSON, reader, names.
+template <typename T>
+struct Kind;
+template <>
+struct Kind<MappingGateway> {
+  static constexpr Entry entry = Entry::Mapping;
+  static constexpr const char* name = "mapping_gateway";
+  static constexpr const char* plural = "mapping_gateways";
+  static std::vector<MappingGateway>& list(Provisioning& p) { return p.mappingGateways; }
+  static Json json(const MappingGateway& g) { return mappingJson(g); }
+  static void read(const Json& b, MappingGateway& g, bool full, bool named) {
+    readMapping(b, g, full, named);
+  }
+};
+template <>
+struct Kind<RoutingGateway> {
+  static constexpr Entry entry = Entry::Routing;
+  static constexpr const char* name = "routing_gateway";
+  static constexpr const char* plural = "routing_gateways";
+  static std::vector<RoutingGateway>& list(Provisioning& p) { return p.routingGateways; }
+  static Json json(const RoutingGateway& g) { return routingJson(g); }
+  static void read(const Json& b, RoutingGateway& g, bool full, bool named) {
+    readRouting(b, g, full, named);
+  }
+};
+template <>
+struct Kind<Account> {
+  static constexpr Entry entry = Entry::Account;
+  static constexpr const char* name = "account";
+  static constexpr const char* plural = "accounts";
+  static std::vector<Account>& list(Provisioning& p) { return p.accounts; }
+  static Json json(const Account& a) { return accountJson(a); }
+  static void read(const Json& b, Account& a, bool full, bool named) {
+    readAccount(b, a, full, named);
+  }
+};
+template <>
+struct Kind<FraudRule> {
+  static constexpr Entry entry = Entry::FraudRule;
+  static constexpr const char* name = "fraud_rule";
+  static constexpr const char* plural = "fraud_rules";
+  static std::vector<FraudRule>& list(Provisioning& p) { return p.fraudRules; }
+  static Json json(const FraudRule& r) { return fraudRuleJson(r); }
+  static void read(const Json& b, FraudRule& r, bool full, bool named) {
+    readFraudRule(b, r, full, named);
+  }
+};
+
+const char* entryName(Entry e) {
+  switch (e) {
+    case Entry::Mapping:
+      return "mapping gateway";
+    case Entry::Routing:
+      return "routing gateway";
+    case Entry::Account:
+      return "account";
+    case Entry::FraudRule:
+      return "fraud rule";
+  }
+  return "entry";
+}
+
 std::string errorKey(const admission::ProvisioningError& e) {
-  return std::string(e.mapping ? "m:" : "r:") + e.gateway + "\x1f" + e.key + "\x1f" + e.message;
+  return std::to_string(static_cast<int>(e.entry)) + e.gateway + "\x1f" + e.key + "\x1f" +
+         e.message;
 }
 
 // Refuses the edit when the resulting set has a problem the stored set did
-// not have (on the edited gateway, or on another one it now conflicts with).
+// not have (on the edited entry, or on another one it now conflicts with).
 Result<Ok, store::EditRefused> validateChange(const Provisioning& before, const Provisioning& after,
-                                              bool mapping, const std::string& name) {
-  std::set<std::string> known;
-  for (const auto& e : admission::validateProvisioning(before)) known.insert(errorKey(e));
-  const admission::ProvisioningError* found = nullptr;
-  for (const auto& e : admission::validateProvisioning(after)) {
-    if (known.count(errorKey(e))) continue;
-    static thread_local admission::ProvisioningError keep;
-    keep = e;
-    found = &keep;
-    if (e.mapping == mapping && e.gateway == name) break;  // prefer the edited gateway's own
+                                              const admission::KnownNames& known, Entry entry,
+                                              const std::string& name) {
+  std::set<std::string> seen;
+  for (const auto& e : admission::validateProvisioning(before, &known)) seen.insert(errorKey(e));
+  std::optional<admission::ProvisioningError> found;
+  for (const auto& e : admission::validateProvisioning(after, &known)) {
+    if (seen.count(errorKey(e))) continue;
+    found = e;
+    if (e.entry == entry && e.gateway == name) break;  // prefer the edited entry's own
   }
   if (!found) return Ok{};
   std::string msg = found->message;
-  if (found->gateway != name || found->mapping != mapping) {
-    msg += " (on " + std::string(found->mapping ? "mapping" : "routing") + " gateway \"" +
-           found->gateway + "\")";
+  if (found->gateway != name || found->entry != entry) {
+    msg += " (on " + std::string(entryName(found->entry)) + " \"" + found->gateway + "\")";
   }
   return Err{store::EditRefused{400, found->key, msg}};
 }
 
-template <typename G>
-std::vector<G>& listOf(Provisioning& p);
-template <>
-std::vector<MappingGateway>& listOf<MappingGateway>(Provisioning& p) {
-  return p.mappingGateways;
-}
-template <>
-std::vector<RoutingGateway>& listOf<RoutingGateway>(Provisioning& p) {
-  return p.routingGateways;
+// The number lists in the store, for validating list references.
+admission::KnownNames knownNames(RequestContext& ctx) {
+  admission::KnownNames known;
+  auto lists = ctx.policy().numberLists();
+  if (!lists) fail(503, "store_unavailable", "", lists.error().message);
+  for (const auto& l : *lists) known.numberLists.emplace(l.name, l.kind);
+  return known;
 }
 
-template <typename G>
-Json toJson(const G& g) {
-  if constexpr (std::is_same_v<G, MappingGateway>) {
-    return mappingJson(g);
-  } else {
-    return routingJson(g);
+// Who refers to account `name` (a delete must not leave them dangling).
+std::string accountUser(const Provisioning& p, const std::string& name) {
+  for (const auto& g : p.mappingGateways) {
+    if (g.policy.account == name) return "mapping gateway \"" + g.name + "\"";
   }
-}
-
-template <typename G>
-void readGateway(const Json& body, G& g, bool full, bool nameAllowed) {
-  if constexpr (std::is_same_v<G, MappingGateway>) {
-    readMapping(body, g, full, nameAllowed);
-  } else {
-    readRouting(body, g, full, nameAllowed);
+  for (const auto& r : p.fraudRules) {
+    if (r.account == name) return "fraud rule \"" + r.name + "\"";
   }
+  return "";
 }
 
-template <typename G>
-constexpr bool isMapping() {
-  return std::is_same_v<G, MappingGateway>;
-}
-
-template <typename G>
-const char* kindName() {
-  return isMapping<G>() ? "mapping_gateway" : "routing_gateway";
+// Turns a clear password given to the API into its HA1 digests for the
+// node's realm (what `tollgate import` does), wiping the password.
+void hashPassword(MappingGateway& g, const std::string& realm) {
+  if (g.password.empty()) return;
+  auth::DigestHasher hasher;
+  g.realm = realm;
+  g.ha1Md5 = hasher.ha1(auth::Algorithm::Md5, g.username, realm, g.password);
+  g.ha1Sha256 = hasher.ha1(auth::Algorithm::Sha256, g.username, realm, g.password);
+  std::fill(g.password.begin(), g.password.end(), '\0');
+  g.password.clear();
 }
 
 enum class Op { Create, Replace, Patch, Delete };
 
-// Runs one edit of one gateway in a store transaction, applies it live,
+// Runs one edit of one entry in a store transaction, applies it live,
 // audits it and answers.
-template <typename G>
-void editGateway(RequestContext& ctx, const httplib::Request& req, httplib::Response& res, Op op) {
+template <typename T>
+void editEntry(RequestContext& ctx, const httplib::Request& req, httplib::Response& res, Op op) {
+  using K = Kind<T>;
   Json body = op == Op::Delete ? Json::object() : parseBody(req);
   std::string name = op == Op::Create ? std::string() : ctx.params[0];
-  G incoming;
+  T incoming;
   if (op == Op::Create || op == Op::Replace) {
-    // PUT names the gateway in the path; the body may repeat it.
+    // PUT names the entry in the path; the body may repeat it.
     if (op == Op::Replace && !body.contains("name")) body["name"] = name;
-    readGateway(body, incoming, /*full=*/true, /*nameAllowed=*/true);
+    K::read(body, incoming, /*full=*/true, /*nameAllowed=*/true);
     if (op == Op::Create) name = incoming.name;
-    if (op == Op::Replace && incoming.name.empty()) incoming.name = name;
     if (op == Op::Replace && incoming.name != name) {
       fail(400, "invalid_field", "name", "must match the name in the path");
     }
   }
+  const admission::KnownNames known = knownNames(ctx);
+  const std::string& realm = ctx.api.settings.realm;
   Json before = nullptr, after = nullptr;
   const auto t0 = Clock::now();
   auto outcome =
       ctx.store().modifyProvisioning([&](Provisioning& p) -> Result<Ok, store::EditRefused> {
         Provisioning original = p;
-        auto& list = listOf<G>(p);
+        auto& list = K::list(p);
         auto it =
-            std::find_if(list.begin(), list.end(), [&](const G& g) { return g.name == name; });
+            std::find_if(list.begin(), list.end(), [&](const T& e) { return e.name == name; });
+        T* edited = nullptr;
         if (op == Op::Create) {
           if (it != list.end()) {
-            return Err{store::EditRefused{409, "name",
-                                          std::string(kindName<G>()) + " \"" + name + "\" exists"}};
+            return Err{
+                store::EditRefused{409, "name", std::string(K::name) + " \"" + name + "\" exists"}};
           }
           list.push_back(incoming);
-          after = toJson(incoming);
+          edited = &list.back();
         } else {
           if (it == list.end()) {
-            return Err{store::EditRefused{
-                404, "name", "no " + std::string(kindName<G>()) + " \"" + name + "\""}};
+            return Err{store::EditRefused{404, "name",
+                                          "no " + std::string(K::name) + " \"" + name + "\""}};
           }
-          before = toJson(*it);
+          before = K::json(*it);
           if (op == Op::Delete) {
+            if constexpr (std::is_same_v<T, Account>) {
+              if (std::string user = accountUser(p, name); !user.empty()) {
+                return Err{
+                    store::EditRefused{409, "name", "account \"" + name + "\" is used by " + user}};
+              }
+            }
             list.erase(it);
           } else if (op == Op::Replace) {
             *it = incoming;
-            after = toJson(*it);
+            edited = &*it;
           } else {
-            G patched = *it;
+            T patched = *it;
             try {
-              readGateway(body, patched, /*full=*/false, /*nameAllowed=*/false);
+              K::read(body, patched, /*full=*/false, /*nameAllowed=*/false);
             } catch (const ApiError& e) {
               return Err{store::EditRefused{e.status, e.field, e.message}};
             }
+            if constexpr (std::is_same_v<T, MappingGateway>) {
+              // HA1 covers the username: a new one needs the password again.
+              if (patched.username != it->username && patched.password.empty() &&
+                  patched.auth == admission::AuthMode::Password) {
+                return Err{store::EditRefused{
+                    400, "password",
+                    "is required when the username changes (the stored digests depend on it)"}};
+              }
+            }
             *it = patched;
-            after = toJson(*it);
+            edited = &*it;
           }
         }
-        return validateChange(original, p, isMapping<G>(), name);
+        if (auto v = validateChange(original, p, known, K::entry, name); !v) return v;
+        if (edited) {
+          if constexpr (std::is_same_v<T, MappingGateway>) hashPassword(*edited, realm);
+          after = K::json(*edited);
+        }
+        return Ok{};
       });
   ctx.api.counters.storeLatency.record(Clock::now() - t0);
   if (!outcome) fail(503, "store_unavailable", "", outcome.error().message);
@@ -233,7 +468,7 @@ void editGateway(RequestContext& ctx, const httplib::Request& req, httplib::Resp
       log::warn("api.provisioning_not_applied_yet").kv("version", outcome->version);
     }
   }
-  ctx.audit(std::string(kindName<G>()) + "." + verb, name, "ok", before, after);
+  ctx.audit(std::string(K::name) + "." + verb, name, "ok", before, after);
   res.set_header("X-Tollgate-Provisioning-Version", std::to_string(outcome->version));
   res.set_header("X-Tollgate-Applied", applied ? "true" : "false");
   if (op == Op::Delete) {
@@ -243,61 +478,61 @@ void editGateway(RequestContext& ctx, const httplib::Request& req, httplib::Resp
   sendJson(res, op == Op::Create ? 201 : 200, after);
 }
 
-template <typename G>
-void listGateways(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+template <typename T>
+void listEntries(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
   auto p = ctx.store().loadProvisioning();
   if (!p) fail(503, "store_unavailable", "", p.error().message);
   Json arr = Json::array();
-  for (const auto& g : listOf<G>(*p)) arr.push_back(toJson(g));
-  sendJson(res, 200, Json{{isMapping<G>() ? "mapping_gateways" : "routing_gateways", arr}});
+  for (const auto& e : Kind<T>::list(*p)) arr.push_back(Kind<T>::json(e));
+  sendJson(res, 200, Json{{Kind<T>::plural, arr}});
 }
 
-template <typename G>
-void getGateway(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+template <typename T>
+void getEntry(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
   auto p = ctx.store().loadProvisioning();
   if (!p) fail(503, "store_unavailable", "", p.error().message);
-  for (const auto& g : listOf<G>(*p)) {
-    if (g.name == ctx.params[0]) {
-      sendJson(res, 200, toJson(g));
+  for (const auto& e : Kind<T>::list(*p)) {
+    if (e.name == ctx.params[0]) {
+      sendJson(res, 200, Kind<T>::json(e));
       return;
     }
   }
-  fail(404, "not_found", "name", "no " + std::string(kindName<G>()) + " \"" + ctx.params[0] + "\"");
+  fail(404, "not_found", "name", "no " + std::string(Kind<T>::name) + " \"" + ctx.params[0] + "\"");
 }
 
-template <typename G>
+template <typename T>
 void addRoutes(std::vector<Route>& r, const char* base, const char* item, const char* one,
-               const char* list, const char* what) {
+               const char* list, const char* patch, const char* what) {
   static std::deque<std::string> keep;  // summaries live as long as the table
   auto s = [&](std::string text) {
     keep.push_back(std::move(text));
     return keep.back().c_str();
   };
   r.push_back({"GET", base, Access::Read, "provisioning", s(std::string("List ") + what + "s"),
-               nullptr, list, 200, nullptr, listGateways<G>});
+               nullptr, list, 200, nullptr, listEntries<T>});
   r.push_back({"POST", base, Access::Operate, "provisioning",
                s(std::string("Create a ") + what + " (applied live)"), one, one, 201, nullptr,
                [](RequestContext& c, const httplib::Request& q, httplib::Response& a) {
-                 editGateway<G>(c, q, a, Op::Create);
+                 editEntry<T>(c, q, a, Op::Create);
                }});
   r.push_back({"GET", item, Access::Read, "provisioning", s(std::string("Read one ") + what),
-               nullptr, one, 200, nullptr, getGateway<G>});
+               nullptr, one, 200, nullptr, getEntry<T>});
   r.push_back({"PUT", item, Access::Operate, "provisioning",
                s(std::string("Replace a ") + what + " (applied live)"), one, one, 200, nullptr,
                [](RequestContext& c, const httplib::Request& q, httplib::Response& a) {
-                 editGateway<G>(c, q, a, Op::Replace);
+                 editEntry<T>(c, q, a, Op::Replace);
                }});
   r.push_back({"PATCH", item, Access::Operate, "provisioning",
-               s(std::string("Change some fields of a ") + what + " (applied live)"),
-               "GatewayPatch", one, 200, nullptr,
+               s(std::string("Change some fields of a ") + what + " (applied live)"), patch, one,
+               200, nullptr,
                [](RequestContext& c, const httplib::Request& q, httplib::Response& a) {
-                 editGateway<G>(c, q, a, Op::Patch);
+                 editEntry<T>(c, q, a, Op::Patch);
                }});
   r.push_back({"DELETE", item, Access::Operate, "provisioning",
                s(std::string("Delete a ") + what + " (applied live; calls in progress go on)"),
                nullptr, nullptr, 204, nullptr,
                [](RequestContext& c, const httplib::Request& q, httplib::Response& a) {
-                 editGateway<G>(c, q, a, Op::Delete);
+                 editEntry<T>(c, q, a, Op::Delete);
                }});
 }
 
@@ -305,9 +540,15 @@ void addRoutes(std::vector<Route>& r, const char* base, const char* item, const 
 
 void registerProvisioningRoutes(std::vector<Route>& r) {
   addRoutes<MappingGateway>(r, "/api/v1/mapping-gateways", "/api/v1/mapping-gateways/{name}",
-                            "MappingGateway", "MappingGatewayList", "mapping gateway");
+                            "MappingGateway", "MappingGatewayList", "GatewayPatch",
+                            "mapping gateway");
   addRoutes<RoutingGateway>(r, "/api/v1/routing-gateways", "/api/v1/routing-gateways/{name}",
-                            "RoutingGateway", "RoutingGatewayList", "routing gateway");
+                            "RoutingGateway", "RoutingGatewayList", "GatewayPatch",
+                            "routing gateway");
+  addRoutes<Account>(r, "/api/v1/accounts", "/api/v1/accounts/{name}", "Account", "AccountList",
+                     "EntryPatch", "account");
+  addRoutes<FraudRule>(r, "/api/v1/fraud-rules", "/api/v1/fraud-rules/{name}", "FraudRule",
+                       "FraudRuleList", "EntryPatch", "fraud rule");
 }
 
 }  // namespace tollgate::mgmt

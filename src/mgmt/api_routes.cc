@@ -56,6 +56,8 @@ const std::vector<Route>& apiRoutes() {
     registerAuthRoutes(r);
     registerProvisioningRoutes(r);
     registerNodeRoutes(r);
+    registerPolicyRoutes(r);
+    registerSecurityRoutes(r);
     return r;
   }();
   return routes;
@@ -116,7 +118,7 @@ Json schemas() {
         {"type", "string"}, {"format", "date-time"}, {"nullable", true}, {"description", d}};
   };
   Json reasons = Json::array();
-  for (size_t i = 0; i <= static_cast<size_t>(call::TerminationReason::AdminHangup); ++i) {
+  for (size_t i = 0; i < call::kTerminationReasonCount; ++i) {
     reasons.push_back(std::string(call::reasonName(static_cast<call::TerminationReason>(i))));
   }
 
@@ -206,28 +208,206 @@ Json schemas() {
                     {"properties",
                      {{"entries", arrayOf("AuditEntry")},
                       {"next_before_id", {{"type", "integer"}, {"nullable", true}}}}}};
+  auto number = [](const char* d) { return Json{{"type", "number"}, {"description", d}}; };
+  // Call policy keys shared by gateways and accounts (docs/configuration.md).
+  auto policyProps = [&](Json props, bool mapping) {
+    props["cps"] = number("calls per second (token bucket); 0 = no limit");
+    props["cps_burst"] = integer("bucket depth; 0 = one second's worth");
+    props["max_concurrent"] = integer("channels; 0 = no limit");
+    if (mapping) props["max_duration"] = integer("seconds an answered call may last; 0 = node's");
+    props["caller_lists"] = strArray("number lists checked against the caller");
+    props["callee_lists"] = strArray("number lists checked against the callee");
+    return props;
+  };
+  Json mappingProps = {
+      {"name", str("unique, 1-64 of A-Z a-z 0-9 . _ -")},
+      {"auth", str("ip | ip_port | password | tls_cert")},
+      {"addresses", strArray("IPs/CIDRs (ip), IP:port (ip_port); for password and tls_cert an "
+                             "optional restriction")},
+      {"enabled", boolean()},
+      {"username", str("password: digest username (also the number that reaches it)")},
+      {"password",
+       {{"type", "string"},
+        {"writeOnly", true},
+        {"description", "password: stored as HA1 digests for sip.domain, never shown"}}},
+      {"register", boolean()},
+      {"max_contacts", integer("with register: bindings at once")},
+      {"challenge", str("\"401\" | \"407\" | \"both\" | \"\" (the node's sip.challenge)")},
+      {"digest_algorithms", strArray("\"MD5\", \"SHA-256\"; [] = the node's")},
+      {"tls_names", strArray("tls_cert: certificate names")},
+      {"account", str("the account it belongs to (\"\" = none)")},
+      {"dynamic_blacklist", boolean()}};
   s["MappingGateway"] = {{"type", "object"},
-                         {"required", {"name", "auth", "addresses"}},
-                         {"properties",
-                          {{"name", str("unique, 1-64 of A-Z a-z 0-9 . _ -")},
-                           {"auth", str("ip | ip_port")},
-                           {"addresses", strArray("IPs/CIDRs (ip) or IP:port (ip_port)")},
-                           {"enabled", boolean()}}}};
+                         {"required", {"name", "auth"}},
+                         {"properties", policyProps(mappingProps, true)}};
   s["MappingGatewayList"] = {{"type", "object"},
                              {"properties", {{"mapping_gateways", arrayOf("MappingGateway")}}}};
+  Json routingProps = {
+      {"name", str()},
+      {"address", str("IP[:port], [v6]:port")},
+      {"transport", str("udp | tcp | tls")},
+      {"prefixes", strArray("called-number prefixes; \"\" = default route")},
+      {"priority", integer("lower is tried first")},
+      {"strip_digits", integer()},
+      {"add_prefix", str()},
+      {"enabled", boolean()},
+      {"auth_username", str("our credentials for the carrier's 401/407")},
+      {"auth_password", {{"type", "string"}, {"writeOnly", true}, {"description", "never shown"}}},
+      {"register", boolean()},
+      {"register_expires", integer("seconds asked for in our REGISTER")},
+      {"options_check", boolean()}};
   s["RoutingGateway"] = {{"type", "object"},
                          {"required", {"name", "address", "prefixes", "priority"}},
-                         {"properties",
-                          {{"name", str()},
-                           {"address", str("IP[:port], [v6]:port")},
-                           {"transport", str("udp | tcp")},
-                           {"prefixes", strArray("called-number prefixes; \"\" = default route")},
-                           {"priority", integer("lower is tried first")},
-                           {"strip_digits", integer()},
-                           {"add_prefix", str()},
-                           {"enabled", boolean()}}}};
+                         {"properties", policyProps(routingProps, false)}};
   s["RoutingGatewayList"] = {{"type", "object"},
                              {"properties", {{"routing_gateways", arrayOf("RoutingGateway")}}}};
+  s["Account"] = {
+      {"type", "object"},
+      {"required", {"name"}},
+      {"properties", policyProps(Json{{"name", str()}, {"dynamic_blacklist", boolean()}}, true)}};
+  s["AccountList"] = {{"type", "object"}, {"properties", {{"accounts", arrayOf("Account")}}}};
+  Json fraudProps = {{"name", str()},
+                     {"account", str("\"\" = every account")},
+                     {"prefixes", strArray("callee prefixes; \"\" = every number")},
+                     {"window", str("\"HH:MM-HH:MM\" local time; \"\" = all day")}};
+  for (const char* k :
+       {"calls_per_minute", "concurrent", "sequential_same_number", "minutes_per_day"}) {
+    fraudProps[std::string(k) + "_warning"] = integer("0 = not set");
+    fraudProps[std::string(k) + "_critical"] = integer("0 = not set");
+  }
+  s["FraudRule"] = {
+      {"type", "object"}, {"required", {"name", "prefixes"}}, {"properties", fraudProps}};
+  s["FraudRuleList"] = {{"type", "object"},
+                        {"properties", {{"fraud_rules", arrayOf("FraudRule")}}}};
+  s["EntryPatch"] = {{"type", "object"},
+                     {"description", "any subset of the entry's fields except name"}};
+  s["NumberListSummary"] = {{"type", "object"},
+                            {"properties",
+                             {{"name", str()},
+                              {"kind", str("black | white | system_white")},
+                              {"description", str()},
+                              {"entries", integer()},
+                              {"created", time("")},
+                              {"updated", time("")}}}};
+  s["NumberListList"] = {{"type", "object"},
+                         {"properties", {{"number_lists", arrayOf("NumberListSummary")}}}};
+  s["NumberList"] = {{"type", "object"},
+                     {"properties",
+                      {{"name", str()},
+                       {"kind", str("black | white | system_white")},
+                       {"description", str()},
+                       {"numbers", strArray("patterns: exact, prefix \"4490*\", ? = any digit")},
+                       {"added", integer("PATCH: patterns added")},
+                       {"removed", integer("PATCH: patterns removed")}}}};
+  s["NumberListCreate"] = {{"type", "object"},
+                           {"required", {"name", "kind"}},
+                           {"properties",
+                            {{"name", str("1-64 of A-Z a-z 0-9 . _ -")},
+                             {"kind", str("black | white | system_white")},
+                             {"description", str("one line")},
+                             {"numbers", strArray("initial patterns")}}}};
+  s["NumberListPatch"] = {
+      {"type", "object"},
+      {"properties",
+       {{"add", strArray("patterns to add")}, {"remove", strArray("patterns to remove")}}}};
+  s["NumberListNumbers"] = {{"type", "object"},
+                            {"required", {"numbers"}},
+                            {"properties", {{"numbers", strArray("the list's new content")}}}};
+  s["BlacklistEntry"] = {{"type", "object"},
+                         {"properties",
+                          {{"number", str()},
+                           {"side", str("caller | callee")},
+                           {"rule", str("malicious_caller | malicious_callee | no_answer | "
+                                        "caller_concurrent | manual")},
+                           {"mode", str("enforce | count-only")},
+                           {"gateway", str("mapping gateway of the call that listed it")},
+                           {"created", time("")},
+                           {"last_hit", time("")},
+                           {"expires", time("")},
+                           {"hits", integer()},
+                           {"cut_calls", boolean()}}}};
+  s["BlacklistEntryList"] = {{"type", "object"},
+                             {"properties", {{"entries", arrayOf("BlacklistEntry")}}}};
+  s["BlacklistAdd"] = {{"type", "object"},
+                       {"required", {"number", "side", "expires_in"}},
+                       {"properties",
+                        {{"number", str("a number, not a pattern")},
+                         {"side", str("caller | callee")},
+                         {"expires_in", integer("seconds")},
+                         {"mode", str("enforce (default) | count-only")},
+                         {"cut_calls", boolean()}}}};
+  s["BlacklistRemoved"] = {{"type", "object"},
+                           {"properties", {{"number", str()}, {"removed", integer()}}}};
+  s["Ban"] = {
+      {"type", "object"},
+      {"properties",
+       {{"address", str("host or CIDR")},
+        {"reason", str("manual | signature | rate | prefix_rate | auth | other")},
+        {"detail", str()},
+        {"origin", str("auto | manual")},
+        {"active", boolean()},
+        {"created", time("")},
+        {"expires", time("null = never")},
+        {"hits", integer("packets dropped because of it")},
+        {"level", integer("n-th ban within shield.ban_memory")},
+        {"trusted_inside", strArray("POST: trusted prefixes inside the ban (stay trusted)")}}}};
+  s["BanList"] = {{"type", "object"}, {"properties", {{"bans", arrayOf("Ban")}}}};
+  s["BanAdd"] = {{"type", "object"},
+                 {"required", {"address"}},
+                 {"properties",
+                  {{"address", str("IP or CIDR")},
+                   {"duration", integer("seconds; absent = permanent")},
+                   {"note", str("why (shown as the detail)")}}}};
+  s["BanWhy"] = {{"type", "object"},
+                 {"properties",
+                  {{"address", str()},
+                   {"banned", boolean()},
+                   {"trusted", {{"type", "string"}, {"nullable", true}}},
+                   {"bans", arrayOf("Ban")}}}};
+  s["BanLifted"] = {
+      {"type", "object"},
+      {"properties",
+       {{"address", str()}, {"unbanned", boolean()}, {"suspensions_cleared", integer()}}}};
+  s["Suspension"] = {{"type", "object"},
+                     {"properties",
+                      {{"kind", str("user_source | source")},
+                       {"username", str()},
+                       {"source", str("IPv4 address or IPv6 /64")},
+                       {"since", time("")},
+                       {"until", time("")},
+                       {"remaining_s", integer()},
+                       {"offenses", integer()},
+                       {"failures", integer()}}}};
+  s["SuspensionList"] = {{"type", "object"},
+                         {"properties", {{"suspensions", arrayOf("Suspension")}}}};
+  s["SuspensionsCleared"] = {{"type", "object"},
+                             {"properties", {{"cleared", integer()}, {"bans_lifted", integer()}}}};
+  s["Registration"] = {{"type", "object"},
+                       {"properties",
+                        {{"username", str()},
+                         {"contact", str()},
+                         {"gateway", str()},
+                         {"transport", str()},
+                         {"source", str("observed source (NAT)")},
+                         {"local", str()},
+                         {"user_agent", str()},
+                         {"registered", time("")},
+                         {"expires", time("")},
+                         {"online", boolean()},
+                         {"state_since", time("")}}}};
+  s["RegistrationList"] = {{"type", "object"},
+                           {"properties", {{"registrations", arrayOf("Registration")}}}};
+  s["Unregistered"] = {{"type", "object"},
+                       {"properties", {{"username", str()}, {"removed", integer()}}}};
+  s["Carrier"] = {{"type", "object"},
+                  {"properties",
+                   {{"name", str()},
+                    {"address", str()},
+                    {"monitored", boolean()},
+                    {"in_rotation", boolean()},
+                    {"missed_in_a_row", integer()},
+                    {"probes", integer()}}}};
+  s["CarrierList"] = {{"type", "object"}, {"properties", {{"carriers", arrayOf("Carrier")}}}};
   s["GatewayPatch"] = {{"type", "object"},
                        {"description", "any subset of the gateway's fields except name"}};
   s["LiveCall"] = {{"type", "object"},
@@ -244,7 +424,8 @@ Json schemas() {
                      {"state", str("routing | early | answered | confirmed")},
                      {"start", time("")},
                      {"answer", time("")},
-                     {"duration_ms", integer()}}}};
+                     {"duration_ms", integer()},
+                     {"max_duration_s", integer("call policy; 0 = unlimited")}}}};
   s["LiveCallList"] = {{"type", "object"},
                        {"properties", {{"calls", arrayOf("LiveCall")}, {"total", integer()}}}};
   s["CallEnded"] = {{"type", "object"}, {"properties", {{"id", integer()}, {"ended", boolean()}}}};
@@ -277,7 +458,8 @@ Json schemas() {
   s["Stats"] = {{"type", "object"},
                 {"description",
                  "counters by reason and table sizes, grouped by component (calls, "
-                 "gateways, transport, transactions, store, api, trace)"}};
+                 "gateways, transport, transactions, cdr_writer, api, auth, registrar, "
+                 "policy, carriers, shield)"}};
   return s;
 }
 
@@ -310,8 +492,10 @@ std::string buildOpenApi() {
   doc["info"] = {{"title", "tollgate management API"},
                  {"version", "1"},
                  {"description",
-                  "Provisioning, users, live calls, CDRs, stats, metrics and SIP trace of one "
-                  "tollgate node. Authenticate with POST /api/v1/login (session) or an API "
+                  "Provisioning (gateways, accounts, fraud rules, number lists), the dynamic "
+                  "blacklist, bans, suspensions, registrations, users, live calls, CDRs, stats, "
+                  "metrics and SIP trace of one tollgate node. Authenticate with POST "
+                  "/api/v1/login (session) or an API "
                   "token, then send Authorization: Bearer <token>. See docs/api.md."}};
   Json paths = Json::object();
   for (const Route& r : apiRoutes()) {

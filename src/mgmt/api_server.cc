@@ -22,6 +22,7 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "common/log.h"
@@ -56,6 +57,33 @@ store::MgmtStore& RequestContext::mgmt() {
     stores.mgmt = std::move(s).value();
   }
   return *stores.mgmt;
+}
+
+store::PolicyStore& RequestContext::policy() {
+  if (!stores.policy) {
+    auto s = store::openSqlitePolicyStore(stores.path);
+    if (!s) fail(503, "store_unavailable", "", s.error().message);
+    stores.policy = std::move(s).value();
+  }
+  return *stores.policy;
+}
+
+store::BanStore& RequestContext::bans() {
+  if (!stores.bans) {
+    auto s = store::openSqliteBanStore(stores.path);
+    if (!s) fail(503, "store_unavailable", "", s.error().message);
+    stores.bans = std::move(s).value();
+  }
+  return *stores.bans;
+}
+
+store::SuspensionStore& RequestContext::suspensions() {
+  if (!stores.suspensions) {
+    auto s = store::openSqliteSuspensionStore(stores.path);
+    if (!s) fail(503, "store_unavailable", "", s.error().message);
+    stores.suspensions = std::move(s).value();
+  }
+  return *stores.suspensions;
 }
 
 const std::string& RequestContext::actor() const {
@@ -252,6 +280,23 @@ std::optional<bool> JsonFields::boolean(const char* key, bool required) {
   }
   if (!it->is_boolean()) fail(400, "invalid_field", key, "must be true or false");
   return it->get<bool>();
+}
+
+std::optional<double> JsonFields::number(const char* key, bool required, double lo, double hi) {
+  known_.emplace_back(key);
+  auto it = obj_.find(key);
+  if (it == obj_.end() || it->is_null()) {
+    if (required) fail(400, "missing_field", key, "is required");
+    return std::nullopt;
+  }
+  if (!it->is_number()) fail(400, "invalid_field", key, "must be a number");
+  double v = it->get<double>();
+  if (!(v >= lo && v <= hi)) {
+    std::ostringstream m;
+    m << "must be between " << lo << " and " << hi;
+    fail(400, "invalid_field", key, m.str());
+  }
+  return v;
 }
 
 void JsonFields::finish() {

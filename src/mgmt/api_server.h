@@ -32,6 +32,12 @@ struct ApiSettings {
   bool metricsAuth = true;
   std::string storePath;       // the SQLite store (provisioning, CDRs, management)
   std::string localTokenHash;  // sha256Hex of the CLI token file's token
+  // Digest realm (sip.domain): passwords given to the API are stored as
+  // HA1 digests for it, like `tollgate import` does.
+  std::string realm = "tollgate.local";
+  // shield.trusted: with every gateway address, the sources a ban can never
+  // drop (POST /api/v1/bans refuses a wholly trusted address).
+  std::vector<net::Cidr> shieldTrusted;
 };
 
 // Connection handling threads, and accepted connections waiting for one.

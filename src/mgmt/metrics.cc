@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <vector>
 
+#include "admission/call_policy.h"
 #include "call/cdr.h"
+#include "shield/ban.h"
+#include "shield/shield.h"
 
 namespace tollgate::mgmt {
 
@@ -107,6 +111,134 @@ void gatewayFamily(Writer& w, const char* name, const char* type, const char* he
   }
 }
 
+// SIP digest authentication and the registrar (the auth issue).
+void authMetrics(Writer& w, const NodeStats& s) {
+  const auto& a = s.auth;
+  w.one("tollgate_sip_auth_challenges_total", "counter",
+        "401/407 digest challenges sent to customers.",
+        static_cast<double>(s.calls.challengesSent));
+  w.family("tollgate_sip_auth_total", "counter",
+           "Digest credentials checked, by result (failed = wrong password, unknown user or "
+           "wrong address: counted by the retry limits).");
+  const std::pair<const char*, uint64_t> results[] = {{"authenticated", a.authenticated},
+                                                      {"failed", a.failures},
+                                                      {"stale", a.stale},
+                                                      {"replay", a.replays},
+                                                      {"invalid_nonce", a.invalidNonces},
+                                                      {"unsupported", a.unsupported}};
+  for (const auto& [k, v] : results) {
+    w.sample("tollgate_sip_auth_total", {{"result", k}}, static_cast<double>(v));
+  }
+  w.one("tollgate_sip_auth_suspensions_total", "counter",
+        "Retry-limit suspensions placed (VOS3000 SS_AUTHENTICATION_MAX_RETRY).",
+        static_cast<double>(s.authLimiter.suspensions));
+  w.one("tollgate_sip_auth_suspensions_active", "gauge", "Retry-limit suspensions in force.",
+        static_cast<double>(s.suspensionsActive));
+  w.one("tollgate_sip_auth_suspended_dropped_total", "counter",
+        "Requests from suspended sources or (user, source) pairs, not answered usefully.",
+        static_cast<double>(s.calls.suspendedDropped));
+  w.family("tollgate_registrations", "gauge",
+           "Registered contacts by liveness (OPTIONS probes, SS_ENDPOINTTIMETOLIVE).");
+  w.sample("tollgate_registrations", {{"state", "online"}}, static_cast<double>(s.bindingsOnline));
+  w.sample("tollgate_registrations", {{"state", "offline"}},
+           static_cast<double>(s.bindingsOffline));
+  w.one("tollgate_registers_total", "counter", "REGISTERs answered 200.",
+        static_cast<double>(s.registrar.registers));
+}
+
+// The call policy (issue 5) and the carriers' keep-alive.
+void policyMetrics(Writer& w, const NodeStats& s) {
+  const auto& p = s.policy;
+  w.family("tollgate_policy_refused_total", "counter",
+           "Calls refused by the call policy, by CDR reason (limits, number lists, dynamic "
+           "blacklist, fraud thresholds).");
+  const std::pair<const char*, admission::Refusal> kinds[] = {
+      {"cps_limit", admission::Refusal::CpsLimit},
+      {"concurrent_limit", admission::Refusal::ConcurrentLimit},
+      {"caller_blacklisted", admission::Refusal::CallerBlacklisted},
+      {"callee_blacklisted", admission::Refusal::CalleeBlacklisted},
+      {"fraud_threshold", admission::Refusal::FraudThreshold}};
+  for (const auto& [k, r] : kinds) {
+    w.sample("tollgate_policy_refused_total", {{"reason", k}},
+             static_cast<double>(p.refused[static_cast<size_t>(r)]));
+  }
+  w.one("tollgate_policy_would_refuse_total", "counter",
+        "Calls a count-only rule would have refused.", static_cast<double>(p.wouldRefuseCountOnly));
+  w.one("tollgate_policy_calls_cut_total", "counter",
+        "Live calls ended because their number was just blacklisted.",
+        static_cast<double>(p.cutCalls));
+  w.one("tollgate_max_duration_ended_total", "counter", "Calls ended at their max_duration.",
+        static_cast<double>(p.maxDurationEnded));
+  w.family("tollgate_carrier_skipped_total", "counter",
+           "Routing gateways skipped without an attempt, by why (full: channels or rate).");
+  w.sample("tollgate_carrier_skipped_total", {{"why", "full"}}, static_cast<double>(p.carrierFull));
+  w.sample("tollgate_carrier_skipped_total", {{"why", "number_list"}},
+           static_cast<double>(p.carrierListed));
+  w.one("tollgate_fraud_warnings_total", "counter",
+        "Calls admitted above a fraud rule's warning level.",
+        static_cast<double>(s.fraud.warnings));
+  w.one("tollgate_blacklist_entries", "gauge", "Numbers on the dynamic blacklist.",
+        static_cast<double>(s.blacklistEntries));
+  w.family("tollgate_blacklist_listed_total", "counter",
+           "Numbers put on the dynamic blacklist, by rule.");
+  for (size_t i = 0; i < std::size(s.blacklist.listed); ++i) {
+    w.sample("tollgate_blacklist_listed_total",
+             {{"rule", std::string(admission::ruleName(static_cast<admission::BlacklistRule>(i)))}},
+             static_cast<double>(s.blacklist.listed[i]));
+  }
+  w.family("tollgate_carrier_in_rotation", "gauge",
+           "1 while a monitored routing gateway answers its OPTIONS keep-alive, 0 while it is "
+           "out of rotation.");
+  std::vector<const call::CarrierStatus*> monitored;
+  for (const auto& c : s.carriers) {
+    if (c.monitored) monitored.push_back(&c);
+  }
+  std::sort(monitored.begin(), monitored.end(),
+            [](const auto* a, const auto* b) { return a->name < b->name; });
+  for (const auto* c : monitored) {
+    w.sample("tollgate_carrier_in_rotation", {{"gateway", c->name}}, c->up ? 1 : 0);
+  }
+}
+
+// The shield (issue 4) and its kernel offload.
+void shieldMetrics(Writer& w, const NodeStats& s) {
+  const auto& sh = s.shield;
+  w.one("tollgate_shield_received_total", "counter", "Messages the shield inspected.",
+        static_cast<double>(sh.received));
+  w.family("tollgate_shield_dropped_total", "counter",
+           "Messages the shield dropped, by reason (trusted_excess: answered 503).");
+  w.family("tollgate_shield_would_drop_total", "counter",
+           "Messages a count-only check would have dropped, by reason.");
+  for (size_t i = 0; i < sh.dropped.size(); ++i) {
+    const std::string r(shield::shieldReasonName(static_cast<shield::ShieldReason>(i)));
+    w.sample("tollgate_shield_dropped_total", {{"reason", r}}, static_cast<double>(sh.dropped[i]));
+  }
+  for (size_t i = 0; i < sh.wouldDrop.size(); ++i) {
+    const std::string r(shield::shieldReasonName(static_cast<shield::ShieldReason>(i)));
+    w.sample("tollgate_shield_would_drop_total", {{"reason", r}},
+             static_cast<double>(sh.wouldDrop[i]));
+  }
+  w.one("tollgate_shield_connections_refused_total", "counter",
+        "SIP TCP connections refused by the shield (banned source, concurrency).",
+        static_cast<double>(sh.connectionsRefused));
+  w.family("tollgate_bans_total", "counter", "Bans placed, by reason.");
+  for (size_t i = 0; i < sh.bansByReason.size(); ++i) {
+    w.sample("tollgate_bans_total",
+             {{"reason", std::string(shield::banReasonName(static_cast<shield::BanReason>(i)))}},
+             static_cast<double>(sh.bansByReason[i]));
+  }
+  w.one("tollgate_bans_active", "gauge", "Bans in force.", static_cast<double>(sh.bansActive));
+  w.one("tollgate_shield_sources", "gauge", "Sources the shield tracks.",
+        static_cast<double>(sh.sources));
+  w.one("tollgate_shield_vouched", "gauge",
+        "Sources vouched for by digest authentication (treated as trusted).",
+        static_cast<double>(sh.vouched));
+  w.one("tollgate_kernel_offload_active", "gauge",
+        "1 while bans are pushed into the kernel's nftables set.", s.firewall.active ? 1 : 0);
+  w.one("tollgate_kernel_drops_total", "counter", "Packets the kernel ban set dropped.",
+        static_cast<double>(s.firewall.kernelDrops));
+}
+
 void nodeMetrics(Writer& w, const NodeStats& s) {
   w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 1);
   w.one("tollgate_draining", "gauge", "1 while the node drains (SIGTERM).", s.draining ? 1 : 0);
@@ -120,7 +252,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.calls.callsFailed));
   w.family("tollgate_calls_ended_total", "counter",
            "Ended call attempts by CDR termination reason (docs/cdr.md).");
-  for (size_t i = 0; i <= static_cast<size_t>(call::TerminationReason::AdminHangup); ++i) {
+  for (size_t i = 0; i < call::kTerminationReasonCount; ++i) {
     w.sample("tollgate_calls_ended_total",
              {{"reason", std::string(call::reasonName(static_cast<call::TerminationReason>(i)))}},
              static_cast<double>(i < s.calls.byReason.size() ? s.calls.byReason[i] : 0));
@@ -209,6 +341,10 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(x.retransmissionsSent));
   w.one("tollgate_transaction_timeouts_total", "counter", "Client transactions timed out.",
         static_cast<double>(x.clientTimeouts));
+
+  authMetrics(w, s);
+  policyMetrics(w, s);
+  shieldMetrics(w, s);
 
   w.one("tollgate_provisioning_version", "gauge", "Provisioning version the worker runs.",
         static_cast<double>(s.provisioningVersion));

@@ -1,9 +1,9 @@
 // What the management plane needs from a running node, and nothing more:
-// counters and table sizes, live calls (list, end one), live provisioning
-// pickup and the SIP trace tap. The node (src/app) implements it by posting
-// closures to the SIP worker and waiting for the answer with a timeout, so
-// worker state is never touched from an API thread. Implementations are
-// thread-safe.
+// counters and table sizes, live calls (list, end one), registrations (list,
+// force-unregister), digest suspensions and the dynamic blacklist as the
+// worker holds them, live provisioning pickup and the SIP trace tap. The node (src/app) implements
+// it by posting closures to the SIP worker and waiting for the answer with a timeout, so worker
+// state is never touched from an API thread. Implementations are thread-safe.
 #pragma once
 
 #include <chrono>
@@ -12,8 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "admission/dynamic_blacklist.h"
+#include "auth/retry_limiter.h"
+#include "call/carrier_monitor.h"
 #include "call/switch.h"
 #include "common/latency_histogram.h"
+#include "firewall/kernel_offload.h"
+#include "registrar/binding.h"
+#include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -31,6 +37,25 @@ struct NodeStats {
   transport::TransportStats transport;
   uint64_t provisioningVersion = 0;
   bool draining = false;
+  // Digest authentication and the registrar (auth issue).
+  auth::AuthStats auth;
+  auth::RetryLimiterStats authLimiter;
+  size_t suspensionsActive = 0;
+  registrar::RegistrarStats registrar;
+  size_t bindingsOnline = 0;
+  size_t bindingsOffline = 0;
+  // Call policy (issue 5).
+  admission::PolicyStats policy;
+  admission::BlacklistStats blacklist;
+  size_t blacklistEntries = 0;
+  admission::FraudStats fraud;
+  call::CarrierMonitorStats carrierMonitor;
+  std::vector<call::CarrierStatus> carriers;
+  // The shield (issue 4); shieldEnabled false = shield.enabled = false.
+  bool shieldEnabled = true;
+  shield::ShieldStats shield;
+  bool kernelOffload = false;  // firewall.kernel_offload configured
+  firewall::FirewallStats firewall;
   // Off the worker (thread-safe sources), filled by the node as well.
   store::CdrWriterStats cdrWriter;
   LatencyHistogram::Snapshot cdrWriteLatency;
@@ -47,6 +72,16 @@ class NodeControl {
   virtual std::optional<NodeStats> stats() = 0;
   virtual std::optional<std::vector<call::LiveCall>> liveCalls(size_t limit) = 0;
   virtual std::optional<bool> endCall(uint64_t id) = 0;
+  // The registrar's bindings (every account's contacts, online or not).
+  virtual std::optional<std::vector<registrar::Binding>> registrations() = 0;
+  // Removes the account's bindings (one contact, or all when contact is
+  // ""); returns how many went.
+  virtual std::optional<size_t> unregister(const std::string& username,
+                                           const std::string& contact) = 0;
+  // Digest retry-limit suspensions in force.
+  virtual std::optional<std::vector<auth::Suspension>> suspensions() = 0;
+  // Dynamic blacklist entries (at most `limit`, by number then side).
+  virtual std::optional<std::vector<admission::BlacklistEntry>> blacklist(size_t limit) = 0;
   // Asks for a provisioning reload now and waits until the worker runs
   // `version` or newer. False on timeout (the change still applies at the
   // next poll).

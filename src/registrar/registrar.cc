@@ -487,6 +487,26 @@ void Registrar::retainAccounts(
   }
 }
 
+size_t Registrar::unregister(std::string_view username, std::string_view contact) {
+  auto it = accounts_.find(std::string(username));
+  if (it == accounts_.end()) return 0;
+  const std::string user = it->first;
+  Account& acct = it->second;
+  size_t n = 0;
+  for (size_t i = acct.entries.size(); i-- > 0;) {
+    if (!contact.empty() && acct.entries[i]->b.contact != contact) continue;
+    log::info("registrar.unregistered")
+        .kv("username", user)
+        .kv("contact", acct.entries[i]->b.contact)
+        .kv("why", "operator");
+    ++stats_.removed;
+    remove(acct, user, i, true);
+    ++n;
+  }
+  if (acct.entries.empty()) accounts_.erase(user);
+  return n;
+}
+
 void Registrar::setConnection(Entry& e, transport::ConnectionId id) {
   if (e.b.connection == id) return;
   if (e.b.connection != 0) {

@@ -106,6 +106,10 @@ class Registrar {
   // exist or no longer register (lookup returns null for those).
   void retainAccounts(
       const std::function<const admission::GatewayInfo*(std::string_view username)>& lookup);
+  // An operator removes the account's bindings (all of them, or the one
+  // whose Contact is `contact`): the phone must REGISTER again before calls
+  // reach it. Returns how many went (the store hears of each).
+  size_t unregister(std::string_view username, std::string_view contact = {});
   // The connection a TCP/TLS binding uses went away: it cannot be reached.
   void onConnectionClosed(transport::ConnectionId id);
 

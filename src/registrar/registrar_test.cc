@@ -249,6 +249,21 @@ TEST_F(RegistrarTest, ReplaceKicksTheOldContact) {
   EXPECT_EQ(registrar_->stats().replaced, 1u);
 }
 
+TEST_F(RegistrarTest, OperatorUnregisterRemovesOneContactOrAll) {
+  user_.account.maxContacts = 2;
+  ASSERT_EQ(status(reg(contact(5))), 200);
+  ASSERT_EQ(status(reg(contact(6), "", "reg-2")), 200);
+  EXPECT_EQ(registrar_->unregister("100", "sip:100@10.0.0.9:5060"), 0u);  // no such contact
+  EXPECT_EQ(registrar_->unregister("nobody"), 0u);
+  EXPECT_EQ(registrar_->unregister("100", "sip:100@10.0.0.5:5060"), 1u);
+  ASSERT_EQ(registrar_->reachable("100").size(), 1u);
+  EXPECT_EQ(registrar_->reachable("100")[0]->contact, "sip:100@10.0.0.6:5060");
+  EXPECT_EQ(registrar_->unregister("100"), 1u);
+  EXPECT_FALSE(registrar_->hasBindings("100"));
+  EXPECT_EQ(rec_.removed,
+            (std::vector<std::string>{"sip:100@10.0.0.5:5060", "sip:100@10.0.0.6:5060"}));
+}
+
 TEST_F(RegistrarTest, ReplaceOffRefusesTheNewContactAndKeepsTheOld) {
   RegistrarSettings s;
   s.replace = false;

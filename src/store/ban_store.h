@@ -79,6 +79,13 @@ class BanStore {
                                                int64_t tombstonesBeforeUs) = 0;
 };
 
+// Tombstones the live bans whose reason is `reason`: the ban of exactly
+// `address`, or every one when address is empty (read through
+// bansChangedSince, a page at a time). Returns how many went. Used to lift
+// the "auth" bans of digest suspensions an operator clears.
+Result<size_t, StoreError> deleteBansWithReason(BanStore& st, std::string_view reason,
+                                                std::string_view address = {});
+
 // Opens the ban list in the SQLite store at `path` (creating and migrating
 // the file like openSqliteStore, whose settings it shares: WAL, busy
 // timeout, BEGIN IMMEDIATE for writes).

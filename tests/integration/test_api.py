@@ -25,6 +25,15 @@ from harness import (REPO, TOLLGATE_BIN, api_request, check_cdr, mapping_gateway
                      routing_gateway, wait_until)
 
 CALLER, CALLEE = "2002", "15551234567"
+# Keys a gateway has beside the core ones, at their defaults (digest
+# credentials and call policy; see test_api_resources.py for them).
+MAPPING_DEFAULTS = {"username": "", "register": False, "max_contacts": 1, "challenge": "",
+                    "digest_algorithms": [], "tls_names": [], "account": "", "cps": 0,
+                    "cps_burst": 0, "max_concurrent": 0, "max_duration": 0, "caller_lists": [],
+                    "callee_lists": [], "dynamic_blacklist": False}
+ROUTING_DEFAULTS = {"auth_username": "", "register": False, "register_expires": 3600, "cps": 0,
+                    "cps_burst": 0, "max_concurrent": 0, "caller_lists": [], "callee_lists": [],
+                    "options_check": True}
 
 
 def _route_path(template: str) -> str:
@@ -77,7 +86,7 @@ def test_mapping_gateway_crud_and_invalid_input(tollgate):
     r = tg.api("POST", base, {"name": "cust-a", "auth": "ip", "addresses": ["192.0.2.10"]})
     assert r.status == 201, r.text
     assert r.json() == {"name": "cust-a", "auth": "ip", "addresses": ["192.0.2.10"],
-                        "enabled": True}
+                        "enabled": True, **MAPPING_DEFAULTS}
     assert r.headers["x-tollgate-applied"] == "true"
     assert tg.api("GET", base + "/cust-a").json()["addresses"] == ["192.0.2.10"]
     # PATCH changes only what it names; PUT replaces.
@@ -86,7 +95,7 @@ def test_mapping_gateway_crud_and_invalid_input(tollgate):
     r = tg.api("PUT", base + "/cust-a", {"auth": "ip_port", "addresses": ["192.0.2.10:5060"]})
     assert r.status == 200, r.text
     assert r.json() == {"name": "cust-a", "auth": "ip_port", "addresses": ["192.0.2.10:5060"],
-                        "enabled": True}
+                        "enabled": True, **MAPPING_DEFAULTS}
     listed = tg.api("GET", base).json()["mapping_gateways"]
     assert [g["name"] for g in listed] == ["cust-a"]
     # The store holds what the API said (the CLI reads the store directly).
@@ -144,7 +153,7 @@ def test_routing_gateway_crud_and_invalid_input(tollgate):
     assert r.status == 201, r.text
     assert r.json() == {"name": "carrier-a", "address": "192.0.2.5:5060", "transport": "udp",
                         "prefixes": ["44", ""], "priority": 10, "strip_digits": 0,
-                        "add_prefix": "", "enabled": True}
+                        "add_prefix": "", "enabled": True, **ROUTING_DEFAULTS}
     r = tg.api("PATCH", base + "/carrier-a", {"strip_digits": 1, "add_prefix": "0044"})
     assert r.status == 200 and r.json()["strip_digits"] == 1 and r.json()["add_prefix"] == "0044"
     for bad, field in [({"address": "carrier.example.com"}, "address"),
