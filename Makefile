@@ -80,6 +80,7 @@ bench: build deps-test
 	build/bin/shield_bench
 	bench/flood.py
 	bench/call_rate.py
+	bench/cdr_window.py
 
 CXX_SOURCES = $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
 

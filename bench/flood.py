@@ -177,6 +177,8 @@ drain_timeout = 1
 [firewall]
 kernel_offload = {"true" if env.ns else "false"}
 table = "tgflood{os.getpid()}"
+[api]
+listen = []
 """)
         prov = os.path.join(work, "prov.toml")
         with open(prov, "w") as f:

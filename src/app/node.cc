@@ -748,7 +748,8 @@ int runNode(const Config& config) {
   log::info("node.stopped")
       .kv("cdrs_written", ws.written)
       .kv("cdr_write_errors", ws.writeErrors)
-      .kv("cdrs_dropped", ws.droppedQueueFull);
+      .kv("cdrs_dropped", ws.droppedQueueFull)
+      .kv("cdr_commit_delay_max_ms", static_cast<double>(ws.commitDelayMaxUs) / 1000.0);
   return 0;
 }
 

@@ -73,6 +73,7 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
   if (!s) return s;
   s->cdrWriter = cdrs_.stats();
   s->cdrWriteLatency = cdrs_.writeLatency();
+  s->cdrCommitDelay = cdrs_.commitDelay();
   s->provisioningPollLatency = pollLatency_.snapshot();
   s->kernelOffload = offload_ != nullptr;
   if (offload_) s->firewall = offload_->stats();  // thread-safe

@@ -372,6 +372,12 @@ std::string renderMetrics(const MetricsInput& in) {
     latency.emplace_back("provisioning_poll", in.node->provisioningPollLatency);
   }
   if (in.api) latency.emplace_back("management", in.api->storeLatency.snapshot());
+  if (in.node) {
+    w.histogram("tollgate_cdr_commit_delay_seconds",
+                "Per CDR, from the call's end to its CDR committed to the store: the window in "
+                "which a kill -9 loses a finished call's CDR.",
+                "store", {{"sqlite", in.node->cdrCommitDelay}});
+  }
   w.histogram("tollgate_store_operation_duration_seconds",
               "Store latency by operation (CDR batch commit, provisioning poll, management API).",
               "operation", latency);

@@ -59,6 +59,7 @@ struct NodeStats {
   // Off the worker (thread-safe sources), filled by the node as well.
   store::CdrWriterStats cdrWriter;
   LatencyHistogram::Snapshot cdrWriteLatency;
+  LatencyHistogram::Snapshot cdrCommitDelay;  // per CDR: call ended -> committed
   LatencyHistogram::Snapshot provisioningPollLatency;
 };
 

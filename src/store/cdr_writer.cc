@@ -14,6 +14,7 @@
 // accepted before it was called.
 #include "store/cdr_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -67,7 +68,7 @@ void AsyncCdrWriter::submit(call::Cdr&& cdr) {
       return;
     }
     wasEmpty = queue_.empty();
-    queue_.push_back(std::move(cdr));
+    queue_.push_back(Queued{std::move(cdr), SteadyClock::now()});
   }
   // The writer waits only while the queue is empty, and re-checks the queue
   // under the lock after every batch: only the empty -> non-empty transition
@@ -129,8 +130,9 @@ void AsyncCdrWriter::run() {
     return s.writeErrors != loggedErrors || s.droppedQueueFull != loggedDrops;
   };
 
-  std::deque<call::Cdr> taken;
+  std::deque<Queued> taken;
   std::vector<call::Cdr> batch;
+  std::vector<SteadyClock::time_point> submittedAt;
   std::unique_lock lock(mu_);
   for (;;) {
     wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
@@ -140,8 +142,13 @@ void AsyncCdrWriter::run() {
     lock.unlock();
 
     batch.clear();
+    submittedAt.clear();
     batch.reserve(taken.size());
-    for (auto& c : taken) batch.push_back(std::move(c));
+    submittedAt.reserve(taken.size());
+    for (auto& q : taken) {
+      batch.push_back(std::move(q.cdr));
+      submittedAt.push_back(q.at);
+    }
     taken.clear();
 
     bool written = false;
@@ -162,7 +169,18 @@ void AsyncCdrWriter::run() {
       lastError = "store not open: " + openError;
     }
 
+    int64_t maxDelayUs = 0;
+    if (written) {
+      const auto committed = SteadyClock::now();
+      for (const auto& at : submittedAt) {
+        const auto d = committed - at;
+        commitDelay_.record(d);
+        maxDelayUs = std::max<int64_t>(
+            maxDelayUs, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+      }
+    }
     lock.lock();
+    stats_.commitDelayMaxUs = std::max(stats_.commitDelayMaxUs, maxDelayUs);
     if (written) {
       stats_.written += batch.size();
     } else {

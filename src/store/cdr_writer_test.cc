@@ -132,6 +132,28 @@ TEST_F(CdrWriterTest, FlushMakesSubmittedRecordsVisibleToOtherConnections) {
   EXPECT_NE(openedOn, std::this_thread::get_id());
 }
 
+TEST_F(CdrWriterTest, CommitDelayIsMeasuredPerCdrFromSubmitToCommit) {
+  std::string path = dbPath();
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  AsyncCdrWriter w([&]() -> OpenResult {
+    gate.wait();  // the first CDRs wait in the queue at least this long
+    return openSqliteStore(path);
+  });
+  for (int i = 0; i < 3; ++i) w.submit(sampleCdr(i));
+  const auto held = Clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  release.set_value();
+  w.flush();
+  const auto waited = Clock::now() - held;
+  LatencyHistogram::Snapshot d = w.commitDelay();
+  EXPECT_EQ(d.count, 3u);
+  EXPECT_GE(d.sumSeconds, 3 * 0.030);
+  const int64_t maxUs = w.stats().commitDelayMaxUs;
+  EXPECT_GE(maxUs, 30'000);
+  EXPECT_LE(maxUs, std::chrono::duration_cast<std::chrono::microseconds>(waited).count() + 5'000);
+}
+
 TEST_F(CdrWriterTest, DestructorWritesWhatIsStillQueued) {
   std::string path = dbPath();
   {
