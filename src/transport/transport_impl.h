@@ -28,6 +28,8 @@ inline constexpr size_t kUdpDatagramBuffer = 65536;
 inline constexpr int kUdpBatchesPerEvent = 8;
 // The kernel takes at most UIO_MAXIOV (1024) messages per recvmmsg.
 inline constexpr size_t kMaxUdpBatch = 1024;
+// Datagrams queued for one sendmmsg flush; a fuller queue is flushed early.
+inline constexpr size_t kUdpSendBatch = 64;
 // Datagrams this short made only of CR/LF are the keep-alives many UAs send
 // over UDP (the TCP form of RFC 5626 §3.5.1 applied to datagrams): counted,
 // never handed to the parser.
@@ -94,6 +96,8 @@ struct Transport::Impl {
   void setupUdp();
   void onUdpReadable(ListenerState& ls);
   Result<Ok, SendError> sendUdp(const Flow& flow, std::string_view bytes);
+  // Sends the datagrams queued while a receive batch was being handled.
+  void flushUdpSends();
 
   // tcp_transport.cc
   void onAcceptable(ListenerState& ls);
@@ -144,6 +148,21 @@ struct Transport::Impl {
   std::vector<mmsghdr> udpMsgs;
   std::vector<iovec> udpIovs;
   std::vector<sockaddr_storage> udpAddrs;
+
+  // UDP send batch. While a receive batch is handed to the sink, the
+  // datagrams it sends in reply are queued here (copied into pooled
+  // buffers that keep their capacity) and leave in one sendmmsg per socket
+  // at the end of the batch: one system call for many datagrams instead of
+  // one each. Sends from anywhere else (timers, other threads' posts) go at
+  // once.
+  bool udpDeferSends = false;
+  size_t udpOutCount = 0;
+  std::vector<std::string> udpOutBytes;
+  std::vector<int> udpOutFds;
+  std::vector<sockaddr_storage> udpOutAddrs;
+  std::vector<socklen_t> udpOutAddrLens;
+  std::vector<mmsghdr> udpOutMsgs;
+  std::vector<iovec> udpOutIovs;
 
   // TCP. Ids are monotonic and never reused, so a stale id in a Flow can
   // never reach a different peer's connection.

@@ -38,7 +38,18 @@ void Transport::Impl::setupUdp() {
 }
 
 void Transport::Impl::onUdpReadable(ListenerState& ls) {
+  // Replies and relayed messages of this batch leave together (see
+  // udpDeferSends), at the end of each receive round.
+  struct Deferral {
+    Impl& impl;
+    explicit Deferral(Impl& i) : impl(i) { impl.udpDeferSends = true; }
+    ~Deferral() {
+      impl.udpDeferSends = false;
+      impl.flushUdpSends();
+    }
+  } deferral(*this);
   for (int round = 0; round < kUdpBatchesPerEvent; ++round) {
+    flushUdpSends();
     if (ls.fd < 0) return;  // the sink closed the transport
     for (size_t i = 0; i < udpBatch; ++i) {
       udpMsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset each call
@@ -93,23 +104,73 @@ Result<Ok, SendError> Transport::Impl::sendUdp(const Flow& flow, std::string_vie
     ++stats.udpSendErrors;
     return Err(SendError::SocketError);
   }
-  sockaddr_storage ss;
-  socklen_t len = flow.remote.toSockaddr(&ss);
-  // Non-blocking: a full socket buffer (EAGAIN) or device queue (ENOBUFS)
-  // drops this datagram; SIP over UDP retransmits (RFC 3261 §17.1.1.2).
-  ssize_t n = ::sendto(ls->fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                       reinterpret_cast<const sockaddr*>(&ss), len);
-  if (n < 0) {
-    ++stats.udpSendErrors;
-    return Err(SendError::SocketError);
+  if (udpDeferSends) {
+    if (udpOutCount == kUdpSendBatch) flushUdpSends();
+    if (udpOutBytes.size() <= udpOutCount) {
+      udpOutBytes.resize(kUdpSendBatch);
+      udpOutFds.resize(kUdpSendBatch);
+      udpOutAddrs.resize(kUdpSendBatch);
+      udpOutAddrLens.resize(kUdpSendBatch);
+      udpOutMsgs.resize(kUdpSendBatch);
+      udpOutIovs.resize(kUdpSendBatch);
+    }
+    const size_t i = udpOutCount++;
+    udpOutBytes[i].assign(bytes.data(), bytes.size());
+    udpOutFds[i] = ls->fd;
+    udpOutAddrLens[i] = flow.remote.toSockaddr(&udpOutAddrs[i]);
+  } else {
+    sockaddr_storage ss;
+    socklen_t len = flow.remote.toSockaddr(&ss);
+    // Non-blocking: a full socket buffer (EAGAIN) or device queue (ENOBUFS)
+    // drops this datagram; SIP over UDP retransmits (RFC 3261 §17.1.1.2).
+    ssize_t n = ::sendto(ls->fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                         reinterpret_cast<const sockaddr*>(&ss), len);
+    if (n < 0) {
+      ++stats.udpSendErrors;
+      return Err(SendError::SocketError);
+    }
+    ++stats.udpSent;
   }
-  ++stats.udpSent;
   if (tapSink != nullptr) [[unlikely]] {
     Flow sent = flow;
     sent.local = ls->info.id;
     tapOut(TapDirection::Out, sent, bytes);
   }
   return Ok{};
+}
+
+void Transport::Impl::flushUdpSends() {
+  size_t i = 0;
+  while (i < udpOutCount) {
+    // One sendmmsg per run of datagrams leaving the same socket.
+    const int fd = udpOutFds[i];
+    size_t end = i;
+    while (end < udpOutCount && udpOutFds[end] == fd) {
+      udpOutIovs[end].iov_base = udpOutBytes[end].data();
+      udpOutIovs[end].iov_len = udpOutBytes[end].size();
+      msghdr& h = udpOutMsgs[end].msg_hdr;
+      h = msghdr{};
+      h.msg_name = &udpOutAddrs[end];
+      h.msg_namelen = udpOutAddrLens[end];
+      h.msg_iov = &udpOutIovs[end];
+      h.msg_iovlen = 1;
+      ++end;
+    }
+    while (i < end) {
+      int n = ::sendmmsg(fd, &udpOutMsgs[i], static_cast<unsigned>(end - i),
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        stats.udpSent += static_cast<uint64_t>(n);
+        i += static_cast<size_t>(n);
+      } else {
+        // The datagram at i failed (full buffer, closed socket): it is
+        // dropped, as a failed sendto would be, and the rest still go.
+        ++stats.udpSendErrors;
+        ++i;
+      }
+    }
+  }
+  udpOutCount = 0;
 }
 
 }  // namespace tollgate::transport

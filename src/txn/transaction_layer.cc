@@ -68,10 +68,14 @@ struct TransactionLayer::ClientTxn {
 TransactionLayer::TransactionLayer(EventLoop& loop, transport::Transport& transport, Random& random,
                                    TimerSettings timers)
     : loop_(loop), transport_(transport), random_(random), timers_(timers) {
-  servers_.reserve(4096);
-  serverByKey_.reserve(4096);
-  clients_.reserve(4096);
-  clientByKey_.reserve(4096);
+  // Finished transactions linger up to 32 s (Timers J, L, M), so at a few
+  // thousand calls/s these tables hold 10^5 entries: start big enough that
+  // the first minutes of load are not spent rehashing them.
+  servers_.reserve(32768);
+  serverByKey_.reserve(32768);
+  acceptedByDialog_.reserve(8192);
+  clients_.reserve(32768);
+  clientByKey_.reserve(32768);
   loop_.addFlushHook([this] { reap(); });
 }
 
@@ -163,6 +167,9 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
       t.retransmit.cancel();  // §13.3.1.4: the ACK stops 2xx retransmission
       t.acceptedKey.clear();
       acceptedByDialog_.erase(it);
+      // RFC 6026 §7.1: retransmitted INVITEs are now absorbed silently, so the
+      // 2xx need not be kept for the rest of Timer L.
+      std::string().swap(t.lastResponse);
     }
     if (user_) user_->onRequest(std::move(msg), from);
     return;
@@ -224,6 +231,7 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
           if (t.cancelPending && !t.cancelSent) sendCancelNow(t);
         } else if (status < 300) {
           // RFC 6026 Accepted: further 2xx go to the TU, which ACKs each.
+          finishedClients_.push_back(id);
           t.state = S::Accepted;
           t.retransmit.cancel();
           t.timeout.setCallback([this, id] {
@@ -231,6 +239,7 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
           });
           t.timeout.start(loop_.timers(), 64 * timers_.t1);  // Timer M
         } else {
+          finishedClients_.push_back(id);
           t.state = S::Completed;
           t.retransmit.cancel();
           sendAckForNon2xx(t, *msg);
@@ -272,6 +281,7 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
       if (status < 200) {
         t.state = S::Proceeding;
       } else {
+        finishedClients_.push_back(id);
         t.state = S::Completed;
         t.retransmit.cancel();
         t.timeout.setCallback([this, id] {
@@ -363,6 +373,8 @@ TxnId TransactionLayer::createServer(sip::MessagePtr request, const Flow& from) 
   return id;
 }
 
+// Null once the transaction's final response went out and its loop turn
+// ended (reap() frees the request then).
 const Message* TransactionLayer::serverRequest(TxnId id) const {
   auto it = servers_.find(id);
   return it == servers_.end() ? nullptr : it->second->request.get();
@@ -401,6 +413,7 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
     return true;
   }
   serverSend(t, std::move(bytes));
+  finishedServers_.push_back(id);
 
   if (t.invite && status < 300) {
     // RFC 6026 Accepted: retransmit the 2xx until the ACK (§13.3.1.4), absorb
@@ -670,6 +683,16 @@ void TransactionLayer::clientTerminate(ClientTxn& t) {
 }
 
 void TransactionLayer::reap() {
+  for (TxnId id : finishedServers_) {
+    if (auto it = servers_.find(id); it != servers_.end()) it->second->request.reset();
+  }
+  finishedServers_.clear();
+  for (TxnId id : finishedClients_) {
+    // A CANCEL or ACK built later would need these fields, but neither is
+    // sent after a final response (the ACK for a non-2xx is in ackBytes).
+    if (auto it = clients_.find(id); it != clients_.end()) it->second->request = {};
+  }
+  finishedClients_.clear();
   deadServers_.clear();
   deadClients_.clear();
   stats_.serverLive = servers_.size();

@@ -203,6 +203,13 @@ class TransactionLayer final : public transport::MessageSink {
   // a callback that may still reference them.
   std::vector<std::unique_ptr<ServerTxn>> deadServers_;
   std::vector<std::unique_ptr<ClientTxn>> deadClients_;
+  // Transactions that reached a final response this loop turn. A finished
+  // transaction lingers (Timers J, L, M, D: up to 32 s over UDP) only to
+  // match retransmissions, which needs its key and last response, not the
+  // request: reap() frees the request then, once nobody in this turn can
+  // still hold a reference to it (serverRequest()).
+  std::vector<TxnId> finishedServers_;
+  std::vector<TxnId> finishedClients_;
   TxnStats stats_;
 };
 
