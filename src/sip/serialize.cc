@@ -19,17 +19,19 @@ constexpr size_t kAppend = SIZE_MAX;
 // Copies text with CR and LF replaced by SP: values handed to the writer
 // may come from other messages or from the store, and a line break in one
 // would let it smuggle a header field into our output.
+// The usual case (no line break) is two vectorised memchr scans and one
+// copy; find_first_of would call memchr on the two-byte set once per input
+// byte, measurable at tens of thousands of messages a second.
 void appendSanitized(std::string& out, std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t bad = text.find_first_of("\r\n", i);
-    if (bad == std::string_view::npos) {
-      out.append(text.substr(i));
-      return;
-    }
-    out.append(text.substr(i, bad - i));
-    out.push_back(' ');
-    i = bad + 1;
+  const size_t start = out.size();
+  out.append(text);
+  if (text.empty() || (std::memchr(text.data(), '\r', text.size()) == nullptr &&
+                       std::memchr(text.data(), '\n', text.size()) == nullptr)) {
+    return;
+  }
+  char* p = out.data() + start;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (p[i] == '\r' || p[i] == '\n') p[i] = ' ';
   }
 }
 
