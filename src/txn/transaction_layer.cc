@@ -65,17 +65,26 @@ struct TransactionLayer::ClientTxn {
   std::string ackBytes;  // ACK for a non-2xx final, re-sent on retransmissions
 };
 
+namespace {
+constexpr auto serverKeyOf = [](const auto& t) { return std::string_view(t.key); };
+constexpr auto acceptedKeyOf = [](const auto& t) { return std::string_view(t.acceptedKey); };
+constexpr auto clientKeyOf = [](const auto& t) { return std::string_view(t.key); };
+}  // namespace
+
 TransactionLayer::TransactionLayer(EventLoop& loop, transport::Transport& transport, Random& random,
                                    TimerSettings timers)
-    : loop_(loop), transport_(transport), random_(random), timers_(timers) {
+    : loop_(loop),
+      transport_(transport),
+      random_(random),
+      timers_(timers),
+      serverByKey_(random.next64(), 32768),
+      acceptedByDialog_(random.next64(), 8192),
+      clientByKey_(random.next64(), 32768) {
   // Finished transactions linger up to 32 s (Timers J, L, M), so at a few
   // thousand calls/s these tables hold 10^5 entries: start big enough that
   // the first minutes of load are not spent rehashing them.
   servers_.reserve(32768);
-  serverByKey_.reserve(32768);
-  acceptedByDialog_.reserve(8192);
   clients_.reserve(32768);
-  clientByKey_.reserve(32768);
   loop_.addFlushHook([this] { reap(); });
 }
 
@@ -141,8 +150,8 @@ std::string TransactionLayer::acceptedKey(std::string_view callId, uint32_t cseq
 void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
   const Method method = msg->method();
   if (method == Method::Ack) {
-    if (auto it = serverByKey_.find(serverKey(*msg, false)); it != serverByKey_.end()) {
-      ServerTxn& t = *servers_.at(it->second);
+    if (ServerTxn* found = serverByKey_.find(serverKey(*msg, false), serverKeyOf)) {
+      ServerTxn& t = *found;
       if (t.state == ServerTxn::State::Completed) {
         // §17.2.1: ACK for our non-2xx final; absorb retransmissions for T4.
         t.state = ServerTxn::State::Confirmed;
@@ -162,11 +171,11 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
       // it as the 2xx ACK below.
     }
     auto akey = acceptedKey(msg->callId(), msg->cseq().number, msg->from().tag());
-    if (auto it = acceptedByDialog_.find(akey); it != acceptedByDialog_.end()) {
-      ServerTxn& t = *servers_.at(it->second);
+    if (ServerTxn* found = acceptedByDialog_.find(akey, acceptedKeyOf)) {
+      ServerTxn& t = *found;
       t.retransmit.cancel();  // §13.3.1.4: the ACK stops 2xx retransmission
+      acceptedByDialog_.erase(t.acceptedKey, &t);
       t.acceptedKey.clear();
-      acceptedByDialog_.erase(it);
       // RFC 6026 §7.1: retransmitted INVITEs are now absorbed silently, so the
       // 2xx need not be kept for the rest of Timer L.
       std::string().swap(t.lastResponse);
@@ -176,9 +185,9 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
   }
 
   std::string key = serverKey(*msg, false);
-  if (auto it = serverByKey_.find(key); it != serverByKey_.end()) {
+  if (ServerTxn* found = serverByKey_.find(key, serverKeyOf)) {
     // A retransmission: answer from state, never bother the TU.
-    ServerTxn& t = *servers_.at(it->second);
+    ServerTxn& t = *found;
     ++stats_.retransmissionsAbsorbed;
     if (!t.lastResponse.empty() && t.state != ServerTxn::State::Confirmed) {
       (void)transport_.send(t.flow, t.lastResponse);
@@ -188,9 +197,8 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
 
   if (method == Method::Cancel) {
     // §9.2: a CANCEL matches the INVITE server transaction by branch.
-    auto inviteIt = serverByKey_.find(serverKey(*msg, true));
-    if (inviteIt != serverByKey_.end()) {
-      TxnId inviteId = inviteIt->second;
+    if (ServerTxn* inviteTxn = serverByKey_.find(serverKey(*msg, true), serverKeyOf)) {
+      TxnId inviteId = inviteTxn->id;
       TxnId cancelId = createServer(std::move(msg), from);
       respond(cancelId, 200, "OK", "");
       ServerTxn& invite = *servers_.at(inviteId);
@@ -206,13 +214,13 @@ void TransactionLayer::onResponseMessage(sip::MessagePtr msg, const Flow& from) 
   std::string key(via.branch);
   key += '|';
   key += msg->cseq().methodName;
-  auto it = clientByKey_.find(key);
-  if (it == clientByKey_.end()) {
+  ClientTxn* found = clientByKey_.find(key, clientKeyOf);
+  if (found == nullptr) {
     ++stats_.strayResponses;
     if (user_) user_->onStrayResponse(std::move(msg), from);
     return;
   }
-  ClientTxn& t = *clients_.at(it->second);
+  ClientTxn& t = *found;
   if (transport::isStream(t.flow.protocol) && from.connection != 0) {
     t.flow.connection = from.connection;
   }
@@ -359,7 +367,7 @@ TxnId TransactionLayer::createServer(sip::MessagePtr request, const Flow& from) 
   t->topVia = viaWithReceived(*request, from);
   t->source = from.remote.ip();
   t->request = std::move(request);
-  serverByKey_[t->key] = id;
+  serverByKey_.assign(t->key, t.get(), serverKeyOf);
   ServerTxn& ref = *t;
   servers_.emplace(id, std::move(t));
   ++stats_.serverCreated;
@@ -421,7 +429,7 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
     t.state = S::Accepted;
     t.acceptedKey =
         acceptedKey(t.request->callId(), t.request->cseq().number, t.request->from().tag());
-    acceptedByDialog_[t.acceptedKey] = id;
+    acceptedByDialog_.assign(t.acceptedKey, &t, acceptedKeyOf);
     if (unreliable) startFinalRetransmission(t);
     t.lifetime.setCallback([this, id] {
       auto s = servers_.find(id);
@@ -480,15 +488,8 @@ void TransactionLayer::serverTerminate(ServerTxn& t) {
   t.state = ServerTxn::State::Terminated;
   t.retransmit.cancel();
   t.lifetime.cancel();
-  if (auto k = serverByKey_.find(t.key); k != serverByKey_.end() && k->second == t.id) {
-    serverByKey_.erase(k);
-  }
-  if (!t.acceptedKey.empty()) {
-    if (auto k = acceptedByDialog_.find(t.acceptedKey);
-        k != acceptedByDialog_.end() && k->second == t.id) {
-      acceptedByDialog_.erase(k);
-    }
-  }
+  serverByKey_.erase(t.key, &t);
+  if (!t.acceptedKey.empty()) acceptedByDialog_.erase(t.acceptedKey, &t);
   if (occupancy_) occupancy_->closed(OccupancyKind::Transaction, t.source);
   auto it = servers_.find(t.id);
   if (it != servers_.end()) {
@@ -523,7 +524,7 @@ TxnId TransactionLayer::sendRequest(OutgoingRequest&& request, const Flow& to,
   t->cb = cb;
   t->key = request.branch + "|" + std::string(sip::methodName(request.method));
   t->request = std::move(request);
-  clientByKey_[t->key] = id;
+  clientByKey_.assign(t->key, t.get(), clientKeyOf);
   ClientTxn& ref = *t;
   clients_.emplace(id, std::move(t));
   ++stats_.clientCreated;
@@ -672,9 +673,7 @@ void TransactionLayer::clientTerminate(ClientTxn& t) {
   t.state = ClientTxn::State::Terminated;
   t.retransmit.cancel();
   t.timeout.cancel();
-  if (auto k = clientByKey_.find(t.key); k != clientByKey_.end() && k->second == t.id) {
-    clientByKey_.erase(k);
-  }
+  clientByKey_.erase(t.key, &t);
   auto it = clients_.find(t.id);
   if (it != clients_.end()) {
     deadClients_.push_back(std::move(it->second));

@@ -26,6 +26,7 @@
 #include "sip/message.h"
 #include "sip/serialize.h"
 #include "transport/transport.h"
+#include "txn/key_index.h"
 
 namespace tollgate::txn {
 
@@ -195,10 +196,10 @@ class TransactionLayer final : public transport::MessageSink {
 
   TxnId nextId_ = 1;
   std::unordered_map<TxnId, std::unique_ptr<ServerTxn>> servers_;
-  std::unordered_map<std::string, TxnId> serverByKey_;
-  std::unordered_map<std::string, TxnId> acceptedByDialog_;  // 2xx sent, awaiting ACK
+  KeyIndex<ServerTxn> serverByKey_;
+  KeyIndex<ServerTxn> acceptedByDialog_;  // 2xx sent, awaiting ACK
   std::unordered_map<TxnId, std::unique_ptr<ClientTxn>> clients_;
-  std::unordered_map<std::string, TxnId> clientByKey_;  // branch + method
+  KeyIndex<ClientTxn> clientByKey_;  // branch + method
   // Ended transactions are destroyed after the current event, never inside
   // a callback that may still reference them.
   std::vector<std::unique_ptr<ServerTxn>> deadServers_;
