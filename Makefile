@@ -76,7 +76,10 @@ fuzz-smoke: fuzz
 integration: build deps-test
 	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration
 
+# bench/run is the side-by-side table against Kamailio (docs/BENCHMARKS.md);
+# the rest are tollgate's own figures.
 bench: build deps-test
+	bench/run
 	build/bin/shield_bench
 	bench/flood.py
 	bench/call_rate.py
