@@ -12,7 +12,13 @@
 namespace tollgate::store {
 
 std::vector<std::string> sqliteStoreFiles(const std::string& path) {
-  return {path, path + "-wal", path + "-shm", path + "-journal"};
+  // SQLite names the side files after the database's real path (it
+  // resolves symlinks), so a symlinked store.path has them beside its
+  // target.
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::canonical(path, ec);
+  const std::string base = ec ? path : real.string();
+  return {path, base + "-wal", base + "-shm", base + "-journal"};
 }
 
 std::string sqliteStoreDirectory(const std::string& path) {
@@ -30,12 +36,8 @@ bool isMemory(const std::string& path) {
 
 // Directories and the database file exist with owner-only modes before
 // SQLite opens anything: SQLite then creates -wal, -shm and -journal with
-// the database's mode. Files left wider (an older tollgate created them
-// 0644, or somebody ran chmod) are tightened; a file we cannot change (owned
-// by another user) is logged and opened as it is: refusing would stop the
-// switch for a condition only the operator can fix, and `tollgate doctor`
-// flags it.
-Result<Ok, StoreError> prepareFiles(const std::string& path) {
+// the database's mode.
+Result<Ok, StoreError> createFiles(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     auto made = files::makePrivateDirectories(parent.string());
@@ -48,6 +50,17 @@ Result<Ok, StoreError> prepareFiles(const std::string& path) {
   }
   auto created = files::createPrivateFile(path);
   if (!created) return Err{StoreError{created.error()}};
+  return Ok{};
+}
+
+// Files left wider (an older tollgate created them 0644, somebody ran chmod,
+// or SQLite created the database through a dangling symlink) are tightened;
+// a file we cannot change (owned by another user) is logged and opened as
+// it is: refusing would stop the switch for a condition only the operator
+// can fix, and `tollgate doctor` flags it. Runs after sqlite3_open_v2 (the
+// database exists) and before the first statement (no -wal created yet by
+// this connection).
+void tightenFiles(const std::string& path) {
   for (const std::string& file : sqliteStoreFiles(path)) {
     auto was = files::restrictToOwner(file);
     if (!was) {
@@ -67,7 +80,6 @@ Result<Ok, StoreError> prepareFiles(const std::string& path) {
           .kv("why", "holds HA1 digests and carrier passwords: readable by its owner only");
     }
   }
-  return Ok{};
 }
 
 // Switching a fresh file to WAL needs an exclusive lock, and SQLite does not
@@ -119,7 +131,7 @@ Result<Ok, StoreError> enableWal(sqlite3* db, const std::string& path) {
 Result<sqlite3*, StoreError> openSqliteDatabase(const std::string& path) {
   if (path.empty()) return Err{StoreError{"empty SQLite store path"}};
   if (!isMemory(path)) {
-    if (auto r = prepareFiles(path); !r) return Err{r.error()};
+    if (auto r = createFiles(path); !r) return Err{r.error()};
   }
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
@@ -129,6 +141,7 @@ Result<sqlite3*, StoreError> openSqliteDatabase(const std::string& path) {
     sqlite3_close_v2(db);
     return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
   }
+  if (!isMemory(path)) tightenFiles(path);
   // Before anything that may wait for another process's lock, including
   // the journal mode switch.
   sqlite3_busy_timeout(db, kSqliteBusyTimeoutMs);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -114,6 +115,23 @@ TEST(SqliteOpenFilesTest, OwnerBitsAreKept) {
   ASSERT_EQ(::chmod(db.c_str(), 0640), 0);
   ASSERT_TRUE(openSqliteStore(db).ok());
   EXPECT_EQ(modeOf(db), 0600u);
+}
+
+TEST(SqliteOpenFilesTest, AStorePathThroughASymlinkEndsOwnerOnly) {
+  Umask umask(0022);
+  TestTempDir tmp;
+  ASSERT_TRUE(tmp.ok());
+  const std::string target = tmp.file("data.db");
+  const std::string link = tmp.file("tollgate.db");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  // The link dangles: SQLite, not the opener, creates the target (0644).
+  auto st = openSqliteStore(link);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(modeOf(target), 0600u) << "tightened right after SQLite created it";
+  const auto files = sqliteStoreFiles(link);
+  EXPECT_EQ(files[1], target + "-wal") << "SQLite names the WAL after the real path";
+  EXPECT_TRUE(exists(files[1]));
+  EXPECT_EQ(modeOf(files[1]), 0600u);
 }
 
 TEST(SqliteOpenFilesTest, ConnectionSettingsAreTheSameForEveryOpener) {

@@ -111,7 +111,8 @@ inline constexpr int kSqliteBusyTimeoutMs = 5000;
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path);
 
 // The files SQLite keeps for the store at `path`: the database, then its
-// -wal, -shm and -journal. All hold secrets (HA1 digests, carrier passwords,
+// -wal, -shm and -journal (beside the database's real path when `path` is
+// a symlink). All hold secrets (HA1 digests, carrier passwords,
 // session and token hashes); `tollgate doctor` checks their modes.
 std::vector<std::string> sqliteStoreFiles(const std::string& path);
 // The directory that holds them ("." for a bare file name).
