@@ -19,6 +19,7 @@
 
 #include "app/config.h"
 #include "app/node_control.h"
+#include "common/private_files.h"
 #include "mgmt/api_client.h"
 #include "mgmt/api_server.h"
 
@@ -309,7 +310,9 @@ int runTrace(const ApiCommands& c) {
                                {"duration", c.tDuration > 0 ? std::to_string(c.tDuration) : ""}});
   std::FILE* out = stdout;
   if (pcap) {
-    out = std::fopen(c.tWrite.c_str(), "wb");
+    // SIP signalling with digest responses (an offline guess at a weak
+    // password): owner-only, like every file tollgate writes secrets to.
+    out = files::openPrivateForWriting(c.tWrite);
     if (!out) {
       std::fprintf(stderr, "%s: cannot write\n", c.tWrite.c_str());
       return kExitRuntime;
@@ -382,8 +385,9 @@ int runCdrExport(const ApiCommands& c) {
                                              {"gateway", c.gateway},
                                              {"number", c.number},
                                              {"reason", c.reason}});
+  // Calling and called numbers of every call: owner-only when created.
   std::FILE* out =
-      c.output.empty() || c.output == "-" ? stdout : std::fopen(c.output.c_str(), "wb");
+      c.output.empty() || c.output == "-" ? stdout : files::openPrivateForWriting(c.output);
   if (!out) {
     std::fprintf(stderr, "%s: cannot write\n", c.output.c_str());
     return kExitRuntime;

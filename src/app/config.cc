@@ -569,6 +569,7 @@ void readAuth(TableReader& r, AuthConfig& a) {
     }
   }
   r.duration("nonce_lifetime", kMinNonceLifetimeS, kMaxNonceLifetimeS, &a.nonceLifetime);
+  r.boolean("digest_uri_host_only", &a.digestUriHostOnly);
   r.boolean("retry_limits", &a.retryLimits);
   r.integerAs("max_retry", 1, kMaxRetryLimit, &a.maxRetry);
   r.integerAs("source_max_retry", 1, kMaxSourceRetryLimit, &a.sourceMaxRetry);

@@ -60,6 +60,7 @@ struct AuthConfig {
   // Challenges offered, one header each, in this order.
   std::vector<auth::Algorithm> digestAlgorithms = {auth::Algorithm::Md5, auth::Algorithm::Sha256};
   Seconds nonceLifetime{300};
+  bool digestUriHostOnly = true;  // accept SIPp's uri=sip:host:port (auth/digest_uri.h)
   bool retryLimits = true;
   int maxRetry = 6;          // SS_AUTHENTICATION_MAX_RETRY, per (username, source)
   int sourceMaxRetry = 30;   // per source, any username

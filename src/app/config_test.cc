@@ -96,6 +96,7 @@ TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
             (std::vector<auth::Algorithm>{auth::Algorithm::Md5, auth::Algorithm::Sha256}));
   EXPECT_EQ(c.auth.nonceLifetime, 300s);
   EXPECT_TRUE(c.auth.retryLimits);
+  EXPECT_TRUE(c.auth.digestUriHostOnly);
   EXPECT_EQ(c.auth.maxRetry, 6);
   EXPECT_EQ(c.auth.sourceMaxRetry, 30);
   EXPECT_EQ(c.auth.suspendTime, 180s);
@@ -213,6 +214,7 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.auth.digestAlgorithms, d.auth.digestAlgorithms);
   EXPECT_EQ(c.auth.nonceLifetime, d.auth.nonceLifetime);
   EXPECT_EQ(c.auth.retryLimits, d.auth.retryLimits);
+  EXPECT_EQ(c.auth.digestUriHostOnly, d.auth.digestUriHostOnly);
   EXPECT_EQ(c.auth.maxRetry, d.auth.maxRetry);
   EXPECT_EQ(c.auth.sourceMaxRetry, d.auth.sourceMaxRetry);
   EXPECT_EQ(c.auth.suspendTime, d.auth.suspendTime);
@@ -411,8 +413,8 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"log", {"level", "format"}},
       {"node", {"drain_timeout"}},
       {"auth",
-       {"digest_algorithms", "nonce_lifetime", "retry_limits", "max_retry", "source_max_retry",
-        "suspend_time", "max_suspend_time", "failure_window"}},
+       {"digest_algorithms", "nonce_lifetime", "digest_uri_host_only", "retry_limits", "max_retry",
+        "source_max_retry", "suspend_time", "max_suspend_time", "failure_window"}},
       {"registrar",
        {"replace", "default_expires", "min_expires", "max_expires", "keepalive_interval"}},
       {"tls",
@@ -508,18 +510,20 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 126u);  // 128 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 127u);  // 129 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
-  Config c = parseOk(std::string(kMinimal) +
-                     "[auth]\ndigest_algorithms = [\"SHA-256\", \"MD5\"]\nretry_limits = false\n"
-                     "max_retry = 3\nsuspend_time = 60\nmax_suspend_time = 60\n"
-                     "[registrar]\nreplace = false\nmin_expires = 30\ndefault_expires = 30\n"
-                     "max_expires = 40\nkeepalive_interval = 0\n");
+  Config c = parseOk(
+      std::string(kMinimal) +
+      "[auth]\ndigest_algorithms = [\"SHA-256\", \"MD5\"]\nretry_limits = false\n"
+      "digest_uri_host_only = false\nmax_retry = 3\nsuspend_time = 60\nmax_suspend_time = 60\n"
+      "[registrar]\nreplace = false\nmin_expires = 30\ndefault_expires = 30\n"
+      "max_expires = 40\nkeepalive_interval = 0\n");
   EXPECT_EQ(c.auth.digestAlgorithms,
             (std::vector<auth::Algorithm>{auth::Algorithm::Sha256, auth::Algorithm::Md5}));
   EXPECT_FALSE(c.auth.retryLimits);
+  EXPECT_FALSE(c.auth.digestUriHostOnly);
   EXPECT_EQ(c.auth.maxRetry, 3);
   EXPECT_FALSE(c.registrar.replace);
   EXPECT_EQ(c.registrar.keepaliveInterval, 0s);

@@ -20,6 +20,7 @@
 #include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
+#include "common/private_files.h"
 #include "common/random.h"
 #include "firewall/kernel_offload.h"
 #include "mgmt/api_server.h"
@@ -68,6 +69,7 @@ call::SwitchConfig switchConfig(const Config& c) {
   s.auth.realm = c.sip.domain;
   s.auth.algorithms = c.auth.digestAlgorithms;
   s.auth.nonceLifetime = std::chrono::duration_cast<Millis>(c.auth.nonceLifetime);
+  s.auth.digestUriHostOnly = c.auth.digestUriHostOnly;
   s.auth.limits.enabled = c.auth.retryLimits;
   s.auth.limits.maxRetry = static_cast<uint32_t>(c.auth.maxRetry);
   s.auth.limits.sourceMaxRetry = static_cast<uint32_t>(c.auth.sourceMaxRetry);
@@ -335,6 +337,21 @@ mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
   return a;
 }
 
+// The store's files are tightened by the opener (store.permissions_tightened);
+// an existing directory is only reported: it may be shared (/var/lib), and
+// `tollgate doctor` says what to do.
+void warnIfStoreDirectoryOpen(const std::string& storePath) {
+  const std::string dir = store::sqliteStoreDirectory(storePath);
+  auto info = files::inspect(dir);
+  if (!info || !*info || !files::openToOthers((*info)->mode)) return;
+  log::warn("store.directory_open")
+      .kv("path", dir)
+      .kv("mode", files::octal((*info)->mode))
+      .kv("why",
+          "other users can list (or, if writable, replace) the store's files; give the store a "
+          "directory of its own, mode 0700 (tollgate doctor)");
+}
+
 bool isWildcard(const net::SockAddr& a) {
   const uint8_t* b = a.ip().bytes();
   for (size_t i = 0; i < a.ip().size(); ++i) {
@@ -377,6 +394,7 @@ int runNode(const Config& config) {
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
+  warnIfStoreDirectoryOpen(config.store.path);
   auto openedPolicy = store::openSqlitePolicyStore(config.store.path);
   if (!openedPolicy.ok()) {
     log::error("store.open_failed")
@@ -617,6 +635,7 @@ int runNode(const Config& config) {
         .kv("challenges", s.challengesSent)
         .kv("authenticated", a.authenticated)
         .kv("failures", a.failures)
+        .kv("uri_mismatches", a.uriMismatches)
         .kv("stale", a.stale)
         .kv("replays", a.replays)
         .kv("invalid_nonces", a.invalidNonces)

@@ -12,6 +12,7 @@
 #include <memory>
 #include <thread>
 
+#include "common/private_files.h"
 #include "mgmt/secrets.h"
 
 namespace tollgate::app {
@@ -148,10 +149,13 @@ Result<std::string, std::string> writeApiToken(const std::string& path) {
   std::string token = mgmt::newToken(mgmt::kLocalTokenPrefix);
   std::string tmp = path + ".tmp";
   ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  files::kPrivateFileMode);
   if (fd < 0) return Err(tmp + ": " + std::strerror(errno));
   std::string line = token + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+  // fchmod: exactly 0600, whatever the umask took away from open's mode.
+  bool ok = ::fchmod(fd, files::kPrivateFileMode) == 0 &&
+            ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
             ::fsync(fd) == 0;
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {

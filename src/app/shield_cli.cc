@@ -9,6 +9,7 @@
 
 #include "app/ban_sync.h"
 #include "app/config.h"
+#include "app/node_control.h"
 #include "firewall/doctor.h"
 #include "firewall/rules.h"
 #include "shield/ip_key.h"
@@ -450,6 +451,10 @@ int cmdDoctor(const std::string& configPath) {
   if (!c) return kExitBadConfig;
   firewall::DoctorInput in;
   in.kernelOffload = c->firewall.kernelOffload;
+  // Looked at, never opened: opening would already tighten the modes.
+  in.privateFiles = store::sqliteStoreFiles(c->store.path);
+  in.privateFiles.push_back(apiTokenPath(*c));
+  in.privateDirectory = store::sqliteStoreDirectory(c->store.path);
   auto checks = firewall::runDoctor(in);
   std::fputs(firewall::formatDoctor(checks).c_str(), stdout);
   const bool ok = std::all_of(checks.begin(), checks.end(), [](const auto& k) { return k.ok; });

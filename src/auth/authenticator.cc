@@ -108,13 +108,20 @@ AuthResult DigestAuthenticator::check(const sip::Message& request, const net::Ip
   size_t n = hasher_.response(*alg, ha1, creds.nonce, creds.nc, creds.cnonce, creds.qop,
                               request.methodName(), creds.uri, expected);
   const bool match = hexEquals(std::string_view(expected.data(), n), creds.response);
-  const bool ok = match && account != nullptr && ha1.data() != dummyMd5_.data() &&
+  // RFC 3261 §22.4, RFC 7616 §3.4.6: credentials for another Request-URI
+  // (a call to another number) are bad credentials, even with the right
+  // response: a rewritten or replayed request.
+  const bool sameTarget = matchDigestUri(creds.uri, request.requestUri(),
+                                         settings_.digestUriHostOnly) != DigestUriMatch::Mismatch;
+  const bool ok = match && sameTarget && account != nullptr && ha1.data() != dummyMd5_.data() &&
                   ha1.data() != dummySha256_.data() && accounts.permits(*account, source);
 
-  // 6. A wrong password (or unknown user, or wrong address) is counted.
+  // 6. A wrong password (or unknown user, wrong address, another uri) is
+  // counted.
   if (!ok) {
-    ++stats_.failures;
+    ++(sameTarget ? stats_.failures : stats_.uriMismatches);
     r.failed = true;
+    r.uriMismatch = !sameTarget;
     if (limiter_.recordFailure(creds.username, source)) {
       ++stats_.suspendedDrops;
       r.kind = AuthResult::Kind::Suspended;

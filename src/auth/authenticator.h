@@ -16,17 +16,18 @@
 //   5. response computed from the account's HA1 (an unknown username uses a
 //      dummy HA1, so it costs the same and answers the same as a wrong
 //      password: no user enumeration), compared in constant time; the
-//      account's address restriction is part of the check;
-//   6. wrong -> the failure is counted; Challenge, or Suspended when this
-//      failure reached the limit;
+//      account's address restriction is part of the check; the digest uri=
+//      must name the Request-URI's target (digest_uri.h; RFC 3261 §22.4,
+//      RFC 7616 §3.4.6), else the credentials are bad whatever the response;
+//   6. wrong (or another uri) -> the failure is counted; Challenge, or
+//      Suspended when this failure reached the limit;
 //   7. right but the nonce expired -> Challenge with stale=true;
 //   8. right but nc not increasing (or a qop-less nonce used twice) ->
 //      replay: Challenge with stale=true;
 //   9. -> Authenticated.
-// The digest uri= is not compared with the Request-URI: it is covered by
-// the response hash, proxies and some clients (SIPp uses
-// sip:<remote_ip>:<remote_port>) legitimately differ, and replay is already
-// stopped by nonces, nc and the method in HA2 (docs/authentication.md).
+// Nonces, nc and the method in HA2 stop a replay of the same request; the
+// uri check of step 5 stops credentials moving to another target
+// (docs/authentication.md).
 //
 // Confined to its worker.
 #pragma once
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "auth/digest.h"
+#include "auth/digest_uri.h"
 #include "auth/nonce.h"
 #include "auth/retry_limiter.h"
 #include "common/clock.h"
@@ -72,6 +74,9 @@ struct AuthSettings {
   std::vector<Algorithm> algorithms = {Algorithm::Md5, Algorithm::Sha256};
   Millis nonceLifetime{300'000};
   RetryLimits limits;
+  // Accept a digest uri= of the form sip:host[:port] naming the Request-URI's
+  // host and port but no user (SIPp's default; digest_uri.h). auth.digest_uri_host_only.
+  bool digestUriHostOnly = true;
 };
 
 struct AuthResult {
@@ -80,6 +85,7 @@ struct AuthResult {
   const Account* account = nullptr;  // Authenticated
   bool stale = false;                // Challenge: send stale=true
   bool failed = false;               // the request carried wrong credentials (counted)
+  bool uriMismatch = false;          // failed because uri= names another target
   bool hadCredentials = false;
   std::string_view username;  // from the credentials or the hint; views the request
 };
@@ -87,7 +93,8 @@ struct AuthResult {
 struct AuthStats {
   uint64_t challenges = 0;
   uint64_t authenticated = 0;
-  uint64_t failures = 0;
+  uint64_t failures = 0;       // wrong response, unknown user or wrong address
+  uint64_t uriMismatches = 0;  // digest uri= names another target (counted like failures)
   uint64_t stale = 0;
   uint64_t replays = 0;
   uint64_t invalidNonces = 0;

@@ -1,7 +1,7 @@
 // The server-side digest decision on real parsed SIP messages: challenge,
 // success with MD5 and SHA-256, qop and RFC 2069 forms, either header,
 // wrong password and unknown user alike, stale nonces, replay, address
-// restriction, suspension.
+// restriction, suspension, credentials computed for another Request-URI.
 #include "auth/authenticator.h"
 
 #include <gtest/gtest.h>
@@ -57,9 +57,10 @@ std::string crlf(std::string_view text) {
 }
 
 sip::MessagePtr request(std::string_view method, const std::string& authHeaders,
-                        const std::string& user = "alice") {
+                        const std::string& user = "alice",
+                        const std::string& requestUri = "sip:15551234567@192.0.2.10") {
   std::string m(method);
-  std::string text = m + " sip:15551234567@192.0.2.10 SIP/2.0\n" +
+  std::string text = m + " " + requestUri + " SIP/2.0\n" +
                      "Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-1\n"
                      "Max-Forwards: 70\n"
                      "From: <sip:" +
@@ -322,6 +323,75 @@ TEST_F(AuthenticatorTest, StaleChallengeSaysSo) {
   std::vector<std::string> values;
   auth_.challenges(src_, clock_.now(), true, values);
   for (const auto& v : values) EXPECT_NE(v.find("stale=true"), std::string::npos) << v;
+}
+
+// RFC 3261 §22.4, RFC 7616 §3.4.6: credentials computed for a call to one
+// number do not authenticate a call to another, even with the right
+// password and a fresh nonce; that counts like a wrong password.
+TEST_F(AuthenticatorTest, CredentialsForAnotherRequestUriAreABadCredential) {
+  Client c;
+  c.uri = "sip:4420555@192.0.2.10";
+  auto own = request("INVITE", c.credentials(nonceFor(src_), 1, "INVITE"), "alice",
+                     "sip:4420555@192.0.2.10");
+  EXPECT_EQ(check(*own, src_).kind, Kind::Authenticated) << "the uri it was computed for";
+
+  auto moved = request("INVITE", c.credentials(nonceFor(src_), 1, "INVITE"), "alice",
+                       "sip:1900666@192.0.2.10");
+  AuthResult r = check(*moved, src_);
+  EXPECT_EQ(r.kind, Kind::Challenge);
+  EXPECT_TRUE(r.failed) << "counted by the retry limits like a wrong password";
+  EXPECT_TRUE(r.uriMismatch);
+  EXPECT_FALSE(r.stale) << "stale=true would invite the client to retry the same target";
+  EXPECT_EQ(auth_.stats().uriMismatches, 1u);
+  EXPECT_EQ(auth_.stats().failures, 0u) << "its own reason, not a wrong password";
+  EXPECT_EQ(auth_.stats().authenticated, 1u);
+}
+
+TEST_F(AuthenticatorTest, UriMismatchesReachTheRetryLimit) {
+  const auto attacker = ip("203.0.113.9");
+  Client c;
+  c.uri = "sip:4420555@192.0.2.10";
+  AuthResult r;
+  for (int i = 0; i < 6; ++i) {
+    auto m = request("INVITE", c.credentials(nonceFor(attacker), 1, "INVITE"), "alice",
+                     "sip:1900666@192.0.2.10");
+    r = check(*m, attacker);
+  }
+  EXPECT_EQ(r.kind, Kind::Suspended) << "the 6th mismatch suspends the pair";
+  EXPECT_EQ(auth_.stats().uriMismatches, 6u);
+}
+
+TEST_F(AuthenticatorTest, HostOnlyUriIsAcceptedOnlyWhenAllowed) {
+  Client sipp;  // uri = "sip:192.0.2.10:5060": SIPp's default form
+  auto m = request("INVITE", sipp.credentials(nonceFor(src_), 1, "INVITE"));
+  EXPECT_EQ(check(*m, src_).kind, Kind::Authenticated);
+
+  AuthSettings strict = settings();
+  strict.digestUriHostOnly = false;
+  DigestAuthenticator a(random_, clock_, strict);
+  std::vector<std::string> values;
+  a.challenges(src_, clock_.now(), false, values);
+  auto ch = parseChallenge(values.front());
+  auto m2 = request("INVITE", sipp.credentials(std::string(ch->nonce), 1, "INVITE"));
+  AuthResult r = a.check(*m2, src_, clock_.now(), dir_);
+  EXPECT_EQ(r.kind, Kind::Challenge);
+  EXPECT_TRUE(r.uriMismatch);
+
+  Client exact;
+  exact.uri = "sip:15551234567@192.0.2.10";
+  auto m3 = request("INVITE", exact.credentials(std::string(ch->nonce), 2, "INVITE"));
+  EXPECT_EQ(a.check(*m3, src_, clock_.now(), dir_).kind, Kind::Authenticated);
+}
+
+TEST_F(AuthenticatorTest, RegisterWithTheDomainUriAuthenticates) {
+  Client c;
+  c.uri = "sip:tollgate.local";
+  auto m = request("REGISTER", c.credentials(nonceFor(src_), 1, "REGISTER"), "alice",
+                   "sip:tollgate.local");
+  EXPECT_EQ(check(*m, src_).kind, Kind::Authenticated);
+  auto other = request("REGISTER", c.credentials(nonceFor(src_), 2, "REGISTER"), "alice",
+                       "sip:other.example");
+  EXPECT_TRUE(check(*other, src_).uriMismatch) << "another registrar's domain";
 }
 
 }  // namespace

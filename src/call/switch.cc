@@ -1684,6 +1684,7 @@ void Switch::sendChallenge(const Message& request, const Flow& from, const auth:
   txns_.respondStateless(request, from, code, "", newTag(), extra);
   if (r.failed) {
     log::debug("auth.failed")
+        .kv("reason", r.uriMismatch ? "uri_mismatch" : "bad_credentials")
         .kv("username", r.username)
         .kv("source", from.remote.toString())
         .kv("method", request.methodName());

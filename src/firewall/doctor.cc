@@ -6,6 +6,8 @@
 #include <optional>
 #include <sstream>
 
+#include "common/private_files.h"
+
 namespace tollgate::firewall {
 
 namespace {
@@ -48,6 +50,70 @@ bool hasCapability(const std::string& status, int cap) {
     return (mask >> cap) & 1u;
   }
   return false;
+}
+
+// A file that holds secrets: nobody but its owner may read it. Each check is
+// named by its path.
+void fileChecks(const DoctorInput& in, std::vector<DoctorCheck>& out) {
+  for (size_t i = 0; i < in.privateFiles.size(); ++i) {
+    const std::string& path = in.privateFiles[i];
+    auto info = files::inspect(path);
+    const bool absent = info && !*info;
+    if (absent && i > 0) continue;  // no -wal while nothing has it open: fine
+    DoctorCheck c;
+    c.setting = path;
+    c.recommended = files::octal(files::kPrivateFileMode);
+    if (!info) {
+      c.current = "unreadable";
+      c.ok = false;
+      c.why = info.error();
+    } else if (absent) {
+      c.current = "absent";
+      c.why = "not created yet: tollgate creates it 0600";
+    } else {
+      c.current = files::octal((*info)->mode);
+      c.ok = !files::openToOthers((*info)->mode);
+      c.why = c.ok ? "readable by its owner only"
+                   : "holds secrets (HA1 digests that authenticate as the account, carrier "
+                     "passwords in clear, session and token hashes) and other users can read "
+                     "it; tollgate tightens it the next time it opens the store";
+      if (!c.ok) c.command = "chmod 600 " + path;
+    }
+    out.push_back(c);
+  }
+  if (in.privateDirectory.empty()) return;
+  auto info = files::inspect(in.privateDirectory);
+  if (info && !*info) return;  // tollgate creates it 0700
+  DoctorCheck c;
+  c.setting = in.privateDirectory;
+  c.recommended = files::octal(files::kPrivateDirectoryMode);
+  if (!info) {
+    c.current = "unreadable";
+    c.ok = false;
+    c.why = info.error();
+    out.push_back(c);
+    return;
+  }
+  const unsigned mode = (*info)->mode;
+  c.current = files::octal(mode);
+  c.ok = !files::openToOthers(mode);
+  if (c.ok) {
+    c.why = "the store's directory: its owner's only";
+  } else if ((mode & 0022) != 0 || (mode & 01000) != 0) {
+    // Writable by others (or a shared sticky directory like /tmp): they can
+    // plant or swap files next to the store; chmod of a shared directory
+    // would break its other users.
+    c.why =
+        "others can create files next to the store (and, without the sticky bit, replace "
+        "it): move the store into a directory of its own, owned by the user tollgate runs "
+        "as, mode 0700";
+  } else {
+    c.why =
+        "others can list the store's files; tollgate leaves an existing directory as it "
+        "is (it may be shared)";
+    c.command = "chmod 700 " + in.privateDirectory;
+  }
+  out.push_back(c);
 }
 
 }  // namespace
@@ -139,6 +205,7 @@ std::vector<DoctorCheck> runDoctor(const DoctorInput& in) {
                   "AmbientCapabilities=CAP_NET_ADMIN in the systemd unit, or run as root)";
     out.push_back(c);
   }
+  fileChecks(in, out);
   return out;
 }
 
@@ -159,12 +226,14 @@ std::string formatDoctor(const std::vector<DoctorCheck>& checks) {
   }
   std::string apply, persist;
   for (const auto& c : checks) {
-    if (c.ok || c.value.empty()) continue;
+    if (c.ok) continue;
+    if (!c.command.empty()) apply += "  " + c.command + "\n";
+    if (c.value.empty()) continue;
     apply += "  sysctl -w " + c.setting + "=" + c.value + "\n";
     persist += "  " + c.setting + " = " + c.value + "\n";
   }
-  if (!apply.empty()) {
-    o << "\nTo apply now (as root):\n" << apply;
+  if (!apply.empty()) o << "\nTo apply now (as root):\n" << apply;
+  if (!persist.empty()) {
     o << "\nTo keep them after a reboot, put these lines in /etc/sysctl.d/90-tollgate.conf:\n"
       << persist;
   }

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +186,47 @@ TEST(DoctorTest, AllGoodAndNoConntrack) {
   EXPECT_THAT(formatDoctor(checks), HasSubstr("all checks pass"));
   p.status("0000000000000000");
   EXPECT_FALSE(find(runDoctor(in), "CAP_NET_ADMIN")->ok);
+}
+
+TEST(DoctorTest, FlagsStoreFilesAndDirectoryOthersCanRead) {
+  FakeProc p;
+  const std::string dir = p.input().procSys + "/../store";
+  std::filesystem::create_directories(dir);
+  const std::string db = dir + "/tollgate.db";
+  std::ofstream(db) << "x";
+  std::ofstream(db + "-wal") << "x";
+  ASSERT_EQ(::chmod(db.c_str(), 0644), 0);
+  ASSERT_EQ(::chmod((db + "-wal").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  DoctorInput in = p.input();
+  in.privateFiles = {db, db + "-wal", db + "-shm", db + ".api-token"};
+  in.privateDirectory = dir;
+  auto checks = runDoctor(in);
+  ASSERT_NE(find(checks, db), nullptr);
+  EXPECT_FALSE(find(checks, db)->ok);
+  EXPECT_EQ(find(checks, db)->current, "0644");
+  EXPECT_TRUE(find(checks, db + "-wal")->ok);
+  EXPECT_EQ(find(checks, db + "-shm"), nullptr) << "absent side files are not listed";
+  EXPECT_FALSE(find(checks, dir)->ok);
+  const std::string report = formatDoctor(checks);
+  EXPECT_THAT(report, HasSubstr("chmod 600 " + db));
+  EXPECT_THAT(report, HasSubstr("chmod 700 " + dir));
+
+  ASSERT_EQ(::chmod(db.c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 01777), 0);
+  checks = runDoctor(in);
+  EXPECT_TRUE(find(checks, db)->ok);
+  EXPECT_FALSE(find(checks, dir)->ok);
+  EXPECT_THAT(find(checks, dir)->why, HasSubstr("directory of its own"));
+  EXPECT_THAT(formatDoctor(checks), Not(HasSubstr("chmod 700")))
+      << "never advise chmod of a shared directory like /tmp";
+
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  std::filesystem::remove(db);
+  checks = runDoctor(in);
+  EXPECT_TRUE(find(checks, db)->ok);
+  EXPECT_EQ(find(checks, db)->current, "absent");
+  EXPECT_TRUE(find(checks, dir)->ok);
 }
 
 // Runs `body` in a forked child inside a fresh network namespace; the

@@ -167,6 +167,7 @@ Json authStatsJson(const NodeStats& s) {
   return Json{{"challenges", s.calls.challengesSent},
               {"authenticated", a.authenticated},
               {"failures", a.failures},
+              {"uri_mismatches", a.uriMismatches},
               {"stale", a.stale},
               {"replays", a.replays},
               {"invalid_nonces", a.invalidNonces},

@@ -119,9 +119,11 @@ void authMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.calls.challengesSent));
   w.family("tollgate_sip_auth_total", "counter",
            "Digest credentials checked, by result (failed = wrong password, unknown user or "
-           "wrong address: counted by the retry limits).");
+           "wrong address; uri_mismatch = uri= names another target than the Request-URI; "
+           "both counted by the retry limits).");
   const std::pair<const char*, uint64_t> results[] = {{"authenticated", a.authenticated},
                                                       {"failed", a.failures},
+                                                      {"uri_mismatch", a.uriMismatches},
                                                       {"stale", a.stale},
                                                       {"replay", a.replays},
                                                       {"invalid_nonce", a.invalidNonces},

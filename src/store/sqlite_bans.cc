@@ -1,8 +1,8 @@
 // SQLite implementation of BanStore (ban_store.h). It opens its own
 // connection to the store file, after openSqliteStore() has created and
-// migrated it, with the same settings: busy timeout, WAL (set by the first
-// opener; a file property), synchronous=NORMAL, BEGIN IMMEDIATE for every
-// write. Externally synchronized, like every store connection.
+// migrated it, through the same opener (sqlite_open.h: file modes, busy
+// timeout, WAL, synchronous=NORMAL); BEGIN IMMEDIATE for every write. Externally synchronized, like
+// every store connection.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "store/ban_store.h"
+#include "store/sqlite_open.h"
 
 namespace tollgate::store {
 namespace {
@@ -35,12 +36,6 @@ class SqliteBanStore final : public BanStore {
   }
   SqliteBanStore(const SqliteBanStore&) = delete;
   SqliteBanStore& operator=(const SqliteBanStore&) = delete;
-
-  Result<Ok, StoreError> configure() {
-    sqlite3_busy_timeout(db_, kSqliteBusyTimeoutMs);
-    sqlite3_extended_result_codes(db_, 1);
-    return exec("PRAGMA synchronous=NORMAL");
-  }
 
   Result<Ok, StoreError> putBans(const std::vector<BanRow>& rows) override;
   Result<bool, StoreError> deleteBan(std::string_view address) override;
@@ -310,16 +305,9 @@ Result<std::unique_ptr<BanStore>, StoreError> openSqliteBanStore(const std::stri
     auto main = openSqliteStore(path);
     if (!main) return Err{main.error()};
   }
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
-  }
-  auto store = std::make_unique<SqliteBanStore>(db, path);
-  if (auto r = store->configure(); !r) return Err{r.error()};
-  return std::unique_ptr<BanStore>(std::move(store));
+  auto db = detail::openSqliteDatabase(path);
+  if (!db) return Err{db.error()};
+  return std::unique_ptr<BanStore>(std::make_unique<SqliteBanStore>(*db, path));
 }
 
 }  // namespace tollgate::store

@@ -1,6 +1,8 @@
 // SQLite connection helper for the side stores. See sqlite_connection.h.
 #include "store/sqlite_connection.h"
 
+#include "store/sqlite_open.h"
+
 namespace tollgate::store::detail {
 
 Result<std::unique_ptr<SqliteConnection>, StoreError> SqliteConnection::open(
@@ -10,19 +12,9 @@ Result<std::unique_ptr<SqliteConnection>, StoreError> SqliteConnection::open(
   }
   // Creates the file, switches it to WAL, migrates the schema.
   if (auto main = openSqliteStore(path); !main) return Err{main.error()};
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
-  }
-  sqlite3_busy_timeout(db, kSqliteBusyTimeoutMs);
-  sqlite3_extended_result_codes(db, 1);
-  std::unique_ptr<SqliteConnection> c(new SqliteConnection(db, path));
-  if (auto r = c->exec("PRAGMA synchronous=NORMAL"); !r) return Err{r.error()};
-  if (auto r = c->exec("PRAGMA foreign_keys=ON"); !r) return Err{r.error()};
-  return c;
+  auto db = openSqliteDatabase(path);
+  if (!db) return Err{db.error()};
+  return std::unique_ptr<SqliteConnection>(new SqliteConnection(*db, path));
 }
 
 SqliteConnection::~SqliteConnection() {

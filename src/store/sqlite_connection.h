@@ -2,10 +2,9 @@
 // beside Store (registrations, suspensions). Opening goes through
 // openSqliteStore() first, so the file is created, switched to WAL and
 // migrated exactly as for the main store; then this connection is opened
-// on it with the same busy timeout. Prepared statements are cached for the
-// connection's lifetime; a Stmt resets its statement when it goes out of
-// scope (a stepped, unreset SELECT would pin the WAL). Externally
-// synchronized, like every store object.
+// on it by the same opener (sqlite_open.h: modes, busy timeout, pragmas). Prepared statements are
+// cached for the connection's lifetime; a Stmt resets its statement when it goes out of scope (a
+// stepped, unreset SELECT would pin the WAL). Externally synchronized, like every store object.
 #pragma once
 
 #include <sqlite3.h>

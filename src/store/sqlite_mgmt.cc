@@ -1,8 +1,9 @@
 // SQLite implementation of MgmtStore (mgmt_store.h). Its own connection to
 // the store file, opened after openSqliteStore() has configured the file
-// (WAL) and brought the schema up to date; the same rules apply: busy
-// timeout, BEGIN IMMEDIATE for read-modify-write, statements cached for the
-// connection's lifetime. Externally synchronized.
+// (WAL) and brought the schema up to date, through the same opener
+// (sqlite_open.h: file modes, busy timeout, pragmas); BEGIN IMMEDIATE for
+// read-modify-write, statements cached for the connection's lifetime.
+// Externally synchronized.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "store/mgmt_store.h"
+#include "store/sqlite_open.h"
 
 namespace tollgate::store {
 namespace {
@@ -63,13 +65,6 @@ class SqliteMgmtStore final : public MgmtStore {
   }
   SqliteMgmtStore(const SqliteMgmtStore&) = delete;
   SqliteMgmtStore& operator=(const SqliteMgmtStore&) = delete;
-
-  Result<Ok, StoreError> configure() {
-    sqlite3_busy_timeout(db_, kSqliteBusyTimeoutMs);
-    sqlite3_extended_result_codes(db_, 1);
-    if (auto r = exec("PRAGMA synchronous=NORMAL"); !r) return r;
-    return exec("PRAGMA foreign_keys=ON");
-  }
 
   // ---- users
   Result<std::optional<MgmtUser>, StoreError> findUser(const std::string& name) override {
@@ -547,16 +542,9 @@ Result<std::unique_ptr<MgmtStore>, StoreError> openSqliteMgmtStore(const std::st
   if (!base) return Err{base.error()};
   base.value().reset();
 
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
-  }
-  auto store = std::make_unique<SqliteMgmtStore>(db, path);
-  if (auto r = store->configure(); !r) return Err{r.error()};
-  return std::unique_ptr<MgmtStore>(std::move(store));
+  auto db = detail::openSqliteDatabase(path);
+  if (!db) return Err{db.error()};
+  return std::unique_ptr<MgmtStore>(std::make_unique<SqliteMgmtStore>(*db, path));
 }
 
 }  // namespace tollgate::store

@@ -1,7 +1,8 @@
 // SQLite implementation of PolicyStore (policy_store.h): its own connection
 // to the same file as the Store, with the same sharing rules (WAL, busy
-// timeout, BEGIN IMMEDIATE for writes; docs/store.md). The schema comes from
-// the Store's migrations, which openSqliteStore() runs first.
+// timeout, BEGIN IMMEDIATE for writes; docs/store.md), opened by the same
+// opener (sqlite_open.h). The schema comes from the Store's migrations,
+// which openSqliteStore() runs first.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "store/policy_store.h"
+#include "store/sqlite_open.h"
 #include "store/sqlite_util.h"
 
 namespace tollgate::store {
@@ -25,13 +27,6 @@ class SqlitePolicyStore final : public PolicyStore {
   ~SqlitePolicyStore() override { sqlite3_close_v2(db_); }
   SqlitePolicyStore(const SqlitePolicyStore&) = delete;
   SqlitePolicyStore& operator=(const SqlitePolicyStore&) = delete;
-
-  Result<Ok, StoreError> configure() {
-    sqlite3_busy_timeout(db_, kSqliteBusyTimeoutMs);
-    sqlite3_extended_result_codes(db_, 1);
-    if (auto r = exec("PRAGMA synchronous=NORMAL"); !r) return r;
-    return exec("PRAGMA foreign_keys=ON");
-  }
 
   Result<std::vector<NumberListSummary>, StoreError> numberLists() override;
   Result<NumberList, StoreError> numberList(const std::string& name) override;
@@ -542,16 +537,9 @@ Result<std::unique_ptr<PolicyStore>, StoreError> openSqlitePolicyStore(const std
     return Err{
         StoreError{"the policy store needs a file (\":memory:\" is private to a connection)"}};
   }
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
-  }
-  auto store = std::make_unique<SqlitePolicyStore>(db, path);
-  if (auto r = store->configure(); !r) return Err{r.error()};
-  return std::unique_ptr<PolicyStore>(std::move(store));
+  auto db = detail::openSqliteDatabase(path);
+  if (!db) return Err{db.error()};
+  return std::unique_ptr<PolicyStore>(std::make_unique<SqlitePolicyStore>(*db, path));
 }
 
 }  // namespace tollgate::store

@@ -10,7 +10,8 @@
 // WAL on every commit). Every write transaction is BEGIN IMMEDIATE: it takes
 // the write lock up front, where busy_timeout applies, instead of upgrading a
 // read snapshot later, which fails at once with SQLITE_BUSY when another
-// process committed in between.
+// process committed in between. The connection, its settings and the file
+// modes come from openSqliteDatabase() (sqlite_open.h).
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -18,17 +19,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 
 #include "store/sqlite_migrations.h"
+#include "store/sqlite_open.h"
 #include "store/sqlite_policy_tables.h"
 
 namespace tollgate::store {
@@ -161,7 +161,6 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  Result<Ok, StoreError> configure();
   Result<Ok, StoreError> migrate();
 
   Capabilities capabilities() const override {
@@ -267,59 +266,6 @@ Result<int64_t, StoreError> SqliteStore::userVersion() {
   if (!st) return Err{st.error()};
   if (st->step() != SQLITE_ROW) return Err{error("read user_version")};
   return st->int64(0);
-}
-
-Result<Ok, StoreError> SqliteStore::configure() {
-  // Before anything that may wait for another process's lock, including the
-  // journal mode switch below.
-  sqlite3_busy_timeout(db_, kSqliteBusyTimeoutMs);
-  sqlite3_extended_result_codes(db_, 1);
-
-  bool memory = path_ == ":memory:";
-  {
-    // Switching a fresh file to WAL needs an exclusive lock, and SQLite does
-    // not run the busy handler for it: when several processes open a new
-    // store at once (the node, an import, a `cdr list`), the losers get
-    // SQLITE_BUSY at once. Retry, bounded by the same busy timeout.
-    std::string mode;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::milliseconds(kSqliteBusyTimeoutMs);
-    for (;;) {
-      sqlite3_stmt* s = nullptr;
-      if (sqlite3_prepare_v2(db_, "PRAGMA journal_mode=WAL", -1, &s, nullptr) != SQLITE_OK) {
-        int code = sqlite3_errcode(db_) & 0xff;
-        if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) &&
-            std::chrono::steady_clock::now() < deadline) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          continue;
-        }
-        return Err{error("set journal_mode")};
-      }
-      int rc = sqlite3_step(s);
-      if (rc == SQLITE_ROW) {
-        auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-        mode = p != nullptr ? p : "";
-      }
-      sqlite3_finalize(s);
-      if (mode.empty() && ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) &&
-          std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        continue;
-      }
-      break;
-    }
-    // WAL is what makes sharing the file between processes and kill -9
-    // durability work as documented; refuse to run without it (e.g. on a
-    // file system without shared memory support) rather than silently
-    // giving weaker guarantees.
-    if (mode != "wal" && !(memory && mode == "memory")) {
-      return Err{StoreError{"cannot enable WAL journal mode (got '" + mode +
-                            "'): " + sqlite3_errmsg(db_) + " (" + path_ + ")"}};
-    }
-  }
-  if (auto r = exec("PRAGMA synchronous=NORMAL"); !r) return r;
-  if (auto r = exec("PRAGMA foreign_keys=ON"); !r) return r;
-  return Ok{};
 }
 
 Result<Ok, StoreError> SqliteStore::migrate() {
@@ -786,28 +732,9 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
 }  // namespace
 
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path) {
-  if (path.empty()) return Err{StoreError{"empty SQLite store path"}};
-  if (path != ":memory:") {
-    std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(parent, ec);
-      if (ec) {
-        return Err{StoreError{"cannot create directory " + parent.string() + ": " + ec.message()}};
-      }
-    }
-  }
-
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return Err{StoreError{"cannot open SQLite store " + path + ": " + msg}};
-  }
-  auto store = std::make_unique<SqliteStore>(db, path);
-  if (auto r = store->configure(); !r) return Err{r.error()};
+  auto db = detail::openSqliteDatabase(path);
+  if (!db) return Err{db.error()};
+  auto store = std::make_unique<SqliteStore>(*db, path);
   if (auto r = store->migrate(); !r) return Err{r.error()};
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -103,7 +103,19 @@ class Store {
 // import`, `tollgate cdr list`): WAL mode plus a busy timeout of
 // kSqliteBusyTimeoutMs. ":memory:" opens a private in-memory database
 // (tests only: no WAL, nothing shared, nothing durable). See docs/store.md.
+//
+// Every file of the store is its owner's alone (0600, a directory it creates
+// 0700, whatever the umask) and wider modes found on open are tightened
+// (sqlite_open.h).
 inline constexpr int kSqliteBusyTimeoutMs = 5000;
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path);
+
+// The files SQLite keeps for the store at `path`: the database, then its
+// -wal, -shm and -journal (beside the database's real path when `path` is
+// a symlink). All hold secrets (HA1 digests, carrier passwords,
+// session and token hashes); `tollgate doctor` checks their modes.
+std::vector<std::string> sqliteStoreFiles(const std::string& path);
+// The directory that holds them ("." for a bare file name).
+std::string sqliteStoreDirectory(const std::string& path);
 
 }  // namespace tollgate::store

@@ -1,8 +1,10 @@
-// libFuzzer harness for the digest header parsers and the server-side
-// check: the input is an Authorization value (and, split at the first
-// newline, a challenge value). Invariants: parsed views lie inside the
-// input (or the owned unescaped copies), a check never authenticates
-// without a valid nonce, and nothing crashes (ASan/UBSan).
+// libFuzzer harness for the digest header parsers, the digest uri= rule
+// and the server-side check: the input is an Authorization value (and,
+// split at the first newline, a challenge value, also tried as a
+// Request-URI). Invariants: parsed views lie inside the input (or the owned
+// unescaped copies), a uri= that names another user never matches, a
+// check never authenticates without a valid nonce, and nothing crashes
+// (ASan/UBSan).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 
 #include "auth/authenticator.h"
 #include "auth/digest.h"
+#include "auth/digest_uri.h"
 
 using namespace tollgate;
 
@@ -55,6 +58,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     FUZZ_CHECK(!c.username.empty() && !c.nonce.empty() && !c.uri.empty() && !c.response.empty());
     (void)auth::parseNonceCount(c.nc);
+    // The uri= against the second line as a Request-URI: whatever matches
+    // names the same user (or, host-only, none), never another one.
+    if (auto ruri = sip::parseUri(chal)) {
+      for (bool hostOnly : {false, true}) {
+        const auth::DigestUriMatch m = auth::matchDigestUri(c.uri, *ruri, hostOnly);
+        FUZZ_CHECK(hostOnly || m != auth::DigestUriMatch::HostOnly);
+        auto d = sip::parseUri(c.uri);
+        if (m != auth::DigestUriMatch::Mismatch) {
+          FUZZ_CHECK(d.ok() && d->scheme == ruri->scheme);
+          if (d->isSipLike()) {
+            FUZZ_CHECK(d->user.empty() || sip::unescape(d->user) == sip::unescape(ruri->user));
+          }
+        }
+      }
+    }
   }
   if (auto ch = auth::parseChallenge(chal)) {
     FUZZ_CHECK(!ch->nonce.empty());
