@@ -447,7 +447,10 @@ Json schemas() {
                 {"final_code", integer()},
                 {"duration_ms", integer()},
                 {"hangup", str()},
-                {"reason", {{"type", "string"}, {"enum", reasons}}}}}};
+                {"reason", {{"type", "string"}, {"enum", reasons}}},
+                {"caller_raw", str("From user part as received (escaped); caller is canonical")},
+                {"callee_raw",
+                 str("Request-URI user part as received (escaped); callee is canonical")}}}};
   s["CdrList"] = {{"type", "object"},
                   {"properties",
                    {{"cdrs", arrayOf("Cdr")},
