@@ -33,15 +33,14 @@ std::string norm(std::string_view in, const NumberSettings& s) {
 
 TEST(NumberForm, FormattingOfOnePremiumNumberAllGivesOneCanonicalForm) {
   // The forms that reached the carrier past a callee list "1900*".
-  for (std::string_view in : {"19005551234", "1-900-555-1234", "1.900.5551234", "%2B19005551234",
-                              "%2b19005551234", "+1 (900) 555-1234", "+1%20(900)%20555-1234",
-                              "0019005551234", "00-1-900-555-1234", "%31900%35551234",
-                              "+1-900-555-1234;phone-context=+1", "19005551234;isub=12;ext=9",
-                              "%2B1%2D900%2E555%2D1234", "+1%09900%095551234", "(+1)9005551234"}) {
+  for (std::string_view in :
+       {"19005551234", "1-900-555-1234", "1.900.5551234", "%2B19005551234", "%2b19005551234",
+        "+1 (900) 555-1234", "+1%20(900)%20555-1234", "0019005551234", "00-1-900-555-1234",
+        "%31900%35551234", "+1-900-555-1234;phone-context=+1", "19005551234;isub=12;ext=9",
+        "%2B1%2D900%2E555%2D1234", "+1%09900%095551234", "(+1)9005551234"}) {
     EXPECT_EQ(norm(in, digits()), "19005551234") << in;
-    EXPECT_EQ(norm(in, e164()), in.starts_with("1") || in.starts_with("%31")
-                                    ? "19005551234"
-                                    : "+19005551234")
+    EXPECT_EQ(norm(in, e164()),
+              in.starts_with("1") || in.starts_with("%31") ? "19005551234" : "+19005551234")
         << in;
   }
 }
@@ -113,7 +112,10 @@ TEST(NumberForm, InvalidEscapesAreNotDialable) {
 }
 
 TEST(NumberForm, ControlBytesAndNulNeverReachTheShownForm) {
-  const std::string nul("1900\0" "5551234", 12);
+  const std::string nul(
+      "1900\0"
+      "5551234",
+      12);
   EXPECT_EQ(norm(nul, digits()), "!1900?5551234");
   EXPECT_EQ(norm("1900%005551234", digits()), "!1900?5551234");
   EXPECT_EQ(norm("1900%0D%0AVia:x", digits()), "!1900??Via:x");
@@ -157,12 +159,13 @@ TEST(NumberForm, VeryLongInputIsBoundedAndNotDialable) {
 }
 
 TEST(NumberForm, CanonicalFormIsAFixedPoint) {
-  for (const NumberSettings& s : {digits(), e164(), digits("011"), e164("011"), digits(""),
-                                  e164("")}) {
+  for (const NumberSettings& s :
+       {digits(), e164(), digits("011"), e164("011"), digits(""), e164("")}) {
     for (std::string_view in :
-         {"+1 (900) 555-1234", "0019005551234", "01144207", "*67#1", "000", "anonymous",
-          "1900%2G", "+0123", "%2531", "1900%3B1", "", "+", "00", "123456789012345678901234567890123",
-          "+4412345678901234", "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7-8-9-0-1-2-3-4"}) {
+         {"+1 (900) 555-1234", "0019005551234", "01144207", "*67#1", "000", "anonymous", "1900%2G",
+          "+0123", "%2531", "1900%3B1", "", "+", "00", "123456789012345678901234567890123",
+          "+4412345678901234",
+          "1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7-8-9-0-1-2-3-4-5-6-7-8-9-0-1-2-3-4"}) {
       NormalizedNumber once = normalizeNumber(in, s);
       NormalizedNumber twice = normalizeNumber(once.canonical, s);
       EXPECT_EQ(twice.canonical, once.canonical) << in;
@@ -191,8 +194,8 @@ TEST(NumberForm, OneByteAtATimeNeverAllowsMoreThanTheWhole) {
 TEST(NumberPattern, SeparatorsAndInternationalMarker) {
   for (std::string_view p : {"1900*", "+1900*", "1-900*", "001900*", "+1 (900)*", "(1) 900*"}) {
     EXPECT_EQ(normalizePattern(p, digits()), "1900*") << p;
-    EXPECT_EQ(normalizePattern(p, e164()), p.starts_with("1") || p.starts_with("(1)") ? "1900*"
-                                                                                     : "+1900*")
+    EXPECT_EQ(normalizePattern(p, e164()),
+              p.starts_with("1") || p.starts_with("(1)") ? "1900*" : "+1900*")
         << p;
   }
   EXPECT_EQ(normalizePattern("0111900*", digits("011")), "1900*");

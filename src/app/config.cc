@@ -1,5 +1,6 @@
 // Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
-// [log] [node] [shield] [firewall] [numbers] tables. See docs/configuration.md for what each key means.
+// [log] [node] [shield] [firewall] [numbers] tables. See docs/configuration.md for what each key
+// means.
 #include "app/config.h"
 
 #include <algorithm>
@@ -641,8 +642,8 @@ void readPolicy(TableReader& r, PolicyConfig& p) {
 void readNumbers(TableReader& r, admission::NumberSettings& n) {
   size_t idx = 0;
   if (r.choice("form", {"digits", "e164"}, &idx)) {
-    n.form = idx == 0 ? admission::NumberSettings::Form::Digits
-                      : admission::NumberSettings::Form::E164;
+    n.form =
+        idx == 0 ? admission::NumberSettings::Form::Digits : admission::NumberSettings::Form::E164;
   }
   if (r.string("international_prefix", &n.internationalPrefix)) {
     if (std::string problem = admission::internationalPrefixProblem(n.internationalPrefix);

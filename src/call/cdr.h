@@ -56,11 +56,11 @@ std::string_view hangupName(HangupSide s);  // "", "caller", "callee", "system"
 std::optional<HangupSide> hangupFromName(std::string_view name);
 
 struct Cdr {
-  int64_t id = 0;              // assigned by the store
-  std::string callId;          // the caller leg's Call-ID
-  int64_t startUs = 0;         // INVITE received, µs since the Unix epoch
-  int64_t answerUs = 0;        // 200 OK relayed; 0 when never answered
-  int64_t endUs = 0;           // attempt over
+  int64_t id = 0;        // assigned by the store
+  std::string callId;    // the caller leg's Call-ID
+  int64_t startUs = 0;   // INVITE received, µs since the Unix epoch
+  int64_t answerUs = 0;  // 200 OK relayed; 0 when never answered
+  int64_t endUs = 0;     // attempt over
   // The numbers in canonical form (admission/number_form.h): what routing,
   // lists and fraud rules judged and the carrier was sent (before a route's
   // strip_digits / add_prefix). For a number that is not dialable, its

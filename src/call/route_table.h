@@ -1,8 +1,8 @@
 // Routing: which routing gateways (carriers) to try for a callee number, in
 // order. Longest matching callee prefix first, then priority (lower first),
 // then name, each gateway at most once; "" is the default route and matches
-// everything. Prefixes and callees are in canonical form (number_form.h). Built once per provisioning snapshot, then only read:
-// immutable, thread-safe.
+// everything. Prefixes and callees are in canonical form (number_form.h). Built once per
+// provisioning snapshot, then only read: immutable, thread-safe.
 #pragma once
 
 #include <string>

@@ -625,7 +625,8 @@ void registerNodeRoutes(std::vector<Route>& r) {
                "from:string:start at or after (UTC time or Unix seconds)|to:string:start "
                "before|gateway:string:mapping or routing gateway|mapping_gateway:string:customer "
                "gateway|routing_gateway:string:last carrier tried|number:string:caller or callee "
-               "(canonical form, normalised like a call's numbers)|reason:string:termination reason (docs/cdr.md)|limit:integer:JSON 1-10000 "
+               "(canonical form, normalised like a call's numbers)|reason:string:termination "
+               "reason (docs/cdr.md)|limit:integer:JSON 1-10000 "
                "(default 100); CSV: all rows unless given|before_id:integer:paging: "
                "next_before_id of the previous page|format:string:json (default) or csv",
                listCdrs});

@@ -15,16 +15,9 @@
 
 #include "admission/number_form.h"
 #include "admission/number_lists.h"
+#include "fuzz_check.h"
 
 using namespace tollgate::admission;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 namespace {
 
@@ -69,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   s.internationalPrefix = kPrefixes[(data[0] >> 1) & 3];
   NumberSettings other = s;
   other.form = s.form == NumberSettings::Form::E164 ? NumberSettings::Form::Digits
-                                                     : NumberSettings::Form::E164;
+                                                    : NumberSettings::Form::E164;
   const std::string input(reinterpret_cast<const char*>(data + 1), size - 1);
 
   const NormalizedNumber n = normalizeNumber(input, s);
@@ -94,8 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(e164 == digits || e164 == "+" + digits);
     // '+' and the international prefix mean the same.
     if (e164.front() == '+' && !s.internationalPrefix.empty()) {
-      const NormalizedNumber viaPrefix =
-          normalizeNumber(s.internationalPrefix + e164.substr(1), s);
+      const NormalizedNumber viaPrefix = normalizeNumber(s.internationalPrefix + e164.substr(1), s);
       FUZZ_CHECK(viaPrefix.dialable && viaPrefix.canonical == n.canonical);
     }
   }
@@ -108,8 +100,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // A number written as a pattern (no escapes, parameters or wildcards)
   // normalises like the number and matches it, exactly and as a prefix.
-  const bool plain = input.find_first_of("%;?") == std::string::npos &&
-                     (input.empty() || input.back() != '*');
+  const bool plain =
+      input.find_first_of("%;?") == std::string::npos && (input.empty() || input.back() != '*');
   if (n.dialable && plain && input.size() < kMaxNumberPartBytes) {
     FUZZ_CHECK(p == n.canonical);
     FUZZ_CHECK(normalizePattern(input + "*", s) == n.canonical + "*");
