@@ -273,11 +273,17 @@ TEST_F(CallPolicyTest, ListPatternsWrittenWithFormattingMatchCanonicalNumbers) {
   Provisioning p;
   p.mappingGateways.push_back(gateway("gw"));
   p.mappingGateways[0].policy.lists.callee = {"premium"};
-  const std::vector<NumberList> lists = {
+  // Form digits: one entry covers every way of writing the number. Form
+  // e164 keeps national numbers ("1900..." without '+') apart, so the
+  // operator lists both forms there.
+  const std::vector<NumberList> digitsLists = {
       {"premium", ListKind::Black, "", {"+1-900*", "0044(909)*"}}};
+  const std::vector<NumberList> e164Lists = {
+      {"premium", ListKind::Black, "", {"+1-900*", "1-900*", "0044(909)*"}}};
   for (NumberSettings::Form form : {NumberSettings::Form::Digits, NumberSettings::Form::E164}) {
     NumberSettings numbers;
     numbers.form = form;
+    const auto& lists = form == NumberSettings::Form::Digits ? digitsLists : e164Lists;
     auto snap = std::make_shared<PolicySnapshot>(p, lists, numbers);
     policy->setSnapshot(snap, clock.now());
     for (std::string_view raw : {"1-900-555-1234", "1.900.5551234", "%2B19005551234",
@@ -288,12 +294,21 @@ TEST_F(CallPolicyTest, ListPatternsWrittenWithFormattingMatchCanonicalNumbers) {
       EXPECT_EQ(admit("gw", "1", callee, &t).refusal, Refusal::CalleeBlacklisted)
           << raw << " -> " << callee;
     }
+    if (form == NumberSettings::Form::E164) {
+      // Without the national entry, national forms pass in form e164.
+      policy->setSnapshot(std::make_shared<PolicySnapshot>(p, digitsLists, numbers), clock.now());
+      CallTicket t;
+      EXPECT_EQ(admit("gw", "1", normalizeNumber("1-900-555-1234", numbers).canonical, &t).refusal,
+                Refusal::None);
+      if (t.admitted) policy->onEnded(t, "gw", "1", "", true, 0, clock.wallMicros(), &listings);
+    }
     CallTicket t;
     EXPECT_EQ(admit("gw", "1", normalizeNumber("+1 800 555 1234", numbers).canonical, &t).refusal,
               Refusal::None);
     if (t.admitted) policy->onEnded(t, "gw", "1", "", true, 0, clock.wallMicros(), &listings);
     // The patterns stay as the operator wrote them.
     EXPECT_EQ(lists[0].patterns[0], "+1-900*");
+    EXPECT_EQ(snap->lists().find("premium")->matcher.size(), lists[0].patterns.size());
   }
 }
 

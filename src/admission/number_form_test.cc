@@ -238,10 +238,12 @@ TEST(NumberPattern, AgreesWithNumbersThroughTheMatcher) {
         (s.internationalPrefix.empty() ? "+" : s.internationalPrefix) + "44 20 7123 4567";
     NumberMatcher m(
         {normalizePattern("+1-900*", s), normalizePattern(uk, s), normalizePattern("+3?1*", s)});
-    for (std::string_view in :
-         {"1-900-555-1234", "%2B19005551234", "+1 (900) 555-1234", "+1.900.5551234"}) {
+    for (std::string_view in : {"%2B19005551234", "+1 (900) 555-1234", "+1.900.5551234"}) {
       EXPECT_TRUE(m.matches(normalizeNumber(in, s).canonical)) << in;
     }
+    // Written without '+', the number is international only in form
+    // digits; form e164 keeps national numbers apart.
+    EXPECT_EQ(m.matches(normalizeNumber("1-900-555-1234", s).canonical), s.form == Form::Digits);
     EXPECT_TRUE(m.matches(normalizeNumber("+44 20 7123 4567", s).canonical));
     EXPECT_TRUE(m.matches(normalizeNumber("+33 1 23", s).canonical));
     EXPECT_FALSE(m.matches(normalizeNumber("+1 800 555 1234", s).canonical));
