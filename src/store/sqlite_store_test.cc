@@ -541,6 +541,9 @@ TEST_F(SqliteStoreTest, InvalidNumberReasonIsStoredByName) {
 
 TEST_F(SqliteStoreTest, MigratesAVersion5FileKeepingItsCdrs) {
   // A file as version 5 left it, with one CDR.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dbPath().c_str(), &db), SQLITE_OK);
+  sqlite3_close(db);
   for (int v = 0; v < 5; ++v) rawExec(dbPath(), sqliteMigrations()[v].sql);
   rawExec(dbPath(),
           "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
