@@ -179,8 +179,13 @@ NormalizedNumber normalizeNumber(std::string_view userPart, const NumberSettings
 
 std::string normalizePattern(std::string_view pattern, const NumberSettings& settings) {
   if (pattern.empty() || pattern.size() > kMaxNumberPartBytes) return std::string(pattern);
-  const bool prefix = pattern.back() == '*';
-  const std::string_view body = prefix ? pattern.substr(0, pattern.size() - 1) : pattern;
+  // Trailing separators carry nothing ("1900*." is "1900*"); dropping them
+  // first also keeps a '*' before them from turning into the wildcard of
+  // the canonical form later, which would change the pattern's meaning.
+  std::string_view trimmed = pattern;
+  while (!trimmed.empty() && isSeparator(trimmed.back())) trimmed.remove_suffix(1);
+  const bool prefix = !trimmed.empty() && trimmed.back() == '*';
+  const std::string_view body = prefix ? trimmed.substr(0, trimmed.size() - 1) : trimmed;
   std::string out;
   out.reserve(pattern.size() + 1);
   if (!canonicalize(body, settings, Input::Pattern, prefix, &out)) return std::string(pattern);

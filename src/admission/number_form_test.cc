@@ -203,6 +203,10 @@ TEST(NumberPattern, SeparatorsAndInternationalMarker) {
   EXPECT_EQ(normalizePattern("+44?0*", digits()), "44?0*");
   EXPECT_EQ(normalizePattern("00?9*", e164()), "+?9*");
   EXPECT_EQ(normalizePattern("1900???1", digits()), "1900???1");
+  // Trailing separators go first: a '*' before them is the wildcard.
+  EXPECT_EQ(normalizePattern("1-900-*-", digits()), "1900*");
+  EXPECT_EQ(normalizePattern("00*.", e164()), "+*");
+  EXPECT_EQ(normalizePattern("*67*)", digits()), "*67*");
 }
 
 TEST(NumberPattern, WhatIsNotANumberPatternStaysAsWritten) {
