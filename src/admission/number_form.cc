@@ -11,6 +11,9 @@ using Form = NumberSettings::Form;
 // Numbers are %-decoded URI text; patterns are operator text with wildcards.
 enum class Input : uint8_t { Number, Pattern };
 
+// sip::unescape() is not reused: it keeps invalid escapes as text and
+// builds a second string, where a number must refuse them and write only
+// into its result.
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
