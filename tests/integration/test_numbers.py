@@ -105,6 +105,9 @@ def test_cdr_number_search_normalises_and_rows_carry_raw_numbers(tollgate):
     assert "CALLEE (RAW)" in raw[0] and "%2B1-900-555-1234" in raw[2], raw
     plain = cli(tg, "cdr", "list").stdout.splitlines()
     assert "19005551234" in plain[2] and "%2B" not in plain[2], plain
+    schema = tg.api("GET", "/api/v1/openapi.json", token=None).json()["components"]["schemas"]
+    assert "invalid_number" in schema["Cdr"]["properties"]["reason"]["enum"]
+    assert {"caller_raw", "callee_raw"} <= schema["Cdr"]["properties"].keys()
 
 
 def test_bad_numbers_settings_name_file_line_and_key(tollgate):
