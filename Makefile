@@ -4,7 +4,8 @@
 #   make test   install test dependencies if missing, build once, run unit + torture,
 #               fuzz smoke (libFuzzer, ASan/UBSan) and integration tests (SIPp, sipvicious)
 #   make build  release build; the binary is build/bin/tollgate
-# Other targets: unit, fuzz, fuzz-smoke, integration, bench, format, format-check, clean.
+# Other targets: unit, fuzz, fuzz-smoke, fuzz-long, integration, bench, format, format-check,
+# clean.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -13,6 +14,10 @@ CONFIG ?= examples/tollgate.toml
 PROVISIONING ?= examples/demo-provisioning.toml
 FUZZ_SECONDS ?= 30
 FUZZ_DIGEST_SECONDS ?= 10
+FUZZ_NUMBER_SECONDS ?= 5
+# fuzz-long: every harness this long (seconds) under ASan/UBSan.
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_TARGETS := sip_message digest number
 PYTHON := /usr/bin/python3
 
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
@@ -36,7 +41,7 @@ define apt_install
 	fi
 endef
 
-.PHONY: deps deps-test build run test unit fuzz fuzz-smoke integration bench format \
+.PHONY: deps deps-test build run test unit fuzz fuzz-smoke fuzz-long integration bench format \
   format-check clean
 
 deps:
@@ -72,6 +77,21 @@ fuzz-smoke: fuzz
 	@rm -rf build/fuzz/scratch-digest && mkdir -p build/fuzz/scratch-digest
 	build/fuzz/bin/fuzz_digest -max_total_time=$(FUZZ_DIGEST_SECONDS) -print_final_stats=1 \
 	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch-digest tests/fuzz/corpus/digest
+	@rm -rf build/fuzz/scratch-number && mkdir -p build/fuzz/scratch-number
+	build/fuzz/bin/fuzz_number -max_total_time=$(FUZZ_NUMBER_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch-number tests/fuzz/corpus/number
+
+# The long run (tests/fuzz/README.md): each harness for FUZZ_LONG_SECONDS
+# (10 minutes by default), one after the other, stopping at the first
+# crash or broken invariant. `make fuzz-long FUZZ_TARGETS=number` runs one.
+fuzz-long: fuzz
+	@mkdir -p build/fuzz/artifacts
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf build/fuzz/long-$$t && mkdir -p build/fuzz/long-$$t; \
+	  echo "fuzz_$$t: $(FUZZ_LONG_SECONDS) s"; \
+	  build/fuzz/bin/fuzz_$$t -max_total_time=$(FUZZ_LONG_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/artifacts/ build/fuzz/long-$$t tests/fuzz/corpus/$$t; \
+	done
 
 integration: build deps-test
 	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration

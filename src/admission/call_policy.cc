@@ -16,8 +16,20 @@ std::string limitKey(char kind, std::string_view name) {
 }
 }  // namespace
 
-PolicySnapshot::PolicySnapshot(const Provisioning& p, const std::vector<NumberList>& lists)
-    : lists_(lists), fraudRules_(p.fraudRules) {
+PolicySnapshot::PolicySnapshot(const Provisioning& p, const std::vector<NumberList>& lists,
+                               const NumberSettings& numbers)
+    : lists_(lists, numbers), fraudRules_(p.fraudRules), problems_(lists_.problems()) {
+  // A fraud prefix is a prefix pattern without its '*'.
+  for (FraudRule& r : fraudRules_) {
+    for (std::string& prefix : r.prefixes) {
+      const std::string pattern = prefix + "*";
+      if (std::string problem = patternFormProblem(pattern, numbers); !problem.empty()) {
+        problems_.push_back("fraud rule " + r.name + ": prefix " + problem);
+      }
+      prefix = normalizePattern(pattern, numbers);
+      prefix.pop_back();
+    }
+  }
   std::unordered_map<std::string, size_t, StringHash, StringEq> accountIndex;
   auto bind = [&](const std::string& owner, const NumberListRefs& refs) {
     std::vector<std::string> missing;

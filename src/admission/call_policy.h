@@ -8,7 +8,10 @@
 //      its account;
 //   4. the fraud thresholds of its account and destination;
 // and the carrier-side checks of each routing gateway tried (its number
-// lists and its own channel/rate limits). PolicySnapshot is built from a
+// lists and its own channel/rate limits). Numbers are judged in their
+// canonical form (number_form.h): the caller and callee handed in are
+// canonical, and PolicySnapshot puts list patterns and fraud rule prefixes
+// in the same form. PolicySnapshot is built from a
 // provisioning snapshot and the number lists off the worker, then only read
 // (immutable, thread-safe); CallPolicy holds the runtime state (buckets,
 // counters, the blacklist) and is confined to its worker.
@@ -42,7 +45,10 @@ struct PolicySettings {
 class PolicySnapshot {
  public:
   PolicySnapshot() = default;
-  PolicySnapshot(const Provisioning& p, const std::vector<NumberList>& lists);
+  // `numbers`: the canonical form list patterns and fraud rule prefixes
+  // are put in, so "+1-900*" written by an operator matches "19005551234".
+  PolicySnapshot(const Provisioning& p, const std::vector<NumberList>& lists,
+                 const NumberSettings& numbers = {});
 
   struct Owner {
     std::string name;
@@ -59,8 +65,10 @@ class PolicySnapshot {
   const std::vector<Owner>& routings() const { return routings_; }
   const std::vector<Owner>& accounts() const { return accounts_; }
   const NumberListSet& lists() const { return lists_; }
+  // Prefixes in canonical form.
   const std::vector<FraudRule>& fraudRules() const { return fraudRules_; }
-  // References that could not be resolved (a store edited by hand), for logs.
+  // References that could not be resolved (a store edited by hand), and
+  // patterns the number form cannot express, for logs.
   const std::vector<std::string>& problems() const { return problems_; }
 
  private:

@@ -269,6 +269,88 @@ TEST_F(CallPolicyTest, ReloadKeepsLiveCallsCounted) {
   EXPECT_EQ(admit("gw", "1", "2", &d).refusal, Refusal::ConcurrentLimit);
 }
 
+TEST_F(CallPolicyTest, ListPatternsWrittenWithFormattingMatchCanonicalNumbers) {
+  Provisioning p;
+  p.mappingGateways.push_back(gateway("gw"));
+  p.mappingGateways[0].policy.lists.callee = {"premium"};
+  // Form digits: one entry covers every way of writing the number. Form
+  // e164 keeps national numbers ("1900..." without '+') apart, so the
+  // operator lists both forms there.
+  const std::vector<NumberList> digitsLists = {
+      {"premium", ListKind::Black, "", {"+1-900*", "0044(909)*"}}};
+  const std::vector<NumberList> e164Lists = {
+      {"premium", ListKind::Black, "", {"+1-900*", "1-900*", "0044(909)*"}}};
+  for (NumberSettings::Form form : {NumberSettings::Form::Digits, NumberSettings::Form::E164}) {
+    NumberSettings numbers;
+    numbers.form = form;
+    const auto& lists = form == NumberSettings::Form::Digits ? digitsLists : e164Lists;
+    auto snap = std::make_shared<PolicySnapshot>(p, lists, numbers);
+    policy->setSnapshot(snap, clock.now());
+    for (std::string_view raw : {"1-900-555-1234", "1.900.5551234", "%2B19005551234",
+                                 "+1 (900) 555-1234", "0019005551234", "+44909123"}) {
+      // What the switch hands in: the canonical form.
+      const std::string callee = normalizeNumber(raw, numbers).canonical;
+      CallTicket t;
+      EXPECT_EQ(admit("gw", "1", callee, &t).refusal, Refusal::CalleeBlacklisted)
+          << raw << " -> " << callee;
+    }
+    if (form == NumberSettings::Form::E164) {
+      // Without the national entry, national forms pass in form e164.
+      policy->setSnapshot(std::make_shared<PolicySnapshot>(p, digitsLists, numbers), clock.now());
+      CallTicket t;
+      EXPECT_EQ(admit("gw", "1", normalizeNumber("1-900-555-1234", numbers).canonical, &t).refusal,
+                Refusal::None);
+      if (t.admitted) policy->onEnded(t, "gw", "1", "", true, 0, clock.wallMicros(), &listings);
+    }
+    CallTicket t;
+    EXPECT_EQ(admit("gw", "1", normalizeNumber("+1 800 555 1234", numbers).canonical, &t).refusal,
+              Refusal::None);
+    if (t.admitted) policy->onEnded(t, "gw", "1", "", true, 0, clock.wallMicros(), &listings);
+    // The patterns stay as the operator wrote them.
+    EXPECT_EQ(lists[0].patterns[0], "+1-900*");
+    EXPECT_EQ(snap->lists().find("premium")->matcher.size(), lists[0].patterns.size());
+  }
+}
+
+TEST_F(CallPolicyTest, FraudRulePrefixesAreCanonical) {
+  Provisioning p;
+  p.mappingGateways.push_back(gateway("gw"));
+  FraudRule r;
+  r.name = "premium";
+  r.prefixes = {"+1900", "0044909", ""};
+  r.callsPerMinute = {0, 1};
+  p.fraudRules.push_back(r);
+  NumberSettings e164;
+  e164.form = NumberSettings::Form::E164;
+  EXPECT_EQ(PolicySnapshot(p, {}).fraudRules()[0].prefixes,
+            (std::vector<std::string>{"1900", "44909", ""}));
+  EXPECT_EQ(PolicySnapshot(p, {}, e164).fraudRules()[0].prefixes,
+            (std::vector<std::string>{"+1900", "+44909", ""}));
+}
+
+TEST_F(CallPolicyTest, PatternsTheFormCannotExpressAreReported) {
+  Provisioning p;
+  FraudRule r;
+  r.name = "intl";
+  r.prefixes = {"00"};
+  r.callsPerMinute = {0, 1};
+  p.fraudRules.push_back(r);
+  const std::vector<NumberList> lists = {{"no-intl", ListKind::Black, "", {"00*", "+*", "44*"}}};
+  PolicySnapshot digits(p, lists);
+  ASSERT_EQ(digits.problems().size(), 3u);
+  EXPECT_NE(digits.problems()[0].find("number list no-intl"), std::string::npos);
+  EXPECT_NE(digits.problems()[2].find("fraud rule intl"), std::string::npos);
+  NumberSettings e164;
+  e164.form = NumberSettings::Form::E164;
+  PolicySnapshot intl(p, lists, e164);
+  EXPECT_TRUE(intl.problems().empty());
+  EXPECT_EQ(intl.fraudRules()[0].prefixes[0], "+");
+  const NumberListSet::Entry* e = intl.lists().find("no-intl");
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->matcher.matches(normalizeNumber("0033123", e164).canonical));
+  EXPECT_FALSE(e->matcher.matches(normalizeNumber("0123", e164).canonical));
+}
+
 TEST_F(CallPolicyTest, UnresolvedReferencesAreReportedAndIgnored) {
   Provisioning p;
   p.mappingGateways.push_back(gateway("gw", "ghost"));

@@ -25,9 +25,14 @@ bool validListName(std::string_view n) {
   });
 }
 
-NumberMatcher::NumberMatcher(const std::vector<std::string>& patterns) {
-  for (const std::string& p : patterns) {
-    if (!patternProblem(p).empty()) continue;  // validated on the way in; never match junk
+NumberMatcher::NumberMatcher(const std::vector<std::string>& patterns,
+                             const NumberSettings* numbers) {
+  std::string canonical;
+  for (const std::string& written : patterns) {
+    if (!patternProblem(written).empty()) continue;  // validated on the way in; never match junk
+    // Normalising never lengthens a pattern, so it stays within bounds.
+    if (numbers != nullptr) canonical = normalizePattern(written, *numbers);
+    const std::string& p = numbers != nullptr ? canonical : written;
     const bool prefix = p.back() == '*';
     std::string_view body(p.data(), prefix ? p.size() - 1 : p.size());
     ++size_;
@@ -110,9 +115,14 @@ bool NumberMatcher::matches(std::string_view number) const {
   return !trie_.empty() && walk(0, number);
 }
 
-NumberListSet::NumberListSet(const std::vector<NumberList>& lists) {
+NumberListSet::NumberListSet(const std::vector<NumberList>& lists, const NumberSettings& numbers) {
   for (const NumberList& l : lists) {
-    auto e = std::make_unique<Entry>(Entry{l.kind, NumberMatcher(l.patterns)});
+    for (const std::string& p : l.patterns) {
+      if (problems_.size() >= kMaxReportedProblems) break;
+      std::string problem = patternFormProblem(p, numbers);
+      if (!problem.empty()) problems_.push_back("number list " + l.name + ": " + problem);
+    }
+    auto e = std::make_unique<Entry>(Entry{l.kind, NumberMatcher(l.patterns, &numbers)});
     if (l.kind == ListKind::SystemWhite) systemWhite_.push_back(e.get());
     lists_[l.name] = std::move(e);
   }

@@ -1,7 +1,9 @@
 // Number lists: named black and white list groups of caller or callee
 // numbers (VOS3000 "number groups"), with exact, prefix ("4490*") and simple
 // wildcard ("44?0*": `?` is any one character) patterns, and the system white
-// list whose numbers the dynamic blacklist never touches. A NumberListSet is
+// list whose numbers the dynamic blacklist never touches. Patterns are kept
+// as the operator wrote them and matched in canonical form (number_form.h):
+// "+1-900*" matches the canonical "19005551234". A NumberListSet is
 // compiled once per provisioning snapshot off the worker and then only read:
 // immutable, thread-safe. Lookups cost one hash probe per number length
 // (exact and prefix patterns) plus a walk of the wildcard trie, and allocate
@@ -16,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "admission/number_form.h"
 #include "admission/provisioning.h"
 
 namespace tollgate::admission {
@@ -55,10 +58,12 @@ struct StringEq {
 };
 using StringSet = std::unordered_set<std::string, StringHash, StringEq>;
 
-// One list, compiled.
+// One list, compiled. Patterns are matched as given (already canonical);
+// with `numbers`, each is first put in canonical form (normalizePattern).
 class NumberMatcher {
  public:
-  explicit NumberMatcher(const std::vector<std::string>& patterns);
+  explicit NumberMatcher(const std::vector<std::string>& patterns,
+                         const NumberSettings* numbers = nullptr);
   bool matches(std::string_view number) const;
   size_t size() const { return size_; }
 
@@ -81,11 +86,17 @@ class NumberMatcher {
   size_t size_ = 0;
 };
 
-// Every list of a snapshot by name, and the system white list.
+// Every list of a snapshot by name, and the system white list, with the
+// patterns in the canonical form of `numbers`.
 class NumberListSet {
  public:
+  // Patterns that cannot mean what they say in the configured form
+  // (patternFormProblem) are reported, at most this many per set: a fraud
+  // feed of a million bad patterns must not become a million log lines.
+  static constexpr size_t kMaxReportedProblems = 16;
+
   NumberListSet() = default;
-  explicit NumberListSet(const std::vector<NumberList>& lists);
+  explicit NumberListSet(const std::vector<NumberList>& lists, const NumberSettings& numbers = {});
 
   struct Entry {
     ListKind kind = ListKind::Black;
@@ -94,10 +105,13 @@ class NumberListSet {
   const Entry* find(std::string_view name) const;
   bool systemWhite(std::string_view number) const;
   size_t size() const { return lists_.size(); }
+  // "number list NAME: ..." for logs; see kMaxReportedProblems.
+  const std::vector<std::string>& problems() const { return problems_; }
 
  private:
   std::unordered_map<std::string, std::unique_ptr<Entry>, StringHash, StringEq> lists_;
   std::vector<const Entry*> systemWhite_;
+  std::vector<std::string> problems_;
 };
 
 // The lists attached to one owner (gateway or account), resolved.

@@ -34,6 +34,38 @@ TEST(NumberMatcher, StarAndHashAreDialCharactersExceptATrailingStar) {
   EXPECT_TRUE(m.matches(""));
 }
 
+TEST(NumberMatcher, SettingsPutPatternsInCanonicalForm) {
+  NumberSettings numbers;  // digits, "00"
+  // Patterns are checked as written (no spaces) before normalising.
+  EXPECT_EQ(NumberMatcher({"+1 900*"}, &numbers).size(), 0u);
+  NumberMatcher ok({"+1-900*", "0044(20)71234567", "+3?1*", "*67*", "anonymous"}, &numbers);
+  EXPECT_EQ(ok.size(), 5u);
+  EXPECT_TRUE(ok.matches("19005551234"));
+  EXPECT_TRUE(ok.matches("442071234567"));
+  EXPECT_TRUE(ok.matches("33123"));
+  EXPECT_TRUE(ok.matches("*6712"));
+  EXPECT_TRUE(ok.matches("anonymous"));
+  EXPECT_FALSE(ok.matches("+19005551234"));  // canonical numbers carry no '+' in form digits
+  // Without settings, patterns match as written.
+  NumberMatcher raw({"+1-900*"});
+  EXPECT_TRUE(raw.matches("+1-9005551234"));
+  EXPECT_FALSE(raw.matches("19005551234"));
+}
+
+TEST(NumberListSet, NormalisesEveryListAndReportsBoundedProblems) {
+  NumberSettings numbers;
+  std::vector<NumberList> lists = {{"premium", ListKind::Black, "", {"+1900*"}},
+                                   {"exempt", ListKind::SystemWhite, "", {"00-44-800*"}}};
+  NumberList bad{"bad", ListKind::Black, "", {}};
+  for (int i = 0; i < 100; ++i) bad.patterns.push_back(i % 2 ? "+*" : "00*");
+  lists.push_back(bad);
+  NumberListSet set(lists, numbers);
+  EXPECT_TRUE(set.find("premium")->matcher.matches("19005551234"));
+  EXPECT_TRUE(set.systemWhite("44800123"));
+  EXPECT_EQ(set.problems().size(), NumberListSet::kMaxReportedProblems);
+  EXPECT_NE(set.problems()[0].find("number list bad"), std::string::npos);
+}
+
 TEST(NumberMatcher, WildcardsBranchBothWays) {
   // "12?4" and "1234*" share a path: both must be explored.
   NumberMatcher m({"12?4", "1?3*"});

@@ -287,8 +287,8 @@ int cmdGatewayList(const std::string& configPath, bool json) {
   return 0;
 }
 
-int cmdCdrList(const std::string& configPath, bool json, size_t limit, const std::string& reason,
-               const std::string& gateway) {
+int cmdCdrList(const std::string& configPath, bool json, bool raw, size_t limit,
+               const std::string& reason, const std::string& gateway) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
   if (!reason.empty() && !call::reasonFromName(reason)) {
@@ -311,8 +311,9 @@ int cmdCdrList(const std::string& configPath, bool json, size_t limit, const std
     std::fputs(store::cdrsToJson(*cdrs).c_str(), stdout);
     return 0;
   }
-  std::printf("%s\n", store::cdrTableHeader().c_str());
-  for (const auto& c : *cdrs) std::printf("%s\n", store::cdrToTableRow(c).c_str());
+  const store::CdrNumbers numbers = raw ? store::CdrNumbers::Raw : store::CdrNumbers::Canonical;
+  std::printf("%s\n", store::cdrTableHeader(numbers).c_str());
+  for (const auto& c : *cdrs) std::printf("%s\n", store::cdrToTableRow(c, numbers).c_str());
   return 0;
 }
 
@@ -546,6 +547,9 @@ int runCli(int argc, char** argv) {
   cdrList->add_option("--limit,-n", limit, "how many (default 50)")->check(CLI::Range(1, 1000000));
   cdrList->add_option("--reason", reason, "only this termination reason");
   cdrList->add_option("--gateway", gwFilter, "only this mapping gateway");
+  bool rawNumbers = false;
+  cdrList->add_flag("--raw", rawNumbers,
+                    "table: caller and callee as received instead of canonical (JSON has both)");
 
   std::vector<std::string> lintFiles;
   auto* lint = app.add_subcommand("lint", "check SIP message files: ok METHOD/STATUS or error");
@@ -633,7 +637,9 @@ int runCli(int argc, char** argv) {
   }
   if (imp->parsed()) return cmdImport(configPath, provFile, prune);
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
-  if (cdrList->parsed()) return cmdCdrList(configPath, json, limit, reason, gwFilter);
+  if (cdrList->parsed()) {
+    return cmdCdrList(configPath, json, rawNumbers, limit, reason, gwFilter);
+  }
   if (lint->parsed()) return cmdLint(lintFiles);
   if (suspList->parsed()) return cmdSuspensionsList(configPath, json);
   if (suspClear->parsed()) return cmdSuspensionsClear(configPath, clearSource, clearUser, clearAll);

@@ -1,5 +1,6 @@
 // Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
-// [log] [node] [shield] [firewall] tables. See docs/configuration.md for what each key means.
+// [log] [node] [shield] [firewall] [numbers] tables. See docs/configuration.md for what each key
+// means.
 #include "app/config.h"
 
 #include <algorithm>
@@ -639,6 +640,23 @@ void readPolicy(TableReader& r, PolicyConfig& p) {
   r.finish();
 }
 
+void readNumbers(TableReader& r, admission::NumberSettings& n) {
+  size_t idx = 0;
+  if (r.choice("form", {"digits", "e164"}, &idx)) {
+    n.form =
+        idx == 0 ? admission::NumberSettings::Form::Digits : admission::NumberSettings::Form::E164;
+  }
+  if (r.string("international_prefix", &n.internationalPrefix)) {
+    if (std::string problem = admission::internationalPrefixProblem(n.internationalPrefix);
+        !problem.empty()) {
+      r.error("international_prefix",
+              problem + " (got " + toml_reader::quoted(n.internationalPrefix) + ")");
+    }
+  }
+  r.integerAs("invalid_code", kMinFinalCode, kMaxFinalCode, &n.invalidCode);
+  r.finish();
+}
+
 void readBlacklist(TableReader& r, BlacklistConfig& b) {
   size_t mode = 0;
   if (r.choice("run_mode", {"global", "per_gateway"}, &mode)) b.perGateway = mode == 1;
@@ -991,6 +1009,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   }
   section("policy", [&](TableReader& r) { readPolicy(r, config.policy); });
   section("blacklist", [&](TableReader& r) { readBlacklist(r, config.blacklist); });
+  section("numbers", [&](TableReader& r) { readNumbers(r, config.numbers); });
   section("shield", [&](TableReader& r) { readShield(r, config.shield); });
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
   section("api", [&](TableReader& r) { readApi(r, config.api); });

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/number_form.h"
 #include "admission/provisioning.h"
 #include "auth/digest.h"
 #include "common/clock.h"
@@ -188,6 +189,9 @@ struct Config {
   PolicyConfig policy;
   BlacklistConfig blacklist;
   shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  // [numbers]: the canonical form of calling and called numbers, see
+  // admission/number_form.h.
+  admission::NumberSettings numbers;
   FirewallConfig firewall;
   ApiConfig api;
   std::string sourcePath;  // file (or source name) it was parsed from

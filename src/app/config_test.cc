@@ -113,6 +113,9 @@ TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
   EXPECT_EQ(c.tls.minVersion, "1.2");
   EXPECT_EQ(c.tls.carrierCa, "");
   EXPECT_TRUE(c.tls.verifyCarriers);
+  EXPECT_EQ(c.numbers.form, admission::NumberSettings::Form::Digits);
+  EXPECT_EQ(c.numbers.internationalPrefix, "00");
+  EXPECT_EQ(c.numbers.invalidCode, 484);
 }
 
 TEST(ConfigTest, ReadsEveryKey) {
@@ -243,6 +246,9 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.blacklist.perGateway, d.blacklist.perGateway);
   EXPECT_EQ(c.blacklist.maxEntries, d.blacklist.maxEntries);
   EXPECT_EQ(c.blacklist.maxTrackedNumbers, d.blacklist.maxTrackedNumbers);
+  EXPECT_EQ(c.numbers.form, d.numbers.form);
+  EXPECT_EQ(c.numbers.internationalPrefix, d.numbers.internationalPrefix);
+  EXPECT_EQ(c.numbers.invalidCode, d.numbers.invalidCode);
   for (auto [a, b] : {std::pair{&c.blacklist.callerMalicious, &d.blacklist.callerMalicious},
                       std::pair{&c.blacklist.calleeMalicious, &d.blacklist.calleeMalicious},
                       std::pair{&c.blacklist.noAnswer, &d.blacklist.noAnswer},
@@ -399,6 +405,38 @@ TEST(ConfigTest, ShieldAndFirewallKeysParse) {
 
 // Every key the loader knows appears in the example and in the reference:
 // adding a key without documenting it fails here.
+TEST(ConfigTest, NumbersKeys) {
+  Config c = parseOk(std::string(kMinimal) +
+                     "[numbers]\nform = \"e164\"\ninternational_prefix = \"011\"\n"
+                     "invalid_code = 404\n");
+  EXPECT_EQ(c.numbers.form, admission::NumberSettings::Form::E164);
+  EXPECT_EQ(c.numbers.internationalPrefix, "011");
+  EXPECT_EQ(c.numbers.invalidCode, 404);
+  c = parseOk(std::string(kMinimal) + "[numbers]\ninternational_prefix = \"\"\n");
+  EXPECT_EQ(c.numbers.internationalPrefix, "");
+}
+
+TEST(ConfigTest, NumbersKeysAreCheckedNamingFileLineAndKey) {
+  auto bad = [](std::string_view kv) {
+    Doc d = withLine("numbers", kv);
+    ConfigError e = parseError(d.text);
+    EXPECT_EQ(e.file, "t.toml") << kv;
+    EXPECT_EQ(e.line, d.line) << kv;
+    EXPECT_EQ(e.key.rfind("numbers.", 0), 0u) << kv << ": " << e.key;
+    return e.format();
+  };
+  EXPECT_THAT(bad("form = \"E.164\""),
+              HasSubstr("numbers.form: must be \"digits\" or \"e164\" (got \"E.164\")"));
+  EXPECT_THAT(bad("international_prefix = \"+\""), HasSubstr("numbers.international_prefix"));
+  EXPECT_THAT(bad("international_prefix = \"810\""), HasSubstr("starting with 0"));
+  EXPECT_THAT(bad("international_prefix = \"0\""), HasSubstr("(got \"0\")"));
+  EXPECT_THAT(bad("international_prefix = \"0000000\""), HasSubstr("international_prefix"));
+  EXPECT_THAT(bad("international_prefix = 0"), HasSubstr("must be a string"));
+  EXPECT_THAT(bad("invalid_code = 200"), HasSubstr("numbers.invalid_code: must be between 400"));
+  EXPECT_THAT(bad("invalid_code = 700"), HasSubstr("and 699"));
+  EXPECT_THAT(bad("invalid_cod = 484"), HasSubstr("did you mean \"invalid_code\""));
+}
+
 TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> kKeys = {
       {"sip",
@@ -483,6 +521,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"firewall",
        {"kernel_offload", "table", "rtp_port_min", "rtp_port_max", "management_ports",
         "management_allow"}},
+      {"numbers", {"form", "international_prefix", "invalid_code"}},
       {"api",
        {"listen", "allow", "certificate", "private_key", "lockout_scope", "lockout_attempts",
         "lockout_window", "lockout_duration", "password_min_length", "session_lifetime",
@@ -510,7 +549,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 127u);  // 129 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 130u);  // 132 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {

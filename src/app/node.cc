@@ -334,6 +334,7 @@ mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
   a.localTokenHash = std::move(localTokenHash);
   a.realm = c.sip.domain;
   a.shieldTrusted = c.shield.trusted;
+  a.numbers = c.numbers;
   return a;
 }
 

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "admission/dynamic_blacklist.h"
+#include "admission/number_form.h"
 #include "admission/number_lists.h"
 #include "store/cdr_format.h"
 #include "store/policy_store.h"
@@ -370,9 +371,14 @@ int PolicyCommands::Impl::cmdListTest() {
     std::fprintf(stderr, "%s\n", l.error().message.c_str());
     return kExitRuntime;
   }
-  admission::NumberMatcher m(l->patterns);
-  const bool hit = m.matches(number);
-  std::printf("%s %s %s\n", number.c_str(), hit ? "matches" : "does not match", name.c_str());
+  // As the node judges a call: the number and the patterns in canonical form.
+  admission::NumberMatcher m(l->patterns, &config->numbers);
+  const admission::NormalizedNumber n = admission::normalizeNumber(number, config->numbers);
+  const bool hit = m.matches(n.canonical);
+  std::string shown = number;
+  if (n.canonical != number) shown += " (" + n.canonical + ")";
+  if (!n.dialable) shown += " (not dialable)";
+  std::printf("%s %s %s\n", shown.c_str(), hit ? "matches" : "does not match", name.c_str());
   return hit ? 0 : kExitRuntime;
 }
 
@@ -447,7 +453,8 @@ int PolicyCommands::Impl::cmdBlacklistAdd() {
   }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
-  e.number = number;
+  // The blacklist holds numbers as calls present them: in canonical form.
+  e.number = admission::normalizeNumber(number, config->numbers).canonical;
   e.rule = admission::BlacklistRule::Manual;
   e.enforced = !countOnly;
   e.createdUs = e.lastHitUs = nowUs();
@@ -456,7 +463,7 @@ int PolicyCommands::Impl::cmdBlacklistAdd() {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return kExitRuntime;
   }
-  std::printf("listed %s as %s for %llds%s%s\n", number.c_str(), side.c_str(),
+  std::printf("listed %s as %s for %llds%s%s\n", e.number.c_str(), side.c_str(),
               static_cast<long long>(expire), countOnly ? " (count-only)" : "",
               cut ? ", live calls cut" : "");
   return 0;
@@ -476,12 +483,13 @@ int PolicyCommands::Impl::cmdBlacklistRemove() {
   }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
-  auto r = st->removeBlacklistEntries(number, s);
+  const std::string canonical = admission::normalizeNumber(number, config->numbers).canonical;
+  auto r = st->removeBlacklistEntries(canonical, s);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
     return kExitRuntime;
   }
-  std::printf("removed %zu entr%s for %s\n", *r, *r == 1 ? "y" : "ies", number.c_str());
+  std::printf("removed %zu entr%s for %s\n", *r, *r == 1 ? "y" : "ies", canonical.c_str());
   return 0;
 }
 

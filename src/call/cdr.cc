@@ -40,6 +40,7 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminatio
         {TerminationReason::FraudThreshold, "fraud_threshold"},
         {TerminationReason::CarrierUnavailable, "carrier_unavailable"},
         {TerminationReason::AdminHangup, "admin_hangup"},
+        {TerminationReason::InvalidNumber, "invalid_number"},
     }};
 
 constexpr bool reasonTableMatchesEnum() {

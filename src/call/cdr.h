@@ -43,10 +43,11 @@ enum class TerminationReason : uint8_t {
   FraudThreshold,      // a fraud threshold's critical level was reached
   CarrierUnavailable,  // routes exist but every one was full or out of rotation (503)
   AdminHangup,         // ended by an operator (management API)
+  InvalidNumber,       // the called number is not dialable after normalisation ([numbers])
 };
 // Number of TerminationReason values (for per-reason counters).
 inline constexpr size_t kTerminationReasonCount =
-    static_cast<size_t>(TerminationReason::AdminHangup) + 1;
+    static_cast<size_t>(TerminationReason::InvalidNumber) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 
@@ -55,13 +56,17 @@ std::string_view hangupName(HangupSide s);  // "", "caller", "callee", "system"
 std::optional<HangupSide> hangupFromName(std::string_view name);
 
 struct Cdr {
-  int64_t id = 0;              // assigned by the store
-  std::string callId;          // the caller leg's Call-ID
-  int64_t startUs = 0;         // INVITE received, µs since the Unix epoch
-  int64_t answerUs = 0;        // 200 OK relayed; 0 when never answered
-  int64_t endUs = 0;           // attempt over
-  std::string caller;          // From user part (unescaped)
-  std::string callee;          // Request-URI user part as received (unescaped)
+  int64_t id = 0;        // assigned by the store
+  std::string callId;    // the caller leg's Call-ID
+  int64_t startUs = 0;   // INVITE received, µs since the Unix epoch
+  int64_t answerUs = 0;  // 200 OK relayed; 0 when never answered
+  int64_t endUs = 0;     // attempt over
+  // The numbers in canonical form (admission/number_form.h): what routing,
+  // lists and fraud rules judged and the carrier was sent (before a route's
+  // strip_digits / add_prefix). For a number that is not dialable, its
+  // shown form (printable, bounded).
+  std::string caller;          // From user part
+  std::string callee;          // Request-URI user part
   std::string sourceAddress;   // "ip:port" the INVITE came from
   std::string transport;       // "udp", "tcp"
   std::string mappingGateway;  // "" when the source is unknown
@@ -71,6 +76,11 @@ struct Cdr {
   int64_t durationMs = 0;      // answer -> end; 0 when never answered
   HangupSide hangup = HangupSide::None;
   TerminationReason reason = TerminationReason::InternalError;
+  // The same user parts as received: still %-escaped, parameters kept,
+  // sanitized and bounded (admission::rawNumberForRecord). "" in rows
+  // written before they were recorded.
+  std::string callerRaw;
+  std::string calleeRaw;
 };
 
 class CdrSink {

@@ -12,7 +12,7 @@ std::string RouteTarget::translate(std::string_view callee) const {
   return out;
 }
 
-RouteTable::RouteTable(const admission::Provisioning& p) {
+RouteTable::RouteTable(const admission::Provisioning& p, const admission::NumberSettings& numbers) {
   for (const admission::RoutingGateway& g : p.routingGateways) {
     if (!g.enabled) continue;
     auto proto = transport::protocolFromName(g.transport);
@@ -29,7 +29,13 @@ RouteTable::RouteTable(const admission::Provisioning& p) {
     gw.target.authUsername = g.authUsername;
     gw.target.authPassword = g.authPassword;
     gw.target.optionsCheck = g.policy.optionsCheck;
-    gw.prefixes = g.prefixes;
+    // A route prefix is a prefix pattern without its '*' ("" stays "").
+    gw.prefixes.reserve(g.prefixes.size());
+    for (const std::string& pre : g.prefixes) {
+      std::string canonical = admission::normalizePattern(pre + "*", numbers);
+      canonical.pop_back();
+      gw.prefixes.push_back(std::move(canonical));
+    }
     carrierIps_.insert(addr->ip());
     gateways_.push_back(std::move(gw));
   }

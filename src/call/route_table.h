@@ -1,8 +1,8 @@
 // Routing: which routing gateways (carriers) to try for a callee number, in
 // order. Longest matching callee prefix first, then priority (lower first),
 // then name, each gateway at most once; "" is the default route and matches
-// everything. Built once per provisioning snapshot, then only read:
-// immutable, thread-safe.
+// everything. Prefixes and callees are in canonical form (number_form.h). Built once per
+// provisioning snapshot, then only read: immutable, thread-safe.
 #pragma once
 
 #include <string>
@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "admission/number_form.h"
 #include "admission/provisioning.h"
 #include "common/net.h"
 #include "transport/transport.h"
@@ -36,9 +37,13 @@ struct RouteTarget {
 class RouteTable {
  public:
   // Expects validated provisioning; entries that do not parse are skipped.
-  explicit RouteTable(const admission::Provisioning& p);
+  // Prefixes are put in the canonical form of `numbers` (normalizePattern),
+  // so "+44" and "0044" route the canonical "44..." (form digits).
+  explicit RouteTable(const admission::Provisioning& p,
+                      const admission::NumberSettings& numbers = {});
 
-  // Routes for `callee` (an unescaped dialled number), best first.
+  // Routes for `callee` (a canonical number, admission/number_form.h), best
+  // first.
   std::vector<RouteTarget> lookup(std::string_view callee) const;
   // True when `ip` is the address of some routing gateway (a carrier may
   // send us OPTIONS keep-alives and in-dialog requests).

@@ -30,6 +30,23 @@ TEST(RouteTable, LongestPrefixThenPriorityThenDefault) {
   EXPECT_EQ(names(t.lookup("33123")), (std::vector<std::string>{"default-a", "default-b"}));
 }
 
+TEST(RouteTable, PrefixesAreMatchedInCanonicalForm) {
+  admission::Provisioning p;
+  p.routingGateways = {gw("uk", {"+44"}, 1), gw("us-premium", {"001-900"}, 1),
+                       gw("star", {"*67"}, 1)};
+  RouteTable digits(p);
+  EXPECT_EQ(names(digits.lookup("442071234567")), (std::vector<std::string>{"uk"}));
+  EXPECT_EQ(digits.lookup("442071234567")[0].matchedPrefixLength, 2u);
+  EXPECT_EQ(names(digits.lookup("19005551234")), (std::vector<std::string>{"us-premium"}));
+  EXPECT_EQ(names(digits.lookup("*6712")), (std::vector<std::string>{"star"}));
+  admission::NumberSettings e164;
+  e164.form = admission::NumberSettings::Form::E164;
+  RouteTable intl(p, e164);
+  EXPECT_EQ(names(intl.lookup("+442071234567")), (std::vector<std::string>{"uk"}));
+  EXPECT_TRUE(intl.lookup("442071234567").empty());
+  EXPECT_EQ(names(intl.lookup("+19005551234")), (std::vector<std::string>{"us-premium"}));
+}
+
 TEST(RouteTable, NoMatchWithoutDefaultRoute) {
   admission::Provisioning p;
   p.routingGateways = {gw("uk", {"44"}, 1)};

@@ -7,6 +7,7 @@
 #include <iterator>
 
 #include "admission/call_policy.h"
+#include "admission/number_form.h"
 #include "common/log.h"
 #include "mgmt/api_internal.h"
 #include "mgmt/metrics.h"
@@ -77,14 +78,18 @@ void endCall(RequestContext& ctx, const httplib::Request&, httplib::Response& re
   sendJson(res, 200, Json{{"id", id}, {"ended", true}});
 }
 
-store::CdrQuery cdrQuery(const httplib::Request& req) {
+store::CdrQuery cdrQuery(RequestContext& ctx, const httplib::Request& req) {
   store::CdrQuery q;
   q.startFromUs = queryTime(req, "from");
   q.startBeforeUs = queryTime(req, "to");
   q.gateway = queryString(req, "gateway", 64);
   q.mappingGateway = queryString(req, "mapping_gateway", 64);
   q.routingGateway = queryString(req, "routing_gateway", 64);
+  // caller and callee are stored in canonical form: search in that form.
   q.number = queryString(req, "number", 128);
+  if (!q.number.empty()) {
+    q.number = admission::normalizeNumber(q.number, ctx.api.settings.numbers).canonical;
+  }
   q.reason = queryString(req, "reason", 32);
   if (!q.reason.empty() && !call::reasonFromName(q.reason)) {
     fail(400, "invalid_parameter", "reason", "unknown termination reason (see docs/cdr.md)");
@@ -94,7 +99,7 @@ store::CdrQuery cdrQuery(const httplib::Request& req) {
 }
 
 void listCdrs(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  store::CdrQuery q = cdrQuery(req);
+  store::CdrQuery q = cdrQuery(ctx, req);
   const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
   if (format != "json" && format != "csv") {
     fail(400, "invalid_parameter", "format", "must be json or csv");
@@ -620,8 +625,9 @@ void registerNodeRoutes(std::vector<Route>& r) {
                "CDRs, newest first: filter, page, or export as CSV", nullptr, "CdrList", 200,
                "from:string:start at or after (UTC time or Unix seconds)|to:string:start "
                "before|gateway:string:mapping or routing gateway|mapping_gateway:string:customer "
-               "gateway|routing_gateway:string:last carrier tried|number:string:caller or callee, "
-               "exactly|reason:string:termination reason (docs/cdr.md)|limit:integer:JSON 1-10000 "
+               "gateway|routing_gateway:string:last carrier tried|number:string:caller or callee "
+               "(canonical form, normalised like a call's numbers)|reason:string:termination "
+               "reason (docs/cdr.md)|limit:integer:JSON 1-10000 "
                "(default 100); CSV: all rows unless given|before_id:integer:paging: "
                "next_before_id of the previous page|format:string:json (default) or csv",
                listCdrs});

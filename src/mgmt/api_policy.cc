@@ -13,6 +13,7 @@
 #include <set>
 
 #include "admission/dynamic_blacklist.h"
+#include "admission/number_form.h"
 #include "admission/number_lists.h"
 #include "admission/provisioning.h"
 #include "common/log.h"
@@ -232,14 +233,15 @@ Json entryJson(const admission::BlacklistEntry& e) {
               {"hits", e.hits}};
 }
 
-// A dynamic blacklist entry names one number, not a pattern.
-std::string checkNumber(const std::string& number, const char* field) {
+// A dynamic blacklist entry names one number, not a pattern, and holds it
+// in the canonical form calls present it in ("+1-900..." -> "1900...").
+std::string checkNumber(RequestContext& ctx, const std::string& number, const char* field) {
   std::string p = admission::patternProblem(number);
   if (p.empty() && (number.back() == '*' || number.find('?') != std::string::npos)) {
     p = "the dynamic blacklist holds numbers, not patterns (use a number list)";
   }
   if (!p.empty()) fail(400, "invalid_field", field, "\"" + number + "\": " + p);
-  return number;
+  return admission::normalizeNumber(number, ctx.api.settings.numbers).canonical;
 }
 
 void listBlacklist(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -256,7 +258,8 @@ void addBlacklist(RequestContext& ctx, const httplib::Request& req, httplib::Res
   Json body = parseBody(req);
   JsonFields f(body);
   admission::BlacklistEntry e;
-  e.number = checkNumber(*f.string("number", true, admission::kMaxPatternLength + 1), "number");
+  e.number =
+      checkNumber(ctx, *f.string("number", true, admission::kMaxPatternLength + 1), "number");
   if (!admission::parseSide(*f.string("side", true, 16), &e.side)) {
     fail(400, "invalid_field", "side", "must be \"caller\" or \"callee\"");
   }
@@ -282,7 +285,7 @@ void addBlacklist(RequestContext& ctx, const httplib::Request& req, httplib::Res
 
 // DELETE /api/v1/blacklist/{number}?side=caller|callee (both when absent).
 void removeBlacklist(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  const std::string number = checkNumber(ctx.params[0], "number");
+  const std::string number = checkNumber(ctx, ctx.params[0], "number");
   std::optional<admission::NumberSide> side;
   const std::string s = queryString(req, "side", 16);
   if (!s.empty()) {

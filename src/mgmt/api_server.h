@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "admission/number_form.h"
 #include "common/net.h"
 #include "common/result.h"
 #include "mgmt/logins.h"
@@ -38,6 +39,9 @@ struct ApiSettings {
   // shield.trusted: with every gateway address, the sources a ban can never
   // drop (POST /api/v1/bans refuses a wholly trusted address).
   std::vector<net::Cidr> shieldTrusted;
+  // [numbers]: numbers given to the API (blacklist entries, the CDR number
+  // filter) are put in the canonical form the node uses for calls.
+  admission::NumberSettings numbers;
 };
 
 // Connection handling threads, and accepted connections waiting for one.

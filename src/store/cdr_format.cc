@@ -97,6 +97,8 @@ constexpr Column kColumns[] = {
     {"HANGUP", 6, Align::Left},   {"REASON", 0, Align::Left},
 };
 constexpr size_t kColumnCount = sizeof kColumns / sizeof kColumns[0];
+constexpr size_t kCallerColumn = 2;
+constexpr size_t kCalleeColumn = 3;
 
 // Joins cells with two spaces; the last column is not padded, so rows carry
 // no trailing blanks.
@@ -285,6 +287,12 @@ std::string cdrToJson(const call::Cdr& c) {
   out += ',';
   appendKey(out, "reason");
   appendJsonString(out, call::reasonName(c.reason));
+  out += ',';
+  appendKey(out, "caller_raw");
+  appendJsonString(out, c.callerRaw);
+  out += ',';
+  appendKey(out, "callee_raw");
+  appendJsonString(out, c.calleeRaw);
   out += '}';
   return out;
 }
@@ -301,13 +309,17 @@ std::string cdrsToJson(const std::vector<call::Cdr>& cdrs) {
   return out;
 }
 
-std::string cdrTableHeader() {
+std::string cdrTableHeader(CdrNumbers numbers) {
   std::string_view cells[kColumnCount];
   for (size_t c = 0; c < kColumnCount; ++c) cells[c] = kColumns[c].title;
+  if (numbers == CdrNumbers::Raw) {
+    cells[kCallerColumn] = "CALLER (RAW)";
+    cells[kCalleeColumn] = "CALLEE (RAW)";
+  }
   return renderRow(cells);
 }
 
-std::string cdrToTableRow(const call::Cdr& c) {
+std::string cdrToTableRow(const call::Cdr& c, CdrNumbers numbers) {
   std::string id = std::to_string(c.id);
   std::string start;
   {
@@ -328,8 +340,8 @@ std::string cdrToTableRow(const call::Cdr& c) {
   const std::string_view cells[kColumnCount] = {
       id,
       start,
-      c.caller,
-      c.callee,
+      numbers == CdrNumbers::Raw ? c.callerRaw : c.caller,
+      numbers == CdrNumbers::Raw ? c.calleeRaw : c.callee,
       c.sourceAddress,
       c.mappingGateway,
       c.routingGateway,
@@ -381,7 +393,8 @@ void appendCsvField(std::string& out, std::string_view v) {
 
 std::string cdrCsvHeader() {
   return "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
-         "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason\r\n";
+         "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason,caller_raw,"
+         "callee_raw\r\n";
 }
 
 std::string cdrToCsvRow(const call::Cdr& c) {
@@ -419,6 +432,10 @@ std::string cdrToCsvRow(const call::Cdr& c) {
   out += call::hangupName(c.hangup);
   out += ',';
   out += call::reasonName(c.reason);
+  out += ',';
+  appendCsvField(out, c.callerRaw);
+  out += ',';
+  appendCsvField(out, c.calleeRaw);
   out += "\r\n";
   return out;
 }

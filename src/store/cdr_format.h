@@ -26,7 +26,7 @@ void appendJsonString(std::string& out, std::string_view s);
 // {"id":1,"call_id":"..","start":"..","answer":null,"end":"..","caller":"..",
 //  "callee":"..","source":"..","transport":"udp","mapping_gateway":"..",
 //  "routing_gateway":"..","gateways_tried":["a","b"],"final_code":486,
-//  "duration_ms":0,"hangup":"","reason":"busy"}
+//  "duration_ms":0,"hangup":"","reason":"busy","caller_raw":"..","callee_raw":".."}
 // "answer" is null when answerUs == 0.
 std::string cdrToJson(const call::Cdr& cdr);
 
@@ -37,8 +37,11 @@ std::string cdrsToJson(const std::vector<call::Cdr>& cdrs);
 // The human table: a header line and one line per CDR, columns padded to
 // fixed widths (a longer value is printed whole and shifts the rest of its
 // row; nothing is hidden). Empty values print as "-". No trailing newline.
-std::string cdrTableHeader();
-std::string cdrToTableRow(const call::Cdr& cdr);
+// The CALLER and CALLEE columns show the canonical numbers, or with Raw the
+// user parts as received (`tollgate cdr list --raw`).
+enum class CdrNumbers : uint8_t { Canonical, Raw };
+std::string cdrTableHeader(CdrNumbers numbers = CdrNumbers::Canonical);
+std::string cdrToTableRow(const call::Cdr& cdr, CdrNumbers numbers = CdrNumbers::Canonical);
 
 // CSV export (RFC 4180): the JSON keys as the header line, one row per CDR,
 // CRLF line ends, fields quoted when they hold a comma or quote. Control

@@ -31,6 +31,8 @@ Cdr answeredCdr() {
   c.durationMs = 61'500;
   c.hangup = HangupSide::Caller;
   c.reason = TerminationReason::CallerBye;
+  c.callerRaw = "+44-20-1234-5678";
+  c.calleeRaw = "%2B15551234567;user=phone";
   return c;
 }
 
@@ -50,7 +52,19 @@ TEST(CdrToJsonTest, AnsweredCallHasEveryKeyInOrder) {
             R"("callee":"15551234567","source":"192.0.2.1:5060","transport":"udp",)"
             R"("mapping_gateway":"cust-a","routing_gateway":"carrier-b",)"
             R"("gateways_tried":["carrier-a","carrier-b"],"final_code":200,)"
-            R"("duration_ms":61500,"hangup":"caller","reason":"caller_bye"})");
+            R"("duration_ms":61500,"hangup":"caller","reason":"caller_bye",)"
+            R"("caller_raw":"+44-20-1234-5678","callee_raw":"%2B15551234567;user=phone"})");
+}
+
+TEST(CdrToJsonTest, RawNumbersAreEscapedLikeEveryString) {
+  Cdr c = answeredCdr();
+  c.callerRaw = "\"a\"\\";
+  c.calleeRaw = std::string("1\x00\xff", 3);
+  const std::string j = cdrToJson(c);
+  EXPECT_NE(j.find(R"("caller_raw":"\"a\"\\",)"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("callee_raw":"1\u0000\ufffd"})"), std::string::npos) << j;
+  c.callerRaw = c.calleeRaw = "";  // a row written before they were recorded
+  EXPECT_NE(cdrToJson(c).find(R"("caller_raw":"","callee_raw":""})"), std::string::npos);
 }
 
 TEST(CdrToJsonTest, UnansweredCallHasNullAnswerAndEmptyHangup) {
@@ -66,7 +80,7 @@ TEST(CdrToJsonTest, UnansweredCallHasNullAnswerAndEmptyHangup) {
   EXPECT_NE(j.find(R"("answer":null,)"), std::string::npos) << j;
   EXPECT_NE(j.find(R"("gateways_tried":[],)"), std::string::npos) << j;
   EXPECT_NE(j.find(R"("routing_gateway":"",)"), std::string::npos) << j;
-  EXPECT_NE(j.find(R"("hangup":"","reason":"no_route"})"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("hangup":"","reason":"no_route",)"), std::string::npos) << j;
 }
 
 TEST(CdrToJsonTest, GatewaysTriedSkipsEmptyPieces) {
@@ -136,6 +150,21 @@ TEST(CdrTableTest, HeaderAndRowLineUp) {
   EXPECT_EQ(header.back(), 'N');  // no trailing blanks
 }
 
+TEST(CdrTableTest, RawShowsTheNumbersAsReceivedInTheSameColumns) {
+  const std::string header = cdrTableHeader(CdrNumbers::Raw);
+  const std::string row = cdrToTableRow(answeredCdr(), CdrNumbers::Raw);
+  EXPECT_NE(header.find("CALLER (RAW)"), std::string::npos) << header;
+  EXPECT_EQ(row.substr(header.find("CALLER (RAW)"), 16), "+44-20-1234-5678");
+  EXPECT_EQ(row.substr(header.find("CALLEE (RAW)"), 25), "%2B15551234567;user=phone");
+  // The default stays the canonical numbers.
+  const std::string canonical = cdrToTableRow(answeredCdr());
+  EXPECT_EQ(canonical.substr(cdrTableHeader().find("CALLER"), 12), "442012345678");
+  Cdr old = answeredCdr();
+  old.callerRaw = "";
+  const std::string dash = cdrToTableRow(old, CdrNumbers::Raw);
+  EXPECT_EQ(dash[header.find("CALLER (RAW)")], '-');
+}
+
 TEST(CdrTableTest, EmptyValuesShowAsDash) {
   Cdr c = answeredCdr();
   c.answerUs = 0;
@@ -180,7 +209,8 @@ namespace {
 TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
   EXPECT_EQ(cdrCsvHeader(),
             "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
-            "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason\r\n");
+            "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason,caller_raw,"
+            "callee_raw\r\n");
   call::Cdr c;
   c.id = 9;
   c.callId = "a,b\"c";
@@ -194,7 +224,12 @@ TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
   const std::string row = cdrToCsvRow(c);
   EXPECT_EQ(row,
             "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
-            "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route\r\n");
+            "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route,,\r\n");
+  c.callerRaw = "=HYPERLINK(\"x\")";
+  c.calleeRaw = "%2B1-900,555";
+  EXPECT_NE(cdrToCsvRow(c).find(",no_route,\"'=HYPERLINK(\"\"x\"\")\",\"%2B1-900,555\"\r\n"),
+            std::string::npos)
+      << cdrToCsvRow(c);
   c.caller = "line\nbreak\x1b";
   EXPECT_NE(cdrToCsvRow(c).find(",line?break?,"),
             std::string::npos);  // controls never reach the file

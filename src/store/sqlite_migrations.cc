@@ -344,6 +344,14 @@ CREATE INDEX cdr_callee ON cdr(callee);
 CREATE INDEX cdr_caller ON cdr(caller);
 )sql";
 
+// Version 6 (canonical numbers): caller and callee hold the canonical form
+// of the numbers (admission/number_form.h); the user parts as received are
+// kept beside them. Rows written before have '' there.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE cdr ADD COLUMN caller_raw TEXT NOT NULL DEFAULT '';
+ALTER TABLE cdr ADD COLUMN callee_raw TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -351,6 +359,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"call policy: gateway limits, accounts, fraud rules, number lists, dynamic blacklist", kV3},
     {"ban table and ban change sequence", kV4},
     {"management users, sessions, tokens, login failures, audit; cdr number indexes", kV5},
+    {"cdr numbers as received beside the canonical ones", kV6},
 };
 
 }  // namespace

@@ -632,7 +632,8 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
   auto st = prepare(
       "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+      "hangup, reason, caller_raw, callee_raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+      "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
   if (!st) return Err{st.error()};
   for (auto& c : cdrs) {
     st->reset();
@@ -650,7 +651,9 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
         .bind(12, c.finalCode)
         .bind(13, c.durationMs)
         .bind(14, call::hangupName(c.hangup))
-        .bind(15, call::reasonName(c.reason));
+        .bind(15, call::reasonName(c.reason))
+        .bind(16, c.callerRaw)
+        .bind(17, c.calleeRaw);
     if (st->step() != SQLITE_DONE) {
       auto e = error("insert cdr");
       for (auto& d : cdrs) d.id = 0;  // nothing was written
@@ -680,7 +683,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   std::string sql =
       "SELECT id, call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason FROM cdr WHERE id < ?1";
+      "hangup, reason, caller_raw, callee_raw FROM cdr WHERE id < ?1";
   if (!q.reason.empty()) sql += " AND reason = ?2";
   if (!q.mappingGateway.empty()) sql += " AND mapping_gateway = ?3";
   if (q.startFromUs > 0) sql += " AND start_us >= ?5";
@@ -723,6 +726,8 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
     // must not make the whole list unreadable: fall back to the catch-alls.
     c.hangup = call::hangupFromName(st->text(14)).value_or(call::HangupSide::None);
     c.reason = call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
+    c.callerRaw = st->text(16);
+    c.calleeRaw = st->text(17);
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return Err{error("read cdr")};

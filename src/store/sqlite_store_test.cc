@@ -466,6 +466,8 @@ TEST_F(SqliteStoreTest, CdrRoundTripsEveryField) {
   in.durationMs = 61'999;
   in.hangup = HangupSide::Callee;
   in.reason = TerminationReason::CalleeBye;
+  in.callerRaw = "%2B44-20;isub=1";
+  in.calleeRaw = "+1 (900) 555?";
 
   std::vector<Cdr> batch{in};
   ASSERT_TRUE(store->writeCdrs(batch).ok());
@@ -491,6 +493,9 @@ TEST_F(SqliteStoreTest, CdrRoundTripsEveryField) {
   EXPECT_EQ(c.durationMs, in.durationMs);
   EXPECT_EQ(c.hangup, in.hangup);
   EXPECT_EQ(c.reason, in.reason);
+  EXPECT_EQ(c.callerRaw, in.callerRaw);
+  EXPECT_EQ(c.calleeRaw, in.calleeRaw);
+  EXPECT_EQ(rawText(dbPath(), "SELECT caller_raw FROM cdr"), in.callerRaw);
   // Stored as operator-readable names, not enum numbers.
   EXPECT_EQ(rawText(dbPath(), "SELECT reason FROM cdr"), "callee_bye");
   EXPECT_EQ(rawText(dbPath(), "SELECT hangup FROM cdr"), "callee");
@@ -515,6 +520,51 @@ TEST_F(SqliteStoreTest, EveryReasonAndHangupSurvivesTheStore) {
     EXPECT_EQ(c.reason, static_cast<TerminationReason>(n));
     EXPECT_EQ(c.hangup, static_cast<HangupSide>(n % 4));
   }
+}
+
+TEST_F(SqliteStoreTest, InvalidNumberReasonIsStoredByName) {
+  auto store = mustOpen(dbPath());
+  ASSERT_NE(store, nullptr);
+  Cdr c = sampleCdr(1, TerminationReason::InvalidNumber);
+  c.callee = "1-800-FLOWERS";
+  c.calleeRaw = "1-800-FLOWERS;phone-context=+1";
+  std::vector<Cdr> batch{c};
+  ASSERT_TRUE(store->writeCdrs(batch).ok());
+  EXPECT_EQ(rawText(dbPath(), "SELECT reason FROM cdr"), "invalid_number");
+  CdrQuery q;
+  q.reason = "invalid_number";
+  auto out = store->listCdrs(q);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].calleeRaw, c.calleeRaw);
+}
+
+TEST_F(SqliteStoreTest, MigratesAVersion5FileKeepingItsCdrs) {
+  // A file as version 5 left it, with one CDR.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dbPath().c_str(), &db), SQLITE_OK);
+  sqlite3_close(db);
+  for (int v = 0; v < 5; ++v) rawExec(dbPath(), sqliteMigrations()[v].sql);
+  rawExec(dbPath(),
+          "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+          "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+          "hangup, reason) VALUES ('old', 1, 0, 2, '+4420', '1-900', '192.0.2.1:5060', 'udp', "
+          "'gw', '', '', 403, 0, '', 'callee_blacklisted');"
+          "PRAGMA user_version=5;");
+  auto store = mustOpen(dbPath());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(rawInt(dbPath(), "PRAGMA user_version"), sqliteSchemaVersion());
+  std::vector<Cdr> batch{sampleCdr(2)};
+  batch[0].callerRaw = "%2B44202";
+  ASSERT_TRUE(store->writeCdrs(batch).ok());
+  auto out = store->listCdrs({});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->size(), 2u);
+  EXPECT_EQ((*out)[0].callerRaw, "%2B44202");
+  EXPECT_EQ((*out)[1].callId, "old");
+  EXPECT_EQ((*out)[1].caller, "+4420");
+  EXPECT_EQ((*out)[1].callerRaw, "");  // not recorded before version 6
+  EXPECT_EQ((*out)[1].calleeRaw, "");
 }
 
 TEST_F(SqliteStoreTest, UnknownNamesInOldRowsFallBackInsteadOfFailing) {

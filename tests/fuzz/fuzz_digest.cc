@@ -14,16 +14,9 @@
 #include "auth/authenticator.h"
 #include "auth/digest.h"
 #include "auth/digest_uri.h"
+#include "fuzz_check.h"
 
 using namespace tollgate;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 namespace {
 

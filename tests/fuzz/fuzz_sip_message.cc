@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "sip/checks.h"
 #include "sip/framing.h"
 #include "sip/limits.h"
@@ -17,14 +18,6 @@
 #include "sip/serialize.h"
 
 using namespace tollgate::sip;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 namespace {
 

@@ -816,7 +816,7 @@ class UdpRecorder:
 ISO_RX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 CDR_KEYS = ["id", "call_id", "start", "answer", "end", "caller", "callee", "source", "transport",
             "mapping_gateway", "routing_gateway", "gateways_tried", "final_code", "duration_ms",
-            "hangup", "reason"]
+            "hangup", "reason", "caller_raw", "callee_raw"]
 
 
 def check_cdr(cdr: dict, *, reason: str, final_code: int, answered: bool, hangup: str | None = "",
