@@ -40,7 +40,7 @@ TEST(SqliteMgmtMigrationTest, UpgradesAVersionOneDatabaseKeepingItsData) {
   auto p = openSqliteStore(path).value()->loadProvisioning().value();
   ASSERT_EQ(p.mappingGateways.size(), 1u);
   EXPECT_EQ(p.mappingGateways[0].name, "old");
-  EXPECT_EQ(sqliteSchemaVersion(), 5);  // the management tables are version 5
+  EXPECT_GE(sqliteSchemaVersion(), 5);  // the management tables came with version 5
 }
 
 TEST_F(SqliteMgmtTest, UsersSessionsAndTokensCascade) {

@@ -344,6 +344,20 @@ CREATE INDEX cdr_callee ON cdr(callee);
 CREATE INDEX cdr_caller ON cdr(caller);
 )sql";
 
+// Version 6: what of each gateway's signalling crosses the B2BUA
+// (sip/header_crossing.h): identity headers only from gateways trusted to
+// assert them, extension headers by name, and the number a customer's calls
+// are asserted as when its own identity headers do not cross.
+constexpr const char* kV6 = R"sql(
+ALTER TABLE mapping_gateway_policy ADD COLUMN trust_identity INTEGER NOT NULL DEFAULT 0
+  CHECK (trust_identity IN (0, 1));
+ALTER TABLE mapping_gateway_policy ADD COLUMN pass_headers TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway_policy ADD COLUMN asserted_identity TEXT NOT NULL DEFAULT '';
+ALTER TABLE routing_gateway_policy ADD COLUMN trust_identity INTEGER NOT NULL DEFAULT 0
+  CHECK (trust_identity IN (0, 1));
+ALTER TABLE routing_gateway_policy ADD COLUMN pass_headers TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -351,6 +365,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"call policy: gateway limits, accounts, fraud rules, number lists, dynamic blacklist", kV3},
     {"ban table and ban change sequence", kV4},
     {"management users, sessions, tokens, login failures, audit; cdr number indexes", kV5},
+    {"gateway signalling: identity trust, pass headers, asserted identity", kV6},
 };
 
 }  // namespace
