@@ -41,6 +41,13 @@ bool allDigits(std::string_view s) {
   return true;
 }
 
+// Session-level i= (information), u= (URI), e= (email) and p= (phone):
+// RFC 4566 §5.4-5.6, all optional.
+bool isSenderDescription(std::string_view line) {
+  return line.size() >= 2 && line[1] == '=' &&
+         (line[0] == 'i' || line[0] == 'u' || line[0] == 'e' || line[0] == 'p');
+}
+
 }  // namespace
 
 bool isSdp(std::string_view contentType) {
@@ -56,6 +63,7 @@ std::string rewriteSdpOrigin(std::string_view body, std::string_view address) {
   out.reserve(body.size() + 32);
   bool originDone = false;
   bool nameDone = false;
+  bool inMedia = false;  // past the first m= line: media-level fields
   size_t i = 0;
   while (i < body.size()) {
     size_t nl = body.find('\n', i);
@@ -79,7 +87,10 @@ std::string rewriteSdpOrigin(std::string_view body, std::string_view address) {
     } else if (!nameDone && text.substr(0, 2) == "s=") {
       nameDone = true;
       out.append("s=-").append(ending);
+    } else if (!inMedia && isSenderDescription(text)) {
+      // dropped: optional fields that describe the sender
     } else {
+      inMedia = inMedia || text.substr(0, 2) == "m=";
       out.append(line);
     }
     i = lineEnd;

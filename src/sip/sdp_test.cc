@@ -15,6 +15,15 @@ TEST(Sdp, OriginAndSessionNameAreReplacedMediaIsNot) {
             "t=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=tool:x\r\ns=second\r\n");
 }
 
+TEST(Sdp, SenderDescriptionsAreDroppedAtSessionLevelOnly) {
+  EXPECT_EQ(rewriteSdpOrigin("v=0\r\no=a 1 2 IN IP4 h\r\ns=x\r\ni=Acme PBX\r\nu=http://acme\r\n"
+                             "e=noc@acme.example\r\np=+1 555 0100\r\nc=IN IP4 h\r\nt=0 0\r\n"
+                             "m=audio 1 RTP/AVP 0\r\ni=main audio\r\n",
+                             "g"),
+            "v=0\r\no=- 1 2 IN IP4 g\r\ns=-\r\nc=IN IP4 h\r\nt=0 0\r\n"
+            "m=audio 1 RTP/AVP 0\r\ni=main audio\r\n");
+}
+
 TEST(Sdp, KeepsLineEndingsAndHandlesIpv6AndNames) {
   EXPECT_EQ(rewriteSdpOrigin("v=0\no=a 1 2 IN IP4 1.2.3.4\ns=x", "[2001:db8::1]"),
             "v=0\no=- 1 2 IN IP6 2001:db8::1\ns=-");

@@ -6,7 +6,7 @@
 // parses whenever the input did; no field the built-in rule keeps on its leg
 // survives unless it is an extension on the allow list; identity fields
 // survive only from a trusted peer and then name only our host; the SDP
-// rewrite is idempotent and keeps the line count; nothing crashes
+// rewrite is idempotent and never adds a line; nothing crashes
 // (ASan/UBSan).
 #include <cstdint>
 #include <cstdio>
@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The SDP rewrite on arbitrary bytes.
   std::string sdp = sip::rewriteSdpOrigin(input, kOurHost);
   FUZZ_CHECK(sip::rewriteSdpOrigin(sdp, kOurHost) == sdp);
-  FUZZ_CHECK(lines(sdp) == lines(input));
+  FUZZ_CHECK(lines(sdp) <= lines(input));
 
   auto parsed = sip::Message::parse(std::move(input));
   if (!parsed.ok()) return 0;
