@@ -130,7 +130,8 @@ bool CallPolicy::watched(const PolicySnapshot::Owner& gw) const {
 
 PolicyDecision CallPolicy::admit(std::string_view gateway, std::string_view caller,
                                  std::string_view callee, MonoTime now, int64_t wallUs,
-                                 CallTicket* t, std::vector<Listing>* listings) {
+                                 CallTicket* t, std::vector<Listing>* listings,
+                                 std::span<const std::string> identities) {
   *t = CallTicket{};
   auto refuse = [&](Refusal r, int code, std::string_view by) {
     ++stats_.refused[static_cast<size_t>(r)];
@@ -152,6 +153,11 @@ PolicyDecision CallPolicy::admit(std::string_view gateway, std::string_view call
       case ListVerdict::Pass:
         break;
     }
+    for (const std::string& id : identities) {
+      if (checkLists(o->lists, id, callee) == ListVerdict::CallerBlocked) {
+        return refuse(Refusal::CallerBlacklisted, settings_.blockedCode, o->name);
+      }
+    }
   }
 
   // 2. The dynamic blacklist; the system white list beats it.
@@ -165,6 +171,12 @@ PolicyDecision CallPolicy::admit(std::string_view gateway, std::string_view call
         return refuse(Refusal::CallerBlacklisted, settings_.blockedCode, "dynamic");
       }
       if (hit == DynamicBlacklist::Hit::CountOnly) ++stats_.wouldRefuseCountOnly;
+    }
+    for (const std::string& id : identities) {
+      if (snap_->lists().systemWhite(id)) continue;
+      if (blacklist_.check(id, NumberSide::Caller, wallUs) == DynamicBlacklist::Hit::Refuse) {
+        return refuse(Refusal::CallerBlacklisted, settings_.blockedCode, "dynamic");
+      }
     }
     if (!t->calleeExempt) {
       auto hit = blacklist_.check(callee, NumberSide::Callee, wallUs);
@@ -265,7 +277,8 @@ void CallPolicy::onEnded(CallTicket& t, std::string_view gateway, std::string_vi
 CallPolicy::CarrierCheck CallPolicy::acquireCarrier(std::string_view carrier,
                                                     std::string_view caller,
                                                     std::string_view callee, MonoTime now,
-                                                    CallLimits::Handle* handle) {
+                                                    CallLimits::Handle* handle,
+                                                    std::span<const std::string> identities) {
   *handle = CallLimits::kNone;
   size_t idx = 0;
   const PolicySnapshot::Owner* o = snap_->routing(carrier, &idx);
@@ -280,6 +293,12 @@ CallPolicy::CarrierCheck CallPolicy::acquireCarrier(std::string_view carrier,
         return CarrierCheck::CalleeBlocked;
       case ListVerdict::Pass:
         break;
+    }
+    for (const std::string& id : identities) {
+      if (checkLists(o->lists, id, callee) == ListVerdict::CallerBlocked) {
+        ++stats_.carrierListed;
+        return CarrierCheck::CallerBlocked;
+      }
     }
   }
   CallLimits::Handle h = routingHandles_[idx];

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -131,9 +132,15 @@ class CallPolicy {
   // by this attempt are appended to *listings (the switch cuts the live
   // calls of those marked cutCalls; when such a number is this call's, the
   // call is refused as well: it would be the first to cut).
+  // `identities` are the other caller numbers the carrier will see (an
+  // asserted identity, a charge number, a diversion): each must pass the
+  // caller's number lists and the dynamic blacklist like `caller` does, or
+  // a listed number presented in them would reach a carrier that bills on
+  // it. Only `caller` is counted by the automatic rules.
   PolicyDecision admit(std::string_view gateway, std::string_view caller, std::string_view callee,
                        MonoTime now, int64_t wallUs, CallTicket* ticket,
-                       std::vector<Listing>* listings);
+                       std::vector<Listing>* listings,
+                       std::span<const std::string> identities = {});
   void onAnswered(const CallTicket& t, std::string_view callee);
   // `unanswered`: the call reached a carrier and ended without an answer
   // (busy, no answer, cancelled, refused by the callee): input of the
@@ -146,7 +153,8 @@ class CallPolicy {
   // it with releaseCarrier() when the attempt fails or the call ends.
   enum class CarrierCheck : uint8_t { Ok, Full, CallerBlocked, CalleeBlocked };
   CarrierCheck acquireCarrier(std::string_view carrier, std::string_view caller,
-                              std::string_view callee, MonoTime now, CallLimits::Handle* handle);
+                              std::string_view callee, MonoTime now, CallLimits::Handle* handle,
+                              std::span<const std::string> identities = {});
   void releaseCarrier(CallLimits::Handle h) { limits_.release(h); }
 
   DynamicBlacklist& blacklist() { return blacklist_; }

@@ -3,11 +3,13 @@
 // specificity).
 #include "admission/provisioning.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string_view>
 
 #include "common/net.h"
+#include "sip/header_crossing.h"
 
 namespace tollgate::admission {
 
@@ -197,6 +199,34 @@ void checkLimits(const CallLimitsSpec& l, Fail fail) {
 }
 
 template <typename Fail>
+void checkSignalling(const GatewayPolicy& p, bool mapping, Fail fail) {
+  if (p.passHeaders.size() > kMaxPassHeaders) {
+    fail("pass_headers", "at most " + std::to_string(kMaxPassHeaders) + " header names");
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : p.passHeaders) {
+    std::string problem = sip::HeaderAllowList::problem(name);
+    if (!problem.empty()) {
+      fail("pass_headers", "\"" + name + "\": " + problem);
+      continue;
+    }
+    std::string lower(name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!seen.insert(lower).second) fail("pass_headers", "\"" + name + "\" is listed twice");
+  }
+  const std::string& id = p.assertedIdentity;
+  if (!mapping && !id.empty()) {
+    fail("asserted_identity", "only applies to mapping gateways");
+  } else if (!id.empty()) {
+    const size_t digits = id.front() == '+' ? id.size() - 1 : id.size();
+    const bool ok = digits >= 1 && digits <= kMaxAssertedIdentityDigits &&
+                    std::all_of(id.begin() + (id.front() == '+' ? 1 : 0), id.end(),
+                                [](char c) { return c >= '0' && c <= '9'; });
+    if (!ok) fail("asserted_identity", "must be a number: an optional + and 1-32 digits");
+  }
+}
+
+template <typename Fail>
 void checkListRefs(const NumberListRefs& refs, const KnownNames* known, Fail fail) {
   for (const auto* side : {&refs.caller, &refs.callee}) {
     const char* key = side == &refs.caller ? "caller_lists" : "callee_lists";
@@ -272,6 +302,7 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
         policyFail("max_duration", "must be 0..604800 seconds");
       }
       checkListRefs(pol.lists, known, policyFail);
+      checkSignalling(pol, true, policyFail);
     }
     const bool password = g.auth == AuthMode::Password;
     const bool tlsCert = g.auth == AuthMode::TlsCert;
@@ -442,6 +473,7 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
     };
     checkLimits(g.policy.limits, policyFail);
     checkListRefs(g.policy.lists, known, policyFail);
+    checkSignalling(g.policy, false, policyFail);
   }
 
   names.clear();

@@ -60,6 +60,15 @@ struct GatewayPolicy {
   NumberListRefs lists;           // mapping: the call is refused; routing: the carrier is skipped
   bool dynamicBlacklist = false;  // mapping: watched in blacklist.run_mode = "per_gateway"
   bool optionsCheck = true;  // routing: OPTIONS keep-alive when routing.options_check_period > 0
+  // What of this peer's signalling crosses to the other leg
+  // (sip/header_crossing.h): its identity headers (P-Asserted-Identity,
+  // Remote-Party-ID, P-Charge-Info, Diversion ...) only when it is trusted
+  // to assert identity, extension headers only by name.
+  bool trustIdentity = false;
+  std::vector<std::string> passHeaders;
+  // mapping: the number sent as P-Asserted-Identity when the customer's own
+  // identity headers do not cross ("" = none).
+  std::string assertedIdentity;
   bool operator==(const GatewayPolicy&) const = default;
 };
 
@@ -202,7 +211,9 @@ inline constexpr double kMaxCps = 100'000;
 inline constexpr int kMaxCpsBurst = 100'000;
 inline constexpr int kMaxConcurrentCalls = 1'000'000;
 inline constexpr int kMaxCallDurationS = 7 * 86'400;
-inline constexpr size_t kMaxListRefs = 16;  // number lists per side of one entry
+inline constexpr size_t kMaxListRefs = 16;     // number lists per side of one entry
+inline constexpr size_t kMaxPassHeaders = 64;  // pass_headers names per gateway
+inline constexpr size_t kMaxAssertedIdentityDigits = 32;
 inline constexpr int kMaxThreshold = 1'000'000;
 inline constexpr size_t kMaxFraudPrefixes = 4096;
 

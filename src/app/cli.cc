@@ -113,6 +113,12 @@ std::string policyJson(const admission::GatewayPolicy& p, bool mapping) {
   } else {
     out += std::string(",\"options_check\":") + (p.optionsCheck ? "true" : "false");
   }
+  out += std::string(",\"trust_identity\":") + (p.trustIdentity ? "true" : "false");
+  out += ",\"pass_headers\":" + jsonStringArray(p.passHeaders);
+  if (mapping) {
+    out += ",\"asserted_identity\":";
+    store::appendJsonString(out, p.assertedIdentity);
+  }
   return out + "}";
 }
 
@@ -170,17 +176,26 @@ void printPolicyTables(const admission::Provisioning& p) {
     if (!r.callee.empty()) out += "callee_lists=" + joined(r.callee, ",") + " ";
     return out;
   };
+  auto signalling = [](const admission::GatewayPolicy& pol) {
+    std::string out;
+    if (pol.trustIdentity) out += "trust_identity ";
+    if (!pol.passHeaders.empty()) out += "pass_headers=" + joined(pol.passHeaders, ",") + " ";
+    if (!pol.assertedIdentity.empty()) out += "asserted_identity=" + pol.assertedIdentity + " ";
+    return out;
+  };
   std::vector<std::pair<std::string, std::string>> rows;
   for (const auto& g : p.mappingGateways) {
     std::string v = limits(g.policy.limits) + lists(g.policy.lists);
     if (!g.policy.account.empty()) v = "account=" + g.policy.account + " " + v;
     if (g.policy.maxDuration > 0) v += "max_duration=" + std::to_string(g.policy.maxDuration) + " ";
     if (g.policy.dynamicBlacklist) v += "dynamic_blacklist ";
+    v += signalling(g.policy);
     if (!v.empty()) rows.emplace_back("mapping " + g.name, v);
   }
   for (const auto& g : p.routingGateways) {
     std::string v = limits(g.policy.limits) + lists(g.policy.lists);
     if (!g.policy.optionsCheck) v += "no_options_check ";
+    v += signalling(g.policy);
     if (!v.empty()) rows.emplace_back("routing " + g.name, v);
   }
   for (const auto& a : p.accounts) {

@@ -53,6 +53,16 @@ void readLimits(TableReader& r, admission::CallLimitsSpec& l) {
   r.integerAs("max_concurrent", kIntMin, kIntMax, &l.maxConcurrent);
 }
 
+// What of a gateway's signalling crosses the B2BUA (both gateway kinds).
+void readSignalling(TableReader& r, EntrySource& src, admission::GatewayPolicy& p) {
+  r.boolean("trust_identity", &p.trustIdentity);
+  std::vector<TableReader::Item> names;
+  if (r.stringArray("pass_headers", admission::kMaxPassHeaders, &names)) {
+    for (const auto& n : names) p.passHeaders.push_back(n.value);
+    src.arrays["pass_headers"] = std::move(names);
+  }
+}
+
 void readListRefs(TableReader& r, EntrySource& src, admission::NumberListRefs& refs) {
   for (auto [key, out] :
        {std::pair{"caller_lists", &refs.caller}, std::pair{"callee_lists", &refs.callee}}) {
@@ -128,6 +138,8 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
   r.integerAs("max_duration", kIntMin, kIntMax, &g.policy.maxDuration);
   readListRefs(r, src, g.policy.lists);
   r.boolean("dynamic_blacklist", &g.policy.dynamicBlacklist);
+  readSignalling(r, src, g.policy);
+  r.string("asserted_identity", &g.policy.assertedIdentity);
   r.finish();
 }
 
@@ -155,6 +167,7 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   readLimits(r, g.policy.limits);
   readListRefs(r, src, g.policy.lists);
   r.boolean("options_check", &g.policy.optionsCheck);
+  readSignalling(r, src, g.policy);
   r.finish();
 }
 

@@ -6,7 +6,9 @@
 #include <charconv>
 
 #include "common/log.h"
+#include "sip/header_crossing.h"
 #include "sip/limits.h"
+#include "sip/sdp.h"
 #include "sip/serialize.h"
 
 namespace tollgate::call {
@@ -23,77 +25,6 @@ namespace {
 // next line logged says how many were not.
 constexpr double kRefusalLogsPerSecond = 20;
 constexpr double kRefusalLogBurst = 100;
-
-// Header fields never copied from one leg to the other: they describe the
-// leg itself (dialog, routing, hop count, framing), carry credentials or
-// challenges meant for us, or identify the software on the other side.
-bool isLegLocal(HeaderId id) {
-  switch (id) {
-    case HeaderId::Via:
-    case HeaderId::Route:
-    case HeaderId::RecordRoute:
-    case HeaderId::Contact:
-    case HeaderId::From:
-    case HeaderId::To:
-    case HeaderId::CallId:
-    case HeaderId::CSeq:
-    case HeaderId::MaxForwards:
-    case HeaderId::ContentLength:
-    case HeaderId::Authorization:
-    case HeaderId::ProxyAuthorization:
-    case HeaderId::WwwAuthenticate:
-    case HeaderId::ProxyAuthenticate:
-    case HeaderId::ProxyRequire:
-    case HeaderId::UserAgent:
-    case HeaderId::Server:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Leg-local fields we only know by name (HeaderId::Other).
-bool isLegLocalByName(std::string_view name) {
-  return iequals(name, "Authentication-Info") || iequals(name, "Proxy-Authentication-Info") ||
-         iequals(name, "Path") || iequals(name, "Service-Route");
-}
-
-bool isLegLocal(const sip::Header& h) {
-  return isLegLocal(h.id) || (h.id == HeaderId::Other && isLegLocalByName(h.name));
-}
-
-// %-escapes a dialled number for the user part of a SIP URI (RFC 3261 §25.1
-// user-unreserved and unreserved stay as they are; '#' and the rest are
-// escaped).
-std::string escapeUser(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    bool plain =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-        std::string_view("-_.!~*'()&=+$,;?/").find(static_cast<char>(c)) != std::string_view::npos;
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 // The dialled number of a new INVITE: Request-URI user (sip/sips) or the
 // tel number; the To user when the Request-URI has none.
@@ -204,8 +135,18 @@ struct Leg {
   uint32_t localCseq = 0;   // last CSeq we used on this leg
   uint32_t inviteCseq = 0;  // CSeq of the initial INVITE on this leg
   Flow flow;                // where the peer is
-  std::string hostPort;     // our address on this leg
-  std::string contact;      // our Contact value on this leg
+  // Who may send requests, ACKs and CANCELs in this leg's dialog (see
+  // Switch::fromLegPeer): the address the dialog was set up with, the port
+  // too when the gateway is identified by IP and port, and the gateway that
+  // may also prove itself by digest from another address ("" = none).
+  net::IpAddress peerIp;
+  uint16_t peerPort = 0;  // 0 = any port of peerIp
+  std::string peerGateway;
+  bool peerByDigest = false;
+  // What of the peer's signalling crosses to the other leg.
+  std::shared_ptr<const PeerSignalling> signalling = PeerSignalling::none();
+  std::string hostPort;  // our address on this leg
+  std::string contact;   // our Contact value on this leg
   std::string_view viaProtocol = "UDP";
   // Our credentials towards this peer when it is a carrier that challenges.
   std::string authUsername;
@@ -221,6 +162,7 @@ struct Target {
   std::string number;      // carriers: the translated number
   std::string authUsername;
   std::string authPassword;
+  bool account = false;  // a registered account's contact (a password gateway)
 };
 
 enum class Side : uint8_t { A, B };
@@ -259,7 +201,8 @@ class Switch::Call final : public txn::ClientCallbacks {
   void startDurationTimers();
   LiveCall live() const;
 
-  void start(TxnId invite, const Message& req, const Flow& from, const std::string& gateway);
+  void start(TxnId invite, const Message& req, const Flow& from,
+             const admission::GatewayInfo& gateway, CallNumbers&& numbers);
   void onCallerCancel();
   void onAck(const Message& ack, Side side);
   void onInDialogRequest(sip::MessagePtr req, const Flow& from, Side side);
@@ -310,8 +253,17 @@ class Switch::Call final : public txn::ClientCallbacks {
   void updateBFromResponse(const Message& resp);
   void relayResponse(Relay& relay, const Message& resp);
 
-  std::vector<sip::ExtraHeader> passthrough(const Message& m, const std::string* contact,
-                                            bool isResponse) const;
+  // The fields of `m`, received from `from`'s peer, that cross to the other
+  // leg (sip/header_crossing.h): a request's as edits of `e` (initial: the
+  // call's INVITE, which may gain the gateway's asserted identity), a
+  // response's as extra fields (rewritten values kept in `scratch`).
+  void crossRequestHeaders(const Message& m, Side from, sip::Edits& e, bool initial) const;
+  std::vector<sip::ExtraHeader> passthrough(const Message& m, Side from, const std::string* contact,
+                                            std::vector<std::string>& scratch) const;
+  // `m`'s body as it may reach the other leg: SDP with its origin and session
+  // name replaced (sip/sdp.h), anything else unchanged.
+  std::string crossBody(const Message& m, Side from) const;
+  std::string crossIdentity(const sip::Header& h, const Leg& out) const;
   std::string via(const Leg& l, const std::string& branch) const;
   std::string buildAck(Leg& l, uint32_t cseq, const std::string& to, std::string_view contentType,
                        std::string_view body);
@@ -349,6 +301,7 @@ class Switch::Call final : public txn::ClientCallbacks {
   std::vector<Relay> relays_;
   std::vector<TxnId> ownClients_;
   admission::CallTicket ticket_;
+  std::vector<std::string> identities_;  // other caller numbers the carrier sees (CallNumbers)
   admission::CallLimits::Handle carrier_ = admission::CallLimits::kNone;
   // Why carriers were skipped without an attempt (policy), for the CDR when
   // none could be tried.
@@ -363,15 +316,16 @@ class Switch::Call final : public txn::ClientCallbacks {
 // Call: setup and routing
 
 void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
-                         const std::string& gateway) {
+                         const admission::GatewayInfo& gateway, CallNumbers&& numbers) {
   aInvite_ = invite;
   cdr_.callId = std::string(req.callId());
   cdr_.startUs = micros(sw_.clock_);
-  cdr_.caller = sip::unescape(req.from().uri.user);
-  cdr_.callee = calleeOf(req);
+  cdr_.caller = numbers.caller;
+  cdr_.callee = numbers.callee;
+  identities_ = std::move(numbers.identities);
   cdr_.sourceAddress = from.remote.toString();
   cdr_.transport = std::string(transport::protocolParam(from.protocol));
-  cdr_.mappingGateway = gateway;
+  cdr_.mappingGateway = gateway.name;
 
   a_.callId = cdr_.callId;
   a_.localTag = sw_.newTag();
@@ -388,6 +342,11 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
   a_.hostPort = sw_.localHostPort(from.local);
   a_.contact = sw_.contactFor(from);
   a_.viaProtocol = transport::protocolName(from.protocol);
+  a_.peerIp = from.remote.ip();
+  a_.peerPort = gateway.auth == admission::AuthMode::IpPort ? from.remote.port() : 0;
+  a_.peerGateway = gateway.name;
+  a_.peerByDigest = gateway.auth == admission::AuthMode::Password;
+  a_.signalling = sw_.snapshot_->mappingSignalling(gateway.name);
   sw_.registerTag(a_.localTag, this);
   sw_.byAInvite_[invite] = this;
 
@@ -399,6 +358,7 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
     for (const registrar::Binding* b : sw_.registrar_->reachable(account->username)) {
       Target t;
       t.name = account->name;
+      t.account = true;
       t.flow = b->flow();
       t.requestUri = b->contact;
       routes_.push_back(std::move(t));
@@ -448,8 +408,8 @@ bool Switch::Call::nextAttempt() {
       continue;
     }
     using CC = admission::CallPolicy::CarrierCheck;
-    CC cc =
-        sw_.policy_->acquireCarrier(r.name, cdr_.caller, cdr_.callee, sw_.loop_.now(), &carrier_);
+    CC cc = sw_.policy_->acquireCarrier(r.name, cdr_.caller, cdr_.callee, sw_.loop_.now(),
+                                        &carrier_, identities_);
     if (cc != CC::Ok) {
       if (cc == CC::Full) {
         skippedUnavailable_ = true;
@@ -518,11 +478,18 @@ bool Switch::Call::startAttempt(const Target& r) {
   b_.viaProtocol = transport::protocolName(r.flow.protocol);
   b_.authUsername = r.authUsername;
   b_.authPassword = r.authPassword;
+  b_.peerIp = r.flow.remote.ip();
+  b_.signalling = r.account ? sw_.snapshot_->mappingSignalling(r.name)
+                            : sw_.snapshot_->routingSignalling(r.name);
+  if (r.account) {
+    b_.peerGateway = r.name;  // the phone may re-register from elsewhere mid-call
+    b_.peerByDigest = true;
+  }
   bAuthTried_ = false;
-  const std::string ruri = !r.requestUri.empty()
-                               ? r.requestUri
-                               : "sip:" + escapeUser(r.number) + "@" + r.flow.remote.toString() +
-                                     std::string(transportParam(r.flow.protocol));
+  const std::string ruri = !r.requestUri.empty() ? r.requestUri
+                                                 : "sip:" + sip::escapeUser(r.number) + "@" +
+                                                       r.flow.remote.toString() +
+                                                       std::string(transportParam(r.flow.protocol));
   b_.remoteTarget = ruri;
   std::string display;
   if (!req->from().displayName.empty()) {
@@ -544,10 +511,8 @@ bool Switch::Call::startAttempt(const Target& r) {
   // replaced: body, Content-Type and end-to-end fields pass unchanged.
   sip::Edits e;
   e.setStartLine("INVITE " + ruri + " SIP/2.0");
-  const auto& headers = req->headers();
-  for (size_t i = 0; i < headers.size(); ++i) {
-    if (isLegLocal(headers[i])) e.removeHeader(i);
-  }
+  crossRequestHeaders(*req, Side::A, e, /*initial=*/true);
+  if (sip::isSdp(req->contentType())) e.setBody(crossBody(*req, Side::A));
   e.prepend("Via", viaValue);
   e.prepend("Max-Forwards", std::to_string(mf));
   e.prepend("From", b_.localHeader);
@@ -666,8 +631,9 @@ void Switch::Call::onInviteResponse(const Message& resp) {
     if (st == 100 || cancelled_) return;  // 100 is hop-by-hop
     bRinging_ = true;
     updateBFromResponse(resp);
-    std::vector<sip::ExtraHeader> extra = passthrough(resp, &a_.contact, true);
-    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, resp.body());
+    std::vector<std::string> scratch;
+    std::vector<sip::ExtraHeader> extra = passthrough(resp, Side::B, &a_.contact, scratch);
+    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, crossBody(resp, Side::B));
     state_ = State::Early;
     return;
   }
@@ -679,8 +645,9 @@ void Switch::Call::onInviteResponse(const Message& resp) {
     }
     ringTimer_.cancel();
     updateBFromResponse(resp);
-    std::vector<sip::ExtraHeader> extra = passthrough(resp, &a_.contact, true);
-    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, resp.body());
+    std::vector<std::string> scratch;
+    std::vector<sip::ExtraHeader> extra = passthrough(resp, Side::B, &a_.contact, scratch);
+    sw_.txns_.respond(aInvite_, st, resp.reason(), a_.localTag, extra, crossBody(resp, Side::B));
     state_ = State::Answered;
     cdr_.answerUs = micros(sw_.clock_);
     cdr_.finalCode = st;
@@ -940,7 +907,7 @@ void Switch::Call::onAck(const Message& ack, Side side) {
     if (state_ == State::Answered) {
       // Relay the caller's ACK (it carries the answer in a delayed-offer call).
       state_ = State::Confirmed;
-      bAck_ = buildAck(b_, b_.inviteCseq, b_.remoteHeader, ack.contentType(), ack.body());
+      bAck_ = buildAck(b_, b_.inviteCseq, b_.remoteHeader, ack.contentType(), crossBody(ack, side));
       sw_.txns_.sendRaw(b_.flow, bAck_);
     }
     return;
@@ -950,7 +917,7 @@ void Switch::Call::onAck(const Message& ack, Side side) {
     if (it->from == side && it->method == Method::Invite && it->inCseq == cseq && it->answered2xx) {
       Leg& out = other(side);
       it->ack = buildAck(out, it->outCseq, it->remoteTo.empty() ? out.remoteHeader : it->remoteTo,
-                         ack.contentType(), ack.body());
+                         ack.contentType(), crossBody(ack, side));
       sw_.txns_.sendRaw(out.flow, it->ack);
       return;
     }
@@ -982,6 +949,17 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
     sw_.txns_.respond(id, 481, "Call/Transaction Does Not Exist", in.localTag);
     return;
   }
+  // The methods, extensions and bodies we relay are those we take in a new
+  // INVITE: REFER, SUBSCRIBE, MESSAGE ... stay on their leg (a REFER crossing
+  // to a carrier would make it place a call nobody was admitted for).
+  if (sip::CheckFailure f = sip::checkRequest(*msg, sw_.forwardPolicy_); f.status != 0) {
+    ++sw_.stats_.inDialogRejected;
+    std::vector<sip::ExtraHeader> extra;
+    for (auto& [name, value] : f.headers) extra.push_back({name, value});
+    TxnId id = sw_.txns_.createServer(std::move(msg), from);
+    sw_.txns_.respond(id, f.status, f.reason, in.localTag, extra);
+    return;
+  }
 
   TxnId serverId = sw_.txns_.createServer(std::move(msg), from);
   const Message& req = *sw_.txns_.serverRequest(serverId);
@@ -999,24 +977,8 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
 
   sip::Edits e;
   e.setStartLine(method + " " + out.remoteTarget + " SIP/2.0");
-  const auto& headers = req.headers();
-  for (size_t i = 0; i < headers.size(); ++i) {
-    if (isLegLocal(headers[i])) {
-      e.removeHeader(i);
-    } else if (headers[i].id == HeaderId::RAck) {
-      // RFC 3262: RAck names the INVITE's CSeq, which differs per leg.
-      std::string_view v = headers[i].value;
-      size_t sp = v.find(' ');
-      if (sp != std::string_view::npos) {
-        size_t sp2 = v.find(' ', sp + 1);
-        std::string rack(v.substr(0, sp));
-        rack += ' ';
-        rack += std::to_string(out.inviteCseq);
-        if (sp2 != std::string_view::npos) rack += v.substr(sp2);
-        e.replaceValue(i, rack);
-      }
-    }
-  }
+  crossRequestHeaders(req, side, e, /*initial=*/false);
+  if (sip::isSdp(req.contentType())) e.setBody(crossBody(req, side));
   e.prepend("Via", viaValue);
   for (const std::string& r : out.routeSet) e.prepend("Route", r);
   e.prepend("Max-Forwards", std::to_string(mf));
@@ -1074,9 +1036,12 @@ void Switch::Call::relayResponse(Relay& relay, const Message& resp) {
     std::string target = firstContactUri(resp);
     if (!target.empty()) out.remoteTarget = target;
   }
+  std::vector<std::string> scratch;
   std::vector<sip::ExtraHeader> extra =
-      passthrough(resp, (refresh && st < 300) ? &in.contact : nullptr, true);
-  sw_.txns_.respond(relay.server, st, resp.reason(), in.localTag, extra, resp.body());
+      passthrough(resp, relay.from == Side::A ? Side::B : Side::A,
+                  (refresh && st < 300) ? &in.contact : nullptr, scratch);
+  sw_.txns_.respond(relay.server, st, resp.reason(), in.localTag, extra,
+                    crossBody(resp, relay.from == Side::A ? Side::B : Side::A));
   if (st < 200) return;
   if (relay.method == Method::Invite && st < 300) {
     relay.answered2xx = true;  // keep until the ACK is relayed and retransmissions stop
@@ -1124,19 +1089,100 @@ bool Switch::Call::retryRelayWithCredentials(Relay& relay, const Message& resp) 
   return true;
 }
 
-std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m,
+std::string Switch::Call::crossIdentity(const sip::Header& h, const Leg& out) const {
+  // RFC 8224 Identity is a signature over the caller's own headers: it
+  // crosses as signed, or it is worthless.
+  if (h.id == HeaderId::Identity) return std::string(h.value);
+  return sip::rewriteIdentity(h.value, out.hostPort,
+                              [](std::string_view user) { return std::string(user); });
+}
+
+void Switch::Call::crossRequestHeaders(const Message& m, Side from, sip::Edits& e,
+                                       bool initial) const {
+  const Leg& in = from == Side::A ? a_ : b_;
+  const Leg& out = from == Side::A ? b_ : a_;
+  const PeerSignalling& sig = *in.signalling;
+  bool asserted = false;
+  const auto& headers = m.headers();
+  for (size_t i = 0; i < headers.size(); ++i) {
+    const sip::Header& h = headers[i];
+    switch (sip::builtinCrossing(h)) {
+      case sip::Crossing::Cross:
+        if (h.id == HeaderId::RAck) {
+          // RFC 3262: RAck names the INVITE's CSeq, which differs per leg.
+          std::string_view v = h.value;
+          size_t sp = v.find(' ');
+          if (sp != std::string_view::npos) {
+            size_t sp2 = v.find(' ', sp + 1);
+            std::string rack(v.substr(0, sp));
+            rack += ' ';
+            rack += std::to_string(out.inviteCseq);
+            if (sp2 != std::string_view::npos) rack += v.substr(sp2);
+            e.replaceValue(i, rack);
+          }
+        }
+        break;
+      case sip::Crossing::Identity: {
+        if (!sig.trustIdentity) {
+          e.removeHeader(i);
+          break;
+        }
+        std::string v = crossIdentity(h, out);
+        if (v.empty()) {
+          e.removeHeader(i);  // not a name-addr list we can rewrite
+          break;
+        }
+        asserted = asserted || h.id == HeaderId::PAssertedIdentity;
+        e.replaceValue(i, std::move(v));
+        break;
+      }
+      case sip::Crossing::Stay:
+        if (h.id != HeaderId::Other || !sig.pass.allows(h.name)) e.removeHeader(i);
+        break;
+    }
+  }
+  if (initial && !asserted && !sig.assertedIdentity.empty()) {
+    e.append("P-Asserted-Identity", "<sip:" + sig.assertedIdentity + "@" + out.hostPort + ">");
+  }
+}
+
+std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m, Side from,
                                                         const std::string* contact,
-                                                        bool isResponse) const {
-  std::vector<sip::ExtraHeader> out;
-  out.reserve(m.headers().size() + 2);
-  if (contact) out.push_back({"Contact", *contact});
-  for (const sip::Header& h : m.headers()) {
-    if (!isLegLocal(h)) out.push_back({h.name, h.value});
+                                                        std::vector<std::string>& scratch) const {
+  const Leg& in = from == Side::A ? a_ : b_;
+  const Leg& out = from == Side::A ? b_ : a_;
+  std::vector<const sip::Header*> crossing =
+      sip::crossingHeaders(m, in.signalling->pass, in.signalling->trustIdentity);
+  std::vector<sip::ExtraHeader> extra;
+  extra.reserve(crossing.size() + 2);
+  scratch.reserve(crossing.size());  // views into it stay valid: no reallocation
+  if (contact) extra.push_back({"Contact", *contact});
+  for (const sip::Header* h : crossing) {
+    if (sip::builtinCrossing(*h) != sip::Crossing::Identity) {
+      extra.push_back({h->name, h->value});
+      continue;
+    }
+    std::string v = crossIdentity(*h, out);
+    if (v.empty()) continue;
+    scratch.push_back(std::move(v));
+    extra.push_back({h->name, scratch.back()});
   }
-  if (!sw_.config_.userAgent.empty()) {
-    out.push_back({isResponse ? "Server" : "User-Agent", sw_.config_.userAgent});
+  if (!sw_.config_.userAgent.empty()) extra.push_back({"Server", sw_.config_.userAgent});
+  return extra;
+}
+
+std::string Switch::Call::crossBody(const Message& m, Side from) const {
+  if (!sip::isSdp(m.contentType())) return std::string(m.body());
+  const Leg& out = from == Side::A ? b_ : a_;
+  std::string_view host = out.hostPort;
+  // hostPort is "host:port", "[v6]:port" or an advertised "host"
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (size_t colon = host.rfind(':');
+             colon != std::string_view::npos && host.find(':') == colon) {
+    host = host.substr(0, colon);
   }
-  return out;
+  return sip::rewriteSdpOrigin(m.body(), host);
 }
 
 void Switch::Call::onAckTimeout() {
@@ -1326,6 +1372,21 @@ void Switch::retireRetry(TxnId id) {
 // ---------------------------------------------------------------------------
 // Switch
 
+const std::shared_ptr<const PeerSignalling>& PeerSignalling::none() {
+  static const std::shared_ptr<const PeerSignalling> kNone = std::make_shared<PeerSignalling>();
+  return kNone;
+}
+
+std::shared_ptr<const PeerSignalling> Snapshot::mappingSignalling(std::string_view name) const {
+  auto it = mappingSignalling_.find(std::string(name));
+  return it == mappingSignalling_.end() ? PeerSignalling::none() : it->second;
+}
+
+std::shared_ptr<const PeerSignalling> Snapshot::routingSignalling(std::string_view name) const {
+  auto it = routingSignalling_.find(std::string(name));
+  return it == routingSignalling_.end() ? PeerSignalling::none() : it->second;
+}
+
 Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_view realm,
                    const std::vector<admission::NumberList>& lists)
     : matcher(p),
@@ -1335,6 +1396,19 @@ Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_vie
       policy(std::make_shared<const admission::PolicySnapshot>(p, lists)) {
   for (const auto& g : p.mappingGateways) mappingNames.push_back(g.name);
   for (const auto& g : p.routingGateways) routingNames.push_back(g.name);
+  auto signalling =
+      [](const admission::GatewayPolicy& pol) -> std::shared_ptr<const PeerSignalling> {
+    if (!pol.trustIdentity && pol.passHeaders.empty() && pol.assertedIdentity.empty()) {
+      return PeerSignalling::none();
+    }
+    auto s = std::make_shared<PeerSignalling>();
+    s->pass = sip::HeaderAllowList(pol.passHeaders);
+    s->trustIdentity = pol.trustIdentity;
+    s->assertedIdentity = pol.assertedIdentity;
+    return s;
+  };
+  for (const auto& g : p.mappingGateways) mappingSignalling_.emplace(g.name, signalling(g.policy));
+  for (const auto& g : p.routingGateways) routingSignalling_.emplace(g.name, signalling(g.policy));
   for (const admission::RoutingGateway& g : p.routingGateways) {
     if (!g.enabled || !g.registers || g.authUsername.empty()) continue;
     auto proto = transport::protocolFromName(g.transport);
@@ -1503,6 +1577,13 @@ void Switch::onRequest(sip::MessagePtr request, const Flow& from) {
       if (auto it = byTag_.find(std::string(request->to().tag())); it != byTag_.end()) {
         Call* c = it->second;
         Side side = it->first == c->a().localTag ? Side::A : Side::B;
+        const Leg& l = side == Side::A ? c->a() : c->b();
+        if (request->callId() != l.callId || request->from().tag() != l.remoteTag) return;
+        if (fromLegPeer(l, *request, from) != PeerCheck::Peer) {
+          ++stats_.ackForeign;
+          dropForeign(*request, from);
+          return;
+        }
         c->onAck(*request, side);
       }
     }
@@ -1750,8 +1831,9 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   // Call policy (issue 5): number lists, dynamic blacklist, channel and
   // rate limits, fraud thresholds. A refused call is answered and has its
   // CDR here; an admitted one carries its ticket until it ends.
+  CallNumbers numbers = callNumbers(*request, src.gateway->name);
   admission::CallTicket ticket;
-  if (!admitByPolicy(request, from, src.gateway->name, &ticket)) return;
+  if (!admitByPolicy(request, from, src.gateway->name, numbers, &ticket)) return;
   TxnId id = txns_.createServer(std::move(request), from);
   const Message& req = *txns_.serverRequest(id);
   uint64_t callId = nextCallId_++;
@@ -1764,7 +1846,7 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   // follow the open.
   c->source = from.remote.ip();
   if (occupancy_) occupancy_->opened(OccupancyKind::Dialog, c->source);
-  c->start(id, req, from, src.gateway->name);
+  c->start(id, req, from, *src.gateway, std::move(numbers));
 }
 
 // ---------------------------------------------------------------------------
@@ -1791,13 +1873,36 @@ TerminationReason reasonOf(admission::Refusal r) {
 }
 }  // namespace
 
+CallNumbers Switch::callNumbers(const Message& request, std::string_view gateway) const {
+  CallNumbers n;
+  n.caller = sip::unescape(request.from().uri.user);
+  n.callee = calleeOf(request);
+  // Every other caller number the carrier will see (an identity header of a
+  // gateway trusted to assert it, or the gateway's asserted identity) must
+  // pass the same checks as the From number.
+  std::shared_ptr<const PeerSignalling> sig = snapshot_->mappingSignalling(gateway);
+  if (sig->trustIdentity) {
+    for (const sip::Header& h : request.headers()) {
+      if (!sip::isBillingIdentity(h)) continue;
+      for (std::string& user : sip::identityUsers(h.value)) {
+        if (user != n.caller) n.identities.push_back(std::move(user));
+      }
+    }
+  }
+  if (!sig->assertedIdentity.empty() && sig->assertedIdentity != n.caller) {
+    n.identities.push_back(sig->assertedIdentity);
+  }
+  return n;
+}
+
 bool Switch::admitByPolicy(sip::MessagePtr& request, const Flow& from, const std::string& gateway,
-                           admission::CallTicket* ticket) {
-  const std::string caller = sip::unescape(request->from().uri.user);
-  const std::string callee = calleeOf(*request);
+                           const CallNumbers& numbers, admission::CallTicket* ticket) {
+  const std::string& caller = numbers.caller;
+  const std::string& callee = numbers.callee;
   listings_.clear();
   admission::PolicyDecision d =
-      policy_->admit(gateway, caller, callee, loop_.now(), clock_.wallMicros(), ticket, &listings_);
+      policy_->admit(gateway, caller, callee, loop_.now(), clock_.wallMicros(), ticket, &listings_,
+                     numbers.identities);
   if (d.refusal == admission::Refusal::None) {
     applyListings(listings_);
     return true;
@@ -1894,7 +1999,8 @@ void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {
   if (c) {
     side = it->first == c->a().localTag ? Side::A : Side::B;
     const Leg& l = side == Side::A ? c->a() : c->b();
-    if (request->callId() != l.callId) c = nullptr;
+    // §12.2.2: the dialog is Call-ID, our tag and the peer's tag.
+    if (request->callId() != l.callId || request->from().tag() != l.remoteTag) c = nullptr;
   }
   if (!c) {
     ++stats_.noDialog;
@@ -1906,7 +2012,69 @@ void Switch::onInDialog(sip::MessagePtr request, const Flow& from) {
     }
     return;
   }
-  c->onInDialogRequest(std::move(request), from, side);
+  switch (fromLegPeer(side == Side::A ? c->a() : c->b(), *request, from)) {
+    case PeerCheck::Peer:
+      c->onInDialogRequest(std::move(request), from, side);
+      return;
+    case PeerCheck::Challenged:
+      ++stats_.inDialogChallenged;
+      return;
+    case PeerCheck::Foreign:
+      ++stats_.inDialogForeign;
+      dropForeign(*request, from);
+      return;
+  }
+}
+
+Switch::PeerCheck Switch::fromLegPeer(const Leg& leg, const Message& request, const Flow& from) {
+  // RFC 3261 binds a dialog to its Call-ID and tags only, which travel in
+  // clear: an SBC must also bind it to the peer, or anyone who learns them
+  // can end the call or redirect its media with a re-INVITE.
+  if (from.remote.ip() == leg.peerIp && (leg.peerPort == 0 || from.remote.port() == leg.peerPort)) {
+    return PeerCheck::Peer;
+  }
+  if (leg.peerGateway.empty() || !snapshot_) return PeerCheck::Foreign;
+  // Another address (or certificate) of the same customer gateway.
+  const Source src = identify(from);
+  if (src.kind == SourceKind::Mapping && src.gateway->name == leg.peerGateway) {
+    return PeerCheck::Peer;
+  }
+  // A password gateway whose address changed mid-call (NAT rebinding, a
+  // phone moving networks) proves it is still the same gateway by digest.
+  // ACK cannot be challenged (§22.1): it must come from the peer.
+  if (!leg.peerByDigest || request.method() == Method::Ack) return PeerCheck::Foreign;
+  const auth::AuthResult r =
+      auth_.check(request, from.remote.ip(), loop_.now(), snapshot_->accounts);
+  switch (r.kind) {
+    case auth::AuthResult::Kind::Authenticated:
+      return snapshot_->accounts.gatewayOf(*r.account).name == leg.peerGateway ? PeerCheck::Peer
+                                                                               : PeerCheck::Foreign;
+    case auth::AuthResult::Kind::Challenge:
+      sendChallenge(request, from, r);
+      return PeerCheck::Challenged;
+    case auth::AuthResult::Kind::Suspended:
+      if (r.failed) reportSuspension(r.username, from);
+      return PeerCheck::Foreign;
+  }
+  return PeerCheck::Foreign;
+}
+
+void Switch::dropForeign(const Message& request, const Flow& from) {
+  // Dropped without an answer: a prober learns nothing, and the other leg
+  // never sees it. Logged at the refusal log's rate.
+  if (refusalLog_.available(loop_.now())) {
+    refusalLog_.take();
+    log::warn("sip.in_dialog_foreign_source")
+        .kv("method", request.methodName())
+        .kv("call_id", request.callId())
+        .kv("source", from.remote.toString())
+        .kv("not_logged_before", refusalLogsSuppressed_);
+    refusalLogsSuppressed_ = 0;
+  } else {
+    ++refusalLogsSuppressed_;
+  }
+  const Source src = identify(from);
+  if (src.kind != SourceKind::Mapping && src.kind != SourceKind::Carrier) closeUnwanted(from);
 }
 
 void Switch::rejectUnknown(const Message& request, const Flow& from, const Source& src) {
@@ -1995,7 +2163,8 @@ void Switch::onStrayResponse(sip::MessagePtr response, const Flow& from) {
   if (r.status() < 200 || r.status() >= 300 || r.cseq().method != Method::Invite) return;
   auto it = byTag_.find(std::string(r.from().tag()));
   if (it != byTag_.end()) {
-    it->second->onStray2xx(r);
+    // Only the carrier leg's peer gets our ACK re-sent for its 2xx.
+    if (from.remote.ip() == it->second->b().peerIp) it->second->onStray2xx(r);
     return;
   }
   // A 2xx for an INVITE nobody waits for any more (an attempt abandoned

@@ -40,9 +40,12 @@
 #include "shield/ban_sink.h"
 #include "shield/trust_sink.h"
 #include "sip/checks.h"
+#include "sip/header_crossing.h"
 #include "txn/transaction_layer.h"
 
 namespace tollgate::call {
+
+struct Leg;  // one side of a call (switch.cc)
 
 enum class UnknownSourcePolicy : uint8_t { Drop, Reject403 };
 
@@ -71,6 +74,16 @@ struct SwitchConfig {
   admission::PolicySettings policy;  // limits, codes, dynamic blacklist rules
 };
 
+// What of one peer's signalling crosses to the other leg
+// (sip/header_crossing.h), from its gateway's provisioning. Immutable.
+struct PeerSignalling {
+  sip::HeaderAllowList pass;     // extension headers let through by name
+  bool trustIdentity = false;    // its identity headers cross (rewritten)
+  std::string assertedIdentity;  // mapping: asserted when none of its own crosses
+  // The rule of a peer with no settings: nothing extra crosses.
+  static const std::shared_ptr<const PeerSignalling>& none();
+};
+
 // Everything the switch needs from provisioning, built off the worker and
 // swapped in whole. `realm` is the digest realm (sip.domain); "" accepts
 // password gateways hashed for any realm (tests).
@@ -85,6 +98,22 @@ struct Snapshot {
   std::shared_ptr<const admission::PolicySnapshot> policy;
   std::vector<std::string> mappingNames;  // for per-gateway counters
   std::vector<std::string> routingNames;
+  std::shared_ptr<const PeerSignalling> mappingSignalling(std::string_view name) const;
+  std::shared_ptr<const PeerSignalling> routingSignalling(std::string_view name) const;
+
+ private:
+  std::unordered_map<std::string, std::shared_ptr<const PeerSignalling>> mappingSignalling_;
+  std::unordered_map<std::string, std::shared_ptr<const PeerSignalling>> routingSignalling_;
+};
+
+// The numbers of a new call, worked out once from its INVITE and used by
+// admission, routing, the CDR and the request sent on.
+struct CallNumbers {
+  std::string caller;  // From user
+  std::string callee;  // Request-URI user (To user when it has none)
+  // Other caller numbers the carrier will see: identity headers of a gateway
+  // trusted to assert them, the gateway's asserted identity.
+  std::vector<std::string> identities;
 };
 
 // One call in progress, as the management API (and `tollgate calls`) lists
@@ -127,6 +156,13 @@ struct SwitchStats {
   uint64_t unwantedStreamsClosed = 0;  // TCP/TLS connections of unwanted peers closed
   uint64_t authBansPlaced = 0;         // suspensions the shield turned into a ban
   uint64_t authBansRefused = 0;        // ... it refused (trusted source, auto_ban off, full)
+  // In-dialog requests and ACKs carrying a live dialog's Call-ID and tags
+  // but sent from somewhere else than that leg's peer: dropped, never
+  // relayed (the txn layer counts CANCELs: TxnStats::foreignCancels).
+  uint64_t inDialogForeign = 0;
+  uint64_t ackForeign = 0;
+  uint64_t inDialogChallenged = 0;  // ... from a password gateway's new address: challenged
+  uint64_t inDialogRejected = 0;    // in-dialog requests we do not relay (405, 483, 420 ...)
 };
 
 // Per-gateway counters (attempts: INVITEs admitted from a mapping gateway
@@ -243,12 +279,21 @@ class Switch final : public txn::TransactionUser {
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
   // Call policy hooks (issue 5); see switch.cc.
+  CallNumbers callNumbers(const sip::Message& request, std::string_view gateway) const;
   bool admitByPolicy(sip::MessagePtr& request, const transport::Flow& from,
-                     const std::string& gateway, admission::CallTicket* ticket);
+                     const std::string& gateway, const CallNumbers& numbers,
+                     admission::CallTicket* ticket);
   void onCallAnswered(Call& call);
   void onCallEnded(Call& call, bool answered, TerminationReason reason);
   void applyListings(const std::vector<admission::Listing>& listings);
   void onInDialog(sip::MessagePtr request, const transport::Flow& from);
+  // Whether `from` may send `request` in `leg`'s dialog: its peer address
+  // (and port, for ip_port gateways), another address that identifies the
+  // same mapping gateway, or (not for ACK) digest credentials of the same
+  // password gateway, which are asked for when missing.
+  enum class PeerCheck : uint8_t { Peer, Challenged, Foreign };
+  PeerCheck fromLegPeer(const Leg& leg, const sip::Message& request, const transport::Flow& from);
+  void dropForeign(const sip::Message& request, const transport::Flow& from);
   void rejectUnknown(const sip::Message& request, const transport::Flow& from, const Source& src);
   void writeRejectCdr(const sip::Message& request, const transport::Flow& from,
                       const std::string& gateway, int code, TerminationReason reason);

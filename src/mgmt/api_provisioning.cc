@@ -74,6 +74,9 @@ Json mappingJson(const MappingGateway& g) {
   j["caller_lists"] = g.policy.lists.caller;
   j["callee_lists"] = g.policy.lists.callee;
   j["dynamic_blacklist"] = g.policy.dynamicBlacklist;
+  j["trust_identity"] = g.policy.trustIdentity;
+  j["pass_headers"] = g.policy.passHeaders;
+  j["asserted_identity"] = g.policy.assertedIdentity;
   return j;
 }
 
@@ -93,6 +96,8 @@ Json routingJson(const RoutingGateway& g) {
   j["caller_lists"] = g.policy.lists.caller;
   j["callee_lists"] = g.policy.lists.callee;
   j["options_check"] = g.policy.optionsCheck;
+  j["trust_identity"] = g.policy.trustIdentity;
+  j["pass_headers"] = g.policy.passHeaders;
   return j;
 }
 
@@ -116,6 +121,15 @@ Json fraudRuleJson(const FraudRule& r) {
     j[std::string(key) + "_critical"] = levels->critical;
   }
   return j;
+}
+
+// What of a gateway's signalling crosses the B2BUA (the validator checks the
+// names).
+void readSignalling(JsonFields& f, admission::GatewayPolicy& p) {
+  if (auto b = f.boolean("trust_identity", false)) p.trustIdentity = *b;
+  if (auto h = f.strings("pass_headers", false, admission::kMaxPassHeaders, 128)) {
+    p.passHeaders = *h;
+  }
 }
 
 // The name: required on create, immutable afterwards.
@@ -196,6 +210,8 @@ void readMapping(const Json& body, MappingGateway& g, bool full, bool nameAllowe
   }
   readLists(f, g.policy.lists);
   if (auto b = f.boolean("dynamic_blacklist", false)) g.policy.dynamicBlacklist = *b;
+  readSignalling(f, g.policy);
+  if (auto a = f.string("asserted_identity", false, 64)) g.policy.assertedIdentity = *a;
   f.finish();
 }
 
@@ -218,6 +234,7 @@ void readRouting(const Json& body, RoutingGateway& g, bool full, bool nameAllowe
   readLimits(f, g.policy.limits);
   readLists(f, g.policy.lists);
   if (auto o = f.boolean("options_check", false)) g.policy.optionsCheck = *o;
+  readSignalling(f, g.policy);
   f.finish();
 }
 

@@ -105,7 +105,11 @@ Json schemas() {
     if (d) j["description"] = d;
     return j;
   };
-  auto boolean = [] { return Json{{"type", "boolean"}}; };
+  auto boolean = [](const char* d = nullptr) {
+    Json j{{"type", "boolean"}};
+    if (d) j["description"] = d;
+    return j;
+  };
   auto strArray = [](const char* d) {
     return Json{{"type", "array"}, {"items", {{"type", "string"}}}, {"description", d}};
   };
@@ -236,7 +240,14 @@ Json schemas() {
       {"digest_algorithms", strArray("\"MD5\", \"SHA-256\"; [] = the node's")},
       {"tls_names", strArray("tls_cert: certificate names")},
       {"account", str("the account it belongs to (\"\" = none)")},
-      {"dynamic_blacklist", boolean()}};
+      {"dynamic_blacklist", boolean()},
+      {"trust_identity",
+       boolean("its identity headers (P-Asserted-Identity, Remote-Party-ID, P-Charge-Info, "
+               "Diversion ...) reach the carrier; false = removed")},
+      {"pass_headers", strArray("extension header names relayed from it to the carrier")},
+      {"asserted_identity",
+       str("number sent as P-Asserted-Identity when its own identity headers do not cross; "
+           "\"\" = none")}};
   s["MappingGateway"] = {{"type", "object"},
                          {"required", {"name", "auth"}},
                          {"properties", policyProps(mappingProps, true)}};
@@ -255,7 +266,9 @@ Json schemas() {
       {"auth_password", {{"type", "string"}, {"writeOnly", true}, {"description", "never shown"}}},
       {"register", boolean()},
       {"register_expires", integer("seconds asked for in our REGISTER")},
-      {"options_check", boolean()}};
+      {"options_check", boolean()},
+      {"trust_identity", boolean("its identity headers reach the customer; false = removed")},
+      {"pass_headers", strArray("extension header names relayed from it to the customer")}};
   s["RoutingGateway"] = {{"type", "object"},
                          {"required", {"name", "address", "prefixes", "priority"}},
                          {"properties", policyProps(routingProps, false)}};

@@ -271,6 +271,18 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.calls.malformedAnswered));
   w.sample("tollgate_requests_refused_total", {{"reason", "no_dialog"}},
            static_cast<double>(s.calls.noDialog));
+  // In-dialog requests, ACKs and CANCELs from another address than the
+  // leg's peer: dropped, never relayed (docs/security.md).
+  w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_foreign_source"}},
+           static_cast<double>(s.calls.inDialogForeign));
+  w.sample("tollgate_requests_refused_total", {{"reason", "ack_foreign_source"}},
+           static_cast<double>(s.calls.ackForeign + s.txn.foreignAcks));
+  w.sample("tollgate_requests_refused_total", {{"reason", "cancel_foreign_source"}},
+           static_cast<double>(s.txn.foreignCancels));
+  w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_challenged"}},
+           static_cast<double>(s.calls.inDialogChallenged));
+  w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_not_relayed"}},
+           static_cast<double>(s.calls.inDialogRejected));
   w.one("tollgate_illegal_cdrs_suppressed_total", "counter",
         "Unknown-source CDRs not written because of cdr.illegal_rate.",
         static_cast<double>(s.calls.illegalCdrsSuppressed));

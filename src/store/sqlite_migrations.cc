@@ -352,6 +352,20 @@ ALTER TABLE cdr ADD COLUMN caller_raw TEXT NOT NULL DEFAULT '';
 ALTER TABLE cdr ADD COLUMN callee_raw TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 7: what of each gateway's signalling crosses the B2BUA
+// (sip/header_crossing.h): identity headers only from gateways trusted to
+// assert them, extension headers by name, and the number a customer's calls
+// are asserted as when its own identity headers do not cross.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE mapping_gateway_policy ADD COLUMN trust_identity INTEGER NOT NULL DEFAULT 0
+  CHECK (trust_identity IN (0, 1));
+ALTER TABLE mapping_gateway_policy ADD COLUMN pass_headers TEXT NOT NULL DEFAULT '';
+ALTER TABLE mapping_gateway_policy ADD COLUMN asserted_identity TEXT NOT NULL DEFAULT '';
+ALTER TABLE routing_gateway_policy ADD COLUMN trust_identity INTEGER NOT NULL DEFAULT 0
+  CHECK (trust_identity IN (0, 1));
+ALTER TABLE routing_gateway_policy ADD COLUMN pass_headers TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -360,6 +374,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"ban table and ban change sequence", kV4},
     {"management users, sessions, tokens, login failures, audit; cdr number indexes", kV5},
     {"cdr numbers as received beside the canonical ones", kV6},
+    {"gateway signalling: identity trust, pass headers, asserted identity", kV7},
 };
 
 }  // namespace

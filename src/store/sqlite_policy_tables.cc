@@ -56,8 +56,9 @@ Result<Ok, StoreError> importPolicyTables(sqlite3* db, const std::string& path,
     if (it != oldMapping.end() && it->second->policy == g.policy) continue;
     SqlStmt st(db,
                "INSERT OR REPLACE INTO mapping_gateway_policy(gateway, account, cps, cps_burst, "
-               "max_concurrent, max_duration, caller_lists, callee_lists, dynamic_blacklist) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+               "max_concurrent, max_duration, caller_lists, callee_lists, dynamic_blacklist, "
+               "trust_identity, pass_headers, asserted_identity) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
     const auto& pol = g.policy;
     st.bind(1, g.name)
         .bind(2, pol.account)
@@ -67,7 +68,10 @@ Result<Ok, StoreError> importPolicyTables(sqlite3* db, const std::string& path,
         .bind(6, pol.maxDuration)
         .bind(7, joinList(pol.lists.caller))
         .bind(8, joinList(pol.lists.callee))
-        .bind(9, pol.dynamicBlacklist);
+        .bind(9, pol.dynamicBlacklist)
+        .bind(10, pol.trustIdentity)
+        .bind(11, joinList(pol.passHeaders))
+        .bind(12, pol.assertedIdentity);
     if (auto r = done(db, path, st, "write mapping_gateway_policy"); !r) return r;
   }
 
@@ -78,8 +82,8 @@ Result<Ok, StoreError> importPolicyTables(sqlite3* db, const std::string& path,
     if (it != oldRouting.end() && it->second->policy == g.policy) continue;
     SqlStmt st(db,
                "INSERT OR REPLACE INTO routing_gateway_policy(gateway, cps, cps_burst, "
-               "max_concurrent, caller_lists, callee_lists, options_check) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+               "max_concurrent, caller_lists, callee_lists, options_check, trust_identity, "
+               "pass_headers) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
     const auto& pol = g.policy;
     st.bind(1, g.name)
         .bind(2, pol.limits.cps)
@@ -87,7 +91,9 @@ Result<Ok, StoreError> importPolicyTables(sqlite3* db, const std::string& path,
         .bind(4, pol.limits.maxConcurrent)
         .bind(5, joinList(pol.lists.caller))
         .bind(6, joinList(pol.lists.callee))
-        .bind(7, pol.optionsCheck);
+        .bind(7, pol.optionsCheck)
+        .bind(8, pol.trustIdentity)
+        .bind(9, joinList(pol.passHeaders));
     if (auto r = done(db, path, st, "write routing_gateway_policy"); !r) return r;
   }
 
@@ -193,7 +199,8 @@ Result<Ok, StoreError> loadPolicyTables(sqlite3* db, const std::string& path, Pr
   {
     SqlStmt st(db,
                "SELECT gateway, account, cps, cps_burst, max_concurrent, max_duration, "
-               "caller_lists, callee_lists, dynamic_blacklist FROM mapping_gateway_policy");
+               "caller_lists, callee_lists, dynamic_blacklist, trust_identity, pass_headers, "
+               "asserted_identity FROM mapping_gateway_policy");
     if (!st.ok()) return Err{sqlError(db, path, "read mapping_gateway_policy")};
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
@@ -208,13 +215,16 @@ Result<Ok, StoreError> loadPolicyTables(sqlite3* db, const std::string& path, Pr
       pol.lists.caller = splitList(st.text(6), false);
       pol.lists.callee = splitList(st.text(7), false);
       pol.dynamicBlacklist = st.int64(8) != 0;
+      pol.trustIdentity = st.int64(9) != 0;
+      pol.passHeaders = splitList(st.text(10), false);
+      pol.assertedIdentity = st.text(11);
     }
     if (rc != SQLITE_DONE) return Err{sqlError(db, path, "read mapping_gateway_policy")};
   }
   {
     SqlStmt st(db,
                "SELECT gateway, cps, cps_burst, max_concurrent, caller_lists, callee_lists, "
-               "options_check FROM routing_gateway_policy");
+               "options_check, trust_identity, pass_headers FROM routing_gateway_policy");
     if (!st.ok()) return Err{sqlError(db, path, "read routing_gateway_policy")};
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
@@ -227,6 +237,8 @@ Result<Ok, StoreError> loadPolicyTables(sqlite3* db, const std::string& path, Pr
       pol.lists.caller = splitList(st.text(4), false);
       pol.lists.callee = splitList(st.text(5), false);
       pol.optionsCheck = st.int64(6) != 0;
+      pol.trustIdentity = st.int64(7) != 0;
+      pol.passHeaders = splitList(st.text(8), false);
     }
     if (rc != SQLITE_DONE) return Err{sqlError(db, path, "read routing_gateway_policy")};
   }

@@ -139,6 +139,13 @@ std::string TransactionLayer::serverKey(const Message& m, bool forCancelTarget) 
   return key;
 }
 
+// The ACK and CANCEL of an INVITE come from where the INVITE came from:
+// the same IP address (the port may differ: a UAC can open a new TCP
+// connection, and some send CANCEL from another socket).
+bool TransactionLayer::fromSource(const ServerTxn& t, const Flow& from) const {
+  return from.remote.ip() == t.source;
+}
+
 std::string TransactionLayer::acceptedKey(std::string_view callId, uint32_t cseq,
                                           std::string_view fromTag) const {
   std::string k;
@@ -152,6 +159,10 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
   if (method == Method::Ack) {
     if (ServerTxn* found = serverByKey_.find(serverKey(*msg, false), serverKeyOf)) {
       ServerTxn& t = *found;
+      if (!fromSource(t, from)) {
+        ++stats_.foreignAcks;
+        return;
+      }
       if (t.state == ServerTxn::State::Completed) {
         // §17.2.1: ACK for our non-2xx final; absorb retransmissions for T4.
         t.state = ServerTxn::State::Confirmed;
@@ -173,6 +184,12 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
     auto akey = acceptedKey(msg->callId(), msg->cseq().number, msg->from().tag());
     if (ServerTxn* found = acceptedByDialog_.find(akey, acceptedKeyOf)) {
       ServerTxn& t = *found;
+      if (!fromSource(t, from)) {
+        // Only the INVITE's sender may confirm our 2xx; the TU decides what
+        // an ACK from elsewhere is (it drops and counts it: in-dialog peers).
+        if (user_) user_->onRequest(std::move(msg), from);
+        return;
+      }
       t.retransmit.cancel();  // §13.3.1.4: the ACK stops 2xx retransmission
       acceptedByDialog_.erase(t.acceptedKey, &t);
       t.acceptedKey.clear();
@@ -198,6 +215,13 @@ void TransactionLayer::onRequestMessage(sip::MessagePtr msg, const Flow& from) {
   if (method == Method::Cancel) {
     // §9.2: a CANCEL matches the INVITE server transaction by branch.
     if (ServerTxn* inviteTxn = serverByKey_.find(serverKey(*msg, true), serverKeyOf)) {
+      if (!fromSource(*inviteTxn, from)) {
+        // §9.2 matches by branch alone, which anyone who saw the INVITE
+        // knows: only its sender may cancel it. Dropped, never answered, so a
+        // prober learns nothing.
+        ++stats_.foreignCancels;
+        return;
+      }
       TxnId inviteId = inviteTxn->id;
       TxnId cancelId = createServer(std::move(msg), from);
       respond(cancelId, 200, "OK", "");

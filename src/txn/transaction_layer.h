@@ -47,6 +47,8 @@ struct TxnStats {
   uint64_t malformed = 0;
   uint64_t clientTimeouts = 0;
   uint64_t ackTimeouts = 0;
+  uint64_t foreignCancels = 0;  // CANCELs matching an INVITE sent from another IP: dropped
+  uint64_t foreignAcks = 0;     // ACKs for our non-2xx final from another IP: dropped
   size_t serverLive = 0;
   size_t clientLive = 0;
 };
@@ -66,8 +68,10 @@ class TransactionUser {
   // Bytes that did not parse. `raw` is valid only during the call.
   virtual void onMalformed(const transport::Flow& from, std::string_view raw,
                            const sip::ParseError& error) = 0;
-  // A CANCEL matched INVITE server transaction `invite` that has not sent a
-  // final response yet. The CANCEL itself was already answered with 200.
+  // A CANCEL from the INVITE's source IP matched INVITE server transaction
+  // `invite` that has not sent a final response yet. The CANCEL itself was
+  // already answered with 200. (A CANCEL or ACK from another IP is dropped
+  // and counted in TxnStats: only the INVITE's sender may end or confirm it.)
   virtual void onCancel(TxnId invite) = 0;
   // INVITE server transaction `invite` sent a 2xx and no ACK came within
   // 64*T1 (§13.3.1.4: the TU should end the session).
@@ -173,6 +177,7 @@ class TransactionLayer final : public transport::MessageSink {
   void onResponseMessage(sip::MessagePtr msg, const transport::Flow& from);
   std::string serverKey(const sip::Message& m, bool forCancelTarget) const;
   std::string acceptedKey(std::string_view callId, uint32_t cseq, std::string_view fromTag) const;
+  bool fromSource(const ServerTxn& t, const transport::Flow& from) const;
   transport::Flow responseFlow(const sip::Message& request, const transport::Flow& from) const;
   std::string viaWithReceived(const sip::Message& request, const transport::Flow& from) const;
 

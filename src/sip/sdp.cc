@@ -1,0 +1,101 @@
+// SDP origin and session-name rewriting. See sdp.h.
+#include "sip/sdp.h"
+
+#include "sip/grammar.h"
+
+namespace tollgate::sip {
+
+using detail::isDigit;
+using detail::mediaType;
+using detail::mediaTypeEquals;
+
+namespace {
+
+// The fields of "o=<username> <sess-id> <sess-version> <nettype> <addrtype>
+// <unicast-address>" after "o=" (RFC 4566 §5.2), split on single spaces.
+bool originFields(std::string_view v, std::string_view (&f)[6]) {
+  size_t n = 0;
+  size_t i = 0;
+  while (n < 6) {
+    size_t sp = v.find(' ', i);
+    if (n == 5) {
+      if (sp != std::string_view::npos) return false;
+      f[n++] = v.substr(i);
+      break;
+    }
+    if (sp == std::string_view::npos) return false;
+    f[n++] = v.substr(i, sp - i);
+    i = sp + 1;
+  }
+  for (std::string_view x : f) {
+    if (x.empty()) return false;
+  }
+  return true;
+}
+
+bool allDigits(std::string_view s) {
+  if (s.empty() || s.size() > 20) return false;
+  for (char c : s) {
+    if (!isDigit(c)) return false;
+  }
+  return true;
+}
+
+// Session-level i= (information), u= (URI), e= (email) and p= (phone):
+// RFC 4566 §5.4-5.6, all optional.
+bool isSenderDescription(std::string_view line) {
+  return line.size() >= 2 && line[1] == '=' &&
+         (line[0] == 'i' || line[0] == 'u' || line[0] == 'e' || line[0] == 'p');
+}
+
+}  // namespace
+
+bool isSdp(std::string_view contentType) {
+  return mediaTypeEquals(mediaType(contentType), "application/sdp");
+}
+
+std::string rewriteSdpOrigin(std::string_view body, std::string_view address) {
+  if (address.size() >= 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  const std::string_view addrType = address.find(':') != std::string_view::npos ? "IP6" : "IP4";
+  std::string out;
+  out.reserve(body.size() + 32);
+  bool originDone = false;
+  bool nameDone = false;
+  bool inMedia = false;  // past the first m= line: media-level fields
+  size_t i = 0;
+  while (i < body.size()) {
+    size_t nl = body.find('\n', i);
+    const size_t lineEnd = nl == std::string_view::npos ? body.size() : nl + 1;
+    const std::string_view line = body.substr(i, lineEnd - i);
+    std::string_view text = line;  // without its ending
+    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    const std::string_view ending = line.substr(text.size());
+    if (!originDone && text.substr(0, 2) == "o=") {
+      originDone = true;
+      std::string_view f[6];
+      std::string_view id = "0";
+      std::string_view version = "0";
+      if (originFields(text.substr(2), f) && allDigits(f[1]) && allDigits(f[2])) {
+        id = f[1];
+        version = f[2];
+      }
+      out.append("o=- ").append(id).append(" ").append(version).append(" IN ");
+      out.append(addrType).append(" ").append(address).append(ending);
+    } else if (!nameDone && text.substr(0, 2) == "s=") {
+      nameDone = true;
+      out.append("s=-").append(ending);
+    } else if (!inMedia && isSenderDescription(text)) {
+      // dropped: optional fields that describe the sender
+    } else {
+      inMedia = inMedia || text.substr(0, 2) == "m=";
+      out.append(line);
+    }
+    i = lineEnd;
+  }
+  return out;
+}
+
+}  // namespace tollgate::sip
