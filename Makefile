@@ -15,9 +15,10 @@ PROVISIONING ?= examples/demo-provisioning.toml
 FUZZ_SECONDS ?= 30
 FUZZ_DIGEST_SECONDS ?= 10
 FUZZ_NUMBER_SECONDS ?= 5
+FUZZ_CROSSING_SECONDS ?= 5
 # fuzz-long: every harness this long (seconds) under ASan/UBSan.
 FUZZ_LONG_SECONDS ?= 600
-FUZZ_TARGETS := sip_message digest number
+FUZZ_TARGETS := sip_message digest number crossing
 PYTHON := /usr/bin/python3
 
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
@@ -80,6 +81,9 @@ fuzz-smoke: fuzz
 	@rm -rf build/fuzz/scratch-number && mkdir -p build/fuzz/scratch-number
 	build/fuzz/bin/fuzz_number -max_total_time=$(FUZZ_NUMBER_SECONDS) -print_final_stats=1 \
 	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch-number tests/fuzz/corpus/number
+	@rm -rf build/fuzz/scratch-crossing && mkdir -p build/fuzz/scratch-crossing
+	build/fuzz/bin/fuzz_crossing -max_total_time=$(FUZZ_CROSSING_SECONDS) -print_final_stats=1 \
+	  -artifact_prefix=build/fuzz/artifacts/ build/fuzz/scratch-crossing tests/fuzz/corpus/crossing
 
 # The long run (tests/fuzz/README.md): each harness for FUZZ_LONG_SECONDS
 # (10 minutes by default), one after the other, stopping at the first
