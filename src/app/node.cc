@@ -65,6 +65,7 @@ call::SwitchConfig switchConfig(const Config& c) {
   s.illegalCdrRate = c.cdr.illegalRate;
   s.illegalCdrBurst = c.cdr.illegalBurst;
   s.challenge = c.sip.challenge;
+  s.numbers = c.numbers;
   s.tcpCloseReset = c.sip.tcpClose == TcpClose::Reset;
   s.auth.realm = c.sip.domain;
   s.auth.algorithms = c.auth.digestAlgorithms;
@@ -188,6 +189,7 @@ class NodeBanListener final : public shield::BanListener {
 // *gateways receives every gateway address (the shield's trusted sources).
 std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
                                                    const std::string& realm,
+                                                   const admission::NumberSettings& numbers,
                                                    std::vector<net::Cidr>* gateways) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
@@ -212,7 +214,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
         .kv("key", e.key)
         .kv("error", e.message);
   }
-  auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists);
+  auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists, numbers);
   *gateways = admission::gatewayPrefixes(*prov);
   log::info("provisioning.loaded")
       .kv("version", *version)
@@ -283,7 +285,7 @@ class ProvisioningWatcher {
         pollLatency_.record(std::chrono::steady_clock::now() - t0);
         if (v.ok() && (force || *v != version_)) {
           std::vector<net::Cidr> gateways;
-          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, &gateways);
+          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways);
           if (snap) {
             version_ = snap->version;
             call::Switch* sw = &sw_;
@@ -405,7 +407,8 @@ int runNode(const Config& config) {
   }
   std::unique_ptr<store::PolicyStore> policyStore = std::move(openedPolicy).value();
   std::vector<net::Cidr> gateways;
-  auto snapshot = loadSnapshot(*mainStore, *policyStore, config.sip.domain, &gateways);
+  auto snapshot =
+      loadSnapshot(*mainStore, *policyStore, config.sip.domain, config.numbers, &gateways);
   if (!snapshot) return 1;
   mainStore.reset();
   // The dynamic blacklist and the policy counters as the last run left them

@@ -26,12 +26,11 @@ namespace {
 constexpr double kRefusalLogsPerSecond = 20;
 constexpr double kRefusalLogBurst = 100;
 
-// The dialled number of a new INVITE: Request-URI user (sip/sips) or the
-// tel number; the To user when the Request-URI has none.
-std::string calleeOf(const Message& m) {
+// The dialled number of a new INVITE as written (escaped): Request-URI user
+// (sip/sips) or the tel number; the To user when the Request-URI has none.
+std::string_view calleeOf(const Message& m) {
   const sip::Uri& r = m.requestUri();
-  if (!r.user.empty()) return sip::unescape(r.user);
-  return sip::unescape(m.to().uri.user);
+  return !r.user.empty() ? r.user : m.to().uri.user;
 }
 
 std::string firstContactUri(const Message& m) {
@@ -320,8 +319,10 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
   aInvite_ = invite;
   cdr_.callId = std::string(req.callId());
   cdr_.startUs = micros(sw_.clock_);
-  cdr_.caller = numbers.caller;
-  cdr_.callee = numbers.callee;
+  cdr_.caller = std::move(numbers.caller);
+  cdr_.callee = std::move(numbers.callee);
+  cdr_.callerRaw = std::move(numbers.callerRaw);
+  cdr_.calleeRaw = std::move(numbers.calleeRaw);
   identities_ = std::move(numbers.identities);
   cdr_.sourceAddress = from.remote.toString();
   cdr_.transport = std::string(transport::protocolParam(from.protocol));
@@ -352,8 +353,8 @@ void Switch::Call::start(TxnId invite, const Message& req, const Flow& from,
 
   // A registered account's number goes to its contacts, before any prefix
   // route: it is ours, a carrier must not get it.
-  const admission::GatewayInfo* account = sw_.snapshot_->accounts.byUsername(cdr_.callee);
-  if (account && account->registers) {
+  const admission::GatewayInfo* account = sw_.registeredAccount(req, cdr_.callee);
+  if (account) {
     toAccount_ = true;
     for (const registrar::Binding* b : sw_.registrar_->reachable(account->username)) {
       Target t;
@@ -495,7 +496,8 @@ bool Switch::Call::startAttempt(const Target& r) {
   if (!req->from().displayName.empty()) {
     display = "\"" + std::string(req->from().displayName) + "\" ";
   }
-  std::string callerUser(req->from().uri.user);
+  // The caller's number in its canonical form (what the lists judged).
+  const std::string callerUser = sip::escapeUser(cdr_.caller);
   b_.localHeader = display + "<sip:" + (callerUser.empty() ? "" : callerUser + "@") + b_.hostPort +
                    ">;tag=" + b_.localTag;
   b_.remoteHeader = "<" + ruri + ">";
@@ -1093,8 +1095,10 @@ std::string Switch::Call::crossIdentity(const sip::Header& h, const Leg& out) co
   // RFC 8224 Identity is a signature over the caller's own headers: it
   // crosses as signed, or it is worthless.
   if (h.id == HeaderId::Identity) return std::string(h.value);
-  return sip::rewriteIdentity(h.value, out.hostPort,
-                              [](std::string_view user) { return std::string(user); });
+  // Each number in its canonical form, like the From number.
+  return sip::rewriteIdentity(h.value, out.hostPort, [this](std::string_view user) {
+    return admission::normalizeNumber(user, sw_.config_.numbers).canonical;
+  });
 }
 
 void Switch::Call::crossRequestHeaders(const Message& m, Side from, sip::Edits& e,
@@ -1388,12 +1392,13 @@ std::shared_ptr<const PeerSignalling> Snapshot::routingSignalling(std::string_vi
 }
 
 Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_view realm,
-                   const std::vector<admission::NumberList>& lists)
+                   const std::vector<admission::NumberList>& lists,
+                   const admission::NumberSettings& numbers)
     : matcher(p),
-      routes(p),
+      routes(p, numbers),
       accounts(p, realm),
       version(v),
-      policy(std::make_shared<const admission::PolicySnapshot>(p, lists)) {
+      policy(std::make_shared<const admission::PolicySnapshot>(p, lists, numbers)) {
   for (const auto& g : p.mappingGateways) mappingNames.push_back(g.name);
   for (const auto& g : p.routingGateways) routingNames.push_back(g.name);
   auto signalling =
@@ -1832,6 +1837,18 @@ void Switch::onNewInvite(sip::MessagePtr request, const Flow& from, const Source
   // rate limits, fraud thresholds. A refused call is answered and has its
   // CDR here; an admitted one carries its ticket until it ends.
   CallNumbers numbers = callNumbers(*request, src.gateway->name);
+  if (!numbers.calleeDialable && !registeredAccount(*request, numbers.callee)) {
+    // Not a number after normalisation (letters, bad escapes, too long):
+    // no rule can judge it, so no carrier may get it.
+    const int code = config_.numbers.invalidCode;
+    refusalLogLine(reasonName(TerminationReason::InvalidNumber), request->callId(), code, "",
+                   src.gateway->name, numbers);
+    writeRejectCdr(*request, from, src.gateway->name, code, TerminationReason::InvalidNumber,
+                   &numbers);
+    TxnId id = txns_.createServer(std::move(request), from);
+    txns_.respond(id, code, "", newTag());
+    return;
+  }
   admission::CallTicket ticket;
   if (!admitByPolicy(request, from, src.gateway->name, numbers, &ticket)) return;
   TxnId id = txns_.createServer(std::move(request), from);
@@ -1873,10 +1890,36 @@ TerminationReason reasonOf(admission::Refusal r) {
 }
 }  // namespace
 
-CallNumbers Switch::callNumbers(const Message& request, std::string_view gateway) const {
+CallNumbers normalizedNumbers(const Message& request, const admission::NumberSettings& settings) {
   CallNumbers n;
-  n.caller = sip::unescape(request.from().uri.user);
-  n.callee = calleeOf(request);
+  std::string_view from = request.from().uri.user;
+  std::string_view to = calleeOf(request);
+  n.caller = admission::normalizeNumber(from, settings).canonical;
+  admission::NormalizedNumber callee = admission::normalizeNumber(to, settings);
+  n.callee = std::move(callee.canonical);
+  n.calleeDialable = callee.dialable;
+  n.callerRaw = admission::rawNumberForRecord(from);
+  n.calleeRaw = admission::rawNumberForRecord(to);
+  return n;
+}
+
+const admission::GatewayInfo* Switch::registeredAccount(const Message& request,
+                                                        std::string_view callee) const {
+  // A registered account is called by its username: its canonical form
+  // ("1-0-0" reaches "100") or, for usernames that are no numbers
+  // ("alice"), exactly as written. It is ours: no carrier gets the call.
+  const admission::AccountTable& accounts = snapshot_->accounts;
+  const admission::GatewayInfo* g = accounts.byUsername(callee);
+  if (!g) {
+    std::string_view user = calleeOf(request);
+    user = user.substr(0, user.find(';'));
+    g = accounts.byUsername(sip::unescape(user));
+  }
+  return g && g->registers ? g : nullptr;
+}
+
+CallNumbers Switch::callNumbers(const Message& request, std::string_view gateway) const {
+  CallNumbers n = normalizedNumbers(request, config_.numbers);
   // Every other caller number the carrier will see (an identity header of a
   // gateway trusted to assert it, or the gateway's asserted identity) must
   // pass the same checks as the From number.
@@ -1884,13 +1927,16 @@ CallNumbers Switch::callNumbers(const Message& request, std::string_view gateway
   if (sig->trustIdentity) {
     for (const sip::Header& h : request.headers()) {
       if (!sip::isBillingIdentity(h)) continue;
-      for (std::string& user : sip::identityUsers(h.value)) {
-        if (user != n.caller) n.identities.push_back(std::move(user));
+      for (std::string_view user : sip::identityUsers(h.value)) {
+        std::string number = admission::normalizeNumber(user, config_.numbers).canonical;
+        if (number != n.caller) n.identities.push_back(std::move(number));
       }
     }
   }
-  if (!sig->assertedIdentity.empty() && sig->assertedIdentity != n.caller) {
-    n.identities.push_back(sig->assertedIdentity);
+  if (!sig->assertedIdentity.empty()) {
+    std::string number =
+        admission::normalizeNumber(sig->assertedIdentity, config_.numbers).canonical;
+    if (number != n.caller) n.identities.push_back(std::move(number));
   }
   return n;
 }
@@ -1908,22 +1954,8 @@ bool Switch::admitByPolicy(sip::MessagePtr& request, const Flow& from, const std
     return true;
   }
   const TerminationReason why = reasonOf(d.refusal);
-  if (refusalLog_.available(loop_.now())) {
-    refusalLog_.take();
-    log::info("call.refused")
-        .kv("call_id", request->callId())
-        .kv("reason", reasonName(why))
-        .kv("code", d.code)
-        .kv("by", d.by)
-        .kv("mapping_gateway", gateway)
-        .kv("caller", caller)
-        .kv("callee", callee)
-        .kv("not_logged_before", refusalLogsSuppressed_);
-    refusalLogsSuppressed_ = 0;
-  } else {
-    ++refusalLogsSuppressed_;
-  }
-  writeRejectCdr(*request, from, gateway, d.code, why);
+  refusalLogLine(reasonName(why), request->callId(), d.code, d.by, gateway, numbers);
+  writeRejectCdr(*request, from, gateway, d.code, why, &numbers);
   TxnId id = txns_.createServer(std::move(request), from);
   std::string retryAfter = std::to_string(d.retryAfterS);
   std::vector<sip::ExtraHeader> extra;
@@ -2111,13 +2143,39 @@ bool Switch::takeIllegalCdrToken() {
   return true;
 }
 
+void Switch::refusalLogLine(std::string_view reason, std::string_view callId, int code,
+                            std::string_view by, std::string_view gateway,
+                            const CallNumbers& numbers) {
+  // A customer flooding over its limits must not flood the log too (every
+  // refusal still has its CDR and counter).
+  if (!refusalLog_.available(loop_.now())) {
+    ++refusalLogsSuppressed_;
+    return;
+  }
+  refusalLog_.take();
+  log::info("call.refused")
+      .kv("call_id", callId)
+      .kv("reason", reason)
+      .kv("code", code)
+      .kv("by", by)
+      .kv("mapping_gateway", gateway)
+      .kv("caller", numbers.caller)
+      .kv("callee", numbers.callee)
+      .kv("callee_raw", numbers.calleeRaw)
+      .kv("not_logged_before", refusalLogsSuppressed_);
+  refusalLogsSuppressed_ = 0;
+}
+
 void Switch::writeRejectCdr(const Message& request, const Flow& from, const std::string& gateway,
-                            int code, TerminationReason reason) {
+                            int code, TerminationReason reason, const CallNumbers* numbers) {
   Cdr cdr;
   cdr.callId = std::string(request.callId());
   cdr.startUs = cdr.endUs = clock_.wallMicros();
-  cdr.caller = sip::unescape(request.from().uri.user);
-  cdr.callee = calleeOf(request);
+  CallNumbers n = numbers ? *numbers : normalizedNumbers(request, config_.numbers);
+  cdr.caller = std::move(n.caller);
+  cdr.callee = std::move(n.callee);
+  cdr.callerRaw = std::move(n.callerRaw);
+  cdr.calleeRaw = std::move(n.calleeRaw);
   cdr.sourceAddress = from.remote.toString();
   cdr.transport = std::string(transport::protocolParam(from.protocol));
   cdr.mappingGateway = gateway;

@@ -25,6 +25,7 @@
 
 #include "admission/accounts.h"
 #include "admission/call_policy.h"
+#include "admission/number_form.h"
 #include "admission/source_matcher.h"
 #include "auth/authenticator.h"
 #include "auth/digest.h"
@@ -68,10 +69,11 @@ struct SwitchConfig {
   registrar::RegistrarSettings registrar;
   bool tcpCloseReset = false;  // unwanted TCP/TLS peers: RST instead of FIN
   // Call policy (issue 5).
-  bool switchUntilConnect = false;   // failover goes on after a carrier rang
-  Millis optionsCheckPeriod{0};      // carrier OPTIONS keep-alive; 0 = off
-  int optionsFailureLimit = 2;       // unanswered probes in a row -> out of rotation
-  admission::PolicySettings policy;  // limits, codes, dynamic blacklist rules
+  bool switchUntilConnect = false;    // failover goes on after a carrier rang
+  Millis optionsCheckPeriod{0};       // carrier OPTIONS keep-alive; 0 = off
+  int optionsFailureLimit = 2;        // unanswered probes in a row -> out of rotation
+  admission::PolicySettings policy;   // limits, codes, dynamic blacklist rules
+  admission::NumberSettings numbers;  // the canonical form of numbers
 };
 
 // What of one peer's signalling crosses to the other leg
@@ -89,7 +91,8 @@ struct PeerSignalling {
 // password gateways hashed for any realm (tests).
 struct Snapshot {
   explicit Snapshot(const admission::Provisioning& p, uint64_t v = 0, std::string_view realm = {},
-                    const std::vector<admission::NumberList>& lists = {});
+                    const std::vector<admission::NumberList>& lists = {},
+                    const admission::NumberSettings& numbers = {});
   admission::SourceMatcher matcher;
   RouteTable routes;
   admission::AccountTable accounts;
@@ -108,13 +111,22 @@ struct Snapshot {
 
 // The numbers of a new call, worked out once from its INVITE and used by
 // admission, routing, the CDR and the request sent on.
+// Every number is in its canonical form (admission/number_form.h): routing,
+// the number lists, the dynamic blacklist, fraud rules, the CDR and the
+// carrier all see the same string, whatever separators, escapes or
+// international prefix the customer wrote.
 struct CallNumbers {
   std::string caller;  // From user
   std::string callee;  // Request-URI user (To user when it has none)
+  bool calleeDialable = false;
+  std::string callerRaw;  // as received, for the CDR
+  std::string calleeRaw;
   // Other caller numbers the carrier will see: identity headers of a gateway
   // trusted to assert them, the gateway's asserted identity.
   std::vector<std::string> identities;
 };
+// The numbers of `request` as CallNumbers (identities left empty).
+CallNumbers normalizedNumbers(const sip::Message& request, const admission::NumberSettings& n);
 
 // One call in progress, as the management API (and `tollgate calls`) lists
 // it. Values copied off the worker.
@@ -280,6 +292,13 @@ class Switch final : public txn::TransactionUser {
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
   // Call policy hooks (issue 5); see switch.cc.
   CallNumbers callNumbers(const sip::Message& request, std::string_view gateway) const;
+  // The registered password gateway a call to `callee` (canonical) reaches,
+  // or null.
+  const admission::GatewayInfo* registeredAccount(const sip::Message& request,
+                                                  std::string_view callee) const;
+  // One `call.refused` line, at the refusal log's rate.
+  void refusalLogLine(std::string_view reason, std::string_view callId, int code,
+                      std::string_view by, std::string_view gateway, const CallNumbers& numbers);
   bool admitByPolicy(sip::MessagePtr& request, const transport::Flow& from,
                      const std::string& gateway, const CallNumbers& numbers,
                      admission::CallTicket* ticket);
@@ -295,8 +314,10 @@ class Switch final : public txn::TransactionUser {
   PeerCheck fromLegPeer(const Leg& leg, const sip::Message& request, const transport::Flow& from);
   void dropForeign(const sip::Message& request, const transport::Flow& from);
   void rejectUnknown(const sip::Message& request, const transport::Flow& from, const Source& src);
+  // numbers: the call's, when already worked out; else from `request`.
   void writeRejectCdr(const sip::Message& request, const transport::Flow& from,
-                      const std::string& gateway, int code, TerminationReason reason);
+                      const std::string& gateway, int code, TerminationReason reason,
+                      const CallNumbers* numbers = nullptr);
   bool takeIllegalCdrToken();
 
   // Call bookkeeping.

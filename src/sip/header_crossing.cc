@@ -188,7 +188,7 @@ bool splitIdentity(std::string_view value, std::vector<IdentityPart>& out) {
     } else if (!na.uri.isSipLike()) {
       return false;  // urn:, http: ... are no identities we can rewrite
     }
-    p.user = unescape(na.uri.user);
+    p.user = std::string(na.uri.user);
     p.params = na.params;
     out.push_back(std::move(p));
   }
@@ -228,11 +228,13 @@ std::string joinIdentity(const std::vector<IdentityPart>& parts, std::string_vie
   return out;
 }
 
-std::vector<std::string> identityUsers(std::string_view value) {
-  std::vector<IdentityPart> parts;
-  std::vector<std::string> out;
-  if (!splitIdentity(value, parts)) return out;
-  for (IdentityPart& p : parts) out.push_back(std::move(p.user));
+std::vector<std::string_view> identityUsers(std::string_view value) {
+  std::vector<std::string_view> out;
+  auto list = parseNameAddrList(value);
+  if (!list.ok()) return out;
+  for (const NameAddr& na : *list) {
+    if (na.uri.scheme == UriScheme::Tel || na.uri.isSipLike()) out.push_back(na.uri.user);
+  }
   return out;
 }
 

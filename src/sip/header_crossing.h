@@ -77,23 +77,25 @@ std::vector<const Header*> crossingHeaders(const Message& m, const HeaderAllowLi
 // An identity field's value with every URI rebuilt so that no host of the
 // sending side crosses: each name-addr keeps its display name and header
 // parameters (;party=calling, ;reason=..., ;index=...), its URI becomes
-// "sip:USER@host" (tel URIs "tel:USER"), where USER is mapUser(the
-// unescaped user part); URI parameters and embedded headers are dropped.
+// "sip:USER@host" (tel URIs "tel:USER"), where USER is mapUser(the user
+// part as written, still escaped) -- an unescaped user, escaped again here
+// (the caller canonicalises the number: decoding twice would let "%2531"
+// become "1"); URI parameters and embedded headers are dropped.
 // "" when the value does not parse as a name-addr list (the field is then
 // dropped). The RFC 8224 Identity field is not a name-addr list and is
 // passed unchanged by the caller.
 template <typename MapUser>
 std::string rewriteIdentity(std::string_view value, std::string_view host, MapUser&& mapUser);
 
-// The users of a name-addr list (unescaped), for number checks; empty when
-// it does not parse.
-std::vector<std::string> identityUsers(std::string_view value);
+// The user parts of a name-addr list as written (still escaped), for number
+// checks; empty when it does not parse.
+std::vector<std::string_view> identityUsers(std::string_view value);
 
 // Internal: the non-template part of rewriteIdentity.
 struct IdentityPart {
   std::string_view display;  // as written, quotes removed
   bool tel = false;
-  std::string user;         // unescaped
+  std::string user;         // as written (escaped); mapUser's result once rewritten
   std::string_view params;  // header parameters after the URI, with leading ';'
 };
 bool splitIdentity(std::string_view value, std::vector<IdentityPart>& out);

@@ -86,12 +86,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(c != sip::Crossing::Identity || trusted);
     if (c == sip::Crossing::Identity && h.id != sip::HeaderId::Identity) {
       std::string v = sip::rewriteIdentity(h.value, kOurHost,
-                                           [](std::string_view u) { return std::string(u); });
+                                           [](std::string_view u) { return sip::unescape(u); });
       if (v.empty()) {
         e.removeHeader(i);
         continue;
       }
-      for (const std::string& u : sip::identityUsers(v)) (void)u;
+      for (std::string_view u : sip::identityUsers(v)) (void)u;
       e.replaceValue(i, std::move(v));
     }
   }
