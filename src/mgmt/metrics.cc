@@ -393,6 +393,18 @@ std::string renderMetrics(const MetricsInput& in) {
     w.sample("tollgate_api_connections_refused_total", {{"reason", "busy"}}, v(a.refusedBusy));
     w.sample("tollgate_api_connections_refused_total", {{"reason", "tls_handshake"}},
              v(a.tlsHandshakeFailed));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "per_source"}},
+             v(a.refusedPerSource));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "table_full"}},
+             v(a.refusedTableFull));
+    w.family("tollgate_api_connections_closed_total", "counter",
+             "Management connections closed by the intake before or between requests, by "
+             "reason.");
+    for (size_t i = 0; i < kIntakeCloseCount; ++i) {
+      w.sample("tollgate_api_connections_closed_total",
+               {{"reason", std::string(intakeCloseName(static_cast<IntakeClose>(i)))}},
+               v(a.intakeClosed[i]));
+    }
     w.one("tollgate_api_connections_accepted_total", "counter", "Management connections accepted.",
           v(a.connectionsAccepted));
     w.family("tollgate_api_responses_total", "counter", "Management API responses by class.");
@@ -405,6 +417,16 @@ std::string renderMetrics(const MetricsInput& in) {
     w.sample("tollgate_api_auth_failures_total", {{"reason", "locked"}}, v(a.loginRefusedLocked));
     w.sample("tollgate_api_auth_failures_total", {{"reason", "bad_token"}}, v(a.unauthenticated));
     w.sample("tollgate_api_auth_failures_total", {{"reason", "forbidden"}}, v(a.forbidden));
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "attempts_in_flight"}},
+             v(a.loginRefusedInFlight));
+    w.family("tollgate_api_privilege_refusals_total", "counter",
+             "Management actions refused because they exceed the credential's effective role, "
+             "by reason (each is in the audit log as privilege.refused).");
+    for (size_t i = 0; i < kPrivilegeRefusalCount; ++i) {
+      w.sample("tollgate_api_privilege_refusals_total",
+               {{"reason", std::string(privilegeRefusalName(static_cast<PrivilegeRefusal>(i)))}},
+               v(a.privilegeRefused[i]));
+    }
     w.one("tollgate_api_logins_total", "counter", "Successful management logins.",
           v(a.loginSucceeded));
     w.family("tollgate_api_lockouts_total", "counter", "Login lockouts started, by scope.");
