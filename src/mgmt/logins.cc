@@ -181,21 +181,16 @@ bool LoginService::passwordMatches(const std::optional<store::MgmtUser>& user,
   return usable && ok;
 }
 
-LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
-                                 std::string_view password, const net::IpAddress& source,
-                                 const std::string& sourceText) {
+LoginOutcome LoginService::countedCheck(store::MgmtStore& st, const std::string& account,
+                                        std::string_view password, const std::string& ip,
+                                        std::optional<store::MgmtUser>& found) {
   LoginOutcome out;
-  const std::string ip = source.toString();
-  const bool nameOk = validUserName(user) && password.size() <= kMaxPasswordBytes;
-  const std::string account = nameOk ? user : std::string();
   const std::vector<LockKey> keys = lockKeys(account, ip);
   // Counted before the hash is checked: parallel attempts cannot outrun
   // the limit.
   if (auto refused = admit(st, keys, clock_.wallMicros())) return *refused;
-
-  std::optional<store::MgmtUser> found;
-  if (nameOk) {
-    auto u = st.findUser(user);
+  if (!account.empty()) {
+    auto u = st.findUser(account);
     if (!u) {
       settle(st, keys, Verdict::Undecided, clock_.wallMicros(), out);
       out.kind = LoginOutcome::Kind::StoreError;
@@ -205,15 +200,29 @@ LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
     found = *u;
   }
   const bool ok = passwordMatches(found, password);
-  const int64_t now = clock_.wallMicros();
-  settle(st, keys, ok ? Verdict::Matched : Verdict::Failed, now, out);
+  settle(st, keys, ok ? Verdict::Matched : Verdict::Failed, clock_.wallMicros(), out);
   if (!ok) {
     counters_.loginFailed.fetch_add(1, std::memory_order_relaxed);
     out.kind = LoginOutcome::Kind::Failed;
-    out.detail = !nameOk ? "invalid user name" : "wrong user name or password";
     return out;
   }
+  out.kind = LoginOutcome::Kind::Ok;
+  return out;
+}
 
+LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
+                                 std::string_view password, const net::IpAddress& source,
+                                 const std::string& sourceText) {
+  const bool nameOk = validUserName(user) && password.size() <= kMaxPasswordBytes;
+  std::optional<store::MgmtUser> found;
+  LoginOutcome out =
+      countedCheck(st, nameOk ? user : std::string(), password, source.toString(), found);
+  if (out.kind == LoginOutcome::Kind::Failed) {
+    out.detail = !nameOk ? "invalid user name" : "wrong user name or password";
+  }
+  if (out.kind != LoginOutcome::Kind::Ok) return out;
+
+  const int64_t now = clock_.wallMicros();
   if (passwordNeedsRehash(found->passwordHash)) {
     if (auto h = hash(password)) {
       store::MgmtUser u = *found;
@@ -246,25 +255,9 @@ LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
 LoginOutcome LoginService::confirmPassword(store::MgmtStore& st, const std::string& user,
                                            std::string_view password,
                                            const net::IpAddress& source) {
-  LoginOutcome out;
-  const std::vector<LockKey> keys = lockKeys(user, source.toString());
-  if (auto refused = admit(st, keys, clock_.wallMicros())) return *refused;
-  auto u = st.findUser(user);
-  if (!u) {
-    settle(st, keys, Verdict::Undecided, clock_.wallMicros(), out);
-    out.kind = LoginOutcome::Kind::StoreError;
-    out.detail = u.error().message;
-    return out;
-  }
-  const bool ok = password.size() <= kMaxPasswordBytes && passwordMatches(*u, password);
-  settle(st, keys, ok ? Verdict::Matched : Verdict::Failed, clock_.wallMicros(), out);
-  if (!ok) {
-    counters_.loginFailed.fetch_add(1, std::memory_order_relaxed);
-    out.kind = LoginOutcome::Kind::Failed;
-    out.detail = "wrong current password";
-    return out;
-  }
-  out.kind = LoginOutcome::Kind::Ok;
+  std::optional<store::MgmtUser> found;
+  LoginOutcome out = countedCheck(st, user, password, source.toString(), found);
+  if (out.kind == LoginOutcome::Kind::Failed) out.detail = "wrong current password";
   return out;
 }
 

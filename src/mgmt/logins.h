@@ -109,8 +109,7 @@ class LoginService {
   LoginOutcome confirmPassword(store::MgmtStore& st, const std::string& user,
                                std::string_view password, const net::IpAddress& source);
 
-  // Verifies a password with the same concurrency bound as logins.
-  bool verify(const std::string& hash, std::string_view password);
+  // Hashes a password with the same concurrency bound as logins.
   std::optional<std::string> hash(std::string_view password);
 
  private:
@@ -133,6 +132,15 @@ class LoginService {
   enum class Verdict : uint8_t { Matched, Failed, Undecided };
   void settle(store::MgmtStore& st, const std::vector<LockKey>& keys, Verdict v, int64_t now,
               LoginOutcome& out);
+  // One password check counted against the lockout of (account, ip):
+  // admit, look the account up ("" = no lookup: the dummy hash), verify,
+  // settle. Ok, Failed, Locked or StoreError; `found` gets the user.
+  LoginOutcome countedCheck(store::MgmtStore& st, const std::string& account,
+                            std::string_view password, const std::string& ip,
+                            std::optional<store::MgmtUser>& found);
+  // Verifies a password with the concurrency bound of hashSlots_. Private:
+  // every password check goes through countedCheck (the lockout).
+  bool verify(const std::string& hash, std::string_view password);
   // Hash check of a known (or unknown) user's password.
   bool passwordMatches(const std::optional<store::MgmtUser>& user, std::string_view password);
 

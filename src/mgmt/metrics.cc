@@ -357,6 +357,17 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.cdrWriter.writeErrors));
 }
 
+// One sample per reason of a counter array indexed by an enum.
+template <typename E, size_t N>
+void reasonSamples(Writer& w, const std::string& family,
+                   const std::array<std::atomic<uint64_t>, N>& counts,
+                   std::string_view (*name)(E)) {
+  for (size_t i = 0; i < N; ++i) {
+    w.sample(family, {{"reason", std::string(name(static_cast<E>(i)))}},
+             static_cast<double>(counts[i].load(std::memory_order_relaxed)));
+  }
+}
+
 }  // namespace
 
 std::string renderMetrics(const MetricsInput& in) {
@@ -400,11 +411,7 @@ std::string renderMetrics(const MetricsInput& in) {
     w.family("tollgate_api_connections_closed_total", "counter",
              "Management connections closed by the intake before or between requests, by "
              "reason.");
-    for (size_t i = 0; i < kIntakeCloseCount; ++i) {
-      w.sample("tollgate_api_connections_closed_total",
-               {{"reason", std::string(intakeCloseName(static_cast<IntakeClose>(i)))}},
-               v(a.intakeClosed[i]));
-    }
+    reasonSamples(w, "tollgate_api_connections_closed_total", a.intakeClosed, intakeCloseName);
     w.one("tollgate_api_connections_accepted_total", "counter", "Management connections accepted.",
           v(a.connectionsAccepted));
     w.family("tollgate_api_responses_total", "counter", "Management API responses by class.");
@@ -422,11 +429,8 @@ std::string renderMetrics(const MetricsInput& in) {
     w.family("tollgate_api_privilege_refusals_total", "counter",
              "Management actions refused because they exceed the credential's effective role, "
              "by reason (each is in the audit log as privilege.refused).");
-    for (size_t i = 0; i < kPrivilegeRefusalCount; ++i) {
-      w.sample("tollgate_api_privilege_refusals_total",
-               {{"reason", std::string(privilegeRefusalName(static_cast<PrivilegeRefusal>(i)))}},
-               v(a.privilegeRefused[i]));
-    }
+    reasonSamples(w, "tollgate_api_privilege_refusals_total", a.privilegeRefused,
+                  privilegeRefusalName);
     w.one("tollgate_api_logins_total", "counter", "Successful management logins.",
           v(a.loginSucceeded));
     w.family("tollgate_api_lockouts_total", "counter", "Login lockouts started, by scope.");
