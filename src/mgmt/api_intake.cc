@@ -149,7 +149,8 @@ ApiIntake::~ApiIntake() {
   if (wakeFd_ >= 0) ::close(wakeFd_);
 }
 
-void ApiIntake::start() {
+bool ApiIntake::start() {
+  if (epollFd_ < 0 || wakeFd_ < 0) return false;
   for (int fd : listenFds_) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -161,14 +162,16 @@ void ApiIntake::start() {
   ev.data.fd = wakeFd_;
   (void)::epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev);
   thread_ = std::thread([this] { run(); });
+  return true;
 }
 
 void ApiIntake::stop() {
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  uint64_t one = 1;
-  (void)::write(wakeFd_, &one, sizeof one);
-  thread_.join();
+  if (thread_.joinable()) {
+    stopping_ = true;
+    uint64_t one = 1;
+    (void)::write(wakeFd_, &one, sizeof one);
+    thread_.join();
+  }
   for (int fd : listenFds_) ::close(fd);
   listenFds_.clear();
   while (!conns_.empty()) closeConn(*conns_.begin()->second, true);

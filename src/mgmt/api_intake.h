@@ -118,7 +118,8 @@ class ApiIntake {
   ApiIntake(const ApiIntake&) = delete;
   ApiIntake& operator=(const ApiIntake&) = delete;
 
-  void start();
+  // False when the event loop cannot be set up (no descriptors left).
+  bool start();
   // Stops the thread and closes the listeners and the connections it holds.
   // Connections handed back later are closed by closeReturned().
   void stop();

@@ -791,12 +791,15 @@ Result<Ok, std::string> ApiServer::start() {
     listenFds.push_back(fd);
   }
   m.setupHttp();
-  m.started = true;
   m.intake = std::make_unique<ApiIntake>(
       s.limits, m.state.access, m.state.counters, m.tls, std::move(listenFds),
       [&m](std::unique_ptr<ApiConn>& c) { return m.enqueue(c); });
+  if (!m.intake->start()) {
+    m.intake.reset();  // closes the listeners
+    return Err("api: cannot set up the connection intake: " + std::string(std::strerror(errno)));
+  }
+  m.started = true;
   for (size_t i = 0; i < kApiWorkerThreads; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
-  m.intake->start();
   std::string where;
   for (const auto& b : m.bound) where += (where.empty() ? "" : ",") + b.toString();
   log::info("api.listen")
