@@ -94,6 +94,13 @@ constexpr int64_t kMinPasswordLength = 8;  // NIST SP 800-63B §5.1.1.2 floor
 constexpr int64_t kMaxPasswordMinLength = 64;
 constexpr int64_t kMinSessionSeconds = 60;
 constexpr int64_t kMaxSessionSeconds = 30 * 86400;
+// Each open API connection costs at most ~150 KiB before it is served
+// (docs/api.md): 65536 is ~10 GiB, beyond any sane setting.
+constexpr int64_t kMinApiConnections = 16;
+constexpr int64_t kMaxApiConnections = 65'536;
+// Request head and TLS handshake deadlines: a second is ample on any
+// network; a minute is already generous to a slow client.
+constexpr int64_t kMaxApiHeadSeconds = 60;
 }  // namespace
 
 std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
@@ -957,6 +964,24 @@ void readApi(TableReader& r, ApiConfig& api) {
   r.duration("session_idle_timeout", kMinSessionSeconds, kMaxSessionSeconds,
              &api.sessionIdleTimeout);
   r.boolean("metrics_auth", &api.metricsAuth);
+  r.integerAs("max_connections", kMinApiConnections, kMaxApiConnections,
+              &api.limits.maxConnections);
+  const bool perSourceSet = r.integerAs("max_connections_per_source", 1, kMaxApiConnections,
+                                        &api.limits.maxConnectionsPerSource);
+  int64_t seconds = 0;
+  if (r.integer("request_head_timeout", 1, kMaxApiHeadSeconds, &seconds)) {
+    api.limits.requestHeadTimeoutMs = static_cast<int>(seconds * 1000);
+  }
+  if (r.integer("tls_handshake_timeout", 1, kMaxApiHeadSeconds, &seconds)) {
+    api.limits.tlsHandshakeTimeoutMs = static_cast<int>(seconds * 1000);
+  }
+  if (!perSourceSet) {
+    api.limits.maxConnectionsPerSource =
+        std::min(api.limits.maxConnectionsPerSource, api.limits.maxConnections);
+  } else if (api.limits.maxConnectionsPerSource > api.limits.maxConnections) {
+    r.error("max_connections_per_source", "must not exceed api.max_connections (" +
+                                              std::to_string(api.limits.maxConnections) + ")");
+  }
   r.finish();
 }
 

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "mgmt/api_limits.h"
 #include "shield/shield_config.h"
 #include "transport/transport.h"
 
@@ -177,6 +178,9 @@ struct ApiConfig {
   Seconds sessionLifetime{28800};    // absolute
   Seconds sessionIdleTimeout{1800};  // no request for this long ends a session
   bool metricsAuth = true;           // /metrics needs a token
+  // max_connections, max_connections_per_source, request_head_timeout,
+  // tls_handshake_timeout: the intake's limits (mgmt/api_limits.h).
+  mgmt::ApiConnectionLimits limits;
 };
 
 struct Config {

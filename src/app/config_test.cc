@@ -525,7 +525,8 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"api",
        {"listen", "allow", "certificate", "private_key", "lockout_scope", "lockout_attempts",
         "lockout_window", "lockout_duration", "password_min_length", "session_lifetime",
-        "session_idle_timeout", "metrics_auth"}},
+        "session_idle_timeout", "metrics_auth", "max_connections", "max_connections_per_source",
+        "request_head_timeout", "tls_handshake_timeout"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -549,7 +550,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 130u);  // 132 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 134u);  // 136 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -1005,6 +1006,10 @@ TEST(ConfigApiTest, DefaultsAreLoopbackOnlyWithLockout) {
   EXPECT_EQ(c.api.passwordMinLength, 12u);
   EXPECT_TRUE(c.api.metricsAuth);
   EXPECT_TRUE(c.api.certificate.empty());
+  EXPECT_EQ(c.api.limits.maxConnections, 256u);
+  EXPECT_EQ(c.api.limits.maxConnectionsPerSource, 32u);
+  EXPECT_EQ(c.api.limits.requestHeadTimeoutMs, 5000);
+  EXPECT_EQ(c.api.limits.tlsHandshakeTimeoutMs, 5000);
 }
 
 TEST(ConfigApiTest, ReadsEveryKey) {
@@ -1014,7 +1019,9 @@ TEST(ConfigApiTest, ReadsEveryKey) {
               "certificate = \"c.pem\"\nprivate_key = \"k.pem\"\nlockout_scope = \"account\"\n"
               "lockout_attempts = 3\nlockout_window = 60\nlockout_duration = 30\n"
               "password_min_length = 16\nsession_lifetime = 3600\n"
-              "session_idle_timeout = 600\nmetrics_auth = false\n");
+              "session_idle_timeout = 600\nmetrics_auth = false\nmax_connections = 64\n"
+              "max_connections_per_source = 4\nrequest_head_timeout = 2\n"
+              "tls_handshake_timeout = 3\n");
   EXPECT_EQ(c.api.listen[0].toString(), "[::1]:9000");
   EXPECT_EQ(c.api.listen[1].port(), 0);
   EXPECT_EQ(c.api.allow[0].toString(), "10.0.0.0/8");
@@ -1026,6 +1033,10 @@ TEST(ConfigApiTest, ReadsEveryKey) {
   EXPECT_EQ(c.api.sessionLifetime, Seconds(3600));
   EXPECT_EQ(c.api.sessionIdleTimeout, Seconds(600));
   EXPECT_FALSE(c.api.metricsAuth);
+  EXPECT_EQ(c.api.limits.maxConnections, 64u);
+  EXPECT_EQ(c.api.limits.maxConnectionsPerSource, 4u);
+  EXPECT_EQ(c.api.limits.requestHeadTimeoutMs, 2000);
+  EXPECT_EQ(c.api.limits.tlsHandshakeTimeoutMs, 3000);
   EXPECT_TRUE(parseOk(std::string(kMinimal) + "[api]\nlisten = []\n").api.listen.empty());
 }
 
@@ -1044,6 +1055,15 @@ TEST(ConfigApiTest, RefusesBadValuesNamingTheKey) {
   EXPECT_THAT(err("password_min_length = 6"), HasSubstr("api.password_min_length"));
   EXPECT_THAT(err("session_lifetime = 10"), HasSubstr("api.session_lifetime"));
   EXPECT_THAT(err("metrics_auth = \"no\""), HasSubstr("api.metrics_auth"));
+  EXPECT_THAT(err("max_connections = 8"), HasSubstr("api.max_connections"));
+  EXPECT_THAT(err("max_connections_per_source = 0"), HasSubstr("api.max_connections_per_source"));
+  EXPECT_THAT(err("max_connections = 16\nmax_connections_per_source = 17"),
+              HasSubstr("api.max_connections_per_source: must not exceed api.max_connections"));
+  EXPECT_EQ(parseOk(std::string(kMinimal) + "[api]\nmax_connections = 16\n")
+                .api.limits.maxConnectionsPerSource,
+            16u);
+  EXPECT_THAT(err("request_head_timeout = 0"), HasSubstr("api.request_head_timeout"));
+  EXPECT_THAT(err("tls_handshake_timeout = 61"), HasSubstr("api.tls_handshake_timeout"));
   EXPECT_THAT(err("allow_all = true"), HasSubstr("api.allow_all: unknown key"));
 }
 

@@ -53,6 +53,21 @@ void checkPolicy(RequestContext& ctx, const std::string& password, const std::st
   if (!v.ok) fail(400, "weak_password", "password", v.message + " (rule " + v.rule + ")");
 }
 
+// A credential gives away at most what it has: the role of a user or
+// token it creates or edits, and the role of a user it edits or deletes,
+// must not exceed its own effective role.
+void requireAtMostOwn(RequestContext& ctx, Role role, PrivilegeRefusal why, const char* field,
+                      const std::string& target) {
+  const Role own = ctx.principal->role;
+  if (role <= own) return;
+  const bool isTarget = why == PrivilegeRefusal::TargetAboveOwn;
+  refusePrivilege(ctx, why, 403, "forbidden", field,
+                  std::string(isTarget ? "the user has" : "must not exceed") + " the " +
+                      std::string(roleName(role)) + " role, above yours (" +
+                      std::string(roleName(own)) + ")",
+                  target);
+}
+
 store::MgmtUser mustFindUser(RequestContext& ctx, const std::string& name) {
   auto u = ctx.mgmt().findUser(name);
   if (!u) fail(503, "store_unavailable", "", u.error().message);
@@ -156,7 +171,7 @@ void createUser(RequestContext& ctx, const httplib::Request& req, httplib::Respo
   if (!validUserName(name)) {
     fail(400, "invalid_field", "name", "must be 1-64 of A-Z a-z 0-9 . _ - (and not local-cli)");
   }
-  parseRole(role, "role");
+  requireAtMostOwn(ctx, parseRole(role, "role"), PrivilegeRefusal::RoleAboveOwn, "role", name);
   checkPolicy(ctx, password, name);
   auto hash = ctx.api.logins.hash(password);
   if (!hash) fail(503, "hash_failed", "", "cannot hash the password (out of memory)");
@@ -176,9 +191,12 @@ void updateUser(RequestContext& ctx, const httplib::Request& req, httplib::Respo
   auto enabled = f.boolean("enabled", false);
   f.finish();
   store::MgmtUser before = mustFindUser(ctx, ctx.params[0]);
+  requireAtMostOwn(ctx, roleFromName(before.role).value_or(Role::Admin),
+                   PrivilegeRefusal::TargetAboveOwn, "name", before.name);
   store::MgmtUser u = before;
   if (role) {
-    parseRole(*role, "role");
+    requireAtMostOwn(ctx, parseRole(*role, "role"), PrivilegeRefusal::RoleAboveOwn, "role",
+                     before.name);
     u.role = *role;
   }
   if (enabled) u.enabled = *enabled;
@@ -198,6 +216,8 @@ void updateUser(RequestContext& ctx, const httplib::Request& req, httplib::Respo
 
 void deleteUser(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
   store::MgmtUser before = mustFindUser(ctx, ctx.params[0]);
+  requireAtMostOwn(ctx, roleFromName(before.role).value_or(Role::Admin),
+                   PrivilegeRefusal::TargetAboveOwn, "name", before.name);
   if (before.role == "admin" && before.enabled) {
     auto n = ctx.mgmt().countEnabledAdmins(before.name);
     if (n && *n == 0) fail(409, "last_admin", "name", "the last enabled admin cannot be deleted");
@@ -216,17 +236,52 @@ void changePassword(RequestContext& ctx, const httplib::Request& req, httplib::R
   f.finish();
   const Principal& p = *ctx.principal;
   const std::string& name = ctx.params[0];
+  // A token is a credential for automation, possibly with less than its
+  // user's role: it never proves who the user is, so it never sets a
+  // password (or a readonly token could take over its admin).
+  if (p.kind == Principal::Kind::Token) {
+    refusePrivilege(ctx, PrivilegeRefusal::TokenChangesPassword, 403, "forbidden", "",
+                    "API tokens cannot change passwords; log in to change one", name);
+  }
   const bool self = p.name == name;
   if (!self && p.role != Role::Admin) {
-    fail(403, "forbidden", "", "only an admin changes another user's password");
+    refusePrivilege(ctx, PrivilegeRefusal::OtherUserNotAdmin, 403, "forbidden", "",
+                    "only an admin changes another user's password", name);
   }
   store::MgmtUser u = mustFindUser(ctx, name);
-  // Changing your own password from a session proves you know the current
-  // one (a stolen session must not lock the owner out).
-  if (self && p.kind == Principal::Kind::Session) {
-    if (!current) fail(400, "missing_field", "current_password", "is required");
-    if (!ctx.api.logins.verify(u.passwordHash, *current)) {
-      fail(403, "wrong_password", "current_password", "is not the current password");
+  if (!self) {
+    requireAtMostOwn(ctx, roleFromName(u.role).value_or(Role::Admin),
+                     PrivilegeRefusal::TargetAboveOwn, "name", name);
+  }
+  // Your own password needs the current one, even from an admin session (a
+  // stolen session must not lock the owner out). Wrong guesses count
+  // against the login lockout like wrong logins.
+  if (self) {
+    if (!current) {
+      refusePrivilege(ctx, PrivilegeRefusal::CurrentPasswordMissing, 400, "missing_field",
+                      "current_password", "is required", name);
+    }
+    LoginOutcome proof = ctx.api.logins.confirmPassword(ctx.mgmt(), name, *current, ctx.peer.ip());
+    for (const std::string& scope : proof.locked) {
+      ctx.audit("lockout.start", name, "locked", nullptr,
+                Json{{"scope", scope},
+                     {"account", scope == "source" ? "" : name},
+                     {"source", scope == "account" ? "" : ctx.peer.ip().toString()},
+                     {"seconds", ctx.api.settings.login.durationUs / 1'000'000}});
+    }
+    switch (proof.kind) {
+      case LoginOutcome::Kind::Ok:
+        break;
+      case LoginOutcome::Kind::Locked:
+        res.set_header("Retry-After", std::to_string(proof.retryAfterSeconds));
+        fail(429, "locked", "",
+             "too many failed password checks from here; try again in " +
+                 std::to_string(proof.retryAfterSeconds) + " s");
+      case LoginOutcome::Kind::Failed:
+        refusePrivilege(ctx, PrivilegeRefusal::CurrentPasswordWrong, 403, "wrong_password",
+                        "current_password", "is not the current password", name);
+      case LoginOutcome::Kind::StoreError:
+        fail(503, "store_unavailable", "", "cannot read the store");
     }
   }
   checkPolicy(ctx, password, name);
@@ -266,20 +321,42 @@ void createToken(RequestContext& ctx, const httplib::Request& req, httplib::Resp
   f.finish();
   const Principal& p = *ctx.principal;
   if (name.empty()) fail(400, "invalid_field", "name", "must not be empty");
-  // The CLI (local-cli) and admins may make tokens for a named user.
+  // The CLI (local-cli) and admin sessions may make tokens for a named
+  // user; a token makes tokens only for its own user.
   std::string owner = p.name;
-  if (forUser) {
-    if (p.role != Role::Admin)
-      fail(403, "forbidden", "user", "only an admin makes tokens for others");
+  if (forUser && *forUser != p.name) {
+    if (p.kind == Principal::Kind::Token) {
+      refusePrivilege(ctx, PrivilegeRefusal::TokenForOtherUser, 403, "forbidden", "user",
+                      "an API token makes tokens only for its own user", *forUser);
+    }
+    if (p.role != Role::Admin) {
+      refusePrivilege(ctx, PrivilegeRefusal::OtherUserNotAdmin, 403, "forbidden", "user",
+                      "only an admin makes tokens for others", *forUser);
+    }
     owner = *forUser;
   }
   if (owner == kLocalPrincipal)
     fail(400, "missing_field", "user", "name the user the token acts as");
   store::MgmtUser u = mustFindUser(ctx, owner);
   Role ownerRole = roleFromName(u.role).value_or(Role::Readonly);
-  Role r = role ? parseRole(*role, "role") : ownerRole;
+  // Without a role, the token gets what the caller may give: the owner's
+  // role, capped by the caller's effective role.
+  Role r = role ? parseRole(*role, "role") : std::min(ownerRole, p.role);
   if (r > ownerRole) fail(400, "invalid_field", "role", "must not exceed the user's role");
+  requireAtMostOwn(ctx, r, PrivilegeRefusal::RoleAboveOwn, "role", owner);
   const int64_t now = ctx.api.clock.wallMicros();
+  int64_t expiresUs = expiresIn ? now + *expiresIn * 1'000'000 : 0;
+  // A token cannot make a credential that outlives it: without expires_in
+  // the new token ends with its maker.
+  if (p.kind == Principal::Kind::Token && p.expiresUs != 0) {
+    if (expiresUs == 0) {
+      expiresUs = p.expiresUs;
+    } else if (expiresUs > p.expiresUs) {
+      refusePrivilege(
+          ctx, PrivilegeRefusal::TokenOutlivesCredential, 403, "forbidden", "expires_in",
+          "must not end after the token making it (" + isoTime(p.expiresUs) + ")", owner);
+    }
+  }
   store::ApiToken t;
   std::string secret = newToken(kApiTokenPrefix);
   t.name = name;
@@ -287,7 +364,7 @@ void createToken(RequestContext& ctx, const httplib::Request& req, httplib::Resp
   t.role = std::string(roleName(r));
   t.tokenHash = sha256Hex(secret);
   t.createdUs = now;
-  t.expiresUs = expiresIn ? now + *expiresIn * 1'000'000 : 0;
+  t.expiresUs = expiresUs;
   auto id = ctx.mgmt().insertToken(t);
   if (!id) fail(503, "store_unavailable", "", id.error().message);
   t.id = *id;
@@ -416,8 +493,9 @@ void registerAuthRoutes(std::vector<Route>& r) {
                "Delete a user (its sessions and tokens go too)", nullptr, nullptr, 204, nullptr,
                deleteUser});
   r.push_back({"PUT", "/api/v1/users/{name}/password", Access::Read, "users",
-               "Set a password (your own with current_password, or any as admin)", "PasswordChange",
-               nullptr, 204, nullptr, changePassword});
+               "Set a password (your own from a session with current_password, or another "
+               "user's from an admin session; never with an API token)",
+               "PasswordChange", nullptr, 204, nullptr, changePassword});
   r.push_back({"GET", "/api/v1/tokens", Access::Read, "tokens",
                "List API tokens (yours; an admin sees all)", nullptr, "TokenList", 200,
                "user:string:admin only: tokens of this user", listTokens});

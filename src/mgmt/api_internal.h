@@ -21,6 +21,7 @@
 #include "mgmt/access_list.h"
 #include "mgmt/api_counters.h"
 #include "mgmt/api_server.h"
+#include "mgmt/log_limiter.h"
 #include "mgmt/logins.h"
 #include "mgmt/sip_trace.h"
 #include "store/ban_store.h"
@@ -58,6 +59,7 @@ struct ApiState {
   SipTrace trace;
   std::atomic<size_t> traceStreams{0};
   std::atomic<bool> stopping{false};
+  LogLimiter privilegeLog;  // api.privilege_refused lines
 };
 
 // Store connections of one connection thread, opened on first use.
@@ -93,6 +95,14 @@ struct RequestContext {
              const Json& before = nullptr, const Json& after = nullptr,
              const std::string& actorOverride = "");
 };
+
+// Refuses an action that would give the caller (or someone) more than the
+// caller's effective role: counts it by reason, audits it
+// ("privilege.refused", with the reason), logs it (rate-limited) and throws
+// the ApiError that answers the request.
+[[noreturn]] void refusePrivilege(RequestContext& ctx, PrivilegeRefusal why, int status,
+                                  std::string code, std::string field, std::string message,
+                                  const std::string& target = "");
 
 using Handler = std::function<void(RequestContext&, const httplib::Request&, httplib::Response&)>;
 
@@ -154,6 +164,9 @@ class JsonFields {
 // True when the client of the connection this thread serves has closed it
 // (trace streams check this while no message comes).
 bool currentPeerClosed();
+// The response of this thread's request goes out as it is written, not
+// kept for the intake to write (trace streams).
+void streamResponseLive();
 
 // Handlers, by file.
 void registerAuthRoutes(std::vector<Route>& r);          // api_auth.cc

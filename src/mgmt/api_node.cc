@@ -430,7 +430,21 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
              {"lockouts_source", v(a.lockoutsSource)},
              {"lockouts_account", v(a.lockoutsAccount)},
              {"bad_tokens", v(a.unauthenticated)},
-             {"forbidden", v(a.forbidden)}}}};
+             {"forbidden", v(a.forbidden)},
+             {"connections_refused_per_source", v(a.refusedPerSource)},
+             {"connections_refused_table_full", v(a.refusedTableFull)},
+             {"login_refused_in_flight", v(a.loginRefusedInFlight)}}}};
+  Json closed = Json::object();
+  for (size_t i = 0; i < kIntakeCloseCount; ++i) {
+    closed[std::string(intakeCloseName(static_cast<IntakeClose>(i)))] = v(a.intakeClosed[i]);
+  }
+  j["api"]["connections_closed"] = closed;
+  Json privilege = Json::object();
+  for (size_t i = 0; i < kPrivilegeRefusalCount; ++i) {
+    privilege[std::string(privilegeRefusalName(static_cast<PrivilegeRefusal>(i)))] =
+        v(a.privilegeRefused[i]);
+  }
+  j["api"]["privilege_refusals"] = privilege;
   j["auth"] = authStatsJson(s);
   j["registrar"] = registrarStatsJson(s);
   j["policy"] = policyStatsJson(s);
@@ -565,6 +579,7 @@ void trace(RequestContext& ctx, const httplib::Request& req, httplib::Response& 
     sink.done();
     return true;
   };
+  streamResponseLive();
   res.set_chunked_content_provider(
       type,
       [st, api, format, count, finish](size_t, httplib::DataSink& sink) {

@@ -165,11 +165,13 @@ Json schemas() {
                        {"password", str("checked by the password policy (docs/api.md)")},
                        {"enabled", boolean()}}}};
   s["UserUpdate"] = {{"type", "object"}, {"properties", {{"role", str()}, {"enabled", boolean()}}}};
-  s["PasswordChange"] = {{"type", "object"},
-                         {"required", {"password"}},
-                         {"properties",
-                          {{"current_password", str("required when changing your own password")},
-                           {"password", str()}}}};
+  s["PasswordChange"] = {
+      {"type", "object"},
+      {"required", {"password"}},
+      {"properties",
+       {{"current_password", str("required when changing your own password (API tokens never "
+                                 "change passwords)")},
+        {"password", str()}}}};
   s["Token"] = {{"type", "object"},
                 {"properties",
                  {{"id", integer()},
@@ -185,8 +187,12 @@ Json schemas() {
                       {"required", {"name"}},
                       {"properties",
                        {{"name", str("what it is for")},
-                        {"role", str("at most your role (default: your role)")},
-                        {"expires_in", integer("seconds; absent = never")}}}};
+                        {"role", str("at most your effective role and the user's role "
+                                     "(default: the lower of the two)")},
+                        {"expires_in", integer("seconds; absent = never (made with a token: "
+                                               "at most, and by default, that token's end)")},
+                        {"user", str("admin sessions and the local token only: the user the "
+                                     "token acts as (default: you)")}}}};
   s["Lockout"] = {{"type", "object"},
                   {"properties",
                    {{"scope", str("pair | source | account")},

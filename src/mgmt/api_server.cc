@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "mgmt/api_intake.h"
 #include "mgmt/api_internal.h"
 #include "store/cdr_format.h"
 
@@ -109,6 +110,38 @@ void RequestContext::audit(const std::string& action, const std::string& target,
   if (!r) {
     log::error("api.audit_failed").kv("action", action).kv("error", r.error().message);
   }
+}
+
+void refusePrivilege(RequestContext& ctx, PrivilegeRefusal why, int status, std::string code,
+                     std::string field, std::string message, const std::string& target) {
+  ctx.api.counters.count(why);
+  const std::string reason(privilegeRefusalName(why));
+  const Principal* p = ctx.principal ? &*ctx.principal : nullptr;
+  const char* kind = !p                                  ? "none"
+                     : p->kind == Principal::Kind::Token ? "token"
+                     : p->kind == Principal::Kind::Local ? "local"
+                                                         : "session";
+  const std::string where =
+      ctx.route ? std::string(ctx.route->method) + " " + ctx.route->path : std::string();
+  try {
+    ctx.audit("privilege.refused", target.empty() ? where : target, "refused", nullptr,
+              Json{{"reason", reason},
+                   {"request", where},
+                   {"role", p ? std::string(roleName(p->role)) : std::string()},
+                   {"auth", kind}});
+  } catch (const ApiError&) {
+    // The store is down: the refusal still stands, and the log line says it.
+  }
+  if (auto n = ctx.api.privilegeLog.tick()) {
+    log::warn("api.privilege_refused")
+        .kv("actor", ctx.actor())
+        .kv("auth", kind)
+        .kv("source", ctx.peer.toString())
+        .kv("reason", reason)
+        .kv("request", where)
+        .kv("refused_since_last_line", *n);
+  }
+  throw ApiError{status, std::move(code), std::move(field), std::move(message)};
 }
 
 // --------------------------------------------------------------- JSON helpers
@@ -315,98 +348,158 @@ namespace {
 class ConnStream;
 thread_local ConnStream* tCurrentStream = nullptr;
 
-// One accepted connection as cpp-httplib's Stream: blocking socket, every
-// wait bounded by poll(); reads stop at the request deadline, so a client
-// that trickles bytes cannot hold a thread.
+// One request of a connection the intake (api_intake.h) handed over, as
+// cpp-httplib's Stream. Reads come from what the intake read (the head and
+// a small body) and then, for a large body the handler accepted, from the
+// socket until the request deadline. Writes are kept in the connection's
+// output for the intake to write, up to kApiMaxBufferedResponseBytes; past
+// that (and for live streams) they go out directly, each wait bounded.
+// The socket is non-blocking; every wait is a poll() with a bound.
 class ConnStream final : public httplib::Stream {
  public:
-  ConnStream(int fd, SSL* ssl, net::SockAddr peer, net::SockAddr local)
-      : fd_(fd), ssl_(ssl), peer_(peer), local_(local) {}
+  ConnStream(ApiConn& c, Clock::time_point deadline)
+      : c_(c), deadline_(deadline), budget_(kApiMaxBodyBytes + kApiMaxHeadBytes) {}
 
-  // Waits up to `seconds` for the first byte of a request.
-  bool waitForRequest(int seconds) {
-    if (ssl_ && SSL_pending(ssl_) > 0) return true;
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, seconds * 1000) > 0 && (p.revents & POLLIN);
-  }
-  void startRequest() {
-    deadline_ = Clock::now() + std::chrono::seconds(kApiRequestDeadlineSeconds);
-    budget_ = kApiMaxBodyBytes + 64 * 1024;  // body plus headers
-  }
+  // Write what follows straight to the client (trace streams).
+  void setLive() { direct_ = true; }
+  // Input this request consumed leaves the connection's buffer.
+  void finish() { c_.in.erase(0, std::min(pos_, c_.in.size())); }
+  bool failed() const { return failed_; }
+
   // A reader that closed its end (trace streams poll this while idle).
   bool peerClosed() const {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{c_.fd, POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) return false;
     if (p.revents & (POLLHUP | POLLERR)) return true;
-    char c;
-    return ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    char ch;
+    return ::recv(c_.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   }
 
   bool is_readable() const override {
-    if (ssl_ && SSL_pending(ssl_) > 0) return true;
-    int ms = static_cast<int>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count());
-    if (ms <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, ms) > 0 && (p.revents & (POLLIN | POLLHUP));
+    if (pos_ < c_.in.size()) return true;
+    if (c_.ssl && SSL_pending(c_.ssl) > 0) return true;
+    return waitFor(POLLIN, remainingMs());
   }
   bool is_writable() const override {
-    pollfd p{fd_, POLLOUT, 0};
-    int r = ::poll(&p, 1, kWriteTimeoutMs);
-    return r > 0 && (p.revents & POLLOUT) && !(p.revents & (POLLERR | POLLHUP));
+    if (!direct_ && c_.out.size() < kApiMaxBufferedResponseBytes) return true;
+    return waitFor(POLLOUT, kWriteTimeoutMs);
   }
   ssize_t read(char* ptr, size_t size) override {
+    if (pos_ < c_.in.size()) {
+      const size_t n = std::min(size, c_.in.size() - pos_);
+      std::memcpy(ptr, c_.in.data() + pos_, n);
+      pos_ += n;
+      return static_cast<ssize_t>(n);
+    }
     if (budget_ == 0) return -1;  // request larger than any we accept
     size = std::min(size, budget_);
-    if (!is_readable()) return -1;
-    ssize_t n;
-    if (ssl_) {
-      int r = SSL_read(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
-      n = r > 0 ? r : -1;
-    } else {
-      do {
-        n = ::recv(fd_, ptr, size, 0);
-      } while (n < 0 && errno == EINTR);
+    while (true) {
+      ssize_t n;
+      short wait = POLLIN;
+      if (c_.ssl) {
+        ERR_clear_error();
+        int r = SSL_read(c_.ssl, ptr, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+        if (r > 0) {
+          n = r;
+        } else {
+          const int e = SSL_get_error(c_.ssl, r);
+          if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return -1;
+          n = -1;
+          wait = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+        }
+      } else {
+        n = ::recv(c_.fd, ptr, size, 0);
+        if (n == 0) return 0;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      }
+      if (n > 0) {
+        budget_ -= static_cast<size_t>(n);
+        return n;
+      }
+      if (!waitFor(wait, remainingMs())) return -1;
     }
-    if (n > 0) budget_ -= static_cast<size_t>(n);
-    return n;
   }
   ssize_t write(const char* ptr, size_t size) override {
-    size_t done = 0;
-    while (done < size) {
-      if (!is_writable()) return done > 0 ? static_cast<ssize_t>(done) : -1;
-      ssize_t n;
-      if (ssl_) {
-        int r =
-            SSL_write(ssl_, ptr + done, static_cast<int>(std::min<size_t>(size - done, 1 << 20)));
-        n = r > 0 ? r : -1;
-      } else {
-        n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-      }
-      if (n <= 0) return done > 0 ? static_cast<ssize_t>(done) : -1;
-      done += static_cast<size_t>(n);
+    if (failed_) return -1;
+    if (!direct_ && c_.out.size() + size <= kApiMaxBufferedResponseBytes) {
+      c_.out.append(ptr, size);
+      return static_cast<ssize_t>(size);
     }
-    return static_cast<ssize_t>(done);
+    direct_ = true;
+    if (!c_.out.empty()) {
+      if (!writeAll(c_.out.data(), c_.out.size())) return -1;
+      c_.out.clear();
+    }
+    return writeAll(ptr, size) ? static_cast<ssize_t>(size) : -1;
   }
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = peer_.ip().toString();
-    port = peer_.port();
+    ip = c_.peer.ip().toString();
+    port = c_.peer.port();
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = local_.ip().toString();
-    port = local_.port();
+    ip = c_.local.ip().toString();
+    port = c_.local.port();
   }
-  socket_t socket() const override { return fd_; }
+  socket_t socket() const override { return c_.fd; }
 
  private:
+  // One wait of a direct write; a client that reads nothing for this long
+  // is cut.
   static constexpr int kWriteTimeoutMs = 5000;
-  int fd_;
-  SSL* ssl_;
-  net::SockAddr peer_;
-  net::SockAddr local_;
-  Clock::time_point deadline_ = Clock::now();
-  size_t budget_ = 0;
+
+  int remainingMs() const {
+    return static_cast<int>(std::max<int64_t>(
+        0,
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count()));
+  }
+  bool waitFor(short events, int ms) const {
+    if (ms <= 0) return false;
+    pollfd p{c_.fd, events, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, ms);
+    } while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & (events | POLLHUP)) && !(p.revents & POLLERR);
+  }
+  bool writeAll(const char* ptr, size_t size) {
+    size_t done = 0;
+    while (done < size) {
+      short wait = POLLOUT;
+      ssize_t n;
+      if (c_.ssl) {
+        ERR_clear_error();
+        int r =
+            SSL_write(c_.ssl, ptr + done, static_cast<int>(std::min<size_t>(size - done, 1 << 20)));
+        if (r > 0) {
+          n = r;
+        } else {
+          const int e = SSL_get_error(c_.ssl, r);
+          if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) break;
+          n = -1;
+          wait = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        }
+      } else {
+        n = ::send(c_.fd, ptr + done, size - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;
+      }
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (!waitFor(wait, kWriteTimeoutMs)) break;
+    }
+    if (done < size) failed_ = true;
+    return done == size;
+  }
+
+  ApiConn& c_;
+  Clock::time_point deadline_;
+  size_t budget_;
+  size_t pos_ = 0;
+  bool direct_ = false;
+  bool failed_ = false;
 };
 
 // cpp-httplib's request pipeline (parsing, handlers, response writing) on a
@@ -427,13 +520,6 @@ class HttpCore final : public httplib::Server {
   int placeholder_;
 };
 
-// Closes with RST: no FIN handshake, nothing for the peer to read.
-void resetAndClose(int fd) {
-  linger l{1, 0};
-  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-  ::close(fd);
-}
-
 // Per-request state between the pre-routing step (before the body is read)
 // and the handler.
 thread_local std::optional<RequestContext> tRequest;
@@ -444,6 +530,10 @@ bool currentPeerClosed() {
   return tCurrentStream != nullptr && tCurrentStream->peerClosed();
 }
 
+void streamResponseLive() {
+  if (tCurrentStream != nullptr) tCurrentStream->setLive();
+}
+
 // --------------------------------------------------------------- the server
 
 struct ApiServer::Impl {
@@ -452,29 +542,20 @@ struct ApiServer::Impl {
   ApiState state;
   HttpCore http;
   SSL_CTX* tls = nullptr;
-  std::vector<int> listenFds;
   std::vector<net::SockAddr> bound;
-  int wakeFd = -1;
-  std::thread acceptThread;
+  std::unique_ptr<ApiIntake> intake;
   std::vector<std::thread> workers;
+  // Connections with a complete request head, waiting for a thread.
   std::mutex mu;
   std::condition_variable cv;
-  struct Pending {
-    int fd;
-    net::SockAddr peer;
-    net::SockAddr local;
-  };
-  std::deque<Pending> queue;
+  std::deque<std::unique_ptr<ApiConn>> queue;
   bool stopped = false;
   bool started = false;
-  // Refused-connection log: at most one line a second, with the count.
-  Clock::time_point lastRefusedLog{};
-  uint64_t refusedSinceLog = 0;
 
   void setupHttp();
-  void acceptLoop();
+  bool enqueue(std::unique_ptr<ApiConn>& c);
   void workerLoop();
-  void serve(const Pending& p, ThreadStores& stores);
+  void serve(std::unique_ptr<ApiConn> c, ThreadStores& stores);
   bool preRoute(const httplib::Request& req, httplib::Response& res, ThreadStores& stores,
                 const net::SockAddr& peer);
 };
@@ -482,6 +563,7 @@ struct ApiServer::Impl {
 namespace {
 thread_local ThreadStores* tStores = nullptr;
 thread_local net::SockAddr tPeer;
+thread_local bool tBodyRead = true;  // the intake read this request's body (or it has none)
 }  // namespace
 
 bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& res,
@@ -534,15 +616,29 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
       return true;
     }
   }
+  // A request without credentials never holds a thread while its body
+  // trickles in: the intake reads bodies up to kApiIntakeBodyBytes, and a
+  // larger or chunked one is read only after credentials were accepted.
+  if (!ctx.principal && !tBodyRead) {
+    sendError(res, {413, "too_large", "",
+                    "a request without credentials sends a body of at most " +
+                        std::to_string(kApiIntakeBodyBytes / 1024) + " KiB, with Content-Length"});
+    res.set_header("Connection", "close");
+    return true;
+  }
   if (need != Access::Public) {
     Role want = need == Access::Admin     ? Role::Admin
                 : need == Access::Operate ? Role::Operator
                                           : Role::Readonly;
     if (ctx.principal->role < want) {
       state.counters.forbidden.fetch_add(1, std::memory_order_relaxed);
-      sendError(res, {403, "forbidden", "",
-                      "this needs the " + std::string(roleName(want)) + " role (you are " +
-                          std::string(roleName(ctx.principal->role)) + ")"});
+      try {
+        refusePrivilege(ctx, PrivilegeRefusal::RouteRole, 403, "forbidden", "",
+                        "this needs the " + std::string(roleName(want)) + " role (you are " +
+                            std::string(roleName(ctx.principal->role)) + ")");
+      } catch (const ApiError& e) {
+        sendError(res, e);
+      }
       res.set_header("Connection", "close");
       return true;
     }
@@ -597,124 +693,48 @@ void ApiServer::Impl::setupHttp() {
       }));
 }
 
-void ApiServer::Impl::acceptLoop() {
-  std::vector<pollfd> fds;
-  for (int fd : listenFds) fds.push_back({fd, POLLIN, 0});
-  fds.push_back({wakeFd, POLLIN, 0});
-  while (true) {
-    int n = ::poll(fds.data(), fds.size(), -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    if (fds.back().revents) break;  // stop()
-    for (size_t i = 0; i + 1 < fds.size(); ++i) {
-      if (!(fds[i].revents & POLLIN)) continue;
-      // Drain what is queued on this listener, bounded per wake-up.
-      for (int k = 0; k < 64; ++k) {
-        sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-        int c = ::accept4(fds[i].fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
-        if (c < 0) break;
-        net::SockAddr peer = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
-        // Web access control, before a byte is read or written.
-        if (!state.access.allows(peer.ip())) {
-          resetAndClose(c);
-          state.counters.refusedNotAllowed.fetch_add(1, std::memory_order_relaxed);
-          ++refusedSinceLog;
-          if (Clock::now() - lastRefusedLog >= std::chrono::seconds(1)) {
-            log::warn("api.connection_refused")
-                .kv("source", peer.toString())
-                .kv("reason", "not_allowed")
-                .kv("refused_since_last_line", refusedSinceLog);
-            lastRefusedLog = Clock::now();
-            refusedSinceLog = 0;
-          }
-          continue;
-        }
-        sockaddr_storage ls;
-        socklen_t llen = sizeof ls;
-        net::SockAddr local;
-        if (::getsockname(c, reinterpret_cast<sockaddr*>(&ls), &llen) == 0) {
-          local = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ls));
-        }
-        bool queued = false;
-        {
-          std::lock_guard lock(mu);
-          if (queue.size() < kApiMaxQueuedConnections) {
-            queue.push_back({c, peer, local});
-            queued = true;
-          }
-        }
-        if (!queued) {
-          resetAndClose(c);
-          state.counters.refusedBusy.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        state.counters.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);
-        cv.notify_one();
-      }
-    }
+bool ApiServer::Impl::enqueue(std::unique_ptr<ApiConn>& c) {
+  {
+    std::lock_guard lock(mu);
+    if (stopped || queue.size() >= kApiMaxQueuedConnections) return false;
+    queue.push_back(std::move(c));
   }
+  cv.notify_one();
+  return true;
 }
 
 void ApiServer::Impl::workerLoop() {
   ThreadStores stores;
   stores.path = state.settings.storePath;
   while (true) {
-    Pending p;
+    std::unique_ptr<ApiConn> c;
     {
       std::unique_lock lock(mu);
       cv.wait(lock, [&] { return stopped || !queue.empty(); });
       if (stopped) return;
-      p = queue.front();
+      c = std::move(queue.front());
       queue.pop_front();
     }
-    serve(p, stores);
+    serve(std::move(c), stores);
   }
 }
 
-void ApiServer::Impl::serve(const Pending& p, ThreadStores& stores) {
-  int one = 1;
-  (void)::setsockopt(p.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  timeval tv{5, 0};  // backstop for TLS handshakes and blocking SSL I/O
-  (void)::setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void)::setsockopt(p.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  SSL* ssl = nullptr;
-  if (tls) {
-    ssl = SSL_new(tls);
-    SSL_set_fd(ssl, p.fd);
-    if (SSL_accept(ssl) != 1) {
-      state.counters.tlsHandshakeFailed.fetch_add(1, std::memory_order_relaxed);
-      log::debug("api.tls_handshake_failed").kv("source", p.peer.toString());
-      SSL_free(ssl);
-      ERR_clear_error();
-      ::close(p.fd);
-      return;
-    }
-  }
-  ConnStream s(p.fd, ssl, p.peer, p.local);
+// One request: the intake has its head (and small body) already.
+void ApiServer::Impl::serve(std::unique_ptr<ApiConn> c, ThreadStores& stores) {
+  ConnStream s(*c, Clock::now() + std::chrono::seconds(kApiRequestDeadlineSeconds));
   tCurrentStream = &s;
   tStores = &stores;
-  tPeer = p.peer;
-  constexpr int kMaxRequestsPerConnection = 100;
-  for (int i = 0; i < kMaxRequestsPerConnection; ++i) {
-    if (state.stopping.load()) break;
-    if (!s.waitForRequest(i == 0 ? kApiRequestDeadlineSeconds : kApiKeepAliveSeconds)) break;
-    s.startRequest();
-    bool closed = false;
-    const bool last = i + 1 == kMaxRequestsPerConnection;
-    if (!http.process_request(s, last, closed, [](httplib::Request&) {})) break;
-    tRequest.reset();
-    if (closed) break;
-  }
+  tPeer = c->peer;
+  tBodyRead = c->bodyRead;
+  bool closed = false;
+  const bool last = c->requests + 1 >= kApiMaxRequestsPerConnection || state.stopping.load();
+  const bool ok = http.process_request(s, last, closed, [](httplib::Request&) {});
   tRequest.reset();
   tCurrentStream = nullptr;
-  if (ssl) {
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    ERR_clear_error();
-  }
-  ::shutdown(p.fd, SHUT_RDWR);
-  ::close(p.fd);
+  s.finish();
+  ++c->requests;
+  c->close = !ok || closed || last || s.failed();
+  intake->handBack(std::move(c));
 }
 
 ApiServer::ApiServer(ApiSettings settings, NodeControl& node)
@@ -730,6 +750,9 @@ Result<Ok, std::string> ApiServer::start() {
   if (!s.certificate.empty()) {
     m.tls = SSL_CTX_new(TLS_server_method());
     SSL_CTX_set_min_proto_version(m.tls, TLS1_2_VERSION);
+    // Non-blocking sockets: a write may be partial and is retried from
+    // wherever the rest of the buffer is then.
+    SSL_CTX_set_mode(m.tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(m.tls, s.certificate.c_str()) != 1) {
       ERR_clear_error();
       return Err(std::string("api.certificate: cannot load ") + s.certificate);
@@ -741,9 +764,16 @@ Result<Ok, std::string> ApiServer::start() {
                  " (or it does not match the certificate)");
     }
   }
+  std::vector<int> listenFds;
+  auto closeListeners = [&listenFds] {
+    for (int fd : listenFds) ::close(fd);
+  };
   for (const auto& addr : s.listen) {
     int fd = ::socket(addr.ip().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return Err("socket: " + std::string(std::strerror(errno)));
+    if (fd < 0) {
+      closeListeners();
+      return Err("socket: " + std::string(std::strerror(errno)));
+    }
     int one = 1;
     (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (addr.ip().isV6()) (void)::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -752,17 +782,23 @@ Result<Ok, std::string> ApiServer::start() {
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 128) != 0) {
       std::string e = "api.listen " + addr.toString() + ": " + std::strerror(errno);
       ::close(fd);
+      closeListeners();
       return Err(std::move(e));
     }
     len = sizeof ss;
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
     m.bound.push_back(net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss)));
-    m.listenFds.push_back(fd);
+    listenFds.push_back(fd);
   }
-  m.wakeFd = ::eventfd(0, EFD_CLOEXEC);
   m.setupHttp();
+  m.intake = std::make_unique<ApiIntake>(
+      s.limits, m.state.access, m.state.counters, m.tls, std::move(listenFds),
+      [&m](std::unique_ptr<ApiConn>& c) { return m.enqueue(c); });
+  if (!m.intake->start()) {
+    m.intake.reset();  // closes the listeners
+    return Err("api: cannot set up the connection intake: " + std::string(std::strerror(errno)));
+  }
   m.started = true;
-  m.acceptThread = std::thread([&m] { m.acceptLoop(); });
   for (size_t i = 0; i < kApiWorkerThreads; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
   std::string where;
   for (const auto& b : m.bound) where += (where.empty() ? "" : ",") + b.toString();
@@ -778,22 +814,22 @@ void ApiServer::stop() {
   if (!m.started) return;
   m.started = false;
   m.state.stopping = true;
-  uint64_t one = 1;
-  (void)::write(m.wakeFd, &one, sizeof one);
-  if (m.acceptThread.joinable()) m.acceptThread.join();
-  for (int fd : m.listenFds) ::close(fd);
-  m.listenFds.clear();
+  // The intake first (no new requests), then the connection threads
+  // (trace streams end when they see `stopping`), then what they returned.
+  m.intake->stop();
+  std::deque<std::unique_ptr<ApiConn>> queued;
   {
     std::lock_guard lock(m.mu);
     m.stopped = true;
-    for (auto& p : m.queue) ::close(p.fd);
-    m.queue.clear();
+    queued.swap(m.queue);
   }
+  for (auto& c : queued) m.intake->handBack(std::move(c));
   m.cv.notify_all();
   for (auto& t : m.workers) t.join();
   m.workers.clear();
+  m.intake->closeReturned();
+  m.intake.reset();
   (void)m.state.node.setTap(nullptr);
-  ::close(m.wakeFd);
   if (m.tls) SSL_CTX_free(m.tls);
   m.tls = nullptr;
 }

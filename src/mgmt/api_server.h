@@ -1,13 +1,15 @@
 // The management HTTP(S) API server (docs/api.md): JSON under /api/v1,
 // the OpenAPI document at /api/v1/openapi.json, Prometheus /metrics and the
-// SIP trace stream. It owns its accept loop so that web access control acts
-// before any byte is read: a connection from outside api.allow is closed
-// with RST (SO_LINGER 0) and counted, and gets no HTTP response. Accepted
-// connections queue (bounded) for a small pool of threads that parse HTTP
-// with cpp-httplib, over TLS when a certificate is configured.
+// SIP trace stream. Connections come in through the intake (api_intake.h):
+// web access control before any byte is read (a connection from outside
+// api.allow is reset and counted, with no HTTP response), connection limits
+// per source and for the whole API, deadlines for the TLS handshake and the
+// request head, all on one event-driven thread. Only complete request heads
+// reach the small pool of connection threads, which parse and route them
+// with cpp-httplib, authenticate, authorize and run the handler.
 //
 // Externally synchronized: start() and stop() are called from one thread
-// (the node's main thread). Internally the accept thread and the connection
+// (the node's main thread). Internally the intake thread and the connection
 // threads share only thread-safe state; each connection thread opens its
 // own store connections and reaches the worker through NodeControl.
 #pragma once
@@ -19,6 +21,7 @@
 #include "admission/number_form.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "mgmt/api_limits.h"
 #include "mgmt/logins.h"
 #include "mgmt/node_control.h"
 
@@ -42,18 +45,21 @@ struct ApiSettings {
   // [numbers]: numbers given to the API (blacklist entries, the CDR number
   // filter) are put in the canonical form the node uses for calls.
   admission::NumberSettings numbers;
+  // api.max_connections, api.max_connections_per_source,
+  // api.request_head_timeout, api.tls_handshake_timeout.
+  ApiConnectionLimits limits;
 };
 
-// Connection handling threads, and accepted connections waiting for one.
+// Connection threads, and requests (complete heads) waiting for one; when
+// the queue is full the intake answers 503.
 inline constexpr size_t kApiWorkerThreads = 8;
 inline constexpr size_t kApiMaxQueuedConnections = 64;
 // Request bodies larger than this get 413 (the largest legitimate body is a
 // gateway with 4096 addresses).
 inline constexpr size_t kApiMaxBodyBytes = 1u << 20;
-// A request (headers and body) must arrive within this; slow senders are cut.
+// A body the intake did not read (over 64 KiB, or chunked; only after the
+// request's credentials were accepted) must arrive within this.
 inline constexpr int kApiRequestDeadlineSeconds = 10;
-// Idle keep-alive connections are closed after this.
-inline constexpr int kApiKeepAliveSeconds = 5;
 // Concurrent trace streams (each holds a connection thread).
 inline constexpr size_t kApiMaxTraceStreams = 2;
 

@@ -68,93 +68,161 @@ std::optional<std::string> LoginService::hash(std::string_view password) {
   return h;
 }
 
-std::optional<int64_t> LoginService::lockedFor(store::MgmtStore& st, const std::string& user,
-                                               const std::string& ip, int64_t now) {
-  int64_t until = 0;
-  auto check = [&](const char* scope, const std::string& account, const std::string& source) {
-    auto f = st.loginFailure(scope, account, source);
-    if (f.ok() && f->has_value() && (*f)->lockedUntilUs > now) {
-      until = std::max(until, (*f)->lockedUntilUs);
-    }
-  };
-  check("source", "", ip);
-  if (!user.empty()) {
-    check("pair", user, ip);
-    if (settings_.accountScope) check("account", user, "");
+std::vector<LoginService::LockKey> LoginService::lockKeys(const std::string& account,
+                                                          const std::string& ip) {
+  std::vector<LockKey> keys;
+  keys.push_back({"source", "", ip, &counters_.lockoutsSource});
+  if (!account.empty()) {
+    keys.push_back({"pair", account, ip, &counters_.lockoutsPair});
+    if (settings_.accountScope)
+      keys.push_back({"account", account, "", &counters_.lockoutsAccount});
   }
-  if (until == 0) return std::nullopt;
-  return until - now;
+  return keys;
 }
 
-LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
-                                 std::string_view password, const net::IpAddress& source,
-                                 const std::string& sourceText) {
+namespace {
+
+std::string slotKey(const char* scope, const std::string& account, const std::string& source) {
+  std::string k = scope;
+  k += '\x1f';
+  k += account;
+  k += '\x1f';
+  k += source;
+  return k;
+}
+
+}  // namespace
+
+std::optional<LoginOutcome> LoginService::admit(store::MgmtStore& st,
+                                                const std::vector<LockKey>& keys, int64_t now) {
+  std::lock_guard lock(lockoutMu_);
   LoginOutcome out;
-  const std::string ip = source.toString();
-  const bool nameOk = validUserName(user) && password.size() <= kMaxPasswordBytes;
-  const std::string account = nameOk ? user : std::string();
-  {
-    std::lock_guard lock(lockoutMu_);
-    if (auto left = lockedFor(st, account, ip, clock_.wallMicros())) {
-      counters_.loginRefusedLocked.fetch_add(1, std::memory_order_relaxed);
-      out.kind = LoginOutcome::Kind::Locked;
-      out.retryAfterSeconds = (*left + 999'999) / 1'000'000;
-      out.detail = "refused while locked";
-      return out;
+  out.kind = LoginOutcome::Kind::Locked;
+  int64_t until = 0;
+  bool full = false;
+  for (const LockKey& k : keys) {
+    int failures = 0;
+    auto f = st.loginFailure(k.scope, k.account, k.source);
+    if (f.ok() && f->has_value()) {
+      const store::LoginFailure& row = **f;
+      if (row.lockedUntilUs > now) {
+        until = std::max(until, row.lockedUntilUs);
+        continue;
+      }
+      // The store starts a counter again once its window has passed or its
+      // lock expired (MgmtStore::recordLoginFailure); count it the same way.
+      const bool lockExpired = row.lockedUntilUs != 0;
+      const bool windowPassed = now - row.windowStartUs >= settings_.windowUs;
+      if (!lockExpired && !windowPassed) failures = row.failures;
+    }
+    auto it = inFlight_.find(slotKey(k.scope, k.account, k.source));
+    const int pending = it == inFlight_.end() ? 0 : it->second;
+    if (failures + pending >= settings_.attempts) full = true;
+  }
+  if (until > now) {
+    counters_.loginRefusedLocked.fetch_add(1, std::memory_order_relaxed);
+    out.retryAfterSeconds = (until - now + 999'999) / 1'000'000;
+    out.detail = "refused while locked";
+    return out;
+  }
+  if (full) {
+    // The attempts being checked decide whether the key locks; this one
+    // waits for them instead of adding a password check over the limit.
+    counters_.loginRefusedInFlight.fetch_add(1, std::memory_order_relaxed);
+    out.retryAfterSeconds = 1;
+    out.detail = "refused: attempts in progress reach the limit";
+    return out;
+  }
+  for (const LockKey& k : keys) ++inFlight_[slotKey(k.scope, k.account, k.source)];
+  return std::nullopt;
+}
+
+void LoginService::settle(store::MgmtStore& st, const std::vector<LockKey>& keys, Verdict v,
+                          int64_t now, LoginOutcome& out) {
+  std::lock_guard lock(lockoutMu_);
+  for (const LockKey& k : keys) {
+    auto it = inFlight_.find(slotKey(k.scope, k.account, k.source));
+    if (it != inFlight_.end() && --it->second <= 0) inFlight_.erase(it);
+  }
+  if (v == Verdict::Undecided) return;
+  if (v == Verdict::Matched) {
+    // Success resets the pair's (and account's) counter, not the source's:
+    // one good account must not reset a password sprayer's count.
+    for (const LockKey& k : keys) {
+      if (std::string_view(k.scope) != "source")
+        (void)st.clearLoginFailure(k.scope, k.account, k.source);
+    }
+    return;
+  }
+  store::LockoutRule rule{settings_.attempts, settings_.windowUs, settings_.durationUs,
+                          settings_.maxLockRows};
+  for (const LockKey& k : keys) {
+    auto f = st.recordLoginFailure(k.scope, k.account, k.source, now, rule);
+    if (!f) {
+      log::error("api.lockout_store_failed").kv("error", f.error().message);
+      continue;
+    }
+    if (f->lockedUntilUs > now && f->failures == settings_.attempts) {
+      k.started->fetch_add(1, std::memory_order_relaxed);
+      out.locked.push_back(k.scope);
+      log::warn("api.login_locked")
+          .kv("scope", k.scope)
+          .kv("account", k.account)
+          .kv("source", k.source)
+          .kv("seconds", (f->lockedUntilUs - now) / 1'000'000);
     }
   }
+}
 
-  std::optional<store::MgmtUser> found;
-  if (nameOk) {
-    auto u = st.findUser(user);
+bool LoginService::passwordMatches(const std::optional<store::MgmtUser>& user,
+                                   std::string_view password) {
+  const bool usable = user && user->enabled;
+  const bool ok = verify(usable ? user->passwordHash : dummyHash_, password);
+  return usable && ok;
+}
+
+LoginOutcome LoginService::countedCheck(store::MgmtStore& st, const std::string& account,
+                                        std::string_view password, const std::string& ip,
+                                        std::optional<store::MgmtUser>& found) {
+  LoginOutcome out;
+  const std::vector<LockKey> keys = lockKeys(account, ip);
+  // Counted before the hash is checked: parallel attempts cannot outrun
+  // the limit.
+  if (auto refused = admit(st, keys, clock_.wallMicros())) return *refused;
+  if (!account.empty()) {
+    auto u = st.findUser(account);
     if (!u) {
+      settle(st, keys, Verdict::Undecided, clock_.wallMicros(), out);
       out.kind = LoginOutcome::Kind::StoreError;
       out.detail = u.error().message;
       return out;
     }
     found = *u;
   }
-  const bool usable = found && found->enabled;
-  const bool passwordOk = verify(usable ? found->passwordHash : dummyHash_, password);
-  const int64_t now = clock_.wallMicros();
-
-  if (!(usable && passwordOk)) {
+  const bool ok = passwordMatches(found, password);
+  settle(st, keys, ok ? Verdict::Matched : Verdict::Failed, clock_.wallMicros(), out);
+  if (!ok) {
     counters_.loginFailed.fetch_add(1, std::memory_order_relaxed);
     out.kind = LoginOutcome::Kind::Failed;
-    out.detail = !nameOk ? "invalid user name" : "wrong user name or password";
-    store::LockoutRule rule{settings_.attempts, settings_.windowUs, settings_.durationUs,
-                            settings_.maxLockRows};
-    std::lock_guard lock(lockoutMu_);
-    auto count = [&](const char* scope, const std::string& acc, const std::string& src,
-                     std::atomic<uint64_t>& started) {
-      auto f = st.recordLoginFailure(scope, acc, src, now, rule);
-      if (!f) {
-        log::error("api.lockout_store_failed").kv("error", f.error().message);
-        return;
-      }
-      if (f->lockedUntilUs > now && f->failures == settings_.attempts) {
-        started.fetch_add(1, std::memory_order_relaxed);
-        out.locked.push_back(scope);
-        log::warn("api.login_locked")
-            .kv("scope", scope)
-            .kv("account", acc)
-            .kv("source", src)
-            .kv("seconds", (f->lockedUntilUs - now) / 1'000'000);
-      }
-    };
-    count("source", "", ip, counters_.lockoutsSource);
-    if (nameOk) {
-      count("pair", user, ip, counters_.lockoutsPair);
-      if (settings_.accountScope) count("account", user, "", counters_.lockoutsAccount);
-    }
     return out;
   }
+  out.kind = LoginOutcome::Kind::Ok;
+  return out;
+}
 
-  {
-    std::lock_guard lock(lockoutMu_);
-    (void)st.clearLoginFailure("pair", user, ip);
-    if (settings_.accountScope) (void)st.clearLoginFailure("account", user, "");
+LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
+                                 std::string_view password, const net::IpAddress& source,
+                                 const std::string& sourceText) {
+  const bool nameOk = validUserName(user) && password.size() <= kMaxPasswordBytes;
+  std::optional<store::MgmtUser> found;
+  LoginOutcome out =
+      countedCheck(st, nameOk ? user : std::string(), password, source.toString(), found);
+  if (out.kind == LoginOutcome::Kind::Failed) {
+    out.detail = !nameOk ? "invalid user name" : "wrong user name or password";
   }
+  if (out.kind != LoginOutcome::Kind::Ok) return out;
+
+  const int64_t now = clock_.wallMicros();
   if (passwordNeedsRehash(found->passwordHash)) {
     if (auto h = hash(password)) {
       store::MgmtUser u = *found;
@@ -181,6 +249,15 @@ LoginOutcome LoginService::login(store::MgmtStore& st, const std::string& user,
   out.kind = LoginOutcome::Kind::Ok;
   out.expiresUs = s.expiresUs;
   out.role = roleFromName(found->role).value_or(Role::Readonly);
+  return out;
+}
+
+LoginOutcome LoginService::confirmPassword(store::MgmtStore& st, const std::string& user,
+                                           std::string_view password,
+                                           const net::IpAddress& source) {
+  std::optional<store::MgmtUser> found;
+  LoginOutcome out = countedCheck(st, user, password, source.toString(), found);
+  if (out.kind == LoginOutcome::Kind::Failed) out.detail = "wrong current password";
   return out;
 }
 
@@ -225,7 +302,7 @@ Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
     auto role = userRole(sess.user);
     if (!role) return Err{AuthFailure::Invalid};
     if (now - sess.lastUsedUs >= kTouchIntervalUs) (void)st.touchSession(digest, now);
-    return Principal{sess.user, *role, Principal::Kind::Session, digest, 0};
+    return Principal{sess.user, *role, Principal::Kind::Session, digest, 0, sess.expiresUs};
   }
 
   if (token.substr(0, kApiTokenPrefix.size()) == kApiTokenPrefix) {
@@ -239,7 +316,7 @@ Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
     // A token never has more rights than its user has now.
     Role r = std::min(*role, roleFromName(tok.role).value_or(Role::Readonly));
     if (now - tok.lastUsedUs >= kTouchIntervalUs) (void)st.touchToken(tok.id, now);
-    return Principal{tok.user, r, Principal::Kind::Token, "", tok.id};
+    return Principal{tok.user, r, Principal::Kind::Token, "", tok.id, tok.expiresUs};
   }
   return Err{AuthFailure::Invalid};
 }

@@ -9,6 +9,13 @@
 // address, never the real admin at the admin's address. With
 // api.lockout_scope = "account" failures also count against the account
 // from any address (VOS3000 SERVER_LOGIN_FAILED_DISABLE_TIME behaviour).
+// The limit holds under concurrency: an attempt takes a slot of every key
+// it counts against, under the lockout mutex, before its password is
+// hashed, and a key whose recorded failures plus attempts in flight reach
+// the limit admits no more until they are decided; so N parallel attempts
+// never check more passwords than the limit (the rest get Locked, retry
+// after 1 s). The slots live in this process: nodes sharing a store each
+// admit up to the limit at once.
 // Answers and timing do not depend on whether the account exists: an
 // unknown or disabled user costs one argon2id verification against a dummy
 // hash, like a wrong password, and gets the same answer.
@@ -23,6 +30,7 @@
 #include <optional>
 #include <semaphore>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -44,6 +52,7 @@ struct Principal {
   Kind kind = Kind::Session;
   std::string sessionHash;  // Kind::Session
   int64_t tokenId = 0;      // Kind::Token
+  int64_t expiresUs = 0;    // Kind::Token: its expiry (0 = never); Kind::Session: its end
 };
 inline constexpr std::string_view kLocalPrincipal = "local-cli";
 
@@ -94,13 +103,46 @@ class LoginService {
   Result<std::vector<store::LoginFailure>, store::StoreError> lockouts(store::MgmtStore& st);
   size_t activeLocks(store::MgmtStore& st);
 
-  // Verifies a password with the same concurrency bound as logins.
-  bool verify(const std::string& hash, std::string_view password);
+  // A password proof other than a login (the current password of a
+  // password change): counted and locked like a login of `user` from
+  // `source`, so a stolen session cannot guess the password either.
+  LoginOutcome confirmPassword(store::MgmtStore& st, const std::string& user,
+                               std::string_view password, const net::IpAddress& source);
+
+  // Hashes a password with the same concurrency bound as logins.
   std::optional<std::string> hash(std::string_view password);
 
  private:
-  std::optional<int64_t> lockedFor(store::MgmtStore& st, const std::string& user,
-                                   const std::string& ip, int64_t now);
+  // The lock keys one attempt counts against: (scope, account, source).
+  struct LockKey {
+    const char* scope;
+    std::string account;
+    std::string source;
+    std::atomic<uint64_t>* started;  // lockouts counter of the scope
+  };
+  std::vector<LockKey> lockKeys(const std::string& account, const std::string& ip);
+  // Under lockoutMu_: refuses (Locked) when a key is locked or its failures
+  // plus attempts in flight reach the limit; otherwise takes a slot of
+  // every key. Returns nullopt when the attempt may check the password.
+  std::optional<LoginOutcome> admit(store::MgmtStore& st, const std::vector<LockKey>& keys,
+                                    int64_t now);
+  // Gives the slots back; a failure is recorded (and may start locks), a
+  // match resets the pair and account counters, Undecided (store error)
+  // changes nothing.
+  enum class Verdict : uint8_t { Matched, Failed, Undecided };
+  void settle(store::MgmtStore& st, const std::vector<LockKey>& keys, Verdict v, int64_t now,
+              LoginOutcome& out);
+  // One password check counted against the lockout of (account, ip):
+  // admit, look the account up ("" = no lookup: the dummy hash), verify,
+  // settle. Ok, Failed, Locked or StoreError; `found` gets the user.
+  LoginOutcome countedCheck(store::MgmtStore& st, const std::string& account,
+                            std::string_view password, const std::string& ip,
+                            std::optional<store::MgmtUser>& found);
+  // Verifies a password with the concurrency bound of hashSlots_. Private:
+  // every password check goes through countedCheck (the lockout).
+  bool verify(const std::string& hash, std::string_view password);
+  // Hash check of a known (or unknown) user's password.
+  bool passwordMatches(const std::optional<store::MgmtUser>& user, std::string_view password);
 
   LoginSettings settings_;
   const Clock& clock_;
@@ -108,6 +150,9 @@ class LoginService {
   std::string localTokenHash_;
   std::string dummyHash_;
   std::mutex lockoutMu_;
+  // Attempts admitted to the password check and not yet decided, by lock
+  // key. Guarded by lockoutMu_; bounded by the API's connection threads.
+  std::unordered_map<std::string, int> inFlight_;
   // argon2id with m=64 MiB: bound memory and CPU when logins pile up.
   std::counting_semaphore<2> hashSlots_{2};
 };

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "mgmt/secrets.h"
 #include "store/test_temp_dir.h"
 
@@ -138,6 +141,41 @@ TEST_F(LoginsTest, LockTableIsBounded) {
   }
   auto all = st_->listLoginFailures(clock_.wallMicros(), settings_.windowUs).value();
   EXPECT_LE(all.size(), 50u);
+}
+
+TEST_F(LoginsTest, ParallelAttemptsNeverCheckMoreThanTheLimit) {
+  LoginService s(settings_, clock_, counters_, "");
+  constexpr int kThreads = 12;
+  std::vector<std::thread> threads;
+  std::vector<Kind> kinds(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      auto opened = store::openSqliteMgmtStore(dir_.file("t.db"));
+      ASSERT_TRUE(opened.ok());
+      auto st = std::move(opened).value();
+      kinds[i] =
+          s.login(*st, "alice", "wrong", *net::IpAddress::parse("10.0.0.9"), "10.0.0.9:1").kind;
+    });
+  }
+  for (auto& t : threads) t.join();
+  // settings_.attempts (3) password checks, every other attempt refused
+  // before its hash: by the lock, or by the attempts already in flight.
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), Kind::Failed), 3);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), Kind::Locked), kThreads - 3);
+  EXPECT_EQ(counters_.loginFailed.load(), 3u);
+  EXPECT_EQ(counters_.loginRefusedLocked.load() + counters_.loginRefusedInFlight.load(),
+            static_cast<uint64_t>(kThreads - 3));
+  EXPECT_EQ(login(s, "alice", "correct horse battery", "10.0.0.9").kind, Kind::Locked);
+}
+
+TEST_F(LoginsTest, ConfirmPasswordCountsAgainstTheLockout) {
+  LoginService s(settings_, clock_, counters_, "");
+  const auto ip = *net::IpAddress::parse("10.0.0.5");
+  EXPECT_EQ(s.confirmPassword(*st_, "alice", "correct horse battery", ip).kind, Kind::Ok);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(s.confirmPassword(*st_, "alice", "x", ip).kind, Kind::Failed);
+  EXPECT_EQ(s.confirmPassword(*st_, "alice", "correct horse battery", ip).kind, Kind::Locked);
+  EXPECT_EQ(login(s, "alice", "correct horse battery", "10.0.0.5").kind, Kind::Locked);
 }
 
 }  // namespace

@@ -371,6 +371,17 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.cdrWriter.writeErrors));
 }
 
+// One sample per reason of a counter array indexed by an enum.
+template <typename E, size_t N>
+void reasonSamples(Writer& w, const std::string& family,
+                   const std::array<std::atomic<uint64_t>, N>& counts,
+                   std::string_view (*name)(E)) {
+  for (size_t i = 0; i < N; ++i) {
+    w.sample(family, {{"reason", std::string(name(static_cast<E>(i)))}},
+             static_cast<double>(counts[i].load(std::memory_order_relaxed)));
+  }
+}
+
 }  // namespace
 
 std::string renderMetrics(const MetricsInput& in) {
@@ -407,6 +418,14 @@ std::string renderMetrics(const MetricsInput& in) {
     w.sample("tollgate_api_connections_refused_total", {{"reason", "busy"}}, v(a.refusedBusy));
     w.sample("tollgate_api_connections_refused_total", {{"reason", "tls_handshake"}},
              v(a.tlsHandshakeFailed));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "per_source"}},
+             v(a.refusedPerSource));
+    w.sample("tollgate_api_connections_refused_total", {{"reason", "table_full"}},
+             v(a.refusedTableFull));
+    w.family("tollgate_api_connections_closed_total", "counter",
+             "Management connections closed by the intake before or between requests, by "
+             "reason.");
+    reasonSamples(w, "tollgate_api_connections_closed_total", a.intakeClosed, intakeCloseName);
     w.one("tollgate_api_connections_accepted_total", "counter", "Management connections accepted.",
           v(a.connectionsAccepted));
     w.family("tollgate_api_responses_total", "counter", "Management API responses by class.");
@@ -419,6 +438,13 @@ std::string renderMetrics(const MetricsInput& in) {
     w.sample("tollgate_api_auth_failures_total", {{"reason", "locked"}}, v(a.loginRefusedLocked));
     w.sample("tollgate_api_auth_failures_total", {{"reason", "bad_token"}}, v(a.unauthenticated));
     w.sample("tollgate_api_auth_failures_total", {{"reason", "forbidden"}}, v(a.forbidden));
+    w.sample("tollgate_api_auth_failures_total", {{"reason", "attempts_in_flight"}},
+             v(a.loginRefusedInFlight));
+    w.family("tollgate_api_privilege_refusals_total", "counter",
+             "Management actions refused because they exceed the credential's effective role, "
+             "by reason (each is in the audit log as privilege.refused).");
+    reasonSamples(w, "tollgate_api_privilege_refusals_total", a.privilegeRefused,
+                  privilegeRefusalName);
     w.one("tollgate_api_logins_total", "counter", "Successful management logins.",
           v(a.loginSucceeded));
     w.family("tollgate_api_lockouts_total", "counter", "Login lockouts started, by scope.");

@@ -2,6 +2,7 @@
 #include "mgmt/sip_trace.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "sip/message.h"
@@ -154,9 +155,88 @@ void SipTrace::onPacket(transport::TapDirection dir, const transport::Flow& flow
                                     msg->header(sip::HeaderId::ProxyAuthorization))) {
       rec.mark = "credentials #" + std::to_string(s->challenges(callId));
     }
-    rec.bytes.assign(bytes);
+    rec.bytes = maskCredentials(bytes);
     s->offer(std::move(rec), now);
   }
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// Appends one header line (or folded continuation) of a credentials header
+// with every `response` value masked.
+void appendMaskedLine(std::string& out, std::string_view line) {
+  constexpr std::string_view kParam = "response";
+  size_t i = 0;
+  while (i < line.size()) {
+    const bool boundary = i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t' ||
+                          line[i - 1] == ',' || line[i - 1] == ':';
+    if (!boundary || i + kParam.size() > line.size() ||
+        !iequals(line.substr(i, kParam.size()), kParam)) {
+      out += line[i++];
+      continue;
+    }
+    size_t j = i + kParam.size();
+    while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
+    if (j >= line.size() || line[j] != '=') {
+      out += line[i++];
+      continue;
+    }
+    ++j;
+    while (j < line.size() && (line[j] == ' ' || line[j] == '\t')) ++j;
+    out.append(line.substr(i, j - i));  // response =
+    size_t end = j;
+    if (end < line.size() && line[end] == '"') {
+      ++end;
+      while (end < line.size() && line[end] != '"') end += line[end] == '\\' ? 2 : 1;
+      end = std::min(end + 1, line.size());
+      out += "\"***\"";
+    } else {
+      while (end < line.size() && line[end] != ',' && line[end] != ' ' && line[end] != '\t' &&
+             line[end] != '\r') {
+        ++end;
+      }
+      out += "***";
+    }
+    i = end;
+  }
+}
+
+}  // namespace
+
+std::string maskCredentials(std::string_view message) {
+  std::string out;
+  out.reserve(message.size());
+  size_t pos = 0;
+  bool inCredentials = false;
+  while (pos < message.size()) {
+    size_t nl = message.find('\n', pos);
+    const size_t next = nl == std::string_view::npos ? message.size() : nl + 1;
+    std::string_view line = message.substr(pos, next - pos);
+    if (line == "\r\n" || line == "\n") {  // end of the header: the body as is
+      out.append(message.substr(pos));
+      return out;
+    }
+    if (line.front() != ' ' && line.front() != '\t') {  // not a folded continuation
+      size_t colon = line.find(':');
+      std::string_view name = line.substr(0, colon == std::string_view::npos ? 0 : colon);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      inCredentials = iequals(name, "Authorization") || iequals(name, "Proxy-Authorization");
+    }
+    if (inCredentials) {
+      appendMaskedLine(out, line);
+    } else {
+      out.append(line);
+    }
+    pos = next;
+  }
+  return out;
 }
 
 namespace {

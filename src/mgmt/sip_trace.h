@@ -8,7 +8,8 @@
 // what does not fit is counted as dropped, never queued. Challenge/response
 // cycles are marked per Call-ID (401/407 = "challenge #n", a request with
 // credentials = "credentials #n"), so an authentication loop shows as a
-// rising n.
+// rising n. Digest responses are masked before a record is queued
+// (maskCredentials), so no rendering (text, ndjson, pcap) carries them.
 //
 // Threading: onPacket() runs on the worker; open()/close() and the
 // TraceSession reader methods are called from API threads. Thread-safe.
@@ -120,6 +121,13 @@ class SipTrace final : public transport::PacketTap {
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<TraceSession>> sessions_;
 };
+
+// The message as a trace shows it: the value of every `response` parameter
+// of an Authorization or Proxy-Authorization header replaced by "***". A
+// digest response (RFC 7616 §3.4) lets whoever reads it test password
+// guesses offline, so no trace reader, whatever its role, gets it. The rest
+// of the credentials (username, realm, nonce, uri) stay, for debugging.
+std::string maskCredentials(std::string_view message);
 
 // Renderings for the API stream and `tollgate trace`.
 // Text: a header line (seq, UTC time, direction, protocol, addresses,

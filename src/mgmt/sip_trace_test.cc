@@ -88,5 +88,43 @@ TEST(SipTraceTest, TextNeverCarriesControlCharacters) {
   EXPECT_EQ(text.find('\r'), std::string::npos);
 }
 
+TEST(SipTraceTest, MasksEveryDigestResponseAndNothingElse) {
+  const std::string msg =
+      "INVITE sip:1@192.0.2.1 SIP/2.0\r\n"
+      "Authorization: Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:1@x\", "
+      "response=\"0123456789abcdef0123456789abcdef\", algorithm=MD5\r\n"
+      "proxy-authorization : Digest username=\"u\",\r\n"
+      " RESPONSE = deadbeef, cnonce=\"c\"\r\n"
+      "X-Note: response=\"visible\"\r\n"
+      "Content-Length: 20\r\n\r\n"
+      "response=\"in body\"\r\n";
+  const std::string out = maskCredentials(msg);
+  EXPECT_EQ(out.find("0123456789abcdef"), std::string::npos) << out;
+  EXPECT_EQ(out.find("deadbeef"), std::string::npos) << out;
+  EXPECT_NE(out.find("response=\"***\", algorithm=MD5\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find(" RESPONSE = ***, cnonce=\"c\"\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:1@x\""),
+            std::string::npos);
+  EXPECT_NE(out.find("X-Note: response=\"visible\"\r\n"), std::string::npos);
+  EXPECT_NE(out.find("\r\n\r\nresponse=\"in body\"\r\n"), std::string::npos);
+  EXPECT_EQ(maskCredentials("garbage without lines"), "garbage without lines");
+}
+
+TEST(SipTraceTest, RecordsCarryMaskedCredentials) {
+  SipTrace trace;
+  bool first = false;
+  auto s = trace.open(TraceFilter{}, 100, &first);
+  std::string m = invite("c1", "4477");
+  m.insert(m.find("Content-Length"),
+           "Proxy-Authorization: Digest username=\"u\", response=\"feedface\"\r\n");
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), *net::SockAddr::parse("192.0.2.1:5060"),
+                 m);
+  std::vector<TraceRecord> out;
+  ASSERT_TRUE(s->take(out, std::chrono::milliseconds(100)));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].bytes.find("feedface"), std::string::npos);
+  EXPECT_NE(out[0].bytes.find("response=\"***\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tollgate::mgmt

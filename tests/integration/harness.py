@@ -355,6 +355,18 @@ def counts_field(value: str) -> dict[str, int]:
     return out
 
 
+def self_signed_certificate(workdir: Path, name: str = "api",
+                            san: str = "IP:127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed P-256 certificate and its key (openssl command line)
+    for an API or TLS listener; returns (certificate, key) paths."""
+    cert, key = Path(workdir) / f"{name}.crt", Path(workdir) / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=tollgate",
+                    "-addext", f"subjectAltName={san}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 # ---------------------------------------------------------------------------
 # Management API client (urllib is enough; http.client for the source address)
 

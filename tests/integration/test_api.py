@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness import (REPO, TOLLGATE_BIN, api_request, check_cdr, mapping_gateway,
-                     routing_gateway, wait_until)
+                     routing_gateway, self_signed_certificate, wait_until)
 
 CALLER, CALLEE = "2002", "15551234567"
 # Keys a gateway has beside the core ones, at their defaults (digest
@@ -478,11 +478,7 @@ def test_https_when_a_certificate_is_configured(tollgate, tmp_path):
     openssl = shutil.which("openssl")
     if not openssl:
         pytest.skip("openssl not installed")
-    cert, key = tmp_path / "api.crt", tmp_path / "api.key"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=tollgate",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
+    cert, key = self_signed_certificate(tmp_path)
     tg = tollgate(settings={"api": {"certificate": str(cert), "private_key": str(key)}})
     ctx = ssl.create_default_context(cafile=str(cert))
     r = tg.api("GET", "/api/v1/whoami", tls_context=ctx)
