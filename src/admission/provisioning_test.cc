@@ -32,6 +32,40 @@ TEST(PolicyValidation, LimitsOutOfRange) {
       (std::vector<std::string>{"a.cps", "a.cps_burst", "a.max_concurrent", "a.max_duration"}));
 }
 
+TEST(PolicyValidation, SignallingKeys) {
+  Provisioning p;
+  p.mappingGateways.push_back(gw("a"));
+  p.mappingGateways[0].policy.passHeaders = {"X-Account-Code", "User-to-User"};
+  p.mappingGateways[0].policy.trustIdentity = true;
+  p.mappingGateways[0].policy.assertedIdentity = "+442071234567";
+  EXPECT_TRUE(validateProvisioning(p).empty());
+  // Fields the B2BUA owns, identity fields and non-tokens are refused.
+  for (const char* bad : {"Via", "Contact", "P-Asserted-Identity", "x y", "", "X-A:"}) {
+    Provisioning q = p;
+    q.mappingGateways[0].policy.passHeaders = {bad};
+    EXPECT_EQ(keys(validateProvisioning(q)), (std::vector<std::string>{"a.pass_headers"})) << bad;
+  }
+  Provisioning twice = p;
+  twice.mappingGateways[0].policy.passHeaders = {"X-A", "x-a"};
+  EXPECT_EQ(keys(validateProvisioning(twice)), (std::vector<std::string>{"a.pass_headers"}));
+  const std::string tooLong(33, '1');
+  for (const std::string& bad :
+       {std::string("abc"), std::string("+"), std::string("1-900"), tooLong}) {
+    Provisioning q = p;
+    q.mappingGateways[0].policy.assertedIdentity = bad;
+    EXPECT_EQ(keys(validateProvisioning(q)), (std::vector<std::string>{"a.asserted_identity"}))
+        << bad;
+  }
+  // A carrier asserts nobody's identity for us.
+  RoutingGateway r;
+  r.name = "c";
+  r.address = "192.0.2.1:5060";
+  r.prefixes = {""};
+  r.policy.assertedIdentity = "4420";
+  p.routingGateways.push_back(r);
+  EXPECT_EQ(keys(validateProvisioning(p)), (std::vector<std::string>{"c.asserted_identity"}));
+}
+
 TEST(PolicyValidation, AccountReferences) {
   Provisioning p;
   p.mappingGateways.push_back(gw("a"));

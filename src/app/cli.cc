@@ -15,6 +15,7 @@
 #include "app/policy_cli.h"
 #include "app/provisioning_file.h"
 #include "app/shield_cli.h"
+#include "call/switch.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
 #include "store/registration_store.h"
@@ -515,7 +516,20 @@ int cmdLint(const std::vector<std::string>& files) {
     }
     std::stringstream ss;
     ss << in.rdbuf();
-    sip::LintResult r = sip::lint(ss.str());
+    const std::string bytes = ss.str();
+    sip::LintResult r = sip::lint(bytes);
+    if (r.line == "ok INVITE") {
+      // The switch also refuses a new call whose called number is not
+      // dialable once normalised (admission/number_form.h; judged with the
+      // default [numbers] settings, towards a carrier).
+      auto m = sip::Message::parse(std::string(bytes));
+      const admission::NumberSettings numbers;
+      if (m.ok() && m.value()->to().tag().empty() &&
+          !call::normalizedNumbers(*m.value(), numbers).calleeDialable) {
+        r.line +=
+            " (answered " + std::to_string(numbers.invalidCode) + " called number is not dialable)";
+      }
+    }
     std::printf("%s: %s\n", f.c_str(), r.line.c_str());
     if (!r.ok) rc = kExitRuntime;
   }

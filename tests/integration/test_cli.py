@@ -171,9 +171,12 @@ def test_gateway_list_json_after_import(tollgate):
     # Call policy keys (issue 5) with their defaults: no limits, no lists.
     mapping_policy = {"account": "", "cps": 0, "cps_burst": 0, "max_concurrent": 0,
                       "max_duration": 0, "caller_lists": [], "callee_lists": [],
-                      "dynamic_blacklist": False}
+                      "dynamic_blacklist": False,
+                      # what of its signalling crosses the B2BUA: nothing extra
+                      "trust_identity": False, "pass_headers": [], "asserted_identity": ""}
     routing_policy = {"cps": 0, "cps_burst": 0, "max_concurrent": 0, "caller_lists": [],
-                      "callee_lists": [], "options_check": True}
+                      "callee_lists": [], "options_check": True,
+                      "trust_identity": False, "pass_headers": []}
     assert mapping == {
         "cust-a": {"name": "cust-a", "auth": "ip", "addresses": ["127.0.0.1", "10.1.0.0/16"],
                    "enabled": True, **no_credentials, "policy": mapping_policy},

@@ -9,6 +9,8 @@ Mapping from lint's verdict to the wire:
   "error: ... (N)"                    exactly N (stateless error response)
   "ok METHOD (answered N ...)"        exactly N
   "ok METHOD (dropped, would be N)"   silence (an ACK is never answered)
+  "ok INVITE (answered 484 ...)"      484: the called number is not dialable
+                                      once normalised (CDR invalid_number)
   "ok INVITE"                         routed: the carrier (a stub answering
                                       486) gets an INVITE, the sender gets
                                       optional 1xx then the relayed 486
@@ -174,7 +176,8 @@ def test_torture_wire_matches_lint(tollgate, recorder, name, verdict):
         if is_invite and expect != ("final", 481):
             want_code = 486 if expect[0] == "routed" else expect[1]
             want_reason = ("busy" if expect[0] == "routed" else
-                           "too_many_hops" if want_code == 483 else "bad_request")
+                           "too_many_hops" if want_code == 483 else
+                           "invalid_number" if want_code == 484 else "bad_request")
             rows = tg.wait_cdrs(1, timeout=5)
             assert [(r["reason"], r["final_code"], r["mapping_gateway"]) for r in rows] == \
                 [(want_reason, want_code, "torture-gw")], f"{where}; CDRs {rows}"
