@@ -183,9 +183,7 @@ bool splitIdentity(std::string_view value, std::vector<IdentityPart>& out) {
     if (na.text == "*") return false;
     IdentityPart p;
     p.display = na.displayName;
-    if (na.uri.scheme == UriScheme::Tel) {
-      p.tel = true;
-    } else if (!na.uri.isSipLike()) {
+    if (na.uri.scheme != UriScheme::Tel && !na.uri.isSipLike()) {
       return false;  // urn:, http: ... are no identities we can rewrite
     }
     p.user = std::string(na.uri.user);
@@ -210,18 +208,15 @@ std::string joinIdentity(const std::vector<IdentityPart>& parts, std::string_vie
       }
       out += "\" ";
     }
-    out += '<';
-    if (p.tel) {
-      out += "tel:";
+    // A tel URI becomes a SIP URI at our host too: the number is rewritten
+    // to our canonical form, which is no valid tel URI in every form (a
+    // local number would need a phone-context we cannot vouch for).
+    out += "<sip:";
+    if (!p.user.empty()) {
       out += escapeUser(p.user);
-    } else {
-      out += "sip:";
-      if (!p.user.empty()) {
-        out += escapeUser(p.user);
-        out += '@';
-      }
-      out += host;
+      out += '@';
     }
+    out += host;
     out += '>';
     out += p.params;
   }

@@ -76,8 +76,8 @@ std::vector<const Header*> crossingHeaders(const Message& m, const HeaderAllowLi
 
 // An identity field's value with every URI rebuilt so that no host of the
 // sending side crosses: each name-addr keeps its display name and header
-// parameters (;party=calling, ;reason=..., ;index=...), its URI becomes
-// "sip:USER@host" (tel URIs "tel:USER"), where USER is mapUser(the user
+// parameters (;party=calling, ;reason=..., ;index=...), its URI (sip,
+// sips or tel) becomes "sip:USER@host", where USER is mapUser(the user
 // part as written, still escaped) -- an unescaped user, escaped again here
 // (the caller canonicalises the number: decoding twice would let "%2531"
 // become "1"); URI parameters and embedded headers are dropped.
@@ -94,7 +94,6 @@ std::vector<std::string_view> identityUsers(std::string_view value);
 // Internal: the non-template part of rewriteIdentity.
 struct IdentityPart {
   std::string_view display;  // as written, quotes removed
-  bool tel = false;
   std::string user;         // as written (escaped); mapUser's result once rewritten
   std::string_view params;  // header parameters after the URI, with leading ';'
 };

@@ -133,7 +133,7 @@ TEST(HeaderCrossing, IdentityRewriteKeepsDisplayUserAndParamsAndDropsHosts) {
   EXPECT_EQ(rewriteIdentity("<sip:4421@10.0.0.5>;reason=unconditional;counter=1", "h", same),
             "<sip:4421@h>;reason=unconditional;counter=1");
   EXPECT_EQ(rewriteIdentity("<tel:+4420;phone-context=x>, <sip:1@a>", "h", same),
-            "<tel:+4420>, <sip:1@h>");
+            "<sip:+4420@h>, <sip:1@h>");
   EXPECT_EQ(rewriteIdentity("sip:1@a", "h", [](std::string_view) { return std::string("99"); }),
             "<sip:99@h>");
   EXPECT_EQ(rewriteIdentity("<urn:service:sos>", "h", same), "");

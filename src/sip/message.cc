@@ -369,7 +369,7 @@ std::string escapeUser(std::string_view text) {
   for (unsigned char c : text) {
     bool plain =
         (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-        std::string_view("-_.!~*'()&=+$,;?/").find(static_cast<char>(c)) != std::string_view::npos;
+        std::string_view("-_.!~*'()&=+$,").find(static_cast<char>(c)) != std::string_view::npos;
     if (plain) {
       out += static_cast<char>(c);
     } else {

@@ -311,8 +311,10 @@ std::vector<std::string_view> splitTokens(std::string_view text);
 // %-unescapes a URI user part ("%2B44" -> "+44"); invalid escapes are kept.
 std::string unescape(std::string_view text);
 // %-escapes text for the user part of a SIP URI (RFC 3261 §25.1: unreserved
-// and user-unreserved characters stay as they are; '#', '%', '@', ':',
-// controls and the rest are escaped).
+// characters and the user-unreserved "& = + $ ," stay as they are; ';', '?'
+// and '/', which RFC 3261 allows in a user part but many parsers take for
+// the start of parameters, headers or a path, are escaped with '#', '%',
+// '@', ':', controls and the rest).
 std::string escapeUser(std::string_view text);
 
 // Standard reason phrase for a status code ("Busy Here"); "" when unknown.
