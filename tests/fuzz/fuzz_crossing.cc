@@ -14,20 +14,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "sip/header_crossing.h"
 #include "sip/message.h"
 #include "sip/sdp.h"
 #include "sip/serialize.h"
 
 using namespace tollgate;
-
-#define FUZZ_CHECK(cond)                                                                 \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                                      \
-    }                                                                                    \
-  } while (0)
 
 namespace {
 
@@ -106,7 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(trusted);
       if (h.id == sip::HeaderId::Identity) continue;
       auto list = sip::parseNameAddrList(h.value);
-      if (!list.ok()) std::fprintf(stderr, "rewritten: %.*s\n", int(h.value.size()), h.value.data());
+      if (!list.ok())
+        std::fprintf(stderr, "rewritten: %.*s\n", int(h.value.size()), h.value.data());
       FUZZ_CHECK(list.ok());
       for (const sip::NameAddr& na : *list) {
         FUZZ_CHECK(na.uri.scheme == sip::UriScheme::Sip &&
