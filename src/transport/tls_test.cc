@@ -2,7 +2,7 @@
 // made here by OpenSSL (a test CA, server and client certificates): the
 // handshake, messages both ways on one connection, client-certificate names,
 // refusal of an untrusted client certificate, server verification by IP,
-// and a peer that never finishes the handshake.
+// and peers that never finish the handshake (silent, or trickling it).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -279,7 +280,7 @@ TEST_F(TlsTest, PlainTcpOnATlsPortIsDropped) {
 TEST_F(TlsTest, SilentPeerTimesOutInTheHandshake) {
   RecordingSink sinkA;
   TransportLimits limits;
-  limits.tcpConnectTimeout = milliseconds(200);
+  limits.tlsHandshakeTimeout = milliseconds(200);
   Transport a(loop, sinkA, limits);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
@@ -290,7 +291,47 @@ TEST_F(TlsTest, SilentPeerTimesOutInTheHandshake) {
   ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 1; }));
   ASSERT_TRUE(runUntil(
       loop, [&] { return a.stats().tcpOpen == 0; }, milliseconds(1000)));
-  EXPECT_EQ(a.stats().tlsHandshakeFailed, 1u);
+  EXPECT_EQ(a.stats().tlsHandshakeTimeouts, 1u);
+  EXPECT_EQ(a.stats().tlsHandshakeFailed, 0u);
+  ::close(fd);
+}
+
+TEST_F(TlsTest, TrickledHandshakeIsResetAtTheDeadline) {
+  // A ClientHello record a byte at a time: OpenSSL keeps waiting for the
+  // rest of the record, so only the deadline ends it.
+  RecordingSink sinkA;
+  TransportLimits limits;
+  limits.tlsHandshakeTimeout = milliseconds(300);
+  limits.tcpCloseReset = true;
+  Transport a(loop, sinkA, limits);
+  ASSERT_TRUE(a.configureTls(server()));
+  ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_storage ss;
+  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  std::string hello("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03", 11);
+  hello += std::string(189, '\x01');
+  const auto begin = Clock::now();
+  std::string kind;
+  for (char b : hello) {
+    if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) break;
+    runUntil(
+        loop, [] { return false; }, milliseconds(25));
+    char buf[16];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      kind = n == 0 ? "fin" : "reset";
+      break;
+    }
+  }
+  const auto spent = Clock::now() - begin;
+  EXPECT_EQ(kind, "reset");
+  EXPECT_GE(spent, milliseconds(280));
+  EXPECT_LT(spent, milliseconds(1500));
+  EXPECT_EQ(a.stats().tlsHandshakeTimeouts, 1u);
+  EXPECT_EQ(a.stats().tcpClosedDeadlineReset, 1u);
+  EXPECT_TRUE(sinkA.messages.empty());
   ::close(fd);
 }
 
