@@ -563,7 +563,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 134u);  // 136 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 137u);  // 139 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {

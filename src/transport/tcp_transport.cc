@@ -165,6 +165,8 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
       // A peer that opens TCP and never finishes TLS (or trickles its
       // handshake) must not hold a slot for long.
       c->timer.start(loop.timers(), limits.tlsHandshakeTimeout);
+      // Nor, while a stranger, more than its share of the memory.
+      if (!account(c)) continue;
     } else if (!trusted) {
       // A stranger's first message is due from now: a silent or trickling
       // connection holds its slot for tcpMessageTimeout at most.
@@ -340,7 +342,8 @@ void Transport::Impl::closeOnLimit(Connection* c, std::string_view why) {
 
 bool Transport::Impl::account(Connection* c) {
   if (c->trusted || c->closed) return true;
-  const size_t now = heapBytes(c->in) + heapBytes(c->out);
+  const size_t now = heapBytes(c->in) + heapBytes(c->out) +
+                     (c->ssl != nullptr && c->handshaking ? kTlsHandshakeCharge : 0);
   untrustedBuffered = untrustedBuffered - c->accountedBytes + now;
   c->accountedBytes = now;
   if (untrustedBuffered <= limits.tcpUntrustedBufferBudget) return true;
@@ -396,6 +399,7 @@ void Transport::Impl::stepHandshake(Connection* c) {
   switch (tlsHandshake(c->ssl)) {
     case TlsIo::Done:
       c->handshaking = false;
+      (void)account(c);  // the handshake's charge goes
       ++stats.tlsHandshakes;
       c->peerNames = tlsVerifiedPeerNames(c->ssl);
       c->lastActivity = loop.now();

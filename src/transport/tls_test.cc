@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "transport/transport.h"
@@ -132,6 +133,15 @@ std::string sipMessage(std::string_view tag) {
   return "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK1\r\n"
          "Content-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// A blocking TCP connect to `to` (no TLS: the tests play broken peers).
+int connectRaw(const net::SockAddr& to) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_storage ss;
+  socklen_t len = to.toSockaddr(&ss);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  return fd;
 }
 
 class TlsTest : public ::testing::Test {
@@ -266,10 +276,7 @@ TEST_F(TlsTest, PlainTcpOnATlsPortIsDropped) {
   Transport a(loop, sinkA);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_storage ss;
-  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  int fd = connectRaw(a.listeners()[0].address);
   std::string m = sipMessage("plain");
   ASSERT_EQ(::send(fd, m.data(), m.size(), 0), static_cast<ssize_t>(m.size()));
   ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tlsHandshakeFailed == 1; }));
@@ -284,10 +291,7 @@ TEST_F(TlsTest, SilentPeerTimesOutInTheHandshake) {
   Transport a(loop, sinkA, limits);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_storage ss;
-  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  int fd = connectRaw(a.listeners()[0].address);
   ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 1; }));
   ASSERT_TRUE(runUntil(
       loop, [&] { return a.stats().tcpOpen == 0; }, milliseconds(1000)));
@@ -306,10 +310,7 @@ TEST_F(TlsTest, TrickledHandshakeIsResetAtTheDeadline) {
   Transport a(loop, sinkA, limits);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_storage ss;
-  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  int fd = connectRaw(a.listeners()[0].address);
   std::string hello("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03", 11);
   hello += std::string(189, '\x01');
   const auto begin = Clock::now();
@@ -333,6 +334,36 @@ TEST_F(TlsTest, TrickledHandshakeIsResetAtTheDeadline) {
   EXPECT_EQ(a.stats().tcpClosedDeadlineReset, 1u);
   EXPECT_TRUE(sinkA.messages.empty());
   ::close(fd);
+}
+
+TEST_F(TlsTest, UntrustedHandshakesInProgressShareTheBufferBudget) {
+  // Each untrusted handshake in progress is charged 48 KiB: a budget of
+  // 150 KiB holds three, the fourth stranger is closed at accept; a
+  // finished handshake gives its charge back.
+  RecordingSink sinkA;
+  TransportLimits limits;
+  limits.tcpUntrustedBufferBudget = 150 * 1024;
+  Transport a(loop, sinkA, limits);
+  ASSERT_TRUE(a.configureTls(server()));
+  ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(connectRaw(a.listeners()[0].address));
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 4; }));
+  EXPECT_EQ(a.stats().tcpClosedBufferBudget, 1u);
+  EXPECT_EQ(a.stats().tcpOpen, 3u);
+  // A client that completes its handshake frees room for another stranger.
+  RecordingSink sinkB;
+  Transport b(loop, sinkB);
+  ASSERT_TRUE(b.configureTls(client("")));
+  ::close(fds[0]);
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpOpen == 2; }));
+  ASSERT_TRUE(b.send(Flow{Protocol::Tls, a.listeners()[0].address}, sipMessage("hi")));
+  ASSERT_TRUE(runUntil(loop, [&] { return sinkA.messages.size() == 1; }));
+  fds[0] = connectRaw(a.listeners()[0].address);
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 6; }));
+  EXPECT_EQ(a.stats().tcpClosedBufferBudget, 1u);
+  EXPECT_EQ(a.stats().tcpOpen, 4u);
+  for (int fd : fds) ::close(fd);
 }
 
 TEST_F(TlsTest, BadFilesAreNamedInTheError) {

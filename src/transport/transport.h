@@ -89,12 +89,13 @@ struct TransportLimits {
   bool tcpCloseReset = false;  // deadline closes: RST (sip.tcp_close = "reset") instead of FIN
   size_t tcpMaxOutputQueue = 1 << 20;  // bytes queued on one connection before we give up on it
   int udpSendBuffer = 1 << 20;         // SO_SNDBUF request, bytes
-  // Read and write buffers of all untrusted connections together. Without
-  // it each untrusted slot could hold a partial message of almost 64 KiB
+  // Read and write buffers of all untrusted connections together, and
+  // their TLS handshakes in progress (kTlsHandshakeCharge each). Without it
+  // each untrusted slot could hold a partial message of almost 64 KiB
   // (3072 x 64 KiB = 192 MiB at the defaults); a stranger's real first
   // message (a REGISTER, an INVITE) is a few KiB, so this is room for 512
-  // of the largest at once. The connection whose buffers would take the
-  // total past it is closed (buffer_budget).
+  // of the largest at once, or 682 handshakes. The connection whose
+  // buffers would take the total past it is closed (buffer_budget).
   size_t tcpUntrustedBufferBudget = 32u << 20;
 };
 

@@ -53,6 +53,13 @@ inline constexpr size_t kTcpMaxReadBuffer = sip::kMaxMessageSize;
 // answer such a peer (challenges, 403s, 503s), so more than this queued
 // means it does not read. Keeps the unreserved share of the table cheap.
 inline constexpr size_t kTcpUntrustedMaxOutputQueue = 64 * 1024;
+// What an inbound TLS handshake in progress costs in OpenSSL state and
+// buffers: 42-47 KiB of RSS each measured (OpenSSL 3.0, ECDSA P-256
+// certificate, server flight sent; docs/transport.md#memory), rounded up.
+// Charged to an untrusted connection's share of the untrusted buffer
+// budget until the handshake is done, so strangers cannot hold thousands of
+// half-open handshakes' memory either.
+inline constexpr size_t kTlsHandshakeCharge = 48 * 1024;
 // Idle buffers above this capacity are released, so thousands of quiet
 // connections do not each keep the memory of their largest message.
 inline constexpr size_t kTcpKeptBufferCapacity = 16 * 1024;
@@ -153,8 +160,9 @@ struct Transport::Impl {
   // A deadline or buffer limit passed: closes c, with RST when
   // tcpCloseReset (inbound), logged (throttled).
   void closeOnLimit(Connection* c, std::string_view why);
-  // Brings untrustedBuffered up to date with c's buffers; false (c closed,
-  // counted in tcpClosedBufferBudget) when that passes the budget.
+  // Brings untrustedBuffered up to date with c's buffers (and TLS
+  // handshake); false (c closed, counted in tcpClosedBufferBudget) when
+  // that passes the budget.
   bool account(Connection* c);
   // The connection's source turned out trusted (Transport::trustConnection).
   void promote(Connection* c);

@@ -975,6 +975,11 @@ class AdmissionTest : public TransportTest {
     for (int i = 0; i < n; ++i) clients.push_back(tcpFrom(local, addr));
     ASSERT_TRUE(runUntil(loop, [&] { return decided() == want; }));
   }
+  // Runs the loop for d.
+  void pause(milliseconds d) {
+    runUntil(
+        loop, [] { return false; }, d);
+  }
   // Inbound connections accepted or refused so far.
   size_t decided() const {
     size_t n = t->stats().tcpAccepted;
@@ -1064,8 +1069,7 @@ class DeadlineTest : public AdmissionTest {
     const auto begin = Clock::now();
     for (char b : bytes) {
       if (::send(c.fd, &b, 1, MSG_NOSIGNAL) != 1) break;
-      runUntil(
-          loop, [] { return false; }, gap);
+      pause(gap);
       if (t->stats().tcpOpen == 0) break;
     }
     return std::chrono::duration_cast<milliseconds>(Clock::now() - begin);
@@ -1102,8 +1106,7 @@ TEST_F(DeadlineTest, EachMessageGetsItsOwnDeadline) {
   const std::string m = sipMessage("body");
   for (int i = 0; i < 5; ++i) {
     c.write(m.substr(0, m.size() / 2));
-    runUntil(
-        loop, [] { return false; }, milliseconds(200));
+    pause(milliseconds(200));
     c.write(m.substr(m.size() / 2));
     ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == static_cast<size_t>(i + 1); }));
   }
@@ -1138,8 +1141,7 @@ TEST_F(DeadlineTest, UntrustedSourceMustSendItsFirstMessageInTime) {
   // Keep-alives are not a message: a stranger cannot hold its slot with them.
   for (int i = 0; i < 5; ++i) {
     pinger.write("\r\n\r\n");
-    runUntil(
-        loop, [] { return false; }, milliseconds(80));
+    pause(milliseconds(80));
   }
   EXPECT_EQ(closeKind(loop, silent.fd, seconds(1)), "fin");
   EXPECT_EQ(closeKind(loop, pinger.fd, seconds(1)), "fin");
@@ -1188,8 +1190,7 @@ TEST_F(DeadlineTest, UntrustedPartialMessagesShareOneBudget) {
       return t->stats().tcpAccepted == static_cast<uint64_t>(i + 1) &&
              t->stats().tcpReceived + t->stats().tcpFramingErrors == 0;
     }));
-    runUntil(
-        loop, [] { return false; }, milliseconds(50));
+    pause(milliseconds(50));
   }
   // 180 KiB holds three 50 KB partials, not four.
   EXPECT_EQ(t->stats().tcpClosedBufferBudget, 2u);
@@ -1199,8 +1200,7 @@ TEST_F(DeadlineTest, UntrustedPartialMessagesShareOneBudget) {
   // A gateway's partial message is not the budget's business.
   RawSocket gw = tcpFrom("127.0.0.2", addr);
   gw.write(partial);
-  runUntil(
-      loop, [] { return false; }, milliseconds(100));
+  pause(milliseconds(100));
   EXPECT_EQ(t->stats().tcpClosedBufferBudget, 2u);
   EXPECT_EQ(t->stats().tcpOpen, 4u);
 }

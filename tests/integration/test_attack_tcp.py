@@ -31,8 +31,7 @@ import time
 import pytest
 
 from harness import check_cdr, counts_field, mapping_gateway, routing_gateway, wait_until
-from test_tls import Pki  # noqa: F401  (the pki fixture's class)
-from test_tls import pki, tls_node  # noqa: F401  (fixture)
+from test_tls import Pki, tls_node
 
 GATEWAY = "127.0.0.5"          # the provisioned customer (mapping gateway)
 CALLER, CALLEE = "4420", "15551234567"
@@ -41,6 +40,13 @@ PER_PREFIX = 30                # shield.prefix_max_concurrent (default)
 MESSAGE_TIMEOUT = 5.0          # sip.tcp_message_timeout (default)
 HANDSHAKE_TIMEOUT = 5.0        # sip.tls_handshake_timeout (default)
 FDS_NEEDED = 12_000            # our flood sockets + tollgate's table (inherits our limit)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    d = tmp_path / "pki"
+    d.mkdir()
+    return Pki(d)
 
 
 @pytest.fixture(autouse=True)
@@ -213,6 +219,78 @@ def test_connection_table_memory_stays_within_the_documented_bound(tollgate):
         close_all(socks)
 
 
+def client_hello(pki) -> bytes:
+    """A real TLS ClientHello for tollgate's test certificate."""
+    hello_obj = pki.client_context().wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(),
+                                              server_hostname="tollgate.test")
+    with pytest.raises(ssl.SSLWantReadError):
+        hello_obj.do_handshake()
+    hello = out.read()
+    assert len(hello) > 100
+    return hello
+
+
+# docs/transport.md ("Memory"): a TLS handshake in progress costs 42-47 KiB
+# (an untrusted one is charged 48 KiB to the untrusted budget), an idle TLS
+# connection 16-20 KiB (bound: 24 KiB).
+IDLE_TLS_BYTES_PER_CONNECTION = 24 * 1024
+
+
+def test_tls_handshakes_held_open_stay_within_the_untrusted_budget(tollgate, ports, pki):
+    """1,500 strangers send a ClientHello each and then nothing, holding
+    their handshakes open until the deadline: tollgate's RSS grows by the
+    untrusted buffer budget at most (about 680 handshakes are kept, the
+    rest closed `buffer_budget`), not by 1,500 x ~45 KiB. On a node of its
+    own, 400 clients complete the handshake and stay idle: each costs under
+    24 KiB. Prints the measurements."""
+    provisioning = mapping_gateway("cust-a", [GATEWAY]) + routing_gateway("carrier-a", "127.0.0.1:9")
+    addresses = [f"127.0.{x}.{y}" for x in range(1, 68) for y in (1, 2, 3)][:150]
+
+    idle_node = tls_node(tollgate, ports, pki, provisioning, name="idle")
+    ctx = pki.client_context()
+    done: list[ssl.SSLSocket] = []
+    try:
+        time.sleep(0.5)
+        rss0 = rss_kib(idle_node.pid)
+        for a in addresses[:40]:
+            for _ in range(PER_SOURCE):
+                plain = socket.create_connection(("127.0.0.1", idle_node.tls_port), timeout=2,
+                                                 source_address=(a, 0))
+                done.append(ctx.wrap_socket(plain, server_hostname="tollgate.test"))
+        time.sleep(0.5)
+        rss1 = rss_kib(idle_node.pid)
+        assert int(idle_node.stats()["tcp_open"]) == len(done) == 400
+        idle = (rss1 - rss0) * 1024 / len(done)
+        print(f"\ntls: {len(done)} idle after the handshake: {idle:.0f} bytes per connection")
+        assert idle <= IDLE_TLS_BYTES_PER_CONNECTION, idle
+    finally:
+        for t in done:
+            t.close()
+
+    tg = tls_node(tollgate, ports, pki, provisioning, name="held")
+    hello = client_hello(pki)
+    time.sleep(0.5)
+    rss0 = rss_kib(tg.pid)
+    held = open_flood(("127.0.0.1", tg.tls_port), addresses, PER_SOURCE, deadline=3)
+    try:
+        for sock in held:
+            sock.setblocking(True)
+            sock.settimeout(1)
+            try:
+                sock.sendall(hello)
+            except OSError:
+                pass  # closed for the budget already
+        time.sleep(1)
+        rss1 = rss_kib(tg.pid)
+        s = tg.stats()
+        print(f"tls: {len(held)} handshakes held: RSS +{rss1 - rss0} KiB, {s['tcp_open']} open, "
+              f"{s.get('tcp_closed_buffer_budget')} closed for the budget")
+        assert rss1 - rss0 <= UNTRUSTED_BUFFER_BUDGET_KIB * 1.25, (rss0, rss1)
+        assert int(s["tcp_closed_buffer_budget"]) > 0, s
+    finally:
+        close_all(held)
+
+
 def closed_within(sock, wait: float) -> str:
     """"fin" or "reset" when the peer closes within `wait` seconds, else ""."""
     sock.settimeout(max(wait, 0.01))
@@ -312,14 +390,8 @@ def test_trickled_tls_handshake_and_message_are_closed_by_the_deadline(tollgate,
     reset sip.tcp_message_timeout after its first byte. Both at once."""
     tg = tls_node(tollgate, ports, pki, mapping_gateway("cust-a", [GATEWAY]) +
                   routing_gateway("carrier-a", "127.0.0.1:9"), sip={"tcp_close": "reset"})
-    # A real ClientHello, to trickle over a plain socket.
     ctx = pki.client_context()
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    hello_obj = ctx.wrap_bio(incoming, outgoing, server_hostname="tollgate.test")
-    with pytest.raises(ssl.SSLWantReadError):
-        hello_obj.do_handshake()
-    hello = outgoing.read()
-    assert len(hello) > 100
+    hello = client_hello(pki)  # a real one, to trickle over a plain socket
 
     raw = socket.create_connection(("127.0.0.1", tg.tls_port), timeout=2,
                                    source_address=("127.0.0.9", 0))
