@@ -399,7 +399,9 @@ void Transport::Impl::stepHandshake(Connection* c) {
   switch (tlsHandshake(c->ssl)) {
     case TlsIo::Done:
       c->handshaking = false;
-      (void)account(c);  // the handshake's charge goes
+      // The handshake's charge goes (only ever a decrease, so this cannot
+      // trip the budget; checked all the same, as everywhere).
+      if (!account(c)) return;
       ++stats.tlsHandshakes;
       c->peerNames = tlsVerifiedPeerNames(c->ssl);
       c->lastActivity = loop.now();
@@ -545,7 +547,6 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
     }
     ++stats.tcpReceived;
     delivered = true;
-    c->firstMessageDone = true;
     Flow flow;
     flow.protocol = c->protocol;
     flow.remote = c->remote;
@@ -555,6 +556,9 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
       if (c->closed) return false;  // the filter closed it
       continue;
     }
+    // A message the shield let through: what an untrusted source owes
+    // (junk it drops does not buy a stranger more time).
+    c->firstMessageDone = true;
     tap(TapDirection::In, flow, frame);
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
@@ -573,12 +577,16 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
   }
   releaseIfIdle(c->in, c->trusted);
   if (!account(c)) return false;
+  // A stranger's first-message deadline stands until a message of it
+  // passed the filter, whatever else it sends meanwhile.
+  const bool owesFirst = !c->trusted && !c->firstMessageDone;
   if (!c->in.empty()) {
     // A message has begun: complete within tcpMessageTimeout of its first
-    // byte (here, or in an earlier read while one was already pending). A
-    // stranger's first-message deadline, if earlier, stands.
-    if (!c->messageDue || delivered) expectMessageBy(c, loop.now() + limits.tcpMessageTimeout);
-  } else if (c->trusted || c->firstMessageDone) {
+    // byte (here, or in an earlier read while one was already pending).
+    if (!c->messageDue || (delivered && !owesFirst)) {
+      expectMessageBy(c, loop.now() + limits.tcpMessageTimeout);
+    }
+  } else if (!owesFirst) {
     c->messageDue.reset();  // nothing pending: the idle rule alone
   }
   return true;
@@ -678,7 +686,7 @@ void Transport::Impl::flushOutput(Connection* c) {
     c->out.clear();
     c->outOffset = 0;
     releaseIfIdle(c->out, c->trusted);
-    (void)account(c);  // only shrinks
+    if (!account(c)) return;  // only shrinks; cannot trip the budget
     setInterest(c, EPOLLIN);
   } else {
     if (c->outOffset > c->out.size() / 2) {  // keep appends from growing the string forever

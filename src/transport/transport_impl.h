@@ -111,7 +111,7 @@ struct Connection {
   Timer timer;
   bool inbound = false;
   bool trusted = true;            // inbound: admitted Trusted; outbound: always (ours)
-  bool firstMessageDone = false;  // a whole message arrived (untrusted: ends the first deadline)
+  bool firstMessageDone = false;  // a message passed the filter (ends a stranger's first deadline)
   // When the message now expected must be complete: set by its first byte,
   // and for an untrusted source from the moment the connection is ready
   // until its first message; none when nothing is pending.

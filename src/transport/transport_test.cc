@@ -916,6 +916,10 @@ TEST_F(TransportTest, CloseConnectionByIdNotifiesTheSink) {
 // Judges sources by address, as the shield does: 127.0.0.2 is a gateway.
 class JudgingSink : public RecordingSink {
  public:
+  // Drops what a shield would (here: anything saying DROPME).
+  bool filter(const Flow&, std::string_view bytes) override {
+    return bytes.find("DROPME") == std::string_view::npos;
+  }
   Admission acceptConnection(const net::SockAddr& remote) override {
     if (remote.ip() == *net::IpAddress::parse("127.0.0.2")) return Admission::Trusted;
     return verdict;
@@ -1149,6 +1153,25 @@ TEST_F(DeadlineTest, UntrustedSourceMustSendItsFirstMessageInTime) {
   // The one that spoke is under the idle rule now.
   EXPECT_EQ(closeKind(loop, talker.fd, milliseconds(400)), "");
   EXPECT_EQ(t->stats().tcpOpen, 1u);
+}
+
+TEST_F(DeadlineTest, MessagesTheFilterDropsDoNotPayAStrangersDeadline) {
+  start(quick());
+  RawSocket junk = tcpFrom("127.0.0.1", addr);
+  // A framed message every 100 ms, each dropped by the filter, with the
+  // start of the next one behind it: still closed at the first deadline.
+  const std::string m = sipMessage("DROPME");
+  const auto begin = Clock::now();
+  std::string kind;
+  for (int i = 0; i < 10 && kind.empty(); ++i) {
+    junk.write(m + m.substr(0, 10));
+    kind = closeKind(loop, junk.fd, milliseconds(100));
+    if (kind.empty()) junk.write(m.substr(10));
+  }
+  EXPECT_EQ(kind, "fin");
+  EXPECT_LT(Clock::now() - begin, milliseconds(600));
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 1u);
+  EXPECT_TRUE(sink.messages.empty());
 }
 
 TEST_F(DeadlineTest, PromotedConnectionLeavesTheUntrustedShare) {
