@@ -417,6 +417,12 @@ TEST_F(ShieldTest, TcpConnectionsPerSourceAndPrefix) {
   EXPECT_EQ(shield->stats().connectionsRefused, 2u);
   EXPECT_EQ(shield->stats().openConnections, 2u);
   EXPECT_EQ(shield->stats().dropped[static_cast<size_t>(ShieldReason::Concurrency)], 2u);
+  // IPv6: the prefix is the /64.
+  EXPECT_EQ(open(10, "2001:db8:1:2::a"), Admission::Untrusted);
+  EXPECT_EQ(open(11, "2001:db8:1:2::b"), Admission::Untrusted);
+  EXPECT_EQ(open(12, "2001:db8:1:2:ffff::c"), Admission::Untrusted);
+  EXPECT_EQ(open(0, "2001:db8:1:2::d"), Admission::UntrustedPrefix);
+  EXPECT_EQ(open(13, "2001:db8:1:3::d"), Admission::Untrusted);  // the next /64
 }
 
 TEST_F(ShieldTest, ConnectionCountsSurviveAFloodOfNewSources) {
