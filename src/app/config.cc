@@ -32,6 +32,12 @@ constexpr int64_t kMaxRingTimeoutS = 3600;
 constexpr int64_t kMinTcpIdleS = 5;
 constexpr int64_t kMaxTcpIdleS = 86400;
 constexpr int64_t kMaxTcpConnections = 1'000'000;  // file descriptors run out first
+// Above this untrusted sources could hardly connect at all; 0 reserves nothing.
+constexpr int64_t kMaxTcpReservedPercent = 90;
+// A SIP message is at most 64 KiB: even a slow link delivers one in seconds,
+// and a deadline much longer lets a trickle hold a slot (RFC 3261 §18.3).
+constexpr int64_t kMaxTcpMessageTimeoutS = 300;
+constexpr int64_t kMaxTlsHandshakeTimeoutS = 60;  // a handshake is a few round trips
 constexpr int64_t kMinSwitchLimit = 1;
 constexpr int64_t kMaxSwitchLimit = 32;  // each try costs the caller post-dial delay
 constexpr int64_t kMinSetupTimeoutS = 1;
@@ -540,6 +546,9 @@ void readSip(TableReader& r, SipConfig& sip) {
   r.integerAs("tcp_max_connections", 1, kMaxTcpConnections, &sip.tcpMaxConnections);
   r.integerAs("tcp_max_connections_per_ip", 1, static_cast<int64_t>(sip.tcpMaxConnections),
               &sip.tcpMaxConnectionsPerIp);
+  r.integerAs("tcp_reserved_percent", 0, kMaxTcpReservedPercent, &sip.tcpReservedPercent);
+  r.duration("tcp_message_timeout", 1, kMaxTcpMessageTimeoutS, &sip.tcpMessageTimeout);
+  r.duration("tls_handshake_timeout", 1, kMaxTlsHandshakeTimeoutS, &sip.tlsHandshakeTimeout);
   size_t idx = 0;
   if (r.choice("challenge", {"401", "407", "both"}, &idx)) {
     static constexpr admission::ChallengeMode kModes[] = {admission::ChallengeMode::Www401,

@@ -52,6 +52,9 @@ struct SipConfig {
   Seconds tcpIdleTimeout{300};         // no bytes either way -> close
   size_t tcpMaxConnections = 4096;
   size_t tcpMaxConnectionsPerIp = 64;
+  unsigned tcpReservedPercent = 25;  // of the table, never for untrusted sources
+  Seconds tcpMessageTimeout{5};      // first byte of a message -> whole message
+  Seconds tlsHandshakeTimeout{5};    // inbound TLS: accept -> handshake done
   // Digest challenge type (SS_AUTHCHALLENGEMODE); a gateway may override it.
   admission::ChallengeMode challenge = admission::ChallengeMode::Proxy407;
   TcpClose tcpClose = TcpClose::Fin;  // SS_TCP_CLOSE_RESET

@@ -77,6 +77,9 @@ TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
   EXPECT_EQ(c.sip.tcpIdleTimeout, 300s);
   EXPECT_EQ(c.sip.tcpMaxConnections, 4096u);
   EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 64u);
+  EXPECT_EQ(c.sip.tcpReservedPercent, 25u);
+  EXPECT_EQ(c.sip.tcpMessageTimeout, 5s);
+  EXPECT_EQ(c.sip.tlsHandshakeTimeout, 5s);
   EXPECT_EQ(c.routing.switchLimit, 3);
   EXPECT_TRUE(c.routing.stopAfterBusy);
   EXPECT_EQ(c.routing.setupTimeout, 5s);
@@ -132,6 +135,9 @@ ring_timeout = 60
 tcp_idle_timeout = 30
 tcp_max_connections = 100
 tcp_max_connections_per_ip = 10
+tcp_reserved_percent = 40
+tcp_message_timeout = 8
+tls_handshake_timeout = 3
 [routing]
 switch_limit = 5
 stop_after_busy = false
@@ -164,6 +170,9 @@ drain_timeout = 0
   EXPECT_EQ(c.sip.tcpIdleTimeout, 30s);
   EXPECT_EQ(c.sip.tcpMaxConnections, 100u);
   EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
+  EXPECT_EQ(c.sip.tcpReservedPercent, 40u);
+  EXPECT_EQ(c.sip.tcpMessageTimeout, 8s);
+  EXPECT_EQ(c.sip.tlsHandshakeTimeout, 3s);
   EXPECT_EQ(c.routing.switchLimit, 5);
   EXPECT_FALSE(c.routing.stopAfterBusy);
   EXPECT_EQ(c.routing.setupTimeout, 8s);
@@ -201,6 +210,9 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.sip.tcpIdleTimeout, d.sip.tcpIdleTimeout);
   EXPECT_EQ(c.sip.tcpMaxConnections, d.sip.tcpMaxConnections);
   EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, d.sip.tcpMaxConnectionsPerIp);
+  EXPECT_EQ(c.sip.tcpReservedPercent, d.sip.tcpReservedPercent);
+  EXPECT_EQ(c.sip.tcpMessageTimeout, d.sip.tcpMessageTimeout);
+  EXPECT_EQ(c.sip.tlsHandshakeTimeout, d.sip.tlsHandshakeTimeout);
   EXPECT_EQ(c.routing.switchLimit, d.routing.switchLimit);
   EXPECT_EQ(c.routing.stopAfterBusy, d.routing.stopAfterBusy);
   EXPECT_EQ(c.routing.setupTimeout, d.routing.setupTimeout);
@@ -442,7 +454,8 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"sip",
        {"listen", "domain", "unknown_source", "user_agent", "advertised_address", "t1_ms", "t2_ms",
         "t4_ms", "ring_timeout", "tcp_idle_timeout", "tcp_max_connections",
-        "tcp_max_connections_per_ip", "challenge", "tcp_close"}},
+        "tcp_max_connections_per_ip", "tcp_reserved_percent", "tcp_message_timeout",
+        "tls_handshake_timeout", "challenge", "tcp_close"}},
       {"routing",
        {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code", "switch_until_connect",
         "options_check_period", "options_failure_limit"}},
@@ -550,7 +563,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 134u);  // 136 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 137u);  // 139 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -649,6 +662,18 @@ INSTANTIATE_TEST_SUITE_P(
                  "must be between 1 and 4096"},
         BadValue{"sip", "tcp_max_connections_per_ip = 4097", "sip.tcp_max_connections_per_ip",
                  "must be between 1 and 4096"},
+        BadValue{"sip", "tcp_reserved_percent = -1", "sip.tcp_reserved_percent",
+                 "must be between 0 and 90"},
+        BadValue{"sip", "tcp_reserved_percent = 91", "sip.tcp_reserved_percent",
+                 "must be between 0 and 90"},
+        BadValue{"sip", "tcp_message_timeout = 0", "sip.tcp_message_timeout",
+                 "must be between 1 and 300"},
+        BadValue{"sip", "tcp_message_timeout = 301", "sip.tcp_message_timeout",
+                 "must be between 1 and 300"},
+        BadValue{"sip", "tls_handshake_timeout = 0", "sip.tls_handshake_timeout",
+                 "must be between 1 and 60"},
+        BadValue{"sip", "tls_handshake_timeout = 61", "sip.tls_handshake_timeout",
+                 "must be between 1 and 60"},
         BadValue{"routing", "switch_limit = 0", "routing.switch_limit", "must be between 1 and 32"},
         BadValue{"routing", "switch_limit = 33", "routing.switch_limit",
                  "must be between 1 and 32"},

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -356,6 +357,36 @@ void warnIfStoreDirectoryOpen(const std::string& storePath) {
           "directory of its own, mode 0700 (tollgate doctor)");
 }
 
+// Descriptors the node needs beside its SIP connection table: listeners,
+// the store and its threads, the management API's connections, epoll,
+// signalfd, the kernel offload. Generous: running short makes accept fail
+// for gateways and strangers alike.
+constexpr rlim_t kFdHeadroom = 1024;
+
+// The connection table only holds what the descriptor limit allows. With a
+// soft limit below sip.tcp_max_connections (systemd's default is 1024),
+// accept fails with EMFILE for everyone before the table's bounds, and its
+// share kept for trusted sources, ever come into play. Raise the soft limit
+// as far as the hard one allows, and say so when that is not enough.
+void raiseFileLimit(size_t tcpMaxConnections) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = static_cast<rlim_t>(tcpMaxConnections) + kFdHeadroom;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    log::warn("node.fd_limit_low")
+        .kv("limit", static_cast<uint64_t>(rl.rlim_cur))
+        .kv("needed", static_cast<uint64_t>(want))
+        .kv("note",
+            "raise LimitNOFILE (systemd) or ulimit -n: until then accept fails before "
+            "sip.tcp_max_connections is reached");
+  }
+}
+
 bool isWildcard(const net::SockAddr& a) {
   const uint8_t* b = a.ip().bytes();
   for (size_t i = 0; i < a.ip().size(); ++i) {
@@ -389,6 +420,7 @@ int runNode(const Config& config) {
   sigaddset(&sigs, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  raiseFileLimit(config.sip.tcpMaxConnections);
 
   auto opened = store::openSqliteStore(config.store.path);
   if (!opened.ok()) {
@@ -441,6 +473,10 @@ int runNode(const Config& config) {
   limits.tcpMaxConnections = config.sip.tcpMaxConnections;
   limits.tcpMaxConnectionsPerIp = config.sip.tcpMaxConnectionsPerIp;
   limits.tcpIdleTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpIdleTimeout);
+  limits.tcpReservedPercent = config.sip.tcpReservedPercent;
+  limits.tcpMessageTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpMessageTimeout);
+  limits.tlsHandshakeTimeout = std::chrono::duration_cast<Millis>(config.sip.tlsHandshakeTimeout);
+  limits.tcpCloseReset = config.sip.tcpClose == TcpClose::Reset;
   transport::Transport transport(loop, shield, limits);
   txn::TimerSettings timers{config.sip.t1Ms, config.sip.t2Ms, config.sip.t4Ms};
   txn::TransactionLayer txns(loop, transport, random, timers);
@@ -586,6 +622,14 @@ int runNode(const Config& config) {
       }
       return out;
     };
+    std::string tcpRefused;
+    for (size_t i = 0; i < t.tcpRefused.size(); ++i) {
+      if (t.tcpRefused[i] == 0) continue;
+      if (!tcpRefused.empty()) tcpRefused += ',';
+      tcpRefused += std::string(transport::connectionRefusalName(
+                        static_cast<transport::ConnectionRefusal>(i))) +
+                    ":" + std::to_string(t.tcpRefused[i]);
+    }
     const firewall::FirewallStats fw = offload ? offload->stats() : firewall::FirewallStats{};
     log::info("node.stats")
         .kv("calls_active", sw.activeCalls())
@@ -599,6 +643,12 @@ int runNode(const Config& config) {
         .kv("udp_rx", t.udpReceived)
         .kv("udp_tx", t.udpSent)
         .kv("tcp_open", t.tcpOpen)
+        .kv("tcp_open_untrusted", t.tcpOpenUntrusted)
+        .kv("tcp_refused", tcpRefused)
+        .kv("tcp_closed_message_timeout", t.tcpClosedMessageTimeout)
+        .kv("tls_handshake_timeouts", t.tlsHandshakeTimeouts)
+        .kv("tcp_closed_buffer_budget", t.tcpClosedBufferBudget)
+        .kv("tcp_closed_deadline_reset", t.tcpClosedDeadlineReset)
         .kv("failovers", s.failovers)
         .kv("no_dialog", s.noDialog)
         .kv("in_dialog_foreign", s.inDialogForeign)

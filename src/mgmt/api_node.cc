@@ -350,6 +350,11 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
     return out;
   };
   const auto& t = s.transport;
+  Json tcpRefused = Json::object();
+  for (size_t i = 0; i < t.tcpRefused.size(); ++i) {
+    tcpRefused[std::string(transport::connectionRefusalName(
+        static_cast<transport::ConnectionRefusal>(i)))] = t.tcpRefused[i];
+  }
   const auto& x = s.txn;
   auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   const ApiCounters& a = api.counters;
@@ -399,6 +404,11 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
              {"tcp_send_errors", t.tcpSendErrors},
              {"tcp_connect_failed", t.tcpConnectFailed},
              {"tcp_closed_slow_reader", t.tcpClosedSlowReader},
+             {"tcp_closed_message_timeout", t.tcpClosedMessageTimeout},
+             {"tls_handshake_timeouts", t.tlsHandshakeTimeouts},
+             {"tcp_closed_buffer_budget", t.tcpClosedBufferBudget},
+             {"tcp_open_untrusted", t.tcpOpenUntrusted},
+             {"tcp_refused", tcpRefused},
              {"keepalives", t.keepAlives}}},
            {"transactions",
             {{"server_created", x.serverCreated},

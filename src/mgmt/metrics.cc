@@ -336,6 +336,33 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
   }
   w.one("tollgate_tcp_connections", "gauge", "Open SIP TCP connections.",
         static_cast<double>(t.tcpOpen));
+  w.one("tollgate_tcp_untrusted_connections", "gauge",
+        "Open SIP TCP/TLS connections accepted from untrusted sources (they never take the "
+        "reserved share).",
+        static_cast<double>(t.tcpOpenUntrusted));
+  w.family("tollgate_tcp_connections_refused_total", "counter",
+           "SIP TCP/TLS connections refused at accept, by reason.");
+  for (size_t i = 0; i < t.tcpRefused.size(); ++i) {
+    w.sample("tollgate_tcp_connections_refused_total",
+             {{"reason", std::string(transport::connectionRefusalName(
+                             static_cast<transport::ConnectionRefusal>(i)))}},
+             static_cast<double>(t.tcpRefused[i]));
+  }
+  w.family("tollgate_tcp_connections_closed_total", "counter",
+           "SIP TCP/TLS connections closed by tollgate, by reason (peer closes and errors are "
+           "not counted here).");
+  const std::pair<const char*, uint64_t> closes[] = {
+      {"idle", t.tcpClosedIdle},
+      {"message_timeout", t.tcpClosedMessageTimeout},
+      {"tls_handshake_timeout", t.tlsHandshakeTimeouts},
+      {"buffer_budget", t.tcpClosedBufferBudget},
+      {"tls_handshake_failed", t.tlsHandshakeFailed},
+      {"framing", t.tcpFramingErrors},
+      {"slow_reader", t.tcpClosedSlowReader},
+      {"unwanted", t.tcpClosedUnwanted}};
+  for (const auto& [k, v] : closes) {
+    w.sample("tollgate_tcp_connections_closed_total", {{"reason", k}}, static_cast<double>(v));
+  }
   w.one("tollgate_tcp_accepted_total", "counter", "SIP TCP connections accepted.",
         static_cast<double>(t.tcpAccepted));
   w.one("tollgate_sip_keepalives_total", "counter", "CRLF keep-alives received.",

@@ -25,6 +25,8 @@ TEST(MetricsTest, EveryLineIsWellFormed) {
   h.record(std::chrono::microseconds(300));
   h.record(std::chrono::seconds(3));
   s.cdrWriteLatency = h.snapshot();
+  s.transport.tcpRefused[static_cast<size_t>(transport::ConnectionRefusal::Reserved)] = 5;
+  s.transport.tcpClosedMessageTimeout = 6;
   ApiCounters api;
   api.loginFailed = 4;
   MetricsInput in{&s, &api, 1, 0};
@@ -59,6 +61,12 @@ TEST(MetricsTest, EveryLineIsWellFormed) {
           "tollgate_gateway_call_attempts_total{kind=\"mapping\",gateway=\"cust \\\"a\\\"\"} 3\n"),
       std::string::npos);
   EXPECT_NE(text.find("tollgate_api_auth_failures_total{reason=\"bad_credentials\"} 4\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("tollgate_tcp_connections_refused_total{reason=\"reserved\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("tollgate_tcp_connections_refused_total{reason=\"untrusted_prefix\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("tollgate_tcp_connections_closed_total{reason=\"message_timeout\"} 6\n"),
             std::string::npos);
   EXPECT_NE(text.find("tollgate_store_operation_duration_seconds_bucket{operation=\"cdr_write\","
                       "le=\"0.0005\"} 1\n"),

@@ -90,7 +90,9 @@ Shield::Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig
       prefixes_(config_.maxPrefixes, KeyHasher(seed_ ^ 0x5bd1e995u)),
       trustedBuckets_(kMaxTrustedBuckets, KeyHasher(seed_ ^ 0x27d4eb2fu)),
       vouched_(kMaxVouched, KeyHasher(seed_ ^ 0x9e3779b9u)),
-      bans_(config_.maxBans, seed_ ^ 0x165667b1u) {
+      bans_(config_.maxBans, seed_ ^ 0x165667b1u),
+      connectionsBySource_(64, KeyHasher(seed_ ^ 0x85ebca6bu)),
+      connectionsByPrefix_(64, KeyHasher(seed_ ^ 0xc2b2ae35u)) {
   for (const std::string& s : config_.userAgents) {
     if (!s.empty()) signatures_.push_back(lowered(s));
   }
@@ -126,6 +128,20 @@ std::shared_ptr<const PrefixSet> Shield::buildTrusted(
 
 void Shield::setTrusted(std::shared_ptr<const PrefixSet> trusted) {
   trusted_ = trusted ? std::move(trusted) : configTrusted_;
+  // A gateway provisioned since it connected: its connections leave the
+  // untrusted share now rather than at their next reconnect.
+  if (!connections_.empty()) promoteConnections(nullptr);
+}
+
+void Shield::promoteConnections(const IpKey* only) {
+  std::vector<transport::ConnectionId> promoted;
+  for (const auto& [id, ip] : connections_) {
+    if (only != nullptr ? ip == *only : trusted_->contains(ip)) promoted.push_back(id);
+  }
+  for (transport::ConnectionId id : promoted) {
+    forgetConnection(id);
+    if (transport_ != nullptr) transport_->trustConnection(id);
+  }
 }
 
 bool Shield::isTrusted(const net::IpAddress& ip) const {
@@ -395,10 +411,13 @@ void Shield::onMessage(const Flow& from, std::string&& bytes) {
 // ---------------------------------------------------------------------------
 // Connections and occupancy
 
-bool Shield::acceptConnection(const net::SockAddr& remote) {
-  if (!config_.enabled) return true;
+transport::Admission Shield::acceptConnection(const net::SockAddr& remote) {
+  using transport::Admission;
   const IpKey ip = keyOf(remote.ip());
-  if (trusted_->contains(ip)) return true;
+  // Who is trusted is known with the checks off too: the transport keeps
+  // its reserved share for them either way.
+  if (trusted_->contains(ip)) return Admission::Trusted;
+  if (!config_.enabled) return Admission::Untrusted;
   const int64_t nowMs = msOf(loop_.now());
   PrefixKey banned;
   if (BanRecord* b = bans_.lookup(ip, nowMs, &banned)) {
@@ -406,34 +425,57 @@ bool Shield::acceptConnection(const net::SockAddr& remote) {
     if (enforce(b->enforced ? config_.banMode : Mode::CountOnly, ShieldReason::Banned)) {
       ++stats_.dropped[static_cast<size_t>(ShieldReason::Banned)];
       ++stats_.connectionsRefused;
-      return false;
+      return Admission::Banned;
     }
   }
-  SourceState* src = sourceEntry(ip, true);
-  SourceState* pfx = prefixEntry(ip, true);
-  if ((src->open[kConnections] >= config_.maxConcurrent ||
-       pfx->open[kConnections] >= config_.prefixMaxConcurrent) &&
-      enforce(config_.concurrencyMode, ShieldReason::Concurrency)) {
+  // Vouched for by authentication: trusted from here on (a ban came first).
+  if (vouched_.size() > 0) {
+    if (const Vouch* v = vouched_.find(ip); v != nullptr && v->untilMs > nowMs) {
+      return Admission::Trusted;
+    }
+  }
+  // connlimit per source and per prefix, over every open connection of
+  // untrusted sources (exact counts, see connectionsBySource_).
+  const auto countOf = [](const ConnectionCounts& m, const IpKey& k) -> uint32_t {
+    auto it = m.find(k);
+    return it == m.end() ? 0 : it->second;
+  };
+  const bool overSource = countOf(connectionsBySource_, ip) >= config_.maxConcurrent;
+  const bool overPrefix =
+      countOf(connectionsByPrefix_, prefixKeyOf(ip)) >= config_.prefixMaxConcurrent;
+  if ((overSource || overPrefix) && enforce(config_.concurrencyMode, ShieldReason::Concurrency)) {
     ++stats_.dropped[static_cast<size_t>(ShieldReason::Concurrency)];
     ++stats_.connectionsRefused;
-    return false;
+    return overSource ? Admission::UntrustedSource : Admission::UntrustedPrefix;
   }
-  return true;
+  return Admission::Untrusted;
 }
 
-void Shield::onConnectionOpened(ConnectionId id, const net::SockAddr& remote) {
+void Shield::onConnectionOpened(ConnectionId id, const net::SockAddr& remote,
+                                transport::Admission admission) {
+  // Trusted sources (gateways, shield.trusted, vouched) are not limited
+  // here, so not tracked; the transport bounds them per IP.
+  if (admission != transport::Admission::Untrusted) return;
   const IpKey ip = keyOf(remote.ip());
-  if (trusted_->contains(ip)) return;  // not limited, not tracked
   connections_[id] = ip;
-  adjust(ip, kConnections, +1);
+  ++connectionsBySource_[ip];
+  ++connectionsByPrefix_[prefixKeyOf(ip)];
 }
 
 void Shield::onConnectionClosed(ConnectionId id) {
-  if (auto it = connections_.find(id); it != connections_.end()) {
-    adjust(it->second, kConnections, -1);
-    connections_.erase(it);
-  }
+  forgetConnection(id);
   next_.onConnectionClosed(id);
+}
+
+void Shield::forgetConnection(ConnectionId id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  const IpKey ip = it->second;
+  connections_.erase(it);
+  for (auto [map, key] :
+       {std::pair{&connectionsBySource_, ip}, std::pair{&connectionsByPrefix_, prefixKeyOf(ip)}}) {
+    if (auto c = map->find(key); c != map->end() && --c->second == 0) map->erase(c);
+  }
 }
 
 void Shield::opened(OccupancyKind kind, const net::IpAddress& source) {
@@ -525,6 +567,9 @@ void Shield::vouch(const net::IpAddress& source, std::chrono::seconds ttl) {
   bool inserted = false;
   Vouch* v = vouched_.touch(ip, &inserted);
   v->untilMs = msOf(loop_.now()) + std::chrono::duration_cast<Millis>(ttl).count();
+  // Its connections (the one it authenticated on, typically) leave the
+  // untrusted share and its limits.
+  if (connectionsBySource_.count(ip) != 0) promoteConnections(&ip);
 }
 
 void Shield::unvouch(const net::IpAddress& source) {
@@ -696,7 +741,7 @@ void Shield::sweep(int64_t nowMs) {
 
 size_t Shield::memoryBytes() const {
   // The hit queue never holds more keys than the ban table has slots. The
-  // connection map is bounded by the transport's connection table.
+  // connection maps are bounded by the transport's connection table.
   return sources_.memoryBytes() + prefixes_.memoryBytes() + trustedBuckets_.memoryBytes() +
          vouched_.memoryBytes() + bans_.memoryBytes() + bans_.capacity() * sizeof(PrefixKey);
 }

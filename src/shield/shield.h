@@ -23,7 +23,10 @@
 //   6. method policy (default: OPTIONS from untrusted sources dropped);
 //   7. concurrency per source and prefix (open transactions, dialogs, TCP
 //      connections; each kind on its own): new requests over the limit are
-//      dropped, new connections refused.
+//      dropped, new connections refused. At accept (acceptConnection) the
+//      shield also tells the transport who is trusted (gateways,
+//      shield.trusted, vouched sources), so it can keep its reserved share
+//      of the connection table for them.
 //
 // Each check is enforced or only counted (ShieldConfig modes). Trusted
 // sources are still authenticated after this; the shield only decides what
@@ -154,8 +157,9 @@ class Shield final : public transport::MessageSink,
   bool filter(const transport::Flow& from, std::string_view bytes) override;
   void onMessage(const transport::Flow& from, std::string&& bytes) override;
   void onConnectionClosed(transport::ConnectionId id) override;
-  bool acceptConnection(const net::SockAddr& remote) override;
-  void onConnectionOpened(transport::ConnectionId id, const net::SockAddr& remote) override;
+  transport::Admission acceptConnection(const net::SockAddr& remote) override;
+  void onConnectionOpened(transport::ConnectionId id, const net::SockAddr& remote,
+                          transport::Admission admission) override;
 
   // OccupancyObserver (transactions from txn, dialogs from call)
   void opened(OccupancyKind kind, const net::IpAddress& source) override;
@@ -200,8 +204,8 @@ class Shield final : public transport::MessageSink,
   };
   struct SourceState {
     RateState rate;
-    uint16_t open[3] = {0, 0, 0};  // by OccupancyKind, plus connections at [2]
-    bool pinned() const { return open[0] != 0 || open[1] != 0 || open[2] != 0; }
+    uint16_t open[2] = {0, 0};  // by OccupancyKind
+    bool pinned() const { return open[0] != 0 || open[1] != 0; }
   };
   struct Bucket {
     RateState rate;
@@ -214,7 +218,11 @@ class Shield final : public transport::MessageSink,
   using VouchTable = BoundedTable<IpKey, Vouch, KeyHasher>;
   using SourceTable = BoundedTable<IpKey, SourceState, KeyHasher>;
   using BucketTable = BoundedTable<IpKey, Bucket, KeyHasher>;
-  static constexpr int kConnections = 2;  // index of TCP connections in SourceState::open
+  // Open connections of untrusted sources, by source and by prefix. Exact
+  // (never evicted: an entry exists only while it counts a connection the
+  // transport holds, so the transport's table bounds them), so a flood of
+  // new sources cannot make the shield forget what a source holds.
+  using ConnectionCounts = std::unordered_map<IpKey, uint32_t, KeyHasher>;
 
   // A check matched: true when it acts (enforce), false when only counted.
   bool enforce(Mode mode, ShieldReason reason);
@@ -228,6 +236,11 @@ class Shield final : public transport::MessageSink,
   IpKey prefixKeyOf(const IpKey& ip) const;
   int prefixBits(const IpKey& ip) const;
   void adjust(const IpKey& ip, int kind, int delta);
+  // Stops counting an untrusted connection (closed, or promoted).
+  void forgetConnection(transport::ConnectionId id);
+  // Tells the transport that tracked connections now count as trusted:
+  // those from `only`, or (null) every one whose source is in trusted_.
+  void promoteConnections(const IpKey* only);
 
   // Places (or escalates) a ban. base: the first ban's length. Returns the
   // record, or null when none was placed.
@@ -258,6 +271,8 @@ class Shield final : public transport::MessageSink,
   VouchTable vouched_;
   BanTable bans_;
   std::unordered_map<transport::ConnectionId, IpKey> connections_;
+  ConnectionCounts connectionsBySource_;
+  ConnectionCounts connectionsByPrefix_;
   std::vector<PrefixKey> hitsQueue_;  // bans whose hit count changed since the last report
   Timer tick_;
   uint64_t sweptExpired_ = 0;  // active bans found expired by the sweep (not by a lookup)

@@ -390,35 +390,133 @@ TEST_F(ShieldTest, OpenTransactionsAndDialogsLimitNewRequests) {
 }
 
 TEST_F(ShieldTest, TcpConnectionsPerSourceAndPrefix) {
+  using transport::Admission;
   ShieldConfig c = loose();
   c.maxConcurrent = 2;
   c.prefixMaxConcurrent = 3;
   make(c);
   auto at = [](const char* ip) { return net::SockAddr(*net::IpAddress::parse(ip), 40000); };
-  ASSERT_TRUE(shield->acceptConnection(at("192.0.2.30")));
-  shield->onConnectionOpened(1, at("192.0.2.30"));
-  ASSERT_TRUE(shield->acceptConnection(at("192.0.2.30")));
-  shield->onConnectionOpened(2, at("192.0.2.30"));
-  EXPECT_FALSE(shield->acceptConnection(at("192.0.2.30")));
-  ASSERT_TRUE(shield->acceptConnection(at("192.0.2.31")));
-  shield->onConnectionOpened(3, at("192.0.2.31"));
-  EXPECT_FALSE(shield->acceptConnection(at("192.0.2.32")));  // the /24 holds 3
+  auto open = [&](transport::ConnectionId id, const char* ip) {
+    const Admission a = shield->acceptConnection(at(ip));
+    if (a == Admission::Untrusted || a == Admission::Trusted)
+      shield->onConnectionOpened(id, at(ip), a);
+    return a;
+  };
+  EXPECT_EQ(open(1, "192.0.2.30"), Admission::Untrusted);
+  EXPECT_EQ(open(2, "192.0.2.30"), Admission::Untrusted);
+  EXPECT_EQ(open(0, "192.0.2.30"), Admission::UntrustedSource);
+  EXPECT_EQ(open(3, "192.0.2.31"), Admission::Untrusted);
+  EXPECT_EQ(open(0, "192.0.2.32"), Admission::UntrustedPrefix);  // the /24 holds 3
   shield->onConnectionClosed(1);
-  EXPECT_TRUE(shield->acceptConnection(at("192.0.2.32")));
+  EXPECT_EQ(shield->acceptConnection(at("192.0.2.32")), Admission::Untrusted);
   EXPECT_EQ(sink.closed, (std::vector<transport::ConnectionId>{1}));
-  // Trusted sources are not limited.
+  // Trusted sources are neither limited nor counted.
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(shield->acceptConnection(at("127.0.0.1")));
-    shield->onConnectionOpened(100 + i, at("127.0.0.1"));
+    ASSERT_EQ(open(100 + i, "127.0.0.1"), Admission::Trusted);
   }
   EXPECT_EQ(shield->stats().connectionsRefused, 2u);
   EXPECT_EQ(shield->stats().openConnections, 2u);
+  EXPECT_EQ(shield->stats().dropped[static_cast<size_t>(ShieldReason::Concurrency)], 2u);
+  // IPv6: the prefix is the /64.
+  EXPECT_EQ(open(10, "2001:db8:1:2::a"), Admission::Untrusted);
+  EXPECT_EQ(open(11, "2001:db8:1:2::b"), Admission::Untrusted);
+  EXPECT_EQ(open(12, "2001:db8:1:2:ffff::c"), Admission::Untrusted);
+  EXPECT_EQ(open(0, "2001:db8:1:2::d"), Admission::UntrustedPrefix);
+  EXPECT_EQ(open(13, "2001:db8:1:3::d"), Admission::Untrusted);  // the next /64
+}
+
+TEST_F(ShieldTest, ConnectionCountsSurviveAFloodOfNewSources) {
+  // The per-source state of the rate checks is a bounded LRU table that a
+  // flood of new (spoofable, UDP) sources churns. The connection counts
+  // must not go with it, or a source could open its limit again and again.
+  using transport::Admission;
+  ShieldConfig c = loose();
+  c.maxSources = 16;
+  c.maxPrefixes = 16;
+  c.maxConcurrent = 2;
+  c.prefixMaxConcurrent = 2;
+  make(c);
+  // More holders than the tables' eviction probes look at, so the old ends
+  // of the LRU lists are all pinned and get evicted regardless.
+  std::vector<net::SockAddr> holders;
+  transport::ConnectionId id = 0;
+  for (int h = 0; h < 12; ++h) {
+    holders.emplace_back(*net::IpAddress::parse("198.51." + std::to_string(h) + ".7"), 40000);
+    for (int k = 0; k < 2; ++k) {
+      ASSERT_EQ(shield->acceptConnection(holders.back()), Admission::Untrusted);
+      shield->onConnectionOpened(++id, holders.back(), Admission::Untrusted);
+    }
+  }
+  for (int i = 0; i < 200; ++i) {
+    const std::string ip = "10.0." + std::to_string(i) + ".1";
+    (void)send(ip.c_str(), request("REGISTER"));
+  }
+  EXPECT_GT(shield->stats().sourcesEvicted, 0u);
+  for (const auto& h : holders) {
+    EXPECT_EQ(shield->acceptConnection(h), Admission::UntrustedSource) << h.toString();
+  }
+  shield->onConnectionClosed(1);
+  EXPECT_EQ(shield->acceptConnection(holders[0]), Admission::Untrusted);
+  for (transport::ConnectionId i = 2; i <= id; ++i) shield->onConnectionClosed(i);
+  EXPECT_EQ(shield->stats().openConnections, 0u);
+}
+
+TEST_F(ShieldTest, AcceptSaysWhoIsTrusted) {
+  using transport::Admission;
+  make();
+  auto at = [](const char* ip) { return net::SockAddr(*net::IpAddress::parse(ip), 1); };
+  EXPECT_EQ(shield->acceptConnection(at("127.0.0.1")), Admission::Trusted);     // gateway
+  EXPECT_EQ(shield->acceptConnection(at("203.0.113.9")), Admission::Trusted);   // trusted CIDR
+  EXPECT_EQ(shield->acceptConnection(at("192.0.2.80")), Admission::Untrusted);  // stranger
+  shield->vouch(*net::IpAddress::parse("192.0.2.80"), seconds(10));
+  EXPECT_EQ(shield->acceptConnection(at("192.0.2.80")), Admission::Trusted);  // vouched
+  advance(Millis(10'001));
+  EXPECT_EQ(shield->acceptConnection(at("192.0.2.80")), Admission::Untrusted);
+
+  // With the checks off, the shield still says who is trusted (the
+  // transport's reserved share depends on it) and refuses nobody.
+  ShieldConfig off;
+  off.enabled = false;
+  off.maxConcurrent = 1;
+  make(off);
+  (void)shield->suspend(*net::IpAddress::parse("192.0.2.81"), BanReason::Manual, "test");
+  EXPECT_EQ(shield->acceptConnection(at("127.0.0.1")), Admission::Trusted);
+  EXPECT_EQ(shield->acceptConnection(at("192.0.2.81")), Admission::Untrusted);
+}
+
+TEST_F(ShieldTest, VouchAndProvisioningTakeOpenConnectionsOutOfTheLimits) {
+  using transport::Admission;
+  ShieldConfig c = loose();
+  c.maxConcurrent = 2;
+  make(c);
+  const auto a = net::SockAddr(*net::IpAddress::parse("192.0.2.90"), 1);
+  const auto b = net::SockAddr(*net::IpAddress::parse("192.0.2.91"), 1);
+  shield->onConnectionOpened(1, a, Admission::Untrusted);
+  shield->onConnectionOpened(2, a, Admission::Untrusted);
+  shield->onConnectionOpened(3, b, Admission::Untrusted);
+  EXPECT_EQ(shield->acceptConnection(a), Admission::UntrustedSource);
+  // a authenticates (on connection 1, say): both its connections are trusted now.
+  shield->vouch(a.ip(), seconds(60));
+  EXPECT_EQ(shield->stats().openConnections, 1u);
+  EXPECT_EQ(shield->acceptConnection(a), Admission::Trusted);
+  // b is provisioned as a gateway.
+  shield->setTrusted(shield->buildTrusted({cidr("192.0.2.91")}));
+  EXPECT_EQ(shield->stats().openConnections, 0u);
+  EXPECT_EQ(shield->acceptConnection(b), Admission::Trusted);
+  shield->onConnectionClosed(1);
+  shield->onConnectionClosed(3);
+  EXPECT_EQ(sink.closed, (std::vector<transport::ConnectionId>{1, 3}));
 }
 
 TEST_F(ShieldTest, BannedSourcesCannotConnect) {
   make();
   (void)shield->suspend(*net::IpAddress::parse("192.0.2.40"), BanReason::Manual, "test");
-  EXPECT_FALSE(shield->acceptConnection(net::SockAddr(*net::IpAddress::parse("192.0.2.40"), 1)));
+  EXPECT_EQ(shield->acceptConnection(net::SockAddr(*net::IpAddress::parse("192.0.2.40"), 1)),
+            transport::Admission::Banned);
+  // A ban beats a vouch.
+  shield->vouch(*net::IpAddress::parse("192.0.2.40"), seconds(100));
+  EXPECT_EQ(shield->acceptConnection(net::SockAddr(*net::IpAddress::parse("192.0.2.40"), 1)),
+            transport::Admission::Banned);
 }
 
 TEST_F(ShieldTest, TrustedExcessGets503NeverABan) {

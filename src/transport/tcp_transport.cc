@@ -1,17 +1,20 @@
-// TCP half of Transport: accepting under the connection caps, the connection
-// table (by id and by remote address, RFC 3261 §18.2.2 / §18.4 connection
-// reuse), Content-Length framing through sip::nextFrame (RFC 3261 §18.3),
-// CRLF keep-alives (RFC 5626 §4.4.1), outbound non-blocking connects, write
-// queues with a slow-reader cap, and the idle and connect timeouts. TLS
-// connections are the same streams with an SSL in between (tls.h): the
-// handshake runs after the TCP connect (or accept), bounded by the connect
-// timeout, and reads and writes go through it.
+// TCP half of Transport: admission at accept (the table, per-IP cap, the
+// sink's verdict and the reserved share; see TransportLimits), the
+// connection table (by id and by remote address, RFC 3261 §18.2.2 / §18.4
+// connection reuse), Content-Length framing through sip::nextFrame
+// (RFC 3261 §18.3), CRLF keep-alives (RFC 5626 §4.4.1), outbound
+// non-blocking connects, bounded read buffers and write queues with a
+// slow-reader cap, and the deadlines: connect, TLS handshake, message
+// completion and idle. TLS connections are the same streams with an SSL in
+// between (tls.h): the handshake runs after the TCP connect (or accept), and
+// reads and writes go through it.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +25,15 @@
 namespace tollgate::transport {
 
 namespace {
+
+// How much one read may take: a whole chunk when nothing is buffered (it is
+// framed straight out of the read buffer), else what keeps the unframed
+// bytes within kTcpMaxReadBuffer. Never 0: a partial message is always
+// shorter than that (see kTcpMaxReadBuffer).
+size_t readRoom(const Connection* c) {
+  if (c->in.empty()) return kTcpReadChunk;
+  return std::min(kTcpReadChunk, kTcpMaxReadBuffer - std::min(c->in.size(), kTcpMaxReadBuffer - 1));
+}
 
 bool isWildcard(const net::IpAddress& ip) {
   for (size_t i = 0; i < ip.size(); ++i) {
@@ -38,8 +50,36 @@ void closeWithReset(int fd) {
   ::close(fd);
 }
 
-void releaseIfIdle(std::string& buf) {
-  if (buf.empty() && buf.capacity() > kTcpKeptBufferCapacity) std::string().swap(buf);
+// Heap bytes a buffer holds (none while it fits the string itself).
+size_t heapBytes(const std::string& s) {
+  static const size_t kInline = std::string().capacity();
+  return s.capacity() > kInline ? s.capacity() + 1 : 0;
+}
+
+// Trusted connections keep a small idle buffer for their next message; an
+// untrusted one keeps nothing its budget would have to carry.
+void releaseIfIdle(std::string& buf, bool trusted) {
+  if (buf.empty() && heapBytes(buf) > (trusted ? kTcpKeptBufferCapacity : 0)) {
+    std::string().swap(buf);
+  }
+}
+
+// Appends to a connection buffer whose length the caller keeps within cap.
+// Grows geometrically like std::string, but never past cap (std::string's
+// own growth may double the capacity beyond it), so cap bounds the memory
+// and not only the length.
+void appendBounded(std::string& buf, std::string_view data, size_t cap) {
+  const size_t need = buf.size() + data.size();
+  if (need <= buf.capacity()) {
+    buf.append(data);
+    return;
+  }
+  std::string grown;
+  // From an empty string, reserve() allocates what is asked (at least 30).
+  grown.reserve(std::max(need, std::min(cap, 2 * buf.capacity())));
+  grown.append(buf);
+  grown.append(data);
+  buf.swap(grown);
 }
 
 }  // namespace
@@ -75,27 +115,46 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
       }
     }
     const net::SockAddr remote = net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
-    auto ipCount = perIp.find(remote.ip());
-    const size_t fromThisIp = ipCount == perIp.end() ? 0 : ipCount->second;
-    if (connections.size() >= limits.tcpMaxConnections ||
-        fromThisIp >= limits.tcpMaxConnectionsPerIp) {
-      // Accept-then-close: leaving it in the backlog would let one source
-      // fill the queue for everyone.
-      closeWithReset(fd);
-      ++stats.tcpRejectedLimit;
+    // Accept-then-refuse: leaving a connection in the backlog would let one
+    // source fill the queue for everyone. The order is TransportLimits'.
+    if (connections.size() >= limits.tcpMaxConnections) {
+      refuse(fd, remote, ConnectionRefusal::TableFull);
       continue;
     }
-    if (!sink.acceptConnection(remote)) {
-      closeWithReset(fd);
-      ++stats.tcpRejectedFilter;
+    auto ipCount = perIp.find(remote.ip());
+    if (ipCount != perIp.end() && ipCount->second >= limits.tcpMaxConnectionsPerIp) {
+      refuse(fd, remote, ConnectionRefusal::PerIp);
+      continue;
+    }
+    const Admission admission = sink.acceptConnection(remote);
+    switch (admission) {
+      case Admission::Trusted:
+      case Admission::Untrusted:
+        break;
+      case Admission::Banned:
+        refuse(fd, remote, ConnectionRefusal::Banned);
+        continue;
+      case Admission::UntrustedSource:
+        refuse(fd, remote, ConnectionRefusal::UntrustedSource);
+        continue;
+      case Admission::UntrustedPrefix:
+        refuse(fd, remote, ConnectionRefusal::UntrustedPrefix);
+        continue;
+    }
+    const bool trusted = admission == Admission::Trusted;
+    if (!trusted && untrustedOpen >= untrustedCapacity()) {
+      refuse(fd, remote, ConnectionRefusal::Reserved);
       continue;
     }
     ++stats.tcpAccepted;
-    Connection* c = addConnection(fd, remote, ls.info.id, /*connecting=*/false, ls.info.protocol);
+    Connection* c =
+        addConnection(fd, remote, ls.info.id, /*connecting=*/false, ls.info.protocol, trusted);
+    c->inbound = true;
     // Before the TLS handshake: every open is matched by onConnectionClosed,
     // also when the handshake cannot even start.
-    sink.onConnectionOpened(c->id, remote);
+    sink.onConnectionOpened(c->id, remote, admission);
     if (ls.fd < 0) return;  // the sink closed the transport
+    if (c->closed) continue;
     if (ls.info.protocol == Protocol::Tls) {
       c->ssl = tls ? tls->accept(c->fd) : nullptr;
       if (c->ssl == nullptr) {
@@ -103,17 +162,51 @@ void Transport::Impl::onAcceptable(ListenerState& ls) {
         continue;
       }
       c->handshaking = true;
-      // The handshake gets the connect timeout, not the idle one: a peer
-      // that opens TCP and never speaks TLS must not hold a slot for long.
-      c->timer.start(loop.timers(), limits.tcpConnectTimeout);
+      // A peer that opens TCP and never finishes TLS (or trickles its
+      // handshake) must not hold a slot for long.
+      c->timer.start(loop.timers(), limits.tlsHandshakeTimeout);
+      // Nor, while a stranger, more than its share of the memory.
+      if (!account(c)) continue;
+    } else if (!trusted) {
+      // A stranger's first message is due from now: a silent or trickling
+      // connection holds its slot for tcpMessageTimeout at most.
+      expectMessageBy(c, loop.now() + limits.tcpMessageTimeout);
     }
   }
+}
+
+void Transport::Impl::refuse(int fd, const net::SockAddr& remote, ConnectionRefusal why) {
+  closeWithReset(fd);
+  ++stats.tcpRefused[static_cast<size_t>(why)];
+  switch (why) {
+    case ConnectionRefusal::TableFull:
+    case ConnectionRefusal::PerIp:
+    case ConnectionRefusal::Reserved:
+      ++stats.tcpRejectedLimit;
+      break;
+    default:
+      ++stats.tcpRejectedFilter;
+      break;
+  }
+  if (refusalLog.allow(loop.now())) {
+    log::warn("transport.connection_refused")
+        .kv("reason", connectionRefusalName(why))
+        .kv("remote", remote.toString())
+        .kv("open", connections.size())
+        .kv("open_untrusted", untrustedOpen)
+        .kv("refused_unlogged", refusalLog.takeSuppressed());
+  }
+}
+
+size_t Transport::Impl::untrustedCapacity() const {
+  const size_t reserved = limits.tcpMaxConnections * limits.tcpReservedPercent / 100;
+  return limits.tcpMaxConnections > reserved ? limits.tcpMaxConnections - reserved : 0;
 }
 
 // ------------------------------------------------------------ connection table
 
 Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, ListenerId local,
-                                           bool connecting, Protocol protocol) {
+                                           bool connecting, Protocol protocol, bool trusted) {
   int one = 1;
   // Each write is one whole SIP message; Nagle would only delay it.
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -126,6 +219,7 @@ Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, 
   c->remote = remote;
   c->local = local;
   c->connecting = connecting;
+  c->trusted = trusted;
   c->lastActivity = loop.now();
   c->events = connecting ? EPOLLOUT : EPOLLIN;
   c->timer.setCallback([this, c] {
@@ -140,7 +234,9 @@ Connection* Transport::Impl::addConnection(int fd, const net::SockAddr& remote, 
   connections.emplace(c->id, std::move(owned));
   byRemote.emplace(remote, c);
   ++perIp[remote.ip()];
+  if (!trusted) ++untrustedOpen;
   stats.tcpOpen = connections.size();
+  stats.tcpOpenUntrusted = untrustedOpen;
   return c;
 }
 
@@ -170,36 +266,107 @@ void Transport::Impl::closeConnection(Connection* c, bool notify) {
   }
   auto ip = perIp.find(c->remote.ip());
   if (ip != perIp.end() && --ip->second == 0) perIp.erase(ip);
+  if (!c->trusted) {
+    --untrustedOpen;
+    untrustedBuffered -= c->accountedBytes;
+    c->accountedBytes = 0;
+  }
   const ConnectionId id = c->id;
   auto it = connections.find(id);
   graveyard.push_back(std::move(it->second));  // freed by reap(), not under our feet
   connections.erase(it);
   stats.tcpOpen = connections.size();
+  stats.tcpOpenUntrusted = untrustedOpen;
   if (notify) sink.onConnectionClosed(id);
 }
 
 void Transport::Impl::onConnectionTimer(Connection* c) {
   if (c->closed) return;
-  if (c->connecting || c->handshaking) {
-    if (c->connecting) {
-      ++stats.tcpConnectFailed;
-    } else {
-      ++stats.tlsHandshakeFailed;
-    }
-    log::debug(c->connecting ? "transport.connect_timeout" : "transport.tls_handshake_timeout")
-        .kv("remote", c->remote.toString());
+  if (c->connecting) {
+    ++stats.tcpConnectFailed;
+    log::debug("transport.connect_timeout").kv("remote", c->remote.toString());
     closeConnection(c);
+    return;
+  }
+  if (c->handshaking) {
+    ++stats.tlsHandshakeTimeouts;
+    closeOnLimit(c, "tls_handshake_timeout");
+    return;
+  }
+  const MonoTime now = loop.now();
+  if (c->messageDue && now >= *c->messageDue) {
+    ++stats.tcpClosedMessageTimeout;
+    closeOnLimit(c, "message_timeout");
     return;
   }
   // The timer is not restarted on every byte; it checks lastActivity when it
   // fires and re-arms for the rest of the window.
-  const auto idleFor = loop.now() - c->lastActivity;
-  if (idleFor >= limits.tcpIdleTimeout) {
+  if (now - c->lastActivity >= limits.tcpIdleTimeout) {
     ++stats.tcpClosedIdle;
     closeConnection(c);
     return;
   }
-  c->timer.start(loop.timers(), std::chrono::ceil<Millis>(limits.tcpIdleTimeout - idleFor));
+  armTimer(c);
+}
+
+void Transport::Impl::armTimer(Connection* c) {
+  MonoTime next = c->lastActivity + limits.tcpIdleTimeout;
+  if (c->messageDue && *c->messageDue < next) next = *c->messageDue;
+  const MonoTime now = loop.now();
+  c->timer.start(loop.timers(), next > now ? std::chrono::ceil<Millis>(next - now) : Millis(0));
+}
+
+void Transport::Impl::expectMessageBy(Connection* c, MonoTime due) {
+  c->messageDue = due;
+  // Only ever brought forward: a later idle check re-arms for the rest.
+  if (!c->handshaking && !c->connecting && (!c->timer.active() || c->timer.deadline() > due)) {
+    armTimer(c);
+  }
+}
+
+void Transport::Impl::closeOnLimit(Connection* c, std::string_view why) {
+  // sip.tcp_close applies to peers we close on them, not to our own
+  // outbound connections (a carrier slow to handshake is not an attacker).
+  c->resetOnClose = c->inbound && limits.tcpCloseReset;
+  if (c->resetOnClose) ++stats.tcpClosedDeadlineReset;
+  if (deadlineLog.allow(loop.now())) {
+    log::info("transport.limit_close")
+        .kv("reason", why)
+        .kv("remote", c->remote.toString())
+        .kv("trusted", c->trusted)
+        .kv("reset", c->resetOnClose)
+        .kv("closed_unlogged", deadlineLog.takeSuppressed());
+  }
+  closeConnection(c);
+}
+
+bool Transport::Impl::account(Connection* c) {
+  if (c->trusted || c->closed) return true;
+  const size_t now = heapBytes(c->in) + heapBytes(c->out) +
+                     (c->ssl != nullptr && c->handshaking ? kTlsHandshakeCharge : 0);
+  untrustedBuffered = untrustedBuffered - c->accountedBytes + now;
+  c->accountedBytes = now;
+  if (untrustedBuffered <= limits.tcpUntrustedBufferBudget) return true;
+  ++stats.tcpClosedBufferBudget;
+  closeOnLimit(c, "buffer_budget");
+  return false;
+}
+
+void Transport::Impl::promote(Connection* c) {
+  if (c->trusted || c->closed) return;
+  c->trusted = true;
+  --untrustedOpen;
+  stats.tcpOpenUntrusted = untrustedOpen;
+  untrustedBuffered -= c->accountedBytes;
+  c->accountedBytes = 0;
+  // The first-message deadline was for a stranger; a pending partial
+  // message keeps its own.
+  if (c->in.empty()) c->messageDue.reset();
+}
+
+size_t Transport::Impl::outputCap(const Connection* c) const {
+  return c->trusted ? limits.tcpMaxOutputQueue
+                    : std::min(limits.tcpMaxOutputQueue, kTcpUntrustedMaxOutputQueue);
 }
 
 void Transport::Impl::setInterest(Connection* c, uint32_t events) {
@@ -232,10 +399,16 @@ void Transport::Impl::stepHandshake(Connection* c) {
   switch (tlsHandshake(c->ssl)) {
     case TlsIo::Done:
       c->handshaking = false;
+      // The handshake's charge goes (only ever a decrease, so this cannot
+      // trip the budget; checked all the same, as everywhere).
+      if (!account(c)) return;
       ++stats.tlsHandshakes;
       c->peerNames = tlsVerifiedPeerNames(c->ssl);
       c->lastActivity = loop.now();
-      c->timer.start(loop.timers(), limits.tcpIdleTimeout);
+      if (!c->trusted) {
+        c->messageDue = loop.now() + limits.tcpMessageTimeout;  // a stranger's first message
+      }
+      armTimer(c);
       setInterest(c, c->outPending() > 0 ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
       if (c->outPending() > 0) flushOutput(c);
       // Application data may have arrived in the same flight as the
@@ -280,7 +453,7 @@ void Transport::Impl::finishConnect(Connection* c, uint32_t events) {
     stepHandshake(c);
     return;
   }
-  c->timer.start(loop.timers(), limits.tcpIdleTimeout);
+  armTimer(c);
   setInterest(c, c->outPending() > 0 ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN});
   flushOutput(c);
 }
@@ -291,7 +464,7 @@ void Transport::Impl::readTls(Connection* c) {
   // the socket again, bounded per event like plain reads.
   for (int i = 0; i < kTcpReadsPerEvent * 4; ++i) {
     size_t got = 0;
-    switch (tlsRead(c->ssl, tcpReadBuffer.get(), kTcpReadChunk, &got)) {
+    switch (tlsRead(c->ssl, tcpReadBuffer.get(), readRoom(c), &got)) {
       case TlsIo::Done:
         c->lastActivity = loop.now();
         if (!onBytes(c, std::string_view(tcpReadBuffer.get(), got))) return;
@@ -326,7 +499,8 @@ void Transport::Impl::readConnection(Connection* c) {
     return;
   }
   for (int i = 0; i < kTcpReadsPerEvent; ++i) {
-    ssize_t n = ::read(c->fd, tcpReadBuffer.get(), kTcpReadChunk);
+    const size_t room = readRoom(c);
+    ssize_t n = ::read(c->fd, tcpReadBuffer.get(), room);
     if (n == 0) {
       closeConnection(c);  // orderly close by the peer
       return;
@@ -338,7 +512,7 @@ void Transport::Impl::readConnection(Connection* c) {
     }
     c->lastActivity = loop.now();
     if (!onBytes(c, std::string_view(tcpReadBuffer.get(), static_cast<size_t>(n)))) return;
-    if (static_cast<size_t>(n) < kTcpReadChunk) return;  // drained
+    if (static_cast<size_t>(n) < room) return;  // drained (or the buffer is full)
   }
 }
 
@@ -346,10 +520,11 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
   // Common case: nothing left over from earlier reads, so frame straight out
   // of the read buffer and copy only what stays unframed.
   const bool buffered = !c->in.empty();
-  if (buffered) c->in.append(data);
+  if (buffered) appendBounded(c->in, data, kTcpMaxReadBuffer);
   const std::string_view buf = buffered ? std::string_view(c->in) : data;
 
   size_t consumed = 0;
+  bool delivered = false;
   while (consumed < buf.size()) {
     const sip::Frame f = sip::nextFrame(buf.substr(consumed));
     if (f.kind == sip::Frame::NeedMore) break;
@@ -371,6 +546,7 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
       continue;
     }
     ++stats.tcpReceived;
+    delivered = true;
     Flow flow;
     flow.protocol = c->protocol;
     flow.remote = c->remote;
@@ -380,6 +556,9 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
       if (c->closed) return false;  // the filter closed it
       continue;
     }
+    // A message the shield let through: what an untrusted source owes
+    // (junk it drops does not buy a stranger more time).
+    c->firstMessageDone = true;
     tap(TapDirection::In, flow, frame);
     sink.onMessage(flow, std::string(frame));
     if (c->closed) return false;  // the sink closed it (or a send on it failed)
@@ -388,22 +567,37 @@ bool Transport::Impl::onBytes(Connection* c, std::string_view data) {
   if (buffered) {
     c->in.erase(0, consumed);
   } else {
-    c->in.assign(buf.substr(consumed));
+    c->in.clear();
+    appendBounded(c->in, buf.substr(consumed), kTcpMaxReadBuffer);
   }
-  if (c->in.size() > kTcpMaxReadBuffer) {
+  if (c->in.size() >= kTcpMaxReadBuffer) {  // cannot happen (see kTcpMaxReadBuffer)
     ++stats.tcpFramingErrors;
     closeConnection(c);
     return false;
   }
-  releaseIfIdle(c->in);
+  releaseIfIdle(c->in, c->trusted);
+  if (!account(c)) return false;
+  // A stranger's first-message deadline stands until a message of it
+  // passed the filter, whatever else it sends meanwhile.
+  const bool owesFirst = !c->trusted && !c->firstMessageDone;
+  if (!c->in.empty()) {
+    // A message has begun: complete within tcpMessageTimeout of its first
+    // byte (here, or in an earlier read while one was already pending).
+    if (!c->messageDue || (delivered && !owesFirst)) {
+      expectMessageBy(c, loop.now() + limits.tcpMessageTimeout);
+    }
+  } else if (!owesFirst) {
+    c->messageDue.reset();  // nothing pending: the idle rule alone
+  }
   return true;
 }
 
 // ------------------------------------------------------------ output
 
 Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view bytes) {
+  const size_t cap = outputCap(c);
   if (c->connecting || c->handshaking || c->outPending() > 0) {
-    if (c->outPending() + bytes.size() > limits.tcpMaxOutputQueue) {
+    if (c->outPending() + bytes.size() > cap) {
       // The peer does not read (or cannot connect): give up on it rather
       // than buffer without bound.
       ++stats.tcpClosedSlowReader;
@@ -413,7 +607,12 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
       closeConnection(c);
       return Err(SendError::QueueFull);
     }
-    c->out.append(bytes);
+    if (c->out.size() + bytes.size() > c->out.capacity() && c->outOffset > 0) {
+      c->out.erase(0, c->outOffset);  // reuse the sent prefix before growing
+      c->outOffset = 0;
+    }
+    appendBounded(c->out, bytes, cap);
+    if (!account(c)) return Err(SendError::QueueFull);
     return Ok{};
   }
   ssize_t n = 0;
@@ -443,13 +642,15 @@ Result<Ok, SendError> Transport::Impl::write(Connection* c, std::string_view byt
   }
   if (n > 0) c->lastActivity = loop.now();
   if (static_cast<size_t>(n) < bytes.size()) {
-    if (bytes.size() - static_cast<size_t>(n) > limits.tcpMaxOutputQueue) {
+    if (bytes.size() - static_cast<size_t>(n) > cap) {
       ++stats.tcpClosedSlowReader;
       closeConnection(c);
       return Err(SendError::QueueFull);
     }
-    c->out.assign(bytes.substr(static_cast<size_t>(n)));
+    c->out.clear();
     c->outOffset = 0;
+    appendBounded(c->out, bytes.substr(static_cast<size_t>(n)), cap);
+    if (!account(c)) return Err(SendError::QueueFull);
     setInterest(c, EPOLLIN | EPOLLOUT);
   }
   return Ok{};
@@ -484,7 +685,8 @@ void Transport::Impl::flushOutput(Connection* c) {
   if (c->outPending() == 0) {
     c->out.clear();
     c->outOffset = 0;
-    releaseIfIdle(c->out);
+    releaseIfIdle(c->out, c->trusted);
+    if (!account(c)) return;  // only shrinks; cannot trip the budget
     setInterest(c, EPOLLIN);
   } else {
     if (c->outOffset > c->out.size() / 2) {  // keep appends from growing the string forever

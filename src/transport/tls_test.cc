@@ -2,7 +2,7 @@
 // made here by OpenSSL (a test CA, server and client certificates): the
 // handshake, messages both ways on one connection, client-certificate names,
 // refusal of an untrusted client certificate, server verification by IP,
-// and a peer that never finishes the handshake.
+// and peers that never finish the handshake (silent, or trickling it).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -11,12 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "transport/transport.h"
@@ -131,6 +133,15 @@ std::string sipMessage(std::string_view tag) {
   return "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bK1\r\n"
          "Content-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// A blocking TCP connect to `to` (no TLS: the tests play broken peers).
+int connectRaw(const net::SockAddr& to) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_storage ss;
+  socklen_t len = to.toSockaddr(&ss);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  return fd;
 }
 
 class TlsTest : public ::testing::Test {
@@ -265,10 +276,7 @@ TEST_F(TlsTest, PlainTcpOnATlsPortIsDropped) {
   Transport a(loop, sinkA);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_storage ss;
-  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  int fd = connectRaw(a.listeners()[0].address);
   std::string m = sipMessage("plain");
   ASSERT_EQ(::send(fd, m.data(), m.size(), 0), static_cast<ssize_t>(m.size()));
   ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tlsHandshakeFailed == 1; }));
@@ -279,19 +287,83 @@ TEST_F(TlsTest, PlainTcpOnATlsPortIsDropped) {
 TEST_F(TlsTest, SilentPeerTimesOutInTheHandshake) {
   RecordingSink sinkA;
   TransportLimits limits;
-  limits.tcpConnectTimeout = milliseconds(200);
+  limits.tlsHandshakeTimeout = milliseconds(200);
   Transport a(loop, sinkA, limits);
   ASSERT_TRUE(a.configureTls(server()));
   ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_storage ss;
-  socklen_t len = a.listeners()[0].address.toSockaddr(&ss);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
+  int fd = connectRaw(a.listeners()[0].address);
   ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 1; }));
   ASSERT_TRUE(runUntil(
       loop, [&] { return a.stats().tcpOpen == 0; }, milliseconds(1000)));
-  EXPECT_EQ(a.stats().tlsHandshakeFailed, 1u);
+  EXPECT_EQ(a.stats().tlsHandshakeTimeouts, 1u);
+  EXPECT_EQ(a.stats().tlsHandshakeFailed, 0u);
   ::close(fd);
+}
+
+TEST_F(TlsTest, TrickledHandshakeIsResetAtTheDeadline) {
+  // A ClientHello record a byte at a time: OpenSSL keeps waiting for the
+  // rest of the record, so only the deadline ends it.
+  RecordingSink sinkA;
+  TransportLimits limits;
+  limits.tlsHandshakeTimeout = milliseconds(300);
+  limits.tcpCloseReset = true;
+  Transport a(loop, sinkA, limits);
+  ASSERT_TRUE(a.configureTls(server()));
+  ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
+  int fd = connectRaw(a.listeners()[0].address);
+  std::string hello("\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03", 11);
+  hello += std::string(189, '\x01');
+  const auto begin = Clock::now();
+  std::string kind;
+  for (char b : hello) {
+    if (::send(fd, &b, 1, MSG_NOSIGNAL) != 1) break;
+    runUntil(
+        loop, [] { return false; }, milliseconds(25));
+    char buf[16];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+      kind = n == 0 ? "fin" : "reset";
+      break;
+    }
+  }
+  const auto spent = Clock::now() - begin;
+  EXPECT_EQ(kind, "reset");
+  EXPECT_GE(spent, milliseconds(280));
+  EXPECT_LT(spent, milliseconds(1500));
+  EXPECT_EQ(a.stats().tlsHandshakeTimeouts, 1u);
+  EXPECT_EQ(a.stats().tcpClosedDeadlineReset, 1u);
+  EXPECT_TRUE(sinkA.messages.empty());
+  ::close(fd);
+}
+
+TEST_F(TlsTest, UntrustedHandshakesInProgressShareTheBufferBudget) {
+  // Each untrusted handshake in progress is charged 48 KiB: a budget of
+  // 150 KiB holds three, the fourth stranger is closed at accept; a
+  // finished handshake gives its charge back.
+  RecordingSink sinkA;
+  TransportLimits limits;
+  limits.tcpUntrustedBufferBudget = 150 * 1024;
+  Transport a(loop, sinkA, limits);
+  ASSERT_TRUE(a.configureTls(server()));
+  ASSERT_TRUE(a.listen(*parseListenSpec("tls:127.0.0.1:0")));
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(connectRaw(a.listeners()[0].address));
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 4; }));
+  EXPECT_EQ(a.stats().tcpClosedBufferBudget, 1u);
+  EXPECT_EQ(a.stats().tcpOpen, 3u);
+  // A client that completes its handshake frees room for another stranger.
+  RecordingSink sinkB;
+  Transport b(loop, sinkB);
+  ASSERT_TRUE(b.configureTls(client("")));
+  ::close(fds[0]);
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpOpen == 2; }));
+  ASSERT_TRUE(b.send(Flow{Protocol::Tls, a.listeners()[0].address}, sipMessage("hi")));
+  ASSERT_TRUE(runUntil(loop, [&] { return sinkA.messages.size() == 1; }));
+  fds[0] = connectRaw(a.listeners()[0].address);
+  ASSERT_TRUE(runUntil(loop, [&] { return a.stats().tcpAccepted == 6; }));
+  EXPECT_EQ(a.stats().tcpClosedBufferBudget, 1u);
+  EXPECT_EQ(a.stats().tcpOpen, 4u);
+  for (int fd : fds) ::close(fd);
 }
 
 TEST_F(TlsTest, BadFilesAreNamedInTheError) {

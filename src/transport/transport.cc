@@ -63,6 +63,24 @@ bool isStream(Protocol p) {
   return p != Protocol::Udp;
 }
 
+std::string_view connectionRefusalName(ConnectionRefusal r) {
+  switch (r) {
+    case ConnectionRefusal::TableFull:
+      return "table_full";
+    case ConnectionRefusal::PerIp:
+      return "per_ip";
+    case ConnectionRefusal::Reserved:
+      return "reserved";
+    case ConnectionRefusal::Banned:
+      return "banned";
+    case ConnectionRefusal::UntrustedSource:
+      return "untrusted_source";
+    case ConnectionRefusal::UntrustedPrefix:
+      return "untrusted_prefix";
+  }
+  return "table_full";
+}
+
 std::optional<ListenSpec> parseListenSpec(std::string_view text) {
   size_t colon = text.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
@@ -264,6 +282,11 @@ void Transport::closeConnection(ConnectionId id, bool reset) {
   if (reset) ++impl_->stats.tcpClosedReset;
   impl_->closeConnection(c);
   // Freed by the reap() at the end of the handler that called us.
+}
+
+void Transport::trustConnection(ConnectionId id) {
+  auto it = impl_->connections.find(id);
+  if (it != impl_->connections.end()) impl_->promote(it->second.get());
 }
 
 const std::vector<std::string>* Transport::peerCertificateNames(ConnectionId id) const {

@@ -4,6 +4,7 @@
 // Flow it arrived on, and sends bytes along a Flow. Confined to its worker.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -50,16 +51,77 @@ struct Listener {
   net::SockAddr address;  // as bound (port 0 resolved to the real port)
 };
 
+// The connection table (TCP and TLS, inbound and outbound) and its bounds.
+// Inbound connections are admitted at accept, in this order (the first that
+// fails refuses the connection with a reset, counted by reason):
+//
+//   1. table_full  the table holds tcpMaxConnections;
+//   2. per_ip      the remote address holds tcpMaxConnectionsPerIp (every
+//                  source, trusted ones too: no single address takes the
+//                  table or the reserve);
+//   3. the sink's verdict (MessageSink::acceptConnection, the shield):
+//                  banned / untrusted_source / untrusted_prefix refuse;
+//                  otherwise the source is Trusted or Untrusted;
+//   4. reserved    an Untrusted source while untrusted connections hold
+//                  all but tcpReservedPercent of tcpMaxConnections: the rest of
+//                  the table is kept for trusted sources (provisioned
+//                  gateways, trusted CIDRs, sources vouched for by digest
+//                  authentication) and our own outbound connections.
+//
+// Deadlines: a message must be complete within tcpMessageTimeout of its
+// first byte, an inbound TLS handshake within tlsHandshakeTimeout, and an
+// untrusted source's first message within tcpMessageTimeout of the
+// connection being ready; past one, the connection is closed (RST when
+// tcpCloseReset). A connection without a partial message (a gateway's
+// keep-alive connection) is governed by tcpIdleTimeout alone.
 struct TransportLimits {
-  size_t udpBatch = 32;                              // datagrams per recvmmsg call
-  int udpReceiveBuffer = 4 << 20;                    // SO_RCVBUF request, bytes
-  size_t tcpMaxConnections = 4096;                   // whole table
-  size_t tcpMaxConnectionsPerIp = 64;                // per remote IP address
+  size_t udpBatch = 32;                // datagrams per recvmmsg call
+  int udpReceiveBuffer = 4 << 20;      // SO_RCVBUF request, bytes
+  size_t tcpMaxConnections = 4096;     // whole table
+  size_t tcpMaxConnectionsPerIp = 64;  // per remote IP address, every source
+  // Percent of tcpMaxConnections untrusted sources can never take (floor of
+  // the product: a table of 3 reserves nothing at 25).
+  unsigned tcpReservedPercent = 25;
   Millis tcpIdleTimeout{std::chrono::seconds(300)};  // no bytes either way -> close
   Millis tcpConnectTimeout{std::chrono::seconds(5)};
+  Millis tcpMessageTimeout{std::chrono::seconds(5)};    // first byte -> whole message
+  Millis tlsHandshakeTimeout{std::chrono::seconds(5)};  // inbound accept -> handshake done
+  bool tcpCloseReset = false;  // deadline closes: RST (sip.tcp_close = "reset") instead of FIN
   size_t tcpMaxOutputQueue = 1 << 20;  // bytes queued on one connection before we give up on it
   int udpSendBuffer = 1 << 20;         // SO_SNDBUF request, bytes
+  // Read and write buffers of all untrusted connections together, and
+  // their TLS handshakes in progress (kTlsHandshakeCharge each). Without it
+  // each untrusted slot could hold a partial message of almost 64 KiB
+  // (3072 x 64 KiB = 192 MiB at the defaults); a stranger's real first
+  // message (a REGISTER, an INVITE) is a few KiB, so this is room for 512
+  // of the largest at once, or 682 handshakes. The connection whose
+  // buffers would take the total past it is closed (buffer_budget).
+  size_t tcpUntrustedBufferBudget = 32u << 20;
 };
+
+// Who a new inbound connection's source is, as the sink judges it at accept
+// (see TransportLimits for how each is used).
+enum class Admission : uint8_t {
+  Trusted,          // provisioned gateway, trusted CIDR, vouched for: may use the reserve
+  Untrusted,        // anyone else: the unreserved share only
+  Banned,           // refused: the source or its prefix is banned
+  UntrustedSource,  // refused: the untrusted source holds its limit of connections
+  UntrustedPrefix,  // refused: the untrusted source's prefix holds its limit
+};
+
+// Why an inbound connection was refused at accept.
+enum class ConnectionRefusal : uint8_t {
+  TableFull,
+  PerIp,
+  Reserved,
+  Banned,
+  UntrustedSource,
+  UntrustedPrefix,
+};
+inline constexpr size_t kConnectionRefusalCount = 6;
+// "table_full", "per_ip", "reserved", "banned", "untrusted_source",
+// "untrusted_prefix"
+std::string_view connectionRefusalName(ConnectionRefusal r);
 
 struct TransportStats {
   uint64_t udpReceived = 0;
@@ -68,7 +130,7 @@ struct TransportStats {
   uint64_t udpSendErrors = 0;
   uint64_t tcpAccepted = 0;
   uint64_t tcpConnected = 0;      // outbound connections opened
-  uint64_t tcpRejectedLimit = 0;  // refused: table or per-IP cap
+  uint64_t tcpRejectedLimit = 0;  // refused: table_full, per_ip or reserved (and outbound opens)
   uint64_t tcpClosedIdle = 0;
   uint64_t tcpFramingErrors = 0;  // closed because framing was lost
   uint64_t tcpReceived = 0;       // messages
@@ -76,13 +138,20 @@ struct TransportStats {
   uint64_t tcpSendErrors = 0;
   uint64_t keepAlives = 0;  // CRLF keep-alives received (TCP pings/pongs, UDP CRLF datagrams)
   size_t tcpOpen = 0;
+  size_t tcpOpenUntrusted = 0;       // of those, accepted from untrusted sources
   uint64_t tcpConnectFailed = 0;     // outbound connects refused, failed or timed out
-  uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed tcpMaxOutputQueue
+  uint64_t tcpClosedSlowReader = 0;  // closed because the output queue passed its cap
   uint64_t tcpClosedUnwanted = 0;    // closed by closeConnection() (unknown/suspended/banned)
   uint64_t tcpClosedReset = 0;       // of those, closed with RST
   uint64_t tlsHandshakes = 0;        // TLS handshakes completed (both directions)
-  uint64_t tlsHandshakeFailed = 0;   // failed or timed out (bad/unverified certificate, not TLS)
+  uint64_t tlsHandshakeFailed = 0;   // failed (bad/unverified certificate, not TLS, peer closed)
   uint64_t tcpRejectedFilter = 0;    // refused by the sink's acceptConnection() (shield)
+  // Inbound connections refused at accept, by ConnectionRefusal.
+  std::array<uint64_t, kConnectionRefusalCount> tcpRefused{};
+  uint64_t tcpClosedMessageTimeout = 0;  // a message not complete within tcpMessageTimeout
+  uint64_t tlsHandshakeTimeouts = 0;     // a handshake not done within its deadline
+  uint64_t tcpClosedBufferBudget = 0;    // untrusted buffers together passed their budget
+  uint64_t tcpClosedDeadlineReset = 0;   // deadline/budget closes sent as RST (tcpCloseReset)
 };
 
 class MessageSink {
@@ -98,14 +167,18 @@ class MessageSink {
   virtual void onMessage(const Flow& from, std::string&& bytes) = 0;
   // A stream connection went away (peer close, error, idle, limit).
   virtual void onConnectionClosed(ConnectionId id) {}
-  // An inbound connection from `remote` was accepted, within the table and
-  // per-IP caps: false refuses it (closed with a reset, counted in
-  // tcpRejectedFilter) before it costs a table slot. The shield uses it for
-  // banned sources and its per-source/prefix connection limits.
-  virtual bool acceptConnection(const net::SockAddr& remote) { return true; }
-  // An accepted inbound connection got its id (every one is later matched by
-  // onConnectionClosed(id)).
-  virtual void onConnectionOpened(ConnectionId id, const net::SockAddr& remote) {}
+  // An inbound connection from `remote` was accepted within the table and
+  // per-IP caps: the sink's verdict (see TransportLimits). A refusal closes
+  // it with a reset before it costs a table slot (counted by reason, and in
+  // tcpRejectedFilter). The shield answers here for banned sources, its
+  // per-source/prefix limits of untrusted sources, and who is trusted.
+  // Without a sink opinion every source is Untrusted.
+  virtual Admission acceptConnection(const net::SockAddr& remote) { return Admission::Untrusted; }
+  // An accepted inbound connection got its id, admitted as `admission`
+  // (Trusted or Untrusted); every one is later matched by
+  // onConnectionClosed(id).
+  virtual void onConnectionOpened(ConnectionId id, const net::SockAddr& remote,
+                                  Admission admission) {}
 };
 
 enum class SendError : uint8_t { NoListener, SocketError, ConnectionFailed, QueueFull };
@@ -161,6 +234,11 @@ class Transport {
   // verified certificate the TLS peer on `id` presented; null when the
   // connection is not TLS, presented no certificate or it did not verify.
   const std::vector<std::string>* peerCertificateNames(ConnectionId id) const;
+  // The source of an inbound connection admitted Untrusted turned out
+  // trusted (it authenticated, or was provisioned since): from now on it
+  // counts in the trusted part of the table, may queue tcpMaxOutputQueue
+  // and owes no first message. Unknown ids are ignored.
+  void trustConnection(ConnectionId id);
 
   // Stops accepting new TCP connections and closes listening sockets' intake
   // of new streams (used when draining). UDP keeps running.

@@ -6,9 +6,11 @@
 #include <sys/socket.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/event_loop.h"
@@ -42,16 +44,48 @@ inline constexpr int kTcpAcceptsPerEvent = 64;
 // Bytes per read(2) and reads per readiness event on one connection.
 inline constexpr size_t kTcpReadChunk = 65536;
 inline constexpr int kTcpReadsPerEvent = 4;
-// Backstop on one connection's unframed bytes. Framing already fails a
-// message or header section above sip::kMaxMessageSize; this bounds memory
-// even if it did not.
-inline constexpr size_t kTcpMaxReadBuffer = 2 * sip::kMaxMessageSize + kTcpReadChunk;
+// Most unframed bytes one connection holds. The framer fails a header
+// section or message above sip::kMaxMessageSize, so a partial message is
+// always shorter; reads into a non-empty buffer are cut to fit and the
+// buffer grows no further (appendBounded), so this bounds its memory too.
+inline constexpr size_t kTcpMaxReadBuffer = sip::kMaxMessageSize;
+// Output queue of a connection accepted from an untrusted source: we only
+// answer such a peer (challenges, 403s, 503s), so more than this queued
+// means it does not read. Keeps the unreserved share of the table cheap.
+inline constexpr size_t kTcpUntrustedMaxOutputQueue = 64 * 1024;
+// What an inbound TLS handshake in progress costs in OpenSSL state and
+// buffers: 42-47 KiB of RSS each measured (OpenSSL 3.0, ECDSA P-256
+// certificate, server flight sent; docs/transport.md#memory), rounded up.
+// Charged to an untrusted connection's share of the untrusted buffer
+// budget until the handshake is done, so strangers cannot hold thousands of
+// half-open handshakes' memory either.
+inline constexpr size_t kTlsHandshakeCharge = 48 * 1024;
 // Idle buffers above this capacity are released, so thousands of quiet
 // connections do not each keep the memory of their largest message.
 inline constexpr size_t kTcpKeptBufferCapacity = 16 * 1024;
 // When accept fails for lack of file descriptors the listener stays readable;
 // pause it this long instead of spinning on it.
 inline constexpr Millis kAcceptBackoff{100};
+// Refusals at accept and deadline closes are what a flood causes in bulk:
+// at most one log line of each kind per this interval, carrying the count.
+inline constexpr Millis kFloodLogInterval{10'000};
+
+// A log line an attacker can trigger in bulk, at most once per
+// kFloodLogInterval; the line carries how many were not logged.
+struct LogThrottle {
+  MonoTime next{};
+  uint64_t suppressed = 0;
+  // True when a line may go out now; counts the event either way.
+  bool allow(MonoTime now) {
+    if (now < next) {
+      ++suppressed;
+      return false;
+    }
+    next = now + kFloodLogInterval;
+    return true;
+  }
+  uint64_t takeSuppressed() { return std::exchange(suppressed, 0); }
+};
 
 struct ListenerState {
   Listener info;
@@ -71,8 +105,18 @@ struct Connection {
   std::string in;           // bytes read but not framed yet
   std::string out;          // bytes queued for writing, from outOffset
   size_t outOffset = 0;
-  MonoTime lastActivity{};             // last byte read or written (idle rule)
-  Timer timer;                         // connect timeout while connecting, then idle check
+  MonoTime lastActivity{};  // last byte read or written (idle rule)
+  // Connect timeout while connecting, handshake deadline while handshaking,
+  // then the earlier of the idle check and messageDue.
+  Timer timer;
+  bool inbound = false;
+  bool trusted = true;            // inbound: admitted Trusted; outbound: always (ours)
+  bool firstMessageDone = false;  // a message passed the filter (ends a stranger's first deadline)
+  // When the message now expected must be complete: set by its first byte,
+  // and for an untrusted source from the moment the connection is ready
+  // until its first message; none when nothing is pending.
+  std::optional<MonoTime> messageDue;
+  size_t accountedBytes = 0;           // untrusted: this connection's share of untrustedBuffered
   bool resetOnClose = false;           // close with RST (SO_LINGER 0)
   std::vector<std::string> peerNames;  // TLS: names of the verified peer certificate
   SSL* ssl = nullptr;                  // TLS connections
@@ -104,7 +148,26 @@ struct Transport::Impl {
   Result<Ok, SendError> sendTcp(const Flow& flow, std::string_view bytes);
   Result<Connection*, SendError> openConnection(const Flow& flow);
   Connection* addConnection(int fd, const net::SockAddr& remote, ListenerId local, bool connecting,
-                            Protocol protocol);
+                            Protocol protocol, bool trusted = true);
+  // Refuses an accepted socket with a reset, counted (and logged, throttled).
+  void refuse(int fd, const net::SockAddr& remote, ConnectionRefusal why);
+  // Untrusted connections the table may hold: all but the reserved share.
+  size_t untrustedCapacity() const;
+  // Sets c->messageDue and brings the timer forward to it when needed.
+  void expectMessageBy(Connection* c, MonoTime due);
+  // Re-arms c's timer for the earlier of its idle check and messageDue.
+  void armTimer(Connection* c);
+  // A deadline or buffer limit passed: closes c, with RST when
+  // tcpCloseReset (inbound), logged (throttled).
+  void closeOnLimit(Connection* c, std::string_view why);
+  // Brings untrustedBuffered up to date with c's buffers (and TLS
+  // handshake); false (c closed, counted in tcpClosedBufferBudget) when
+  // that passes the budget.
+  bool account(Connection* c);
+  // The connection's source turned out trusted (Transport::trustConnection).
+  void promote(Connection* c);
+  // Bytes the output queue of c may hold.
+  size_t outputCap(const Connection* c) const;
   void stepHandshake(Connection* c);
   void readTls(Connection* c);
   void onConnectionEvent(Connection* c, uint32_t events);
@@ -172,6 +235,10 @@ struct Transport::Impl {
   std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections;
   std::unordered_multimap<net::SockAddr, Connection*, net::SockAddrHash> byRemote;
   std::unordered_map<net::IpAddress, size_t, net::IpAddressHash> perIp;
+  size_t untrustedOpen = 0;      // inbound connections admitted Untrusted, open now
+  size_t untrustedBuffered = 0;  // heap bytes of their read and write buffers
+  LogThrottle refusalLog;
+  LogThrottle deadlineLog;
   std::vector<std::unique_ptr<Connection>> graveyard;
 };
 

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <functional>
 #include <thread>
+#include <utility>
 
 #include "common/log.h"
+#include "sip/limits.h"
 
 namespace tollgate::transport {
 namespace {
@@ -851,8 +853,10 @@ class FilteringSink : public RecordingSink {
     ++filtered;
     return bytes.find("DROPME") == std::string_view::npos;
   }
-  bool acceptConnection(const net::SockAddr& remote) override { return accept; }
-  void onConnectionOpened(ConnectionId id, const net::SockAddr& remote) override {
+  Admission acceptConnection(const net::SockAddr& remote) override {
+    return accept ? Admission::Untrusted : Admission::Banned;
+  }
+  void onConnectionOpened(ConnectionId id, const net::SockAddr& remote, Admission) override {
     opened.push_back(id);
   }
   int filtered = 0;
@@ -888,6 +892,7 @@ TEST_F(TransportTest, RefusedConnectionIsResetAndCounted) {
   readWhileRunning(loop, c.fd, 1, &eof);
   EXPECT_TRUE(eof);
   EXPECT_EQ(t.stats().tcpRejectedFilter, 1u);
+  EXPECT_EQ(t.stats().tcpRefused[static_cast<size_t>(ConnectionRefusal::Banned)], 1u);
   EXPECT_EQ(t.stats().tcpAccepted, 0u);
   EXPECT_TRUE(sink.opened.empty());
 }
@@ -904,6 +909,344 @@ TEST_F(TransportTest, CloseConnectionByIdNotifiesTheSink) {
   bool eof = false;
   readWhileRunning(loop, c.fd, 1, &eof);
   EXPECT_TRUE(eof);
+}
+
+// ------------------------------------------------------------ admission and deadlines
+
+// Judges sources by address, as the shield does: 127.0.0.2 is a gateway.
+class JudgingSink : public RecordingSink {
+ public:
+  // Drops what a shield would (here: anything saying DROPME).
+  bool filter(const Flow&, std::string_view bytes) override {
+    return bytes.find("DROPME") == std::string_view::npos;
+  }
+  Admission acceptConnection(const net::SockAddr& remote) override {
+    if (remote.ip() == *net::IpAddress::parse("127.0.0.2")) return Admission::Trusted;
+    return verdict;
+  }
+  Admission verdict = Admission::Untrusted;
+};
+
+// A blocking connect from `local` (port 0), then non-blocking.
+RawSocket tcpFrom(std::string_view local, const net::SockAddr& to) {
+  RawSocket s(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_storage ss;
+  socklen_t len = net::SockAddr(*net::IpAddress::parse(local), 0).toSockaddr(&ss);
+  EXPECT_EQ(::bind(s.fd, reinterpret_cast<sockaddr*>(&ss), len), 0) << std::strerror(errno);
+  len = to.toSockaddr(&ss);
+  EXPECT_EQ(::connect(s.fd, reinterpret_cast<sockaddr*>(&ss), len), 0) << std::strerror(errno);
+  ::fcntl(s.fd, F_SETFL, O_NONBLOCK);
+  return s;
+}
+
+// How the peer closed a raw socket, while running the loop: "fin", "reset",
+// or "" when it is still open after `limit`.
+std::string closeKind(EventLoop& loop, int fd, milliseconds limit) {
+  std::string kind;
+  runUntil(
+      loop,
+      [&] {
+        char buf[4096];
+        for (;;) {
+          ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+          if (n > 0) continue;
+          if (n == 0) kind = "fin";
+          if (n < 0 && errno == ECONNRESET) kind = "reset";
+          break;
+        }
+        return !kind.empty();
+      },
+      limit);
+  return kind;
+}
+
+size_t refused(const Transport& t, ConnectionRefusal r) {
+  return t.stats().tcpRefused[static_cast<size_t>(r)];
+}
+
+class AdmissionTest : public TransportTest {
+ protected:
+  void start(TransportLimits limits) {
+    t = std::make_unique<Transport>(loop, sink, limits);
+    auto r = t->listen(spec("tcp:127.0.0.1:0"));
+    ASSERT_TRUE(r) << r.error();
+    addr = t->listeners()[0].address;
+  }
+  // Opens n connections from `local` and runs the loop until the transport
+  // has decided on every connection it was offered so far.
+  void open(std::string_view local, int n) {
+    const size_t want = decided() + static_cast<size_t>(n);
+    for (int i = 0; i < n; ++i) clients.push_back(tcpFrom(local, addr));
+    ASSERT_TRUE(runUntil(loop, [&] { return decided() == want; }));
+  }
+  // Runs the loop for d.
+  void pause(milliseconds d) {
+    runUntil(
+        loop, [] { return false; }, d);
+  }
+  // Inbound connections accepted or refused so far.
+  size_t decided() const {
+    size_t n = t->stats().tcpAccepted;
+    for (uint64_t r : t->stats().tcpRefused) n += r;
+    return n;
+  }
+  JudgingSink sink;
+  std::unique_ptr<Transport> t;
+  net::SockAddr addr;
+  std::vector<RawSocket> clients;
+};
+
+TEST_F(AdmissionTest, UntrustedSourcesNeverTakeTheReservedShare) {
+  TransportLimits limits;
+  limits.tcpMaxConnections = 8;
+  limits.tcpReservedPercent = 25;  // 2 of 8 kept for trusted sources
+  start(limits);
+  open("127.0.0.1", 5);
+  open("127.0.0.3", 3);
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 6u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::Reserved), 2u);
+  // The gateway still gets in, into the reserve...
+  open("127.0.0.2", 2);
+  EXPECT_EQ(t->stats().tcpOpen, 8u);
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 6u);
+  // ...until the table is full, for everyone.
+  open("127.0.0.2", 1);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::TableFull), 1u);
+  EXPECT_EQ(t->stats().tcpRejectedLimit, 3u);
+  // An untrusted close makes room for untrusted sources again.
+  ::close(std::exchange(clients[0].fd, -1));
+  ASSERT_TRUE(runUntil(loop, [&] { return t->stats().tcpOpenUntrusted == 5; }));
+  open("127.0.0.3", 1);
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 6u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::Reserved), 2u);
+}
+
+TEST_F(AdmissionTest, TrustedSourcesMayUseTheWholeTableButNotPastTheirPerIpCap) {
+  TransportLimits limits;
+  limits.tcpMaxConnections = 8;
+  limits.tcpMaxConnectionsPerIp = 5;
+  start(limits);
+  open("127.0.0.2", 6);
+  EXPECT_EQ(t->stats().tcpOpen, 5u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::PerIp), 1u);
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 0u);
+}
+
+TEST_F(AdmissionTest, TheSinksRefusalsAreCountedByReason) {
+  start(TransportLimits{});
+  sink.verdict = Admission::UntrustedSource;
+  open("127.0.0.1", 2);
+  sink.verdict = Admission::UntrustedPrefix;
+  open("127.0.0.1", 3);
+  sink.verdict = Admission::Banned;
+  open("127.0.0.1", 1);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::UntrustedSource), 2u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::UntrustedPrefix), 3u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::Banned), 1u);
+  EXPECT_EQ(t->stats().tcpRejectedFilter, 6u);
+  EXPECT_EQ(t->stats().tcpOpen, 0u);
+  for (auto& c : clients) EXPECT_EQ(closeKind(loop, c.fd, milliseconds(500)), "reset");
+}
+
+TEST_F(AdmissionTest, ZeroReserveLetsUntrustedSourcesFillTheTable) {
+  TransportLimits limits;
+  limits.tcpMaxConnections = 4;
+  limits.tcpReservedPercent = 0;
+  start(limits);
+  open("127.0.0.1", 5);
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 4u);
+  EXPECT_EQ(refused(*t, ConnectionRefusal::TableFull), 1u);
+}
+
+class DeadlineTest : public AdmissionTest {
+ protected:
+  static TransportLimits quick(bool reset = false) {
+    TransportLimits l;
+    l.tcpMessageTimeout = milliseconds(300);
+    l.tcpIdleTimeout = seconds(5);
+    l.tcpCloseReset = reset;
+    return l;
+  }
+  // Writes `bytes` one byte every `gap` while running the loop, until they
+  // are out or the peer closed; returns how long it took.
+  milliseconds trickle(const RawSocket& c, std::string_view bytes, milliseconds gap) {
+    const auto begin = Clock::now();
+    for (char b : bytes) {
+      if (::send(c.fd, &b, 1, MSG_NOSIGNAL) != 1) break;
+      pause(gap);
+      if (t->stats().tcpOpen == 0) break;
+    }
+    return std::chrono::duration_cast<milliseconds>(Clock::now() - begin);
+  }
+};
+
+TEST_F(DeadlineTest, TrickledMessageIsClosedAtTheDeadlineWithFin) {
+  start(quick());
+  RawSocket c = tcpFrom("127.0.0.2", addr);  // even a gateway's
+  const milliseconds spent = trickle(c, sipMessage(std::string(200, 'x')), milliseconds(20));
+  EXPECT_EQ(closeKind(loop, c.fd, seconds(1)), "fin");
+  EXPECT_GE(spent, milliseconds(280));
+  EXPECT_LT(spent, milliseconds(900));
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 1u);
+  EXPECT_EQ(t->stats().tcpClosedDeadlineReset, 0u);
+  EXPECT_TRUE(sink.messages.empty());
+  EXPECT_EQ(sink.closed.size(), 1u);
+}
+
+TEST_F(DeadlineTest, TrickledMessageIsResetWhenTcpCloseIsReset) {
+  start(quick(/*reset=*/true));
+  RawSocket c = tcpFrom("127.0.0.1", addr);
+  (void)trickle(c, sipMessage(std::string(200, 'x')), milliseconds(20));
+  EXPECT_EQ(closeKind(loop, c.fd, seconds(1)), "reset");
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 1u);
+  EXPECT_EQ(t->stats().tcpClosedDeadlineReset, 1u);
+}
+
+TEST_F(DeadlineTest, EachMessageGetsItsOwnDeadline) {
+  start(quick());
+  RawSocket c = tcpFrom("127.0.0.2", addr);
+  // Five messages, each taking 200 ms of the 300 ms deadline: a second in
+  // all, and every one arrives.
+  const std::string m = sipMessage("body");
+  for (int i = 0; i < 5; ++i) {
+    c.write(m.substr(0, m.size() / 2));
+    pause(milliseconds(200));
+    c.write(m.substr(m.size() / 2));
+    ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == static_cast<size_t>(i + 1); }));
+  }
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 0u);
+  EXPECT_EQ(t->stats().tcpOpen, 1u);
+}
+
+TEST_F(DeadlineTest, GatewayKeepAliveConnectionIsGovernedByTheIdleTimeout) {
+  TransportLimits limits = quick();
+  limits.tcpIdleTimeout = milliseconds(600);
+  start(limits);
+  RawSocket c = tcpFrom("127.0.0.2", addr);
+  // Pings for three message deadlines: no partial message, so it stays.
+  for (int i = 0; i < 9; ++i) {
+    c.write("\r\n\r\n");
+    EXPECT_EQ(readWhileRunning(loop, c.fd, 2, nullptr, milliseconds(100)), "\r\n");
+  }
+  EXPECT_EQ(t->stats().tcpOpen, 1u);
+  // Then silence: the idle rule closes it, and counts it as idle.
+  EXPECT_EQ(closeKind(loop, c.fd, seconds(2)), "fin");
+  EXPECT_EQ(t->stats().tcpClosedIdle, 1u);
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 0u);
+}
+
+TEST_F(DeadlineTest, UntrustedSourceMustSendItsFirstMessageInTime) {
+  start(quick());
+  RawSocket silent = tcpFrom("127.0.0.1", addr);
+  RawSocket pinger = tcpFrom("127.0.0.1", addr);
+  RawSocket talker = tcpFrom("127.0.0.1", addr);
+  talker.write(sipMessage("hello"));
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 1; }));
+  // Keep-alives are not a message: a stranger cannot hold its slot with them.
+  for (int i = 0; i < 5; ++i) {
+    pinger.write("\r\n\r\n");
+    pause(milliseconds(80));
+  }
+  EXPECT_EQ(closeKind(loop, silent.fd, seconds(1)), "fin");
+  EXPECT_EQ(closeKind(loop, pinger.fd, seconds(1)), "fin");
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 2u);
+  // The one that spoke is under the idle rule now.
+  EXPECT_EQ(closeKind(loop, talker.fd, milliseconds(400)), "");
+  EXPECT_EQ(t->stats().tcpOpen, 1u);
+}
+
+TEST_F(DeadlineTest, MessagesTheFilterDropsDoNotPayAStrangersDeadline) {
+  start(quick());
+  RawSocket junk = tcpFrom("127.0.0.1", addr);
+  // A framed message every 100 ms, each dropped by the filter, with the
+  // start of the next one behind it: still closed at the first deadline.
+  const std::string m = sipMessage("DROPME");
+  const auto begin = Clock::now();
+  std::string kind;
+  for (int i = 0; i < 10 && kind.empty(); ++i) {
+    junk.write(m + m.substr(0, 10));
+    kind = closeKind(loop, junk.fd, milliseconds(100));
+    if (kind.empty()) junk.write(m.substr(10));
+  }
+  EXPECT_EQ(kind, "fin");
+  EXPECT_LT(Clock::now() - begin, milliseconds(600));
+  EXPECT_EQ(t->stats().tcpClosedMessageTimeout, 1u);
+  EXPECT_TRUE(sink.messages.empty());
+}
+
+TEST_F(DeadlineTest, PromotedConnectionLeavesTheUntrustedShare) {
+  TransportLimits limits = quick();
+  limits.tcpMaxConnections = 4;
+  limits.tcpReservedPercent = 50;
+  start(limits);
+  RawSocket a = tcpFrom("127.0.0.1", addr);
+  RawSocket b = tcpFrom("127.0.0.3", addr);
+  a.write(sipMessage("REGISTER with good credentials"));
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 1; }));
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 2u);
+  // The source authenticated: the switch vouches, the shield promotes.
+  t->trustConnection(sink.messages[0].flow.connection);
+  t->trustConnection(sink.messages[0].flow.connection);  // twice is once
+  t->trustConnection(999999);                            // unknown: nothing
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 1u);
+  open("127.0.0.4", 1);  // the untrusted share has room again
+  EXPECT_EQ(t->stats().tcpOpenUntrusted, 2u);
+  // b never spoke: closed at its first-message deadline; a stays.
+  EXPECT_EQ(closeKind(loop, b.fd, seconds(1)), "fin");
+  EXPECT_EQ(closeKind(loop, a.fd, milliseconds(300)), "");
+}
+
+TEST_F(DeadlineTest, UntrustedPartialMessagesShareOneBudget) {
+  // Partial messages of untrusted connections together stay within the
+  // budget: the connection whose buffer would pass it is closed; trusted
+  // connections do not count.
+  TransportLimits limits = quick();
+  limits.tcpMessageTimeout = seconds(5);
+  limits.tcpUntrustedBufferBudget = 180 * 1024;
+  start(limits);
+  const std::string partial = "INVITE sip:a@b SIP/2.0\r\nX: " + std::string(50000, 'a');
+  std::vector<RawSocket> strangers;
+  for (int i = 0; i < 5; ++i) {
+    strangers.push_back(tcpFrom("127.0.0.1", addr));
+    strangers.back().write(partial);
+    ASSERT_TRUE(runUntil(loop, [&] {
+      return t->stats().tcpAccepted == static_cast<uint64_t>(i + 1) &&
+             t->stats().tcpReceived + t->stats().tcpFramingErrors == 0;
+    }));
+    pause(milliseconds(50));
+  }
+  // 180 KiB holds three 50 KB partials, not four.
+  EXPECT_EQ(t->stats().tcpClosedBufferBudget, 2u);
+  EXPECT_EQ(t->stats().tcpOpen, 3u);
+  EXPECT_EQ(closeKind(loop, strangers[3].fd, milliseconds(100)), "fin");
+  EXPECT_EQ(closeKind(loop, strangers[0].fd, milliseconds(100)), "");
+  // A gateway's partial message is not the budget's business.
+  RawSocket gw = tcpFrom("127.0.0.2", addr);
+  gw.write(partial);
+  pause(milliseconds(100));
+  EXPECT_EQ(t->stats().tcpClosedBufferBudget, 2u);
+  EXPECT_EQ(t->stats().tcpOpen, 4u);
+}
+
+TEST_F(DeadlineTest, LargestMessageArrivesWhenSentInPieces) {
+  // The read buffer is bounded to one message: the largest one still fits,
+  // whatever the pieces it arrives in.
+  TransportLimits limits = quick();
+  limits.tcpMessageTimeout = seconds(5);
+  start(limits);
+  RawSocket c = tcpFrom("127.0.0.2", addr);
+  const std::string head = sipMessage("");
+  // Content-Length grows from 1 digit to 5: the message is exactly the largest.
+  const std::string full = sipMessage(std::string(sip::kMaxMessageSize - head.size() - 4, 'b'));
+  ASSERT_EQ(full.size(), sip::kMaxMessageSize);
+  const std::string two = full + sipMessage("next");
+  for (size_t off = 0; off < two.size(); off += 7000)
+    c.write(std::string_view(two).substr(off, 7000));
+  ASSERT_TRUE(runUntil(
+      loop, [&] { return sink.messages.size() == 2; }, seconds(2)));
+  EXPECT_EQ(sink.messages[0].bytes, full);
+  EXPECT_EQ(sink.messages[1].bytes, sipMessage("next"));
+  EXPECT_EQ(t->stats().tcpFramingErrors, 0u);
 }
 
 }  // namespace
