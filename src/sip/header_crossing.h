@@ -94,8 +94,8 @@ std::vector<std::string_view> identityUsers(std::string_view value);
 // Internal: the non-template part of rewriteIdentity.
 struct IdentityPart {
   std::string_view display;  // as written, quotes removed
-  std::string user;         // as written (escaped); mapUser's result once rewritten
-  std::string_view params;  // header parameters after the URI, with leading ';'
+  std::string user;          // as written (escaped); mapUser's result once rewritten
+  std::string_view params;   // header parameters after the URI, with leading ';'
 };
 bool splitIdentity(std::string_view value, std::vector<IdentityPart>& out);
 std::string joinIdentity(const std::vector<IdentityPart>& parts, std::string_view host);
