@@ -262,6 +262,7 @@ class Switch::Call final : public txn::ClientCallbacks {
   // `m`'s body as it may reach the other leg: SDP with its origin and session
   // name replaced (sip/sdp.h), anything else unchanged.
   std::string crossBody(const Message& m, Side from) const;
+  std::string crossSdp(const Message& m, Side from) const;  // m's body is SDP
   std::string crossIdentity(const sip::Header& h, const Leg& out) const;
   std::string via(const Leg& l, const std::string& branch) const;
   std::string buildAck(Leg& l, uint32_t cseq, const std::string& to, std::string_view contentType,
@@ -514,7 +515,7 @@ bool Switch::Call::startAttempt(const Target& r) {
   sip::Edits e;
   e.setStartLine("INVITE " + ruri + " SIP/2.0");
   crossRequestHeaders(*req, Side::A, e, /*initial=*/true);
-  if (sip::isSdp(req->contentType())) e.setBody(crossBody(*req, Side::A));
+  if (sip::isSdp(req->contentType())) e.setBody(crossSdp(*req, Side::A));
   e.prepend("Via", viaValue);
   e.prepend("Max-Forwards", std::to_string(mf));
   e.prepend("From", b_.localHeader);
@@ -980,7 +981,7 @@ void Switch::Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side
   sip::Edits e;
   e.setStartLine(method + " " + out.remoteTarget + " SIP/2.0");
   crossRequestHeaders(req, side, e, /*initial=*/false);
-  if (sip::isSdp(req.contentType())) e.setBody(crossBody(req, side));
+  if (sip::isSdp(req.contentType())) e.setBody(crossSdp(req, side));
   e.prepend("Via", viaValue);
   for (const std::string& r : out.routeSet) e.prepend("Route", r);
   e.prepend("Max-Forwards", std::to_string(mf));
@@ -1110,7 +1111,7 @@ void Switch::Call::crossRequestHeaders(const Message& m, Side from, sip::Edits& 
   const auto& headers = m.headers();
   for (size_t i = 0; i < headers.size(); ++i) {
     const sip::Header& h = headers[i];
-    switch (sip::builtinCrossing(h)) {
+    switch (sip::crossingOf(h, sig.pass, sig.trustIdentity)) {
       case sip::Crossing::Cross:
         if (h.id == HeaderId::RAck) {
           // RFC 3262: RAck names the INVITE's CSeq, which differs per leg.
@@ -1127,10 +1128,6 @@ void Switch::Call::crossRequestHeaders(const Message& m, Side from, sip::Edits& 
         }
         break;
       case sip::Crossing::Identity: {
-        if (!sig.trustIdentity) {
-          e.removeHeader(i);
-          break;
-        }
         std::string v = crossIdentity(h, out);
         if (v.empty()) {
           e.removeHeader(i);  // not a name-addr list we can rewrite
@@ -1141,7 +1138,7 @@ void Switch::Call::crossRequestHeaders(const Message& m, Side from, sip::Edits& 
         break;
       }
       case sip::Crossing::Stay:
-        if (h.id != HeaderId::Other || !sig.pass.allows(h.name)) e.removeHeader(i);
+        e.removeHeader(i);
         break;
     }
   }
@@ -1155,21 +1152,27 @@ std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m, Side f
                                                         std::vector<std::string>& scratch) const {
   const Leg& in = from == Side::A ? a_ : b_;
   const Leg& out = from == Side::A ? b_ : a_;
-  std::vector<const sip::Header*> crossing =
-      sip::crossingHeaders(m, in.signalling->pass, in.signalling->trustIdentity);
+  const PeerSignalling& sig = *in.signalling;
   std::vector<sip::ExtraHeader> extra;
-  extra.reserve(crossing.size() + 2);
-  scratch.reserve(crossing.size());  // views into it stay valid: no reallocation
+  extra.reserve(m.headers().size() + 2);
   if (contact) extra.push_back({"Contact", *contact});
-  for (const sip::Header* h : crossing) {
-    if (sip::builtinCrossing(*h) != sip::Crossing::Identity) {
-      extra.push_back({h->name, h->value});
-      continue;
+  for (const sip::Header& h : m.headers()) {
+    switch (sip::crossingOf(h, sig.pass, sig.trustIdentity)) {
+      case sip::Crossing::Cross:
+        extra.push_back({h.name, h.value});
+        break;
+      case sip::Crossing::Identity: {
+        std::string v = crossIdentity(h, out);
+        if (v.empty()) break;
+        // Views into scratch must stay valid: room for every field, once.
+        if (scratch.capacity() == 0) scratch.reserve(m.headers().size());
+        scratch.push_back(std::move(v));
+        extra.push_back({h.name, scratch.back()});
+        break;
+      }
+      case sip::Crossing::Stay:
+        break;
     }
-    std::string v = crossIdentity(*h, out);
-    if (v.empty()) continue;
-    scratch.push_back(std::move(v));
-    extra.push_back({h->name, scratch.back()});
   }
   if (!sw_.config_.userAgent.empty()) extra.push_back({"Server", sw_.config_.userAgent});
   return extra;
@@ -1177,6 +1180,10 @@ std::vector<sip::ExtraHeader> Switch::Call::passthrough(const Message& m, Side f
 
 std::string Switch::Call::crossBody(const Message& m, Side from) const {
   if (!sip::isSdp(m.contentType())) return std::string(m.body());
+  return crossSdp(m, from);
+}
+
+std::string Switch::Call::crossSdp(const Message& m, Side from) const {
   const Leg& out = from == Side::A ? b_ : a_;
   std::string_view host = out.hostPort;
   // hostPort is "host:port", "[v6]:port" or an advertised "host"

@@ -152,24 +152,26 @@ bool HeaderAllowList::allows(std::string_view name) const {
   return std::binary_search(names_.begin(), names_.end(), std::string_view(buf, name.size()));
 }
 
+Crossing crossingOf(const Header& h, const HeaderAllowList& extra, bool trusted) {
+  switch (builtinCrossing(h)) {
+    case Crossing::Cross:
+      return Crossing::Cross;
+    case Crossing::Identity:
+      return trusted ? Crossing::Identity : Crossing::Stay;
+    case Crossing::Stay:
+      break;
+  }
+  // Only extension fields can be let through by name: the fields the B2BUA
+  // owns never (HeaderAllowList::problem refuses them too).
+  return h.id == HeaderId::Other && extra.allows(h.name) ? Crossing::Cross : Crossing::Stay;
+}
+
 std::vector<const Header*> crossingHeaders(const Message& m, const HeaderAllowList& extra,
                                            bool trusted) {
   std::vector<const Header*> out;
   out.reserve(m.headers().size());
   for (const Header& h : m.headers()) {
-    switch (builtinCrossing(h)) {
-      case Crossing::Cross:
-        out.push_back(&h);
-        break;
-      case Crossing::Identity:
-        if (trusted) out.push_back(&h);
-        break;
-      case Crossing::Stay:
-        // Only extension fields can be let through by name: the fields the
-        // B2BUA owns never (HeaderAllowList::problem refuses them too).
-        if (h.id == HeaderId::Other && extra.allows(h.name)) out.push_back(&h);
-        break;
-    }
+    if (crossingOf(h, extra, trusted) != Crossing::Stay) out.push_back(&h);
   }
   return out;
 }

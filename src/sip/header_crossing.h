@@ -68,6 +68,10 @@ class HeaderAllowList {
   std::vector<std::string> names_;  // lower case
 };
 
+// What happens to one field from a peer with this allow list and identity
+// trust: Cross, Identity (only when trusted: rewrite it), or Stay.
+Crossing crossingOf(const Header& h, const HeaderAllowList& extra, bool trusted);
+
 // The fields of `m` that cross, in order, given the sending peer's allow
 // list and identity trust. Identity fields are returned too when `trusted`;
 // the caller rewrites them (rewriteIdentity) before sending.

@@ -1,10 +1,13 @@
 // SDP origin and session-name rewriting. See sdp.h.
 #include "sip/sdp.h"
 
+#include <cstring>
+
 #include "sip/grammar.h"
 
 namespace tollgate::sip {
 
+using detail::iequals;
 using detail::isDigit;
 using detail::mediaType;
 using detail::mediaTypeEquals;
@@ -51,7 +54,12 @@ bool isSenderDescription(std::string_view line) {
 }  // namespace
 
 bool isSdp(std::string_view contentType) {
-  return mediaTypeEquals(mediaType(contentType), "application/sdp");
+  // The form nearly every SDP body carries, without the full media-type
+  // parse; anything else (parameters, spaces around '/') takes the full rule.
+  static constexpr std::string_view kSdp = "application/sdp";
+  if (contentType.empty()) return false;
+  if (contentType.size() == kSdp.size() && iequals(contentType, kSdp)) return true;
+  return mediaTypeEquals(mediaType(contentType), kSdp);
 }
 
 std::string rewriteSdpOrigin(std::string_view body, std::string_view address) {
@@ -60,41 +68,52 @@ std::string rewriteSdpOrigin(std::string_view body, std::string_view address) {
   }
   const std::string_view addrType = address.find(':') != std::string_view::npos ? "IP6" : "IP4";
   std::string out;
-  out.reserve(body.size() + 32);
+  out.reserve(body.size() + address.size() + 16);
+  size_t copied = 0;  // body[copied, i) is still to be copied unchanged
+  auto replaceLine = [&](size_t start, size_t end) {
+    out.append(body.substr(copied, start - copied));
+    copied = end;
+  };
   bool originDone = false;
   bool nameDone = false;
   bool inMedia = false;  // past the first m= line: media-level fields
   size_t i = 0;
   while (i < body.size()) {
-    size_t nl = body.find('\n', i);
-    const size_t lineEnd = nl == std::string_view::npos ? body.size() : nl + 1;
-    const std::string_view line = body.substr(i, lineEnd - i);
-    std::string_view text = line;  // without its ending
-    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
-    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-    const std::string_view ending = line.substr(text.size());
-    if (!originDone && text.substr(0, 2) == "o=") {
-      originDone = true;
-      std::string_view f[6];
-      std::string_view id = "0";
-      std::string_view version = "0";
-      if (originFields(text.substr(2), f) && allDigits(f[1]) && allDigits(f[2])) {
-        id = f[1];
-        version = f[2];
+    const void* nl = std::memchr(body.data() + i, '\n', body.size() - i);
+    const size_t lineEnd =
+        nl == nullptr ? body.size()
+                      : static_cast<size_t>(static_cast<const char*>(nl) - body.data()) + 1;
+    if (lineEnd - i >= 2 && body[i + 1] == '=') {
+      const char kind = body[i];
+      std::string_view text = body.substr(i, lineEnd - i);  // without its ending
+      if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+      if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+      const std::string_view ending = body.substr(i + text.size(), lineEnd - i - text.size());
+      if (kind == 'o' && !originDone) {
+        originDone = true;
+        std::string_view f[6];
+        std::string_view id = "0";
+        std::string_view version = "0";
+        if (originFields(text.substr(2), f) && allDigits(f[1]) && allDigits(f[2])) {
+          id = f[1];
+          version = f[2];
+        }
+        replaceLine(i, lineEnd);
+        out.append("o=- ").append(id).append(" ").append(version).append(" IN ");
+        out.append(addrType).append(" ").append(address).append(ending);
+      } else if (kind == 's' && !nameDone) {
+        nameDone = true;
+        replaceLine(i, lineEnd);
+        out.append("s=-").append(ending);
+      } else if (!inMedia && isSenderDescription(text)) {
+        replaceLine(i, lineEnd);  // dropped: optional fields that describe the sender
+      } else if (kind == 'm') {
+        inMedia = true;
       }
-      out.append("o=- ").append(id).append(" ").append(version).append(" IN ");
-      out.append(addrType).append(" ").append(address).append(ending);
-    } else if (!nameDone && text.substr(0, 2) == "s=") {
-      nameDone = true;
-      out.append("s=-").append(ending);
-    } else if (!inMedia && isSenderDescription(text)) {
-      // dropped: optional fields that describe the sender
-    } else {
-      inMedia = inMedia || text.substr(0, 2) == "m=";
-      out.append(line);
     }
     i = lineEnd;
   }
+  out.append(body.substr(copied));
   return out;
 }
 
