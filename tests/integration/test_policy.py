@@ -641,7 +641,9 @@ def test_blacklist_entries_and_counters_survive_a_restart(tollgate, sipp, ports)
 
     tg3 = make_node(tollgate, settings=shared, name="tg3")
     call(sipp, tg3, "uac-expect-403.xml", "refused", caller=CALLER)
-    assert newest(tg3)[0]["reason"] == "caller_blacklisted"
+    # The store already holds the three earlier calls: wait for the fourth CDR
+    # (written by the CDR thread after the 403), not the newest one present.
+    assert tg3.wait_cdrs(4)[0]["reason"] == "caller_blacklisted"
 
 
 # ---------------------------------------------------------------------------
