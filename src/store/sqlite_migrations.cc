@@ -3,6 +3,8 @@
 // Timestamps are INTEGER microseconds since the Unix epoch (UTC), like Cdr.
 #include "store/sqlite_migrations.h"
 
+#include <string>
+
 namespace tollgate::store {
 namespace {
 
@@ -382,5 +384,67 @@ constexpr SqliteMigration kMigrations[] = {
 std::span<const SqliteMigration> sqliteMigrations() {
   return kMigrations;
 }
+
+namespace detail {
+
+namespace {
+
+Result<int64_t, StoreError> userVersion(SqliteConnection& c) {
+  auto st = c.prepare("PRAGMA user_version");
+  if (!st) return Err{st.error()};
+  if (!st->next()) return Err{st->error("read user_version")};
+  return st->int64(0);
+}
+
+}  // namespace
+
+Result<Ok, StoreError> migrateSqliteSchema(SqliteConnection& c) {
+  auto migrations = sqliteMigrations();
+  const auto target = static_cast<int64_t>(migrations.size());
+  auto current = userVersion(c);
+  if (!current) return Err{current.error()};
+  if (*current == target) return Ok{};  // the common case: no write lock taken
+
+  // Another process may be migrating the same file right now: take the write
+  // lock, then look again.
+  auto txn = c.beginWrite();
+  if (!txn) return Err{txn.error()};
+  current = userVersion(c);
+  if (!current) return Err{current.error()};
+  if (*current > target) {
+    return Err{StoreError{"database schema version " + std::to_string(*current) +
+                          " is newer than this tollgate understands (" + std::to_string(target) +
+                          "): " + c.path()}};
+  }
+  for (int64_t v = *current; v < target; ++v) {
+    const SqliteMigration& m = migrations[static_cast<size_t>(v)];
+    const std::string what =
+        "schema migration " + std::to_string(v + 1) + " (" + m.name + ") failed";
+    if (auto r = c.exec(m.sql, what); !r) return r;
+  }
+  // PRAGMA user_version is written in the database header, inside this
+  // transaction: the schema and its version commit together.
+  const std::string setVersion = "PRAGMA user_version=" + std::to_string(target);
+  if (auto r = c.exec(setVersion.c_str(), "set user_version"); !r) return r;
+  return txn->commit();
+}
+
+Result<std::unique_ptr<SqliteConnection>, StoreError> openMigratedSqlite(const std::string& path) {
+  auto c = SqliteConnection::open(path);
+  if (!c) return c;
+  if (auto r = migrateSqliteSchema(**c); !r) return Err{r.error()};
+  return c;
+}
+
+Result<std::unique_ptr<SqliteConnection>, StoreError> openMigratedSqliteFile(
+    const std::string& path, std::string_view store) {
+  if (path == ":memory:") {
+    return Err{StoreError{std::string(store) +
+                          " needs a store file (\":memory:\" is private to one connection)"}};
+  }
+  return openMigratedSqlite(path);
+}
+
+}  // namespace detail
 
 }  // namespace tollgate::store
