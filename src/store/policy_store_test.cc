@@ -1,4 +1,4 @@
-// Tests of the call policy part of the SQLite store (issue 5) on real files:
+// Tests of the call policy part of the SQLite store on real files:
 // the migration from a version-1 database, gateway policy / accounts /
 // fraud rules through import and load, number lists, the dynamic blacklist
 // and its change log, saved counters, and PolicySync's background thread.

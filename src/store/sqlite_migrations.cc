@@ -139,7 +139,7 @@ CREATE TABLE auth_suspension (
 INSERT INTO meta(key, value) VALUES ('auth_version', 0);
 )sql";
 
-// Version 3 (call policy, issue 5): per-gateway limits and number list
+// Version 3 (call policy): per-gateway limits and number list
 // attachments, accounts, fraud rules, number lists, the dynamic blacklist
 // with the log of operator changes the running node follows, and saved
 // policy counters.
@@ -250,7 +250,7 @@ CREATE TABLE policy_counters (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-// Version 4 (bans, issue 4): the shield's ban list, shared by the running
+// Version 4 (bans): the shield's ban list, shared by the running
 // node and `tollgate ban`. One row per banned host or prefix, keyed by its
 // canonical text ("192.0.2.7", "198.51.100.0/24", "2001:db8::/64"); a
 // re-ban of the same address updates the row (level counts the bans within ban_memory).
@@ -281,7 +281,7 @@ CREATE TABLE ban (
 CREATE INDEX ban_by_seq ON ban(seq);
 )sql";
 
-// Version 5 (management plane, issue 7; docs/api.md): users, sessions, API
+// Version 5 (management plane; docs/api.md): users, sessions, API
 // tokens, login failure counters / lockouts and the audit log. Secrets are never stored:
 // passwords as argon2id strings, session and API tokens as SHA-256 hex of
 // the token (they are 256-bit random, so a fast hash is enough). Sessions

@@ -188,7 +188,7 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
     }
     if (st->failed()) return Err{st->error("read routing_gateway_prefix")};
   }
-  // Call policy (issue 5): gateway limits and lists, accounts, fraud rules.
+  // Call policy: gateway limits and lists, accounts, fraud rules.
   if (auto r = loadPolicyTables(*c_, &p); !r) return Err{r.error()};
   return p;
 }
@@ -422,7 +422,7 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
     }
   }
 
-  // Call policy (issue 5): gateway policy rows, accounts, fraud rules.
+  // Call policy: gateway policy rows, accounts, fraud rules.
   if (auto r = importPolicyTables(*c_, p, *stored, prune, &sum); !r) {
     return Err{r.error()};
   }
