@@ -62,6 +62,11 @@ class SqlitePolicyStore final : public PolicyStore {
   // bumps the provisioning version (running nodes reload).
   Result<Ok, StoreError> touchList(const std::string& name);
   Result<size_t, StoreError> listSize(const std::string& name);
+  // Runs `sql` once per pattern (?1 the list, ?2 the pattern) inside the
+  // caller's transaction; the rows it changed.
+  Result<size_t, StoreError> eachPattern(const std::string& name,
+                                         const std::vector<std::string>& patterns,
+                                         std::string_view sql, std::string_view what);
   Result<Ok, StoreError> logChange(std::string_view action, const BlacklistEntry& e,
                                    std::string_view side, bool cutCalls);
 
@@ -226,22 +231,32 @@ Result<Ok, StoreError> SqlitePolicyStore::deleteNumberList(const std::string& na
   return txn->commit();
 }
 
+constexpr std::string_view kInsertPattern =
+    "INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)";
+
+Result<size_t, StoreError> SqlitePolicyStore::eachPattern(const std::string& name,
+                                                          const std::vector<std::string>& patterns,
+                                                          std::string_view sql,
+                                                          std::string_view what) {
+  auto st = c_->prepare(sql);
+  if (!st) return Err{st.error()};
+  size_t changed = 0;
+  for (const std::string& p : patterns) {
+    st->reset();
+    st->bind(1, name).bind(2, p);
+    if (auto r = st->run(what); !r) return Err{r.error()};
+    changed += c_->changes();
+  }
+  return changed;
+}
+
 Result<size_t, StoreError> SqlitePolicyStore::addNumbers(const std::string& name,
                                                          const std::vector<std::string>& patterns) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
-  size_t added = 0;
-  {
-    auto st = c_->prepare("INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)");
-    if (!st) return Err{st.error()};
-    for (const std::string& p : patterns) {
-      st->reset();
-      st->bind(1, name).bind(2, p);
-      if (auto r = st->run("insert number_list_entry"); !r) return Err{r.error()};
-      added += c_->changes();
-    }
-  }
+  auto added = eachPattern(name, patterns, kInsertPattern, "insert number_list_entry");
+  if (!added) return added;
   auto size = listSize(name);
   if (!size) return Err{size.error()};
   if (*size > admission::kMaxPatternsPerList) {
@@ -257,17 +272,10 @@ Result<size_t, StoreError> SqlitePolicyStore::removeNumbers(
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
-  size_t removed = 0;
-  {
-    auto st = c_->prepare("DELETE FROM number_list_entry WHERE list = ?1 AND pattern = ?2");
-    if (!st) return Err{st.error()};
-    for (const std::string& p : patterns) {
-      st->reset();
-      st->bind(1, name).bind(2, p);
-      if (auto r = st->run("delete number_list_entry"); !r) return Err{r.error()};
-      removed += c_->changes();
-    }
-  }
+  auto removed =
+      eachPattern(name, patterns, "DELETE FROM number_list_entry WHERE list = ?1 AND pattern = ?2",
+                  "delete number_list_entry");
+  if (!removed) return removed;
   if (auto r = txn->commit(); !r) return Err{r.error()};
   return removed;
 }
@@ -287,14 +295,8 @@ Result<size_t, StoreError> SqlitePolicyStore::replaceNumbers(
     del->bind(1, name);
     if (auto r = del->run("delete number_list_entry"); !r) return Err{r.error()};
   }
-  {
-    auto st = c_->prepare("INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)");
-    if (!st) return Err{st.error()};
-    for (const std::string& p : patterns) {
-      st->reset();
-      st->bind(1, name).bind(2, p);
-      if (auto r = st->run("insert number_list_entry"); !r) return Err{r.error()};
-    }
+  if (auto r = eachPattern(name, patterns, kInsertPattern, "insert number_list_entry"); !r) {
+    return r;
   }
   auto size = listSize(name);
   if (!size) return Err{size.error()};

@@ -17,31 +17,14 @@ using admission::MappingGateway;
 using admission::Provisioning;
 using admission::RoutingGateway;
 
-namespace {
-
-template <typename T>
-Result<Ok, StoreError> checkNames(const std::vector<T>& v, const char* what) {
-  std::set<std::string_view> seen;
-  for (const T& x : v) {
-    if (x.name.empty()) return Err{StoreError{std::string(what) + " with an empty name"}};
-    if (!seen.insert(x.name).second) {
-      return Err{StoreError{std::string("duplicate ") + what + " name '" + x.name + "'"}};
-    }
-  }
-  return Ok{};
-}
-
-}  // namespace
-
 Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Provisioning& p,
                                           const Provisioning& stored, bool prune,
                                           ImportSummary* sum) {
-  if (auto r = checkNames(p.accounts, "account"); !r) return r;
-  if (auto r = checkNames(p.fraudRules, "fraud rule"); !r) return r;
+  if (auto r = checkImportNames(p.accounts, "account"); !r) return r;
+  if (auto r = checkImportNames(p.fraudRules, "fraud rule"); !r) return r;
   const int64_t now = SystemClock().wallMicros();
 
-  std::map<std::string_view, const MappingGateway*> oldMapping;
-  for (const auto& g : stored.mappingGateways) oldMapping.emplace(g.name, &g);
+  const auto oldMapping = storedByName(stored.mappingGateways);
   for (const MappingGateway& g : p.mappingGateways) {
     auto it = oldMapping.find(g.name);
     if (it != oldMapping.end() && it->second->policy == g.policy) continue;
@@ -67,8 +50,7 @@ Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Pro
     if (auto r = st->run("write mapping_gateway_policy"); !r) return r;
   }
 
-  std::map<std::string_view, const RoutingGateway*> oldRouting;
-  for (const auto& g : stored.routingGateways) oldRouting.emplace(g.name, &g);
+  const auto oldRouting = storedByName(stored.routingGateways);
   for (const RoutingGateway& g : p.routingGateways) {
     auto it = oldRouting.find(g.name);
     if (it != oldRouting.end() && it->second->policy == g.policy) continue;
@@ -90,21 +72,10 @@ Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Pro
     if (auto r = st->run("write routing_gateway_policy"); !r) return r;
   }
 
-  std::map<std::string_view, const Account*> oldAccounts;
-  for (const auto& a : stored.accounts) oldAccounts.emplace(a.name, &a);
+  const auto equal = [](const auto& a, const auto& b) { return a == b; };
+  auto oldAccounts = storedByName(stored.accounts);
   for (const Account& a : p.accounts) {
-    auto it = oldAccounts.find(a.name);
-    if (it != oldAccounts.end()) {
-      const bool same = *it->second == a;
-      oldAccounts.erase(it);
-      if (same) {
-        ++sum->unchanged;
-        continue;
-      }
-      ++sum->updated;
-    } else {
-      ++sum->added;
-    }
+    if (importStep(oldAccounts, a, equal, sum) == ImportStep::Unchanged) continue;
     auto st = c.prepare(
         "INSERT INTO account(name, cps, cps_burst, max_concurrent, max_duration, "
         "caller_lists, callee_lists, dynamic_blacklist, created_us, updated_us) "
@@ -125,21 +96,9 @@ Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Pro
     if (auto r = st->run("write account"); !r) return r;
   }
 
-  std::map<std::string_view, const FraudRule*> oldRules;
-  for (const auto& r : stored.fraudRules) oldRules.emplace(r.name, &r);
+  auto oldRules = storedByName(stored.fraudRules);
   for (const FraudRule& f : p.fraudRules) {
-    auto it = oldRules.find(f.name);
-    if (it != oldRules.end()) {
-      const bool same = *it->second == f;
-      oldRules.erase(it);
-      if (same) {
-        ++sum->unchanged;
-        continue;
-      }
-      ++sum->updated;
-    } else {
-      ++sum->added;
-    }
+    if (importStep(oldRules, f, equal, sum) == ImportStep::Unchanged) continue;
     auto st = c.prepare(
         "INSERT INTO fraud_rule(name, account, prefixes, time_window, "
         "calls_per_minute_warning, calls_per_minute_critical, concurrent_warning, "
@@ -169,23 +128,14 @@ Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Pro
     if (auto r = st->run("write fraud_rule"); !r) return r;
   }
 
-  if (prune) {
-    for (const auto& [name, a] : oldAccounts) {
-      auto st = c.prepare("DELETE FROM account WHERE name = ?1");
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = st->run("delete account"); !r) return r;
-      ++sum->removed;
-    }
-    for (const auto& [name, f] : oldRules) {
-      auto st = c.prepare("DELETE FROM fraud_rule WHERE name = ?1");
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = st->run("delete fraud_rule"); !r) return r;
-      ++sum->removed;
-    }
+  if (!prune) return Ok{};
+  if (auto r =
+          deleteLeft(c, "DELETE FROM account WHERE name = ?1", "delete account", oldAccounts, sum);
+      !r) {
+    return r;
   }
-  return Ok{};
+  return deleteLeft(c, "DELETE FROM fraud_rule WHERE name = ?1", "delete fraud_rule", oldRules,
+                    sum);
 }
 
 Result<Ok, StoreError> loadPolicyTables(detail::SqliteConnection& c, Provisioning* p) {

@@ -246,24 +246,10 @@ Result<Ok, StoreError> SqliteStore::insertRoutingChildren(const RoutingGateway& 
   return Ok{};
 }
 
-// Refuses what the schema cannot hold unambiguously: two entries with one
-// name (which one wins would depend on list order) and empty names.
+// Refuses duplicate and empty gateway names (sqlite_policy_tables.h).
 Result<Ok, StoreError> checkNames(const Provisioning& p) {
-  std::set<std::string_view> seen;
-  for (const auto& g : p.mappingGateways) {
-    if (g.name.empty()) return Err{StoreError{"mapping gateway with an empty name"}};
-    if (!seen.insert(g.name).second) {
-      return Err{StoreError{"duplicate mapping gateway name '" + g.name + "'"}};
-    }
-  }
-  seen.clear();
-  for (const auto& g : p.routingGateways) {
-    if (g.name.empty()) return Err{StoreError{"routing gateway with an empty name"}};
-    if (!seen.insert(g.name).second) {
-      return Err{StoreError{"duplicate routing gateway name '" + g.name + "'"}};
-    }
-  }
-  return Ok{};
+  if (auto r = checkImportNames(p.mappingGateways, "mapping gateway"); !r) return r;
+  return checkImportNames(p.routingGateways, "routing gateway");
 }
 
 Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisioning& p,
@@ -311,22 +297,16 @@ Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const Provisioni
 Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& storedSet,
                                                             const Provisioning& p, bool prune) {
   const Provisioning* stored = &storedSet;
-  std::map<std::string_view, const MappingGateway*> oldMapping;
-  for (const auto& g : stored->mappingGateways) oldMapping.emplace(g.name, &g);
-  std::map<std::string_view, const RoutingGateway*> oldRouting;
-  for (const auto& g : stored->routingGateways) oldRouting.emplace(g.name, &g);
+  auto oldMapping = storedByName(stored->mappingGateways);
+  auto oldRouting = storedByName(stored->routingGateways);
 
   ImportSummary sum;
   const int64_t now = SystemClock().wallMicros();
 
   for (const auto& g : p.mappingGateways) {
-    auto it = oldMapping.find(g.name);
-    if (it != oldMapping.end() && sameMapping(*it->second, g)) {
-      ++sum.unchanged;
-      oldMapping.erase(it);
-      continue;
-    }
-    const bool isNew = it == oldMapping.end();
+    const ImportStep step = importStep(oldMapping, g, sameMapping, &sum);
+    if (step == ImportStep::Unchanged) continue;
+    const bool isNew = step == ImportStep::Added;
     auto st = isNew ? c_->prepare(
                           "INSERT INTO mapping_gateway(name, auth, enabled, created_us, "
                           "updated_us, username, realm, ha1_md5, ha1_sha256, register, "
@@ -354,22 +334,12 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
         .bind(13, joinAlgorithms(g.digestAlgorithms));
     if (auto r = st->run("write mapping_gateway"); !r) return Err{r.error()};
     if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
-    if (isNew) {
-      ++sum.added;
-    } else {
-      ++sum.updated;
-      oldMapping.erase(it);
-    }
   }
 
   for (const auto& g : p.routingGateways) {
-    auto it = oldRouting.find(g.name);
-    if (it != oldRouting.end() && sameRouting(*it->second, g)) {
-      ++sum.unchanged;
-      oldRouting.erase(it);
-      continue;
-    }
-    const bool isNew = it == oldRouting.end();
+    const ImportStep step = importStep(oldRouting, g, sameRouting, &sum);
+    if (step == ImportStep::Unchanged) continue;
+    const bool isNew = step == ImportStep::Added;
     auto st = isNew ? c_->prepare(
                           "INSERT INTO routing_gateway(name, address, transport, priority, "
                           "strip_digits, add_prefix, enabled, created_us, updated_us, "
@@ -395,30 +365,20 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
         .bind(12, g.registerExpires);
     if (auto r = st->run("write routing_gateway"); !r) return Err{r.error()};
     if (auto r = insertRoutingChildren(g); !r) return Err{r.error()};
-    if (isNew) {
-      ++sum.added;
-    } else {
-      ++sum.updated;
-      oldRouting.erase(it);
-    }
   }
 
   // What is left in oldMapping/oldRouting was stored but is absent from `p`.
   if (prune) {
-    for (const auto& [name, g] : oldMapping) {
-      auto st =
-          c_->prepare("DELETE FROM mapping_gateway WHERE name = ?1");  // cascades to addresses
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = st->run("delete mapping_gateway"); !r) return Err{r.error()};
-      ++sum.removed;
+    // Deleting a gateway cascades to its addresses or prefixes.
+    if (auto r = deleteLeft(*c_, "DELETE FROM mapping_gateway WHERE name = ?1",
+                            "delete mapping_gateway", oldMapping, &sum);
+        !r) {
+      return Err{r.error()};
     }
-    for (const auto& [name, g] : oldRouting) {
-      auto st = c_->prepare("DELETE FROM routing_gateway WHERE name = ?1");  // cascades to prefixes
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = st->run("delete routing_gateway"); !r) return Err{r.error()};
-      ++sum.removed;
+    if (auto r = deleteLeft(*c_, "DELETE FROM routing_gateway WHERE name = ?1",
+                            "delete routing_gateway", oldRouting, &sum);
+        !r) {
+      return Err{r.error()};
     }
   }
 
