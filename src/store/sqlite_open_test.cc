@@ -3,8 +3,6 @@
 // -shm 0600; files found wider are tightened on open.
 #include "store/sqlite_open.h"
 
-#include "store/sqlite_connection.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include "store/policy_store.h"
 #include "store/registration_store.h"
 #include "store/sqlite_backend.h"
+#include "store/sqlite_connection.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
 #include "store/test_temp_dir.h"
