@@ -30,6 +30,7 @@
 #include "store/cdr_writer.h"
 #include "store/policy_store.h"
 #include "store/policy_sync.h"
+#include "store/sqlite_backend.h"
 #include "store/store.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"

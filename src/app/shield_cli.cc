@@ -15,6 +15,7 @@
 #include "shield/ip_key.h"
 #include "store/ban_store.h"
 #include "store/cdr_format.h"
+#include "store/sqlite_backend.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
 

@@ -1,9 +1,11 @@
 // BanStore: the persisted ban list (the shield's bans, auto and manual),
 // shared by the running node (which writes its auto-bans and hit counts and
-// polls for operators' changes) and `tollgate ban add|del|list|why`. Rows
-// are keyed by the ban's canonical address text ("192.0.2.7",
-// "198.51.100.0/24"); the shield layer converts them. One BanStore object is
-// one connection: externally synchronized; open one per thread, like Store.
+// polls for operators' changes) and `tollgate ban add|del|list|why`. Bans
+// are keyed by their canonical address text ("192.0.2.7",
+// "198.51.100.0/24"); the shield layer converts them.
+//
+// Threading: one BanStore object is one session with the backend: externally
+// synchronized; open one per thread, like Store.
 #pragma once
 
 #include <cstdint>
@@ -86,9 +88,8 @@ class BanStore {
 Result<size_t, StoreError> deleteBansWithReason(BanStore& st, std::string_view reason,
                                                 std::string_view address = {});
 
-// Opens the ban list in the SQLite store at `path` (creating and migrating
-// the file like openSqliteStore, whose settings it shares: WAL, busy
-// timeout, BEGIN IMMEDIATE for writes).
+// The SQLite backend (sqlite_backend.h): the ban list in the store file at
+// `path` (created and migrated as by openSqliteStore).
 Result<std::unique_ptr<BanStore>, StoreError> openSqliteBanStore(const std::string& path);
 
 }  // namespace tollgate::store

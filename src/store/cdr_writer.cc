@@ -27,9 +27,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// A transient failure (another process holding the write lock past
-// kSqliteBusyTimeoutMs, a full disk being cleaned up) should not cost CDRs at
-// once; a permanent one must not stall the queue forever.
+// A transient failure (another process holding the write lock past the
+// backend's busy timeout, a full disk being cleaned up) should not cost CDRs
+// at once; a permanent one must not stall the queue forever.
 constexpr int kWriteAttempts = 3;
 constexpr auto kWriteRetryPause = std::chrono::milliseconds(100);
 // A store that failed to open is retried at most this often; meanwhile

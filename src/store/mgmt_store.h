@@ -4,9 +4,8 @@
 // live in src/mgmt. Secrets are never stored: passwords as argon2id strings,
 // tokens as their SHA-256 hex digest.
 //
-// One MgmtStore is one SQLite connection: externally synchronized; open
-// one per thread. openSqliteMgmtStore() opens the same file as
-// openSqliteStore() (and migrates it the same way).
+// Threading: one MgmtStore is one session with the backend: externally
+// synchronized; open one per thread.
 #pragma once
 
 #include <cstdint>
@@ -66,7 +65,7 @@ struct LockoutRule {
   int attempts = 5;          // failures within window that lock
   int64_t windowUs = 0;      // failures older than this are forgotten
   int64_t durationUs = 0;    // how long a lock lasts
-  size_t maxRows = 100'000;  // hard bound of the table (attacker-chosen keys)
+  size_t maxRows = 100'000;  // hard bound of the counters kept (attacker-chosen keys)
 };
 
 struct AuditEntry {
@@ -90,7 +89,7 @@ struct AuditQuery {
   int64_t toUs = 0;
 };
 inline constexpr size_t kMaxAuditListLimit = 10'000;
-// The audit log keeps at most this many rows; the oldest go first. Failed
+// The audit log keeps at most this many entries; the oldest go first. Failed
 // logins are audited and their volume is chosen by whoever tries.
 inline constexpr int64_t kMaxAuditRows = 1'000'000;
 
@@ -129,9 +128,9 @@ class MgmtStore {
 
   // Login failures. loginFailure reads one key. recordLoginFailure counts
   // one failure in one transaction (a counter whose window has passed, or
-  // whose lock has expired, starts again) and returns the updated row,
-  // locked when it reached rule.attempts. Keeps the table within
-  // rule.maxRows by dropping unlocked rows first, oldest first.
+  // whose lock has expired, starts again) and returns the updated counter,
+  // locked when it reached rule.attempts. Keeps at most rule.maxRows
+  // counters by dropping unlocked ones first, oldest first.
   virtual Result<std::optional<LoginFailure>, StoreError> loginFailure(
       const std::string& scope, const std::string& account, const std::string& source) = 0;
   virtual Result<LoginFailure, StoreError> recordLoginFailure(const std::string& scope,
@@ -142,7 +141,7 @@ class MgmtStore {
   virtual Result<bool, StoreError> clearLoginFailure(const std::string& scope,
                                                      const std::string& account,
                                                      const std::string& source) = 0;
-  // Rows with failures in their window or a lock not yet expired.
+  // Counters with failures in their window or a lock not yet expired.
   virtual Result<std::vector<LoginFailure>, StoreError> listLoginFailures(int64_t nowUs,
                                                                           int64_t windowUs) = 0;
 
@@ -151,6 +150,8 @@ class MgmtStore {
   virtual Result<std::vector<AuditEntry>, StoreError> listAudit(const AuditQuery& q) = 0;
 };
 
+// The SQLite backend (sqlite_backend.h): the management state in the store
+// file at `path` (created and migrated as by openSqliteStore).
 Result<std::unique_ptr<MgmtStore>, StoreError> openSqliteMgmtStore(const std::string& path);
 
 }  // namespace tollgate::store

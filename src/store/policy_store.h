@@ -1,11 +1,12 @@
-// The PolicyStore interface: what the call policy keeps beyond one process's
-// life besides provisioning (issue 5) -- number lists (`tollgate list`), the
+// The PolicyStore interface: what the call policy keeps beyond one
+// process's life besides provisioning -- number lists (`tollgate list`), the
 // dynamic blacklist and the log of operator changes to it (`tollgate
-// blacklist`), and saved policy counters. Gateway limits, accounts and
-// fraud rules are provisioning and live behind Store. One PolicyStore is one
-// connection: externally synchronized; open one per thread that needs it.
-// PolicySync (policy_sync.h) is the thread-safe way for the data plane to
-// use it.
+// blacklist`), and saved policy counters. Gateway limits, accounts and fraud
+// rules are provisioning and live behind Store.
+//
+// Threading: one PolicyStore is one session with the backend: externally
+// synchronized; open one per thread that needs it. PolicySync
+// (policy_sync.h) is the thread-safe way for the data plane to use it.
 #pragma once
 
 #include <cstdint>
@@ -76,7 +77,7 @@ class PolicyStore {
       int64_t nowUs) = 0;
   // The node's own writes (no change log: the node knows them already).
   virtual Result<Ok, StoreError> writeBlacklist(const std::vector<BlacklistWrite>& writes) = 0;
-  // Operator changes: the table and the change log in one transaction.
+  // Operator changes: the entries and the change log in one transaction.
   virtual Result<Ok, StoreError> addBlacklistEntry(const admission::BlacklistEntry& e,
                                                    bool cutCalls) = 0;
   virtual Result<size_t, StoreError> removeBlacklistEntries(
@@ -85,7 +86,7 @@ class PolicyStore {
   virtual Result<std::vector<BlacklistChange>, StoreError> blacklistChangesSince(int64_t id,
                                                                                  size_t limit) = 0;
   virtual Result<int64_t, StoreError> lastBlacklistChange() = 0;
-  // Deletes rows expired before nowUs and change-log rows older than
+  // Deletes entries expired before nowUs and change-log entries older than
   // changesBeforeUs (every node has seen them by then).
   virtual Result<Ok, StoreError> pruneBlacklist(int64_t nowUs, int64_t changesBeforeUs) = 0;
 
@@ -95,8 +96,8 @@ class PolicyStore {
   virtual Result<std::optional<std::string>, StoreError> loadCounters(const std::string& name) = 0;
 };
 
-// Opens the policy tables of the SQLite store at `path` (creating and
-// migrating the file as openSqliteStore does). See docs/store.md.
+// The SQLite backend (sqlite_backend.h): opens the policy state in the store
+// file at `path` (created and migrated as by openSqliteStore).
 Result<std::unique_ptr<PolicyStore>, StoreError> openSqlitePolicyStore(const std::string& path);
 
 }  // namespace tollgate::store

@@ -1,9 +1,8 @@
-// Tests of the call policy part of the SQLite store (issue 5) on real files:
+// Tests of the call policy part of the SQLite store on real files:
 // the migration from a version-1 database, gateway policy / accounts /
 // fraud rules through import and load, number lists, the dynamic blacklist
 // and its change log, saved counters, and PolicySync's background thread.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "store/policy_sync.h"
 #include "store/sqlite_migrations.h"
 #include "store/store.h"
+#include "store/test_raw_sqlite.h"
 #include "store/test_temp_dir.h"
 
 namespace tollgate::store {
@@ -28,30 +28,6 @@ using admission::MappingGateway;
 using admission::NumberSide;
 using admission::Provisioning;
 using admission::RoutingGateway;
-
-void rawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
-            SQLITE_OK);
-  char* msg = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK)
-      << (msg ? msg : "") << "\n"
-      << sql;
-  sqlite3_free(msg);
-  sqlite3_close_v2(db);
-}
-
-int64_t rawInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-  int64_t v = -1;
-  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close_v2(db);
-  return v;
-}
 
 int64_t nowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -3,8 +3,8 @@
 
 #include <chrono>
 
+#include "common/clock.h"
 #include "common/log.h"
-#include "store/sqlite_util.h"
 
 namespace tollgate::store {
 
@@ -162,7 +162,7 @@ void PolicySync::run() {
       }
       if (now - lastPrune >= kPruneEvery) {
         lastPrune = now;
-        const int64_t wall = wallNowUs();
+        const int64_t wall = SystemClock().wallMicros();
         if (auto r = st->pruneBlacklist(wall, wall - kChangeLogKeepUs); !r) {
           log::warn("blacklist.prune_failed").kv("error", r.error().message);
         }

@@ -1,7 +1,8 @@
-// Persistence of the registrar's bindings (table `registration`): the
-// running node writes each change (through a background writer, never on
-// the packet path) and reads them back at start-up; `tollgate registration
-// list` reads them. One object is one SQLite connection: externally
+// Persistence of the registrar's bindings: the running node writes each
+// change (through a background writer, never on the packet path) and reads
+// them back at start-up; `tollgate registration list` reads them.
+//
+// Threading: one object is one session with the backend: externally
 // synchronized.
 #pragma once
 
@@ -29,9 +30,9 @@ class RegistrationStore {
   virtual Result<size_t, StoreError> purgeExpiredBindings(int64_t nowUs) = 0;
 };
 
-// Opens (creating and migrating the file if needed, as openSqliteStore) a
-// connection for registrations. A file path: ":memory:" is not supported
-// (each connection would see its own empty database).
+// The SQLite backend (sqlite_backend.h): the bindings in the store file at
+// `path` (created and migrated as by openSqliteStore). A file path:
+// ":memory:" is refused (each connection would see its own empty database).
 Result<std::unique_ptr<RegistrationStore>, StoreError> openSqliteRegistrationStore(
     const std::string& path);
 

@@ -4,7 +4,6 @@
 // (save, list, clear by an operator, take the cleared ones), two processes'
 // worth of connections on one file.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <string>
 
@@ -12,6 +11,7 @@
 #include "store/sqlite_migrations.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
+#include "store/test_raw_sqlite.h"
 #include "store/test_temp_dir.h"
 
 namespace tollgate::store {
@@ -21,28 +21,6 @@ using admission::AuthMode;
 using admission::MappingGateway;
 using admission::Provisioning;
 using admission::RoutingGateway;
-
-int64_t rawInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-  int64_t v = -1;
-  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close_v2(db);
-  return v;
-}
-
-void rawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
-            SQLITE_OK);
-  char* msg = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << (msg ? msg : "");
-  sqlite3_free(msg);
-  sqlite3_close_v2(db);
-}
 
 Provisioning credentialed() {
   Provisioning p;

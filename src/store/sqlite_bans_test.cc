@@ -1,10 +1,10 @@
 // The SQLite ban list on real files: put/get/list/delete, the change
 // sequence a polling node follows, hit counts, purging, two connections.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "store/ban_store.h"
 #include "store/sqlite_migrations.h"
+#include "store/test_raw_sqlite.h"
 #include "store/test_temp_dir.h"
 
 namespace tollgate::store {
@@ -140,15 +140,10 @@ TEST_F(SqliteBansTest, TwoConnectionsSeeEachOther) {
 TEST(SqliteBansMigrationTest, AVersionOneFileGainsTheBanTablesAndKeepsItsData) {
   TestTempDir dir;
   const std::string path = dir.file("v1.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, sqliteMigrations()[0].sql, nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "INSERT INTO mapping_gateway VALUES ('cust-a', 'ip', 1, 1, 1);"
-                         "PRAGMA user_version=1;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(execRaw(path, sqliteMigrations()[0].sql));
+  ASSERT_TRUE(execRaw(path,
+                      "INSERT INTO mapping_gateway VALUES ('cust-a', 'ip', 1, 1, 1);"
+                      "PRAGMA user_version=1;"));
 
   auto bans = openSqliteBanStore(path);
   ASSERT_TRUE(bans.ok()) << bans.error().message;

@@ -1,10 +1,10 @@
 // The management store on real SQLite files: migration from a version-1
 // database, users, sessions, tokens, login failure counters, the audit log.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include "store/mgmt_store.h"
 #include "store/sqlite_migrations.h"
+#include "store/test_raw_sqlite.h"
 #include "store/test_temp_dir.h"
 
 namespace tollgate::store {
@@ -25,15 +25,10 @@ class SqliteMgmtTest : public ::testing::Test {
 TEST(SqliteMgmtMigrationTest, UpgradesAVersionOneDatabaseKeepingItsData) {
   TestTempDir dir;
   const std::string path = dir.file("old.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, sqliteMigrations()[0].sql, nullptr, nullptr, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "PRAGMA user_version=1; INSERT INTO mapping_gateway VALUES "
-                         "('old','ip',1,1,1);",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(execRaw(path, sqliteMigrations()[0].sql));
+  ASSERT_TRUE(execRaw(path,
+                      "PRAGMA user_version=1; INSERT INTO mapping_gateway VALUES "
+                      "('old','ip',1,1,1);"));
   auto s = openSqliteMgmtStore(path);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_TRUE((*s)->listUsers().value().empty());

@@ -3,6 +3,8 @@
 // Timestamps are INTEGER microseconds since the Unix epoch (UTC), like Cdr.
 #include "store/sqlite_migrations.h"
 
+#include <string>
+
 namespace tollgate::store {
 namespace {
 
@@ -137,7 +139,7 @@ CREATE TABLE auth_suspension (
 INSERT INTO meta(key, value) VALUES ('auth_version', 0);
 )sql";
 
-// Version 3 (call policy, issue 5): per-gateway limits and number list
+// Version 3 (call policy): per-gateway limits and number list
 // attachments, accounts, fraud rules, number lists, the dynamic blacklist
 // with the log of operator changes the running node follows, and saved
 // policy counters.
@@ -248,7 +250,7 @@ CREATE TABLE policy_counters (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-// Version 4 (bans, issue 4): the shield's ban list, shared by the running
+// Version 4 (bans): the shield's ban list, shared by the running
 // node and `tollgate ban`. One row per banned host or prefix, keyed by its
 // canonical text ("192.0.2.7", "198.51.100.0/24", "2001:db8::/64"); a
 // re-ban of the same address updates the row (level counts the bans within ban_memory).
@@ -279,7 +281,7 @@ CREATE TABLE ban (
 CREATE INDEX ban_by_seq ON ban(seq);
 )sql";
 
-// Version 5 (management plane, issue 7; docs/api.md): users, sessions, API
+// Version 5 (management plane; docs/api.md): users, sessions, API
 // tokens, login failure counters / lockouts and the audit log. Secrets are never stored:
 // passwords as argon2id strings, session and API tokens as SHA-256 hex of
 // the token (they are 256-bit random, so a fast hash is enough). Sessions
@@ -382,5 +384,67 @@ constexpr SqliteMigration kMigrations[] = {
 std::span<const SqliteMigration> sqliteMigrations() {
   return kMigrations;
 }
+
+namespace detail {
+
+namespace {
+
+Result<int64_t, StoreError> userVersion(SqliteConnection& c) {
+  auto st = c.prepare("PRAGMA user_version");
+  if (!st) return Err{st.error()};
+  if (!st->next()) return Err{st->error("read user_version")};
+  return st->int64(0);
+}
+
+}  // namespace
+
+Result<Ok, StoreError> migrateSqliteSchema(SqliteConnection& c) {
+  auto migrations = sqliteMigrations();
+  const auto target = static_cast<int64_t>(migrations.size());
+  auto current = userVersion(c);
+  if (!current) return Err{current.error()};
+  if (*current == target) return Ok{};  // the common case: no write lock taken
+
+  // Another process may be migrating the same file right now: take the write
+  // lock, then look again.
+  auto txn = c.beginWrite();
+  if (!txn) return Err{txn.error()};
+  current = userVersion(c);
+  if (!current) return Err{current.error()};
+  if (*current > target) {
+    return Err{StoreError{"database schema version " + std::to_string(*current) +
+                          " is newer than this tollgate understands (" + std::to_string(target) +
+                          "): " + c.path()}};
+  }
+  for (int64_t v = *current; v < target; ++v) {
+    const SqliteMigration& m = migrations[static_cast<size_t>(v)];
+    const std::string what =
+        "schema migration " + std::to_string(v + 1) + " (" + m.name + ") failed";
+    if (auto r = c.exec(m.sql, what); !r) return r;
+  }
+  // PRAGMA user_version is written in the database header, inside this
+  // transaction: the schema and its version commit together.
+  const std::string setVersion = "PRAGMA user_version=" + std::to_string(target);
+  if (auto r = c.exec(setVersion.c_str(), "set user_version"); !r) return r;
+  return txn->commit();
+}
+
+Result<std::unique_ptr<SqliteConnection>, StoreError> openMigratedSqlite(const std::string& path) {
+  auto c = SqliteConnection::open(path);
+  if (!c) return c;
+  if (auto r = migrateSqliteSchema(**c); !r) return Err{r.error()};
+  return c;
+}
+
+Result<std::unique_ptr<SqliteConnection>, StoreError> openMigratedSqliteFile(
+    const std::string& path, std::string_view store) {
+  if (path == ":memory:") {
+    return Err{StoreError{std::string(store) +
+                          " needs a store file (\":memory:\" is private to one connection)"}};
+  }
+  return openMigratedSqlite(path);
+}
+
+}  // namespace detail
 
 }  // namespace tollgate::store

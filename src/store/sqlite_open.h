@@ -1,6 +1,7 @@
 // Internal to src/store: the one way tollgate opens its SQLite file. Every
 // connection (Store, RegistrationStore, SuspensionStore, PolicyStore,
-// BanStore, MgmtStore; in the node, the CLI and the API threads) comes from
+// BanStore, MgmtStore; in the node, the CLI and the API threads) is a
+// SqliteConnection (sqlite_connection.h), whose open() is the only caller of
 // openSqliteDatabase(), so all of them get the same file modes and the same
 // settings:
 //   - the directories it creates are 0700, the database file is created
@@ -20,13 +21,14 @@
 #include <string>
 
 #include "common/result.h"
+#include "store/sqlite_backend.h"
 #include "store/store.h"
 
 namespace tollgate::store::detail {
 
 // Opens (creating when missing) the database at `path`, or a private
 // in-memory one for ":memory:" (tests only: no WAL). The caller owns the
-// handle (sqlite3_close_v2).
+// handle (sqlite3_close_v2): SqliteConnection.
 Result<sqlite3*, StoreError> openSqliteDatabase(const std::string& path);
 
 }  // namespace tollgate::store::detail

@@ -13,6 +13,8 @@
 #include "store/mgmt_store.h"
 #include "store/policy_store.h"
 #include "store/registration_store.h"
+#include "store/sqlite_backend.h"
+#include "store/sqlite_connection.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
 #include "store/test_temp_dir.h"
@@ -138,25 +140,23 @@ TEST(SqliteOpenFilesTest, ConnectionSettingsAreTheSameForEveryOpener) {
   TestTempDir tmp;
   ASSERT_TRUE(tmp.ok());
   const std::string db = tmp.file("tollgate.db");
-  auto h = detail::openSqliteDatabase(db);
+  auto h = detail::SqliteConnection::open(db);
   ASSERT_TRUE(h.ok()) << h.error().message;
   auto pragma = [&](const char* sql) {
-    sqlite3_stmt* s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(*h, sql, -1, &s, nullptr), SQLITE_OK);
+    auto s = (*h)->prepare(sql);
+    EXPECT_TRUE(s.ok());
     std::string v;
-    if (sqlite3_step(s) == SQLITE_ROW) v = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
+    if (s.ok() && s->next()) v = s->text(0);
     return v;
   };
   EXPECT_EQ(pragma("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(pragma("PRAGMA synchronous"), "1");  // NORMAL
   EXPECT_EQ(pragma("PRAGMA foreign_keys"), "1");
   EXPECT_EQ(pragma("PRAGMA busy_timeout"), std::to_string(kSqliteBusyTimeoutMs));
-  sqlite3_close_v2(*h);
 }
 
 TEST(SqliteOpenFilesTest, RefusesAnEmptyPathAndAFileInTheWayOfTheDirectory) {
-  EXPECT_FALSE(detail::openSqliteDatabase("").ok());
+  EXPECT_FALSE(detail::SqliteConnection::open("").ok());
   TestTempDir tmp;
   ASSERT_TRUE(tmp.ok());
   const std::string blocker = tmp.file("f");

@@ -1,17 +1,15 @@
-// SQLite implementation of PolicyStore (policy_store.h): its own connection
-// to the same file as the Store, with the same sharing rules (WAL, busy
-// timeout, BEGIN IMMEDIATE for writes; docs/store.md), opened by the same
-// opener (sqlite_open.h). The schema comes from the Store's migrations,
-// which openSqliteStore() runs first.
-#include <sqlite3.h>
-
+// SQLite implementation of PolicyStore (policy_store.h): only its queries.
+// Its own connection to the same file as the Store, with the same sharing
+// rules (WAL, busy timeout, BEGIN IMMEDIATE for writes; docs/store.md), from
+// the same foundation (sqlite_connection.h) and migrations.
 #include <algorithm>
 #include <set>
 #include <string_view>
 
+#include "common/clock.h"
 #include "store/policy_store.h"
-#include "store/sqlite_open.h"
-#include "store/sqlite_util.h"
+#include "store/sqlite_connection.h"
+#include "store/sqlite_migrations.h"
 
 namespace tollgate::store {
 namespace {
@@ -20,13 +18,16 @@ using admission::BlacklistEntry;
 using admission::ListKind;
 using admission::NumberList;
 using admission::NumberSide;
+using detail::SqliteConnection;
+using detail::SqliteStatement;
+
+int64_t wallNowUs() {
+  return SystemClock().wallMicros();
+}
 
 class SqlitePolicyStore final : public PolicyStore {
  public:
-  SqlitePolicyStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqlitePolicyStore() override { sqlite3_close_v2(db_); }
-  SqlitePolicyStore(const SqlitePolicyStore&) = delete;
-  SqlitePolicyStore& operator=(const SqlitePolicyStore&) = delete;
+  explicit SqlitePolicyStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
 
   Result<std::vector<NumberListSummary>, StoreError> numberLists() override;
   Result<NumberList, StoreError> numberList(const std::string& name) override;
@@ -57,217 +58,205 @@ class SqlitePolicyStore final : public PolicyStore {
   Result<std::optional<std::string>, StoreError> loadCounters(const std::string& name) override;
 
  private:
-  // Rolls back on scope exit unless committed.
-  class Txn {
-   public:
-    explicit Txn(SqlitePolicyStore* s) : s_(s) {}
-    Txn(Txn&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    Txn(const Txn&) = delete;
-    ~Txn() {
-      if (s_ != nullptr) (void)s_->exec("ROLLBACK");
-    }
-    Result<Ok, StoreError> commit() {
-      auto r = s_->exec("COMMIT");
-      if (r) s_ = nullptr;
-      return r;
-    }
-
-   private:
-    SqlitePolicyStore* s_;
-  };
-
-  StoreError error(std::string_view what) const {
-    return StoreError{std::string(what) + ": " + sqlite3_errmsg(db_) + " (" + path_ + ")"};
-  }
-  Result<Ok, StoreError> exec(const char* sql) {
-    char* msg = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-      StoreError e{std::string(msg != nullptr ? msg : sqlite3_errmsg(db_)) + " (" + path_ + ")"};
-      sqlite3_free(msg);
-      return Err{std::move(e)};
-    }
-    return Ok{};
-  }
-  Result<Txn, StoreError> begin(bool write) {
-    if (auto r = exec(write ? "BEGIN IMMEDIATE" : "BEGIN"); !r) return Err{r.error()};
-    return Txn(this);
-  }
-  Result<Ok, StoreError> done(SqlStmt& st, std::string_view what) {
-    if (!st.ok() || st.step() != SQLITE_DONE) return Err{error(what)};
-    return Ok{};
-  }
   // Inside a write transaction: the list must exist; touches updated_us and
   // bumps the provisioning version (running nodes reload).
   Result<Ok, StoreError> touchList(const std::string& name);
   Result<size_t, StoreError> listSize(const std::string& name);
+  // Runs `sql` once per pattern (?1 the list, ?2 the pattern) inside the
+  // caller's transaction; the rows it changed.
+  Result<size_t, StoreError> eachPattern(const std::string& name,
+                                         const std::vector<std::string>& patterns,
+                                         std::string_view sql, std::string_view what);
   Result<Ok, StoreError> logChange(std::string_view action, const BlacklistEntry& e,
                                    std::string_view side, bool cutCalls);
 
-  sqlite3* db_;
-  std::string path_;
+  std::unique_ptr<SqliteConnection> c_;
 };
 
 Result<std::vector<NumberListSummary>, StoreError> SqlitePolicyStore::numberLists() {
-  SqlStmt st(db_,
-             "SELECT l.name, l.kind, l.description, l.created_us, l.updated_us, "
-             "(SELECT count(*) FROM number_list_entry e WHERE e.list = l.name) "
-             "FROM number_list l ORDER BY l.name");
-  if (!st.ok()) return Err{error("read number_list")};
+  auto st = c_->prepare(
+      "SELECT l.name, l.kind, l.description, l.created_us, l.updated_us, "
+      "(SELECT count(*) FROM number_list_entry e WHERE e.list = l.name) "
+      "FROM number_list l ORDER BY l.name");
+  if (!st) return Err{st.error()};
   std::vector<NumberListSummary> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
+  while (st->next()) {
     NumberListSummary s;
-    s.name = st.text(0);
-    if (!admission::parseListKind(st.text(1), &s.kind)) continue;
-    s.description = st.text(2);
-    s.createdUs = st.int64(3);
-    s.updatedUs = st.int64(4);
-    s.entries = static_cast<size_t>(st.int64(5));
+    s.name = st->text(0);
+    if (!admission::parseListKind(st->text(1), &s.kind)) continue;
+    s.description = st->text(2);
+    s.createdUs = st->int64(3);
+    s.updatedUs = st->int64(4);
+    s.entries = static_cast<size_t>(st->int64(5));
     out.push_back(std::move(s));
   }
-  if (rc != SQLITE_DONE) return Err{error("read number_list")};
+  if (st->failed()) return Err{st->error("read number_list")};
   return out;
 }
 
 Result<NumberList, StoreError> SqlitePolicyStore::numberList(const std::string& name) {
-  auto txn = begin(false);
+  auto txn = c_->beginRead();
   if (!txn) return Err{txn.error()};
   NumberList l;
   {
-    SqlStmt st(db_, "SELECT kind, description FROM number_list WHERE name = ?1");
-    st.bind(1, name);
-    int rc = st.step();
-    if (rc == SQLITE_DONE) return Err{StoreError{"no number list named '" + name + "'"}};
-    if (rc != SQLITE_ROW || !admission::parseListKind(st.text(0), &l.kind)) {
-      return Err{error("read number_list")};
+    auto st = c_->prepare("SELECT kind, description FROM number_list WHERE name = ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, name);
+    if (!st->next()) {
+      if (st->failed()) return Err{st->error("read number_list")};
+      return Err{StoreError{"no number list named '" + name + "'"}};
     }
+    if (!admission::parseListKind(st->text(0), &l.kind)) return Err{st->error("read number_list")};
     l.name = name;
-    l.description = st.text(1);
+    l.description = st->text(1);
   }
-  SqlStmt st(db_, "SELECT pattern FROM number_list_entry WHERE list = ?1 ORDER BY pattern");
-  st.bind(1, name);
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) l.patterns.push_back(st.text(0));
-  if (rc != SQLITE_DONE) return Err{error("read number_list_entry")};
+  auto st = c_->prepare("SELECT pattern FROM number_list_entry WHERE list = ?1 ORDER BY pattern");
+  if (!st) return Err{st.error()};
+  st->bind(1, name);
+  while (st->next()) l.patterns.push_back(st->text(0));
+  if (st->failed()) return Err{st->error("read number_list_entry")};
   if (auto r = txn->commit(); !r) return Err{r.error()};
   return l;
 }
 
 Result<std::vector<NumberList>, StoreError> SqlitePolicyStore::loadNumberLists() {
-  auto txn = begin(false);
+  auto txn = c_->beginRead();
   if (!txn) return Err{txn.error()};
   std::vector<NumberList> out;
   {
-    SqlStmt st(db_, "SELECT name, kind, description FROM number_list ORDER BY name");
-    int rc;
-    while ((rc = st.step()) == SQLITE_ROW) {
+    auto st = c_->prepare("SELECT name, kind, description FROM number_list ORDER BY name");
+    if (!st) return Err{st.error()};
+    while (st->next()) {
       NumberList l;
-      l.name = st.text(0);
-      if (!admission::parseListKind(st.text(1), &l.kind)) continue;
-      l.description = st.text(2);
+      l.name = st->text(0);
+      if (!admission::parseListKind(st->text(1), &l.kind)) continue;
+      l.description = st->text(2);
       out.push_back(std::move(l));
     }
-    if (rc != SQLITE_DONE) return Err{error("read number_list")};
+    if (st->failed()) return Err{st->error("read number_list")};
   }
-  SqlStmt st(db_, "SELECT list, pattern FROM number_list_entry ORDER BY list, pattern");
-  int rc;
+  auto st = c_->prepare("SELECT list, pattern FROM number_list_entry ORDER BY list, pattern");
+  if (!st) return Err{st.error()};
   size_t i = 0;
-  while ((rc = st.step()) == SQLITE_ROW) {
-    const std::string list = st.text(0);
+  while (st->next()) {
+    const std::string list = st->text(0);
     while (i < out.size() && out[i].name < list) ++i;
-    if (i < out.size() && out[i].name == list) out[i].patterns.push_back(st.text(1));
+    if (i < out.size() && out[i].name == list) out[i].patterns.push_back(st->text(1));
   }
-  if (rc != SQLITE_DONE) return Err{error("read number_list_entry")};
+  if (st->failed()) return Err{st->error("read number_list_entry")};
   if (auto r = txn->commit(); !r) return Err{r.error()};
   return out;
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::touchList(const std::string& name) {
-  SqlStmt st(db_, "UPDATE number_list SET updated_us = ?2 WHERE name = ?1");
-  st.bind(1, name).bind(2, wallNowUs());
-  if (auto r = done(st, "update number_list"); !r) return r;
-  if (sqlite3_changes(db_) == 0) return Err{StoreError{"no number list named '" + name + "'"}};
-  SqlStmt v(db_, "UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
-  return done(v, "bump provisioning_version");
+  auto st = c_->prepare("UPDATE number_list SET updated_us = ?2 WHERE name = ?1");
+  if (!st) return Err{st.error()};
+  st->bind(1, name).bind(2, wallNowUs());
+  if (auto r = st->run("update number_list"); !r) return r;
+  if (c_->changes() == 0) return Err{StoreError{"no number list named '" + name + "'"}};
+  auto v = c_->prepare("UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
+  if (!v) return Err{v.error()};
+  return v->run("bump provisioning_version");
 }
 
 Result<size_t, StoreError> SqlitePolicyStore::listSize(const std::string& name) {
-  SqlStmt st(db_, "SELECT count(*) FROM number_list_entry WHERE list = ?1");
-  st.bind(1, name);
-  if (st.step() != SQLITE_ROW) return Err{error("count number_list_entry")};
-  return static_cast<size_t>(st.int64(0));
+  auto st = c_->prepare("SELECT count(*) FROM number_list_entry WHERE list = ?1");
+  if (!st) return Err{st.error()};
+  st->bind(1, name);
+  if (!st->next()) return Err{st->error("count number_list_entry")};
+  return static_cast<size_t>(st->int64(0));
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::createNumberList(const std::string& name, ListKind kind,
                                                            const std::string& description) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   {
-    SqlStmt st(db_, "SELECT kind FROM number_list WHERE name = ?1");
-    st.bind(1, name);
-    if (st.step() == SQLITE_ROW) {
-      return Err{StoreError{"a number list named '" + name + "' exists already (" + st.text(0) +
+    auto st = c_->prepare("SELECT kind FROM number_list WHERE name = ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, name);
+    if (st->next()) {
+      return Err{StoreError{"a number list named '" + name + "' exists already (" + st->text(0) +
                             " list)"}};
     }
   }
   {
-    SqlStmt st(db_, "SELECT count(*) FROM number_list");
-    if (st.step() != SQLITE_ROW) return Err{error("count number_list")};
-    if (static_cast<size_t>(st.int64(0)) >= admission::kMaxNumberLists) {
+    auto st = c_->prepare("SELECT count(*) FROM number_list");
+    if (!st) return Err{st.error()};
+    if (!st->next()) return Err{st->error("count number_list")};
+    if (static_cast<size_t>(st->int64(0)) >= admission::kMaxNumberLists) {
       return Err{
           StoreError{"at most " + std::to_string(admission::kMaxNumberLists) + " number lists"}};
     }
   }
   const int64_t now = wallNowUs();
-  SqlStmt st(db_,
-             "INSERT INTO number_list(name, kind, description, created_us, updated_us) "
-             "VALUES (?1, ?2, ?3, ?4, ?4)");
-  st.bind(1, name).bind(2, admission::listKindName(kind)).bind(3, description).bind(4, now);
-  if (auto r = done(st, "insert number_list"); !r) return r;
+  auto st = c_->prepare(
+      "INSERT INTO number_list(name, kind, description, created_us, updated_us) "
+      "VALUES (?1, ?2, ?3, ?4, ?4)");
+  if (!st) return Err{st.error()};
+  st->bind(1, name).bind(2, admission::listKindName(kind)).bind(3, description).bind(4, now);
+  if (auto r = st->run("insert number_list"); !r) return r;
   if (auto r = touchList(name); !r) return r;
   return txn->commit();
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::deleteNumberList(const std::string& name) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   // A list in use must not vanish under a gateway: the gateway would lose a
   // black list silently, or (a white list) refuse every call.
-  SqlStmt refs(db_,
-               "SELECT 'mapping gateway ' || gateway FROM mapping_gateway_policy "
-               "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
-               "UNION ALL SELECT 'routing gateway ' || gateway FROM routing_gateway_policy "
-               "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
-               "UNION ALL SELECT 'account ' || name FROM account "
-               "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
-               "LIMIT 5");
-  refs.bind(1, name);
   std::string users;
-  while (refs.step() == SQLITE_ROW) users += (users.empty() ? "" : ", ") + refs.text(0);
+  {
+    auto refs = c_->prepare(
+        "SELECT 'mapping gateway ' || gateway FROM mapping_gateway_policy "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "UNION ALL SELECT 'routing gateway ' || gateway FROM routing_gateway_policy "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "UNION ALL SELECT 'account ' || name FROM account "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "LIMIT 5");
+    if (!refs) return Err{refs.error()};
+    refs->bind(1, name);
+    while (refs->next()) users += (users.empty() ? "" : ", ") + refs->text(0);
+  }
   if (!users.empty()) {
     return Err{StoreError{"number list '" + name + "' is still used by " + users +
                           "; detach it first (import the gateway without it)"}};
   }
   if (auto r = touchList(name); !r) return r;
-  SqlStmt st(db_, "DELETE FROM number_list WHERE name = ?1");  // cascades to the entries
-  st.bind(1, name);
-  if (auto r = done(st, "delete number_list"); !r) return r;
+  auto st = c_->prepare("DELETE FROM number_list WHERE name = ?1");  // cascades to the entries
+  if (!st) return Err{st.error()};
+  st->bind(1, name);
+  if (auto r = st->run("delete number_list"); !r) return r;
   return txn->commit();
+}
+
+constexpr std::string_view kInsertPattern =
+    "INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)";
+
+Result<size_t, StoreError> SqlitePolicyStore::eachPattern(const std::string& name,
+                                                          const std::vector<std::string>& patterns,
+                                                          std::string_view sql,
+                                                          std::string_view what) {
+  auto st = c_->prepare(sql);
+  if (!st) return Err{st.error()};
+  size_t changed = 0;
+  for (const std::string& p : patterns) {
+    st->reset();
+    st->bind(1, name).bind(2, p);
+    if (auto r = st->run(what); !r) return Err{r.error()};
+    changed += c_->changes();
+  }
+  return changed;
 }
 
 Result<size_t, StoreError> SqlitePolicyStore::addNumbers(const std::string& name,
                                                          const std::vector<std::string>& patterns) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
-  SqlStmt st(db_, "INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)");
-  size_t added = 0;
-  for (const std::string& p : patterns) {
-    st.reset();
-    st.bind(1, name).bind(2, p);
-    if (st.step() != SQLITE_DONE) return Err{error("insert number_list_entry")};
-    added += static_cast<size_t>(sqlite3_changes(db_));
-  }
+  auto added = eachPattern(name, patterns, kInsertPattern, "insert number_list_entry");
+  if (!added) return added;
   auto size = listSize(name);
   if (!size) return Err{size.error()};
   if (*size > admission::kMaxPatternsPerList) {
@@ -280,17 +269,13 @@ Result<size_t, StoreError> SqlitePolicyStore::addNumbers(const std::string& name
 
 Result<size_t, StoreError> SqlitePolicyStore::removeNumbers(
     const std::string& name, const std::vector<std::string>& patterns) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
-  SqlStmt st(db_, "DELETE FROM number_list_entry WHERE list = ?1 AND pattern = ?2");
-  size_t removed = 0;
-  for (const std::string& p : patterns) {
-    st.reset();
-    st.bind(1, name).bind(2, p);
-    if (st.step() != SQLITE_DONE) return Err{error("delete number_list_entry")};
-    removed += static_cast<size_t>(sqlite3_changes(db_));
-  }
+  auto removed =
+      eachPattern(name, patterns, "DELETE FROM number_list_entry WHERE list = ?1 AND pattern = ?2",
+                  "delete number_list_entry");
+  if (!removed) return removed;
   if (auto r = txn->commit(); !r) return Err{r.error()};
   return removed;
 }
@@ -301,19 +286,17 @@ Result<size_t, StoreError> SqlitePolicyStore::replaceNumbers(
     return Err{StoreError{"a number list holds at most " +
                           std::to_string(admission::kMaxPatternsPerList) + " patterns"}};
   }
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
   {
-    SqlStmt del(db_, "DELETE FROM number_list_entry WHERE list = ?1");
-    del.bind(1, name);
-    if (auto r = done(del, "delete number_list_entry"); !r) return Err{r.error()};
+    auto del = c_->prepare("DELETE FROM number_list_entry WHERE list = ?1");
+    if (!del) return Err{del.error()};
+    del->bind(1, name);
+    if (auto r = del->run("delete number_list_entry"); !r) return Err{r.error()};
   }
-  SqlStmt st(db_, "INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)");
-  for (const std::string& p : patterns) {
-    st.reset();
-    st.bind(1, name).bind(2, p);
-    if (st.step() != SQLITE_DONE) return Err{error("insert number_list_entry")};
+  if (auto r = eachPattern(name, patterns, kInsertPattern, "insert number_list_entry"); !r) {
+    return r;
   }
   auto size = listSize(name);
   if (!size) return Err{size.error()};
@@ -322,7 +305,7 @@ Result<size_t, StoreError> SqlitePolicyStore::replaceNumbers(
 }
 
 namespace {
-BlacklistEntry entryFrom(const SqlStmt& st) {
+BlacklistEntry entryFrom(const SqliteStatement& st) {
   // number, side, rule, gateway, enforced, created_us, last_hit_us, expires_us, hits
   BlacklistEntry e;
   e.number = st.text(0);
@@ -343,7 +326,7 @@ constexpr const char* kUpsertEntry =
     "ON CONFLICT(number, side) DO UPDATE SET rule = ?3, gateway = ?4, enforced = ?5, "
     "created_us = ?6, last_hit_us = ?7, expires_us = ?8, hits = ?9";
 
-void bindEntry(SqlStmt& st, const BlacklistEntry& e) {
+void bindEntry(SqliteStatement& st, const BlacklistEntry& e) {
   st.bind(1, e.number)
       .bind(2, admission::sideName(e.side))
       .bind(3, admission::ruleName(e.rule))
@@ -357,33 +340,35 @@ void bindEntry(SqlStmt& st, const BlacklistEntry& e) {
 }  // namespace
 
 Result<std::vector<BlacklistEntry>, StoreError> SqlitePolicyStore::loadBlacklist(int64_t nowUs) {
-  SqlStmt st(db_,
-             "SELECT number, side, rule, gateway, enforced, created_us, last_hit_us, "
-             "expires_us, hits FROM dynamic_blacklist WHERE expires_us > ?1 "
-             "ORDER BY number, side");
-  st.bind(1, nowUs);
+  auto st = c_->prepare(
+      "SELECT number, side, rule, gateway, enforced, created_us, last_hit_us, "
+      "expires_us, hits FROM dynamic_blacklist WHERE expires_us > ?1 "
+      "ORDER BY number, side");
+  if (!st) return Err{st.error()};
+  st->bind(1, nowUs);
   std::vector<BlacklistEntry> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(entryFrom(st));
-  if (rc != SQLITE_DONE) return Err{error("read dynamic_blacklist")};
+  while (st->next()) out.push_back(entryFrom(*st));
+  if (st->failed()) return Err{st->error("read dynamic_blacklist")};
   return out;
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::writeBlacklist(const std::vector<BlacklistWrite>& ws) {
   if (ws.empty()) return Ok{};
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt up(db_, kUpsertEntry);
-  SqlStmt del(db_, "DELETE FROM dynamic_blacklist WHERE number = ?1 AND side = ?2");
+  auto up = c_->prepare(kUpsertEntry);
+  if (!up) return Err{up.error()};
+  auto del = c_->prepare("DELETE FROM dynamic_blacklist WHERE number = ?1 AND side = ?2");
+  if (!del) return Err{del.error()};
   for (const BlacklistWrite& w : ws) {
-    SqlStmt& st = w.erase ? del : up;
+    SqliteStatement& st = w.erase ? *del : *up;
     st.reset();
     if (w.erase) {
-      del.bind(1, w.entry.number).bind(2, admission::sideName(w.entry.side));
+      st.bind(1, w.entry.number).bind(2, admission::sideName(w.entry.side));
     } else {
-      bindEntry(up, w.entry);
+      bindEntry(st, w.entry);
     }
-    if (st.step() != SQLITE_DONE) return Err{error("write dynamic_blacklist")};
+    if (auto r = st.run("write dynamic_blacklist"); !r) return r;
   }
   return txn->commit();
 }
@@ -391,10 +376,11 @@ Result<Ok, StoreError> SqlitePolicyStore::writeBlacklist(const std::vector<Black
 Result<Ok, StoreError> SqlitePolicyStore::logChange(std::string_view action,
                                                     const BlacklistEntry& e, std::string_view side,
                                                     bool cutCalls) {
-  SqlStmt st(db_,
-             "INSERT INTO blacklist_change(action, number, side, rule, enforced, expires_us, "
-             "cut_calls, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  st.bind(1, action)
+  auto st = c_->prepare(
+      "INSERT INTO blacklist_change(action, number, side, rule, enforced, expires_us, "
+      "cut_calls, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  if (!st) return Err{st.error()};
+  st->bind(1, action)
       .bind(2, e.number)
       .bind(3, side)
       .bind(4, admission::ruleName(e.rule))
@@ -402,30 +388,37 @@ Result<Ok, StoreError> SqlitePolicyStore::logChange(std::string_view action,
       .bind(6, e.expiresUs)
       .bind(7, cutCalls)
       .bind(8, wallNowUs());
-  return done(st, "insert blacklist_change");
+  return st->run("insert blacklist_change");
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::addBlacklistEntry(const BlacklistEntry& e,
                                                             bool cutCalls) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt st(db_, kUpsertEntry);
-  bindEntry(st, e);
-  if (auto r = done(st, "write dynamic_blacklist"); !r) return r;
+  {
+    auto st = c_->prepare(kUpsertEntry);
+    if (!st) return Err{st.error()};
+    bindEntry(*st, e);
+    if (auto r = st->run("write dynamic_blacklist"); !r) return r;
+  }
   if (auto r = logChange("add", e, admission::sideName(e.side), cutCalls); !r) return r;
   return txn->commit();
 }
 
 Result<size_t, StoreError> SqlitePolicyStore::removeBlacklistEntries(
     const std::string& number, std::optional<NumberSide> side) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt st(db_, side ? "DELETE FROM dynamic_blacklist WHERE number = ?1 AND side = ?2"
-                       : "DELETE FROM dynamic_blacklist WHERE number = ?1");
-  st.bind(1, number);
-  if (side) st.bind(2, admission::sideName(*side));
-  if (auto r = done(st, "delete dynamic_blacklist"); !r) return Err{r.error()};
-  const size_t n = static_cast<size_t>(sqlite3_changes(db_));
+  size_t n = 0;
+  {
+    auto st = c_->prepare(side ? "DELETE FROM dynamic_blacklist WHERE number = ?1 AND side = ?2"
+                               : "DELETE FROM dynamic_blacklist WHERE number = ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, number);
+    if (side) st->bind(2, admission::sideName(*side));
+    if (auto r = st->run("delete dynamic_blacklist"); !r) return Err{r.error()};
+    n = c_->changes();
+  }
   BlacklistEntry e;
   e.number = number;
   // Logged even when the row was gone: the node may hold an entry it has
@@ -438,11 +431,15 @@ Result<size_t, StoreError> SqlitePolicyStore::removeBlacklistEntries(
 }
 
 Result<size_t, StoreError> SqlitePolicyStore::clearBlacklist() {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt st(db_, "DELETE FROM dynamic_blacklist");
-  if (auto r = done(st, "delete dynamic_blacklist"); !r) return Err{r.error()};
-  const size_t n = static_cast<size_t>(sqlite3_changes(db_));
+  size_t n = 0;
+  {
+    auto st = c_->prepare("DELETE FROM dynamic_blacklist");
+    if (!st) return Err{st.error()};
+    if (auto r = st->run("delete dynamic_blacklist"); !r) return Err{r.error()};
+    n = c_->changes();
+  }
   if (auto r = logChange("clear", BlacklistEntry{}, "", false); !r) return Err{r.error()};
   if (auto r = txn->commit(); !r) return Err{r.error()};
   return n;
@@ -450,96 +447,99 @@ Result<size_t, StoreError> SqlitePolicyStore::clearBlacklist() {
 
 Result<std::vector<BlacklistChange>, StoreError> SqlitePolicyStore::blacklistChangesSince(
     int64_t id, size_t limit) {
-  SqlStmt st(db_,
-             "SELECT id, action, number, side, rule, enforced, expires_us, cut_calls, "
-             "created_us FROM blacklist_change WHERE id > ?1 ORDER BY id LIMIT ?2");
-  st.bind(1, id).bind(2, static_cast<int64_t>(limit));
+  auto st = c_->prepare(
+      "SELECT id, action, number, side, rule, enforced, expires_us, cut_calls, "
+      "created_us FROM blacklist_change WHERE id > ?1 ORDER BY id LIMIT ?2");
+  if (!st) return Err{st.error()};
+  st->bind(1, id).bind(2, static_cast<int64_t>(limit));
   std::vector<BlacklistChange> out;
-  int rc;
-  while ((rc = st.step()) == SQLITE_ROW) {
+  while (st->next()) {
     BlacklistChange c;
-    c.id = st.int64(0);
-    const std::string action = st.text(1);
+    c.id = st->int64(0);
+    const std::string action = st->text(1);
     c.action = action == "add"      ? BlacklistChange::Action::Add
                : action == "remove" ? BlacklistChange::Action::Remove
                                     : BlacklistChange::Action::Clear;
-    c.entry.number = st.text(2);
-    c.bothSides = !admission::parseSide(st.text(3), &c.entry.side);
-    if (!admission::parseRule(st.text(4), &c.entry.rule))
+    c.entry.number = st->text(2);
+    c.bothSides = !admission::parseSide(st->text(3), &c.entry.side);
+    if (!admission::parseRule(st->text(4), &c.entry.rule))
       c.entry.rule = admission::BlacklistRule::Manual;
-    c.entry.enforced = st.int64(5) != 0;
-    c.entry.expiresUs = st.int64(6);
-    c.cutCalls = st.int64(7) != 0;
-    c.entry.createdUs = c.entry.lastHitUs = st.int64(8);
+    c.entry.enforced = st->int64(5) != 0;
+    c.entry.expiresUs = st->int64(6);
+    c.cutCalls = st->int64(7) != 0;
+    c.entry.createdUs = c.entry.lastHitUs = st->int64(8);
     out.push_back(std::move(c));
   }
-  if (rc != SQLITE_DONE) return Err{error("read blacklist_change")};
+  if (st->failed()) return Err{st->error("read blacklist_change")};
   return out;
 }
 
 Result<int64_t, StoreError> SqlitePolicyStore::lastBlacklistChange() {
-  SqlStmt st(db_, "SELECT coalesce(max(id), 0) FROM blacklist_change");
-  if (st.step() != SQLITE_ROW) return Err{error("read blacklist_change")};
-  return st.int64(0);
+  auto st = c_->prepare("SELECT coalesce(max(id), 0) FROM blacklist_change");
+  if (!st) return Err{st.error()};
+  if (!st->next()) return Err{st->error("read blacklist_change")};
+  return st->int64(0);
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::pruneBlacklist(int64_t nowUs, int64_t changesBeforeUs) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt a(db_, "DELETE FROM dynamic_blacklist WHERE expires_us <= ?1");
-  a.bind(1, nowUs);
-  if (auto r = done(a, "prune dynamic_blacklist"); !r) return r;
-  // Keep the newest change row whatever its age: AUTOINCREMENT ids never go
-  // back anyway, but an empty table is easier to reason about when reading.
-  SqlStmt b(db_,
-            "DELETE FROM blacklist_change WHERE created_us < ?1 "
-            "AND id < (SELECT max(id) FROM blacklist_change)");
-  b.bind(1, changesBeforeUs);
-  if (auto r = done(b, "prune blacklist_change"); !r) return r;
+  {
+    auto st = c_->prepare("DELETE FROM dynamic_blacklist WHERE expires_us <= ?1");
+    if (!st) return Err{st.error()};
+    st->bind(1, nowUs);
+    if (auto r = st->run("prune dynamic_blacklist"); !r) return r;
+  }
+  {
+    // Keep the newest change row whatever its age: AUTOINCREMENT ids never go
+    // back anyway, but an empty table is easier to reason about when reading.
+    auto st = c_->prepare(
+        "DELETE FROM blacklist_change WHERE created_us < ?1 "
+        "AND id < (SELECT max(id) FROM blacklist_change)");
+    if (!st) return Err{st.error()};
+    st->bind(1, changesBeforeUs);
+    if (auto r = st->run("prune blacklist_change"); !r) return r;
+  }
   return txn->commit();
 }
 
 Result<Ok, StoreError> SqlitePolicyStore::saveCounters(
     const std::vector<std::pair<std::string, std::string>>& blobs) {
   if (blobs.empty()) return Ok{};
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  SqlStmt st(db_,
-             "INSERT INTO policy_counters(name, saved_us, data) VALUES (?1, ?2, ?3) "
-             "ON CONFLICT(name) DO UPDATE SET saved_us = ?2, data = ?3");
-  for (const auto& [name, blob] : blobs) {
-    st.reset();
-    st.bind(1, name).bind(2, wallNowUs()).blob(3, blob);
-    if (st.step() != SQLITE_DONE) return Err{error("write policy_counters")};
+  {
+    auto st = c_->prepare(
+        "INSERT INTO policy_counters(name, saved_us, data) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(name) DO UPDATE SET saved_us = ?2, data = ?3");
+    if (!st) return Err{st.error()};
+    for (const auto& [name, blob] : blobs) {
+      st->reset();
+      st->bind(1, name).bind(2, wallNowUs()).bindBlob(3, blob);
+      if (auto r = st->run("write policy_counters"); !r) return r;
+    }
   }
   return txn->commit();
 }
 
 Result<std::optional<std::string>, StoreError> SqlitePolicyStore::loadCounters(
     const std::string& name) {
-  SqlStmt st(db_, "SELECT data FROM policy_counters WHERE name = ?1");
-  st.bind(1, name);
-  int rc = st.step();
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return Err{error("read policy_counters")};
-  return std::optional<std::string>(st.blobValue(0));
+  auto st = c_->prepare("SELECT data FROM policy_counters WHERE name = ?1");
+  if (!st) return Err{st.error()};
+  st->bind(1, name);
+  if (!st->next()) {
+    if (st->failed()) return Err{st->error("read policy_counters")};
+    return std::optional<std::string>();
+  }
+  return std::optional<std::string>(st->blob(0));
 }
 
 }  // namespace
 
 Result<std::unique_ptr<PolicyStore>, StoreError> openSqlitePolicyStore(const std::string& path) {
-  // The Store creates the file, switches it to WAL and migrates the schema.
-  {
-    auto s = openSqliteStore(path);
-    if (!s.ok()) return Err{s.error()};
-  }
-  if (path == ":memory:") {
-    return Err{
-        StoreError{"the policy store needs a file (\":memory:\" is private to a connection)"}};
-  }
-  auto db = detail::openSqliteDatabase(path);
-  if (!db) return Err{db.error()};
-  return std::unique_ptr<PolicyStore>(std::make_unique<SqlitePolicyStore>(*db, path));
+  auto c = detail::openMigratedSqliteFile(path, "the policy store");
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<PolicyStore>(std::make_unique<SqlitePolicyStore>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

@@ -1,8 +1,7 @@
 // SQLite implementation of RegistrationStore (registration_store.h).
-#include <sqlite3.h>
-
 #include "store/registration_store.h"
 #include "store/sqlite_connection.h"
+#include "store/sqlite_migrations.h"
 
 namespace tollgate::store {
 namespace {
@@ -36,7 +35,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
         .bind(10, b.expiresUs)
         .bind(11, int64_t{b.online ? 1 : 0})
         .bind(12, b.stateUs);
-    if (st->step() != SQLITE_DONE) return Err{c_->error("save registration")};
+    if (auto r = st->run("save registration"); !r) return Err{r.error()};
     return Ok{};
   }
 
@@ -45,7 +44,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
     auto st = c_->prepare("DELETE FROM registration WHERE username = ?1 AND contact = ?2");
     if (!st) return Err{st.error()};
     st->bind(1, username).bind(2, contact);
-    if (st->step() != SQLITE_DONE) return Err{c_->error("delete registration")};
+    if (auto r = st->run("delete registration"); !r) return Err{r.error()};
     return Ok{};
   }
 
@@ -55,8 +54,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
         "registered_us, expires_us, online, state_us FROM registration ORDER BY username, contact");
     if (!st) return Err{st.error()};
     std::vector<registrar::Binding> out;
-    int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while (st->next()) {
       registrar::Binding b;
       b.username = st->text(0);
       b.contact = st->text(1);
@@ -75,7 +73,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
       b.stateUs = st->int64(11);
       out.push_back(std::move(b));
     }
-    if (rc != SQLITE_DONE) return Err{c_->error("read registration")};
+    if (st->failed()) return Err{st->error("read registration")};
     return out;
   }
 
@@ -83,8 +81,8 @@ class SqliteRegistrationStore final : public RegistrationStore {
     auto st = c_->prepare("DELETE FROM registration WHERE expires_us < ?1");
     if (!st) return Err{st.error()};
     st->bind(1, nowUs);
-    if (st->step() != SQLITE_DONE) return Err{c_->error("purge registration")};
-    return static_cast<size_t>(sqlite3_changes(c_->db()));
+    if (auto r = st->run("purge registration"); !r) return Err{r.error()};
+    return c_->changes();
   }
 
  private:
@@ -95,7 +93,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
 
 Result<std::unique_ptr<RegistrationStore>, StoreError> openSqliteRegistrationStore(
     const std::string& path) {
-  auto c = SqliteConnection::open(path);
+  auto c = detail::openMigratedSqliteFile(path, "the registration store");
   if (!c) return Err{c.error()};
   return std::unique_ptr<RegistrationStore>(
       std::make_unique<SqliteRegistrationStore>(std::move(c).value()));

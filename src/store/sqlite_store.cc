@@ -1,6 +1,6 @@
-// SQLite implementation of Store (store.h). One SqliteStore is one sqlite3
-// connection, opened in SQLite's multi-thread mode (no per-connection mutex):
-// externally synchronized, like every Store.
+// SQLite implementation of Store (store.h): only its queries; connection,
+// statements, transactions and errors come from sqlite_connection.h. One
+// SqliteStore is one connection: externally synchronized, like every Store.
 //
 // Durability and sharing (docs/store.md): journal_mode=WAL lets readers run
 // beside one writer, in several processes at once; synchronous=NORMAL makes a
@@ -11,24 +11,22 @@
 // the write lock up front, where busy_timeout applies, instead of upgrading a
 // read snapshot later, which fails at once with SQLITE_BUSY when another
 // process committed in between. The connection, its settings and the file
-// modes come from openSqliteDatabase() (sqlite_open.h).
+// modes come from the one opener (sqlite_open.h).
 #include "store/store.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
+#include "common/clock.h"
+#include "store/sqlite_columns.h"
+#include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
-#include "store/sqlite_open.h"
 #include "store/sqlite_policy_tables.h"
 
 namespace tollgate::store {
@@ -55,13 +53,12 @@ bool sameRouting(const RoutingGateway& a, const RoutingGateway& b) {
          a.registerExpires == b.registerExpires && a.policy == b.policy;
 }
 
-// tls_names in one TEXT column, comma-separated (DNS names hold no commas).
-std::string joinNames(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) {
-    if (!out.empty()) out += ',';
-    out += n;
-  }
+// tls_names and digest_algorithms are lists in one TEXT column
+// (sqlite_columns.h); a name is never empty, so neither is an element read
+// back (a hand-edited ",," yields nothing).
+std::vector<std::string> splitNames(const std::string& text) {
+  auto out = splitList(text, false);
+  std::erase(out, std::string());
   return out;
 }
 
@@ -74,8 +71,6 @@ std::string joinAlgorithms(const std::vector<auth::Algorithm>& algs) {
   return out;
 }
 
-std::vector<std::string> splitNames(const std::string& text);
-
 std::vector<auth::Algorithm> splitAlgorithms(const std::string& text) {
   std::vector<auth::Algorithm> out;
   for (const std::string& n : splitNames(text)) {
@@ -84,84 +79,12 @@ std::vector<auth::Algorithm> splitAlgorithms(const std::string& text) {
   return out;
 }
 
-std::vector<std::string> splitNames(const std::string& text) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t comma = text.find(',', i);
-    if (comma == std::string::npos) comma = text.size();
-    if (comma > i) out.push_back(text.substr(i, comma - i));
-    i = comma + 1;
-  }
-  return out;
-}
-
-int64_t nowUs() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// A cached prepared statement while in use. Resetting it on scope exit matters
-// beyond tidiness: a SELECT that was stepped but not reset keeps its read
-// transaction open, which would pin the WAL and hide other processes' commits.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  Stmt(Stmt&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-  Stmt& operator=(Stmt&&) = delete;
-  Stmt(const Stmt&) = delete;
-  ~Stmt() {
-    if (s_ != nullptr) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-  }
-
-  // Parameters are numbered from 1, as in the SQL text (?1, ?2, ...).
-  Stmt& bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& bind(int i, std::string_view v) {
-    // SQLITE_TRANSIENT: SQLite copies the text, so temporaries are fine.
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
-  Stmt& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
-  Stmt& bind(int i, bool v) { return bind(i, static_cast<int64_t>(v ? 1 : 0)); }
-  Stmt& bind(int i, int v) { return bind(i, static_cast<int64_t>(v)); }
-
-  int step() { return sqlite3_step(s_); }
-  // Ready for the next row of a loop of INSERTs on one statement.
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-
-  int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
-  std::string text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    int n = sqlite3_column_bytes(s_, col);
-    return p == nullptr ? std::string() : std::string(p, static_cast<size_t>(n));
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
+using detail::SqliteConnection;
+using detail::SqliteStatement;
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~SqliteStore() override {
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
-  SqliteStore(const SqliteStore&) = delete;
-  SqliteStore& operator=(const SqliteStore&) = delete;
-
-  Result<Ok, StoreError> migrate();
+  explicit SqliteStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
 
   Capabilities capabilities() const override {
     Capabilities c;
@@ -179,37 +102,6 @@ class SqliteStore final : public Store {
   Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) override;
 
  private:
-  // Rolls back on scope exit unless committed, so every early error return
-  // leaves the database as it was.
-  class Txn {
-   public:
-    explicit Txn(SqliteStore* s) : s_(s) {}
-    Txn(Txn&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
-    Txn(const Txn&) = delete;
-    ~Txn() {
-      if (s_ != nullptr) (void)s_->exec("ROLLBACK");
-    }
-    Result<Ok, StoreError> commit() {
-      auto r = s_->exec("COMMIT");
-      // A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY):
-      // the destructor then rolls it back.
-      if (r) s_ = nullptr;
-      return r;
-    }
-
-   private:
-    SqliteStore* s_;
-  };
-
-  StoreError error(std::string_view what) const {
-    StoreError e;
-    e.message = std::string(what) + ": " + sqlite3_errmsg(db_) + " (" + path_ + ")";
-    return e;
-  }
-  Result<Ok, StoreError> exec(const char* sql);
-  Result<Stmt, StoreError> prepare(const std::string& sql);
-  Result<Txn, StoreError> begin(bool write);
-  Result<int64_t, StoreError> userVersion();
   // Reads provisioning inside the caller's transaction.
   Result<Provisioning, StoreError> loadLocked();
   // The body of importProvisioning, inside the caller's write transaction.
@@ -217,105 +109,25 @@ class SqliteStore final : public Store {
                                                  bool prune);
   Result<Ok, StoreError> insertMappingChildren(const MappingGateway& g);
   Result<Ok, StoreError> insertRoutingChildren(const RoutingGateway& g);
-  Result<Ok, StoreError> stepDone(Stmt& st, std::string_view what);
 
-  sqlite3* db_;
-  std::string path_;
-  // Prepared statements cached for the connection's lifetime, keyed by SQL
-  // text (a handful of fixed strings plus the four listCdrs variants). One
-  // sqlite3_stmt per text: never hold two Stmt of the same SQL at once.
-  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+  std::unique_ptr<SqliteConnection> c_;
 };
-
-Result<Ok, StoreError> SqliteStore::exec(const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    StoreError e;
-    e.message = std::string(msg != nullptr ? msg : sqlite3_errmsg(db_)) + " (" + path_ + ")";
-    sqlite3_free(msg);
-    return Err{std::move(e)};
-  }
-  return Ok{};
-}
-
-Result<Stmt, StoreError> SqliteStore::prepare(const std::string& sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return Stmt(it->second);
-  sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
-                         &s, nullptr) != SQLITE_OK) {
-    return Err{error("prepare")};
-  }
-  stmts_.emplace(sql, s);
-  return Stmt(s);
-}
-
-Result<Ok, StoreError> SqliteStore::stepDone(Stmt& st, std::string_view what) {
-  if (st.step() != SQLITE_DONE) return Err{error(what)};
-  return Ok{};
-}
-
-Result<SqliteStore::Txn, StoreError> SqliteStore::begin(bool write) {
-  auto r = exec(write ? "BEGIN IMMEDIATE" : "BEGIN");
-  if (!r) return Err{r.error()};
-  return Txn(this);
-}
-
-Result<int64_t, StoreError> SqliteStore::userVersion() {
-  auto st = prepare("PRAGMA user_version");
-  if (!st) return Err{st.error()};
-  if (st->step() != SQLITE_ROW) return Err{error("read user_version")};
-  return st->int64(0);
-}
-
-Result<Ok, StoreError> SqliteStore::migrate() {
-  auto migrations = sqliteMigrations();
-  const auto target = static_cast<int64_t>(migrations.size());
-  auto current = userVersion();
-  if (!current) return Err{current.error()};
-  if (*current == target) return Ok{};  // the common case: no write lock taken
-
-  // Another process may be migrating the same file right now: take the write
-  // lock, then look again.
-  auto txn = begin(true);
-  if (!txn) return Err{txn.error()};
-  current = userVersion();
-  if (!current) return Err{current.error()};
-  if (*current > target) {
-    return Err{StoreError{"database schema version " + std::to_string(*current) +
-                          " is newer than this tollgate understands (" + std::to_string(target) +
-                          "): " + path_}};
-  }
-  for (int64_t v = *current; v < target; ++v) {
-    if (auto r = exec(migrations[static_cast<size_t>(v)].sql); !r) {
-      return Err{StoreError{"schema migration " + std::to_string(v + 1) + " (" +
-                            migrations[static_cast<size_t>(v)].name +
-                            ") failed: " + r.error().message}};
-    }
-  }
-  // PRAGMA user_version is written in the database header, inside this
-  // transaction: the schema and its version commit together.
-  std::string setVersion = "PRAGMA user_version=" + std::to_string(target);
-  if (auto r = exec(setVersion.c_str()); !r) return r;
-  return txn->commit();
-}
 
 Result<Provisioning, StoreError> SqliteStore::loadLocked() {
   Provisioning p;
   std::map<std::string, size_t> mappingIndex;
   std::map<std::string, size_t> routingIndex;
   {
-    auto st = prepare(
+    auto st = c_->prepare(
         "SELECT name, auth, enabled, username, realm, ha1_md5, ha1_sha256, register, "
         "max_contacts, challenge, tls_names, digest_algorithms FROM mapping_gateway ORDER BY name");
     if (!st) return Err{st.error()};
-    int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while (st->next()) {
       MappingGateway g;
       g.name = st->text(0);
       if (!admission::parseAuthMode(st->text(1), &g.auth)) {
         return Err{StoreError{"mapping gateway '" + g.name + "' has unknown auth mode '" +
-                              st->text(1) + "' (" + path_ + ")"}};
+                              st->text(1) + "' (" + c_->path() + ")"}};
       }
       g.enabled = st->int64(2) != 0;
       g.username = st->text(3);
@@ -330,27 +142,25 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
       mappingIndex.emplace(g.name, p.mappingGateways.size());
       p.mappingGateways.push_back(std::move(g));
     }
-    if (rc != SQLITE_DONE) return Err{error("read mapping_gateway")};
+    if (st->failed()) return Err{st->error("read mapping_gateway")};
   }
   {
-    auto st =
-        prepare("SELECT gateway, address FROM mapping_gateway_address ORDER BY gateway, position");
+    auto st = c_->prepare(
+        "SELECT gateway, address FROM mapping_gateway_address ORDER BY gateway, position");
     if (!st) return Err{st.error()};
-    int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while (st->next()) {
       auto it = mappingIndex.find(st->text(0));
       if (it != mappingIndex.end()) p.mappingGateways[it->second].addresses.push_back(st->text(1));
     }
-    if (rc != SQLITE_DONE) return Err{error("read mapping_gateway_address")};
+    if (st->failed()) return Err{st->error("read mapping_gateway_address")};
   }
   {
-    auto st = prepare(
+    auto st = c_->prepare(
         "SELECT name, address, transport, priority, strip_digits, add_prefix, enabled, "
         "auth_username, auth_password, register, register_expires "
         "FROM routing_gateway ORDER BY name");
     if (!st) return Err{st.error()};
-    int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while (st->next()) {
       RoutingGateway g;
       g.name = st->text(0);
       g.address = st->text(1);
@@ -366,28 +176,27 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
       routingIndex.emplace(g.name, p.routingGateways.size());
       p.routingGateways.push_back(std::move(g));
     }
-    if (rc != SQLITE_DONE) return Err{error("read routing_gateway")};
+    if (st->failed()) return Err{st->error("read routing_gateway")};
   }
   {
-    auto st =
-        prepare("SELECT gateway, prefix FROM routing_gateway_prefix ORDER BY gateway, position");
+    auto st = c_->prepare(
+        "SELECT gateway, prefix FROM routing_gateway_prefix ORDER BY gateway, position");
     if (!st) return Err{st.error()};
-    int rc;
-    while ((rc = st->step()) == SQLITE_ROW) {
+    while (st->next()) {
       auto it = routingIndex.find(st->text(0));
       if (it != routingIndex.end()) p.routingGateways[it->second].prefixes.push_back(st->text(1));
     }
-    if (rc != SQLITE_DONE) return Err{error("read routing_gateway_prefix")};
+    if (st->failed()) return Err{st->error("read routing_gateway_prefix")};
   }
-  // Call policy (issue 5): gateway limits and lists, accounts, fraud rules.
-  if (auto r = loadPolicyTables(db_, path_, &p); !r) return Err{r.error()};
+  // Call policy: gateway limits and lists, accounts, fraud rules.
+  if (auto r = loadPolicyTables(*c_, &p); !r) return Err{r.error()};
   return p;
 }
 
 Result<Provisioning, StoreError> SqliteStore::loadProvisioning() {
   // One read transaction: the four SELECTs see one snapshot even while
   // another process imports.
-  auto txn = begin(false);
+  auto txn = c_->beginRead();
   if (!txn) return Err{txn.error()};
   auto p = loadLocked();
   if (!p) return p;
@@ -396,71 +205,58 @@ Result<Provisioning, StoreError> SqliteStore::loadProvisioning() {
 }
 
 Result<uint64_t, StoreError> SqliteStore::provisioningVersion() {
-  auto st = prepare("SELECT value FROM meta WHERE key = 'provisioning_version'");
+  auto st = c_->prepare("SELECT value FROM meta WHERE key = 'provisioning_version'");
   if (!st) return Err{st.error()};
-  int rc = st->step();
-  if (rc == SQLITE_DONE) return uint64_t{0};
-  if (rc != SQLITE_ROW) return Err{error("read provisioning_version")};
+  if (!st->next()) {
+    if (st->failed()) return Err{st->error("read provisioning_version")};
+    return uint64_t{0};
+  }
   return static_cast<uint64_t>(st->int64(0));
 }
 
 Result<Ok, StoreError> SqliteStore::insertMappingChildren(const MappingGateway& g) {
-  auto del = prepare("DELETE FROM mapping_gateway_address WHERE gateway = ?1");
+  auto del = c_->prepare("DELETE FROM mapping_gateway_address WHERE gateway = ?1");
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
-  if (auto r = stepDone(*del, "delete mapping_gateway_address"); !r) return r;
-  auto ins = prepare(
+  if (auto r = del->run("delete mapping_gateway_address"); !r) return r;
+  auto ins = c_->prepare(
       "INSERT INTO mapping_gateway_address(gateway, position, address) VALUES (?1, ?2, ?3)");
   if (!ins) return Err{ins.error()};
   for (size_t i = 0; i < g.addresses.size(); ++i) {
     ins->reset();
     ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.addresses[i]);
-    if (auto r = stepDone(*ins, "insert mapping_gateway_address"); !r) return r;
+    if (auto r = ins->run("insert mapping_gateway_address"); !r) return r;
   }
   return Ok{};
 }
 
 Result<Ok, StoreError> SqliteStore::insertRoutingChildren(const RoutingGateway& g) {
-  auto del = prepare("DELETE FROM routing_gateway_prefix WHERE gateway = ?1");
+  auto del = c_->prepare("DELETE FROM routing_gateway_prefix WHERE gateway = ?1");
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
-  if (auto r = stepDone(*del, "delete routing_gateway_prefix"); !r) return r;
-  auto ins =
-      prepare("INSERT INTO routing_gateway_prefix(gateway, position, prefix) VALUES (?1, ?2, ?3)");
+  if (auto r = del->run("delete routing_gateway_prefix"); !r) return r;
+  auto ins = c_->prepare(
+      "INSERT INTO routing_gateway_prefix(gateway, position, prefix) VALUES (?1, ?2, ?3)");
   if (!ins) return Err{ins.error()};
   for (size_t i = 0; i < g.prefixes.size(); ++i) {
     ins->reset();
     ins->bind(1, g.name).bind(2, static_cast<int64_t>(i)).bind(3, g.prefixes[i]);
-    if (auto r = stepDone(*ins, "insert routing_gateway_prefix"); !r) return r;
+    if (auto r = ins->run("insert routing_gateway_prefix"); !r) return r;
   }
   return Ok{};
 }
 
-// Refuses what the schema cannot hold unambiguously: two entries with one
-// name (which one wins would depend on list order) and empty names.
+// Refuses duplicate and empty gateway names (sqlite_policy_tables.h).
 Result<Ok, StoreError> checkNames(const Provisioning& p) {
-  std::set<std::string_view> seen;
-  for (const auto& g : p.mappingGateways) {
-    if (g.name.empty()) return Err{StoreError{"mapping gateway with an empty name"}};
-    if (!seen.insert(g.name).second) {
-      return Err{StoreError{"duplicate mapping gateway name '" + g.name + "'"}};
-    }
-  }
-  seen.clear();
-  for (const auto& g : p.routingGateways) {
-    if (g.name.empty()) return Err{StoreError{"routing gateway with an empty name"}};
-    if (!seen.insert(g.name).second) {
-      return Err{StoreError{"duplicate routing gateway name '" + g.name + "'"}};
-    }
-  }
-  return Ok{};
+  if (auto r = checkImportNames(p.mappingGateways, "mapping gateway"); !r) return r;
+  return checkImportNames(p.routingGateways, "routing gateway");
 }
 
 Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisioning& p,
                                                                   bool prune) {
   if (auto r = checkNames(p); !r) return Err{r.error()};
 
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   auto stored = loadLocked();
   if (!stored) return Err{stored.error()};
@@ -471,7 +267,7 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
 }
 
 Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const ProvisioningEdit& edit) {
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   auto stored = loadLocked();
   if (!stored) return Err{stored.error()};
@@ -501,28 +297,22 @@ Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const Provisioni
 Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& storedSet,
                                                             const Provisioning& p, bool prune) {
   const Provisioning* stored = &storedSet;
-  std::map<std::string_view, const MappingGateway*> oldMapping;
-  for (const auto& g : stored->mappingGateways) oldMapping.emplace(g.name, &g);
-  std::map<std::string_view, const RoutingGateway*> oldRouting;
-  for (const auto& g : stored->routingGateways) oldRouting.emplace(g.name, &g);
+  auto oldMapping = storedByName(stored->mappingGateways);
+  auto oldRouting = storedByName(stored->routingGateways);
 
   ImportSummary sum;
-  const int64_t now = nowUs();
+  const int64_t now = SystemClock().wallMicros();
 
   for (const auto& g : p.mappingGateways) {
-    auto it = oldMapping.find(g.name);
-    if (it != oldMapping.end() && sameMapping(*it->second, g)) {
-      ++sum.unchanged;
-      oldMapping.erase(it);
-      continue;
-    }
-    const bool isNew = it == oldMapping.end();
-    auto st = isNew ? prepare(
+    const ImportStep step = importStep(oldMapping, g, sameMapping, &sum);
+    if (step == ImportStep::Unchanged) continue;
+    const bool isNew = step == ImportStep::Added;
+    auto st = isNew ? c_->prepare(
                           "INSERT INTO mapping_gateway(name, auth, enabled, created_us, "
                           "updated_us, username, realm, ha1_md5, ha1_sha256, register, "
                           "max_contacts, challenge, tls_names, digest_algorithms) "
                           "VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
-                    : prepare(
+                    : c_->prepare(
                           "UPDATE mapping_gateway SET auth = ?2, enabled = ?3, updated_us = ?4, "
                           "username = ?5, realm = ?6, ha1_md5 = ?7, ha1_sha256 = ?8, "
                           "register = ?9, max_contacts = ?10, challenge = ?11, tls_names = ?12, "
@@ -540,32 +330,22 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
         .bind(9, g.registers)
         .bind(10, g.maxContacts)
         .bind(11, g.hasChallenge ? admission::challengeModeName(g.challenge) : "")
-        .bind(12, joinNames(g.tlsNames))
+        .bind(12, joinList(g.tlsNames))
         .bind(13, joinAlgorithms(g.digestAlgorithms));
-    if (auto r = stepDone(*st, "write mapping_gateway"); !r) return Err{r.error()};
+    if (auto r = st->run("write mapping_gateway"); !r) return Err{r.error()};
     if (auto r = insertMappingChildren(g); !r) return Err{r.error()};
-    if (isNew) {
-      ++sum.added;
-    } else {
-      ++sum.updated;
-      oldMapping.erase(it);
-    }
   }
 
   for (const auto& g : p.routingGateways) {
-    auto it = oldRouting.find(g.name);
-    if (it != oldRouting.end() && sameRouting(*it->second, g)) {
-      ++sum.unchanged;
-      oldRouting.erase(it);
-      continue;
-    }
-    const bool isNew = it == oldRouting.end();
-    auto st = isNew ? prepare(
+    const ImportStep step = importStep(oldRouting, g, sameRouting, &sum);
+    if (step == ImportStep::Unchanged) continue;
+    const bool isNew = step == ImportStep::Added;
+    auto st = isNew ? c_->prepare(
                           "INSERT INTO routing_gateway(name, address, transport, priority, "
                           "strip_digits, add_prefix, enabled, created_us, updated_us, "
                           "auth_username, auth_password, register, register_expires) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12)")
-                    : prepare(
+                    : c_->prepare(
                           "UPDATE routing_gateway SET address = ?2, transport = ?3, "
                           "priority = ?4, strip_digits = ?5, add_prefix = ?6, enabled = ?7, "
                           "updated_us = ?8, auth_username = ?9, auth_password = ?10, "
@@ -583,53 +363,44 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
         .bind(10, g.authPassword)
         .bind(11, g.registers)
         .bind(12, g.registerExpires);
-    if (auto r = stepDone(*st, "write routing_gateway"); !r) return Err{r.error()};
+    if (auto r = st->run("write routing_gateway"); !r) return Err{r.error()};
     if (auto r = insertRoutingChildren(g); !r) return Err{r.error()};
-    if (isNew) {
-      ++sum.added;
-    } else {
-      ++sum.updated;
-      oldRouting.erase(it);
-    }
   }
 
   // What is left in oldMapping/oldRouting was stored but is absent from `p`.
   if (prune) {
-    for (const auto& [name, g] : oldMapping) {
-      auto st = prepare("DELETE FROM mapping_gateway WHERE name = ?1");  // cascades to addresses
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = stepDone(*st, "delete mapping_gateway"); !r) return Err{r.error()};
-      ++sum.removed;
+    // Deleting a gateway cascades to its addresses or prefixes.
+    if (auto r = deleteLeft(*c_, "DELETE FROM mapping_gateway WHERE name = ?1",
+                            "delete mapping_gateway", oldMapping, &sum);
+        !r) {
+      return Err{r.error()};
     }
-    for (const auto& [name, g] : oldRouting) {
-      auto st = prepare("DELETE FROM routing_gateway WHERE name = ?1");  // cascades to prefixes
-      if (!st) return Err{st.error()};
-      st->bind(1, name);
-      if (auto r = stepDone(*st, "delete routing_gateway"); !r) return Err{r.error()};
-      ++sum.removed;
+    if (auto r = deleteLeft(*c_, "DELETE FROM routing_gateway WHERE name = ?1",
+                            "delete routing_gateway", oldRouting, &sum);
+        !r) {
+      return Err{r.error()};
     }
   }
 
-  // Call policy (issue 5): gateway policy rows, accounts, fraud rules.
-  if (auto r = importPolicyTables(db_, path_, p, *stored, prune, &sum); !r) {
+  // Call policy: gateway policy rows, accounts, fraud rules.
+  if (auto r = importPolicyTables(*c_, p, *stored, prune, &sum); !r) {
     return Err{r.error()};
   }
 
   // The version moves only on a real change, so pollers reload only then.
   if (sum.added + sum.updated + sum.removed > 0) {
-    auto st = prepare("UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
+    auto st = c_->prepare("UPDATE meta SET value = value + 1 WHERE key = 'provisioning_version'");
     if (!st) return Err{st.error()};
-    if (auto r = stepDone(*st, "bump provisioning_version"); !r) return Err{r.error()};
+    if (auto r = st->run("bump provisioning_version"); !r) return Err{r.error()};
   }
   return sum;
 }
 
 Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
   if (cdrs.empty()) return Ok{};
-  auto txn = begin(true);
+  auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  auto st = prepare(
+  auto st = c_->prepare(
       "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
       "hangup, reason, caller_raw, callee_raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -654,12 +425,11 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
         .bind(15, call::reasonName(c.reason))
         .bind(16, c.callerRaw)
         .bind(17, c.calleeRaw);
-    if (st->step() != SQLITE_DONE) {
-      auto e = error("insert cdr");
+    if (auto r = st->run("insert cdr"); !r) {
       for (auto& d : cdrs) d.id = 0;  // nothing was written
-      return Err{std::move(e)};
+      return r;
     }
-    c.id = sqlite3_last_insert_rowid(db_);
+    c.id = c_->lastInsertRowid();
   }
   if (auto r = txn->commit(); !r) {
     for (auto& d : cdrs) d.id = 0;
@@ -693,7 +463,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   if (!q.number.empty()) sql += " AND (caller = ?9 OR callee = ?9)";
   sql += " ORDER BY id DESC LIMIT ?4";
 
-  auto st = prepare(sql);
+  auto st = c_->prepare(sql);
   if (!st) return Err{st.error()};
   st->bind(1, q.beforeId > 0 ? q.beforeId : std::numeric_limits<int64_t>::max());
   if (!q.reason.empty()) st->bind(2, q.reason);
@@ -705,8 +475,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   if (!q.gateway.empty()) st->bind(8, q.gateway);
   if (!q.number.empty()) st->bind(9, q.number);
 
-  int rc;
-  while ((rc = st->step()) == SQLITE_ROW) {
+  while (st->next()) {
     call::Cdr c;
     c.id = st->int64(0);
     c.callId = st->text(1);
@@ -730,18 +499,16 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
     c.calleeRaw = st->text(17);
     out.push_back(std::move(c));
   }
-  if (rc != SQLITE_DONE) return Err{error("read cdr")};
+  if (st->failed()) return Err{st->error("read cdr")};
   return out;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path) {
-  auto db = detail::openSqliteDatabase(path);
-  if (!db) return Err{db.error()};
-  auto store = std::make_unique<SqliteStore>(*db, path);
-  if (auto r = store->migrate(); !r) return Err{r.error()};
-  return std::unique_ptr<Store>(std::move(store));
+  auto c = detail::openMigratedSqlite(path);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

@@ -2,7 +2,6 @@
 // creation and migration, provisioning import semantics, CDR round trips and
 // queries, and two connections sharing one file.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
@@ -13,6 +12,7 @@
 
 #include "store/sqlite_migrations.h"
 #include "store/store.h"
+#include "store/test_raw_sqlite.h"
 #include "store/test_temp_dir.h"
 
 namespace tollgate::store {
@@ -30,44 +30,6 @@ std::unique_ptr<Store> mustOpen(const std::string& path) {
   auto r = openSqliteStore(path);
   EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
   return r.ok() ? std::move(r.value()) : nullptr;
-}
-
-// Reads one integer with a separate raw connection, to check what is really
-// in the file rather than what the store says.
-int64_t rawInt(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-  int64_t v = -1;
-  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close_v2(db);
-  return v;
-}
-
-std::string rawText(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-  std::string v;
-  if (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    v = p != nullptr ? p : "";
-  }
-  sqlite3_finalize(st);
-  sqlite3_close_v2(db);
-  return v;
-}
-
-void rawExec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
-  char* msg = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg), SQLITE_OK) << (msg ? msg : "");
-  sqlite3_free(msg);
-  sqlite3_close_v2(db);
 }
 
 MappingGateway mapping(std::string name, AuthMode auth, std::vector<std::string> addresses,
@@ -541,9 +503,6 @@ TEST_F(SqliteStoreTest, InvalidNumberReasonIsStoredByName) {
 
 TEST_F(SqliteStoreTest, MigratesAVersion5FileKeepingItsCdrs) {
   // A file as version 5 left it, with one CDR.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dbPath().c_str(), &db), SQLITE_OK);
-  sqlite3_close(db);
   for (int v = 0; v < 5; ++v) rawExec(dbPath(), sqliteMigrations()[v].sql);
   rawExec(dbPath(),
           "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "

@@ -1,16 +1,15 @@
 // SQLite implementation of SuspensionStore (suspension_store.h).
-#include <sqlite3.h>
-
 #include "store/sqlite_connection.h"
+#include "store/sqlite_migrations.h"
 #include "store/suspension_store.h"
 
 namespace tollgate::store {
 namespace {
 
 using detail::SqliteConnection;
-using detail::SqliteStmt;
+using detail::SqliteStatement;
 
-bool readSuspension(const SqliteStmt& st, auth::Suspension* s) {
+bool readSuspension(const SqliteStatement& st, auth::Suspension* s) {
   if (!auth::suspensionKindFromName(st.text(0), &s->kind)) return false;
   s->username = st.text(1);
   auto ip = net::IpAddress::parse(st.text(2));
@@ -42,7 +41,7 @@ class SqliteSuspensionStore final : public SuspensionStore {
         .bind(5, s.untilUs)
         .bind(6, static_cast<int64_t>(s.offenses))
         .bind(7, static_cast<int64_t>(s.failures));
-    if (st->step() != SQLITE_DONE) return Err{c_->error("save auth_suspension")};
+    if (auto r = st->run("save auth_suspension"); !r) return Err{r.error()};
     return Ok{};
   }
 
@@ -56,7 +55,7 @@ class SqliteSuspensionStore final : public SuspensionStore {
   }
 
   Result<size_t, StoreError> clearSuspensions(const SuspensionFilter& f, int64_t nowUs) override {
-    auto txn = c_->begin(true);
+    auto txn = c_->beginWrite();
     if (!txn) return Err{txn.error()};
     std::string sql = "UPDATE auth_suspension SET cleared = 1 WHERE cleared = 0 AND until_us > ?1";
     if (!f.all) {
@@ -70,12 +69,12 @@ class SqliteSuspensionStore final : public SuspensionStore {
       st->bind(2, auth::AuthRetryLimiter::sourceKey(*f.source).toString());
     }
     if (!f.all && f.username) st->bind(3, *f.username);
-    if (st->step() != SQLITE_DONE) return Err{c_->error("clear auth_suspension")};
-    const auto n = static_cast<size_t>(sqlite3_changes(c_->db()));
+    if (auto r = st->run("clear auth_suspension"); !r) return Err{r.error()};
+    const auto n = c_->changes();
     if (n > 0) {
       auto v = c_->prepare("UPDATE meta SET value = value + 1 WHERE key = 'auth_version'");
       if (!v) return Err{v.error()};
-      if (v->step() != SQLITE_DONE) return Err{c_->error("bump auth_version")};
+      if (auto r = v->run("bump auth_version"); !r) return Err{r.error()};
     }
     if (auto r = txn->commit(); !r) return Err{r.error()};
     return n;
@@ -84,14 +83,15 @@ class SqliteSuspensionStore final : public SuspensionStore {
   Result<uint64_t, StoreError> authVersion() override {
     auto st = c_->prepare("SELECT value FROM meta WHERE key = 'auth_version'");
     if (!st) return Err{st.error()};
-    int rc = st->step();
-    if (rc == SQLITE_DONE) return uint64_t{0};
-    if (rc != SQLITE_ROW) return Err{c_->error("read auth_version")};
+    if (!st->next()) {
+      if (st->failed()) return Err{st->error("read auth_version")};
+      return uint64_t{0};
+    }
     return static_cast<uint64_t>(st->int64(0));
   }
 
   Result<std::vector<auth::Suspension>, StoreError> takeCleared() override {
-    auto txn = c_->begin(true);
+    auto txn = c_->beginWrite();
     if (!txn) return Err{txn.error()};
     std::vector<auth::Suspension> out;
     {
@@ -104,7 +104,7 @@ class SqliteSuspensionStore final : public SuspensionStore {
     }
     auto del = c_->prepare("DELETE FROM auth_suspension WHERE cleared = 1");
     if (!del) return Err{del.error()};
-    if (del->step() != SQLITE_DONE) return Err{c_->error("delete cleared auth_suspension")};
+    if (auto r = del->run("delete cleared auth_suspension"); !r) return Err{r.error()};
     if (auto r = txn->commit(); !r) return Err{r.error()};
     return out;
   }
@@ -113,19 +113,18 @@ class SqliteSuspensionStore final : public SuspensionStore {
     auto st = c_->prepare("DELETE FROM auth_suspension WHERE until_us < ?1");
     if (!st) return Err{st.error()};
     st->bind(1, beforeUs);
-    if (st->step() != SQLITE_DONE) return Err{c_->error("purge auth_suspension")};
-    return static_cast<size_t>(sqlite3_changes(c_->db()));
+    if (auto r = st->run("purge auth_suspension"); !r) return Err{r.error()};
+    return c_->changes();
   }
 
  private:
-  Result<std::vector<auth::Suspension>, StoreError> readAll(SqliteStmt& st, const char* what) {
+  Result<std::vector<auth::Suspension>, StoreError> readAll(SqliteStatement& st, const char* what) {
     std::vector<auth::Suspension> out;
-    int rc;
-    while ((rc = st.step()) == SQLITE_ROW) {
+    while (st.next()) {
       auth::Suspension s;
       if (readSuspension(st, &s)) out.push_back(std::move(s));  // a hand-edited bad row is skipped
     }
-    if (rc != SQLITE_DONE) return Err{c_->error(what)};
+    if (st.failed()) return Err{st.error(what)};
     return out;
   }
 
@@ -136,7 +135,7 @@ class SqliteSuspensionStore final : public SuspensionStore {
 
 Result<std::unique_ptr<SuspensionStore>, StoreError> openSqliteSuspensionStore(
     const std::string& path) {
-  auto c = SqliteConnection::open(path);
+  auto c = detail::openMigratedSqliteFile(path, "the suspension store");
   if (!c) return Err{c.error()};
   return std::unique_ptr<SuspensionStore>(
       std::make_unique<SqliteSuspensionStore>(std::move(c).value()));

@@ -1,6 +1,11 @@
-// The Store interface: everything tollgate persists. Implementations say
-// what they support through capabilities(). One Store object is one
-// connection: externally synchronized; open one per thread that needs it.
+// The Store interface: what tollgate persists of its provisioning
+// (mapping and routing gateways with their call policy, accounts, fraud
+// rules) and its CDRs, whatever the backend (SQLite embedded; PostgreSQL for
+// several nodes). Implementations say what they support through
+// capabilities(). StoreError is the error value of every store interface.
+//
+// Threading: one Store object is one session with the backend (one
+// connection): externally synchronized; open one per thread that needs it.
 // AsyncCdrWriter (cdr_writer.h) is the thread-safe way for the data plane to
 // hand CDRs to a store without waiting on disk.
 #pragma once
@@ -17,6 +22,8 @@
 
 namespace tollgate::store {
 
+// Every store failure, as a value: the message names what failed and where
+// ("insert cdr: database is locked (/var/lib/tollgate/tollgate.db)").
 struct StoreError {
   std::string message;
 };
@@ -97,25 +104,10 @@ class Store {
   virtual Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) = 0;
 };
 
-// Opens (creating if needed, and migrating the schema) the SQLite store at
-// `path`. The parent directory is created when missing. The file may be
-// shared by several processes at once (the running switch, `tollgate
-// import`, `tollgate cdr list`): WAL mode plus a busy timeout of
-// kSqliteBusyTimeoutMs. ":memory:" opens a private in-memory database
-// (tests only: no WAL, nothing shared, nothing durable). See docs/store.md.
-//
-// Every file of the store is its owner's alone (0600, a directory it creates
-// 0700, whatever the umask) and wider modes found on open are tightened
-// (sqlite_open.h).
-inline constexpr int kSqliteBusyTimeoutMs = 5000;
+// The SQLite backend (sqlite_backend.h: one file shared by every process,
+// owner-only modes): opens the store at `path`, creating the file and its
+// directory when missing and bringing the schema up to date. ":memory:"
+// opens a private database (tests only).
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path);
-
-// The files SQLite keeps for the store at `path`: the database, then its
-// -wal, -shm and -journal (beside the database's real path when `path` is
-// a symlink). All hold secrets (HA1 digests, carrier passwords,
-// session and token hashes); `tollgate doctor` checks their modes.
-std::vector<std::string> sqliteStoreFiles(const std::string& path);
-// The directory that holds them ("." for a bare file name).
-std::string sqliteStoreDirectory(const std::string& path);
 
 }  // namespace tollgate::store

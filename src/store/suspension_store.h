@@ -1,13 +1,15 @@
-// Persistence of authentication suspensions (table `auth_suspension`): the
-// running node writes each new suspension, reads them back at start-up (so
-// a restart does not pardon a password guesser), and picks up operator
-// clears made with `tollgate auth suspensions clear`. One object is one
-// SQLite connection: externally synchronized.
+// Persistence of authentication suspensions: the running node writes each
+// new suspension, reads them back at start-up (so a restart does not pardon
+// a password guesser), and picks up operator clears made with `tollgate auth
+// suspensions clear`.
 //
-// Clearing is a request to the node, not a delete behind its back: the row
-// is marked cleared and auth_version moves; the node lifts exactly that
-// suspension in memory (not a newer one of the same key) and deletes the
-// row (takeCleared).
+// Clearing is a request to the node, not a delete behind its back: the
+// suspension is marked cleared and authVersion() moves; the node lifts
+// exactly that suspension in memory (not a newer one of the same key) and
+// deletes the record (takeCleared).
+//
+// Threading: one object is one session with the backend: externally
+// synchronized.
 #pragma once
 
 #include <memory>
@@ -36,16 +38,19 @@ class SuspensionStore {
   // an earlier time to also get recently expired ones for escalation).
   virtual Result<std::vector<auth::Suspension>, StoreError> listSuspensions(int64_t sinceUs) = 0;
   // Marks the matching suspensions in force at `nowUs` cleared and moves
-  // auth_version; returns how many.
+  // authVersion(); returns how many.
   virtual Result<size_t, StoreError> clearSuspensions(const SuspensionFilter& f, int64_t nowUs) = 0;
   // Changes whenever suspensions are cleared. Cheap to poll.
   virtual Result<uint64_t, StoreError> authVersion() = 0;
-  // Returns the cleared rows and deletes them, in one transaction.
+  // Returns the cleared suspensions and deletes them, in one transaction.
   virtual Result<std::vector<auth::Suspension>, StoreError> takeCleared() = 0;
-  // Deletes rows that ended before `beforeUs` (kept until then for escalation).
+  // Deletes suspensions that ended before `beforeUs` (kept until then for
+  // escalation).
   virtual Result<size_t, StoreError> purgeSuspensions(int64_t beforeUs) = 0;
 };
 
+// The SQLite backend (sqlite_backend.h): the suspensions in the store file
+// at `path` (created and migrated as by openSqliteStore; ":memory:" refused).
 Result<std::unique_ptr<SuspensionStore>, StoreError> openSqliteSuspensionStore(
     const std::string& path);
 
