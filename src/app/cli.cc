@@ -114,8 +114,8 @@ int cmdImport(const std::string& configPath, const std::string& token, const std
   auto link = NodeLink::forChange(*config, token, &rc);
   if (!link) return rc;
   // References to accounts and number lists already stored are valid.
-  auto known = link->viaApi() ? knownNamesViaApi(*link, prune, &rc)
-                              : knownNamesForImport(*config, prune);
+  auto known =
+      link->viaApi() ? knownNamesViaApi(*link, prune, &rc) : knownNamesForImport(*config, prune);
   if (!known) return rc != 0 ? rc : kExitRuntime;
   auto prov = loadProvisioningFile(file, &*known);
   if (!prov.ok()) {
@@ -126,6 +126,10 @@ int cmdImport(const std::string& configPath, const std::string& token, const std
     // The clear passwords travel to the node (loopback, or HTTPS with
     // api.certificate), which keeps their HA1 digests for its sip.domain.
     std::string body = mgmt::provisioningImportBody(*prov, prune, file);
+    if (!fitsOneRequest(body)) {
+      std::fill(body.begin(), body.end(), '\0');
+      return kExitBadConfig;
+    }
     const mgmt::ApiReply r = link->request("POST", "/api/v1/provisioning/import", body);
     std::fill(body.begin(), body.end(), '\0');
     if (!answered(r, &rc)) {
@@ -150,7 +154,7 @@ int cmdImport(const std::string& configPath, const std::string& token, const std
   return 0;
 }
 
-// Call policy of a gateway (issue 5) as JSON; keys as in the provisioning file.
+// Call policy of a gateway as JSON; keys as in the provisioning file.
 std::string limitsJson(const admission::CallLimitsSpec& l) {
   std::ostringstream o;
   o << "\"cps\":" << l.cps << ",\"cps_burst\":" << l.cpsBurst
@@ -221,7 +225,7 @@ std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
   return out;
 }
 
-// The call policy part of `gateway list` (issue 5): limits per gateway,
+// The call policy part of `gateway list`: limits per gateway,
 // accounts, fraud rules; only what is set.
 void printPolicyTables(const admission::Provisioning& p) {
   auto limits = [](const admission::CallLimitsSpec& l) {
@@ -470,9 +474,8 @@ void printCleared(size_t cleared, int64_t lifted) {
 int suspensionsClearViaApi(NodeLink& link, const std::string& source, const std::string& user,
                            bool all) {
   const mgmt::ApiReply r = link.request(
-      "DELETE", "/api/v1/suspensions" + queryString({{"all", all ? "true" : ""},
-                                                     {"source", source},
-                                                     {"username", user}}));
+      "DELETE", "/api/v1/suspensions" +
+                    query({{"all", all ? "true" : ""}, {"source", source}, {"username", user}}));
   if (r.status == 404) {
     // Nothing matched: the same answer (and exit code) as the store path.
     printCleared(0, 0);
@@ -715,7 +718,7 @@ int runCli(int argc, char** argv) {
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
   addConfig(cfgCheck);
 
-  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...` (issue 5)
+  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...`
   // The shield: bans, firewall export, kernel settings (shield_cli.h).
   std::string banAddress;
   int64_t banDuration = 0;

@@ -247,7 +247,7 @@ int runTrace(const ApiCommands& c) {
   if (!cl) return rc;
   const bool pcap = !c.tWrite.empty();
   std::string path =
-      "/api/v1/trace" + queryString({{"gateway", c.tGateway},
+      "/api/v1/trace" + query({{"gateway", c.tGateway},
                                {"source", c.tSource},
                                {"number", c.tNumber},
                                {"call_id", c.tCallId},
@@ -325,7 +325,7 @@ int runCdrExport(const ApiCommands& c) {
   int rc = 0;
   auto cl = client(c, &rc);
   if (!cl) return rc;
-  std::string path = "/api/v1/cdrs" + queryString({{"format", "csv"},
+  std::string path = "/api/v1/cdrs" + query({{"format", "csv"},
                                              {"from", c.from},
                                              {"to", c.to},
                                              {"gateway", c.gateway},
@@ -481,11 +481,11 @@ int runApiCommands(ApiCommands& k) {
   }
   if (k.callList->parsed() || k.calls->parsed()) {
     if (k.json)
-      return call(k, "GET", "/api/v1/calls" + queryString({{"limit", std::to_string(k.limit)}}));
+      return call(k, "GET", "/api/v1/calls" + query({{"limit", std::to_string(k.limit)}}));
     int rc = 0;
     auto cl = client(k, &rc);
     if (!cl) return rc;
-    auto r = cl->request("GET", "/api/v1/calls" + queryString({{"limit", std::to_string(k.limit)}}));
+    auto r = cl->request("GET", "/api/v1/calls" + query({{"limit", std::to_string(k.limit)}}));
     if ((rc = report(r)) != 0) return rc;
     printCalls(Json::parse(r.body));
     return 0;
@@ -534,14 +534,14 @@ int runApiCommands(ApiCommands& k) {
   if (k.lockClear->parsed()) {
     int rc = call(k, "DELETE",
                   "/api/v1/lockouts" +
-                      queryString({{"scope", k.scope}, {"account", k.account}, {"source", k.source}}));
+                      query({{"scope", k.scope}, {"account", k.account}, {"source", k.source}}));
     if (rc == 0) std::printf("cleared\n");
     return rc;
   }
   if (k.auditList->parsed()) {
     return call(
         k, "GET",
-        "/api/v1/audit" + queryString({{"limit", std::to_string(k.limit)}, {"action", k.action}}));
+        "/api/v1/audit" + query({{"limit", std::to_string(k.limit)}, {"action", k.action}}));
   }
   if (k.cdrExport->parsed()) return runCdrExport(k);
   if (k.openapi->parsed()) {

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "app/node_control.h"
+#include "mgmt/api_server.h"
 
 namespace tollgate::app {
 namespace {
@@ -18,9 +19,8 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
 
 std::string hostPort(const mgmt::ApiEndpoint& ep) {
-  return ep.host.find(':') != std::string::npos
-             ? "[" + ep.host + "]:" + std::to_string(ep.port)
-             : ep.host + ":" + std::to_string(ep.port);
+  return ep.host.find(':') != std::string::npos ? "[" + ep.host + "]:" + std::to_string(ep.port)
+                                                : ep.host + ":" + std::to_string(ep.port);
 }
 
 }  // namespace
@@ -120,6 +120,15 @@ bool answered(const mgmt::ApiReply& r, int* rc) {
   return false;
 }
 
+bool fitsOneRequest(const std::string& body) {
+  if (body.size() <= mgmt::kApiMaxBodyBytes) return true;
+  std::fprintf(stderr,
+               "the change is %zu bytes, more than one API request takes (%zu): split it, or "
+               "make it while the node is stopped (nothing changed)\n",
+               body.size(), mgmt::kApiMaxBodyBytes);
+  return false;
+}
+
 std::string urlEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -135,7 +144,7 @@ std::string urlEncode(std::string_view s) {
   return out;
 }
 
-std::string queryString(std::initializer_list<std::pair<const char*, std::string>> params) {
+std::string query(std::initializer_list<std::pair<const char*, std::string>> params) {
   std::string q;
   for (const auto& [k, v] : params) {
     if (v.empty()) continue;

@@ -55,8 +55,7 @@ class NodeLink {
  public:
   // Decides the path and prints it on stderr. nullopt when the command must
   // stop (the reason printed): *rc is then its exit code.
-  static std::optional<NodeLink> forChange(const Config& config, const std::string& token,
-                                           int* rc);
+  static std::optional<NodeLink> forChange(const Config& config, const std::string& token, int* rc);
 
   bool viaApi() const { return client_.has_value(); }
   // One request of the API path (viaApi() only).
@@ -76,10 +75,15 @@ void printApiError(const mgmt::ApiReply& r);
 // use, not allowed, the node or the store failing).
 bool answered(const mgmt::ApiReply& r, int* rc);
 
+// false (and a message) when `body` is larger than the API takes in one
+// request (mgmt::kApiMaxBodyBytes): the node would answer 413 before
+// reading it, so the CLI says what to do instead and sends nothing.
+bool fitsOneRequest(const std::string& body);
+
 // Percent-encoding of a path segment or query value (RFC 3986 §2.1:
 // everything but the unreserved characters).
 std::string urlEncode(std::string_view s);
 // "?a=1&b=x%20y" from (name, value) pairs; empty values are left out.
-std::string queryString(std::initializer_list<std::pair<const char*, std::string>> params);
+std::string query(std::initializer_list<std::pair<const char*, std::string>> params);
 
 }  // namespace tollgate::app

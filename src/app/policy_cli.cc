@@ -13,7 +13,6 @@
 #include "admission/number_form.h"
 #include "admission/number_lists.h"
 #include "app/cli_link.h"
-#include "mgmt/api_server.h"
 #include "store/cdr_format.h"
 #include "store/policy_store.h"
 #include "store/store.h"
@@ -75,17 +74,8 @@ int refused(const mgmt::ApiReply& r, const char* suffix = "") {
   return kExitRuntime;
 }
 
-bool ok(const mgmt::ApiReply& r) { return r.status >= 200 && r.status < 300; }
-
-// The API refuses bodies over kApiMaxBodyBytes before reading them: say so
-// here, nothing sent, rather than show a bare 413.
-bool fitsOneRequest(const std::string& body) {
-  if (body.size() <= mgmt::kApiMaxBodyBytes) return true;
-  std::fprintf(stderr,
-               "the change is %zu bytes, more than one API request takes (%zu): split it, or "
-               "make it while the node is stopped (nothing changed)\n",
-               body.size(), mgmt::kApiMaxBodyBytes);
-  return false;
+bool ok(const mgmt::ApiReply& r) {
+  return r.status >= 200 && r.status < 300;
 }
 
 }  // namespace
@@ -560,8 +550,8 @@ int PolicyCommands::Impl::cmdBlacklistAdd() {
     const mgmt::ApiReply r = link->request("POST", "/api/v1/blacklist", body.dump());
     if (!ok(r)) return refused(r);
     const Json j = Json::parse(r.body, nullptr, false);
-    std::printf("listed %s as %s for %llds%s%s\n", j.value("number", number).c_str(),
-                side.c_str(), static_cast<long long>(expire), countOnly ? " (count-only)" : "",
+    std::printf("listed %s as %s for %llds%s%s\n", j.value("number", number).c_str(), side.c_str(),
+                static_cast<long long>(expire), countOnly ? " (count-only)" : "",
                 cut ? ", live calls cut" : "");
     return 0;
   }
@@ -600,9 +590,8 @@ int PolicyCommands::Impl::cmdBlacklistRemove() {
   auto link = NodeLink::forChange(*config, token, &rc);
   if (!link) return rc;
   if (link->viaApi()) {
-    const mgmt::ApiReply r =
-        link->request("DELETE", "/api/v1/blacklist/" + urlEncode(canonical) +
-                                    queryString({{"side", side}}));
+    const mgmt::ApiReply r = link->request(
+        "DELETE", "/api/v1/blacklist/" + urlEncode(canonical) + query({{"side", side}}));
     size_t removed = 0;
     if (ok(r)) {
       removed = Json::parse(r.body, nullptr, false).value("removed", size_t{0});

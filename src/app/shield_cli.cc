@@ -154,9 +154,9 @@ int banAddViaApi(NodeLink& link, const std::string& address, int64_t durationSec
   if (!answered(r, &rc)) return rc;
   const Json ban = Json::parse(r.body, nullptr, false);
   const Json expires = ban.value("expires", Json());
-  std::printf("banned %s %s\n", ban.value("address", address).c_str(),
-              expires.is_string() ? ("until " + expires.get<std::string>()).c_str()
-                                  : "permanently");
+  std::printf(
+      "banned %s %s\n", ban.value("address", address).c_str(),
+      expires.is_string() ? ("until " + expires.get<std::string>()).c_str() : "permanently");
   const Json inside = ban.value("trusted_inside", Json::array());
   const Json by = ban.value("trusted_inside_by", Json::array());
   for (size_t i = 0; i < inside.size(); ++i) {
@@ -169,8 +169,7 @@ int banAddViaApi(NodeLink& link, const std::string& address, int64_t durationSec
 // `ban del` through the running node's API (an auth ban takes the
 // address's suspensions with it there too).
 int banDelViaApi(NodeLink& link, const std::string& canonical) {
-  const mgmt::ApiReply r =
-      link.request("DELETE", "/api/v1/bans" + queryString({{"address", canonical}}));
+  const mgmt::ApiReply r = link.request("DELETE", "/api/v1/bans" + query({{"address", canonical}}));
   if (r.status == 404) {
     // "X has no ban of its own[; it is inside the ban of Y]": an answer,
     // not a failure of the tool.
