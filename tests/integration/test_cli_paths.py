@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 
+import harness
 from harness import mapping_gateway, routing_gateway, sip_request, wait_until
+from sipua import Ua
 
 VIA_API = "via the node's API at 127.0.0.1:"
 DIRECT = "node not running (nothing listens on 127.0.0.1:"
@@ -112,6 +114,33 @@ def test_ban_and_suspension_commands_via_api_are_audited_and_live(tollgate, udp)
     r = cli(tg, "auth", "suspensions", "clear", "--source", "127.0.0.9", check=False)
     assert r.returncode == 1 and VIA_API in r.stderr, r.stderr
     assert "cleared 0 suspensions" in r.stdout, r.stdout
+
+
+def test_suspensions_clear_via_api_is_audited_and_live(tollgate, ports):
+    """`auth suspensions clear` of a running node lifts a real suspension (and
+    its auth ban) through the API: audited, and the node lifts it."""
+    tg = tollgate(settings={"auth": {"max_retry": 2}},
+                  provisioning="[[mapping_gateway]]\n" + "".join(
+                      f"{k} = {harness.toml_value(v)}\n" for k, v in
+                      {"name": "phone-100", "auth": "password", "username": "100",
+                       "password": "correct horse", "register": True}.items()))
+    attacker = Ua("127.0.0.2", ports.port(), ("127.0.0.1", tg.port))
+    try:
+        for i in range(2):
+            attacker.register(f"guess-{i}")
+    finally:
+        attacker.close()
+    wait_until(lambda: tg.api("GET", "/api/v1/suspensions").json()["suspensions"], 5,
+               "the suspension")
+    r = cli(tg, "auth", "suspensions", "clear", "--source", "127.0.0.2", "--user", "100")
+    assert VIA_API in r.stderr, r.stderr
+    assert r.stdout.strip().splitlines() == ["cleared 1 suspension", "lifted 1 auth ban"], r.stdout
+    entry = audit_entries(tg, "suspension.")[-1]
+    assert (entry["action"], entry["target"], entry["actor"]) == \
+        ("suspension.clear", "127.0.0.2/100", "local-cli"), entry
+    assert entry["after"] == {"cleared": 1, "bans_lifted": 1}, entry
+    tg.wait_log(r"event=auth\.suspension_cleared kind=user_source username=100 "
+                r"source=127\.0\.0\.2 lifted=true")
 
 
 def test_number_list_and_blacklist_commands_via_api(tollgate):
