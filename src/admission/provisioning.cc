@@ -546,23 +546,40 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
   return errors;
 }
 
-std::vector<net::Cidr> gatewayPrefixes(const Provisioning& p) {
-  std::vector<net::Cidr> out;
+std::vector<GatewayPrefix> gatewayPrefixOwners(const Provisioning& p) {
+  std::vector<GatewayPrefix> out;
   for (const auto& g : p.mappingGateways) {
     for (const std::string& a : g.addresses) {
       if (auto c = net::Cidr::parse(a)) {
-        out.push_back(*c);
+        out.push_back({*c, "mapping gateway " + g.name});
       } else if (auto sa = net::SockAddr::parse(a)) {
-        out.push_back(*net::Cidr::parse(sa->ip().toString()));
+        out.push_back({*net::Cidr::parse(sa->ip().toString()), "mapping gateway " + g.name});
       }
     }
   }
   for (const auto& g : p.routingGateways) {
     if (auto sa = net::SockAddr::parse(g.address, 5060)) {
-      out.push_back(*net::Cidr::parse(sa->ip().toString()));
+      out.push_back({*net::Cidr::parse(sa->ip().toString()), "routing gateway " + g.name});
     }
   }
   return out;
+}
+
+std::vector<net::Cidr> gatewayPrefixes(const Provisioning& p) {
+  std::vector<net::Cidr> out;
+  for (GatewayPrefix& g : gatewayPrefixOwners(p)) out.push_back(g.prefix);
+  return out;
+}
+
+void hashPassword(MappingGateway& g, std::string_view realm) {
+  if (g.password.empty()) return;
+  auth::DigestHasher hasher;
+  g.realm = std::string(realm);
+  g.ha1Md5 = hasher.ha1(auth::Algorithm::Md5, g.username, realm, g.password);
+  g.ha1Sha256 = hasher.ha1(auth::Algorithm::Sha256, g.username, realm, g.password);
+  // Wipe, not just clear: the clear password must not linger in memory.
+  std::fill(g.password.begin(), g.password.end(), '\0');
+  g.password.clear();
 }
 
 }  // namespace tollgate::admission

@@ -222,6 +222,21 @@ inline constexpr size_t kMaxFraudPrefixes = 4096;
 // An ip_port gateway trusts its IP; a routing gateway its host; a password
 // or tls_cert gateway its optional address restriction.
 std::vector<net::Cidr> gatewayPrefixes(const Provisioning& p);
+// The same prefixes, in the same order, each with the gateway it belongs to
+// ("mapping gateway cust-a", "routing gateway carrier-1"): what `tollgate
+// ban` and the ban API name when they refuse to ban a trusted source.
+struct GatewayPrefix {
+  net::Cidr prefix;
+  std::string owner;
+};
+std::vector<GatewayPrefix> gatewayPrefixOwners(const Provisioning& p);
+
+// Turns a gateway's clear password into its HA1 digests (MD5 and SHA-256)
+// for `realm`, the node's sip.domain, and wipes the password: what the store
+// keeps (`tollgate import`, the gateway and import API). Nothing happens
+// without a password. A later change of sip.domain needs the password again
+// (HA1 covers the realm).
+void hashPassword(MappingGateway& g, std::string_view realm);
 
 // "HH:MM-HH:MM" -> minutes of the day [start, end); end may be before start
 // (the window spans midnight). false when malformed or start == end.

@@ -2,7 +2,9 @@
 #include "app/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -10,12 +12,14 @@
 #include <sstream>
 
 #include "app/cli_api.h"
+#include "app/cli_link.h"
 #include "app/config.h"
 #include "app/node.h"
 #include "app/policy_cli.h"
 #include "app/provisioning_file.h"
 #include "app/shield_cli.h"
 #include "call/switch.h"
+#include "mgmt/provisioning_import.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
 #include "store/registration_store.h"
@@ -24,6 +28,8 @@
 
 namespace tollgate::app {
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
@@ -65,16 +71,75 @@ std::string jsonStringArray(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-int cmdImport(const std::string& configPath, const std::string& file, bool prune) {
+// The names a provisioning file may refer to besides its own, as the
+// running node has them: its number lists and (without prune) its accounts.
+std::optional<admission::KnownNames> knownNamesViaApi(NodeLink& link, bool prune, int* rc) {
+  admission::KnownNames known;
+  const mgmt::ApiReply lists = link.request("GET", "/api/v1/number-lists");
+  if (!answered(lists, rc)) return std::nullopt;
+  const Json l = Json::parse(lists.body, nullptr, false);
+  for (const Json& e : l.value("number_lists", Json::array())) {
+    admission::ListKind kind;
+    if (e.is_object() && e.value("name", Json()).is_string() &&
+        admission::parseListKind(e.value("kind", ""), &kind)) {
+      known.numberLists.emplace(e["name"].get<std::string>(), kind);
+    }
+  }
+  if (!prune) {
+    const mgmt::ApiReply accounts = link.request("GET", "/api/v1/accounts");
+    if (!answered(accounts, rc)) return std::nullopt;
+    const Json a = Json::parse(accounts.body, nullptr, false);
+    for (const Json& e : a.value("accounts", Json::array())) {
+      if (e.is_object() && e.value("name", Json()).is_string()) {
+        known.accounts.push_back(e["name"].get<std::string>());
+      }
+    }
+  }
+  return known;
+}
+
+void printImported(const std::string& file, size_t added, size_t updated, size_t unchanged,
+                   size_t removed) {
+  std::printf("imported %s: %zu added, %zu updated, %zu unchanged, %zu removed\n", file.c_str(),
+              added, updated, unchanged, removed);
+}
+
+// `tollgate import`: through the running node's API (validated again there,
+// written in one transaction, audited, applied live), else into the store.
+int cmdImport(const std::string& configPath, const std::string& token, const std::string& file,
+              bool prune) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  // References to accounts and number lists already in the store are valid.
-  auto known = knownNamesForImport(*config, prune);
-  if (!known) return kExitRuntime;
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  // References to accounts and number lists already stored are valid.
+  auto known =
+      link->viaApi() ? knownNamesViaApi(*link, prune, &rc) : knownNamesForImport(*config, prune);
+  if (!known) return rc != 0 ? rc : kExitRuntime;
   auto prov = loadProvisioningFile(file, &*known);
   if (!prov.ok()) {
     std::fprintf(stderr, "%s\n", prov.error().format().c_str());
     return kExitBadConfig;
+  }
+  if (link->viaApi()) {
+    // The clear passwords travel to the node (loopback, or HTTPS with
+    // api.certificate), which keeps their HA1 digests for its sip.domain.
+    std::string body = mgmt::provisioningImportBody(*prov, prune, file);
+    if (!fitsOneRequest(body)) {
+      std::fill(body.begin(), body.end(), '\0');
+      return kExitBadConfig;
+    }
+    const mgmt::ApiReply r = link->request("POST", "/api/v1/provisioning/import", body);
+    std::fill(body.begin(), body.end(), '\0');
+    if (!answered(r, &rc)) {
+      std::fprintf(stderr, "import failed (nothing changed)\n");
+      return rc;
+    }
+    const Json j = Json::parse(r.body, nullptr, false);
+    printImported(file, j.value("added", size_t{0}), j.value("updated", size_t{0}),
+                  j.value("unchanged", size_t{0}), j.value("removed", size_t{0}));
+    return 0;
   }
   // Passwords become HA1 digests for our realm here; the store never sees them.
   hashPasswords(*prov, config->sip.domain);
@@ -85,12 +150,11 @@ int cmdImport(const std::string& configPath, const std::string& file, bool prune
     std::fprintf(stderr, "import failed (nothing changed): %s\n", r.error().message.c_str());
     return kExitRuntime;
   }
-  std::printf("imported %s: %zu added, %zu updated, %zu unchanged, %zu removed\n", file.c_str(),
-              r->added, r->updated, r->unchanged, r->removed);
+  printImported(file, r->added, r->updated, r->unchanged, r->removed);
   return 0;
 }
 
-// Call policy of a gateway (issue 5) as JSON; keys as in the provisioning file.
+// Call policy of a gateway as JSON; keys as in the provisioning file.
 std::string limitsJson(const admission::CallLimitsSpec& l) {
   std::ostringstream o;
   o << "\"cps\":" << l.cps << ",\"cps_burst\":" << l.cpsBurst
@@ -161,7 +225,7 @@ std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
   return out;
 }
 
-// The call policy part of `gateway list` (issue 5): limits per gateway,
+// The call policy part of `gateway list`: limits per gateway,
 // accounts, fraud rules; only what is set.
 void printPolicyTables(const admission::Provisioning& p) {
   auto limits = [](const admission::CallLimitsSpec& l) {
@@ -399,10 +463,35 @@ int cmdSuspensionsList(const std::string& configPath, bool json) {
   return 0;
 }
 
-// `tollgate auth suspensions clear --source IP [--user NAME] | --all`: asks
-// the running node to lift them (it polls the store).
-int cmdSuspensionsClear(const std::string& configPath, const std::string& source,
-                        const std::string& user, bool all) {
+void printCleared(size_t cleared, int64_t lifted) {
+  std::printf("cleared %zu suspension%s\n", cleared, cleared == 1 ? "" : "s");
+  if (lifted > 0)
+    std::printf("lifted %lld auth ban%s\n", static_cast<long long>(lifted), lifted == 1 ? "" : "s");
+}
+
+// `auth suspensions clear` through the running node's API, which lifts the
+// address's auth bans with them as the direct path does.
+int suspensionsClearViaApi(NodeLink& link, const std::string& source, const std::string& user,
+                           bool all) {
+  const mgmt::ApiReply r = link.request(
+      "DELETE", "/api/v1/suspensions" +
+                    query({{"all", all ? "true" : ""}, {"source", source}, {"username", user}}));
+  if (r.status == 404) {
+    // Nothing matched: the same answer (and exit code) as the store path.
+    printCleared(0, 0);
+    return kExitRuntime;
+  }
+  int rc = 0;
+  if (!answered(r, &rc)) return rc;
+  const Json j = Json::parse(r.body, nullptr, false);
+  printCleared(j.value("cleared", size_t{0}), j.value("bans_lifted", int64_t{0}));
+  return 0;
+}
+
+// `tollgate auth suspensions clear --source IP [--user NAME] | --all`:
+// through the running node's API, else in the store (cli_link.h).
+int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
+                        const std::string& source, const std::string& user, bool all) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
   store::SuspensionFilter f;
@@ -425,6 +514,10 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& source
     f.source = *ip;
     if (!user.empty()) f.username = user;
   }
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) return suspensionsClearViaApi(*link, source, user, all);
   auto st = store::openSqliteSuspensionStore(config->store.path);
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
@@ -435,13 +528,14 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& source
     std::fprintf(stderr, "store: %s\n", n.error().message.c_str());
     return kExitRuntime;
   }
-  std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
-  // The shield's bans for suspensions go too (one ban list, issue 4): else
-  // the address would stay dropped before it reaches the auth layer.
+  // The shield's bans for suspensions go too (one ban list): else the
+  // address would stay dropped before it reaches the auth layer.
   const int64_t lifted = liftAuthBans(config->store.path, f.all ? std::nullopt : f.source);
-  if (lifted < 0) return kExitRuntime;
-  if (lifted > 0)
-    std::printf("lifted %lld auth ban%s\n", static_cast<long long>(lifted), lifted == 1 ? "" : "s");
+  if (lifted < 0) {
+    std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
+    return kExitRuntime;
+  }
+  printCleared(*n, lifted);
   // Nothing matched is worth a non-zero exit: a typo in the address should
   // not look like success in a script.
   return *n > 0 || lifted > 0 ? 0 : kExitRuntime;
@@ -547,14 +641,24 @@ int runCli(int argc, char** argv) {
   auto addConfig = [&](CLI::App* sub) {
     sub->add_option("--config,-c", configPath, "node settings file (TOML)")->required();
   };
+  // Commands that change something go through the node's API when it runs
+  // (cli_link.h) and take its token like the API commands.
+  std::string token;
+  auto addToken = [&](CLI::App* sub) {
+    sub->add_option("--token", token,
+                    "API token when the node runs (default: $TOLLGATE_API_TOKEN, else the "
+                    "node's token file)");
+  };
 
   auto* run = app.add_subcommand("run", "run the switch");
   addConfig(run);
 
   std::string provFile;
   bool prune = false;
-  auto* imp = app.add_subcommand("import", "import a provisioning file into the store (by name)");
+  auto* imp = app.add_subcommand(
+      "import", "import a provisioning file (by name; via the node's API when it runs)");
   addConfig(imp);
+  addToken(imp);
   imp->add_option("file", provFile, "provisioning TOML file")->required();
   imp->add_flag("--prune", prune, "also delete gateways absent from the file");
 
@@ -594,9 +698,9 @@ int runCli(int argc, char** argv) {
   suspList->add_flag("--json", json, "print JSON");
   std::string clearSource, clearUser;
   bool clearAll = false;
-  auto* suspClear =
-      susp->add_subcommand("clear", "lift suspensions (the running node picks it up)");
+  auto* suspClear = susp->add_subcommand("clear", "lift suspensions");
   addConfig(suspClear);
+  addToken(suspClear);
   suspClear->add_option("--source", clearSource, "the source IP (IPv6: any address of the /64)");
   suspClear->add_option("--user", clearUser, "only the suspension of this username at --source");
   suspClear->add_flag("--all", clearAll, "every suspension");
@@ -614,16 +718,17 @@ int runCli(int argc, char** argv) {
   auto* cfgCheck = cfg->add_subcommand("check", "validate the settings file and exit");
   addConfig(cfgCheck);
 
-  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...` (issue 5)
+  PolicyCommands policyCommands(app);  // `list ...`, `blacklist ...`
   // The shield: bans, firewall export, kernel settings (shield_cli.h).
   std::string banAddress;
   int64_t banDuration = 0;
   std::string banNote;
   bool banAll = false;
-  auto* ban = app.add_subcommand("ban", "the ban list (shared with the running node)");
+  auto* ban = app.add_subcommand("ban", "the ban list (changes via the node's API when it runs)");
   ban->require_subcommand(1);
   auto* banAdd = ban->add_subcommand("add", "ban an IP address or CIDR");
   addConfig(banAdd);
+  addToken(banAdd);
   banAdd->add_option("address", banAddress, "IP address or CIDR, e.g. 192.0.2.7 or 198.51.100.0/24")
       ->required();
   banAdd->add_option("--duration", banDuration, "seconds (default: permanent)")
@@ -631,6 +736,7 @@ int runCli(int argc, char** argv) {
   banAdd->add_option("--note", banNote, "why (shown by ban why and ban list)");
   auto* banDel = ban->add_subcommand("del", "lift the ban of exactly this address or CIDR");
   addConfig(banDel);
+  addToken(banDel);
   banDel->add_option("address", banAddress, "IP address or CIDR")->required();
   auto* banList = ban->add_subcommand("list", "active bans, newest first");
   addConfig(banList);
@@ -664,18 +770,20 @@ int runCli(int argc, char** argv) {
     if (!config) return kExitBadConfig;
     return runNode(*config);
   }
-  if (imp->parsed()) return cmdImport(configPath, provFile, prune);
+  if (imp->parsed()) return cmdImport(configPath, token, provFile, prune);
   if (gwList->parsed()) return cmdGatewayList(configPath, json);
   if (cdrList->parsed()) {
     return cmdCdrList(configPath, json, rawNumbers, limit, reason, gwFilter);
   }
   if (lint->parsed()) return cmdLint(lintFiles);
   if (suspList->parsed()) return cmdSuspensionsList(configPath, json);
-  if (suspClear->parsed()) return cmdSuspensionsClear(configPath, clearSource, clearUser, clearAll);
+  if (suspClear->parsed()) {
+    return cmdSuspensionsClear(configPath, token, clearSource, clearUser, clearAll);
+  }
   if (regList->parsed()) return cmdRegistrationList(configPath, json);
   if (auto rc = policyCommands.run()) return *rc;
-  if (banAdd->parsed()) return cmdBanAdd(configPath, banAddress, banDuration, banNote);
-  if (banDel->parsed()) return cmdBanDel(configPath, banAddress);
+  if (banAdd->parsed()) return cmdBanAdd(configPath, token, banAddress, banDuration, banNote);
+  if (banDel->parsed()) return cmdBanDel(configPath, token, banAddress);
   if (banList->parsed()) return cmdBanList(configPath, json, banAll, limit);
   if (banWhy->parsed()) return cmdBanWhy(configPath, banAddress, json);
   if (fwExport->parsed()) return cmdFirewallExport(configPath, fwFormat);

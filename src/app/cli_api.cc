@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "app/cli_link.h"
 #include "app/config.h"
-#include "app/node_control.h"
 #include "common/private_files.h"
 #include "mgmt/api_client.h"
 #include "mgmt/api_server.h"
@@ -33,32 +33,6 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
 
 std::atomic<bool> gInterrupted{false};
-
-std::string urlEncode(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// Query string from (name, value) pairs; empty values are left out.
-std::string query(std::initializer_list<std::pair<const char*, std::string>> params) {
-  std::string q;
-  for (const auto& [k, v] : params) {
-    if (v.empty()) continue;
-    q += q.empty() ? "?" : "&";
-    q += std::string(k) + "=" + urlEncode(v);
-  }
-  return q;
-}
 
 std::string readPassword(const std::string& prompt) {
   std::string line;
@@ -161,49 +135,21 @@ std::optional<mgmt::ApiClient> client(const ApiCommands& c, int* rc) {
     *rc = kExitBadConfig;
     return std::nullopt;
   }
-  mgmt::ApiEndpoint ep;
-  const net::SockAddr& a = config->api.listen.front();
-  bool wildcard = true;
-  for (size_t i = 0; i < a.ip().size(); ++i) wildcard = wildcard && a.ip().bytes()[i] == 0;
-  ep.host = wildcard ? (a.ip().isV6() ? "::1" : "127.0.0.1") : a.ip().toString();
-  ep.port = a.port();
-  ep.tls = !config->api.certificate.empty();
-  ep.caFile = config->api.certificate;
-  ep.token = c.token;
-  if (ep.token.empty()) {
-    if (const char* env = std::getenv("TOLLGATE_API_TOKEN")) ep.token = env;
+  mgmt::ApiEndpoint ep = apiAddress(*config);
+  auto token = apiToken(*config, c.token);
+  if (!token) {
+    *rc = kExitRuntime;
+    return std::nullopt;
   }
-  if (ep.token.empty()) {
-    const std::string path = apiTokenPath(*config);
-    std::ifstream in(path);
-    if (!in || !std::getline(in, ep.token) || ep.token.empty()) {
-      std::fprintf(stderr,
-                   "cannot read the API token file %s (is the node running, and may you read "
-                   "it?); or pass --token\n",
-                   path.c_str());
-      *rc = kExitRuntime;
-      return std::nullopt;
-    }
-  }
+  ep.token = std::move(*token);
   return mgmt::ApiClient(std::move(ep));
 }
 
 // Prints an error answer; returns the exit code for the reply.
 int report(const mgmt::ApiReply& r) {
-  if (r.status == 0) {
-    std::fprintf(stderr, "cannot reach the management API: %s\n", r.error.c_str());
-    return kExitRuntime;
-  }
   if (r.status >= 200 && r.status < 300) return 0;
-  Json j = Json::parse(r.body, nullptr, false);
-  if (j.is_object() && j.contains("message")) {
-    std::string field = j.value("field", Json()).is_string() ? j["field"].get<std::string>() : "";
-    std::fprintf(stderr, "error %d (%s)%s%s: %s\n", r.status,
-                 j.value("error", std::string()).c_str(), field.empty() ? "" : " field ",
-                 field.c_str(), j.value("message", std::string()).c_str());
-  } else {
-    std::fprintf(stderr, "error %d: %s\n", r.status, r.body.c_str());
-  }
+  printApiError(r);
+  if (r.status == 0) return kExitRuntime;
   return r.status == 400 || r.status == 404 || r.status == 409 ? kExitBadConfig : kExitRuntime;
 }
 

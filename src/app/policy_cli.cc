@@ -2,6 +2,7 @@
 #include "app/policy_cli.h"
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -11,12 +12,15 @@
 #include "admission/dynamic_blacklist.h"
 #include "admission/number_form.h"
 #include "admission/number_lists.h"
+#include "app/cli_link.h"
 #include "store/cdr_format.h"
 #include "store/policy_store.h"
 #include "store/store.h"
 
 namespace tollgate::app {
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
@@ -62,10 +66,23 @@ bool checkPatterns(const std::vector<std::string>& patterns, const std::string& 
   return true;
 }
 
+// A refused change through the API: printed, then the exit code the store
+// path gives a refused change (1; the input itself was checked here first).
+int refused(const mgmt::ApiReply& r, const char* suffix = "") {
+  printApiError(r);
+  if (*suffix) std::fprintf(stderr, "%s\n", suffix);
+  return kExitRuntime;
+}
+
+bool ok(const mgmt::ApiReply& r) {
+  return r.status >= 200 && r.status < 300;
+}
+
 }  // namespace
 
 struct PolicyCommands::Impl {
   std::string configPath;
+  std::string token;
   bool json = false;
   std::string name;
   std::string kind = "black";
@@ -108,6 +125,12 @@ PolicyCommands::PolicyCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   auto addConfig = [&](CLI::App* sub) {
     sub->add_option("--config,-c", m.configPath, "node settings file (TOML)")->required();
   };
+  // The changing commands go through the node's API when it runs.
+  auto addToken = [&](CLI::App* sub) {
+    sub->add_option("--token", m.token,
+                    "API token when the node runs (default: $TOLLGATE_API_TOKEN, else the "
+                    "node's token file)");
+  };
 
   auto* list = app.add_subcommand("list", "number lists (black/white list groups)");
   list->require_subcommand(1);
@@ -118,23 +141,28 @@ PolicyCommands::PolicyCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.listShow->add_flag("--json", m.json, "print JSON");
   m.listCreate = list->add_subcommand("create", "create an empty list");
   addConfig(m.listCreate);
+  addToken(m.listCreate);
   m.listCreate->add_option("name", m.name, "1-64 of A-Z a-z 0-9 . _ -")->required();
   m.listCreate->add_option("--kind", m.kind, "black | white | system_white (default black)");
   m.listCreate->add_option("--description", m.description, "free text");
   m.listDelete = list->add_subcommand("delete", "delete a list no gateway or account uses");
   addConfig(m.listDelete);
+  addToken(m.listDelete);
   m.listDelete->add_option("name", m.name, "the list")->required();
   m.listAdd = list->add_subcommand("add", "add patterns to a list");
   addConfig(m.listAdd);
+  addToken(m.listAdd);
   m.listAdd->add_option("name", m.name, "the list")->required();
   m.listAdd->add_option("patterns", m.patterns, "exact number, prefix* or wildcard (? = one char)")
       ->required();
   m.listRemove = list->add_subcommand("remove", "remove patterns from a list");
   addConfig(m.listRemove);
+  addToken(m.listRemove);
   m.listRemove->add_option("name", m.name, "the list")->required();
   m.listRemove->add_option("patterns", m.patterns, "patterns as added")->required();
   m.listImport = list->add_subcommand("import", "add the patterns of a file (one per line)");
   addConfig(m.listImport);
+  addToken(m.listImport);
   m.listImport->add_option("name", m.name, "the list")->required();
   m.listImport
       ->add_option("file", m.file, "one pattern per line; blank lines and # comments skipped")
@@ -153,6 +181,7 @@ PolicyCommands::PolicyCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.blShow->add_flag("--json", m.json, "print JSON");
   m.blAdd = bl->add_subcommand("add", "list a number by hand");
   addConfig(m.blAdd);
+  addToken(m.blAdd);
   m.blAdd->add_option("number", m.number, "the number")->required();
   m.blAdd->add_option("--side", m.side, "caller | callee")->required();
   m.blAdd->add_option("--expire", m.expire, "seconds (default 3600)")
@@ -161,10 +190,12 @@ PolicyCommands::PolicyCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) 
   m.blAdd->add_flag("--cut", m.cut, "also end the number's live calls");
   m.blRemove = bl->add_subcommand("remove", "take a number off the list");
   addConfig(m.blRemove);
+  addToken(m.blRemove);
   m.blRemove->add_option("number", m.number, "the number")->required();
   m.blRemove->add_option("--side", m.side, "caller | callee (default both)");
   m.blClear = bl->add_subcommand("clear", "remove every entry");
   addConfig(m.blClear);
+  addToken(m.blClear);
 }
 
 PolicyCommands::~PolicyCommands() = default;
@@ -272,6 +303,17 @@ int PolicyCommands::Impl::cmdListCreate() {
                  admission::kMaxListDescription);
     return kExitBadConfig;
   }
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    Json body{{"name", name}, {"kind", kind}};
+    if (!description.empty()) body["description"] = description;
+    const mgmt::ApiReply r = link->request("POST", "/api/v1/number-lists", body.dump());
+    if (!ok(r)) return refused(r);
+    std::printf("created %s list %s\n", kind.c_str(), name.c_str());
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
   if (auto r = st->createNumberList(name, k, description); !r) {
@@ -285,6 +327,15 @@ int PolicyCommands::Impl::cmdListCreate() {
 int PolicyCommands::Impl::cmdListDelete() {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    const mgmt::ApiReply r = link->request("DELETE", "/api/v1/number-lists/" + urlEncode(name));
+    if (!ok(r)) return refused(r);
+    std::printf("deleted list %s\n", name.c_str());
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
   if (auto r = st->deleteNumberList(name); !r) {
@@ -299,6 +350,20 @@ int PolicyCommands::Impl::cmdListEdit(bool add) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
   if (add && !checkPatterns(patterns, "")) return kExitBadConfig;
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    const std::string body = Json{{add ? "add" : "remove", patterns}}.dump();
+    if (!fitsOneRequest(body)) return kExitBadConfig;
+    const mgmt::ApiReply r =
+        link->request("PATCH", "/api/v1/number-lists/" + urlEncode(name), body);
+    if (!ok(r)) return refused(r, "(nothing changed)");
+    const Json j = Json::parse(r.body, nullptr, false);
+    std::printf("%s %zu pattern(s) %s %s\n", add ? "added" : "removed",
+                j.value(add ? "added" : "removed", size_t{0}), add ? "to" : "from", name.c_str());
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
   auto r = add ? st->addNumbers(name, patterns) : st->removeNumbers(name, patterns);
@@ -345,6 +410,27 @@ int PolicyCommands::Impl::cmdListImport() {
                    lineNo, admission::kMaxPatternsPerList);
       return kExitBadConfig;
     }
+  }
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    // One request, so the file applies whole or not at all, as in the store.
+    const std::string body = Json{{replace ? "numbers" : "add", pats}}.dump();
+    if (!fitsOneRequest(body)) return kExitBadConfig;
+    const std::string path = "/api/v1/number-lists/" + urlEncode(name);
+    const mgmt::ApiReply r = replace ? link->request("PUT", path + "/numbers", body)
+                                     : link->request("PATCH", path, body);
+    if (!ok(r)) return refused(r, "(nothing changed)");
+    const Json j = Json::parse(r.body, nullptr, false);
+    if (replace) {
+      std::printf("list %s now holds %zu pattern(s) from %s\n", name.c_str(),
+                  j.value("numbers", Json::array()).size(), file.c_str());
+    } else {
+      std::printf("added %zu new pattern(s) of %zu to %s\n", j.value("added", size_t{0}),
+                  pats.size(), name.c_str());
+    }
+    return 0;
   }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
@@ -451,6 +537,24 @@ int PolicyCommands::Impl::cmdBlacklistAdd() {
                            : p.c_str());
     return kExitBadConfig;
   }
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    // The node puts the number in canonical form with its [numbers].
+    const Json body{{"number", number},
+                    {"side", side},
+                    {"expires_in", expire},
+                    {"mode", countOnly ? "count-only" : "enforce"},
+                    {"cut_calls", cut}};
+    const mgmt::ApiReply r = link->request("POST", "/api/v1/blacklist", body.dump());
+    if (!ok(r)) return refused(r);
+    const Json j = Json::parse(r.body, nullptr, false);
+    std::printf("listed %s as %s for %llds%s%s\n", j.value("number", number).c_str(), side.c_str(),
+                static_cast<long long>(expire), countOnly ? " (count-only)" : "",
+                cut ? ", live calls cut" : "");
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
   // The blacklist holds numbers as calls present them: in canonical form.
@@ -481,9 +585,27 @@ int PolicyCommands::Impl::cmdBlacklistRemove() {
     }
     s = v;
   }
+  const std::string canonical = admission::normalizeNumber(number, config->numbers).canonical;
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    const mgmt::ApiReply r = link->request(
+        "DELETE", "/api/v1/blacklist/" + urlEncode(canonical) + query({{"side", side}}));
+    size_t removed = 0;
+    if (ok(r)) {
+      removed = Json::parse(r.body, nullptr, false).value("removed", size_t{0});
+    } else if (r.status != 404 ||
+               Json::parse(r.body, nullptr, false).value("error", "") != "not_found") {
+      // Not listed is an answer (0 removed), as in the store; the rest fails.
+      return refused(r);
+    }
+    std::printf("removed %zu entr%s for %s\n", removed, removed == 1 ? "y" : "ies",
+                canonical.c_str());
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
-  const std::string canonical = admission::normalizeNumber(number, config->numbers).canonical;
   auto r = st->removeBlacklistEntries(canonical, s);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", r.error().message.c_str());
@@ -496,6 +618,16 @@ int PolicyCommands::Impl::cmdBlacklistRemove() {
 int PolicyCommands::Impl::cmdBlacklistClear() {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
+  int rc = 0;
+  auto link = NodeLink::forChange(*config, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) {
+    const mgmt::ApiReply r = link->request("DELETE", "/api/v1/blacklist");
+    if (!ok(r)) return refused(r);
+    const size_t n = Json::parse(r.body, nullptr, false).value("removed", size_t{0});
+    std::printf("removed %zu entr%s\n", n, n == 1 ? "y" : "ies");
+    return 0;
+  }
   auto st = policyStoreOrNull(*config);
   if (!st) return kExitRuntime;
   auto r = st->clearBlacklist();

@@ -1,10 +1,11 @@
-// The call policy commands of the command line (issue 5):
+// The call policy commands of the command line:
 //   tollgate list show|create|delete|add|remove|import|test ...   number lists
 //   tollgate blacklist show|add|remove|clear ...                   dynamic blacklist
-// They work on the store; a running node picks the changes up by itself
-// (number lists within store.provisioning_poll_ms, blacklist changes
-// likewise through its PolicySync). Same exit codes as cli.h. Not
-// thread-safe: used once from runCli().
+// The changing ones (list create|delete|add|remove|import, blacklist
+// add|remove|clear) go through the running node's API (validated, audited,
+// applied live) and write the store only when no node runs (cli_link.h);
+// `list show|test` and `blacklist show` read the store. Same exit codes as
+// cli.h. Not thread-safe: used once from runCli().
 #pragma once
 
 #include <memory>

@@ -299,15 +299,8 @@ Result<admission::Provisioning, ConfigError> parseProvisioning(std::string_view 
 }
 
 void hashPasswords(admission::Provisioning& p, std::string_view realm) {
-  auth::DigestHasher hasher;
   for (admission::MappingGateway& g : p.mappingGateways) {
-    if (g.auth != admission::AuthMode::Password || g.password.empty()) continue;
-    g.realm = std::string(realm);
-    g.ha1Md5 = hasher.ha1(auth::Algorithm::Md5, g.username, realm, g.password);
-    g.ha1Sha256 = hasher.ha1(auth::Algorithm::Sha256, g.username, realm, g.password);
-    // Wipe, not just clear: the clear password must not linger in memory.
-    std::fill(g.password.begin(), g.password.end(), '\0');
-    g.password.clear();
+    if (g.auth == admission::AuthMode::Password) admission::hashPassword(g, realm);
   }
 }
 

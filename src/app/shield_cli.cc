@@ -7,7 +7,10 @@
 #include <cstdio>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "app/ban_sync.h"
+#include "app/cli_link.h"
 #include "app/config.h"
 #include "app/node_control.h"
 #include "firewall/doctor.h"
@@ -22,6 +25,8 @@
 namespace tollgate::app {
 
 namespace {
+
+using Json = nlohmann::ordered_json;
 
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
@@ -71,19 +76,8 @@ std::optional<std::vector<TrustedEntry>> trustedEntries(const Config& c) {
   std::vector<TrustedEntry> out;
   for (const net::Cidr& t : c.shield.trusted)
     out.push_back({shield::prefixOf(t), "shield.trusted"});
-  for (const auto& g : prov->mappingGateways) {
-    admission::Provisioning one;
-    one.mappingGateways.push_back(g);
-    for (const net::Cidr& p : admission::gatewayPrefixes(one)) {
-      out.push_back({shield::prefixOf(p), "mapping gateway " + g.name});
-    }
-  }
-  for (const auto& g : prov->routingGateways) {
-    admission::Provisioning one;
-    one.routingGateways.push_back(g);
-    for (const net::Cidr& p : admission::gatewayPrefixes(one)) {
-      out.push_back({shield::prefixOf(p), "routing gateway " + g.name});
-    }
+  for (admission::GatewayPrefix& g : admission::gatewayPrefixOwners(*prov)) {
+    out.push_back({shield::prefixOf(g.prefix), std::move(g.owner)});
   }
   return out;
 }
@@ -150,6 +144,51 @@ std::optional<std::vector<store::BanRow>> allRows(store::BanStore& st) {
   }
 }
 
+// `ban add` through the running node's API (it checks trusted space).
+int banAddViaApi(NodeLink& link, const std::string& address, int64_t durationSeconds,
+                 const std::string& note) {
+  Json body{{"address", address}};
+  if (durationSeconds > 0) body["duration"] = durationSeconds;
+  if (!note.empty()) body["note"] = note;
+  int rc = 0;
+  const mgmt::ApiReply r = link.request("POST", "/api/v1/bans", body.dump());
+  if (!answered(r, &rc)) return rc;
+  const Json ban = Json::parse(r.body, nullptr, false);
+  const Json expires = ban.value("expires", Json());
+  std::printf(
+      "banned %s %s\n", ban.value("address", address).c_str(),
+      expires.is_string() ? ("until " + expires.get<std::string>()).c_str() : "permanently");
+  const Json inside = ban.value("trusted_inside", Json::array());
+  const Json by = ban.value("trusted_inside_by", Json::array());
+  for (size_t i = 0; i < inside.size(); ++i) {
+    std::printf("note: %s (%s) stays trusted\n", inside[i].get<std::string>().c_str(),
+                i < by.size() ? by[i].get<std::string>().c_str() : "trusted");
+  }
+  return 0;
+}
+
+// `ban del` through the running node's API (an auth ban takes the
+// address's suspensions with it there too).
+int banDelViaApi(NodeLink& link, const std::string& canonical) {
+  const mgmt::ApiReply r = link.request("DELETE", "/api/v1/bans" + query({{"address", canonical}}));
+  if (r.status == 404) {
+    // "X has no ban of its own[; it is inside the ban of Y]": an answer,
+    // not a failure of the tool.
+    const Json e = Json::parse(r.body, nullptr, false);
+    if (e.is_object() && e.value("field", "") == "address") {
+      std::printf("%s\n", e.value("message", canonical + " has no ban of its own").c_str());
+      return kExitRuntime;
+    }
+  }
+  int rc = 0;
+  if (!answered(r, &rc)) return rc;
+  const Json j = Json::parse(r.body, nullptr, false);
+  std::printf("unbanned %s\n", j.value("address", canonical).c_str());
+  const size_t cleared = j.value("suspensions_cleared", size_t{0});
+  if (cleared > 0) std::printf("cleared %zu auth suspension%s\n", cleared, cleared == 1 ? "" : "s");
+  return 0;
+}
+
 }  // namespace
 
 int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAddress>& source) {
@@ -166,8 +205,8 @@ int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAd
   return static_cast<int64_t>(*n);
 }
 
-int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t durationSeconds,
-              const std::string& note) {
+int cmdBanAdd(const std::string& configPath, const std::string& token, const std::string& address,
+              int64_t durationSeconds, const std::string& note) {
   auto c = config(configPath);
   if (!c) return kExitBadConfig;
   auto prefix = shield::parsePrefix(address);
@@ -182,6 +221,10 @@ int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t
                  kMaxBanNote);
     return kExitBadConfig;
   }
+  int rc = 0;
+  auto link = NodeLink::forChange(*c, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) return banAddViaApi(*link, shield::toString(*prefix), durationSeconds, note);
   auto trusted = trustedEntries(*c);
   if (!trusted) return kExitRuntime;
   std::vector<std::string> inside;
@@ -224,7 +267,7 @@ int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t
   return 0;
 }
 
-int cmdBanDel(const std::string& configPath, const std::string& address) {
+int cmdBanDel(const std::string& configPath, const std::string& token, const std::string& address) {
   auto c = config(configPath);
   if (!c) return kExitBadConfig;
   auto prefix = shield::parsePrefix(address);
@@ -232,6 +275,10 @@ int cmdBanDel(const std::string& configPath, const std::string& address) {
     std::fprintf(stderr, "ban del: \"%s\" is not an IP address or CIDR\n", address.c_str());
     return kExitBadConfig;
   }
+  int rc = 0;
+  auto link = NodeLink::forChange(*c, token, &rc);
+  if (!link) return rc;
+  if (link->viaApi()) return banDelViaApi(*link, shield::toString(*prefix));
   auto st = bans(*c);
   if (!st) return kExitRuntime;
   const std::string canonical = shield::toString(*prefix);

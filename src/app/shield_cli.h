@@ -1,9 +1,10 @@
-// The shield's commands: `tollgate ban add|del|list|why` (against the
-// store; a running node picks changes up within store.provisioning_poll_ms),
-// `tollgate firewall export --format nft|iptables|ip6tables` and `tollgate
-// doctor`. Exit codes as in cli.h (0 ok, 1 runtime failure or "not
-// banned", 2 bad usage or configuration, nothing changed). Not thread-safe:
-// called once from main().
+// The shield's commands: `tollgate ban add|del|list|why`, `tollgate firewall
+// export --format nft|iptables|ip6tables` and `tollgate doctor`. `ban add`
+// and `ban del` go through the running node's API, and write the store
+// only when no node runs (cli_link.h); `ban list|why`, `firewall export`
+// and `doctor` read the store and the settings. Exit codes as in cli.h (0
+// ok, 1 runtime failure or "not banned", 2 bad usage or configuration,
+// nothing changed). Not thread-safe: called once from main().
 #pragma once
 
 #include <cstddef>
@@ -18,9 +19,10 @@
 namespace tollgate::app {
 
 // durationSeconds 0 = permanent. note: free text kept as the ban's detail.
-int cmdBanAdd(const std::string& configPath, const std::string& address, int64_t durationSeconds,
-              const std::string& note);
-int cmdBanDel(const std::string& configPath, const std::string& address);
+// token: --token ("" = $TOLLGATE_API_TOKEN or the node's token file).
+int cmdBanAdd(const std::string& configPath, const std::string& token, const std::string& address,
+              int64_t durationSeconds, const std::string& note);
+int cmdBanDel(const std::string& configPath, const std::string& token, const std::string& address);
 int cmdBanList(const std::string& configPath, bool json, bool all, size_t limit);
 int cmdBanWhy(const std::string& configPath, const std::string& address, bool json);
 int cmdFirewallExport(const std::string& configPath, const std::string& format);

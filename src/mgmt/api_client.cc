@@ -1,7 +1,16 @@
 // ApiClient over cpp-httplib (api_client.h).
 #include "mgmt/api_client.h"
 
+#include <fcntl.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/net.h"
 
 namespace tollgate::mgmt {
 
@@ -89,6 +98,48 @@ ApiReply ApiClient::stream(const std::string& path,
   out.status = status;
   out.body = errorBody;
   if (!r && status == 0) out.error = httplib::to_string(r.error());
+  return out;
+}
+
+ListenerProbe probeListener(const ApiEndpoint& endpoint, std::chrono::milliseconds timeout) {
+  ListenerProbe out;
+  auto ip = net::IpAddress::parse(endpoint.host);
+  if (!ip || endpoint.port <= 0 || endpoint.port > 65535) {
+    out.error = "not an address: " + endpoint.host + ":" + std::to_string(endpoint.port);
+    return out;
+  }
+  sockaddr_storage sa{};
+  const socklen_t len = net::SockAddr(*ip, static_cast<uint16_t>(endpoint.port)).toSockaddr(&sa);
+  const int fd = ::socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    out.error = std::string("socket: ") + std::strerror(errno);
+    return out;
+  }
+  int err = 0;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), len) != 0) {
+    err = errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      int r;
+      do {
+        r = ::poll(&p, 1, static_cast<int>(timeout.count()));
+      } while (r < 0 && errno == EINTR);
+      if (r == 0) {
+        err = ETIMEDOUT;
+      } else {
+        socklen_t el = sizeof err;
+        if (r < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
+      }
+    }
+  }
+  ::close(fd);
+  if (err == 0) {
+    out.state = Listener::Accepting;
+  } else if (err == ECONNREFUSED) {
+    out.state = Listener::Refused;
+  } else {
+    out.error = std::strerror(err);
+  }
   return out;
 }
 

@@ -1,4 +1,4 @@
-// API resources of the call policy's own state (issue 5), besides the
+// API resources of the call policy's own state, besides the
 // provisioning entries in api_provisioning.cc: number lists (black/white
 // list groups and the system white list) and the dynamic blacklist.
 //
@@ -6,8 +6,9 @@
 // provisioning version, so the node reloads them at once (the answer waits
 // for it, as for gateways). The dynamic blacklist is read from the worker
 // (the live list); a removal or an operator entry goes to the store with a
-// change-log row in one transaction, exactly like `tollgate blacklist`, and
-// the node applies it within store.provisioning_poll_ms (its PolicySync).
+// change-log row in one transaction, as `tollgate blacklist` does when the
+// node is stopped, and the node applies it within store.provisioning_poll_ms
+// (its PolicySync).
 #include <algorithm>
 #include <chrono>
 #include <set>
@@ -303,6 +304,14 @@ void removeBlacklist(RequestContext& ctx, const httplib::Request& req, httplib::
   sendJson(res, 200, Json{{"number", number}, {"removed", *n}});
 }
 
+// DELETE /api/v1/blacklist: every entry (as `tollgate blacklist clear`).
+void clearBlacklist(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+  auto n = ctx.policy().clearBlacklist();
+  if (!n) fail(503, "store_unavailable", "", n.error().message);
+  ctx.audit("blacklist.clear", "*", "ok", nullptr, Json{{"removed", *n}});
+  sendJson(res, 200, Json{{"removed", *n}});
+}
+
 }  // namespace
 
 void registerPolicyRoutes(std::vector<Route>& r) {
@@ -335,6 +344,10 @@ void registerPolicyRoutes(std::vector<Route>& r) {
                "store.provisioning_poll_ms)",
                nullptr, "BlacklistRemoved", 200, "side:string:caller or callee (default both)",
                removeBlacklist});
+  r.push_back({"DELETE", "/api/v1/blacklist", Access::Operate, "policy",
+               "Remove every entry of the dynamic blacklist (applied within "
+               "store.provisioning_poll_ms)",
+               nullptr, "BlacklistCleared", 200, nullptr, clearBlacklist});
 }
 
 }  // namespace tollgate::mgmt

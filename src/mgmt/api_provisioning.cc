@@ -12,6 +12,15 @@
 // customer's password is stored as its HA1 digests for sip.domain (as
 // `tollgate import` does) and never shown, a carrier's auth_password is
 // never shown.
+//
+// POST /api/v1/provisioning/import takes a whole provisioning set, as
+// `tollgate import` reads it from a file: entries upserted by name (with
+// prune, what the set does not name is deleted), the set validated as the
+// file is (with the stored accounts and number lists as known names), and
+// the result validated against what is stored, in one transaction. Its body
+// is written by provisioningImportBody() (provisioning_import.h, for the
+// CLI) and read here with the same readers as each resource, so the JSON
+// form of provisioning lives in this one file both ways.
 #include <algorithm>
 #include <chrono>
 #include <climits>
@@ -22,6 +31,7 @@
 #include "auth/digest.h"
 #include "common/log.h"
 #include "mgmt/api_internal.h"
+#include "mgmt/provisioning_import.h"
 
 namespace tollgate::mgmt {
 namespace {
@@ -333,11 +343,14 @@ std::string errorKey(const admission::ProvisioningError& e) {
          e.message;
 }
 
-// Refuses the edit when the resulting set has a problem the stored set did
-// not have (on the edited entry, or on another one it now conflicts with).
-Result<Ok, store::EditRefused> validateChange(const Provisioning& before, const Provisioning& after,
-                                              const admission::KnownNames& known, Entry entry,
-                                              const std::string& name) {
+// The first problem of `after` that `before` did not have (on the entry
+// `entry`/`name` when it has one, else on another entry it now conflicts
+// with); nullopt when there is none.
+std::optional<admission::ProvisioningError> newProblem(const Provisioning& before,
+                                                       const Provisioning& after,
+                                                       const admission::KnownNames& known,
+                                                       std::optional<Entry> entry,
+                                                       const std::string& name) {
   std::set<std::string> seen;
   for (const auto& e : admission::validateProvisioning(before, &known)) seen.insert(errorKey(e));
   std::optional<admission::ProvisioningError> found;
@@ -346,6 +359,15 @@ Result<Ok, store::EditRefused> validateChange(const Provisioning& before, const 
     found = e;
     if (e.entry == entry && e.gateway == name) break;  // prefer the edited entry's own
   }
+  return found;
+}
+
+// Refuses the edit when the resulting set has a problem the stored set did
+// not have (on the edited entry, or on another one it now conflicts with).
+Result<Ok, store::EditRefused> validateChange(const Provisioning& before, const Provisioning& after,
+                                              const admission::KnownNames& known, Entry entry,
+                                              const std::string& name) {
+  auto found = newProblem(before, after, known, entry, name);
   if (!found) return Ok{};
   std::string msg = found->message;
   if (found->gateway != name || found->entry != entry) {
@@ -372,18 +394,6 @@ std::string accountUser(const Provisioning& p, const std::string& name) {
     if (r.account == name) return "fraud rule \"" + r.name + "\"";
   }
   return "";
-}
-
-// Turns a clear password given to the API into its HA1 digests for the
-// node's realm (what `tollgate import` does), wiping the password.
-void hashPassword(MappingGateway& g, const std::string& realm) {
-  if (g.password.empty()) return;
-  auth::DigestHasher hasher;
-  g.realm = realm;
-  g.ha1Md5 = hasher.ha1(auth::Algorithm::Md5, g.username, realm, g.password);
-  g.ha1Sha256 = hasher.ha1(auth::Algorithm::Sha256, g.username, realm, g.password);
-  std::fill(g.password.begin(), g.password.end(), '\0');
-  g.password.clear();
 }
 
 enum class Op { Create, Replace, Patch, Delete };
@@ -462,7 +472,10 @@ void editEntry(RequestContext& ctx, const httplib::Request& req, httplib::Respon
         }
         if (auto v = validateChange(original, p, known, K::entry, name); !v) return v;
         if (edited) {
-          if constexpr (std::is_same_v<T, MappingGateway>) hashPassword(*edited, realm);
+          if constexpr (std::is_same_v<T, MappingGateway>) {
+            // A clear password given to the API: stored as its HA1 digests.
+            admission::hashPassword(*edited, realm);
+          }
           after = K::json(*edited);
         }
         return Ok{};
@@ -493,6 +506,204 @@ void editEntry(RequestContext& ctx, const httplib::Request& req, httplib::Respon
     return;
   }
   sendJson(res, op == Op::Create ? 201 : 200, after);
+}
+
+// --- import
+
+// The provisioning file's name of an entry kind ("mapping_gateway").
+const char* fileKey(Entry e) {
+  switch (e) {
+    case Entry::Mapping:
+      return Kind<MappingGateway>::name;
+    case Entry::Routing:
+      return Kind<RoutingGateway>::name;
+    case Entry::Account:
+      return Kind<Account>::name;
+    case Entry::FraudRule:
+      return Kind<FraudRule>::name;
+  }
+  return "entry";
+}
+
+// A finding named as `tollgate import` names it in a file:
+// "mapping_gateway[cust-a].callee_lists".
+std::string findingField(const admission::ProvisioningError& e) {
+  std::string f = std::string(fileKey(e.entry)) + "[" + e.gateway + "]";
+  return e.key.empty() ? f : f + "." + e.key;
+}
+
+// Reads the import body's list `Kind<T>::plural` with the resource's own
+// reader (full entries), naming a bad field with its entry.
+template <typename T>
+void readImportList(const Json& body, std::vector<T>& out) {
+  using K = Kind<T>;
+  if (!body.contains(K::plural)) return;
+  const Json& arr = body[K::plural];
+  if (!arr.is_array()) fail(400, "invalid_field", K::plural, "must be an array of entries");
+  out.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const Json& e = arr[i];
+    // Labelled as in a provisioning file: by name, or by position.
+    std::string label = "#" + std::to_string(i + 1);
+    if (e.is_object() && e.contains("name") && e["name"].is_string() &&
+        !e["name"].get_ref<const std::string&>().empty() &&
+        e["name"].get_ref<const std::string&>().size() <= 128) {
+      label = e["name"].get<std::string>();
+    }
+    const std::string where = std::string(K::name) + "[" + label + "]";
+    if (!e.is_object()) fail(400, "invalid_field", where, "must be an object");
+    T entry;
+    try {
+      K::read(e, entry, /*full=*/true, /*nameAllowed=*/true);
+    } catch (ApiError& err) {
+      err.field = err.field.empty() ? where : where + "." + err.field;
+      throw;
+    }
+    out.push_back(std::move(entry));
+  }
+}
+
+size_t entryCount(const Provisioning& p) {
+  return p.mappingGateways.size() + p.routingGateways.size() + p.accounts.size() +
+         p.fraudRules.size();
+}
+
+// Names (as "mapping_gateway cust-a") the audit row of an import lists, at
+// most this many of each of added and removed: the counts are always there.
+constexpr size_t kMaxAuditedNames = 100;
+
+void noteName(Json& names, const char* kind, const std::string& name) {
+  if (names.size() < kMaxAuditedNames) names.push_back(std::string(kind) + " " + name);
+}
+
+// `incoming` entries replace stored ones of the same name; new ones are
+// appended (and noted in `added`).
+template <typename T>
+void upsertByName(std::vector<T>& stored, std::vector<T>& incoming, Json& added) {
+  std::map<std::string, size_t, std::less<>> at;
+  for (size_t i = 0; i < stored.size(); ++i) at.emplace(stored[i].name, i);
+  for (T& e : incoming) {
+    if (auto it = at.find(e.name); it != at.end()) {
+      stored[it->second] = std::move(e);
+    } else {
+      noteName(added, Kind<T>::name, e.name);
+      stored.push_back(std::move(e));
+    }
+  }
+}
+
+// Notes the stored entries `incoming` does not name (what prune deletes).
+template <typename T>
+void noteAbsent(const std::vector<T>& stored, const std::vector<T>& incoming, Json& removed) {
+  std::set<std::string_view> names;
+  for (const T& e : incoming) names.insert(e.name);
+  for (const T& e : stored) {
+    if (!names.count(e.name)) noteName(removed, Kind<T>::name, e.name);
+  }
+}
+
+// POST /api/v1/provisioning/import
+void importSet(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  Json body = parseBody(req);
+  static constexpr const char* kKeys[] = {"prune",    "source",           "mapping_gateways",
+                                          "accounts", "routing_gateways", "fraud_rules"};
+  for (const auto& [k, v] : body.items()) {
+    if (std::find(std::begin(kKeys), std::end(kKeys), k) == std::end(kKeys)) {
+      fail(400, "unknown_field", k, "is not a field of this resource");
+    }
+  }
+  JsonFields f(body);
+  const bool prune = f.boolean("prune", false).value_or(false);
+  const std::string source = f.string("source", false, 256).value_or("");
+  if (std::any_of(source.begin(), source.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+    fail(400, "invalid_field", "source", "must not contain control characters");
+  }
+  Provisioning file;
+  readImportList(body, file.mappingGateways);
+  readImportList(body, file.routingGateways);
+  readImportList(body, file.accounts);
+  readImportList(body, file.fraudRules);
+  body = Json();  // the clear passwords go with it
+
+  const admission::KnownNames lists = knownNames(ctx);
+  const std::string& realm = ctx.api.settings.realm;
+  Json added = Json::array(), removed = Json::array();
+  const auto t0 = Clock::now();
+  auto outcome =
+      ctx.store().modifyProvisioning([&](Provisioning& p) -> Result<Ok, store::EditRefused> {
+        // The set as a file: its references may name the stored accounts
+        // (unless it replaces them all) and the number lists.
+        admission::KnownNames known = lists;
+        if (!prune) {
+          for (const Account& a : p.accounts) known.accounts.push_back(a.name);
+        }
+        if (auto errors = admission::validateProvisioning(file, &known); !errors.empty()) {
+          return Err{store::EditRefused{400, findingField(errors.front()),
+                                        errors.front().message}};
+        }
+        Provisioning incoming = file;
+        for (MappingGateway& g : incoming.mappingGateways) {
+          // What the store keeps of a password: its HA1s, for password
+          // gateways only (as `tollgate import`).
+          if (g.auth == admission::AuthMode::Password) {
+            admission::hashPassword(g, realm);
+          } else {
+            std::fill(g.password.begin(), g.password.end(), '\0');
+            g.password.clear();
+          }
+        }
+        const Provisioning stored = p;
+        if (prune) {
+          noteAbsent(stored.mappingGateways, incoming.mappingGateways, removed);
+          noteAbsent(stored.routingGateways, incoming.routingGateways, removed);
+          noteAbsent(stored.accounts, incoming.accounts, removed);
+          noteAbsent(stored.fraudRules, incoming.fraudRules, removed);
+          noteAbsent(incoming.mappingGateways, stored.mappingGateways, added);
+          noteAbsent(incoming.routingGateways, stored.routingGateways, added);
+          noteAbsent(incoming.accounts, stored.accounts, added);
+          noteAbsent(incoming.fraudRules, stored.fraudRules, added);
+          p = std::move(incoming);
+          return Ok{};  // the set is the file's, validated above
+        }
+        upsertByName(p.mappingGateways, incoming.mappingGateways, added);
+        upsertByName(p.routingGateways, incoming.routingGateways, added);
+        upsertByName(p.accounts, incoming.accounts, added);
+        upsertByName(p.fraudRules, incoming.fraudRules, added);
+        // Entries of the file may conflict with stored ones it does not
+        // name (two gateways claiming one source): refused like any edit.
+        if (auto e = newProblem(stored, p, lists, std::nullopt, "")) {
+          return Err{store::EditRefused{400, findingField(*e), e->message}};
+        }
+        return Ok{};
+      });
+  ctx.api.counters.storeLatency.record(Clock::now() - t0);
+  if (!outcome) fail(503, "store_unavailable", "", outcome.error().message);
+  if (outcome->refused) {
+    const auto& r = outcome->refusal;
+    fail(r.status, r.status == 409 ? "conflict" : "invalid_field", r.field, r.message);
+  }
+  const auto& sum = outcome->summary;
+  // Entries of the set that neither came nor changed; stored entries it
+  // does not name are not counted (as `tollgate import` counts).
+  const size_t changed = sum.added + sum.updated;
+  const size_t unchanged = entryCount(file) > changed ? entryCount(file) - changed : 0;
+  bool applied = true;
+  if (sum.added + sum.updated + sum.removed > 0) {
+    applied = ctx.api.node.applyProvisioning(outcome->version, kApplyTimeout);
+    if (!applied) log::warn("api.provisioning_not_applied_yet").kv("version", outcome->version);
+  }
+  Json result{{"added", sum.added},       {"updated", sum.updated},
+              {"unchanged", unchanged},   {"removed", sum.removed},
+              {"version", outcome->version}, {"applied", applied}};
+  Json audited = result;
+  audited["prune"] = prune;
+  audited["added_names"] = added;
+  audited["removed_names"] = removed;
+  ctx.audit("provisioning.import", source.empty() ? "-" : source, "ok", nullptr, audited);
+  res.set_header("X-Tollgate-Provisioning-Version", std::to_string(outcome->version));
+  res.set_header("X-Tollgate-Applied", applied ? "true" : "false");
+  sendJson(res, 200, result);
 }
 
 template <typename T>
@@ -555,6 +766,29 @@ void addRoutes(std::vector<Route>& r, const char* base, const char* item, const 
 
 }  // namespace
 
+std::string provisioningImportBody(const admission::Provisioning& p, bool prune,
+                                   std::string_view source) {
+  Json body{{"prune", prune}};
+  if (!source.empty()) body["source"] = std::string(source);
+  Json& mapping = body[Kind<MappingGateway>::plural] = Json::array();
+  for (const MappingGateway& g : p.mappingGateways) {
+    Json j = mappingJson(g);
+    if (g.auth == admission::AuthMode::Password && !g.password.empty()) j["password"] = g.password;
+    mapping.push_back(std::move(j));
+  }
+  Json& routing = body[Kind<RoutingGateway>::plural] = Json::array();
+  for (const RoutingGateway& g : p.routingGateways) {
+    Json j = routingJson(g);
+    if (!g.authPassword.empty()) j["auth_password"] = g.authPassword;
+    routing.push_back(std::move(j));
+  }
+  Json& accounts = body[Kind<Account>::plural] = Json::array();
+  for (const Account& a : p.accounts) accounts.push_back(accountJson(a));
+  Json& rules = body[Kind<FraudRule>::plural] = Json::array();
+  for (const FraudRule& r : p.fraudRules) rules.push_back(fraudRuleJson(r));
+  return body.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 void registerProvisioningRoutes(std::vector<Route>& r) {
   addRoutes<MappingGateway>(r, "/api/v1/mapping-gateways", "/api/v1/mapping-gateways/{name}",
                             "MappingGateway", "MappingGatewayList", "GatewayPatch",
@@ -566,6 +800,11 @@ void registerProvisioningRoutes(std::vector<Route>& r) {
                      "EntryPatch", "account");
   addRoutes<FraudRule>(r, "/api/v1/fraud-rules", "/api/v1/fraud-rules/{name}", "FraudRule",
                        "FraudRuleList", "EntryPatch", "fraud rule");
+  r.push_back({"POST", "/api/v1/provisioning/import", Access::Operate, "provisioning",
+               "Import a provisioning set as `tollgate import` does: entries upserted by name "
+               "(with prune, the stored entries it does not name are deleted), validated and "
+               "written in one transaction, applied live",
+               "ProvisioningImport", "ProvisioningImported", 200, nullptr, importSet});
 }
 
 }  // namespace tollgate::mgmt

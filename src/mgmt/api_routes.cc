@@ -298,6 +298,27 @@ Json schemas() {
       {"type", "object"}, {"required", {"name", "prefixes"}}, {"properties", fraudProps}};
   s["FraudRuleList"] = {{"type", "object"},
                         {"properties", {{"fraud_rules", arrayOf("FraudRule")}}}};
+  s["ProvisioningImport"] = {
+      {"type", "object"},
+      {"description",
+       "a provisioning set as `tollgate import` reads it from a file; entries are upserted by "
+       "name"},
+      {"properties",
+       {{"prune", boolean("also delete the stored entries the set does not name")},
+        {"source", str("what the set is (a file name), for the audit log")},
+        {"mapping_gateways", arrayOf("MappingGateway")},
+        {"routing_gateways", arrayOf("RoutingGateway")},
+        {"accounts", arrayOf("Account")},
+        {"fraud_rules", arrayOf("FraudRule")}}}};
+  s["ProvisioningImported"] = {
+      {"type", "object"},
+      {"properties",
+       {{"added", integer()},
+        {"updated", integer()},
+        {"unchanged", integer("entries of the set already stored as they are")},
+        {"removed", integer("with prune")},
+        {"version", integer("provisioning version after the import")},
+        {"applied", boolean("the SIP worker runs it (false: it will at its next poll)")}}}};
   s["EntryPatch"] = {{"type", "object"},
                      {"description", "any subset of the entry's fields except name"}};
   s["NumberListSummary"] = {{"type", "object"},
@@ -357,6 +378,7 @@ Json schemas() {
                          {"cut_calls", boolean()}}}};
   s["BlacklistRemoved"] = {{"type", "object"},
                            {"properties", {{"number", str()}, {"removed", integer()}}}};
+  s["BlacklistCleared"] = {{"type", "object"}, {"properties", {{"removed", integer()}}}};
   s["Ban"] = {
       {"type", "object"},
       {"properties",
@@ -369,7 +391,10 @@ Json schemas() {
         {"expires", time("null = never")},
         {"hits", integer("packets dropped because of it")},
         {"level", integer("n-th ban within shield.ban_memory")},
-        {"trusted_inside", strArray("POST: trusted prefixes inside the ban (stay trusted)")}}}};
+        {"trusted_inside", strArray("POST: trusted prefixes inside the ban (stay trusted)")},
+        {"trusted_inside_by",
+         strArray("POST: whose each of trusted_inside is (\"mapping gateway cust-a\", "
+                  "\"shield.trusted\"), in the same order")}}}};
   s["BanList"] = {{"type", "object"}, {"properties", {{"bans", arrayOf("Ban")}}}};
   s["BanAdd"] = {{"type", "object"},
                  {"required", {"address"}},

@@ -1,10 +1,9 @@
-// API resources of the defences around calls: the shield's ban list
-// (issue 4), digest retry-limit suspensions and registrar bindings (the
-// auth issue).
+// API resources of the defences around calls: the shield's ban list,
+// digest retry-limit suspensions and registrar bindings.
 //
-// Bans and suspensions are changed in the store, like `tollgate ban` and
-// `tollgate auth suspensions` do, so every way of changing them has one
-// path and they survive a restart; the running node picks the change up
+// Bans and suspensions are changed in the store (as `tollgate ban` and
+// `tollgate auth suspensions` do themselves when the node is stopped), so
+// they survive a restart; the running node picks the change up
 // within store.provisioning_poll_ms (its BanSync and suspension watcher).
 // The two are one list for the operator: lifting an "auth" ban clears the
 // address's suspensions, and clearing suspensions lifts the address's
@@ -52,18 +51,46 @@ shield::PrefixKey prefixParam(const std::string& text, const char* field, bool q
   return *p;
 }
 
-// Every trusted source (shield.trusted and gateway addresses) with why.
-std::vector<std::pair<shield::PrefixKey, std::string>> trusted(RequestContext& ctx) {
-  std::vector<std::pair<shield::PrefixKey, std::string>> out;
+// A trusted source: shield.trusted or a gateway address.
+struct Trusted {
+  shield::PrefixKey prefix;
+  const char* kind;   // "shield.trusted" or "a gateway address" (GET .../why)
+  std::string owner;  // "shield.trusted" or "mapping gateway cust-a" (errors, POST)
+};
+
+std::vector<Trusted> trusted(RequestContext& ctx) {
+  std::vector<Trusted> out;
   for (const net::Cidr& c : ctx.api.settings.shieldTrusted) {
-    if (auto p = shield::parsePrefix(c.toString())) out.emplace_back(*p, "shield.trusted");
+    if (auto p = shield::parsePrefix(c.toString())) {
+      out.push_back({*p, "shield.trusted", "shield.trusted"});
+    }
   }
   auto prov = ctx.store().loadProvisioning();
   if (!prov) fail(503, "store_unavailable", "", prov.error().message);
-  for (const net::Cidr& c : admission::gatewayPrefixes(*prov)) {
-    if (auto p = shield::parsePrefix(c.toString())) out.emplace_back(*p, "a gateway address");
+  for (admission::GatewayPrefix& g : admission::gatewayPrefixOwners(*prov)) {
+    if (auto p = shield::parsePrefix(g.prefix.toString())) {
+      out.push_back({*p, "a gateway address", std::move(g.owner)});
+    }
   }
   return out;
+}
+
+// Every ban row (active or kept for escalation) whose prefix holds `key`.
+std::vector<store::BanRow> coveringBans(RequestContext& ctx, const shield::IpKey& key) {
+  std::vector<store::BanRow> covering;
+  store::BanCursor cursor;
+  for (;;) {
+    auto page = ctx.bans().bansChangedSince(cursor, store::kMaxBanPage);
+    if (!page) fail(503, "store_unavailable", "", page.error().message);
+    if (page->empty()) return covering;
+    cursor = {page->back().seq, page->back().address};
+    for (auto& r : *page) {
+      auto p = shield::parsePrefix(r.address);
+      if (!r.deleted && p && p->isV4() == key.isV4() && p->contains(key)) {
+        covering.push_back(std::move(r));
+      }
+    }
+  }
 }
 
 void listBans(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -88,16 +115,19 @@ void addBan(RequestContext& ctx, const httplib::Request& req, httplib::Response&
     fail(400, "invalid_field", "note", "must not contain control characters");
   }
   f.finish();
-  std::vector<std::string> inside;
-  for (const auto& [t, what] : trusted(ctx)) {
-    if (t.isV4() != prefix.isV4()) continue;
+  std::vector<std::string> inside, insideBy;
+  for (const Trusted& t : trusted(ctx)) {
+    if (t.prefix.isV4() != prefix.isV4()) continue;
     // The whole ban inside trusted space could never drop anything.
-    if (t.bits <= prefix.bits && t.contains(prefix.key)) {
+    if (t.prefix.bits <= prefix.bits && t.prefix.contains(prefix.key)) {
       fail(400, "invalid_field", "address",
-           shield::toString(prefix) + " is trusted (" + what +
+           shield::toString(prefix) + " is trusted (" + t.owner +
                "): trusted sources are never dropped, so the ban would do nothing");
     }
-    if (prefix.bits < t.bits && prefix.contains(t.key)) inside.push_back(shield::toString(t));
+    if (prefix.bits < t.prefix.bits && prefix.contains(t.prefix.key)) {
+      inside.push_back(shield::toString(t.prefix));
+      insideBy.push_back(t.owner);
+    }
   }
   const std::string canonical = shield::toString(prefix);
   store::BanRow row;
@@ -117,6 +147,7 @@ void addBan(RequestContext& ctx, const httplib::Request& req, httplib::Response&
   Json after = banJson(row, row.createdUs);
   ctx.audit("ban.add", canonical, "ok", before, after);
   after["trusted_inside"] = inside;  // these stay trusted
+  after["trusted_inside_by"] = insideBy;
   sendJson(res, 201, after);
 }
 
@@ -127,24 +158,11 @@ void whyBan(RequestContext& ctx, const httplib::Request& req, httplib::Response&
   if (!ip) fail(400, "invalid_parameter", "address", "\"" + text + "\" is not an IP address");
   const shield::IpKey key = shield::keyOf(*ip);
   Json trustedWhy = nullptr;
-  for (const auto& [t, what] : trusted(ctx)) {
-    if (t.isV4() == key.isV4() && t.contains(key)) trustedWhy = what;
+  for (const Trusted& t : trusted(ctx)) {
+    if (t.prefix.isV4() == key.isV4() && t.prefix.contains(key)) trustedWhy = t.kind;
   }
   const int64_t now = ctx.api.clock.wallMicros();
-  std::vector<store::BanRow> covering;
-  store::BanCursor cursor;
-  for (;;) {
-    auto page = ctx.bans().bansChangedSince(cursor, store::kMaxBanPage);
-    if (!page) fail(503, "store_unavailable", "", page.error().message);
-    if (page->empty()) break;
-    cursor = {page->back().seq, page->back().address};
-    for (auto& r : *page) {
-      auto p = shield::parsePrefix(r.address);
-      if (!r.deleted && p && p->isV4() == key.isV4() && p->contains(key)) {
-        covering.push_back(std::move(r));
-      }
-    }
-  }
+  std::vector<store::BanRow> covering = coveringBans(ctx, key);
   // Active first, the most specific first; then history, newest first.
   std::sort(covering.begin(), covering.end(), [now](const auto& a, const auto& b) {
     if (a.activeAt(now) != b.activeAt(now)) return a.activeAt(now);
@@ -174,11 +192,23 @@ size_t clearSuspensionsOf(RequestContext& ctx, const net::IpAddress& source) {
 void deleteBan(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const std::string text = queryString(req, "address", 64);
   if (text.empty()) fail(400, "invalid_parameter", "address", "is required");
-  const std::string canonical = shield::toString(prefixParam(text, "address", true));
+  const shield::PrefixKey prefix = prefixParam(text, "address", true);
+  const std::string canonical = shield::toString(prefix);
   const int64_t now = ctx.api.clock.wallMicros();
   auto old = ctx.bans().getBan(canonical);
   if (!old) fail(503, "store_unavailable", "", old.error().message);
-  if (!*old) fail(404, "not_found", "address", canonical + " has no ban of its own");
+  if (!*old) {
+    // Say which wider ban holds it, if one does: lifting that is what the
+    // operator is after.
+    std::string message = canonical + " has no ban of its own";
+    for (const store::BanRow& r : coveringBans(ctx, prefix.key)) {
+      auto p = shield::parsePrefix(r.address);
+      if (p && r.activeAt(now) && p->bits < prefix.bits) {
+        message += "; it is inside the ban of " + r.address;
+      }
+    }
+    fail(404, "not_found", "address", message);
+  }
   auto r = ctx.bans().deleteBan(canonical);
   if (!r) fail(503, "store_unavailable", "", r.error().message);
   size_t cleared = 0;
