@@ -29,6 +29,7 @@
 #include "admission/dynamic_blacklist.h"
 #include "admission/fraud_thresholds.h"
 #include "admission/number_lists.h"
+#include "admission/policy_stats.h"
 #include "admission/provisioning.h"
 #include "common/clock.h"
 
@@ -107,16 +108,6 @@ struct CallTicket {
   bool calleeExempt = false;
   int maxDurationS = 0;  // 0 = unlimited
   FraudThresholds::Ticket fraud;
-};
-
-struct PolicyStats {
-  uint64_t refused[6] = {};    // by Refusal
-  uint64_t carrierFull = 0;    // routing gateway skipped: its channels or rate
-  uint64_t carrierListed = 0;  // routing gateway skipped: its number lists
-  uint64_t wouldRefuseCountOnly = 0;
-  uint64_t cutCalls = 0;
-  uint64_t durationWarnings = 0;
-  uint64_t maxDurationEnded = 0;
 };
 
 class CallPolicy {

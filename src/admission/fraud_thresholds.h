@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "admission/counters.h"
+#include "admission/policy_stats.h"
 #include "admission/provisioning.h"
 
 namespace tollgate::admission {
@@ -37,11 +38,6 @@ enum class FraudMeasure : uint8_t {
   MinutesPerDay
 };
 std::string_view measureName(FraudMeasure m);  // "calls_per_minute", ...
-
-struct FraudStats {
-  uint64_t warnings = 0;  // calls admitted above a warning level
-  uint64_t blocked = 0;   // calls refused at a critical level
-};
 
 class FraudThresholds {
  public:

@@ -16,9 +16,9 @@
 
 #include "app/auth_state.h"
 #include "app/ban_sync.h"
+#include "app/call_layer.h"
 #include "app/node_control.h"
 #include "app/shield_cli.h"
-#include "call/switch.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -51,77 +51,14 @@ class ForwardingSink final : public transport::MessageSink {
   transport::MessageSink* target = nullptr;
 };
 
-call::SwitchConfig switchConfig(const Config& c) {
-  call::SwitchConfig s;
-  s.unknownSource = c.sip.unknownSource == UnknownSourcePolicy::Reject403
-                        ? call::UnknownSourcePolicy::Reject403
-                        : call::UnknownSourcePolicy::Drop;
-  s.userAgent = c.sip.userAgent;
-  s.advertisedAddress = c.sip.advertisedAddress;
-  s.ringTimeout = std::chrono::duration_cast<Millis>(c.sip.ringTimeout);
-  s.setupTimeout = std::chrono::duration_cast<Millis>(c.routing.setupTimeout);
-  s.switchLimit = c.routing.switchLimit;
-  s.stopAfterBusy = c.routing.stopAfterBusy;
-  s.noRouteCode = c.routing.noRouteCode;
-  s.illegalCallCdrs = c.cdr.illegalCalls;
-  s.illegalCdrRate = c.cdr.illegalRate;
-  s.illegalCdrBurst = c.cdr.illegalBurst;
-  s.challenge = c.sip.challenge;
-  s.numbers = c.numbers;
-  s.tcpCloseReset = c.sip.tcpClose == TcpClose::Reset;
-  s.auth.realm = c.sip.domain;
-  s.auth.algorithms = c.auth.digestAlgorithms;
-  s.auth.nonceLifetime = std::chrono::duration_cast<Millis>(c.auth.nonceLifetime);
-  s.auth.digestUriHostOnly = c.auth.digestUriHostOnly;
-  s.auth.limits.enabled = c.auth.retryLimits;
-  s.auth.limits.maxRetry = static_cast<uint32_t>(c.auth.maxRetry);
-  s.auth.limits.sourceMaxRetry = static_cast<uint32_t>(c.auth.sourceMaxRetry);
-  s.auth.limits.suspendTime = c.auth.suspendTime;
-  s.auth.limits.maxSuspendTime = c.auth.maxSuspendTime;
-  s.auth.limits.failureWindow = c.auth.failureWindow;
-  s.registrar.replace = c.registrar.replace;
-  s.registrar.defaultExpires = c.registrar.defaultExpires;
-  s.registrar.minExpires = c.registrar.minExpires;
-  s.registrar.maxExpires = c.registrar.maxExpires;
-  s.registrar.keepaliveInterval = c.registrar.keepaliveInterval;
-  // Call policy (issue 5).
-  s.switchUntilConnect = c.routing.switchUntilConnect;
-  s.optionsCheckPeriod = std::chrono::duration_cast<Millis>(c.routing.optionsCheckPeriod);
-  s.optionsFailureLimit = c.routing.optionsFailureLimit;
-  admission::PolicySettings& p = s.policy;
-  p.maxDurationS = static_cast<int>(c.policy.maxDuration.count());
-  p.durationWarningS = static_cast<int>(c.policy.durationWarning.count());
-  p.concurrentLimitCode = c.policy.concurrentLimitCode;
-  p.blockedCode = c.policy.blockedCode;
-  p.fraudCode = c.policy.fraudCode;
-  admission::DynamicBlacklistSettings& b = p.blacklist;
-  b.perGateway = c.blacklist.perGateway;
-  b.maxEntries = c.blacklist.maxEntries;
-  b.maxTrackedNumbers = c.blacklist.maxTrackedNumbers;
-  auto rule = [](const BlacklistRuleConfig& in) {
-    admission::BlacklistRuleSettings r;
-    r.limit = static_cast<uint32_t>(in.limit);
-    r.intervalUs = std::chrono::duration_cast<std::chrono::microseconds>(in.interval).count();
-    r.expireUs = std::chrono::duration_cast<std::chrono::microseconds>(in.expire).count();
-    r.enforce = in.enforce;
-    r.cutCalls = in.cutCalls;
-    return r;
-  };
-  b.maliciousCaller = rule(c.blacklist.callerMalicious);
-  b.maliciousCallee = rule(c.blacklist.calleeMalicious);
-  b.noAnswer = rule(c.blacklist.noAnswer);
-  b.callerConcurrent = rule(c.blacklist.callerConcurrent);
-  return s;
-}
-
 // Names of the saved policy counters (policy_counters table).
 constexpr const char* kBlacklistCounters = "dynamic_blacklist";
 constexpr const char* kFraudCounters = "fraud_thresholds";
 
 // Applies operator changes to the dynamic blacklist (made by `tollgate
 // blacklist` in another process) on the worker.
-void applyBlacklistChanges(call::Switch& sw, const std::vector<store::BlacklistChange>& changes) {
-  admission::DynamicBlacklist& bl = sw.policy().blacklist();
+void applyBlacklistChanges(CallLayer& layer, const std::vector<store::BlacklistChange>& changes) {
+  admission::DynamicBlacklist& bl = layer.policy.blacklist();
   for (const store::BlacklistChange& c : changes) {
     switch (c.action) {
       case store::BlacklistChange::Action::Add:
@@ -131,7 +68,7 @@ void applyBlacklistChanges(call::Switch& sw, const std::vector<store::BlacklistC
             .kv("side", admission::sideName(c.entry.side))
             .kv("enforced", c.entry.enforced)
             .kv("cut_calls", c.cutCalls);
-        if (c.cutCalls && c.entry.enforced) sw.cutCalls(c.entry.number, c.entry.side);
+        if (c.cutCalls && c.entry.enforced) layer.calls.cutCalls(c.entry.number, c.entry.side);
         break;
       case store::BlacklistChange::Action::Remove: {
         std::optional<admission::NumberSide> side;
@@ -187,7 +124,7 @@ class NodeBanListener final : public shield::BanListener {
 };
 
 // Loads provisioning (and the number lists) from a store and builds the
-// switch's snapshot; null (and a log line) when the store cannot be read.
+// call layer's snapshot; null (and a log line) when the store cannot be read.
 // *gateways receives every gateway address (the shield's trusted sources).
 std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
                                                    const std::string& realm,
@@ -232,11 +169,11 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
 // snapshots to the worker. Thread-safe start/stop; wake() asks for a reload now.
 class ProvisioningWatcher {
  public:
-  ProvisioningWatcher(const Config& config, EventLoop& loop, call::Switch& sw,
+  ProvisioningWatcher(const Config& config, EventLoop& loop, call::RequestRouter& router,
                       shield::Shield& shield, firewall::KernelOffload* offload, uint64_t version)
       : config_(config),
         loop_(loop),
-        sw_(sw),
+        router_(router),
         shield_(shield),
         offload_(offload),
         version_(version) {}
@@ -290,12 +227,12 @@ class ProvisioningWatcher {
           auto snap = loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways);
           if (snap) {
             version_ = snap->version;
-            call::Switch* sw = &sw_;
+            call::RequestRouter* router = &router_;
             shield::Shield* sh = &shield_;
             auto trusted = shield_.buildTrusted(gateways);  // const: safe off the worker
             if (offload_) offload_->setTrusted(trustedPrefixes(config_, gateways));
-            loop_.post([sw, sh, snap, trusted] {
-              sw->setSnapshot(snap);
+            loop_.post([router, sh, snap, trusted] {
+              router->setSnapshot(snap);
               sh->setTrusted(trusted);
             });
             log::info("provisioning.reloaded").kv("version", version_);
@@ -308,7 +245,7 @@ class ProvisioningWatcher {
 
   const Config& config_;
   EventLoop& loop_;
-  call::Switch& sw_;
+  call::RequestRouter& router_;
   shield::Shield& shield_;
   firewall::KernelOffload* offload_;
   uint64_t version_;
@@ -485,13 +422,15 @@ int runNode(const Config& config) {
   shield.setTransport(&transport);
   shield.setTrusted(shield.buildTrusted(gateways));
   txns.setOccupancyObserver(&shield);
-  call::Switch sw(loop, txns, cdrWriter, random, clock, switchConfig(config));
-  sw.setSnapshot(snapshot);
-  sw.setOccupancyObserver(&shield);
+  // The call layer and its peers (registrar, call policy, carrier monitor,
+  // digest); its request router is the transaction layer's user from here.
+  CallLayer layer(config, loop, txns, cdrWriter, random, clock);
+  layer.router.setSnapshot(snapshot);
+  layer.calls.setOccupancyObserver(&shield);
   // Digest authentication feeds the shield: suspensions become bans, good
   // credentials vouch for their source (docs/shield.md). With the shield off
   // there is nothing to feed.
-  if (config.shield.enabled) sw.setShieldHooks(&shield, &shield);
+  if (config.shield.enabled) layer.router.setShieldHooks(&shield, &shield);
 
   // TLS: our certificate for tls: listeners (and as client certificate),
   // the CAs for client certificates and for carriers reached over TLS.
@@ -506,22 +445,22 @@ int runNode(const Config& config) {
     log::error("node.tls_failed").kv("error", r.error());
     return 1;
   }
-  // Call policy state (issue 5): restore, then persist through PolicySync,
-  // which also brings operator blacklist changes from other processes.
-  admission::CallPolicy& policy = sw.policy();
+  // Call policy state: restore, then persist through PolicySync, which also
+  // brings operator blacklist changes from other processes.
+  admission::CallPolicy& policy = layer.policy;
   policy.blacklist().load(*blacklistEntries, startWallUs);
   if (*blacklistCounters) policy.blacklist().restoreCounters(**blacklistCounters, startWallUs);
   if (*fraudCounters) policy.fraud().restoreCounters(**fraudCounters, startWallUs);
   log::info("blacklist.loaded")
       .kv("entries", policy.blacklist().size())
       .kv("last_change", *lastChange);
-  call::Switch* swp = &sw;
+  CallLayer* layerp = &layer;
   store::PolicySync policySync(
       [path = config.store.path] { return store::openSqlitePolicyStore(path); },
       config.store.provisioningPollMs, *lastChange,
-      [&loop, swp](std::vector<store::BlacklistChange>&& changes) {
+      [&loop, layerp](std::vector<store::BlacklistChange>&& changes) {
         auto shared = std::make_shared<std::vector<store::BlacklistChange>>(std::move(changes));
-        loop.post([swp, shared] { applyBlacklistChanges(*swp, *shared); });
+        loop.post([layerp, shared] { applyBlacklistChanges(*layerp, *shared); });
       });
   policy.blacklist().setPersistence(&policySync);
   auto saveCounters = [&] {
@@ -558,17 +497,17 @@ int runNode(const Config& config) {
 
   // Registrations and suspensions: restored now, persisted as they change.
   StateWriter stateWriter(config.store.path);
-  if (!restoreAuthState(config.store.path, clock, sw.registrar(), sw.authenticator().limiter(),
+  if (!restoreAuthState(config.store.path, clock, layer.registrar, layer.authenticator.limiter(),
                         transport)) {
     return 1;
   }
-  sw.registrar().setListener(&stateWriter);
-  sw.authenticator().limiter().setListener(&stateWriter);
+  layer.registrar.setListener(&stateWriter);
+  layer.authenticator.limiter().setListener(&stateWriter);
   // Bindings of accounts removed from provisioning while the node was down
   // go now (and from the store), not at their expiry.
-  sw.setSnapshot(snapshot);
+  layer.router.setSnapshot(snapshot);
   SuspensionClearWatcher clearWatcher(config.store.path, config.store.provisioningPollMs, loop,
-                                      sw.authenticator().limiter());
+                                      layer.authenticator.limiter());
   clearWatcher.start();
 
   // Kernel offload of bans, on the ports actually bound.
@@ -597,13 +536,13 @@ int runNode(const Config& config) {
   banSync.loadInitial();
   banSync.start();
 
-  ProvisioningWatcher watcher(config, loop, sw, shield, offload.get(), snapshot->version);
+  ProvisioningWatcher watcher(config, loop, layer.router, shield, offload.get(), snapshot->version);
   watcher.start();
 
   // A periodic summary keeps counters visible in logs (also on SIGUSR1 and
   // at exit) beside `tollgate stats` and the metrics endpoint.
   auto emitStats = [&] {
-    const auto& s = sw.stats();
+    const call::CallStats& s = layer.stats;
     const auto& t = transport.stats();
     const shield::ShieldStats& sh = shield.stats();
     std::string reasons;
@@ -633,7 +572,7 @@ int runNode(const Config& config) {
     }
     const firewall::FirewallStats fw = offload ? offload->stats() : firewall::FirewallStats{};
     log::info("node.stats")
-        .kv("calls_active", sw.activeCalls())
+        .kv("calls_active", layer.calls.activeCalls())
         .kv("invites", s.invitesReceived)
         .kv("answered", s.callsAnswered)
         .kv("failed", s.callsFailed)
@@ -658,18 +597,18 @@ int runNode(const Config& config) {
         .kv("in_dialog_challenged", s.inDialogChallenged)
         .kv("in_dialog_rejected", s.inDialogRejected)
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
-        .kv("policy_refused_cps", sw.policy().stats().refused[1])
-        .kv("policy_refused_concurrent", sw.policy().stats().refused[2])
-        .kv("policy_refused_caller_listed", sw.policy().stats().refused[3])
-        .kv("policy_refused_callee_listed", sw.policy().stats().refused[4])
-        .kv("policy_refused_fraud", sw.policy().stats().refused[5])
-        .kv("policy_would_refuse_count_only", sw.policy().stats().wouldRefuseCountOnly)
-        .kv("policy_calls_cut", sw.policy().stats().cutCalls)
-        .kv("policy_carrier_full", sw.policy().stats().carrierFull)
-        .kv("policy_max_duration_ended", sw.policy().stats().maxDurationEnded)
-        .kv("fraud_warnings", sw.policy().fraud().stats().warnings)
-        .kv("blacklist_entries", sw.policy().blacklist().size())
-        .kv("carriers_down", sw.carriers().stats().wentDown - sw.carriers().stats().cameUp)
+        .kv("policy_refused_cps", layer.policy.stats().refused[1])
+        .kv("policy_refused_concurrent", layer.policy.stats().refused[2])
+        .kv("policy_refused_caller_listed", layer.policy.stats().refused[3])
+        .kv("policy_refused_callee_listed", layer.policy.stats().refused[4])
+        .kv("policy_refused_fraud", layer.policy.stats().refused[5])
+        .kv("policy_would_refuse_count_only", layer.policy.stats().wouldRefuseCountOnly)
+        .kv("policy_calls_cut", layer.policy.stats().cutCalls)
+        .kv("policy_carrier_full", layer.policy.stats().carrierFull)
+        .kv("policy_max_duration_ended", layer.policy.stats().maxDurationEnded)
+        .kv("fraud_warnings", layer.policy.fraud().stats().warnings)
+        .kv("blacklist_entries", layer.policy.blacklist().size())
+        .kv("carriers_down", layer.carriers.stats().wentDown - layer.carriers.stats().cameUp)
         .kv("ended_by_reason", reasons)
         .kv("txn_retransmissions_absorbed", txns.stats().retransmissionsAbsorbed)
         .kv("shield_received", sh.received)
@@ -689,9 +628,9 @@ int runNode(const Config& config) {
                                                : (offload ? "starting" : "off"))
         .kv("kernel_drops", fw.kernelDrops)
         .kv("kernel_bans_added", fw.bansAdded);
-    const auto& a = sw.authenticator().stats();
-    const auto l = sw.authenticator().limiter().stats();
-    const auto r = sw.registrar().stats();
+    const auto& a = layer.authenticator.stats();
+    const auto l = layer.authenticator.limiter().stats();
+    const auto r = layer.registrar.stats();
     log::info("node.auth_stats")
         .kv("challenges", s.challengesSent)
         .kv("authenticated", a.authenticated)
@@ -702,7 +641,7 @@ int runNode(const Config& config) {
         .kv("invalid_nonces", a.invalidNonces)
         .kv("suspended_dropped", s.suspendedDropped)
         .kv("suspensions", l.suspensions)
-        .kv("suspensions_active", sw.authenticator().limiter().active().size())
+        .kv("suspensions_active", layer.authenticator.limiter().active().size())
         .kv("bindings", r.bindings)
         .kv("registers", r.registers)
         .kv("register_refused", r.refusedReplace)
@@ -721,8 +660,8 @@ int runNode(const Config& config) {
 
   // The management API (docs/api.md) and the token file the CLI uses.
   WorkerControl control(
-      loop, sw, txns, transport, cdrWriter, watcher.pollLatency(), [&watcher] { watcher.wake(); },
-      config.shield.enabled ? &shield : nullptr, offload.get());
+      loop, layer, txns, transport, cdrWriter, watcher.pollLatency(),
+      [&watcher] { watcher.wake(); }, config.shield.enabled ? &shield : nullptr, offload.get());
   std::unique_ptr<mgmt::ApiServer> api;
   const std::string tokenPath = apiTokenPath(config);
   if (!config.api.listen.empty()) {
@@ -746,10 +685,10 @@ int runNode(const Config& config) {
   MonoTime drainDeadline{};
   Timer drainTick;
   drainTick.setCallback([&] {
-    if (sw.activeCalls() == 0 || loop.now() >= drainDeadline) {
-      if (sw.activeCalls() > 0) {
-        log::warn("node.drain_timeout").kv("calls", sw.activeCalls());
-        sw.hangupAll();
+    if (layer.calls.activeCalls() == 0 || loop.now() >= drainDeadline) {
+      if (layer.calls.activeCalls() > 0) {
+        log::warn("node.drain_timeout").kv("calls", layer.calls.activeCalls());
+        layer.calls.hangupAll();
       }
       loop.stop();
       return;
@@ -772,16 +711,16 @@ int runNode(const Config& config) {
       }
       if (drainingNow) {
         log::warn("node.second_signal_stopping_now");
-        sw.hangupAll();
+        layer.calls.hangupAll();
         loop.stop();
         continue;
       }
       drainingNow = true;
       drainDeadline = loop.now() + config.node.drainTimeout;
       log::info("node.draining")
-          .kv("calls", sw.activeCalls())
+          .kv("calls", layer.calls.activeCalls())
           .kv("drain_timeout_s", static_cast<int64_t>(config.node.drainTimeout.count()));
-      sw.drain();
+      layer.router.drain();
       transport.stopAccepting();
       drainTick.start(loop.timers(), Millis(0));
     }

@@ -17,12 +17,12 @@
 
 namespace tollgate::app {
 
-WorkerControl::WorkerControl(EventLoop& loop, call::Switch& sw, txn::TransactionLayer& txns,
+WorkerControl::WorkerControl(EventLoop& loop, CallLayer& layer, txn::TransactionLayer& txns,
                              transport::Transport& transport, store::AsyncCdrWriter& cdrs,
                              const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher,
                              shield::Shield* shield, firewall::KernelOffload* offload)
     : loop_(loop),
-      sw_(sw),
+      layer_(layer),
       txns_(txns),
       transport_(transport),
       cdrs_(cdrs),
@@ -46,26 +46,26 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
   auto s = onWorker<mgmt::NodeStats>(
       [this] {
         mgmt::NodeStats s;
-        s.calls = sw_.stats();
-        s.activeCalls = sw_.activeCalls();
-        s.gateways = sw_.gatewayStats();
+        s.calls = layer_.stats;
+        s.activeCalls = layer_.calls.activeCalls();
+        s.gateways = layer_.calls.gatewayStats();
         s.txn = txns_.stats();
         s.transport = transport_.stats();
-        s.provisioningVersion = sw_.snapshotVersion();
-        s.draining = sw_.draining();
-        s.auth = sw_.authenticator().stats();
-        s.authLimiter = sw_.authenticator().limiter().stats();
-        s.suspensionsActive = sw_.authenticator().limiter().active().size();
-        s.registrar = sw_.registrar().stats();
-        for (const registrar::Binding& b : sw_.registrar().bindings()) {
+        s.provisioningVersion = layer_.router.snapshotVersion();
+        s.draining = layer_.router.draining();
+        s.auth = layer_.authenticator.stats();
+        s.authLimiter = layer_.authenticator.limiter().stats();
+        s.suspensionsActive = layer_.authenticator.limiter().active().size();
+        s.registrar = layer_.registrar.stats();
+        for (const registrar::Binding& b : layer_.registrar.bindings()) {
           ++(b.online ? s.bindingsOnline : s.bindingsOffline);
         }
-        s.policy = sw_.policy().stats();
-        s.blacklist = sw_.policy().blacklist().stats();
-        s.blacklistEntries = sw_.policy().blacklist().size();
-        s.fraud = sw_.policy().fraud().stats();
-        s.carrierMonitor = sw_.carriers().stats();
-        s.carriers = sw_.carriers().status();
+        s.policy = layer_.policy.stats();
+        s.blacklist = layer_.policy.blacklist().stats();
+        s.blacklistEntries = layer_.policy.blacklist().size();
+        s.fraud = layer_.policy.fraud().stats();
+        s.carrierMonitor = layer_.carriers.stats();
+        s.carriers = layer_.carriers.status();
         s.shieldEnabled = shield_ != nullptr;
         if (shield_) s.shield = shield_->stats();
         return s;
@@ -82,26 +82,26 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
 }
 
 std::optional<std::vector<registrar::Binding>> WorkerControl::registrations() {
-  return onWorker<std::vector<registrar::Binding>>([this] { return sw_.registrar().bindings(); },
+  return onWorker<std::vector<registrar::Binding>>([this] { return layer_.registrar.bindings(); },
                                                    mgmt::kWorkerTimeout);
 }
 
 std::optional<size_t> WorkerControl::unregister(const std::string& username,
                                                 const std::string& contact) {
   return onWorker<size_t>(
-      [this, username, contact] { return sw_.registrar().unregister(username, contact); },
+      [this, username, contact] { return layer_.registrar.unregister(username, contact); },
       mgmt::kWorkerTimeout);
 }
 
 std::optional<std::vector<auth::Suspension>> WorkerControl::suspensions() {
   return onWorker<std::vector<auth::Suspension>>(
-      [this] { return sw_.authenticator().limiter().active(); }, mgmt::kWorkerTimeout);
+      [this] { return layer_.authenticator.limiter().active(); }, mgmt::kWorkerTimeout);
 }
 
 std::optional<std::vector<admission::BlacklistEntry>> WorkerControl::blacklist(size_t limit) {
   return onWorker<std::vector<admission::BlacklistEntry>>(
       [this, limit] {
-        std::vector<admission::BlacklistEntry> all = sw_.policy().blacklist().entries();
+        std::vector<admission::BlacklistEntry> all = layer_.policy.blacklist().entries();
         std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
           return a.number != b.number ? a.number < b.number : a.side < b.side;
         });
@@ -112,19 +112,19 @@ std::optional<std::vector<admission::BlacklistEntry>> WorkerControl::blacklist(s
 }
 
 std::optional<std::vector<call::LiveCall>> WorkerControl::liveCalls(size_t limit) {
-  return onWorker<std::vector<call::LiveCall>>([this, limit] { return sw_.liveCalls(limit); },
-                                               mgmt::kWorkerTimeout);
+  return onWorker<std::vector<call::LiveCall>>(
+      [this, limit] { return layer_.calls.liveCalls(limit); }, mgmt::kWorkerTimeout);
 }
 
 std::optional<bool> WorkerControl::endCall(uint64_t id) {
-  return onWorker<bool>([this, id] { return sw_.endCall(id); }, mgmt::kWorkerTimeout);
+  return onWorker<bool>([this, id] { return layer_.calls.endCall(id); }, mgmt::kWorkerTimeout);
 }
 
 bool WorkerControl::applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   wakeWatcher_();
   while (std::chrono::steady_clock::now() < deadline) {
-    auto v = onWorker<uint64_t>([this] { return sw_.snapshotVersion(); }, timeout);
+    auto v = onWorker<uint64_t>([this] { return layer_.router.snapshotVersion(); }, timeout);
     if (v && *v >= version) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

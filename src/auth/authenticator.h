@@ -41,6 +41,7 @@
 #include "auth/digest_uri.h"
 #include "auth/nonce.h"
 #include "auth/retry_limiter.h"
+#include "auth/stats.h"
 #include "common/clock.h"
 #include "common/net.h"
 #include "common/random.h"
@@ -88,19 +89,6 @@ struct AuthResult {
   bool uriMismatch = false;          // failed because uri= names another target
   bool hadCredentials = false;
   std::string_view username;  // from the credentials or the hint; views the request
-};
-
-struct AuthStats {
-  uint64_t challenges = 0;
-  uint64_t authenticated = 0;
-  uint64_t failures = 0;       // wrong response, unknown user or wrong address
-  uint64_t uriMismatches = 0;  // digest uri= names another target (counted like failures)
-  uint64_t stale = 0;
-  uint64_t replays = 0;
-  uint64_t invalidNonces = 0;
-  uint64_t unsupported = 0;  // algorithm/qop we did not offer, malformed nc
-  uint64_t malformed = 0;    // unparseable Digest headers (ignored)
-  uint64_t suspendedDrops = 0;
 };
 
 class DigestAuthenticator {

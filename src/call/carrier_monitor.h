@@ -4,7 +4,8 @@
 // (or fails at the transport) is taken out of routing until it answers one
 // again. Any response counts as an answer: a carrier that does not support
 // OPTIONS still answers 405 or 501, and that proves it is there. Carriers
-// start in rotation. Confined to its worker.
+// start in rotation. Its status and counters are in call/stats.h.
+// Confined to its worker.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 
 #include "admission/number_lists.h"
 #include "call/route_table.h"
+#include "call/stats.h"
 #include "common/event_loop.h"
 #include "common/random.h"
 #include "txn/transaction_layer.h"
@@ -28,27 +30,10 @@ struct CarrierMonitorSettings {
   std::string userAgent;
 };
 
-struct CarrierStatus {
-  std::string name;
-  std::string address;
-  bool monitored = false;
-  bool up = true;
-  int misses = 0;  // unanswered probes in a row
-  uint64_t probes = 0;
-};
-
-struct CarrierMonitorStats {
-  uint64_t probesSent = 0;
-  uint64_t answered = 0;
-  uint64_t missed = 0;
-  uint64_t wentDown = 0;
-  uint64_t cameUp = 0;
-};
-
 class CarrierMonitor final : public txn::ClientCallbacks {
  public:
   // hostPort(listener) is our host:port as seen on that listener (Via,
-  // From; the switch's advertised address rules).
+  // From; sip.advertised_address rules, call/local_address.h).
   CarrierMonitor(EventLoop& loop, txn::TransactionLayer& txns, Random& random,
                  CarrierMonitorSettings settings,
                  std::function<std::string(transport::ListenerId)> hostPort);

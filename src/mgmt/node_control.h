@@ -13,45 +13,47 @@
 #include <vector>
 
 #include "admission/dynamic_blacklist.h"
+#include "admission/policy_stats.h"
 #include "auth/retry_limiter.h"
-#include "call/carrier_monitor.h"
-#include "call/switch.h"
+#include "auth/stats.h"
+#include "call/stats.h"
 #include "common/latency_histogram.h"
 #include "firewall/kernel_offload.h"
 #include "registrar/binding.h"
+#include "registrar/stats.h"
 #include "shield/shield.h"
 #include "store/cdr_writer.h"
 #include "transport/transport.h"
-#include "txn/transaction_layer.h"
+#include "txn/stats.h"
 
 namespace tollgate::mgmt {
 
 // One consistent copy of the node's counters, taken on the worker. New
 // components (shield, registrar, ...) add a member here and a few lines to
-// the renderers in metrics.cc and api_stats.cc.
+// the renderers in metrics.cc and api_node.cc.
 struct NodeStats {
-  call::SwitchStats calls;
+  call::CallStats calls;
   size_t activeCalls = 0;
   call::GatewayStats gateways;
   txn::TxnStats txn;
   transport::TransportStats transport;
   uint64_t provisioningVersion = 0;
   bool draining = false;
-  // Digest authentication and the registrar (auth issue).
+  // Digest authentication and the registrar.
   auth::AuthStats auth;
   auth::RetryLimiterStats authLimiter;
   size_t suspensionsActive = 0;
   registrar::RegistrarStats registrar;
   size_t bindingsOnline = 0;
   size_t bindingsOffline = 0;
-  // Call policy (issue 5).
+  // Call policy.
   admission::PolicyStats policy;
   admission::BlacklistStats blacklist;
   size_t blacklistEntries = 0;
   admission::FraudStats fraud;
   call::CarrierMonitorStats carrierMonitor;
   std::vector<call::CarrierStatus> carriers;
-  // The shield (issue 4); shieldEnabled false = shield.enabled = false.
+  // The shield; shieldEnabled false = shield.enabled = false.
   bool shieldEnabled = true;
   shield::ShieldStats shield;
   bool kernelOffload = false;  // firewall.kernel_offload configured

@@ -59,9 +59,7 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
     if (id != txn_ || r.status() < 200) return;
     txn_ = 0;
     const int st = r.status();
-    if ((st == 401 || st == 407) && challenges_ < kMaxChallengesPerRegister) {
-      if (answer(r)) return;
-    }
+    if ((st == 401 || st == 407) && answer(r)) return;
     if (st >= 200 && st < 300) {
       onRegistered(r);
       return;
@@ -90,7 +88,7 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
   // Sends the REGISTER, with `authHeader` / `authValue` when answering.
   void send(bool withAuth) {
     if (!withAuth) {
-      challenges_ = 0;
+      answers_.restart();
       authName_.clear();
       authValue_.clear();
     }
@@ -135,26 +133,16 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
                                 this);
   }
 
-  // A 401/407: answer with the first challenge we support (RFC 8760 §2.4).
+  // A 401/407: the same REGISTER again, with credentials, when the digest
+  // client's rule answers it (auth/digest_client.h).
   bool answer(const sip::Message& r) {
-    const bool proxy = r.status() == 407;
-    const HeaderId hid = proxy ? HeaderId::ProxyAuthenticate : HeaderId::WwwAuthenticate;
-    for (const sip::Header& h : r.headers()) {
-      if (h.id != hid) continue;
-      auto c = auth::parseChallenge(h.value);
-      if (!c || !c->supported) continue;
-      // A second challenge is only worth answering when it says our last
-      // answer was right but late (stale=true).
-      if (challenges_ > 0 && !c->stale) return false;
-      ++challenges_;
-      ++o_.stats_.challenged;
-      authName_ = proxy ? "Proxy-Authorization" : "Authorization";
-      authValue_ = auth::answerChallenge(o_.hasher_, *c, "REGISTER", target(), c_.username,
-                                         c_.password, o_.random_.token(16), 1);
-      send(true);
-      return true;
-    }
-    return false;
+    auto a = o_.digest_.answer(r, answers_, "REGISTER", target(), c_.username, c_.password);
+    if (!a.ok()) return false;
+    ++o_.stats_.challenged;
+    authName_ = a->header();
+    authValue_ = std::move(a->value);
+    send(true);
+    return true;
   }
 
   void onRegistered(const sip::Message& r) {
@@ -225,7 +213,7 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
   std::string fromTag_;
   uint32_t cseq_ = 0;
   TxnId txn_ = 0;
-  int challenges_ = 0;
+  auth::DigestAnswers answers_;  // what this REGISTER answered (restarted by each refresh)
   std::string authName_;
   std::string authValue_;
   bool registered_ = false;
@@ -237,11 +225,13 @@ class OutboundRegistrations::Reg final : public txn::ClientCallbacks {
 
 OutboundRegistrations::OutboundRegistrations(
     EventLoop& loop, txn::TransactionLayer& txns, const Clock& clock, Random& random,
-    std::string userAgent, std::function<std::string(transport::ListenerId)> localHostPort)
+    auth::DigestClient& digest, std::string userAgent,
+    std::function<std::string(transport::ListenerId)> localHostPort)
     : loop_(loop),
       txns_(txns),
       clock_(clock),
       random_(random),
+      digest_(digest),
       userAgent_(std::move(userAgent)),
       localHostPort_(std::move(localHostPort)) {
   loop_.addFlushHook([this] { dead_.clear(); });

@@ -1,6 +1,7 @@
 // Outbound registrations: tollgate REGISTERs to carriers (routing gateways
 // with register = true) as their auth_username, answers their 401/407 with
-// digest credentials, and refreshes before the granted expiry. A failed or
+// digest credentials (auth/digest_client.h: the first challenge, then only
+// a stale one), and refreshes before the granted expiry. A failed or
 // unanswered registration is retried after kRetryMin, doubling up to
 // kRetryMax. A carrier removed from provisioning gets a best-effort
 // REGISTER with Expires: 0.
@@ -16,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "auth/digest.h"
+#include "auth/digest_client.h"
 #include "common/event_loop.h"
 #include "common/random.h"
 #include "txn/transaction_layer.h"
@@ -25,9 +26,6 @@ namespace tollgate::registrar {
 
 inline constexpr std::chrono::seconds kRetryMin{30};
 inline constexpr std::chrono::seconds kRetryMax{300};
-// Challenges answered for one REGISTER before we call the credentials wrong
-// (a second challenge without stale=true means they were refused).
-inline constexpr int kMaxChallengesPerRegister = 2;
 
 struct CarrierRegistration {
   std::string name;  // routing gateway
@@ -60,7 +58,7 @@ struct OutboundStats {
 class OutboundRegistrations {
  public:
   OutboundRegistrations(EventLoop& loop, txn::TransactionLayer& txns, const Clock& clock,
-                        Random& random, std::string userAgent,
+                        Random& random, auth::DigestClient& digest, std::string userAgent,
                         std::function<std::string(transport::ListenerId)> localHostPort);
   ~OutboundRegistrations();
   OutboundRegistrations(const OutboundRegistrations&) = delete;
@@ -84,7 +82,7 @@ class OutboundRegistrations {
   Random& random_;
   std::string userAgent_;
   std::function<std::string(transport::ListenerId)> localHostPort_;
-  auth::DigestHasher hasher_;
+  auth::DigestClient& digest_;
   std::map<std::string, std::unique_ptr<Reg>> regs_;  // by gateway name
   std::vector<std::unique_ptr<Reg>> leaving_;         // un-REGISTERing, then gone
   std::vector<std::unique_ptr<Reg>> dead_;            // freed after the current event

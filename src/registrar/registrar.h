@@ -28,6 +28,7 @@
 #include "common/event_loop.h"
 #include "common/random.h"
 #include "registrar/binding.h"
+#include "registrar/stats.h"
 #include "sip/message.h"
 #include "txn/transaction_layer.h"
 
@@ -56,22 +57,6 @@ class BindingListener {
   virtual ~BindingListener() = default;
   virtual void bindingSaved(const Binding& b) = 0;  // new, refreshed, or online state changed
   virtual void bindingRemoved(const Binding& b) = 0;
-};
-
-struct RegistrarStats {
-  uint64_t registers = 0;  // REGISTERs answered 200
-  uint64_t added = 0;
-  uint64_t refreshed = 0;
-  uint64_t removed = 0;   // by Expires 0 or "*"
-  uint64_t replaced = 0;  // kicked by a newer contact
-  uint64_t refusedReplace = 0;
-  uint64_t tooBrief = 0;  // 423
-  uint64_t invalid = 0;   // 400
-  uint64_t expired = 0;
-  uint64_t probesSent = 0;
-  uint64_t wentOffline = 0;
-  uint64_t cameOnline = 0;
-  size_t bindings = 0;
 };
 
 class Registrar {

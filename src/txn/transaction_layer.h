@@ -27,6 +27,7 @@
 #include "sip/serialize.h"
 #include "transport/transport.h"
 #include "txn/key_index.h"
+#include "txn/stats.h"
 
 namespace tollgate::txn {
 
@@ -36,21 +37,6 @@ struct TimerSettings {
   Millis t1{500};   // RTT estimate
   Millis t2{4000};  // cap on non-INVITE / 2xx retransmission interval
   Millis t4{5000};  // how long a message may stay in the network
-};
-
-struct TxnStats {
-  uint64_t serverCreated = 0;
-  uint64_t clientCreated = 0;
-  uint64_t retransmissionsAbsorbed = 0;  // request retransmissions answered from state
-  uint64_t retransmissionsSent = 0;      // our requests/responses re-sent by timers
-  uint64_t strayResponses = 0;
-  uint64_t malformed = 0;
-  uint64_t clientTimeouts = 0;
-  uint64_t ackTimeouts = 0;
-  uint64_t foreignCancels = 0;  // CANCELs matching an INVITE sent from another IP: dropped
-  uint64_t foreignAcks = 0;     // ACKs for our non-2xx final from another IP: dropped
-  size_t serverLive = 0;
-  size_t clientLive = 0;
 };
 
 class TransactionUser {

@@ -1,9 +1,8 @@
-// The switch's call policy hooks (issue 5) against a real UDP transport and
-// transaction layer on loopback, with raw sockets playing the customer and
-// the carrier: a refused call is answered with its code (Retry-After for
-// calls per second) and leaves its CDR; the live-call snapshot and endCall()
-// the management API builds on; cutting a number's calls; a full carrier
-// skipped. Waits have deadlines.
+// The call layer's call policy hooks (request router, live-call registry,
+// calls) against a real UDP transport and transaction layer on loopback, with raw sockets playing
+// the customer and the carrier: a refused call is answered with its code (Retry-After for calls per
+// second) and leaves its CDR; the live-call snapshot and endCall() the management API builds on;
+// cutting a number's calls; a full carrier skipped. Waits have deadlines.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -17,7 +16,16 @@
 #include <string>
 #include <vector>
 
-#include "call/switch.h"
+#include "auth/authenticator.h"
+#include "auth/digest_client.h"
+#include "call/call_registry.h"
+#include "call/carrier_requests.h"
+#include "call/cdr_recorder.h"
+#include "call/local_address.h"
+#include "call/request_router.h"
+#include "call/services.h"
+#include "registrar/outbound.h"
+#include "registrar/registrar.h"
 
 namespace tollgate::call {
 namespace {
@@ -100,9 +108,58 @@ std::string header(const std::string& msg, const std::string& name) {
   return msg.substr(pos, msg.find("\r\n", pos) - pos);
 }
 
-class SwitchPolicyTest : public ::testing::Test {
+// The call layer of one worker wired as app/call_layer.h does, with the
+// peers' default settings.
+struct Layer {
+  Layer(EventLoop& loop, txn::TransactionLayer& txns, CdrSink& sink, Random& random,
+        const Clock& clock, CallSettings s)
+      : settings(std::move(s)),
+        local(txns.transport(), settings.advertisedAddress),
+        authenticator(random, clock, auth::AuthSettings{}),
+        carrierDigest(random),
+        registrar(loop, txns, clock, random, registrar::RegistrarSettings{},
+                  [this](transport::ListenerId l) { return local.hostPort(l); }),
+        outbound(loop, txns, clock, random, carrierDigest, settings.userAgent,
+                 [this](transport::ListenerId l) { return local.hostPort(l); }),
+        carriers(loop, txns, random, CarrierMonitorSettings{},
+                 [this](transport::ListenerId l) { return local.hostPort(l); }),
+        cdrs(loop, clock, sink, settings, stats),
+        carrierRequests(loop, txns, carrierDigest, stats),
+        services{.loop = loop,
+                 .txns = txns,
+                 .clock = clock,
+                 .random = random,
+                 .settings = settings,
+                 .local = local,
+                 .registrar = registrar,
+                 .policy = policy,
+                 .carriers = carriers,
+                 .carrierDigest = carrierDigest,
+                 .carrierRequests = carrierRequests,
+                 .cdrs = cdrs,
+                 .stats = stats},
+        calls(services),
+        router(services, calls, authenticator, outbound) {}
+
+  const CallSettings settings;
+  CallStats stats;
+  LocalAddress local;
+  auth::DigestAuthenticator authenticator;
+  auth::DigestClient carrierDigest;
+  registrar::Registrar registrar;
+  registrar::OutboundRegistrations outbound;
+  admission::CallPolicy policy;
+  CarrierMonitor carriers;
+  CdrRecorder cdrs;
+  CarrierRequests carrierRequests;
+  CallServices services;
+  CallRegistry calls;
+  RequestRouter router;
+};
+
+class CallLayerPolicyTest : public ::testing::Test {
  protected:
-  SwitchPolicyTest()
+  CallLayerPolicyTest()
       : loop_(clock_),
         transport_(loop_, sink_),
         txns_(loop_, transport_, random_, txn::TimerSettings{100ms, 400ms, 500ms}) {
@@ -111,10 +168,10 @@ class SwitchPolicyTest : public ::testing::Test {
     port_ = transport_.listeners().front().address.port();
   }
 
-  void start(admission::Provisioning p, SwitchConfig cfg = {}) {
+  void start(admission::Provisioning p, CallSettings cfg = {}) {
     cfg.userAgent = "";
-    sw_ = std::make_unique<Switch>(loop_, txns_, cdrs_, random_, clock_, cfg);
-    sw_->setSnapshot(std::make_shared<const Snapshot>(p, 1));
+    layer_ = std::make_unique<Layer>(loop_, txns_, cdrs_, random_, clock_, cfg);
+    layer_->router.setSnapshot(std::make_shared<const Snapshot>(p, 1));
   }
 
   admission::Provisioning provisioning(admission::CallLimitsSpec gw = {},
@@ -191,14 +248,14 @@ class SwitchPolicyTest : public ::testing::Test {
   transport::Transport transport_;
   txn::TransactionLayer txns_;
   CdrList cdrs_;
-  std::unique_ptr<Switch> sw_;
+  std::unique_ptr<Layer> layer_;
   uint16_t port_ = 0;
   Peer customer_;
   Peer carrier_;
   std::set<std::string> answered_;
 };
 
-TEST_F(SwitchPolicyTest, CpsRefusalIs503WithRetryAfterAndACdr) {
+TEST_F(CallLayerPolicyTest, CpsRefusalIs503WithRetryAfterAndACdr) {
   admission::CallLimitsSpec gw;
   gw.cps = 1;
   gw.cpsBurst = 1;
@@ -215,14 +272,14 @@ TEST_F(SwitchPolicyTest, CpsRefusalIs503WithRetryAfterAndACdr) {
   EXPECT_EQ(c.finalCode, 503);
   EXPECT_EQ(c.mappingGateway, "cust");
   EXPECT_EQ(carrier_.with("INVITE ").size(), 1u) << "only the admitted call reached the carrier";
-  EXPECT_EQ(sw_->policy().stats().refused[static_cast<size_t>(admission::Refusal::CpsLimit)], 1u);
+  EXPECT_EQ(layer_->policy.stats().refused[static_cast<size_t>(admission::Refusal::CpsLimit)], 1u);
 }
 
-TEST_F(SwitchPolicyTest, LiveCallsAndEndCallByOperator) {
+TEST_F(CallLayerPolicyTest, LiveCallsAndEndCallByOperator) {
   start(provisioning());
   customer_.send(port_, invite(1));
   ASSERT_TRUE(runUntil([&] { return !customer_.with("SIP/2.0 200").empty(); }));
-  auto live = sw_->liveCalls();
+  auto live = layer_->calls.liveCalls();
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].callId, "call-1");
   EXPECT_EQ(live[0].caller, "1001");
@@ -232,8 +289,8 @@ TEST_F(SwitchPolicyTest, LiveCallsAndEndCallByOperator) {
   EXPECT_EQ(live[0].state, "answered");
   EXPECT_GT(live[0].answerUs, 0);
 
-  EXPECT_FALSE(sw_->endCall(live[0].id + 1000));
-  ASSERT_TRUE(sw_->endCall(live[0].id));
+  EXPECT_FALSE(layer_->calls.endCall(live[0].id + 1000));
+  ASSERT_TRUE(layer_->calls.endCall(live[0].id));
   ASSERT_TRUE(runUntil([&] {
     return !customer_.with("BYE ").empty() && !carrier_.with("BYE ").empty() &&
            cdrs_.all().size() == 1;
@@ -241,26 +298,26 @@ TEST_F(SwitchPolicyTest, LiveCallsAndEndCallByOperator) {
   Cdr c = cdrs_.all()[0];
   EXPECT_EQ(c.reason, TerminationReason::AdminHangup);
   EXPECT_EQ(c.hangup, HangupSide::System);
-  EXPECT_TRUE(sw_->liveCalls().empty());
-  EXPECT_FALSE(sw_->endCall(live[0].id));
+  EXPECT_TRUE(layer_->calls.liveCalls().empty());
+  EXPECT_FALSE(layer_->calls.endCall(live[0].id));
 }
 
-TEST_F(SwitchPolicyTest, CutCallsEndsOnlyTheNumbersCalls) {
+TEST_F(CallLayerPolicyTest, CutCallsEndsOnlyTheNumbersCalls) {
   start(provisioning());
   customer_.send(port_, invite(1, "1001"));
   customer_.send(port_, invite(2, "2002"));
   ASSERT_TRUE(runUntil([&] { return customer_.with("SIP/2.0 200").size() == 2; }));
-  EXPECT_EQ(sw_->cutCalls("1001", admission::NumberSide::Callee), 0u);
-  EXPECT_EQ(sw_->cutCalls("1001", admission::NumberSide::Caller), 1u);
+  EXPECT_EQ(layer_->calls.cutCalls("1001", admission::NumberSide::Callee), 0u);
+  EXPECT_EQ(layer_->calls.cutCalls("1001", admission::NumberSide::Caller), 1u);
   ASSERT_TRUE(runUntil([&] { return cdrs_.all().size() == 1; }));
   EXPECT_EQ(cdrs_.all()[0].reason, TerminationReason::CallerBlacklisted);
   EXPECT_EQ(cdrs_.all()[0].callId, "call-1");
-  auto live = sw_->liveCalls();
+  auto live = layer_->calls.liveCalls();
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live[0].caller, "2002");
 }
 
-TEST_F(SwitchPolicyTest, FullOnlyCarrierMeansCarrierUnavailable) {
+TEST_F(CallLayerPolicyTest, FullOnlyCarrierMeansCarrierUnavailable) {
   admission::CallLimitsSpec carrier;
   carrier.maxConcurrent = 1;
   start(provisioning({}, carrier));
@@ -272,9 +329,9 @@ TEST_F(SwitchPolicyTest, FullOnlyCarrierMeansCarrierUnavailable) {
   Cdr c = cdrs_.all()[0];
   EXPECT_EQ(c.reason, TerminationReason::CarrierUnavailable);
   EXPECT_EQ(c.gatewaysTried, "");
-  EXPECT_EQ(sw_->policy().stats().carrierFull, 1u);
+  EXPECT_EQ(layer_->policy.stats().carrierFull, 1u);
   // The first call ends: the carrier's channel is free again.
-  ASSERT_TRUE(sw_->endCall(sw_->liveCalls()[0].id));
+  ASSERT_TRUE(layer_->calls.endCall(layer_->calls.liveCalls()[0].id));
   customer_.send(port_, invite(3));
   ASSERT_TRUE(runUntil([&] { return carrier_.with("INVITE ").size() == 2; }));
 }

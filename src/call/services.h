@@ -1,0 +1,63 @@
+// What the request router and the calls of one worker work with: the event
+// loop and transaction layer, clock and randomness, the call layer's
+// settings and counters, the provisioning snapshot in force, and the peers
+// app wires to the layer (registrar, call policy, carrier monitor, digest
+// client, CDR recorder). References to objects app owns and that outlive
+// every call; only `snapshot` changes, on the worker (RequestRouter::
+// setSnapshot). Confined to its worker.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "admission/call_policy.h"
+#include "auth/digest_client.h"
+#include "call/carrier_monitor.h"
+#include "call/settings.h"
+#include "call/snapshot.h"
+#include "call/stats.h"
+#include "common/clock.h"
+#include "common/event_loop.h"
+#include "common/random.h"
+#include "registrar/registrar.h"
+#include "sip/checks.h"
+#include "txn/transaction_layer.h"
+
+namespace tollgate::call {
+
+class CarrierRequests;
+class CdrRecorder;
+class LocalAddress;
+
+// Our tags: 12 characters of [0-9a-z] (about 62 bits): unique per leg, and
+// what in-dialog requests are matched by (RFC 3261 §19.3 asks for 32 bits).
+inline constexpr size_t kTagLength = 12;
+// Call-IDs of our outbound legs: 20 characters (about 103 bits, §8.1.1.4).
+inline constexpr size_t kCallIdLength = 20;
+
+struct CallServices {
+  EventLoop& loop;
+  txn::TransactionLayer& txns;
+  const Clock& clock;
+  Random& random;
+  const CallSettings& settings;
+  const LocalAddress& local;
+  registrar::Registrar& registrar;
+  admission::CallPolicy& policy;
+  CarrierMonitor& carriers;
+  auth::DigestClient& carrierDigest;
+  CarrierRequests& carrierRequests;
+  CdrRecorder& cdrs;
+  CallStats& stats;
+  // The provisioning in force; null before the first is installed.
+  std::shared_ptr<const Snapshot> snapshot = nullptr;
+  // The checks of a request we forward (a new INVITE, an in-dialog request
+  // relayed to the other leg): sip/checks.h; its Allow is what we offer.
+  sip::CheckPolicy forwarding{};
+
+  std::string newTag() { return random.token(kTagLength); }
+  std::string newCallId() { return random.token(kCallIdLength); }
+};
+
+}  // namespace tollgate::call
