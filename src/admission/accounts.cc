@@ -3,6 +3,8 @@
 
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace tollgate::admission {
 
 bool AccountTable::Entry::admits(const net::IpAddress& ip) const {
@@ -43,9 +45,7 @@ AccountTable::AccountTable(const Provisioning& p, std::string_view realm) {
     } else {
       // Certificate names are compared lowercased (DNS is case-insensitive).
       for (const std::string& n : g.tlsNames) {
-        std::string lower = n;
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        byTlsName_.emplace(std::move(lower), e.get());
+        byTlsName_.emplace(ascii::lowered(n), e.get());
       }
     }
     entries_.push_back(std::move(e));

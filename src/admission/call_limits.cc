@@ -1,40 +1,10 @@
-// Token buckets and channel counts. See call_limits.h.
+// Channel counts and rate limits by entity. See call_limits.h.
 #include "admission/call_limits.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace tollgate::admission {
-
-void TokenBucket::configure(double rate, double burst, MonoTime now) {
-  const bool wasLimited = limited();
-  refill(now);
-  rate_ = rate;
-  burst_ = burst;
-  // A new limit starts with a full bucket; a changed one keeps what is left
-  // (capped), so a reload cannot be used to get a fresh burst.
-  tokens_ = wasLimited ? std::min(tokens_, burst_) : burst_;
-  last_ = now;
-}
-
-void TokenBucket::refill(MonoTime now) {
-  if (now <= last_) return;
-  double elapsed = std::chrono::duration<double>(now - last_).count();
-  tokens_ = std::min(burst_, tokens_ + elapsed * rate_);
-  last_ = now;
-}
-
-bool TokenBucket::available(MonoTime now) {
-  if (!limited()) return true;
-  refill(now);
-  return tokens_ >= 1.0;
-}
-
-Millis TokenBucket::untilNextToken() const {
-  if (!limited() || tokens_ >= 1.0) return Millis(0);
-  double seconds = (1.0 - tokens_) / rate_;
-  return Millis(static_cast<int64_t>(std::ceil(seconds * 1000.0)));
-}
 
 void CallLimits::beginReload() {
   for (Slot& s : slots_) s.configured = false;

@@ -18,27 +18,13 @@
 #include "admission/number_lists.h"
 #include "admission/provisioning.h"
 #include "common/clock.h"
+#include "common/token_bucket.h"
 
 namespace tollgate::admission {
 
-// Tokens refill at `rate` per second up to `burst`; one call takes one.
-class TokenBucket {
- public:
-  void configure(double rate, double burst, MonoTime now);
-  bool limited() const { return rate_ > 0; }
-  // True (and one token taken) when a token is there now.
-  bool available(MonoTime now);
-  void take() { tokens_ -= 1.0; }
-  // How long until the next token (for Retry-After).
-  Millis untilNextToken() const;
-
- private:
-  void refill(MonoTime now);
-  double rate_ = 0;
-  double burst_ = 0;
-  double tokens_ = 0;
-  MonoTime last_{};
-};
+// The rate limit of one entity (common/token_bucket.h); also named
+// admission::TokenBucket where the call layer uses it.
+using ::tollgate::TokenBucket;
 
 class CallLimits {
  public:

@@ -15,35 +15,6 @@ CallLimitsSpec spec(double cps, int burst, int maxConcurrent) {
   return s;
 }
 
-TEST(TokenBucket, BurstThenRate) {
-  ManualClock clock;
-  TokenBucket b;
-  b.configure(10, 5, clock.now());
-  for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(b.available(clock.now())) << i;
-    b.take();
-  }
-  EXPECT_FALSE(b.available(clock.now()));
-  EXPECT_EQ(b.untilNextToken(), milliseconds(100));
-  clock.advance(milliseconds(99));
-  EXPECT_FALSE(b.available(clock.now()));
-  clock.advance(milliseconds(1));
-  EXPECT_TRUE(b.available(clock.now()));
-}
-
-TEST(TokenBucket, NeverHoldsMoreThanTheBurst) {
-  ManualClock clock;
-  TokenBucket b;
-  b.configure(100, 3, clock.now());
-  clock.advance(std::chrono::seconds(60));
-  int taken = 0;
-  while (b.available(clock.now())) {
-    b.take();
-    ++taken;
-  }
-  EXPECT_EQ(taken, 3);
-}
-
 TEST(CallLimits, ExcessOfABurstIsRefusedForRateOnly) {
   ManualClock clock;
   CallLimits l;

@@ -46,53 +46,6 @@ TEST(WindowCounter, ClockSteppingBackDoesNotLoseCounts) {
   EXPECT_EQ(c.count(t, slice), 2u);
 }
 
-TEST(BoundedLru, EvictsLeastRecentlyTouched) {
-  BoundedLru<int> t(3);
-  t.touch("a") = 1;
-  t.touch("b") = 2;
-  t.touch("c") = 3;
-  t.touch("a");  // a is now the most recent
-  bool evicted = false;
-  t.touch("d", &evicted) = 4;
-  EXPECT_TRUE(evicted);
-  EXPECT_EQ(t.find("b"), nullptr);
-  ASSERT_NE(t.find("a"), nullptr);
-  EXPECT_EQ(*t.find("a"), 1);
-  EXPECT_EQ(t.size(), 3u);
-  EXPECT_EQ(t.evictions(), 1u);
-}
-
-TEST(BoundedLru, StaysWithinItsBoundUnderAFlood) {
-  BoundedLru<int> t(100);
-  for (int i = 0; i < 100'000; ++i) t.touch(std::to_string(i)) = i;
-  EXPECT_EQ(t.size(), 100u);
-  EXPECT_EQ(*t.find("99999"), 99999);
-  EXPECT_EQ(t.find("0"), nullptr);
-}
-
-TEST(BoundedLru, KeysSurviveGrowth) {
-  // Short keys live inside std::string; growing the table must not move them.
-  BoundedLru<int> t(10'000);
-  for (int i = 0; i < 5000; ++i) t.touch(std::to_string(i)) = i;
-  for (int i = 0; i < 5000; ++i) {
-    ASSERT_NE(t.find(std::to_string(i)), nullptr) << i;
-    EXPECT_EQ(*t.find(std::to_string(i)), i);
-  }
-}
-
-TEST(BoundedLru, EraseAndSweep) {
-  BoundedLru<int> t(10);
-  for (int i = 0; i < 6; ++i) t.touch(std::to_string(i)) = i;
-  t.erase("3");
-  EXPECT_EQ(t.find("3"), nullptr);
-  t.sweep([](std::string_view, int& v) { return v % 2 == 0; });
-  EXPECT_EQ(t.size(), 3u);  // 0, 2, 4
-  EXPECT_NE(t.find("4"), nullptr);
-  EXPECT_EQ(t.find("5"), nullptr);
-  t.touch("x") = 9;  // reuses a freed node
-  EXPECT_EQ(*t.find("x"), 9);
-}
-
 TEST(ByteCodec, RoundTripAndCorruptInput) {
   ByteWriter w;
   w.u8(7);

@@ -54,9 +54,9 @@ DynamicBlacklist::DynamicBlacklist(DynamicBlacklistSettings settings,
                                    BlacklistPersistence* persistence)
     : settings_(settings),
       persistence_(persistence),
-      callerCalls_(settings.maxTrackedNumbers),
-      calleeCalls_(settings.maxTrackedNumbers),
-      unanswered_(settings.maxTrackedNumbers) {
+      callerCalls_(settings.maxTrackedNumbers, StringHash{}),
+      calleeCalls_(settings.maxTrackedNumbers, StringHash{}),
+      unanswered_(settings.maxTrackedNumbers, StringHash{}) {
   if (settings_.maxEntries == 0) settings_.maxEntries = 1;
 }
 
@@ -174,11 +174,11 @@ void DynamicBlacklist::onAttempt(std::string_view caller, bool callerExempt,
                                  std::string_view callee, bool calleeExempt,
                                  std::string_view gateway, int64_t nowUs,
                                  std::vector<Listing>* out) {
-  auto rule = [&](BoundedLru<WindowCounter>& table, const BlacklistRuleSettings& rs,
-                  std::string_view number, NumberSide side, BlacklistRule which) {
+  auto rule = [&](Counters& table, const BlacklistRuleSettings& rs, std::string_view number,
+                  NumberSide side, BlacklistRule which) {
     if (rs.limit == 0 || number.empty()) return;
     bool evicted = false;
-    WindowCounter& w = table.touch(key(number), &evicted);
+    WindowCounter& w = *table.touch(key(number), nullptr, true, nullptr, &evicted);
     if (evicted) ++stats_.counterEvictions;
     uint32_t n = w.add(nowUs, sliceLengthUs(rs.intervalUs));
     if (n >= rs.limit) {
@@ -227,7 +227,7 @@ void DynamicBlacklist::onUnanswered(std::string_view callee, std::string_view ga
   const BlacklistRuleSettings& rs = settings_.noAnswer;
   if (rs.limit == 0 || callee.empty()) return;
   bool evicted = false;
-  WindowCounter& w = unanswered_.touch(key(callee), &evicted);
+  WindowCounter& w = *unanswered_.touch(key(callee), nullptr, true, nullptr, &evicted);
   if (evicted) ++stats_.counterEvictions;
   uint32_t n = w.add(nowUs, sliceLengthUs(rs.intervalUs));
   if (n >= rs.limit) {
@@ -305,7 +305,7 @@ std::string DynamicBlacklist::saveCounters(int64_t nowUs) {
   ByteWriter w;
   w.reserve(64 * 1024);
   w.u8(kCountersVersion);
-  auto table = [&](BoundedLru<WindowCounter>& t, const BlacklistRuleSettings& rs) {
+  auto table = [&](Counters& t, const BlacklistRuleSettings& rs) {
     const int64_t slice = sliceLengthUs(rs.intervalUs);
     w.i64(rs.limit > 0 ? slice : 0);
     std::vector<std::pair<std::string_view, const WindowCounter*>> live;
@@ -329,7 +329,7 @@ std::string DynamicBlacklist::saveCounters(int64_t nowUs) {
 bool DynamicBlacklist::restoreCounters(std::string_view blob, int64_t nowUs) {
   ByteReader r(blob);
   if (r.u8() != kCountersVersion) return false;
-  auto table = [&](BoundedLru<WindowCounter>& t, const BlacklistRuleSettings& rs) {
+  auto table = [&](Counters& t, const BlacklistRuleSettings& rs) {
     const int64_t slice = r.i64();
     const uint32_t n = r.u32();
     const bool usable = rs.limit > 0 && slice == sliceLengthUs(rs.intervalUs);
@@ -337,7 +337,7 @@ bool DynamicBlacklist::restoreCounters(std::string_view blob, int64_t nowUs) {
       std::string_view k = r.str(kMaxKeyLength);
       WindowCounter c = readWindow(r);
       if (!r.ok() || !usable || c.empty(nowUs, slice)) continue;
-      t.touch(k) = c;
+      *t.touch(k) = c;
     }
   };
   table(callerCalls_, settings_.maliciousCaller);

@@ -32,6 +32,7 @@
 
 #include "admission/counters.h"
 #include "admission/number_lists.h"
+#include "common/bounded_table.h"
 
 namespace tollgate::admission {
 
@@ -165,6 +166,10 @@ class DynamicBlacklist {
   bool restoreCounters(std::string_view blob, int64_t nowUs);
 
  private:
+  // The listings are not a BoundedTable: when the list is full the entry
+  // closest to its expiry goes, not the least recently touched, so a full
+  // list keeps the listings that have longest to run (and a number that
+  // keeps calling, whose listing is extended, stays).
   using EntryMap = std::unordered_map<std::string, BlacklistEntry, StringHash, StringEq>;
   // (expiresUs, side, number view into the map key): expiry order, for the
   // sweep and for evicting when full.
@@ -181,9 +186,12 @@ class DynamicBlacklist {
   BlacklistPersistence* persistence_;
   EntryMap entries_[2];
   ExpiryIndex byExpiry_;
-  BoundedLru<WindowCounter> callerCalls_;
-  BoundedLru<WindowCounter> calleeCalls_;
-  BoundedLru<WindowCounter> unanswered_;
+  // Per-number event counters of the windowed rules, least recently touched
+  // evicted (maxTrackedNumbers each).
+  using Counters = BoundedTable<std::string, WindowCounter, StringHash>;
+  Counters callerCalls_;
+  Counters calleeCalls_;
+  Counters unanswered_;
   // Live calls per caller, for the concurrency rule. Bounded by the calls in
   // progress (each entry is held by at least one call).
   std::unordered_map<std::string, uint32_t, StringHash, StringEq> liveByCaller_;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "admission/counters.h"
+#include "admission/number_lists.h"
 #include "admission/policy_stats.h"
 #include "admission/provisioning.h"
 
@@ -105,6 +106,11 @@ class FraudThresholds {
   // Prefix -> rules listing it; probed for each prefix length of the callee.
   std::unordered_map<std::string, std::vector<uint32_t>, StringHash, StringEq> byPrefix_;
   size_t maxPrefix_ = 0;
+  // Not a BoundedTable: tickets of calls in progress hold indexes into
+  // counters_, and a counter with calls in progress is never evicted (a
+  // BoundedTable would evict the oldest once its probes find only pinned
+  // ones). Subjects are provisioned accounts, so the bound is seldom
+  // reached and its linear scan is fine.
   std::vector<Counter> counters_;
   std::vector<uint32_t> freeCounters_;
   std::unordered_map<std::string, uint32_t, StringHash, StringEq> index_;  // "rule\0subject"

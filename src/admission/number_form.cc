@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "common/percent.h"
+
 namespace tollgate::admission {
 namespace {
 
@@ -11,15 +13,9 @@ using Form = NumberSettings::Form;
 // Numbers are %-decoded URI text; patterns are operator text with wildcards.
 enum class Input : uint8_t { Number, Pattern };
 
-// sip::unescape() is not reused: it keeps invalid escapes as text and
-// builds a second string, where a number must refuse them and write only
-// into its result.
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// percentDecode() (common/percent.h) is not reused: it keeps invalid
+// escapes as text and builds a second string, where a number must refuse
+// them and write only into its result.
 
 bool isDigit(char c) {
   return c >= '0' && c <= '9';
@@ -48,7 +44,7 @@ bool numberPart(std::string_view userPart, std::string_view* part) {
 bool validEscapes(std::string_view part) {
   for (size_t i = 0; i < part.size(); ++i) {
     if (part[i] != '%') continue;
-    if (i + 2 >= part.size() || hexValue(part[i + 1]) < 0 || hexValue(part[i + 2]) < 0) {
+    if (i + 2 >= part.size() || hexDigitValue(part[i + 1]) < 0 || hexDigitValue(part[i + 2]) < 0) {
       return false;
     }
     i += 2;
@@ -72,8 +68,8 @@ bool canonicalize(std::string_view part, const NumberSettings& s, Input input, b
     char c = part[i];
     if (input == Input::Number && c == '%') {
       if (i + 2 >= part.size()) return false;
-      const int hi = hexValue(part[i + 1]);
-      const int lo = hexValue(part[i + 2]);
+      const int hi = hexDigitValue(part[i + 1]);
+      const int lo = hexDigitValue(part[i + 2]);
       if (hi < 0 || lo < 0) return false;
       c = static_cast<char>(hi * 16 + lo);
       i += 2;
@@ -135,7 +131,7 @@ void appendShown(std::string* out, std::string_view part, bool decode) {
   for (size_t i = 0; i < part.size(); ++i) {
     char c = part[i];
     if (decode && c == '%') {  // escapes were checked by the caller
-      c = static_cast<char>(hexValue(part[i + 1]) * 16 + hexValue(part[i + 2]));
+      c = static_cast<char>(hexDigitValue(part[i + 1]) * 16 + hexDigitValue(part[i + 2]));
       i += 2;
     }
     if (out->size() == kMaxShownNumberBytes) {

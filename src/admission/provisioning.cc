@@ -8,6 +8,7 @@
 #include <set>
 #include <string_view>
 
+#include "common/ascii.h"
 #include "common/net.h"
 #include "sip/header_crossing.h"
 
@@ -210,9 +211,8 @@ void checkSignalling(const GatewayPolicy& p, bool mapping, Fail fail) {
       fail("pass_headers", "\"" + name + "\": " + problem);
       continue;
     }
-    std::string lower(name);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (!seen.insert(lower).second) fail("pass_headers", "\"" + name + "\" is listed twice");
+    if (!seen.insert(ascii::lowered(name)).second)
+      fail("pass_headers", "\"" + name + "\" is listed twice");
   }
   const std::string& id = p.assertedIdentity;
   if (!mapping && !id.empty()) {

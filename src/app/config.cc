@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "app/toml_reader.h"
+#include "common/json_string.h"
 #include "common/net.h"
 
 namespace tollgate::app {
@@ -190,21 +191,9 @@ std::string_view typeName(const toml::node& node) {
 }
 
 std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\u%04x", u);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
+  // A JSON string literal is also a TOML basic string (same escapes).
+  std::string out;
+  appendJsonString(out, s);
   return out;
 }
 

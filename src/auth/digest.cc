@@ -7,45 +7,18 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/ascii.h"
+#include "common/percent.h"
+#include "sip/grammar.h"
+
 namespace tollgate::auth {
 
 namespace {
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-bool isWs(char c) {
-  return c == ' ' || c == '\t';
-}
-
-// RFC 3261 §25.1 token characters.
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-':
-    case '.':
-    case '!':
-    case '%':
-    case '*':
-    case '_':
-    case '+':
-    case '`':
-    case '\'':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+using ascii::iequals;
+using ascii::toLower;
+using sip::isToken;
+using sip::isWsp;
 
 // One auth-param: name = ( token / quoted-string ). Unquoted values are
 // taken liberally up to the next comma or white space (some clients send
@@ -59,16 +32,16 @@ struct Param {
 
 // 1: a parameter; 0: end of input; -1: malformed.
 int nextParam(std::string_view s, size_t& i, Param& p) {
-  while (i < s.size() && (isWs(s[i]) || s[i] == ',')) ++i;
+  while (i < s.size() && (isWsp(s[i]) || s[i] == ',')) ++i;
   if (i >= s.size()) return 0;
   size_t start = i;
-  while (i < s.size() && isTokenChar(s[i])) ++i;
+  while (i < s.size() && isToken(s[i])) ++i;
   if (i == start) return -1;
   p.name = s.substr(start, i - start);
-  while (i < s.size() && isWs(s[i])) ++i;
+  while (i < s.size() && isWsp(s[i])) ++i;
   if (i >= s.size() || s[i] != '=') return -1;
   ++i;
-  while (i < s.size() && isWs(s[i])) ++i;
+  while (i < s.size() && isWsp(s[i])) ++i;
   p.quoted = false;
   p.escaped = false;
   if (i < s.size() && s[i] == '"') {
@@ -89,11 +62,11 @@ int nextParam(std::string_view s, size_t& i, Param& p) {
     ++i;
   } else {
     size_t v = i;
-    while (i < s.size() && s[i] != ',' && !isWs(s[i])) ++i;
+    while (i < s.size() && s[i] != ',' && !isWsp(s[i])) ++i;
     if (i == v) return -1;
     p.value = s.substr(v, i - v);
   }
-  while (i < s.size() && isWs(s[i])) ++i;
+  while (i < s.size() && isWsp(s[i])) ++i;
   if (i < s.size() && s[i] != ',') return -1;
   return 1;
 }
@@ -111,9 +84,9 @@ std::string unescapeQuoted(std::string_view v) {
 // Strips the "Digest" scheme; false for another scheme.
 bool stripScheme(std::string_view& value) {
   size_t i = 0;
-  while (i < value.size() && isWs(value[i])) ++i;
+  while (i < value.size() && isWsp(value[i])) ++i;
   size_t start = i;
-  while (i < value.size() && isTokenChar(value[i])) ++i;
+  while (i < value.size() && isToken(value[i])) ++i;
   if (!iequals(value.substr(start, i - start), "Digest")) return false;
   value = value.substr(i);
   return true;
@@ -215,15 +188,9 @@ std::optional<uint32_t> parseNonceCount(std::string_view nc) {
   if (nc.size() != 8) return std::nullopt;
   uint32_t v = 0;
   for (char c : nc) {
-    uint32_t d;
-    if (c >= '0' && c <= '9') {
-      d = static_cast<uint32_t>(c - '0');
-    } else if (lower(c) >= 'a' && lower(c) <= 'f') {
-      d = static_cast<uint32_t>(lower(c) - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-    v = (v << 4) | d;
+    const int d = hexDigitValue(c);
+    if (d < 0) return std::nullopt;
+    v = (v << 4) | static_cast<uint32_t>(d);
   }
   return v;
 }
@@ -260,8 +227,8 @@ Result<Challenge, CredentialsError> parseChallenge(std::string_view value) {
         size_t comma = list.find(',', j);
         if (comma == std::string_view::npos) comma = list.size();
         std::string_view opt = list.substr(j, comma - j);
-        while (!opt.empty() && isWs(opt.front())) opt.remove_prefix(1);
-        while (!opt.empty() && isWs(opt.back())) opt.remove_suffix(1);
+        while (!opt.empty() && isWsp(opt.front())) opt.remove_prefix(1);
+        while (!opt.empty() && isWsp(opt.back())) opt.remove_suffix(1);
         if (iequals(opt, "auth")) c.qopAuth = true;
         j = comma + 1;
       }
@@ -331,7 +298,7 @@ bool hexEquals(std::string_view expected, std::string_view given) {
   // constant time. The length is not secret (it follows from the algorithm).
   if (given.size() != expected.size() || expected.size() > kMaxHexDigest) return false;
   HexDigest folded;
-  for (size_t i = 0; i < given.size(); ++i) folded[i] = lower(given[i]);
+  for (size_t i = 0; i < given.size(); ++i) folded[i] = toLower(given[i]);
   return CRYPTO_memcmp(expected.data(), folded.data(), expected.size()) == 0;
 }
 

@@ -10,7 +10,7 @@ namespace tollgate::auth {
 
 namespace {
 
-using sip::detail::iequals;
+using ascii::iequals;
 
 // RFC 3261 §19.1.4: escaped characters equal their unescaped form. Without
 // a '%' in either (the common case) no copy is made.

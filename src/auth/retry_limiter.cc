@@ -35,10 +35,10 @@ bool suspensionKindFromName(std::string_view name, SuspensionKind* out) {
 
 AuthRetryLimiter::AuthRetryLimiter(const Clock& clock, RetryLimits limits, size_t maxPairs,
                                    size_t maxSources)
-    : clock_(clock), limits_(limits) {
-  pairs_.max = std::max<size_t>(maxPairs, 1);
-  sources_.max = std::max<size_t>(maxSources, 1);
-}
+    : clock_(clock),
+      limits_(limits),
+      pairs_(std::max<size_t>(maxPairs, 1), KeyHash{}),
+      sources_(std::max<size_t>(maxSources, 1), KeyHash{}) {}
 
 net::IpAddress AuthRetryLimiter::sourceKey(const net::IpAddress& ip) {
   if (!ip.isV6()) return ip;
@@ -49,52 +49,28 @@ net::IpAddress AuthRetryLimiter::sourceKey(const net::IpAddress& ip) {
   return net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa)).ip();
 }
 
-AuthRetryLimiter::Entry* AuthRetryLimiter::find(const Table& t, std::string_view username,
-                                                const net::IpAddress& source) const {
-  auto it = t.index.find(Key{clip(username), source});
-  return it == t.index.end() ? nullptr : &*it->second;
-}
-
-AuthRetryLimiter::Entry& AuthRetryLimiter::touch(Table& t, std::string_view username,
-                                                 const net::IpAddress& source) {
-  username = clip(username);
-  auto it = t.index.find(Key{username, source});
-  if (it != t.index.end()) {
-    t.lru.splice(t.lru.begin(), t.lru, it->second);
-    return t.lru.front();
-  }
-  if (t.lru.size() >= t.max) {
-    // Full: forget the least recently touched key. A bounded table is the
-    // price of surviving a flood of distinct keys; the eviction is counted.
-    Entry& victim = t.lru.back();
-    t.index.erase(Key{victim.username, victim.source});
-    t.lru.pop_back();
-    ++stats_.evicted;
-  }
-  t.lru.emplace_front();
-  Entry& e = t.lru.front();
-  e.username = std::string(username);
-  e.source = source;
-  t.index.emplace(Key{e.username, e.source}, t.lru.begin());
-  return e;
+AuthRetryLimiter::KeyView AuthRetryLimiter::keyOf(std::string_view username,
+                                                  const net::IpAddress& source) {
+  return KeyView{clip(username), source};
 }
 
 bool AuthRetryLimiter::suspended(std::string_view username, const net::IpAddress& source) const {
   if (!limits_.enabled) return false;
   const net::IpAddress key = sourceKey(source);
   const int64_t now = clock_.wallMicros();
-  if (const Entry* s = find(sources_, {}, key); s && now < s->untilUs) return true;
-  const Entry* p = find(pairs_, username, key);
+  if (const Entry* s = sources_.find(keyOf({}, key)); s && now < s->untilUs) return true;
+  const Entry* p = pairs_.find(keyOf(username, key));
   return p && now < p->untilUs;
 }
 
 bool AuthRetryLimiter::sourceSuspended(const net::IpAddress& source) const {
   if (!limits_.enabled) return false;
-  const Entry* s = find(sources_, {}, sourceKey(source));
+  const Entry* s = sources_.find(keyOf({}, sourceKey(source)));
   return s && clock_.wallMicros() < s->untilUs;
 }
 
-bool AuthRetryLimiter::fail(Entry& e, uint32_t limit, SuspensionKind kind, int64_t now) {
+bool AuthRetryLimiter::fail(const KeyView& k, Entry& e, uint32_t limit, SuspensionKind kind,
+                            int64_t now) {
   if (now < e.untilUs) return false;  // already suspended
   if (e.lastFailureUs != 0 && now - e.lastFailureUs > micros(limits_.failureWindow)) {
     e.failures = 0;
@@ -115,7 +91,7 @@ bool AuthRetryLimiter::fail(Entry& e, uint32_t limit, SuspensionKind kind, int64
   e.untilUs = now + duration;
   e.lastOffenseUs = e.untilUs;
   ++stats_.suspensions;
-  if (listener_) listener_->onSuspended(toSuspension(e, kind));
+  if (listener_) listener_->onSuspended(toSuspension(k, e, kind));
   e.failures = 0;  // counted afresh once the suspension is over
   return true;
 }
@@ -128,16 +104,17 @@ bool AuthRetryLimiter::recordFailure(std::string_view username, const net::IpAdd
   if (suspended(username, source)) return false;
   const net::IpAddress key = sourceKey(source);
   const int64_t now = clock_.wallMicros();
-  bool suspendedNow =
-      fail(touch(pairs_, username, key), limits_.maxRetry, SuspensionKind::Pair, now);
-  if (fail(touch(sources_, {}, key), limits_.sourceMaxRetry, SuspensionKind::Source, now)) {
+  const KeyView pair = keyOf(username, key);
+  bool suspendedNow = fail(pair, *pairs_.touch(pair), limits_.maxRetry, SuspensionKind::Pair, now);
+  const KeyView src = keyOf({}, key);
+  if (fail(src, *sources_.touch(src), limits_.sourceMaxRetry, SuspensionKind::Source, now)) {
     suspendedNow = true;
   }
   return suspendedNow;
 }
 
 void AuthRetryLimiter::recordSuccess(std::string_view username, const net::IpAddress& source) {
-  if (Entry* p = find(pairs_, username, sourceKey(source))) {
+  if (Entry* p = pairs_.find(keyOf(username, sourceKey(source)))) {
     p->failures = 0;
     p->lastFailureUs = 0;
   }
@@ -145,8 +122,8 @@ void AuthRetryLimiter::recordSuccess(std::string_view username, const net::IpAdd
 
 void AuthRetryLimiter::restore(const Suspension& s) {
   Table& t = s.kind == SuspensionKind::Pair ? pairs_ : sources_;
-  Entry& e = touch(t, s.kind == SuspensionKind::Pair ? std::string_view(s.username) : "",
-                   sourceKey(s.source));
+  Entry& e = *t.touch(keyOf(s.kind == SuspensionKind::Pair ? std::string_view(s.username) : "",
+                            sourceKey(s.source)));
   e.sinceUs = s.sinceUs;
   e.untilUs = s.untilUs;
   e.offenses = s.offenses;
@@ -157,7 +134,7 @@ void AuthRetryLimiter::restore(const Suspension& s) {
 bool AuthRetryLimiter::lift(SuspensionKind kind, std::string_view username,
                             const net::IpAddress& source, int64_t untilUs) {
   Table& t = kind == SuspensionKind::Pair ? pairs_ : sources_;
-  Entry* e = find(t, kind == SuspensionKind::Pair ? username : "", sourceKey(source));
+  Entry* e = t.find(keyOf(kind == SuspensionKind::Pair ? username : "", sourceKey(source)));
   if (!e || e->untilUs <= clock_.wallMicros()) return false;
   if (untilUs != 0 && e->untilUs != untilUs) return false;  // a newer suspension: keep it
   e->untilUs = 0;
@@ -169,11 +146,12 @@ bool AuthRetryLimiter::lift(SuspensionKind kind, std::string_view username,
   return true;
 }
 
-Suspension AuthRetryLimiter::toSuspension(const Entry& e, SuspensionKind kind) const {
+Suspension AuthRetryLimiter::toSuspension(const KeyView& k, const Entry& e,
+                                          SuspensionKind kind) const {
   Suspension s;
   s.kind = kind;
-  s.username = e.username;
-  s.source = e.source;
+  s.username = std::string(k.username);
+  s.source = k.source;
   s.sinceUs = e.sinceUs;
   s.untilUs = e.untilUs;
   s.offenses = e.offenses;
@@ -184,19 +162,21 @@ Suspension AuthRetryLimiter::toSuspension(const Entry& e, SuspensionKind kind) c
 std::vector<Suspension> AuthRetryLimiter::active() const {
   std::vector<Suspension> out;
   const int64_t now = clock_.wallMicros();
-  for (const Entry& e : pairs_.lru) {
-    if (now < e.untilUs) out.push_back(toSuspension(e, SuspensionKind::Pair));
-  }
-  for (const Entry& e : sources_.lru) {
-    if (now < e.untilUs) out.push_back(toSuspension(e, SuspensionKind::Source));
-  }
+  auto collect = [&](const Table& t, SuspensionKind kind) {
+    t.forEach([&](const Key& k, const Entry& e) {
+      if (now < e.untilUs) out.push_back(toSuspension(KeyView{k.username, k.source}, e, kind));
+    });
+  };
+  collect(pairs_, SuspensionKind::Pair);
+  collect(sources_, SuspensionKind::Source);
   return out;
 }
 
 RetryLimiterStats AuthRetryLimiter::stats() const {
   RetryLimiterStats s = stats_;
-  s.pairsTracked = pairs_.lru.size();
-  s.sourcesTracked = sources_.lru.size();
+  s.evicted = pairs_.evictions() + sources_.evictions();
+  s.pairsTracked = pairs_.size();
+  s.sourcesTracked = sources_.size();
   return s;
 }
 

@@ -20,12 +20,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "common/bounded_table.h"
 #include "common/clock.h"
 #include "common/net.h"
 
@@ -116,9 +115,27 @@ class AuthRetryLimiter {
   RetryLimiterStats stats() const;
 
  private:
-  struct Entry {
-    std::string username;  // empty for sources
+  // A (username, source) pair; sources are counted under username "".
+  struct Key {
+    std::string username;
     net::IpAddress source;
+  };
+  // Looks a key up without copying the username.
+  struct KeyView {
+    std::string_view username;
+    net::IpAddress source;
+    explicit operator Key() const { return Key{std::string(username), source}; }
+    friend bool operator==(const Key& k, const KeyView& v) {
+      return k.source == v.source && k.username == v.username;
+    }
+  };
+  struct KeyHash {
+    size_t operator()(const KeyView& k) const {
+      return std::hash<std::string_view>()(k.username) * 31 + k.source.hash();
+    }
+    size_t operator()(const Key& k) const { return (*this)(KeyView{k.username, k.source}); }
+  };
+  struct Entry {
     uint32_t failures = 0;
     int64_t lastFailureUs = 0;
     uint32_t offenses = 0;
@@ -126,28 +143,15 @@ class AuthRetryLimiter {
     int64_t sinceUs = 0;
     int64_t untilUs = 0;  // suspended while now < untilUs
   };
-  struct Key {
-    std::string_view username;  // views the Entry's own string when stored
-    net::IpAddress source;
-    bool operator==(const Key& o) const { return source == o.source && username == o.username; }
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return std::hash<std::string_view>()(k.username) * 31 + k.source.hash();
-    }
-  };
-  using Lru = std::list<Entry>;
-  struct Table {
-    Lru lru;  // front = most recently touched
-    std::unordered_map<Key, Lru::iterator, KeyHash> index;
-    size_t max = 0;
-  };
+  // The least recently touched entry is evicted when full, suspended or
+  // not (nothing is pinned).
+  using Table = BoundedTable<Key, Entry, KeyHash>;
 
-  Entry* find(const Table& t, std::string_view username, const net::IpAddress& source) const;
-  Entry& touch(Table& t, std::string_view username, const net::IpAddress& source);
+  // The key of a username (clipped to kMaxTrackedUsername) and source key.
+  static KeyView keyOf(std::string_view username, const net::IpAddress& source);
   // Counts a failure on e; true when e became suspended.
-  bool fail(Entry& e, uint32_t limit, SuspensionKind kind, int64_t now);
-  Suspension toSuspension(const Entry& e, SuspensionKind kind) const;
+  bool fail(const KeyView& k, Entry& e, uint32_t limit, SuspensionKind kind, int64_t now);
+  Suspension toSuspension(const KeyView& k, const Entry& e, SuspensionKind kind) const;
 
   const Clock& clock_;
   RetryLimits limits_;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/json_string.h"
+
 namespace tollgate::log {
 namespace {
 
@@ -36,38 +38,6 @@ bool needsQuotes(std::string_view v) {
     }
   }
   return false;
-}
-
-// Escapes for both logfmt quoted values and JSON strings: control bytes never
-// reach the log verbatim, so a hostile header cannot forge log lines.
-void appendEscaped(std::string& out, std::string_view v) {
-  for (unsigned char c : v) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          out += b;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
 }
 
 }  // namespace
@@ -114,9 +84,8 @@ Line::Line(Level level, std::string_view event)
     buf_ += ts;
     buf_ += "\",\"level\":\"";
     buf_ += levelName(level);
-    buf_ += "\",\"event\":\"";
-    appendEscaped(buf_, event);
-    buf_ += '"';
+    buf_ += "\",\"event\":";
+    appendJsonString(buf_, event);
   } else {
     buf_ += "ts=";
     buf_ += ts;
@@ -150,9 +119,9 @@ Line& Line::kv(std::string_view k, std::string_view value) {
   if (!on_) return *this;
   key(k);
   if (format_ == Format::Json || needsQuotes(value)) {
-    buf_ += '"';
-    appendEscaped(buf_, value);
-    buf_ += '"';
+    // JSON string escaping for logfmt's quoted values too: control bytes
+    // never reach the log verbatim, so a hostile header cannot forge lines.
+    appendJsonString(buf_, value);
   } else {
     buf_ += value;
   }

@@ -1,7 +1,10 @@
 // Structured logs: one logfmt line per event on stderr,
 //   ts=2026-11-26T16:20:00.123Z level=info event=call.end call_id=abc reason=busy
 // or one JSON object per line when the format is "json". Events are dotted
-// names ("call.end", "store.reload"); fields are key=value pairs. Thread-safe
+// names ("call.end", "store.reload"); fields are key=value pairs. String
+// values are JSON-escaped (common/json_string.h) in both formats (logfmt
+// quotes only the values that need it), so bytes that are not UTF-8 are
+// written as U+FFFD and no control byte reaches the log. Thread-safe
 // (each line is written with one write(2)). Logging is for events, never for
 // every packet: per-packet facts go to counters.
 //

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/ascii.h"
 #include "common/log.h"
 
 namespace tollgate::mgmt {
@@ -55,12 +56,7 @@ size_t headEnd(std::string_view in) {
   return std::min(crlf, lf);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using ascii::iequals;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

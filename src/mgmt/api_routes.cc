@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "call/cdr.h"
+#include "common/ascii.h"
+#include "common/percent.h"
 #include "mgmt/api_internal.h"
 
 namespace tollgate::mgmt {
@@ -31,21 +33,6 @@ std::vector<std::string> split(std::string_view path) {
 
 bool isPlaceholder(const std::string& seg) {
   return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
-}
-
-// Percent-decoding of one path segment ("cust%2Da" -> "cust-a").
-std::string decode(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -74,7 +61,7 @@ const Route* matchRoute(const std::string& method, const std::string& path,
     bool ok = true;
     for (size_t i = 0; i < tmpl.size() && ok; ++i) {
       if (isPlaceholder(tmpl[i])) {
-        got.push_back(decode(segs[i]));
+        got.push_back(percentDecode(segs[i]));
       } else {
         ok = tmpl[i] == segs[i];
       }
@@ -547,8 +534,7 @@ std::string buildOpenApi() {
   Json paths = Json::object();
   for (const Route& r : apiRoutes()) {
     Json op;
-    std::string m = r.method;
-    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string m = ascii::lowered(r.method);
     // get /api/v1/users/{name} -> get_api_v1_users_name
     std::string id = m;
     for (char c : std::string_view(r.path)) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "mgmt/secrets.h"
 
@@ -264,11 +265,8 @@ LoginOutcome LoginService::confirmPassword(store::MgmtStore& st, const std::stri
 Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
                                                           std::string_view header) {
   constexpr std::string_view kBearer = "bearer ";
-  if (header.size() <= kBearer.size()) return Err{AuthFailure::Missing};
-  for (size_t i = 0; i < kBearer.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kBearer[i]) {
-      return Err{AuthFailure::Missing};
-    }
+  if (header.size() <= kBearer.size() || !ascii::istartsWith(header, kBearer)) {
+    return Err{AuthFailure::Missing};
   }
   std::string_view token = header.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);

@@ -21,7 +21,9 @@ struct MetricsInput {
 
 std::string renderMetrics(const MetricsInput& in);
 
-// Escapes a label value: backslash, double quote and newline.
+// Escapes a label value: backslash, double quote and newline. Not JSON
+// escaping (common/json_string.h): the Prometheus text format defines only
+// these three escapes, and a \uXXXX there would be read literally.
 std::string escapeLabelValue(std::string_view v);
 
 }  // namespace tollgate::mgmt

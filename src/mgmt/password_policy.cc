@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "common/ascii.h"
 #include "mgmt/secrets.h"
 
 namespace tollgate::mgmt {
@@ -21,11 +22,7 @@ constexpr std::string_view kCommonPasswordText =
 // symbols: "ab" + "1234567890" is weak, but every word would match it.
 constexpr size_t kMinStrippedBase = 4;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using ascii::lowered;
 
 const std::unordered_set<std::string>& commonSet() {
   static const std::unordered_set<std::string> set = [] {
@@ -37,7 +34,7 @@ const std::unordered_set<std::string>& commonSet() {
       text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty() || line.substr(0, 2) == "#!") continue;
-      s.insert(lower(line));
+      s.insert(lowered(line));
     }
     return s;
   }();
@@ -73,8 +70,8 @@ bool repetitive(std::string_view s) {
 bool sequential(std::string_view s) {
   if (s.size() < 3) return false;
   auto step = [](char a, char b) -> int {
-    auto ua = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(a)));
-    auto ub = static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(b)));
+    auto ua = static_cast<unsigned char>(ascii::toLower(a));
+    auto ub = static_cast<unsigned char>(ascii::toLower(b));
     if (std::isdigit(ua) && std::isdigit(ub)) {
       int d = (ub - ua + 10) % 10;
       return d == 1 ? 1 : d == 9 ? -1 : 0;
@@ -100,7 +97,7 @@ PasswordVerdict refuse(std::string rule, std::string message) {
 }  // namespace
 
 bool isCommonPassword(std::string_view password) {
-  return commonSet().count(lower(password)) > 0;
+  return commonSet().count(lowered(password)) > 0;
 }
 
 size_t commonPasswordCount() {
@@ -122,8 +119,8 @@ PasswordVerdict checkPassword(std::string_view password, std::string_view userNa
     return refuse("min_length", "must be at least " + std::to_string(minLength) +
                                     " characters long (api.password_min_length)");
   }
-  const std::string pw = lower(password);
-  const std::string user = lower(userName);
+  const std::string pw = lowered(password);
+  const std::string user = lowered(userName);
   if (!user.empty() &&
       (pw == user || (user.size() >= kMinStrippedBase && pw.find(user) != std::string::npos))) {
     return refuse("user_name", "must not be or contain the user name");

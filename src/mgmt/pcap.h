@@ -31,6 +31,8 @@ class PcapWriter {
                      bool tcp, std::string_view payload);
 
  private:
+  // Cleared when kMaxPcapTcpFlows are held rather than a BoundedTable:
+  // a sequence number restarting only makes a capture tool see a new flow.
   std::unordered_map<std::string, uint32_t> tcpSeq_;
 };
 

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <chrono>
 
+#include "common/ascii.h"
+#include "common/json_string.h"
 #include "sip/message.h"
 #include "store/cdr_format.h"
 
@@ -23,10 +25,7 @@ bool TraceFilter::matchesPeer(const net::SockAddr& peer) const {
 }
 
 TraceSession::TraceSession(TraceFilter filter, double ratePerSecond)
-    : filter_(std::move(filter)),
-      rate_(std::clamp(ratePerSecond, 1.0, kTraceMaxRate)),
-      tokens_(rate_),
-      refill_(std::chrono::steady_clock::now()) {}
+    : filter_(std::move(filter)), rate_(std::clamp(ratePerSecond, 1.0, kTraceMaxRate)) {}
 
 bool TraceSession::take(std::vector<TraceRecord>& out, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mu_);
@@ -47,10 +46,8 @@ void TraceSession::offer(TraceRecord&& r, std::chrono::steady_clock::time_point 
   {
     std::lock_guard lock(mu_);
     ++counts_.matched;
-    const double elapsed = std::chrono::duration<double>(now - refill_).count();
-    refill_ = now;
-    tokens_ = std::min(rate_, tokens_ + elapsed * rate_);
-    if (tokens_ < 1.0) {
+    bucket_.refill(now, rate_, rate_);
+    if (!bucket_.hasToken()) {
       ++counts_.droppedRate;
       return;
     }
@@ -59,7 +56,7 @@ void TraceSession::offer(TraceRecord&& r, std::chrono::steady_clock::time_point 
       ++counts_.droppedFull;
       return;
     }
-    tokens_ -= 1.0;
+    bucket_.take();  // a message the queue had no room for costs no token
     r.seq = nextSeq_++;
     queuedBytes_ += r.bytes.size();
     queue_.push_back(std::move(r));
@@ -162,12 +159,7 @@ void SipTrace::onPacket(transport::TapDirection dir, const transport::Flow& flow
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using ascii::iequals;
 
 // Appends one header line (or folded continuation) of a credentials header
 // with every `response` value masked.
@@ -287,13 +279,13 @@ std::string traceRecordJson(const TraceRecord& r) {
                     std::string(transport::protocolParam(r.protocol)) + "\",\"local\":\"" +
                     r.local.toString() + "\",\"remote\":\"" + r.remote.toString() +
                     "\",\"summary\":";
-  store::appendJsonString(out, r.summary);
+  appendJsonString(out, r.summary);
   out += ",\"call_id\":";
-  store::appendJsonString(out, r.callId);
+  appendJsonString(out, r.callId);
   out += ",\"mark\":";
-  store::appendJsonString(out, r.mark);
+  appendJsonString(out, r.mark);
   out += ",\"message\":";
-  store::appendJsonString(out, r.bytes);
+  appendJsonString(out, r.bytes);
   out += "}\n";
   return out;
 }

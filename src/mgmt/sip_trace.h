@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/net.h"
+#include "common/token_bucket.h"
 #include "transport/transport.h"
 
 namespace tollgate::mgmt {
@@ -98,11 +99,13 @@ class TraceSession {
   std::condition_variable cv_;
   std::deque<TraceRecord> queue_;
   size_t queuedBytes_ = 0;
-  double tokens_;
-  std::chrono::steady_clock::time_point refill_;
+  BasicTokenBucket<double, MonoTime> bucket_;  // burst: one second's worth
   TraceCounts counts_;
   uint64_t nextSeq_ = 1;
-  std::unordered_map<std::string, int> challenges_;  // worker only
+  // Worker only. Cleared when kTraceMaxCallIds are held rather than a
+  // BoundedTable: a count restarting at #1 is harmless in a debugging aid,
+  // and a session lives minutes, so the simplest bound is enough.
+  std::unordered_map<std::string, int> challenges_;
 };
 
 class SipTrace final : public transport::PacketTap {

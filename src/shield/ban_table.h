@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/bounded_table.h"
 #include "shield/ban.h"
-#include "shield/bounded_table.h"
 #include "shield/ip_key.h"
 
 namespace tollgate::shield {

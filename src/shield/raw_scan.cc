@@ -3,47 +3,17 @@
 
 #include <cstring>
 
+#include "common/ascii.h"
+#include "sip/grammar.h"
 #include "sip/limits.h"
 
 namespace tollgate::shield {
 
 namespace {
 
-inline char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-// RFC 3261 §25.1 token characters.
-bool isTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-':
-    case '.':
-    case '!':
-    case '%':
-    case '*':
-    case '_':
-    case '+':
-    case '`':
-    case '\'':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool isDigit(char c) {
-  return c >= '0' && c <= '9';
-}
+using ascii::iequals;
+using sip::isDigit;
+using sip::isToken;
 
 constexpr std::string_view kVersion = "SIP/2.0";
 
@@ -72,7 +42,7 @@ StartLine scanStartLine(std::string_view bytes) {
   }
 
   size_t m = 0;
-  while (m < line.size() && m < sip::kMaxTokenLength && isTokenChar(line[m])) ++m;
+  while (m < line.size() && m < sip::kMaxTokenLength && isToken(line[m])) ++m;
   if (m == 0 || m >= line.size() || line[m] != ' ') return out;
   // " SIP/2.0" at the end, and a non-empty URI between.
   if (line.size() < m + 2 + kVersion.size()) return out;
@@ -88,7 +58,7 @@ StartLine scanStartLine(std::string_view bytes) {
 
 std::string_view findHeader(std::string_view bytes, std::string_view name, size_t maxValue) {
   const size_t limit = bytes.size() < sip::kMaxMessageSize ? bytes.size() : sip::kMaxMessageSize;
-  const char first = lower(name.empty() ? '\0' : name[0]);
+  const char first = ascii::toLower(name.empty() ? '\0' : name[0]);
   const char* data = bytes.data();
   // Skip the start line (and leading CRLFs: the first line with content).
   size_t p = 0;
@@ -103,7 +73,7 @@ std::string_view findHeader(std::string_view bytes, std::string_view name, size_
     const void* e = std::memchr(data + p, '\n', limit - p);
     const size_t end =
         e == nullptr ? limit : static_cast<size_t>(static_cast<const char*>(e) - data);
-    if (lower(data[p]) == first && end - p > name.size() &&
+    if (ascii::toLower(data[p]) == first && end - p > name.size() &&
         iequals(std::string_view(data + p, name.size()), name)) {
       size_t q = p + name.size();
       while (q < end && (data[q] == ' ' || data[q] == '\t')) ++q;
@@ -128,9 +98,9 @@ bool containsLowered(std::string_view haystack, std::string_view lowerNeedle) {
   const char c0 = lowerNeedle[0];
   const size_t last = haystack.size() - lowerNeedle.size();
   for (size_t i = 0; i <= last; ++i) {
-    if (lower(haystack[i]) != c0) continue;
+    if (ascii::toLower(haystack[i]) != c0) continue;
     size_t j = 1;
-    while (j < lowerNeedle.size() && lower(haystack[i + j]) == lowerNeedle[j]) ++j;
+    while (j < lowerNeedle.size() && ascii::toLower(haystack[i + j]) == lowerNeedle[j]) ++j;
     if (j == lowerNeedle.size()) return true;
   }
   return false;

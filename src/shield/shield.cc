@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "sip/serialize.h"
 
@@ -29,14 +30,6 @@ bool continuesExisting(sip::Method m) {
     default:
       return false;
   }
-}
-
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Printable, bounded copy of attacker-supplied text for a ban's detail.
@@ -94,7 +87,7 @@ Shield::Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig
       connectionsBySource_(64, KeyHasher(seed_ ^ 0x85ebca6bu)),
       connectionsByPrefix_(64, KeyHasher(seed_ ^ 0xc2b2ae35u)) {
   for (const std::string& s : config_.userAgents) {
-    if (!s.empty()) signatures_.push_back(lowered(s));
+    if (!s.empty()) signatures_.push_back(ascii::lowered(s));
   }
   dropMethods_ = config_.dropMethods;
   std::vector<PrefixKey> own;
@@ -157,9 +150,10 @@ bool Shield::windowTrips(RateState& s, int64_t nowMs, uint32_t hits, int64_t win
   // windowMs, plus the current count. O(1) memory per source where an
   // exact `recent` list would keep N timestamps; it never admits more than
   // N in a fixed window and at most 2N in any span of windowMs.
+  // A new entry (all zeros) holds no counts, so it needs no case of its own.
   const int64_t start = nowMs - (nowMs % windowMs);
-  if (s.fresh || start != s.windowStartMs) {
-    s.prevCount = (!s.fresh && start - s.windowStartMs == windowMs) ? s.windowCount : 0;
+  if (start != s.windowStartMs) {
+    s.prevCount = start - s.windowStartMs == windowMs ? s.windowCount : 0;
     s.windowCount = 0;
     s.windowStartMs = start;
   }
@@ -173,17 +167,10 @@ bool Shield::windowTrips(RateState& s, int64_t nowMs, uint32_t hits, int64_t win
 }
 
 bool Shield::bucketTrips(RateState& s, int64_t nowMs, double rate, double burst, int64_t idleMs) {
-  if (s.fresh || nowMs - s.lastMs >= idleMs) {
-    s.tokens = static_cast<float>(burst);  // new or expired entry: a full bucket
-  } else if (nowMs > s.lastMs) {
-    double t = s.tokens + static_cast<double>(nowMs - s.lastMs) * rate / 1000.0;
-    s.tokens = static_cast<float>(std::min(t, burst));
-  }
-  s.lastMs = nowMs;
-  s.fresh = false;
-  if (s.tokens < 1.0f) return true;
-  s.tokens -= 1.0f;
-  return false;
+  // hashlimit's expiry: an entry idle for idleMs starts again with a full
+  // bucket (a new one is full anyway).
+  if (s.bucket.started() && nowMs - s.bucket.last() >= idleMs) s.bucket.fill(nowMs, burst);
+  return !s.bucket.tryTake(nowMs, rate, burst);
 }
 
 bool Shield::enforce(Mode mode, ShieldReason reason) {
@@ -213,7 +200,7 @@ Shield::SourceState* Shield::sourceEntry(const IpKey& ip, bool create) {
     const int64_t nowMs = msOf(loop_.now());
     for (int i = 0; i < 2; ++i) {
       SourceState* old = sources_.oldestValue();
-      if (old == nullptr || old == s || old->pinned() || nowMs - old->rate.lastMs < idle) break;
+      if (old == nullptr || old == s || old->pinned() || nowMs - old->rate.lastMs() < idle) break;
       sources_.erase(*sources_.oldestKey());
     }
   }
@@ -711,7 +698,7 @@ void Shield::sweep(int64_t nowMs) {
     for (int i = 0; i < kSweepPerTick && table->size() > 0; ++i) {
       const IpKey k = *table->oldestKey();
       SourceState* old = table->oldestValue();
-      if (nowMs - old->rate.lastMs < idle) break;  // everything newer is younger
+      if (nowMs - old->rate.lastMs() < idle) break;  // everything newer is younger
       if (old->pinned()) {
         bool inserted = false;
         (void)table->touch(k, &inserted);
@@ -731,7 +718,7 @@ void Shield::sweep(int64_t nowMs) {
   }
   for (int i = 0; i < kSweepPerTick; ++i) {
     Bucket* old = trustedBuckets_.oldestValue();
-    if (old == nullptr || nowMs - old->rate.lastMs < config_.rateIdleExpiry.count()) break;
+    if (old == nullptr || nowMs - old->rate.lastMs() < config_.rateIdleExpiry.count()) break;
     trustedBuckets_.erase(IpKey(*trustedBuckets_.oldestKey()));
   }
 }

@@ -48,14 +48,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/bounded_table.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/occupancy.h"
 #include "common/random.h"
+#include "common/token_bucket.h"
 #include "shield/ban.h"
 #include "shield/ban_sink.h"
 #include "shield/ban_table.h"
-#include "shield/bounded_table.h"
 #include "shield/prefix_set.h"
 #include "shield/raw_scan.h"
 #include "shield/shield_config.h"
@@ -194,14 +195,17 @@ class Shield final : public transport::MessageSink,
   void reportHits();
 
  private:
+  // 32 bytes: a new entry is all zeros, which reads as an empty window and
+  // a bucket not started (full on its first message).
   struct RateState {
     int64_t windowStartMs = 0;  // start of the current fixed window
-    int64_t lastMs = 0;         // last message (bucket refill and idle expiry)
     uint32_t windowCount = 0;
     uint32_t prevCount = 0;  // previous window, weighted down as this one ages
-    float tokens = 0;
-    bool fresh = true;  // never seen: bucket starts full
+    // Time of the last message in ms (bucket refill and idle expiry).
+    BasicTokenBucket<float, int64_t> bucket;
+    int64_t lastMs() const { return bucket.last(); }
   };
+  static_assert(sizeof(RateState) == 32, "kept small: one per source and prefix");
   struct SourceState {
     RateState rate;
     uint16_t open[2] = {0, 0};  // by OccupancyKind

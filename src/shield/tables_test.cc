@@ -5,8 +5,8 @@
 #include <set>
 #include <unordered_map>
 
+#include "common/bounded_table.h"
 #include "shield/ban_table.h"
-#include "shield/bounded_table.h"
 #include "shield/ip_key.h"
 #include "shield/prefix_set.h"
 

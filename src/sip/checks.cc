@@ -8,7 +8,7 @@
 
 namespace tollgate::sip {
 
-using detail::iequals;
+using ascii::iequals;
 using detail::trim;
 
 namespace {

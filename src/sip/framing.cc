@@ -43,7 +43,7 @@ int findContentLength(std::string_view headers, uint64_t& value) {
     std::string_view line = headers.substr(pos, lineEnd - pos);
     size_t lineStart = pos;
     pos = lineEnd + 1;
-    if (line.empty() || detail::isWsp(line[0])) continue;  // continuation of another field
+    if (line.empty() || isWsp(line[0])) continue;  // continuation of another field
     size_t nameEnd = detail::scanTokens(line, 0);
     size_t colon = detail::skipWsp(line, nameEnd);
     if (nameEnd == 0 || colon >= line.size() || line[colon] != ':') continue;
@@ -53,7 +53,7 @@ int findContentLength(std::string_view headers, uint64_t& value) {
     // The value runs to the end of the logical line: folds are possible.
     size_t valueStart = lineStart + colon + 1;
     size_t valueEnd = lineEnd;
-    while (valueEnd + 1 < headers.size() && detail::isWsp(headers[valueEnd + 1])) {
+    while (valueEnd + 1 < headers.size() && isWsp(headers[valueEnd + 1])) {
       size_t next = headers.find('\n', valueEnd + 1);
       valueEnd = next == std::string_view::npos ? headers.size() : next;
     }

@@ -8,6 +8,8 @@
 
 namespace tollgate::sip::detail {
 
+using ascii::iequals;
+
 bool parseDecimal(std::string_view s, uint64_t max, uint64_t& out) {
   if (s.empty()) return false;
   uint64_t v = 0;

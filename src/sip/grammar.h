@@ -1,7 +1,10 @@
-// Internal to src/sip: character classes of the RFC 3261 §25 grammar and the
-// scanners the parser, the public value parsers, the framer and the checks
-// share. Nothing here allocates; every result is a view into the input.
-// Pure functions and constant tables; no threading rule applies.
+// Character classes of the RFC 3261 §25 grammar (namespace sip: the one
+// definition of token, word, uric... for every layer that reads SIP text,
+// e.g. the shield's raw scan and the digest parser), and the scanners the
+// parser, the public value parsers, the framer and the checks share
+// (sip::detail: internal to src/sip). Nothing here allocates; every result
+// is a view into the input. Pure functions and constant tables; no
+// threading rule applies.
 #pragma once
 
 #include <array>
@@ -9,9 +12,10 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/ascii.h"
 #include "sip/message.h"
 
-namespace tollgate::sip::detail {
+namespace tollgate::sip {
 
 enum CharClass : uint8_t {
   // RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
@@ -75,20 +79,7 @@ inline bool isWsp(char c) {
   return c == ' ' || c == '\t';
 }
 
-inline char toLower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-
-inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-inline bool istartsWith(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+namespace detail {
 
 inline size_t skipWsp(std::string_view s, size_t i) {
   while (i < s.size() && isWsp(s[i])) ++i;
@@ -177,4 +168,5 @@ struct HeaderEnd {
 };
 HeaderEnd findHeaderEnd(std::string_view buf, size_t from);
 
-}  // namespace tollgate::sip::detail
+}  // namespace detail
+}  // namespace tollgate::sip

@@ -7,9 +7,8 @@
 
 namespace tollgate::sip {
 
-using detail::iequals;
-using detail::isToken;
-using detail::toLower;
+using ascii::iequals;
+using ascii::toLower;
 
 namespace {
 
@@ -42,12 +41,6 @@ bool isIdentity(const Header& h) {
     default:
       return false;
   }
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = toLower(c);
-  return out;
 }
 
 }  // namespace
@@ -123,7 +116,7 @@ bool isBillingIdentity(const Header& h) {
 
 HeaderAllowList::HeaderAllowList(const std::vector<std::string>& names) {
   names_.reserve(names.size());
-  for (const std::string& n : names) names_.push_back(lower(n));
+  for (const std::string& n : names) names_.push_back(ascii::lowered(n));
   std::sort(names_.begin(), names_.end());
   names_.erase(std::unique(names_.begin(), names_.end()), names_.end());
 }

@@ -4,12 +4,13 @@
 
 #include <array>
 
+#include "common/percent.h"
 #include "sip/grammar.h"
 
 namespace tollgate::sip {
 
-using detail::iequals;
-using detail::toLower;
+using ascii::iequals;
+using ascii::toLower;
 using detail::trim;
 
 namespace {
@@ -342,43 +343,14 @@ std::vector<std::string_view> splitTokens(std::string_view text) {
 }
 
 std::string unescape(std::string_view text) {
-  auto hexValue = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = toLower(c);
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hexValue(text[i + 1]) >= 0 &&
-        hexValue(text[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hexValue(text[i + 1]) * 16 + hexValue(text[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
+  return percentDecode(text);
 }
 
 std::string escapeUser(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    bool plain =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-        std::string_view("-_.!~*'()&=+$,").find(static_cast<char>(c)) != std::string_view::npos;
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  // RFC 3261 §25.1 unreserved marks and the user-unreserved "& = + $ ,"
+  // (';', '?' and '/' are escaped: see message.h).
+  constexpr std::string_view kUserMarks = "-_.!~*'()&=+$,";
+  return percentEncode(text, kUserMarks);
 }
 
 }  // namespace tollgate::sip

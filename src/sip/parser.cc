@@ -10,9 +10,8 @@
 
 namespace tollgate::sip {
 
-using detail::iequals;
-using detail::istartsWith;
-using detail::isWsp;
+using ascii::iequals;
+using ascii::istartsWith;
 using detail::trim;
 
 namespace {
@@ -58,7 +57,7 @@ bool looksLikeVersion(std::string_view v) {
   size_t dot = rest.find('.');
   if (dot == std::string_view::npos || dot == 0 || dot + 1 >= rest.size()) return false;
   for (size_t i = 0; i < rest.size(); ++i) {
-    if (i != dot && !detail::isDigit(rest[i])) return false;
+    if (i != dot && !isDigit(rest[i])) return false;
   }
   return true;
 }
@@ -229,8 +228,8 @@ bool Parser::parseStatusLine(std::string_view line) {
     return fail(ParseErrorCode::BadVersion, "unsupported SIP version in the Status-Line");
   }
   std::string_view rest = line.substr(sp + 1);
-  if (rest.size() < 3 || !detail::isDigit(rest[0]) || !detail::isDigit(rest[1]) ||
-      !detail::isDigit(rest[2]) || (rest.size() > 3 && rest[3] != ' ')) {
+  if (rest.size() < 3 || !isDigit(rest[0]) || !isDigit(rest[1]) || !isDigit(rest[2]) ||
+      (rest.size() > 3 && rest[3] != ' ')) {
     return fail(ParseErrorCode::BadStatusCode, "malformed status code");  // RFC 4475 bigcode
   }
   int status = (rest[0] - '0') * 100 + (rest[1] - '0') * 10 + (rest[2] - '0');
@@ -344,7 +343,7 @@ bool Parser::processHeader(const Header& h) {
       // CSeq = 1*DIGIT LWS Method; the number fits 32 bits (RFC 3261 §8.1.1.5,
       // RFC 4475 §3.1.2.4 scalar02).
       size_t digitsEnd = 0;
-      while (digitsEnd < h.value.size() && detail::isDigit(h.value[digitsEnd])) ++digitsEnd;
+      while (digitsEnd < h.value.size() && isDigit(h.value[digitsEnd])) ++digitsEnd;
       uint64_t number = 0;
       if (!detail::parseDecimal(h.value.substr(0, digitsEnd), 0xffffffffULL, number)) {
         return fail(ParseErrorCode::BadCSeq, "malformed CSeq number");

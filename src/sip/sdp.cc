@@ -7,8 +7,7 @@
 
 namespace tollgate::sip {
 
-using detail::iequals;
-using detail::isDigit;
+using ascii::iequals;
 using detail::mediaType;
 using detail::mediaTypeEquals;
 

@@ -261,7 +261,7 @@ std::string makeErrorResponse(std::string_view raw, int status, std::string_view
                               std::string_view toTag, const std::vector<ExtraHeader>& extra) {
   size_t p = 0;
   while (p < raw.size() && (raw[p] == '\r' || raw[p] == '\n')) ++p;
-  if (detail::istartsWith(raw.substr(p), "SIP/")) return "";  // never answer a response
+  if (ascii::istartsWith(raw.substr(p), "SIP/")) return "";  // never answer a response
   std::string_view text = raw.substr(p, kMaxMessageSize);
 
   // Physical lines, CRLF or LF; the first is the start line, which we skip.
@@ -316,7 +316,7 @@ std::string makeErrorResponse(std::string_view raw, int status, std::string_view
     if (target == nullptr) continue;
     target->append(line.substr(colon + 1));
     // Folded continuation lines (RFC 3261 §7.3.1) become one SP-joined value.
-    while (pos < text.size() && detail::isWsp(text[pos])) {
+    while (pos < text.size() && isWsp(text[pos])) {
       std::string_view cont = lineAt(pos, next);
       pos = next;
       target->push_back(' ');

@@ -7,53 +7,10 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "common/utf8.h"
+
 namespace tollgate::store {
 namespace {
-
-constexpr int32_t kInvalid = -1;
-
-// Decodes one UTF-8 sequence at s[i] and advances i past it. Returns the code
-// point, or kInvalid after consuming exactly one byte when the bytes there are
-// not well-formed UTF-8 (RFC 3629 §3: no overlong forms, no surrogates,
-// nothing above U+10FFFF).
-int32_t nextCodePoint(std::string_view s, size_t& i) {
-  auto b0 = static_cast<unsigned char>(s[i]);
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  size_t len;
-  int32_t cp;
-  int32_t min;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2, cp = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3, cp = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4, cp = b0 & 0x07, min = 0x10000;
-  } else {
-    ++i;
-    return kInvalid;
-  }
-  if (i + len > s.size()) {
-    ++i;
-    return kInvalid;
-  }
-  for (size_t k = 1; k < len; ++k) {
-    auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) {
-      ++i;
-      return kInvalid;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++i;
-    return kInvalid;
-  }
-  i += len;
-  return cp;
-}
 
 // Code points a terminal may act on rather than print: C0 and C1 controls,
 // DEL, line/paragraph separators and the bidirectional overrides that can
@@ -70,8 +27,8 @@ size_t appendPrintable(std::string& out, std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     size_t from = i;
-    int32_t cp = nextCodePoint(s, i);
-    if (cp == kInvalid || unsafeForTerminal(cp)) {
+    int32_t cp = utf8::nextCodePoint(s, i);
+    if (cp == utf8::kInvalid || unsafeForTerminal(cp)) {
       out += '?';
     } else {
       out.append(s.substr(from, i - from));
@@ -173,50 +130,6 @@ std::string formatUtcMicros(int64_t unixMicros) {
   std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u.%06" PRId64 "Z", p.year,
                 p.month, p.day, p.hour, p.minute, p.second, p.micros);
   return buf;
-}
-
-void appendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  size_t i = 0;
-  while (i < s.size()) {
-    size_t from = i;
-    int32_t cp = nextCodePoint(s, i);
-    switch (cp) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case kInvalid:
-        out += "\\ufffd";
-        break;
-      default:
-        if (cp < 0x20 || cp == 0x7F) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(cp & 0x7F));
-          out += b;
-        } else {
-          out.append(s.substr(from, i - from));
-        }
-    }
-  }
-  out += '"';
 }
 
 std::string cdrToJson(const call::Cdr& c) {

@@ -12,15 +12,16 @@
 #include <vector>
 
 #include "call/cdr.h"
+#include "common/json_string.h"
 
 namespace tollgate::store {
 
 // ISO-8601 UTC with microseconds: "2026-11-26T16:20:00.123456Z".
 std::string formatUtcMicros(int64_t unixMicros);
 
-// Appends `s` as a JSON string literal (with the quotes). Bytes that are not
-// valid UTF-8 become U+FFFD: JSON must be UTF-8, and a SIP header need not be.
-void appendJsonString(std::string& out, std::string_view s);
+// JSON string literals (common/json_string.h), under the name the CLI's
+// hand-written JSON uses.
+using ::tollgate::appendJsonString;
 
 // One JSON object, no trailing newline:
 // {"id":1,"call_id":"..","start":"..","answer":null,"end":"..","caller":"..",

@@ -91,36 +91,6 @@ TEST(CdrToJsonTest, GatewaysTriedSkipsEmptyPieces) {
   EXPECT_NE(cdrToJson(c).find(R"("gateways_tried":["a","b"],)"), std::string::npos);
 }
 
-TEST(AppendJsonStringTest, EscapesQuotesBackslashesAndControls) {
-  std::string out;
-  appendJsonString(out, std::string("a\"b\\c\n\r\t\b\f\x01\x1f\x7f", 13));
-  EXPECT_EQ(out, R"("a\"b\\c\n\r\t\b\f\u0001\u001f\u007f")");
-  out.clear();
-  appendJsonString(out, std::string("nul\0x", 5));
-  EXPECT_EQ(out, R"("nul\u0000x")");
-}
-
-TEST(AppendJsonStringTest, KeepsValidUtf8AndReplacesInvalidBytes) {
-  std::string out;
-  appendJsonString(out, "Müller \xe2\x82\xac \xf0\x9f\x93\x9e");  // ü, €, 📞
-  EXPECT_EQ(out, "\"Müller \xe2\x82\xac \xf0\x9f\x93\x9e\"");
-  // Lone continuation byte, truncated sequence, overlong '/', UTF-16
-  // surrogate, beyond U+10FFFF, and a byte that never starts UTF-8.
-  const std::pair<std::string, std::string> cases[] = {
-      {"a\x80z", R"("a\ufffdz")"},
-      {"a\xe2\x82", R"("a\ufffd\ufffd")"},
-      {"\xc0\xaf", R"("\ufffd\ufffd")"},
-      {"\xed\xa0\x80", R"("\ufffd\ufffd\ufffd")"},
-      {"\xf4\x90\x80\x80", R"("\ufffd\ufffd\ufffd\ufffd")"},
-      {"\xff", R"("\ufffd")"},
-  };
-  for (const auto& [in, want] : cases) {
-    out.clear();
-    appendJsonString(out, in);
-    EXPECT_EQ(out, want);
-  }
-}
-
 TEST(CdrsToJsonTest, ArrayOneObjectPerLine) {
   EXPECT_EQ(cdrsToJson({}), "[]\n");
   Cdr a = answeredCdr();

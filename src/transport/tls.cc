@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/ascii.h"
+
 namespace tollgate::transport {
 
 namespace {
@@ -56,11 +58,6 @@ TlsIo classify(SSL* ssl, int rc) {
     default:
       return TlsIo::Failed;
   }
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 }  // namespace
@@ -201,8 +198,9 @@ std::vector<std::string> tlsVerifiedPeerNames(SSL* ssl) {
       const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
       if (n->type != GEN_DNS) continue;
       const ASN1_IA5STRING* s = n->d.dNSName;
-      names.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                                        static_cast<size_t>(ASN1_STRING_length(s)))));
+      names.push_back(
+          ascii::lowered(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                          static_cast<size_t>(ASN1_STRING_length(s)))));
     }
     GENERAL_NAMES_free(sans);
   }
@@ -212,8 +210,9 @@ std::vector<std::string> tlsVerifiedPeerNames(SSL* ssl) {
     int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (idx >= 0) {
       const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
-      names.push_back(lower(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
-                                        static_cast<size_t>(ASN1_STRING_length(cn)))));
+      names.push_back(
+          ascii::lowered(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
+                                          static_cast<size_t>(ASN1_STRING_length(cn)))));
     }
   }
   // A name with a NUL or control byte is not a DNS name: never match it.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "common/ascii.h"
 #include "common/log.h"
 
 namespace tollgate::txn {
@@ -359,13 +360,7 @@ std::string TransactionLayer::viaWithReceived(const Message& request, const Flow
     std::string_view name = param.substr(0, param.find('='));
     while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
-    auto ieq = [](std::string_view a, std::string_view b) {
-      return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-             });
-    };
-    if (!ieq(name, "received") && !ieq(name, "rport")) {
+    if (!ascii::iequals(name, "received") && !ascii::iequals(name, "rport")) {
       out += ';';
       out += param;
     }

@@ -1,20 +1,27 @@
-// BoundedTable: a hash table with a hard capacity fixed at construction, for
-// state keyed by something an attacker controls (source addresses,
-// prefixes). Every operation is O(1): open addressing with linear probing
-// over an index of at least twice the capacity (load factor <= 0.5), slots in
-// one array, and an intrusive least-recently-used list through the slots.
-// When the table is full, inserting evicts from the LRU end: the first of
-// the kEvictionProbes oldest slots whose value is not pinned() (it holds
-// open transactions or connections, or an active ban), or, if all of those
-// are pinned and the caller allows it, the oldest one regardless. Memory is
-// allocated once, uninitialised (slots) or calloc'ed (index), so pages the
-// table never uses cost no resident memory; memoryBytes() is the bound by
-// construction.
+// BoundedTable: a hash table with a hard capacity fixed at construction and
+// least-recently-used eviction, the one implementation for state keyed by
+// something an attacker controls: the shield's sources, prefixes and bans,
+// the auth retry limiter's (user, source) pairs, the dynamic blacklist's
+// per-number counters. Every operation is O(1): open addressing with linear
+// probing over an index of at least twice the capacity (load factor
+// <= 0.5), slots in one array, and an intrusive least-recently-used list
+// through the slots. When the table is full, inserting evicts from the LRU
+// end: the first of the kEvictionProbes oldest slots whose value is not
+// pinned (it holds open transactions or connections, or an active ban), or,
+// if all of those are pinned and the caller allows it, the oldest one
+// regardless. Memory is allocated once, uninitialised (slots) or calloc'ed
+// (index), so pages the table never uses cost no resident memory;
+// memoryBytes() is the bound by construction (plus what keys such as
+// std::string hold on the heap). Nothing allocates after construction
+// except such keys.
 //
 // V is value-initialised on insert and assigned over when its slot is
 // reused (destroyed only with the table); touch() asks `bool pinned() const`
-// of it, touchWith() asks the caller's predicate.
-// Confined to its worker.
+// of values that have it (others are never pinned), touchWith() asks the
+// caller's predicate. Lookups take the key or any type K the hasher hashes
+// the same way and that compares equal to the key with == (a string_view
+// for a std::string key), so a lookup allocates nothing.
+// Confined to its worker (externally synchronized).
 #pragma once
 
 #include <cstddef>
@@ -22,9 +29,10 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <utility>
 
-namespace tollgate::shield {
+namespace tollgate {
 
 // Oldest slots looked at for an unpinned victim before giving up (or
 // evicting the oldest anyway): bounds the work of one insert.
@@ -53,39 +61,53 @@ class BoundedTable {
   BoundedTable& operator=(const BoundedTable&) = delete;
 
   // The value for key, or null. Does not change the LRU order.
-  V* find(const Key& key) {
+  template <typename K = Key>
+  V* find(const K& key) {
     uint32_t s = lookup(key, hasher_(key));
     return s == kNone ? nullptr : &slots_[s].value;
   }
-  const V* find(const Key& key) const { return const_cast<BoundedTable*>(this)->find(key); }
+  template <typename K = Key>
+  const V* find(const K& key) const {
+    return const_cast<BoundedTable*>(this)->find(key);
+  }
 
   // Finds key and makes it the most recently used; inserts a value-
   // initialised V when absent (evicting when full, see above). Returns null
   // only when the table is full, every probed slot is pinned and
-  // evictPinned is false. *inserted tells whether the value is new;
-  // *evicted (when given) receives the key that was pushed out.
-  V* touch(const Key& key, bool* inserted, bool evictPinned = true, Key* evicted = nullptr,
+  // evictPinned is false (never for values without pinned()). *inserted
+  // (when given) tells whether the value is new; *evicted (when given)
+  // receives the key that was pushed out, *didEvict whether one was.
+  template <typename K = Key>
+  V* touch(const K& key, bool* inserted = nullptr, bool evictPinned = true, Key* evicted = nullptr,
            bool* didEvict = nullptr) {
     return touchWith(
-        key, inserted, [](const V& v) { return v.pinned(); }, evictPinned, evicted, didEvict);
+        key, inserted,
+        [](const V& v) {
+          if constexpr (requires { v.pinned(); }) {
+            return v.pinned();
+          } else {
+            return false;
+          }
+        },
+        evictPinned, evicted, didEvict);
   }
   // touch() with the pinned test given by the caller (for values whose
   // pinning depends on the time).
-  template <typename Pinned>
-  V* touchWith(const Key& key, bool* inserted, Pinned&& pinned, bool evictPinned,
+  template <typename K, typename Pinned>
+  V* touchWith(const K& key, bool* inserted, Pinned&& pinned, bool evictPinned,
                Key* evicted = nullptr, bool* didEvict = nullptr) {
     const uint64_t h = hasher_(key);
     if (didEvict) *didEvict = false;
     uint32_t s = lookup(key, h);
     if (s != kNone) {
-      *inserted = false;
+      if (inserted) *inserted = false;
       moveToFront(s);
       return &slots_[s].value;
     }
     if (size_ == capacity_) {
       uint32_t victim = pickVictim(pinned, evictPinned);
       if (victim == kNone) {
-        *inserted = false;
+        if (inserted) *inserted = false;
         return nullptr;
       }
       if (evicted) *evicted = slots_[victim].key;
@@ -95,17 +117,22 @@ class BoundedTable {
     }
     s = allocSlot();
     Slot& slot = slots_[s];
-    slot.key = key;
+    if constexpr (std::is_assignable_v<Key&, const K&>) {
+      slot.key = key;
+    } else {
+      slot.key = Key(key);
+    }
     slot.hash = static_cast<uint32_t>(h);
     slot.value = V{};
     insertIndex(s, h);
     linkFront(s);
     ++size_;
-    *inserted = true;
+    if (inserted) *inserted = true;
     return &slot.value;
   }
 
-  bool erase(const Key& key) {
+  template <typename K = Key>
+  bool erase(const K& key) {
     uint32_t s = lookup(key, hasher_(key));
     if (s == kNone) return false;
     removeSlot(s);
@@ -121,6 +148,31 @@ class BoundedTable {
   template <typename F>
   void forEach(F&& f) {
     for (uint32_t s = head_; s != kNone; s = slots_[s].next) f(slots_[s].key, slots_[s].value);
+  }
+  template <typename F>
+  void forEach(F&& f) const {
+    for (uint32_t s = head_; s != kNone; s = slots_[s].next) {
+      f(slots_[s].key, static_cast<const V&>(slots_[s].value));
+    }
+  }
+  // Calls f(key, value) for at most `limit` entries, most recent first,
+  // until f returns false. f must not insert or erase.
+  template <typename F>
+  void forEachRecent(size_t limit, F&& f) {
+    for (uint32_t s = head_; s != kNone && limit > 0; s = slots_[s].next, --limit) {
+      if (!f(slots_[s].key, slots_[s].value)) return;
+    }
+  }
+  // Calls f(key, value) for every entry, most recent first, and erases
+  // those for which f returns false. f must not insert or erase.
+  template <typename F>
+  void sweep(F&& f) {
+    uint32_t s = head_;
+    while (s != kNone) {
+      const uint32_t next = slots_[s].next;
+      if (!f(slots_[s].key, slots_[s].value)) removeSlot(s);
+      s = next;
+    }
   }
 
   size_t size() const { return size_; }
@@ -142,7 +194,8 @@ class BoundedTable {
     void operator()(uint32_t* p) const { std::free(p); }
   };
 
-  uint32_t lookup(const Key& key, uint64_t h) const {
+  template <typename K>
+  uint32_t lookup(const K& key, uint64_t h) const {
     const uint32_t h32 = static_cast<uint32_t>(h);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       uint32_t e = index_[i];
@@ -246,4 +299,4 @@ class BoundedTable {
   uint64_t evictions_ = 0;
 };
 
-}  // namespace tollgate::shield
+}  // namespace tollgate
