@@ -117,6 +117,7 @@ format:
 # Fails when any C++ file differs from .clang-format (run `make format`).
 format-check: deps-test
 	clang-format --dry-run --Werror $(CXX_SOURCES)
+	tools/check-header-contracts
 
 clean:
 	rm -rf build

@@ -22,10 +22,6 @@
 
 namespace tollgate::admission {
 
-// The rate limit of one entity (common/token_bucket.h); also named
-// admission::TokenBucket where the call layer uses it.
-using ::tollgate::TokenBucket;
-
 class CallLimits {
  public:
   using Handle = uint32_t;

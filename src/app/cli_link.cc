@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "app/node_control.h"
+#include "common/percent.h"
 #include "mgmt/api_server.h"
 
 namespace tollgate::app {
@@ -130,18 +131,7 @@ bool fitsOneRequest(const std::string& body) {
 }
 
 std::string urlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return percentEncode(s, kUrlUnreservedMarks);
 }
 
 std::string query(std::initializer_list<std::pair<const char*, std::string>> params) {

@@ -3,8 +3,7 @@
 // the credentials were computed for is the one the Request-Line names;
 // otherwise a response computed for a call to one number authenticates a
 // request to another (a proxy or a man in the middle rewrote the
-// Request-URI and kept the credentials). Pure functions; no threading rule
-// applies.
+// Request-URI and kept the credentials). Pure functions: thread-safe.
 //
 // The rule (RFC 3261 §19.1.4 where it decides who is called):
 //   - the schemes are equal (case-insensitive): sip, sips or tel; any other

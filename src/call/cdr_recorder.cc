@@ -9,10 +9,7 @@ namespace tollgate::call {
 
 CdrRecorder::CdrRecorder(EventLoop& loop, const Clock& clock, CdrSink& sink,
                          const CallSettings& settings, CallStats& stats)
-    : loop_(loop), clock_(clock), sink_(sink), settings_(settings), stats_(stats) {
-  illegalTokens_ = settings_.illegalCdrBurst;
-  illegalRefill_ = clock_.now();
-}
+    : loop_(loop), clock_(clock), sink_(sink), settings_(settings), stats_(stats) {}
 
 void CdrRecorder::submit(Cdr&& cdr) {
   size_t idx = static_cast<size_t>(cdr.reason);
@@ -87,14 +84,7 @@ void CdrRecorder::malformedInvite(const transport::Flow& from, const std::string
 }
 
 bool CdrRecorder::takeIllegalCdrToken() {
-  MonoTime now = loop_.now();
-  double elapsed = std::chrono::duration<double>(now - illegalRefill_).count();
-  illegalRefill_ = now;
-  illegalTokens_ =
-      std::min(settings_.illegalCdrBurst, illegalTokens_ + elapsed * settings_.illegalCdrRate);
-  if (illegalTokens_ < 1.0) return false;
-  illegalTokens_ -= 1.0;
-  return true;
+  return illegalBucket_.tryTake(loop_.now(), settings_.illegalCdrRate, settings_.illegalCdrBurst);
 }
 
 void CdrRecorder::setGateways(const std::vector<std::string>& mapping,

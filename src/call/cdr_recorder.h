@@ -18,6 +18,7 @@
 #include "call/stats.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
+#include "common/token_bucket.h"
 #include "sip/message.h"
 #include "transport/transport.h"
 
@@ -62,9 +63,9 @@ class CdrRecorder {
   const CallSettings& settings_;
   CallStats& stats_;
   GatewayStats gateways_;
-  // Token bucket for unknown-source CDRs.
-  double illegalTokens_ = 0;
-  MonoTime illegalRefill_{};
+  // Unknown-source CDRs per second (cdr.illegal_rate / illegal_burst); full
+  // at first use.
+  BasicTokenBucket<double, MonoTime> illegalBucket_;
 };
 
 }  // namespace tollgate::call

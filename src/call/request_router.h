@@ -34,6 +34,7 @@
 #include "call/numbers.h"
 #include "call/services.h"
 #include "call/snapshot.h"
+#include "common/token_bucket.h"
 #include "registrar/outbound.h"
 #include "shield/ban_sink.h"
 #include "shield/trust_sink.h"
@@ -135,7 +136,7 @@ class RequestRouter final : public txn::TransactionUser {
   std::vector<admission::Listing> listings_;  // scratch, reused
   // `call.refused` log lines: a customer flooding over its limits must not
   // flood the log too (every refusal still has its CDR and counter).
-  admission::TokenBucket refusalLog_;
+  TokenBucket refusalLog_;
   uint64_t refusalLogsSuppressed_ = 0;
 };
 

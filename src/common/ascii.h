@@ -3,7 +3,7 @@
 // DNS names in certificates) is case-insensitive in ASCII only (RFC 3261
 // §7.3.1, RFC 9110 §5.1, RFC 4343), so bytes outside A-Z are never
 // changed, whatever the process locale. Nothing here allocates except
-// lowered(). Pure functions; no threading rule applies.
+// lowered(). Pure functions: thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -4,8 +4,7 @@
 // (RFC 8259 §8.1) and a SIP header need not be, so bytes that are not
 // well-formed UTF-8 become U+FFFD; control characters and DEL are escaped,
 // so hostile input can neither break the JSON nor forge a log line. Code
-// that builds whole documents uses nlohmann-json instead. Pure functions;
-// no threading rule applies.
+// that builds whole documents uses nlohmann-json instead. Pure functions: thread-safe.
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
 // IP addresses, socket addresses and CIDR prefixes for IPv4 and IPv6: parse,
-// print, compare and hash. Plain value types; no threading rule applies.
+// print, compare and hash. Plain value types: externally synchronized.
 #pragma once
 
 #include <netinet/in.h>

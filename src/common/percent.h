@@ -1,8 +1,7 @@
 // Percent-encoding (RFC 3986 §2.1), the one implementation for every kind
 // of URI text: SIP URI user parts (sip::escapeUser) and the management
 // API's query strings. Callers differ only in which characters they keep
-// unescaped, so that is a parameter. Pure functions; no threading rule
-// applies.
+// unescaped, so that is a parameter. Pure functions: thread-safe.
 #pragma once
 
 #include <string>

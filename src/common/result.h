@@ -1,7 +1,7 @@
 // Result<T, E>: the value-or-error type returned at every data-plane boundary
 // (parser, shield, txn, admission, call). g++ 12 only offers std::expected in
 // C++23 mode and clang 14 (fuzz preset) not at all, so we keep this small one.
-// Plain value type; no threading rule applies.
+// Plain value type: externally synchronized.
 #pragma once
 
 #include <cassert>

@@ -1,7 +1,6 @@
 // UTF-8 decoding for code that must decide what to do with bytes from the
 // wire that are not well-formed UTF-8 (JSON output, terminal rendering):
-// one decoder, strict per RFC 3629. Pure functions; no threading rule
-// applies.
+// one decoder, strict per RFC 3629. Pure functions: thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -4,7 +4,7 @@
 // the files that hold secrets (the store, the local API token: nobody but
 // their owner may read them), and says what to change and why. Reads
 // sysctls under a root directory (/proc/sys, or a test tree); the file
-// paths come from the caller. Pure functions; no threading rule applies.
+// paths come from the caller. Pure functions: thread-safe.
 #pragma once
 
 #include <cstdint>

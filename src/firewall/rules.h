@@ -14,7 +14,7 @@
 //   Layers 4 (tollgate's own admission) and 5 (monitoring: every drop rule
 //   has a counter) need no rules.
 //
-// Pure functions of a FirewallSpec; no threading rule applies.
+// Pure functions of a FirewallSpec: thread-safe.
 #pragma once
 
 #include <cstdint>

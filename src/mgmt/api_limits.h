@@ -1,6 +1,7 @@
 // Connection limits and deadlines of the management API's intake
 // (api_intake.h), as [api] settings (docs/configuration.md). A plain value
-// type: the config reader fills it, the API server takes it.
+// type (externally synchronized): the config reader fills it, the API server
+// takes it.
 #pragma once
 
 #include <cstddef>

@@ -639,8 +639,7 @@ void importSet(RequestContext& ctx, const httplib::Request& req, httplib::Respon
           for (const Account& a : p.accounts) known.accounts.push_back(a.name);
         }
         if (auto errors = admission::validateProvisioning(file, &known); !errors.empty()) {
-          return Err{store::EditRefused{400, findingField(errors.front()),
-                                        errors.front().message}};
+          return Err{store::EditRefused{400, findingField(errors.front()), errors.front().message}};
         }
         Provisioning incoming = file;
         for (MappingGateway& g : incoming.mappingGateways) {
@@ -693,9 +692,8 @@ void importSet(RequestContext& ctx, const httplib::Request& req, httplib::Respon
     applied = ctx.api.node.applyProvisioning(outcome->version, kApplyTimeout);
     if (!applied) log::warn("api.provisioning_not_applied_yet").kv("version", outcome->version);
   }
-  Json result{{"added", sum.added},       {"updated", sum.updated},
-              {"unchanged", unchanged},   {"removed", sum.removed},
-              {"version", outcome->version}, {"applied", applied}};
+  Json result{{"added", sum.added},     {"updated", sum.updated},      {"unchanged", unchanged},
+              {"removed", sum.removed}, {"version", outcome->version}, {"applied", applied}};
   Json audited = result;
   audited["prune"] = prune;
   audited["added_names"] = added;

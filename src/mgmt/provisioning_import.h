@@ -5,7 +5,7 @@
 // stores as HA1 digests for its sip.domain; a carrier's auth_password). The
 // node reads it with the same readers (api_provisioning.cc, where this is
 // defined), so the JSON form of provisioning is written and read in one file.
-// Plain functions; no threading rule applies.
+// Plain functions: thread-safe.
 #pragma once
 
 #include <string>

@@ -3,8 +3,8 @@
 // its REGISTER arrived on. Requests to the account go to the observed
 // source (RFC 3581 received/rport), not to the Contact's host, so phones
 // behind NAT are reachable; for TCP/TLS the connection the REGISTER came on
-// is reused. The store persists bindings so they survive a restart. Plain
-// value; no threading rule applies.
+// is reused. The store persists bindings so they survive a restart. Plain value: externally
+// synchronized.
 #pragma once
 
 #include <cstdint>

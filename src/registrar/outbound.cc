@@ -231,9 +231,9 @@ OutboundRegistrations::OutboundRegistrations(
       txns_(txns),
       clock_(clock),
       random_(random),
-      digest_(digest),
       userAgent_(std::move(userAgent)),
-      localHostPort_(std::move(localHostPort)) {
+      localHostPort_(std::move(localHostPort)),
+      digest_(digest) {
   loop_.addFlushHook([this] { dead_.clear(); });
 }
 

@@ -1,8 +1,9 @@
 // Bans: why a source (a host or a prefix) is banned, until when, and how
 // often it has been; BanInfo is the form bans take outside the shield
 // (store rows, kernel set elements, `tollgate ban why`). BanListener is how
-// the node learns of ban changes to persist and offload them. Plain values;
-// BanListener is called on the shield's worker.
+// the node learns of ban changes to persist and offload them. Plain values,
+// externally synchronized; BanListener is confined to the shield's worker
+// (it is called there).
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,7 @@
 // and the ban then behaves like every other: one ban list, escalation for
 // repeat offenders, persisted in the store, pushed to the kernel set, shown
 // by `tollgate ban why`. Trusted sources (gateway addresses and
-// shield.trusted) are never banned this way. Call on the worker that owns
+// shield.trusted) are never banned this way. Confined to its worker: call on the worker that owns
 // the shield (the one that delivered the request).
 #pragma once
 

@@ -4,7 +4,7 @@
 // both families, and prefix lengths are counted in IPv6 bits (an IPv4 /24 is
 // a /120). Hashing is seeded per process (KeyHasher): source addresses are
 // attacker-chosen, and a predictable hash would let spoofed sources pile onto
-// one probe chain. Plain value types; no threading rule applies.
+// one probe chain. Plain value types: externally synchronized.
 #pragma once
 
 #include <cstdint>

@@ -3,8 +3,7 @@
 // one header field (User-Agent) found by scanning line starts. Deliberately
 // shallow and liberal: the parser (sip/) stays the judge of well-formedness;
 // this only has to be right about what it reports, in time linear in the
-// header section and with no allocation. Free functions on views; no
-// threading rule applies.
+// header section and with no allocation. Free functions on views; thread-safe.
 #pragma once
 
 #include <cstddef>

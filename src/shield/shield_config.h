@@ -2,8 +2,8 @@
 // [shield] table of its settings file onto this; see docs/configuration.md
 // for each key and docs/shield.md for how the checks combine). Defaults are
 // the iptables values operators use today (recent 20/60 s, hashlimit 10/s
-// burst 20 with 30 s expiry, connlimit 10 per IP and 30 per /24). Plain
-// values; no threading rule applies.
+// burst 20 with 30 s expiry, connlimit 10 per IP and 30 per /24). Plain values: externally
+// synchronized.
 #pragma once
 
 #include <chrono>

@@ -11,7 +11,7 @@
 // minute would stop any real customer) and only passes the trusted
 // sources' 503 bucket. A ban still wins over a vouch, and a suspension
 // (BanSink) ends it. At most kMaxVouched sources are vouched for at once
-// (the least recently vouched go first). Call on the worker that owns the
+// (the least recently vouched go first). Confined to its worker: call on the worker that owns the
 // shield.
 #pragma once
 

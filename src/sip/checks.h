@@ -5,7 +5,7 @@
 // unknown method (501 with Allow) or known method not offered (405 with
 // Allow), a Via branch that is only the magic cookie (400, RFC 4475 §3.2.1),
 // body type not understood (415 with Accept), and Accept excluding the only
-// body type we answer with (406). Pure function; no state.
+// body type we answer with (406). Pure function, no state: thread-safe.
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // Content-Length framing of SIP over stream transports (RFC 3261 §18.3):
 // finds where the next message ends in bytes read from a TCP/TLS connection,
 // and recognises RFC 5626 §4.4.1 keep-alives (CRLFCRLF ping, CRLF pong).
-// Pure function; no state.
+// Pure function, no state: thread-safe.
 #pragma once
 
 #include <cstddef>

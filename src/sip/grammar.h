@@ -3,8 +3,7 @@
 // e.g. the shield's raw scan and the digest parser), and the scanners the
 // parser, the public value parsers, the framer and the checks share
 // (sip::detail: internal to src/sip). Nothing here allocates; every result
-// is a view into the input. Pure functions and constant tables; no
-// threading rule applies.
+// is a view into the input. Pure functions and constant tables: thread-safe.
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // Named limits on untrusted SIP input, in one place. Each bounds the work or
-// memory one message from the network can cost. Plain constants.
+// memory one message from the network can cost. Plain constants: thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
 // `tollgate lint`: the verdict the switch would give one captured message,
-// as one line of text. Pure function.
+// as one line of text. Pure function: thread-safe.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // Test helpers shared by the sip unit tests: message text written with "\n"
 // line ends in raw string literals, converted to the CRLF wire form.
-// Test-only; included by *_test.cc files only.
+// Test-only; included by *_test.cc files only. Pure functions: thread-safe.
 #pragma once
 
 #include <string>

@@ -14,6 +14,7 @@
 // The hash is seeded per process so a peer cannot choose keys that pile
 // into one probe run. Deletion shifts the following run back (no
 // tombstones), so lookups stay short however many keys come and go.
+// Confined to its worker (the transaction layer's); not thread-safe.
 #pragma once
 
 #include <cstdint>
