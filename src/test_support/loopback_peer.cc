@@ -175,6 +175,9 @@ std::string responseTo(std::string_view request, int status, std::string_view re
     }
   });
   out.append(extraHeaders);
+  if (!body.empty() && headerValue(out, "Content-Type").empty()) {
+    out += "Content-Type: application/sdp\r\n";
+  }
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   out.append(body);
   return out;

@@ -75,7 +75,8 @@ sip::MessagePtr parseMessage(const std::string& msg);
 // A response to the raw request `request` (RFC 3261 §8.2.6.2): its Vias,
 // From, To (with ";tag=<toTag>" when To has none and toTag is not empty),
 // Call-ID and CSeq copied, then `extraHeaders` (complete lines ending in
-// CRLF) and `body` with its Content-Length.
+// CRLF) and `body` (application/sdp unless extraHeaders has a
+// Content-Type) with its Content-Length.
 std::string responseTo(std::string_view request, int status, std::string_view reason,
                        std::string_view toTag, std::string_view extraHeaders = {},
                        std::string_view body = {});
