@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 
 namespace tollgate::call {
 namespace {
@@ -93,7 +94,7 @@ class CarrierMonitorTest : public ::testing::Test {
   SystemClock clock_;
   CryptoRandom random_;
   EventLoop loop_;
-  test_support::ForwardingSink sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   txn::TransactionLayer txns_;
   NullUser user_;

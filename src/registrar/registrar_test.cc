@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 
 namespace tollgate::registrar {
 namespace {
@@ -161,7 +162,7 @@ class RegistrarTest : public ::testing::Test {
   SystemClock clock_;
   CryptoRandom random_;
   EventLoop loop_;
-  test_support::ForwardingSink sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   txn::TransactionLayer txns_;
   RegisteringUser user_;

@@ -34,6 +34,7 @@
 #include "registrar/outbound.h"
 #include "registrar/registrar.h"
 #include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
 
@@ -112,7 +113,7 @@ class CallHarness {
   ManualClock clock;
   SeededRandom random{42};
   EventLoop loop;
-  ForwardingSink sink;
+  transport::ForwardingSink sink;
   transport::Transport transport;
   txn::TransactionLayer txns;
   CapturedCdrs cdrs;

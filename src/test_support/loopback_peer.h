@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "sip/message.h"
-#include "transport/transport.h"
 
 namespace tollgate::test_support {
 
@@ -106,18 +105,5 @@ std::string cancelOf(std::string_view invite);
 std::string uriOf(std::string_view nameAddr);
 // The value of the first `name=` line of an SDP body ("" when absent).
 std::string sdpLine(std::string_view body, std::string_view name);
-
-// Forwards what the Transport receives to `target` (the TransactionLayer,
-// built after the Transport that needs a sink at construction).
-class ForwardingSink final : public transport::MessageSink {
- public:
-  void onMessage(const transport::Flow& from, std::string&& bytes) override {
-    if (target) target->onMessage(from, std::move(bytes));
-  }
-  void onConnectionClosed(transport::ConnectionId id) override {
-    if (target) target->onConnectionClosed(id);
-  }
-  transport::MessageSink* target = nullptr;
-};
 
 }  // namespace tollgate::test_support

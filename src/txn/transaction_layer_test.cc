@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 
 namespace tollgate::txn {
 namespace {
@@ -94,7 +95,7 @@ class TxnTest : public ::testing::Test {
   SystemClock clock_;
   SeededRandom random_{42};
   EventLoop loop_;
-  test_support::ForwardingSink sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   TransactionLayer txns_;
   RecordingUser user_;
