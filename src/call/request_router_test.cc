@@ -42,9 +42,10 @@ class RequestRouterTest : public ::testing::Test, protected test_support::CallSc
                     .extraHeaders = "Contact: <sip:666@" + me + ">\r\n",
                     .body = ""});
   }
-  // An out-of-dialog request of `method` from the customer.
-  std::string customerRequest(const std::string& method, const std::string& toTag = "") {
-    const std::string me = customer.hostPort();
+  // An out-of-dialog request of `method` from `peer` (Call-ID "req-<method>").
+  std::string outOfDialog(const LoopbackPeer& peer, const std::string& method,
+                          const std::string& toTag = "") {
+    const std::string me = peer.hostPort();
     return request({.method = method,
                     .uri = "sip:127.0.0.1:" + std::to_string(h.port),
                     .via = me,
@@ -55,6 +56,9 @@ class RequestRouterTest : public ::testing::Test, protected test_support::CallSc
                     .cseq = 1,
                     .extraHeaders = "",
                     .body = ""});
+  }
+  std::string customerRequest(const std::string& method, const std::string& toTag = "") {
+    return outOfDialog(customer, method, toTag);
   }
 
   LoopbackPeer stranger_{"127.0.0.2"};
@@ -141,17 +145,7 @@ TEST_F(RequestRouterTest, OptionsFromACustomerAreAnswered200WithWhatWeAccept) {
 
 TEST_F(RequestRouterTest, AnOptionsFromAStrangerIsDropped) {
   start(1);
-  const std::string me = stranger_.hostPort();
-  stranger_.sendTo(h.port, request({.method = "OPTIONS",
-                                    .uri = "sip:127.0.0.1:" + std::to_string(h.port),
-                                    .via = me,
-                                    .branch = "z9hG4bK-so",
-                                    .from = "<sip:scan@" + me + ">;tag=so",
-                                    .to = "<sip:127.0.0.1>",
-                                    .callId = "scan-1",
-                                    .cseq = 1,
-                                    .extraHeaders = "",
-                                    .body = ""}));
+  stranger_.sendTo(h.port, outOfDialog(stranger_, "OPTIONS"));
   h.settle();
   EXPECT_TRUE(stranger_.received().empty());
   EXPECT_EQ(layer().stats.optionsAnswered, 0u);
