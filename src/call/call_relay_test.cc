@@ -40,10 +40,15 @@ class CallRelayTest : public ::testing::Test, protected test_support::CallScenar
  protected:
   // One answered call; "cust" lets X-Account-Code cross, "carrier1" lets
   // X-Carrier-Info cross; neither lets X-Internal through.
-  Answered answeredCall() {
+  // With credentials, carrier1 may challenge us as "acct" / "s3cret".
+  Answered answeredCall(bool credentials = false) {
     admission::Provisioning p = provisioning(1);
     p.mappingGateways[0].policy.passHeaders = {"X-Account-Code"};
     p.routingGateways[0].policy.passHeaders = {"X-Carrier-Info"};
+    if (credentials) {
+      p.routingGateways[0].authUsername = "acct";
+      p.routingGateways[0].authPassword = "s3cret";
+    }
     start(p);
     Answered c = establish(1, "", sdp("10.1.2.3", "1"));
     EXPECT_FALSE(c.a200.empty());
@@ -153,6 +158,62 @@ TEST_F(CallRelayTest, ACarrierReinviteReachesTheCallerInTheCallersDialog) {
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(headerValue(acks[0], "CSeq"), "1 ACK");
   EXPECT_EQ(headerValue(acks[0], "Call-ID"), "call-1");
+}
+
+// The carrier's challenge to a request inside the call (RFC 3261 §22.2,
+// auth/digest_client.h): the relayed re-INVITE goes again with credentials,
+// the caller never sees the challenge.
+TEST_F(CallRelayTest, ACarriersChallengeToARelayedReinviteIsAnswered) {
+  Answered c = answeredCall(/*credentials=*/true);
+  customer.sendTo(h.port, callerRequest(c, "INVITE", 2, "", sdp("10.1.2.3", "2")));
+  h.settle();
+  ASSERT_EQ(requests(carrier(1), "INVITE").size(), 2u);
+  answer(carrier(1), requests(carrier(1), "INVITE")[1], 407, "Proxy Authentication Required",
+         "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"re-1\", "
+         "algorithm=MD5, qop=\"auth\"\r\n");
+  std::vector<std::string> invites = requests(carrier(1), "INVITE");
+  ASSERT_EQ(invites.size(), 3u);
+  EXPECT_EQ(test_support::digestProblem(invites[2], "Proxy-Authorization", "acct",
+                                        "carrier.example", "s3cret", "re-1"),
+            "");
+  EXPECT_EQ(headerValue(invites[2], "CSeq"), "3 INVITE");
+  EXPECT_EQ(headerValue(invites[2], "Call-ID"), headerValue(c.bInvite, "Call-ID"));
+  EXPECT_TRUE(responses(customer, "call-1", 407).empty()) << "a challenge is never relayed";
+  answer(carrier(1), invites[2], 200, "OK", "", sdp("192.0.2.50", "2"));
+  std::vector<std::string> ok = responses(customer, "call-1", 200);
+  ASSERT_EQ(ok.size(), 2u);
+  EXPECT_EQ(headerValue(ok[1], "CSeq"), "2 INVITE") << "in the caller's numbering";
+  customer.sendTo(h.port, callerAck(c.aInvite, ok[1], 2));
+  h.settle();
+  // The first call's ACK, the transaction layer's ACK of the 407
+  // (RFC 3261 §17.1.1.3) and the caller's ACK relayed.
+  std::vector<std::string> acks = requests(carrier(1), "ACK");
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(headerValue(acks[1], "CSeq"), "2 ACK");
+  EXPECT_EQ(headerValue(acks[2], "CSeq"), "3 ACK") << "the ACK names the answered INVITE";
+}
+
+// Our BYE after the caller hung up: nobody waits for it, but a carrier that
+// challenges it still gets it with credentials (call/carrier_requests.h).
+TEST_F(CallRelayTest, ACarriersChallengeToOurByeIsAnswered) {
+  Answered c = answeredCall(/*credentials=*/true);
+  customer.sendTo(h.port, callerRequest(c, "BYE", 2));
+  h.settle();
+  ASSERT_EQ(requests(carrier(1), "BYE").size(), 1u);
+  ASSERT_EQ(h.cdrs.size(), 1u);
+  EXPECT_EQ(h.cdrs.all()[0].reason, TerminationReason::CallerBye);
+  answer(carrier(1), requests(carrier(1), "BYE")[0], 407, "Proxy Authentication Required",
+         "Proxy-Authenticate: Digest realm=\"carrier.example\", nonce=\"bye-1\", "
+         "algorithm=MD5, qop=\"auth\"\r\n");
+  std::vector<std::string> byes = requests(carrier(1), "BYE");
+  ASSERT_EQ(byes.size(), 2u);
+  EXPECT_EQ(test_support::digestProblem(byes[1], "Proxy-Authorization", "acct", "carrier.example",
+                                        "s3cret", "bye-1"),
+            "");
+  EXPECT_EQ(headerValue(byes[1], "Call-ID"), headerValue(c.bInvite, "Call-ID"));
+  answer(carrier(1), byes[1], 200, "OK");
+  EXPECT_EQ(requests(carrier(1), "BYE").size(), 2u);
+  EXPECT_EQ(h.cdrs.size(), 1u);
 }
 
 // The dialog is bound to its peer: the Call-ID and tags travel in clear,

@@ -396,23 +396,9 @@ class CarrierChallengeTest : public CallSetupTest {
   }
   // Whether `inv` carries a correct answer to `nonce` for acct / s3cret.
   ::testing::AssertionResult answers(const std::string& inv, const std::string& nonce) {
-    const std::string value = headerValue(inv, "Proxy-Authorization");
-    auth::Credentials c;
-    if (!auth::parseCredentials(value, c).ok()) {
-      return ::testing::AssertionFailure() << "no credentials: " << value;
-    }
-    if (c.username != "acct" || c.realm != "carrier.example" || c.nonce != nonce ||
-        c.uri != requestUri(inv)) {
-      return ::testing::AssertionFailure() << "wrong fields: " << value;
-    }
-    auth::DigestHasher hasher;
-    const std::string ha1 = hasher.ha1(auth::Algorithm::Md5, "acct", "carrier.example", "s3cret");
-    auth::HexDigest expected;
-    const size_t n = hasher.response(auth::Algorithm::Md5, ha1, c.nonce, c.nc, c.cnonce, c.qop,
-                                     "INVITE", c.uri, expected);
-    if (!auth::hexEquals(std::string_view(expected.data(), n), c.response)) {
-      return ::testing::AssertionFailure() << "wrong response: " << value;
-    }
+    const std::string problem = test_support::digestProblem(inv, "Proxy-Authorization", "acct",
+                                                            "carrier.example", "s3cret", nonce);
+    if (!problem.empty()) return ::testing::AssertionFailure() << problem;
     return ::testing::AssertionSuccess();
   }
 };

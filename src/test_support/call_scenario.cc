@@ -3,7 +3,37 @@
 
 #include <set>
 
+#include "auth/digest.h"
+
 namespace tollgate::test_support {
+
+std::string digestProblem(std::string_view msg, std::string_view header, std::string_view username,
+                          std::string_view realm, std::string_view password,
+                          std::string_view nonce) {
+  const std::string value = headerValue(msg, header);
+  auth::Credentials c;
+  if (!auth::parseCredentials(value, c).ok()) return "no credentials: " + value;
+  const std::string_view startLine = msg.substr(0, msg.find("\r\n"));
+  const std::string_view method = startLine.substr(0, startLine.find(' '));
+  const size_t uriStart = method.size() + 1;
+  const std::string_view uri = startLine.substr(uriStart, startLine.rfind(' ') - uriStart);
+  if (c.username != username || c.realm != realm || c.nonce != nonce || c.uri != uri) {
+    return "wrong fields: " + value;
+  }
+  // RFC 7616 §3.4: no algorithm parameter means MD5.
+  const auto alg =
+      c.algorithm.empty() ? auth::Algorithm::Md5 : auth::algorithmFromName(c.algorithm);
+  if (!alg) return "unknown algorithm: " + value;
+  auth::DigestHasher hasher;
+  const std::string ha1 = hasher.ha1(*alg, username, realm, password);
+  auth::HexDigest expected;
+  const size_t n =
+      hasher.response(*alg, ha1, c.nonce, c.nc, c.cnonce, c.qop, method, c.uri, expected);
+  if (!auth::hexEquals(std::string_view(expected.data(), n), c.response)) {
+    return "wrong response: " + value;
+  }
+  return "";
+}
 
 CallScenario::CallScenario() {
   h.addPeer(customer);

@@ -20,6 +20,14 @@
 
 namespace tollgate::test_support {
 
+// Whether the request `msg` carries in `header` (Authorization or
+// Proxy-Authorization) a correct digest answer (RFC 7616 §3.4) to `nonce`
+// in `realm` for `username` / `password` and its own method and
+// Request-URI: "" when it does, else what is wrong.
+std::string digestProblem(std::string_view msg, std::string_view header, std::string_view username,
+                          std::string_view realm, std::string_view password,
+                          std::string_view nonce);
+
 class CallScenario {
  public:
   static constexpr size_t kCarriers = 3;
