@@ -32,24 +32,12 @@
 #include "store/policy_sync.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
+#include "transport/forwarding_sink.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
 
 namespace tollgate::app {
 namespace {
-
-// The transport is built before the transaction layer it delivers to (the
-// layer needs the transport to send); this forwards until the layer exists.
-class ForwardingSink final : public transport::MessageSink {
- public:
-  void onMessage(const transport::Flow& from, std::string&& bytes) override {
-    if (target) target->onMessage(from, std::move(bytes));
-  }
-  void onConnectionClosed(transport::ConnectionId id) override {
-    if (target) target->onConnectionClosed(id);
-  }
-  transport::MessageSink* target = nullptr;
-};
 
 // Names of the saved policy counters (policy_counters table).
 constexpr const char* kBlacklistCounters = "dynamic_blacklist";
@@ -405,7 +393,7 @@ int runNode(const Config& config) {
   EventLoop loop(clock);
   // Transport -> Shield -> TransactionLayer: the shield decides on the raw
   // bytes before anything is parsed.
-  ForwardingSink sink;
+  transport::ForwardingSink sink;
   shield::Shield shield(loop, clock, random, config.shield, sink);
   transport::TransportLimits limits;
   limits.tcpMaxConnections = config.sip.tcpMaxConnections;

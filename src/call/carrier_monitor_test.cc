@@ -3,29 +3,19 @@
 // silent. Periods of 40 ms keep it quick; waits have deadlines.
 #include "call/carrier_monitor.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <functional>
 #include <string>
 
+#include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
+
 namespace tollgate::call {
 namespace {
 
 using namespace std::chrono_literals;
-
-class ForwardSink final : public transport::MessageSink {
- public:
-  void onMessage(const transport::Flow& from, std::string&& bytes) override {
-    if (target) target->onMessage(from, std::move(bytes));
-  }
-  void onConnectionClosed(transport::ConnectionId id) override {}
-  transport::MessageSink* target = nullptr;
-};
 
 class NullUser final : public txn::TransactionUser {
  public:
@@ -36,48 +26,18 @@ class NullUser final : public txn::TransactionUser {
   void onAckTimeout(txn::TxnId) override {}
 };
 
-// A carrier on a raw UDP socket: answers each OPTIONS with `status` while
+// A carrier on a loopback socket: answers each OPTIONS with `status` while
 // answering is on; counts what it got.
 class Carrier {
  public:
-  Carrier() {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~Carrier() { close(fd_); }
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return peer_.port(); }
   void poll() {
-    char buf[65536];
-    for (;;) {
-      sockaddr_in from{};
-      socklen_t len = sizeof from;
-      ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-      if (n <= 0) return;
-      std::string req(buf, static_cast<size_t>(n));
-      if (req.rfind("OPTIONS ", 0) != 0) continue;
+    for (const test_support::Datagram& d : peer_.receive()) {
+      if (d.bytes.rfind("OPTIONS ", 0) != 0) continue;
       ++options;
-      lastRequest = req;
+      lastRequest = d.bytes;
       if (!answering) continue;
-      std::string resp = "SIP/2.0 " + std::to_string(status) + " Whatever\r\n";
-      size_t pos = req.find("\r\n") + 2;
-      while (pos < req.size()) {
-        size_t end = req.find("\r\n", pos);
-        std::string line = req.substr(pos, end - pos);
-        if (line.empty()) break;
-        for (const char* h : {"Via:", "From:", "To:", "Call-ID:", "CSeq:"}) {
-          if (line.rfind(h, 0) == 0)
-            resp += line + (std::string(h) == "To:" ? ";tag=c1" : "") + "\r\n";
-        }
-        pos = end + 2;
-      }
-      resp += "Content-Length: 0\r\n\r\n";
-      sendto(fd_, resp.data(), resp.size(), 0, reinterpret_cast<sockaddr*>(&from), len);
+      peer_.sendTo(d.fromPort, test_support::responseTo(d.bytes, status, "Whatever", "c1"));
     }
   }
   bool answering = true;
@@ -86,8 +46,7 @@ class Carrier {
   std::string lastRequest;
 
  private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
+  test_support::LoopbackPeer peer_;
 };
 
 class CarrierMonitorTest : public ::testing::Test {
@@ -135,7 +94,7 @@ class CarrierMonitorTest : public ::testing::Test {
   SystemClock clock_;
   CryptoRandom random_;
   EventLoop loop_;
-  ForwardSink sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   txn::TransactionLayer txns_;
   NullUser user_;

@@ -5,17 +5,15 @@
 // listener that persists bindings.
 #include "registrar/registrar.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 
 namespace tollgate::registrar {
 namespace {
@@ -25,42 +23,7 @@ using transport::Flow;
 
 const bool kQuietLogs = (log::setLevel(log::Level::Warn), true);
 
-class Phone {
- public:
-  Phone() {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~Phone() { close(fd_); }
-  uint16_t port() const { return port_; }
-  void sendTo(uint16_t port, const std::string& bytes) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }
-  std::vector<std::string> drain() {
-    std::vector<std::string> out;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.emplace_back(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
+using Phone = test_support::LoopbackPeer;
 
 struct Recorder : BindingListener {
   void bindingSaved(const Binding& b) override {
@@ -199,11 +162,7 @@ class RegistrarTest : public ::testing::Test {
   SystemClock clock_;
   CryptoRandom random_;
   EventLoop loop_;
-  struct Sink : transport::MessageSink {
-    void onMessage(const Flow& f, std::string&& b) override { target->onMessage(f, std::move(b)); }
-    void onConnectionClosed(transport::ConnectionId id) override { target->onConnectionClosed(id); }
-    transport::MessageSink* target = nullptr;
-  } sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   txn::TransactionLayer txns_;
   RegisteringUser user_;

@@ -2,15 +2,14 @@
 // socket playing the peer. T1 is 20 ms so the timer-driven cases run fast.
 #include "txn/transaction_layer.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <string>
 #include <vector>
+
+#include "test_support/loopback_peer.h"
+#include "transport/forwarding_sink.h"
 
 namespace tollgate::txn {
 namespace {
@@ -18,42 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using transport::Flow;
 
-class Peer {
- public:
-  Peer() {
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-  }
-  ~Peer() { close(fd_); }
-  uint16_t port() const { return port_; }
-  void sendTo(uint16_t port, const std::string& bytes) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  }
-  std::vector<std::string> drain() {
-    std::vector<std::string> out;
-    char buf[65536];
-    for (;;) {
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.emplace_back(buf, static_cast<size_t>(n));
-    }
-    return out;
-  }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-};
+using Peer = test_support::LoopbackPeer;
 
 struct RecordingUser : TransactionUser {
   std::vector<std::string> requests;  // method names
@@ -128,15 +92,10 @@ class TxnTest : public ::testing::Test {
 
   static int statusOf(const std::string& m) { return std::stoi(m.substr(8, 3)); }
 
-  struct Forward : transport::MessageSink {
-    void onMessage(const Flow& f, std::string&& b) override { target->onMessage(f, std::move(b)); }
-    transport::MessageSink* target = nullptr;
-  };
-
   SystemClock clock_;
   SeededRandom random_{42};
   EventLoop loop_;
-  Forward sink_;
+  transport::ForwardingSink sink_;
   transport::Transport transport_;
   TransactionLayer txns_;
   RecordingUser user_;
