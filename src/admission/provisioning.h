@@ -2,7 +2,7 @@
 // and routing gateways (carriers, calls go out), as imported from
 // provisioning TOML and kept in the store. Plain data, validated by
 // validateProvisioning(); the running core works on an immutable snapshot of
-// it. No threading rule (values).
+// it. Values: externally synchronized.
 #pragma once
 
 #include <cstdint>

@@ -5,7 +5,7 @@
 // shown with its default in examples/tollgate.toml. Loading checks every key's
 // type and range, rejects unknown keys and tables (a typo must never silently
 // fall back to a default), and names file, line and dotted key in the error.
-// Plain values; no threading rule applies.
+// Plain values: externally synchronized.
 #pragma once
 
 #include <chrono>

@@ -6,8 +6,7 @@
 // every problem, structural or semantic, is reported as
 //   file:line: mapping_gateway[cust-a].addresses: "10.0.0.300" is not an IP address or CIDR
 // with the line of the offending entry, key or array element. Keys are
-// documented in docs/configuration.md. Plain functions; no threading rule
-// applies.
+// documented in docs/configuration.md. Plain functions: thread-safe.
 #pragma once
 
 #include <string>

@@ -175,8 +175,13 @@ class Call final : public txn::ClientCallbacks {
                                             const std::string* contact,
                                             std::vector<std::string>& scratch) const;
   // `m`'s body as it may reach the other leg: SDP with its origin and session
-  // name replaced (sip/sdp.h), anything else unchanged.
+  // name replaced (sip/sdp.h), a body without a Content-Type dropped
+  // (untypedBody), anything else unchanged.
   std::string crossBody(const sip::Message& m, Side from) const;
+  // True (and counted) when `m` has a body but no Content-Type: RFC 3261
+  // §7.4.1 requires one, and a body we cannot judge does not cross (an SDP
+  // sent untyped would otherwise reach the far side with its origin).
+  bool untypedBody(const sip::Message& m) const;
   std::string crossSdp(const sip::Message& m, Side from) const;  // m's body is SDP
   std::string crossIdentity(const sip::Header& h, const Leg& out) const;
   std::string via(const Leg& l, const std::string& branch) const;

@@ -165,7 +165,11 @@ void Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side side) {
   sip::Edits e;
   e.setStartLine(method + " " + out.remoteTarget + " SIP/2.0");
   crossRequestHeaders(req, side, e, /*initial=*/false);
-  if (sip::isSdp(req.contentType())) e.setBody(crossSdp(req, side));
+  if (sip::isSdp(req.contentType())) {
+    e.setBody(crossSdp(req, side));
+  } else if (untypedBody(req)) {
+    e.setBody("");
+  }
   e.prepend("Via", viaValue);
   for (const std::string& r : out.routeSet) e.prepend("Route", r);
   e.prepend("Max-Forwards", std::to_string(mf));
@@ -346,7 +350,14 @@ std::vector<sip::ExtraHeader> Call::passthrough(const Message& m, Side from,
   return extra;
 }
 
+bool Call::untypedBody(const Message& m) const {
+  if (m.body().empty() || !m.contentType().empty()) return false;
+  ++s_.stats.untypedBodiesDropped;
+  return true;
+}
+
 std::string Call::crossBody(const Message& m, Side from) const {
+  if (untypedBody(m)) return {};
   if (!sip::isSdp(m.contentType())) return std::string(m.body());
   return crossSdp(m, from);
 }

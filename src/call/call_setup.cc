@@ -229,7 +229,11 @@ bool Call::startAttempt(const Target& r) {
   sip::Edits e;
   e.setStartLine("INVITE " + ruri + " SIP/2.0");
   crossRequestHeaders(*req, Side::A, e, /*initial=*/true);
-  if (sip::isSdp(req->contentType())) e.setBody(crossSdp(*req, Side::A));
+  if (sip::isSdp(req->contentType())) {
+    e.setBody(crossSdp(*req, Side::A));
+  } else if (untypedBody(*req)) {
+    e.setBody("");
+  }
   e.prepend("Via", viaValue);
   e.prepend("Max-Forwards", std::to_string(mf));
   e.prepend("From", b_.localHeader);

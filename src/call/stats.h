@@ -48,6 +48,9 @@ struct CallStats {
   uint64_t ackForeign = 0;
   uint64_t inDialogChallenged = 0;  // ... from a password gateway's new address: challenged
   uint64_t inDialogRejected = 0;    // calls: in-dialog requests not relayed (405, 483, 420 ...)
+  // Calls: bodies without a Content-Type not relayed (RFC 3261 §7.4.1: a
+  // body says what it is; an untyped SDP would cross with its origin).
+  uint64_t untypedBodiesDropped = 0;
 };
 
 // Per-gateway counters (attempts: INVITEs admitted from a mapping gateway

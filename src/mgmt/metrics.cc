@@ -283,6 +283,9 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.calls.inDialogChallenged));
   w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_not_relayed"}},
            static_cast<double>(s.calls.inDialogRejected));
+  w.one("tollgate_untyped_bodies_dropped_total", "counter",
+        "Message bodies without a Content-Type not relayed across the B2BUA (RFC 3261 7.4.1).",
+        static_cast<double>(s.calls.untypedBodiesDropped));
   w.one("tollgate_illegal_cdrs_suppressed_total", "counter",
         "Unknown-source CDRs not written because of cdr.illegal_rate.",
         static_cast<double>(s.calls.illegalCdrsSuppressed));

@@ -26,20 +26,20 @@ def branch() -> str:
 
 
 def request(method, ruri, src, *, call_id, from_hdr, to_hdr, cseq, body="", via_branch=None,
-             extra=()):
+             extra=(), content_type="application/sdp"):
     host = src[0]
     lines = [f"{method} {ruri} SIP/2.0",
              f"Via: SIP/2.0/UDP {host}:{src[1]};branch={via_branch or branch()};rport",
              "Max-Forwards: 70", f"From: {from_hdr}", f"To: {to_hdr}", f"Call-ID: {call_id}",
              f"CSeq: {cseq} {method}", f"Contact: <sip:x@{host}:{src[1]}>", *extra]
-    if body:
-        lines.append("Content-Type: application/sdp")
+    if body and content_type:
+        lines.append(f"Content-Type: {content_type}")
     lines.append(f"Content-Length: {len(body.encode())}")
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
 
 def response(req_text: str, status: int, reason: str, to_tag: str, contact: str,
-              body: str = "") -> bytes:
+              body: str = "", content_type: str | None = "application/sdp") -> bytes:
     head = req_text.split("\r\n\r\n", 1)[0].split("\r\n")
     keep = [l for l in head[1:] if l.split(":", 1)[0].strip().lower()
             in ("via", "from", "to", "call-id", "cseq")]
@@ -49,8 +49,8 @@ def response(req_text: str, status: int, reason: str, to_tag: str, contact: str,
             l += f";tag={to_tag}"
         out.append(l)
     out.append(f"Contact: <{contact}>")
-    if body:
-        out.append("Content-Type: application/sdp")
+    if body and content_type:
+        out.append(f"Content-Type: {content_type}")
     out.append(f"Content-Length: {len(body.encode())}")
     return ("\r\n".join(out) + "\r\n\r\n" + body).encode()
 
@@ -81,20 +81,23 @@ class Call:
         self.b_invite = ""
         self.b_tag = f"carrier{random.getrandbits(24):06x}"
 
-    def send_invite(self, body=SDP.format(ip=CUSTOMER_IP), extra=()):
+    def send_invite(self, body=SDP.format(ip=CUSTOMER_IP), extra=(),
+                    content_type="application/sdp"):
         self.invite = request("INVITE", f"sip:{CALLEE}@127.0.0.1:{self.tg.port}",
                                self.customer.addr, call_id=self.call_id, from_hdr=self.a_from,
                                to_hdr=self.a_to, cseq=1, body=body,
-                               via_branch=self.invite_branch, extra=extra)
+                               via_branch=self.invite_branch, extra=extra,
+                               content_type=content_type)
         self.customer.send(self.invite, self.server)
         got = wait_for(self.carrier, "INVITE", 5)
         assert got, "the INVITE must reach the carrier"
         self.b_invite = got.text
         return self.b_invite
 
-    def carrier_answers(self, status, reason, body=""):
+    def carrier_answers(self, status, reason, body="", content_type="application/sdp"):
         self.carrier.send(response(self.b_invite, status, reason, self.b_tag,
-                                    f"sip:carrier@127.0.0.1:{self.carrier.addr[1]}", body),
+                                    f"sip:carrier@127.0.0.1:{self.carrier.addr[1]}", body,
+                                    content_type),
                           self.server)
 
     def customer_waits(self, status):

@@ -83,6 +83,31 @@ def test_untrusted_customer_identity_and_topology_stay_home(tollgate, udp, ports
     assert "o=- 4242 9 IN IP4 127.0.0.1" in a_body.split("\r\n"), a_body
 
 
+def test_a_body_without_content_type_does_not_cross(tollgate, udp, ports):
+    """RFC 3261 §7.4.1: a non-empty body says what it is. An SDP sent without
+    a Content-Type would otherwise cross unjudged, origin and all. The
+    customer's untyped INVITE is refused (415, never reaches the carrier); a
+    carrier's untyped answer reaches the customer without its body, counted."""
+    tg, carrier_port = _node(tollgate, ports)
+    untyped = Call(tg, udp, ports, carrier_port)
+    untyped.invite = request("INVITE", f"sip:{CALLEE}@127.0.0.1:{tg.port}",
+                             untyped.customer.addr, call_id=untyped.call_id,
+                             from_hdr=untyped.a_from, to_hdr=untyped.a_to, cseq=1,
+                             body=CUSTOMER_SDP, content_type=None)
+    untyped.customer.send(untyped.invite, untyped.server)
+    untyped.customer_waits(415)
+    assert not quiet(untyped.carrier, 0.5, lambda d: d.text.startswith("INVITE ")), "it crossed"
+
+    call = Call(tg, udp, ports, carrier_port, carrier=untyped.carrier)
+    call.send_invite(body=CUSTOMER_SDP)
+    call.carrier_answers(200, "OK", body=CARRIER_SDP, content_type=None)
+    ok = call.customer_waits(200)
+    assert ok.text.split("\r\n\r\n", 1)[1] == "", ok.text
+    assert "sbc-core-3" not in ok.text and "172.16.0.9" not in ok.text, ok.text
+    metrics = tg.api("GET", "/metrics").text
+    assert "tollgate_untyped_bodies_dropped_total 1" in metrics, metrics
+
+
 def test_trusted_identity_crosses_rewritten_and_is_checked_by_the_lists(tollgate, udp, ports):
     tg, carrier_port = _node(tollgate, ports, lists=[("premium", "black", ["1900*"])],
                              trust_identity=True, pass_headers=["X-Account-Code"],
