@@ -3,7 +3,9 @@
 // [blacklist] [numbers] [shield] [firewall] [api] tables, each filling the
 // settings struct of the layer that uses it (config.h). See
 // docs/configuration.md for what each key means, src/app/README.md for
-// where a new key goes.
+// where a new key goes. Longer than most files: every table's reader sits
+// beside the named limits it checks, so ranges and messages read alike; the
+// TOML helpers (toml_reader.h) could move to a file of their own.
 #include "app/config.h"
 
 #include <algorithm>
