@@ -17,6 +17,7 @@
 // counters, the blacklist) and is confined to its worker.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,13 +36,17 @@
 
 namespace tollgate::admission {
 
+// The [policy] keys (docs/configuration.md).
 struct PolicySettings {
   int maxDurationS = 0;      // node default for answered calls (SS_MAXCALLDURATION); 0 = none
   int durationWarningS = 0;  // warn this long before the limit (SS_CALLREMINTIME); 0 = none
   int concurrentLimitCode = 503;
   int blockedCode = 403;  // number lists and dynamic blacklist
   int fraudCode = 403;
-  DynamicBlacklistSettings blacklist;
+  // How often the node saves the policy counters (rate windows, blacklist
+  // rules, fraud) to the store; the node's timer, a [policy] key.
+  std::chrono::seconds counterSaveInterval{10};
+  DynamicBlacklistSettings blacklist;  // [blacklist]
 };
 
 class PolicySnapshot {

@@ -71,9 +71,15 @@ struct BlacklistRuleSettings {
   bool cutCalls = false;
 };
 
+// The [blacklist] keys (docs/configuration.md); the defaults are theirs.
 struct DynamicBlacklistSettings {
+  static constexpr int64_t kMinuteUs = 60'000'000;
+  static constexpr int64_t kHourUs = 3'600'000'000;
   bool perGateway = false;  // only gateways/accounts with dynamic_blacklist = true
-  BlacklistRuleSettings maliciousCaller, maliciousCallee, noAnswer, callerConcurrent;
+  BlacklistRuleSettings maliciousCaller{0, kMinuteUs, kHourUs, true, false};
+  BlacklistRuleSettings maliciousCallee{0, kMinuteUs, kHourUs, true, false};
+  BlacklistRuleSettings noAnswer{0, kHourUs, kHourUs, true, false};
+  BlacklistRuleSettings callerConcurrent{0, kMinuteUs, kHourUs, true, false};
   size_t maxEntries = 100'000;
   size_t maxTrackedNumbers = 100'000;
 };

@@ -5,8 +5,8 @@
 // and the outbound registrations, the call policy, the carrier monitor —
 // then the call layer itself: the CDR recorder, the carrier requests, the
 // live-call registry and the request router, which becomes the transaction
-// layer's user. Each part gets its own settings (the *Settings functions
-// below map Config onto them). Destroyed in reverse: the router first (no
+// layer's user. Each part gets its own settings struct, as the config
+// reader filled it (app/config.h). Destroyed in reverse: the router first (no
 // more requests), then the calls, then the peers. Built, used and destroyed
 // on the worker: confined to its worker.
 #pragma once
@@ -32,12 +32,6 @@
 #include "txn/transaction_layer.h"
 
 namespace tollgate::app {
-
-call::CallSettings callSettings(const Config& c);
-auth::AuthSettings authSettings(const Config& c);
-registrar::RegistrarSettings registrarSettings(const Config& c);
-admission::PolicySettings policySettings(const Config& c);
-call::CarrierMonitorSettings carrierMonitorSettings(const Config& c);
 
 struct CallLayer {
   CallLayer(const Config& config, EventLoop& loop, txn::TransactionLayer& txns,

@@ -1,6 +1,11 @@
-// Node settings: TOML reading helpers and the [sip] [routing] [store] [cdr]
-// [log] [node] [shield] [firewall] [numbers] tables. See docs/configuration.md for what each key
-// means.
+// Node settings: TOML reading helpers and the readers of the [sip]
+// [routing] [store] [cdr] [log] [node] [auth] [registrar] [tls] [policy]
+// [blacklist] [numbers] [shield] [firewall] [api] tables, each filling the
+// settings struct of the layer that uses it (config.h). See
+// docs/configuration.md for what each key means, src/app/README.md for
+// where a new key goes. Longer than most files: every table's reader sits
+// beside the named limits it checks, so ranges and messages read alike; the
+// TOML helpers (toml_reader.h) could move to a file of their own.
 #include "app/config.h"
 
 #include <algorithm>
@@ -73,6 +78,7 @@ constexpr int64_t kMaxRuleLimit = 1000;               // VOS3000: 1-1000
 constexpr int64_t kMaxConcurrentRuleLimit = 100'000;
 constexpr int64_t kMaxRuleIntervalS = 86400;  // VOS3000: 60-86400 (tests use less)
 constexpr int64_t kMaxRuleExpireS = 30 * 86400;
+constexpr int64_t kMicrosPerSecond = 1'000'000;
 // [shield]
 constexpr size_t kMaxTrusted = 100'000;    // CIDRs; gateways come on top
 constexpr size_t kMaxSignatures = 256;     // each costs a substring search per request
@@ -109,10 +115,6 @@ constexpr int64_t kMaxApiConnections = 65'536;
 // network; a minute is already generous to a slow client.
 constexpr int64_t kMaxApiHeadSeconds = 60;
 }  // namespace
-
-std::string_view unknownSourcePolicyName(UnknownSourcePolicy p) {
-  return p == UnknownSourcePolicy::Drop ? "drop" : "403";
-}
 
 std::string ConfigError::format() const {
   std::string s = file;
@@ -462,7 +464,12 @@ bool sameListen(const transport::ListenSpec& a, const transport::ListenSpec& b) 
   return a.protocol == b.protocol && a.address == b.address;
 }
 
-void readSip(TableReader& r, SipConfig& sip) {
+// [sip]: the node's listeners and domain, and the keys of the call layer,
+// the transaction timers and the transport it configures.
+void readSip(TableReader& r, Config& c) {
+  SipConfig& sip = c.sip;
+  call::CallSettings& call = c.call;
+  transport::TransportLimits& tcp = c.transport;
   std::vector<TableReader::Item> listen;
   if (r.stringArray("listen", kMaxListeners, &listen, /*required=*/true)) {
     if (listen.empty()) {
@@ -498,60 +505,64 @@ void readSip(TableReader& r, SipConfig& sip) {
   }
   size_t policy = 0;
   if (r.choice("unknown_source", {"drop", "403"}, &policy)) {
-    sip.unknownSource = policy == 0 ? UnknownSourcePolicy::Drop : UnknownSourcePolicy::Reject403;
+    call.unknownSource =
+        policy == 0 ? call::UnknownSourcePolicy::Drop : call::UnknownSourcePolicy::Reject403;
   }
-  if (r.string("user_agent", &sip.userAgent)) {
+  if (r.string("user_agent", &call.userAgent)) {
     // It is copied into a header line of every message: no CR/LF/controls
     // (header injection), and short.
-    bool clean = std::none_of(sip.userAgent.begin(), sip.userAgent.end(), [](char c) {
-      auto u = static_cast<unsigned char>(c);
+    bool clean = std::none_of(call.userAgent.begin(), call.userAgent.end(), [](char ch) {
+      auto u = static_cast<unsigned char>(ch);
       return u < 0x20 || u == 0x7f;
     });
     if (!clean) {
       r.error("user_agent", "must not contain control characters");
-    } else if (sip.userAgent.size() > kMaxUserAgentBytes) {
+    } else if (call.userAgent.size() > kMaxUserAgentBytes) {
       r.error("user_agent", "must be at most " + std::to_string(kMaxUserAgentBytes) + " bytes");
     }
   }
-  if (r.string("advertised_address", &sip.advertisedAddress) && !sip.advertisedAddress.empty() &&
-      !validHostPort(sip.advertisedAddress)) {
+  if (r.string("advertised_address", &call.advertisedAddress) && !call.advertisedAddress.empty() &&
+      !validHostPort(call.advertisedAddress)) {
     r.error("advertised_address",
             "must be host or host:port, e.g. \"203.0.113.7:5060\" or \"[2001:db8::7]\" (got " +
-                toml_reader::quoted(sip.advertisedAddress) + ")");
+                toml_reader::quoted(call.advertisedAddress) + ")");
   }
 
-  r.duration("t1_ms", kMinT1Ms, kMaxT1Ms, &sip.t1Ms);
+  txn::TimerSettings& timers = c.timers;
+  r.duration("t1_ms", kMinT1Ms, kMaxT1Ms, &timers.t1);
   // RFC 3261 §17.1.2.2: T2 caps the doubling interval that starts at T1.
   if (const toml::node* t2 = r.take("t2_ms");
-      t2 && t2->as_integer() && t2->as_integer()->get() < sip.t1Ms.count()) {
-    r.error("t2_ms", "must be at least sip.t1_ms (" + std::to_string(sip.t1Ms.count()) + ") (got " +
-                         std::to_string(t2->as_integer()->get()) + ")");
+      t2 && t2->as_integer() && t2->as_integer()->get() < timers.t1.count()) {
+    r.error("t2_ms", "must be at least sip.t1_ms (" + std::to_string(timers.t1.count()) +
+                         ") (got " + std::to_string(t2->as_integer()->get()) + ")");
   } else {
-    r.duration("t2_ms", sip.t1Ms.count(), kMaxT2Ms, &sip.t2Ms);
+    r.duration("t2_ms", timers.t1.count(), kMaxT2Ms, &timers.t2);
   }
-  r.duration("t4_ms", kMinT4Ms, kMaxT4Ms, &sip.t4Ms);
-  r.duration("ring_timeout", kMinRingTimeoutS, kMaxRingTimeoutS, &sip.ringTimeout);
-  r.duration("tcp_idle_timeout", kMinTcpIdleS, kMaxTcpIdleS, &sip.tcpIdleTimeout);
-  r.integerAs("tcp_max_connections", 1, kMaxTcpConnections, &sip.tcpMaxConnections);
-  r.integerAs("tcp_max_connections_per_ip", 1, static_cast<int64_t>(sip.tcpMaxConnections),
-              &sip.tcpMaxConnectionsPerIp);
-  r.integerAs("tcp_reserved_percent", 0, kMaxTcpReservedPercent, &sip.tcpReservedPercent);
-  r.duration("tcp_message_timeout", 1, kMaxTcpMessageTimeoutS, &sip.tcpMessageTimeout);
-  r.duration("tls_handshake_timeout", 1, kMaxTlsHandshakeTimeoutS, &sip.tlsHandshakeTimeout);
+  r.duration("t4_ms", kMinT4Ms, kMaxT4Ms, &timers.t4);
+  r.durationIn<Seconds>("ring_timeout", kMinRingTimeoutS, kMaxRingTimeoutS, &call.ringTimeout);
+  r.durationIn<Seconds>("tcp_idle_timeout", kMinTcpIdleS, kMaxTcpIdleS, &tcp.tcpIdleTimeout);
+  r.integerAs("tcp_max_connections", 1, kMaxTcpConnections, &tcp.tcpMaxConnections);
+  r.integerAs("tcp_max_connections_per_ip", 1, static_cast<int64_t>(tcp.tcpMaxConnections),
+              &tcp.tcpMaxConnectionsPerIp);
+  r.integerAs("tcp_reserved_percent", 0, kMaxTcpReservedPercent, &tcp.tcpReservedPercent);
+  r.durationIn<Seconds>("tcp_message_timeout", 1, kMaxTcpMessageTimeoutS, &tcp.tcpMessageTimeout);
+  r.durationIn<Seconds>("tls_handshake_timeout", 1, kMaxTlsHandshakeTimeoutS,
+                        &tcp.tlsHandshakeTimeout);
   size_t idx = 0;
   if (r.choice("challenge", {"401", "407", "both"}, &idx)) {
     static constexpr admission::ChallengeMode kModes[] = {admission::ChallengeMode::Www401,
                                                           admission::ChallengeMode::Proxy407,
                                                           admission::ChallengeMode::Both};
-    sip.challenge = kModes[idx];
+    call.challenge = kModes[idx];
   }
-  if (r.choice("tcp_close", {"fin", "reset"}, &idx)) {
-    sip.tcpClose = idx == 0 ? TcpClose::Fin : TcpClose::Reset;
-  }
+  // SS_TCP_CLOSE_RESET: FIN (orderly; TIME_WAIT on our side) or RST
+  // (SO_LINGER 0; no TIME_WAIT). Both the transport's deadline closes and
+  // the router's unwanted peers use it (parseConfig sets call's).
+  if (r.choice("tcp_close", {"fin", "reset"}, &idx)) tcp.tcpCloseReset = idx == 1;
   r.finish();
 }
 
-void readAuth(TableReader& r, AuthConfig& a) {
+void readAuth(TableReader& r, auth::AuthSettings& a) {
   std::vector<TableReader::Item> algorithms;
   int line = r.lineOfKey("digest_algorithms");
   if (r.stringArray("digest_algorithms", 2, &algorithms)) {
@@ -568,24 +579,25 @@ void readAuth(TableReader& r, AuthConfig& a) {
       list.push_back(*alg);
     }
     if (ok) {
-      a.digestAlgorithms = list;
+      a.algorithms = list;
     } else {
       r.error("digest_algorithms", line,
               "must list \"MD5\" and/or \"SHA-256\", each once, in order of preference");
     }
   }
-  r.duration("nonce_lifetime", kMinNonceLifetimeS, kMaxNonceLifetimeS, &a.nonceLifetime);
+  r.durationIn<Seconds>("nonce_lifetime", kMinNonceLifetimeS, kMaxNonceLifetimeS, &a.nonceLifetime);
   r.boolean("digest_uri_host_only", &a.digestUriHostOnly);
-  r.boolean("retry_limits", &a.retryLimits);
-  r.integerAs("max_retry", 1, kMaxRetryLimit, &a.maxRetry);
-  r.integerAs("source_max_retry", 1, kMaxSourceRetryLimit, &a.sourceMaxRetry);
-  r.duration("suspend_time", kMinSuspendS, kMaxSuspendS, &a.suspendTime);
-  r.duration("max_suspend_time", a.suspendTime.count(), kMaxEscalatedSuspendS, &a.maxSuspendTime);
-  r.duration("failure_window", kMinFailureWindowS, kMaxFailureWindowS, &a.failureWindow);
+  auth::RetryLimits& l = a.limits;
+  r.boolean("retry_limits", &l.enabled);
+  r.integerAs("max_retry", 1, kMaxRetryLimit, &l.maxRetry);
+  r.integerAs("source_max_retry", 1, kMaxSourceRetryLimit, &l.sourceMaxRetry);
+  r.duration("suspend_time", kMinSuspendS, kMaxSuspendS, &l.suspendTime);
+  r.duration("max_suspend_time", l.suspendTime.count(), kMaxEscalatedSuspendS, &l.maxSuspendTime);
+  r.duration("failure_window", kMinFailureWindowS, kMaxFailureWindowS, &l.failureWindow);
   r.finish();
 }
 
-void readRegistrar(TableReader& r, RegistrarConfig& g) {
+void readRegistrar(TableReader& r, registrar::RegistrarSettings& g) {
   r.boolean("replace", &g.replace);
   r.duration("min_expires", kMinExpiresS, kMaxExpiresS, &g.minExpires);
   r.duration("default_expires", g.minExpires.count(), kMaxExpiresS, &g.defaultExpires);
@@ -602,7 +614,7 @@ void readPemPath(TableReader& r, std::string_view key, std::string* out) {
   if (!f) r.error(key, "cannot read " + toml_reader::quoted(*out) + ": " + std::strerror(errno));
 }
 
-void readTls(TableReader& r, TlsConfig& t) {
+void readTls(TableReader& r, transport::TlsSettings& t) {
   readPemPath(r, "certificate", &t.certificate);
   readPemPath(r, "private_key", &t.privateKey);
   readPemPath(r, "client_ca", &t.clientCa);
@@ -620,23 +632,26 @@ void readTls(TableReader& r, TlsConfig& t) {
   r.finish();
 }
 
-void readRouting(TableReader& r, RoutingConfig& routing) {
+// [routing]: failover (the call layer) and the carriers' keep-alive.
+void readRouting(TableReader& r, Config& c) {
+  call::CallSettings& routing = c.call;
   r.integerAs("switch_limit", kMinSwitchLimit, kMaxSwitchLimit, &routing.switchLimit);
   r.boolean("stop_after_busy", &routing.stopAfterBusy);
-  r.duration("setup_timeout", kMinSetupTimeoutS, kMaxSetupTimeoutS, &routing.setupTimeout);
+  r.durationIn<Seconds>("setup_timeout", kMinSetupTimeoutS, kMaxSetupTimeoutS,
+                        &routing.setupTimeout);
   r.integerAs("no_route_code", kMinFinalCode, kMaxFinalCode, &routing.noRouteCode);
   r.boolean("switch_until_connect", &routing.switchUntilConnect);
-  r.duration("options_check_period", 0, kMaxOptionsPeriodS, &routing.optionsCheckPeriod);
-  r.integerAs("options_failure_limit", 1, kMaxOptionsFailures, &routing.optionsFailureLimit);
+  r.durationIn<Seconds>("options_check_period", 0, kMaxOptionsPeriodS, &c.carrierMonitor.period);
+  r.integerAs("options_failure_limit", 1, kMaxOptionsFailures, &c.carrierMonitor.failureLimit);
   r.finish();
 }
 
-void readPolicy(TableReader& r, PolicyConfig& p) {
-  r.duration("max_duration", 0, kMaxCallDurationS, &p.maxDuration);
-  r.duration("duration_warning", 0, kMaxCallDurationS, &p.durationWarning);
-  if (p.maxDuration.count() > 0 && p.durationWarning >= p.maxDuration) {
-    r.error("duration_warning", "must be shorter than policy.max_duration (" +
-                                    std::to_string(p.maxDuration.count()) + ")");
+void readPolicy(TableReader& r, admission::PolicySettings& p) {
+  r.integerAs("max_duration", 0, kMaxCallDurationS, &p.maxDurationS);
+  r.integerAs("duration_warning", 0, kMaxCallDurationS, &p.durationWarningS);
+  if (p.maxDurationS > 0 && p.durationWarningS >= p.maxDurationS) {
+    r.error("duration_warning",
+            "must be shorter than policy.max_duration (" + std::to_string(p.maxDurationS) + ")");
   }
   r.integerAs("concurrent_limit_code", kMinFinalCode, kMaxFinalCode, &p.concurrentLimitCode);
   r.integerAs("blocked_code", kMinFinalCode, kMaxFinalCode, &p.blockedCode);
@@ -662,22 +677,28 @@ void readNumbers(TableReader& r, admission::NumberSettings& n) {
   r.finish();
 }
 
-void readBlacklist(TableReader& r, BlacklistConfig& b) {
+void readBlacklist(TableReader& r, admission::DynamicBlacklistSettings& b) {
   size_t mode = 0;
   if (r.choice("run_mode", {"global", "per_gateway"}, &mode)) b.perGateway = mode == 1;
   r.integerAs("max_entries", 1, kMaxBlacklistEntries, &b.maxEntries);
   r.integerAs("max_tracked_numbers", 1, kMaxBlacklistEntries, &b.maxTrackedNumbers);
-  auto rule = [&](const std::string& prefix, BlacklistRuleConfig& c, bool windowed,
+  // The rules keep wall-clock microseconds (dynamic_blacklist.h).
+  auto rule = [&](const std::string& prefix, admission::BlacklistRuleSettings& c, bool windowed,
                   const char* windowKey, int64_t maxLimit) {
     r.integerAs(prefix + "_limit", 0, maxLimit, &c.limit);
-    if (windowed) r.duration(prefix + "_" + windowKey, 1, kMaxRuleIntervalS, &c.interval);
-    r.duration(prefix + "_expire", 1, kMaxRuleExpireS, &c.expire);
+    int64_t seconds = 0;
+    if (windowed && r.integer(prefix + "_" + windowKey, 1, kMaxRuleIntervalS, &seconds)) {
+      c.intervalUs = seconds * kMicrosPerSecond;
+    }
+    if (r.integer(prefix + "_expire", 1, kMaxRuleExpireS, &seconds)) {
+      c.expireUs = seconds * kMicrosPerSecond;
+    }
     size_t m = 0;
     if (r.choice(prefix + "_mode", {"enforce", "count-only"}, &m)) c.enforce = m == 0;
     r.boolean(prefix + "_cut_calls", &c.cutCalls);
   };
-  rule("caller_malicious", b.callerMalicious, true, "interval", kMaxRuleLimit);
-  rule("callee_malicious", b.calleeMalicious, true, "interval", kMaxRuleLimit);
+  rule("caller_malicious", b.maliciousCaller, true, "interval", kMaxRuleLimit);
+  rule("callee_malicious", b.maliciousCallee, true, "interval", kMaxRuleLimit);
   rule("no_answer", b.noAnswer, true, "period", kMaxRuleLimit);
   rule("caller_concurrent", b.callerConcurrent, false, "", kMaxConcurrentRuleLimit);
   r.finish();
@@ -695,10 +716,11 @@ void readStore(TableReader& r, StoreConfig& store) {
   r.finish();
 }
 
-void readCdr(TableReader& r, CdrConfig& cdr) {
-  r.boolean("illegal_calls", &cdr.illegalCalls);
-  r.number("illegal_rate", 0, kMaxIllegalRate, &cdr.illegalRate);
-  r.integerAs("illegal_burst", 1, kMaxIllegalBurst, &cdr.illegalBurst);
+// [cdr]: the call layer's CDRs of refused strangers.
+void readCdr(TableReader& r, call::CallSettings& cdr) {
+  r.boolean("illegal_calls", &cdr.illegalCallCdrs);
+  r.number("illegal_rate", 0, kMaxIllegalRate, &cdr.illegalCdrRate);
+  r.integerAs("illegal_burst", 1, kMaxIllegalBurst, &cdr.illegalCdrBurst);
   r.finish();
 }
 
@@ -983,6 +1005,15 @@ void readApi(TableReader& r, ApiConfig& api) {
   r.finish();
 }
 
+// The values two layers share, read once and handed to each here.
+void shareValues(Config& c) {
+  c.auth.realm = c.sip.domain;
+  c.registrar.userAgent = c.call.userAgent;
+  c.carrierMonitor.userAgent = c.call.userAgent;
+  c.call.tcpCloseReset = c.transport.tcpCloseReset;
+  c.call.numbers = c.numbers;
+}
+
 }  // namespace
 
 Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName) {
@@ -1006,10 +1037,10 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
     TableReader r(table, std::string(name), table ? toml_reader::lineOf(*table, 1) : 1, errors);
     read(r);
   };
-  section("sip", [&](TableReader& r) { readSip(r, config.sip); });
-  section("routing", [&](TableReader& r) { readRouting(r, config.routing); });
+  section("sip", [&](TableReader& r) { readSip(r, config); });
+  section("routing", [&](TableReader& r) { readRouting(r, config); });
   section("store", [&](TableReader& r) { readStore(r, config.store); });
-  section("cdr", [&](TableReader& r) { readCdr(r, config.cdr); });
+  section("cdr", [&](TableReader& r) { readCdr(r, config.call); });
   section("log", [&](TableReader& r) { readLog(r, config.log); });
   section("node", [&](TableReader& r) { readNode(r, config.node); });
   section("auth", [&](TableReader& r) { readAuth(r, config.auth); });
@@ -1031,7 +1062,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
     }
   }
   section("policy", [&](TableReader& r) { readPolicy(r, config.policy); });
-  section("blacklist", [&](TableReader& r) { readBlacklist(r, config.blacklist); });
+  section("blacklist", [&](TableReader& r) { readBlacklist(r, config.policy.blacklist); });
   section("numbers", [&](TableReader& r) { readNumbers(r, config.numbers); });
   section("shield", [&](TableReader& r) { readShield(r, config.shield); });
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
@@ -1047,6 +1078,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   top.finish();
 
   if (!errors.empty()) return Err{errors.first()};
+  shareValues(config);
   return config;
 }
 

@@ -1,11 +1,13 @@
 // Node settings: the one TOML file a tollgate node starts from (listen
-// addresses, SIP timers, failover rules, store path, CDR and log settings).
-// Policy (gateways, limits, lists) is not here: it lives in the store, see
-// provisioning_file.h. Every key is documented in docs/configuration.md and
+// addresses, SIP timers, failover rules, store path, CDR and log settings),
+// read into the settings structs the layers own (call::CallSettings,
+// auth::AuthSettings, ...) and the app's own (store, log, node, firewall,
+// api). Policy (gateways, limits, lists) is not here: it lives in the store,
+// see provisioning_file.h. Every key is documented in docs/configuration.md and
 // shown with its default in examples/tollgate.toml. Loading checks every key's
 // type and range, rejects unknown keys and tables (a typo must never silently
 // fall back to a default), and names file, line and dotted key in the error.
-// Plain values: externally synchronized.
+// Plain values, externally synchronized: read-only once loaded.
 #pragma once
 
 #include <chrono>
@@ -14,136 +16,38 @@
 #include <string_view>
 #include <vector>
 
+#include "admission/call_policy.h"
 #include "admission/number_form.h"
-#include "admission/provisioning.h"
-#include "auth/digest.h"
+#include "auth/authenticator.h"
+#include "call/carrier_monitor.h"
+#include "call/settings.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/result.h"
 #include "mgmt/api_limits.h"
+#include "registrar/registrar.h"
 #include "shield/shield_config.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
+#include "txn/transaction_layer.h"
 
 namespace tollgate::app {
 
 using Seconds = std::chrono::seconds;
 
-// What to do with a request from a source that matches no mapping gateway.
-// VOS3000 SS_REPLY_UNAUTHORIZED: silence gives scanners nothing to learn.
-enum class UnknownSourcePolicy { Drop, Reject403 };
-std::string_view unknownSourcePolicyName(UnknownSourcePolicy p);  // "drop", "403"
-
-// How a TCP/TLS connection of an unwanted peer (unknown source, suspended)
-// is closed: FIN (orderly; TIME_WAIT on our side) or RST (SO_LINGER 0; no
-// TIME_WAIT). VOS3000 SS_TCP_CLOSE_RESET.
-enum class TcpClose { Fin, Reset };
-
+// The node-wide part of [sip]: where the node listens and its SIP domain
+// (the provisioning snapshot's domain; the reader also makes it the digest
+// realm, auth::AuthSettings::realm). The other [sip] keys fill the settings
+// of the layer that uses them (see Config).
 struct SipConfig {
   std::vector<transport::ListenSpec> listen;  // required, >= 1, no duplicates
-  std::string domain = "tollgate.local";      // our SIP domain; later the digest realm
-  UnknownSourcePolicy unknownSource = UnknownSourcePolicy::Drop;
-  std::string userAgent = "tollgate";  // Server/User-Agent value; "" = send none
-  std::string advertisedAddress;       // host[:port] for Via/Contact (NAT); "" = listen address
-  Millis t1Ms{500};                    // RFC 3261 §17.1.1.1 T1
-  Millis t2Ms{4000};                   // RFC 3261 §17.1.2.2 T2
-  Millis t4Ms{5000};                   // RFC 3261 §17.1.2.2 T4
-  Seconds ringTimeout{120};            // no answer this long -> no_answer
-  Seconds tcpIdleTimeout{300};         // no bytes either way -> close
-  size_t tcpMaxConnections = 4096;
-  size_t tcpMaxConnectionsPerIp = 64;
-  unsigned tcpReservedPercent = 25;  // of the table, never for untrusted sources
-  Seconds tcpMessageTimeout{5};      // first byte of a message -> whole message
-  Seconds tlsHandshakeTimeout{5};    // inbound TLS: accept -> handshake done
-  // Digest challenge type (SS_AUTHCHALLENGEMODE); a gateway may override it.
-  admission::ChallengeMode challenge = admission::ChallengeMode::Proxy407;
-  TcpClose tcpClose = TcpClose::Fin;  // SS_TCP_CLOSE_RESET
-};
-
-// Digest authentication of password gateways and its retry limits.
-struct AuthConfig {
-  // Challenges offered, one header each, in this order.
-  std::vector<auth::Algorithm> digestAlgorithms = {auth::Algorithm::Md5, auth::Algorithm::Sha256};
-  Seconds nonceLifetime{300};
-  bool digestUriHostOnly = true;  // accept SIPp's uri=sip:host:port (auth/digest_uri.h)
-  bool retryLimits = true;
-  int maxRetry = 6;          // SS_AUTHENTICATION_MAX_RETRY, per (username, source)
-  int sourceMaxRetry = 30;   // per source, any username
-  Seconds suspendTime{180};  // SS_AUTHENTICATION_FAILED_SUSPEND
-  Seconds maxSuspendTime{3600};
-  Seconds failureWindow{600};
-};
-
-// The registrar of dynamic mapping gateways (register = true).
-struct RegistrarConfig {
-  bool replace = true;            // SS_ENDPOINT_REGISTER_REPLACE
-  Seconds defaultExpires{3600};   // SS_ENDPOINT_EXPIRE
-  Seconds minExpires{60};         // shorter -> 423 with Min-Expires
-  Seconds maxExpires{7200};       // longer -> clamped
-  Seconds keepaliveInterval{60};  // SS_ENDPOINTTIMETOLIVE; 0 = no probing
-};
-
-// SIP over TLS: our certificate, and client certificates.
-struct TlsConfig {
-  std::string certificate;  // PEM chain; required for tls: listeners
-  std::string privateKey;   // PEM
-  std::string clientCa;     // PEM CAs for client certificates; "" = none asked for
-  std::string minVersion = "1.2";
-  std::string carrierCa;  // PEM CAs for carriers' certificates; "" = the system's
-  bool verifyCarriers = true;
-};
-
-struct RoutingConfig {
-  int switchLimit = 3;        // routing gateways tried per call (SS_GATEWAY_SWITCH_LIMIT)
-  bool stopAfterBusy = true;  // 486/600 ends failover (SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY)
-  Seconds setupTimeout{5};    // no response at all from a carrier -> next gateway
-  int noRouteCode = 404;      // final response when no routing gateway matches
-  bool switchUntilConnect =
-      false;  // failover after a carrier rang (SS_GATEWAY_SWITCH_UNTIL_CONNECT)
-  Seconds optionsCheckPeriod{
-      0};                       // carrier OPTIONS keep-alive (SS_SIP_OPTIONS_CHECK_PERIOD); 0 = off
-  int optionsFailureLimit = 2;  // unanswered keep-alives in a row -> out of routing
-};
-
-// Call policy settings (issue 5). Per-gateway limits are provisioning.
-struct PolicyConfig {
-  Seconds maxDuration{0};      // answered calls end after this (SS_MAXCALLDURATION); 0 = none
-  Seconds durationWarning{0};  // warning before that (SS_CALLREMINTIME); 0 = none
-  int concurrentLimitCode = 503;
-  int blockedCode = 403;  // number lists and dynamic blacklist
-  int fraudCode = 403;
-  Seconds counterSaveInterval{10};  // policy counters saved to the store this often
-};
-
-// One automatic rule of the dynamic blacklist.
-struct BlacklistRuleConfig {
-  int limit = 0;         // 0 = off
-  Seconds interval{60};  // the window (no_answer: period); unused by caller_concurrent
-  Seconds expire{3600};
-  bool enforce = true;  // mode "enforce" | "count-only"
-  bool cutCalls = false;
-};
-
-// The dynamic blacklist (SS_BLACK_LIST_*).
-struct BlacklistConfig {
-  bool perGateway = false;  // run_mode "global" | "per_gateway" (SS_BLACK_LIST_DYNAMIC_RUN_MODE)
-  size_t maxEntries = 100'000;
-  size_t maxTrackedNumbers = 100'000;
-  BlacklistRuleConfig callerMalicious;
-  BlacklistRuleConfig calleeMalicious;
-  BlacklistRuleConfig noAnswer{0, Seconds{3600}, Seconds{3600}, true, false};
-  BlacklistRuleConfig callerConcurrent;
+  std::string domain = "tollgate.local";      // our SIP domain; the digest realm
 };
 
 struct StoreConfig {
   std::string path;                 // required; SQLite file, relative to the cwd
   Millis provisioningPollMs{1000};  // how often the node looks for store changes
-};
-
-struct CdrConfig {
-  bool illegalCalls = true;  // CDRs for unknown sources (SERVER_BILLING_RECORD_ILLEGAL_CALL)
-  double illegalRate = 20;   // token bucket: CDRs per second for those
-  int illegalBurst = 100;    // token bucket depth
 };
 
 struct LogConfig {
@@ -186,25 +90,39 @@ struct ApiConfig {
   mgmt::ApiConnectionLimits limits;
 };
 
+// Each section fills the settings struct of the layer that uses it; the
+// TOML units (seconds, milliseconds) are converted where a layer keeps
+// another unit. Values two layers share are set once by the reader after
+// every section is read: sip.domain -> auth.realm; sip.user_agent ->
+// call, registrar, carrierMonitor; sip.tcp_close -> call, transport;
+// [numbers] -> call.numbers. src/app/README.md says where a new key goes.
 struct Config {
-  SipConfig sip;
-  RoutingConfig routing;
-  StoreConfig store;
-  CdrConfig cdr;
-  LogConfig log;
-  NodeConfig node;
-  PolicyConfig policy;
-  BlacklistConfig blacklist;
-  shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  SipConfig sip;  // [sip] listen, domain
+  // [sip] unknown_source, user_agent, advertised_address, ring_timeout,
+  // challenge, tcp_close; [routing] switch_limit, stop_after_busy,
+  // setup_timeout, no_route_code, switch_until_connect; [cdr].
+  call::CallSettings call;
+  call::CarrierMonitorSettings
+      carrierMonitor;         // [routing] options_check_period, options_failure_limit
+  txn::TimerSettings timers;  // [sip] t1_ms, t2_ms, t4_ms
+  // [sip] tcp_idle_timeout, tcp_max_connections, tcp_max_connections_per_ip,
+  // tcp_reserved_percent, tcp_message_timeout, tls_handshake_timeout,
+  // tcp_close; the other limits keep the transport's defaults.
+  transport::TransportLimits transport;
+  transport::TlsSettings tls;              // [tls]
+  auth::AuthSettings auth;                 // [auth]
+  registrar::RegistrarSettings registrar;  // [registrar]
+  admission::PolicySettings policy;        // [policy]; policy.blacklist: [blacklist]
   // [numbers]: the canonical form of calling and called numbers, see
   // admission/number_form.h.
   admission::NumberSettings numbers;
+  shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  StoreConfig store;
+  LogConfig log;
+  NodeConfig node;
   FirewallConfig firewall;
   ApiConfig api;
   std::string sourcePath;  // file (or source name) it was parsed from
-  AuthConfig auth;
-  RegistrarConfig registrar;
-  TlsConfig tls;
 };
 
 // One problem in a TOML file. line is 1-based; 0 when there is no line (the

@@ -67,44 +67,44 @@ TEST(ConfigTest, EveryOptionalKeyHasItsDefault) {
   EXPECT_EQ(c.sip.listen[0].protocol, transport::Protocol::Udp);
   EXPECT_EQ(c.sip.listen[0].address.toString(), "127.0.0.1:5060");
   EXPECT_EQ(c.sip.domain, "tollgate.local");
-  EXPECT_EQ(c.sip.unknownSource, UnknownSourcePolicy::Drop);
-  EXPECT_EQ(c.sip.userAgent, "tollgate");
-  EXPECT_EQ(c.sip.advertisedAddress, "");
-  EXPECT_EQ(c.sip.t1Ms, 500ms);
-  EXPECT_EQ(c.sip.t2Ms, 4000ms);
-  EXPECT_EQ(c.sip.t4Ms, 5000ms);
-  EXPECT_EQ(c.sip.ringTimeout, 120s);
-  EXPECT_EQ(c.sip.tcpIdleTimeout, 300s);
-  EXPECT_EQ(c.sip.tcpMaxConnections, 4096u);
-  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 64u);
-  EXPECT_EQ(c.sip.tcpReservedPercent, 25u);
-  EXPECT_EQ(c.sip.tcpMessageTimeout, 5s);
-  EXPECT_EQ(c.sip.tlsHandshakeTimeout, 5s);
-  EXPECT_EQ(c.routing.switchLimit, 3);
-  EXPECT_TRUE(c.routing.stopAfterBusy);
-  EXPECT_EQ(c.routing.setupTimeout, 5s);
-  EXPECT_EQ(c.routing.noRouteCode, 404);
+  EXPECT_EQ(c.call.unknownSource, call::UnknownSourcePolicy::Drop);
+  EXPECT_EQ(c.call.userAgent, "tollgate");
+  EXPECT_EQ(c.call.advertisedAddress, "");
+  EXPECT_EQ(c.timers.t1, 500ms);
+  EXPECT_EQ(c.timers.t2, 4000ms);
+  EXPECT_EQ(c.timers.t4, 5000ms);
+  EXPECT_EQ(c.call.ringTimeout, 120s);
+  EXPECT_EQ(c.transport.tcpIdleTimeout, 300s);
+  EXPECT_EQ(c.transport.tcpMaxConnections, 4096u);
+  EXPECT_EQ(c.transport.tcpMaxConnectionsPerIp, 64u);
+  EXPECT_EQ(c.transport.tcpReservedPercent, 25u);
+  EXPECT_EQ(c.transport.tcpMessageTimeout, 5s);
+  EXPECT_EQ(c.transport.tlsHandshakeTimeout, 5s);
+  EXPECT_EQ(c.call.switchLimit, 3);
+  EXPECT_TRUE(c.call.stopAfterBusy);
+  EXPECT_EQ(c.call.setupTimeout, 5s);
+  EXPECT_EQ(c.call.noRouteCode, 404);
   EXPECT_EQ(c.store.path, "x.db");
   EXPECT_EQ(c.store.provisioningPollMs, 1000ms);
-  EXPECT_TRUE(c.cdr.illegalCalls);
-  EXPECT_DOUBLE_EQ(c.cdr.illegalRate, 20.0);
-  EXPECT_EQ(c.cdr.illegalBurst, 100);
+  EXPECT_TRUE(c.call.illegalCallCdrs);
+  EXPECT_DOUBLE_EQ(c.call.illegalCdrRate, 20.0);
+  EXPECT_EQ(c.call.illegalCdrBurst, 100);
   EXPECT_EQ(c.log.level, log::Level::Info);
   EXPECT_EQ(c.log.format, log::Format::Logfmt);
   EXPECT_EQ(c.node.drainTimeout, 30s);
   EXPECT_EQ(c.sourcePath, "t.toml");
-  EXPECT_EQ(c.sip.challenge, admission::ChallengeMode::Proxy407);
-  EXPECT_EQ(c.sip.tcpClose, TcpClose::Fin);
-  EXPECT_EQ(c.auth.digestAlgorithms,
+  EXPECT_EQ(c.call.challenge, admission::ChallengeMode::Proxy407);
+  EXPECT_FALSE(c.transport.tcpCloseReset);  // "fin"
+  EXPECT_EQ(c.auth.algorithms,
             (std::vector<auth::Algorithm>{auth::Algorithm::Md5, auth::Algorithm::Sha256}));
   EXPECT_EQ(c.auth.nonceLifetime, 300s);
-  EXPECT_TRUE(c.auth.retryLimits);
+  EXPECT_TRUE(c.auth.limits.enabled);
   EXPECT_TRUE(c.auth.digestUriHostOnly);
-  EXPECT_EQ(c.auth.maxRetry, 6);
-  EXPECT_EQ(c.auth.sourceMaxRetry, 30);
-  EXPECT_EQ(c.auth.suspendTime, 180s);
-  EXPECT_EQ(c.auth.maxSuspendTime, 3600s);
-  EXPECT_EQ(c.auth.failureWindow, 600s);
+  EXPECT_EQ(c.auth.limits.maxRetry, 6u);
+  EXPECT_EQ(c.auth.limits.sourceMaxRetry, 30u);
+  EXPECT_EQ(c.auth.limits.suspendTime, 180s);
+  EXPECT_EQ(c.auth.limits.maxSuspendTime, 3600s);
+  EXPECT_EQ(c.auth.limits.failureWindow, 600s);
   EXPECT_TRUE(c.registrar.replace);
   EXPECT_EQ(c.registrar.defaultExpires, 3600s);
   EXPECT_EQ(c.registrar.minExpires, 60s);
@@ -160,28 +160,28 @@ drain_timeout = 0
   EXPECT_EQ(c.sip.listen[1].protocol, transport::Protocol::Tcp);
   EXPECT_EQ(c.sip.listen[1].address.port(), 5061);
   EXPECT_EQ(c.sip.domain, "sip.example.net");
-  EXPECT_EQ(c.sip.unknownSource, UnknownSourcePolicy::Reject403);
-  EXPECT_EQ(c.sip.userAgent, "");
-  EXPECT_EQ(c.sip.advertisedAddress, "203.0.113.7:5062");
-  EXPECT_EQ(c.sip.t1Ms, 250ms);
-  EXPECT_EQ(c.sip.t2Ms, 2000ms);
-  EXPECT_EQ(c.sip.t4Ms, 3000ms);
-  EXPECT_EQ(c.sip.ringTimeout, 60s);
-  EXPECT_EQ(c.sip.tcpIdleTimeout, 30s);
-  EXPECT_EQ(c.sip.tcpMaxConnections, 100u);
-  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
-  EXPECT_EQ(c.sip.tcpReservedPercent, 40u);
-  EXPECT_EQ(c.sip.tcpMessageTimeout, 8s);
-  EXPECT_EQ(c.sip.tlsHandshakeTimeout, 3s);
-  EXPECT_EQ(c.routing.switchLimit, 5);
-  EXPECT_FALSE(c.routing.stopAfterBusy);
-  EXPECT_EQ(c.routing.setupTimeout, 8s);
-  EXPECT_EQ(c.routing.noRouteCode, 503);
+  EXPECT_EQ(c.call.unknownSource, call::UnknownSourcePolicy::Reject403);
+  EXPECT_EQ(c.call.userAgent, "");
+  EXPECT_EQ(c.call.advertisedAddress, "203.0.113.7:5062");
+  EXPECT_EQ(c.timers.t1, 250ms);
+  EXPECT_EQ(c.timers.t2, 2000ms);
+  EXPECT_EQ(c.timers.t4, 3000ms);
+  EXPECT_EQ(c.call.ringTimeout, 60s);
+  EXPECT_EQ(c.transport.tcpIdleTimeout, 30s);
+  EXPECT_EQ(c.transport.tcpMaxConnections, 100u);
+  EXPECT_EQ(c.transport.tcpMaxConnectionsPerIp, 10u);
+  EXPECT_EQ(c.transport.tcpReservedPercent, 40u);
+  EXPECT_EQ(c.transport.tcpMessageTimeout, 8s);
+  EXPECT_EQ(c.transport.tlsHandshakeTimeout, 3s);
+  EXPECT_EQ(c.call.switchLimit, 5);
+  EXPECT_FALSE(c.call.stopAfterBusy);
+  EXPECT_EQ(c.call.setupTimeout, 8s);
+  EXPECT_EQ(c.call.noRouteCode, 503);
   EXPECT_EQ(c.store.path, "/var/lib/tollgate/t.db");
   EXPECT_EQ(c.store.provisioningPollMs, 250ms);
-  EXPECT_FALSE(c.cdr.illegalCalls);
-  EXPECT_DOUBLE_EQ(c.cdr.illegalRate, 0.5);
-  EXPECT_EQ(c.cdr.illegalBurst, 7);
+  EXPECT_FALSE(c.call.illegalCallCdrs);
+  EXPECT_DOUBLE_EQ(c.call.illegalCdrRate, 0.5);
+  EXPECT_EQ(c.call.illegalCdrBurst, 7);
   EXPECT_EQ(c.log.level, log::Level::Debug);
   EXPECT_EQ(c.log.format, log::Format::Json);
   EXPECT_EQ(c.node.drainTimeout, 0s);
@@ -200,41 +200,41 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   // The example shows the defaults: it must agree with the code.
   Config d = parseOk(kMinimal);
   EXPECT_EQ(c.sip.domain, d.sip.domain);
-  EXPECT_EQ(c.sip.unknownSource, d.sip.unknownSource);
-  EXPECT_EQ(c.sip.userAgent, d.sip.userAgent);
-  EXPECT_EQ(c.sip.advertisedAddress, d.sip.advertisedAddress);
-  EXPECT_EQ(c.sip.t1Ms, d.sip.t1Ms);
-  EXPECT_EQ(c.sip.t2Ms, d.sip.t2Ms);
-  EXPECT_EQ(c.sip.t4Ms, d.sip.t4Ms);
-  EXPECT_EQ(c.sip.ringTimeout, d.sip.ringTimeout);
-  EXPECT_EQ(c.sip.tcpIdleTimeout, d.sip.tcpIdleTimeout);
-  EXPECT_EQ(c.sip.tcpMaxConnections, d.sip.tcpMaxConnections);
-  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, d.sip.tcpMaxConnectionsPerIp);
-  EXPECT_EQ(c.sip.tcpReservedPercent, d.sip.tcpReservedPercent);
-  EXPECT_EQ(c.sip.tcpMessageTimeout, d.sip.tcpMessageTimeout);
-  EXPECT_EQ(c.sip.tlsHandshakeTimeout, d.sip.tlsHandshakeTimeout);
-  EXPECT_EQ(c.routing.switchLimit, d.routing.switchLimit);
-  EXPECT_EQ(c.routing.stopAfterBusy, d.routing.stopAfterBusy);
-  EXPECT_EQ(c.routing.setupTimeout, d.routing.setupTimeout);
-  EXPECT_EQ(c.routing.noRouteCode, d.routing.noRouteCode);
+  EXPECT_EQ(c.call.unknownSource, d.call.unknownSource);
+  EXPECT_EQ(c.call.userAgent, d.call.userAgent);
+  EXPECT_EQ(c.call.advertisedAddress, d.call.advertisedAddress);
+  EXPECT_EQ(c.timers.t1, d.timers.t1);
+  EXPECT_EQ(c.timers.t2, d.timers.t2);
+  EXPECT_EQ(c.timers.t4, d.timers.t4);
+  EXPECT_EQ(c.call.ringTimeout, d.call.ringTimeout);
+  EXPECT_EQ(c.transport.tcpIdleTimeout, d.transport.tcpIdleTimeout);
+  EXPECT_EQ(c.transport.tcpMaxConnections, d.transport.tcpMaxConnections);
+  EXPECT_EQ(c.transport.tcpMaxConnectionsPerIp, d.transport.tcpMaxConnectionsPerIp);
+  EXPECT_EQ(c.transport.tcpReservedPercent, d.transport.tcpReservedPercent);
+  EXPECT_EQ(c.transport.tcpMessageTimeout, d.transport.tcpMessageTimeout);
+  EXPECT_EQ(c.transport.tlsHandshakeTimeout, d.transport.tlsHandshakeTimeout);
+  EXPECT_EQ(c.call.switchLimit, d.call.switchLimit);
+  EXPECT_EQ(c.call.stopAfterBusy, d.call.stopAfterBusy);
+  EXPECT_EQ(c.call.setupTimeout, d.call.setupTimeout);
+  EXPECT_EQ(c.call.noRouteCode, d.call.noRouteCode);
   EXPECT_EQ(c.store.provisioningPollMs, d.store.provisioningPollMs);
-  EXPECT_EQ(c.cdr.illegalCalls, d.cdr.illegalCalls);
-  EXPECT_EQ(c.cdr.illegalRate, d.cdr.illegalRate);
-  EXPECT_EQ(c.cdr.illegalBurst, d.cdr.illegalBurst);
+  EXPECT_EQ(c.call.illegalCallCdrs, d.call.illegalCallCdrs);
+  EXPECT_EQ(c.call.illegalCdrRate, d.call.illegalCdrRate);
+  EXPECT_EQ(c.call.illegalCdrBurst, d.call.illegalCdrBurst);
   EXPECT_EQ(c.log.level, d.log.level);
   EXPECT_EQ(c.log.format, d.log.format);
   EXPECT_EQ(c.node.drainTimeout, d.node.drainTimeout);
-  EXPECT_EQ(c.sip.challenge, d.sip.challenge);
-  EXPECT_EQ(c.sip.tcpClose, d.sip.tcpClose);
-  EXPECT_EQ(c.auth.digestAlgorithms, d.auth.digestAlgorithms);
+  EXPECT_EQ(c.call.challenge, d.call.challenge);
+  EXPECT_EQ(c.transport.tcpCloseReset, d.transport.tcpCloseReset);
+  EXPECT_EQ(c.auth.algorithms, d.auth.algorithms);
   EXPECT_EQ(c.auth.nonceLifetime, d.auth.nonceLifetime);
-  EXPECT_EQ(c.auth.retryLimits, d.auth.retryLimits);
+  EXPECT_EQ(c.auth.limits.enabled, d.auth.limits.enabled);
   EXPECT_EQ(c.auth.digestUriHostOnly, d.auth.digestUriHostOnly);
-  EXPECT_EQ(c.auth.maxRetry, d.auth.maxRetry);
-  EXPECT_EQ(c.auth.sourceMaxRetry, d.auth.sourceMaxRetry);
-  EXPECT_EQ(c.auth.suspendTime, d.auth.suspendTime);
-  EXPECT_EQ(c.auth.maxSuspendTime, d.auth.maxSuspendTime);
-  EXPECT_EQ(c.auth.failureWindow, d.auth.failureWindow);
+  EXPECT_EQ(c.auth.limits.maxRetry, d.auth.limits.maxRetry);
+  EXPECT_EQ(c.auth.limits.sourceMaxRetry, d.auth.limits.sourceMaxRetry);
+  EXPECT_EQ(c.auth.limits.suspendTime, d.auth.limits.suspendTime);
+  EXPECT_EQ(c.auth.limits.maxSuspendTime, d.auth.limits.maxSuspendTime);
+  EXPECT_EQ(c.auth.limits.failureWindow, d.auth.limits.failureWindow);
   EXPECT_EQ(c.registrar.replace, d.registrar.replace);
   EXPECT_EQ(c.registrar.defaultExpires, d.registrar.defaultExpires);
   EXPECT_EQ(c.registrar.minExpires, d.registrar.minExpires);
@@ -246,28 +246,29 @@ TEST(ConfigTest, ParsesTheShippedExample) {
   EXPECT_EQ(c.tls.minVersion, d.tls.minVersion);
   EXPECT_EQ(c.tls.carrierCa, d.tls.carrierCa);
   EXPECT_EQ(c.tls.verifyCarriers, d.tls.verifyCarriers);
-  EXPECT_EQ(c.routing.switchUntilConnect, d.routing.switchUntilConnect);
-  EXPECT_EQ(c.routing.optionsCheckPeriod, d.routing.optionsCheckPeriod);
-  EXPECT_EQ(c.routing.optionsFailureLimit, d.routing.optionsFailureLimit);
-  EXPECT_EQ(c.policy.maxDuration, d.policy.maxDuration);
-  EXPECT_EQ(c.policy.durationWarning, d.policy.durationWarning);
+  EXPECT_EQ(c.call.switchUntilConnect, d.call.switchUntilConnect);
+  EXPECT_EQ(c.carrierMonitor.period, d.carrierMonitor.period);
+  EXPECT_EQ(c.carrierMonitor.failureLimit, d.carrierMonitor.failureLimit);
+  EXPECT_EQ(c.policy.maxDurationS, d.policy.maxDurationS);
+  EXPECT_EQ(c.policy.durationWarningS, d.policy.durationWarningS);
   EXPECT_EQ(c.policy.concurrentLimitCode, d.policy.concurrentLimitCode);
   EXPECT_EQ(c.policy.blockedCode, d.policy.blockedCode);
   EXPECT_EQ(c.policy.fraudCode, d.policy.fraudCode);
   EXPECT_EQ(c.policy.counterSaveInterval, d.policy.counterSaveInterval);
-  EXPECT_EQ(c.blacklist.perGateway, d.blacklist.perGateway);
-  EXPECT_EQ(c.blacklist.maxEntries, d.blacklist.maxEntries);
-  EXPECT_EQ(c.blacklist.maxTrackedNumbers, d.blacklist.maxTrackedNumbers);
+  EXPECT_EQ(c.policy.blacklist.perGateway, d.policy.blacklist.perGateway);
+  EXPECT_EQ(c.policy.blacklist.maxEntries, d.policy.blacklist.maxEntries);
+  EXPECT_EQ(c.policy.blacklist.maxTrackedNumbers, d.policy.blacklist.maxTrackedNumbers);
   EXPECT_EQ(c.numbers.form, d.numbers.form);
   EXPECT_EQ(c.numbers.internationalPrefix, d.numbers.internationalPrefix);
   EXPECT_EQ(c.numbers.invalidCode, d.numbers.invalidCode);
-  for (auto [a, b] : {std::pair{&c.blacklist.callerMalicious, &d.blacklist.callerMalicious},
-                      std::pair{&c.blacklist.calleeMalicious, &d.blacklist.calleeMalicious},
-                      std::pair{&c.blacklist.noAnswer, &d.blacklist.noAnswer},
-                      std::pair{&c.blacklist.callerConcurrent, &d.blacklist.callerConcurrent}}) {
+  for (auto [a, b] :
+       {std::pair{&c.policy.blacklist.maliciousCaller, &d.policy.blacklist.maliciousCaller},
+        std::pair{&c.policy.blacklist.maliciousCallee, &d.policy.blacklist.maliciousCallee},
+        std::pair{&c.policy.blacklist.noAnswer, &d.policy.blacklist.noAnswer},
+        std::pair{&c.policy.blacklist.callerConcurrent, &d.policy.blacklist.callerConcurrent}}) {
     EXPECT_EQ(a->limit, b->limit);
-    EXPECT_EQ(a->interval, b->interval);
-    EXPECT_EQ(a->expire, b->expire);
+    EXPECT_EQ(a->intervalUs, b->intervalUs);
+    EXPECT_EQ(a->expireUs, b->expireUs);
     EXPECT_EQ(a->enforce, b->enforce);
     EXPECT_EQ(a->cutCalls, b->cutCalls);
   }
@@ -342,23 +343,23 @@ caller_concurrent_expire = 30
                        "t.toml");
   ASSERT_TRUE(r.ok()) << r.error().format();
   const Config& c = r.value();
-  EXPECT_TRUE(c.routing.switchUntilConnect);
-  EXPECT_EQ(c.routing.optionsCheckPeriod, 5s);
-  EXPECT_EQ(c.routing.optionsFailureLimit, 1);
-  EXPECT_EQ(c.policy.maxDuration, 3600s);
-  EXPECT_EQ(c.policy.durationWarning, 60s);
+  EXPECT_TRUE(c.call.switchUntilConnect);
+  EXPECT_EQ(c.carrierMonitor.period, 5s);
+  EXPECT_EQ(c.carrierMonitor.failureLimit, 1);
+  EXPECT_EQ(c.policy.maxDurationS, 3600);  // seconds
+  EXPECT_EQ(c.policy.durationWarningS, 60);
   EXPECT_EQ(c.policy.concurrentLimitCode, 486);
   EXPECT_EQ(c.policy.blockedCode, 603);
   EXPECT_EQ(c.policy.counterSaveInterval, 30s);
-  EXPECT_TRUE(c.blacklist.perGateway);
-  EXPECT_EQ(c.blacklist.callerMalicious.limit, 10);
-  EXPECT_EQ(c.blacklist.callerMalicious.interval, 5s);
-  EXPECT_FALSE(c.blacklist.callerMalicious.enforce);
-  EXPECT_EQ(c.blacklist.noAnswer.limit, 3);
-  EXPECT_EQ(c.blacklist.noAnswer.interval, 20s);
-  EXPECT_TRUE(c.blacklist.noAnswer.cutCalls);
-  EXPECT_EQ(c.blacklist.callerConcurrent.limit, 4);
-  EXPECT_EQ(c.blacklist.callerConcurrent.expire, 30s);
+  EXPECT_TRUE(c.policy.blacklist.perGateway);
+  EXPECT_EQ(c.policy.blacklist.maliciousCaller.limit, 10u);
+  EXPECT_EQ(std::chrono::microseconds(c.policy.blacklist.maliciousCaller.intervalUs), 5s);
+  EXPECT_FALSE(c.policy.blacklist.maliciousCaller.enforce);
+  EXPECT_EQ(c.policy.blacklist.noAnswer.limit, 3u);
+  EXPECT_EQ(std::chrono::microseconds(c.policy.blacklist.noAnswer.intervalUs), 20s);
+  EXPECT_TRUE(c.policy.blacklist.noAnswer.cutCalls);
+  EXPECT_EQ(c.policy.blacklist.callerConcurrent.limit, 4u);
+  EXPECT_EQ(std::chrono::microseconds(c.policy.blacklist.callerConcurrent.expireUs), 30s);
 }
 
 TEST(ConfigTest, PolicyKeysAreChecked) {
@@ -573,11 +574,11 @@ TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
       "digest_uri_host_only = false\nmax_retry = 3\nsuspend_time = 60\nmax_suspend_time = 60\n"
       "[registrar]\nreplace = false\nmin_expires = 30\ndefault_expires = 30\n"
       "max_expires = 40\nkeepalive_interval = 0\n");
-  EXPECT_EQ(c.auth.digestAlgorithms,
+  EXPECT_EQ(c.auth.algorithms,
             (std::vector<auth::Algorithm>{auth::Algorithm::Sha256, auth::Algorithm::Md5}));
-  EXPECT_FALSE(c.auth.retryLimits);
+  EXPECT_FALSE(c.auth.limits.enabled);
   EXPECT_FALSE(c.auth.digestUriHostOnly);
-  EXPECT_EQ(c.auth.maxRetry, 3);
+  EXPECT_EQ(c.auth.limits.maxRetry, 3u);
   EXPECT_FALSE(c.registrar.replace);
   EXPECT_EQ(c.registrar.keepaliveInterval, 0s);
 
@@ -943,7 +944,7 @@ TEST(ConfigTest, AcceptsValidHostsAndAddresses) {
   for (const char* a : {"203.0.113.7", "203.0.113.7:5060", "[2001:db8::7]", "[2001:db8::7]:5062",
                         "sbc.example.com", "sbc.example.com:5080"}) {
     Config c = parseOk(withLine("sip", std::string("advertised_address = \"") + a + "\"").text);
-    EXPECT_EQ(c.sip.advertisedAddress, a);
+    EXPECT_EQ(c.call.advertisedAddress, a);
   }
   for (const char* d : {"example.com", "127.0.0.1", "[::1]", "example.com."}) {
     Config c = parseOk(withLine("sip", std::string("domain = \"") + d + "\"").text);
@@ -964,7 +965,7 @@ TEST(ConfigTest, EveryLogLevel) {
 
 TEST(ConfigTest, T2MayEqualT1AndIsCheckedAgainstTheGivenT1) {
   Config c = parseOk(withLine("sip", "t1_ms = 1000\nt2_ms = 1000").text);
-  EXPECT_EQ(c.sip.t2Ms, 1000ms);
+  EXPECT_EQ(c.timers.t2, 1000ms);
   ConfigError e = parseError(withLine("sip", "t1_ms = 1000\nt2_ms = 999").text);
   EXPECT_EQ(e.key, "sip.t2_ms");
   EXPECT_EQ(e.line, 4);
@@ -973,7 +974,7 @@ TEST(ConfigTest, T2MayEqualT1AndIsCheckedAgainstTheGivenT1) {
 TEST(ConfigTest, PerIpLimitIsCheckedAgainstTheTotal) {
   Config c =
       parseOk(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 10").text);
-  EXPECT_EQ(c.sip.tcpMaxConnectionsPerIp, 10u);
+  EXPECT_EQ(c.transport.tcpMaxConnectionsPerIp, 10u);
   ConfigError e =
       parseError(withLine("sip", "tcp_max_connections = 10\ntcp_max_connections_per_ip = 11").text);
   EXPECT_EQ(e.key, "sip.tcp_max_connections_per_ip");
@@ -986,7 +987,7 @@ TEST(ConfigTest, InlineTablesAndDottedKeysWork) {
       "store.path = \"y.db\"\n"
       "log.level = \"warn\"\n");
   EXPECT_EQ(c.sip.listen[0].address.port(), 5070);
-  EXPECT_EQ(c.sip.t1Ms, 200ms);
+  EXPECT_EQ(c.timers.t1, 200ms);
   EXPECT_EQ(c.store.path, "y.db");
   EXPECT_EQ(c.log.level, log::Level::Warn);
 }

@@ -328,7 +328,7 @@ int runNode(const Config& config) {
   log::setFormat(config.log.format);
 
   for (const auto& spec : config.sip.listen) {
-    if (isWildcard(spec.address) && config.sip.advertisedAddress.empty()) {
+    if (isWildcard(spec.address) && config.call.advertisedAddress.empty()) {
       log::error("node.config")
           .kv("error", "sip.advertised_address is required when listening on a wildcard address")
           .kv("listen", transport::toString(spec));
@@ -346,7 +346,7 @@ int runNode(const Config& config) {
   sigaddset(&sigs, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  raiseFileLimit(config.sip.tcpMaxConnections);
+  raiseFileLimit(config.transport.tcpMaxConnections);
 
   auto opened = store::openSqliteStore(config.store.path);
   if (!opened.ok()) {
@@ -395,17 +395,8 @@ int runNode(const Config& config) {
   // bytes before anything is parsed.
   transport::ForwardingSink sink;
   shield::Shield shield(loop, clock, random, config.shield, sink);
-  transport::TransportLimits limits;
-  limits.tcpMaxConnections = config.sip.tcpMaxConnections;
-  limits.tcpMaxConnectionsPerIp = config.sip.tcpMaxConnectionsPerIp;
-  limits.tcpIdleTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpIdleTimeout);
-  limits.tcpReservedPercent = config.sip.tcpReservedPercent;
-  limits.tcpMessageTimeout = std::chrono::duration_cast<Millis>(config.sip.tcpMessageTimeout);
-  limits.tlsHandshakeTimeout = std::chrono::duration_cast<Millis>(config.sip.tlsHandshakeTimeout);
-  limits.tcpCloseReset = config.sip.tcpClose == TcpClose::Reset;
-  transport::Transport transport(loop, shield, limits);
-  txn::TimerSettings timers{config.sip.t1Ms, config.sip.t2Ms, config.sip.t4Ms};
-  txn::TransactionLayer txns(loop, transport, random, timers);
+  transport::Transport transport(loop, shield, config.transport);
+  txn::TransactionLayer txns(loop, transport, random, config.timers);
   sink.target = &txns;
   shield.setTransport(&transport);
   shield.setTrusted(shield.buildTrusted(gateways));
@@ -422,14 +413,7 @@ int runNode(const Config& config) {
 
   // TLS: our certificate for tls: listeners (and as client certificate),
   // the CAs for client certificates and for carriers reached over TLS.
-  transport::TlsSettings tlsSettings;
-  tlsSettings.certificate = config.tls.certificate;
-  tlsSettings.privateKey = config.tls.privateKey;
-  tlsSettings.clientCa = config.tls.clientCa;
-  tlsSettings.minVersion = config.tls.minVersion;
-  tlsSettings.carrierCa = config.tls.carrierCa;
-  tlsSettings.verifyCarriers = config.tls.verifyCarriers;
-  if (auto r = transport.configureTls(tlsSettings); !r.ok()) {
+  if (auto r = transport.configureTls(config.tls); !r.ok()) {
     log::error("node.tls_failed").kv("error", r.error());
     return 1;
   }

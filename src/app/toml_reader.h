@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include <chrono>
 #include <initializer_list>
 #include <optional>
 #include <set>
@@ -99,6 +100,17 @@ class TableReader {
     int64_t v = 0;
     if (!integer(key, lo, hi, &v, required)) return false;
     *out = std::chrono::duration<Rep, Period>(v);
+    return true;
+  }
+
+  // A duration written in Unit (the key's unit: seconds, or milliseconds
+  // for *_ms keys), kept in the unit of *out (a layer's Millis, say).
+  template <typename Unit, typename Rep, typename Period>
+  bool durationIn(std::string_view key, int64_t lo, int64_t hi,
+                  std::chrono::duration<Rep, Period>* out, bool required = false) {
+    int64_t v = 0;
+    if (!integer(key, lo, hi, &v, required)) return false;
+    *out = std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(Unit(v));
     return true;
   }
 

@@ -34,6 +34,8 @@ struct CallSettings {
   double illegalCdrBurst = 100;
   // The challenge of password gateways (realm = sip.domain, auth::AuthSettings).
   admission::ChallengeMode challenge = admission::ChallengeMode::Proxy407;
+  // sip.tcp_close and [numbers] belong to the transport and to admission;
+  // the config reader hands the call layer the same values (app/config.cc).
   bool tcpCloseReset = false;         // unwanted TCP/TLS peers: RST instead of FIN
   admission::NumberSettings numbers;  // the canonical form of numbers
 };
