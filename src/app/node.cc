@@ -16,9 +16,9 @@
 
 #include "app/auth_state.h"
 #include "app/ban_sync.h"
-#include "app/call_layer.h"
 #include "app/node_control.h"
 #include "app/shield_cli.h"
+#include "call/call_layer.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -45,7 +45,8 @@ constexpr const char* kFraudCounters = "fraud_thresholds";
 
 // Applies operator changes to the dynamic blacklist (made by `tollgate
 // blacklist` in another process) on the worker.
-void applyBlacklistChanges(CallLayer& layer, const std::vector<store::BlacklistChange>& changes) {
+void applyBlacklistChanges(call::CallLayer& layer,
+                           const std::vector<store::BlacklistChange>& changes) {
   admission::DynamicBlacklist& bl = layer.policy.blacklist();
   for (const store::BlacklistChange& c : changes) {
     switch (c.action) {
@@ -403,7 +404,12 @@ int runNode(const Config& config) {
   txns.setOccupancyObserver(&shield);
   // The call layer and its peers (registrar, call policy, carrier monitor,
   // digest); its request router is the transaction layer's user from here.
-  CallLayer layer(config, loop, txns, cdrWriter, random, clock);
+  call::CallLayer layer({.call = config.call,
+                         .auth = config.auth,
+                         .registrar = config.registrar,
+                         .policy = config.policy,
+                         .carriers = config.carrierMonitor},
+                        loop, txns, cdrWriter, random, clock);
   layer.router.setSnapshot(snapshot);
   layer.calls.setOccupancyObserver(&shield);
   // Digest authentication feeds the shield: suspensions become bans, good
@@ -426,7 +432,7 @@ int runNode(const Config& config) {
   log::info("blacklist.loaded")
       .kv("entries", policy.blacklist().size())
       .kv("last_change", *lastChange);
-  CallLayer* layerp = &layer;
+  call::CallLayer* layerp = &layer;
   store::PolicySync policySync(
       [path = config.store.path] { return store::openSqlitePolicyStore(path); },
       config.store.provisioningPollMs, *lastChange,

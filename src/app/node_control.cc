@@ -17,7 +17,7 @@
 
 namespace tollgate::app {
 
-WorkerControl::WorkerControl(EventLoop& loop, CallLayer& layer, txn::TransactionLayer& txns,
+WorkerControl::WorkerControl(EventLoop& loop, call::CallLayer& layer, txn::TransactionLayer& txns,
                              transport::Transport& transport, store::AsyncCdrWriter& cdrs,
                              const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher,
                              shield::Shield* shield, firewall::KernelOffload* offload)

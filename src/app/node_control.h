@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "app/call_layer.h"
 #include "app/config.h"
+#include "call/call_layer.h"
 #include "common/event_loop.h"
 #include "common/latency_histogram.h"
 #include "firewall/kernel_offload.h"
@@ -25,7 +25,7 @@ class WorkerControl final : public mgmt::NodeControl {
  public:
   // shield: null when shield.enabled = false; offload: null without
   // firewall.kernel_offload.
-  WorkerControl(EventLoop& loop, CallLayer& layer, txn::TransactionLayer& txns,
+  WorkerControl(EventLoop& loop, call::CallLayer& layer, txn::TransactionLayer& txns,
                 transport::Transport& transport, store::AsyncCdrWriter& cdrs,
                 const LatencyHistogram& pollLatency, std::function<void()> wakeWatcher,
                 shield::Shield* shield, firewall::KernelOffload* offload);
@@ -46,7 +46,7 @@ class WorkerControl final : public mgmt::NodeControl {
   std::optional<T> onWorker(std::function<T()> fn, std::chrono::milliseconds timeout);
 
   EventLoop& loop_;
-  CallLayer& layer_;
+  call::CallLayer& layer_;
   txn::TransactionLayer& txns_;
   transport::Transport& transport_;
   store::AsyncCdrWriter& cdrs_;

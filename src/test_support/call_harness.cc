@@ -15,38 +15,6 @@ constexpr int kMaxSettleTurns = 200;
 
 }  // namespace
 
-TestCallLayer::TestCallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer& txns,
-                             call::CdrSink& sink, Random& random, const Clock& clock)
-    : all(std::move(s)),
-      settings(all.call),
-      local(txns.transport(), settings.advertisedAddress),
-      authenticator(random, clock, all.auth),
-      carrierDigest(random),
-      registrar(loop, txns, clock, random, all.registrar,
-                [this](transport::ListenerId l) { return local.hostPort(l); }),
-      outbound(loop, txns, clock, random, carrierDigest, settings.userAgent,
-               [this](transport::ListenerId l) { return local.hostPort(l); }),
-      policy(all.policy),
-      carriers(loop, txns, random, all.carriers,
-               [this](transport::ListenerId l) { return local.hostPort(l); }),
-      cdrs(loop, clock, sink, settings, stats),
-      carrierRequests(loop, txns, carrierDigest, stats),
-      services{.loop = loop,
-               .txns = txns,
-               .clock = clock,
-               .random = random,
-               .settings = settings,
-               .local = local,
-               .registrar = registrar,
-               .policy = policy,
-               .carriers = carriers,
-               .carrierDigest = carrierDigest,
-               .carrierRequests = carrierRequests,
-               .cdrs = cdrs,
-               .stats = stats},
-      calls(services),
-      router(services, calls, authenticator, outbound) {}
-
 void CapturedCdrs::submit(call::Cdr&& cdr) {
   std::lock_guard<std::mutex> lock(mu_);
   cdrs_.push_back(std::move(cdr));

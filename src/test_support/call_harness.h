@@ -1,6 +1,5 @@
-// For unit tests of the call layer: one worker's call layer wired as
-// app/call_layer.h wires it (the peers, then CdrRecorder, CarrierRequests,
-// CallServices, CallRegistry, RequestRouter), each part with settings the
+// For unit tests of the call layer: one worker's call layer
+// (call/call_layer.h, the node's own wiring), each part with settings the
 // test chooses, on a real EventLoop, a real UDP Transport on 127.0.0.1 and
 // a real TransactionLayer, driven by a ManualClock: a test moves time with
 // advance() and every timer (RFC 3261 A-K, setup, ring, max duration) fires
@@ -18,6 +17,7 @@
 #include "admission/call_policy.h"
 #include "auth/authenticator.h"
 #include "auth/digest_client.h"
+#include "call/call_layer.h"
 #include "call/call_registry.h"
 #include "call/carrier_monitor.h"
 #include "call/carrier_requests.h"
@@ -40,39 +40,9 @@
 
 namespace tollgate::test_support {
 
-// The settings of the call layer and of each peer app wires to it.
-struct CallLayerSettings {
-  call::CallSettings call;
-  auth::AuthSettings auth;
-  registrar::RegistrarSettings registrar;
-  admission::PolicySettings policy;
-  call::CarrierMonitorSettings carriers;
-};
-
-// The call layer of one worker, in app::CallLayer's construction order
-// (destroyed in reverse: router first, then calls, then the peers).
-struct TestCallLayer {
-  TestCallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer& txns,
-                call::CdrSink& sink, Random& random, const Clock& clock);
-  TestCallLayer(const TestCallLayer&) = delete;
-  TestCallLayer& operator=(const TestCallLayer&) = delete;
-
-  const CallLayerSettings all;
-  const call::CallSettings& settings;
-  call::CallStats stats;
-  call::LocalAddress local;
-  auth::DigestAuthenticator authenticator;
-  auth::DigestClient carrierDigest;
-  registrar::Registrar registrar;
-  registrar::OutboundRegistrations outbound;
-  admission::CallPolicy policy;
-  call::CarrierMonitor carriers;
-  call::CdrRecorder cdrs;
-  call::CarrierRequests carrierRequests;
-  call::CallServices services;
-  call::CallRegistry calls;
-  call::RequestRouter router;
-};
+// The call layer of one worker, wired exactly as the node wires it.
+using CallLayerSettings = call::CallLayerSettings;
+using TestCallLayer = call::CallLayer;
 
 // The CdrSink: keeps every CDR it is handed.
 class CapturedCdrs final : public call::CdrSink {

@@ -1,18 +1,17 @@
 // The SIP worker's transaction user (RFC 3261 §5: everything above the
-// transaction layer), built and wired in dependency order from the node's
-// Config: first the peers the call layer works with — the digest
-// authenticator, the digest client for carriers' challenges, the registrar
-// and the outbound registrations, the call policy, the carrier monitor —
-// then the call layer itself: the CDR recorder, the carrier requests, the
-// live-call registry and the request router, which becomes the transaction
-// layer's user. Each part gets its own settings struct, as the config
-// reader filled it (app/config.h). Destroyed in reverse: the router first (no
+// transaction layer), built and wired in dependency order: first the peers the call layer works
+// with — the digest authenticator, the digest client for carriers' challenges, the registrar and
+// the outbound registrations, the call policy, the carrier monitor — then the call layer itself:
+// the CDR recorder, the carrier requests, the live-call registry and the request router, which
+// becomes the transaction layer's user. Each part gets its own settings struct (CallLayerSettings;
+// app fills them from the node's Config, unit tests choose them). The one
+// wiring of the call layer: the node (app/node.cc) and the call-layer unit
+// tests (test_support/call_harness.h) both build this. Destroyed in reverse: the router first (no
 // more requests), then the calls, then the peers. Built, used and destroyed
 // on the worker: confined to its worker.
 #pragma once
 
 #include "admission/call_policy.h"
-#include "app/config.h"
 #include "auth/authenticator.h"
 #include "auth/digest_client.h"
 #include "call/call_registry.h"
@@ -31,15 +30,25 @@
 #include "registrar/registrar.h"
 #include "txn/transaction_layer.h"
 
-namespace tollgate::app {
+namespace tollgate::call {
+
+// The settings of the call layer and of each peer wired to it.
+struct CallLayerSettings {
+  CallSettings call;
+  auth::AuthSettings auth;
+  registrar::RegistrarSettings registrar;
+  admission::PolicySettings policy;
+  CarrierMonitorSettings carriers;
+};
 
 struct CallLayer {
-  CallLayer(const Config& config, EventLoop& loop, txn::TransactionLayer& txns,
-            call::CdrSink& cdrSink, Random& random, const Clock& clock);
+  CallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer& txns, CdrSink& cdrSink,
+            Random& random, const Clock& clock);
   CallLayer(const CallLayer&) = delete;
   CallLayer& operator=(const CallLayer&) = delete;
 
-  const call::CallSettings settings;
+  const CallLayerSettings all;
+  const CallSettings& settings;  // all.call
   call::CallStats stats;
   call::LocalAddress local;
   auth::DigestAuthenticator authenticator;
@@ -55,4 +64,4 @@ struct CallLayer {
   call::RequestRouter router;
 };
 
-}  // namespace tollgate::app
+}  // namespace tollgate::call

@@ -1,20 +1,21 @@
 // The worker's call layer and its peers, wired. See call_layer.h.
-#include "app/call_layer.h"
+#include "call/call_layer.h"
 
-namespace tollgate::app {
+namespace tollgate::call {
 
-CallLayer::CallLayer(const Config& config, EventLoop& loop, txn::TransactionLayer& txns,
-                     call::CdrSink& cdrSink, Random& random, const Clock& clock)
-    : settings(config.call),
+CallLayer::CallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer& txns,
+                     CdrSink& cdrSink, Random& random, const Clock& clock)
+    : all(std::move(s)),
+      settings(all.call),
       local(txns.transport(), settings.advertisedAddress),
-      authenticator(random, clock, config.auth),
+      authenticator(random, clock, all.auth),
       carrierDigest(random),
-      registrar(loop, txns, clock, random, config.registrar,
+      registrar(loop, txns, clock, random, all.registrar,
                 [this](transport::ListenerId l) { return local.hostPort(l); }),
       outbound(loop, txns, clock, random, carrierDigest, settings.userAgent,
                [this](transport::ListenerId l) { return local.hostPort(l); }),
-      policy(config.policy),
-      carriers(loop, txns, random, config.carrierMonitor,
+      policy(all.policy),
+      carriers(loop, txns, random, all.carriers,
                [this](transport::ListenerId l) { return local.hostPort(l); }),
       cdrs(loop, clock, cdrSink, settings, stats),
       carrierRequests(loop, txns, carrierDigest, stats),
@@ -34,4 +35,4 @@ CallLayer::CallLayer(const Config& config, EventLoop& loop, txn::TransactionLaye
       calls(services),
       router(services, calls, authenticator, outbound) {}
 
-}  // namespace tollgate::app
+}  // namespace tollgate::call
