@@ -5,6 +5,7 @@
 #include "admission/provisioning_fields.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <string_view>
@@ -191,23 +192,33 @@ std::string label(const std::string& name, size_t index) {
   return name.empty() ? "#" + std::to_string(index + 1) : name;
 }
 
+// The value of an integer or number field (NaN for other kinds).
+template <typename Record>
+double numericValue(const ProvisioningField<Record>& f, const Record& r) {
+  return std::visit(
+      [](auto* v) -> double {
+        using T = std::remove_pointer_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, double>) {
+          return static_cast<double>(*v);
+        } else {
+          return std::numeric_limits<double>::quiet_NaN();
+        }
+      },
+      f.at(r));
+}
+
+template <typename Record>
+bool inRange(const ProvisioningField<Record>& f, const Record& r) {
+  const double v = numericValue(f, r);
+  return v >= f.min && v <= f.max;  // false for NaN
+}
+
 // The range of every integer and number field of the record's table
 // (provisioning_fields.h), in table order.
 template <typename Record, typename Fail>
 void checkRanges(const Record& r, Fail fail) {
   for (const auto& f : provisioningFields<Record>()) {
-    if (f.max == 0) continue;
-    const bool ok = std::visit(
-        [&](auto* v) {
-          using T = std::remove_pointer_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, int> || std::is_same_v<T, double>) {
-            return *v >= f.min && *v <= f.max;  // false for NaN
-          } else {
-            return true;
-          }
-        },
-        f.at(r));
-    if (!ok) fail(std::string(f.key), rangeMessage(f));
+    if (f.max != 0 && !inRange(f, r)) fail(std::string(f.key), rangeMessage(f));
   }
 }
 
@@ -539,13 +550,13 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
     const ProvisioningField<FraudRule>* warning = nullptr;
     for (const auto& f : provisioningFields<FraudRule>()) {
       if (f.max == 0) continue;
-      const int v = *std::get<int*>(f.at(r));
-      if (v < f.min || v > f.max) ruleFail(std::string(f.key), rangeMessage(f));
+      const double v = numericValue(f, r);
+      if (!inRange(f, r)) ruleFail(std::string(f.key), rangeMessage(f));
       if (v > 0) any = true;
       if (f.key.ends_with("_warning")) {
         warning = &f;
       } else if (warning != nullptr && f.key.ends_with("_critical")) {
-        const int w = *std::get<int*>(warning->at(r));
+        const double w = numericValue(*warning, r);
         if (w > 0 && v > 0 && w > v) {
           ruleFail(std::string(warning->key), "must not be above " + std::string(f.key));
         }
