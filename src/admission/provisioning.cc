@@ -2,11 +2,15 @@
 // and the ambiguity rule (two gateways claiming the same source with the same
 // specificity).
 #include "admission/provisioning.h"
+#include "admission/provisioning_fields.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 
 #include "common/ascii.h"
 #include "common/net.h"
@@ -189,13 +193,33 @@ std::string label(const std::string& name, size_t index) {
   return name.empty() ? "#" + std::to_string(index + 1) : name;
 }
 
-// Checks of the call policy keys shared by gateways and accounts.
-template <typename Fail>
-void checkLimits(const CallLimitsSpec& l, Fail fail) {
-  if (!(l.cps >= 0) || l.cps > kMaxCps) fail("cps", "must be 0..100000 calls per second");
-  if (l.cpsBurst < 0 || l.cpsBurst > kMaxCpsBurst) fail("cps_burst", "must be 0..100000");
-  if (l.maxConcurrent < 0 || l.maxConcurrent > kMaxConcurrentCalls) {
-    fail("max_concurrent", "must be 0..1000000");
+// The value of an integer or number field (NaN for other kinds).
+template <typename Record>
+double numericValue(const ProvisioningField<Record>& f, const Record& r) {
+  return std::visit(
+      [](auto* v) -> double {
+        using T = std::remove_pointer_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, double>) {
+          return static_cast<double>(*v);
+        } else {
+          return std::numeric_limits<double>::quiet_NaN();
+        }
+      },
+      f.at(r));
+}
+
+template <typename Record>
+bool inRange(const ProvisioningField<Record>& f, const Record& r) {
+  const double v = numericValue(f, r);
+  return v >= f.min && v <= f.max;  // false for NaN
+}
+
+// The range of every integer and number field of the record's table
+// (provisioning_fields.h), in table order.
+template <typename Record, typename Fail>
+void checkRanges(const Record& r, Fail fail) {
+  for (const auto& f : provisioningFields<Record>()) {
+    if (f.max != 0 && !inRange(f, r)) fail(std::string(f.key), rangeMessage(f));
   }
 }
 
@@ -297,10 +321,7 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
       if (!pol.account.empty() && !accountNames.count(pol.account)) {
         policyFail("account", "\"" + pol.account + "\" is not an account");
       }
-      checkLimits(pol.limits, policyFail);
-      if (pol.maxDuration < 0 || pol.maxDuration > kMaxCallDurationS) {
-        policyFail("max_duration", "must be 0..604800 seconds");
-      }
+      checkRanges(g, policyFail);
       checkListRefs(pol.lists, known, policyFail);
       checkSignalling(pol, true, policyFail);
     }
@@ -471,7 +492,7 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
     auto policyFail = [&](std::string key, std::string message) {
       fail(false, i, g.name, std::move(key), std::move(message));
     };
-    checkLimits(g.policy.limits, policyFail);
+    checkRanges(g, policyFail);
     checkListRefs(g.policy.lists, known, policyFail);
     checkSignalling(g.policy, false, policyFail);
   }
@@ -487,10 +508,7 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
     } else if (!names.insert(a.name).second) {
       accFail("name", "duplicate account name");
     }
-    checkLimits(a.limits, accFail);
-    if (a.maxDuration < 0 || a.maxDuration > kMaxCallDurationS) {
-      accFail("max_duration", "must be 0..604800 seconds");
-    }
+    checkRanges(a, accFail);
     checkListRefs(a.lists, known, accFail);
   }
 
@@ -526,21 +544,25 @@ std::vector<ProvisioningError> validateProvisioning(const Provisioning& p,
       ruleFail("window", "must be \"HH:MM-HH:MM\" (24-hour local time, start != end), got \"" +
                              r.window + "\"");
     }
+    // Thresholds: each in its range, a warning not above its critical
+    // ("<name>_critical" follows "<name>_warning" in the table), one set.
     bool any = false;
-    auto level = [&](const ThresholdLevels& l, const std::string& key) {
-      for (auto [v, suffix] :
-           {std::pair{l.warning, "_warning"}, std::pair{l.critical, "_critical"}}) {
-        if (v < 0 || v > kMaxThreshold) ruleFail(key + suffix, "must be 0..1000000");
-        if (v > 0) any = true;
+    const ProvisioningField<FraudRule>* warning = nullptr;
+    for (const auto& f : provisioningFields<FraudRule>()) {
+      if (f.max == 0) continue;
+      const double v = numericValue(f, r);
+      if (!inRange(f, r)) ruleFail(std::string(f.key), rangeMessage(f));
+      if (v > 0) any = true;
+      if (f.key.ends_with("_warning")) {
+        warning = &f;
+      } else if (warning != nullptr && f.key.ends_with("_critical")) {
+        const double w = numericValue(*warning, r);
+        if (w > 0 && v > 0 && w > v) {
+          ruleFail(std::string(warning->key), "must not be above " + std::string(f.key));
+        }
+        warning = nullptr;
       }
-      if (l.warning > 0 && l.critical > 0 && l.warning > l.critical) {
-        ruleFail(key + "_warning", "must not be above " + key + "_critical");
-      }
-    };
-    level(r.callsPerMinute, "calls_per_minute");
-    level(r.concurrent, "concurrent");
-    level(r.sequentialSameNumber, "sequential_same_number");
-    level(r.minutesPerDay, "minutes_per_day");
+    }
     if (!any) ruleFail("", "sets no threshold (e.g. calls_per_minute_critical = 10)");
   }
   return errors;

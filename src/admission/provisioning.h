@@ -216,6 +216,9 @@ inline constexpr size_t kMaxPassHeaders = 64;  // pass_headers names per gateway
 inline constexpr size_t kMaxAssertedIdentityDigits = 32;
 inline constexpr int kMaxThreshold = 1'000'000;
 inline constexpr size_t kMaxFraudPrefixes = 4096;
+// Prefixes one entry of a provisioning file may list (a carrier's rate deck
+// can hold thousands); a fraud rule is then held to kMaxFraudPrefixes.
+inline constexpr size_t kMaxPrefixesPerEntry = 65'536;
 
 // Every gateway address of a provisioning, as prefixes: the shield's trusted
 // sources besides shield.trusted (enabled or not: the operator knows them).

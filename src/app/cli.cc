@@ -10,7 +10,10 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <type_traits>
+#include <variant>
 
+#include "admission/provisioning_fields.h"
 #include "app/cli_api.h"
 #include "app/cli_link.h"
 #include "app/config.h"
@@ -155,72 +158,52 @@ int cmdImport(const std::string& configPath, const std::string& token, const std
   return 0;
 }
 
-// Call policy of a gateway as JSON; keys as in the provisioning file.
-std::string limitsJson(const admission::CallLimitsSpec& l) {
-  std::ostringstream o;
-  o << "\"cps\":" << l.cps << ",\"cps_burst\":" << l.cpsBurst
-    << ",\"max_concurrent\":" << l.maxConcurrent;
-  return o.str();
+// The fields of a record's table (admission/provisioning_fields.h) as JSON
+// members, keys as in the provisioning file, each after a comma unless
+// `first`.
+template <typename Record>
+void appendFieldsJson(std::string& out, const Record& r, bool first) {
+  for (const auto& f : admission::provisioningFields<Record>()) {
+    out += first ? "\"" : ",\"";
+    first = false;
+    out += std::string(f.key) + "\":";
+    std::visit(
+        [&](const auto* v) {
+          using T = std::remove_cv_t<std::remove_pointer_t<decltype(v)>>;
+          if constexpr (std::is_same_v<T, int>) {
+            out += std::to_string(*v);
+          } else if constexpr (std::is_same_v<T, double>) {
+            std::ostringstream o;
+            o << *v;
+            out += o.str();
+          } else if constexpr (std::is_same_v<T, bool>) {
+            out += *v ? "true" : "false";
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            store::appendJsonString(out, *v);
+          } else {
+            out += jsonStringArray(*v);
+          }
+        },
+        f.at(r));
+  }
 }
 
-std::string policyJson(const admission::GatewayPolicy& p, bool mapping) {
+// A gateway's call policy as a JSON object.
+template <typename Gateway>
+std::string policyJson(const Gateway& g) {
   std::string out = "{";
-  if (mapping) {
-    out += "\"account\":";
-    store::appendJsonString(out, p.account);
-    out += ",";
-  }
-  out += limitsJson(p.limits);
-  if (mapping) out += ",\"max_duration\":" + std::to_string(p.maxDuration);
-  out += ",\"caller_lists\":" + jsonStringArray(p.lists.caller);
-  out += ",\"callee_lists\":" + jsonStringArray(p.lists.callee);
-  if (mapping) {
-    out += std::string(",\"dynamic_blacklist\":") + (p.dynamicBlacklist ? "true" : "false");
-  } else {
-    out += std::string(",\"options_check\":") + (p.optionsCheck ? "true" : "false");
-  }
-  out += std::string(",\"trust_identity\":") + (p.trustIdentity ? "true" : "false");
-  out += ",\"pass_headers\":" + jsonStringArray(p.passHeaders);
-  if (mapping) {
-    out += ",\"asserted_identity\":";
-    store::appendJsonString(out, p.assertedIdentity);
-  }
+  appendFieldsJson(out, g, /*first=*/true);
   return out + "}";
 }
 
-std::string accountsJson(const std::vector<admission::Account>& accounts) {
+// Accounts and fraud rules: the name, then the table's fields.
+template <typename Record>
+std::string recordsJson(const std::vector<Record>& records) {
   std::string out;
-  for (size_t i = 0; i < accounts.size(); ++i) {
-    const auto& a = accounts[i];
+  for (size_t i = 0; i < records.size(); ++i) {
     out += i ? ",\n{\"name\":" : "\n{\"name\":";
-    store::appendJsonString(out, a.name);
-    out += "," + limitsJson(a.limits);
-    out += ",\"max_duration\":" + std::to_string(a.maxDuration);
-    out += ",\"caller_lists\":" + jsonStringArray(a.lists.caller);
-    out += ",\"callee_lists\":" + jsonStringArray(a.lists.callee);
-    out += std::string(",\"dynamic_blacklist\":") + (a.dynamicBlacklist ? "true" : "false") + "}";
-  }
-  return out;
-}
-
-std::string fraudRulesJson(const std::vector<admission::FraudRule>& rules) {
-  std::string out;
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const auto& r = rules[i];
-    out += i ? ",\n{\"name\":" : "\n{\"name\":";
-    store::appendJsonString(out, r.name);
-    out += ",\"account\":";
-    store::appendJsonString(out, r.account);
-    out += ",\"prefixes\":" + jsonStringArray(r.prefixes);
-    out += ",\"window\":";
-    store::appendJsonString(out, r.window);
-    for (auto [name, l] :
-         {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
-          std::pair{"sequential_same_number", &r.sequentialSameNumber},
-          std::pair{"minutes_per_day", &r.minutesPerDay}}) {
-      out += std::string(",\"") + name + "_warning\":" + std::to_string(l->warning);
-      out += std::string(",\"") + name + "_critical\":" + std::to_string(l->critical);
-    }
+    store::appendJsonString(out, records[i].name);
+    appendFieldsJson(out, records[i], /*first=*/false);
     out += "}";
   }
   return out;
@@ -313,7 +296,7 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       std::vector<std::string> algs;
       for (auth::Algorithm a : g.digestAlgorithms) algs.emplace_back(auth::algorithmName(a));
       out += ",\"digest_algorithms\":" + jsonStringArray(algs);
-      out += ",\"policy\":" + policyJson(g.policy, true) + "}";
+      out += ",\"policy\":" + policyJson(g) + "}";
     }
     out += "],\n\"routing_gateways\":[";
     for (size_t i = 0; i < prov->routingGateways.size(); ++i) {
@@ -335,10 +318,10 @@ int cmdGatewayList(const std::string& configPath, bool json) {
       store::appendJsonString(out, g.authUsername);
       out += std::string(",\"register\":") + (g.registers ? "true" : "false");
       out += ",\"register_expires\":" + std::to_string(g.registerExpires);
-      out += ",\"policy\":" + policyJson(g.policy, false) + "}";
+      out += ",\"policy\":" + policyJson(g) + "}";
     }
-    out += "],\n\"accounts\":[" + accountsJson(prov->accounts) + "],\n\"fraud_rules\":[" +
-           fraudRulesJson(prov->fraudRules) + "]}\n";
+    out += "],\n\"accounts\":[" + recordsJson(prov->accounts) + "],\n\"fraud_rules\":[" +
+           recordsJson(prov->fraudRules) + "]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }

@@ -3,6 +3,7 @@
 // findings point at the line that caused them.
 #include "app/provisioning_file.h"
 
+#include "admission/provisioning_fields.h"
 #include "app/toml_reader.h"
 #include "auth/digest.h"
 
@@ -10,6 +11,8 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <type_traits>
+#include <variant>
 
 namespace tollgate::app {
 namespace {
@@ -45,32 +48,32 @@ void recordLines(const toml::table& t, EntrySource& src) {
   for (auto&& [k, v] : t) src.keyLines[std::string(k.str())] = toml_reader::lineOf(v, src.line);
 }
 
-// Call policy keys (issue 5) shared by gateways and accounts: limits and
-// number lists. Values in int range are passed on; the validator judges them.
-void readLimits(TableReader& r, admission::CallLimitsSpec& l) {
-  r.number("cps", -1, admission::kMaxCps, &l.cps);
-  r.integerAs("cps_burst", kIntMin, kIntMax, &l.cpsBurst);
-  r.integerAs("max_concurrent", kIntMin, kIntMax, &l.maxConcurrent);
-}
-
-// What of a gateway's signalling crosses the B2BUA (both gateway kinds).
-void readSignalling(TableReader& r, EntrySource& src, admission::GatewayPolicy& p) {
-  r.boolean("trust_identity", &p.trustIdentity);
-  std::vector<TableReader::Item> names;
-  if (r.stringArray("pass_headers", admission::kMaxPassHeaders, &names)) {
-    for (const auto& n : names) p.passHeaders.push_back(n.value);
-    src.arrays["pass_headers"] = std::move(names);
-  }
-}
-
-void readListRefs(TableReader& r, EntrySource& src, admission::NumberListRefs& refs) {
-  for (auto [key, out] :
-       {std::pair{"caller_lists", &refs.caller}, std::pair{"callee_lists", &refs.callee}}) {
-    std::vector<TableReader::Item> items;
-    if (r.stringArray(key, admission::kMaxListRefs, &items)) {
-      for (const auto& i : items) out->push_back(i.value);
-      src.arrays[key] = std::move(items);
-    }
+// The fields of the record's table (admission/provisioning_fields.h), each
+// by its kind. Integers in int range are passed on and the validator judges
+// them; numbers are bounded here above (below, the validator words it).
+template <typename Record>
+void readFields(TableReader& r, EntrySource& src, Record& record) {
+  for (const auto& f : admission::provisioningFields<Record>()) {
+    std::visit(
+        [&](auto* v) {
+          using T = std::remove_pointer_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, int>) {
+            r.integerAs(f.key, kIntMin, kIntMax, v, f.required);
+          } else if constexpr (std::is_same_v<T, double>) {
+            r.number(f.key, -1, f.max, v, f.required);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            r.boolean(f.key, v, f.required);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            r.string(f.key, v, f.required);
+          } else {
+            std::vector<TableReader::Item> items;
+            if (r.stringArray(f.key, f.maxItems, &items, f.required)) {
+              for (const auto& i : items) v->push_back(i.value);
+              src.arrays[std::string(f.key)] = std::move(items);
+            }
+          }
+        },
+        f.at(record));
   }
 }
 
@@ -133,13 +136,7 @@ void readMapping(TableReader& r, EntrySource& src, admission::MappingGateway& g)
     for (const auto& n : tlsNames) g.tlsNames.push_back(n.value);
     src.arrays["tls_names"] = std::move(tlsNames);
   }
-  r.string("account", &g.policy.account);
-  readLimits(r, g.policy.limits);
-  r.integerAs("max_duration", kIntMin, kIntMax, &g.policy.maxDuration);
-  readListRefs(r, src, g.policy.lists);
-  r.boolean("dynamic_blacklist", &g.policy.dynamicBlacklist);
-  readSignalling(r, src, g.policy);
-  r.string("asserted_identity", &g.policy.assertedIdentity);
+  readFields(r, src, g);
   r.finish();
 }
 
@@ -164,38 +161,19 @@ void readRouting(TableReader& r, EntrySource& src, admission::RoutingGateway& g)
   r.string("auth_password", &g.authPassword);
   r.boolean("register", &g.registers);
   r.integerAs("register_expires", kIntMin, kIntMax, &g.registerExpires);
-  readLimits(r, g.policy.limits);
-  readListRefs(r, src, g.policy.lists);
-  r.boolean("options_check", &g.policy.optionsCheck);
-  readSignalling(r, src, g.policy);
+  readFields(r, src, g);
   r.finish();
 }
 
 void readAccount(TableReader& r, EntrySource& src, admission::Account& a) {
   r.string("name", &a.name, /*required=*/true);
-  readLimits(r, a.limits);
-  r.integerAs("max_duration", kIntMin, kIntMax, &a.maxDuration);
-  readListRefs(r, src, a.lists);
-  r.boolean("dynamic_blacklist", &a.dynamicBlacklist);
+  readFields(r, src, a);
   r.finish();
 }
 
 void readFraudRule(TableReader& r, EntrySource& src, admission::FraudRule& f) {
   r.string("name", &f.name, /*required=*/true);
-  r.string("account", &f.account);
-  std::vector<TableReader::Item> prefixes;
-  if (r.stringArray("prefixes", kMaxPrefixesPerGateway, &prefixes, /*required=*/true)) {
-    for (const auto& p : prefixes) f.prefixes.push_back(p.value);
-    src.arrays["prefixes"] = std::move(prefixes);
-  }
-  r.string("window", &f.window);
-  for (auto [name, levels] :
-       {std::pair{"calls_per_minute", &f.callsPerMinute}, std::pair{"concurrent", &f.concurrent},
-        std::pair{"sequential_same_number", &f.sequentialSameNumber},
-        std::pair{"minutes_per_day", &f.minutesPerDay}}) {
-    r.integerAs(std::string(name) + "_warning", kIntMin, kIntMax, &levels->warning);
-    r.integerAs(std::string(name) + "_critical", kIntMin, kIntMax, &levels->critical);
-  }
+  readFields(r, src, f);
   r.finish();
 }
 

@@ -23,7 +23,7 @@ namespace tollgate::app {
 // for these. (A carrier's rate deck can hold thousands of prefixes.)
 inline constexpr size_t kMaxGatewaysPerFile = 100'000;
 inline constexpr size_t kMaxAddressesPerGateway = 4096;
-inline constexpr size_t kMaxPrefixesPerGateway = 65'536;
+inline constexpr size_t kMaxPrefixesPerGateway = admission::kMaxPrefixesPerEntry;
 
 // `known` names the accounts and number lists that entries may refer to
 // besides the file's own (see admission::validateProvisioning); null checks

@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "mgmt/api_internal.h"
 #include "mgmt/provisioning_import.h"
+#include "mgmt/provisioning_json.h"
 
 namespace tollgate::mgmt {
 namespace {
@@ -59,12 +60,8 @@ std::vector<std::string> algorithmNames(const std::vector<auth::Algorithm>& algs
   return out;
 }
 
-void limitsJson(Json& j, const admission::CallLimitsSpec& l) {
-  j["cps"] = l.cps;
-  j["cps_burst"] = l.cpsBurst;
-  j["max_concurrent"] = l.maxConcurrent;
-}
-
+// Each resource's JSON: its own keys, then the fields of its table
+// (admission/provisioning_fields.h) in table order.
 Json mappingJson(const MappingGateway& g) {
   Json j{{"name", g.name},
          {"auth", std::string(admission::authModeName(g.auth))},
@@ -77,16 +74,8 @@ Json mappingJson(const MappingGateway& g) {
          {"challenge",
           g.hasChallenge ? std::string(admission::challengeModeName(g.challenge)) : std::string()},
          {"digest_algorithms", algorithmNames(g.digestAlgorithms)},
-         {"tls_names", g.tlsNames},
-         {"account", g.policy.account}};
-  limitsJson(j, g.policy.limits);
-  j["max_duration"] = g.policy.maxDuration;
-  j["caller_lists"] = g.policy.lists.caller;
-  j["callee_lists"] = g.policy.lists.callee;
-  j["dynamic_blacklist"] = g.policy.dynamicBlacklist;
-  j["trust_identity"] = g.policy.trustIdentity;
-  j["pass_headers"] = g.policy.passHeaders;
-  j["asserted_identity"] = g.policy.assertedIdentity;
+         {"tls_names", g.tlsNames}};
+  writeProvisioningFields(j, g);
   return j;
 }
 
@@ -102,44 +91,20 @@ Json routingJson(const RoutingGateway& g) {
          {"auth_username", g.authUsername},
          {"register", g.registers},
          {"register_expires", g.registerExpires}};
-  limitsJson(j, g.policy.limits);
-  j["caller_lists"] = g.policy.lists.caller;
-  j["callee_lists"] = g.policy.lists.callee;
-  j["options_check"] = g.policy.optionsCheck;
-  j["trust_identity"] = g.policy.trustIdentity;
-  j["pass_headers"] = g.policy.passHeaders;
+  writeProvisioningFields(j, g);
   return j;
 }
 
 Json accountJson(const Account& a) {
   Json j{{"name", a.name}};
-  limitsJson(j, a.limits);
-  j["max_duration"] = a.maxDuration;
-  j["caller_lists"] = a.lists.caller;
-  j["callee_lists"] = a.lists.callee;
-  j["dynamic_blacklist"] = a.dynamicBlacklist;
+  writeProvisioningFields(j, a);
   return j;
 }
 
 Json fraudRuleJson(const FraudRule& r) {
-  Json j{{"name", r.name}, {"account", r.account}, {"prefixes", r.prefixes}, {"window", r.window}};
-  for (auto [key, levels] :
-       {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
-        std::pair{"sequential_same_number", &r.sequentialSameNumber},
-        std::pair{"minutes_per_day", &r.minutesPerDay}}) {
-    j[std::string(key) + "_warning"] = levels->warning;
-    j[std::string(key) + "_critical"] = levels->critical;
-  }
+  Json j{{"name", r.name}};
+  writeProvisioningFields(j, r);
   return j;
-}
-
-// What of a gateway's signalling crosses the B2BUA (the validator checks the
-// names).
-void readSignalling(JsonFields& f, admission::GatewayPolicy& p) {
-  if (auto b = f.boolean("trust_identity", false)) p.trustIdentity = *b;
-  if (auto h = f.strings("pass_headers", false, admission::kMaxPassHeaders, 128)) {
-    p.passHeaders = *h;
-  }
 }
 
 // The name: required on create, immutable afterwards.
@@ -152,20 +117,6 @@ void readName(JsonFields& f, const Json& body, std::string& name, bool full, boo
     }
     f.string("name", false);  // known: keeps finish() quiet
   }
-}
-
-void readLimits(JsonFields& f, admission::CallLimitsSpec& l) {
-  if (auto v = f.number("cps", false, 0, 1e9)) l.cps = *v;
-  if (auto v = f.integer("cps_burst", false, 0, kIntMax)) l.cpsBurst = static_cast<int>(*v);
-  if (auto v = f.integer("max_concurrent", false, 0, kIntMax)) {
-    l.maxConcurrent = static_cast<int>(*v);
-  }
-}
-
-void readLists(JsonFields& f, admission::NumberListRefs& lists) {
-  // The validator checks the count and the names against the store's lists.
-  if (auto v = f.strings("caller_lists", false, 1024, 128)) lists.caller = *v;
-  if (auto v = f.strings("callee_lists", false, 1024, 128)) lists.callee = *v;
 }
 
 // Reads the fields present in `body` onto `g`. With `full`, the required
@@ -213,15 +164,7 @@ void readMapping(const Json& body, MappingGateway& g, bool full, bool nameAllowe
     g.digestAlgorithms = std::move(out);
   }
   if (auto t = f.strings("tls_names", false, kMaxTlsNames, 253)) g.tlsNames = *t;
-  if (auto a = f.string("account", false, 128)) g.policy.account = *a;
-  readLimits(f, g.policy.limits);
-  if (auto d = f.integer("max_duration", false, 0, kIntMax)) {
-    g.policy.maxDuration = static_cast<int>(*d);
-  }
-  readLists(f, g.policy.lists);
-  if (auto b = f.boolean("dynamic_blacklist", false)) g.policy.dynamicBlacklist = *b;
-  readSignalling(f, g.policy);
-  if (auto a = f.string("asserted_identity", false, 64)) g.policy.assertedIdentity = *a;
+  readProvisioningFields(f, g, full);
   f.finish();
 }
 
@@ -241,38 +184,21 @@ void readRouting(const Json& body, RoutingGateway& g, bool full, bool nameAllowe
   if (auto e = f.integer("register_expires", false, 0, kIntMax)) {
     g.registerExpires = static_cast<int>(*e);
   }
-  readLimits(f, g.policy.limits);
-  readLists(f, g.policy.lists);
-  if (auto o = f.boolean("options_check", false)) g.policy.optionsCheck = *o;
-  readSignalling(f, g.policy);
+  readProvisioningFields(f, g, full);
   f.finish();
 }
 
 void readAccount(const Json& body, Account& a, bool full, bool nameAllowed) {
   JsonFields f(body);
   readName(f, body, a.name, full, nameAllowed);
-  readLimits(f, a.limits);
-  if (auto d = f.integer("max_duration", false, 0, kIntMax)) a.maxDuration = static_cast<int>(*d);
-  readLists(f, a.lists);
-  if (auto b = f.boolean("dynamic_blacklist", false)) a.dynamicBlacklist = *b;
+  readProvisioningFields(f, a, full);
   f.finish();
 }
 
 void readFraudRule(const Json& body, FraudRule& r, bool full, bool nameAllowed) {
   JsonFields f(body);
   readName(f, body, r.name, full, nameAllowed);
-  if (auto a = f.string("account", false, 128)) r.account = *a;
-  if (auto p = f.strings("prefixes", full, admission::kMaxFraudPrefixes, 64)) r.prefixes = *p;
-  if (auto w = f.string("window", false, 16)) r.window = *w;
-  for (auto [key, levels] :
-       {std::pair{"calls_per_minute", &r.callsPerMinute}, std::pair{"concurrent", &r.concurrent},
-        std::pair{"sequential_same_number", &r.sequentialSameNumber},
-        std::pair{"minutes_per_day", &r.minutesPerDay}}) {
-    const std::string w = std::string(key) + "_warning";
-    const std::string c = std::string(key) + "_critical";
-    if (auto v = f.integer(w.c_str(), false, 0, kIntMax)) levels->warning = static_cast<int>(*v);
-    if (auto v = f.integer(c.c_str(), false, 0, kIntMax)) levels->critical = static_cast<int>(*v);
-  }
+  readProvisioningFields(f, r, full);
   f.finish();
 }
 

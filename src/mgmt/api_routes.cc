@@ -11,6 +11,7 @@
 #include "common/ascii.h"
 #include "common/percent.h"
 #include "mgmt/api_internal.h"
+#include "mgmt/provisioning_json.h"
 
 namespace tollgate::mgmt {
 namespace {
@@ -79,6 +80,15 @@ const Route* matchRoute(const std::string& method, const std::string& path,
 // --------------------------------------------------------------- OpenAPI
 
 namespace {
+
+// A provisioning resource: its own properties, then the fields of its table
+// (admission/provisioning_fields.h); `required` with the table's required
+// fields added.
+template <typename Record>
+Json entrySchema(Json props, Json required) {
+  describeProvisioningFields<Record>(props, required);
+  return Json{{"type", "object"}, {"required", required}, {"properties", props}};
+}
 
 // Component schemas. Field names are the JSON keys of the API.
 Json schemas() {
@@ -205,17 +215,8 @@ Json schemas() {
                     {"properties",
                      {{"entries", arrayOf("AuditEntry")},
                       {"next_before_id", {{"type", "integer"}, {"nullable", true}}}}}};
-  auto number = [](const char* d) { return Json{{"type", "number"}, {"description", d}}; };
-  // Call policy keys shared by gateways and accounts (docs/configuration.md).
-  auto policyProps = [&](Json props, bool mapping) {
-    props["cps"] = number("calls per second (token bucket); 0 = no limit");
-    props["cps_burst"] = integer("bucket depth; 0 = one second's worth");
-    props["max_concurrent"] = integer("channels; 0 = no limit");
-    if (mapping) props["max_duration"] = integer("seconds an answered call may last; 0 = node's");
-    props["caller_lists"] = strArray("number lists checked against the caller");
-    props["callee_lists"] = strArray("number lists checked against the callee");
-    return props;
-  };
+  // Provisioning resources: their own keys, then the fields of their table
+  // (admission/provisioning_fields.h).
   Json mappingProps = {
       {"name", str("unique, 1-64 of A-Z a-z 0-9 . _ -")},
       {"auth", str("ip | ip_port | password | tls_cert")},
@@ -231,19 +232,9 @@ Json schemas() {
       {"max_contacts", integer("with register: bindings at once")},
       {"challenge", str("\"401\" | \"407\" | \"both\" | \"\" (the node's sip.challenge)")},
       {"digest_algorithms", strArray("\"MD5\", \"SHA-256\"; [] = the node's")},
-      {"tls_names", strArray("tls_cert: certificate names")},
-      {"account", str("the account it belongs to (\"\" = none)")},
-      {"dynamic_blacklist", boolean()},
-      {"trust_identity",
-       boolean("its identity headers (P-Asserted-Identity, Remote-Party-ID, P-Charge-Info, "
-               "Diversion ...) reach the carrier; false = removed")},
-      {"pass_headers", strArray("extension header names relayed from it to the carrier")},
-      {"asserted_identity",
-       str("number sent as P-Asserted-Identity when its own identity headers do not cross; "
-           "\"\" = none")}};
-  s["MappingGateway"] = {{"type", "object"},
-                         {"required", {"name", "auth"}},
-                         {"properties", policyProps(mappingProps, true)}};
+      {"tls_names", strArray("tls_cert: certificate names")}};
+  s["MappingGateway"] =
+      entrySchema<admission::MappingGateway>(mappingProps, Json::array({"name", "auth"}));
   s["MappingGatewayList"] = {{"type", "object"},
                              {"properties", {{"mapping_gateways", arrayOf("MappingGateway")}}}};
   Json routingProps = {
@@ -258,31 +249,14 @@ Json schemas() {
       {"auth_username", str("our credentials for the carrier's 401/407")},
       {"auth_password", {{"type", "string"}, {"writeOnly", true}, {"description", "never shown"}}},
       {"register", boolean()},
-      {"register_expires", integer("seconds asked for in our REGISTER")},
-      {"options_check", boolean()},
-      {"trust_identity", boolean("its identity headers reach the customer; false = removed")},
-      {"pass_headers", strArray("extension header names relayed from it to the customer")}};
-  s["RoutingGateway"] = {{"type", "object"},
-                         {"required", {"name", "address", "prefixes", "priority"}},
-                         {"properties", policyProps(routingProps, false)}};
+      {"register_expires", integer("seconds asked for in our REGISTER")}};
+  s["RoutingGateway"] = entrySchema<admission::RoutingGateway>(
+      routingProps, Json::array({"name", "address", "prefixes", "priority"}));
   s["RoutingGatewayList"] = {{"type", "object"},
                              {"properties", {{"routing_gateways", arrayOf("RoutingGateway")}}}};
-  s["Account"] = {
-      {"type", "object"},
-      {"required", {"name"}},
-      {"properties", policyProps(Json{{"name", str()}, {"dynamic_blacklist", boolean()}}, true)}};
+  s["Account"] = entrySchema<admission::Account>({{"name", str()}}, Json::array({"name"}));
   s["AccountList"] = {{"type", "object"}, {"properties", {{"accounts", arrayOf("Account")}}}};
-  Json fraudProps = {{"name", str()},
-                     {"account", str("\"\" = every account")},
-                     {"prefixes", strArray("callee prefixes; \"\" = every number")},
-                     {"window", str("\"HH:MM-HH:MM\" local time; \"\" = all day")}};
-  for (const char* k :
-       {"calls_per_minute", "concurrent", "sequential_same_number", "minutes_per_day"}) {
-    fraudProps[std::string(k) + "_warning"] = integer("0 = not set");
-    fraudProps[std::string(k) + "_critical"] = integer("0 = not set");
-  }
-  s["FraudRule"] = {
-      {"type", "object"}, {"required", {"name", "prefixes"}}, {"properties", fraudProps}};
+  s["FraudRule"] = entrySchema<admission::FraudRule>({{"name", str()}}, Json::array({"name"}));
   s["FraudRuleList"] = {{"type", "object"},
                         {"properties", {{"fraud_rules", arrayOf("FraudRule")}}}};
   s["ProvisioningImport"] = {
