@@ -1,7 +1,8 @@
 // The management API server (api_server.h): accept loop with web access
 // control, connection threads, plain and TLS streams for cpp-httplib, the
 // request pipeline (route, authenticate, authorize, handle) and the shared
-// JSON helpers of the handlers.
+// JSON helpers of the handlers. Over 800 lines: the pipeline's security steps
+// (allowlist, authentication, role cap, audit) read in one place, in order.
 #include "mgmt/api_server.h"
 
 #include <arpa/inet.h>

@@ -2,8 +2,7 @@
 // described in admission/provisioning_fields.h, both ways, and their OpenAPI
 // schema. api_provisioning.cc writes and reads each resource's table fields
 // with these, api_routes.cc describes them; a field added to a table appears
-// in all three without an edit here. Plain functions; no threading rule
-// applies.
+// in all three without an edit here. Plain functions: thread-safe.
 #pragma once
 
 #include <climits>

@@ -7,7 +7,8 @@
 // slow-reader cap, and the deadlines: connect, TLS handshake, message
 // completion and idle. TLS connections are the same streams with an SSL in
 // between (tls.h): the handshake runs after the TCP connect (or accept), and
-// reads and writes go through it.
+// reads and writes go through it. About 800 lines: admission, framing and the
+// deadlines share the connection table and are easier to audit side by side.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
