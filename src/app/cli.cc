@@ -38,16 +38,6 @@ using Json = nlohmann::ordered_json;
 constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
 
-// Loads the node settings or prints the error; nullopt means "exit 2".
-std::optional<Config> configOrExit(const std::string& path) {
-  auto c = loadConfig(path);
-  if (!c.ok()) {
-    std::fprintf(stderr, "%s\n", c.error().format().c_str());
-    return std::nullopt;
-  }
-  return std::move(c).value();
-}
-
 std::unique_ptr<store::Store> storeOrNull(const Config& c) {
   auto s = store::openSqliteStore(c.store.path);
   if (!s.ok()) {

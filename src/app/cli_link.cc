@@ -26,6 +26,15 @@ std::string hostPort(const mgmt::ApiEndpoint& ep) {
 
 }  // namespace
 
+std::optional<Config> configOrExit(const std::string& path) {
+  auto c = loadConfig(path);
+  if (!c.ok()) {
+    std::fprintf(stderr, "%s\n", c.error().format().c_str());
+    return std::nullopt;
+  }
+  return std::move(c).value();
+}
+
 mgmt::ApiEndpoint apiAddress(const Config& config) {
   mgmt::ApiEndpoint ep;
   if (config.api.listen.empty()) return ep;

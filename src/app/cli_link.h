@@ -22,7 +22,7 @@
 // add|update|remove, calls, stats, trace, user, token, lockout, audit, cdr
 // export) need the node (cli_api.h).
 //
-// Not thread-safe: used from runCli() only.
+// Confined to its worker: the command line's one thread (runCli()).
 #pragma once
 
 #include <initializer_list>
@@ -35,6 +35,10 @@
 #include "mgmt/api_client.h"
 
 namespace tollgate::app {
+
+// Loads the node settings or prints the error (file:line: key: message);
+// nullopt means "exit 2". Every command starts with it.
+std::optional<Config> configOrExit(const std::string& path);
 
 // The node's API address from its settings (the first api.listen, a
 // wildcard reached on loopback; HTTPS trusting api.certificate when set).

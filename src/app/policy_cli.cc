@@ -28,15 +28,6 @@ constexpr int kExitBadConfig = 2;
 // anything much longer is not a list file).
 constexpr size_t kMaxListFileLine = 4096;
 
-std::optional<Config> configOrExit(const std::string& path) {
-  auto c = loadConfig(path);
-  if (!c.ok()) {
-    std::fprintf(stderr, "%s\n", c.error().format().c_str());
-    return std::nullopt;
-  }
-  return std::move(c).value();
-}
-
 std::unique_ptr<store::PolicyStore> policyStoreOrNull(const Config& c) {
   auto s = store::openSqlitePolicyStore(c.store.path);
   if (!s.ok()) {
