@@ -575,6 +575,7 @@ int runNode(const Config& config) {
         .kv("in_dialog_challenged", s.inDialogChallenged)
         .kv("in_dialog_rejected", s.inDialogRejected)
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
+        .kv("untyped_bodies_dropped", s.untypedBodiesDropped)
         .kv("policy_refused_cps", layer.policy.stats().refused[1])
         .kv("policy_refused_concurrent", layer.policy.stats().refused[2])
         .kv("policy_refused_caller_listed", layer.policy.stats().refused[3])

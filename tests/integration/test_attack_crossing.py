@@ -87,7 +87,8 @@ def test_a_body_without_content_type_does_not_cross(tollgate, udp, ports):
     """RFC 3261 §7.4.1: a non-empty body says what it is. An SDP sent without
     a Content-Type would otherwise cross unjudged, origin and all. The
     customer's untyped INVITE is refused (415, never reaches the carrier); a
-    carrier's untyped answer reaches the customer without its body, counted."""
+    carrier's untyped answer and an untyped in-dialog INFO cross without their
+    bodies, counted."""
     tg, carrier_port = _node(tollgate, ports)
     untyped = Call(tg, udp, ports, carrier_port)
     untyped.invite = request("INVITE", f"sip:{CALLEE}@127.0.0.1:{tg.port}",
@@ -104,8 +105,20 @@ def test_a_body_without_content_type_does_not_cross(tollgate, udp, ports):
     ok = call.customer_waits(200)
     assert ok.text.split("\r\n\r\n", 1)[1] == "", ok.text
     assert "sbc-core-3" not in ok.text and "172.16.0.9" not in ok.text, ok.text
+
+    # In the dialog: an INFO (its body is not judged by the 415 rule, which
+    # covers offers only) with an untyped body crosses without it.
+    call.a_to = ok.header("To")
+    call.customer_ack()
+    assert wait_for(call.carrier, "ACK", 3)
+    call.customer.send(request("INFO", f"sip:{CALLEE}@127.0.0.1:{tg.port}", call.customer.addr,
+                               call_id=call.call_id, from_hdr=call.a_from, to_hdr=call.a_to,
+                               cseq=2, body=CUSTOMER_SDP, content_type=None), call.server)
+    info = wait_for(call.carrier, "INFO", 3)
+    assert info, "the INFO must be relayed"
+    assert info.text.split("\r\n\r\n", 1)[1] == "" and "10.9.8.7" not in info.text, info.text
     metrics = tg.api("GET", "/metrics").text
-    assert "tollgate_untyped_bodies_dropped_total 1" in metrics, metrics
+    assert "tollgate_untyped_bodies_dropped_total 2" in metrics, metrics
 
 
 def test_trusted_identity_crosses_rewritten_and_is_checked_by_the_lists(tollgate, udp, ports):
