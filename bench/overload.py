@@ -19,7 +19,7 @@ It measures; it does not judge (the goals are those of the overload-control
 issue, printed beside the figures). Loopback only; every SIPp run is bounded
 by its call count and a timeout; the cgroup is removed at the end.
 
-Usage: bench/overload.py [--quota-us 25000] [--seconds 20] [--trial-seconds 5]
+Usage: bench/overload.py [--quota-us 2500] [--period-us 10000] [--seconds 20] [--trial-seconds 5]
                          [--factors 2,5] [--json FILE]
 Needs root and a writable /sys/fs/cgroup/cpu (cgroup v1). Exit 2 on a setup
 error.
@@ -159,25 +159,30 @@ def offered_run(system, rate, seconds):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quota-us", type=int, default=25_000,
-                    help="CPU microseconds per 100 ms period (25000 = a quarter core)")
+    ap.add_argument("--quota-us", type=int, default=2_500,
+                    help="CPU microseconds per period (2500 per 10 ms = a quarter core)")
+    ap.add_argument("--period-us", type=int, default=10_000,
+                    help="the cgroup's CFS period: a short one keeps the stalls of a "
+                         "throttled process short (at most period - quota)")
     ap.add_argument("--seconds", type=float, default=20.0, help="each overload run")
     ap.add_argument("--trial-seconds", type=float, default=5.0, help="each capacity trial")
     ap.add_argument("--factors", default="2,5", help="offered load as multiples of C")
+    ap.add_argument("--capacity", type=int,
+                    help="use this C instead of searching for it (a rerun on the same machine)")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/overload.py: needs root (cgroup)", file=sys.stderr)
         return 2
-    cg = Cgroup(args.quota_us)
+    cg = Cgroup(args.quota_us, args.period_us)
     try:
         system = ConfinedTollgate(cg)
         search = argparse.Namespace(trial_seconds=args.trial_seconds, start_rate=500,
                                     max_rate=64000)
-        capacity = br.max_rate("tollgate confined", system, False, search, None)
+        capacity = args.capacity or br.max_rate("tollgate confined", system, False, search, None)
         if not capacity:
             raise br.SetupError("no rate passed: is tollgate built (make build)?")
-        br.log(f"capacity C = {capacity}/s at {args.quota_us / 1000:.0f} ms CPU per 100 ms")
+        br.log(f"capacity C = {capacity}/s at {args.quota_us} us CPU per {args.period_us} us")
         half = offered_run(system, max(1, capacity // 2), args.seconds)
         runs = {"0.5": half}
         for f in [float(x) for x in args.factors.split(",") if x]:
@@ -188,7 +193,8 @@ def main():
     finally:
         cg.remove()
     base_p99 = half["p99_answered_ms"]
-    print(f"\noverload: tollgate under a cgroup quota of {args.quota_us} us per 100 ms; "
+    print(f"\noverload: tollgate under a cgroup quota of {args.quota_us} us per "
+          f"{args.period_us} us; "
           f"capacity C = {capacity} calls/s; {args.seconds:g} s per run")
     print(f"{'offered':>10} {'goodput/C':>10} {'p99 ok ms':>10} {'x C/2 p99':>10} "
           f"{'refused':>8} {'p99 ref ms':>10} {'timed out':>10} {'BYE ok':>8} {'RSS MiB':>8}")
@@ -202,7 +208,7 @@ def main():
           "are 503 within 50 ms p99, nothing times out, every BYE answered")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"quota_us": args.quota_us, "capacity": capacity, "runs": runs}, f,
+            json.dump({"quota_us": args.quota_us, "period_us": args.period_us, "capacity": capacity, "runs": runs}, f,
                       indent=1)
     return 0
 

@@ -55,6 +55,12 @@ constexpr std::array kMappingFields = {
                          .ref = TG_MEMBER(policy.maxDuration),
                          .max = kMaxCallDurationS,
                          .unit = "seconds"},
+    ProvisioningField<M>{.key = "overload_weight",
+                         .description = "its part of the node's capacity when overloaded, "
+                                        "against the other mapping gateways' weights",
+                         .ref = TG_MEMBER(policy.overloadWeight),
+                         .min = 1,
+                         .max = 1000},
     ProvisioningField<M>{.key = "caller_lists",
                          .description = kCallerLists,
                          .ref = TG_MEMBER(policy.lists.caller),

@@ -506,6 +506,33 @@ bool printableNoQuotes(std::string_view s) {
   });
 }
 
+// Bounds of [overload]: delays up to a minute, bounds up to 10 million,
+// Retry-After up to an hour (RFC 3261 §20.33 allows more; nobody waits
+// that long for a softswitch).
+constexpr int64_t kMaxOverloadDelayMs = 60'000;
+constexpr int64_t kMaxOverloadBound = 10'000'000;
+constexpr int64_t kMaxRetryAfterS = 3600;
+
+void readOverload(TableReader& r, shield::OverloadConfig& c) {
+  r.boolean("enabled", &c.enabled);
+  r.durationIn<Millis>("queue_delay_target_ms", 1, kMaxOverloadDelayMs, &c.queueDelayTarget);
+  r.durationIn<Millis>("max_queue_delay_ms", 1, kMaxOverloadDelayMs, &c.maxQueueDelay);
+  r.durationIn<Millis>("drop_delay_ms", 1, kMaxOverloadDelayMs, &c.dropDelay);
+  r.durationIn<Millis>("loop_lag_target_ms", 1, kMaxOverloadDelayMs, &c.loopLagTarget);
+  r.integerAs("max_transactions", 0, kMaxOverloadBound, &c.maxTransactions);
+  r.integerAs("max_calls", 0, kMaxOverloadBound, &c.maxCalls);
+  r.integerAs("retry_after", 1, kMaxRetryAfterS, &c.retryAfter);
+  r.boolean("rfc7339", &c.rfc7339);
+  r.durationIn<Millis>("oc_validity_ms", 0, kMaxOverloadDelayMs, &c.ocValidity);
+  if (c.maxQueueDelay < c.queueDelayTarget) {
+    r.error("max_queue_delay_ms", "must be at least overload.queue_delay_target_ms (" +
+                                      std::to_string(c.queueDelayTarget.count()) + ")");
+  } else if (c.dropDelay < c.maxQueueDelay) {
+    r.error("drop_delay_ms", "must be at least overload.max_queue_delay_ms (" +
+                                 std::to_string(c.maxQueueDelay.count()) + ")");
+  }
+}
+
 void readShield(TableReader& r, shield::ShieldConfig& c) {
   r.boolean("enabled", &c.enabled);
   readCidrs(r, "trusted", kMaxTrusted, &c.trusted);
@@ -796,6 +823,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("blacklist", [&](TableReader& r) { readBlacklist(r, config.policy.blacklist); });
   section("numbers", [&](TableReader& r) { readNumbers(r, config.numbers); });
   section("shield", [&](TableReader& r) { readShield(r, config.shield); });
+  section("overload", [&](TableReader& r) { readOverload(r, config.overload); });
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
   section("api", [&](TableReader& r) { readApi(r, config.api); });
   // A common mix-up, worth a clearer word than "unknown key".

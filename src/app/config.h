@@ -27,6 +27,7 @@
 #include "common/result.h"
 #include "mgmt/api_limits.h"
 #include "registrar/registrar.h"
+#include "shield/overload.h"
 #include "shield/shield_config.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
@@ -117,6 +118,7 @@ struct Config {
   // admission/number_form.h.
   admission::NumberSettings numbers;
   shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  shield::OverloadConfig overload;  // [overload]: see shield/overload.h, docs/overload.md
   StoreConfig store;
   LogConfig log;
   NodeConfig node;

@@ -112,13 +112,64 @@ class NodeBanListener final : public shield::BanListener {
   const Clock& clock_;
 };
 
+// RFC 7339 feedback from overload control into the transaction layer's
+// responses. Called on the worker.
+class OverloadFeedback final : public txn::ViaFeedback {
+ public:
+  explicit OverloadFeedback(shield::OverloadControl& control) : control_(control) {}
+  std::string viaParams(const net::IpAddress& client) override {
+    std::string params = control_.ocParams(shield::keyOf(client));
+    if (!params.empty()) control_.countOcResponse();
+    return params;
+  }
+
+ private:
+  shield::OverloadControl& control_;
+};
+
+// CDRs of calls shed by overload control (rate-limited by the recorder, like
+// illegal calls'). Called on the worker.
+class ShedCdrs final : public shield::ShedListener {
+ public:
+  ShedCdrs(call::CdrRecorder& cdrs, shield::OverloadControl& control)
+      : cdrs_(cdrs), control_(control) {}
+  void onShedCall(const transport::Flow& from, std::string_view raw, int code) override {
+    cdrs_.shedCall(raw, from, std::string(control_.gatewayOf(shield::keyOf(from.remote.ip()))),
+                   code);
+  }
+
+ private:
+  call::CdrRecorder& cdrs_;
+  shield::OverloadControl& control_;
+};
+
+// Overload control's classes: one per mapping gateway with addresses, with
+// its overload_weight (docs/overload.md).
+std::shared_ptr<const shield::OverloadClasses> overloadClasses(const admission::Provisioning& p) {
+  std::vector<shield::OverloadClassSpec> specs;
+  for (const auto& g : p.mappingGateways) {
+    shield::OverloadClassSpec spec{.name = g.name,
+                                   .weight = static_cast<uint32_t>(g.policy.overloadWeight)};
+    for (const std::string& a : g.addresses) {
+      if (auto c = net::Cidr::parse(a)) {
+        spec.addresses.push_back(*c);
+      } else if (auto sa = net::SockAddr::parse(a)) {
+        spec.addresses.push_back(*net::Cidr::parse(sa->ip().toString()));
+      }
+    }
+    if (!spec.addresses.empty()) specs.push_back(std::move(spec));
+  }
+  return std::make_shared<const shield::OverloadClasses>(std::move(specs));
+}
+
 // Loads provisioning (and the number lists) from a store and builds the
 // call layer's snapshot; null (and a log line) when the store cannot be read.
 // *gateways receives every gateway address (the shield's trusted sources).
 std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
                                                    const std::string& realm,
                                                    const admission::NumberSettings& numbers,
-                                                   std::vector<net::Cidr>* gateways) {
+                                                   std::vector<net::Cidr>* gateways,
+                                                   std::shared_ptr<const shield::OverloadClasses>* classes) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -144,6 +195,7 @@ std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::Poli
   }
   auto snap = std::make_shared<const call::Snapshot>(*prov, *version, realm, *lists, numbers);
   *gateways = admission::gatewayPrefixes(*prov);
+  *classes = overloadClasses(*prov);
   log::info("provisioning.loaded")
       .kv("version", *version)
       .kv("mapping_gateways", prov->mappingGateways.size())
@@ -213,16 +265,19 @@ class ProvisioningWatcher {
         pollLatency_.record(std::chrono::steady_clock::now() - t0);
         if (v.ok() && (force || *v != version_)) {
           std::vector<net::Cidr> gateways;
-          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways);
+          std::shared_ptr<const shield::OverloadClasses> classes;
+          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways,
+                                   &classes);
           if (snap) {
             version_ = snap->version;
             call::RequestRouter* router = &router_;
             shield::Shield* sh = &shield_;
             auto trusted = shield_.buildTrusted(gateways);  // const: safe off the worker
             if (offload_) offload_->setTrusted(trustedPrefixes(config_, gateways));
-            loop_.post([router, sh, snap, trusted] {
+            loop_.post([router, sh, snap, trusted, classes] {
               router->setSnapshot(snap);
               sh->setTrusted(trusted);
+              sh->overload().setClasses(classes);
             });
             log::info("provisioning.reloaded").kv("version", version_);
           }
@@ -367,8 +422,9 @@ int runNode(const Config& config) {
   }
   std::unique_ptr<store::PolicyStore> policyStore = std::move(openedPolicy).value();
   std::vector<net::Cidr> gateways;
-  auto snapshot =
-      loadSnapshot(*mainStore, *policyStore, config.sip.domain, config.numbers, &gateways);
+  std::shared_ptr<const shield::OverloadClasses> overloadClassMap;
+  auto snapshot = loadSnapshot(*mainStore, *policyStore, config.sip.domain, config.numbers,
+                               &gateways, &overloadClassMap);
   if (!snapshot) return 1;
   mainStore.reset();
   // The dynamic blacklist and the policy counters as the last run left them
@@ -395,12 +451,16 @@ int runNode(const Config& config) {
   // Transport -> Shield -> TransactionLayer: the shield decides on the raw
   // bytes before anything is parsed.
   transport::ForwardingSink sink;
-  shield::Shield shield(loop, clock, random, config.shield, sink);
+  shield::Shield shield(loop, clock, random, config.shield, sink, config.overload);
   transport::Transport transport(loop, shield, config.transport);
   txn::TransactionLayer txns(loop, transport, random, config.timers);
   sink.target = &txns;
   shield.setTransport(&transport);
   shield.setTrusted(shield.buildTrusted(gateways));
+  shield.overload().setClasses(overloadClassMap);
+  // RFC 7339 feedback in the Via of every response to a client that asked.
+  OverloadFeedback overloadFeedback(shield.overload());
+  if (config.overload.enabled && config.overload.rfc7339) txns.setViaFeedback(&overloadFeedback);
   txns.setOccupancyObserver(&shield);
   // The call layer and its peers (registrar, call policy, carrier monitor,
   // digest); its request router is the transaction layer's user from here.
@@ -511,6 +571,8 @@ int runNode(const Config& config) {
                        loop, shield);
   NodeBanListener banListener(banSync, offload.get(), clock);
   shield.setBanListener(&banListener);
+  ShedCdrs shedCdrs(layer.cdrs, shield.overload());
+  shield.setShedListener(&shedCdrs);
   banSync.loadInitial();
   banSync.start();
 
@@ -523,6 +585,17 @@ int runNode(const Config& config) {
     const call::CallStats& s = layer.stats;
     const auto& t = transport.stats();
     const shield::ShieldStats& sh = shield.stats();
+    const shield::OverloadStats& ol = shield.overload().stats();
+    auto byShedReason = [](const auto& counts) {
+      std::string out;
+      for (size_t i = 0; i < counts.size(); ++i) {
+        if (counts[i] == 0) continue;
+        if (!out.empty()) out += ',';
+        out += std::string(shield::shedReasonName(static_cast<shield::ShedReason>(i))) + ":" +
+               std::to_string(counts[i]);
+      }
+      return out;
+    };
     std::string reasons;
     for (size_t i = 0; i < s.byReason.size(); ++i) {
       if (s.byReason[i] == 0) continue;
@@ -594,6 +667,9 @@ int runNode(const Config& config) {
         .kv("shield_trusted", sh.trusted)
         .kv("shield_passed", sh.passed)
         .kv("shield_dropped", byShieldReason(sh.dropped))
+        .kv("overload_active", ol.overloaded)
+        .kv("overload_episodes", ol.episodes)
+        .kv("overload_shed", byShedReason(ol.shed))
         .kv("shield_would_drop", byShieldReason(sh.wouldDrop))
         .kv("shield_connections_refused", sh.connectionsRefused)
         .kv("bans_placed", sh.bansPlaced)
@@ -641,6 +717,7 @@ int runNode(const Config& config) {
   WorkerControl control(
       loop, layer, txns, transport, cdrWriter, watcher.pollLatency(),
       [&watcher] { watcher.wake(); }, config.shield.enabled ? &shield : nullptr, offload.get());
+  control.setOverload(&shield.overload());
   std::unique_ptr<mgmt::ApiServer> api;
   const std::string tokenPath = apiTokenPath(config);
   if (!config.api.listen.empty()) {

@@ -68,6 +68,7 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         s.carriers = layer_.carriers.status();
         s.shieldEnabled = shield_ != nullptr;
         if (shield_) s.shield = shield_->stats();
+        if (overload_) s.overload = overload_->stats();
         return s;
       },
       mgmt::kWorkerTimeout);

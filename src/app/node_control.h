@@ -40,6 +40,8 @@ class WorkerControl final : public mgmt::NodeControl {
   std::optional<std::vector<admission::BlacklistEntry>> blacklist(size_t limit) override;
   bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) override;
   bool setTap(transport::PacketTap* tap) override;
+  // Overload control runs with the shield's checks off too.
+  void setOverload(shield::OverloadControl* overload) { overload_ = overload; }
 
  private:
   template <typename T>
@@ -54,6 +56,7 @@ class WorkerControl final : public mgmt::NodeControl {
   std::function<void()> wakeWatcher_;
   shield::Shield* shield_;
   firewall::KernelOffload* offload_;
+  shield::OverloadControl* overload_ = nullptr;
 };
 
 // The file the node writes its local API token to (mode 0600, next to the

@@ -41,6 +41,7 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminatio
         {TerminationReason::CarrierUnavailable, "carrier_unavailable"},
         {TerminationReason::AdminHangup, "admin_hangup"},
         {TerminationReason::InvalidNumber, "invalid_number"},
+        {TerminationReason::Overload, "overload"},
     }};
 
 constexpr bool reasonTableMatchesEnum() {

@@ -44,10 +44,11 @@ enum class TerminationReason : uint8_t {
   CarrierUnavailable,  // routes exist but every one was full or out of rotation (503)
   AdminHangup,         // ended by an operator (management API)
   InvalidNumber,       // the called number is not dialable after normalisation ([numbers])
+  Overload,            // shed by overload control before parsing (503; docs/overload.md)
 };
 // Number of TerminationReason values (for per-reason counters).
 inline constexpr size_t kTerminationReasonCount =
-    static_cast<size_t>(TerminationReason::InvalidNumber) + 1;
+    static_cast<size_t>(TerminationReason::Overload) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 

@@ -71,6 +71,17 @@ void CdrRecorder::illegalCall(const sip::Message& request, const transport::Flow
   }
 }
 
+void CdrRecorder::shedCall(std::string_view raw, const transport::Flow& from,
+                           const std::string& gateway, int code) {
+  if (!takeIllegalCdrToken()) {
+    ++stats_.illegalCdrsSuppressed;
+    return;
+  }
+  auto parsed = sip::Message::parse(std::string(raw));
+  if (!parsed.ok()) return;  // the parser's own counters see it if it is retried
+  reject(*parsed.value(), from, gateway, code, TerminationReason::Overload);
+}
+
 void CdrRecorder::malformedInvite(const transport::Flow& from, const std::string& gateway,
                                   int status) {
   Cdr cdr;

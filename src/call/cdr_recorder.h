@@ -42,6 +42,12 @@ class CdrRecorder {
   // The CDR of a stranger's INVITE, unless over the rate (then only counted).
   void illegalCall(const sip::Message& request, const transport::Flow& from, int code,
                    TerminationReason reason);
+  // The CDR of an INVITE shed by overload control (raw bytes: it was never
+  // parsed), from `gateway` ("" = not a mapping gateway's address), under
+  // the same rate as illegal calls' CDRs (then only counted). The parse
+  // happens only when the CDR is written.
+  void shedCall(std::string_view raw, const transport::Flow& from, const std::string& gateway,
+                int code);
   // The CDR of an INVITE from a mapping gateway that did not parse.
   void malformedInvite(const transport::Flow& from, const std::string& gateway, int status);
 

@@ -241,6 +241,39 @@ void shieldMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.firewall.kernelDrops));
 }
 
+// Overload control (docs/overload.md).
+void overloadMetrics(Writer& w, const NodeStats& s) {
+  const auto& o = s.overload;
+  w.one("tollgate_overload_active", "gauge",
+        "1 while the node is overloaded and sheds new requests.", o.overloaded ? 1 : 0);
+  w.one("tollgate_overload_admit_rate", "gauge",
+        "New requests per second admitted while overloaded (0 when not).", o.admitRate);
+  w.one("tollgate_overload_queue_delay_seconds", "gauge",
+        "Standing socket queue of the last control interval (least wait of a datagram).",
+        o.queueDelayMs / 1000.0);
+  w.one("tollgate_overload_loop_lag_seconds", "gauge",
+        "How late the overload control timer fired in the last interval.", o.loopLagMs / 1000.0);
+  w.one("tollgate_overload_episodes_total", "counter", "Times the node went into overload.",
+        static_cast<double>(o.episodes));
+  w.one("tollgate_overload_admitted_total", "counter",
+        "New requests (INVITE, REGISTER, OPTIONS, ...) overload control admitted.",
+        static_cast<double>(o.admitted));
+  w.family("tollgate_overload_shed_total", "counter",
+           "New requests shed by overload control, by reason (dropped: unanswered; the rest "
+           "503).");
+  for (size_t i = 0; i < o.shed.size(); ++i) {
+    w.sample("tollgate_overload_shed_total",
+             {{"reason", std::string(shield::shedReasonName(static_cast<shield::ShedReason>(i)))}},
+             static_cast<double>(o.shed[i]));
+  }
+  w.one("tollgate_overload_oc_responses_total", "counter",
+        "Responses that carried RFC 7339 overload feedback in their Via.",
+        static_cast<double>(o.ocResponses));
+  w.one("tollgate_overload_shed_acks_total", "counter",
+        "ACKs of stateless 503s absorbed before parsing.",
+        static_cast<double>(s.shield.shedAcksAbsorbed));
+}
+
 void nodeMetrics(Writer& w, const NodeStats& s) {
   w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 1);
   w.one("tollgate_draining", "gauge", "1 while the node drains (SIGTERM).", s.draining ? 1 : 0);
@@ -389,6 +422,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
   authMetrics(w, s);
   policyMetrics(w, s);
   shieldMetrics(w, s);
+  overloadMetrics(w, s);
 
   w.one("tollgate_provisioning_version", "gauge", "Provisioning version the worker runs.",
         static_cast<double>(s.provisioningVersion));

@@ -56,6 +56,7 @@ struct NodeStats {
   // The shield; shieldEnabled false = shield.enabled = false.
   bool shieldEnabled = true;
   shield::ShieldStats shield;
+  shield::OverloadStats overload;  // overload control (docs/overload.md)
   bool kernelOffload = false;  // firewall.kernel_offload configured
   firewall::FirewallStats firewall;
   // Off the worker (thread-safe sources), filled by the node as well.

@@ -56,9 +56,11 @@ StartLine scanStartLine(std::string_view bytes) {
   return out;
 }
 
-std::string_view findHeader(std::string_view bytes, std::string_view name, size_t maxValue) {
+std::string_view findHeader(std::string_view bytes, std::string_view name, size_t maxValue,
+                            char compact) {
   const size_t limit = bytes.size() < sip::kMaxMessageSize ? bytes.size() : sip::kMaxMessageSize;
   const char first = ascii::toLower(name.empty() ? '\0' : name[0]);
+  const char shortName = ascii::toLower(compact);
   const char* data = bytes.data();
   // Skip the start line (and leading CRLFs: the first line with content).
   size_t p = 0;
@@ -73,9 +75,16 @@ std::string_view findHeader(std::string_view bytes, std::string_view name, size_
     const void* e = std::memchr(data + p, '\n', limit - p);
     const size_t end =
         e == nullptr ? limit : static_cast<size_t>(static_cast<const char*>(e) - data);
-    if (ascii::toLower(data[p]) == first && end - p > name.size() &&
+    size_t nameLen = 0;
+    const char c = ascii::toLower(data[p]);
+    if (c == first && end - p > name.size() &&
         iequals(std::string_view(data + p, name.size()), name)) {
-      size_t q = p + name.size();
+      nameLen = name.size();
+    } else if (shortName != '\0' && c == shortName && end - p > 1) {
+      nameLen = 1;
+    }
+    if (nameLen != 0) {
+      size_t q = p + nameLen;
       while (q < end && (data[q] == ' ' || data[q] == '\t')) ++q;
       if (q < end && data[q] == ':') {
         ++q;
@@ -88,6 +97,37 @@ std::string_view findHeader(std::string_view bytes, std::string_view name, size_
     }
     if (e == nullptr) return {};
     p = end + 1;
+  }
+  return {};
+}
+
+std::string_view headerTag(std::string_view value) {
+  size_t p = 0;
+  if (const size_t gt = value.find('>'); gt != std::string_view::npos) {
+    p = gt + 1;
+  } else if (const size_t lt = value.find('<'); lt != std::string_view::npos) {
+    return {};  // an unclosed name-addr: no parameters we can place
+  }
+  while (p < value.size()) {
+    const size_t semi = value.find(';', p);
+    if (semi == std::string_view::npos) return {};
+    size_t q = semi + 1;
+    while (q < value.size() && (value[q] == ' ' || value[q] == '\t')) ++q;
+    if (value.size() - q > 3 && iequals(value.substr(q, 3), "tag")) {
+      size_t e = q + 3;
+      while (e < value.size() && (value[e] == ' ' || value[e] == '\t')) ++e;
+      if (e < value.size() && value[e] == '=') {
+        ++e;
+        while (e < value.size() && (value[e] == ' ' || value[e] == '\t')) ++e;
+        size_t v = e;
+        while (v < value.size() && value[v] != ';' && value[v] != ',' && value[v] != ' ' &&
+               value[v] != '\t' && value[v] != '\r') {
+          ++v;
+        }
+        return value.substr(e, v - e);
+      }
+    }
+    p = q;
   }
   return {};
 }

@@ -39,10 +39,19 @@ struct StartLine {
 StartLine scanStartLine(std::string_view bytes);
 
 // The value of the first header field named `name` (compared case-
-// insensitively; no compact forms) in the header section, trimmed of
-// leading and trailing whitespace and cut at `maxValue` bytes; "" when
-// absent. Stops at the empty line that ends the header section.
-std::string_view findHeader(std::string_view bytes, std::string_view name, size_t maxValue);
+// insensitively), or `compact` when given (its RFC 3261 §7.3.3 compact
+// form, e.g. 't' for To), in the header section, trimmed of leading and
+// trailing whitespace and cut at `maxValue` bytes; "" when absent. Stops at
+// the empty line that ends the header section. Folded continuation lines
+// are not joined: the value is the first line's.
+std::string_view findHeader(std::string_view bytes, std::string_view name, size_t maxValue,
+                            char compact = '\0');
+
+// The tag parameter of a From or To header value ("" when none): after the
+// closing '>' of a name-addr, else after the addr-spec (where a URI cannot
+// carry parameters of its own). Case-insensitive name; the value ends at
+// ';', ',', whitespace or the end.
+std::string_view headerTag(std::string_view value);
 
 // ASCII case-insensitive substring test; needle must be lower case.
 bool containsLowered(std::string_view haystack, std::string_view lowerNeedle);

@@ -6,6 +6,8 @@
 
 #include "common/ascii.h"
 #include "common/log.h"
+#include "sip/limits.h"
+#include "sip/overload_control.h"
 #include "sip/serialize.h"
 
 namespace tollgate::shield {
@@ -67,12 +69,14 @@ std::string_view shieldReasonName(ShieldReason r) {
       return "malformed";
     case ShieldReason::TrustedExcess:
       return "trusted_excess";
+    case ShieldReason::Overload:
+      return "overload";
   }
   return "banned";
 }
 
 Shield::Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig config,
-               transport::MessageSink& next)
+               transport::MessageSink& next, OverloadConfig overload)
     : loop_(loop),
       clock_(clock),
       random_(random),
@@ -85,7 +89,9 @@ Shield::Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig
       vouched_(kMaxVouched, KeyHasher(seed_ ^ 0x9e3779b9u)),
       bans_(config_.maxBans, seed_ ^ 0x165667b1u),
       connectionsBySource_(64, KeyHasher(seed_ ^ 0x85ebca6bu)),
-      connectionsByPrefix_(64, KeyHasher(seed_ ^ 0xc2b2ae35u)) {
+      connectionsByPrefix_(64, KeyHasher(seed_ ^ 0xc2b2ae35u)),
+      overload_(loop, clock, overload),
+      admittedInvites_(kAdmittedInvitesRemembered, kAdmittedInviteMemory) {
   for (const std::string& s : config_.userAgents) {
     if (!s.empty()) signatures_.push_back(ascii::lowered(s));
   }
@@ -235,6 +241,60 @@ bool Shield::trustedPath(const Flow& from, std::string_view bytes, const IpKey& 
 }
 
 Decision Shield::inspect(const Flow& from, std::string_view bytes, MonoTime now) {
+  overload_.observeQueueWait(from.queuedUs);
+  const Decision d = inspectSecurity(from, bytes, now);
+  if (d.verdict != Verdict::Pass || !overload_.config().enabled) return d;
+  return inspectLoad(from, bytes, now);
+}
+
+uint64_t Shield::requestKey(std::string_view bytes) const {
+  // Call-ID and CSeq: equal for an INVITE and its retransmissions.
+  const std::string_view callId = findHeader(bytes, "Call-ID", sip::kMaxHeaderLineLength, 'i');
+  const std::string_view cseq = findHeader(bytes, "CSeq", 64);
+  uint64_t h = seed_ ^ 0x2545f4914f6cdd1dull;
+  auto mix = [&h](std::string_view v) {
+    for (const char c : v) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    h ^= h >> 29;
+  };
+  mix(callId);
+  mix(cseq);
+  return h;
+}
+
+Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, MonoTime now) {
+  const StartLine sl = scanStartLine(bytes);
+  if (sl.kind != StartLine::Request) return {};
+  if (sl.method == sip::Method::Ack) {
+    // The ACK of a 503 we sent statelessly: nothing above us knows it.
+    const std::string_view to = findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't');
+    if (headerTag(to).starts_with(kShedTagPrefix)) {
+      ++stats_.shedAcksAbsorbed;
+      --stats_.passed;
+      return {Verdict::Drop, ShieldReason::Overload};
+    }
+    return {};
+  }
+  if (continuesExisting(sl.method)) return {};
+  // A request inside a dialog (re-INVITE, in-dialog NOTIFY ...) belongs to
+  // established work: never shed before new calls are.
+  if (!headerTag(findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't')).empty()) return {};
+  ShedReason why = ShedReason::Rate;
+  const OverloadVerdict v = overload_.decide(keyOf(from.remote.ip()), from.queuedUs, now, &why);
+  const bool invite = sl.method == sip::Method::Invite;
+  if (v == OverloadVerdict::Admit) {
+    if (invite) admittedInvites_.insert(requestKey(bytes), now);
+    return {};
+  }
+  // A retransmission of an INVITE admitted earlier is part of a call in
+  // progress: the transaction layer absorbs it.
+  if (invite && admittedInvites_.contains(requestKey(bytes))) return {};
+  --stats_.passed;
+  ++stats_.dropped[static_cast<size_t>(ShieldReason::Overload)];
+  return {v == OverloadVerdict::Drop ? Verdict::Drop : Verdict::Reject503, ShieldReason::Overload,
+          invite};
+}
+
+Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, MonoTime now) {
   ++stats_.received;
   auto drop = [this](ShieldReason r) {
     ++stats_.dropped[static_cast<size_t>(r)];
@@ -371,6 +431,7 @@ bool Shield::filter(const Flow& from, std::string_view bytes) {
     case Verdict::Pass:
       return true;
     case Verdict::Drop:
+      if (d.newCall && shedListener_ != nullptr) shedListener_->onShedCall(from, bytes, 0);
       if (d.reason == ShieldReason::Banned && transport::isStream(from.protocol) &&
           transport_ != nullptr && from.connection != 0) {
         // A banned source keeps no connection open either.
@@ -380,10 +441,26 @@ bool Shield::filter(const Flow& from, std::string_view bytes) {
       return false;
     case Verdict::Reject503: {
       if (transport_ == nullptr) return false;
-      const std::string retryAfter = std::to_string(kTrustedRetryAfter);
-      std::string resp = sip::makeErrorResponse(bytes, 503, "Service Unavailable",
-                                                random_.token(10), {{"Retry-After", retryAfter}});
+      const bool overload = d.reason == ShieldReason::Overload;
+      const std::string retryAfter =
+          std::to_string(overload ? overload_.config().retryAfter : kTrustedRetryAfter);
+      // RFC 7339: a client that said it supports overload control hears how
+      // much of its new work to hold back.
+      std::string oc;
+      if (overload && overload_.config().rfc7339) {
+        const std::string_view via =
+            sip::firstViaParm(findHeader(bytes, "Via", sip::kMaxHeaderLineLength, 'v'));
+        if (sip::viaSupportsOc(via)) {
+          oc = overload_.ocParams(keyOf(from.remote.ip()));
+          if (!oc.empty()) overload_.countOcResponse();
+        }
+      }
+      std::string tag(kShedTagPrefix);
+      tag += random_.token(10);
+      std::string resp = sip::makeErrorResponse(bytes, 503, "Service Unavailable", tag,
+                                                {{"Retry-After", retryAfter}}, oc);
       if (!resp.empty()) (void)transport_->send(from, resp);
+      if (d.newCall && shedListener_ != nullptr) shedListener_->onShedCall(from, bytes, 503);
       return false;
     }
   }
@@ -466,6 +543,7 @@ void Shield::forgetConnection(ConnectionId id) {
 }
 
 void Shield::opened(OccupancyKind kind, const net::IpAddress& source) {
+  noteTotal(kind, +1);
   const IpKey ip = keyOf(source);
   if (trusted_->contains(ip)) return;
   adjust(ip, static_cast<int>(kind), +1);
@@ -474,7 +552,18 @@ void Shield::opened(OccupancyKind kind, const net::IpAddress& source) {
 void Shield::closed(OccupancyKind kind, const net::IpAddress& source) {
   // Always decrements (when the entry exists): if the source became trusted
   // in between, leaving the count up would pin its entry forever.
+  noteTotal(kind, -1);
   adjust(keyOf(source), static_cast<int>(kind), -1);
+}
+
+void Shield::noteTotal(OccupancyKind kind, int delta) {
+  uint64_t& n = openTotal_[static_cast<int>(kind)];
+  n = delta > 0 ? n + 1 : (n > 0 ? n - 1 : 0);
+  if (kind == OccupancyKind::Transaction) {
+    overload_.setTransactions(n);
+  } else {
+    overload_.setCalls(n);
+  }
 }
 
 void Shield::adjust(const IpKey& ip, int kind, int delta) {

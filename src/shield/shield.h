@@ -27,6 +27,11 @@
 //      shield also tells the transport who is trusted (gateways,
 //      shield.trusted, vouched sources), so it can keep its reserved share
 //      of the connection table for them.
+//   8. (every source, the checks on or off) overload control: a request
+//      that opens something (not ACK, CANCEL, BYE ..., not one with a To
+//      tag) is admitted or shed by OverloadControl (shield/overload.h),
+//      answered 503 with Retry-After built from the raw bytes, or dropped;
+//      the ACKs of those 503s are absorbed here, unparsed.
 //
 // Each check is enforced or only counted (ShieldConfig modes). Trusted
 // sources are still authenticated after this; the shield only decides what
@@ -57,6 +62,7 @@
 #include "shield/ban.h"
 #include "shield/ban_sink.h"
 #include "shield/ban_table.h"
+#include "shield/overload.h"
 #include "shield/prefix_set.h"
 #include "shield/raw_scan.h"
 #include "shield/shield_config.h"
@@ -75,10 +81,11 @@ enum class ShieldReason : uint8_t {
   UnknownSource,  // method policy: e.g. OPTIONS from an untrusted source
   Malformed,      // not a SIP start line (untrusted source)
   TrustedExcess,  // trusted source over its bucket: answered 503, not dropped
+  Overload,       // new work shed by overload control (503, or dropped; docs/overload.md)
 };
-inline constexpr size_t kShieldReasonCount = 8;
+inline constexpr size_t kShieldReasonCount = 9;
 // "banned", "signature", "rate", "prefix_rate", "concurrency",
-// "unknown_source", "malformed", "trusted_excess"
+// "unknown_source", "malformed", "trusted_excess", "overload"
 std::string_view shieldReasonName(ShieldReason r);
 
 // The shield's counters and table sizes, for the node.stats log line, and
@@ -93,6 +100,9 @@ struct ShieldStats {
   std::array<uint64_t, kShieldReasonCount> dropped{};
   // Count-only: matched, counted, passed on to the next check.
   std::array<uint64_t, kShieldReasonCount> wouldDrop{};
+  // ACKs of our own stateless 503s (overload, trusted excess), absorbed here
+  // instead of being parsed.
+  uint64_t shedAcksAbsorbed = 0;
   uint64_t connectionsRefused = 0;  // TCP accepts refused (banned, concurrency)
   uint64_t connectionsClosed = 0;   // open connections closed because their source got banned
 
@@ -123,6 +133,7 @@ enum class Verdict : uint8_t { Pass, Drop, Reject503 };
 struct Decision {
   Verdict verdict = Verdict::Pass;
   ShieldReason reason = ShieldReason::Banned;  // meaningful unless Pass
+  bool newCall = false;                        // Overload: a new INVITE was shed
 };
 
 class Shield final : public transport::MessageSink,
@@ -133,7 +144,7 @@ class Shield final : public transport::MessageSink,
   // next: where passed messages go (the transaction layer). The loop gives
   // the time of each message and runs the periodic ban bookkeeping.
   Shield(EventLoop& loop, const Clock& clock, Random& random, ShieldConfig config,
-         transport::MessageSink& next);
+         transport::MessageSink& next, OverloadConfig overload = {});
   ~Shield() override;
   Shield(const Shield&) = delete;
   Shield& operator=(const Shield&) = delete;
@@ -146,6 +157,8 @@ class Shield final : public transport::MessageSink,
   void setTrusted(std::shared_ptr<const PrefixSet> trusted);
   std::shared_ptr<const PrefixSet> buildTrusted(const std::vector<net::Cidr>& gateways) const;
   void setBanListener(BanListener* listener) { listener_ = listener; }
+  // Told of shed calls (their CDRs).
+  void setShedListener(ShedListener* listener) { shedListener_ = listener; }
 
   // The decision for one message at `now`, with every table update and
   // counter it implies, but no I/O: onMessage() acts on it. Public for the
@@ -186,6 +199,9 @@ class Shield final : public transport::MessageSink,
   bool isTrusted(const net::IpAddress& ip) const;
 
   const ShieldStats& stats();
+  // Overload control (docs/overload.md): its classes come from provisioning,
+  // its stats go to /metrics, its RFC 7339 feedback into responses.
+  OverloadControl& overload() { return overload_; }
   // Bound on the memory of every table together, by construction.
   size_t memoryBytes() const;
   const ShieldConfig& config() const { return config_; }
@@ -235,11 +251,17 @@ class Shield final : public transport::MessageSink,
   static bool bucketTrips(RateState& s, int64_t nowMs, double rate, double burst, int64_t idleMs);
   bool trustedPath(const transport::Flow& from, std::string_view bytes, const IpKey& ip,
                    int64_t nowMs);
+  // Steps 1-7 (security); inspect() adds step 8 (overload) to what passes.
+  Decision inspectSecurity(const transport::Flow& from, std::string_view bytes, MonoTime now);
+  Decision inspectLoad(const transport::Flow& from, std::string_view bytes, MonoTime now);
+  uint64_t requestKey(std::string_view bytes) const;
   SourceState* sourceEntry(const IpKey& ip, bool create);
   SourceState* prefixEntry(const IpKey& ip, bool create);
   IpKey prefixKeyOf(const IpKey& ip) const;
   int prefixBits(const IpKey& ip) const;
   void adjust(const IpKey& ip, int kind, int delta);
+  // Every source's open transactions and dialogs, for overload control.
+  void noteTotal(OccupancyKind kind, int delta);
   // Stops counting an untrusted connection (closed, or promoted).
   void forgetConnection(transport::ConnectionId id);
   // Tells the transport that tracked connections now count as trusted:
@@ -263,6 +285,7 @@ class Shield final : public transport::MessageSink,
   transport::MessageSink& next_;
   transport::Transport* transport_ = nullptr;
   BanListener* listener_ = nullptr;
+  ShedListener* shedListener_ = nullptr;
 
   uint64_t seed_;
   std::shared_ptr<const PrefixSet> trusted_;
@@ -281,6 +304,9 @@ class Shield final : public transport::MessageSink,
   Timer tick_;
   uint64_t sweptExpired_ = 0;  // active bans found expired by the sweep (not by a lookup)
   ShieldStats stats_;
+  OverloadControl overload_;
+  RecentKeys admittedInvites_;   // new INVITEs let through (their retransmissions pass)
+  uint64_t openTotal_[2] = {0, 0};  // open transactions and dialogs, every source
 };
 
 // How often changed ban hit counts go to the listener (and so the store),
@@ -292,5 +318,13 @@ inline constexpr int kSweepPerTick = 64;
 inline constexpr size_t kMaxHitsPerReport = 4096;
 // Retry-After (seconds) on the 503 a trusted source gets over its bucket.
 inline constexpr int kTrustedRetryAfter = 5;
+// The To tag of every stateless 503 the shield sends starts with this: '-'
+// is outside Random::token's alphabet, so no tag of a real dialog does, and
+// an ACK carrying it acknowledges one of those 503s (absorbed, unparsed).
+inline constexpr std::string_view kShedTagPrefix = "sh-";
+// Admitted new INVITEs remembered (per generation) and for how long: Timer
+// B's 64*T1, the longest a client retransmits an INVITE.
+inline constexpr size_t kAdmittedInvitesRemembered = 1u << 17;
+inline constexpr Millis kAdmittedInviteMemory{32'000};
 
 }  // namespace tollgate::shield

@@ -8,6 +8,7 @@
 
 #include "sip/grammar.h"
 #include "sip/limits.h"
+#include "sip/overload_control.h"
 
 namespace tollgate::sip {
 
@@ -258,7 +259,8 @@ std::string makeResponse(const Message& request, int status, std::string_view re
 }
 
 std::string makeErrorResponse(std::string_view raw, int status, std::string_view reason,
-                              std::string_view toTag, const std::vector<ExtraHeader>& extra) {
+                              std::string_view toTag, const std::vector<ExtraHeader>& extra,
+                              std::string_view topViaParams) {
   size_t p = 0;
   while (p < raw.size() && (raw[p] == '\r' || raw[p] == '\n')) ++p;
   if (ascii::istartsWith(raw.substr(p), "SIP/")) return "";  // never answer a response
@@ -326,6 +328,7 @@ std::string makeErrorResponse(std::string_view raw, int status, std::string_view
     *target = std::string(trimmed);
   }
   if (vias.empty()) return "";
+  if (!topViaParams.empty()) vias.front() = withTopViaParams(vias.front(), topViaParams);
 
   MessageWriter w(256 + text.size() / 2);
   w.statusLine(status, reason);

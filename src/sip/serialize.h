@@ -106,7 +106,9 @@ std::string makeResponse(const Message& request, int status, std::string_view re
 // validation) and adds a To tag, then the `extra` fields (e.g. the
 // shield's 503 adds Retry-After). Returns "" when no Via line is present,
 // or when the input is a response: then nothing can or should be sent.
+// topViaParams (";oc=..." of RFC 7339) is appended to the first via-parm.
 std::string makeErrorResponse(std::string_view raw, int status, std::string_view reason,
-                              std::string_view toTag, const std::vector<ExtraHeader>& extra = {});
+                              std::string_view toTag, const std::vector<ExtraHeader>& extra = {},
+                              std::string_view topViaParams = {});
 
 }  // namespace tollgate::sip

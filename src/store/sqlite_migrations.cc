@@ -368,6 +368,12 @@ ALTER TABLE routing_gateway_policy ADD COLUMN trust_identity INTEGER NOT NULL DE
 ALTER TABLE routing_gateway_policy ADD COLUMN pass_headers TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 8: a mapping gateway's weight in overload control's fair shares.
+constexpr const char* kV8 = R"sql(
+ALTER TABLE mapping_gateway_policy ADD COLUMN overload_weight INTEGER NOT NULL DEFAULT 1
+  CHECK (overload_weight BETWEEN 1 AND 1000);
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -377,6 +383,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"management users, sessions, tokens, login failures, audit; cdr number indexes", kV5},
     {"cdr numbers as received beside the canonical ones", kV6},
     {"gateway signalling: identity trust, pass headers, asserted identity", kV7},
+    {"mapping gateway overload weight", kV8},
 };
 
 }  // namespace

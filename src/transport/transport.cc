@@ -148,6 +148,8 @@ Result<ListenerId, std::string> Transport::Impl::listen(const ListenSpec& spec) 
   if (udp) {
     setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, limits.udpReceiveBuffer);
     setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, limits.udpSendBuffer);
+    // Kernel receive timestamps: how long each datagram waited (Flow::queuedUs).
+    (void)::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   }
   sockaddr_storage ss;
   socklen_t len = spec.address.toSockaddr(&ss);

@@ -43,6 +43,10 @@ struct Flow {
   net::SockAddr remote;
   ListenerId local = kNoListener;  // listener it arrived on / to send from
   ConnectionId connection = 0;     // stream: the connection it arrived on
+  // Received messages: how long the datagram waited in the kernel's socket
+  // queue before we read it (SO_TIMESTAMPNS), in microseconds, at least 1;
+  // 0 when unknown (streams, sent messages). Overload control reads it.
+  uint32_t queuedUs = 0;
 };
 
 struct Listener {

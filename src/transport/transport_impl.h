@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,11 @@ namespace tollgate::transport {
 // One recvmmsg buffer per datagram. Larger than any UDP payload (65507 bytes
 // over IPv4, 65527 over IPv6), so only an IPv6 jumbogram could truncate.
 inline constexpr size_t kUdpDatagramBuffer = 65536;
+
+// Room for one SCM_TIMESTAMPNS control message (a timespec) per datagram.
+struct UdpControl {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(timespec))];
+};
 // recvmmsg batches per readiness event: drains a busy socket in few syscalls
 // while one flooded socket cannot starve the others (epoll is level
 // triggered, the rest is read on the next turn).
@@ -211,6 +217,8 @@ struct Transport::Impl {
   std::vector<mmsghdr> udpMsgs;
   std::vector<iovec> udpIovs;
   std::vector<sockaddr_storage> udpAddrs;
+  // One control buffer per datagram for its receive timestamp.
+  std::vector<UdpControl> udpControls;
 
   // UDP send batch. While a receive batch is handed to the sink, the
   // datagrams it sends in reply are queued here (copied into pooled

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <ctime>
 
 #include "transport/transport_impl.h"
 
@@ -27,6 +29,7 @@ void Transport::Impl::setupUdp() {
   udpMsgs.assign(udpBatch, mmsghdr{});
   udpIovs.assign(udpBatch, iovec{});
   udpAddrs.assign(udpBatch, sockaddr_storage{});
+  udpControls.assign(udpBatch, UdpControl{});
   for (size_t i = 0; i < udpBatch; ++i) {
     udpIovs[i].iov_base = udpBuffers.get() + i * kUdpDatagramBuffer;
     udpIovs[i].iov_len = kUdpDatagramBuffer;
@@ -36,6 +39,25 @@ void Transport::Impl::setupUdp() {
     h.msg_iovlen = 1;
   }
 }
+
+namespace {
+// Microseconds between the kernel's receive timestamp of a datagram and
+// `nowNs` (CLOCK_REALTIME), at least 1; 0 without a timestamp or when the
+// clock stepped backwards past it.
+uint32_t queuedMicros(const msghdr& h, int64_t nowNs) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(const_cast<msghdr*>(&h)); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS) continue;
+    timespec ts;
+    std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+    const int64_t at = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    const int64_t waited = (nowNs - at) / 1000;
+    if (waited < 0) return 0;
+    return static_cast<uint32_t>(std::clamp<int64_t>(waited, 1, UINT32_MAX));
+  }
+  return 0;
+}
+}  // namespace
 
 void Transport::Impl::onUdpReadable(ListenerState& ls) {
   // Replies and relayed messages of this batch leave together (see
@@ -52,11 +74,17 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
     flushUdpSends();
     if (ls.fd < 0) return;  // the sink closed the transport
     for (size_t i = 0; i < udpBatch; ++i) {
-      udpMsgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset each call
+      msghdr& h = udpMsgs[i].msg_hdr;
+      h.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset each call
+      h.msg_control = udpControls[i].bytes;
+      h.msg_controllen = sizeof udpControls[i].bytes;
     }
     int n =
         ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained. Errors: level-triggered epoll brings us back.
+    timespec nowTs;
+    ::clock_gettime(CLOCK_REALTIME, &nowTs);
+    const int64_t nowNs = static_cast<int64_t>(nowTs.tv_sec) * 1'000'000'000 + nowTs.tv_nsec;
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = udpMsgs[i];
       if (m.msg_hdr.msg_flags & MSG_TRUNC) {
@@ -75,6 +103,7 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
       flow.protocol = Protocol::Udp;
       flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
       flow.local = ls.info.id;
+      flow.queuedUs = queuedMicros(m.msg_hdr, nowNs);
       if (!sink.filter(flow, std::string_view(data, len))) continue;
       tap(TapDirection::In, flow, std::string_view(data, len));
       sink.onMessage(flow, std::string(data, len));

@@ -5,6 +5,7 @@
 
 #include "common/ascii.h"
 #include "common/log.h"
+#include "sip/overload_control.h"
 
 namespace tollgate::txn {
 
@@ -41,6 +42,7 @@ struct TransactionLayer::ServerTxn {
   std::string key;          // in serverByKey_
   std::string acceptedKey;  // in acceptedByDialog_ while a 2xx awaits its ACK
   std::string topVia;       // first Via with received/rport; "" = as received
+  bool ocClient = false;    // its Via carried `oc` (RFC 7339) and feedback is on
   std::string lastResponse;
   int lastStatus = 0;
   Millis interval{0};
@@ -384,6 +386,7 @@ TxnId TransactionLayer::createServer(sip::MessagePtr request, const Flow& from) 
   t->key = serverKey(*request, false);
   t->flow = responseFlow(*request, from);
   t->topVia = viaWithReceived(*request, from);
+  t->ocClient = viaFeedback_ != nullptr && sip::viaSupportsOc(request->topVia().text);
   t->source = from.remote.ip();
   t->request = std::move(request);
   serverByKey_.assign(t->key, t.get(), serverKeyOf);
@@ -393,7 +396,8 @@ TxnId TransactionLayer::createServer(sip::MessagePtr request, const Flow& from) 
   if (occupancy_) occupancy_->opened(OccupancyKind::Transaction, ref.source);
   if (ref.invite) {
     // §17.2.1: 100 Trying at once, so the client stops retransmitting.
-    std::string trying = sip::makeResponse(*ref.request, 100, "Trying", "", {}, {}, ref.topVia);
+    std::string trying =
+        sip::makeResponse(*ref.request, 100, "Trying", "", {}, {}, responseVia(ref));
     ref.lastStatus = 100;
     serverSend(ref, std::move(trying));
   }
@@ -417,6 +421,13 @@ bool TransactionLayer::serverHasFinal(TxnId id) const {
   return it == servers_.end() || it->second->lastStatus >= 200;
 }
 
+std::string TransactionLayer::responseVia(const ServerTxn& t) const {
+  if (!t.ocClient) return t.topVia;
+  std::string params = viaFeedback_->viaParams(t.source);
+  if (params.empty()) return t.topVia;
+  return sip::withTopViaParams(t.topVia.empty() ? t.request->topVia().text : t.topVia, params);
+}
+
 void TransactionLayer::serverSend(ServerTxn& t, std::string&& bytes) {
   (void)transport_.send(t.flow, bytes);
   t.lastResponse = std::move(bytes);
@@ -429,7 +440,8 @@ bool TransactionLayer::respond(TxnId id, int status, std::string_view reason,
   if (it == servers_.end()) return false;
   ServerTxn& t = *it->second;
   if (t.lastStatus >= 200 || t.state == ServerTxn::State::Terminated) return false;
-  std::string bytes = sip::makeResponse(*t.request, status, reason, toTag, extra, body, t.topVia);
+  std::string bytes =
+      sip::makeResponse(*t.request, status, reason, toTag, extra, body, responseVia(t));
   t.lastStatus = status;
   using S = ServerTxn::State;
   const bool unreliable = !reliable(t.flow);

@@ -39,6 +39,15 @@ struct TimerSettings {
   Millis t4{5000};  // how long a message may stay in the network
 };
 
+// RFC 7339 overload control feedback: parameters (";oc=...") for the top
+// Via of responses to a client whose request's Via carried `oc`. The node's
+// overload control supplies them ("" = nothing to say).
+class ViaFeedback {
+ public:
+  virtual ~ViaFeedback() = default;
+  virtual std::string viaParams(const net::IpAddress& client) = 0;
+};
+
 class TransactionUser {
  public:
   virtual ~TransactionUser() = default;
@@ -106,6 +115,7 @@ class TransactionLayer final : public transport::MessageSink {
   // Told of every server transaction's creation and end, by source IP (the
   // shield's per-source concurrency limit). Null = nobody.
   void setOccupancyObserver(OccupancyObserver* observer) { occupancy_ = observer; }
+  void setViaFeedback(ViaFeedback* feedback) { viaFeedback_ = feedback; }
   const TimerSettings& timers() const { return timers_; }
 
   // transport::MessageSink
@@ -168,6 +178,8 @@ class TransactionLayer final : public transport::MessageSink {
   std::string viaWithReceived(const sip::Message& request, const transport::Flow& from) const;
 
   void serverSend(ServerTxn& t, std::string&& bytes);
+  // The top Via of a response on t: with RFC 7339 feedback when it asked.
+  std::string responseVia(const ServerTxn& t) const;
   void startFinalRetransmission(ServerTxn& t);
   void serverTerminate(ServerTxn& t);
   void clientSend(ClientTxn& t, std::string_view bytes);
@@ -184,6 +196,7 @@ class TransactionLayer final : public transport::MessageSink {
   TimerSettings timers_;
   TransactionUser* user_ = nullptr;
   OccupancyObserver* occupancy_ = nullptr;
+  ViaFeedback* viaFeedback_ = nullptr;
 
   TxnId nextId_ = 1;
   std::unordered_map<TxnId, std::unique_ptr<ServerTxn>> servers_;

@@ -1,0 +1,387 @@
+// Overload detection, the admitted rate and its fair shares. See overload.h.
+#include "shield/overload.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/log.h"
+
+namespace tollgate::shield {
+
+namespace {
+
+// Multiplicative decrease while over target, at most once per two
+// intervals: a queue built at the old rate takes an interval to drain, and
+// cutting again before it has would undershoot.
+constexpr double kDecrease = 0.9;
+constexpr int kDecreaseSpacing = 2;
+// Additive increase per calm interval in which demand was refused: this
+// share of R, and at least kMinStep requests/s.
+constexpr double kIncrease = 0.02;
+constexpr double kMinStep = 5;
+// R never goes below this (new requests/s): a node that admits nothing
+// cannot measure whether it could admit more.
+constexpr double kMinRate = 10;
+// Overload ends after this many calm intervals (1 s) with demand under R.
+constexpr int kCalmToLeave = 20;
+// A demand-limited class is allotted this much above its demand, so that its
+// own fluctuation is not refused.
+constexpr double kHeadroom = 1.2;
+// Weight of the newest interval in the demand and admitted-rate averages.
+constexpr double kEwma = 0.5;
+// RFC 7339 feedback goes on for this long after an episode ends (oc=0), so
+// clients that throttled hear that they may stop.
+constexpr Millis kOcAfterglow{2'000};
+// Classes idle this many intervals are forgotten (10 s).
+constexpr uint64_t kIdleForget = 200;
+// The overflow class (a table full of classes): every further source.
+constexpr uint64_t kOverflowKey = 0;
+
+double seconds(Millis m) {
+  return std::chrono::duration<double>(m).count();
+}
+
+}  // namespace
+
+std::string_view shedReasonName(ShedReason r) {
+  switch (r) {
+    case ShedReason::Rate:
+      return "rate";
+    case ShedReason::QueueDelay:
+      return "queue_delay";
+    case ShedReason::Dropped:
+      return "dropped";
+    case ShedReason::Transactions:
+      return "transactions";
+    case ShedReason::Calls:
+      return "calls";
+  }
+  return "rate";
+}
+
+// ---------------------------------------------------------------------------
+// Classes
+
+OverloadClasses::OverloadClasses(std::vector<OverloadClassSpec> specs)
+    : specs_(std::move(specs)), hasher_(0x6f7665726c6f6164ull) {
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    for (const net::Cidr& c : specs_[i].addresses) {
+      const PrefixKey p = prefixOf(c);
+      if (p.isHost()) {
+        hosts_[hasher_(p.key)].push_back({p.key, static_cast<int>(i)});
+      } else {
+        prefixes_.push_back({p, static_cast<int>(i)});
+      }
+    }
+  }
+  // Longest prefix first: the most specific gateway owns the address.
+  std::stable_sort(prefixes_.begin(), prefixes_.end(),
+                   [](const auto& a, const auto& b) { return a.first.bits > b.first.bits; });
+}
+
+int OverloadClasses::find(const IpKey& ip) const {
+  if (auto it = hosts_.find(hasher_(ip)); it != hosts_.end()) {
+    for (const auto& [key, index] : it->second) {
+      if (key == ip) return index;
+    }
+  }
+  for (const auto& [prefix, index] : prefixes_) {
+    if (prefix.contains(ip)) return index;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Recent keys
+
+RecentKeys::RecentKeys(size_t perGeneration, Millis lifetime)
+    : perGeneration_(perGeneration), lifetime_(lifetime) {
+  size_t n = 16;
+  while (n < perGeneration * 2) n <<= 1;
+  current_.assign(n, 0);
+  previous_.assign(n, 0);
+}
+
+bool RecentKeys::has(const std::vector<uint64_t>& t, uint64_t key) {
+  const size_t mask = t.size() - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask) {
+    if (t[i] == 0) return false;
+    if (t[i] == key) return true;
+  }
+}
+
+void RecentKeys::put(std::vector<uint64_t>& t, uint64_t key) {
+  const size_t mask = t.size() - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask) {
+    if (t[i] == key) return;
+    if (t[i] == 0) {
+      t[i] = key;
+      return;
+    }
+  }
+}
+
+void RecentKeys::insert(uint64_t key, MonoTime now) {
+  if (key == 0) key = 1;  // 0 marks an empty slot
+  if (count_ == 0) started_ = now;
+  if (count_ >= perGeneration_ || now - started_ >= lifetime_) {
+    previous_.swap(current_);
+    std::fill(current_.begin(), current_.end(), 0);
+    count_ = 0;
+    started_ = now;
+  }
+  if (has(current_, key)) return;
+  put(current_, key);
+  ++count_;
+}
+
+bool RecentKeys::contains(uint64_t key) const {
+  if (key == 0) key = 1;
+  return has(current_, key) || has(previous_, key);
+}
+
+// ---------------------------------------------------------------------------
+// Control
+
+OverloadControl::OverloadControl(EventLoop& loop, const Clock& clock, OverloadConfig config)
+    : loop_(loop),
+      clock_(clock),
+      config_(config),
+      classes_(std::make_shared<OverloadClasses>()),
+      hasher_(0x636c617373657321ull) {
+  lastTick_ = loop_.now();
+  if (config_.enabled) {
+    timer_.setCallback([this] { onTimer(); });
+    timerDue_ = loop_.now() + kInterval;
+    timer_.start(loop_.timers(), kInterval);
+  }
+}
+
+OverloadControl::~OverloadControl() = default;
+
+void OverloadControl::setClasses(std::shared_ptr<const OverloadClasses> classes) {
+  classes_ = classes ? std::move(classes) : std::make_shared<OverloadClasses>();
+  // Gateways may have moved or changed weight: re-derive on next sight.
+  table_.clear();
+}
+
+std::string_view OverloadControl::gatewayOf(const IpKey& source) const {
+  const int i = classes_->find(source);
+  return i >= 0 ? std::string_view(classes_->specs()[i].name) : std::string_view();
+}
+
+uint64_t OverloadControl::classKey(const IpKey& source, int* gateway) const {
+  *gateway = classes_->find(source);
+  if (*gateway >= 0) return (1ull << 63) | static_cast<uint64_t>(*gateway);
+  return (hasher_(source) & ~(1ull << 63)) | 1;  // never the overflow key
+}
+
+OverloadControl::Class& OverloadControl::classFor(const IpKey& source) {
+  int gateway = -1;
+  uint64_t key = classKey(source, &gateway);
+  auto it = table_.find(key);
+  if (it != table_.end()) return it->second;
+  if (table_.size() >= kMaxClasses) {
+    key = kOverflowKey;
+    gateway = -1;
+    it = table_.find(key);
+    if (it != table_.end()) return it->second;
+  }
+  Class& c = table_[key];
+  c.gateway = gateway;
+  c.weight = gateway >= 0 ? std::max<uint32_t>(1, classes_->specs()[gateway].weight) : 1;
+  // Until the next interval allots shares, a newcomer gets an equal part of R.
+  double weights = c.weight;
+  for (const auto& [k, other] : table_) {
+    if (&other != &c) weights += other.weight;
+  }
+  c.share = overloaded_ ? rate_ * c.weight / weights : 0;
+  return c;
+}
+
+OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, MonoTime now,
+                                        ShedReason* reason) {
+  if (!config_.enabled) return OverloadVerdict::Admit;
+  ++offeredNow_;
+  auto shed = [this, reason](ShedReason r) {
+    *reason = r;
+    ++stats_.shed[static_cast<size_t>(r)];
+    return r == ShedReason::Dropped ? OverloadVerdict::Drop : OverloadVerdict::Reject;
+  };
+  const uint64_t waitedMs = queuedUs / 1000;
+  if (waitedMs > static_cast<uint64_t>(config_.dropDelay.count())) return shed(ShedReason::Dropped);
+  if (config_.maxTransactions != 0 && transactions_ >= config_.maxTransactions) {
+    return shed(ShedReason::Transactions);
+  }
+  if (config_.maxCalls != 0 && calls_ >= config_.maxCalls) return shed(ShedReason::Calls);
+  if (waitedMs > static_cast<uint64_t>(config_.maxQueueDelay.count())) {
+    // The queue is already too long for this one to be served in time: go
+    // into overload now rather than at the end of the interval.
+    if (!overloaded_) enter(now, admittedRate_ * kDecrease);
+    ++classFor(source).offered;
+    return shed(ShedReason::QueueDelay);
+  }
+  if (overloaded_) {
+    Class& c = classFor(source);
+    ++c.offered;
+    const double burst = std::max(1.0, c.share * seconds(kInterval));
+    if (!c.bucket.tryTake(now, c.share, burst)) return shed(ShedReason::Rate);
+  }
+  ++admittedNow_;
+  ++stats_.admitted;
+  return OverloadVerdict::Admit;
+}
+
+void OverloadControl::enter(MonoTime now, double rate) {
+  overloaded_ = true;
+  ++stats_.episodes;
+  rate_ = std::max(kMinRate, rate);
+  sinceDecrease_ = 0;
+  calmIntervals_ = 0;
+  ocSeqMs_ = clock_.wallMicros() / 1000;
+  for (auto& [k, c] : table_) c.bucket = {};
+  allot();
+  log::warn("overload.start")
+      .kv("admit_rate", static_cast<int64_t>(rate_))
+      .kv("queue_delay_ms", static_cast<int64_t>(stats_.queueDelayMs))
+      .kv("loop_lag_ms", static_cast<int64_t>(stats_.loopLagMs))
+      .kv("transactions", transactions_)
+      .kv("calls", calls_);
+  (void)now;
+}
+
+void OverloadControl::leave() {
+  overloaded_ = false;
+  endedAt_ = loop_.now();
+  ocSeqMs_ = clock_.wallMicros() / 1000;
+  log::info("overload.end")
+      .kv("admit_rate", static_cast<int64_t>(rate_))
+      .kv("shed_rate", stats_.shed[static_cast<size_t>(ShedReason::Rate)])
+      .kv("shed_queue_delay", stats_.shed[static_cast<size_t>(ShedReason::QueueDelay)]);
+  rate_ = 0;
+}
+
+// Weighted max-min fairness of R over the classes' demands: classes asking
+// less than their weighted part get their demand (with headroom), the rest
+// is split by weight among the others.
+void OverloadControl::allot() {
+  std::vector<Class*> order;
+  order.reserve(table_.size());
+  double weights = 0;
+  for (auto& [k, c] : table_) {
+    order.push_back(&c);
+    weights += c.weight;
+  }
+  std::sort(order.begin(), order.end(),
+            [](const Class* a, const Class* b) { return a->demand / a->weight < b->demand / b->weight; });
+  double left = rate_;
+  for (Class* c : order) {
+    const double part = weights > 0 ? left * c->weight / weights : 0;
+    if (c->demand * kHeadroom <= part) {
+      c->share = c->demand * kHeadroom;
+    } else {
+      c->share = part;
+    }
+    left = std::max(0.0, left - std::min(c->share, part));
+    weights -= c->weight;
+  }
+}
+
+void OverloadControl::onTimer() {
+  const MonoTime now = loop_.now();
+  const auto lag = std::chrono::duration_cast<Millis>(now - timerDue_);
+  stats_.loopLagMs = static_cast<double>(std::max<int64_t>(0, lag.count()));
+  tick(now);
+  timerDue_ = now + kInterval;
+  timer_.start(loop_.timers(), kInterval);
+}
+
+void OverloadControl::tick(MonoTime now) {
+  const double dt = std::max(0.001, std::chrono::duration<double>(now - lastTick_).count());
+  lastTick_ = now;
+  const double delayMs = waitSamples_ > 0 ? minWaitUs_ / 1000.0 : 0.0;
+  stats_.queueDelayMs = delayMs;
+  const double admitted = static_cast<double>(admittedNow_) / dt;
+  const double offered = static_cast<double>(offeredNow_) / dt;
+  admittedRate_ = admittedRate_ == 0 ? admitted : kEwma * admitted + (1 - kEwma) * admittedRate_;
+
+  const bool bounded = (config_.maxTransactions != 0 && transactions_ >= config_.maxTransactions) ||
+                       (config_.maxCalls != 0 && calls_ >= config_.maxCalls);
+  const bool congested = delayMs > static_cast<double>(config_.queueDelayTarget.count()) ||
+                         stats_.loopLagMs > static_cast<double>(config_.loopLagTarget.count());
+
+  // Demand per class (undoing what RFC 7339 clients held back on our word).
+  for (auto it = table_.begin(); it != table_.end();) {
+    Class& c = it->second;
+    double seen = static_cast<double>(c.offered) / dt;
+    if (c.lastOc > 0 && c.lastOc < 100) seen /= 1 - c.lastOc / 100;
+    c.demand = kEwma * seen + (1 - kEwma) * c.demand;
+    c.idleIntervals = c.offered == 0 ? c.idleIntervals + 1 : 0;
+    c.offered = 0;
+    if (c.idleIntervals > kIdleForget) {
+      it = table_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  if (!overloaded_) {
+    if (congested || bounded) enter(now, admitted * kDecrease);
+  } else {
+    ++sinceDecrease_;
+    if (congested) {
+      if (sinceDecrease_ >= kDecreaseSpacing) {
+        // Never above what was actually admitted: R may be far above what
+        // the node carries when demand was under it for a while.
+        rate_ = std::max(kMinRate, std::min(rate_, std::max(admitted, kMinRate)) * kDecrease);
+        sinceDecrease_ = 0;
+        ocSeqMs_ = clock_.wallMicros() / 1000;
+      }
+      calmIntervals_ = 0;
+    } else if (offered > admitted * 1.001 + 1) {
+      // Calm and refusing: probe upwards.
+      rate_ += std::max(rate_ * kIncrease, kMinStep);
+      calmIntervals_ = 0;
+    } else if (!bounded) {
+      if (++calmIntervals_ >= kCalmToLeave) leave();
+    }
+    if (overloaded_) allot();
+  }
+
+  minWaitUs_ = UINT32_MAX;
+  waitSamples_ = 0;
+  admittedNow_ = 0;
+  offeredNow_ = 0;
+}
+
+std::string OverloadControl::ocParams(const IpKey& source) {
+  if (!config_.enabled || !config_.rfc7339) return {};
+  const bool afterglow =
+      !overloaded_ && stats_.episodes > 0 && loop_.now() - endedAt_ < kOcAfterglow;
+  if (!overloaded_ && !afterglow) return {};
+  double oc = 0;
+  if (overloaded_) {
+    Class& c = classFor(source);
+    if (c.demand > 0 && c.share < c.demand) oc = 100.0 * (1.0 - c.share / c.demand);
+    oc = std::clamp(std::round(oc), 0.0, 100.0);
+    c.lastOc = oc;
+  }
+  const int64_t validity = overloaded_ ? config_.ocValidity.count() : 0;
+  std::string out = ";oc=" + std::to_string(static_cast<int>(oc)) +
+                    ";oc-algo=\"loss\";oc-validity=" + std::to_string(validity) +
+                    ";oc-seq=" + std::to_string(ocSeqMs_ / 1000) + ".";
+  const std::string ms = std::to_string(1000 + ocSeqMs_ % 1000);  // "1045" -> ".045"
+  out.append(ms, 1, 3);
+  return out;
+}
+
+const OverloadStats& OverloadControl::stats() {
+  stats_.overloaded = overloaded_;
+  stats_.admitRate = overloaded_ ? rate_ : 0;
+  stats_.transactions = transactions_;
+  stats_.calls = calls_;
+  stats_.classes = table_.size();
+  return stats_;
+}
+
+}  // namespace tollgate::shield
