@@ -19,8 +19,14 @@ It measures; it does not judge (the goals are those of the overload-control
 issue, printed beside the figures). Loopback only; every SIPp run is bounded
 by its call count and a timeout; the cgroup is removed at the end.
 
+Then (tollgate) the fairness row: two customers with equal shares, one
+offering five times its share of C, the other its share; the second should
+keep >= 90 % of its calls. `--systems tollgate,kamailio` measures Kamailio
+under the same quota with the same callers (bench/run's `overload` row).
+
 Usage: bench/overload.py [--quota-us 2500] [--period-us 10000] [--seconds 20] [--trial-seconds 5]
-                         [--factors 2,5] [--json FILE]
+                         [--factors 2,5] [--systems tollgate,kamailio] [--capacity C]
+                         [--no-fairness] [--json FILE]
 Needs root and a writable /sys/fs/cgroup/cpu (cgroup v1). Exit 2 on a setup
 error.
 """
@@ -31,6 +37,7 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +47,10 @@ br = importlib.util.module_from_spec(_spec)
 _loader.exec_module(br)
 
 CGROUP_ROOT = "/sys/fs/cgroup/cpu"
+# A 503 fails the call (ACK, then done), in the capacity search too.
+br.UAC_SCENARIO = "uac-overload.xml"
+# ... and no BYE for it (SIPp sends one for a failed call by default).
+br.UAC_BEHAVIORS = "all,-abortunexp,-bye"
 
 
 class Cgroup:
@@ -57,12 +68,18 @@ class Cgroup:
             raise br.SetupError(f"cannot set up the cgroup {self.path}: {e}")
 
     def confine(self, pid):
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        """Every thread of pid and of its descendants (Kamailio's workers)."""
+        for p in br.descendants(pid):
             try:
-                with open(os.path.join(self.path, "tasks"), "w") as f:
-                    f.write(tid)
+                tids = os.listdir(f"/proc/{p}/task")
             except OSError:
-                pass  # a thread that ended meanwhile
+                continue  # a process that ended meanwhile
+            for tid in tids:
+                try:
+                    with open(os.path.join(self.path, "tasks"), "w") as f:
+                        f.write(tid)
+                except OSError:
+                    pass  # a thread that ended meanwhile
 
     def remove(self):
         try:
@@ -77,18 +94,25 @@ class Cgroup:
             pass
 
 
-class ConfinedTollgate(br.Tollgate):
-    """bench/run's tollgate set-up, its threads in the cgroup once ready."""
+def confined(base):
+    """bench/run's set-up of `base` (tollgate or Kamailio), every thread of it
+    in the cgroup once it is ready."""
+    class Confined(base):
+        def __init__(self, cgroup):
+            self.cgroup = cgroup
+            self.last = None
 
-    def __init__(self, cgroup):
-        self.cgroup = cgroup
-        self.last = None
+        def start(self, *a, **kw):
+            p = super().start(*a, **kw)
+            self.cgroup.confine(p.pid)
+            self.last = p
+            return p
+    Confined.__name__ = f"Confined{base.__name__}"
+    return Confined
 
-    def start(self, *a, **kw):
-        p = super().start(*a, **kw)
-        self.cgroup.confine(p.pid)
-        self.last = p
-        return p
+
+ConfinedTollgate = confined(br.Tollgate)
+ConfinedKamailio = confined(br.Kamailio)
 
 
 def call_outcomes(message_log):
@@ -124,19 +148,8 @@ def call_outcomes(message_log):
     return invite_at, final, byes, bye_ok
 
 
-def offered_run(system, rate, seconds):
-    calls = max(1, int(rate * seconds))
-    with br.Trial(system) as t:
-        r = br.run_uac(t.work, t.ports, t.port, rate, calls, br.HOLD_MS, trace=True,
-                       timeout_s=int(seconds) + 40, deadline_s=seconds * 3 + 40)
-        rss_kib = 0
-        try:
-            for line in open(f"/proc/{t.proc.pid}/status"):
-                if line.startswith("VmHWM:"):
-                    rss_kib = int(line.split()[1])
-        except OSError:
-            pass
-        invite_at, final, byes, bye_ok = call_outcomes(r["messages"])
+def summarize(message_log, rate, calls, seconds):
+    invite_at, final, byes, bye_ok = call_outcomes(message_log)
     answered = [ms for st, ms, _ in final.values() if 200 <= st < 300]
     refused = [ms for st, ms, _ in final.values() if st >= 300]
     # Goodput over the time calls were actually being answered: an overloaded
@@ -148,13 +161,128 @@ def offered_run(system, rate, seconds):
     for st, _, _ in final.values():
         if st >= 300:
             codes[st] = codes.get(st, 0) + 1
-    return {"offered": rate, "calls": calls, "ok": r["ok"], "answered": len(answered),
+    return {"offered": rate, "calls": calls, "answered": len(answered),
             "refused": len(refused), "refused_codes": codes,
             "timed_out": len(invite_at) - len(final),
             "p99_answered_ms": br.percentile(answered, 99),
             "p99_refused_ms": br.percentile(refused, 99),
-            "byes": len(byes), "byes_ok": len(bye_ok & byes), "rss_mib": rss_kib / 1024,
+            "byes": len(byes), "byes_ok": len(bye_ok & byes),
             "span_s": span, "goodput": len(answered) / span}
+
+
+def peak_rss_mib(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def offered_run(system, rate, seconds):
+    calls = max(1, int(rate * seconds))
+    with br.Trial(system) as t:
+        r = br.run_uac(t.work, t.ports, t.port, rate, calls, br.HOLD_MS, trace=True,
+                       timeout_s=int(seconds) + 40, deadline_s=seconds * 3 + 40)
+        rss = sum(peak_rss_mib(p) for p in t.pids())
+        out = summarize(r["messages"], rate, calls, seconds)
+    out["ok"] = r["ok"]
+    out["rss_mib"] = rss
+    return out
+
+
+def add_customer(work, name, address):
+    """A second mapping gateway on a running tollgate (the CLI writes the
+    store; the node picks the change up within its provisioning poll)."""
+    prov = os.path.join(work, f"{name}.toml")
+    with open(prov, "w") as f:
+        f.write(f'[[mapping_gateway]]\nname = "{name}"\nauth = "ip"\n'
+                f'addresses = ["{address}"]\n')
+    r = br.subprocess.run([br.TOLLGATE, "import", "--config", os.path.join(work, "tollgate.toml"),
+                           prov], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise br.SetupError(f"tollgate import failed: {r.stderr}")
+    time.sleep(2.5)  # longer than the default provisioning poll
+
+
+def fairness_run(system, capacity, seconds):
+    """Two customers with equal shares of C: A (127.0.0.1) offers five times
+    its share, B (127.0.0.2) its share. Returns both summaries."""
+    share = max(1, capacity // 2)
+    with br.Trial(system) as t:
+        add_customer(t.work, "bench-customer-b", "127.0.0.2")
+        results = {}
+        ports, lock = t.ports, threading.Lock()
+
+        class SharedPorts:  # the two callers take ports at once
+            def get(self):
+                with lock:
+                    return ports.get()
+
+        def caller(key, ip, rate):
+            work = os.path.join(t.work, key)
+            os.makedirs(work, exist_ok=True)
+            calls = max(1, int(rate * seconds))
+            r = br.run_uac(work, SharedPorts(), t.port, rate, calls, br.HOLD_MS, trace=True,
+                           timeout_s=int(seconds) + 40, deadline_s=seconds * 3 + 40,
+                           local_ip=ip)
+            results[key] = summarize(r["messages"], rate, calls, seconds)
+        threads = [threading.Thread(target=caller, args=("a", "127.0.0.1", share * 5)),
+                   threading.Thread(target=caller, args=("b", "127.0.0.2", share))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    return results
+
+
+def measure(name, quota_us=2_500, period_us=10_000, seconds=20.0, trial_seconds=5.0,
+            factors=(2.0, 5.0), capacity=None, fairness=True):
+    """The overload rows of one system ("tollgate" or "kamailio"): C, then
+    C/2 and each factor of C offered, and (tollgate) the fairness row."""
+    cg = Cgroup(quota_us, period_us)
+    try:
+        system = (ConfinedTollgate if name == "tollgate" else ConfinedKamailio)(cg)
+        if not capacity:
+            search = argparse.Namespace(trial_seconds=trial_seconds, start_rate=500,
+                                        max_rate=64000)
+            capacity = br.max_rate(f"{name} confined", system, False, search, None)
+        if not capacity:
+            raise br.SetupError(f"no rate passed for {name}")
+        br.log(f"{name}: capacity C = {capacity}/s at {quota_us} us CPU per {period_us} us")
+        runs = {"0.5": offered_run(system, max(1, capacity // 2), seconds)}
+        for f in factors:
+            runs[f"{f:g}"] = offered_run(system, int(capacity * f), seconds)
+        fair = fairness_run(system, capacity, seconds) if fairness else None
+    finally:
+        cg.remove()
+    return {"system": name, "quota_us": quota_us, "period_us": period_us,
+            "seconds": seconds, "capacity": capacity, "runs": runs, "fairness": fair}
+
+
+def print_rows(m):
+    runs, capacity = m["runs"], m["capacity"]
+    base_p99 = runs["0.5"]["p99_answered_ms"]
+    print(f"\noverload, {m['system']}: cgroup quota {m['quota_us']} us per {m['period_us']} us; "
+          f"capacity C = {capacity} calls/s; {m['seconds']:g} s per run")
+    print(f"{'offered':>10} {'goodput/C':>10} {'p99 ok ms':>10} {'x C/2 p99':>10} "
+          f"{'refused':>8} {'p99 ref ms':>10} {'timed out':>10} {'BYE ok':>8} {'RSS MiB':>8}")
+    for k, r in runs.items():
+        print(f"{k + ' C':>10} {r['goodput'] / capacity:>10.2f} {r['p99_answered_ms']:>10.1f} "
+              f"{r['p99_answered_ms'] / base_p99 if base_p99 else float('nan'):>10.1f} "
+              f"{r['refused']:>8} {r['p99_refused_ms']:>10.1f} {r['timed_out']:>10} "
+              f"{(r['byes_ok'] / r['byes'] if r['byes'] else 1.0):>8.1%} {r['rss_mib']:>8.0f}"
+              f"  codes {r['refused_codes'] or '-'}, answered over {r['span_s']:.1f} s")
+    fair = m.get("fairness")
+    if fair:
+        a, b = fair["a"], fair["b"]
+        print(f"fairness: A offers 5x its half of C ({a['offered']}/s), B its half "
+              f"({b['offered']}/s): B answered {b['answered']}/{b['calls']} "
+              f"({b['answered'] / max(1, b['calls']):.1%}, goal >= 90 %), A answered "
+              f"{a['answered']}/{a['calls']}; together {(a['goodput'] + b['goodput']) / capacity:.2f} C")
+    print("goals (overload control): goodput >= 0.90 C, p99 <= 3x the C/2 p99, refusals "
+          "are 503 within 50 ms p99, nothing times out, every BYE answered")
 
 
 def main():
@@ -167,49 +295,32 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0, help="each overload run")
     ap.add_argument("--trial-seconds", type=float, default=5.0, help="each capacity trial")
     ap.add_argument("--factors", default="2,5", help="offered load as multiples of C")
+    ap.add_argument("--systems", default="tollgate",
+                    help="tollgate and/or kamailio (same quota, same callers)")
     ap.add_argument("--capacity", type=int,
                     help="use this C instead of searching for it (a rerun on the same machine)")
+    ap.add_argument("--no-fairness", action="store_true", help="skip the two-customer row")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/overload.py: needs root (cgroup)", file=sys.stderr)
         return 2
-    cg = Cgroup(args.quota_us, args.period_us)
+    results = []
     try:
-        system = ConfinedTollgate(cg)
-        search = argparse.Namespace(trial_seconds=args.trial_seconds, start_rate=500,
-                                    max_rate=64000)
-        capacity = args.capacity or br.max_rate("tollgate confined", system, False, search, None)
-        if not capacity:
-            raise br.SetupError("no rate passed: is tollgate built (make build)?")
-        br.log(f"capacity C = {capacity}/s at {args.quota_us} us CPU per {args.period_us} us")
-        half = offered_run(system, max(1, capacity // 2), args.seconds)
-        runs = {"0.5": half}
-        for f in [float(x) for x in args.factors.split(",") if x]:
-            runs[f"{f:g}"] = offered_run(system, int(capacity * f), args.seconds)
+        for name in args.systems.split(","):
+            results.append(measure(name, args.quota_us, args.period_us, args.seconds,
+                                   args.trial_seconds,
+                                   [float(x) for x in args.factors.split(",") if x],
+                                   args.capacity if name == "tollgate" else None,
+                                   fairness=name == "tollgate" and not args.no_fairness))
     except br.SetupError as e:
         print(f"bench/overload.py: {e}", file=sys.stderr)
         return 2
-    finally:
-        cg.remove()
-    base_p99 = half["p99_answered_ms"]
-    print(f"\noverload: tollgate under a cgroup quota of {args.quota_us} us per "
-          f"{args.period_us} us; "
-          f"capacity C = {capacity} calls/s; {args.seconds:g} s per run")
-    print(f"{'offered':>10} {'goodput/C':>10} {'p99 ok ms':>10} {'x C/2 p99':>10} "
-          f"{'refused':>8} {'p99 ref ms':>10} {'timed out':>10} {'BYE ok':>8} {'RSS MiB':>8}")
-    for k, r in runs.items():
-        print(f"{k + ' C':>10} {r['goodput'] / capacity:>10.2f} {r['p99_answered_ms']:>10.1f} "
-              f"{r['p99_answered_ms'] / base_p99 if base_p99 else float('nan'):>10.1f} "
-              f"{r['refused']:>8} {r['p99_refused_ms']:>10.1f} {r['timed_out']:>10} "
-              f"{(r['byes_ok'] / r['byes'] if r['byes'] else 1.0):>8.1%} {r['rss_mib']:>8.0f}"
-              f"  codes {r['refused_codes'] or '-'}, answered over {r['span_s']:.1f} s")
-    print("goals (overload control): goodput >= 0.90 C, p99 <= 3x the C/2 p99, refusals "
-          "are 503 within 50 ms p99, nothing times out, every BYE answered")
+    for m in results:
+        print_rows(m)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"quota_us": args.quota_us, "period_us": args.period_us, "capacity": capacity, "runs": runs}, f,
-                      indent=1)
+            json.dump(results, f, indent=1)
     return 0
 
 

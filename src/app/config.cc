@@ -522,6 +522,7 @@ void readOverload(TableReader& r, shield::OverloadConfig& c) {
   r.integerAs("max_transactions", 0, kMaxOverloadBound, &c.maxTransactions);
   r.integerAs("max_calls", 0, kMaxOverloadBound, &c.maxCalls);
   r.integerAs("retry_after", 1, kMaxRetryAfterS, &c.retryAfter);
+  r.number("refusal_cost", 0, 0.9, &c.refusalCost);
   r.boolean("rfc7339", &c.rfc7339);
   r.durationIn<Millis>("oc_validity_ms", 0, kMaxOverloadDelayMs, &c.ocValidity);
   if (c.maxQueueDelay < c.queueDelayTarget) {

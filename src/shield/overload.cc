@@ -261,30 +261,38 @@ void OverloadControl::leave() {
   rate_ = 0;
 }
 
-// Weighted max-min fairness of R over the classes' demands: classes asking
-// less than their weighted part get their demand (with headroom), the rest
-// is split by weight among the others.
+// Weighted max-min fairness of capacity over the classes. Capacity is CPU,
+// and refusing a request costs some too (refusalCost of a carried call:
+// receiving it, the 503, its ACK), so a class is charged for the refusals
+// of its own excess: its cost is share + refusalCost x (demand - share).
+// Classes whose whole demand costs less than their weighted part of the
+// level get their demand (with headroom); the others share out the rest so
+// that their costs are equal per weight. One customer's storm then pays for
+// its own refusals instead of taking the others' capacity. The level is
+// found by bisection (the shares grow with it), over at most kMaxClasses.
 void OverloadControl::allot() {
-  std::vector<Class*> order;
-  order.reserve(table_.size());
-  double weights = 0;
-  for (auto& [k, c] : table_) {
-    order.push_back(&c);
-    weights += c.weight;
+  const double r = std::clamp(config_.refusalCost, 0.0, 0.95);
+  double want = 0;
+  for (auto& [k, c] : table_) want += c.demand * kHeadroom;
+  if (want <= rate_) {
+    for (auto& [k, c] : table_) c.share = c.demand * kHeadroom;
+    return;
   }
-  std::sort(order.begin(), order.end(),
-            [](const Class* a, const Class* b) { return a->demand / a->weight < b->demand / b->weight; });
-  double left = rate_;
-  for (Class* c : order) {
-    const double part = weights > 0 ? left * c->weight / weights : 0;
-    if (c->demand * kHeadroom <= part) {
-      c->share = c->demand * kHeadroom;
-    } else {
-      c->share = part;
-    }
-    left = std::max(0.0, left - std::min(c->share, part));
-    weights -= c->weight;
+  auto shareAt = [r](const Class& c, double level) {
+    const double part = c.weight * level;
+    if (c.demand <= part) return c.demand * kHeadroom;
+    return std::clamp((part - r * c.demand) / (1 - r), 0.0, c.demand * kHeadroom);
+  };
+  double lo = 0, hi = std::max(1.0, rate_);
+  for (auto& [k, c] : table_) hi = std::max(hi, c.demand / std::max<uint32_t>(1, c.weight));
+  hi *= 2;
+  for (int i = 0; i < 40; ++i) {
+    const double mid = (lo + hi) / 2;
+    double total = 0;
+    for (auto& [k, c] : table_) total += shareAt(c, mid);
+    (total > rate_ ? hi : lo) = mid;
   }
+  for (auto& [k, c] : table_) c.share = shareAt(c, lo);
 }
 
 void OverloadControl::onTimer() {
