@@ -54,11 +54,11 @@ struct NumberListRefs {
 };
 
 struct GatewayPolicy {
-  std::string account;            // mapping gateways only: the account it belongs to ("" = none)
-  CallLimitsSpec limits;          // towards us (mapping) or towards the carrier (routing)
-  int maxDuration = 0;            // mapping: seconds an answered call may last (SS_MAXCALLDURATION)
-  int overloadWeight = 1;         // mapping: its part of the capacity under overload (docs/overload.md)
-  NumberListRefs lists;           // mapping: the call is refused; routing: the carrier is skipped
+  std::string account;     // mapping gateways only: the account it belongs to ("" = none)
+  CallLimitsSpec limits;   // towards us (mapping) or towards the carrier (routing)
+  int maxDuration = 0;     // mapping: seconds an answered call may last (SS_MAXCALLDURATION)
+  int overloadWeight = 1;  // mapping: its part of the capacity under overload (docs/overload.md)
+  NumberListRefs lists;    // mapping: the call is refused; routing: the carrier is skipped
   bool dynamicBlacklist = false;  // mapping: watched in blacklist.run_mode = "per_gateway"
   bool optionsCheck = true;  // routing: OPTIONS keep-alive when routing.options_check_period > 0
   // What of this peer's signalling crosses to the other leg

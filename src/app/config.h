@@ -117,7 +117,7 @@ struct Config {
   // [numbers]: the canonical form of calling and called numbers, see
   // admission/number_form.h.
   admission::NumberSettings numbers;
-  shield::ShieldConfig shield;  // [shield]: see shield/shield_config.h
+  shield::ShieldConfig shield;      // [shield]: see shield/shield_config.h
   shield::OverloadConfig overload;  // [overload]: see shield/overload.h, docs/overload.md
   StoreConfig store;
   LogConfig log;

@@ -165,11 +165,10 @@ std::shared_ptr<const shield::OverloadClasses> overloadClasses(const admission::
 // Loads provisioning (and the number lists) from a store and builds the
 // call layer's snapshot; null (and a log line) when the store cannot be read.
 // *gateways receives every gateway address (the shield's trusted sources).
-std::shared_ptr<const call::Snapshot> loadSnapshot(store::Store& st, store::PolicyStore& ps,
-                                                   const std::string& realm,
-                                                   const admission::NumberSettings& numbers,
-                                                   std::vector<net::Cidr>* gateways,
-                                                   std::shared_ptr<const shield::OverloadClasses>* classes) {
+std::shared_ptr<const call::Snapshot> loadSnapshot(
+    store::Store& st, store::PolicyStore& ps, const std::string& realm,
+    const admission::NumberSettings& numbers, std::vector<net::Cidr>* gateways,
+    std::shared_ptr<const shield::OverloadClasses>* classes) {
   auto version = st.provisioningVersion();
   auto prov = st.loadProvisioning();
   if (!version.ok() || !prov.ok()) {
@@ -266,8 +265,8 @@ class ProvisioningWatcher {
         if (v.ok() && (force || *v != version_)) {
           std::vector<net::Cidr> gateways;
           std::shared_ptr<const shield::OverloadClasses> classes;
-          auto snap = loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways,
-                                   &classes);
+          auto snap =
+              loadSnapshot(*st, *ps, config_.sip.domain, config_.numbers, &gateways, &classes);
           if (snap) {
             version_ = snap->version;
             call::RequestRouter* router = &router_;

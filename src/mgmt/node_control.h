@@ -57,7 +57,7 @@ struct NodeStats {
   bool shieldEnabled = true;
   shield::ShieldStats shield;
   shield::OverloadStats overload;  // overload control (docs/overload.md)
-  bool kernelOffload = false;  // firewall.kernel_offload configured
+  bool kernelOffload = false;      // firewall.kernel_offload configured
   firewall::FirewallStats firewall;
   // Off the worker (thread-safe sources), filled by the node as well.
   store::CdrWriterStats cdrWriter;

@@ -22,6 +22,11 @@ constexpr double kMinStep = 5;
 // R never goes below this (new requests/s): a node that admits nothing
 // cannot measure whether it could admit more.
 constexpr double kMinRate = 10;
+// Overload begins after this many congested intervals in a row (or at once
+// on a bound, or on a request that itself waited max_queue_delay).
+constexpr int kCongestedToEnter = 2;
+// The most recently carried rate fades by this per interval (half in ~1.7 s).
+constexpr double kCarriedDecay = 0.98;
 // Overload ends after this many calm intervals (1 s) with demand under R.
 constexpr int kCalmToLeave = 20;
 // A demand-limited class is allotted this much above its demand, so that its
@@ -217,13 +222,24 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   if (waitedMs > static_cast<uint64_t>(config_.maxQueueDelay.count())) {
     // The queue is already too long for this one to be served in time: go
     // into overload now rather than at the end of the interval.
-    if (!overloaded_) enter(now, admittedRate_ * kDecrease);
+    if (!overloaded_) {
+      enter(now, std::max(admittedRate_, carried_) * kDecrease, true);
+    } else if (!rateLimited_) {
+      rateLimited_ = true;
+      rate_ = std::max(kMinRate, std::max(admittedRate_, carried_) * kDecrease);
+      allot();
+    }
     ++classFor(source).offered;
     return shed(ShedReason::QueueDelay);
   }
   if (overloaded_) {
     Class& c = classFor(source);
     ++c.offered;
+    if (!rateLimited_) {
+      ++admittedNow_;
+      ++stats_.admitted;
+      return OverloadVerdict::Admit;
+    }
     const double burst = std::max(1.0, c.share * seconds(kInterval));
     if (!c.bucket.tryTake(now, c.share, burst)) return shed(ShedReason::Rate);
   }
@@ -232,16 +248,18 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   return OverloadVerdict::Admit;
 }
 
-void OverloadControl::enter(MonoTime now, double rate) {
+void OverloadControl::enter(MonoTime now, double rate, bool rateLimited) {
   overloaded_ = true;
+  rateLimited_ = rateLimited;
   ++stats_.episodes;
-  rate_ = std::max(kMinRate, rate);
+  rate_ = rateLimited ? std::max(kMinRate, rate) : 0;
   sinceDecrease_ = 0;
   calmIntervals_ = 0;
   ocSeqMs_ = clock_.wallMicros() / 1000;
   for (auto& [k, c] : table_) c.bucket = {};
-  allot();
+  if (rateLimited_) allot();
   log::warn("overload.start")
+      .kv("cause", rateLimited ? "delay" : "bound")
       .kv("admit_rate", static_cast<int64_t>(rate_))
       .kv("queue_delay_ms", static_cast<int64_t>(stats_.queueDelayMs))
       .kv("loop_lag_ms", static_cast<int64_t>(stats_.loopLagMs))
@@ -252,6 +270,7 @@ void OverloadControl::enter(MonoTime now, double rate) {
 
 void OverloadControl::leave() {
   overloaded_ = false;
+  rateLimited_ = false;
   endedAt_ = loop_.now();
   ocSeqMs_ = clock_.wallMicros() / 1000;
   log::info("overload.end")
@@ -333,8 +352,29 @@ void OverloadControl::tick(MonoTime now) {
     }
   }
 
+  // What the node has carried lately: where R starts when overload begins
+  // (a standing queue left by a storm that just ended is no reason to start
+  // from the trickle admitted in the last interval).
+  carried_ = std::max(admitted, carried_ * kCarriedDecay);
+  congestedIntervals_ = congested ? congestedIntervals_ + 1 : 0;
+  // One late interval (a start-up stall, a big reload) is not overload.
+  const bool behind = congestedIntervals_ >= kCongestedToEnter;
   if (!overloaded_) {
-    if (congested || bounded) enter(now, admitted * kDecrease);
+    if (behind) {
+      enter(now, carried_ * kDecrease, true);
+    } else if (bounded) {
+      enter(now, 0, false);  // the bounds refuse by themselves; no rate to keep
+    }
+  } else if (!rateLimited_ && behind) {
+    // At a bound and now behind too: keep a rate from here on.
+    rateLimited_ = true;
+    rate_ = std::max(kMinRate, carried_ * kDecrease);
+    sinceDecrease_ = 0;
+    for (auto& [k, c] : table_) c.bucket = {};
+    allot();
+  } else if (!rateLimited_) {
+    if (!bounded && !congested && ++calmIntervals_ >= kCalmToLeave) leave();
+    if (bounded) calmIntervals_ = 0;
   } else {
     ++sinceDecrease_;
     if (congested) {
@@ -356,6 +396,8 @@ void OverloadControl::tick(MonoTime now) {
     if (overloaded_) allot();
   }
 
+  lastAdmitted_ = static_cast<double>(admittedNow_);
+  lastOffered_ = static_cast<double>(offeredNow_);
   minWaitUs_ = UINT32_MAX;
   waitSamples_ = 0;
   admittedNow_ = 0;
@@ -368,7 +410,11 @@ std::string OverloadControl::ocParams(const IpKey& source) {
       !overloaded_ && stats_.episodes > 0 && loop_.now() - endedAt_ < kOcAfterglow;
   if (!overloaded_ && !afterglow) return {};
   double oc = 0;
-  if (overloaded_) {
+  if (overloaded_ && !rateLimited_) {
+    // At a bound: the share of new requests refused lately.
+    if (lastOffered_ > 0) oc = 100.0 * (1.0 - lastAdmitted_ / lastOffered_);
+    oc = std::clamp(std::round(oc), 0.0, 100.0);
+  } else if (overloaded_) {
     Class& c = classFor(source);
     if (c.demand > 0 && c.share < c.demand) oc = 100.0 * (1.0 - c.share / c.demand);
     oc = std::clamp(std::round(oc), 0.0, 100.0);
@@ -385,7 +431,7 @@ std::string OverloadControl::ocParams(const IpKey& source) {
 
 const OverloadStats& OverloadControl::stats() {
   stats_.overloaded = overloaded_;
-  stats_.admitRate = overloaded_ ? rate_ : 0;
+  stats_.admitRate = overloaded_ && rateLimited_ ? rate_ : 0;
   stats_.transactions = transactions_;
   stats_.calls = calls_;
   stats_.classes = table_.size();

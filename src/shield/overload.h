@@ -24,9 +24,9 @@
 // max-min fairness over their recent demand, each charged for the refusals
 // of its own excess: a class asking for less than its share gets what it
 // asks, the rest is split by weight, so an unused share goes to whoever
-// needs it, and one customer's storm pays for its own 503s. The excess gets 503 with Retry-After, or
-// is dropped unanswered when it waited longer than `dropDelay` (the client
-// has retransmitted by then, and answering costs what we lack).
+// needs it, and one customer's storm pays for its own 503s. The excess gets 503 with Retry-After,
+// or is dropped unanswered when it waited longer than `dropDelay` (the client has retransmitted by
+// then, and answering costs what we lack).
 //
 // RFC 7339: a client that put `oc` in its Via is told, in the Via of every
 // response while overloaded, the share of its new requests to hold back
@@ -131,16 +131,16 @@ class ShedListener {
 
 struct OverloadStats {
   bool overloaded = false;
-  double admitRate = 0;      // R while overloaded (new requests/s), else 0
-  double queueDelayMs = 0;   // standing queue of the last interval
-  double loopLagMs = 0;      // control timer lateness of the last interval
+  double admitRate = 0;       // R while overloaded and behind (new requests/s), else 0
+  double queueDelayMs = 0;    // standing queue of the last interval
+  double loopLagMs = 0;       // control timer lateness of the last interval
   uint64_t transactions = 0;  // open server transactions now
   uint64_t calls = 0;         // open calls now
   uint64_t episodes = 0;      // times the node went into overload
   uint64_t admitted = 0;      // new requests admitted (all states)
   std::array<uint64_t, kShedReasonCount> shed{};
-  uint64_t ocResponses = 0;   // responses that carried RFC 7339 feedback
-  size_t classes = 0;         // classes tracked now
+  uint64_t ocResponses = 0;  // responses that carried RFC 7339 feedback
+  size_t classes = 0;        // classes tracked now
 };
 
 // Keys (hashes) of recent requests, kept between `lifetime` and twice that:
@@ -209,17 +209,19 @@ class OverloadControl {
  private:
   struct Class {
     uint32_t weight = 1;
-    int gateway = -1;           // index into the classes' specs, or -1
-    double demand = 0;          // new requests/s offered (EWMA over intervals)
-    double share = 0;           // admitted rate allotted this interval
-    uint64_t offered = 0;       // this interval
+    int gateway = -1;      // index into the classes' specs, or -1
+    double demand = 0;     // new requests/s offered (EWMA over intervals)
+    double share = 0;      // admitted rate allotted this interval
+    uint64_t offered = 0;  // this interval
     uint64_t idleIntervals = 0;
-    double lastOc = 0;          // percent told last (RFC 7339), to undo its effect on demand
+    double lastOc = 0;  // percent told last (RFC 7339), to undo its effect on demand
     BasicTokenBucket<double, MonoTime> bucket;
   };
   uint64_t classKey(const IpKey& source, int* gateway) const;
   Class& classFor(const IpKey& source);
-  void enter(MonoTime now, double rate);
+  // rateLimited: new requests are held to R (the node is behind); false:
+  // only the bounds refuse (the node is at a bound but keeps up).
+  void enter(MonoTime now, double rate, bool rateLimited);
   void leave();
   void allot();
   void onTimer();
@@ -237,18 +239,23 @@ class OverloadControl {
   // Measurements of the current interval.
   uint32_t minWaitUs_ = UINT32_MAX;
   uint64_t waitSamples_ = 0;
-  uint64_t admittedNow_ = 0;  // new requests admitted this interval
-  uint64_t offeredNow_ = 0;   // new requests seen this interval
-  double admittedRate_ = 0;   // EWMA of admitted new requests/s (normal state too)
+  uint64_t admittedNow_ = 0;    // new requests admitted this interval
+  uint64_t offeredNow_ = 0;     // new requests seen this interval
+  double admittedRate_ = 0;     // EWMA of admitted new requests/s (normal state too)
+  double carried_ = 0;          // the highest admitted rate lately, fading
+  int congestedIntervals_ = 0;  // congested intervals in a row
   uint64_t transactions_ = 0;
   uint64_t calls_ = 0;
 
   bool overloaded_ = false;
-  double rate_ = 0;                 // R
-  int sinceDecrease_ = 0;           // intervals since R was last cut
-  int calmIntervals_ = 0;           // intervals in overload with demand under R
-  MonoTime endedAt_{};              // when the last episode ended (oc=0 for a while)
-  int64_t ocSeqMs_ = 0;             // wall ms of the last change of R (RFC 7339 oc-seq)
+  bool rateLimited_ = false;
+  double lastAdmitted_ = 0;  // new requests admitted and offered in the last interval
+  double lastOffered_ = 0;
+  double rate_ = 0;        // R
+  int sinceDecrease_ = 0;  // intervals since R was last cut
+  int calmIntervals_ = 0;  // intervals in overload with demand under R
+  MonoTime endedAt_{};     // when the last episode ended (oc=0 for a while)
+  int64_t ocSeqMs_ = 0;    // wall ms of the last change of R (RFC 7339 oc-seq)
   OverloadStats stats_;
 };
 

@@ -305,7 +305,7 @@ class Shield final : public transport::MessageSink,
   uint64_t sweptExpired_ = 0;  // active bans found expired by the sweep (not by a lookup)
   ShieldStats stats_;
   OverloadControl overload_;
-  RecentKeys admittedInvites_;   // new INVITEs let through (their retransmissions pass)
+  RecentKeys admittedInvites_;      // new INVITEs let through (their retransmissions pass)
   uint64_t openTotal_[2] = {0, 0};  // open transactions and dialogs, every source
 };
 
