@@ -32,6 +32,7 @@
 #include "store/policy_sync.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
+#include "store/store_lock.h"
 #include "transport/forwarding_sink.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -348,6 +349,18 @@ int runNode(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
   raiseFileLimit(config.transport.tcpMaxConnections);
+
+  // One node per store, and no `tollgate restore` under a running node
+  // (store/store_lock.h); held until the process ends.
+  std::optional<store::StoreLock> storeLock;
+  if (config.store.path != ":memory:") {
+    auto lock = store::StoreLock::acquire(config.store.path);
+    if (!lock.ok()) {
+      log::error("store.locked").kv("error", lock.error().message);
+      return 1;
+    }
+    storeLock.emplace(std::move(lock).value());
+  }
 
   auto opened = store::openSqliteStore(config.store.path);
   if (!opened.ok()) {
