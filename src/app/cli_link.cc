@@ -30,12 +30,11 @@ std::string hostPort(const mgmt::ApiEndpoint& ep) {
 }  // namespace
 
 void addConfigOption(CLI::App* command, std::string& path) {
-  path = kDefaultConfigPath;
-  command
-      ->add_option("--config,-c", path,
-                   std::string("node settings file (TOML; default: $") + kConfigEnvironment +
-                       ", else " + kDefaultConfigPath + ")")
-      ->envname(kConfigEnvironment);
+  const char* env = std::getenv(kConfigEnvironment);
+  path = env != nullptr && *env != '\0' ? env : kDefaultConfigPath;
+  command->add_option("--config,-c", path,
+                      std::string("node settings file (TOML; default: $") + kConfigEnvironment +
+                          ", else " + kDefaultConfigPath + ")");
 }
 
 std::optional<Config> configOrExit(const std::string& path) {

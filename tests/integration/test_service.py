@@ -135,3 +135,31 @@ def test_sighup_reloads_provisioning_at_once(tollgate, sipp, ports):
     uac.assert_ok()
     uas.wait()
     uas.assert_ok()
+
+
+def test_cli_finds_the_settings_without_config(tollgate, tmp_path):
+    """--config defaults to $TOLLGATE_CONFIG, then /etc/tollgate/tollgate.toml;
+    the store (and the API token file beside it) follow from the file."""
+    tg = tollgate(provisioning=mapping_gateway("cust-a", ["127.0.0.1"]))
+
+    def cli(*args, env_config=None):
+        env = {k: v for k, v in os.environ.items() if k != "TOLLGATE_CONFIG"}
+        if env_config is not None:
+            env["TOLLGATE_CONFIG"] = env_config
+        return subprocess.run([TOLLGATE_BIN, *args], capture_output=True, text=True, timeout=20,
+                              env=env, cwd=tmp_path)
+
+    r = cli("config", "check", env_config=str(tg.config_path))
+    assert r.returncode == 0 and r.stdout.strip() == f"{tg.config_path}: ok", r.stdout + r.stderr
+    r = cli("gateway", "list", "--json", env_config=str(tg.config_path))
+    assert r.returncode == 0 and '"cust-a"' in r.stdout, r.stderr
+    # An API command finds the running node and its token the same way.
+    r = cli("stats", "--json", env_config=str(tg.config_path))
+    assert r.returncode == 0 and "cdr_writer" in r.stdout, r.stderr
+    # --config wins over the environment.
+    r = cli("config", "check", "--config", str(tg.config_path), env_config="/nonexistent.toml")
+    assert r.returncode == 0, r.stderr
+    if not os.path.exists("/etc/tollgate/tollgate.toml"):
+        r = cli("config", "check")
+        assert r.returncode == 2
+        assert "/etc/tollgate/tollgate.toml" in r.stderr and "TOLLGATE_CONFIG" in r.stderr, r.stderr
