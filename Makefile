@@ -26,10 +26,10 @@ PYTHON := /usr/bin/python3
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libnftables-dev \
   libcpp-httplib-dev libsodium-dev nlohmann-json3-dev libjemalloc-dev
-DEB_PACKAGES := debhelper dpkg-dev lintian
+DEB_PACKAGES := build-essential debhelper dpkg-dev lintian
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
   libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables tshark \
-  prometheus $(DEB_PACKAGES) systemd
+  prometheus $(DEB_PACKAGES) systemd adduser
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -173,12 +173,23 @@ Result<Ok, StoreError> freshPrivateFile(const std::string& path) {
   return Ok{};
 }
 
-Result<StoreCopyInfo, StoreError> finishCopy(sqlite3* db, const std::string& path,
-                                             const char* journalMode) {
+// Copies `from` into the empty file `partial` (freshPrivateFile), makes it
+// one self-contained rollback-journal file (the copy carries the source's
+// WAL mark; the node's opener switches a restored store back to WAL), and
+// checks it.
+Result<StoreCopyInfo, StoreError> copyInto(sqlite3* from, const std::string& fromName,
+                                           const std::string& partial) {
+  Db dst;
+  if (sqlite3_open_v2(partial.c_str(), &dst.p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return Err{sqliteError(dst.p, "cannot open", partial)};
+  }
+  if (auto r = copyDatabase(from, fromName, dst.p, partial); !r) return Err{r.error()};
   std::string err;
-  auto mode = scalar(db, journalMode, &err);
-  if (!mode) return Err{StoreError{"cannot set the journal mode of " + path + ": " + err}};
-  return checkCopy(db, path);
+  if (!scalar(dst.p, "PRAGMA journal_mode=DELETE", &err)) {
+    return Err{StoreError{"cannot set the journal mode of " + partial + ": " + err}};
+  }
+  return checkCopy(dst.p, partial);
 }
 
 }  // namespace
@@ -210,16 +221,9 @@ Result<BackupReport, StoreError> backupSqliteStore(const std::string& storePath,
     if (!opened) return fail(opened.error());
     Db src;
     src.p = *opened;
-    Db dst;
-    if (sqlite3_open_v2(partial.c_str(), &dst.p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      return fail(sqliteError(dst.p, "cannot open", partial));
-    }
-    if (auto r = copyDatabase(src.p, storePath, dst.p, partial); !r) return fail(r.error());
-    // The copy carries the source's WAL mark; a backup is one file.
-    auto checked = finishCopy(dst.p, partial, "PRAGMA journal_mode=DELETE");
-    if (!checked) return fail(checked.error());
-    info = *checked;
+    auto copied = copyInto(src.p, storePath, partial);
+    if (!copied) return fail(copied.error());
+    info = *copied;
   }
   if (auto r = syncFile(partial); !r) return fail(r.error());
   if (::rename(partial.c_str(), file.c_str()) != 0) {
@@ -274,16 +278,9 @@ Result<RestoreReport, StoreError> restoreSqliteStore(const std::string& file,
       return fail(sqliteError(src.p, "cannot open", file));
     }
     if (auto checked = checkCopy(src.p, file); !checked) return fail(checked.error());
-    Db dst;
-    if (sqlite3_open_v2(partial.c_str(), &dst.p, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      return fail(sqliteError(dst.p, "cannot open", partial));
-    }
-    if (auto r = copyDatabase(src.p, file, dst.p, partial); !r) return fail(r.error());
-    // The node's opener switches it to WAL (and migrates an older schema).
-    auto checked = finishCopy(dst.p, partial, "PRAGMA journal_mode=DELETE");
-    if (!checked) return fail(checked.error());
-    report.copy = *checked;
+    auto copied = copyInto(src.p, file, partial);
+    if (!copied) return fail(copied.error());
+    report.copy = *copied;
   }
   if (::geteuid() == 0) {
     const int fd = ::open(partial.c_str(), O_RDONLY | O_CLOEXEC);
