@@ -4,7 +4,8 @@ it with `dpkg -i`, runs the installed binary the way tollgate.service does
 (the unit's ExecStart, as its User= and Group=, with its ambient and
 bounding capabilities, a systemd-like environment with $NOTIFY_SOCKET and
 $WATCHDOG_USEC, working directory /), places a SIPp call through it using
-only the installed settings file, and purges the package, after which
+only the installed settings file, backs the store up and restores it as
+root (the service's user keeps its files), and purges the package, after which
 nothing of it is left on the file system (the tollgate user and group stay,
 as Debian does for system users).
 
@@ -204,8 +205,14 @@ def test_package_installs_serves_a_call_as_the_unit_runs_it_and_purges_clean(deb
         assert node.wait(timeout=45) == 0, tail(log_path)
         log.close()
         notify.close()
-        for f in ("tollgate.db", "tollgate.db.lock"):
+        # Backup and restore as root with the default settings, as
+        # docs/operations.md shows: the service's user keeps its store.
+        backup = share / "backup.db"
+        _run("/usr/bin/tollgate", "backup", str(backup), cwd="/")
+        _run("/usr/bin/tollgate", "restore", str(backup), cwd="/")
+        for f in ("tollgate.db", "tollgate.db.lock", "tollgate.db.before-restore"):
             assert Path("/var/lib/tollgate", f).stat().st_uid == user.pw_uid, f
+        assert cdrs()[0]["call_id"] == rows[0]["call_id"]
     finally:
         if node is not None and node.poll() is None:
             node.kill()
