@@ -4,6 +4,8 @@
 #   make test   install test dependencies if missing, build once, run unit + torture,
 #               fuzz smoke (libFuzzer, ASan/UBSan) and integration tests (SIPp, sipvicious)
 #   make build  release build; the binary is build/bin/tollgate
+#   make deb    the Debian package of that build: build/deb/tollgate_<version>_<arch>.deb,
+#               checked by lintian (docs/operations.md)
 # Other targets: unit, fuzz, fuzz-smoke, fuzz-long, integration, bench, format, format-check,
 # clean.
 
@@ -24,9 +26,10 @@ PYTHON := /usr/bin/python3
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libnftables-dev \
   libcpp-httplib-dev libsodium-dev nlohmann-json3-dev libjemalloc-dev
+DEB_PACKAGES := build-essential debhelper dpkg-dev lintian
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
   libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables tshark \
-  prometheus
+  prometheus $(DEB_PACKAGES) systemd adduser
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -42,14 +45,17 @@ define apt_install
 	fi
 endef
 
-.PHONY: deps deps-test build run test unit fuzz fuzz-smoke fuzz-long integration bench format \
-  format-check clean
+.PHONY: deps deps-test deps-deb build run test unit fuzz fuzz-smoke fuzz-long integration bench \
+  format format-check clean deb
 
 deps:
 	$(call apt_install,$(BUILD_PACKAGES))
 
 deps-test: deps
 	$(call apt_install,$(TEST_PACKAGES))
+
+deps-deb: deps
+	$(call apt_install,$(DEB_PACKAGES))
 
 build: deps
 	cmake --preset release
@@ -60,7 +66,7 @@ run: build
 	build/bin/tollgate import --config $(CONFIG) $(PROVISIONING)
 	exec build/bin/tollgate run --config $(CONFIG)
 
-test: deps-test format-check build unit fuzz-smoke integration
+test: deps-test format-check build unit fuzz-smoke deb integration
 	@echo "make test: all suites passed"
 
 unit: build
@@ -97,8 +103,11 @@ fuzz-long: fuzz
 	    -artifact_prefix=build/fuzz/artifacts/ build/fuzz/long-$$t tests/fuzz/corpus/$$t; \
 	done
 
+# The package test (tests/integration/test_package.py) installs build/deb's
+# .deb when it exists (make deb, which make test runs first), else skips.
 integration: build deps-test
-	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate $(PYTHON) -m pytest -q tests/integration
+	TOLLGATE_BIN=$(CURDIR)/build/bin/tollgate TOLLGATE_DEB_DIR=$(CURDIR)/build/deb \
+	  $(PYTHON) -m pytest -q tests/integration
 
 # bench/run is the side-by-side table against Kamailio (docs/BENCHMARKS.md);
 # the rest are tollgate's own figures.
@@ -108,6 +117,23 @@ bench: build deps-test
 	bench/flood.py
 	bench/call_rate.py
 	bench/cdr_window.py
+
+# The Debian package of the release build (debian/rules says why it builds
+# nothing of its own). The version is the project's (CMakeLists.txt);
+# debian/changelog must name it. Fails on any lintian error or warning.
+DEB_DIR := $(CURDIR)/build/deb
+deb: build deps-deb
+	@v=$$(sed -n 's/^project(tollgate VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt); \
+	  c=$$(dpkg-parsechangelog -SVersion); \
+	  if [ "$$v" != "$$c" ]; then \
+	    echo "debian/changelog says $$c, CMakeLists.txt $$v: add a changelog entry for $$v"; exit 1; \
+	  fi
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	dpkg-checkbuilddeps
+	TOLLGATE_DEB_DIR=$(DEB_DIR) debian/rules binary
+	debian/rules clean
+	lintian --fail-on error,warning $(DEB_DIR)/tollgate_*.deb
+	@ls $(DEB_DIR)/tollgate_*.deb
 
 CXX_SOURCES = $$(git ls-files 'src/*.h' 'src/*.cc' 'tests/*.cc' 'bench/*.cc')
 

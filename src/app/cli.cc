@@ -27,6 +27,7 @@
 #include "sip/lint.h"
 #include "store/cdr_format.h"
 #include "store/registration_store.h"
+#include "store/sqlite_backup.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
 
@@ -573,6 +574,48 @@ int cmdRegistrationList(const std::string& configPath, bool json) {
   return 0;
 }
 
+// `tollgate backup FILE`: an online copy of the store (store/sqlite_backup.h).
+int cmdBackup(const std::string& configPath, const std::string& file, bool replace) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  auto r = store::backupSqliteStore(config->store.path, file, replace);
+  if (!r.ok()) {
+    std::fprintf(stderr, "backup failed (no file written): %s\n", r.error().message.c_str());
+    return kExitRuntime;
+  }
+  std::printf("backup %s: %lld bytes, schema %d, %lld CDRs, integrity ok, %.1f s\n", file.c_str(),
+              static_cast<long long>(r->copy.bytes), r->copy.schemaVersion,
+              static_cast<long long>(r->copy.cdrs), static_cast<double>(r->took.count()) / 1000.0);
+  return 0;
+}
+
+// `tollgate restore FILE`: the node stopped, the store replaced by a backup.
+int cmdRestore(const std::string& configPath, const std::string& file, bool checkOnly) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  if (checkOnly) {
+    auto c = store::checkSqliteBackup(file);
+    if (!c.ok()) {
+      std::fprintf(stderr, "%s\n", c.error().message.c_str());
+      return kExitRuntime;
+    }
+    std::printf("%s: %lld bytes, schema %d, %lld CDRs, integrity ok\n", file.c_str(),
+                static_cast<long long>(c->bytes), c->schemaVersion,
+                static_cast<long long>(c->cdrs));
+    return 0;
+  }
+  auto r = store::restoreSqliteStore(file, config->store.path);
+  if (!r.ok()) {
+    std::fprintf(stderr, "restore failed (store unchanged): %s\n", r.error().message.c_str());
+    return kExitRuntime;
+  }
+  std::printf("restored %s from %s: schema %d, %lld CDRs, integrity ok\n",
+              config->store.path.c_str(), file.c_str(), r->copy.schemaVersion,
+              static_cast<long long>(r->copy.cdrs));
+  if (!r->previous.empty()) std::printf("the store it replaced: %s\n", r->previous.c_str());
+  return 0;
+}
+
 int cmdLint(const std::vector<std::string>& files) {
   int rc = 0;
   for (const auto& f : files) {
@@ -609,12 +652,10 @@ int cmdLint(const std::vector<std::string>& files) {
 int runCli(int argc, char** argv) {
   CLI::App app{"tollgate: class-4 SIP softswitch edge"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tollgate 0.1.0");
+  app.set_version_flag("--version", "tollgate " TOLLGATE_VERSION);
 
   std::string configPath;
-  auto addConfig = [&](CLI::App* sub) {
-    sub->add_option("--config,-c", configPath, "node settings file (TOML)")->required();
-  };
+  auto addConfig = [&](CLI::App* sub) { addConfigOption(sub, configPath); };
   // Commands that change something go through the node's API when it runs
   // (cli_link.h) and take its token like the API commands.
   std::string token;
@@ -732,6 +773,20 @@ int runCli(int argc, char** argv) {
   auto* doctor = app.add_subcommand("doctor", "check kernel settings and say what to change");
   addConfig(doctor);
 
+  std::string backupFile;
+  bool backupReplace = false;
+  auto* backup = app.add_subcommand(
+      "backup", "copy the store to FILE while the node runs (one consistent instant, checked)");
+  addConfig(backup);
+  backup->add_option("file", backupFile, "the backup file to write (0600)")->required();
+  backup->add_flag("--force", backupReplace, "replace FILE when it exists");
+  bool restoreCheck = false;
+  auto* restore = app.add_subcommand(
+      "restore", "replace the store with a backup (the node stopped; the old store is kept)");
+  addConfig(restore);
+  restore->add_option("file", backupFile, "a file written by tollgate backup")->required();
+  restore->add_flag("--check", restoreCheck, "only check FILE; change nothing");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -762,6 +817,8 @@ int runCli(int argc, char** argv) {
   if (banWhy->parsed()) return cmdBanWhy(configPath, banAddress, json);
   if (fwExport->parsed()) return cmdFirewallExport(configPath, fwFormat);
   if (doctor->parsed()) return cmdDoctor(configPath);
+  if (backup->parsed()) return cmdBackup(configPath, backupFile, backupReplace);
+  if (restore->parsed()) return cmdRestore(configPath, backupFile, restoreCheck);
   if (int rc = runApiCommands(*apiCommands); rc >= 0) return rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);

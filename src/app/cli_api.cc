@@ -115,7 +115,7 @@ void destroyApiCommands(ApiCommands* c) {
 namespace {
 
 void common(CLI::App* sub, ApiCommands& c, bool withJson = false) {
-  sub->add_option("--config,-c", c.config, "node settings file (TOML)")->required();
+  addConfigOption(sub, c.config);
   sub->add_option("--token", c.token,
                   "API token (default: $TOLLGATE_API_TOKEN, else the node's token file)");
   if (withJson) sub->add_flag("--json", c.json, "print the JSON answer");
@@ -124,9 +124,8 @@ void common(CLI::App* sub, ApiCommands& c, bool withJson = false) {
 // Connects to the node named by the settings file; nullopt (and a message)
 // when that is not possible.
 std::optional<mgmt::ApiClient> client(const ApiCommands& c, int* rc) {
-  auto config = loadConfig(c.config);
+  auto config = configOrExit(c.config);
   if (!config) {
-    std::fprintf(stderr, "%s\n", config.error().format().c_str());
     *rc = kExitBadConfig;
     return std::nullopt;
   }

@@ -2,12 +2,15 @@
 // cli_link.h.
 #include "app/cli_link.h"
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+
+#include <unistd.h>
 
 #include "app/node_control.h"
 #include "common/percent.h"
@@ -26,10 +29,22 @@ std::string hostPort(const mgmt::ApiEndpoint& ep) {
 
 }  // namespace
 
+void addConfigOption(CLI::App* command, std::string& path) {
+  const char* env = std::getenv(kConfigEnvironment);
+  path = env != nullptr && *env != '\0' ? env : kDefaultConfigPath;
+  command->add_option("--config,-c", path,
+                      std::string("node settings file (TOML; default: $") + kConfigEnvironment +
+                          ", else " + kDefaultConfigPath + ")");
+}
+
 std::optional<Config> configOrExit(const std::string& path) {
   auto c = loadConfig(path);
   if (!c.ok()) {
     std::fprintf(stderr, "%s\n", c.error().format().c_str());
+    if (::access(path.c_str(), F_OK) != 0) {
+      std::fprintf(stderr, "name the node's settings file with --config FILE or $%s\n",
+                   kConfigEnvironment);
+    }
     return std::nullopt;
   }
   return std::move(c).value();

@@ -34,10 +34,25 @@
 #include "app/config.h"
 #include "mgmt/api_client.h"
 
+namespace CLI {
+class App;
+}
+
 namespace tollgate::app {
 
-// Loads the node settings or prints the error (file:line: key: message);
-// nullopt means "exit 2". Every command starts with it.
+// The settings file of the node a command speaks to when --config is not
+// given: $TOLLGATE_CONFIG when set and not empty, else this path (where the
+// Debian package installs it). The store, and with it the local API token
+// file "<store.path>.api-token", follow from the file's [store] path.
+inline constexpr const char* kDefaultConfigPath = "/etc/tollgate/tollgate.toml";
+inline constexpr const char* kConfigEnvironment = "TOLLGATE_CONFIG";
+// Adds --config,-c to a command: the path lands in `path`, defaulting as
+// above.
+void addConfigOption(CLI::App* command, std::string& path);
+
+// Loads the node settings or prints the error (file:line: key: message;
+// for a missing file, how to name another); nullopt means "exit 2". Every
+// command starts with it.
 std::optional<Config> configOrExit(const std::string& path);
 
 // The node's API address from its settings (the first api.listen, a

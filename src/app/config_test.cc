@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -1091,6 +1092,26 @@ TEST(ConfigApiTest, RefusesBadValuesNamingTheKey) {
   EXPECT_THAT(err("request_head_timeout = 0"), HasSubstr("api.request_head_timeout"));
   EXPECT_THAT(err("tls_handshake_timeout = 61"), HasSubstr("api.tls_handshake_timeout"));
   EXPECT_THAT(err("allow_all = true"), HasSubstr("api.allow_all: unknown key"));
+}
+
+// The settings the Debian package installs as /etc/tollgate/tollgate.toml
+// (docs/operations.md): valid, loopback only until the operator decides,
+// the store where the unit's ReadWritePaths allows writing.
+TEST(ConfigTest, ParsesTheDebianProductionSettings) {
+  auto loopback = [](const net::IpAddress& ip) {
+    static const uint8_t kV6Loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return ip.isV4() ? ip.bytes()[0] == 127 : std::memcmp(ip.bytes(), kV6Loopback, 16) == 0;
+  };
+  auto r = loadConfig(TOLLGATE_SOURCE_DIR "/debian/tollgate.toml");
+  ASSERT_TRUE(r.ok()) << r.error().format();
+  const Config& c = r.value();
+  ASSERT_FALSE(c.sip.listen.empty());
+  for (const auto& l : c.sip.listen) EXPECT_TRUE(loopback(l.address.ip())) << l.address.toString();
+  ASSERT_FALSE(c.api.listen.empty());
+  for (const auto& a : c.api.listen) EXPECT_TRUE(loopback(a.ip())) << a.toString();
+  EXPECT_EQ(c.store.path, "/var/lib/tollgate/tollgate.db");
+  EXPECT_EQ(c.call.unknownSource, parseOk(kMinimal).call.unknownSource);
+  EXPECT_TRUE(c.shield.enabled);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "app/ban_sync.h"
 #include "app/node_control.h"
 #include "app/shield_cli.h"
+#include "app/systemd_notify.h"
 #include "call/call_layer.h"
 #include "common/event_loop.h"
 #include "common/log.h"
@@ -32,6 +33,7 @@
 #include "store/policy_sync.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
+#include "store/store_lock.h"
 #include "transport/forwarding_sink.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -338,6 +340,11 @@ void warnIfStoreDirectoryOpen(const std::string& storePath) {
           "directory of its own, mode 0700 (tollgate doctor)");
 }
 
+// What a stop takes after the drain: the management API's threads, the
+// last ban, state and CDR flushes (each bounded: banSync.flush waits at
+// most 5 s), the nftables table removed. Told to systemd with STOPPING=1.
+constexpr std::chrono::seconds kStopAfterDrain{15};
+
 // Descriptors the node needs beside its SIP connection table: listeners,
 // the store and its threads, the management API's connections, epoll,
 // signalfd, the kernel offload. Generous: running short makes accept fail
@@ -402,6 +409,18 @@ int runNode(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
   raiseFileLimit(config.transport.tcpMaxConnections);
+
+  // One node per store, and no `tollgate restore` under a running node
+  // (store/store_lock.h); held until the process ends.
+  std::optional<store::StoreLock> storeLock;
+  if (config.store.path != ":memory:") {
+    auto lock = store::StoreLock::acquire(config.store.path);
+    if (!lock.ok()) {
+      log::error("store.locked").kv("error", lock.error().message);
+      return 1;
+    }
+    storeLock.emplace(std::move(lock).value());
+  }
 
   auto opened = store::openSqliteStore(config.store.path);
   if (!opened.ok()) {
@@ -751,6 +770,15 @@ int runNode(const Config& config) {
     drainTick.start(loop.timers(), Millis(50));
   });
 
+  // systemd (Type=notify): READY once listening, STOPPING while draining,
+  // WATCHDOG from this loop, so a stuck worker gets the unit restarted.
+  const SystemdNotifier systemd = SystemdNotifier::fromEnvironment();
+  Timer watchdogTick;
+  watchdogTick.setCallback([&] {
+    systemd.notify("WATCHDOG=1");
+    watchdogTick.start(loop.timers(), systemd.watchdogInterval());
+  });
+
   int sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   loop.add(sfd, EPOLLIN, [&](uint32_t) {
     signalfd_siginfo si;
@@ -775,6 +803,12 @@ int runNode(const Config& config) {
       log::info("node.draining")
           .kv("calls", layer.calls.activeCalls())
           .kv("drain_timeout_s", static_cast<int64_t>(config.node.drainTimeout.count()));
+      // The stop may take the drain and the flush after it: systemd waits
+      // that long before its SIGKILL, whatever TimeoutStopSec says.
+      systemd.notify(
+          "STOPPING=1\nSTATUS=draining " + std::to_string(layer.calls.activeCalls()) +
+          " calls\nEXTEND_TIMEOUT_USEC=" +
+          std::to_string((config.node.drainTimeout + kStopAfterDrain).count() * 1'000'000));
       layer.router.drain();
       transport.stopAccepting();
       drainTick.start(loop.timers(), Millis(0));
@@ -785,7 +819,12 @@ int runNode(const Config& config) {
       .kv("listen", bound)
       .kv("store", config.store.path)
       .kv("pid", static_cast<int64_t>(getpid()));
+  systemd.notify("READY=1\nSTATUS=listening on " + bound);
+  if (systemd.watchdogInterval().count() > 0) {
+    watchdogTick.start(loop.timers(), systemd.watchdogInterval());
+  }
   loop.run();
+  watchdogTick.cancel();
 
   loop.remove(sfd);
   close(sfd);

@@ -113,9 +113,7 @@ struct PolicyCommands::Impl {
 
 PolicyCommands::PolicyCommands(CLI::App& app) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  auto addConfig = [&](CLI::App* sub) {
-    sub->add_option("--config,-c", m.configPath, "node settings file (TOML)")->required();
-  };
+  auto addConfig = [&](CLI::App* sub) { addConfigOption(sub, m.configPath); };
   // The changing commands go through the node's API when it runs.
   auto addToken = [&](CLI::App* sub) {
     sub->add_option("--token", m.token,

@@ -37,15 +37,6 @@ int64_t nowUs() {
       .count();
 }
 
-std::optional<Config> config(const std::string& path) {
-  auto c = loadConfig(path);
-  if (!c.ok()) {
-    std::fprintf(stderr, "%s\n", c.error().format().c_str());
-    return std::nullopt;
-  }
-  return std::move(c).value();
-}
-
 std::unique_ptr<store::BanStore> bans(const Config& c) {
   auto s = store::openSqliteBanStore(c.store.path);
   if (!s.ok()) {
@@ -207,7 +198,7 @@ int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAd
 
 int cmdBanAdd(const std::string& configPath, const std::string& token, const std::string& address,
               int64_t durationSeconds, const std::string& note) {
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   auto prefix = shield::parsePrefix(address);
   if (!prefix) {
@@ -268,7 +259,7 @@ int cmdBanAdd(const std::string& configPath, const std::string& token, const std
 }
 
 int cmdBanDel(const std::string& configPath, const std::string& token, const std::string& address) {
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   auto prefix = shield::parsePrefix(address);
   if (!prefix) {
@@ -327,7 +318,7 @@ int cmdBanDel(const std::string& configPath, const std::string& token, const std
 }
 
 int cmdBanList(const std::string& configPath, bool json, bool all, size_t limit) {
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   auto st = bans(*c);
   if (!st) return kExitRuntime;
@@ -361,7 +352,7 @@ int cmdBanList(const std::string& configPath, bool json, bool all, size_t limit)
 }
 
 int cmdBanWhy(const std::string& configPath, const std::string& address, bool json) {
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   auto ip = net::IpAddress::parse(address);
   if (!ip) {
@@ -443,7 +434,7 @@ int cmdFirewallExport(const std::string& configPath, const std::string& format) 
     std::fprintf(stderr, "firewall export: --format must be nft, iptables or ip6tables\n");
     return kExitBadConfig;
   }
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   auto st = store::openSqliteStore(c->store.path);
   if (!st.ok()) {
@@ -495,7 +486,7 @@ int cmdFirewallExport(const std::string& configPath, const std::string& format) 
 }
 
 int cmdDoctor(const std::string& configPath) {
-  auto c = config(configPath);
+  auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
   firewall::DoctorInput in;
   in.kernelOffload = c->firewall.kernelOffload;

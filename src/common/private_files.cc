@@ -84,6 +84,14 @@ Result<std::optional<unsigned>, std::string> restrictToOwner(const std::string& 
   return std::optional<unsigned>(before);
 }
 
+bool giveToDirectoryOwner(int fd, const std::string& dir) {
+  struct stat d {};
+  struct stat f {};
+  if (::stat(dir.c_str(), &d) != 0 || ::fstat(fd, &f) != 0) return false;
+  if (f.st_uid == d.st_uid && f.st_gid == d.st_gid) return true;
+  return ::fchown(fd, d.st_uid, d.st_gid) == 0;
+}
+
 std::FILE* openPrivateForWriting(const std::string& path) {
   // Two tries: the file may vanish between a failed O_EXCL and the open of
   // the existing one.

@@ -50,6 +50,13 @@ Result<bool, std::string> createPrivateFile(const std::string& path);
 // there was nothing to do (absent, or already private).
 Result<std::optional<unsigned>, std::string> restrictToOwner(const std::string& path);
 
+// Makes the file open at `fd` belong to the owner (user and group) of the
+// directory `dir`. For root only: a file root creates in the store's
+// directory (a restore, its lock) must stay readable by the user the node
+// runs as, who owns that directory. false when chown fails or `dir` cannot
+// be read.
+bool giveToDirectoryOwner(int fd, const std::string& dir);
+
 // Opens `path` for writing (truncating), creating it with kPrivateFileMode
 // when it does not exist. An existing file keeps its mode: it may be a
 // FIFO, /dev/stdout or a file the operator prepared on purpose. Null with

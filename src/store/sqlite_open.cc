@@ -2,6 +2,9 @@
 // sqlite_open.h.
 #include "store/sqlite_open.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -50,6 +53,16 @@ Result<Ok, StoreError> createFiles(const std::string& path) {
   }
   auto created = files::createPrivateFile(path);
   if (!created) return Err{StoreError{created.error()}};
+  // A command run as root (sudo tollgate import before the service ever
+  // ran) must not leave a database the service's user cannot open: it goes
+  // to the owner of its directory, as SQLite does for -wal and -shm.
+  if (*created && ::geteuid() == 0) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+      files::giveToDirectoryOwner(fd, sqliteStoreDirectory(path));
+      ::close(fd);
+    }
+  }
   return Ok{};
 }
 
