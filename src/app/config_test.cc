@@ -533,6 +533,10 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
         "max_sources",
         "max_prefixes",
         "max_bans"}},
+      {"overload",
+       {"enabled", "queue_delay_target_ms", "max_queue_delay_ms", "drop_delay_ms",
+        "loop_lag_target_ms", "max_transactions", "max_calls", "retry_after", "refusal_cost",
+        "rfc7339", "oc_validity_ms"}},
       {"firewall",
        {"kernel_offload", "table", "rtp_port_min", "rtp_port_max", "management_ports",
         "management_allow"}},
@@ -565,7 +569,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 137u);  // 139 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 148u);  // 150 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
