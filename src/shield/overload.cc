@@ -25,6 +25,9 @@ constexpr double kMinRate = 10;
 // Overload begins after this many congested intervals in a row (or at once
 // on a bound, or on a request that itself waited max_queue_delay).
 constexpr int kCongestedToEnter = 2;
+// Outside overload, a request that waited this many times max_queue_delay
+// starts overload at once.
+constexpr uint64_t kLateFactor = 4;
 // The most recently carried rate fades by this per interval (half in ~1.7 s).
 constexpr double kCarriedDecay = 0.98;
 // Overload ends after this many calm intervals (1 s) with demand under R.
@@ -219,9 +222,13 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
     return shed(ShedReason::Transactions);
   }
   if (config_.maxCalls != 0 && calls_ >= config_.maxCalls) return shed(ShedReason::Calls);
-  if (waitedMs > static_cast<uint64_t>(config_.maxQueueDelay.count())) {
-    // The queue is already too long for this one to be served in time: go
-    // into overload now rather than at the end of the interval.
+  // Overloaded, a request that waited max_queue_delay is refused: it cannot
+  // be served in time. Not yet overloaded, one wait that long is a burst or
+  // a stall (a throttled CPU quota, a store commit): only a wait of
+  // kLateFactor times that says the queue is running away, and starts
+  // overload at once rather than at the end of the interval.
+  const uint64_t lateMs = static_cast<uint64_t>(config_.maxQueueDelay.count());
+  if (waitedMs > (rateLimited_ ? lateMs : lateMs * kLateFactor)) {
     if (!overloaded_) {
       enter(now, std::max(admittedRate_, carried_) * kDecrease, true);
     } else if (!rateLimited_) {

@@ -58,7 +58,8 @@ struct OverloadConfig {
   // Standing queue above this (the least time a datagram waited in the
   // socket during a control interval) means the node is not keeping up.
   Millis queueDelayTarget{5};
-  // A new request that itself waited longer than this is refused at once.
+  // Overloaded, a new request that itself waited longer than this is refused
+  // at once; not yet overloaded, one that waited 4 x this starts overload.
   Millis maxQueueDelay{20};
   // ... and one that waited longer than this is dropped unanswered.
   Millis dropDelay{500};

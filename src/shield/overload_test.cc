@@ -187,15 +187,21 @@ TEST_F(OverloadTest, OneLateIntervalIsNotOverload) {
 
 TEST_F(OverloadTest, ARequestThatWaitedTooLongIsRefusedAtOnceAndDroppedWhenStale) {
   make();
-  const Decision late = send("192.0.2.1", invite(next++), 25'000);
+  // Not overloaded: a wait of 25 ms is a stall, not a runaway queue.
+  EXPECT_EQ(send("192.0.2.1", invite(next++), 25'000).verdict, Verdict::Pass);
+  EXPECT_FALSE(shield->overload().stats().overloaded);
+  // 4 x max_queue_delay: the queue runs away; overload starts with this one.
+  const Decision late = send("192.0.2.1", invite(next++), 85'000);
   EXPECT_EQ(late.verdict, Verdict::Reject503);
   EXPECT_EQ(late.reason, ShieldReason::Overload);
   EXPECT_TRUE(shield->overload().stats().overloaded) << "overload starts with the first late one";
+  // Overloaded, max_queue_delay is the bound.
+  EXPECT_EQ(send("192.0.2.1", invite(next++), 25'000).verdict, Verdict::Reject503);
   EXPECT_EQ(send("192.0.2.1", invite(next++), 600'000).verdict, Verdict::Drop);
   // A BYE that waited as long still passes.
   EXPECT_EQ(send("192.0.2.1", inDialog("BYE", 1), 600'000).verdict, Verdict::Pass);
   const OverloadStats& s = shield->overload().stats();
-  EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::QueueDelay)], 1u);
+  EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::QueueDelay)], 2u);
   EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::Dropped)], 1u);
 }
 
