@@ -25,6 +25,9 @@ std::atomic<int> gFormat{static_cast<int>(Format::Logfmt)};
 std::atomic<int> gJournalFd{-1};
 sockaddr_un gJournalAddr{};
 socklen_t gJournalAddrLen = 0;
+// stderr is the journal's stream too (JOURNAL_STREAM): a line that falls
+// back there keeps its priority as an sd-daemon(3) "<N>" prefix.
+std::atomic<bool> gStderrIsJournal{false};
 std::atomic<uint64_t> gJournalSent{0};
 std::atomic<uint64_t> gJournalFallbacks{0};
 
@@ -95,6 +98,7 @@ bool setJournal(const std::string& socketPath) {
   int sndbuf = 8 << 20;
   (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   gJournalAddr = addr;
+  gStderrIsJournal.store(stderrIsJournal());
   gJournalAddrLen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socketPath.size());
   int old = gJournalFd.exchange(fd);
   if (old >= 0) ::close(old);
@@ -272,7 +276,13 @@ void Line::sendJournal() {
   // journald absent, restarting or behind: the line goes to stderr (under
   // systemd, the journal's stream: slower, but not lost).
   gJournalFallbacks.fetch_add(1, std::memory_order_relaxed);
-  std::string line = "ts=" + timestamp() + " level=" + levelName(level_);
+  std::string line;
+  if (gStderrIsJournal.load(std::memory_order_relaxed)) {
+    line += '<';
+    line += static_cast<char>('0' + journalPriority(level_));
+    line += '>';
+  }
+  line += "ts=" + timestamp() + " level=" + levelName(level_);
   line += " event=";
   line += buf_;
   line += '\n';

@@ -43,7 +43,9 @@ inline constexpr size_t kJournalMaxFieldName = 64;
 // Sends every line from now on to journald at `socketPath` (a datagram per
 // line, without blocking: a line the socket does not take at once, because
 // journald is absent or its queue is full, is written to stderr in the
-// stderr format instead and counted in Stats::journalFallbacks). Returns
+// stderr format instead and counted in Stats::journalFallbacks; when stderr
+// is the journal's stream, with an sd-daemon(3) "<N>" priority prefix, so
+// it keeps its priority there). Returns
 // false, and leaves the target unchanged, when no socket can be created.
 // Called at start-up, before other threads log.
 bool setJournal(const std::string& socketPath);

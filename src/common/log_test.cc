@@ -138,13 +138,50 @@ TEST(LogJournalTest, FieldNamesAreJournalSafe) {
   EXPECT_EQ(journalFieldName(std::string(100, 'k')).size(), kJournalMaxFieldName);
 }
 
+// What the writer puts on stderr while `fn` runs, with JOURNAL_STREAM naming
+// that stderr (asJournalStream) or absent.
+template <typename Fn>
+std::string capturedStderr(bool asJournalStream, Fn fn) {
+  char path[] = "/tmp/tollgate-stderr-XXXXXX";
+  int fd = ::mkstemp(path);
+  int saved = ::dup(STDERR_FILENO);
+  ::dup2(fd, STDERR_FILENO);
+  struct stat st {};
+  ::fstat(fd, &st);
+  const std::string stream = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+                             std::to_string(static_cast<unsigned long long>(st.st_ino));
+  if (asJournalStream) ::setenv("JOURNAL_STREAM", stream.c_str(), 1);
+  fn();
+  ::unsetenv("JOURNAL_STREAM");
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::string out(4096, '\0');
+  ssize_t n = ::pread(fd, out.data(), out.size(), 0);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  ::close(fd);
+  ::unlink(path);
+  return out;
+}
+
 TEST(LogJournalTest, FallsBackToStderrWhenJournaldIsAbsent) {
-  ASSERT_TRUE(setJournal("/nonexistent/tollgate-test/socket"));
   const Stats before = stats();
-  warn("test.fallback").kv("k", "v");
+  std::string out = capturedStderr(false, [] {
+    ASSERT_TRUE(setJournal("/nonexistent/tollgate-test/socket"));
+    warn("test.fallback").kv("k", "v");
+    setStderr();
+  });
   EXPECT_EQ(stats().journalFallbacks, before.journalFallbacks + 1);
   EXPECT_EQ(stats().journalSent, before.journalSent);
-  setStderr();
+  EXPECT_EQ(out.rfind("ts=", 0), 0u) << out;
+  EXPECT_NE(out.find(" level=warn event=test.fallback k=v\n"), std::string::npos) << out;
+
+  // stderr is the journal's stream: the line keeps its priority there.
+  out = capturedStderr(true, [] {
+    ASSERT_TRUE(setJournal("/nonexistent/tollgate-test/socket"));
+    error("test.fallback");
+    setStderr();
+  });
+  EXPECT_EQ(out.rfind("<3>ts=", 0), 0u) << out;
 }
 
 TEST(LogJournalTest, DetectsStderrConnectedToTheJournal) {
