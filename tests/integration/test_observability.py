@@ -317,6 +317,7 @@ def test_hep_captures_every_message_of_a_call_on_both_legs(tollgate, sipp, ports
         packets = collector.collect(len(leg_a) + len(leg_b))
         t1 = time.time()
         metrics = tg.api("GET", "/metrics").text
+        stats = tg.api("GET", "/api/v1/stats").json()
     finally:
         collector.close()
 
@@ -346,6 +347,8 @@ def test_hep_captures_every_message_of_a_call_on_both_legs(tollgate, sipp, ports
     assert f"tollgate_hep_sent_total {n}" in metrics
     assert f"tollgate_hep_captured_total {n}" in metrics
     assert 'tollgate_hep_dropped_total{reason="queue_full"} 0' in metrics
+    assert stats["hep"] == {"enabled": True, "captured": n, "sent": n, "dropped_queue_full": 0,
+                            "dropped_too_large": 0, "send_errors": 0, "queued": 0}
 
 
 def test_hep_legs_setting_captures_the_carrier_side_only(tollgate, sipp, ports):
