@@ -143,11 +143,23 @@ std::string request(const std::string& callId, const std::string& extra = "") {
          extra + "Content-Length: 0\r\n\r\n";
 }
 
-TEST(HepTest, SendsBothLegsWithAddressesAndTheCallersCallIdAsCorrelation) {
+// A capture towards a collector on loopback.
+class HepCaptureTest : public ::testing::Test {
+ protected:
+  HepCaptureTest() {
+    s.collector = net::SockAddr(*net::IpAddress::parse("127.0.0.1"), collector.port());
+  }
+  // A message from 127.0.0.2:5060 to our listener 127.0.0.1:5060.
+  static void receive(HepCapture& hep, const std::string& bytes) {
+    hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
+                 bytes);
+  }
   Collector collector;
   ManualClock clock;
   HepSettings s;
-  s.collector = net::SockAddr(*net::IpAddress::parse("127.0.0.1"), collector.port());
+};
+
+TEST_F(HepCaptureTest, SendsBothLegsWithAddressesAndTheCallersCallIdAsCorrelation) {
   s.captureId = 7;
   HepCapture hep(s, clock, *net::IpAddress::parse("203.0.113.5"));
   ASSERT_TRUE(hep.start().ok());
@@ -188,11 +200,7 @@ TEST(HepTest, SendsBothLegsWithAddressesAndTheCallersCallIdAsCorrelation) {
   EXPECT_EQ(hep.stats().sent, 3u);
 }
 
-TEST(HepTest, CapturesOnlyTheLegsChosen) {
-  Collector collector;
-  ManualClock clock;
-  HepSettings s;
-  s.collector = net::SockAddr(*net::IpAddress::parse("127.0.0.1"), collector.port());
+TEST_F(HepCaptureTest, CapturesOnlyTheLegsChosen) {
   s.legA = false;  // carrier side only
   HepCapture hep(s, clock);
   ASSERT_TRUE(hep.start().ok());
@@ -210,19 +218,14 @@ TEST(HepTest, CapturesOnlyTheLegsChosen) {
   EXPECT_EQ(hep.stats().captured, 1u);
 }
 
-TEST(HepTest, MasksDigestResponsesUnlessAskedNotTo) {
-  Collector collector;
-  ManualClock clock;
-  HepSettings s;
-  s.collector = net::SockAddr(*net::IpAddress::parse("127.0.0.1"), collector.port());
+TEST_F(HepCaptureTest, MasksDigestResponsesUnlessAskedNotTo) {
   const std::string auth =
       "Authorization: Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", "
       "response=\"0123456789abcdef0123456789abcdef\"\r\n";
   {
     HepCapture hep(s, clock);
     ASSERT_TRUE(hep.start().ok());
-    hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-                 request("c", auth));
+    receive(hep, request("c", auth));
     auto p = collector.next();
     ASSERT_TRUE(p);
     const std::string payload = decode(*p)[0x000f];
@@ -232,39 +235,29 @@ TEST(HepTest, MasksDigestResponsesUnlessAskedNotTo) {
   s.maskCredentials = false;
   HepCapture hep(s, clock);
   ASSERT_TRUE(hep.start().ok());
-  hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-               request("c", auth));
+  receive(hep, request("c", auth));
   auto p = collector.next();
   ASSERT_TRUE(p);
   EXPECT_NE(decode(*p)[0x000f].find("0123456789abcdef"), std::string::npos);
 }
 
-TEST(HepTest, CountsDropsWhenTheSenderIsBehindInsteadOfWaiting) {
-  ManualClock clock;
-  HepSettings s;
-  s.collector = addr("127.0.0.1:9");
+TEST_F(HepCaptureTest, CountsDropsWhenTheSenderIsBehindInsteadOfWaiting) {
   s.queueSize = 16;
   // Not started: nothing drains the queue, as when the sender is behind.
   HepCapture hep(s, clock);
   for (int i = 0; i < 40; ++i) {
-    hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-                 request("c" + std::to_string(i)));
+    receive(hep, request("c" + std::to_string(i)));
   }
   HepStats st = hep.stats();
   EXPECT_EQ(st.captured, 40u);
   EXPECT_EQ(st.queued, 16u);
   EXPECT_EQ(st.droppedQueueFull, 24u);
   // Too large for one packet: counted apart.
-  hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-               request("big", "X-Pad: " + std::string(kHepMaxPacket, 'p') + "\r\n"));
+  receive(hep, request("big", "X-Pad: " + std::string(kHepMaxPacket, 'p') + "\r\n"));
   EXPECT_EQ(hep.stats().droppedTooLarge, 1u);
 }
 
-TEST(HepTest, RemembersCarrierLegsWithinItsBound) {
-  Collector collector;
-  ManualClock clock;
-  HepSettings s;
-  s.collector = net::SockAddr(*net::IpAddress::parse("127.0.0.1"), collector.port());
+TEST_F(HepCaptureTest, RemembersCarrierLegsWithinItsBound) {
   s.legA = false;
   HepCapture hep(s, clock);
   ASSERT_TRUE(hep.start().ok());
@@ -273,11 +266,9 @@ TEST(HepTest, RemembersCarrierLegsWithinItsBound) {
     hep.onCarrierLeg("caller", "carrier-" + std::to_string(i));
   }
   // Evicted: now it is not a carrier leg, so not captured on leg b.
-  hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-               request("first-carrier"));
+  receive(hep, request("first-carrier"));
   EXPECT_EQ(hep.stats().captured, 0u);
-  hep.onPacket(transport::TapDirection::In, udpFrom("127.0.0.2:5060"), addr("127.0.0.1:5060"),
-               request("carrier-7"));
+  receive(hep, request("carrier-7"));
   EXPECT_EQ(hep.stats().captured, 1u);
 }
 

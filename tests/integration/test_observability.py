@@ -293,26 +293,32 @@ def sipp_rows(sipp: harness.Sipp, peer: str) -> list[tuple]:
     return rows
 
 
+def call_with_hep(tollgate, sipp, ports, collector: Collector, **hep):
+    """A customer (127.0.0.5) calls through a node capturing to `collector`
+    towards a carrier; returns the node and (leg a, leg b) as SIPp saw them."""
+    uas_port = ports.port()
+    tg = tollgate(settings={"hep": {"address": f"127.0.0.1:{collector.port}", **hep}},
+                  provisioning=mapping_gateway("cust-a", ["127.0.0.5"]) +
+                  routing_gateway("carrier", f"127.0.0.1:{uas_port}"))
+    node = f"127.0.0.1:{tg.port}"
+    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=1).start().wait_listening()
+    uac = sipp("uac", "uac-caller-bye.xml", remote=node, ip="127.0.0.5", caller="5005",
+               service="4420001", hold_ms=200)
+    uac.start()
+    uac.wait()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    tg.wait_cdrs(1)
+    return tg, sipp_rows(uac, node), sipp_rows(uas, node)
+
+
 def test_hep_captures_every_message_of_a_call_on_both_legs(tollgate, sipp, ports, tmp_path):
     collector = Collector()
-    uas_port = ports.port()
     try:
-        tg = tollgate(settings={"hep": {"address": f"127.0.0.1:{collector.port}",
-                                        "capture_id": 2001, "password": "homer-pw"}},
-                      provisioning=mapping_gateway("cust-a", ["127.0.0.5"]) +
-                      routing_gateway("carrier", f"127.0.0.1:{uas_port}"))
-        node = f"127.0.0.1:{tg.port}"
         t0 = time.time()
-        uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=1).start().wait_listening()
-        uac = sipp("uac", "uac-caller-bye.xml", remote=node, ip="127.0.0.5", caller="5005",
-                   service="4420001", hold_ms=200)
-        uac.start()
-        uac.wait()
-        uas.wait()
-        uac.assert_ok()
-        uas.assert_ok()
-        tg.wait_cdrs(1)
-        leg_a, leg_b = sipp_rows(uac, node), sipp_rows(uas, node)
+        tg, leg_a, leg_b = call_with_hep(tollgate, sipp, ports, collector, capture_id=2001,
+                                         password="homer-pw")
         assert len(leg_a) >= 6 and len(leg_b) >= 6, (leg_a, leg_b)
         packets = collector.collect(len(leg_a) + len(leg_b))
         t1 = time.time()
@@ -354,21 +360,8 @@ def test_hep_captures_every_message_of_a_call_on_both_legs(tollgate, sipp, ports
 def test_hep_legs_setting_captures_the_carrier_side_only(tollgate, sipp, ports):
     """hep.legs = ["b"]: the carrier leg's messages, none of the caller's."""
     collector = Collector()
-    uas_port = ports.port()
     try:
-        tg = tollgate(settings={"hep": {"address": f"127.0.0.1:{collector.port}",
-                                        "legs": ["b"]}},
-                      provisioning=mapping_gateway("cust-a", ["127.0.0.5"]) +
-                      routing_gateway("carrier", f"127.0.0.1:{uas_port}"))
-        node = f"127.0.0.1:{tg.port}"
-        uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=1).start().wait_listening()
-        uac = sipp("uac", "uac-caller-bye.xml", remote=node, ip="127.0.0.5", caller="5005",
-                   service="4420001", hold_ms=100)
-        uac.start()
-        uac.wait()
-        uas.wait()
-        uac.assert_ok()
-        leg_b = sipp_rows(uas, node)
+        _, _, leg_b = call_with_hep(tollgate, sipp, ports, collector, legs=["b"])
         packets = collector.collect(len(leg_b))
     finally:
         collector.close()
