@@ -44,27 +44,36 @@ void put32(std::string& out, uint32_t v) {
   put16(out, static_cast<uint16_t>(v >> 16));
   put16(out, static_cast<uint16_t>(v & 0xffff));
 }
-void chunk(std::string& out, uint16_t type, std::string_view value) {
+void chunkHeader(std::string& out, uint16_t type, size_t valueSize) {
   put16(out, 0);  // vendor: generic
   put16(out, type);
-  put16(out, static_cast<uint16_t>(kChunkHeader + value.size()));
+  put16(out, static_cast<uint16_t>(kChunkHeader + valueSize));
+}
+void chunk(std::string& out, uint16_t type, std::string_view value) {
+  chunkHeader(out, type, value.size());
   out.append(value);
 }
 void chunk8(std::string& out, uint16_t type, uint8_t v) {
-  chunk(out, type, std::string_view(reinterpret_cast<const char*>(&v), 1));
+  chunkHeader(out, type, 1);
+  out += static_cast<char>(v);
 }
 void chunk16(std::string& out, uint16_t type, uint16_t v) {
-  std::string b;
-  put16(b, v);
-  chunk(out, type, b);
+  chunkHeader(out, type, 2);
+  put16(out, v);
 }
 void chunk32(std::string& out, uint16_t type, uint32_t v) {
-  std::string b;
-  put32(b, v);
-  chunk(out, type, b);
+  chunkHeader(out, type, 4);
+  put32(out, v);
 }
 std::string_view ipBytes(const net::IpAddress& ip) {
   return {reinterpret_cast<const char*>(ip.bytes()), ip.size()};
+}
+
+// Whether maskCredentials() may have anything to mask (it copies the
+// message): any mention of "authorization" (folded header values
+// included); a false alarm costs only the copy.
+bool hasCredentials(std::string_view bytes) {
+  return shield::containsLowered(bytes, "authorization");
 }
 
 bool isWildcard(const net::IpAddress& ip) {
@@ -183,7 +192,7 @@ void HepCapture::onPacket(transport::TapDirection dir, const transport::Flow& fl
   meta.password = settings_.password;
   meta.correlation = correlation;
   std::optional<std::string> packet;
-  if (settings_.maskCredentials) {
+  if (settings_.maskCredentials && hasCredentials(bytes)) {
     packet = encodeHep(meta, maskCredentials(bytes));
   } else {
     packet = encodeHep(meta, bytes);
@@ -202,7 +211,8 @@ void HepCapture::onPacket(transport::TapDirection dir, const transport::Flow& fl
     }
     queuedBytes_ += packet->size();
     queue_.push_back(std::move(*packet));
-    wake = senderWaiting_;
+    wake = (senderWaits_ == Wait::FirstPacket && queue_.size() == 1) ||
+           (senderWaits_ == Wait::FullBatch && queue_.size() == kHepSendBatch);
   }
   if (wake) cv_.notify_one();
 }
@@ -213,11 +223,15 @@ void HepCapture::run() {
   while (true) {
     if (queue_.empty()) {
       if (stopping_) return;
-      senderWaiting_ = true;
+      senderWaits_ = Wait::FirstPacket;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      senderWaiting_ = false;
-      continue;
     }
+    if (!stopping_ && queue_.size() < kHepSendBatch) {
+      senderWaits_ = Wait::FullBatch;
+      cv_.wait_for(lock, kHepGatherWindow,
+                   [this] { return stopping_ || queue_.size() >= kHepSendBatch; });
+    }
+    senderWaits_ = Wait::None;
     batch.swap(queue_);
     queuedBytes_ = 0;
     lock.unlock();

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -63,6 +64,12 @@ inline constexpr size_t kHepMaxCarrierLegs = 65536;
 inline constexpr size_t kHepMaxCallId = 256;
 // Packets handed to the kernel per sendmmsg(2).
 inline constexpr size_t kHepSendBatch = 64;
+// Once woken by a first packet, the sender gathers for this long (or until
+// kHepSendBatch are queued) before sending: one wake-up and one sendmmsg(2)
+// per batch instead of per message, which costs the worker and the sender
+// a futex and a context switch per SIP message otherwise. The packets keep
+// the time the worker handled them; only their departure waits.
+inline constexpr std::chrono::milliseconds kHepGatherWindow{5};
 
 // [hep] (docs/configuration.md).
 struct HepSettings {
@@ -142,7 +149,10 @@ class HepCapture final : public transport::PacketTap, public call::LegObserver {
   std::vector<std::string> queue_;  // guarded by mu_
   size_t queuedBytes_ = 0;          // guarded by mu_
   bool stopping_ = false;           // guarded by mu_
-  bool senderWaiting_ = false;      // guarded by mu_: notify only then
+  // guarded by mu_: what the sender waits for, so the worker notifies only
+  // for that (a first packet; a full batch).
+  enum class Wait : uint8_t { None, FirstPacket, FullBatch };
+  Wait senderWaits_ = Wait::None;
 
   std::atomic<uint64_t> captured_{0};
   std::atomic<uint64_t> sent_{0};

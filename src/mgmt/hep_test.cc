@@ -231,6 +231,13 @@ TEST_F(HepCaptureTest, MasksDigestResponsesUnlessAskedNotTo) {
     const std::string payload = decode(*p)[0x000f];
     EXPECT_EQ(payload.find("0123456789abcdef"), std::string::npos);
     EXPECT_NE(payload.find("response=\"***\""), std::string::npos);
+    // A folded header (RFC 3261 §7.3.1) too.
+    receive(hep, request("c",
+                         "Proxy-Authorization:\r\n Digest username=\"u\",\r\n "
+                         "response=\"0123456789abcdef0123456789abcdef\"\r\n"));
+    p = collector.next();
+    ASSERT_TRUE(p);
+    EXPECT_EQ(decode(*p)[0x000f].find("0123456789abcdef"), std::string::npos);
   }
   s.maskCredentials = false;
   HepCapture hep(s, clock);
