@@ -30,6 +30,9 @@ DEB_PACKAGES := build-essential debhelper dpkg-dev lintian
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
   libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables tshark \
   prometheus $(DEB_PACKAGES) systemd adduser
+# tests/integration/test_observability.py: sngrep decodes HEP (tshark 4.0 has no HEP dissector);
+# systemd (above) brings the journald and journalctl the journal test runs.
+TEST_PACKAGES += sngrep
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

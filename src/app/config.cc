@@ -54,9 +54,16 @@ constexpr int64_t kMaxPollMs = 60000;
 constexpr double kMaxIllegalRate = 100000;  // CDRs/s; beyond this the disk is the limit
 constexpr int64_t kMaxIllegalBurst = 1'000'000;
 constexpr int64_t kMaxDrainTimeoutS = 3600;
-constexpr size_t kMaxUserAgentBytes = 128;  // goes into every response we send
-constexpr size_t kMaxHostBytes = 253;       // RFC 1035 §2.3.4 name length
-constexpr int64_t kMinNonceLifetimeS = 10;  // shorter and slow clients never make it
+constexpr size_t kMaxUnixSocketPath = 107;  // sockaddr_un's sun_path, less the NUL
+// [hep]
+constexpr uint16_t kHepDefaultPort = 9060;     // Homer's HEP port
+constexpr int64_t kMaxCaptureId = 0xffffffff;  // a 32-bit chunk
+constexpr size_t kMaxHepPassword = 255;        // goes into every packet
+constexpr int64_t kMinHepQueue = 16;           // less drops at every burst
+constexpr int64_t kMaxHepQueue = 1'000'000;    // kHepMaxQueuedBytes binds first anyway
+constexpr size_t kMaxUserAgentBytes = 128;     // goes into every response we send
+constexpr size_t kMaxHostBytes = 253;          // RFC 1035 §2.3.4 name length
+constexpr int64_t kMinNonceLifetimeS = 10;     // shorter and slow clients never make it
 constexpr int64_t kMaxNonceLifetimeS = 3600;
 constexpr int64_t kMaxRetryLimit = 100;
 constexpr int64_t kMaxSourceRetryLimit = 10000;
@@ -464,6 +471,53 @@ void readLog(TableReader& r, LogConfig& lc) {
   if (r.choice("format", {"logfmt", "json"}, &idx)) {
     lc.format = idx == 0 ? log::Format::Logfmt : log::Format::Json;
   }
+  if (r.choice("target", {"auto", "journal", "stderr"}, &idx)) {
+    lc.target = idx == 0 ? LogTarget::Auto : idx == 1 ? LogTarget::Journal : LogTarget::Stderr;
+  }
+  if (r.string("journal_socket", &lc.journalSocket)) {
+    // sockaddr_un's path holds 107 bytes and a NUL.
+    if (lc.journalSocket.empty() || lc.journalSocket.size() > kMaxUnixSocketPath ||
+        lc.journalSocket.find('\0') != std::string::npos) {
+      r.error("journal_socket",
+              "must be a socket path of 1 to " + std::to_string(kMaxUnixSocketPath) + " bytes");
+    }
+  }
+  r.finish();
+}
+
+void readHep(TableReader& r, mgmt::HepSettings& h) {
+  std::string address;
+  if (r.string("address", &address) && !address.empty()) {
+    auto a = net::SockAddr::parse(address, kHepDefaultPort);
+    if (!a || a->port() == 0) {
+      r.error("address", "must be the collector's address[:port], e.g. \"192.0.2.10:9060\" (got " +
+                             toml_reader::quoted(address) + ")");
+    } else {
+      h.collector = *a;
+    }
+  }
+  r.integerAs("capture_id", 0, kMaxCaptureId, &h.captureId);
+  if (r.string("password", &h.password) && h.password.size() > kMaxHepPassword) {
+    r.error("password", "must be at most " + std::to_string(kMaxHepPassword) + " bytes");
+  }
+  std::vector<TableReader::Item> items;
+  if (r.stringArray("legs", 2, &items)) {
+    h.legA = h.legB = false;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].value == "a") {
+        h.legA = true;
+      } else if (items[i].value == "b") {
+        h.legB = true;
+      } else {
+        r.error("legs[" + std::to_string(i) + "]", items[i].line,
+                "must be \"a\" (caller side) or \"b\" (carrier side) (got " +
+                    toml_reader::quoted(items[i].value) + ")");
+      }
+    }
+    if (items.empty()) r.error("legs", "must name at least one leg: [\"a\"], [\"b\"] or both");
+  }
+  r.boolean("mask_credentials", &h.maskCredentials);
+  r.integerAs("queue_size", kMinHepQueue, kMaxHepQueue, &h.queueSize);
   r.finish();
 }
 
@@ -827,6 +881,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("overload", [&](TableReader& r) { readOverload(r, config.overload); });
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
   section("api", [&](TableReader& r) { readApi(r, config.api); });
+  section("hep", [&](TableReader& r) { readHep(r, config.hep); });
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {

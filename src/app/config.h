@@ -26,6 +26,7 @@
 #include "common/net.h"
 #include "common/result.h"
 #include "mgmt/api_limits.h"
+#include "mgmt/hep.h"
 #include "registrar/registrar.h"
 #include "shield/overload.h"
 #include "shield/shield_config.h"
@@ -51,9 +52,14 @@ struct StoreConfig {
   Millis provisioningPollMs{1000};  // how often the node looks for store changes
 };
 
+// Where log lines go: the journal (native protocol, log.h) or stderr. Auto
+// picks the journal when stderr is systemd's stream to it (JOURNAL_STREAM).
+enum class LogTarget { Auto, Journal, Stderr };
 struct LogConfig {
   log::Level level = log::Level::Info;
-  log::Format format = log::Format::Logfmt;
+  log::Format format = log::Format::Logfmt;  // stderr only; the journal has fields
+  LogTarget target = LogTarget::Auto;
+  std::string journalSocket = log::kJournalSocket;  // tests point it at their own socket
 };
 
 struct NodeConfig {
@@ -124,6 +130,7 @@ struct Config {
   NodeConfig node;
   FirewallConfig firewall;
   ApiConfig api;
+  mgmt::HepSettings hep;   // [hep]: HEPv3 capture to a Homer collector
   std::string sourcePath;  // file (or source name) it was parsed from
 };
 

@@ -463,7 +463,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
         "options_check_period", "options_failure_limit"}},
       {"store", {"path", "provisioning_poll_ms"}},
       {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst"}},
-      {"log", {"level", "format"}},
+      {"log", {"level", "format", "target", "journal_socket"}},
       {"node", {"drain_timeout"}},
       {"auth",
        {"digest_algorithms", "nonce_lifetime", "digest_uri_host_only", "retry_limits", "max_retry",
@@ -546,6 +546,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
         "lockout_window", "lockout_duration", "password_min_length", "session_lifetime",
         "session_idle_timeout", "metrics_auth", "max_connections", "max_connections_per_source",
         "request_head_timeout", "tls_handshake_timeout"}},
+      {"hep", {"address", "capture_id", "password", "legs", "mask_credentials", "queue_size"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -569,7 +570,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 148u);  // 150 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 156u);  // 158 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -966,6 +967,57 @@ TEST(ConfigTest, EveryLogLevel) {
     Config c = parseOk(withLine("log", std::string("level = \"") + name + "\"").text);
     EXPECT_EQ(c.log.level, level) << name;
   }
+}
+
+TEST(ConfigTest, LogTargetAndJournalSocket) {
+  Config d = parseOk(kMinimal);
+  EXPECT_EQ(d.log.target, LogTarget::Auto);
+  EXPECT_EQ(d.log.journalSocket, "/run/systemd/journal/socket");
+  Config c =
+      parseOk(withLine("log", "target = \"journal\"\njournal_socket = \"/tmp/j.sock\"").text);
+  EXPECT_EQ(c.log.target, LogTarget::Journal);
+  EXPECT_EQ(c.log.journalSocket, "/tmp/j.sock");
+  EXPECT_EQ(parseOk(withLine("log", "target = \"stderr\"").text).log.target, LogTarget::Stderr);
+  ConfigError e = parseError(withLine("log", "target = \"syslog\"").text);
+  EXPECT_EQ(e.key, "log.target");
+  e = parseError(withLine("log", "journal_socket = \"\"").text);
+  EXPECT_EQ(e.key, "log.journal_socket");
+  e = parseError(withLine("log", "journal_socket = \"/" + std::string(200, 'x') + "\"").text);
+  EXPECT_EQ(e.key, "log.journal_socket");
+}
+
+TEST(ConfigTest, HepKeys) {
+  Config d = parseOk(kMinimal);
+  EXPECT_FALSE(d.hep.enabled());
+  EXPECT_EQ(d.hep.captureId, 1u);
+  EXPECT_TRUE(d.hep.legA);
+  EXPECT_TRUE(d.hep.legB);
+  EXPECT_TRUE(d.hep.maskCredentials);
+  EXPECT_EQ(d.hep.queueSize, 8192u);
+  Config c = parseOk(withLine("hep",
+                              "address = \"192.0.2.10\"\ncapture_id = 2001\npassword = \"pw\"\n"
+                              "legs = [\"b\"]\nmask_credentials = false\nqueue_size = 100")
+                         .text);
+  EXPECT_TRUE(c.hep.enabled());
+  EXPECT_EQ(c.hep.collector.toString(), "192.0.2.10:9060");  // Homer's port by default
+  EXPECT_EQ(c.hep.captureId, 2001u);
+  EXPECT_EQ(c.hep.password, "pw");
+  EXPECT_FALSE(c.hep.legA);
+  EXPECT_TRUE(c.hep.legB);
+  EXPECT_FALSE(c.hep.maskCredentials);
+  EXPECT_EQ(c.hep.queueSize, 100u);
+  EXPECT_EQ(parseOk(withLine("hep", "address = \"[::1]:9061\"").text).hep.collector.toString(),
+            "[::1]:9061");
+  EXPECT_FALSE(parseOk(withLine("hep", "address = \"\"").text).hep.enabled());
+  EXPECT_EQ(parseError(withLine("hep", "address = \"collector.example\"").text).key, "hep.address");
+  EXPECT_EQ(parseError(withLine("hep", "address = \"1.2.3.4:0\"").text).key, "hep.address");
+  EXPECT_EQ(parseError(withLine("hep", "capture_id = 4294967296").text).key, "hep.capture_id");
+  EXPECT_EQ(parseError(withLine("hep", "capture_id = -1").text).key, "hep.capture_id");
+  EXPECT_EQ(parseError(withLine("hep", "legs = []").text).key, "hep.legs");
+  EXPECT_EQ(parseError(withLine("hep", "legs = [\"c\"]").text).key, "hep.legs[0]");
+  EXPECT_EQ(parseError(withLine("hep", "queue_size = 1").text).key, "hep.queue_size");
+  EXPECT_EQ(parseError(withLine("hep", "password = \"" + std::string(300, 'p') + "\"").text).key,
+            "hep.password");
 }
 
 TEST(ConfigTest, T2MayEqualT1AndIsCheckedAgainstTheGivenT1) {

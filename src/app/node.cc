@@ -26,6 +26,7 @@
 #include "common/random.h"
 #include "firewall/kernel_offload.h"
 #include "mgmt/api_server.h"
+#include "mgmt/hep.h"
 #include "mgmt/secrets.h"
 #include "shield/shield.h"
 #include "store/cdr_writer.h"
@@ -383,11 +384,32 @@ bool isWildcard(const net::SockAddr& a) {
   return true;
 }
 
+// The address that stands for a wildcard listener in captures: the
+// advertised address when it is an IP (not a host name).
+net::IpAddress advertisedIp(const Config& config) {
+  auto a = net::SockAddr::parse(config.call.advertisedAddress, 0);
+  return a ? a->ip() : net::IpAddress{};
+}
+
+// Journal entries under systemd (or when asked), lines on stderr otherwise.
+// A journal socket that cannot be created leaves stderr, said on stderr.
+void applyLogTarget(const LogConfig& lc) {
+  const bool journal =
+      lc.target == LogTarget::Journal || (lc.target == LogTarget::Auto && log::stderrIsJournal());
+  if (!journal) return;
+  if (!log::setJournal(lc.journalSocket)) {
+    log::warn("log.journal_unavailable")
+        .kv("socket", lc.journalSocket)
+        .kv("note", "logging to stderr");
+  }
+}
+
 }  // namespace
 
 int runNode(const Config& config) {
   log::setLevel(config.log.level);
   log::setFormat(config.log.format);
+  applyLogTarget(config.log);
 
   for (const auto& spec : config.sip.listen) {
     if (isWildcard(spec.address) && config.call.advertisedAddress.empty()) {
@@ -466,6 +488,22 @@ int runNode(const Config& config) {
   SystemClock clock;
   CryptoRandom random;
   EventLoop loop(clock);
+  // HEP capture ([hep]): declared before the transport and the call layer,
+  // which tap it, so it outlives them.
+  std::unique_ptr<mgmt::HepCapture> hep;
+  if (config.hep.enabled()) {
+    hep = std::make_unique<mgmt::HepCapture>(config.hep, clock, advertisedIp(config));
+    if (auto r = hep->start(); !r.ok()) {
+      log::error("hep.start_failed").kv("error", r.error());
+      return 1;
+    }
+    log::info("hep.started")
+        .kv("collector", config.hep.collector.toString())
+        .kv("capture_id", static_cast<int64_t>(config.hep.captureId))
+        .kv("legs", config.hep.legA && config.hep.legB ? "a,b"
+                    : config.hep.legA                  ? "a"
+                                                       : "b");
+  }
   // Transport -> Shield -> TransactionLayer: the shield decides on the raw
   // bytes before anything is parsed.
   transport::ForwardingSink sink;
@@ -490,6 +528,7 @@ int runNode(const Config& config) {
                         loop, txns, cdrWriter, random, clock);
   layer.router.setSnapshot(snapshot);
   layer.calls.setOccupancyObserver(&shield);
+  layer.services.legObserver = hep.get();
   // Digest authentication feeds the shield: suspensions become bans, good
   // credentials vouch for their source (docs/shield.md). With the shield off
   // there is nothing to feed.
@@ -599,7 +638,22 @@ int runNode(const Config& config) {
 
   // A periodic summary keeps counters visible in logs (also on SIGUSR1 and
   // at exit) beside `tollgate stats` and the metrics endpoint.
+  uint64_t hepLostReported = 0;
   auto emitStats = [&] {
+    if (hep) {
+      // Drops are counted always, said at most once per summary.
+      const mgmt::HepStats hs = hep->stats();
+      const uint64_t lost = hs.droppedQueueFull + hs.droppedTooLarge + hs.sendErrors;
+      if (lost > hepLostReported) {
+        log::warn("hep.dropped")
+            .kv("since_last", lost - hepLostReported)
+            .kv("queue_full", hs.droppedQueueFull)
+            .kv("too_large", hs.droppedTooLarge)
+            .kv("send_errors", hs.sendErrors)
+            .kv("sent", hs.sent);
+        hepLostReported = lost;
+      }
+    }
     const call::CallStats& s = layer.stats;
     const auto& t = transport.stats();
     const shield::ShieldStats& sh = shield.stats();
@@ -736,6 +790,7 @@ int runNode(const Config& config) {
       loop, layer, txns, transport, cdrWriter, watcher.pollLatency(),
       [&watcher] { watcher.wake(); }, config.shield.enabled ? &shield : nullptr, offload.get());
   control.setOverload(&shield.overload());
+  control.setCapture(hep.get());
   std::unique_ptr<mgmt::ApiServer> api;
   const std::string tokenPath = apiTokenPath(config);
   if (!config.api.listen.empty()) {
@@ -838,7 +893,7 @@ int runNode(const Config& config) {
     });
     while (!apiStopped.load()) loop.runOnce(Millis(10));
     stopper.join();
-    transport.setTap(nullptr);  // this thread is the worker; the tap dies with the API
+    control.clearTraceTap();  // this thread is the worker; the trace tap dies with the API
     ::unlink(tokenPath.c_str());
   }
   watcher.stop();
@@ -850,6 +905,15 @@ int runNode(const Config& config) {
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   transport.close();
+  if (hep) {
+    hep->stop();  // sends what is queued
+    const mgmt::HepStats hs = hep->stats();
+    log::info("hep.stopped")
+        .kv("sent", hs.sent)
+        .kv("dropped_queue_full", hs.droppedQueueFull)
+        .kv("dropped_too_large", hs.droppedTooLarge)
+        .kv("send_errors", hs.sendErrors);
+  }
   shield.reportHits();
   banSync.flush(Millis(5000));
   banSync.stop();

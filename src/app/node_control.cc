@@ -79,6 +79,9 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
   s->provisioningPollLatency = pollLatency_.snapshot();
   s->kernelOffload = offload_ != nullptr;
   if (offload_) s->firewall = offload_->stats();  // thread-safe
+  s->hepEnabled = capture_ != nullptr;
+  if (capture_) s->hep = capture_->stats();  // thread-safe
+  s->log = log::stats();
   return s;
 }
 
@@ -135,11 +138,20 @@ bool WorkerControl::applyProvisioning(uint64_t version, std::chrono::millisecond
 bool WorkerControl::setTap(transport::PacketTap* tap) {
   return onWorker<bool>(
              [this, tap] {
-               transport_.setTap(tap);
+               transport_.setTap(taps_.set(transport::TapFanout::kTrace, tap));
                return true;
              },
              mgmt::kWorkerTimeout)
       .value_or(false);
+}
+
+void WorkerControl::setCapture(mgmt::HepCapture* capture) {
+  capture_ = capture;
+  transport_.setTap(taps_.set(transport::TapFanout::kCapture, capture));
+}
+
+void WorkerControl::clearTraceTap() {
+  transport_.setTap(taps_.set(transport::TapFanout::kTrace, nullptr));
 }
 
 std::string apiTokenPath(const Config& config) {

@@ -13,9 +13,11 @@
 #include "common/event_loop.h"
 #include "common/latency_histogram.h"
 #include "firewall/kernel_offload.h"
+#include "mgmt/hep.h"
 #include "mgmt/node_control.h"
 #include "shield/shield.h"
 #include "store/cdr_writer.h"
+#include "transport/tap_fanout.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
 
@@ -42,6 +44,12 @@ class WorkerControl final : public mgmt::NodeControl {
   bool setTap(transport::PacketTap* tap) override;
   // Overload control runs with the shield's checks off too.
   void setOverload(shield::OverloadControl* overload) { overload_ = overload; }
+  // On the worker, before the API starts: the HEP capture (null = none),
+  // tapped for the node's life beside any trace session.
+  void setCapture(mgmt::HepCapture* capture);
+  // On the worker, when the API has stopped: removes the trace tap and
+  // keeps the capture's.
+  void clearTraceTap();
 
  private:
   template <typename T>
@@ -57,6 +65,8 @@ class WorkerControl final : public mgmt::NodeControl {
   shield::Shield* shield_;
   firewall::KernelOffload* offload_;
   shield::OverloadControl* overload_ = nullptr;
+  mgmt::HepCapture* capture_ = nullptr;
+  transport::TapFanout taps_;  // worker only
 };
 
 // The file the node writes its local API token to (mode 0600, next to the

@@ -187,6 +187,7 @@ bool Call::startAttempt(const Target& r) {
   if (!b_.localTag.empty()) registry_.unregisterTag(b_.localTag);
   b_ = Leg{};
   b_.callId = s_.newCallId();
+  if (s_.legObserver != nullptr) s_.legObserver->onCarrierLeg(cdr_.callId, b_.callId);
   b_.localTag = s_.newTag();
   b_.flow = Flow{r.flow.protocol, r.flow.remote, l->id, r.flow.connection};
   b_.hostPort = s_.local.hostPort(l->id);

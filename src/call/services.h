@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "admission/call_policy.h"
 #include "auth/digest_client.h"
@@ -36,6 +37,16 @@ inline constexpr size_t kTagLength = 12;
 // Call-IDs of our outbound legs: 20 characters (about 103 bits, §8.1.1.4).
 inline constexpr size_t kCallIdLength = 20;
 
+// Told of each carrier leg a call opens (every attempt: failover opens
+// another), so a capture (mgmt/hep.h) can file the carrier leg's messages
+// under the caller's Call-ID. Called on the worker; must not re-enter the
+// call layer.
+class LegObserver {
+ public:
+  virtual ~LegObserver() = default;
+  virtual void onCarrierLeg(std::string_view callerCallId, std::string_view carrierCallId) = 0;
+};
+
 struct CallServices {
   EventLoop& loop;
   txn::TransactionLayer& txns;
@@ -55,6 +66,8 @@ struct CallServices {
   // The checks of a request we forward (a new INVITE, an in-dialog request
   // relayed to the other leg): sip/checks.h; its Allow is what we offer.
   sip::CheckPolicy forwarding{};
+  // Null = nobody (no capture).
+  LegObserver* legObserver = nullptr;
 
   std::string newTag() { return random.token(kTagLength); }
   std::string newCallId() { return random.token(kCallIdLength); }

@@ -460,6 +460,15 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
   j["policy"] = policyStatsJson(s);
   j["carriers"] = carriersJson(s);
   j["shield"] = shieldStatsJson(s);
+  j["hep"] = Json{{"enabled", s.hepEnabled},
+                  {"captured", s.hep.captured},
+                  {"sent", s.hep.sent},
+                  {"dropped_queue_full", s.hep.droppedQueueFull},
+                  {"dropped_too_large", s.hep.droppedTooLarge},
+                  {"send_errors", s.hep.sendErrors},
+                  {"queued", s.hep.queued}};
+  j["log"] =
+      Json{{"journal_entries", s.log.journalSent}, {"journal_fallbacks", s.log.journalFallbacks}};
   return j;
 }
 

@@ -466,7 +466,7 @@ Json schemas() {
   s["Stats"] = {{"type", "object"},
                 {"description",
                  "counters by reason and table sizes, grouped by component (calls, "
-                 "gateways, transport, transactions, cdr_writer, api, auth, registrar, "
+                 "gateways, transport, transactions, cdr_writer, hep, log, api, auth, registrar, "
                  "policy, carriers, shield)"}};
   return s;
 }

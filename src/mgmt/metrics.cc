@@ -274,6 +274,31 @@ void overloadMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.shield.shedAcksAbsorbed));
 }
 
+// HEP capture (mgmt/hep.h) and the journal (common/log.h).
+void captureMetrics(Writer& w, const NodeStats& s) {
+  w.one("tollgate_hep_enabled", "gauge", "1 when hep.address is set (HEP capture on).",
+        s.hepEnabled ? 1 : 0);
+  w.one("tollgate_hep_captured_total", "counter",
+        "SIP messages on the captured legs, offered to the HEP queue.",
+        static_cast<double>(s.hep.captured));
+  w.one("tollgate_hep_sent_total", "counter", "HEP packets sent to the collector.",
+        static_cast<double>(s.hep.sent));
+  w.family("tollgate_hep_dropped_total", "counter", "Captured messages not sent, by reason.");
+  w.sample("tollgate_hep_dropped_total", {{"reason", "queue_full"}},
+           static_cast<double>(s.hep.droppedQueueFull));
+  w.sample("tollgate_hep_dropped_total", {{"reason", "too_large"}},
+           static_cast<double>(s.hep.droppedTooLarge));
+  w.sample("tollgate_hep_dropped_total", {{"reason", "send_error"}},
+           static_cast<double>(s.hep.sendErrors));
+  w.one("tollgate_hep_queue_packets", "gauge", "HEP packets waiting for the sender.",
+        static_cast<double>(s.hep.queued));
+  w.one("tollgate_log_journal_entries_total", "counter", "Log entries journald took.",
+        static_cast<double>(s.log.journalSent));
+  w.one("tollgate_log_journal_fallbacks_total", "counter",
+        "Log entries written to stderr because journald did not take them at once.",
+        static_cast<double>(s.log.journalFallbacks));
+}
+
 void nodeMetrics(Writer& w, const NodeStats& s) {
   w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 1);
   w.one("tollgate_draining", "gauge", "1 while the node drains (SIGTERM).", s.draining ? 1 : 0);
@@ -433,6 +458,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.cdrWriter.droppedQueueFull));
   w.sample("tollgate_cdrs_lost_total", {{"reason", "write_error"}},
            static_cast<double>(s.cdrWriter.writeErrors));
+  captureMetrics(w, s);
 }
 
 // One sample per reason of a counter array indexed by an enum.

@@ -18,7 +18,9 @@
 #include "auth/stats.h"
 #include "call/stats.h"
 #include "common/latency_histogram.h"
+#include "common/log.h"
 #include "firewall/kernel_offload.h"
+#include "mgmt/hep.h"
 #include "registrar/binding.h"
 #include "registrar/stats.h"
 #include "shield/shield.h"
@@ -64,6 +66,9 @@ struct NodeStats {
   LatencyHistogram::Snapshot cdrWriteLatency;
   LatencyHistogram::Snapshot cdrCommitDelay;  // per CDR: call ended -> committed
   LatencyHistogram::Snapshot provisioningPollLatency;
+  bool hepEnabled = false;  // hep.address set
+  HepStats hep;
+  log::Stats log;  // journal entries sent and fallen back to stderr
 };
 
 // How long an API thread waits for the worker before answering 503.
