@@ -29,9 +29,10 @@ CALLER, CALLEE = "2002", "15551234567"
 # credentials and call policy; see test_api_resources.py for them).
 MAPPING_DEFAULTS = {"username": "", "register": False, "max_contacts": 1, "challenge": "",
                     "digest_algorithms": [], "tls_names": [], "account": "", "cps": 0,
-                    "cps_burst": 0, "max_concurrent": 0, "max_duration": 0, "caller_lists": [],
-                    "callee_lists": [], "dynamic_blacklist": False, "trust_identity": False,
-                    "pass_headers": [], "asserted_identity": ""}
+                    "cps_burst": 0, "max_concurrent": 0, "max_duration": 0,
+                    "overload_weight": 1, "caller_lists": [], "callee_lists": [],
+                    "dynamic_blacklist": False, "trust_identity": False, "pass_headers": [],
+                    "asserted_identity": ""}
 ROUTING_DEFAULTS = {"auth_username": "", "register": False, "register_expires": 3600, "cps": 0,
                     "cps_burst": 0, "max_concurrent": 0, "caller_lists": [], "callee_lists": [],
                     "options_check": True, "trust_identity": False, "pass_headers": []}

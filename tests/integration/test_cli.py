@@ -170,8 +170,8 @@ def test_gateway_list_json_after_import(tollgate):
                       "tls_names": [], "digest_algorithms": []}
     # Call policy keys (issue 5) with their defaults: no limits, no lists.
     mapping_policy = {"account": "", "cps": 0, "cps_burst": 0, "max_concurrent": 0,
-                      "max_duration": 0, "caller_lists": [], "callee_lists": [],
-                      "dynamic_blacklist": False,
+                      "max_duration": 0, "overload_weight": 1, "caller_lists": [],
+                      "callee_lists": [], "dynamic_blacklist": False,
                       # what of its signalling crosses the B2BUA: nothing extra
                       "trust_identity": False, "pass_headers": [], "asserted_identity": ""}
     routing_policy = {"cps": 0, "cps_burst": 0, "max_concurrent": 0, "caller_lists": [],
