@@ -307,13 +307,15 @@ def main():
         return 2
     results = []
     try:
+        # Packages (Kamailio when asked for) and the build, as bench/run does.
+        br.ensure_ready(argparse.Namespace(systems=args.systems, no_build=False))
         for name in args.systems.split(","):
             results.append(measure(name, args.quota_us, args.period_us, args.seconds,
                                    args.trial_seconds,
                                    [float(x) for x in args.factors.split(",") if x],
                                    args.capacity if name == "tollgate" else None,
                                    fairness=name == "tollgate" and not args.no_fairness))
-    except br.SetupError as e:
+    except (br.SetupError, br.subprocess.CalledProcessError) as e:
         print(f"bench/overload.py: {e}", file=sys.stderr)
         return 2
     for m in results:
