@@ -198,6 +198,26 @@ std::string_view headerName(HeaderId id) {
   return i < kHeaderNames.size() ? kHeaderNames[i] : std::string_view{};
 }
 
+size_t paramEnd(std::string_view params, size_t from) {
+  bool quoted = false;
+  size_t j = from;
+  for (; j < params.size(); ++j) {
+    const char c = params[j];
+    if (quoted) {
+      if (c == '\\') {
+        ++j;
+      } else if (c == '"') {
+        quoted = false;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ';') {
+      break;
+    }
+  }
+  return j > params.size() ? params.size() : j;
+}
+
 std::optional<std::string_view> findParam(std::string_view params, std::string_view name) {
   // Lenient on purpose: used on URI params (where ";;" is tolerated) as well
   // as on header params already validated by the parser. Splits on ';'
@@ -205,23 +225,7 @@ std::optional<std::string_view> findParam(std::string_view params, std::string_v
   size_t i = 0;
   const size_t n = params.size();
   while (i <= n) {
-    size_t j = i;
-    bool quoted = false;
-    for (; j < n; ++j) {
-      char c = params[j];
-      if (quoted) {
-        if (c == '\\') {
-          ++j;
-        } else if (c == '"') {
-          quoted = false;
-        }
-      } else if (c == '"') {
-        quoted = true;
-      } else if (c == ';') {
-        break;
-      }
-    }
-    if (j > n) j = n;
+    const size_t j = paramEnd(params, i);
     std::string_view segment = trim(params.substr(i, j - i));
     if (!segment.empty()) {
       size_t eq = segment.find('=');

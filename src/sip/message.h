@@ -116,6 +116,10 @@ std::string_view headerName(HeaderId id);
 // ";a=1;b;c=2". Lookup is case-insensitive on the name. A flag parameter
 // (no '=') has an empty value.
 std::optional<std::string_view> findParam(std::string_view params, std::string_view name);
+// Where the ';'-separated parameter starting at `from` in such a list ends:
+// at the next ';' outside a quoted string (backslash escapes honoured), or
+// at params.size(). findParam() and every parameter rewriter split with it.
+size_t paramEnd(std::string_view params, size_t from);
 
 enum class UriScheme : uint8_t { Sip, Sips, Tel, Other };
 

@@ -61,23 +61,7 @@ std::string withTopViaParams(std::string_view viaValue, std::string_view params)
   out.append(first.substr(0, semi));
   while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
   while (semi != std::string_view::npos) {
-    size_t next = semi + 1;
-    bool quoted = false;
-    for (; next < first.size(); ++next) {
-      const char c = first[next];
-      if (quoted) {
-        if (c == '\\') {
-          ++next;
-        } else if (c == '"') {
-          quoted = false;
-        }
-      } else if (c == '"') {
-        quoted = true;
-      } else if (c == ';') {
-        break;
-      }
-    }
-    if (next > first.size()) next = first.size();
+    const size_t next = paramEnd(first, semi + 1);
     std::string_view param = first.substr(semi + 1, next - semi - 1);
     std::string_view name = param.substr(0, param.find('='));
     while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
