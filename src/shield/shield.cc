@@ -225,8 +225,7 @@ Shield::SourceState* Shield::prefixEntry(const IpKey& ip, bool create) {
 // ---------------------------------------------------------------------------
 // The decision
 
-bool Shield::trustedPath(const Flow& from, std::string_view bytes, const IpKey& ip, int64_t nowMs) {
-  const StartLine sl = scanStartLine(bytes);
+bool Shield::trustedPath(const StartLine& sl, const IpKey& ip, int64_t nowMs) {
   if (sl.kind != StartLine::Request || continuesExisting(sl.method)) return true;
   bool inserted = false;
   Bucket* b = trustedBuckets_.touch(ip, &inserted);
@@ -242,9 +241,17 @@ bool Shield::trustedPath(const Flow& from, std::string_view bytes, const IpKey& 
 
 Decision Shield::inspect(const Flow& from, std::string_view bytes, MonoTime now) {
   overload_.observeQueueWait(from.queuedUs);
-  const Decision d = inspectSecurity(from, bytes, now);
-  if (d.verdict != Verdict::Pass || !overload_.config().enabled) return d;
-  return inspectLoad(from, bytes, now);
+  // The start line is read once, here, for every step that needs it.
+  const StartLine sl = scanStartLine(bytes);
+  Decision d = inspectSecurity(from, bytes, sl, now);
+  if (d.verdict == Verdict::Pass && overload_.config().enabled)
+    d = inspectLoad(from, bytes, sl, now);
+  if (d.verdict == Verdict::Reject503) {
+    // Its ACK (To tag kShedTagPrefix) may come from now on.
+    sent503_ = true;
+    last503_ = now;
+  }
+  return d;
 }
 
 uint64_t Shield::requestKey(std::string_view bytes) const {
@@ -261,11 +268,13 @@ uint64_t Shield::requestKey(std::string_view bytes) const {
   return h;
 }
 
-Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, MonoTime now) {
-  const StartLine sl = scanStartLine(bytes);
+Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, const StartLine& sl,
+                             MonoTime now) {
   if (sl.kind != StartLine::Request) return {};
   if (sl.method == sip::Method::Ack) {
-    // The ACK of a 503 we sent statelessly: nothing above us knows it.
+    // The ACK of a 503 we sent statelessly: nothing above us knows it. Only
+    // looked for while such ACKs can still come (no To scan per ACK otherwise).
+    if (!sent503_ || now - last503_ > kShedAckWindow) return {};
     const std::string_view to = findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't');
     if (headerTag(to).starts_with(kShedTagPrefix)) {
       ++stats_.shedAcksAbsorbed;
@@ -294,7 +303,8 @@ Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, MonoTime 
           invite};
 }
 
-Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, MonoTime now) {
+Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, const StartLine& sl,
+                                 MonoTime now) {
   ++stats_.received;
   auto drop = [this](ShieldReason r) {
     ++stats_.dropped[static_cast<size_t>(r)];
@@ -310,8 +320,7 @@ Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, MonoT
   // 1. Trusted: gateways and shield.trusted.
   if (trusted_->contains(ip)) {
     ++stats_.trusted;
-    if (!trustedPath(from, bytes, ip, nowMs))
-      return {Verdict::Reject503, ShieldReason::TrustedExcess};
+    if (!trustedPath(sl, ip, nowMs)) return {Verdict::Reject503, ShieldReason::TrustedExcess};
     ++stats_.passed;
     return {};
   }
@@ -329,7 +338,7 @@ Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, MonoT
   if (vouched_.size() > 0) {
     if (const Vouch* v = vouched_.find(ip); v != nullptr && v->untilMs > nowMs) {
       ++stats_.trusted;
-      if (!trustedPath(from, bytes, ip, nowMs)) {
+      if (!trustedPath(sl, ip, nowMs)) {
         return {Verdict::Reject503, ShieldReason::TrustedExcess};
       }
       ++stats_.passed;
@@ -338,7 +347,6 @@ Decision Shield::inspectSecurity(const Flow& from, std::string_view bytes, MonoT
   }
 
   // 3. Scanner signatures in User-Agent.
-  const StartLine sl = scanStartLine(bytes);
   if (sl.kind == StartLine::Request && !signatures_.empty()) {
     const std::string_view ua = findHeader(bytes, "User-Agent", kMaxUserAgentScan);
     if (!ua.empty()) {

@@ -249,11 +249,12 @@ class Shield final : public transport::MessageSink,
   // Sliding-window estimate (RFC-less; see docs/shield.md) and token bucket.
   static bool windowTrips(RateState& s, int64_t nowMs, uint32_t hits, int64_t windowMs);
   static bool bucketTrips(RateState& s, int64_t nowMs, double rate, double burst, int64_t idleMs);
-  bool trustedPath(const transport::Flow& from, std::string_view bytes, const IpKey& ip,
-                   int64_t nowMs);
+  bool trustedPath(const StartLine& sl, const IpKey& ip, int64_t nowMs);
   // Steps 1-7 (security); inspect() adds step 8 (overload) to what passes.
-  Decision inspectSecurity(const transport::Flow& from, std::string_view bytes, MonoTime now);
-  Decision inspectLoad(const transport::Flow& from, std::string_view bytes, MonoTime now);
+  Decision inspectSecurity(const transport::Flow& from, std::string_view bytes, const StartLine& sl,
+                           MonoTime now);
+  Decision inspectLoad(const transport::Flow& from, std::string_view bytes, const StartLine& sl,
+                       MonoTime now);
   uint64_t requestKey(std::string_view bytes) const;
   SourceState* sourceEntry(const IpKey& ip, bool create);
   SourceState* prefixEntry(const IpKey& ip, bool create);
@@ -305,6 +306,8 @@ class Shield final : public transport::MessageSink,
   uint64_t sweptExpired_ = 0;  // active bans found expired by the sweep (not by a lookup)
   ShieldStats stats_;
   OverloadControl overload_;
+  bool sent503_ = false;  // a stateless 503 was decided (its ACK may come), last at last503_
+  MonoTime last503_{};
   RecentKeys admittedInvites_;      // new INVITEs let through (their retransmissions pass)
   uint64_t openTotal_[2] = {0, 0};  // open transactions and dialogs, every source
 };
@@ -326,5 +329,8 @@ inline constexpr std::string_view kShedTagPrefix = "sh-";
 // B's 64*T1, the longest a client retransmits an INVITE.
 inline constexpr size_t kAdmittedInvitesRemembered = 1u << 17;
 inline constexpr Millis kAdmittedInviteMemory{32'000};
+// How long after the last stateless 503 its ACK may still come: the client
+// retransmits the INVITE, and so gets the 503 again, for Timer B (64*T1).
+inline constexpr Millis kShedAckWindow{32'000};
 
 }  // namespace tollgate::shield
