@@ -77,27 +77,19 @@ store::MgmtUser mustFindUser(RequestContext& ctx, const std::string& name) {
 
 // --- login / logout / whoami
 
-void login(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  Json body = parseBody(req);
-  JsonFields f(body);
-  std::string user = f.string("username", true, 256).value();
-  std::string password = f.string("password", true, 4096).value();
-  f.finish();
+}  // namespace
+
+LoginOutcome checkLogin(RequestContext& ctx, const std::string& user, const std::string& password,
+                        httplib::Response& res) {
   // Not timed as store latency: most of a login is the argon2id hash.
   LoginOutcome out =
       ctx.api.logins.login(ctx.mgmt(), user, password, ctx.peer.ip(), ctx.peer.toString());
   // The name tried is recorded as given (it may not exist); the password never.
   const std::string actor = validUserName(user) ? user : "(invalid name)";
   switch (out.kind) {
-    case LoginOutcome::Kind::Ok: {
+    case LoginOutcome::Kind::Ok:
       ctx.audit("login", user, "ok", nullptr, nullptr, user);
-      sendJson(res, 200,
-               Json{{"token", out.token},
-                    {"expires", isoTime(out.expiresUs)},
-                    {"user", user},
-                    {"role", std::string(roleName(out.role))}});
-      return;
-    }
+      break;
     case LoginOutcome::Kind::Locked:
       ctx.audit("login.refused_locked", actor, "refused", nullptr,
                 Json{{"retry_after", out.retryAfterSeconds}}, actor);
@@ -105,7 +97,7 @@ void login(RequestContext& ctx, const httplib::Request& req, httplib::Response& 
       sendError(res, {429, "locked", "",
                       "too many failed logins from here; try again in " +
                           std::to_string(out.retryAfterSeconds) + " s"});
-      return;
+      break;
     case LoginOutcome::Kind::Failed:
       ctx.audit("login.failed", actor, "failed", nullptr, Json{{"reason", out.detail}}, actor);
       for (const std::string& scope : out.locked) {
@@ -118,12 +110,30 @@ void login(RequestContext& ctx, const httplib::Request& req, httplib::Response& 
       }
       // One answer for unknown users, disabled users and wrong passwords.
       sendError(res, {401, "login_failed", "", "wrong user name or password"});
-      return;
+      break;
     case LoginOutcome::Kind::StoreError:
       log::error("api.login_store_error").kv("error", out.detail);
       sendError(res, {503, "store_unavailable", "", "cannot read the store"});
-      return;
+      break;
   }
+  return out;
+}
+
+namespace {
+
+void login(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  Json body = parseBody(req);
+  JsonFields f(body);
+  std::string user = f.string("username", true, 256).value();
+  std::string password = f.string("password", true, 4096).value();
+  f.finish();
+  LoginOutcome out = checkLogin(ctx, user, password, res);
+  if (out.kind != LoginOutcome::Kind::Ok) return;
+  sendJson(res, 200,
+           Json{{"token", out.token},
+                {"expires", isoTime(out.expiresUs)},
+                {"user", user},
+                {"role", std::string(roleName(out.role))}});
 }
 
 void logout(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {

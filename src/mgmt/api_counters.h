@@ -26,6 +26,7 @@ enum class PrivilegeRefusal : uint8_t {
   OtherUserNotAdmin,        // a non-admin setting another user's password or making their token
   CurrentPasswordMissing,   // own password change without current_password
   CurrentPasswordWrong,     // own password change with a wrong current_password
+  CsrfToken,                // a change made with the console's session cookie and no CSRF token
   Count
 };
 inline constexpr size_t kPrivilegeRefusalCount = static_cast<size_t>(PrivilegeRefusal::Count);
@@ -39,7 +40,8 @@ constexpr std::string_view privilegeRefusalName(PrivilegeRefusal r) {
       "token_changes_password",
       "other_user_not_admin",
       "current_password_missing",
-      "current_password_wrong"};
+      "current_password_wrong",
+      "csrf_token"};
   return kNames[static_cast<size_t>(r)];
 }
 
@@ -85,7 +87,9 @@ struct ApiCounters {
   std::atomic<uint64_t> lockoutsAccount{0};
   std::atomic<uint64_t> traceSessionsStarted{0};
   std::atomic<uint64_t> traceMessages{0};
-  LatencyHistogram storeLatency;  // management store operations
+  std::atomic<uint64_t> liveStreamsStarted{0};  // console live feeds (GET /api/v1/live)
+  std::atomic<uint64_t> liveStreamsRefused{0};  // ... refused: per-user or total bound reached
+  LatencyHistogram storeLatency;                // management store operations
 
   void count(PrivilegeRefusal r) {
     privilegeRefused[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);

@@ -13,14 +13,17 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
 #include "mgmt/access_list.h"
 #include "mgmt/api_counters.h"
 #include "mgmt/api_server.h"
+#include "mgmt/live_feed.h"
 #include "mgmt/log_limiter.h"
 #include "mgmt/logins.h"
 #include "mgmt/sip_trace.h"
@@ -58,6 +61,11 @@ struct ApiState {
   LoginService logins;
   SipTrace trace;
   std::atomic<size_t> traceStreams{0};
+  // Console live feeds (api_console.cc): open in all, and by user name.
+  std::atomic<size_t> liveStreams{0};
+  std::mutex liveMu;
+  std::unordered_map<std::string, size_t> liveByUser;  // guarded by liveMu
+  LiveFeed live;
   std::atomic<bool> stopping{false};
   LogLimiter privilegeLog;  // api.privilege_refused lines
 };
@@ -83,6 +91,9 @@ struct RequestContext {
   const Route* route = nullptr;
   std::optional<Principal> principal;
   std::vector<std::string> params;  // {placeholders} of the path, in order
+  // The session token when the request was authenticated by the console's
+  // session cookie rather than an Authorization header ("" otherwise).
+  std::string cookieSession;
 
   store::Store& store();
   store::MgmtStore& mgmt();
@@ -174,5 +185,34 @@ void registerProvisioningRoutes(std::vector<Route>& r);  // api_provisioning.cc
 void registerNodeRoutes(std::vector<Route>& r);          // api_node.cc
 void registerPolicyRoutes(std::vector<Route>& r);        // api_policy.cc
 void registerSecurityRoutes(std::vector<Route>& r);      // api_security.cc
+void registerConsoleRoutes(std::vector<Route>& r);       // api_console.cc
+
+// One live call and one carrier as GET /api/v1/calls and /carriers show them
+// (api_node.cc).
+Json liveCallJson(const call::LiveCall& c, int64_t nowUs);
+Json carrierStatusJson(const call::CarrierStatus& c);
+
+// A login checked against the lockout and audited (api_auth.cc). Unless the
+// outcome is Ok, the error answer is already in `res`.
+LoginOutcome checkLogin(RequestContext& ctx, const std::string& user, const std::string& password,
+                        httplib::Response& res);
+
+// The web console (api_console.cc). Serves / and /console/... (the
+// embedded assets); false when the path is not the console's.
+bool serveConsole(const httplib::Request& req, httplib::Response& res);
+// Headers every answer carries: a strict Content-Security-Policy, no
+// framing, no sniffing, no referrer.
+void setSecurityHeaders(httplib::Response& res);
+// The console's session token from the request's Cookie header ("" when none).
+std::string sessionCookie(const httplib::Request& req);
+// Set-Cookie for the console's session: HttpOnly, SameSite=Strict, and under
+// TLS Secure with the __Host- prefix; `maxAgeSeconds` 0 deletes it.
+std::string sessionCookieHeader(const ApiSettings& s, const std::string& token,
+                                int64_t maxAgeSeconds);
+// The CSRF token of a session: derived from the session token, so it needs
+// no storage and dies with the session.
+std::string csrfTokenFor(std::string_view sessionToken);
+// The header a console change carries its CSRF token in.
+inline constexpr const char* kCsrfHeader = "X-CSRF-Token";
 
 }  // namespace tollgate::mgmt

@@ -31,6 +31,8 @@ constexpr int64_t kDefaultTraceSeconds = 600;
   fail(503, "worker_busy", "", "the SIP worker did not answer in time; try again");
 }
 
+}  // namespace
+
 Json liveCallJson(const call::LiveCall& c, int64_t nowUs) {
   return Json{{"id", c.id},
               {"call_id", c.callId},
@@ -47,6 +49,13 @@ Json liveCallJson(const call::LiveCall& c, int64_t nowUs) {
               {"duration_ms", c.answerUs ? (nowUs - c.answerUs) / 1000 : 0},
               {"max_duration_s", c.maxDurationS}};
 }
+
+Json carrierStatusJson(const call::CarrierStatus& c) {
+  return Json{{"name", c.name},      {"address", c.address},        {"monitored", c.monitored},
+              {"in_rotation", c.up}, {"missed_in_a_row", c.misses}, {"probes", c.probes}};
+}
+
+namespace {
 
 void listCalls(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
   size_t limit = static_cast<size_t>(queryInt(req, "limit", 1, kMaxLiveCallsListed, 100));
@@ -320,14 +329,7 @@ void carriers(RequestContext& ctx, const httplib::Request&, httplib::Response& r
   auto s = ctx.api.node.stats();
   if (!s) workerTimeout();
   Json arr = Json::array();
-  for (const auto& c : s->carriers) {
-    arr.push_back(Json{{"name", c.name},
-                       {"address", c.address},
-                       {"monitored", c.monitored},
-                       {"in_rotation", c.up},
-                       {"missed_in_a_row", c.misses},
-                       {"probes", c.probes}});
-  }
+  for (const auto& c : s->carriers) arr.push_back(carrierStatusJson(c));
   sendJson(res, 200, Json{{"carriers", arr}});
 }
 
@@ -485,6 +487,7 @@ void metrics(RequestContext& ctx, const httplib::Request&, httplib::Response& re
   in.api = &ctx.api.counters;
   in.activeLocks = ctx.api.logins.activeLocks(ctx.mgmt());
   in.traceSessions = ctx.api.trace.sessions();
+  in.liveStreams = ctx.api.liveStreams.load();
   res.status = 200;
   res.set_content(renderMetrics(in), "text/plain; version=0.0.4; charset=utf-8");
 }

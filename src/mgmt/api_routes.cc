@@ -46,6 +46,7 @@ const std::vector<Route>& apiRoutes() {
     registerNodeRoutes(r);
     registerPolicyRoutes(r);
     registerSecurityRoutes(r);
+    registerConsoleRoutes(r);
     return r;
   }();
   return routes;
@@ -142,6 +143,32 @@ Json schemas() {
                     {"expires", time("absolute end of the session")},
                     {"user", str()},
                     {"role", str("admin | operator | readonly")}}}};
+  s["ConsoleSession"] = {
+      {"type", "object"},
+      {"properties",
+       {{"user", str()},
+        {"role", str("admin | operator | readonly")},
+        {"expires", time("end of the session (null for the local token)")},
+        {"csrf_token",
+         {{"type", "string"},
+          {"nullable", true},
+          {"description", "send as X-CSRF-Token with every change made with the cookie"}}}}}};
+  s["TracePcapRequest"] = {
+      {"type", "object"},
+      {"required", {"messages"}},
+      {"properties",
+       {{"messages",
+         {{"type", "array"},
+          {"items",
+           {{"type", "object"},
+            {"required", {"time_us", "direction", "transport", "local", "remote", "message"}},
+            {"properties",
+             {{"time_us", integer("µs since the Unix epoch")},
+              {"direction", str("in | out")},
+              {"transport", str("udp | tcp | tls")},
+              {"local", str("ip:port")},
+              {"remote", str("ip:port")},
+              {"message", str("the SIP message")}}}}}}}}}};
   s["Whoami"] = {
       {"type", "object"},
       {"properties", {{"user", str()}, {"role", str()}, {"auth", str("session | token | local")}}}};
@@ -558,6 +585,11 @@ std::string buildOpenApi() {
                          {"application/x-ndjson", {{"schema", {{"type", "string"}}}}},
                          {"application/vnd.tcpdump.pcap",
                           {{"schema", {{"type", "string"}, {"format", "binary"}}}}}};
+      } else if (rs == "pcap") {
+        ok["content"] = {{"application/vnd.tcpdump.pcap",
+                          {{"schema", {{"type", "string"}, {"format", "binary"}}}}}};
+      } else if (rs == "events") {
+        ok["content"] = {{"text/event-stream", {{"schema", {{"type", "string"}}}}}};
       } else if (rs == "CdrList") {
         ok["content"] = {
             {"application/json", {{"schema", {{"$ref", "#/components/schemas/CdrList"}}}}},

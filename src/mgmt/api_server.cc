@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "mgmt/api_intake.h"
 #include "mgmt/api_internal.h"
+#include "mgmt/secrets.h"
 #include "store/cdr_format.h"
 
 namespace tollgate::mgmt {
@@ -41,7 +42,8 @@ ApiState::ApiState(ApiSettings s, NodeControl& n)
     : settings(std::move(s)),
       node(n),
       access(settings.allow),
-      logins(settings.login, clock, counters, settings.localTokenHash) {}
+      logins(settings.login, clock, counters, settings.localTokenHash),
+      live(n, settings.storePath) {}
 
 store::Store& RequestContext::store() {
   if (!stores.store) {
@@ -571,6 +573,9 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
                                ThreadStores& stores, const net::SockAddr& peer) {
   state.counters.requests.fetch_add(1, std::memory_order_relaxed);
   tRequest.reset();
+  // The web console's files: public (they hold no data), behind api.allow
+  // like everything here.
+  if (req.method == "GET" && serveConsole(req, res)) return true;
   std::vector<std::string> params;
   bool pathKnown = false;
   const Route* route = matchRoute(req.method, req.path, params, &pathKnown);
@@ -588,12 +593,19 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
   if (std::string_view(route->path) == "/metrics" && !state.settings.metricsAuth) {
     need = Access::Public;
   }
+  // The console's session cookie stands for an Authorization header when
+  // there is none (a script's bearer token always wins).
+  std::string authorization = req.get_header_value("Authorization");
+  if (authorization.empty()) {
+    ctx.cookieSession = sessionCookie(req);
+    if (!ctx.cookieSession.empty()) authorization = "Bearer " + ctx.cookieSession;
+  }
   // Credentials are checked before the body is read: an unauthenticated
   // client cannot make us read a large body.
-  if (need != Access::Public || req.has_header("Authorization")) {
+  if (need != Access::Public || !authorization.empty()) {
     try {
       const auto t0 = Clock::now();
-      auto p = state.logins.authenticate(ctx.mgmt(), req.get_header_value("Authorization"));
+      auto p = state.logins.authenticate(ctx.mgmt(), authorization);
       state.counters.storeLatency.record(Clock::now() - t0);
       if (p) {
         ctx.principal = *p;
@@ -603,6 +615,10 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
                           : p.error() == AuthFailure::Missing
                               ? "an Authorization: Bearer token is required"
                               : "the token is not valid";
+        if (!ctx.cookieSession.empty()) {
+          // A stale console cookie: say so, and drop it.
+          res.set_header("Set-Cookie", sessionCookieHeader(state.settings, "", 0));
+        }
         if (p.error() == AuthFailure::StoreError) {
           sendError(res, {503, "store_unavailable", "", "cannot read the store"});
         } else {
@@ -624,6 +640,23 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
     sendError(res, {413, "too_large", "",
                     "a request without credentials sends a body of at most " +
                         std::to_string(kApiIntakeBodyBytes / 1024) + " KiB, with Content-Length"});
+    res.set_header("Connection", "close");
+    return true;
+  }
+  // Cross-site request forgery: a change made with the cookie (which a
+  // browser attaches by itself) must also carry the session's CSRF token,
+  // which only the console's own pages can read (GET /api/v1/console/session).
+  // Safe methods change nothing; bearer tokens are never sent by a browser
+  // on its own, so scripts are unaffected.
+  if (ctx.principal && !ctx.cookieSession.empty() && req.method != "GET" && req.method != "HEAD" &&
+      !constantTimeEquals(req.get_header_value(kCsrfHeader), csrfTokenFor(ctx.cookieSession))) {
+    try {
+      refusePrivilege(ctx, PrivilegeRefusal::CsrfToken, 403, "csrf", "",
+                      "a change made with the console's session needs its CSRF token (header " +
+                          std::string(kCsrfHeader) + ")");
+    } catch (const ApiError& e) {
+      sendError(res, e);
+    }
     res.set_header("Connection", "close");
     return true;
   }
@@ -680,8 +713,8 @@ void ApiServer::Impl::setupHttp() {
     } else if (res.status >= 400) {
       state.counters.responses4xx.fetch_add(1, std::memory_order_relaxed);
     }
-    res.set_header("Cache-Control", "no-store");
-    res.set_header("X-Content-Type-Options", "nosniff");
+    if (!res.has_header("Cache-Control")) res.set_header("Cache-Control", "no-store");
+    setSecurityHeaders(res);
   });
   http.set_error_handler(
       httplib::Server::HandlerWithResponse([](const httplib::Request&, httplib::Response& res) {
@@ -800,6 +833,7 @@ Result<Ok, std::string> ApiServer::start() {
     return Err("api: cannot set up the connection intake: " + std::string(std::strerror(errno)));
   }
   m.started = true;
+  m.state.live.start();
   for (size_t i = 0; i < kApiWorkerThreads; ++i) m.workers.emplace_back([&m] { m.workerLoop(); });
   std::string where;
   for (const auto& b : m.bound) where += (where.empty() ? "" : ",") + b.toString();
@@ -828,6 +862,7 @@ void ApiServer::stop() {
   m.cv.notify_all();
   for (auto& t : m.workers) t.join();
   m.workers.clear();
+  m.state.live.stop();
   m.intake->closeReturned();
   m.intake.reset();
   (void)m.state.node.setTap(nullptr);

@@ -52,7 +52,8 @@ struct ApiSettings {
 
 // Connection threads, and requests (complete heads) waiting for one; when
 // the queue is full the intake answers 503.
-inline constexpr size_t kApiWorkerThreads = 8;
+// (Four more since the console's live feeds may each hold one.)
+inline constexpr size_t kApiWorkerThreads = 12;
 inline constexpr size_t kApiMaxQueuedConnections = 64;
 // Request bodies larger than this get 413 (the largest legitimate body is a
 // gateway with 4096 addresses).
@@ -62,6 +63,13 @@ inline constexpr size_t kApiMaxBodyBytes = 1u << 20;
 inline constexpr int kApiRequestDeadlineSeconds = 10;
 // Concurrent trace streams (each holds a connection thread).
 inline constexpr size_t kApiMaxTraceStreams = 2;
+// Web console live feeds (GET /api/v1/live; each holds a connection thread
+// for at most kApiLiveStreamSeconds, then the browser reconnects): in all,
+// and per user (two tabs), so live feeds and traces together leave at
+// least half the threads to requests.
+inline constexpr size_t kApiMaxLiveStreams = 4;
+inline constexpr size_t kApiMaxLiveStreamsPerUser = 2;
+inline constexpr int kApiLiveStreamSeconds = 300;
 
 class ApiServer {
  public:

@@ -547,6 +547,13 @@ std::string renderMetrics(const MetricsInput& in) {
           static_cast<double>(in.traceSessions));
     w.one("tollgate_trace_messages_total", "counter", "SIP messages delivered to trace readers.",
           v(a.traceMessages));
+    w.one("tollgate_api_live_streams", "gauge", "Open web console live feeds.",
+          static_cast<double>(in.liveStreams));
+    w.one("tollgate_api_live_streams_started_total", "counter", "Web console live feeds opened.",
+          v(a.liveStreamsStarted));
+    w.one("tollgate_api_live_streams_refused_total", "counter",
+          "Web console live feeds refused (per-user or total bound reached).",
+          v(a.liveStreamsRefused));
   }
   return w.take();
 }

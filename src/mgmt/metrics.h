@@ -17,6 +17,7 @@ struct MetricsInput {
   const ApiCounters* api = nullptr;
   size_t activeLocks = 0;
   size_t traceSessions = 0;
+  size_t liveStreams = 0;  // console live feeds open
 };
 
 std::string renderMetrics(const MetricsInput& in);
