@@ -33,6 +33,8 @@ TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
 # tests/integration/test_observability.py: sngrep decodes HEP (tshark 4.0 has no HEP dissector);
 # systemd (above) brings the journald and journalctl the journal test runs.
 TEST_PACKAGES += sngrep
+# tests/integration/test_console.py: the web console in a real headless Chromium.
+TEST_PACKAGES += chromium chromium-driver python3-selenium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -6,6 +6,8 @@ import { h, clear, table, text, fmtTime, note, button } from "./dom.js";
 import { api, query, schemas, ApiError } from "./api.js";
 
 const enc = encodeURIComponent;
+// Rows drawn at first on a resource page.
+const SHOWN = 200;
 const item = (base) => (r) => base + "/" + enc(r.name);
 
 export const RESOURCES = [
@@ -140,7 +142,6 @@ export async function resourcePage(r, main, session) {
   const body = h("div", { id: "resource-body" });
   const head = h("div", { class: "toolbar" });
   main.append(h("h1", null, r.title), head, msg, body);
-  const all = await schemas();
   let filters = {};
   let beforeId = 0;
 
@@ -172,7 +173,22 @@ export async function resourcePage(r, main, session) {
     }
     if (r.password) actions.push(["password", (row) => button("Set password", () => setPassword(row), "small")]);
     for (const [k, render] of actions) cols.push([k, "", render]);
-    body.append(table(cols, rows, { rowAttrs: (row) => ({ "data-key": String(row[r.key]) }) }));
+    // Long lists (1,000 bans): a filter over every field, and the first
+    // SHOWN rows drawn until asked for all (a table of thousands of rows
+    // takes the browser longer to lay out than the node to send).
+    const filter = h("input", { id: "resource-filter", type: "search", placeholder: "filter these rows" });
+    const holder = h("div");
+    const count = h("p", { class: "muted", id: "resource-count" });
+    let limit = SHOWN;
+    const draw = () => {
+      const q = filter.value.trim().toLowerCase();
+      const match = q ? rows.filter((row) => Object.values(row).some((v) => text(v).toLowerCase().includes(q))) : rows;
+      clear(holder).append(table(cols, match.slice(0, limit), { rowAttrs: (row) => ({ "data-key": String(row[r.key]) }) }));
+      count.replaceChildren(`${Math.min(limit, match.length)} of ${match.length} shown · ${body.dataset.loadMs} ms `);
+      if (match.length > limit) count.append(button("Show all", () => { limit = Infinity; draw(); }, "small"));
+    };
+    filter.addEventListener("input", draw);
+    body.append(rows.length > 20 ? filter : "", holder);
     if (r.audit) {
       const older = button("Older →", () => { beforeId = data.next_before_id; list(); }, "small");
       older.disabled = !data.next_before_id;
@@ -180,10 +196,13 @@ export async function resourcePage(r, main, session) {
       body.append(h("div", { class: "pager" }, older));
     }
     body.dataset.loadMs = String(Math.round(performance.now() - t0));
-    body.append(h("p", { class: "muted", id: "resource-count" }, `${rows.length} shown · ${body.dataset.loadMs} ms`));
+    draw();
+    body.append(count);
   }
 
-  function form(schemaName, values, opts) {
+  // The schemas are fetched when a form is first opened, not with the list.
+  async function form(schemaName, values, opts) {
+    const all = await schemas();
     const f = buildForm(all[schemaName], values, { ...opts, onCancel: () => list() });
     clear(body).append(h("h2", null, opts.title), f.form);
     f.form.addEventListener("submit", async (ev) => {
@@ -209,7 +228,7 @@ export async function resourcePage(r, main, session) {
       return;
     }
     const before = r.editBlank ? {} : full;
-    form(r.edit, before, {
+    await form(r.edit, before, {
       title: "Edit " + row[r.key], locked: [r.key], submitLabel: "Save changes",
       send: (v) => {
         const patch = {};

@@ -14,6 +14,12 @@ function micros(iso) {
   return Date.parse(m[1] + "Z") * 1000 + Number(((m[2] || "") + "000000").slice(0, 6));
 }
 
+// A ladder label: the start line, cut to fit between two columns.
+function short(summary) {
+  const s = summary.replace(/ SIP\/2\.0$/, "").replace(/^SIP\/2\.0 /, "");
+  return s.length > 44 ? s.slice(0, 43) + "…" : s;
+}
+
 export function render(main) {
   const f = {
     gateway: h("input", { id: "trace-gateway", placeholder: "gateway" }),
@@ -45,37 +51,62 @@ export function render(main) {
       h("section", null, h("h2", null, "Messages"),
         h("div", { class: "scroll" }, h("table", { class: "grid" },
           h("thead", null, h("tr", null, ["Time", "Dir", "Peer", "Message", "Mark"].map((t) => h("th", null, t)))), list))),
-      h("section", null, h("h2", null, "Calls"), callsEl, h("h2", null, "Ladder"), ladder)),
-    h("h2", null, "Message"), detail);
+      h("section", null, h("h2", null, "Calls"), callsEl)),
+    h("h2", null, "Ladder"), ladder, h("h2", null, "Message"), detail);
 
   let msgs = [];
   let abort = null;
-  const byCall = new Map();
+  // Calls: both legs of a call in one ladder. A leg is a Call-ID; the
+  // carrier leg is the first INVITE tollgate sends after a caller's INVITE
+  // arrived (within kPairMs), as a B2BUA does for each call.
+  const kPairMs = 10000;
+  const groups = new Map();  // group id (the first leg's Call-ID) -> {msgs, legs, t, paired}
+  const legOf = new Map();   // Call-ID -> group id
   let shownCall = null;
 
   function addCall(m) {
     if (!m.call_id) return;
-    if (!byCall.has(m.call_id)) {
-      byCall.set(m.call_id, []);
-      const li = h("li", null, h("a", { href: "#/trace", "data-call-id": m.call_id, onclick: (ev) => {
-        ev.preventDefault();
-        showLadder(m.call_id);
-      } }, m.call_id), " ", h("span", { class: "muted" }, m.summary));
-      callsEl.append(li);
+    let gid = legOf.get(m.call_id);
+    if (!gid) {
+      const t = Date.parse(m.time);
+      if (m.direction === "out" && m.summary.startsWith("INVITE ")) {
+        for (const [id, g] of [...groups].reverse()) {
+          if (!g.paired && g.inbound && t - g.t <= kPairMs) {
+            gid = id;
+            g.paired = true;
+            break;
+          }
+        }
+      }
+      if (!gid) {
+        gid = m.call_id;
+        groups.set(gid, { msgs: [], legs: [], t, paired: false,
+                          inbound: m.direction === "in" && m.summary.startsWith("INVITE ") });
+        const li = h("li", null, h("a", { href: "#/trace", "data-call-id": gid, onclick: (ev) => {
+          ev.preventDefault();
+          showLadder(gid);
+        } }, m.call_id), " ", h("span", { class: "muted" }, m.summary));
+        callsEl.append(li);
+      }
+      legOf.set(m.call_id, gid);
+      groups.get(gid).legs.push(m.call_id);
     }
-    byCall.get(m.call_id).push(m);
-    if (shownCall === m.call_id) showLadder(m.call_id);
+    groups.get(gid).msgs.push(m);
+    if (shownCall === gid) showLadder(gid);
   }
 
   function showLadder(callId) {
     shownCall = callId;
-    const ms = byCall.get(callId) || [];
-    // Columns: tollgate's own address and every peer of the call.
+    const g = groups.get(callId);
+    const ms = g ? g.msgs : [];
+    // Columns: the caller, tollgate, then the carriers, in order of appearance.
     const cols = [];
     for (const m of ms) {
-      for (const a of [m.local, m.remote]) if (!cols.includes(a)) cols.push(a);
+      for (const a of m.direction === "in" && m.call_id === callId ? [m.remote, m.local] : [m.local, m.remote]) {
+        if (!cols.includes(a)) cols.push(a);
+      }
     }
-    const colW = 220, rowH = 34, top = 40;
+    const colW = 320, rowH = 30, top = 40;
     const W = Math.max(1, cols.length) * colW, H = top + ms.length * rowH + 20;
     const x = (a) => cols.indexOf(a) * colW + colW / 2;
     const pic = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "ladder-svg", "data-call-id": callId });
@@ -93,11 +124,11 @@ export function render(main) {
       const dirSign = x2 >= x1 ? -1 : 1;
       g.append(svg("path", { d: `M${x2} ${y} l${dirSign * 8} -4 l0 8 z`, class: "head" }));
       g.append(svg("text", { x: (x1 + x2) / 2, y: y - 5, "text-anchor": "middle", class: "label" },
-        m.summary + (m.mark ? "  [" + m.mark + "]" : "")));
+        short(m.summary) + (m.mark ? "  [" + m.mark + "]" : "")));
       g.addEventListener("click", () => { detail.textContent = m.message; });
       pic.append(g);
     });
-    clear(ladder).append(h("div", { class: "muted" }, "Call-ID " + callId), pic);
+    clear(ladder).append(h("div", { class: "muted" }, "Call-IDs: " + (g ? g.legs.join(" · ") : callId)), pic);
   }
 
   function add(m) {
@@ -155,7 +186,8 @@ export function render(main) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     msgs = [];
-    byCall.clear();
+    groups.clear();
+    legOf.clear();
     shownCall = null;
     clear(list);
     clear(callsEl);

@@ -797,6 +797,7 @@ void readApi(TableReader& r, ApiConfig& api) {
   r.duration("session_idle_timeout", kMinSessionSeconds, kMaxSessionSeconds,
              &api.sessionIdleTimeout);
   r.boolean("metrics_auth", &api.metricsAuth);
+  r.boolean("console", &api.console);
   r.integerAs("max_connections", kMinApiConnections, kMaxApiConnections,
               &api.limits.maxConnections);
   const bool perSourceSet = r.integerAs("max_connections_per_source", 1, kMaxApiConnections,

@@ -92,6 +92,7 @@ struct ApiConfig {
   Seconds sessionLifetime{28800};    // absolute
   Seconds sessionIdleTimeout{1800};  // no request for this long ends a session
   bool metricsAuth = true;           // /metrics needs a token
+  bool console = true;               // serve the web console under /console/
   // max_connections, max_connections_per_source, request_head_timeout,
   // tls_handshake_timeout: the intake's limits (mgmt/api_limits.h).
   mgmt::ApiConnectionLimits limits;

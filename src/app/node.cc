@@ -317,6 +317,7 @@ mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
   a.login.sessionLifetimeUs = c.api.sessionLifetime.count() * 1'000'000;
   a.login.sessionIdleUs = c.api.sessionIdleTimeout.count() * 1'000'000;
   a.metricsAuth = c.api.metricsAuth;
+  a.console = c.api.console;
   a.limits = c.api.limits;
   a.storePath = c.store.path;
   a.localTokenHash = std::move(localTokenHash);

@@ -44,7 +44,7 @@ constexpr size_t kMaxPcapMessages = 2048;
 // connections only from this origin, nothing inline, no plugins, no
 // framing (clickjacking), no <base> rewriting, forms only to here.
 constexpr const char* kContentSecurityPolicy =
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'";
 

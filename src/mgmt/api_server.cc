@@ -575,7 +575,7 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
   tRequest.reset();
   // The web console's files: public (they hold no data), behind api.allow
   // like everything here.
-  if (req.method == "GET" && serveConsole(req, res)) return true;
+  if (state.settings.console && req.method == "GET" && serveConsole(req, res)) return true;
   std::vector<std::string> params;
   bool pathKnown = false;
   const Route* route = matchRoute(req.method, req.path, params, &pathKnown);
@@ -762,7 +762,17 @@ void ApiServer::Impl::serve(std::unique_ptr<ApiConn> c, ThreadStores& stores) {
   tBodyRead = c->bodyRead;
   bool closed = false;
   const bool last = c->requests + 1 >= kApiMaxRequestsPerConnection || state.stopping.load();
-  const bool ok = http.process_request(s, last, closed, [](httplib::Request&) {});
+  const bool ok = http.process_request(s, last, closed, [](httplib::Request& req) {
+    // Compression: gzip only. cpp-httplib compresses with Brotli at quality
+    // 11 when a client offers "br" (every browser does), which costs about a
+    // second of this thread for a 300 KB answer (1,000 bans); gzip's default
+    // level takes a few milliseconds for the same.
+    if (req.has_header("Accept-Encoding")) {
+      const bool gzip = req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos;
+      req.headers.erase("Accept-Encoding");
+      if (gzip) req.headers.emplace("Accept-Encoding", "gzip");
+    }
+  });
   tRequest.reset();
   tCurrentStream = nullptr;
   s.finish();

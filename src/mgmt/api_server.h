@@ -34,6 +34,7 @@ struct ApiSettings {
   std::string privateKey;
   LoginSettings login;
   bool metricsAuth = true;
+  bool console = true;         // api.console: serve the web console (docs/console.md)
   std::string storePath;       // the SQLite store (provisioning, CDRs, management)
   std::string localTokenHash;  // sha256Hex of the CLI token file's token
   // Digest realm (sip.domain): passwords given to the API are stored as
