@@ -27,25 +27,26 @@ export const RESOURCES = [
     del: item("/api/v1/fraud-rules"), columns: ["name", "account", "prefixes", "window", "calls_per_minute_critical", "concurrent_critical"] },
   { path: "number-lists", title: "Number lists", group: "Provisioning", list: "/api/v1/number-lists", rows: "number_lists",
     key: "name", create: "NumberListCreate", edit: "NumberListPatch", editMethod: "PATCH", editBlank: true,
-    item: item("/api/v1/number-lists"), del: item("/api/v1/number-lists"), columns: null },
+    item: item("/api/v1/number-lists"), del: item("/api/v1/number-lists"),
+    columns: ["name", "kind", "description", "entries", "created", "updated"] },
   { path: "blacklist", title: "Dynamic blacklist", group: "Security", list: "/api/v1/blacklist?limit=1000", rows: "entries",
-    key: "number", create: "BlacklistAdd", del: (r) => "/api/v1/blacklist/" + enc(r.number) + query({ side: r.side }),
+    key: "number", create: "BlacklistAdd", delVerb: "Remove", del: (r) => "/api/v1/blacklist/" + enc(r.number) + query({ side: r.side }),
     columns: ["number", "side", "rule", "mode", "gateway", "created", "expires", "hits"] },
   { path: "bans", title: "Bans", group: "Security", list: "/api/v1/bans?limit=1000", rows: "bans", key: "address",
-    create: "BanAdd", del: (r) => "/api/v1/bans" + query({ address: r.address }), why: true,
+    create: "BanAdd", del: (r) => "/api/v1/bans" + query({ address: r.address }), why: true, delVerb: "Lift",
     columns: ["address", "reason", "detail", "origin", "created", "expires", "hits", "level"] },
   { path: "suspensions", title: "Suspensions", group: "Security", list: "/api/v1/suspensions", rows: "suspensions",
-    key: "source", del: (r) => "/api/v1/suspensions" + query({ source: r.source, username: r.username }),
+    key: "source", del: (r) => "/api/v1/suspensions" + query({ source: r.source, username: r.username }), delVerb: "Lift",
     columns: ["kind", "username", "source", "since", "until", "remaining_s", "offenses", "failures"] },
   { path: "users", title: "Users", group: "Administration", readRole: "admin", writeRole: "admin", list: "/api/v1/users",
     rows: "users", key: "name", create: "UserCreate", edit: "UserUpdate", editMethod: "PATCH",
     item: item("/api/v1/users"), del: item("/api/v1/users"), password: true,
     columns: ["name", "role", "enabled", "created", "password_changed"] },
   { path: "tokens", title: "API tokens", group: "Administration", writeRole: "readonly", list: "/api/v1/tokens",
-    rows: "tokens", key: "id", create: "TokenCreate", del: (r) => "/api/v1/tokens/" + enc(r.id),
+    rows: "tokens", key: "id", create: "TokenCreate", delVerb: "Revoke", del: (r) => "/api/v1/tokens/" + enc(r.id),
     columns: ["id", "name", "user", "role", "created", "expires", "last_used"] },
   { path: "lockouts", title: "Login lockouts", group: "Administration", readRole: "admin", writeRole: "admin",
-    list: "/api/v1/lockouts", rows: "lockouts", key: "source",
+    list: "/api/v1/lockouts", rows: "lockouts", key: "source", delVerb: "Clear",
     del: (r) => "/api/v1/lockouts" + query({ scope: r.scope, account: r.scope === "source" ? "" : r.account,
                                              source: r.scope === "account" ? "" : r.source }),
     columns: ["scope", "account", "source", "failures", "window_start", "locked_until"] },
@@ -77,8 +78,8 @@ function buildForm(schema, values, opts) {
       input = h("select", { id, name }, ["", "true", "false"].map((o) => h("option", { value: o }, o || "(default)")));
       input.value = v === true ? "true" : v === false ? "false" : "";
     } else if (p.type === "array") {
-      input = h("textarea", { id, name, rows: 3, placeholder: "one per line" });
-      input.value = Array.isArray(v) ? v.join("\n") : "";
+      input = h("textarea", { id, name, rows: 3, placeholder: 'one per line; "" for an empty entry' });
+      input.value = Array.isArray(v) ? v.map((x) => (x === "" ? '""' : x)).join("\n") : "";
     } else if (opt) {
       input = h("select", { id, name }, ["", ...opt].map((o) => h("option", { value: o }, o || "(choose)")));
       input.value = v === undefined || v === null ? "" : String(v);
@@ -107,7 +108,9 @@ function buildForm(schema, values, opts) {
       const raw = input.value;
       let v;
       if (p.type === "boolean") v = raw === "" ? undefined : raw === "true";
-      else if (p.type === "array") v = raw.split("\n").map((s) => s.trim()).filter(Boolean);
+      else if (p.type === "array") {
+        v = raw.split("\n").map((s) => s.trim()).filter(Boolean).map((s) => (s === '""' ? "" : s));
+      }
       else if (p.type === "integer" || p.type === "number") v = raw === "" ? undefined : Number(raw);
       else v = raw === "" ? undefined : raw;
       if (p.type === "array" && !v.length && !(values && Array.isArray(values[name]) && values[name].length)) v = undefined;
@@ -162,8 +165,9 @@ export async function resourcePage(r, main, session) {
     const actions = [];
     if (r.item) actions.push(["view", (row) => button(canWrite && r.edit ? "Edit" : "View", () => edit(row), "small")]);
     if (canWrite && r.del) {
-      actions.push(["delete", (row) => button(r.path === "bans" ? "Lift" : "Delete", async () => {
-        if (!confirm(`${r.path === "bans" ? "Lift" : "Delete"} ${row[r.key]}?`)) return;
+      const verb = r.delVerb || "Delete";
+      actions.push(["delete", (row) => button(verb, async () => {
+        if (!confirm(`${verb} ${row[r.key]}?`)) return;
         try {
           await api("DELETE", r.del(row));
           list();
@@ -237,7 +241,7 @@ export async function resourcePage(r, main, session) {
       },
     });
     if (r.editBlank) {
-      body.append(h("h3", null, "Patterns"), h("pre", { class: "sip" }, text(full.numbers || full.patterns || "")));
+      body.append(h("h3", null, "Patterns"), h("pre", { class: "sip" }, (full.numbers || []).join("\n")));
     }
   }
 

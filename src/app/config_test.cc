@@ -545,7 +545,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
        {"listen", "allow", "certificate", "private_key", "lockout_scope", "lockout_attempts",
         "lockout_window", "lockout_duration", "password_min_length", "session_lifetime",
         "session_idle_timeout", "metrics_auth", "max_connections", "max_connections_per_source",
-        "request_head_timeout", "tls_handshake_timeout"}},
+        "request_head_timeout", "tls_handshake_timeout", "console"}},
       {"hep", {"address", "capture_id", "password", "legs", "mask_credentials", "queue_size"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
@@ -570,7 +570,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 156u);  // 158 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 157u);  // 159 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {
@@ -1088,6 +1088,7 @@ TEST(ConfigApiTest, DefaultsAreLoopbackOnlyWithLockout) {
   EXPECT_EQ(c.api.lockoutDuration, Seconds(900));
   EXPECT_EQ(c.api.passwordMinLength, 12u);
   EXPECT_TRUE(c.api.metricsAuth);
+  EXPECT_TRUE(c.api.console);
   EXPECT_TRUE(c.api.certificate.empty());
   EXPECT_EQ(c.api.limits.maxConnections, 256u);
   EXPECT_EQ(c.api.limits.maxConnectionsPerSource, 32u);
@@ -1096,15 +1097,15 @@ TEST(ConfigApiTest, DefaultsAreLoopbackOnlyWithLockout) {
 }
 
 TEST(ConfigApiTest, ReadsEveryKey) {
-  Config c =
-      parseOk(std::string(kMinimal) +
-              "[api]\nlisten = [\"[::1]:9000\", \"127.0.0.1:0\"]\nallow = [\"10.0.0.0/8\"]\n"
-              "certificate = \"c.pem\"\nprivate_key = \"k.pem\"\nlockout_scope = \"account\"\n"
-              "lockout_attempts = 3\nlockout_window = 60\nlockout_duration = 30\n"
-              "password_min_length = 16\nsession_lifetime = 3600\n"
-              "session_idle_timeout = 600\nmetrics_auth = false\nmax_connections = 64\n"
-              "max_connections_per_source = 4\nrequest_head_timeout = 2\n"
-              "tls_handshake_timeout = 3\n");
+  Config c = parseOk(
+      std::string(kMinimal) +
+      "[api]\nlisten = [\"[::1]:9000\", \"127.0.0.1:0\"]\nallow = [\"10.0.0.0/8\"]\n"
+      "certificate = \"c.pem\"\nprivate_key = \"k.pem\"\nlockout_scope = \"account\"\n"
+      "lockout_attempts = 3\nlockout_window = 60\nlockout_duration = 30\n"
+      "password_min_length = 16\nsession_lifetime = 3600\n"
+      "session_idle_timeout = 600\nmetrics_auth = false\nconsole = false\nmax_connections = 64\n"
+      "max_connections_per_source = 4\nrequest_head_timeout = 2\n"
+      "tls_handshake_timeout = 3\n");
   EXPECT_EQ(c.api.listen[0].toString(), "[::1]:9000");
   EXPECT_EQ(c.api.listen[1].port(), 0);
   EXPECT_EQ(c.api.allow[0].toString(), "10.0.0.0/8");
@@ -1116,6 +1117,7 @@ TEST(ConfigApiTest, ReadsEveryKey) {
   EXPECT_EQ(c.api.sessionLifetime, Seconds(3600));
   EXPECT_EQ(c.api.sessionIdleTimeout, Seconds(600));
   EXPECT_FALSE(c.api.metricsAuth);
+  EXPECT_FALSE(c.api.console);
   EXPECT_EQ(c.api.limits.maxConnections, 64u);
   EXPECT_EQ(c.api.limits.maxConnectionsPerSource, 4u);
   EXPECT_EQ(c.api.limits.requestHeadTimeoutMs, 2000);

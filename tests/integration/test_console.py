@@ -517,3 +517,46 @@ def test_page_load_times_with_10000_cdrs_and_1000_bans(tollgate, ports, browser)
     print("\nconsole page load times:", json.dumps(report))
     out = Path(os.environ.get("TOLLGATE_CONSOLE_TIMES", "/tmp/tollgate-console-load-times.json"))
     out.write_text(json.dumps(report, indent=1))
+
+
+def test_every_page_renders_for_an_admin(tollgate, ports, browser):
+    """Every page of the navigation shows its data without an error (and is
+    photographed for docs/console.md); an edit form is prefilled."""
+    tg = node(tollgate, ports)
+    for method, path, body in (
+            ("POST", "/api/v1/accounts", {"name": "acme", "max_concurrent": 30}),
+            ("POST", "/api/v1/fraud-rules", {"name": "premium", "prefixes": ["1900"],
+                                             "calls_per_minute_critical": 20}),
+            ("POST", "/api/v1/number-lists", {"name": "bad-callers", "kind": "black",
+                                              "description": "known fraud", "numbers": ["1900555"]}),
+            ("POST", "/api/v1/blacklist", {"number": "4420999", "side": "callee", "expires_in": 3600}),
+            ("POST", "/api/v1/bans", {"address": "203.0.113.0/24", "note": "scanner range"})):
+        r = tg.api(method, path, body)
+        assert r.status == 201, (path, r.text)
+    c = Console(browser, tg).login("alice")
+    c.wait("#whoami")
+    pages = [a.get_attribute("data-page") for a in browser.find_elements(By.CSS_SELECTOR, "#nav a")]
+    assert len(pages) == 16, pages
+    for page in pages:
+        c.go(page)
+        c.wait("main table, main form")
+        time.sleep(0.3)
+        assert not browser.find_elements(By.CSS_SELECTOR, "main .note.error"), page
+        if page in ("routing-gateways", "accounts", "fraud-rules", "number-lists", "blacklist",
+                    "suspensions", "lockouts"):
+            c.shot(page)
+    c.go("routing-gateways")
+    c.wait("tr[data-key='carrier-1'] button").click()
+    assert c.wait("#f-address").get_attribute("value") == f"127.0.0.1:{tg.uas_port}"
+    assert c.wait("#f-name").get_attribute("disabled") is not None
+    c.wait("#f-priority").clear()
+    c.wait("#f-priority").send_keys("7")
+    c.wait("#form-submit").click()
+    c.wait("#resource-msg", "Saved")
+    assert tg.api("GET", "/api/v1/routing-gateways/carrier-1").json()["priority"] == 7
+    c.go("number-lists")
+    c.wait("tr[data-key='bad-callers'] button").click()
+    c.wait("#f-add").send_keys("1900666")
+    c.wait("#form-submit").click()
+    c.wait("#resource-msg", "Saved")
+    assert "1900666" in tg.api("GET", "/api/v1/number-lists/bad-callers").json()["numbers"]
