@@ -79,8 +79,13 @@ store::MgmtUser mustFindUser(RequestContext& ctx, const std::string& name) {
 
 }  // namespace
 
-LoginOutcome checkLogin(RequestContext& ctx, const std::string& user, const std::string& password,
-                        httplib::Response& res) {
+LoginOutcome checkLogin(RequestContext& ctx, const httplib::Request& req, httplib::Response& res,
+                        std::string& user) {
+  Json body = parseBody(req);
+  JsonFields f(body);
+  user = f.string("username", true, 256).value();
+  const std::string password = f.string("password", true, 4096).value();
+  f.finish();
   // Not timed as store latency: most of a login is the argon2id hash.
   LoginOutcome out =
       ctx.api.logins.login(ctx.mgmt(), user, password, ctx.peer.ip(), ctx.peer.toString());
@@ -122,12 +127,8 @@ LoginOutcome checkLogin(RequestContext& ctx, const std::string& user, const std:
 namespace {
 
 void login(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  Json body = parseBody(req);
-  JsonFields f(body);
-  std::string user = f.string("username", true, 256).value();
-  std::string password = f.string("password", true, 4096).value();
-  f.finish();
-  LoginOutcome out = checkLogin(ctx, user, password, res);
+  std::string user;
+  LoginOutcome out = checkLogin(ctx, req, res, user);
   if (out.kind != LoginOutcome::Kind::Ok) return;
   sendJson(res, 200,
            Json{{"token", out.token},

@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <string_view>
+#include <thread>
 
 #include "common/ascii.h"
 #include "common/log.h"
@@ -134,12 +135,8 @@ void consoleLogin(RequestContext& ctx, const httplib::Request& req, httplib::Res
          std::string("a console login carries the header ") + kConsoleHeader +
              ": 1 (use POST /api/v1/login for a bearer token)");
   }
-  Json body = parseBody(req);
-  JsonFields f(body);
-  std::string user = f.string("username", true, 256).value();
-  std::string password = f.string("password", true, 4096).value();
-  f.finish();
-  LoginOutcome out = checkLogin(ctx, user, password, res);
+  std::string user;
+  LoginOutcome out = checkLogin(ctx, req, res, user);
   if (out.kind != LoginOutcome::Kind::Ok) return;
   const int64_t maxAge =
       std::max<int64_t>(1, (out.expiresUs - ctx.api.clock.wallMicros()) / 1'000'000);
@@ -182,6 +179,10 @@ void releaseLive(ApiState& api, const std::string& user) {
 }
 
 void liveFeed(RequestContext& ctx, const httplib::Request& req, httplib::Response& res) {
+  // Read before a slot is taken: nothing may throw between taking one and
+  // handing it to the stream's release callback.
+  const int64_t seconds =
+      queryInt(req, "duration", 1, kApiLiveStreamSeconds, kApiLiveStreamSeconds);
   ApiState* api = &ctx.api;
   const std::string user = ctx.actor();
   {
@@ -204,12 +205,11 @@ void liveFeed(RequestContext& ctx, const httplib::Request& req, httplib::Respons
     Clock::time_point deadline;
     Clock::time_point nextTick;
     Clock::time_point nextAuth;
-    size_t historySent = 0;
     int64_t lastSampleUs = 0;
     std::string authorization;
   };
   auto st = std::make_shared<Stream>();
-  st->deadline = Clock::now() + std::chrono::seconds(kApiLiveStreamSeconds);
+  st->deadline = Clock::now() + std::chrono::seconds(seconds);
   st->nextTick = Clock::now();
   st->nextAuth = Clock::now() + std::chrono::seconds(kLiveSampleSeconds);
   st->authorization = req.has_header("Authorization") ? req.get_header_value("Authorization")
@@ -234,8 +234,13 @@ void liveFeed(RequestContext& ctx, const httplib::Request& req, httplib::Respons
         // feed is open: look again every sample period.
         if (Clock::now() >= st->nextAuth) {
           st->nextAuth = Clock::now() + std::chrono::seconds(kLiveSampleSeconds);
-          auto p = api->logins.authenticate(c->mgmt(), st->authorization);
-          if (!p) {
+          bool valid = false;
+          try {
+            valid = static_cast<bool>(api->logins.authenticate(c->mgmt(), st->authorization));
+          } catch (const ApiError&) {
+            // The store cannot be read: end the feed; the browser retries.
+          }
+          if (!valid) {
             out += sseEvent("end", Json{{"reason", "session ended"}});
             sink.write(out.data(), out.size());
             sink.done();
@@ -413,7 +418,8 @@ void registerConsoleRoutes(std::vector<Route>& r) {
                nullptr, consoleLogout});
   r.push_back({"GET", "/api/v1/live", Access::Read, "calls",
                "Live feed (server-sent events): dashboard figures, calls, last hour", nullptr,
-               "events", 200, nullptr, liveFeed});
+               "events", 200, "duration:integer:seconds until the stream ends, 1-300 (default 300)",
+               liveFeed});
   r.push_back({"POST", "/api/v1/trace/pcap", Access::Operate, "trace",
                "Trace messages (as GET /api/v1/trace?format=ndjson gives them) as a pcap file",
                "TracePcapRequest", "pcap", 200, nullptr, tracePcap});

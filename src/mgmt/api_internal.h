@@ -192,10 +192,11 @@ void registerConsoleRoutes(std::vector<Route>& r);       // api_console.cc
 Json liveCallJson(const call::LiveCall& c, int64_t nowUs);
 Json carrierStatusJson(const call::CarrierStatus& c);
 
-// A login checked against the lockout and audited (api_auth.cc). Unless the
-// outcome is Ok, the error answer is already in `res`.
-LoginOutcome checkLogin(RequestContext& ctx, const std::string& user, const std::string& password,
-                        httplib::Response& res);
+// A login ({"username", "password"} in the body; `user` gets the name)
+// checked against the lockout and audited (api_auth.cc). Unless the outcome
+// is Ok, the error answer is already in `res`.
+LoginOutcome checkLogin(RequestContext& ctx, const httplib::Request& req, httplib::Response& res,
+                        std::string& user);
 
 // The web console (api_console.cc). Serves / and /console/... (the
 // embedded assets); false when the path is not the console's.

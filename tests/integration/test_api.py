@@ -56,7 +56,7 @@ def test_openapi_document_matches_routes_and_checked_in_copy(tollgate):
     assert len(ops) >= 30
     for method, template in ops:
         path = _route_path(template)
-        if template == "/api/v1/trace":
+        if template in ("/api/v1/trace", "/api/v1/live"):
             path += "?duration=1"
         resp = tg.api(method, path, body={} if method in ("POST", "PUT", "PATCH") else None)
         assert resp.status != 405, (method, template, resp.text)
