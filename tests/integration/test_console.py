@@ -560,3 +560,42 @@ def test_every_page_renders_for_an_admin(tollgate, ports, browser):
     c.wait("#form-submit").click()
     c.wait("#resource-msg", "Saved")
     assert "1900666" in tg.api("GET", "/api/v1/number-lists/bad-callers").json()["numbers"]
+
+
+def test_live_feeds_are_bounded_per_user_and_counted(tollgate, ports):
+    """GET /api/v1/live holds a connection thread: a user gets 2 at once, the
+    third is refused 429 (counted); closing one frees its place."""
+    import http.client
+    tg = node(tollgate, ports)
+    tok = tg.api("POST", "/api/v1/login", {"username": "rita", "password": PASSWORDS["rita"]},
+                 token=None).json()["token"]
+
+    def open_feed():
+        conn = http.client.HTTPConnection("127.0.0.1", tg.api_port, timeout=10)
+        conn.request("GET", "/api/v1/live?duration=30", headers={"Authorization": f"Bearer {tok}"})
+        return conn, conn.getresponse()
+
+    feeds = [open_feed() for _ in range(2)]
+    for _, r in feeds:
+        assert r.status == 200 and r.getheader("Content-Type") == "text/event-stream"
+        buf = b""
+        while b"event: tick" not in buf:
+            buf += r.fp.read1(4096)
+    conn, third = open_feed()
+    assert third.status == 429 and json.loads(third.read())["error"] == "too_many_streams"
+    conn.close()
+    # Another user still gets one.
+    other = tg.api("GET", "/api/v1/live?duration=1")
+    assert other.status == 200 and b"event: tick" in other.body
+    metrics = tg.api("GET", "/metrics").text
+    assert "tollgate_api_live_streams_refused_total 1" in metrics, metrics
+    assert "tollgate_api_live_streams 2" in metrics
+    feeds[0][0].close()
+
+    def reopened():
+        c, r = open_feed()
+        ok = r.status == 200
+        c.close()
+        return ok
+    wait_until(reopened, 10, "a place freed by the closed feed")
+    feeds[1][0].close()
