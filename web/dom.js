@@ -93,7 +93,7 @@ export function table(columns, rows, opts = {}) {
   if (!rows.length) {
     body.append(h("tr", null, h("td", { colspan: columns.length, class: "empty" }, opts.empty || "nothing here")));
   }
-  return h("table", { class: "grid" }, h("thead", null, head), body);
+  return h("div", { class: "tablewrap" }, h("table", { class: "grid" }, h("thead", null, head), body));
 }
 
 export function button(label, onclick, cls = "") {
