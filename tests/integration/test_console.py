@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import (REPO, SDP, api_request, mapping_gateway, routing_gateway, sip_request,
-                     wait_until)
+from harness import (REPO, SDP, api_request, mapping_gateway, routing_gateway,
+                     self_signed_certificate, sip_request, wait_until)
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="apt-get install python3-selenium")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
@@ -47,7 +47,9 @@ def browser(tmp_path):
     downloads.mkdir()
     o = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1440,1000", "--lang=en-US"):
+              "--window-size=1440,1000", "--lang=en-US",
+              # the TLS test's node has a self-signed certificate
+              "--ignore-certificate-errors"):
         o.add_argument(a)
     o.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                         "download.prompt_for_download": False})
@@ -62,10 +64,10 @@ def browser(tmp_path):
 class Console:
     """One browser on one node's console."""
 
-    def __init__(self, driver, tg):
+    def __init__(self, driver, tg, scheme: str = "http"):
         self.d = driver
         self.tg = tg
-        self.base = f"http://127.0.0.1:{tg.api_port}"
+        self.base = f"{scheme}://127.0.0.1:{tg.api_port}"
 
     def open(self):
         self.d.get(self.base + "/console/")
@@ -599,3 +601,25 @@ def test_live_feeds_are_bounded_per_user_and_counted(tollgate, ports):
         return ok
     wait_until(reopened, 10, "a place freed by the closed feed")
     feeds[1][0].close()
+
+
+def test_console_over_tls_sets_a_secure_host_cookie(tollgate, ports, tmp_path, browser):
+    """With api.certificate the session cookie is __Host-tg_session; Secure,
+    HttpOnly, SameSite=Strict; the console works over HTTPS."""
+    import ssl
+    cert, key = self_signed_certificate(tmp_path)
+    tg = tollgate(settings={"api": {"certificate": str(cert), "private_key": str(key)}})
+    ctx = ssl.create_default_context(cafile=str(cert))
+    r = tg.api("POST", "/api/v1/users", {"name": "alice", "role": "admin",
+                                         "password": PASSWORDS["alice"]}, tls_context=ctx)
+    assert r.status == 201, r.text
+    c = Console(browser, tg, scheme="https").login("alice")
+    c.wait("#whoami", "alice (admin)")
+    cookies = browser.get_cookies()
+    assert [x["name"] for x in cookies] == ["__Host-tg_session"], cookies
+    k = cookies[0]
+    assert k["secure"] and k["httpOnly"] and k["sameSite"] == "Strict" and k["path"] == "/", k
+    c.go("users")
+    c.wait("tr[data-key='alice']")
+    assert c.fetch("POST", "/api/v1/bans", {"address": "192.0.2.77"}, csrf=False)["status"] == 403
+    assert c.fetch("POST", "/api/v1/bans", {"address": "192.0.2.77"})["status"] == 201
