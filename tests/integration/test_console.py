@@ -216,6 +216,7 @@ def test_live_calls_appear_and_one_is_ended_from_the_console(tollgate, ports, si
     assert len(browser.find_elements(By.CSS_SELECTOR, "#calls-list tr[data-call]")) == 1
     # SIPp got the BYE for that call: one of its two calls completed.
     wait_until(lambda: uac.stats().get("SuccessfulCall(C)", "0") == "1", 10, "one call ended by BYE")
+    assert len(uac.received("BYE")) == 1
     cdr = tg.wait_cdrs(1)[0]
     assert cdr["reason"] == "admin_hangup"
     ends = tg.api("GET", "/api/v1/audit?action=call.end").json()["entries"]
@@ -296,12 +297,19 @@ def test_cdr_search_paging_and_csv_download(tollgate, ports, browser):
     assert len(rows) == 14, len(rows)
     assert all("busy" in r.text and "carrier-2" in r.text for r in rows)
     c.shot("cdrs")
+    # And by start time (UTC): from 14:15:00 leaves i >= 100: 105, 120, ... 195.
+    c.js("document.getElementById('cdr-from').value = '2026-09-21T14:15:00'")
+    c.wait("#cdr-search").click()
+    WebDriverWait(browser, 10).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#cdr-list tr[data-cdr]")) == 7)
     c.wait("#cdr-csv").click()
     csv_file = browser.downloads / "cdrs.csv"
     wait_until(lambda: csv_file.exists() and csv_file.stat().st_size > 0, 10, "cdrs.csv downloaded")
     lines = csv_file.read_text().strip().splitlines()
-    assert len(lines) == 15 and "reason" in lines[0], lines[:2]
-    assert all(",busy," in l or l.endswith(",busy") or "busy" in l for l in lines[1:])
+    assert len(lines) == 8 and "reason" in lines[0], lines[:2]
+    assert all("busy" in l and "carrier-2" in l for l in lines[1:]), lines
+    assert sorted(l.split(",")[1] for l in lines[1:]) == sorted(
+        f"seed-{i}" for i in range(105, 200, 15)), lines
 
 
 def test_trace_shows_the_ladder_of_a_call_and_downloads_pcap(tollgate, ports, sipp, browser):
