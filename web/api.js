@@ -51,7 +51,19 @@ export function query(params) {
   return s ? "?" + s : "";
 }
 
-// A file from the API (CSV export, pcap) saved by the browser.
+// A GET the browser saves straight to disk as it streams (a CSV export of
+// millions of rows never sits in the page's memory); the cookie goes with
+// it and a GET needs no CSRF token.
+export function downloadUrl(path, filename) {
+  const a = document.createElement("a");
+  a.href = path;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// A file made by a POST (the trace's pcap), saved by the browser.
 export async function download(method, path, body, filename) {
   const headers = {};
   if (method !== "GET" && csrfToken) headers["X-CSRF-Token"] = csrfToken;

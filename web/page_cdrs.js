@@ -1,7 +1,7 @@
 // CDR search: time range, gateway, number, reason; pages of 50 newest
 // first (paging by id, as the API does); CSV export of every match.
 import { h, clear, table, fmtTime, note, button } from "./dom.js";
-import { api, query, download } from "./api.js";
+import { api, query, downloadUrl } from "./api.js";
 
 const REASONS = ["caller_bye", "callee_bye", "busy", "no_answer", "cancelled", "rejected", "no_route",
   "route_failed", "unknown_source", "port_mismatch", "bad_request", "too_many_hops", "ack_timeout",
@@ -32,10 +32,8 @@ export function render(main) {
   newer.id = "cdr-newer";
   older.id = "cdr-older";
   const search = h("button", { type: "submit", id: "cdr-search" }, "Search");
-  const csv = button("Export CSV", async () => {
-    try {
-      await download("GET", "/api/v1/cdrs" + query({ ...params(), format: "csv" }), undefined, "cdrs.csv");
-    } catch (e) { msg.replaceChildren(note("error", e.message)); }
+  const csv = button("Export CSV", () => {
+    downloadUrl("/api/v1/cdrs" + query({ ...params(), format: "csv" }), "cdrs.csv");
   });
   csv.id = "cdr-csv";
   const form = h("form", { class: "filters", id: "cdr-form" },
