@@ -26,6 +26,7 @@
 #include "common/net.h"
 #include "common/result.h"
 #include "mgmt/api_limits.h"
+#include "media/media_settings.h"
 #include "mgmt/hep.h"
 #include "registrar/registrar.h"
 #include "shield/overload.h"
@@ -131,6 +132,7 @@ struct Config {
   FirewallConfig firewall;
   ApiConfig api;
   mgmt::HepSettings hep;   // [hep]: HEPv3 capture to a Homer collector
+  media::MediaSettings media;  // [media]: media anchoring through rtpengine (docs/media.md)
   std::string sourcePath;  // file (or source name) it was parsed from
 };
 
