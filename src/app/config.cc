@@ -557,7 +557,8 @@ void readMedia(TableReader& r, media::MediaSettings& m) {
       if (!ok || !a || a->port() == 0) {
         r.error("engines[" + std::to_string(i) + "]", items[i].line,
                 "must be an rtpengine ng address \"ip:port\", optionally followed by "
-                "\" weight=N\" (0-" + std::to_string(kMaxEngineWeight) + ") (got " +
+                "\" weight=N\" (0-" +
+                    std::to_string(kMaxEngineWeight) + ") (got " +
                     toml_reader::quoted(items[i].value) + ")");
         continue;
       }

@@ -282,7 +282,7 @@ class Call final : public txn::ClientCallbacks {
   // Media (call_media.cc).
   bool initialOffered_ = false;  // the caller's INVITE carried the offer
   std::string mediaKey_;         // ng call-id of this attempt's session; "" = not relayed
-  const std::string* mediaBody_ = nullptr;  // SDP from rtpengine for the message crossing now
+  const std::string* mediaBody_ = nullptr;       // SDP from rtpengine for the message crossing now
   media::NgClient::RequestId mediaRequest_ = 0;  // offer/answer in flight
   media::NgClient::RequestId mediaQuery_ = 0;    // dead-media poll in flight
   std::deque<std::function<void()>> mediaQueue_;

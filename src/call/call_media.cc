@@ -30,7 +30,9 @@ constexpr Millis kMinPoll{1'000};
 // earlier than media.timeout after its last packet.
 constexpr int64_t kLastPacketSlackUs = 1'000'000;
 
-bool hasSdp(const Message& m) { return !m.body().empty() && sip::isSdp(m.contentType()); }
+bool hasSdp(const Message& m) {
+  return !m.body().empty() && sip::isSdp(m.contentType());
+}
 
 // RFC 3264 §8.4: a stream put on hold is sendonly or inactive (or, the
 // RFC 2543 way, has c=0.0.0.0); its peer sends no RTP while held.
@@ -53,7 +55,9 @@ std::vector<std::string> codecsOf(const PeerSignalling& a, const PeerSignalling&
 
 }  // namespace
 
-std::string Call::mediaTag(Side s) const { return s == Side::A ? a_.localTag : b_.localTag; }
+std::string Call::mediaTag(Side s) const {
+  return s == Side::A ? a_.localTag : b_.localTag;
+}
 
 media::OfferOptions Call::mediaOptions() const {
   media::OfferOptions o;
@@ -112,9 +116,8 @@ void Call::mediaThrough(sip::MessagePtr m, Side from, bool offer,
                         std::function<void(const Message&)> then) {
   std::shared_ptr<Message> held(std::move(m));
   mediaSerial([this, held, from, offer, then = std::move(then)]() mutable {
-    mediaExchange(*held, from, offer, [held, then = std::move(then)](const Message& x) {
-      then(x);
-    });
+    mediaExchange(*held, from, offer,
+                  [held, then = std::move(then)](const Message& x) { then(x); });
   });
 }
 
@@ -140,8 +143,8 @@ void Call::mediaExchange(const Message& m, Side from, bool offer,
   auto copy = Message::parse(std::string(m.raw()));
   if (!copy.ok()) return;
   std::shared_ptr<Message> held(std::move(copy).value());
-  mediaRequest_ = s_.media->send(
-      key, std::move(cmd), [this, held, then = std::move(then)](media::NgReply&& r) {
+  mediaRequest_ =
+      s_.media->send(key, std::move(cmd), [this, held, then = std::move(then)](media::NgReply&& r) {
         mediaRequest_ = 0;
         if (!r.ok || media::replySdp(r.body).empty()) {
           mediaFailed(r.ok ? "no sdp in reply" : r.reason);
@@ -234,8 +237,7 @@ void Call::mediaPoll() {
 void Call::mediaOnQuery(const media::Bencode& reply) {
   const media::MediaSettings& ms = *s_.mediaSettings;
   const int64_t nowUs = s_.clock.wallMicros();
-  const Millis sinceAnswer =
-      std::chrono::duration_cast<Millis>(s_.loop.now() - mediaAnsweredAt_);
+  const Millis sinceAnswer = std::chrono::duration_cast<Millis>(s_.loop.now() - mediaAnsweredAt_);
   std::optional<Millis> next;
   bool dead = false;
   bool neverStarted = false;

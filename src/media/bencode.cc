@@ -80,8 +80,12 @@ struct Decoder {
 
 }  // namespace
 
-const Bencode::List& Bencode::list() const { return type_ == Type::List ? list_ : kNoList; }
-const Bencode::Dict& Bencode::items() const { return type_ == Type::Dict ? dict_ : kNoDict; }
+const Bencode::List& Bencode::list() const {
+  return type_ == Type::List ? list_ : kNoList;
+}
+const Bencode::Dict& Bencode::items() const {
+  return type_ == Type::Dict ? dict_ : kNoDict;
+}
 
 const Bencode* Bencode::get(std::string_view key) const {
   if (type_ != Type::Dict) return nullptr;

@@ -182,8 +182,8 @@ void NgClient::onReadable(int fd) {
   for (int n = 0; n < 64; ++n) {
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
-    ssize_t got = ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT,
-                             reinterpret_cast<sockaddr*>(&ss), &sl);
+    ssize_t got =
+        ::recvfrom(fd, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &sl);
     if (got < 0) return;
     std::string_view d(buf.data(), static_cast<size_t>(got));
     size_t sp = d.find(' ');
@@ -199,9 +199,8 @@ void NgClient::onReadable(int fd) {
     const RequestId id = c->second;
     Request& r = *requests_.at(id);
     // Only the engine we asked may answer.
-    if (r.engine < 0 ||
-        !(net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss)) ==
-          engines_[r.engine].settings.address)) {
+    if (r.engine < 0 || !(net::SockAddr::fromSockaddr(reinterpret_cast<sockaddr*>(&ss)) ==
+                          engines_[r.engine].settings.address)) {
       ++badReplies_;
       continue;
     }

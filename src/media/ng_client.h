@@ -30,18 +30,18 @@ namespace tollgate::media {
 struct NgEngineStats {
   std::string address;
   bool up = true;
-  uint64_t requests = 0;   // requests sent (not counting retransmissions)
+  uint64_t requests = 0;  // requests sent (not counting retransmissions)
   uint64_t retransmits = 0;
-  uint64_t timeouts = 0;   // requests that got no reply after every try
-  uint64_t errors = 0;     // replies with result "error"
-  uint64_t downs = 0;      // times it went down
-  uint64_t sessions = 0;   // sessions it holds for us now
+  uint64_t timeouts = 0;  // requests that got no reply after every try
+  uint64_t errors = 0;    // replies with result "error"
+  uint64_t downs = 0;     // times it went down
+  uint64_t sessions = 0;  // sessions it holds for us now
 };
 
 struct NgStats {
   std::vector<NgEngineStats> engines;
-  uint64_t noEngine = 0;        // new sessions refused: no engine answered
-  uint64_t badReplies = 0;      // undecodable or unmatched replies
+  uint64_t noEngine = 0;    // new sessions refused: no engine answered
+  uint64_t badReplies = 0;  // undecodable or unmatched replies
 };
 
 enum class NgError : uint8_t {

@@ -109,7 +109,9 @@ Bencode answerCommand(std::string_view callId, std::string_view fromTag, std::st
   return cmd;
 }
 
-Bencode queryCommand(std::string_view callId) { return base("query", callId); }
+Bencode queryCommand(std::string_view callId) {
+  return base("query", callId);
+}
 
 Bencode deleteCommand(std::string_view callId) {
   Bencode cmd = base("delete", callId);
@@ -119,7 +121,9 @@ Bencode deleteCommand(std::string_view callId) {
   return cmd;
 }
 
-std::string_view replySdp(const Bencode& reply) { return reply.strAt("sdp"); }
+std::string_view replySdp(const Bencode& reply) {
+  return reply.strAt("sdp");
+}
 
 LegActivity legActivity(const Bencode& query, std::string_view tag) {
   LegActivity a;
@@ -136,8 +140,7 @@ LegActivity legActivity(const Bencode& query, std::string_view tag) {
   return a;
 }
 
-MediaFigures figures(const Bencode& query, std::string_view callerTag,
-                     std::string_view calleeTag) {
+MediaFigures figures(const Bencode& query, std::string_view callerTag, std::string_view calleeTag) {
   MediaFigures f;
   f.present = true;
   f.caller = direction(query, callerTag);

@@ -37,7 +37,8 @@ struct MediaFigures {
 struct OfferOptions {
   bool removeIce = true;
   bool stripExtmap = false;
-  std::vector<std::string> codecs;  // allowed codec names (rtpengine codec-strip-all + codec-except)
+  std::vector<std::string>
+      codecs;  // allowed codec names (rtpengine codec-strip-all + codec-except)
 };
 
 Bencode offerCommand(std::string_view callId, std::string_view fromTag, std::string_view toTag,
