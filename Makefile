@@ -33,6 +33,8 @@ TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
 # tests/integration/test_observability.py: sngrep decodes HEP (tshark 4.0 has no HEP dissector);
 # systemd (above) brings the journald and journalctl the journal test runs.
 TEST_PACKAGES += sngrep
+# tests/integration/test_media.py and bench/run media rows: rtpengine in userspace (docs/media.md).
+TEST_PACKAGES += rtpengine-daemon
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

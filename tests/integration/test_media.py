@@ -252,3 +252,105 @@ def test_no_engine_answers_gives_503_and_media_unavailable(tollgate, sipp, ports
     uac.assert_ok()
     cdr = tg.wait_cdrs(1)[0]
     check_cdr(cdr, reason="media_unavailable", final_code=503, answered=False)
+
+
+def _only_engine_addresses(body: str, engine: Rtpengine, *hidden: str) -> None:
+    for ip in hidden:
+        assert ip not in body, body
+    assert _sdp_addresses(body) == {"127.0.0.1"}, body
+    ports = _sdp_ports(body)
+    assert ports and all(engine.port_min <= p <= engine.port_max for p in ports), body
+
+
+def test_reinvites_both_ways_and_hold_cross_rtpengine(tollgate, sipp, ports, rtpengine):
+    """re-INVITEs from the caller (new offer, sendonly: hold) and from the
+    carrier: each offer and answer reaches the other side with rtpengine's
+    address only, the hold direction kept; no session left afterwards."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-answer-reinvite.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-reinvite.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=300, extra=["-mi", CUSTOMER_IP])
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    first, re_invite = uas.received("INVITE")
+    _only_engine_addresses(re_invite.body, engine, CUSTOMER_IP)
+    assert "a=sendonly" in re_invite.body, re_invite.body  # the hold crosses
+    for m in uac.received(200):
+        if "application/sdp" in (m.header("Content-Type") or ""):
+            _only_engine_addresses(m.body, engine, CARRIER_IP)
+    engine.wait_no_sessions()
+
+    # The other direction: the carrier re-INVITEs (same carrier address).
+    uas = sipp("uas2", "uas-answer-then-reinvite.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac2", "uac-answer-reinvite.xml", remote=f"127.0.0.1:{tg.port}",
+               ip=CUSTOMER_IP, caller=CALLER, service=CALLEE, hold_ms=300,
+               extra=["-mi", CUSTOMER_IP])
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    re_invite = uac.received("INVITE")[0]
+    _only_engine_addresses(re_invite.body, engine, CARRIER_IP)
+    for m in uas.received(200):
+        if "application/sdp" in (m.header("Content-Type") or ""):
+            _only_engine_addresses(m.body, engine, CUSTOMER_IP)
+    cdrs = tg.wait_cdrs(2)
+    assert [c["reason"] for c in cdrs] == ["caller_bye", "caller_bye"], cdrs
+    engine.wait_no_sessions()
+
+
+def test_late_offer_offer_in_200_answer_in_ack(tollgate, sipp, ports, rtpengine):
+    """INVITE without SDP: the carrier's 200 carries the offer and the
+    caller's ACK the answer; both cross rtpengine."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-answer.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-late-offer.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=300, extra=["-mi", CUSTOMER_IP])
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    assert not uas.received("INVITE")[0].body.strip()
+    offer = [m for m in uac.received(200) if "application/sdp" in (m.header("Content-Type") or "")]
+    assert offer, "the carrier's offer in the 200 reaches the caller"
+    _only_engine_addresses(offer[0].body, engine, CARRIER_IP)
+    ack = uas.received("ACK")[0]
+    assert "application/sdp" in (ack.header("Content-Type") or ""), ack
+    _only_engine_addresses(ack.body, engine, CUSTOMER_IP)
+    check_cdr(tg.wait_cdrs(1)[0], reason="caller_bye", final_code=200, answered=True,
+              hangup="caller")
+    engine.wait_no_sessions()
+
+
+def test_cancel_releases_the_media_session(tollgate, sipp, ports, rtpengine):
+    """The caller CANCELs while the carrier rings: 487, CDR cancelled, and the
+    session the offer opened is deleted."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-ring-no-answer.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-cancel-after-ring.xml", remote=f"127.0.0.1:{tg.port}",
+               ip=CUSTOMER_IP, caller=CALLER, service=CALLEE, hold_ms=1000,
+               extra=["-mi", CUSTOMER_IP]).start()
+    time.sleep(0.6)
+    assert len(engine.calls()) == 1, "the offer opened a session while it rings"
+    uac.wait()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    _only_engine_addresses(uas.received("INVITE")[0].body, engine, CUSTOMER_IP)
+    check_cdr(tg.wait_cdrs(1)[0], reason="cancelled", final_code=487, answered=False)
+    engine.wait_no_sessions()
