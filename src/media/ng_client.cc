@@ -39,7 +39,30 @@ NgClient::NgClient(const MediaSettings& settings, EventLoop& loop, Random& rando
 }
 
 NgClient::~NgClient() {
+  // Shutdown: callbacks still waiting run now with a failure (a relayed
+  // call's CDR waits in one: it is written without figures rather than
+  // lost), and every session we still hold gets one fire-and-forget delete,
+  // so a stopped node leaves nothing on the engines.
+  closing_ = true;
+  std::vector<std::unique_ptr<Request>> pending;
+  for (auto& [id, r] : requests_) pending.push_back(std::move(r));
   requests_.clear();
+  byCookie_.clear();
+  for (auto& r : pending) {
+    r->timer.cancel();
+    if (r->cb) r->cb(failure(NgError::Timeout, "shutting down"));
+  }
+  for (const auto& [key, engine] : affinity_) {
+    Bencode cmd;
+    cmd.set("command", "delete");
+    cmd.set("call-id", key);
+    cmd.set("delete delay", 0);
+    const std::string datagram = random_.token(kCookieLength) + " " + cmd.encode();
+    sockaddr_storage ss{};
+    socklen_t len = engines_[engine].settings.address.toSockaddr(&ss);
+    (void)::sendto(socketFor(engine), datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                   reinterpret_cast<const sockaddr*>(&ss), len);
+  }
   for (int fd : {fd4_, fd6_}) {
     if (fd < 0) continue;
     loop_.remove(fd);
@@ -96,6 +119,7 @@ int NgClient::pickEngine(const Request& r) const {
 
 NgClient::RequestId NgClient::send(std::string_view key, Bencode command, Callback cb,
                                    bool endsSession) {
+  if (closing_) return 0;  // shutting down: nothing new starts
   auto r = std::make_unique<Request>();
   r->id = nextId_++;
   r->key = std::string(key);

@@ -73,8 +73,9 @@ class NgClient {
 
   // Sends `command` for the session `key` (the ng call-id; "" = none, e.g.
   // ping). `cb` runs once, on the worker, later (never inside send()) —
-  // unless cancel() comes first. `endsSession` forgets the affinity once the
-  // reply (or its failure) is in.
+  // unless cancel() comes first; at the latest when the client is destroyed
+  // (with a failure). Returns 0 (and never calls `cb`) while being destroyed. `endsSession` forgets
+  // the affinity once the reply (or its failure) is in.
   RequestId send(std::string_view key, Bencode command, Callback cb, bool endsSession = false);
   // `cb` of `id` will not run; the request itself may still reach the engine.
   void cancel(RequestId id);
@@ -126,6 +127,7 @@ class NgClient {
   Timer pingTimer_;
   uint64_t noEngine_ = 0;
   uint64_t badReplies_ = 0;
+  bool closing_ = false;
 };
 
 }  // namespace tollgate::media

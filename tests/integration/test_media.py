@@ -354,3 +354,45 @@ def test_cancel_releases_the_media_session(tollgate, sipp, ports, rtpengine):
     _only_engine_addresses(uas.received("INVITE")[0].body, engine, CUSTOMER_IP)
     check_cdr(tg.wait_cdrs(1)[0], reason="cancelled", final_code=487, answered=False)
     engine.wait_no_sessions()
+
+
+def test_gateway_media_passthrough_and_codecs(tollgate, sipp, ports, rtpengine):
+    """Per gateway: `codecs = ["PCMA"]` on the carrier strips telephone-event
+    from the offer it gets; with `media = "passthrough"` on both gateways the
+    SDP's media lines cross unchanged and rtpengine holds nothing."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    prov = (mapping_gateway("cust-a", [CUSTOMER_IP]) +
+            routing_gateway("carrier-a", f"{CARRIER_IP}:{uas_port}", codecs=["PCMA"]))
+    tg = tollgate(settings=_media_settings(engine), provisioning=prov)
+    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=200, keys={"pcap": SHORT_PCAP},
+               extra=["-mi", CUSTOMER_IP])
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    body = uas.received("INVITE")[0].body
+    assert "PCMA/8000" in body and "telephone-event" not in body, body
+    assert re.search(r"^m=audio \d+ RTP/AVP 8\s*$", body, re.M), body
+    engine.wait_no_sessions()
+
+    tg.stop()
+    tg2 = tollgate(settings=_media_settings(engine), name="tg2",
+                   provisioning=mapping_gateway("cust-a", [CUSTOMER_IP], media="passthrough") +
+                   routing_gateway("carrier-a", f"{CARRIER_IP}:{uas_port}",
+                                   media="passthrough"))
+    uas = sipp("uas2", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac2", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg2.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=200, keys={"pcap": SHORT_PCAP},
+               extra=["-mi", CUSTOMER_IP])
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    b_invite = uas.received("INVITE")[0]
+    assert f"c=IN IP4 {CUSTOMER_IP}" in b_invite.body, b_invite.body
+    assert "CustomerPBX" not in b_invite.body  # the session name is still replaced
+    assert tg2.wait_cdrs(1)[0]["media"] is None
+    assert engine.sessions() == 0 and not engine.calls()
