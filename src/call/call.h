@@ -192,6 +192,8 @@ class Call final : public txn::ClientCallbacks {
   void mediaDrain();
   // The engine failed this call's offer/answer: 503 or BYE, media_unavailable.
   void mediaFailed(std::string_view why);
+  // No more steps, polls or callbacks for this session.
+  void mediaStop();
   // Deletes this attempt's session (failover, setup failures).
   void mediaRelease();
   // The call ended: the CDR goes out once the session's figures are read,

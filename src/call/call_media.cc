@@ -172,7 +172,7 @@ void Call::mediaFailed(std::string_view why) {
   }
 }
 
-void Call::mediaRelease() {
+void Call::mediaStop() {
   mediaQueue_.clear();
   mediaTimer_.cancel();
   if (mediaRequest_ != 0) s_.media->cancel(mediaRequest_);
@@ -180,6 +180,10 @@ void Call::mediaRelease() {
   mediaRequest_ = 0;
   mediaQuery_ = 0;
   mediaHeld_ = false;
+}
+
+void Call::mediaRelease() {
+  mediaStop();
   if (mediaKey_.empty()) return;
   --s_.stats.mediaActive;
   s_.media->send(mediaKey_, media::deleteCommand(mediaKey_), nullptr, /*endsSession=*/true);
@@ -188,12 +192,7 @@ void Call::mediaRelease() {
 
 bool Call::mediaFinish(const Cdr& cdr) {
   if (!mediaActive()) return false;
-  mediaQueue_.clear();
-  mediaTimer_.cancel();
-  if (mediaRequest_ != 0) s_.media->cancel(mediaRequest_);
-  if (mediaQuery_ != 0) s_.media->cancel(mediaQuery_);
-  mediaRequest_ = 0;
-  mediaQuery_ = 0;
+  mediaStop();
   --s_.stats.mediaActive;
   // The figures come from a query just before the delete (rtpengine's
   // delete reply carries none); the CDR waits for them, bounded by the

@@ -59,6 +59,25 @@ def _provisioning(*carriers, **gw):
     return text
 
 
+def _run_call(sipp, tg, uas_port, uas_scenario, uac_scenario, name="", echo=False, hold_ms=300,
+              pcap=None, calls=1, check_uas=True, **uac_kw):
+    """Carrier SIPp (echoing RTP when `echo`) on CARRIER_IP, customer SIPp on
+    CUSTOMER_IP through `tg`; runs the call(s) to the end, asserts the
+    customer's (and the carrier's) scenario passed; returns (uac, uas)."""
+    uas = sipp("uas" + name, uas_scenario, ip=CARRIER_IP, port=uas_port, calls=calls,
+               extra=(["-rtp_echo"] if echo else []) + ["-mi", CARRIER_IP]
+               ).start().wait_listening()
+    uac = sipp("uac" + name, uac_scenario, remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=hold_ms, calls=calls,
+               keys={"pcap": pcap} if pcap else None, extra=["-mi", CUSTOMER_IP], **uac_kw)
+    uac.run()
+    uas.wait()
+    uac.assert_ok()
+    if check_uas:
+        uas.assert_ok()
+    return uac, uas
+
+
 def _sdp_addresses(body: str) -> set[str]:
     found = set()
     for line in body.splitlines():
@@ -82,15 +101,8 @@ def test_rtp_flows_through_rtpengine_and_sdp_hides_both_sides(tollgate, sipp, po
     uas_port = ports.port()
     tg = tollgate(settings=_media_settings(engine),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-rtp_echo", "-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=3000, keys={"pcap": PCAP},
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
-    uas.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-rtp-echo.xml", "uac-rtp-call.xml", echo=True,
+                         hold_ms=3000, pcap=PCAP)
 
     a_invite = uac.sent("INVITE")[0]
     b_invite = uas.received("INVITE")[0]
@@ -130,15 +142,8 @@ def test_media_timeout_ends_the_call_on_both_legs(tollgate, sipp, ports, rtpengi
     timeout_s = 3
     tg = tollgate(settings=_media_settings(engine, timeout=timeout_s, setup_timeout=20),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-rtp_echo", "-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-rtp-expect-bye.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, keys={"pcap": SHORT_PCAP}, timeout=30,
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
-    uas.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-rtp-echo.xml", "uac-rtp-expect-bye.xml",
+                         echo=True, pcap=SHORT_PCAP, timeout=30)
     assert uas.received("BYE"), "the carrier gets tollgate's BYE too"
     cdr = tg.wait_cdrs(1)[0]
     check_cdr(cdr, reason="media_timeout", final_code=200, answered=True, hangup="system",
@@ -159,14 +164,8 @@ def test_setup_timeout_ends_a_call_that_never_sends_media(tollgate, sipp, ports,
     uas_port = ports.port()
     tg = tollgate(settings=_media_settings(engine, timeout=30, setup_timeout=2),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-rtp-expect-bye.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, keys={"pcap": str(empty)}, timeout=30,
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-rtp-echo.xml", "uac-rtp-expect-bye.xml",
+                         pcap=str(empty), timeout=30, check_uas=False)
     cdr = tg.wait_cdrs(1)[0]
     check_cdr(cdr, reason="media_timeout", final_code=200, answered=True, hangup="system")
     assert abs(cdr["duration_ms"] / 1000 - 2) <= 2, cdr
@@ -222,19 +221,16 @@ def test_two_engines_one_stopped_calls_still_connect(tollgate, sipp, ports, rtpe
     uas_port = ports.port()
     tg = tollgate(settings=_media_settings(dead, live),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port, calls=4,
-               extra=["-rtp_echo", "-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=500, calls=4, rate=4,
-               keys={"pcap": SHORT_PCAP}, extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-rtp-echo.xml", "uac-rtp-call.xml", echo=True,
+                         calls=4, hold_ms=500, rate=4, pcap=SHORT_PCAP, check_uas=False)
     cdrs = tg.wait_cdrs(4)
     assert all(c["reason"] == "caller_bye" for c in cdrs), cdrs
     metrics = tg.api("GET", "/metrics").text
-    assert re.search(rf'tollgate_media_engine_up{{engine="{re.escape(dead.address)}"}} 0', metrics), metrics
-    assert re.search(rf'tollgate_media_engine_up{{engine="{re.escape(live.address)}"}} 1', metrics)
+    def up(engine):
+        m = re.search(rf'tollgate_media_engine_up{{engine="{re.escape(engine.address)}"}} (\d)',
+                      metrics)
+        return m and int(m.group(1))
+    assert up(dead) == 0 and up(live) == 1, metrics
     live.wait_no_sessions()
 
 
@@ -270,14 +266,8 @@ def test_reinvites_both_ways_and_hold_cross_rtpengine(tollgate, sipp, ports, rtp
     uas_port = ports.port()
     tg = tollgate(settings=_media_settings(engine),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-answer-reinvite.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-reinvite.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=300, extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
-    uas.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-answer-reinvite.xml", "uac-reinvite.xml",
+                         hold_ms=300)
     first, re_invite = uas.received("INVITE")
     _only_engine_addresses(re_invite.body, engine, CUSTOMER_IP)
     assert "a=sendonly" in re_invite.body, re_invite.body  # the hold crosses
@@ -287,15 +277,8 @@ def test_reinvites_both_ways_and_hold_cross_rtpengine(tollgate, sipp, ports, rtp
     engine.wait_no_sessions()
 
     # The other direction: the carrier re-INVITEs (same carrier address).
-    uas = sipp("uas2", "uas-answer-then-reinvite.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac2", "uac-answer-reinvite.xml", remote=f"127.0.0.1:{tg.port}",
-               ip=CUSTOMER_IP, caller=CALLER, service=CALLEE, hold_ms=300,
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
-    uas.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-answer-then-reinvite.xml",
+                         "uac-answer-reinvite.xml", name="2")
     re_invite = uac.received("INVITE")[0]
     _only_engine_addresses(re_invite.body, engine, CARRIER_IP)
     for m in uas.received(200):
@@ -313,14 +296,7 @@ def test_late_offer_offer_in_200_answer_in_ack(tollgate, sipp, ports, rtpengine)
     uas_port = ports.port()
     tg = tollgate(settings=_media_settings(engine),
                   provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
-    uas = sipp("uas", "uas-answer.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-late-offer.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=300, extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
-    uas.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-answer.xml", "uac-late-offer.xml", hold_ms=300)
     assert not uas.received("INVITE")[0].body.strip()
     offer = [m for m in uac.received(200) if "application/sdp" in (m.header("Content-Type") or "")]
     assert offer, "the carrier's offer in the 200 reaches the caller"
@@ -365,14 +341,8 @@ def test_gateway_media_passthrough_and_codecs(tollgate, sipp, ports, rtpengine):
     prov = (mapping_gateway("cust-a", [CUSTOMER_IP]) +
             routing_gateway("carrier-a", f"{CARRIER_IP}:{uas_port}", codecs=["PCMA"]))
     tg = tollgate(settings=_media_settings(engine), provisioning=prov)
-    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=200, keys={"pcap": SHORT_PCAP},
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-rtp-echo.xml", "uac-rtp-call.xml", hold_ms=200,
+                         pcap=SHORT_PCAP, check_uas=False)
     body = uas.received("INVITE")[0].body
     assert "PCMA/8000" in body and "telephone-event" not in body, body
     assert re.search(r"^m=audio \d+ RTP/AVP 8\s*$", body, re.M), body
@@ -383,14 +353,8 @@ def test_gateway_media_passthrough_and_codecs(tollgate, sipp, ports, rtpengine):
                    provisioning=mapping_gateway("cust-a", [CUSTOMER_IP], media="passthrough") +
                    routing_gateway("carrier-a", f"{CARRIER_IP}:{uas_port}",
                                    media="passthrough"))
-    uas = sipp("uas2", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
-               extra=["-mi", CARRIER_IP]).start().wait_listening()
-    uac = sipp("uac2", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg2.port}", ip=CUSTOMER_IP,
-               caller=CALLER, service=CALLEE, hold_ms=200, keys={"pcap": SHORT_PCAP},
-               extra=["-mi", CUSTOMER_IP])
-    uac.run()
-    uas.wait()
-    uac.assert_ok()
+    uac, uas = _run_call(sipp, tg2, uas_port, "uas-rtp-echo.xml", "uac-rtp-call.xml", name="2",
+                         hold_ms=200, pcap=SHORT_PCAP, check_uas=False)
     b_invite = uas.received("INVITE")[0]
     assert f"c=IN IP4 {CUSTOMER_IP}" in b_invite.body, b_invite.body
     assert "CustomerPBX" not in b_invite.body  # the session name is still replaced
