@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -95,24 +96,25 @@ int NgClient::pickEngine(const Request& r) const {
     if (it != affinity_.end()) return it->second;
   }
   // Weighted random choice among the healthy engines this request has not
-  // timed out on.
-  int64_t total = 0;
-  auto eligible = [&](size_t i) {
-    if (!engines_[i].stats.up || engines_[i].settings.weight <= 0) return false;
-    for (int t : r.tried) {
-      if (t == static_cast<int>(i)) return false;
+  // timed out on; when none is healthy, among the down ones: an engine that
+  // missed a reply under load is still better than refusing every call
+  // until its next ping.
+  for (bool wantUp : {true, false}) {
+    auto eligible = [&](size_t i) {
+      if (engines_[i].stats.up != wantUp || engines_[i].settings.weight <= 0) return false;
+      return std::find(r.tried.begin(), r.tried.end(), static_cast<int>(i)) == r.tried.end();
+    };
+    int64_t total = 0;
+    for (size_t i = 0; i < engines_.size(); ++i) {
+      if (eligible(i)) total += engines_[i].settings.weight;
     }
-    return true;
-  };
-  for (size_t i = 0; i < engines_.size(); ++i) {
-    if (eligible(i)) total += engines_[i].settings.weight;
-  }
-  if (total == 0) return -1;
-  int64_t pick = static_cast<int64_t>(random_.next64() % static_cast<uint64_t>(total));
-  for (size_t i = 0; i < engines_.size(); ++i) {
-    if (!eligible(i)) continue;
-    pick -= engines_[i].settings.weight;
-    if (pick < 0) return static_cast<int>(i);
+    if (total == 0) continue;
+    int64_t pick = static_cast<int64_t>(random_.next64() % static_cast<uint64_t>(total));
+    for (size_t i = 0; i < engines_.size(); ++i) {
+      if (!eligible(i)) continue;
+      pick -= engines_[i].settings.weight;
+      if (pick < 0) return static_cast<int>(i);
+    }
   }
   return -1;
 }
@@ -201,7 +203,8 @@ void NgClient::onTimer(RequestId id) {
 }
 
 void NgClient::onReadable(int fd) {
-  std::string buf(kMaxReply, '\0');
+  std::vector<char>& buf = recvBuffer_;
+  if (buf.size() < kMaxReply) buf.resize(kMaxReply);
   // Bounded per wake-up so a flood on this socket cannot starve the loop.
   for (int n = 0; n < 64; ++n) {
     sockaddr_storage ss{};

@@ -5,8 +5,9 @@
 // sessions by weight; a session stays on the engine that created it (call-id
 // affinity), since only that engine knows it. Every engine is pinged every
 // media.ping_interval; one that lets a request or ping time out is down (new
-// sessions skip it) until it answers a ping again. A new session whose engine
-// times out is sent to the next healthy engine. Confined to its worker.
+// sessions go to the healthy ones; the down ones only when none is healthy)
+// until it answers again. A new session whose engine times out is sent to
+// the next engine it has not tried. Confined to its worker.
 #pragma once
 
 #include <cstdint>
@@ -128,6 +129,7 @@ class NgClient {
   uint64_t noEngine_ = 0;
   uint64_t badReplies_ = 0;
   bool closing_ = false;
+  std::vector<char> recvBuffer_;  // one datagram at a time, reused
 };
 
 }  // namespace tollgate::media
