@@ -360,3 +360,24 @@ def test_gateway_media_passthrough_and_codecs(tollgate, sipp, ports, rtpengine):
     assert "CustomerPBX" not in b_invite.body  # the session name is still replaced
     assert tg2.wait_cdrs(1)[0]["media"] is None
     assert engine.sessions() == 0 and not engine.calls()
+
+
+def test_update_with_sdp_crosses_rtpengine_and_info_passes(tollgate, sipp, ports, rtpengine):
+    """An UPDATE with a new offer from the caller (and an INFO without SDP):
+    the carrier gets rtpengine's address, the caller the carrier's answer
+    with rtpengine's address; no session left."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uac, uas = _run_call(sipp, tg, uas_port, "uas-answer-info-update.xml",
+                         "uac-info-update.xml")
+    update = uas.received("UPDATE")[0]
+    _only_engine_addresses(update.body, engine, CUSTOMER_IP)
+    assert "m=audio 49174" not in update.body, update.body
+    assert uas.received("INFO"), "INFO (no SDP) is relayed"
+    answers = [m for m in uac.received(200) if "application/sdp" in (m.header("Content-Type") or "")]
+    assert len(answers) >= 2, answers  # the INVITE's and the UPDATE's
+    for m in answers:
+        _only_engine_addresses(m.body, engine, CARRIER_IP)
+    engine.wait_no_sessions()
