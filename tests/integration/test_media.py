@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Rtpengine, check_cdr, mapping_gateway, routing_gateway
+from harness import Rtpengine, check_cdr, mapping_gateway, routing_gateway, wait_until
 
 CALLEE = "15551234567"
 CALLER = "4420"
@@ -381,3 +381,24 @@ def test_update_with_sdp_crosses_rtpengine_and_info_passes(tollgate, sipp, ports
     for m in answers:
         _only_engine_addresses(m.body, engine, CARRIER_IP)
     engine.wait_no_sessions()
+
+
+def test_node_stopped_mid_call_leaves_no_session(tollgate, sipp, ports, rtpengine):
+    """tollgate stopped (SIGTERM) while a relayed call is up: the call's
+    session is deleted on rtpengine and its CDR is written."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-rtp-echo.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-rtp_echo", "-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-rtp-call.xml", remote=f"127.0.0.1:{tg.port}", ip=CUSTOMER_IP,
+               caller=CALLER, service=CALLEE, hold_ms=10000, keys={"pcap": PCAP},
+               extra=["-mi", CUSTOMER_IP]).start()
+    wait_until(lambda: engine.calls(), 5, "the call's session on rtpengine")
+    time.sleep(0.5)
+    tg.stop(timeout=10)
+    engine.wait_no_sessions(timeout=5)
+    assert len(tg.cdrs()) == 1
+    uac.kill()
+    uas.kill()
