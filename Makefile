@@ -35,6 +35,8 @@ TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
 TEST_PACKAGES += sngrep
 # tests/integration/test_console.py: the web console in a real headless Chromium.
 TEST_PACKAGES += chromium chromium-driver python3-selenium
+# tests/integration/test_media.py and bench/run media rows: rtpengine in userspace (docs/media.md).
+TEST_PACKAGES += rtpengine-daemon
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -238,6 +238,17 @@ void checkSignalling(const GatewayPolicy& p, bool mapping, Fail fail) {
     if (!seen.insert(ascii::lowered(name)).second)
       fail("pass_headers", "\"" + name + "\" is listed twice");
   }
+  if (!p.media.empty() && p.media != "relay" && p.media != "passthrough") {
+    fail("media", "must be \"relay\", \"passthrough\" or \"\" (got \"" + p.media + "\")");
+  }
+  for (const std::string& c : p.codecs) {
+    // rtpengine codec names: PCMA, opus, telephone-event, G729 ...
+    const bool ok = !c.empty() && std::all_of(c.begin(), c.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '.' || ch == '_' || ch == '/';
+    });
+    if (!ok) fail("codecs", "\"" + c + "\" is not a codec name (letters, digits, - . _ /)");
+  }
   const std::string& id = p.assertedIdentity;
   if (!mapping && !id.empty()) {
     fail("asserted_identity", "only applies to mapping gateways");

@@ -70,6 +70,10 @@ struct GatewayPolicy {
   // mapping: the number sent as P-Asserted-Identity when the customer's own
   // identity headers do not cross ("" = none).
   std::string assertedIdentity;
+  // Media anchoring (docs/media.md): "relay", "passthrough" or "" (the
+  // node's media.mode); the codecs its calls may use ("" = any).
+  std::string media;
+  std::vector<std::string> codecs;
   bool operator==(const GatewayPolicy&) const = default;
 };
 

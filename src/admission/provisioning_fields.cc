@@ -25,6 +25,13 @@ constexpr std::string_view kDynamicBlacklist =
 // reader leaves the wording of the limit to the validator.
 constexpr size_t kApiListRefs = 1024;
 constexpr size_t kNameLength = 128;
+constexpr std::string_view kMedia =
+    "\"relay\" (media through rtpengine), \"passthrough\" or \"\" (media.mode)";
+constexpr std::string_view kCodecs =
+    "codec names its calls may negotiate when relayed (rtpengine strips the others); "
+    "empty = any";
+constexpr size_t kMaxCodecs = 16;
+constexpr size_t kCodecLength = 32;
 
 using M = MappingGateway;
 using R = RoutingGateway;
@@ -95,6 +102,17 @@ constexpr std::array kMappingFields = {
                          .ref = TG_MEMBER(policy.assertedIdentity),
                          .example = "+4420794601",
                          .maxLength = 64},
+    ProvisioningField<M>{.key = "media",
+                         .description = kMedia,
+                         .ref = TG_MEMBER(policy.media),
+                         .example = "relay",
+                         .maxLength = 16},
+    ProvisioningField<M>{.key = "codecs",
+                         .description = kCodecs,
+                         .ref = TG_MEMBER(policy.codecs),
+                         .example = "PCMA,PCMU",
+                         .maxItems = kMaxCodecs,
+                         .maxLength = kCodecLength},
 };
 
 constexpr std::array kRoutingFields = {
@@ -138,6 +156,17 @@ constexpr std::array kRoutingFields = {
                          .example = "X-Carrier-Ref",
                          .maxItems = kMaxPassHeaders,
                          .maxLength = kNameLength},
+    ProvisioningField<R>{.key = "media",
+                         .description = kMedia,
+                         .ref = TG_MEMBER(policy.media),
+                         .example = "passthrough",
+                         .maxLength = 16},
+    ProvisioningField<R>{.key = "codecs",
+                         .description = kCodecs,
+                         .ref = TG_MEMBER(policy.codecs),
+                         .example = "PCMA",
+                         .maxItems = kMaxCodecs,
+                         .maxLength = kCodecLength},
 };
 
 constexpr std::array kAccountFields = {

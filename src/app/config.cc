@@ -55,6 +55,13 @@ constexpr double kMaxIllegalRate = 100000;  // CDRs/s; beyond this the disk is t
 constexpr int64_t kMaxIllegalBurst = 1'000'000;
 constexpr int64_t kMaxDrainTimeoutS = 3600;
 constexpr size_t kMaxUnixSocketPath = 107;  // sockaddr_un's sun_path, less the NUL
+// [media]
+constexpr int64_t kMaxEngineWeight = 1000;
+constexpr int64_t kMinRetransmitMs = 20;  // below a LAN round trip is a storm
+constexpr int64_t kMaxRetransmitMs = 5000;
+constexpr int64_t kMaxNgTries = 10;
+constexpr int64_t kMaxPingIntervalS = 3600;
+constexpr int64_t kMaxMediaTimeoutS = 86400;
 // [hep]
 constexpr uint16_t kHepDefaultPort = 9060;     // Homer's HEP port
 constexpr int64_t kMaxCaptureId = 0xffffffff;  // a 32-bit chunk
@@ -521,6 +528,59 @@ void readHep(TableReader& r, mgmt::HepSettings& h) {
   r.finish();
 }
 
+void readMedia(TableReader& r, media::MediaSettings& m) {
+  std::vector<TableReader::Item> items;
+  if (r.stringArray("engines", media::kMaxEngines, &items)) {
+    m.engines.clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      // "address:port" or "address:port weight=N"
+      std::string_view v = items[i].value;
+      media::EngineSettings e;
+      size_t sp = v.find(' ');
+      std::string_view addr = v.substr(0, sp);
+      bool ok = true;
+      if (sp != std::string_view::npos) {
+        std::string_view w = v.substr(sp + 1);
+        while (!w.empty() && w.front() == ' ') w.remove_prefix(1);
+        ok = w.substr(0, 7) == "weight=";
+        int64_t n = 0;
+        if (ok) {
+          std::string digits(w.substr(7));
+          ok = !digits.empty() && digits.size() < 6 &&
+               digits.find_first_not_of("0123456789") == std::string::npos;
+          if (ok) n = std::stoll(digits);
+        }
+        ok = ok && n >= 0 && n <= kMaxEngineWeight;
+        e.weight = static_cast<int>(n);
+      }
+      auto a = net::SockAddr::parse(addr);
+      if (!ok || !a || a->port() == 0) {
+        r.error("engines[" + std::to_string(i) + "]", items[i].line,
+                "must be an rtpengine ng address \"ip:port\", optionally followed by "
+                "\" weight=N\" (0-" +
+                    std::to_string(kMaxEngineWeight) + ") (got " +
+                    toml_reader::quoted(items[i].value) + ")");
+        continue;
+      }
+      e.address = *a;
+      m.engines.push_back(e);
+    }
+  }
+  size_t mode = 0;
+  if (r.choice("mode", {"relay", "passthrough"}, &mode)) {
+    m.mode = mode == 0 ? media::MediaMode::Relay : media::MediaMode::Passthrough;
+  }
+  r.durationIn<std::chrono::milliseconds>("retransmit_ms", kMinRetransmitMs, kMaxRetransmitMs,
+                                          &m.retransmit);
+  r.integerAs("tries", 1, kMaxNgTries, &m.tries);
+  r.durationIn<Seconds>("ping_interval", 1, kMaxPingIntervalS, &m.pingInterval);
+  r.durationIn<Seconds>("timeout", 0, kMaxMediaTimeoutS, &m.timeout);
+  r.durationIn<Seconds>("setup_timeout", 0, kMaxMediaTimeoutS, &m.setupTimeout);
+  r.boolean("remove_ice", &m.removeIce);
+  r.boolean("strip_extmap", &m.stripExtmap);
+  r.finish();
+}
+
 void readNode(TableReader& r, NodeConfig& node) {
   r.duration("drain_timeout", 0, kMaxDrainTimeoutS, &node.drainTimeout);
   r.finish();
@@ -883,6 +943,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("firewall", [&](TableReader& r) { readFirewall(r, config.firewall); });
   section("api", [&](TableReader& r) { readApi(r, config.api); });
   section("hep", [&](TableReader& r) { readHep(r, config.hep); });
+  section("media", [&](TableReader& r) { readMedia(r, config.media); });
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {

@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/result.h"
+#include "media/media_settings.h"
 #include "mgmt/api_limits.h"
 #include "mgmt/hep.h"
 #include "registrar/registrar.h"
@@ -131,8 +132,9 @@ struct Config {
   NodeConfig node;
   FirewallConfig firewall;
   ApiConfig api;
-  mgmt::HepSettings hep;   // [hep]: HEPv3 capture to a Homer collector
-  std::string sourcePath;  // file (or source name) it was parsed from
+  mgmt::HepSettings hep;       // [hep]: HEPv3 capture to a Homer collector
+  media::MediaSettings media;  // [media]: media anchoring through rtpengine (docs/media.md)
+  std::string sourcePath;      // file (or source name) it was parsed from
 };
 
 // One problem in a TOML file. line is 1-based; 0 when there is no line (the

@@ -547,6 +547,9 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
         "session_idle_timeout", "metrics_auth", "max_connections", "max_connections_per_source",
         "request_head_timeout", "tls_handshake_timeout", "console"}},
       {"hep", {"address", "capture_id", "password", "legs", "mask_credentials", "queue_size"}},
+      {"media",
+       {"engines", "mode", "retransmit_ms", "tries", "ping_interval", "timeout", "setup_timeout",
+        "remove_ice", "strip_extmap"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -570,7 +573,31 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 157u);  // 159 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 166u);  // 168 keys; sip.listen and store.path are required, so already present
+}
+
+TEST(ConfigTest, MediaEnginesWeightsAndTimers) {
+  Config c = parseOk(std::string(kMinimal) +
+                     "[media]\nengines = [\"127.0.0.1:22222\", \"[::1]:2223 weight=3\"]\n"
+                     "mode = \"passthrough\"\nretransmit_ms = 100\ntries = 2\ntimeout = 30\n"
+                     "setup_timeout = 0\nremove_ice = false\n");
+  ASSERT_EQ(c.media.engines.size(), 2u);
+  EXPECT_EQ(c.media.engines[0].address.toString(), "127.0.0.1:22222");
+  EXPECT_EQ(c.media.engines[0].weight, 1);
+  EXPECT_EQ(c.media.engines[1].address.toString(), "[::1]:2223");
+  EXPECT_EQ(c.media.engines[1].weight, 3);
+  EXPECT_EQ(c.media.mode, media::MediaMode::Passthrough);
+  EXPECT_EQ(c.media.retransmit, Millis(100));
+  EXPECT_EQ(c.media.tries, 2);
+  EXPECT_EQ(c.media.timeout, Millis(30'000));
+  EXPECT_EQ(c.media.setupTimeout, Millis(0));
+  EXPECT_FALSE(c.media.removeIce);
+  for (const char* bad : {"\"127.0.0.1\"", "\"127.0.0.1:2222 weight=x\"",
+                          "\"127.0.0.1:2222 weight=1001\"", "\"host:2222\""}) {
+    auto r = parseConfig(std::string(kMinimal) + "[media]\nengines = [" + bad + "]\n", "t.toml");
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(r.error().message, HasSubstr("rtpengine ng address")) << bad;
+  }
 }
 
 TEST(ConfigTest, AuthRegistrarAndTlsKeys) {

@@ -525,11 +525,19 @@ int runNode(const Config& config) {
                          .auth = config.auth,
                          .registrar = config.registrar,
                          .policy = config.policy,
-                         .carriers = config.carrierMonitor},
+                         .carriers = config.carrierMonitor,
+                         .media = config.media},
                         loop, txns, cdrWriter, random, clock);
   layer.router.setSnapshot(snapshot);
   layer.calls.setOccupancyObserver(&shield);
   layer.services.legObserver = hep.get();
+  if (auto r = layer.media.start(); !r.ok()) {
+    log::error("media.start_failed").kv("error", r.error());
+    return 1;
+  }
+  if (layer.media.enabled()) {
+    log::info("media.started").kv("engines", static_cast<int64_t>(config.media.engines.size()));
+  }
   // Digest authentication feeds the shield: suspensions become bans, good
   // credentials vouch for their source (docs/shield.md). With the shield off
   // there is nothing to feed.

@@ -66,6 +66,7 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         s.fraud = layer_.policy.fraud().stats();
         s.carrierMonitor = layer_.carriers.stats();
         s.carriers = layer_.carriers.status();
+        s.media = layer_.media.stats();
         s.shieldEnabled = shield_ != nullptr;
         if (shield_) s.shield = shield_->stats();
         if (overload_) s.overload = overload_->stats();

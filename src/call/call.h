@@ -8,13 +8,21 @@
 //     duration, CANCEL races, one CDR when it ends;
 //   relay (call_relay.cc): responses and in-dialog requests (ACK, BYE,
 //     re-INVITE, UPDATE, INFO, PRACK ...) between the legs, with headers
-//     crossing by the allow list, SDP origin rewritten, RAck renumbered.
+//     crossing by the allow list, SDP origin rewritten, RAck renumbered;
+//   media (call_media.cc): when the call's media is relayed, every SDP
+//     crosses through rtpengine (offer/answer, asynchronous: the message
+//     waits, in order, for the engine's reply), the session is deleted when
+//     an attempt fails or the call ends (its figures go to the CDR), and an
+//     answered call without RTP is ended (media_timeout).
 // Created by the CallRegistry, which routes requests to it by local tag and
 // caller INVITE and frees it after it finished. Confined to its worker.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -141,6 +149,7 @@ class Call final : public txn::ClientCallbacks {
     // with credentials when it challenges, and what we answered.
     std::unique_ptr<txn::OutgoingRequest> sent;
     auth::DigestAnswers answers;
+    bool offered = false;  // the request carried an SDP offer (its 2xx answers it)
   };
 
   Leg& leg(Side s) { return s == Side::A ? a_ : b_; }
@@ -163,6 +172,38 @@ class Call final : public txn::ClientCallbacks {
   void abandonB();
   void updateBFromResponse(const sip::Message& resp);
 
+  // Media (call_media.cc). Inactive (every message crosses at once, SDP
+  // with its origin rewritten only) unless this attempt relays media.
+  bool mediaActive() const { return !mediaKey_.empty(); }
+  // Decides whether the attempt to `b_` relays media and opens its session key.
+  void mediaStartAttempt();
+  // Runs `step` once every earlier media step is done, in arrival order.
+  void mediaSerial(std::function<void()> step);
+  // `m` (from `from`'s peer) through rtpengine when it carries SDP: `then`
+  // runs with the SDP for the other leg set as the body crossBody() gives,
+  // in order after earlier steps. A copy of `m` is made when it must wait.
+  // `offer`: the SDP is an offer (else an answer).
+  void mediaThrough(const sip::Message& m, Side from, bool offer,
+                    std::function<void(const sip::Message&)> then);
+  void mediaThrough(sip::MessagePtr m, Side from, bool offer,
+                    std::function<void(const sip::Message&)> then);
+  void mediaExchange(const sip::Message& m, Side from, bool offer,
+                     std::function<void(const sip::Message&)> then);
+  void mediaDrain();
+  // The engine failed this call's offer/answer: 503 or BYE, media_unavailable.
+  void mediaFailed(std::string_view why);
+  // No more steps, polls or callbacks for this session.
+  void mediaStop();
+  // Deletes this attempt's session (failover, setup failures).
+  void mediaRelease();
+  // The call ended: the CDR goes out once the session's figures are read,
+  // then the session is deleted. False when no session (submit it yourself).
+  bool mediaFinish(const Cdr& cdr);
+  void mediaPoll();
+  void mediaOnQuery(const media::Bencode& reply);
+  std::string mediaTag(Side s) const;
+  media::OfferOptions mediaOptions() const;
+
   // Relay (call_relay.cc).
   void relayResponse(Relay& relay, const sip::Message& resp);
   bool retryRelayWithCredentials(Relay& relay, const sip::Message& challenge);
@@ -183,12 +224,20 @@ class Call final : public txn::ClientCallbacks {
   // sent untyped would otherwise reach the far side with its origin).
   bool untypedBody(const sip::Message& m) const;
   std::string crossSdp(const sip::Message& m, Side from) const;  // m's body is SDP
+  std::string crossSdpBody(std::string_view body, Side from) const;
+  // Dispatch of a response of one of our client transactions.
+  void dispatchResponse(txn::TxnId id, const sip::Message& response);
+  void onAckNow(const sip::Message& ack, Side side);
+  void relayRequest(txn::TxnId serverId, Side side);
   std::string crossIdentity(const sip::Header& h, const Leg& out) const;
   std::string via(const Leg& l, const std::string& branch) const;
   std::string buildAck(Leg& l, uint32_t cseq, const std::string& to, std::string_view contentType,
                        std::string_view body);
   void sendBye(Leg& l);
   void ackB();
+  // The INVITE of the current attempt to b_ (built from the caller's), with
+  // `sdp` as its body when the media is relayed.
+  void sendInvite();
 
   CallServices& s_;
   CallRegistry& registry_;
@@ -232,6 +281,16 @@ class Call final : public txn::ClientCallbacks {
   bool skippedUnavailable_ = false;
   Timer durationTimer_;
   Timer warningTimer_;
+  // Media (call_media.cc).
+  bool initialOffered_ = false;  // the caller's INVITE carried the offer
+  std::string mediaKey_;         // ng call-id of this attempt's session; "" = not relayed
+  const std::string* mediaBody_ = nullptr;       // SDP from rtpengine for the message crossing now
+  media::NgClient::RequestId mediaRequest_ = 0;  // offer/answer in flight
+  media::NgClient::RequestId mediaQuery_ = 0;    // dead-media poll in flight
+  std::deque<std::function<void()>> mediaQueue_;
+  bool mediaHeld_ = false;  // the last offer put the call on hold (no dead-media check)
+  MonoTime mediaAnsweredAt_{};
+  Timer mediaTimer_;
 };
 
 }  // namespace tollgate::call

@@ -18,6 +18,7 @@ CallLayer::CallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer
       carriers(loop, txns, random, all.carriers,
                [this](transport::ListenerId l) { return local.hostPort(l); }),
       cdrs(loop, clock, cdrSink, settings, stats),
+      media(all.media, loop, random),
       carrierRequests(loop, txns, carrierDigest, stats),
       services{.loop = loop,
                .txns = txns,
@@ -31,7 +32,9 @@ CallLayer::CallLayer(CallLayerSettings s, EventLoop& loop, txn::TransactionLayer
                .carrierDigest = carrierDigest,
                .carrierRequests = carrierRequests,
                .cdrs = cdrs,
-               .stats = stats},
+               .stats = stats,
+               .media = media.enabled() ? &media : nullptr,
+               .mediaSettings = &all.media},
       calls(services),
       router(services, calls, authenticator, outbound) {}
 

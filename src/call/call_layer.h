@@ -26,6 +26,8 @@
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/random.h"
+#include "media/media_settings.h"
+#include "media/ng_client.h"
 #include "registrar/outbound.h"
 #include "registrar/registrar.h"
 #include "txn/transaction_layer.h"
@@ -39,6 +41,7 @@ struct CallLayerSettings {
   registrar::RegistrarSettings registrar;
   admission::PolicySettings policy;
   CarrierMonitorSettings carriers;
+  media::MediaSettings media;
 };
 
 struct CallLayer {
@@ -58,6 +61,9 @@ struct CallLayer {
   admission::CallPolicy policy;
   call::CarrierMonitor carriers;
   call::CdrRecorder cdrs;
+  // After the CDR recorder: a relayed call's CDR waits for its figures in
+  // the client's callbacks, which run (without figures) when it is destroyed.
+  media::NgClient media;
   call::CarrierRequests carrierRequests;
   call::CallServices services;
   call::CallRegistry calls;

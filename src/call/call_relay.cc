@@ -89,6 +89,16 @@ void Call::sendBye(Leg& l) {
 }
 
 void Call::onAck(const Message& ack, Side side) {
+  // An ACK's SDP answers the offer its 2xx made (late offer, RFC 3261 §13.2.1).
+  if (mediaActive()) {
+    mediaThrough(ack, side, /*offer=*/false, [this, side](const Message& m) { onAckNow(m, side); });
+    return;
+  }
+  onAckNow(ack, side);
+}
+
+void Call::onAckNow(const Message& ack, Side side) {
+  if (state_ == State::Ended) return;
   const uint32_t cseq = ack.cseq().number;
   if (side == Side::A && cseq == a_.inviteCseq) {
     if (state_ == State::Answered) {
@@ -149,7 +159,25 @@ void Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side side) {
   }
 
   TxnId serverId = s_.txns.createServer(std::move(msg), from);
-  const Message& req = *s_.txns.serverRequest(serverId);
+  if (mediaActive()) {
+    // The server transaction absorbs retransmissions while the SDP waits for
+    // rtpengine. A PRACK's SDP answers the reliable 18x's offer; a request's
+    // otherwise is an offer (re-INVITE, UPDATE: hold, codec change ...).
+    const Message& req = *s_.txns.serverRequest(serverId);
+    mediaThrough(req, side, /*offer=*/m != Method::Prack,
+                 [this, serverId, side](const Message&) { relayRequest(serverId, side); });
+    return;
+  }
+  relayRequest(serverId, side);
+}
+
+void Call::relayRequest(TxnId serverId, Side side) {
+  const Message* reqp = s_.txns.serverRequest(serverId);
+  if (!reqp || state_ == State::Ended) return;
+  const Message& req = *reqp;
+  const Method m = req.method();
+  Leg& in = leg(side);
+  Leg& out = other(side);
   if (m == Method::Invite || m == Method::Update) {
     std::string target = firstContactUri(req);  // target refresh (§12.2.2)
     if (!target.empty()) in.remoteTarget = target;
@@ -200,6 +228,7 @@ void Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side side) {
   r.method = m;
   r.inCseq = req.cseq().number;
   r.outCseq = cseq;
+  r.offered = !req.body().empty() && sip::isSdp(req.contentType());
   if (!out.authUsername.empty()) r.sent = std::make_unique<txn::OutgoingRequest>(o);
   r.client = s_.txns.sendRequest(std::move(o), out.flow, this);
   ownClients_.push_back(r.client);
@@ -363,6 +392,11 @@ std::string Call::crossBody(const Message& m, Side from) const {
 }
 
 std::string Call::crossSdp(const Message& m, Side from) const {
+  // Relayed media: rtpengine's SDP replaces the peer's (call_media.cc).
+  return crossSdpBody(mediaBody_ != nullptr ? std::string_view(*mediaBody_) : m.body(), from);
+}
+
+std::string Call::crossSdpBody(std::string_view body, Side from) const {
   const Leg& out = from == Side::A ? b_ : a_;
   std::string_view host = out.hostPort;
   // hostPort is "host:port", "[v6]:port" or an advertised "host"
@@ -372,7 +406,7 @@ std::string Call::crossSdp(const Message& m, Side from) const {
              colon != std::string_view::npos && host.find(':') == colon) {
     host = host.substr(0, colon);
   }
-  return sip::rewriteSdpOrigin(m.body(), host);
+  return sip::rewriteSdpOrigin(body, host);
 }
 
 void Call::onStray2xx(const Message& resp) {

@@ -28,15 +28,18 @@ Call::Call(CallServices& services, CallRegistry& registry, uint64_t id)
   lingerTimer_.setCallback([this] { registry_.finish(this); });
   durationTimer_.setCallback([this] { onMaxDuration(); });
   warningTimer_.setCallback([this] { onDurationWarning(); });
+  mediaTimer_.setCallback([this] { mediaPoll(); });
 }
 
 Call::~Call() {
   for (TxnId id : ownClients_) s_.txns.detach(id);
+  mediaRelease();  // no callback may reach a freed call; no session is left behind
 }
 
 void Call::start(TxnId invite, const Message& req, const Flow& from,
                  const admission::GatewayInfo& gateway, CallNumbers&& numbers) {
   aInvite_ = invite;
+  initialOffered_ = !req.body().empty() && sip::isSdp(req.contentType());
   cdr_.callId = std::string(req.callId());
   cdr_.startUs = s_.clock.wallMicros();
   cdr_.caller = std::move(numbers.caller);
@@ -220,6 +223,19 @@ bool Call::startAttempt(const Target& r) {
   b_.inviteCseq = 1;
   b_.localCseq = 1;
 
+  // With media relayed, the INVITE leaves once rtpengine has rewritten its
+  // offer (call_media.cc); otherwise at once.
+  mediaStartAttempt();
+  registry_.registerTag(b_.localTag, this);
+  bRinging_ = false;
+  mediaThrough(*req, Side::A, /*offer=*/true, [this](const Message&) { sendInvite(); });
+  return true;
+}
+
+void Call::sendInvite() {
+  const Message* req = s_.txns.serverRequest(aInvite_);
+  if (!req || cancelled_ || state_ == State::Ended) return;
+  const std::string& ruri = b_.remoteTarget;
   const std::string branch = s_.txns.newBranch();
   const std::string viaValue = via(b_, branch);
   uint32_t mf = req->maxForwards() ? *req->maxForwards() - 1 : 70;
@@ -256,15 +272,33 @@ bool Call::startAttempt(const Target& r) {
   out.cseq = 1;
   // To send again with credentials if the carrier challenges it.
   bInviteSent_ = b_.authUsername.empty() ? nullptr : std::make_unique<txn::OutgoingRequest>(out);
-  registry_.registerTag(b_.localTag, this);
-  bRinging_ = false;
   bInvite_ = s_.txns.sendRequest(std::move(out), b_.flow, this);
   ownClients_.push_back(bInvite_);
   setupTimer_.start(s_.loop.timers(), s_.settings.setupTimeout);
-  return true;
 }
 
 void Call::onResponse(TxnId id, const Message& resp) {
+  if (mediaActive()) {
+    // Which side's SDP this is, and whether it answers an offer.
+    Side from = Side::B;
+    bool offer = !initialOffered_;
+    bool ours = id == bInvite_ && id != 0;
+    for (const Relay& r : relays_) {
+      if (!ours && r.client == id) {
+        from = r.from == Side::A ? Side::B : Side::A;
+        offer = !r.offered;
+        ours = true;
+      }
+    }
+    if (ours) {
+      mediaThrough(resp, from, offer, [this, id](const Message& m) { dispatchResponse(id, m); });
+      return;
+    }
+  }
+  dispatchResponse(id, resp);
+}
+
+void Call::dispatchResponse(TxnId id, const Message& resp) {
   if (id == bInvite_ && id != 0) {
     onInviteResponse(resp);
     return;
@@ -419,10 +453,20 @@ void Call::abandonB() {
 void Call::onAnswered() {
   s_.policy.onAnswered(ticket_, cdr_.callee);
   startDurationTimers();
+  if (mediaActive()) {
+    // Dead media (docs/media.md): the first look when the first deadline
+    // could pass; call_media.cc schedules the next ones.
+    mediaAnsweredAt_ = s_.loop.now();
+    const media::MediaSettings& ms = *s_.mediaSettings;
+    Millis first = ms.setupTimeout.count() > 0 ? ms.setupTimeout : ms.timeout;
+    if (ms.timeout.count() > 0) first = std::min(first, ms.timeout);
+    if (first.count() > 0) mediaTimer_.start(s_.loop.timers(), first);
+  }
 }
 
 void Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
   setupTimer_.cancel();
+  mediaRelease();  // the failed branch's media session goes now, before any next attempt
   ringTimer_.cancel();
   const bool wasRinging = bRinging_;
   s_.policy.releaseCarrier(carrier_);  // the carrier's channel is free again
@@ -521,7 +565,8 @@ void Call::end(TerminationReason reason, HangupSide side) {
   cdr_.hangup = side;
   durationTimer_.cancel();
   warningTimer_.cancel();
-  s_.cdrs.submit(Cdr(cdr_));
+  // A relayed call's CDR leaves with its media figures (call_media.cc).
+  if (!mediaFinish(cdr_)) s_.cdrs.submit(Cdr(cdr_));
   registry_.unregisterTag(a_.localTag);
   registry_.forgetInvite(aInvite_);
   registry_.onEnded(*this, answered, reason);  // call policy: channels, counters

@@ -42,6 +42,8 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminatio
         {TerminationReason::AdminHangup, "admin_hangup"},
         {TerminationReason::InvalidNumber, "invalid_number"},
         {TerminationReason::Overload, "overload"},
+        {TerminationReason::MediaUnavailable, "media_unavailable"},
+        {TerminationReason::MediaTimeout, "media_timeout"},
     }};
 
 constexpr bool reasonTableMatchesEnum() {

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "media/rtpengine.h"
+
 namespace tollgate::call {
 
 // Why a call attempt ended. Documented in docs/cdr.md; the names are part of
@@ -45,10 +47,13 @@ enum class TerminationReason : uint8_t {
   AdminHangup,         // ended by an operator (management API)
   InvalidNumber,       // the called number is not dialable after normalisation ([numbers])
   Overload,            // shed by overload control before parsing (503; docs/overload.md)
+  // Media anchoring (docs/media.md).
+  MediaUnavailable,  // no rtpengine answered (503), or one failed the call's offer/answer
+  MediaTimeout,      // answered, ended by tollgate: no RTP on a leg (media.timeout)
 };
 // Number of TerminationReason values (for per-reason counters).
 inline constexpr size_t kTerminationReasonCount =
-    static_cast<size_t>(TerminationReason::Overload) + 1;
+    static_cast<size_t>(TerminationReason::MediaTimeout) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 
@@ -82,6 +87,9 @@ struct Cdr {
   // written before they were recorded.
   std::string callerRaw;
   std::string calleeRaw;
+  // Relayed calls: what rtpengine counted per direction (present = false
+  // when the media passed through or the engine did not answer).
+  media::MediaFigures media;
 };
 
 class CdrSink {

@@ -21,6 +21,8 @@
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/random.h"
+#include "media/media_settings.h"
+#include "media/ng_client.h"
 #include "registrar/registrar.h"
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
@@ -61,6 +63,9 @@ struct CallServices {
   CarrierRequests& carrierRequests;
   CdrRecorder& cdrs;
   CallStats& stats;
+  // Media anchoring (docs/media.md): null = no rtpengine configured.
+  media::NgClient* media = nullptr;
+  const media::MediaSettings* mediaSettings = nullptr;
   // The provisioning in force; null before the first is installed.
   std::shared_ptr<const Snapshot> snapshot = nullptr;
   // The checks of a request we forward (a new INVITE, an in-dialog request

@@ -32,13 +32,16 @@ Snapshot::Snapshot(const admission::Provisioning& p, uint64_t v, std::string_vie
   for (const auto& g : p.routingGateways) routingNames.push_back(g.name);
   auto signalling =
       [](const admission::GatewayPolicy& pol) -> std::shared_ptr<const PeerSignalling> {
-    if (!pol.trustIdentity && pol.passHeaders.empty() && pol.assertedIdentity.empty()) {
+    if (!pol.trustIdentity && pol.passHeaders.empty() && pol.assertedIdentity.empty() &&
+        pol.media.empty() && pol.codecs.empty()) {
       return PeerSignalling::none();
     }
     auto s = std::make_shared<PeerSignalling>();
     s->pass = sip::HeaderAllowList(pol.passHeaders);
     s->trustIdentity = pol.trustIdentity;
     s->assertedIdentity = pol.assertedIdentity;
+    s->media = pol.media;
+    s->codecs = pol.codecs;
     return s;
   };
   for (const auto& g : p.mappingGateways) mappingSignalling_.emplace(g.name, signalling(g.policy));

@@ -30,6 +30,10 @@ struct PeerSignalling {
   sip::HeaderAllowList pass;     // extension headers let through by name
   bool trustIdentity = false;    // its identity headers cross (rewritten)
   std::string assertedIdentity;  // mapping: asserted when none of its own crosses
+  // Media (docs/media.md): "relay", "passthrough" or "" (media.mode), and
+  // the codecs its calls may negotiate ("" = any).
+  std::string media;
+  std::vector<std::string> codecs;
   // The rule of a peer with no settings: nothing extra crosses.
   static const std::shared_ptr<const PeerSignalling>& none();
 };

@@ -51,6 +51,12 @@ struct CallStats {
   // Calls: bodies without a Content-Type not relayed (RFC 3261 §7.4.1: a
   // body says what it is; an untyped SDP would cross with its origin).
   uint64_t untypedBodiesDropped = 0;
+  // Calls: media anchoring (docs/media.md).
+  uint64_t mediaRelayed = 0;        // attempts whose media went through rtpengine
+  uint64_t mediaActive = 0;         // calls holding an rtpengine session now
+  uint64_t mediaFailures = 0;       // calls failed because no engine answered an offer/answer
+  uint64_t mediaTimeouts = 0;       // answered calls ended for lack of RTP (media_timeout)
+  uint64_t mediaSetupTimeouts = 0;  // ... of them, no RTP at all since the answer
 };
 
 // Per-gateway counters (attempts: INVITEs admitted from a mapping gateway

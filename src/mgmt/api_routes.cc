@@ -482,7 +482,22 @@ Json schemas() {
         {"hangup", str()},
         {"reason", {{"type", "string"}, {"enum", reasons}}},
         {"caller_raw", str("From user part as received (escaped); caller is canonical")},
-        {"callee_raw", str("Request-URI user part as received (escaped); callee is canonical")}}}};
+        {"callee_raw", str("Request-URI user part as received (escaped); callee is canonical")},
+        {"media",
+         {{"type", "object"},
+          {"nullable", true},
+          {"description",
+           "relayed calls (docs/media.md): media figures per direction as rtpengine counted "
+           "them; null when the media passed through"},
+          {"properties",
+           {{"caller_packets", integer()},
+            {"caller_bytes", integer()},
+            {"caller_loss_pct", {{"type", "number"}}},
+            {"caller_jitter_ms", integer()},
+            {"callee_packets", integer()},
+            {"callee_bytes", integer()},
+            {"callee_loss_pct", {{"type", "number"}}},
+            {"callee_jitter_ms", integer()}}}}}}}};
   s["CdrList"] = {{"type", "object"},
                   {"properties",
                    {{"cdrs", arrayOf("Cdr")},

@@ -202,6 +202,61 @@ void policyMetrics(Writer& w, const NodeStats& s) {
   }
 }
 
+// Media anchoring through rtpengine (docs/media.md).
+void mediaMetrics(Writer& w, const NodeStats& s) {
+  const call::CallStats& c = s.calls;
+  w.one("tollgate_media_relayed_total", "counter",
+        "Call attempts whose media went through rtpengine.", static_cast<double>(c.mediaRelayed));
+  w.one("tollgate_media_sessions", "gauge", "Calls holding an rtpengine session now.",
+        static_cast<double>(c.mediaActive));
+  w.one("tollgate_media_failures_total", "counter",
+        "Calls failed because no rtpengine answered their offer/answer (media_unavailable).",
+        static_cast<double>(c.mediaFailures));
+  w.one("tollgate_media_timeouts_total", "counter",
+        "Answered calls ended for lack of RTP (media_timeout).",
+        static_cast<double>(c.mediaTimeouts));
+  w.one("tollgate_media_setup_timeouts_total", "counter",
+        "Of those, calls that never sent RTP after the answer (media.setup_timeout).",
+        static_cast<double>(c.mediaSetupTimeouts));
+  w.one("tollgate_media_no_engine_total", "counter",
+        "New media sessions no rtpengine could take (all down or none answered).",
+        static_cast<double>(s.media.noEngine));
+  w.one("tollgate_media_bad_replies_total", "counter",
+        "ng replies dropped: undecodable, late, or from an address we did not ask.",
+        static_cast<double>(s.media.badReplies));
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t media::NgEngineStats::*field;
+  };
+  static const Family kFamilies[] = {
+      {"tollgate_media_engine_requests_total", "counter", "ng requests sent to the engine.",
+       &media::NgEngineStats::requests},
+      {"tollgate_media_engine_retransmits_total", "counter", "ng requests sent again.",
+       &media::NgEngineStats::retransmits},
+      {"tollgate_media_engine_timeouts_total", "counter", "ng requests the engine never answered.",
+       &media::NgEngineStats::timeouts},
+      {"tollgate_media_engine_errors_total", "counter", "ng replies with result error.",
+       &media::NgEngineStats::errors},
+      {"tollgate_media_engine_down_total", "counter", "Times the engine went down.",
+       &media::NgEngineStats::downs},
+      {"tollgate_media_engine_sessions", "gauge", "Sessions this node holds on the engine.",
+       &media::NgEngineStats::sessions},
+  };
+  w.family("tollgate_media_engine_up", "gauge",
+           "1 while the rtpengine answers (ng ping, requests), 0 while it is skipped.");
+  for (const auto& e : s.media.engines) {
+    w.sample("tollgate_media_engine_up", {{"engine", e.address}}, e.up ? 1 : 0);
+  }
+  for (const Family& f : kFamilies) {
+    w.family(f.name, f.type, f.help);
+    for (const auto& e : s.media.engines) {
+      w.sample(f.name, {{"engine", e.address}}, static_cast<double>(e.*f.field));
+    }
+  }
+}
+
 // The shield (issue 4) and its kernel offload.
 void shieldMetrics(Writer& w, const NodeStats& s) {
   const auto& sh = s.shield;
@@ -447,6 +502,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
   authMetrics(w, s);
   policyMetrics(w, s);
   shieldMetrics(w, s);
+  mediaMetrics(w, s);
   overloadMetrics(w, s);
 
   w.one("tollgate_provisioning_version", "gauge", "Provisioning version the worker runs.",

@@ -20,6 +20,7 @@
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
+#include "media/ng_client.h"
 #include "mgmt/hep.h"
 #include "registrar/binding.h"
 #include "registrar/stats.h"
@@ -55,6 +56,7 @@ struct NodeStats {
   admission::FraudStats fraud;
   call::CarrierMonitorStats carrierMonitor;
   std::vector<call::CarrierStatus> carriers;
+  media::NgStats media;  // rtpengine engines (docs/media.md); none when no [media] engines
   // The shield; shieldEnabled false = shield.enabled = false.
   bool shieldEnabled = true;
   shield::ShieldStats shield;

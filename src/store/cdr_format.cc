@@ -112,6 +112,15 @@ UtcParts utcParts(int64_t us) {
   return p;
 }
 
+// A loss percentage with two decimals ("0.00"), locale-independent.
+std::string lossText(double pct) {
+  if (!(pct > 0)) return "0.00";
+  const int64_t hundredths = static_cast<int64_t>(pct * 100 + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%" PRId64 ".%02" PRId64, hundredths / 100, hundredths % 100);
+  return buf;
+}
+
 void appendKey(std::string& out, const char* key) {
   out += '"';
   out += key;
@@ -206,6 +215,34 @@ std::string cdrToJson(const call::Cdr& c) {
   out += ',';
   appendKey(out, "callee_raw");
   appendJsonString(out, c.calleeRaw);
+  out += ',';
+  // Relayed media (docs/media.md): per direction, as rtpengine counted it.
+  appendKey(out, "media");
+  if (!c.media.present) {
+    out += "null";
+  } else {
+    out += '{';
+    bool first = true;
+    for (const auto& [side, d] :
+         {std::pair<const char*, const media::DirectionFigures*>{"caller", &c.media.caller},
+          {"callee", &c.media.callee}}) {
+      const std::string p(side);
+      if (!first) out += ',';
+      first = false;
+      appendKey(out, (p + "_packets").c_str());
+      appendInt(out, static_cast<int64_t>(d->packets));
+      out += ',';
+      appendKey(out, (p + "_bytes").c_str());
+      appendInt(out, static_cast<int64_t>(d->bytes));
+      out += ',';
+      appendKey(out, (p + "_loss_pct").c_str());
+      out += lossText(d->lossPct);
+      out += ',';
+      appendKey(out, (p + "_jitter_ms").c_str());
+      appendInt(out, d->jitterMs);
+    }
+    out += '}';
+  }
   out += '}';
   return out;
 }
@@ -307,7 +344,8 @@ void appendCsvField(std::string& out, std::string_view v) {
 std::string cdrCsvHeader() {
   return "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
          "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason,caller_raw,"
-         "callee_raw\r\n";
+         "callee_raw,media_relayed,caller_packets,caller_bytes,caller_loss_pct,caller_jitter_ms,"
+         "callee_packets,callee_bytes,callee_loss_pct,callee_jitter_ms\r\n";
 }
 
 std::string cdrToCsvRow(const call::Cdr& c) {
@@ -349,6 +387,17 @@ std::string cdrToCsvRow(const call::Cdr& c) {
   appendCsvField(out, c.callerRaw);
   out += ',';
   appendCsvField(out, c.calleeRaw);
+  out += c.media.present ? ",1" : ",0";
+  for (const media::DirectionFigures* d : {&c.media.caller, &c.media.callee}) {
+    out += ',';
+    out += std::to_string(d->packets);
+    out += ',';
+    out += std::to_string(d->bytes);
+    out += ',';
+    out += lossText(d->lossPct);
+    out += ',';
+    out += std::to_string(d->jitterMs);
+  }
   out += "\r\n";
   return out;
 }

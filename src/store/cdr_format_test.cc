@@ -45,15 +45,16 @@ TEST(FormatUtcMicrosTest, RendersIsoUtcWithMicroseconds) {
 }
 
 TEST(CdrToJsonTest, AnsweredCallHasEveryKeyInOrder) {
-  EXPECT_EQ(cdrToJson(answeredCdr()),
-            R"({"id":42,"call_id":"a84b4c76e66710@pc33.example.com",)"
-            R"("start":"2026-11-26T16:20:00.123456Z","answer":"2026-11-26T16:20:03.000000Z",)"
-            R"("end":"2026-11-26T16:21:04.500001Z","caller":"442012345678",)"
-            R"("callee":"15551234567","source":"192.0.2.1:5060","transport":"udp",)"
-            R"("mapping_gateway":"cust-a","routing_gateway":"carrier-b",)"
-            R"("gateways_tried":["carrier-a","carrier-b"],"final_code":200,)"
-            R"("duration_ms":61500,"hangup":"caller","reason":"caller_bye",)"
-            R"("caller_raw":"+44-20-1234-5678","callee_raw":"%2B15551234567;user=phone"})");
+  EXPECT_EQ(
+      cdrToJson(answeredCdr()),
+      R"({"id":42,"call_id":"a84b4c76e66710@pc33.example.com",)"
+      R"("start":"2026-11-26T16:20:00.123456Z","answer":"2026-11-26T16:20:03.000000Z",)"
+      R"("end":"2026-11-26T16:21:04.500001Z","caller":"442012345678",)"
+      R"("callee":"15551234567","source":"192.0.2.1:5060","transport":"udp",)"
+      R"("mapping_gateway":"cust-a","routing_gateway":"carrier-b",)"
+      R"("gateways_tried":["carrier-a","carrier-b"],"final_code":200,)"
+      R"("duration_ms":61500,"hangup":"caller","reason":"caller_bye",)"
+      R"("caller_raw":"+44-20-1234-5678","callee_raw":"%2B15551234567;user=phone","media":null})");
 }
 
 TEST(CdrToJsonTest, RawNumbersAreEscapedLikeEveryString) {
@@ -62,9 +63,10 @@ TEST(CdrToJsonTest, RawNumbersAreEscapedLikeEveryString) {
   c.calleeRaw = std::string("1\x00\xff", 3);
   const std::string j = cdrToJson(c);
   EXPECT_NE(j.find(R"("caller_raw":"\"a\"\\",)"), std::string::npos) << j;
-  EXPECT_NE(j.find(R"("callee_raw":"1\u0000\ufffd"})"), std::string::npos) << j;
+  EXPECT_NE(j.find(R"("callee_raw":"1\u0000\ufffd","media":null})"), std::string::npos) << j;
   c.callerRaw = c.calleeRaw = "";  // a row written before they were recorded
-  EXPECT_NE(cdrToJson(c).find(R"("caller_raw":"","callee_raw":""})"), std::string::npos);
+  EXPECT_NE(cdrToJson(c).find(R"("caller_raw":"","callee_raw":"","media":null})"),
+            std::string::npos);
 }
 
 TEST(CdrToJsonTest, UnansweredCallHasNullAnswerAndEmptyHangup) {
@@ -180,7 +182,8 @@ TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
   EXPECT_EQ(cdrCsvHeader(),
             "id,call_id,start,answer,end,caller,callee,source,transport,mapping_gateway,"
             "routing_gateway,gateways_tried,final_code,duration_ms,hangup,reason,caller_raw,"
-            "callee_raw\r\n");
+            "callee_raw,media_relayed,caller_packets,caller_bytes,caller_loss_pct,caller_jitter_ms,"
+            "callee_packets,callee_bytes,callee_loss_pct,callee_jitter_ms\r\n");
   call::Cdr c;
   c.id = 9;
   c.callId = "a,b\"c";
@@ -192,14 +195,26 @@ TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
   c.gatewaysTried = "x,y";
   c.reason = call::TerminationReason::NoRoute;
   const std::string row = cdrToCsvRow(c);
-  EXPECT_EQ(row,
-            "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
-            "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route,,\r\n");
+  EXPECT_EQ(
+      row,
+      "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
+      "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route,,,0,0,0,0.00,0,0,0,0.00,0\r\n");
   c.callerRaw = "=HYPERLINK(\"x\")";
   c.calleeRaw = "%2B1-900,555";
-  EXPECT_NE(cdrToCsvRow(c).find(",no_route,\"'=HYPERLINK(\"\"x\"\")\",\"%2B1-900,555\"\r\n"),
+  EXPECT_NE(cdrToCsvRow(c).find(",no_route,\"'=HYPERLINK(\"\"x\"\")\",\"%2B1-900,555\",0,"),
             std::string::npos)
       << cdrToCsvRow(c);
+  // A relayed call's media figures, per direction.
+  c.media.present = true;
+  c.media.caller = {.packets = 250, .bytes = 43000, .lossPct = 1.256, .jitterMs = 12};
+  c.media.callee = {.packets = 248, .bytes = 42656, .lossPct = 0, .jitterMs = 3};
+  EXPECT_NE(cdrToCsvRow(c).find(",1,250,43000,1.26,12,248,42656,0.00,3\r\n"), std::string::npos)
+      << cdrToCsvRow(c);
+  const std::string json = cdrToJson(c);
+  EXPECT_NE(json.find("\"media\":{\"caller_packets\":250,\"caller_bytes\":43000,"
+                      "\"caller_loss_pct\":1.26,\"caller_jitter_ms\":12,\"callee_packets\":248,"),
+            std::string::npos)
+      << json;
   c.caller = "line\nbreak\x1b";
   EXPECT_NE(cdrToCsvRow(c).find(",line?break?,"),
             std::string::npos);  // controls never reach the file

@@ -374,6 +374,28 @@ ALTER TABLE mapping_gateway_policy ADD COLUMN overload_weight INTEGER NOT NULL D
   CHECK (overload_weight BETWEEN 1 AND 1000);
 )sql";
 
+// Version 9: media anchoring through rtpengine (docs/media.md): each CDR's
+// media figures per direction as rtpengine counted them (media_relayed 0 =
+// the media passed through, figures 0), and each gateway's media mode
+// ('' = media.mode) and codec list (comma-separated, '' = any).
+constexpr const char* kV9 = R"sql(
+ALTER TABLE cdr ADD COLUMN media_relayed INTEGER NOT NULL DEFAULT 0 CHECK (media_relayed IN (0, 1));
+ALTER TABLE cdr ADD COLUMN caller_packets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN caller_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN caller_loss_pct REAL NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN caller_jitter_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN callee_packets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN callee_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN callee_loss_pct REAL NOT NULL DEFAULT 0;
+ALTER TABLE cdr ADD COLUMN callee_jitter_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mapping_gateway_policy ADD COLUMN media TEXT NOT NULL DEFAULT ''
+  CHECK (media IN ('', 'relay', 'passthrough'));
+ALTER TABLE mapping_gateway_policy ADD COLUMN codecs TEXT NOT NULL DEFAULT '';
+ALTER TABLE routing_gateway_policy ADD COLUMN media TEXT NOT NULL DEFAULT ''
+  CHECK (media IN ('', 'relay', 'passthrough'));
+ALTER TABLE routing_gateway_policy ADD COLUMN codecs TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -384,6 +406,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"cdr numbers as received beside the canonical ones", kV6},
     {"gateway signalling: identity trust, pass headers, asserted identity", kV7},
     {"mapping gateway overload weight", kV8},
+    {"media anchoring: cdr media figures, gateway media mode and codecs", kV9},
 };
 
 }  // namespace

@@ -403,8 +403,10 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
   auto st = c_->prepare(
       "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason, caller_raw, callee_raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-      "?11, ?12, ?13, ?14, ?15, ?16, ?17)");
+      "hangup, reason, caller_raw, callee_raw, media_relayed, caller_packets, caller_bytes, "
+      "caller_loss_pct, caller_jitter_ms, callee_packets, callee_bytes, callee_loss_pct, "
+      "callee_jitter_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+      "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
   if (!st) return Err{st.error()};
   for (auto& c : cdrs) {
     st->reset();
@@ -424,7 +426,16 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
         .bind(14, call::hangupName(c.hangup))
         .bind(15, call::reasonName(c.reason))
         .bind(16, c.callerRaw)
-        .bind(17, c.calleeRaw);
+        .bind(17, c.calleeRaw)
+        .bind(18, c.media.present)
+        .bind(19, static_cast<int64_t>(c.media.caller.packets))
+        .bind(20, static_cast<int64_t>(c.media.caller.bytes))
+        .bind(21, c.media.caller.lossPct)
+        .bind(22, static_cast<int64_t>(c.media.caller.jitterMs))
+        .bind(23, static_cast<int64_t>(c.media.callee.packets))
+        .bind(24, static_cast<int64_t>(c.media.callee.bytes))
+        .bind(25, c.media.callee.lossPct)
+        .bind(26, static_cast<int64_t>(c.media.callee.jitterMs));
     if (auto r = st->run("insert cdr"); !r) {
       for (auto& d : cdrs) d.id = 0;  // nothing was written
       return r;
@@ -453,7 +464,9 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   std::string sql =
       "SELECT id, call_id, start_us, answer_us, end_us, caller, callee, source_address, "
       "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason, caller_raw, callee_raw FROM cdr WHERE id < ?1";
+      "hangup, reason, caller_raw, callee_raw, media_relayed, caller_packets, caller_bytes, "
+      "caller_loss_pct, caller_jitter_ms, callee_packets, callee_bytes, callee_loss_pct, "
+      "callee_jitter_ms FROM cdr WHERE id < ?1";
   if (!q.reason.empty()) sql += " AND reason = ?2";
   if (!q.mappingGateway.empty()) sql += " AND mapping_gateway = ?3";
   if (q.startFromUs > 0) sql += " AND start_us >= ?5";
@@ -497,6 +510,15 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
     c.reason = call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
     c.callerRaw = st->text(16);
     c.calleeRaw = st->text(17);
+    c.media.present = st->int64(18) != 0;
+    c.media.caller.packets = static_cast<uint64_t>(st->int64(19));
+    c.media.caller.bytes = static_cast<uint64_t>(st->int64(20));
+    c.media.caller.lossPct = st->real(21);
+    c.media.caller.jitterMs = static_cast<uint32_t>(st->int64(22));
+    c.media.callee.packets = static_cast<uint64_t>(st->int64(23));
+    c.media.callee.bytes = static_cast<uint64_t>(st->int64(24));
+    c.media.callee.lossPct = st->real(25);
+    c.media.callee.jitterMs = static_cast<uint32_t>(st->int64(26));
     out.push_back(std::move(c));
   }
   if (st->failed()) return Err{st->error("read cdr")};

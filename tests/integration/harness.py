@@ -949,3 +949,120 @@ class NetnsPair:
     def wrapper(self, ns: str) -> list[str]:
         """Command prefix that runs a program inside `ns` (exec'ed: the PID stays)."""
         return ["ip", "netns", "exec", ns]
+
+
+# ---------------------------------------------------------------------------
+# rtpengine (media anchoring tests): one userspace engine per test
+
+
+RTPENGINE_BIN = os.environ.get("RTPENGINE_BIN", "/usr/bin/rtpengine")
+
+
+def bencode(v) -> bytes:
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return str(len(v)).encode() + b":" + v
+    if isinstance(v, list):
+        return b"l" + b"".join(bencode(x) for x in v) + b"e"
+    if isinstance(v, dict):
+        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
+    raise TypeError(type(v))
+
+
+def bdecode(data: bytes, i: int = 0):
+    """(value, next index); strings come back as str (latin-1 safe enough for ng)."""
+    c = data[i:i + 1]
+    if c == b"i":
+        j = data.index(b"e", i)
+        return int(data[i + 1:j]), j + 1
+    if c in (b"l", b"d"):
+        i += 1
+        items = []
+        while data[i:i + 1] != b"e":
+            v, i = bdecode(data, i)
+            items.append(v)
+        if c == b"l":
+            return items, i + 1
+        return dict(zip(items[0::2], items[1::2])), i + 1
+    j = data.index(b":", i)
+    n = int(data[i:j])
+    return data[j + 1:j + 1 + n].decode("latin-1"), j + 1 + n
+
+
+class Rtpengine:
+    """A real rtpengine in userspace (no kernel module: --table=-1) on
+    127.0.0.1 with its own ng control port and media port range, started and
+    stopped by the test. delete-delay 0 so its session count is honest."""
+
+    def __init__(self, workdir: Path, ports: PortAllocator, name: str = "rtpe", span: int = 60):
+        self.workdir = Path(workdir)
+        self.name = name
+        self.ng_port = ports.port()
+        self.cli_port = ports.port()
+        self.port_min = ports.block(span)
+        self.port_max = self.port_min + span - 1
+        self.log_path = self.workdir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+        self._cookie = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.ng_port}"
+
+    def start(self) -> "Rtpengine":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [RTPENGINE_BIN, "--config-file=none", "--foreground", "--table=-1",
+             "--interface=127.0.0.1", f"--listen-cli=127.0.0.1:{self.cli_port}",
+             f"--listen-ng=127.0.0.1:{self.ng_port}", f"--port-min={self.port_min}",
+             f"--port-max={self.port_max}", "--log-stderr", "--log-level=6",
+             "--delete-delay=0", "--num-threads=2"],
+            stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
+        wait_until(lambda: self.ping(timeout=0.2), 5, f"rtpengine {self.name} answering ng ping")
+        return self
+
+    def ng(self, command: dict, timeout: float = 2.0) -> dict:
+        self._cookie += 1
+        cookie = f"t{os.getpid()}_{self._cookie}_{time.monotonic_ns()}".encode()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(timeout)
+            s.sendto(cookie + b" " + bencode(command), ("127.0.0.1", self.ng_port))
+            data = s.recv(65535)
+        finally:
+            s.close()
+        _, _, body = data.partition(b" ")
+        return bdecode(body)[0]
+
+    def ping(self, timeout: float = 1.0) -> bool:
+        try:
+            return self.ng({"command": "ping"}, timeout=timeout).get("result") == "pong"
+        except OSError:
+            return False
+
+    def calls(self) -> list[str]:
+        return self.ng({"command": "list"}).get("calls", [])
+
+    def sessions(self) -> int:
+        st = self.ng({"command": "statistics"})["statistics"]["currentstatistics"]
+        return int(st["sessionsown"])
+
+    def wait_no_sessions(self, timeout: float = 5) -> None:
+        wait_until(lambda: self.sessions() == 0 and not self.calls(), timeout,
+                   f"rtpengine {self.name} back at zero sessions (calls: {self.calls()})")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log:
+            self._log.close()
+            self._log = None

@@ -32,10 +32,11 @@ MAPPING_DEFAULTS = {"username": "", "register": False, "max_contacts": 1, "chall
                     "cps_burst": 0, "max_concurrent": 0, "max_duration": 0,
                     "overload_weight": 1, "caller_lists": [], "callee_lists": [],
                     "dynamic_blacklist": False, "trust_identity": False, "pass_headers": [],
-                    "asserted_identity": ""}
+                    "asserted_identity": "", "media": "", "codecs": []}
 ROUTING_DEFAULTS = {"auth_username": "", "register": False, "register_expires": 3600, "cps": 0,
                     "cps_burst": 0, "max_concurrent": 0, "caller_lists": [], "callee_lists": [],
-                    "options_check": True, "trust_identity": False, "pass_headers": []}
+                    "options_check": True, "trust_identity": False, "pass_headers": [],
+                    "media": "", "codecs": []}
 
 
 def _route_path(template: str) -> str:

@@ -173,10 +173,12 @@ def test_gateway_list_json_after_import(tollgate):
                       "max_duration": 0, "overload_weight": 1, "caller_lists": [],
                       "callee_lists": [], "dynamic_blacklist": False,
                       # what of its signalling crosses the B2BUA: nothing extra
-                      "trust_identity": False, "pass_headers": [], "asserted_identity": ""}
+                      "trust_identity": False, "pass_headers": [], "asserted_identity": "",
+                      # media anchoring: the node's media.mode, any codec
+                      "media": "", "codecs": []}
     routing_policy = {"cps": 0, "cps_burst": 0, "max_concurrent": 0, "caller_lists": [],
                       "callee_lists": [], "options_check": True,
-                      "trust_identity": False, "pass_headers": []}
+                      "trust_identity": False, "pass_headers": [], "media": "", "codecs": []}
     assert mapping == {
         "cust-a": {"name": "cust-a", "auth": "ip", "addresses": ["127.0.0.1", "10.1.0.0/16"],
                    "enabled": True, **no_credentials, "policy": mapping_policy},
