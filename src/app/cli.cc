@@ -29,6 +29,7 @@
 #include "store/registration_store.h"
 #include "store/sqlite_backup.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 #include "store/suspension_store.h"
 
 namespace tollgate::app {
@@ -40,7 +41,7 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
 
 std::unique_ptr<store::Store> storeOrNull(const Config& c) {
-  auto s = store::openSqliteStore(c.store.path);
+  auto s = store::openStore(c.store.target());
   if (!s.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c.store.path.c_str(), s.error().message.c_str());
     return nullptr;
@@ -389,7 +390,7 @@ std::string tableTime(int64_t us) {
 int cmdSuspensionsList(const std::string& configPath, bool json) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto st = store::openSqliteSuspensionStore(config->store.path);
+  auto st = store::openSuspensionStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;
@@ -493,7 +494,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
   auto link = NodeLink::forChange(*config, token, &rc);
   if (!link) return rc;
   if (link->viaApi()) return suspensionsClearViaApi(*link, source, user, all);
-  auto st = store::openSqliteSuspensionStore(config->store.path);
+  auto st = store::openSuspensionStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;
@@ -505,7 +506,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
   }
   // The shield's bans for suspensions go too (one ban list): else the
   // address would stay dropped before it reaches the auth layer.
-  const int64_t lifted = liftAuthBans(config->store.path, f.all ? std::nullopt : f.source);
+  const int64_t lifted = liftAuthBans(config->store.target(), f.all ? std::nullopt : f.source);
   if (lifted < 0) {
     std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
     return kExitRuntime;
@@ -520,7 +521,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
 int cmdRegistrationList(const std::string& configPath, bool json) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto st = store::openSqliteRegistrationStore(config->store.path);
+  auto st = store::openRegistrationStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;

@@ -30,6 +30,7 @@
 #include "registrar/registrar.h"
 #include "shield/overload.h"
 #include "shield/shield_config.h"
+#include "store/pg_target.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -50,6 +51,25 @@ struct SipConfig {
 struct StoreConfig {
   std::string path;                 // required; SQLite file, relative to the cwd
   Millis provisioningPollMs{1000};  // how often the node looks for store changes
+  // backend = "postgresql": url (libpq URI, no password), the password read
+  // from password_file at load. path then holds only the node's local state
+  // (lock, API token) and the CDR spool is spool_dir (default <path>.spool).
+  store::Backend backend = store::Backend::Sqlite;
+  std::string url;
+  std::string passwordFile;
+  std::string password;
+  std::string spoolDir;
+  std::string nodeId;        // this node in CDR uids; default the host name
+  int cdrRetentionDays = 0;  // [cdr] retention_days; 0 = keep every CDR
+
+  store::StoreTarget target() const {
+    store::StoreTarget t;
+    t.backend = backend;
+    t.path = path;
+    t.pg.url = url;
+    t.pg.password = password;
+    return t;
+  }
 };
 
 // Where log lines go: the journal (native protocol, log.h) or stderr. Auto

@@ -13,6 +13,7 @@
 #include "mgmt/metrics.h"
 #include "mgmt/pcap.h"
 #include "store/cdr_format.h"
+#include "store/store_factory.h"
 
 namespace tollgate::mgmt {
 namespace {
@@ -143,7 +144,7 @@ void listCdrs(RequestContext& ctx, const httplib::Request& req, httplib::Respons
           return true;
         }
         if (!stores->store) {
-          auto s = store::openSqliteStore(stores->path);
+          auto s = store::openStore(stores->target);
           if (!s) return false;
           stores->store = std::move(s).value();
         }
@@ -424,7 +425,12 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
              {"written", s.cdrWriter.written},
              {"dropped_queue_full", s.cdrWriter.droppedQueueFull},
              {"write_errors", s.cdrWriter.writeErrors},
-             {"commit_delay_max_ms", static_cast<double>(s.cdrWriter.commitDelayMaxUs) / 1000.0}}},
+             {"commit_delay_max_ms", static_cast<double>(s.cdrWriter.commitDelayMaxUs) / 1000.0},
+             {"spooled", s.cdrWriter.spooled},
+             {"replayed", s.cdrWriter.replayed},
+             {"spool_records", s.cdrWriter.spoolRecords},
+             {"spool_bytes", s.cdrWriter.spoolBytes},
+             {"store_up", s.cdrWriter.storeUp}}},
            {"api",
             {{"connections_accepted", v(a.connectionsAccepted)},
              {"connections_refused_not_allowed", v(a.refusedNotAllowed)},

@@ -30,6 +30,7 @@
 #include "mgmt/api_intake.h"
 #include "mgmt/api_internal.h"
 #include "store/cdr_format.h"
+#include "store/store_factory.h"
 
 namespace tollgate::mgmt {
 
@@ -45,7 +46,7 @@ ApiState::ApiState(ApiSettings s, NodeControl& n)
 
 store::Store& RequestContext::store() {
   if (!stores.store) {
-    auto s = store::openSqliteStore(stores.path);
+    auto s = store::openStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.store = std::move(s).value();
   }
@@ -54,7 +55,7 @@ store::Store& RequestContext::store() {
 
 store::MgmtStore& RequestContext::mgmt() {
   if (!stores.mgmt) {
-    auto s = store::openSqliteMgmtStore(stores.path);
+    auto s = store::openMgmtStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.mgmt = std::move(s).value();
   }
@@ -63,7 +64,7 @@ store::MgmtStore& RequestContext::mgmt() {
 
 store::PolicyStore& RequestContext::policy() {
   if (!stores.policy) {
-    auto s = store::openSqlitePolicyStore(stores.path);
+    auto s = store::openPolicyStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.policy = std::move(s).value();
   }
@@ -72,7 +73,7 @@ store::PolicyStore& RequestContext::policy() {
 
 store::BanStore& RequestContext::bans() {
   if (!stores.bans) {
-    auto s = store::openSqliteBanStore(stores.path);
+    auto s = store::openBanStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.bans = std::move(s).value();
   }
@@ -81,7 +82,7 @@ store::BanStore& RequestContext::bans() {
 
 store::SuspensionStore& RequestContext::suspensions() {
   if (!stores.suspensions) {
-    auto s = store::openSqliteSuspensionStore(stores.path);
+    auto s = store::openSuspensionStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.suspensions = std::move(s).value();
   }
@@ -706,7 +707,7 @@ bool ApiServer::Impl::enqueue(std::unique_ptr<ApiConn>& c) {
 
 void ApiServer::Impl::workerLoop() {
   ThreadStores stores;
-  stores.path = state.settings.storePath;
+  stores.target = state.settings.store;
   while (true) {
     std::unique_ptr<ApiConn> c;
     {

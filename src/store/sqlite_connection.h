@@ -164,6 +164,9 @@ class [[nodiscard]] SqliteTransaction {
 
 class SqliteConnection {
  public:
+  using Statement = SqliteStatement;
+  using Transaction = SqliteTransaction;
+
   // Opens (creating when missing) the database at `path` through the opener
   // (sqlite_open.h), or a private in-memory one for ":memory:" (tests: no
   // WAL, nothing shared). Does not touch the schema (sqlite_migrations.h).
@@ -182,6 +185,9 @@ class SqliteConnection {
   Result<SqliteTransaction, StoreError> beginRead();
   // BEGIN IMMEDIATE: every write transaction, and every read-modify-write.
   Result<SqliteTransaction, StoreError> beginWrite();
+  // A write that reads nothing first (CDR batches): the same as beginWrite
+  // in one file (PgConnection takes no store-wide lock for it).
+  Result<SqliteTransaction, StoreError> beginAppend() { return beginWrite(); }
 
   // Rows changed by the last INSERT, UPDATE or DELETE.
   size_t changes() const { return static_cast<size_t>(sqlite3_changes(db_)); }

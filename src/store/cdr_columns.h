@@ -1,0 +1,67 @@
+// The CDR's columns in one place: the column list of the cdr table, how a
+// Cdr binds to a statement's parameters and reads back from a row. The SQL
+// stores (both backends) and the CDR spool (cdr_spool.h, which writes the
+// same fields to its file) use these, so a new CDR field is one entry in
+// kCdrColumns, one line in bindCdr and one in readCdr (plus a migration per
+// backend). Stateless; St is any statement-like type with bind(i, v) and
+// text(col)/int64(col) (SqliteStatement, PgStatement, the spool's row).
+#pragma once
+
+#include "call/cdr.h"
+
+namespace tollgate::store {
+
+// The PostgreSQL table adds `uid` (Store::writeCdrsOnce).
+inline constexpr const char* kCdrColumns =
+    "call_id, start_us, answer_us, end_us, caller, callee, source_address, transport, "
+    "mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, hangup, reason, "
+    "caller_raw, callee_raw";
+inline constexpr int kCdrColumnCount = 17;
+
+template <class St>
+void bindCdr(St& st, const call::Cdr& c) {
+  st.bind(1, c.callId)
+      .bind(2, c.startUs)
+      .bind(3, c.answerUs)
+      .bind(4, c.endUs)
+      .bind(5, c.caller)
+      .bind(6, c.callee)
+      .bind(7, c.sourceAddress)
+      .bind(8, c.transport)
+      .bind(9, c.mappingGateway)
+      .bind(10, c.routingGateway)
+      .bind(11, c.gatewaysTried)
+      .bind(12, c.finalCode)
+      .bind(13, c.durationMs)
+      .bind(14, call::hangupName(c.hangup))
+      .bind(15, call::reasonName(c.reason))
+      .bind(16, c.callerRaw)
+      .bind(17, c.calleeRaw);
+}
+
+// Reads the columns of kCdrColumns starting at column `col`.
+template <class St>
+void readCdr(const St& st, int col, call::Cdr& c) {
+  c.callId = st.text(col + 0);
+  c.startUs = st.int64(col + 1);
+  c.answerUs = st.int64(col + 2);
+  c.endUs = st.int64(col + 3);
+  c.caller = st.text(col + 4);
+  c.callee = st.text(col + 5);
+  c.sourceAddress = st.text(col + 6);
+  c.transport = st.text(col + 7);
+  c.mappingGateway = st.text(col + 8);
+  c.routingGateway = st.text(col + 9);
+  c.gatewaysTried = st.text(col + 10);
+  c.finalCode = static_cast<int>(st.int64(col + 11));
+  c.durationMs = st.int64(col + 12);
+  // A name this build does not know (a row written by a newer tollgate)
+  // must not make the whole list unreadable: fall back to the catch-alls.
+  c.hangup = call::hangupFromName(st.text(col + 13)).value_or(call::HangupSide::None);
+  c.reason =
+      call::reasonFromName(st.text(col + 14)).value_or(call::TerminationReason::InternalError);
+  c.callerRaw = st.text(col + 15);
+  c.calleeRaw = st.text(col + 16);
+}
+
+}  // namespace tollgate::store
