@@ -446,23 +446,6 @@ void readBlacklist(TableReader& r, admission::DynamicBlacklistSettings& b) {
   r.finish();
 }
 
-// The PostgreSQL password: the file's first line. The file must be the
-// owner's alone (like ~/.pgpass, which libpq ignores otherwise): the
-// password opens every node's provisioning and CDRs.
-Result<std::string, std::string> readPasswordFile(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return Err{std::string("cannot read ") + path};
-  if ((st.st_mode & 077) != 0) {
-    return Err{path + " is readable by group or others (chmod 600 " + path + ")"};
-  }
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) return Err{std::string("cannot read ") + path};
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  if (line.empty()) return Err{path + " is empty"};
-  return line;
-}
-
 void readStore(TableReader& r, StoreConfig& store) {
   if (r.string("path", &store.path, /*required=*/true)) {
     if (store.path.empty()) {
@@ -936,6 +919,23 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   if (!errors.empty()) return Err{errors.first()};
   shareValues(config);
   return config;
+}
+
+// The PostgreSQL password: the file's first line. The file must be the
+// owner's alone (like ~/.pgpass, which libpq ignores otherwise): the
+// password opens every node's provisioning and CDRs.
+Result<std::string, std::string> readPasswordFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Err{std::string("cannot read ") + path};
+  if ((st.st_mode & 077) != 0) {
+    return Err{path + " is readable by group or others (chmod 600 " + path + ")"};
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return Err{std::string("cannot read ") + path};
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return Err{path + " is empty"};
+  return line;
 }
 
 Result<Config, ConfigError> loadConfig(const std::string& path) {

@@ -168,6 +168,10 @@ struct ConfigError {
 
 // Reads and checks a node settings file. On error, the reported problem is
 // the one nearest the top of the file, so fixing errors top-down converges.
+// store.password_file: the password on its first line; an error names the
+// file (missing, empty, or readable by group or others).
+Result<std::string, std::string> readPasswordFile(const std::string& path);
+
 Result<Config, ConfigError> loadConfig(const std::string& path);
 // Same, from text already in memory; sourceName is used in errors.
 Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName);

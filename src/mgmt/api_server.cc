@@ -594,7 +594,9 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
   if (need != Access::Public || req.has_header("Authorization")) {
     try {
       const auto t0 = Clock::now();
-      auto p = state.logins.authenticate(ctx.mgmt(), req.get_header_value("Authorization"));
+      const std::string header = req.get_header_value("Authorization");
+      auto local = state.logins.authenticateLocal(header);
+      auto p = local ? std::move(*local) : state.logins.authenticate(ctx.mgmt(), header);
       state.counters.storeLatency.record(Clock::now() - t0);
       if (p) {
         ctx.principal = *p;

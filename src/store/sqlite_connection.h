@@ -114,6 +114,13 @@ class SqliteStatement {
   }
 
   // Columns of the current row, numbered from 0.
+  int columns() const { return sqlite3_column_count(s_); }
+  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
+  int type(int col) const { return sqlite3_column_type(s_, col); }
+  std::string name(int col) const {
+    const char* n = sqlite3_column_name(s_, col);
+    return n == nullptr ? std::string() : std::string(n);
+  }
   int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   double real(int col) const { return sqlite3_column_double(s_, col); }
   std::string text(int col) const {

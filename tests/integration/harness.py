@@ -187,8 +187,10 @@ class Tollgate:
         # A PostgreSQL store (pg: the session's pg_server.PgServer): a database
         # of this node's own unless the settings name one (nodes sharing one).
         self.pg = pg
-        if pg is not None and "url" not in (settings or {}).get("store", {}):
-            tables["store"].update(backend="postgresql", url=pg.create_database())
+        if pg is not None:
+            tables["store"]["backend"] = "postgresql"
+            if "url" not in (settings or {}).get("store", {}):
+                tables["store"]["url"] = pg.create_database()
         for table, keys in (settings or {}).items():
             tables.setdefault(table, {}).update(keys)
         self.settings = tables

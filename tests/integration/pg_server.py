@@ -132,7 +132,8 @@ class PgServer:
         """Runs `sql`; returns the rows (tab-separated fields)."""
         url = db_or_url if "://" in db_or_url else self.url(db_or_url)
         r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
-                            "-d", url, "-c", sql], capture_output=True, text=True, timeout=timeout)
+                            "-d", url, "-f", "-"], input=sql, capture_output=True, text=True,
+                           timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"psql {sql!r}: {r.stderr}")
         return [line.split("\t") for line in r.stdout.splitlines() if line]
