@@ -7,6 +7,10 @@
 // text(col)/int64(col) (SqliteStatement, PgStatement, the spool's row).
 #pragma once
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "call/cdr.h"
 
 namespace tollgate::store {
@@ -63,5 +67,42 @@ void readCdr(const St& st, int col, call::Cdr& c) {
   c.callerRaw = st.text(col + 15);
   c.calleeRaw = st.text(col + 16);
 }
+
+// The columns of many CDRs as PostgreSQL array literals, one per column
+// ("{1,2}", "{\"a\",\"b\"}"), for one INSERT ... SELECT FROM unnest(...) per
+// batch: one statement and one round trip for the whole batch instead of
+// one per CDR. Fed by bindCdr, so the column list stays the one above.
+class CdrArrays {
+ public:
+  CdrArrays() : cols_(kCdrColumnCount), numeric_(kCdrColumnCount, false) {}
+  CdrArrays& bind(int i, int64_t v) { return add(i, std::to_string(v), true); }
+  CdrArrays& bind(int i, int v) { return add(i, std::to_string(v), true); }
+  CdrArrays& bind(int i, std::string_view v) { return add(i, quote(v), false); }
+  CdrArrays& bind(int i, const std::string& v) { return add(i, quote(v), false); }
+  CdrArrays& bind(int i, const char* v) { return add(i, quote(v), false); }
+  // Column i (from 1) as an array literal, and its SQL element type.
+  std::string literal(int i) const { return "{" + cols_[static_cast<size_t>(i - 1)] + "}"; }
+  const char* type(int i) const { return numeric_[static_cast<size_t>(i - 1)] ? "bigint" : "text"; }
+
+  static std::string quote(std::string_view v) {
+    std::string out = "\"";
+    for (char ch : v) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    return out + "\"";
+  }
+
+ private:
+  CdrArrays& add(int i, std::string v, bool numeric) {
+    std::string& c = cols_[static_cast<size_t>(i - 1)];
+    if (!c.empty()) c += ',';
+    c += v;
+    numeric_[static_cast<size_t>(i - 1)] = numeric;
+    return *this;
+  }
+  std::vector<std::string> cols_;
+  std::vector<bool> numeric_;
+};
 
 }  // namespace tollgate::store

@@ -423,10 +423,50 @@ std::string cdrInsertSql(bool withUid) {
   return sql;
 }
 
+// PostgreSQL, CDRs with uids: the whole batch in one statement (unnest of
+// one array per column), skipping uids already stored; ids come back by uid.
+Result<Ok, StoreError> writePgCdrBatch(detail::PgConnection& c, std::vector<call::Cdr>& cdrs,
+                                       const std::vector<std::string>& uids) {
+  CdrArrays arrays;
+  std::string uidArray;
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    bindCdr(arrays, cdrs[i]);
+    uidArray += (i ? "," : "") + CdrArrays::quote(uids[i]);
+  }
+  std::string sql = std::string("INSERT INTO cdr(") + kCdrColumns + ", uid) SELECT * FROM unnest(";
+  for (int i = 1; i <= kCdrColumnCount; ++i) {
+    sql += "?" + std::to_string(i) + "::" + arrays.type(i) + "[], ";
+  }
+  sql += "?" + std::to_string(kCdrColumnCount + 1) +
+         "::text[]) ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
+  auto st = c.prepare(sql);
+  if (!st) return Err{st.error()};
+  for (int i = 1; i <= kCdrColumnCount; ++i) st->bind(i, arrays.literal(i));
+  st->bind(kCdrColumnCount + 1, "{" + uidArray + "}");
+  std::map<std::string, int64_t> ids;
+  while (st->next()) ids.emplace(st->text(1), st->int64(0));
+  if (st->failed()) return Err{st->error("insert cdr")};
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    auto it = ids.find(uids[i]);
+    cdrs[i].id = it == ids.end() ? 0 : it->second;
+  }
+  return Ok{};
+}
+
 template <class Db>
 Result<Ok, StoreError> SqlStore<Db>::writeCdrRows(std::vector<call::Cdr>& cdrs,
                                                   const std::vector<std::string>* uids) {
   if (cdrs.empty()) return Ok{};
+  if constexpr (std::is_same_v<Db, detail::PgConnection>) {
+    if (uids != nullptr) {
+      // One statement is one transaction: nothing or all of the batch.
+      auto r = writePgCdrBatch(*c_, cdrs, *uids);
+      if (!r) {
+        for (auto& d : cdrs) d.id = 0;
+      }
+      return r;
+    }
+  }
   auto txn = c_->beginAppend();
   if (!txn) return Err{txn.error()};
   static const std::string plain = cdrInsertSql(false);
