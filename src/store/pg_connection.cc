@@ -296,8 +296,11 @@ PGresult* PgConnection::execute(const char* sql, int n, const unsigned* types,
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(target_.queryTimeoutMs);
   const int fd = PQsocket(conn_);
-  // Parameters larger than the socket buffer are sent as the server reads.
-  while (PQflush(conn_) == 1 || PQisBusy(conn_) != 0) {
+  // Parameters larger than the socket buffer are sent as the server reads
+  // (POLLOUT only while libpq has bytes left to send: a socket is always
+  // writable, and waiting for it otherwise would spin).
+  int unsent = PQflush(conn_);
+  while (unsent == 1 || PQisBusy(conn_) != 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
@@ -306,9 +309,13 @@ PGresult* PgConnection::execute(const char* sql, int n, const unsigned* types,
       PQconsumeInput(conn_);
       break;
     }
-    pollfd p{fd, static_cast<short>(POLLIN | POLLOUT), 0};
+    pollfd p{fd, static_cast<short>(POLLIN | (unsent == 1 ? POLLOUT : 0)), 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
-    if (PQconsumeInput(conn_) == 0) break;
+    if (unsent == 1) {
+      unsent = PQflush(conn_);
+      if (unsent < 0) break;
+    }
+    if ((p.revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(conn_) == 0) break;
   }
   // Keep the first failure of a script (the rest did not run), else the last
   // result.
