@@ -459,10 +459,11 @@ void readStore(TableReader& r, StoreConfig& store) {
   if (r.choice("backend", {"sqlite", "postgresql"}, &backend)) {
     store.backend = backend == 1 ? store::Backend::Postgresql : store::Backend::Sqlite;
   }
-  if (r.string("url", &store.url)) {
+  // "" = not set (the example file lists every key with its default).
+  if (r.string("url", &store.url) && !store.url.empty()) {
     if (auto problem = store::pgUrlProblem(store.url)) r.error("url", *problem);
   }
-  if (r.string("password_file", &store.passwordFile)) {
+  if (r.string("password_file", &store.passwordFile) && !store.passwordFile.empty()) {
     if (auto pw = readPasswordFile(store.passwordFile); pw.ok()) {
       store.password = std::move(pw).value();
     } else {
