@@ -7,6 +7,7 @@
 // text(col)/int64(col) (SqliteStatement, PgStatement, the spool's row).
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,15 +75,21 @@ void readCdr(const St& st, int col, call::Cdr& c) {
 // one per CDR. Fed by bindCdr, so the column list stays the one above.
 class CdrArrays {
  public:
-  CdrArrays() : cols_(kCdrColumnCount), numeric_(kCdrColumnCount, false) {}
-  CdrArrays& bind(int i, int64_t v) { return add(i, std::to_string(v), true); }
-  CdrArrays& bind(int i, int v) { return add(i, std::to_string(v), true); }
-  CdrArrays& bind(int i, std::string_view v) { return add(i, quote(v), false); }
-  CdrArrays& bind(int i, const std::string& v) { return add(i, quote(v), false); }
-  CdrArrays& bind(int i, const char* v) { return add(i, quote(v), false); }
+  CdrArrays() : cols_(kCdrColumnCount), types_(kCdrColumnCount, "text") {}
+  CdrArrays& bind(int i, int64_t v) { return add(i, std::to_string(v), "bigint"); }
+  CdrArrays& bind(int i, int v) { return add(i, std::to_string(v), "bigint"); }
+  CdrArrays& bind(int i, bool v) { return add(i, v ? "1" : "0", "bigint"); }
+  CdrArrays& bind(int i, double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return add(i, buf, "double precision");
+  }
+  CdrArrays& bind(int i, std::string_view v) { return add(i, quote(v), "text"); }
+  CdrArrays& bind(int i, const std::string& v) { return add(i, quote(v), "text"); }
+  CdrArrays& bind(int i, const char* v) { return add(i, quote(v), "text"); }
   // Column i (from 1) as an array literal, and its SQL element type.
   std::string literal(int i) const { return "{" + cols_[static_cast<size_t>(i - 1)] + "}"; }
-  const char* type(int i) const { return numeric_[static_cast<size_t>(i - 1)] ? "bigint" : "text"; }
+  const char* type(int i) const { return types_[static_cast<size_t>(i - 1)]; }
 
   static std::string quote(std::string_view v) {
     std::string out = "\"";
@@ -94,15 +101,15 @@ class CdrArrays {
   }
 
  private:
-  CdrArrays& add(int i, std::string v, bool numeric) {
+  CdrArrays& add(int i, std::string v, const char* type) {
     std::string& c = cols_[static_cast<size_t>(i - 1)];
     if (!c.empty()) c += ',';
     c += v;
-    numeric_[static_cast<size_t>(i - 1)] = numeric;
+    types_[static_cast<size_t>(i - 1)] = type;
     return *this;
   }
   std::vector<std::string> cols_;
-  std::vector<bool> numeric_;
+  std::vector<const char*> types_;
 };
 
 }  // namespace tollgate::store

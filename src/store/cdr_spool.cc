@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -23,11 +24,18 @@ class SpoolRow {
   explicit SpoolRow(std::vector<std::string> f) : f_(std::move(f)) {}
   SpoolRow& bind(int i, int64_t v) { return set(i, std::to_string(v)); }
   SpoolRow& bind(int i, int v) { return set(i, std::to_string(v)); }
+  SpoolRow& bind(int i, bool v) { return set(i, v ? "1" : "0"); }
+  SpoolRow& bind(int i, double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return set(i, buf);
+  }
   SpoolRow& bind(int i, std::string_view v) { return set(i, std::string(v)); }
   SpoolRow& bind(int i, const std::string& v) { return set(i, v); }
   SpoolRow& bind(int i, const char* v) { return set(i, v); }
   std::string text(int col) const { return col < static_cast<int>(f_.size()) ? f_[col] : ""; }
   int64_t int64(int col) const { return std::strtoll(text(col).c_str(), nullptr, 10); }
+  double real(int col) const { return std::strtod(text(col).c_str(), nullptr); }
   const std::vector<std::string>& fields() const { return f_; }
 
  private:
