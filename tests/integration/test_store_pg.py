@@ -203,3 +203,46 @@ def test_password_never_in_the_url(tollgate, tmp_path, pg_server):
     assert r.returncode != 0 and "chmod 600" in r.stderr
     pw.chmod(0o600)
     tg.start()  # trust authentication ignores the password; the file is accepted
+
+
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
+def test_store_migrate_copies_sqlite_into_postgres_once(tollgate, sipp, ports, pg_server):
+    """`tollgate store migrate --to URL`: a SQLite node's gateways, users and
+    CDRs land in PostgreSQL with counts per table; a second run copies
+    nothing and says so; a node on the database then carries the gateway."""
+    uas_port = ports.port()
+    tg = tollgate(provisioning=mapping_gateway("cust-a", ["127.0.0.1"]) +
+                  routing_gateway("carrier-a", f"127.0.0.1:{uas_port}"))
+    assert tg.api("POST", "/api/v1/users", {"name": "olga", "role": "operator",
+                                            "password": "a long enough passphrase"}).status == 201
+    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=2, timeout=30).start().wait_listening()
+    uac = sipp("uac", "uac-caller-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
+               hold_ms=50)
+    uac.run()
+    uac.assert_ok()
+    tg.wait_cdrs(1)
+    assert tg.stop() == 0
+
+    url = pg_server.create_database("migrated")
+    first = tg.cli("store", "migrate", "--config", str(tg.config_path), "--to", url).stdout
+    counts = {l.split()[0]: [int(x) for x in l.split()[1:]] for l in first.splitlines()
+              if re.match(r"^\w+\s+\d+\s+\d+\s+\d+$", l)}
+    assert counts["mapping_gateway"] == [1, 1, 0] and counts["routing_gateway"] == [1, 1, 0]
+    assert counts["mgmt_user"] == [1, 1, 0] and counts["cdr"] == [1, 1, 0], first
+    again = tg.cli("store", "migrate", "--config", str(tg.config_path), "--to", url).stdout
+    total = [l for l in again.splitlines() if l.startswith("total")][0].split()
+    assert int(total[2]) == 0 and int(total[1]) == int(total[3]) > 0, again
+    # A password in --to is refused and not echoed.
+    r = tg.cli("store", "migrate", "--config", str(tg.config_path), "--to",
+               url.replace("tollgate@", "tollgate:hunter2@"), check=False)
+    assert r.returncode != 0 and "password" in r.stderr and "hunter2" not in r.stderr
+
+    rows = pg_server.psql(url, "SELECT uid, reason FROM cdr")
+    assert rows == [[rows[0][0], "caller_bye"]] and rows[0][0].startswith("sqlite/")
+    node = tollgate({"store": {"backend": "postgresql", "url": url}}, name="on-pg")
+    uac2 = sipp("uac2", "uac-caller-bye.xml", remote=f"127.0.0.1:{node.port}", caller=CALLER,
+                hold_ms=50)
+    uac2.run()
+    uac2.assert_ok()
+    uas.wait()
+    assert len(node.wait_cdrs(2)) == 2  # the migrated CDR and the new one
