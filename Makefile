@@ -26,6 +26,8 @@ PYTHON := /usr/bin/python3
 BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsqlite3-dev \
   libtomlplusplus-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libnftables-dev \
   libcpp-httplib-dev libsodium-dev nlohmann-json3-dev libjemalloc-dev
+# The PostgreSQL store backend (src/store/pg_*.cc) links libpq.
+BUILD_PACKAGES += libpq-dev
 DEB_PACKAGES := build-essential debhelper dpkg-dev lintian
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
   libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables tshark \
@@ -37,6 +39,9 @@ TEST_PACKAGES += sngrep
 TEST_PACKAGES += chromium chromium-driver python3-selenium
 # tests/integration/test_media.py and bench/run media rows: rtpengine in userspace (docs/media.md).
 TEST_PACKAGES += rtpengine-daemon
+# The PostgreSQL store tests (tests/integration/pg_server.py): a real server started per
+# session (initdb as the packaged 'postgres' user), psql and pg_dump.
+TEST_PACKAGES += postgresql-15 postgresql-client-15
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

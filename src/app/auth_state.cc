@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "store/registration_store.h"
+#include "store/store_factory.h"
 #include "store/suspension_store.h"
 
 namespace tollgate::app {
@@ -24,7 +25,7 @@ int64_t wallNowUs() {
 // ---------------------------------------------------------------------------
 // StateWriter
 
-StateWriter::StateWriter(std::string storePath) : path_(std::move(storePath)) {
+StateWriter::StateWriter(store::StoreTarget storeTarget) : target_(std::move(storeTarget)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -102,8 +103,8 @@ void StateWriter::run() {
     lock.unlock();
     uint64_t written = 0, errors = 0;
     if (!regs || !susp) {
-      auto r = store::openSqliteRegistrationStore(path_);
-      auto s = store::openSqliteSuspensionStore(path_);
+      auto r = store::openRegistrationStore(target_);
+      auto s = store::openSuspensionStore(target_);
       if (r.ok() && s.ok()) {
         regs = std::move(r).value();
         susp = std::move(s).value();
@@ -149,9 +150,9 @@ void StateWriter::run() {
 // ---------------------------------------------------------------------------
 // SuspensionClearWatcher
 
-SuspensionClearWatcher::SuspensionClearWatcher(std::string storePath, Millis poll, EventLoop& loop,
-                                               auth::AuthRetryLimiter& limiter)
-    : path_(std::move(storePath)), poll_(poll), loop_(loop), limiter_(limiter) {}
+SuspensionClearWatcher::SuspensionClearWatcher(store::StoreTarget storeTarget, Millis poll,
+                                               EventLoop& loop, auth::AuthRetryLimiter& limiter)
+    : target_(std::move(storeTarget)), poll_(poll), loop_(loop), limiter_(limiter) {}
 
 SuspensionClearWatcher::~SuspensionClearWatcher() {
   stop();
@@ -181,7 +182,7 @@ void SuspensionClearWatcher::run() {
     if (stop_) break;
     lock.unlock();
     if (!st) {
-      auto opened = store::openSqliteSuspensionStore(path_);
+      auto opened = store::openSuspensionStore(target_);
       if (opened.ok()) st = std::move(opened).value();
     }
     if (st) {
@@ -220,11 +221,11 @@ void SuspensionClearWatcher::run() {
 // ---------------------------------------------------------------------------
 // Start-up
 
-bool restoreAuthState(const std::string& storePath, const Clock& clock,
+bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
                       registrar::Registrar& registrar, auth::AuthRetryLimiter& limiter,
                       const transport::Transport& transport) {
-  auto regs = store::openSqliteRegistrationStore(storePath);
-  auto susp = store::openSqliteSuspensionStore(storePath);
+  auto regs = store::openRegistrationStore(storeTarget);
+  auto susp = store::openSuspensionStore(storeTarget);
   if (!regs.ok() || !susp.ok()) {
     log::error("state.restore_failed")
         .kv("error", !regs.ok() ? regs.error().message : susp.error().message);

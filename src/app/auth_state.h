@@ -22,6 +22,7 @@
 #include "auth/authenticator.h"
 #include "common/event_loop.h"
 #include "registrar/registrar.h"
+#include "store/pg_target.h"
 #include "transport/transport.h"
 
 namespace tollgate::app {
@@ -35,7 +36,7 @@ inline constexpr std::chrono::hours kSuspensionHistory{24};
 
 class StateWriter final : public registrar::BindingListener, public auth::SuspensionListener {
  public:
-  explicit StateWriter(std::string storePath);
+  explicit StateWriter(store::StoreTarget storeTarget);
   ~StateWriter() override;  // writes what is queued, then stops
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -62,7 +63,7 @@ class StateWriter final : public registrar::BindingListener, public auth::Suspen
   void push(Job&& job);
   void run();
 
-  std::string path_;
+  store::StoreTarget target_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_;
@@ -78,7 +79,7 @@ class SuspensionClearWatcher {
  public:
   // `limiter` belongs to the worker that runs `loop`; it is only touched
   // there, through loop.post().
-  SuspensionClearWatcher(std::string storePath, Millis poll, EventLoop& loop,
+  SuspensionClearWatcher(store::StoreTarget storeTarget, Millis poll, EventLoop& loop,
                          auth::AuthRetryLimiter& limiter);
   ~SuspensionClearWatcher();
   void start();
@@ -87,7 +88,7 @@ class SuspensionClearWatcher {
  private:
   void run();
 
-  std::string path_;
+  store::StoreTarget target_;
   Millis poll_;
   EventLoop& loop_;
   auth::AuthRetryLimiter& limiter_;
@@ -102,7 +103,7 @@ class SuspensionClearWatcher {
 // escalation, those ended within kSuspensionHistory) into the limiter;
 // rows an operator cleared while the node was down are dropped. Returns
 // false when the store cannot be read (logged).
-bool restoreAuthState(const std::string& storePath, const Clock& clock,
+bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
                       registrar::Registrar& registrar, auth::AuthRetryLimiter& limiter,
                       const transport::Transport& transport);
 

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "shield/shield.h"
+#include "store/store_factory.h"
 
 namespace tollgate::app {
 
@@ -50,9 +51,9 @@ std::optional<shield::BanInfo> infoOf(const store::BanRow& row) {
   return b;
 }
 
-BanSync::BanSync(std::string storePath, Millis pollInterval, std::chrono::seconds banMemory,
-                 EventLoop& loop, shield::Shield& shield)
-    : path_(std::move(storePath)),
+BanSync::BanSync(store::StoreTarget storeTarget, Millis pollInterval,
+                 std::chrono::seconds banMemory, EventLoop& loop, shield::Shield& shield)
+    : target_(std::move(storeTarget)),
       pollInterval_(pollInterval),
       banMemory_(banMemory),
       loop_(loop),
@@ -66,7 +67,7 @@ store::BanStore* BanSync::storeOrNull() {
   if (store_) return store_.get();
   const auto now = std::chrono::steady_clock::now();
   if (now < nextOpen_) return nullptr;
-  auto opened = store::openSqliteBanStore(path_);
+  auto opened = store::openBanStore(target_);
   if (!opened) {
     nextOpen_ = now + kReopenBackoff;
     log::error("shield.ban_store_failed").kv("error", opened.error().message);

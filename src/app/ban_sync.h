@@ -24,6 +24,7 @@
 #include "common/event_loop.h"
 #include "shield/ban.h"
 #include "store/ban_store.h"
+#include "store/pg_target.h"
 
 namespace tollgate::shield {
 class Shield;
@@ -56,7 +57,7 @@ struct BanSyncStats {
 
 class BanSync {
  public:
-  BanSync(std::string storePath, Millis pollInterval, std::chrono::seconds banMemory,
+  BanSync(store::StoreTarget storeTarget, Millis pollInterval, std::chrono::seconds banMemory,
           EventLoop& loop, shield::Shield& shield);
   ~BanSync();  // stop()
   BanSync(const BanSync&) = delete;
@@ -83,7 +84,7 @@ class BanSync {
   void writePending();
   void poll();
 
-  std::string path_;
+  store::StoreTarget target_;
   Millis pollInterval_;
   std::chrono::seconds banMemory_;
   EventLoop& loop_;

@@ -26,9 +26,12 @@
 #include "mgmt/provisioning_import.h"
 #include "sip/lint.h"
 #include "store/cdr_format.h"
+#include "store/pg_backend.h"
 #include "store/registration_store.h"
 #include "store/sqlite_backup.h"
 #include "store/store.h"
+#include "store/store_factory.h"
+#include "store/store_migrate.h"
 #include "store/suspension_store.h"
 
 namespace tollgate::app {
@@ -40,7 +43,7 @@ constexpr int kExitRuntime = 1;
 constexpr int kExitBadConfig = 2;
 
 std::unique_ptr<store::Store> storeOrNull(const Config& c) {
-  auto s = store::openSqliteStore(c.store.path);
+  auto s = store::openStore(c.store.target());
   if (!s.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c.store.path.c_str(), s.error().message.c_str());
     return nullptr;
@@ -389,7 +392,7 @@ std::string tableTime(int64_t us) {
 int cmdSuspensionsList(const std::string& configPath, bool json) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto st = store::openSqliteSuspensionStore(config->store.path);
+  auto st = store::openSuspensionStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;
@@ -493,7 +496,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
   auto link = NodeLink::forChange(*config, token, &rc);
   if (!link) return rc;
   if (link->viaApi()) return suspensionsClearViaApi(*link, source, user, all);
-  auto st = store::openSqliteSuspensionStore(config->store.path);
+  auto st = store::openSuspensionStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;
@@ -505,7 +508,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
   }
   // The shield's bans for suspensions go too (one ban list): else the
   // address would stay dropped before it reaches the auth layer.
-  const int64_t lifted = liftAuthBans(config->store.path, f.all ? std::nullopt : f.source);
+  const int64_t lifted = liftAuthBans(config->store.target(), f.all ? std::nullopt : f.source);
   if (lifted < 0) {
     std::printf("cleared %zu suspension%s\n", *n, *n == 1 ? "" : "s");
     return kExitRuntime;
@@ -520,7 +523,7 @@ int cmdSuspensionsClear(const std::string& configPath, const std::string& token,
 int cmdRegistrationList(const std::string& configPath, bool json) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
-  auto st = store::openSqliteRegistrationStore(config->store.path);
+  auto st = store::openRegistrationStore(config->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", config->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;
@@ -574,10 +577,66 @@ int cmdRegistrationList(const std::string& configPath, bool json) {
   return 0;
 }
 
+// backup/restore copy a SQLite file; a PostgreSQL store has the server's
+// own tools.
+bool refusePostgres(const Config& config, const char* command) {
+  if (config.store.backend != store::Backend::Postgresql) return false;
+  std::fprintf(stderr,
+               "%s works on a SQLite store; this one is PostgreSQL (%s): use pg_dump / "
+               "pg_restore (docs/store.md, \"Backends\")\n",
+               command, store::storeDescription(config.store.target()).c_str());
+  return true;
+}
+
+// `tollgate store migrate --to URL`: the SQLite store of the settings copied
+// into PostgreSQL (store/store_migrate.h).
+int cmdStoreMigrate(const std::string& configPath, const std::string& url,
+                    const std::string& passwordFile) {
+  auto config = configOrExit(configPath);
+  if (!config) return kExitBadConfig;
+  if (auto problem = store::pgUrlProblem(url)) {
+    std::fprintf(stderr, "--to %s\n", problem->c_str());
+    return kExitBadConfig;
+  }
+  store::PgTarget to;
+  to.url = url;
+  const std::string pwFile = passwordFile.empty() ? config->store.passwordFile : passwordFile;
+  if (!pwFile.empty()) {
+    auto pw = readPasswordFile(pwFile);
+    if (!pw.ok()) {
+      std::fprintf(stderr, "--password-file: %s\n", pw.error().c_str());
+      return kExitBadConfig;
+    }
+    to.password = std::move(pw).value();
+  }
+  std::printf("copying %s into %s\n", config->store.path.c_str(),
+              store::storeDescription({store::Backend::Postgresql, "", to}).c_str());
+  auto r = store::migrateSqliteToPg(config->store.path, to);
+  if (!r.ok()) {
+    std::fprintf(stderr, "store migrate failed: %s\n(run it again: rows already copied are kept)\n",
+                 r.error().message.c_str());
+    return kExitRuntime;
+  }
+  std::printf("%-24s %10s %10s %10s\n", "table", "rows", "copied", "present");
+  uint64_t rows = 0, copied = 0, present = 0;
+  for (const auto& t : *r) {
+    std::printf("%-24s %10llu %10llu %10llu\n", t.table.c_str(),
+                static_cast<unsigned long long>(t.rows), static_cast<unsigned long long>(t.copied),
+                static_cast<unsigned long long>(t.present));
+    rows += t.rows;
+    copied += t.copied;
+    present += t.present;
+  }
+  std::printf("%-24s %10llu %10llu %10llu\n", "total", static_cast<unsigned long long>(rows),
+              static_cast<unsigned long long>(copied), static_cast<unsigned long long>(present));
+  return 0;
+}
+
 // `tollgate backup FILE`: an online copy of the store (store/sqlite_backup.h).
 int cmdBackup(const std::string& configPath, const std::string& file, bool replace) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
+  if (refusePostgres(*config, "backup")) return kExitRuntime;
   auto r = store::backupSqliteStore(config->store.path, file, replace);
   if (!r.ok()) {
     std::fprintf(stderr, "backup failed (no file written): %s\n", r.error().message.c_str());
@@ -593,6 +652,7 @@ int cmdBackup(const std::string& configPath, const std::string& file, bool repla
 int cmdRestore(const std::string& configPath, const std::string& file, bool checkOnly) {
   auto config = configOrExit(configPath);
   if (!config) return kExitBadConfig;
+  if (refusePostgres(*config, "restore")) return kExitRuntime;
   if (checkOnly) {
     auto c = store::checkSqliteBackup(file);
     if (!c.ok()) {
@@ -786,6 +846,19 @@ int runCli(int argc, char** argv) {
   addConfig(restore);
   restore->add_option("file", backupFile, "a file written by tollgate backup")->required();
   restore->add_flag("--check", restoreCheck, "only check FILE; change nothing");
+  auto* storeCmd = app.add_subcommand("store", "the store itself");
+  storeCmd->require_subcommand(1);
+  std::string migrateUrl;
+  std::string migratePasswordFile;
+  auto* storeMigrate = storeCmd->add_subcommand(
+      "migrate",
+      "copy the SQLite store (store.path) into PostgreSQL; idempotent, counts per table");
+  addConfig(storeMigrate);
+  storeMigrate->add_option("--to", migrateUrl, "postgresql://user@host:port/db (no password in it)")
+      ->required();
+  storeMigrate->add_option("--password-file", migratePasswordFile,
+                           "the database password, first line of an owner-only file "
+                           "(default store.password_file)");
 
   try {
     app.parse(argc, argv);
@@ -819,6 +892,7 @@ int runCli(int argc, char** argv) {
   if (doctor->parsed()) return cmdDoctor(configPath);
   if (backup->parsed()) return cmdBackup(configPath, backupFile, backupReplace);
   if (restore->parsed()) return cmdRestore(configPath, backupFile, restoreCheck);
+  if (storeMigrate->parsed()) return cmdStoreMigrate(configPath, migrateUrl, migratePasswordFile);
   if (int rc = runApiCommands(*apiCommands); rc >= 0) return rc;
   if (cfgCheck->parsed()) {
     auto config = configOrExit(configPath);

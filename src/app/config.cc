@@ -16,9 +16,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include "app/toml_reader.h"
 #include "common/json_string.h"
 #include "common/net.h"
+#include "store/pg_backend.h"
 
 namespace tollgate::app {
 
@@ -51,7 +54,8 @@ constexpr int64_t kMinFinalCode = 400;
 constexpr int64_t kMaxFinalCode = 699;
 constexpr int64_t kMinPollMs = 100;  // the poll is a SQLite read; keep it cheap
 constexpr int64_t kMaxPollMs = 60000;
-constexpr double kMaxIllegalRate = 100000;  // CDRs/s; beyond this the disk is the limit
+constexpr int64_t kMaxCdrRetentionDays = 36500;  // a century: "keep" is 0
+constexpr double kMaxIllegalRate = 100000;       // CDRs/s; beyond this the disk is the limit
 constexpr int64_t kMaxIllegalBurst = 1'000'000;
 constexpr int64_t kMaxDrainTimeoutS = 3600;
 constexpr size_t kMaxUnixSocketPath = 107;  // sockaddr_un's sun_path, less the NUL
@@ -458,11 +462,32 @@ void readStore(TableReader& r, StoreConfig& store) {
     }
   }
   r.duration("provisioning_poll_ms", kMinPollMs, kMaxPollMs, &store.provisioningPollMs);
+  size_t backend = 0;
+  if (r.choice("backend", {"sqlite", "postgresql"}, &backend)) {
+    store.backend = backend == 1 ? store::Backend::Postgresql : store::Backend::Sqlite;
+  }
+  // "" = not set (the example file lists every key with its default).
+  if (r.string("url", &store.url) && !store.url.empty()) {
+    if (auto problem = store::pgUrlProblem(store.url)) r.error("url", *problem);
+  }
+  if (r.string("password_file", &store.passwordFile) && !store.passwordFile.empty()) {
+    if (auto pw = readPasswordFile(store.passwordFile); pw.ok()) {
+      store.password = std::move(pw).value();
+    } else {
+      r.error("password_file", pw.error());
+    }
+  }
+  r.string("spool_dir", &store.spoolDir);
+  r.string("node_id", &store.nodeId);
+  if (store.backend == store::Backend::Postgresql && store.url.empty()) {
+    r.error("url", "required with backend = \"postgresql\" (postgresql://user@host:port/db)");
+  }
   r.finish();
 }
 
 // [cdr]: the call layer's CDRs of refused strangers.
-void readCdr(TableReader& r, call::CallSettings& cdr) {
+void readCdr(TableReader& r, call::CallSettings& cdr, StoreConfig& store) {
+  r.integerAs("retention_days", 0, kMaxCdrRetentionDays, &store.cdrRetentionDays);
   r.boolean("illegal_calls", &cdr.illegalCallCdrs);
   r.number("illegal_rate", 0, kMaxIllegalRate, &cdr.illegalCdrRate);
   r.integerAs("illegal_burst", 1, kMaxIllegalBurst, &cdr.illegalCdrBurst);
@@ -914,7 +939,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("sip", [&](TableReader& r) { readSip(r, config); });
   section("routing", [&](TableReader& r) { readRouting(r, config); });
   section("store", [&](TableReader& r) { readStore(r, config.store); });
-  section("cdr", [&](TableReader& r) { readCdr(r, config.call); });
+  section("cdr", [&](TableReader& r) { readCdr(r, config.call, config.store); });
   section("log", [&](TableReader& r) { readLog(r, config.log); });
   section("node", [&](TableReader& r) { readNode(r, config.node); });
   section("auth", [&](TableReader& r) { readAuth(r, config.auth); });
@@ -957,6 +982,23 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   if (!errors.empty()) return Err{errors.first()};
   shareValues(config);
   return config;
+}
+
+// The PostgreSQL password: the file's first line. The file must be the
+// owner's alone (like ~/.pgpass, which libpq ignores otherwise): the
+// password opens every node's provisioning and CDRs.
+Result<std::string, std::string> readPasswordFile(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Err{std::string("cannot read ") + path};
+  if ((st.st_mode & 077) != 0) {
+    return Err{path + " is readable by group or others (chmod 600 " + path + ")"};
+  }
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return Err{std::string("cannot read ") + path};
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return Err{path + " is empty"};
+  return line;
 }
 
 Result<Config, ConfigError> loadConfig(const std::string& path) {

@@ -31,6 +31,7 @@
 #include "registrar/registrar.h"
 #include "shield/overload.h"
 #include "shield/shield_config.h"
+#include "store/pg_target.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
 #include "txn/transaction_layer.h"
@@ -51,6 +52,25 @@ struct SipConfig {
 struct StoreConfig {
   std::string path;                 // required; SQLite file, relative to the cwd
   Millis provisioningPollMs{1000};  // how often the node looks for store changes
+  // backend = "postgresql": url (libpq URI, no password), the password read
+  // from password_file at load. path then holds only the node's local state
+  // (lock, API token) and the CDR spool is spool_dir (default <path>.spool).
+  store::Backend backend = store::Backend::Sqlite;
+  std::string url;
+  std::string passwordFile;
+  std::string password;
+  std::string spoolDir;
+  std::string nodeId;        // this node in CDR uids; default the host name
+  int cdrRetentionDays = 0;  // [cdr] retention_days; 0 = keep every CDR
+
+  store::StoreTarget target() const {
+    store::StoreTarget t;
+    t.backend = backend;
+    t.path = path;
+    t.pg.url = url;
+    t.pg.password = password;
+    return t;
+  }
 };
 
 // Where log lines go: the journal (native protocol, log.h) or stderr. Auto
@@ -151,6 +171,10 @@ struct ConfigError {
 
 // Reads and checks a node settings file. On error, the reported problem is
 // the one nearest the top of the file, so fixing errors top-down converges.
+// store.password_file: the password on its first line; an error names the
+// file (missing, empty, or readable by group or others).
+Result<std::string, std::string> readPasswordFile(const std::string& path);
+
 Result<Config, ConfigError> loadConfig(const std::string& path);
 // Same, from text already in memory; sourceName is used in errors.
 Result<Config, ConfigError> parseConfig(std::string_view text, const std::string& sourceName);

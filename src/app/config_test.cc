@@ -461,8 +461,9 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"routing",
        {"switch_limit", "stop_after_busy", "setup_timeout", "no_route_code", "switch_until_connect",
         "options_check_period", "options_failure_limit"}},
-      {"store", {"path", "provisioning_poll_ms"}},
-      {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst"}},
+      {"store",
+       {"path", "provisioning_poll_ms", "backend", "url", "password_file", "spool_dir", "node_id"}},
+      {"cdr", {"illegal_calls", "illegal_rate", "illegal_burst", "retention_days"}},
       {"log", {"level", "format", "target", "journal_socket"}},
       {"node", {"drain_timeout"}},
       {"auth",
@@ -573,7 +574,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 166u);  // 168 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 172u);  // 174 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, MediaEnginesWeightsAndTimers) {
@@ -813,7 +814,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"sip", "advertised_address = \"host:\"", "sip.advertised_address",
                  "must be host or host:port"},
         BadValue{"store", "path = \"\"", "store.path", "must not be empty"},
-        BadValue{"store", "path = 7", "store.path", "must be a string (got integer)"}));
+        BadValue{"store", "path = 7", "store.path", "must be a string (got integer)"},
+        BadValue{"store", "url = \"sqlite:x\"", "store.url", "must be a postgresql:// URL"},
+        BadValue{"store", "url = \"postgresql://u:pw@h/db\"", "store.url",
+                 "must not contain a password: put it in store.password_file"},
+        BadValue{"store", "backend = \"mysql\"", "store.backend", "sqlite"},
+        BadValue{"store", "password_file = \"/nonexistent/pw\"", "store.password_file",
+                 "cannot read /nonexistent/pw"},
+        BadValue{"cdr", "retention_days = -1", "cdr.retention_days", "between 0 and 36500"}));
 
 INSTANTIATE_TEST_SUITE_P(
     UnknownKeys, ConfigRejects,
@@ -822,7 +830,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadValue{"sip", "tls = { cert = \"x\" }", "sip.tls", "unknown table"},
                       BadValue{"routing", "switchlimit = 3", "routing.switchlimit",
                                "unknown key (did you mean \"switch_limit\"?)"},
-                      BadValue{"store", "url = \"sqlite:x\"", "store.url", "unknown key"},
+                      BadValue{"store", "database = \"sqlite:x\"", "store.database", "unknown key"},
                       BadValue{"cdr", "illegal = true", "cdr.illegal", "unknown key"},
                       BadValue{"log", "levle = \"info\"", "log.levle",
                                "unknown key (did you mean \"level\"?)"},

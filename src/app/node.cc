@@ -12,6 +12,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "app/auth_state.h"
@@ -29,11 +31,15 @@
 #include "mgmt/hep.h"
 #include "mgmt/secrets.h"
 #include "shield/shield.h"
+#include "store/cdr_retention.h"
 #include "store/cdr_writer.h"
+#include "store/pg_listener.h"
+#include "store/pg_migrations.h"
 #include "store/policy_store.h"
 #include "store/policy_sync.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 #include "store/store_lock.h"
 #include "transport/forwarding_sink.h"
 #include "transport/transport.h"
@@ -45,6 +51,18 @@ namespace {
 // Names of the saved policy counters (policy_counters table).
 constexpr const char* kBlacklistCounters = "dynamic_blacklist";
 constexpr const char* kFraudCounters = "fraud_thresholds";
+
+// The CDR writer's PostgreSQL statements fail after this long without an
+// answer, and the batch goes to the spool: a stalled database must not hold
+// finished calls' CDRs only in memory.
+constexpr int kCdrWriteTimeoutMs = 3000;
+
+// The node's name in CDR uids when store.node_id is not set.
+std::string hostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "node";
+  return buf;
+}
 
 // Applies operator changes to the dynamic blacklist (made by `tollgate
 // blacklist` in another process) on the worker.
@@ -240,6 +258,15 @@ class ProvisioningWatcher {
     }
     cv_.notify_all();
   }
+  // Looks at the version now instead of at the next poll (a NOTIFY from
+  // the shared database: the reload happens only if the version moved).
+  void poke() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      poke_ = true;
+    }
+    cv_.notify_all();
+  }
   const LatencyHistogram& pollLatency() const { return pollLatency_; }
 
  private:
@@ -248,17 +275,19 @@ class ProvisioningWatcher {
     std::unique_ptr<store::PolicyStore> ps;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
-      cv_.wait_for(lock, config_.store.provisioningPollMs, [this] { return stop_ || force_; });
+      cv_.wait_for(lock, config_.store.provisioningPollMs,
+                   [this] { return stop_ || force_ || poke_; });
       if (stop_) break;
       bool force = force_;
       force_ = false;
+      poke_ = false;
       lock.unlock();
       if (!st) {
-        auto opened = store::openSqliteStore(config_.store.path);
+        auto opened = store::openStore(config_.store.target());
         if (opened.ok()) st = std::move(opened).value();
       }
       if (!ps) {
-        auto opened = store::openSqlitePolicyStore(config_.store.path);
+        auto opened = store::openPolicyStore(config_.store.target());
         if (opened.ok()) ps = std::move(opened).value();
       }
       if (st && ps) {
@@ -299,6 +328,7 @@ class ProvisioningWatcher {
   std::condition_variable cv_;
   bool stop_ = false;
   bool force_ = false;
+  bool poke_ = false;
   LatencyHistogram pollLatency_;
   std::thread thread_;
 };
@@ -319,7 +349,7 @@ mgmt::ApiSettings apiSettings(const Config& c, std::string localTokenHash) {
   a.metricsAuth = c.api.metricsAuth;
   a.console = c.api.console;
   a.limits = c.api.limits;
-  a.storePath = c.store.path;
+  a.store = c.store.target();
   a.localTokenHash = std::move(localTokenHash);
   a.realm = c.sip.domain;
   a.shieldTrusted = c.shield.trusted;
@@ -445,19 +475,19 @@ int runNode(const Config& config) {
     storeLock.emplace(std::move(lock).value());
   }
 
-  auto opened = store::openSqliteStore(config.store.path);
+  auto opened = store::openStore(config.store.target());
   if (!opened.ok()) {
     log::error("store.open_failed")
-        .kv("path", config.store.path)
+        .kv("path", store::storeDescription(config.store.target()))
         .kv("error", opened.error().message);
     return 1;
   }
   std::unique_ptr<store::Store> mainStore = std::move(opened).value();
   warnIfStoreDirectoryOpen(config.store.path);
-  auto openedPolicy = store::openSqlitePolicyStore(config.store.path);
+  auto openedPolicy = store::openPolicyStore(config.store.target());
   if (!openedPolicy.ok()) {
     log::error("store.open_failed")
-        .kv("path", config.store.path)
+        .kv("path", store::storeDescription(config.store.target()))
         .kv("error", openedPolicy.error().message);
     return 1;
   }
@@ -483,8 +513,24 @@ int runNode(const Config& config) {
   }
   policyStore.reset();
 
-  store::AsyncCdrWriter cdrWriter(
-      [path = config.store.path] { return store::openSqliteStore(path); });
+  // CDRs: to the store through the writer thread; with PostgreSQL, through
+  // the local spool while the database is away (docs/store.md, "Outage").
+  store::CdrSpoolSettings spool;
+  store::StoreTarget cdrTarget = config.store.target();
+  if (config.store.backend == store::Backend::Postgresql) {
+    spool.dir =
+        config.store.spoolDir.empty() ? config.store.path + ".spool" : config.store.spoolDir;
+    spool.node = config.store.nodeId.empty() ? hostName() : config.store.nodeId;
+    cdrTarget.pg.queryTimeoutMs = kCdrWriteTimeoutMs;
+  }
+  store::AsyncCdrWriter cdrWriter([cdrTarget] { return store::openStore(cdrTarget); },
+                                  store::AsyncCdrWriter::kDefaultQueueLimit, spool);
+  if (!spool.dir.empty() && !cdrWriter.spoolReady()) return 1;  // logged: cdr.spool_open_failed
+  std::optional<store::CdrRetention> retention;
+  if (config.store.cdrRetentionDays > 0) {
+    retention.emplace([target = config.store.target()] { return store::openStore(target); },
+                      config.store.cdrRetentionDays);
+  }
 
   SystemClock clock;
   CryptoRandom random;
@@ -560,7 +606,7 @@ int runNode(const Config& config) {
       .kv("last_change", *lastChange);
   call::CallLayer* layerp = &layer;
   store::PolicySync policySync(
-      [path = config.store.path] { return store::openSqlitePolicyStore(path); },
+      [target = config.store.target()] { return store::openPolicyStore(target); },
       config.store.provisioningPollMs, *lastChange,
       [&loop, layerp](std::vector<store::BlacklistChange>&& changes) {
         auto shared = std::make_shared<std::vector<store::BlacklistChange>>(std::move(changes));
@@ -600,9 +646,9 @@ int runNode(const Config& config) {
   }
 
   // Registrations and suspensions: restored now, persisted as they change.
-  StateWriter stateWriter(config.store.path);
-  if (!restoreAuthState(config.store.path, clock, layer.registrar, layer.authenticator.limiter(),
-                        transport)) {
+  StateWriter stateWriter(config.store.target());
+  if (!restoreAuthState(config.store.target(), clock, layer.registrar,
+                        layer.authenticator.limiter(), transport)) {
     return 1;
   }
   layer.registrar.setListener(&stateWriter);
@@ -610,7 +656,7 @@ int runNode(const Config& config) {
   // Bindings of accounts removed from provisioning while the node was down
   // go now (and from the store), not at their expiry.
   layer.router.setSnapshot(snapshot);
-  SuspensionClearWatcher clearWatcher(config.store.path, config.store.provisioningPollMs, loop,
+  SuspensionClearWatcher clearWatcher(config.store.target(), config.store.provisioningPollMs, loop,
                                       layer.authenticator.limiter());
   clearWatcher.start();
 
@@ -633,8 +679,8 @@ int runNode(const Config& config) {
     offload->setTrusted(trustedPrefixes(config, gateways));
   }
   // The ban list: loaded from the store before serving, then kept in step.
-  app::BanSync banSync(config.store.path, config.store.provisioningPollMs, config.shield.banMemory,
-                       loop, shield);
+  app::BanSync banSync(config.store.target(), config.store.provisioningPollMs,
+                       config.shield.banMemory, loop, shield);
   NodeBanListener banListener(banSync, offload.get(), clock);
   shield.setBanListener(&banListener);
   ShedCdrs shedCdrs(layer.cdrs, shield.overload());
@@ -644,6 +690,13 @@ int runNode(const Config& config) {
 
   ProvisioningWatcher watcher(config, loop, layer.router, shield, offload.get(), snapshot->version);
   watcher.start();
+  // PostgreSQL: a change through any node's API or CLI is NOTIFYed; the
+  // poll above stays as the fallback while the listener is disconnected.
+  std::optional<store::PgChangeListener> changes;
+  if (config.store.backend == store::Backend::Postgresql) {
+    changes.emplace(config.store.target().pg, std::string(store::kPgProvisioningChannel),
+                    [&watcher] { watcher.poke(); });
+  }
 
   // A periodic summary keeps counters visible in logs (also on SIGUSR1 and
   // at exit) beside `tollgate stats` and the metrics endpoint.
@@ -905,6 +958,7 @@ int runNode(const Config& config) {
     control.clearTraceTap();  // this thread is the worker; the trace tap dies with the API
     ::unlink(tokenPath.c_str());
   }
+  changes.reset();
   watcher.stop();
   clearWatcher.stop();
   policyTick.cancel();
@@ -935,6 +989,9 @@ int runNode(const Config& config) {
       .kv("cdrs_written", ws.written)
       .kv("cdr_write_errors", ws.writeErrors)
       .kv("cdrs_dropped", ws.droppedQueueFull)
+      .kv("cdrs_spooled", ws.spooled)
+      .kv("cdrs_replayed", ws.replayed)
+      .kv("cdr_spool_records", ws.spoolRecords)
       .kv("cdr_commit_delay_max_ms", static_cast<double>(ws.commitDelayMaxUs) / 1000.0);
   return 0;
 }

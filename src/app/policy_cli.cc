@@ -16,6 +16,7 @@
 #include "store/cdr_format.h"
 #include "store/policy_store.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 
 namespace tollgate::app {
 namespace {
@@ -29,7 +30,7 @@ constexpr int kExitBadConfig = 2;
 constexpr size_t kMaxListFileLine = 4096;
 
 std::unique_ptr<store::PolicyStore> policyStoreOrNull(const Config& c) {
-  auto s = store::openSqlitePolicyStore(c.store.path);
+  auto s = store::openPolicyStore(c.store.target());
   if (!s.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c.store.path.c_str(), s.error().message.c_str());
     return nullptr;
@@ -639,7 +640,7 @@ std::optional<admission::KnownNames> knownNamesForImport(const Config& config, b
   admission::KnownNames known;
   for (const auto& l : *lists) known.numberLists.emplace(l.name, l.kind);
   if (!prune) {
-    auto st = store::openSqliteStore(config.store.path);
+    auto st = store::openStore(config.store.target());
     if (!st.ok()) {
       std::fprintf(stderr, "store %s: %s\n", config.store.path.c_str(), st.error().message.c_str());
       return std::nullopt;

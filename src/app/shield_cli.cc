@@ -20,6 +20,7 @@
 #include "store/cdr_format.h"
 #include "store/sqlite_backend.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 #include "store/suspension_store.h"
 
 namespace tollgate::app {
@@ -38,7 +39,7 @@ int64_t nowUs() {
 }
 
 std::unique_ptr<store::BanStore> bans(const Config& c) {
-  auto s = store::openSqliteBanStore(c.store.path);
+  auto s = store::openBanStore(c.store.target());
   if (!s.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c.store.path.c_str(), s.error().message.c_str());
     return nullptr;
@@ -54,7 +55,7 @@ struct TrustedEntry {
 
 // Every trusted prefix with its origin; nullopt when the store cannot be read.
 std::optional<std::vector<TrustedEntry>> trustedEntries(const Config& c) {
-  auto st = store::openSqliteStore(c.store.path);
+  auto st = store::openStore(c.store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c.store.path.c_str(), st.error().message.c_str());
     return std::nullopt;
@@ -182,10 +183,12 @@ int banDelViaApi(NodeLink& link, const std::string& canonical) {
 
 }  // namespace
 
-int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAddress>& source) {
-  auto opened = store::openSqliteBanStore(storePath);
+int64_t liftAuthBans(const store::StoreTarget& storeTarget,
+                     const std::optional<net::IpAddress>& source) {
+  auto opened = store::openBanStore(storeTarget);
   if (!opened.ok()) {
-    std::fprintf(stderr, "store %s: %s\n", storePath.c_str(), opened.error().message.c_str());
+    std::fprintf(stderr, "store %s: %s\n", store::storeDescription(storeTarget).c_str(),
+                 opened.error().message.c_str());
     return -1;
   }
   auto n = store::deleteBansWithReason(**opened, "auth", source ? source->toString() : "");
@@ -288,7 +291,7 @@ int cmdBanDel(const std::string& configPath, const std::string& token, const std
     std::printf("unbanned %s\n", canonical.c_str());
     if (authBan) {
       if (auto ip = net::IpAddress::parse(canonical)) {
-        auto ss = store::openSqliteSuspensionStore(c->store.path);
+        auto ss = store::openSuspensionStore(c->store.target());
         store::SuspensionFilter f;
         f.source = *ip;
         auto n = ss.ok() ? (*ss)->clearSuspensions(f, nowUs())
@@ -436,7 +439,7 @@ int cmdFirewallExport(const std::string& configPath, const std::string& format) 
   }
   auto c = configOrExit(configPath);
   if (!c) return kExitBadConfig;
-  auto st = store::openSqliteStore(c->store.path);
+  auto st = store::openStore(c->store.target());
   if (!st.ok()) {
     std::fprintf(stderr, "store %s: %s\n", c->store.path.c_str(), st.error().message.c_str());
     return kExitRuntime;

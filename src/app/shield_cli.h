@@ -15,6 +15,7 @@
 
 #include "admission/provisioning.h"
 #include "common/net.h"
+#include "store/pg_target.h"
 
 namespace tollgate::app {
 
@@ -32,7 +33,8 @@ int cmdDoctor(const std::string& configPath);
 // suspensions) of `source`, or all of them when source is null: clearing a
 // suspension must also let the address past the shield. Returns how many
 // were lifted; -1 after a store error (printed).
-int64_t liftAuthBans(const std::string& storePath, const std::optional<net::IpAddress>& source);
+int64_t liftAuthBans(const store::StoreTarget& storeTarget,
+                     const std::optional<net::IpAddress>& source);
 
 // Longest note an operator may attach to a ban.
 inline constexpr size_t kMaxBanNote = 200;

@@ -29,6 +29,7 @@
 #include "mgmt/sip_trace.h"
 #include "store/ban_store.h"
 #include "store/mgmt_store.h"
+#include "store/pg_target.h"
 #include "store/policy_store.h"
 #include "store/store.h"
 #include "store/suspension_store.h"
@@ -72,7 +73,7 @@ struct ApiState {
 
 // Store connections of one connection thread, opened on first use.
 struct ThreadStores {
-  std::string path;
+  store::StoreTarget target;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<store::MgmtStore> mgmt;
   std::unique_ptr<store::PolicyStore> policy;           // number lists, dynamic blacklist

@@ -13,6 +13,7 @@
 #include "mgmt/metrics.h"
 #include "mgmt/pcap.h"
 #include "store/cdr_format.h"
+#include "store/store_factory.h"
 
 namespace tollgate::mgmt {
 namespace {
@@ -152,7 +153,7 @@ void listCdrs(RequestContext& ctx, const httplib::Request& req, httplib::Respons
           return true;
         }
         if (!stores->store) {
-          auto s = store::openSqliteStore(stores->path);
+          auto s = store::openStore(stores->target);
           if (!s) return false;
           stores->store = std::move(s).value();
         }
@@ -426,7 +427,12 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
              {"written", s.cdrWriter.written},
              {"dropped_queue_full", s.cdrWriter.droppedQueueFull},
              {"write_errors", s.cdrWriter.writeErrors},
-             {"commit_delay_max_ms", static_cast<double>(s.cdrWriter.commitDelayMaxUs) / 1000.0}}},
+             {"commit_delay_max_ms", static_cast<double>(s.cdrWriter.commitDelayMaxUs) / 1000.0},
+             {"spooled", s.cdrWriter.spooled},
+             {"replayed", s.cdrWriter.replayed},
+             {"spool_records", s.cdrWriter.spoolRecords},
+             {"spool_bytes", s.cdrWriter.spoolBytes},
+             {"store_up", s.cdrWriter.storeUp}}},
            {"api",
             {{"connections_accepted", v(a.connectionsAccepted)},
              {"connections_refused_not_allowed", v(a.refusedNotAllowed)},
@@ -485,7 +491,13 @@ void metrics(RequestContext& ctx, const httplib::Request&, httplib::Response& re
   MetricsInput in;
   in.node = s ? &*s : nullptr;
   in.api = &ctx.api.counters;
-  in.activeLocks = ctx.api.logins.activeLocks(ctx.mgmt());
+  // The scrape must keep working while a shared database is away (that is
+  // when the CDR spool gauges matter): the lock count is then left out as 0.
+  try {
+    in.activeLocks = ctx.api.logins.activeLocks(ctx.mgmt());
+  } catch (const ApiError&) {
+    in.activeLocks = 0;
+  }
   in.traceSessions = ctx.api.trace.sessions();
   in.liveStreams = ctx.api.liveStreams.load();
   res.status = 200;

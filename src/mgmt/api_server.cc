@@ -31,6 +31,7 @@
 #include "mgmt/api_internal.h"
 #include "mgmt/secrets.h"
 #include "store/cdr_format.h"
+#include "store/store_factory.h"
 
 namespace tollgate::mgmt {
 
@@ -43,11 +44,11 @@ ApiState::ApiState(ApiSettings s, NodeControl& n)
       node(n),
       access(settings.allow),
       logins(settings.login, clock, counters, settings.localTokenHash),
-      live(n, settings.storePath) {}
+      live(n, settings.store) {}
 
 store::Store& RequestContext::store() {
   if (!stores.store) {
-    auto s = store::openSqliteStore(stores.path);
+    auto s = store::openStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.store = std::move(s).value();
   }
@@ -56,7 +57,7 @@ store::Store& RequestContext::store() {
 
 store::MgmtStore& RequestContext::mgmt() {
   if (!stores.mgmt) {
-    auto s = store::openSqliteMgmtStore(stores.path);
+    auto s = store::openMgmtStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.mgmt = std::move(s).value();
   }
@@ -65,7 +66,7 @@ store::MgmtStore& RequestContext::mgmt() {
 
 store::PolicyStore& RequestContext::policy() {
   if (!stores.policy) {
-    auto s = store::openSqlitePolicyStore(stores.path);
+    auto s = store::openPolicyStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.policy = std::move(s).value();
   }
@@ -74,7 +75,7 @@ store::PolicyStore& RequestContext::policy() {
 
 store::BanStore& RequestContext::bans() {
   if (!stores.bans) {
-    auto s = store::openSqliteBanStore(stores.path);
+    auto s = store::openBanStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.bans = std::move(s).value();
   }
@@ -83,7 +84,7 @@ store::BanStore& RequestContext::bans() {
 
 store::SuspensionStore& RequestContext::suspensions() {
   if (!stores.suspensions) {
-    auto s = store::openSqliteSuspensionStore(stores.path);
+    auto s = store::openSuspensionStore(stores.target);
     if (!s) fail(503, "store_unavailable", "", s.error().message);
     stores.suspensions = std::move(s).value();
   }
@@ -605,7 +606,8 @@ bool ApiServer::Impl::preRoute(const httplib::Request& req, httplib::Response& r
   if (need != Access::Public || !authorization.empty()) {
     try {
       const auto t0 = Clock::now();
-      auto p = state.logins.authenticate(ctx.mgmt(), authorization);
+      auto local = state.logins.authenticateLocal(authorization);
+      auto p = local ? std::move(*local) : state.logins.authenticate(ctx.mgmt(), authorization);
       state.counters.storeLatency.record(Clock::now() - t0);
       if (p) {
         ctx.principal = *p;
@@ -739,7 +741,7 @@ bool ApiServer::Impl::enqueue(std::unique_ptr<ApiConn>& c) {
 
 void ApiServer::Impl::workerLoop() {
   ThreadStores stores;
-  stores.path = state.settings.storePath;
+  stores.target = state.settings.store;
   while (true) {
     std::unique_ptr<ApiConn> c;
     {

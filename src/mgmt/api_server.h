@@ -24,6 +24,7 @@
 #include "mgmt/api_limits.h"
 #include "mgmt/logins.h"
 #include "mgmt/node_control.h"
+#include "store/pg_target.h"
 
 namespace tollgate::mgmt {
 
@@ -35,7 +36,7 @@ struct ApiSettings {
   LoginSettings login;
   bool metricsAuth = true;
   bool console = true;         // api.console: serve the web console (docs/console.md)
-  std::string storePath;       // the SQLite store (provisioning, CDRs, management)
+  store::StoreTarget store;    // the store (provisioning, CDRs, management)
   std::string localTokenHash;  // sha256Hex of the CLI token file's token
   // Digest realm (sip.domain): passwords given to the API are stored as
   // HA1 digests for it, like `tollgate import` does.

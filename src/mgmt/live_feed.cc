@@ -5,11 +5,12 @@
 
 #include "common/log.h"
 #include "store/store.h"
+#include "store/store_factory.h"
 
 namespace tollgate::mgmt {
 
-LiveFeed::LiveFeed(NodeControl& node, std::string storePath)
-    : node_(node), storePath_(std::move(storePath)) {}
+LiveFeed::LiveFeed(NodeControl& node, store::StoreTarget store)
+    : node_(node), store_(std::move(store)) {}
 
 LiveFeed::~LiveFeed() {
   stop();
@@ -54,7 +55,7 @@ bool LiveFeed::sample(LiveSample& s) {
   // Talk time of the answered CDRs written since the last sample (newest
   // first, so stop at the first one already seen).
   if (!db_) {
-    auto db = store::openSqliteStore(storePath_);
+    auto db = store::openStore(store_);
     if (db) db_ = std::move(db).value();
   }
   if (db_) {

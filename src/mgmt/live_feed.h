@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "mgmt/node_control.h"
+#include "store/pg_target.h"
 #include "store/store.h"
 
 namespace tollgate::mgmt {
@@ -48,7 +49,7 @@ struct LiveSample {
 
 class LiveFeed {
  public:
-  LiveFeed(NodeControl& node, std::string storePath);
+  LiveFeed(NodeControl& node, store::StoreTarget store);
   ~LiveFeed();
   LiveFeed(const LiveFeed&) = delete;
   LiveFeed& operator=(const LiveFeed&) = delete;
@@ -63,7 +64,7 @@ class LiveFeed {
   bool sample(LiveSample& s);
 
   NodeControl& node_;
-  std::string storePath_;
+  store::StoreTarget store_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -262,25 +262,44 @@ LoginOutcome LoginService::confirmPassword(store::MgmtStore& st, const std::stri
   return out;
 }
 
-Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
-                                                          std::string_view header) {
+namespace {
+
+// The token of "Bearer <token>" (spaces around it trimmed); nullopt when the
+// header is not a bearer header.
+std::optional<std::string_view> bearerToken(std::string_view header) {
   constexpr std::string_view kBearer = "bearer ";
-  if (header.size() <= kBearer.size() || !ascii::istartsWith(header, kBearer)) {
-    return Err{AuthFailure::Missing};
-  }
+  if (header.size() <= kBearer.size() || !ascii::istartsWith(header, kBearer)) return std::nullopt;
   std::string_view token = header.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+}  // namespace
+
+std::optional<Result<Principal, AuthFailure>> LoginService::authenticateLocal(
+    std::string_view header) const {
+  auto token = bearerToken(header);
+  if (!token || token->size() > kMaxTokenLength ||
+      token->substr(0, kLocalTokenPrefix.size()) != kLocalTokenPrefix) {
+    return std::nullopt;
+  }
+  if (localTokenHash_.empty() || !constantTimeEquals(sha256Hex(*token), localTokenHash_)) {
+    return Result<Principal, AuthFailure>(Err{AuthFailure::Invalid});
+  }
+  return Result<Principal, AuthFailure>(
+      Principal{std::string(kLocalPrincipal), Role::Admin, Principal::Kind::Local, "", 0});
+}
+
+Result<Principal, AuthFailure> LoginService::authenticate(store::MgmtStore& st,
+                                                          std::string_view header) {
+  if (auto local = authenticateLocal(header)) return std::move(*local);
+  auto bearer = bearerToken(header);
+  if (!bearer) return Err{AuthFailure::Missing};
+  const std::string_view token = *bearer;
   if (token.empty() || token.size() > kMaxTokenLength) return Err{AuthFailure::Invalid};
   const std::string digest = sha256Hex(token);
   const int64_t now = clock_.wallMicros();
-
-  if (token.substr(0, kLocalTokenPrefix.size()) == kLocalTokenPrefix) {
-    if (localTokenHash_.empty() || !constantTimeEquals(digest, localTokenHash_)) {
-      return Err{AuthFailure::Invalid};
-    }
-    return Principal{std::string(kLocalPrincipal), Role::Admin, Principal::Kind::Local, "", 0};
-  }
 
   auto userRole = [&](const std::string& name) -> std::optional<Role> {
     auto u = st.findUser(name);

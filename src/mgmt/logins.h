@@ -98,6 +98,11 @@ class LoginService {
   // timeout are deleted and refused.
   Result<Principal, AuthFailure> authenticate(store::MgmtStore& st,
                                               std::string_view authorizationHeader);
+  // The node's local token (the CLI's), which needs no store: the API keeps
+  // answering the CLI and /metrics while a shared database is away.
+  // nullopt when the header carries another kind of token.
+  std::optional<Result<Principal, AuthFailure>> authenticateLocal(
+      std::string_view authorizationHeader) const;
 
   // Lock keys in force or counting, for GET /api/v1/lockouts.
   Result<std::vector<store::LoginFailure>, store::StoreError> lockouts(store::MgmtStore& st);

@@ -2,6 +2,7 @@
 #include "mgmt/metrics.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <iterator>
 #include <map>
@@ -514,6 +515,29 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.cdrWriter.droppedQueueFull));
   w.sample("tollgate_cdrs_lost_total", {{"reason", "write_error"}},
            static_cast<double>(s.cdrWriter.writeErrors));
+  w.one("tollgate_cdrs_spooled_total", "counter",
+        "CDRs written to the local spool because the database did not take them.",
+        static_cast<double>(s.cdrWriter.spooled));
+  w.one("tollgate_cdrs_replayed_total", "counter",
+        "CDRs replayed from the spool into the database.",
+        static_cast<double>(s.cdrWriter.replayed));
+  w.one("tollgate_cdr_spool_records", "gauge", "CDRs waiting in the local spool.",
+        static_cast<double>(s.cdrWriter.spoolRecords));
+  w.one("tollgate_cdr_spool_bytes", "gauge", "Bytes of CDRs waiting in the local spool.",
+        static_cast<double>(s.cdrWriter.spoolBytes));
+  w.one("tollgate_cdr_spool_oldest_age_seconds", "gauge",
+        "How long the oldest CDR in the spool has waited (0 when empty).",
+        s.cdrWriter.spoolOldestUs == 0
+            ? 0.0
+            : std::max(0.0,
+                       static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count() -
+                                           s.cdrWriter.spoolOldestUs) /
+                           1e6));
+  w.one("tollgate_cdr_store_up", "gauge",
+        "1 when the last CDR write or replay reached the store, 0 while CDRs go to the spool.",
+        s.cdrWriter.storeUp ? 1.0 : 0.0);
   captureMetrics(w, s);
 }
 

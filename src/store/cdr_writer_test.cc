@@ -75,6 +75,17 @@ class BatchRecordingStore final : public Store {
     }
     return inner_->writeCdrs(cdrs);
   }
+  Result<Ok, StoreError> writeCdrsOnce(std::vector<Cdr>& cdrs,
+                                       const std::vector<std::string>& uids) override {
+    {
+      std::lock_guard lock(log_->mu);
+      log_->batches.push_back(cdrs.size());
+    }
+    return inner_->writeCdrsOnce(cdrs, uids);
+  }
+  Result<size_t, StoreError> purgeCdrs(int64_t beforeUs, size_t batch) override {
+    return inner_->purgeCdrs(beforeUs, batch);
+  }
   Result<std::vector<Cdr>, StoreError> listCdrs(const CdrQuery& q) override {
     return inner_->listCdrs(q);
   }

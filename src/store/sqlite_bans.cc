@@ -9,14 +9,13 @@
 
 #include "common/clock.h"
 #include "store/ban_store.h"
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
 
 namespace tollgate::store {
 namespace {
-
-using detail::SqliteConnection;
-using detail::SqliteStatement;
 
 int64_t nowUs() {
   return SystemClock().wallMicros();
@@ -26,9 +25,10 @@ constexpr const char* kColumns =
     "address, reason, detail, origin, created_us, expires_us, hits, level, deleted, seq, "
     "updated_us";
 
-class SqliteBanStore final : public BanStore {
+template <class Db>
+class SqlBanStore final : public BanStore {
  public:
-  explicit SqliteBanStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlBanStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   Result<Ok, StoreError> putBans(const std::vector<BanRow>& rows) override;
   Result<bool, StoreError> deleteBan(std::string_view address) override;
@@ -50,7 +50,7 @@ class SqliteBanStore final : public BanStore {
     if (!st->next()) return Err{st->error("bump ban_seq")};
     return st->int64(0);
   }
-  static BanRow rowOf(const SqliteStatement& st) {
+  static BanRow rowOf(const typename Db::Statement& st) {
     BanRow r;
     r.address = st.text(0);
     r.reason = st.text(1);
@@ -66,10 +66,11 @@ class SqliteBanStore final : public BanStore {
     return r;
   }
 
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
-Result<Ok, StoreError> SqliteBanStore::putBans(const std::vector<BanRow>& rows) {
+template <class Db>
+Result<Ok, StoreError> SqlBanStore<Db>::putBans(const std::vector<BanRow>& rows) {
   if (rows.empty()) return Ok{};
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
@@ -101,7 +102,8 @@ Result<Ok, StoreError> SqliteBanStore::putBans(const std::vector<BanRow>& rows) 
   return txn->commit();
 }
 
-Result<bool, StoreError> SqliteBanStore::deleteBan(std::string_view address) {
+template <class Db>
+Result<bool, StoreError> SqlBanStore<Db>::deleteBan(std::string_view address) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   {
@@ -124,12 +126,15 @@ Result<bool, StoreError> SqliteBanStore::deleteBan(std::string_view address) {
   return true;
 }
 
-Result<Ok, StoreError> SqliteBanStore::setHits(
+template <class Db>
+Result<Ok, StoreError> SqlBanStore<Db>::setHits(
     const std::vector<std::pair<std::string, int64_t>>& hits) {
   if (hits.empty()) return Ok{};
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
-  auto st = c_->prepare("UPDATE ban SET hits = max(hits, ?2) WHERE address = ?1 AND deleted = 0");
+  auto st = c_->prepare(
+      "UPDATE ban SET hits = CASE WHEN hits > ?2 THEN hits ELSE ?2 END WHERE address = ?1 AND "
+      "deleted = 0");
   if (!st) return Err{st.error()};
   for (const auto& [address, n] : hits) {
     st->bind(1, address).bind(2, n);
@@ -139,7 +144,8 @@ Result<Ok, StoreError> SqliteBanStore::setHits(
   return txn->commit();
 }
 
-Result<std::optional<BanRow>, StoreError> SqliteBanStore::getBan(std::string_view address) {
+template <class Db>
+Result<std::optional<BanRow>, StoreError> SqlBanStore<Db>::getBan(std::string_view address) {
   auto st = c_->prepare(std::string("SELECT ") + kColumns +
                         " FROM ban WHERE address = ?1 AND deleted = 0");
   if (!st) return Err{st.error()};
@@ -151,8 +157,9 @@ Result<std::optional<BanRow>, StoreError> SqliteBanStore::getBan(std::string_vie
   return std::optional<BanRow>(rowOf(*st));
 }
 
-Result<std::vector<BanRow>, StoreError> SqliteBanStore::listBans(bool includeExpired, int64_t now,
-                                                                 size_t limit) {
+template <class Db>
+Result<std::vector<BanRow>, StoreError> SqlBanStore<Db>::listBans(bool includeExpired, int64_t now,
+                                                                  size_t limit) {
   limit = std::min(limit, kMaxBanPage);
   std::string sql = std::string("SELECT ") + kColumns + " FROM ban WHERE deleted = 0";
   if (!includeExpired) sql += " AND (expires_us = 0 OR expires_us > ?1)";
@@ -167,15 +174,17 @@ Result<std::vector<BanRow>, StoreError> SqliteBanStore::listBans(bool includeExp
   return out;
 }
 
-Result<int64_t, StoreError> SqliteBanStore::banSequence() {
+template <class Db>
+Result<int64_t, StoreError> SqlBanStore<Db>::banSequence() {
   auto st = c_->prepare("SELECT value FROM ban_seq WHERE id = 1");
   if (!st) return Err{st.error()};
   if (!st->next()) return Err{st->error("read ban_seq")};
   return st->int64(0);
 }
 
-Result<std::vector<BanRow>, StoreError> SqliteBanStore::bansChangedSince(const BanCursor& after,
-                                                                         size_t limit) {
+template <class Db>
+Result<std::vector<BanRow>, StoreError> SqlBanStore<Db>::bansChangedSince(const BanCursor& after,
+                                                                          size_t limit) {
   limit = std::min(limit, kMaxBanPage);
   auto st = c_->prepare(std::string("SELECT ") + kColumns +
                         " FROM ban WHERE seq > ?1 OR (seq = ?1 AND address > ?2)"
@@ -188,8 +197,9 @@ Result<std::vector<BanRow>, StoreError> SqliteBanStore::bansChangedSince(const B
   return out;
 }
 
-Result<size_t, StoreError> SqliteBanStore::purgeBans(int64_t expiredBeforeUs,
-                                                     int64_t tombstonesBeforeUs) {
+template <class Db>
+Result<size_t, StoreError> SqlBanStore<Db>::purgeBans(int64_t expiredBeforeUs,
+                                                      int64_t tombstonesBeforeUs) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   auto st = c_->prepare(
@@ -209,7 +219,15 @@ Result<size_t, StoreError> SqliteBanStore::purgeBans(int64_t expiredBeforeUs,
 Result<std::unique_ptr<BanStore>, StoreError> openSqliteBanStore(const std::string& path) {
   auto c = detail::openMigratedSqliteFile(path, "the ban list");
   if (!c) return Err{c.error()};
-  return std::unique_ptr<BanStore>(std::make_unique<SqliteBanStore>(std::move(c).value()));
+  return std::unique_ptr<BanStore>(
+      std::make_unique<SqlBanStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<BanStore>, StoreError> openPgBanStore(const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<BanStore>(
+      std::make_unique<SqlBanStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

@@ -114,6 +114,13 @@ class SqliteStatement {
   }
 
   // Columns of the current row, numbered from 0.
+  int columns() const { return sqlite3_column_count(s_); }
+  // SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT, SQLITE_BLOB or SQLITE_NULL.
+  int type(int col) const { return sqlite3_column_type(s_, col); }
+  std::string name(int col) const {
+    const char* n = sqlite3_column_name(s_, col);
+    return n == nullptr ? std::string() : std::string(n);
+  }
   int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   double real(int col) const { return sqlite3_column_double(s_, col); }
   std::string text(int col) const {
@@ -164,6 +171,9 @@ class [[nodiscard]] SqliteTransaction {
 
 class SqliteConnection {
  public:
+  using Statement = SqliteStatement;
+  using Transaction = SqliteTransaction;
+
   // Opens (creating when missing) the database at `path` through the opener
   // (sqlite_open.h), or a private in-memory one for ":memory:" (tests: no
   // WAL, nothing shared). Does not touch the schema (sqlite_migrations.h).
@@ -182,6 +192,9 @@ class SqliteConnection {
   Result<SqliteTransaction, StoreError> beginRead();
   // BEGIN IMMEDIATE: every write transaction, and every read-modify-write.
   Result<SqliteTransaction, StoreError> beginWrite();
+  // A write that reads nothing first (CDR batches): the same as beginWrite
+  // in one file (PgConnection takes no store-wide lock for it).
+  Result<SqliteTransaction, StoreError> beginAppend() { return beginWrite(); }
 
   // Rows changed by the last INSERT, UPDATE or DELETE.
   size_t changes() const { return static_cast<size_t>(sqlite3_changes(db_)); }

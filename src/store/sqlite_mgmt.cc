@@ -8,18 +8,18 @@
 #include <utility>
 
 #include "store/mgmt_store.h"
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
 
 namespace tollgate::store {
 namespace {
 
-using detail::SqliteConnection;
-using detail::SqliteStatement;
-
-class SqliteMgmtStore final : public MgmtStore {
+template <class Db>
+class SqlMgmtStore final : public MgmtStore {
  public:
-  explicit SqliteMgmtStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlMgmtStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   // ---- users
   Result<std::optional<MgmtUser>, StoreError> findUser(const std::string& name) override {
@@ -93,7 +93,7 @@ class SqliteMgmtStore final : public MgmtStore {
   // ---- sessions
   Result<Ok, StoreError> insertSession(const MgmtSession& s) override {
     auto st = c_->prepare(
-        "INSERT INTO mgmt_session(token_hash, user, source, created_us, expires_us, "
+        "INSERT INTO mgmt_session(token_hash, \"user\", source, created_us, expires_us, "
         "last_used_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     if (!st) return Err{st.error()};
     st->bind(1, s.tokenHash)
@@ -109,7 +109,7 @@ class SqliteMgmtStore final : public MgmtStore {
   Result<std::optional<MgmtSession>, StoreError> findSession(
       const std::string& tokenHash) override {
     auto st = c_->prepare(
-        "SELECT token_hash, user, source, created_us, expires_us, last_used_us "
+        "SELECT token_hash, \"user\", source, created_us, expires_us, last_used_us "
         "FROM mgmt_session WHERE token_hash = ?1");
     if (!st) return Err{st.error()};
     st->bind(1, tokenHash);
@@ -140,7 +140,7 @@ class SqliteMgmtStore final : public MgmtStore {
   }
 
   Result<size_t, StoreError> deleteUserSessions(const std::string& user) override {
-    auto st = c_->prepare("DELETE FROM mgmt_session WHERE user = ?1");
+    auto st = c_->prepare("DELETE FROM mgmt_session WHERE \"user\" = ?1");
     if (!st) return Err{st.error()};
     st->bind(1, user);
     if (auto r = st->run("delete mgmt_session"); !r) return Err{r.error()};
@@ -159,7 +159,7 @@ class SqliteMgmtStore final : public MgmtStore {
   // ---- tokens
   Result<int64_t, StoreError> insertToken(const ApiToken& t) override {
     auto st = c_->prepare(
-        "INSERT INTO mgmt_token(name, user, role, token_hash, created_us, expires_us, "
+        "INSERT INTO mgmt_token(name, \"user\", role, token_hash, created_us, expires_us, "
         "last_used_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (!st) return Err{st.error()};
     st->bind(1, t.name)
@@ -190,7 +190,7 @@ class SqliteMgmtStore final : public MgmtStore {
   Result<std::vector<ApiToken>, StoreError> listTokens(const std::string& user) override {
     auto st = user.empty()
                   ? c_->prepare(std::string(kTokenSelect) + " ORDER BY id")
-                  : c_->prepare(std::string(kTokenSelect) + " WHERE user = ?1 ORDER BY id");
+                  : c_->prepare(std::string(kTokenSelect) + " WHERE \"user\" = ?1 ORDER BY id");
     if (!st) return Err{st.error()};
     if (!user.empty()) st->bind(1, user);
     std::vector<ApiToken> out;
@@ -334,7 +334,7 @@ class SqliteMgmtStore final : public MgmtStore {
 
  private:
   static constexpr const char* kTokenSelect =
-      "SELECT id, name, user, role, token_hash, created_us, expires_us, last_used_us "
+      "SELECT id, name, \"user\", role, token_hash, created_us, expires_us, last_used_us "
       "FROM mgmt_token";
   static constexpr const char* kFailureSelect =
       "SELECT scope, account, source, failures, window_start_us, locked_until_us, updated_us "
@@ -348,7 +348,7 @@ class SqliteMgmtStore final : public MgmtStore {
     return c_->changes() > 0;
   }
 
-  static MgmtUser userRow(const SqliteStatement& st) {
+  static MgmtUser userRow(const typename Db::Statement& st) {
     MgmtUser u;
     u.name = st.text(0);
     u.role = st.text(1);
@@ -360,7 +360,7 @@ class SqliteMgmtStore final : public MgmtStore {
     return u;
   }
 
-  static ApiToken tokenRow(const SqliteStatement& st) {
+  static ApiToken tokenRow(const typename Db::Statement& st) {
     ApiToken t;
     t.id = st.int64(0);
     t.name = st.text(1);
@@ -373,7 +373,7 @@ class SqliteMgmtStore final : public MgmtStore {
     return t;
   }
 
-  Result<std::optional<ApiToken>, StoreError> oneToken(SqliteStatement& st) {
+  Result<std::optional<ApiToken>, StoreError> oneToken(typename Db::Statement& st) {
     if (!st.next()) {
       if (st.failed()) return Err{st.error("read mgmt_token")};
       return std::optional<ApiToken>();
@@ -381,7 +381,7 @@ class SqliteMgmtStore final : public MgmtStore {
     return std::optional<ApiToken>(tokenRow(st));
   }
 
-  static LoginFailure failureRow(const SqliteStatement& st) {
+  static LoginFailure failureRow(const typename Db::Statement& st) {
     LoginFailure f;
     f.scope = st.text(0);
     f.account = st.text(1);
@@ -442,8 +442,9 @@ class SqliteMgmtStore final : public MgmtStore {
       const int64_t n = count->int64(0);
       if (n > static_cast<int64_t>(rule.maxRows)) {
         auto del = c_->prepare(
-            "DELETE FROM mgmt_login_failure WHERE rowid IN (SELECT rowid FROM "
-            "mgmt_login_failure ORDER BY (locked_until_us > ?1), updated_us LIMIT ?2)");
+            "DELETE FROM mgmt_login_failure WHERE (scope, account, source) IN (SELECT scope, "
+            "account, source FROM mgmt_login_failure ORDER BY (locked_until_us > ?1), "
+            "updated_us LIMIT ?2)");
         if (!del) return Err{del.error()};
         del->bind(1, nowUs).bind(2, n - static_cast<int64_t>(rule.maxRows));
         if (auto r = del->run("evict mgmt_login_failure"); !r) return Err{r.error()};
@@ -452,7 +453,7 @@ class SqliteMgmtStore final : public MgmtStore {
     return f;
   }
 
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
 }  // namespace
@@ -460,7 +461,15 @@ class SqliteMgmtStore final : public MgmtStore {
 Result<std::unique_ptr<MgmtStore>, StoreError> openSqliteMgmtStore(const std::string& path) {
   auto c = detail::openMigratedSqliteFile(path, "the management store");
   if (!c) return Err{c.error()};
-  return std::unique_ptr<MgmtStore>(std::make_unique<SqliteMgmtStore>(std::move(c).value()));
+  return std::unique_ptr<MgmtStore>(
+      std::make_unique<SqlMgmtStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<MgmtStore>, StoreError> openPgMgmtStore(const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<MgmtStore>(
+      std::make_unique<SqlMgmtStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

@@ -7,6 +7,8 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/policy_store.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
@@ -18,16 +20,15 @@ using admission::BlacklistEntry;
 using admission::ListKind;
 using admission::NumberList;
 using admission::NumberSide;
-using detail::SqliteConnection;
-using detail::SqliteStatement;
 
 int64_t wallNowUs() {
   return SystemClock().wallMicros();
 }
 
-class SqlitePolicyStore final : public PolicyStore {
+template <class Db>
+class SqlPolicyStore final : public PolicyStore {
  public:
-  explicit SqlitePolicyStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlPolicyStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   Result<std::vector<NumberListSummary>, StoreError> numberLists() override;
   Result<NumberList, StoreError> numberList(const std::string& name) override;
@@ -70,10 +71,11 @@ class SqlitePolicyStore final : public PolicyStore {
   Result<Ok, StoreError> logChange(std::string_view action, const BlacklistEntry& e,
                                    std::string_view side, bool cutCalls);
 
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
-Result<std::vector<NumberListSummary>, StoreError> SqlitePolicyStore::numberLists() {
+template <class Db>
+Result<std::vector<NumberListSummary>, StoreError> SqlPolicyStore<Db>::numberLists() {
   auto st = c_->prepare(
       "SELECT l.name, l.kind, l.description, l.created_us, l.updated_us, "
       "(SELECT count(*) FROM number_list_entry e WHERE e.list = l.name) "
@@ -94,7 +96,8 @@ Result<std::vector<NumberListSummary>, StoreError> SqlitePolicyStore::numberList
   return out;
 }
 
-Result<NumberList, StoreError> SqlitePolicyStore::numberList(const std::string& name) {
+template <class Db>
+Result<NumberList, StoreError> SqlPolicyStore<Db>::numberList(const std::string& name) {
   auto txn = c_->beginRead();
   if (!txn) return Err{txn.error()};
   NumberList l;
@@ -119,7 +122,8 @@ Result<NumberList, StoreError> SqlitePolicyStore::numberList(const std::string& 
   return l;
 }
 
-Result<std::vector<NumberList>, StoreError> SqlitePolicyStore::loadNumberLists() {
+template <class Db>
+Result<std::vector<NumberList>, StoreError> SqlPolicyStore<Db>::loadNumberLists() {
   auto txn = c_->beginRead();
   if (!txn) return Err{txn.error()};
   std::vector<NumberList> out;
@@ -148,7 +152,8 @@ Result<std::vector<NumberList>, StoreError> SqlitePolicyStore::loadNumberLists()
   return out;
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::touchList(const std::string& name) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::touchList(const std::string& name) {
   auto st = c_->prepare("UPDATE number_list SET updated_us = ?2 WHERE name = ?1");
   if (!st) return Err{st.error()};
   st->bind(1, name).bind(2, wallNowUs());
@@ -159,7 +164,8 @@ Result<Ok, StoreError> SqlitePolicyStore::touchList(const std::string& name) {
   return v->run("bump provisioning_version");
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::listSize(const std::string& name) {
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::listSize(const std::string& name) {
   auto st = c_->prepare("SELECT count(*) FROM number_list_entry WHERE list = ?1");
   if (!st) return Err{st.error()};
   st->bind(1, name);
@@ -167,8 +173,9 @@ Result<size_t, StoreError> SqlitePolicyStore::listSize(const std::string& name) 
   return static_cast<size_t>(st->int64(0));
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::createNumberList(const std::string& name, ListKind kind,
-                                                           const std::string& description) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::createNumberList(const std::string& name, ListKind kind,
+                                                            const std::string& description) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   {
@@ -200,7 +207,8 @@ Result<Ok, StoreError> SqlitePolicyStore::createNumberList(const std::string& na
   return txn->commit();
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::deleteNumberList(const std::string& name) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::deleteNumberList(const std::string& name) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   // A list in use must not vanish under a gateway: the gateway would lose a
@@ -209,15 +217,16 @@ Result<Ok, StoreError> SqlitePolicyStore::deleteNumberList(const std::string& na
   {
     auto refs = c_->prepare(
         "SELECT 'mapping gateway ' || gateway FROM mapping_gateway_policy "
-        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') > 0 "
         "UNION ALL SELECT 'routing gateway ' || gateway FROM routing_gateway_policy "
-        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') > 0 "
         "UNION ALL SELECT 'account ' || name FROM account "
-        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') "
+        "WHERE instr(',' || caller_lists || ',' || callee_lists || ',', ',' || ?1 || ',') > 0 "
         "LIMIT 5");
     if (!refs) return Err{refs.error()};
     refs->bind(1, name);
     while (refs->next()) users += (users.empty() ? "" : ", ") + refs->text(0);
+    if (refs->failed()) return Err{refs->error("read number list users")};
   }
   if (!users.empty()) {
     return Err{StoreError{"number list '" + name + "' is still used by " + users +
@@ -232,12 +241,13 @@ Result<Ok, StoreError> SqlitePolicyStore::deleteNumberList(const std::string& na
 }
 
 constexpr std::string_view kInsertPattern =
-    "INSERT OR IGNORE INTO number_list_entry(list, pattern) VALUES (?1, ?2)";
+    "INSERT INTO number_list_entry(list, pattern) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
 
-Result<size_t, StoreError> SqlitePolicyStore::eachPattern(const std::string& name,
-                                                          const std::vector<std::string>& patterns,
-                                                          std::string_view sql,
-                                                          std::string_view what) {
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::eachPattern(const std::string& name,
+                                                           const std::vector<std::string>& patterns,
+                                                           std::string_view sql,
+                                                           std::string_view what) {
   auto st = c_->prepare(sql);
   if (!st) return Err{st.error()};
   size_t changed = 0;
@@ -250,8 +260,9 @@ Result<size_t, StoreError> SqlitePolicyStore::eachPattern(const std::string& nam
   return changed;
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::addNumbers(const std::string& name,
-                                                         const std::vector<std::string>& patterns) {
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::addNumbers(
+    const std::string& name, const std::vector<std::string>& patterns) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   if (auto r = touchList(name); !r) return Err{r.error()};
@@ -267,7 +278,8 @@ Result<size_t, StoreError> SqlitePolicyStore::addNumbers(const std::string& name
   return added;
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::removeNumbers(
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::removeNumbers(
     const std::string& name, const std::vector<std::string>& patterns) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
@@ -280,7 +292,8 @@ Result<size_t, StoreError> SqlitePolicyStore::removeNumbers(
   return removed;
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::replaceNumbers(
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::replaceNumbers(
     const std::string& name, const std::vector<std::string>& patterns) {
   if (patterns.size() > admission::kMaxPatternsPerList) {
     return Err{StoreError{"a number list holds at most " +
@@ -305,7 +318,8 @@ Result<size_t, StoreError> SqlitePolicyStore::replaceNumbers(
 }
 
 namespace {
-BlacklistEntry entryFrom(const SqliteStatement& st) {
+template <class St>
+BlacklistEntry entryFrom(const St& st) {
   // number, side, rule, gateway, enforced, created_us, last_hit_us, expires_us, hits
   BlacklistEntry e;
   e.number = st.text(0);
@@ -326,7 +340,8 @@ constexpr const char* kUpsertEntry =
     "ON CONFLICT(number, side) DO UPDATE SET rule = ?3, gateway = ?4, enforced = ?5, "
     "created_us = ?6, last_hit_us = ?7, expires_us = ?8, hits = ?9";
 
-void bindEntry(SqliteStatement& st, const BlacklistEntry& e) {
+template <class St>
+void bindEntry(St& st, const BlacklistEntry& e) {
   st.bind(1, e.number)
       .bind(2, admission::sideName(e.side))
       .bind(3, admission::ruleName(e.rule))
@@ -339,7 +354,8 @@ void bindEntry(SqliteStatement& st, const BlacklistEntry& e) {
 }
 }  // namespace
 
-Result<std::vector<BlacklistEntry>, StoreError> SqlitePolicyStore::loadBlacklist(int64_t nowUs) {
+template <class Db>
+Result<std::vector<BlacklistEntry>, StoreError> SqlPolicyStore<Db>::loadBlacklist(int64_t nowUs) {
   auto st = c_->prepare(
       "SELECT number, side, rule, gateway, enforced, created_us, last_hit_us, "
       "expires_us, hits FROM dynamic_blacklist WHERE expires_us > ?1 "
@@ -352,7 +368,8 @@ Result<std::vector<BlacklistEntry>, StoreError> SqlitePolicyStore::loadBlacklist
   return out;
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::writeBlacklist(const std::vector<BlacklistWrite>& ws) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::writeBlacklist(const std::vector<BlacklistWrite>& ws) {
   if (ws.empty()) return Ok{};
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
@@ -361,7 +378,7 @@ Result<Ok, StoreError> SqlitePolicyStore::writeBlacklist(const std::vector<Black
   auto del = c_->prepare("DELETE FROM dynamic_blacklist WHERE number = ?1 AND side = ?2");
   if (!del) return Err{del.error()};
   for (const BlacklistWrite& w : ws) {
-    SqliteStatement& st = w.erase ? *del : *up;
+    typename Db::Statement& st = w.erase ? *del : *up;
     st.reset();
     if (w.erase) {
       st.bind(1, w.entry.number).bind(2, admission::sideName(w.entry.side));
@@ -373,9 +390,10 @@ Result<Ok, StoreError> SqlitePolicyStore::writeBlacklist(const std::vector<Black
   return txn->commit();
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::logChange(std::string_view action,
-                                                    const BlacklistEntry& e, std::string_view side,
-                                                    bool cutCalls) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::logChange(std::string_view action,
+                                                     const BlacklistEntry& e, std::string_view side,
+                                                     bool cutCalls) {
   auto st = c_->prepare(
       "INSERT INTO blacklist_change(action, number, side, rule, enforced, expires_us, "
       "cut_calls, created_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -391,8 +409,9 @@ Result<Ok, StoreError> SqlitePolicyStore::logChange(std::string_view action,
   return st->run("insert blacklist_change");
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::addBlacklistEntry(const BlacklistEntry& e,
-                                                            bool cutCalls) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::addBlacklistEntry(const BlacklistEntry& e,
+                                                             bool cutCalls) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   {
@@ -405,7 +424,8 @@ Result<Ok, StoreError> SqlitePolicyStore::addBlacklistEntry(const BlacklistEntry
   return txn->commit();
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::removeBlacklistEntries(
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::removeBlacklistEntries(
     const std::string& number, std::optional<NumberSide> side) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
@@ -430,7 +450,8 @@ Result<size_t, StoreError> SqlitePolicyStore::removeBlacklistEntries(
   return n;
 }
 
-Result<size_t, StoreError> SqlitePolicyStore::clearBlacklist() {
+template <class Db>
+Result<size_t, StoreError> SqlPolicyStore<Db>::clearBlacklist() {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   size_t n = 0;
@@ -445,7 +466,8 @@ Result<size_t, StoreError> SqlitePolicyStore::clearBlacklist() {
   return n;
 }
 
-Result<std::vector<BlacklistChange>, StoreError> SqlitePolicyStore::blacklistChangesSince(
+template <class Db>
+Result<std::vector<BlacklistChange>, StoreError> SqlPolicyStore<Db>::blacklistChangesSince(
     int64_t id, size_t limit) {
   auto st = c_->prepare(
       "SELECT id, action, number, side, rule, enforced, expires_us, cut_calls, "
@@ -474,14 +496,16 @@ Result<std::vector<BlacklistChange>, StoreError> SqlitePolicyStore::blacklistCha
   return out;
 }
 
-Result<int64_t, StoreError> SqlitePolicyStore::lastBlacklistChange() {
+template <class Db>
+Result<int64_t, StoreError> SqlPolicyStore<Db>::lastBlacklistChange() {
   auto st = c_->prepare("SELECT coalesce(max(id), 0) FROM blacklist_change");
   if (!st) return Err{st.error()};
   if (!st->next()) return Err{st->error("read blacklist_change")};
   return st->int64(0);
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::pruneBlacklist(int64_t nowUs, int64_t changesBeforeUs) {
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::pruneBlacklist(int64_t nowUs, int64_t changesBeforeUs) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   {
@@ -503,7 +527,8 @@ Result<Ok, StoreError> SqlitePolicyStore::pruneBlacklist(int64_t nowUs, int64_t 
   return txn->commit();
 }
 
-Result<Ok, StoreError> SqlitePolicyStore::saveCounters(
+template <class Db>
+Result<Ok, StoreError> SqlPolicyStore<Db>::saveCounters(
     const std::vector<std::pair<std::string, std::string>>& blobs) {
   if (blobs.empty()) return Ok{};
   auto txn = c_->beginWrite();
@@ -522,7 +547,8 @@ Result<Ok, StoreError> SqlitePolicyStore::saveCounters(
   return txn->commit();
 }
 
-Result<std::optional<std::string>, StoreError> SqlitePolicyStore::loadCounters(
+template <class Db>
+Result<std::optional<std::string>, StoreError> SqlPolicyStore<Db>::loadCounters(
     const std::string& name) {
   auto st = c_->prepare("SELECT data FROM policy_counters WHERE name = ?1");
   if (!st) return Err{st.error()};
@@ -539,7 +565,15 @@ Result<std::optional<std::string>, StoreError> SqlitePolicyStore::loadCounters(
 Result<std::unique_ptr<PolicyStore>, StoreError> openSqlitePolicyStore(const std::string& path) {
   auto c = detail::openMigratedSqliteFile(path, "the policy store");
   if (!c) return Err{c.error()};
-  return std::unique_ptr<PolicyStore>(std::make_unique<SqlitePolicyStore>(std::move(c).value()));
+  return std::unique_ptr<PolicyStore>(
+      std::make_unique<SqlPolicyStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<PolicyStore>, StoreError> openPgPolicyStore(const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<PolicyStore>(
+      std::make_unique<SqlPolicyStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

@@ -4,6 +4,8 @@
 // (admission/provisioning_fields.h): the SQL is built from it once per kind.
 #include "store/sqlite_policy_tables.h"
 
+#include "store/pg_connection.h"
+
 #include <map>
 #include <set>
 #include <string_view>
@@ -71,9 +73,11 @@ const std::string& upsertSql() {
       values += ", " + n;
       updates += std::string(updates.empty() ? "" : ", ") + std::string(f.sqlColumn()) + " = " + n;
     }
+    // ON CONFLICT ... DO UPDATE rather than SQLite's INSERT OR REPLACE: the
+    // same SQL runs on PostgreSQL.
     if (!t.timestamps) {
-      return "INSERT OR REPLACE INTO " + std::string(t.table) + "(" + cols + ") VALUES (" + values +
-             ")";
+      return "INSERT INTO " + std::string(t.table) + "(" + cols + ") VALUES (" + values +
+             ") ON CONFLICT(" + t.key + ") DO UPDATE SET " + updates;
     }
     const std::string now = "?" + std::to_string(i);
     return "INSERT INTO " + std::string(t.table) + "(" + cols +
@@ -99,8 +103,8 @@ const std::string& selectSql() {
   return sql;
 }
 
-template <typename Record>
-Result<Ok, StoreError> writeFields(detail::SqliteConnection& c, const Record& r, int64_t now) {
+template <typename Record, typename Db>
+Result<Ok, StoreError> writeFields(Db& c, const Record& r, int64_t now) {
   const FieldTable& t = fieldTable<Record>();
   auto st = c.prepare(upsertSql<Record>());
   if (!st) return Err{st.error()};
@@ -124,8 +128,8 @@ Result<Ok, StoreError> writeFields(detail::SqliteConnection& c, const Record& r,
 }
 
 // Reads the fields of one row (column 0 is the name) onto `r`.
-template <typename Record>
-void readFields(const detail::SqliteStatement& st, Record& r) {
+template <typename Record, typename St>
+void readFields(const St& st, Record& r) {
   int col = 1;
   for (const auto& f : admission::provisioningFields<Record>()) {
     std::visit(
@@ -149,9 +153,8 @@ void readFields(const detail::SqliteStatement& st, Record& r) {
 }
 
 // Fills the table fields of the gateways in `gateways` from their rows.
-template <typename Gateway>
-Result<Ok, StoreError> loadGatewayFields(detail::SqliteConnection& c,
-                                         std::vector<Gateway>& gateways) {
+template <typename Gateway, typename Db>
+Result<Ok, StoreError> loadGatewayFields(Db& c, std::vector<Gateway>& gateways) {
   std::map<std::string, Gateway*, std::less<>> byName;
   for (auto& g : gateways) byName.emplace(g.name, &g);
   auto st = c.prepare(selectSql<Gateway>());
@@ -165,8 +168,8 @@ Result<Ok, StoreError> loadGatewayFields(detail::SqliteConnection& c,
 }
 
 // Appends the records of one kind (accounts, fraud rules), sorted by name.
-template <typename Record>
-Result<Ok, StoreError> loadRecords(detail::SqliteConnection& c, std::vector<Record>& out) {
+template <typename Record, typename Db>
+Result<Ok, StoreError> loadRecords(Db& c, std::vector<Record>& out) {
   auto st = c.prepare(selectSql<Record>());
   if (!st) return Err{st.error()};
   while (st->next()) {
@@ -181,9 +184,9 @@ Result<Ok, StoreError> loadRecords(detail::SqliteConnection& c, std::vector<Reco
 
 }  // namespace
 
-Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Provisioning& p,
-                                          const Provisioning& stored, bool prune,
-                                          ImportSummary* sum) {
+template <class Db>
+Result<Ok, StoreError> importPolicyTables(Db& c, const Provisioning& p, const Provisioning& stored,
+                                          bool prune, ImportSummary* sum) {
   if (auto r = checkImportNames(p.accounts, "account"); !r) return r;
   if (auto r = checkImportNames(p.fraudRules, "fraud rule"); !r) return r;
   const int64_t now = SystemClock().wallMicros();
@@ -225,11 +228,20 @@ Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c, const Pro
                     sum);
 }
 
-Result<Ok, StoreError> loadPolicyTables(detail::SqliteConnection& c, Provisioning* p) {
+template <class Db>
+Result<Ok, StoreError> loadPolicyTables(Db& c, Provisioning* p) {
   if (auto r = loadGatewayFields(c, p->mappingGateways); !r) return r;
   if (auto r = loadGatewayFields(c, p->routingGateways); !r) return r;
   if (auto r = loadRecords(c, p->accounts); !r) return r;
   return loadRecords(c, p->fraudRules);
 }
+
+// The two backends' connections (the stores' queries are shared).
+template Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection&, const Provisioning&,
+                                                   const Provisioning&, bool, ImportSummary*);
+template Result<Ok, StoreError> loadPolicyTables(detail::SqliteConnection&, Provisioning*);
+template Result<Ok, StoreError> importPolicyTables(detail::PgConnection&, const Provisioning&,
+                                                   const Provisioning&, bool, ImportSummary*);
+template Result<Ok, StoreError> loadPolicyTables(detail::PgConnection&, Provisioning*);
 
 }  // namespace tollgate::store

@@ -63,10 +63,9 @@ ImportStep importStep(StoredByName<T>& stored, const T& item, Same same, ImportS
 
 // Deletes each item left in `left` with `sql` (its name bound to ?1),
 // counting them in sum->removed.
-template <typename T>
-Result<Ok, StoreError> deleteLeft(detail::SqliteConnection& c, std::string_view sql,
-                                  std::string_view what, const StoredByName<T>& left,
-                                  ImportSummary* sum) {
+template <typename T, typename Db>
+Result<Ok, StoreError> deleteLeft(Db& c, std::string_view sql, std::string_view what,
+                                  const StoredByName<T>& left, ImportSummary* sum) {
   for (const auto& [name, item] : left) {
     auto st = c.prepare(sql);
     if (!st) return Err{st.error()};
@@ -81,13 +80,14 @@ Result<Ok, StoreError> deleteLeft(detail::SqliteConnection& c, std::string_view 
 // `stored` (or that is new), upserts accounts and fraud rules by name
 // (counting them in *sum) and, with prune, deletes those `p` does not name.
 // Refuses duplicate or empty account / rule names before writing.
-Result<Ok, StoreError> importPolicyTables(detail::SqliteConnection& c,
-                                          const admission::Provisioning& p,
+template <class Db>
+Result<Ok, StoreError> importPolicyTables(Db& c, const admission::Provisioning& p,
                                           const admission::Provisioning& stored, bool prune,
                                           ImportSummary* sum);
 
 // Fills the gateways' policy, the accounts and the fraud rules of *p
 // (gateways must already be loaded). Accounts and rules sorted by name.
-Result<Ok, StoreError> loadPolicyTables(detail::SqliteConnection& c, admission::Provisioning* p);
+template <class Db>
+Result<Ok, StoreError> loadPolicyTables(Db& c, admission::Provisioning* p);
 
 }  // namespace tollgate::store

@@ -1,4 +1,6 @@
 // SQLite implementation of RegistrationStore (registration_store.h).
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/registration_store.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
@@ -6,22 +8,24 @@
 namespace tollgate::store {
 namespace {
 
-using detail::SqliteConnection;
-
 // Flows are stored in the listen-address syntax: "udp:198.51.100.7:5060".
 std::string flowText(transport::Protocol p, const net::SockAddr& a) {
   return transport::toString(transport::ListenSpec{p, a});
 }
 
-class SqliteRegistrationStore final : public RegistrationStore {
+template <class Db>
+class SqlRegistrationStore final : public RegistrationStore {
  public:
-  explicit SqliteRegistrationStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlRegistrationStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   Result<Ok, StoreError> saveBinding(const registrar::Binding& b) override {
     auto st = c_->prepare(
-        "INSERT OR REPLACE INTO registration(username, contact, gateway, source, local, call_id, "
+        "INSERT INTO registration(username, contact, gateway, source, local, call_id, "
         "cseq, user_agent, registered_us, expires_us, online, state_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT(username, contact) DO UPDATE SET gateway = ?3, source = ?4, local = ?5, "
+        "call_id = ?6, cseq = ?7, user_agent = ?8, registered_us = ?9, expires_us = ?10, "
+        "online = ?11, state_us = ?12");
     if (!st) return Err{st.error()};
     st->bind(1, b.username)
         .bind(2, b.contact)
@@ -86,7 +90,7 @@ class SqliteRegistrationStore final : public RegistrationStore {
   }
 
  private:
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
 }  // namespace
@@ -96,7 +100,15 @@ Result<std::unique_ptr<RegistrationStore>, StoreError> openSqliteRegistrationSto
   auto c = detail::openMigratedSqliteFile(path, "the registration store");
   if (!c) return Err{c.error()};
   return std::unique_ptr<RegistrationStore>(
-      std::make_unique<SqliteRegistrationStore>(std::move(c).value()));
+      std::make_unique<SqlRegistrationStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<RegistrationStore>, StoreError> openPgRegistrationStore(
+    const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<RegistrationStore>(
+      std::make_unique<SqlRegistrationStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

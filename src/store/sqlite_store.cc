@@ -21,9 +21,13 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "common/clock.h"
+#include "store/cdr_columns.h"
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/sqlite_columns.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
@@ -79,18 +83,17 @@ std::vector<auth::Algorithm> splitAlgorithms(const std::string& text) {
   return out;
 }
 
-using detail::SqliteConnection;
-using detail::SqliteStatement;
-
-class SqliteStore final : public Store {
+template <class Db>
+class SqlStore final : public Store {
  public:
-  explicit SqliteStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   Capabilities capabilities() const override {
     Capabilities c;
     c.provisioning = true;
     c.cdrs = true;
-    c.sharedAcrossNodes = false;  // one file on one machine
+    // One SQLite file lives on one machine; a PostgreSQL database is shared.
+    c.sharedAcrossNodes = std::is_same_v<Db, detail::PgConnection>;
     return c;
   }
 
@@ -99,6 +102,9 @@ class SqliteStore final : public Store {
   Result<uint64_t, StoreError> provisioningVersion() override;
   Result<EditOutcome, StoreError> modifyProvisioning(const ProvisioningEdit& edit) override;
   Result<Ok, StoreError> writeCdrs(std::vector<call::Cdr>& cdrs) override;
+  Result<Ok, StoreError> writeCdrsOnce(std::vector<call::Cdr>& cdrs,
+                                       const std::vector<std::string>& uids) override;
+  Result<size_t, StoreError> purgeCdrs(int64_t beforeUs, size_t batch) override;
   Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) override;
 
  private:
@@ -109,11 +115,14 @@ class SqliteStore final : public Store {
                                                  bool prune);
   Result<Ok, StoreError> insertMappingChildren(const MappingGateway& g);
   Result<Ok, StoreError> insertRoutingChildren(const RoutingGateway& g);
+  Result<Ok, StoreError> writeCdrRows(std::vector<call::Cdr>& cdrs,
+                                      const std::vector<std::string>* uids);
 
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
-Result<Provisioning, StoreError> SqliteStore::loadLocked() {
+template <class Db>
+Result<Provisioning, StoreError> SqlStore<Db>::loadLocked() {
   Provisioning p;
   std::map<std::string, size_t> mappingIndex;
   std::map<std::string, size_t> routingIndex;
@@ -193,7 +202,8 @@ Result<Provisioning, StoreError> SqliteStore::loadLocked() {
   return p;
 }
 
-Result<Provisioning, StoreError> SqliteStore::loadProvisioning() {
+template <class Db>
+Result<Provisioning, StoreError> SqlStore<Db>::loadProvisioning() {
   // One read transaction: the four SELECTs see one snapshot even while
   // another process imports.
   auto txn = c_->beginRead();
@@ -204,7 +214,8 @@ Result<Provisioning, StoreError> SqliteStore::loadProvisioning() {
   return p;
 }
 
-Result<uint64_t, StoreError> SqliteStore::provisioningVersion() {
+template <class Db>
+Result<uint64_t, StoreError> SqlStore<Db>::provisioningVersion() {
   auto st = c_->prepare("SELECT value FROM meta WHERE key = 'provisioning_version'");
   if (!st) return Err{st.error()};
   if (!st->next()) {
@@ -214,7 +225,8 @@ Result<uint64_t, StoreError> SqliteStore::provisioningVersion() {
   return static_cast<uint64_t>(st->int64(0));
 }
 
-Result<Ok, StoreError> SqliteStore::insertMappingChildren(const MappingGateway& g) {
+template <class Db>
+Result<Ok, StoreError> SqlStore<Db>::insertMappingChildren(const MappingGateway& g) {
   auto del = c_->prepare("DELETE FROM mapping_gateway_address WHERE gateway = ?1");
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
@@ -230,7 +242,8 @@ Result<Ok, StoreError> SqliteStore::insertMappingChildren(const MappingGateway& 
   return Ok{};
 }
 
-Result<Ok, StoreError> SqliteStore::insertRoutingChildren(const RoutingGateway& g) {
+template <class Db>
+Result<Ok, StoreError> SqlStore<Db>::insertRoutingChildren(const RoutingGateway& g) {
   auto del = c_->prepare("DELETE FROM routing_gateway_prefix WHERE gateway = ?1");
   if (!del) return Err{del.error()};
   del->bind(1, g.name);
@@ -252,8 +265,9 @@ Result<Ok, StoreError> checkNames(const Provisioning& p) {
   return checkImportNames(p.routingGateways, "routing gateway");
 }
 
-Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisioning& p,
-                                                                  bool prune) {
+template <class Db>
+Result<ImportSummary, StoreError> SqlStore<Db>::importProvisioning(const Provisioning& p,
+                                                                   bool prune) {
   if (auto r = checkNames(p); !r) return Err{r.error()};
 
   auto txn = c_->beginWrite();
@@ -266,7 +280,8 @@ Result<ImportSummary, StoreError> SqliteStore::importProvisioning(const Provisio
   return sum;
 }
 
-Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const ProvisioningEdit& edit) {
+template <class Db>
+Result<EditOutcome, StoreError> SqlStore<Db>::modifyProvisioning(const ProvisioningEdit& edit) {
   auto txn = c_->beginWrite();
   if (!txn) return Err{txn.error()};
   auto stored = loadLocked();
@@ -294,8 +309,9 @@ Result<EditOutcome, StoreError> SqliteStore::modifyProvisioning(const Provisioni
   return out;
 }
 
-Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& storedSet,
-                                                            const Provisioning& p, bool prune) {
+template <class Db>
+Result<ImportSummary, StoreError> SqlStore<Db>::importLocked(const Provisioning& storedSet,
+                                                             const Provisioning& p, bool prune) {
   const Provisioning* stored = &storedSet;
   auto oldMapping = storedByName(stored->mappingGateways);
   auto oldRouting = storedByName(stored->routingGateways);
@@ -396,52 +412,79 @@ Result<ImportSummary, StoreError> SqliteStore::importLocked(const Provisioning& 
   return sum;
 }
 
-Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
-  if (cdrs.empty()) return Ok{};
-  auto txn = c_->beginWrite();
-  if (!txn) return Err{txn.error()};
-  auto st = c_->prepare(
-      "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
-      "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason, caller_raw, callee_raw, media_relayed, caller_packets, caller_bytes, "
-      "caller_loss_pct, caller_jitter_ms, callee_packets, callee_bytes, callee_loss_pct, "
-      "callee_jitter_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
-      "?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
+// INSERT of one CDR returning its id; with a uid (bound last), one that
+// skips a uid already stored (and returns no row then).
+std::string cdrInsertSql(bool withUid) {
+  std::string sql =
+      std::string("INSERT INTO cdr(") + kCdrColumns + (withUid ? ", uid" : "") + ") VALUES (";
+  const int n = kCdrColumnCount + (withUid ? 1 : 0);
+  for (int i = 1; i <= n; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
+  sql += withUid ? ") ON CONFLICT (uid) DO NOTHING RETURNING id" : ") RETURNING id";
+  return sql;
+}
+
+// PostgreSQL, CDRs with uids: the whole batch in one statement (unnest of
+// one array per column), skipping uids already stored; ids come back by uid.
+Result<Ok, StoreError> writePgCdrBatch(detail::PgConnection& c, std::vector<call::Cdr>& cdrs,
+                                       const std::vector<std::string>& uids) {
+  CdrArrays arrays;
+  std::string uidArray;
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    bindCdr(arrays, cdrs[i]);
+    uidArray += (i ? "," : "") + CdrArrays::quote(uids[i]);
+  }
+  std::string sql = std::string("INSERT INTO cdr(") + kCdrColumns + ", uid) SELECT * FROM unnest(";
+  for (int i = 1; i <= kCdrColumnCount; ++i) {
+    sql += "?" + std::to_string(i) + "::" + arrays.type(i) + "[], ";
+  }
+  sql += "?" + std::to_string(kCdrColumnCount + 1) +
+         "::text[]) ON CONFLICT (uid) DO NOTHING RETURNING id, uid";
+  auto st = c.prepare(sql);
   if (!st) return Err{st.error()};
-  for (auto& c : cdrs) {
-    st->reset();
-    st->bind(1, c.callId)
-        .bind(2, c.startUs)
-        .bind(3, c.answerUs)
-        .bind(4, c.endUs)
-        .bind(5, c.caller)
-        .bind(6, c.callee)
-        .bind(7, c.sourceAddress)
-        .bind(8, c.transport)
-        .bind(9, c.mappingGateway)
-        .bind(10, c.routingGateway)
-        .bind(11, c.gatewaysTried)
-        .bind(12, c.finalCode)
-        .bind(13, c.durationMs)
-        .bind(14, call::hangupName(c.hangup))
-        .bind(15, call::reasonName(c.reason))
-        .bind(16, c.callerRaw)
-        .bind(17, c.calleeRaw)
-        .bind(18, c.media.present)
-        .bind(19, static_cast<int64_t>(c.media.caller.packets))
-        .bind(20, static_cast<int64_t>(c.media.caller.bytes))
-        .bind(21, c.media.caller.lossPct)
-        .bind(22, static_cast<int64_t>(c.media.caller.jitterMs))
-        .bind(23, static_cast<int64_t>(c.media.callee.packets))
-        .bind(24, static_cast<int64_t>(c.media.callee.bytes))
-        .bind(25, c.media.callee.lossPct)
-        .bind(26, static_cast<int64_t>(c.media.callee.jitterMs));
-    if (auto r = st->run("insert cdr"); !r) {
-      for (auto& d : cdrs) d.id = 0;  // nothing was written
+  for (int i = 1; i <= kCdrColumnCount; ++i) st->bind(i, arrays.literal(i));
+  st->bind(kCdrColumnCount + 1, "{" + uidArray + "}");
+  std::map<std::string, int64_t> ids;
+  while (st->next()) ids.emplace(st->text(1), st->int64(0));
+  if (st->failed()) return Err{st->error("insert cdr")};
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    auto it = ids.find(uids[i]);
+    cdrs[i].id = it == ids.end() ? 0 : it->second;
+  }
+  return Ok{};
+}
+
+template <class Db>
+Result<Ok, StoreError> SqlStore<Db>::writeCdrRows(std::vector<call::Cdr>& cdrs,
+                                                  const std::vector<std::string>* uids) {
+  if (cdrs.empty()) return Ok{};
+  if constexpr (std::is_same_v<Db, detail::PgConnection>) {
+    if (uids != nullptr) {
+      // One statement is one transaction: nothing or all of the batch.
+      auto r = writePgCdrBatch(*c_, cdrs, *uids);
+      if (!r) {
+        for (auto& d : cdrs) d.id = 0;
+      }
       return r;
     }
-    c.id = c_->lastInsertRowid();
   }
+  auto txn = c_->beginAppend();
+  if (!txn) return Err{txn.error()};
+  static const std::string plain = cdrInsertSql(false);
+  static const std::string once = cdrInsertSql(true);
+  auto st = c_->prepare(uids != nullptr ? once : plain);
+  if (!st) return Err{st.error()};
+  for (size_t i = 0; i < cdrs.size(); ++i) {
+    call::Cdr& c = cdrs[i];
+    st->reset();
+    bindCdr(*st, c);
+    if (uids != nullptr) st->bind(kCdrColumnCount + 1, (*uids)[i]);
+    c.id = st->next() ? st->int64(0) : 0;
+    if (st->failed()) {
+      for (auto& d : cdrs) d.id = 0;  // nothing was written
+      return Err{st->error("insert cdr")};
+    }
+  }
+  st->reset();  // SQLite: finish the statement before the commit
   if (auto r = txn->commit(); !r) {
     for (auto& d : cdrs) d.id = 0;
     return r;
@@ -449,7 +492,35 @@ Result<Ok, StoreError> SqliteStore::writeCdrs(std::vector<call::Cdr>& cdrs) {
   return Ok{};
 }
 
-Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery& q) {
+template <class Db>
+Result<Ok, StoreError> SqlStore<Db>::writeCdrs(std::vector<call::Cdr>& cdrs) {
+  return writeCdrRows(cdrs, nullptr);
+}
+
+template <class Db>
+Result<Ok, StoreError> SqlStore<Db>::writeCdrsOnce(std::vector<call::Cdr>& cdrs,
+                                                   const std::vector<std::string>& uids) {
+  if (uids.size() != cdrs.size()) return Err{StoreError{"writeCdrsOnce: one uid per CDR"}};
+  if constexpr (std::is_same_v<Db, detail::PgConnection>) {
+    return writeCdrRows(cdrs, &uids);
+  } else {
+    return writeCdrRows(cdrs, nullptr);  // no uid column in the one-node file
+  }
+}
+
+template <class Db>
+Result<size_t, StoreError> SqlStore<Db>::purgeCdrs(int64_t beforeUs, size_t batch) {
+  auto st = c_->prepare(
+      "DELETE FROM cdr WHERE id IN (SELECT id FROM cdr WHERE start_us < ?1 ORDER BY start_us "
+      "LIMIT ?2)");
+  if (!st) return Err{st.error()};
+  st->bind(1, beforeUs).bind(2, static_cast<int64_t>(batch));
+  if (auto r = st->run("purge cdr"); !r) return Err{r.error()};
+  return c_->changes();
+}
+
+template <class Db>
+Result<std::vector<call::Cdr>, StoreError> SqlStore<Db>::listCdrs(const CdrQuery& q) {
   std::vector<call::Cdr> out;
   const size_t limit = std::min(q.limit, kMaxCdrListLimit);
   if (limit == 0) return out;
@@ -461,12 +532,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   // "(?2 = '' OR reason = ?2)"), so SQLite can use the indexes on reason,
   // mapping_gateway, caller/callee and start_us. Each combination is one
   // cached statement (at most 2^7).
-  std::string sql =
-      "SELECT id, call_id, start_us, answer_us, end_us, caller, callee, source_address, "
-      "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
-      "hangup, reason, caller_raw, callee_raw, media_relayed, caller_packets, caller_bytes, "
-      "caller_loss_pct, caller_jitter_ms, callee_packets, callee_bytes, callee_loss_pct, "
-      "callee_jitter_ms FROM cdr WHERE id < ?1";
+  std::string sql = std::string("SELECT id, ") + kCdrColumns + " FROM cdr WHERE id < ?1";
   if (!q.reason.empty()) sql += " AND reason = ?2";
   if (!q.mappingGateway.empty()) sql += " AND mapping_gateway = ?3";
   if (q.startFromUs > 0) sql += " AND start_us >= ?5";
@@ -491,34 +557,7 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
   while (st->next()) {
     call::Cdr c;
     c.id = st->int64(0);
-    c.callId = st->text(1);
-    c.startUs = st->int64(2);
-    c.answerUs = st->int64(3);
-    c.endUs = st->int64(4);
-    c.caller = st->text(5);
-    c.callee = st->text(6);
-    c.sourceAddress = st->text(7);
-    c.transport = st->text(8);
-    c.mappingGateway = st->text(9);
-    c.routingGateway = st->text(10);
-    c.gatewaysTried = st->text(11);
-    c.finalCode = static_cast<int>(st->int64(12));
-    c.durationMs = st->int64(13);
-    // A name this build does not know (a row written by a newer tollgate)
-    // must not make the whole list unreadable: fall back to the catch-alls.
-    c.hangup = call::hangupFromName(st->text(14)).value_or(call::HangupSide::None);
-    c.reason = call::reasonFromName(st->text(15)).value_or(call::TerminationReason::InternalError);
-    c.callerRaw = st->text(16);
-    c.calleeRaw = st->text(17);
-    c.media.present = st->int64(18) != 0;
-    c.media.caller.packets = static_cast<uint64_t>(st->int64(19));
-    c.media.caller.bytes = static_cast<uint64_t>(st->int64(20));
-    c.media.caller.lossPct = st->real(21);
-    c.media.caller.jitterMs = static_cast<uint32_t>(st->int64(22));
-    c.media.callee.packets = static_cast<uint64_t>(st->int64(23));
-    c.media.callee.bytes = static_cast<uint64_t>(st->int64(24));
-    c.media.callee.lossPct = st->real(25);
-    c.media.callee.jitterMs = static_cast<uint32_t>(st->int64(26));
+    readCdr(*st, 1, c);
     out.push_back(std::move(c));
   }
   if (st->failed()) return Err{st->error("read cdr")};
@@ -530,7 +569,15 @@ Result<std::vector<call::Cdr>, StoreError> SqliteStore::listCdrs(const CdrQuery&
 Result<std::unique_ptr<Store>, StoreError> openSqliteStore(const std::string& path) {
   auto c = detail::openMigratedSqlite(path);
   if (!c) return Err{c.error()};
-  return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(c).value()));
+  return std::unique_ptr<Store>(
+      std::make_unique<SqlStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<Store>, StoreError> openPgStore(const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<Store>(
+      std::make_unique<SqlStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

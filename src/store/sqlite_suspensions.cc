@@ -1,4 +1,6 @@
 // SQLite implementation of SuspensionStore (suspension_store.h).
+#include "store/pg_backend.h"
+#include "store/pg_migrations.h"
 #include "store/sqlite_connection.h"
 #include "store/sqlite_migrations.h"
 #include "store/suspension_store.h"
@@ -6,10 +8,8 @@
 namespace tollgate::store {
 namespace {
 
-using detail::SqliteConnection;
-using detail::SqliteStatement;
-
-bool readSuspension(const SqliteStatement& st, auth::Suspension* s) {
+template <class St>
+bool readSuspension(const St& st, auth::Suspension* s) {
   if (!auth::suspensionKindFromName(st.text(0), &s->kind)) return false;
   s->username = st.text(1);
   auto ip = net::IpAddress::parse(st.text(2));
@@ -24,15 +24,18 @@ bool readSuspension(const SqliteStatement& st, auth::Suspension* s) {
 
 constexpr const char* kColumns = "kind, username, source, since_us, until_us, offenses, failures";
 
-class SqliteSuspensionStore final : public SuspensionStore {
+template <class Db>
+class SqlSuspensionStore final : public SuspensionStore {
  public:
-  explicit SqliteSuspensionStore(std::unique_ptr<SqliteConnection> c) : c_(std::move(c)) {}
+  explicit SqlSuspensionStore(std::unique_ptr<Db> c) : c_(std::move(c)) {}
 
   Result<Ok, StoreError> saveSuspension(const auth::Suspension& s) override {
     // A new suspension of a key replaces the old row, and is not cleared.
     auto st = c_->prepare(
-        "INSERT OR REPLACE INTO auth_suspension(kind, username, source, since_us, until_us, "
-        "offenses, failures, cleared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)");
+        "INSERT INTO auth_suspension(kind, username, source, since_us, until_us, "
+        "offenses, failures, cleared) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0) "
+        "ON CONFLICT(kind, username, source) DO UPDATE SET since_us = ?4, until_us = ?5, "
+        "offenses = ?6, failures = ?7, cleared = 0");
     if (!st) return Err{st.error()};
     st->bind(1, auth::suspensionKindName(s.kind))
         .bind(2, s.kind == auth::SuspensionKind::Pair ? std::string_view(s.username) : "")
@@ -118,7 +121,8 @@ class SqliteSuspensionStore final : public SuspensionStore {
   }
 
  private:
-  Result<std::vector<auth::Suspension>, StoreError> readAll(SqliteStatement& st, const char* what) {
+  Result<std::vector<auth::Suspension>, StoreError> readAll(typename Db::Statement& st,
+                                                            const char* what) {
     std::vector<auth::Suspension> out;
     while (st.next()) {
       auth::Suspension s;
@@ -128,7 +132,7 @@ class SqliteSuspensionStore final : public SuspensionStore {
     return out;
   }
 
-  std::unique_ptr<SqliteConnection> c_;
+  std::unique_ptr<Db> c_;
 };
 
 }  // namespace
@@ -138,7 +142,14 @@ Result<std::unique_ptr<SuspensionStore>, StoreError> openSqliteSuspensionStore(
   auto c = detail::openMigratedSqliteFile(path, "the suspension store");
   if (!c) return Err{c.error()};
   return std::unique_ptr<SuspensionStore>(
-      std::make_unique<SqliteSuspensionStore>(std::move(c).value()));
+      std::make_unique<SqlSuspensionStore<detail::SqliteConnection>>(std::move(c).value()));
+}
+
+Result<std::unique_ptr<SuspensionStore>, StoreError> openPgSuspensionStore(const PgTarget& target) {
+  auto c = detail::openMigratedPg(target);
+  if (!c) return Err{c.error()};
+  return std::unique_ptr<SuspensionStore>(
+      std::make_unique<SqlSuspensionStore<detail::PgConnection>>(std::move(c).value()));
 }
 
 }  // namespace tollgate::store

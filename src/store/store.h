@@ -31,7 +31,7 @@ struct StoreError {
 struct Capabilities {
   bool provisioning = false;
   bool cdrs = false;
-  bool sharedAcrossNodes = false;  // true for Redis/PostgreSQL later
+  bool sharedAcrossNodes = false;  // true for PostgreSQL
 };
 
 struct ImportSummary {
@@ -101,6 +101,18 @@ class Store {
   // Appends CDRs in one transaction; assigns ids. Durable against a process
   // crash (kill -9) once this returns.
   virtual Result<Ok, StoreError> writeCdrs(std::vector<call::Cdr>& cdrs) = 0;
+  // The same for CDRs that carry an id unique across nodes (uids[i] is the
+  // id of cdrs[i]): a CDR whose uid is stored already is skipped (its id
+  // stays 0), so a batch written twice (a spool replayed after a crash
+  // between the commit and the spool's bookkeeping) is stored once. A
+  // backend without uids (SQLite, one node, no spool) writes them all.
+  virtual Result<Ok, StoreError> writeCdrsOnce(std::vector<call::Cdr>& cdrs,
+                                               const std::vector<std::string>& uids) = 0;
+  // Deletes at most `batch` CDRs that started before `beforeUs`, oldest
+  // first, in one short transaction; returns how many went (fewer than
+  // `batch`: nothing older is left). Retention calls it in a loop with
+  // pauses, so writers never wait long behind it.
+  virtual Result<size_t, StoreError> purgeCdrs(int64_t beforeUs, size_t batch) = 0;
   virtual Result<std::vector<call::Cdr>, StoreError> listCdrs(const CdrQuery& q) = 0;
 };
 

@@ -8,6 +8,13 @@
   started); every instance is killed by PID at teardown.
 - `udp`: factory `udp(ip, port=None)` -> harness.UdpPeer, closed at teardown.
 - `recorder`: factory `recorder(ip, port=None, answer=None)` -> harness.UdpRecorder.
+- `store_backend`: "sqlite" or "postgresql". The tests of the files in
+  BOTH_BACKENDS run once per backend (ids `[sqlite]`, `[postgresql]`); each
+  node of a PostgreSQL run gets its own database on the session's server.
+  `-m "not postgresql"` skips the PostgreSQL runs; a test marked
+  `sqlite_only` (it reads the SQLite file itself) runs on SQLite only.
+- `pg_server`: the session's PostgreSQL server (pg_server.PgServer), started on
+  first use: initdb into a temp dir as an unprivileged user, private port.
 
 When a test fails, the tollgate log tails and the SIPp screen/error logs are
 attached to its report.
@@ -22,10 +29,29 @@ from pathlib import Path
 import pytest
 
 import harness
+import pg_server as pg
+
+# The store, API and CDR tests: every test that starts a node runs on both
+# store backends.
+BOTH_BACKENDS = {"test_api.py", "test_api_resources.py", "test_api_auth.py", "test_cli.py",
+                 "test_calls.py", "test_registrar.py", "test_shield.py", "test_policy.py"}
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running load test (still run by default)")
+    config.addinivalue_line("markers", "postgresql: runs against a PostgreSQL store")
+    config.addinivalue_line("markers", "sqlite_only: reads or writes the SQLite file itself")
+
+
+def pytest_generate_tests(metafunc):
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    if Path(str(metafunc.definition.fspath)).name not in BOTH_BACKENDS:
+        return
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    metafunc.parametrize("store_backend", [
+        "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True)
 
 
 def pytest_sessionstart(session):
@@ -61,15 +87,28 @@ def ports():
     return harness.PortAllocator()
 
 
+@pytest.fixture(scope="session")
+def pg_server(ports):
+    server = pg.PgServer(ports.port()).start()
+    yield server
+    server.cleanup()
+
+
 @pytest.fixture
-def tollgate(request, tmp_path, ports):
+def store_backend(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def tollgate(request, tmp_path, ports, store_backend):
     nodes: list[harness.Tollgate] = []
+    server = request.getfixturevalue("pg_server") if store_backend == "postgresql" else None
 
     def make(settings: dict | None = None, provisioning: str | None = None, start: bool = True,
              listen: list[str] | None = None, name: str = "tg",
              wrapper: list[str] | None = None) -> harness.Tollgate:
         tg = harness.Tollgate(tmp_path, ports, settings=settings, provisioning=provisioning,
-                              listen=listen, name=name, wrapper=wrapper)
+                              listen=listen, name=name, wrapper=wrapper, pg=server)
         nodes.append(tg)
         _artifacts(request).append((f"tollgate log {tg.log_path}", lambda: tg.log_tail(80)))
         if start:

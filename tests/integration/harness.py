@@ -162,7 +162,7 @@ class Tollgate:
 
     def __init__(self, workdir: Path, ports: PortAllocator, settings: dict | None = None,
                  provisioning: str | None = None, listen: list[str] | None = None,
-                 name: str = "tg", wrapper: list[str] | None = None):
+                 name: str = "tg", wrapper: list[str] | None = None, pg=None):
         self.workdir = Path(workdir)
         # Command prefix for `tollgate run` (e.g. ["ip", "netns", "exec", ns]);
         # it must exec tollgate so that the PID stays tollgate's.
@@ -184,6 +184,13 @@ class Tollgate:
             "log": {"level": "info"},
             "api": {"listen": [f"127.0.0.1:{self.api_port}"]},
         }
+        # A PostgreSQL store (pg: the session's pg_server.PgServer): a database
+        # of this node's own unless the settings name one (nodes sharing one).
+        self.pg = pg
+        if pg is not None:
+            tables["store"]["backend"] = "postgresql"
+            if "url" not in (settings or {}).get("store", {}):
+                tables["store"]["url"] = pg.create_database()
         for table, keys in (settings or {}).items():
             tables.setdefault(table, {}).update(keys)
         self.settings = tables
@@ -224,6 +231,59 @@ class Tollgate:
             return rows if len(rows) >= count else None
 
         return wait_until(ready, timeout, f"{count} CDR(s) in {self.store_path}", interval=0.1)
+
+    # -- the store's tables, on either backend (tests that look inside) -------
+
+    def db_rows(self, sql: str) -> list[tuple]:
+        """Rows of a SELECT on the node's store (SQLite file or its PostgreSQL
+        database). PostgreSQL values come back as text."""
+        if self.pg is not None:
+            return [tuple(r) for r in self.pg.psql(self.settings["store"]["url"], sql)]
+        import sqlite3
+        con = sqlite3.connect(self.store_path)
+        try:
+            return list(con.execute(sql))
+        finally:
+            con.close()
+
+    def db_execute(self, sql: str, rows: list[tuple]) -> None:
+        """Runs `sql` (with ? placeholders) once per row, in one transaction."""
+        if self.pg is not None:
+            def lit(v):
+                if v is None:
+                    return "NULL"
+                if isinstance(v, (int, float)):
+                    return str(v)
+                return "'" + str(v).replace("'", "''") + "'"
+            stmts = []
+            for row in rows:
+                parts = sql.split("?")
+                assert len(parts) == len(row) + 1, "one value per placeholder"
+                stmts.append("".join(p + (lit(row[i]) if i < len(row) else "")
+                                     for i, p in enumerate(parts)))
+            self.pg.psql(self.settings["store"]["url"], "BEGIN; " + "; ".join(stmts) + "; COMMIT")
+            return
+        import sqlite3
+        con = sqlite3.connect(self.store_path)
+        with con:
+            for row in rows:
+                con.execute(sql, row)
+        con.close()
+
+    def db_dump(self) -> str:
+        """Every row of the store as text (to look for secrets)."""
+        if self.pg is not None:
+            r = subprocess.run(["pg_dump", "--data-only", "-d", self.settings["store"]["url"]],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise HarnessError(f"pg_dump: {r.stderr}")
+            return r.stdout
+        import sqlite3
+        con = sqlite3.connect(self.store_path)
+        try:
+            return "\n".join(con.iterdump())
+        finally:
+            con.close()
 
     # -- management API -----------------------------------------------------
 

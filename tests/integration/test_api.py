@@ -267,18 +267,14 @@ def test_live_calls_list_and_end(tollgate, sipp, ports):
     assert len(ends) == 1 and ends[0]["before"]["callee"] == CALLEE
 
 
-def _insert_cdrs(db: Path, rows: list[dict]) -> None:
-    con = sqlite3.connect(db)
-    with con:
-        for r in rows:
-            con.execute(
-                "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, "
-                "source_address, transport, mapping_gateway, routing_gateway, gateways_tried, "
-                "final_code, duration_ms, hangup, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (r["call_id"], r["start_us"], 0, r["start_us"] + 1000, r["caller"], r["callee"],
-                 "192.0.2.1:5060", "udp", r["mapping"], r["routing"], r["routing"],
-                 r["code"], 0, "", r["reason"]))
-    con.close()
+def _insert_cdrs(tg, rows: list[dict]) -> None:
+    tg.db_execute(
+        "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, "
+        "source_address, transport, mapping_gateway, routing_gateway, gateways_tried, "
+        "final_code, duration_ms, hangup, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(r["call_id"], r["start_us"], 0, r["start_us"] + 1000, r["caller"], r["callee"],
+          "192.0.2.1:5060", "udp", r["mapping"], r["routing"], r["routing"],
+          r["code"], 0, "", r["reason"]) for r in rows])
 
 
 def test_cdrs_filter_page_and_csv(tollgate):
@@ -292,7 +288,7 @@ def test_cdrs_filter_page_and_csv(tollgate):
                      "routing": "carrier-x" if i % 3 == 0 else "carrier-y",
                      "code": 486 if i % 4 == 0 else 404,
                      "reason": "busy" if i % 4 == 0 else "no_route"})
-    _insert_cdrs(tg.store_path, rows)
+    _insert_cdrs(tg, rows)
 
     def get(q):
         r = tg.api("GET", "/api/v1/cdrs" + q)

@@ -64,10 +64,8 @@ def test_roles_sessions_logout_and_tokens(tollgate):
     assert secret.startswith("tgt_") and tok["role"] == "readonly" and tok["user"] == "olga"
     listed = tg.api("GET", "/api/v1/tokens", token=olga).json()["tokens"]
     assert listed == [tok] and "token" not in listed[0]
-    con = sqlite3.connect(tg.store_path)
-    stored = [row for row in con.execute("SELECT * FROM mgmt_token")]
-    dump = "\n".join(con.iterdump())
-    con.close()
+    stored = tg.db_rows("SELECT * FROM mgmt_token")
+    dump = tg.db_dump()
     assert len(stored) == 1 and secret not in dump and secret[4:] not in dump
     assert tg.api("GET", "/metrics", token=secret).status == 200
     assert tg.api("DELETE", "/api/v1/calls/1", token=secret).status == 403  # token role readonly
@@ -80,9 +78,7 @@ def test_roles_sessions_logout_and_tokens(tollgate):
                  str(tg.config_path)).stdout
     assert '"token": "tgt_' in out
     # Passwords never reach the store or the audit log in the clear.
-    con = sqlite3.connect(tg.store_path)
-    dump = "\n".join(con.iterdump())
-    con.close()
+    dump = tg.db_dump()
     assert GOOD not in dump and OTHER_GOOD not in dump
     assert "$argon2id$v=19$m=65536,t=2,p=1$" in dump
 

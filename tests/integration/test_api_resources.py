@@ -58,13 +58,11 @@ def test_password_gateway_through_the_api_registers_with_its_hashed_password(tol
     stored = json.loads(tg.cli("gateway", "list", "--config", str(tg.config_path),
                                "--json").stdout)["mapping_gateways"][0]
     assert stored["username"] == "301" and "password" not in stored
-    db = tg.workdir / "tg.db"
-    import sqlite3
-    con = sqlite3.connect(db)
-    realm, ha1 = con.execute("SELECT realm, ha1_md5 FROM mapping_gateway").fetchone()
-    con.close()
+    realm, ha1 = tg.db_rows("SELECT realm, ha1_md5 FROM mapping_gateway")[0]
     assert realm == "tollgate.local" and re.fullmatch(r"[0-9a-f]{32}", ha1)
-    assert PASSWORD.encode() not in db.read_bytes()
+    assert PASSWORD not in tg.db_dump()
+    if tg.pg is None:  # and not in the file's free pages either
+        assert PASSWORD.encode() not in tg.store_path.read_bytes()
 
     phone = _ua(ports, tg, "127.0.0.2", user="301")
     first, ok, _ = phone.register(PASSWORD)

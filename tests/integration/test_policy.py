@@ -630,7 +630,9 @@ def test_blacklist_entries_and_counters_survive_a_restart(tollgate, sipp, ports)
     assert entry(tg, CALLER, "caller") is None
     assert tg.stop() == 0
 
-    shared = {**settings, "store": {"path": str(tg.store_path)}}
+    # The same store: the file, or (PostgreSQL) the same database.
+    shared = {**settings, "store": {"path": str(tg.store_path),
+                                    **({"url": tg.settings["store"]["url"]} if tg.pg else {})}}
     tg2 = make_node(tollgate, settings=shared, name="tg2")
     call(sipp, tg2, "uac-caller-bye.xml", "third", hold_ms=0, caller=CALLER)
     uas.wait()
