@@ -418,7 +418,8 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     msg, _ = sip_request("INVITE", f"sip:{XSS_CALLEE}@127.0.0.1:{tg.port}", peer.addr,
                          from_user=XSS_CALLER, to_user=XSS_CALLEE, body=SDP.format(ip="127.0.0.1"))
     peer.send(msg, ("127.0.0.1", tg.port))
-    wait_until(lambda: tg.api("GET", "/api/v1/calls").json()["calls"], 10, "the payload call")
+    wait_until(lambda: [x for x in tg.api("GET", "/api/v1/calls").json()["calls"]
+                        if x["state"] == "confirmed"], 10, "the payload call, answered")
     c.wait("#trace-messages td.summary", "ACK")
     # Every trace message is shown, as text.
     rows = browser.find_elements(By.CSS_SELECTOR, "#trace-messages tr.clickable")
@@ -429,9 +430,26 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     joined = "\n".join(texts)
     assert XSS_DISPLAY in joined and XSS_UA in joined and XSS_CALLER in joined, joined[:2000]
     c.shot("trace-xss")
-    # Calls: the live call with the payload display name and User-Agent.
+    # Calls: the payload call is up (the carrier answered; SIPp waits for
+    # our BYE), its display name and User-Agent shown as the text they are.
+    live = tg.api("GET", "/api/v1/calls").json()["calls"]
+    assert len(live) == 1 and live[0]["caller_name"] == XSS_DISPLAY, live
+    assert live[0]["user_agent"] == XSS_UA, live
     c.go("calls")
-    c.wait("#calls-list tr[data-call]")
+    row = f"#calls-list tr[data-call='{live[0]['id']}']"
+    c.wait(f"{row} td[data-col='state']", "confirmed")
+    # (read in one script: the list is redrawn at every tick of the feed)
+    cells = c.js("const r = document.querySelector(arguments[0]);"
+                 "return [r.querySelector(\"td[data-col='caller_name']\").textContent,"
+                 "        r.querySelector(\"td[data-col='user_agent']\").textContent];", row)
+    assert cells == [XSS_DISPLAY, XSS_UA], cells
+    assert c.js("return document.querySelectorAll('#calls-list img, #calls-list script, #xssb, "
+                "#calls-list td :not(button)').length") == 0
+    assert c.xss_ran() is None
+    c.shot("calls-xss")
+    # Still up after the checks: SIPp is waiting for the BYE, the call is confirmed.
+    assert uac.proc.poll() is None, "the payload call is still up"
+    assert tg.api("GET", "/api/v1/calls").json()["calls"][0]["state"] == "confirmed"
     # CDRs: the refused INVITE's numbers as sent.
     tg.wait_cdrs(1)
     c.go("cdrs")
@@ -451,6 +469,7 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     for cl in tg.api("GET", "/api/v1/calls").json()["calls"]:
         tg.api("DELETE", f"/api/v1/calls/{cl['id']}")
     uac.wait()
+    uac.assert_ok()  # the call was up until ended here (SIPp got our BYE)
 
 
 def test_csrf_change_without_the_token_is_refused(tollgate, ports, browser):
