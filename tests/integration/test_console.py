@@ -4,7 +4,10 @@ login and lockout, provisioning with field errors, live calls ended from the
 console, a flood ban seen and lifted on the dashboard, CDR search and CSV,
 trace ladder and pcap, role hiding, XSS payloads shown inert, CSRF refusal,
 and page load times with 10,000 CDRs and 1,000 bans (reported, not
-asserted). Each test writes screenshots of its pages to docs/console/."""
+asserted). Each test writes screenshots of its pages to its tmp dir, or to
+the directory named by TOLLGATE_CONSOLE_SCREENSHOTS (the docs' images:
+TOLLGATE_CONSOLE_SCREENSHOTS=docs/console), so a test run leaves the tree
+as it was."""
 
 from __future__ import annotations
 
@@ -27,7 +30,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SHOTS = REPO / "docs" / "console"
 PASSWORDS = {"alice": "Ledger-Quartz-47", "oscar": "Pylon-Meadow-83", "rita": "Copper-Fjord-29"}
 ROLES = {"alice": "admin", "oscar": "operator", "rita": "readonly"}
 CALLER, CALLEE = "2002", "15551234567"
@@ -57,6 +59,8 @@ def browser(tmp_path):
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
     d.set_page_load_timeout(20)
     d.downloads = downloads
+    shots = os.environ.get("TOLLGATE_CONSOLE_SCREENSHOTS")
+    d.shots = Path(shots).resolve() if shots else tmp_path / "screenshots"
     yield d
     d.quit()
 
@@ -115,8 +119,8 @@ class Console:
         """, method, path, body, csrf)
 
     def shot(self, name: str):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.d.save_screenshot(str(SHOTS / f"{name}.png"))
+        self.d.shots.mkdir(parents=True, exist_ok=True)
+        self.d.save_screenshot(str(self.d.shots / f"{name}.png"))
 
     def accept_confirm(self):
         WebDriverWait(self.d, 5).until(lambda d: _alert(d))
