@@ -359,6 +359,44 @@ def test_trace_shows_the_ladder_of_a_call_and_downloads_pcap(tollgate, ports, si
     c.wait("#trace-status", "stopped")
 
 
+def test_trace_ladders_of_concurrent_calls_are_not_mixed(tollgate, ports, sipp, browser):
+    """Two calls up at once: each ladder holds exactly its own two legs, paired
+    by the caller leg's Call-ID the node records on the carrier leg's
+    messages (caller_call_id), not by the order INVITEs crossed."""
+    tg = node(tollgate, ports)
+    uas = sipp("uas", "uas-answer.xml", port=tg.uas_port, calls=2).start().wait_listening()
+    c = Console(browser, tg).login("oscar")
+    c.go("trace")
+    c.wait("#trace-number").send_keys(CALLEE)
+    c.wait("#trace-start").click()
+    c.wait("#trace-running")
+    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
+               "trace started")
+    uac = sipp("uac", "uac-expect-callee-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
+               service=CALLEE, calls=2, rate=50, timeout=30).start()
+    wait_until(lambda: len([x for x in tg.api("GET", "/api/v1/calls").json()["calls"]
+                            if x["state"] == "confirmed"]) == 2, 10, "two calls up")
+    legs = {x["call_id"]: x["carrier_call_id"] for x in tg.api("GET", "/api/v1/calls").json()["calls"]}
+    assert len(legs) == 2 and all(legs.values()), legs
+    WebDriverWait(browser, 10, 0.1).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trace-calls a[data-call-id]")) == 2)
+    c.wait("#trace-messages td.summary", "ACK")
+    links = {a.get_attribute("data-call-id") for a in
+             browser.find_elements(By.CSS_SELECTOR, "#trace-calls a[data-call-id]")}
+    assert links == set(legs), (links, legs)
+    for caller_leg, carrier_leg in legs.items():
+        c.wait(f"#trace-calls a[data-call-id='{caller_leg}']").click()
+        ladder = c.wait(f"#trace-ladder svg.ladder-svg[data-call-id='{caller_leg}']")
+        shown = c.wait("#trace-ladder .muted").text
+        assert shown == f"Call-IDs: {caller_leg} · {carrier_leg}", (shown, legs)  # not "paired by order"
+        labels = " | ".join(t.text for t in ladder.find_elements(By.CSS_SELECTOR, "text.label"))
+        assert labels.count("INVITE") == 2 and labels.count("ACK") == 2, labels
+    for cl in tg.api("GET", "/api/v1/calls").json()["calls"]:
+        assert tg.api("DELETE", f"/api/v1/calls/{cl['id']}").status == 200
+    uac.wait()
+    uac.assert_ok()
+
+
 def test_operator_cannot_see_or_use_user_management(tollgate, ports, browser):
     tg = node(tollgate, ports)
     c = Console(browser, tg).login("oscar")
