@@ -672,6 +672,44 @@ def test_live_feeds_are_bounded_per_user_and_counted(tollgate, ports):
     feeds[1][0].close()
 
 
+def _live_events(tg) -> list[tuple[str, dict]]:
+    """One second of the live feed: (event, data) pairs."""
+    body = tg.api("GET", "/api/v1/live?duration=1").body.decode()
+    out = []
+    for block in body.split("\n\n"):
+        ev = [l[7:] for l in block.splitlines() if l.startswith("event: ")]
+        data = [l[6:] for l in block.splitlines() if l.startswith("data: ")]
+        if ev and data:
+            out.append((ev[0], json.loads("".join(data))))
+    return out
+
+
+def test_dashboard_acd_counts_the_cdrs_written_since_the_node_started(tollgate, ports):
+    """The sampler reads only CDRs newer than the last it saw (the store's
+    after-id filter): rows written after the first sample make the hour's
+    ACD; answered ones only."""
+    tg = node(tollgate, ports)
+    # (a history event is sent once the sampler has a sample)
+    wait_until(lambda: any(e == "history" for e, _ in _live_events(tg)), 10, "the first sample")
+    base = int(time.time() * 1_000_000)
+    con = sqlite3.connect(tg.store_path)
+    with con:
+        con.executemany(
+            "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+            "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+            "hangup, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(f"acd-{i}", base, base + 1 if ms else 0, base + 2, "100", "4420", "192.0.2.1:5060",
+              "udp", "cust-a", "carrier-1", "carrier-1", 200 if ms else 486, ms,
+              "caller" if ms else "", "caller_bye" if ms else "busy")
+             for i, ms in enumerate((10_000, 20_000, 30_000, 0, 0))])
+    con.close()
+
+    def acd():
+        ticks = [d for e, d in _live_events(tg) if e == "tick"]
+        return ticks and ticks[-1]["hour"]["acd"]
+    wait_until(lambda: acd() == 20.0, 25, "ACD of the three answered CDRs")
+
+
 def test_console_over_tls_sets_a_secure_host_cookie(tollgate, ports, tmp_path, browser):
     """With api.certificate the session cookie is __Host-tg_session; Secure,
     HttpOnly, SameSite=Strict; the console works over HTTPS."""
