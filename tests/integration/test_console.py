@@ -101,6 +101,16 @@ class Console:
         self.wait(f"main[data-page='{page}']")
         return self
 
+    def start_trace(self, number: str = ""):
+        """Starts a trace on the trace page; returns once the node runs it."""
+        self.go("trace")
+        if number:
+            self.wait("#trace-number").send_keys(number)
+        self.wait("#trace-start").click()
+        self.wait("#trace-running")
+        wait_until(lambda: self.tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"],
+                   5, "trace started")
+
     def js(self, script: str, *args):
         return self.d.execute_script(script, *args)
 
@@ -321,12 +331,7 @@ def test_trace_shows_the_ladder_of_a_call_and_downloads_pcap(tollgate, ports, si
     uas = sipp("uas", "uas-answer-at-once.xml" if (REPO / "tests/integration/scenarios/uas-answer-at-once.xml").exists()
                else "uas-answer.xml", port=tg.uas_port).start().wait_listening()
     c = Console(browser, tg).login("oscar")
-    c.go("trace")
-    c.wait("#trace-number").send_keys(CALLEE)
-    c.wait("#trace-start").click()
-    c.wait("#trace-running")
-    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
-               "trace started")
+    c.start_trace(number=CALLEE)
     uac = sipp("uac", "uac-caller-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
                service=CALLEE, hold_ms=200).start()
     uac.wait()
@@ -366,12 +371,7 @@ def test_trace_ladders_of_concurrent_calls_are_not_mixed(tollgate, ports, sipp, 
     tg = node(tollgate, ports)
     uas = sipp("uas", "uas-answer.xml", port=tg.uas_port, calls=2).start().wait_listening()
     c = Console(browser, tg).login("oscar")
-    c.go("trace")
-    c.wait("#trace-number").send_keys(CALLEE)
-    c.wait("#trace-start").click()
-    c.wait("#trace-running")
-    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
-               "trace started")
+    c.start_trace(number=CALLEE)
     uac = sipp("uac", "uac-expect-callee-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
                service=CALLEE, calls=2, rate=50, timeout=30).start()
     wait_until(lambda: len([x for x in tg.api("GET", "/api/v1/calls").json()["calls"]
@@ -447,11 +447,7 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     tg = node(tollgate, ports)
     uas = sipp("uas", "uas-answer.xml", port=tg.uas_port).start().wait_listening()
     c = Console(browser, tg).login("oscar")
-    c.go("trace")
-    c.wait("#trace-start").click()
-    c.wait("#trace-running")
-    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
-               "trace started")
+    c.start_trace()
     uac = sipp("uac", "uac-payload-expect-callee-bye.xml", remote=f"127.0.0.1:{tg.port}",
                caller=CALLER, service=CALLEE, timeout=30,
                keys={"display": XSS_DISPLAY, "ua": XSS_UA}).start()
