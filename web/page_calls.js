@@ -7,7 +7,7 @@ import { subscribe } from "./live.js";
 export function render(main, session) {
   const f = {
     gateway: h("input", { id: "calls-gateway", placeholder: "gateway" }),
-    number: h("input", { id: "calls-number", placeholder: "caller or callee contains" }),
+    number: h("input", { id: "calls-number", placeholder: "caller, name or callee contains" }),
     source: h("input", { id: "calls-source", placeholder: "source contains" }),
     state: h("select", { id: "calls-state" }, ["", "routing", "early", "answered", "confirmed"]
       .map((s) => h("option", { value: s }, s || "any state"))),
@@ -25,15 +25,17 @@ export function render(main, session) {
     const g = f.gateway.value.trim(), n = f.number.value.trim(), s = f.source.value.trim();
     const rows = last.calls.filter((c) =>
       (!g || c.mapping_gateway === g || c.routing_gateway === g) &&
-      (!n || c.caller.includes(n) || c.callee.includes(n)) &&
+      (!n || c.caller.includes(n) || c.callee.includes(n) || (c.caller_name || "").includes(n)) &&
       (!s || c.source.includes(s)) &&
       (!f.state.value || c.state === f.state.value));
     count.textContent = `(${rows.length} shown of ${last.calls_total})`;
     const cols = [
-      ["id", "Id"], ["caller", "Caller"], ["callee", "Callee"], ["source", "Source"],
+      ["id", "Id"], ["caller", "Caller"], ["caller_name", "Caller name"], ["callee", "Callee"],
+      ["source", "Source"],
       ["mapping_gateway", "From gateway"], ["routing_gateway", "To carrier"], ["state", "State"],
       ["start", "Start", (c) => fmtTime(c.start)],
       ["duration_ms", "Talk", (c) => (c.answer ? fmtDuration(c.duration_ms) : "")],
+      ["user_agent", "User-Agent"],
     ];
     if (session.can("operator")) {
       cols.push(["", "", (c) => button(ending.has(c.id) ? "Ending…" : "End call", async (ev) => {

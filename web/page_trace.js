@@ -56,40 +56,52 @@ export function render(main) {
 
   let msgs = [];
   let abort = null;
-  // Calls: both legs of a call in one ladder. A leg is a Call-ID; the
-  // carrier leg is the first INVITE tollgate sends after a caller's INVITE
-  // arrived (within kPairMs), as a B2BUA does for each call.
+  // Calls: both legs of a call in one ladder. A leg is a Call-ID; the node
+  // names the caller leg's Call-ID on each carrier leg's messages
+  // (caller_call_id), as HEP capture correlates them. Records without it
+  // (a leg the node no longer remembers) fall back to order: the carrier
+  // leg is the first INVITE tollgate sends after a caller's INVITE arrived
+  // (within kPairMs), as a B2BUA does for each call.
   const kPairMs = 10000;
-  const groups = new Map();  // group id (the first leg's Call-ID) -> {msgs, legs, t, paired}
+  const groups = new Map();  // group id (the caller leg's Call-ID) -> {msgs, legs, t, paired, inbound}
   const legOf = new Map();   // Call-ID -> group id
   let shownCall = null;
+
+  function group(gid, m) {
+    if (!groups.has(gid)) {
+      groups.set(gid, { msgs: [], legs: [], t: Date.parse(m.time), paired: false,
+                        inbound: m.direction === "in" && m.summary.startsWith("INVITE ") });
+      const li = h("li", null, h("a", { href: "#/trace", "data-call-id": gid, onclick: (ev) => {
+        ev.preventDefault();
+        showLadder(gid);
+      } }, gid), " ", h("span", { class: "muted" }, m.summary));
+      callsEl.append(li);
+    }
+    return groups.get(gid);
+  }
 
   function addCall(m) {
     if (!m.call_id) return;
     let gid = legOf.get(m.call_id);
     if (!gid) {
-      const t = Date.parse(m.time);
-      if (m.direction === "out" && m.summary.startsWith("INVITE ")) {
+      if (m.caller_call_id) {
+        gid = legOf.get(m.caller_call_id) || m.caller_call_id;
+        group(gid, m).paired = true;
+      } else if (m.direction === "out" && m.summary.startsWith("INVITE ")) {
+        const t = Date.parse(m.time);
         for (const [id, g] of [...groups].reverse()) {
           if (!g.paired && g.inbound && t - g.t <= kPairMs) {
             gid = id;
             g.paired = true;
+            g.byOrder = true;
             break;
           }
         }
       }
-      if (!gid) {
-        gid = m.call_id;
-        groups.set(gid, { msgs: [], legs: [], t, paired: false,
-                          inbound: m.direction === "in" && m.summary.startsWith("INVITE ") });
-        const li = h("li", null, h("a", { href: "#/trace", "data-call-id": gid, onclick: (ev) => {
-          ev.preventDefault();
-          showLadder(gid);
-        } }, m.call_id), " ", h("span", { class: "muted" }, m.summary));
-        callsEl.append(li);
-      }
+      if (!gid) gid = m.call_id;
+      group(gid, m);
       legOf.set(m.call_id, gid);
-      groups.get(gid).legs.push(m.call_id);
+      if (!groups.get(gid).legs.includes(m.call_id)) groups.get(gid).legs.push(m.call_id);
     }
     groups.get(gid).msgs.push(m);
     if (shownCall === gid) showLadder(gid);
@@ -128,7 +140,8 @@ export function render(main) {
       g.addEventListener("click", () => { detail.textContent = m.message; });
       pic.append(g);
     });
-    clear(ladder).append(h("div", { class: "muted" }, "Call-IDs: " + (g ? g.legs.join(" · ") : callId)), pic);
+    clear(ladder).append(h("div", { class: "muted" }, "Call-IDs: " + (g ? g.legs.join(" · ") : callId),
+      g && g.byOrder ? " (legs paired by order: the node did not name the caller leg)" : ""), pic);
   }
 
   function add(m) {

@@ -584,6 +584,9 @@ int runNode(const Config& config) {
   if (layer.media.enabled()) {
     log::info("media.started").kv("engines", static_cast<int64_t>(config.media.engines.size()));
   }
+  // With the management API, its SIP trace also hears of carrier legs (set
+  // below, once the API exists: before the worker runs).
+  call::LegFanout legObservers;
   // Digest authentication feeds the shield: suspensions become bans, good
   // credentials vouch for their source (docs/shield.md). With the shield off
   // there is nothing to feed.
@@ -868,6 +871,9 @@ int runNode(const Config& config) {
       ::unlink(tokenPath.c_str());
       return 1;
     }
+    legObservers.add(hep.get());
+    legObservers.add(api->legObserver());
+    layer.services.legObserver = &legObservers;
   }
 
   // Drain: refuse new calls at once, let calls end on their own until the
@@ -956,6 +962,7 @@ int runNode(const Config& config) {
     while (!apiStopped.load()) loop.runOnce(Millis(10));
     stopper.join();
     control.clearTraceTap();  // this thread is the worker; the trace tap dies with the API
+    layer.services.legObserver = hep.get();  // and so does its leg table
     ::unlink(tokenPath.c_str());
   }
   changes.reset();

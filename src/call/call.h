@@ -266,6 +266,8 @@ class Call final : public txn::ClientCallbacks {
   std::string bAck_;  // ACK for the carrier's 2xx, once sent
   std::string b2xxTo_;
   Cdr cdr_;
+  std::string callerName_;  // for the live call list (LiveCall)
+  std::string userAgent_;
   Timer setupTimer_;
   Timer ringTimer_;
   Timer lingerTimer_;

@@ -50,6 +50,8 @@ void Call::start(TxnId invite, const Message& req, const Flow& from,
   cdr_.sourceAddress = from.remote.toString();
   cdr_.transport = std::string(transport::protocolParam(from.protocol));
   cdr_.mappingGateway = gateway.name;
+  callerName_ = callerNameForRecord(req);
+  userAgent_ = userAgentForRecord(req);
 
   a_.callId = cdr_.callId;
   a_.localTag = s_.newTag();
@@ -649,6 +651,8 @@ LiveCall Call::live() const {
   c.bCallId = b_.callId;
   c.caller = cdr_.caller;
   c.callee = cdr_.callee;
+  c.callerName = callerName_;
+  c.userAgent = userAgent_;
   c.source = cdr_.sourceAddress;
   c.transport = cdr_.transport;
   c.mappingGateway = cdr_.mappingGateway;

@@ -1,6 +1,10 @@
 // The numbers of a new call. See numbers.h.
 #include "call/numbers.h"
 
+#include <algorithm>
+
+#include "common/utf8.h"
+
 namespace tollgate::call {
 
 std::string_view calleeOf(const sip::Message& m) {
@@ -20,6 +24,23 @@ CallNumbers normalizedNumbers(const sip::Message& request,
   n.callerRaw = admission::rawNumberForRecord(from);
   n.calleeRaw = admission::rawNumberForRecord(to);
   return n;
+}
+
+std::string callerNameForRecord(const sip::Message& request) {
+  std::string_view quoted = request.from().displayName;
+  std::string name;
+  name.reserve(std::min(quoted.size(), kMaxCallerNameBytes * 2));
+  // Past the bound, more bytes change nothing but the cut mark: stop there.
+  for (size_t i = 0; i < quoted.size() && name.size() <= kMaxCallerNameBytes * 2; ++i) {
+    if (quoted[i] == '\\' && i + 1 < quoted.size()) ++i;  // quoted-pair: the next byte as is
+    name.push_back(quoted[i]);
+  }
+  return utf8::printable(name, kMaxCallerNameBytes);
+}
+
+std::string userAgentForRecord(const sip::Message& request) {
+  const sip::Header* ua = request.header(sip::HeaderId::UserAgent);
+  return ua ? utf8::printable(ua->value, kMaxUserAgentBytes) : std::string();
 }
 
 }  // namespace tollgate::call

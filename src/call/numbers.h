@@ -29,6 +29,15 @@ struct CallNumbers {
 // The numbers of `request` as CallNumbers (identities left empty).
 CallNumbers normalizedNumbers(const sip::Message& request, const admission::NumberSettings& n);
 
+// What a new INVITE says of its caller besides the number, as the live call
+// list shows it: the From display name (quoted-pairs undone, RFC 3261
+// §25.1) and the first User-Agent, each made printable and bounded
+// (utf8::printable). "" when absent.
+inline constexpr size_t kMaxCallerNameBytes = 128;  // longer than any real name
+inline constexpr size_t kMaxUserAgentBytes = 128;   // product and version, as logged
+std::string callerNameForRecord(const sip::Message& request);
+std::string userAgentForRecord(const sip::Message& request);
+
 // The dialled number of a new INVITE as written (escaped): Request-URI user
 // (sip/sips) or the tel number; the To user when the Request-URI has none.
 std::string_view calleeOf(const sip::Message& m);

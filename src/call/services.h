@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "admission/call_policy.h"
 #include "auth/digest_client.h"
@@ -47,6 +48,23 @@ class LegObserver {
  public:
   virtual ~LegObserver() = default;
   virtual void onCarrierLeg(std::string_view callerCallId, std::string_view carrierCallId) = 0;
+};
+
+// Several observers behind CallServices::legObserver (the HEP capture and
+// the SIP trace each keep their own leg table). Set up before the worker
+// runs; confined to the worker afterwards.
+class LegFanout final : public LegObserver {
+ public:
+  void add(LegObserver* o) {
+    if (o != nullptr) observers_.push_back(o);
+  }
+  bool empty() const { return observers_.empty(); }
+  void onCarrierLeg(std::string_view callerCallId, std::string_view carrierCallId) override {
+    for (LegObserver* o : observers_) o->onCarrierLeg(callerCallId, carrierCallId);
+  }
+
+ private:
+  std::vector<LegObserver*> observers_;
 };
 
 struct CallServices {

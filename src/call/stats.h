@@ -82,6 +82,10 @@ struct LiveCall {
   std::string bCallId;  // carrier leg's Call-ID ("" before the first attempt)
   std::string caller;
   std::string callee;
+  // From display name and the caller's User-Agent, printable and bounded
+  // (callerNameForRecord, userAgentForRecord in numbers.h).
+  std::string callerName;
+  std::string userAgent;
   std::string source;  // "ip:port"
   std::string transport;
   std::string mappingGateway;

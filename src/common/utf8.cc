@@ -1,6 +1,8 @@
 // Strict UTF-8 decoding. See utf8.h.
 #include "common/utf8.h"
 
+#include <algorithm>
+
 namespace tollgate::utf8 {
 
 int32_t nextCodePoint(std::string_view s, size_t& i) {
@@ -40,6 +42,29 @@ int32_t nextCodePoint(std::string_view s, size_t& i) {
   }
   i += len;
   return cp;
+}
+
+std::string printable(std::string_view s, size_t maxBytes) {
+  std::string out;
+  out.reserve(std::min(s.size(), maxBytes));
+  for (size_t i = 0; i < s.size();) {
+    const size_t from = i;
+    const int32_t cp = nextCodePoint(s, i);
+    const bool shown = cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp > 0x9f);
+    const std::string_view piece = shown ? s.substr(from, i - from) : std::string_view("?");
+    if (out.size() + piece.size() > maxBytes) {
+      // Cut: whole characters off the end until the '?' that marks it fits.
+      while (!out.empty() && out.size() + 1 > maxBytes) {
+        size_t k = out.size() - 1;
+        while (k > 0 && (static_cast<unsigned char>(out[k]) & 0xC0) == 0x80) --k;
+        out.resize(k);
+      }
+      if (maxBytes > 0) out.push_back('?');
+      break;
+    }
+    out.append(piece);
+  }
+  return out;
 }
 
 }  // namespace tollgate::utf8

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace tollgate::utf8 {
@@ -17,5 +18,13 @@ inline constexpr int32_t kInvalid = -1;
 // the bytes there are not well-formed UTF-8 (RFC 3629 §3: no overlong
 // forms, no surrogates, nothing above U+10FFFF).
 int32_t nextCodePoint(std::string_view s, size_t& i);
+
+// Text from the wire as a record keeps it (a display name, a User-Agent in
+// a call list): well-formed UTF-8 and printable, so it can go into JSON and
+// onto a screen as it is. Each control character (C0, DEL, C1) and each
+// byte that is not well-formed UTF-8 becomes '?'; the result is at most
+// `maxBytes` long, cut at a character boundary, its last character '?'
+// when something was cut.
+std::string printable(std::string_view s, size_t maxBytes);
 
 }  // namespace tollgate::utf8

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +31,21 @@ TEST(Utf8, InvalidSequencesConsumeOneByte) {
             (std::vector<int32_t>{kInvalid, kInvalid, kInvalid}));            // surrogate
   EXPECT_EQ(decode("\xE2\x82"), (std::vector<int32_t>{kInvalid, kInvalid}));  // truncated
   EXPECT_EQ(decode("\xE2(x"), (std::vector<int32_t>{kInvalid, '(', 'x'}));
+}
+
+TEST(Utf8, PrintableKeepsTextAndReplacesControlsAndBadBytes) {
+  EXPECT_EQ(printable("M\xC3\xBCller <b>", 64), "M\xC3\xBCller <b>");
+  EXPECT_EQ(printable(std::string_view("a\0b\r\n\x7f\xC2\x85\xFF", 9), 64), "a?b?????");
+  EXPECT_EQ(printable("abcdef", 6), "abcdef");  // fits exactly: kept whole
+}
+
+TEST(Utf8, PrintableCutsAtACharacterBoundaryAndMarksTheCut) {
+  EXPECT_EQ(printable("abcdefgh", 6), "abcde?");
+  // "\xE2\x82\xAC" (3 bytes) would straddle the bound: dropped whole.
+  EXPECT_EQ(printable("abc\xE2\x82\xAC\xE2\x82\xACx", 8), "abc\xE2\x82\xAC?");
+  EXPECT_EQ(printable("\xE2\x82\xAC\xE2\x82\xAC", 4), "\xE2\x82\xAC?");
+  EXPECT_EQ(printable("\xE2\x82\xAC\xE2\x82\xAC", 3), "?");
+  EXPECT_LE(printable(std::string(10000, 'x'), 128).size(), 128u);
 }
 
 }  // namespace

@@ -40,6 +40,8 @@ Json liveCallJson(const call::LiveCall& c, int64_t nowUs) {
               {"carrier_call_id", c.bCallId},
               {"caller", c.caller},
               {"callee", c.callee},
+              {"caller_name", c.callerName},
+              {"user_agent", c.userAgent},
               {"source", c.source},
               {"transport", c.transport},
               {"mapping_gateway", c.mappingGateway},

@@ -449,6 +449,8 @@ Json schemas() {
                      {"carrier_call_id", str()},
                      {"caller", str()},
                      {"callee", str()},
+                     {"caller_name", str("From display name (printable, at most 128 bytes)")},
+                     {"user_agent", str("caller's User-Agent (printable, at most 128 bytes)")},
                      {"source", str()},
                      {"transport", str()},
                      {"mapping_gateway", str()},

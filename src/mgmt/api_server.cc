@@ -886,6 +886,10 @@ const std::vector<net::SockAddr>& ApiServer::boundAddresses() const {
   return impl_->bound;
 }
 
+call::LegObserver* ApiServer::legObserver() {
+  return &impl_->state.trace;
+}
+
 std::string ApiServer::openApiDocument() {
   return buildOpenApi();
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "admission/number_form.h"
+#include "call/services.h"
 #include "common/net.h"
 #include "common/result.h"
 #include "mgmt/api_limits.h"
@@ -85,6 +86,10 @@ class ApiServer {
   // Stops accepting, ends trace streams, joins the threads. Idempotent.
   void stop();
   const std::vector<net::SockAddr>& boundAddresses() const;
+  // The SIP trace's leg table (its records name a carrier leg's caller
+  // Call-ID): install as (one of) the call layer's leg observers before the
+  // worker runs; called on the worker. Lives as long as this server.
+  call::LegObserver* legObserver();
 
   // The OpenAPI document of this build (docs/openapi.json is a copy).
   static std::string openApiDocument();

@@ -52,28 +52,27 @@ bool LiveFeed::sample(LiveSample& s) {
   s.shieldDropped = st->shield.dropped;
   s.bansPlaced = st->shield.bansPlaced;
   s.bansActive = st->shield.bansActive;
-  // Talk time of the answered CDRs written since the last sample (newest
-  // first, so stop at the first one already seen).
+  // Talk time of the answered CDRs written since the last sample: only
+  // those are read (ids above the newest seen); the first sample reads the
+  // newest id only, so the hour starts at the node's start.
   if (!db_) {
     auto db = store::openStore(store_);
     if (db) db_ = std::move(db).value();
   }
   if (db_) {
     store::CdrQuery q;
-    q.limit = kLiveCdrsPerSample;
+    q.limit = lastCdrId_ < 0 ? 1 : kLiveCdrsPerSample;
+    q.afterId = std::max<int64_t>(lastCdrId_, 0);
     auto rows = db_->listCdrs(q);
     if (rows) {
-      int64_t newest = lastCdrId_;
       for (const auto& c : *rows) {
-        if (c.id <= lastCdrId_) break;
-        newest = std::max(newest, c.id);
         if (lastCdrId_ >= 0 && c.answerUs != 0) {
           ++s.cdrsAnswered;
           s.talkMs += c.durationMs;
         }
       }
-      if (lastCdrId_ < 0) newest = rows->empty() ? 0 : rows->front().id;
-      lastCdrId_ = newest;
+      if (!rows->empty()) lastCdrId_ = rows->front().id;  // newest first
+      if (lastCdrId_ < 0) lastCdrId_ = 0;
     }
   }
   return true;

@@ -104,6 +104,14 @@ std::string startLine(std::string_view bytes) {
 
 }  // namespace
 
+SipTrace::SipTrace() : carrierLegs_(kTraceMaxCarrierLegs, admission::StringHash{}) {}
+
+void SipTrace::onCarrierLeg(std::string_view callerCallId, std::string_view carrierCallId) {
+  if (carrierCallId.empty()) return;
+  std::string* caller = carrierLegs_.touch(carrierCallId.substr(0, kTraceMaxLegCallId));
+  if (caller != nullptr) caller->assign(callerCallId.substr(0, kTraceMaxLegCallId));
+}
+
 void SipTrace::onPacket(transport::TapDirection dir, const transport::Flow& flow,
                         const net::SockAddr& local, std::string_view bytes) {
   std::lock_guard lock(mu_);
@@ -141,6 +149,11 @@ void SipTrace::onPacket(transport::TapDirection dir, const transport::Flow& flow
     rec.remote = flow.remote;
     rec.summary = startLine(bytes);
     rec.callId = callId;
+    if (!callId.empty()) {
+      const std::string* caller =
+          carrierLegs_.find(std::string_view(callId).substr(0, kTraceMaxLegCallId));
+      if (caller != nullptr) rec.callerCallId = *caller;
+    }
     if (!msg) {
       rec.mark = "malformed";
     } else if (!msg->isRequest() && (msg->status() == 401 || msg->status() == 407)) {
@@ -264,6 +277,10 @@ std::string traceRecordText(const TraceRecord& r) {
     out += "  call-id=";
     appendSafe(out, r.callId);
   }
+  if (!r.callerCallId.empty()) {
+    out += "  caller-call-id=";
+    appendSafe(out, r.callerCallId);
+  }
   if (!r.mark.empty()) out += "  [" + r.mark + "]";
   out += "\n";
   appendSafe(out, r.bytes);
@@ -282,6 +299,10 @@ std::string traceRecordJson(const TraceRecord& r) {
   appendJsonString(out, r.summary);
   out += ",\"call_id\":";
   appendJsonString(out, r.callId);
+  if (!r.callerCallId.empty()) {
+    out += ",\"caller_call_id\":";
+    appendJsonString(out, r.callerCallId);
+  }
   out += ",\"mark\":";
   appendJsonString(out, r.mark);
   out += ",\"message\":";

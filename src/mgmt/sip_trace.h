@@ -10,8 +10,11 @@
 // credentials = "credentials #n"), so an authentication loop shows as a
 // rising n. Digest responses are masked before a record is queued
 // (maskCredentials), so no rendering (text, ndjson, pcap) carries them.
+// A carrier leg's messages carry the caller leg's Call-ID (callerCallId),
+// told by the call layer as each leg opens (call::LegObserver), so a reader
+// pairs the legs of one call by it, as HEP capture correlates them.
 //
-// Threading: onPacket() runs on the worker; open()/close() and the
+// Threading: onPacket() and onCarrierLeg() run on the worker; open()/close() and the
 // TraceSession reader methods are called from API threads. Thread-safe.
 #pragma once
 
@@ -26,6 +29,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "admission/number_lists.h"
+#include "call/services.h"
+#include "common/bounded_table.h"
 #include "common/net.h"
 #include "common/token_bucket.h"
 #include "transport/transport.h"
@@ -39,6 +45,13 @@ inline constexpr double kTraceDefaultRate = 100;  // messages/s per session
 inline constexpr double kTraceMaxRate = 2000;
 // Call-IDs whose challenge count one session remembers (then it restarts).
 inline constexpr size_t kTraceMaxCallIds = 4096;
+// Carrier legs remembered (carrier Call-ID -> caller Call-ID), least
+// recently seen evicted: as for HEP capture (kHepMaxCarrierLegs), well above
+// the calls a node carries at once; a forgotten leg's messages are shown
+// without callerCallId, which a reader pairs by order instead.
+inline constexpr size_t kTraceMaxCarrierLegs = 65536;
+// Longest Call-ID kept in the leg table (longer ones are cut, as in HEP).
+inline constexpr size_t kTraceMaxLegCallId = 256;
 
 // Every criterion that is set must match. The gateway criterion is resolved
 // from provisioning when the session starts: a message matches when its
@@ -66,7 +79,8 @@ struct TraceRecord {
   net::SockAddr remote;
   std::string summary;  // start line
   std::string callId;
-  std::string mark;  // "challenge #1", "credentials #1", "malformed", ""
+  std::string callerCallId;  // carrier leg: the caller leg's Call-ID; else ""
+  std::string mark;          // "challenge #1", "credentials #1", "malformed", ""
   std::string bytes;
 };
 
@@ -108,8 +122,10 @@ class TraceSession {
   std::unordered_map<std::string, int> challenges_;
 };
 
-class SipTrace final : public transport::PacketTap {
+class SipTrace final : public transport::PacketTap, public call::LegObserver {
  public:
+  SipTrace();
+
   // nullptr when kTraceMaxSessions are open. `installed` tells whether the
   // caller must install the tap (first session).
   std::shared_ptr<TraceSession> open(TraceFilter filter, double ratePerSecond, bool* first);
@@ -119,10 +135,15 @@ class SipTrace final : public transport::PacketTap {
 
   void onPacket(transport::TapDirection dir, const transport::Flow& flow,
                 const net::SockAddr& local, std::string_view bytes) override;
+  // Every carrier leg, traced or not: a trace started mid-call still pairs
+  // that call's legs.
+  void onCarrierLeg(std::string_view callerCallId, std::string_view carrierCallId) override;
 
  private:
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<TraceSession>> sessions_;
+  // Worker only.
+  BoundedTable<std::string, std::string, admission::StringHash> carrierLegs_;
 };
 
 // The message as a trace shows it: the value of every `response` parameter

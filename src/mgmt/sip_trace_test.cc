@@ -62,6 +62,34 @@ TEST(SipTraceTest, GatewayAndNumberFiltersAndMarks) {
   EXPECT_TRUE(trace.close(s));
 }
 
+TEST(SipTraceTest, CarrierLegRecordsNameTheCallerLegsCallId) {
+  SipTrace trace;
+  // Legs opened before the trace started are still known.
+  trace.onCarrierLeg("caller-1", "carrier-1");
+  bool first = false;
+  auto s = trace.open(TraceFilter{}, 1000, &first);
+  ASSERT_TRUE(s);
+  trace.onCarrierLeg("caller-2", "carrier-2");
+  const net::SockAddr local = *net::SockAddr::parse("192.0.2.1:5060");
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, invite("caller-1", "44"));
+  trace.onPacket(TapDirection::In, from("192.0.2.9:5060"), local, invite("caller-2", "44"));
+  trace.onPacket(TapDirection::Out, from("198.51.100.7:5060"), local, invite("carrier-2", "44"));
+  trace.onPacket(TapDirection::Out, from("198.51.100.7:5060"), local, invite("carrier-1", "44"));
+  trace.onPacket(TapDirection::In, from("198.51.100.7:5060"), local, challenge("carrier-1"));
+  std::vector<TraceRecord> got;
+  ASSERT_TRUE(s->take(got, std::chrono::milliseconds(10)));
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[0].callerCallId, "");
+  EXPECT_EQ(got[1].callerCallId, "");
+  EXPECT_EQ(got[2].callerCallId, "caller-2");
+  EXPECT_EQ(got[3].callerCallId, "caller-1");
+  EXPECT_EQ(got[4].callerCallId, "caller-1");
+  EXPECT_NE(traceRecordJson(got[2]).find("\"caller_call_id\":\"caller-2\""), std::string::npos);
+  EXPECT_EQ(traceRecordJson(got[0]).find("caller_call_id"), std::string::npos);
+  EXPECT_NE(traceRecordText(got[3]).find("caller-call-id=caller-1"), std::string::npos);
+  EXPECT_TRUE(trace.close(s));
+}
+
 TEST(SipTraceTest, RateAndQueueBoundsCountDrops) {
   SipTrace trace;
   bool first = false;

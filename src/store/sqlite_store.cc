@@ -540,6 +540,7 @@ Result<std::vector<call::Cdr>, StoreError> SqlStore<Db>::listCdrs(const CdrQuery
   if (!q.routingGateway.empty()) sql += " AND routing_gateway = ?7";
   if (!q.gateway.empty()) sql += " AND (mapping_gateway = ?8 OR routing_gateway = ?8)";
   if (!q.number.empty()) sql += " AND (caller = ?9 OR callee = ?9)";
+  if (q.afterId > 0) sql += " AND id > ?10";
   sql += " ORDER BY id DESC LIMIT ?4";
 
   auto st = c_->prepare(sql);
@@ -553,6 +554,7 @@ Result<std::vector<call::Cdr>, StoreError> SqlStore<Db>::listCdrs(const CdrQuery
   if (!q.routingGateway.empty()) st->bind(7, q.routingGateway);
   if (!q.gateway.empty()) st->bind(8, q.gateway);
   if (!q.number.empty()) st->bind(9, q.number);
+  if (q.afterId > 0) st->bind(10, q.afterId);
 
   while (st->next()) {
     call::Cdr c;

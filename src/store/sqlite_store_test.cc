@@ -651,6 +651,20 @@ TEST_F(SqliteStoreTest, ListFiltersByReasonAndMappingGateway) {
   ASSERT_EQ(older->size(), 4u);  // i = 9, 6, 3, 0
   EXPECT_EQ((*older)[0].id, batch[9].id);
 
+  // Only rows newer than an id (a poller), filters still apply.
+  CdrQuery newer;
+  newer.afterId = batch[24].id;
+  auto fresh = store->listCdrs(newer);
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_EQ(fresh->size(), 5u);  // i = 29 .. 25
+  EXPECT_EQ(fresh->front().id, batch[29].id);
+  EXPECT_EQ(fresh->back().id, batch[25].id);
+  newer.reason = "busy";
+  fresh = store->listCdrs(newer);
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_EQ(fresh->size(), 1u);  // i = 27
+  EXPECT_EQ(fresh->front().id, batch[27].id);
+
   CdrQuery bad;
   bad.reason = "bussy";
   auto err = store->listCdrs(bad);

@@ -57,6 +57,9 @@ struct CdrQuery {
   std::string routingGateway;  // the last carrier tried
   std::string gateway;         // either mapping_gateway or routing_gateway
   std::string number;          // caller or callee, exactly
+  // Only ids > afterId (0 = no bound): a reader that polls for new rows
+  // (the console's ACD sampler) reads only those, still newest first.
+  int64_t afterId = 0;
 };
 
 // An edit of the whole provisioning set inside one write transaction (see

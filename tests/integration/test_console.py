@@ -4,7 +4,10 @@ login and lockout, provisioning with field errors, live calls ended from the
 console, a flood ban seen and lifted on the dashboard, CDR search and CSV,
 trace ladder and pcap, role hiding, XSS payloads shown inert, CSRF refusal,
 and page load times with 10,000 CDRs and 1,000 bans (reported, not
-asserted). Each test writes screenshots of its pages to docs/console/."""
+asserted). Each test writes screenshots of its pages to its tmp dir, or to
+the directory named by TOLLGATE_CONSOLE_SCREENSHOTS (the docs' images:
+TOLLGATE_CONSOLE_SCREENSHOTS=docs/console), so a test run leaves the tree
+as it was."""
 
 from __future__ import annotations
 
@@ -27,7 +30,6 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SHOTS = REPO / "docs" / "console"
 PASSWORDS = {"alice": "Ledger-Quartz-47", "oscar": "Pylon-Meadow-83", "rita": "Copper-Fjord-29"}
 ROLES = {"alice": "admin", "oscar": "operator", "rita": "readonly"}
 CALLER, CALLEE = "2002", "15551234567"
@@ -57,6 +59,8 @@ def browser(tmp_path):
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
     d.set_page_load_timeout(20)
     d.downloads = downloads
+    shots = os.environ.get("TOLLGATE_CONSOLE_SCREENSHOTS")
+    d.shots = Path(shots).resolve() if shots else tmp_path / "screenshots"
     yield d
     d.quit()
 
@@ -97,6 +101,16 @@ class Console:
         self.wait(f"main[data-page='{page}']")
         return self
 
+    def start_trace(self, number: str = ""):
+        """Starts a trace on the trace page; returns once the node runs it."""
+        self.go("trace")
+        if number:
+            self.wait("#trace-number").send_keys(number)
+        self.wait("#trace-start").click()
+        self.wait("#trace-running")
+        wait_until(lambda: self.tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"],
+                   5, "trace started")
+
     def js(self, script: str, *args):
         return self.d.execute_script(script, *args)
 
@@ -115,8 +129,8 @@ class Console:
         """, method, path, body, csrf)
 
     def shot(self, name: str):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.d.save_screenshot(str(SHOTS / f"{name}.png"))
+        self.d.shots.mkdir(parents=True, exist_ok=True)
+        self.d.save_screenshot(str(self.d.shots / f"{name}.png"))
 
     def accept_confirm(self):
         WebDriverWait(self.d, 5).until(lambda d: _alert(d))
@@ -317,12 +331,7 @@ def test_trace_shows_the_ladder_of_a_call_and_downloads_pcap(tollgate, ports, si
     uas = sipp("uas", "uas-answer-at-once.xml" if (REPO / "tests/integration/scenarios/uas-answer-at-once.xml").exists()
                else "uas-answer.xml", port=tg.uas_port).start().wait_listening()
     c = Console(browser, tg).login("oscar")
-    c.go("trace")
-    c.wait("#trace-number").send_keys(CALLEE)
-    c.wait("#trace-start").click()
-    c.wait("#trace-running")
-    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
-               "trace started")
+    c.start_trace(number=CALLEE)
     uac = sipp("uac", "uac-caller-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
                service=CALLEE, hold_ms=200).start()
     uac.wait()
@@ -353,6 +362,39 @@ def test_trace_shows_the_ladder_of_a_call_and_downloads_pcap(tollgate, ports, si
         assert "INVITE" in out and "BYE" in out, out
     c.wait("#trace-stop").click()
     c.wait("#trace-status", "stopped")
+
+
+def test_trace_ladders_of_concurrent_calls_are_not_mixed(tollgate, ports, sipp, browser):
+    """Two calls up at once: each ladder holds exactly its own two legs, paired
+    by the caller leg's Call-ID the node records on the carrier leg's
+    messages (caller_call_id), not by the order INVITEs crossed."""
+    tg = node(tollgate, ports)
+    uas = sipp("uas", "uas-answer.xml", port=tg.uas_port, calls=2).start().wait_listening()
+    c = Console(browser, tg).login("oscar")
+    c.start_trace(number=CALLEE)
+    uac = sipp("uac", "uac-expect-callee-bye.xml", remote=f"127.0.0.1:{tg.port}", caller=CALLER,
+               service=CALLEE, calls=2, rate=50, timeout=30).start()
+    wait_until(lambda: len([x for x in tg.api("GET", "/api/v1/calls").json()["calls"]
+                            if x["state"] == "confirmed"]) == 2, 10, "two calls up")
+    legs = {x["call_id"]: x["carrier_call_id"] for x in tg.api("GET", "/api/v1/calls").json()["calls"]}
+    assert len(legs) == 2 and all(legs.values()), legs
+    WebDriverWait(browser, 10, 0.1).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trace-calls a[data-call-id]")) == 2)
+    c.wait("#trace-messages td.summary", "ACK")
+    links = {a.get_attribute("data-call-id") for a in
+             browser.find_elements(By.CSS_SELECTOR, "#trace-calls a[data-call-id]")}
+    assert links == set(legs), (links, legs)
+    for caller_leg, carrier_leg in legs.items():
+        c.wait(f"#trace-calls a[data-call-id='{caller_leg}']").click()
+        ladder = c.wait(f"#trace-ladder svg.ladder-svg[data-call-id='{caller_leg}']")
+        shown = c.wait("#trace-ladder .muted").text
+        assert shown == f"Call-IDs: {caller_leg} · {carrier_leg}", (shown, legs)  # not "paired by order"
+        labels = " | ".join(t.text for t in ladder.find_elements(By.CSS_SELECTOR, "text.label"))
+        assert labels.count("INVITE") == 2 and labels.count("ACK") == 2, labels
+    for cl in tg.api("GET", "/api/v1/calls").json()["calls"]:
+        assert tg.api("DELETE", f"/api/v1/calls/{cl['id']}").status == 200
+    uac.wait()
+    uac.assert_ok()
 
 
 def test_operator_cannot_see_or_use_user_management(tollgate, ports, browser):
@@ -405,11 +447,7 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     tg = node(tollgate, ports)
     uas = sipp("uas", "uas-answer.xml", port=tg.uas_port).start().wait_listening()
     c = Console(browser, tg).login("oscar")
-    c.go("trace")
-    c.wait("#trace-start").click()
-    c.wait("#trace-running")
-    wait_until(lambda: tg.api("GET", "/api/v1/audit?action=trace.start").json()["entries"], 5,
-               "trace started")
+    c.start_trace()
     uac = sipp("uac", "uac-payload-expect-callee-bye.xml", remote=f"127.0.0.1:{tg.port}",
                caller=CALLER, service=CALLEE, timeout=30,
                keys={"display": XSS_DISPLAY, "ua": XSS_UA}).start()
@@ -418,7 +456,8 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     msg, _ = sip_request("INVITE", f"sip:{XSS_CALLEE}@127.0.0.1:{tg.port}", peer.addr,
                          from_user=XSS_CALLER, to_user=XSS_CALLEE, body=SDP.format(ip="127.0.0.1"))
     peer.send(msg, ("127.0.0.1", tg.port))
-    wait_until(lambda: tg.api("GET", "/api/v1/calls").json()["calls"], 10, "the payload call")
+    wait_until(lambda: [x for x in tg.api("GET", "/api/v1/calls").json()["calls"]
+                        if x["state"] == "confirmed"], 10, "the payload call, answered")
     c.wait("#trace-messages td.summary", "ACK")
     # Every trace message is shown, as text.
     rows = browser.find_elements(By.CSS_SELECTOR, "#trace-messages tr.clickable")
@@ -429,9 +468,26 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     joined = "\n".join(texts)
     assert XSS_DISPLAY in joined and XSS_UA in joined and XSS_CALLER in joined, joined[:2000]
     c.shot("trace-xss")
-    # Calls: the live call with the payload display name and User-Agent.
+    # Calls: the payload call is up (the carrier answered; SIPp waits for
+    # our BYE), its display name and User-Agent shown as the text they are.
+    live = tg.api("GET", "/api/v1/calls").json()["calls"]
+    assert len(live) == 1 and live[0]["caller_name"] == XSS_DISPLAY, live
+    assert live[0]["user_agent"] == XSS_UA, live
     c.go("calls")
-    c.wait("#calls-list tr[data-call]")
+    row = f"#calls-list tr[data-call='{live[0]['id']}']"
+    c.wait(f"{row} td[data-col='state']", "confirmed")
+    # (read in one script: the list is redrawn at every tick of the feed)
+    cells = c.js("const r = document.querySelector(arguments[0]);"
+                 "return [r.querySelector(\"td[data-col='caller_name']\").textContent,"
+                 "        r.querySelector(\"td[data-col='user_agent']\").textContent];", row)
+    assert cells == [XSS_DISPLAY, XSS_UA], cells
+    assert c.js("return document.querySelectorAll('#calls-list img, #calls-list script, #xssb, "
+                "#calls-list td :not(button)').length") == 0
+    assert c.xss_ran() is None
+    c.shot("calls-xss")
+    # Still up after the checks: SIPp is waiting for the BYE, the call is confirmed.
+    assert uac.proc.poll() is None, "the payload call is still up"
+    assert tg.api("GET", "/api/v1/calls").json()["calls"][0]["state"] == "confirmed"
     # CDRs: the refused INVITE's numbers as sent.
     tg.wait_cdrs(1)
     c.go("cdrs")
@@ -451,6 +507,7 @@ def test_xss_payloads_from_sip_are_shown_as_inert_text(tollgate, ports, sipp, ud
     for cl in tg.api("GET", "/api/v1/calls").json()["calls"]:
         tg.api("DELETE", f"/api/v1/calls/{cl['id']}")
     uac.wait()
+    uac.assert_ok()  # the call was up until ended here (SIPp got our BYE)
 
 
 def test_csrf_change_without_the_token_is_refused(tollgate, ports, browser):
@@ -609,6 +666,44 @@ def test_live_feeds_are_bounded_per_user_and_counted(tollgate, ports):
         return ok
     wait_until(reopened, 10, "a place freed by the closed feed")
     feeds[1][0].close()
+
+
+def _live_events(tg) -> list[tuple[str, dict]]:
+    """One second of the live feed: (event, data) pairs."""
+    body = tg.api("GET", "/api/v1/live?duration=1").body.decode()
+    out = []
+    for block in body.split("\n\n"):
+        ev = [l[7:] for l in block.splitlines() if l.startswith("event: ")]
+        data = [l[6:] for l in block.splitlines() if l.startswith("data: ")]
+        if ev and data:
+            out.append((ev[0], json.loads("".join(data))))
+    return out
+
+
+def test_dashboard_acd_counts_the_cdrs_written_since_the_node_started(tollgate, ports):
+    """The sampler reads only CDRs newer than the last it saw (the store's
+    after-id filter): rows written after the first sample make the hour's
+    ACD; answered ones only."""
+    tg = node(tollgate, ports)
+    # (a history event is sent once the sampler has a sample)
+    wait_until(lambda: any(e == "history" for e, _ in _live_events(tg)), 10, "the first sample")
+    base = int(time.time() * 1_000_000)
+    con = sqlite3.connect(tg.store_path)
+    with con:
+        con.executemany(
+            "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+            "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+            "hangup, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(f"acd-{i}", base, base + 1 if ms else 0, base + 2, "100", "4420", "192.0.2.1:5060",
+              "udp", "cust-a", "carrier-1", "carrier-1", 200 if ms else 486, ms,
+              "caller" if ms else "", "caller_bye" if ms else "busy")
+             for i, ms in enumerate((10_000, 20_000, 30_000, 0, 0))])
+    con.close()
+
+    def acd():
+        ticks = [d for e, d in _live_events(tg) if e == "tick"]
+        return ticks and ticks[-1]["hour"]["acd"]
+    wait_until(lambda: acd() == 20.0, 25, "ACD of the three answered CDRs")
 
 
 def test_console_over_tls_sets_a_secure_host_cookie(tollgate, ports, tmp_path, browser):
