@@ -4,7 +4,7 @@
 // same fields to its file) use these, so a new CDR field is one entry in
 // kCdrColumns, one line in bindCdr and one in readCdr (plus a migration per
 // backend). Stateless; St is any statement-like type with bind(i, v) and
-// text(col)/int64(col) (SqliteStatement, PgStatement, the spool's row).
+// text(col)/int64(col) (SqliteStatement, PgStatement, the spool's row). Thread-safe.
 #pragma once
 
 #include <cstdio>

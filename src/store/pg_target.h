@@ -1,6 +1,6 @@
 // Where a store lives: the backend and how to reach it, as the node's
 // `[store]` settings name it (docs/store.md, "Backends"). Plain values;
-// the factories in store_factory.h open stores on it.
+// the factories in store_factory.h open stores on it. Thread-safe to read.
 #pragma once
 
 #include <string>

@@ -6,8 +6,8 @@
 // run again. Ids (CDRs, tokens, audit, blacklist changes) are kept, and the
 // identity sequences moved past them; CDRs get the uid "sqlite/<id>". The
 // provisioning version becomes the larger of the two, plus one when a
-// provisioning row was added, so running nodes reload. Stateless; opens its
-// own connections.
+// provisioning row was added, so running nodes reload. Stateless and
+// thread-safe; opens its own connections.
 #pragma once
 
 #include <cstdint>
