@@ -182,16 +182,25 @@ class Call final : public txn::ClientCallbacks {
   // `m` (from `from`'s peer) through rtpengine when it carries SDP: `then`
   // runs with the SDP for the other leg set as the body crossBody() gives,
   // in order after earlier steps. A copy of `m` is made when it must wait.
-  // `offer`: the SDP is an offer (else an answer).
+  // `offer`: the SDP is an offer (else an answer). `refused` runs instead of
+  // `then` when rtpengine refuses a mid-call offer (it answers the request
+  // 488); the caller's initial INVITE offer refused ends the call with 488
+  // (media_rejected). Other refusals, and every engine failure, are
+  // mediaFailed().
   void mediaThrough(const sip::Message& m, Side from, bool offer,
-                    std::function<void(const sip::Message&)> then);
+                    std::function<void(const sip::Message&)> then,
+                    std::function<void()> refused = nullptr);
   void mediaThrough(sip::MessagePtr m, Side from, bool offer,
-                    std::function<void(const sip::Message&)> then);
+                    std::function<void(const sip::Message&)> then,
+                    std::function<void()> refused = nullptr);
   void mediaExchange(const sip::Message& m, Side from, bool offer,
-                     std::function<void(const sip::Message&)> then);
+                     std::function<void(const sip::Message&)> then, std::function<void()> refused);
   void mediaDrain();
   // The engine failed this call's offer/answer: 503 or BYE, media_unavailable.
   void mediaFailed(std::string_view why);
+  // The engine refused an offer's SDP: `refused` (mid-call), else 488 and
+  // media_rejected for the initial offer.
+  void mediaRejected(std::string_view why, std::function<void()> refused);
   // No more steps, polls or callbacks for this session.
   void mediaStop();
   // Deletes this attempt's session (failover, setup failures).

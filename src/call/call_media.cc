@@ -14,6 +14,7 @@
 #include "call/call_registry.h"
 #include "call/cdr_recorder.h"
 #include "common/log.h"
+#include "common/token_bucket.h"
 #include "media/rtpengine.h"
 #include "sip/sdp.h"
 
@@ -29,6 +30,20 @@ constexpr Millis kMinPoll{1'000};
 // Slack on rtpengine's whole-second `last packet`: a call is ended no
 // earlier than media.timeout after its last packet.
 constexpr int64_t kLastPacketSlackUs = 1'000'000;
+
+// `call.media_rejected` lines per second (and burst) per worker: a customer
+// sending SDP rtpengine refuses must not flood the log (every refusal still
+// has its counter, and the initial ones their CDR).
+constexpr double kRejectLogsPerSecond = 10;
+constexpr double kRejectLogBurst = 50;
+
+// Calls live on their worker's loop: one log bucket per worker thread.
+struct RejectLog {
+  TokenBucket bucket;
+  bool configured = false;
+  uint64_t suppressed = 0;
+};
+thread_local RejectLog tRejectLog;
 
 bool hasSdp(const Message& m) {
   return !m.body().empty() && sip::isSdp(m.contentType());
@@ -100,35 +115,38 @@ void Call::mediaDrain() {
 }
 
 void Call::mediaThrough(const Message& m, Side from, bool offer,
-                        std::function<void(const Message&)> then) {
+                        std::function<void(const Message&)> then, std::function<void()> refused) {
   if (mediaRequest_ == 0 && mediaQueue_.empty()) {
-    mediaExchange(m, from, offer, std::move(then));
+    mediaExchange(m, from, offer, std::move(then), std::move(refused));
     return;
   }
   // It waits: keep a copy (the original's buffer belongs to the transaction
   // layer and may go before our turn comes).
   auto copy = Message::parse(std::string(m.raw()));
   if (!copy.ok()) return;
-  mediaThrough(std::move(copy).value(), from, offer, std::move(then));
+  mediaThrough(std::move(copy).value(), from, offer, std::move(then), std::move(refused));
 }
 
 void Call::mediaThrough(sip::MessagePtr m, Side from, bool offer,
-                        std::function<void(const Message&)> then) {
+                        std::function<void(const Message&)> then, std::function<void()> refused) {
   std::shared_ptr<Message> held(std::move(m));
-  mediaSerial([this, held, from, offer, then = std::move(then)]() mutable {
-    mediaExchange(*held, from, offer,
-                  [held, then = std::move(then)](const Message& x) { then(x); });
-  });
+  mediaSerial(
+      [this, held, from, offer, then = std::move(then), refused = std::move(refused)]() mutable {
+        mediaExchange(
+            *held, from, offer, [held, then = std::move(then)](const Message& x) { then(x); },
+            std::move(refused));
+      });
 }
 
 void Call::mediaExchange(const Message& m, Side from, bool offer,
-                         std::function<void(const Message&)> then) {
+                         std::function<void(const Message&)> then, std::function<void()> refused) {
   if (!mediaActive() || !hasSdp(m)) {
     then(m);
     return;
   }
   const std::string key = mediaKey_;
   const Side to = from == Side::A ? Side::B : Side::A;
+  const bool heldBefore = mediaHeld_;
   media::Bencode cmd;
   if (offer) {
     mediaHeld_ = holds(m.body());
@@ -143,9 +161,21 @@ void Call::mediaExchange(const Message& m, Side from, bool offer,
   auto copy = Message::parse(std::string(m.raw()));
   if (!copy.ok()) return;
   std::shared_ptr<Message> held(std::move(copy).value());
-  mediaRequest_ =
-      s_.media->send(key, std::move(cmd), [this, held, then = std::move(then)](media::NgReply&& r) {
+  const bool initialOffer = offer && from == Side::A && held->isRequest() &&
+                            held->method() == sip::Method::Invite && state_ == State::Routing;
+  mediaRequest_ = s_.media->send(
+      key, std::move(cmd),
+      [this, held, heldBefore, offer, initialOffer, then = std::move(then),
+       refused = std::move(refused)](media::NgReply&& r) {
         mediaRequest_ = 0;
+        // The engine answered and refused the offer (its SDP is malformed or
+        // asks for what rtpengine cannot relay): the offerer's fault, not the
+        // engine's. Refusing leaves rtpengine's session as it was.
+        if (!r.ok && r.error == media::NgError::Rejected && offer && (initialOffer || refused)) {
+          mediaHeld_ = heldBefore;
+          mediaRejected(r.reason, initialOffer ? nullptr : std::move(refused));
+          return;
+        }
         if (!r.ok || media::replySdp(r.body).empty()) {
           mediaFailed(r.ok ? "no sdp in reply" : r.reason);
           return;
@@ -156,6 +186,36 @@ void Call::mediaExchange(const Message& m, Side from, bool offer,
         mediaBody_ = nullptr;
         mediaDrain();
       });
+}
+
+void Call::mediaRejected(std::string_view why, std::function<void()> refused) {
+  ++s_.stats.mediaRejected;
+  RejectLog& rl = tRejectLog;
+  if (!rl.configured) {
+    rl.bucket.configure(kRejectLogsPerSecond, kRejectLogBurst, s_.loop.now());
+    rl.configured = true;
+  }
+  if (rl.bucket.tryTake(s_.loop.now())) {
+    log::warn("call.media_rejected")
+        .kv("call_id", cdr_.callId)
+        .kv("mapping_gateway", cdr_.mappingGateway)
+        .kv("mid_call", refused != nullptr)
+        .kv("why", why)
+        .kv("not_logged_before", rl.suppressed);
+    rl.suppressed = 0;
+  } else {
+    ++rl.suppressed;
+  }
+  if (refused) {
+    // RFC 3261 §14.2 / RFC 3311 §5.2: the offer is refused with 488, the
+    // session stays as the last accepted offer/answer left it.
+    refused();
+    mediaDrain();
+    return;
+  }
+  // The caller's initial offer: the call cannot be set up (RFC 3261 §21.4.26).
+  mediaQueue_.clear();
+  hangup(TerminationReason::MediaRejected, 488);
 }
 
 void Call::mediaFailed(std::string_view why) {

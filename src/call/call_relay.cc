@@ -164,8 +164,13 @@ void Call::onInDialogRequest(sip::MessagePtr msg, const Flow& from, Side side) {
     // rtpengine. A PRACK's SDP answers the reliable 18x's offer; a request's
     // otherwise is an offer (re-INVITE, UPDATE: hold, codec change ...).
     const Message& req = *s_.txns.serverRequest(serverId);
-    mediaThrough(req, side, /*offer=*/m != Method::Prack,
-                 [this, serverId, side](const Message&) { relayRequest(serverId, side); });
+    mediaThrough(
+        req, side, /*offer=*/m != Method::Prack,
+        [this, serverId, side](const Message&) { relayRequest(serverId, side); },
+        [this, serverId, side] {
+          // RFC 3261 §14.2, RFC 3311 §5.2: the offer is refused, the session stays.
+          s_.txns.respond(serverId, 488, "", leg(side).localTag);
+        });
     return;
   }
   relayRequest(serverId, side);

@@ -44,6 +44,7 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminatio
         {TerminationReason::Overload, "overload"},
         {TerminationReason::MediaUnavailable, "media_unavailable"},
         {TerminationReason::MediaTimeout, "media_timeout"},
+        {TerminationReason::MediaRejected, "media_rejected"},
     }};
 
 constexpr bool reasonTableMatchesEnum() {

@@ -50,10 +50,11 @@ enum class TerminationReason : uint8_t {
   // Media anchoring (docs/media.md).
   MediaUnavailable,  // no rtpengine answered (503), or one failed the call's offer/answer
   MediaTimeout,      // answered, ended by tollgate: no RTP on a leg (media.timeout)
+  MediaRejected,     // rtpengine refused the caller's SDP offer (488)
 };
 // Number of TerminationReason values (for per-reason counters).
 inline constexpr size_t kTerminationReasonCount =
-    static_cast<size_t>(TerminationReason::MediaTimeout) + 1;
+    static_cast<size_t>(TerminationReason::MediaRejected) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 

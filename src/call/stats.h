@@ -57,6 +57,7 @@ struct CallStats {
   uint64_t mediaFailures = 0;       // calls failed because no engine answered an offer/answer
   uint64_t mediaTimeouts = 0;       // answered calls ended for lack of RTP (media_timeout)
   uint64_t mediaSetupTimeouts = 0;  // ... of them, no RTP at all since the answer
+  uint64_t mediaRejected = 0;       // offers rtpengine refused (488: initial or mid-call)
 };
 
 // Per-gateway counters (attempts: INVITEs admitted from a mapping gateway

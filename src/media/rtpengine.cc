@@ -79,6 +79,7 @@ DirectionFigures direction(const Bencode& query, std::string_view tag) {
     loss += static_cast<double>(avg->intAt("packet loss"));
     jitter += avg->intAt("jitter");
   });
+  // No figure is not a perfect figure: without a report both stay unknown.
   if (reports > 0) {
     d.lossPct = loss / reports;
     d.jitterMs = static_cast<uint32_t>(std::max<int64_t>(0, jitter / reports));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,10 +21,11 @@ namespace tollgate::media {
 struct DirectionFigures {
   uint64_t packets = 0;
   uint64_t bytes = 0;
-  // From RTCP receiver reports (RFC 3550 §6.4) as rtpengine averages them;
-  // 0 when the endpoints send no RTCP.
-  double lossPct = 0;     // fraction lost, percent
-  uint32_t jitterMs = 0;  // interarrival jitter
+  // From RTCP receiver reports (RFC 3550 §6.4) as rtpengine averages them.
+  // Unset when rtpengine has no such figure for the direction (the endpoints
+  // sent no RTCP, or none rtpengine parsed): unknown, which is not 0.
+  std::optional<double> lossPct;     // fraction lost, percent
+  std::optional<uint32_t> jitterMs;  // interarrival jitter
 };
 
 // Both directions: `caller` is what the caller sent (towards the carrier),

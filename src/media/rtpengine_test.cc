@@ -25,10 +25,32 @@ TEST(Rtpengine, ReadsEachSidesFiguresFromAQuery) {
   EXPECT_TRUE(f.present);
   EXPECT_EQ(f.caller.packets, 49u);  // RTCP (3 packets) not counted
   EXPECT_EQ(f.caller.bytes, 8428u);
-  EXPECT_DOUBLE_EQ(f.caller.lossPct, 3);  // from the SSRC's RTCP figures
+  ASSERT_TRUE(f.caller.lossPct.has_value());  // from the SSRC's RTCP figures
+  EXPECT_DOUBLE_EQ(*f.caller.lossPct, 3);
   EXPECT_EQ(f.caller.jitterMs, 7u);
   EXPECT_EQ(f.callee.packets, 0u);
-  EXPECT_EQ(f.callee.jitterMs, 0u);
+  EXPECT_FALSE(f.callee.lossPct.has_value());  // no report for that stream: unknown
+  EXPECT_FALSE(f.callee.jitterMs.has_value());
+}
+
+TEST(Rtpengine, LossAndJitterAreUnknownWithoutRtcpFigures) {
+  // rtpengine 10.5 fills the call's "SSRC" dict only from RTCP it parsed;
+  // with plain RTP the dict is empty (or absent) and the counters still count.
+  auto q = Bencode::decode(kQuery);
+  ASSERT_TRUE(q.ok());
+  for (bool absent : {true, false}) {
+    Bencode reply = *q;
+    if (absent) {
+      reply.erase("SSRC");
+    } else {
+      reply.set("SSRC", Bencode::dict());
+    }
+    MediaFigures f = figures(reply, "ta", "tb");
+    EXPECT_EQ(f.caller.packets, 49u);
+    EXPECT_EQ(f.caller.bytes, 8428u);
+    EXPECT_FALSE(f.caller.lossPct.has_value());
+    EXPECT_FALSE(f.caller.jitterMs.has_value());
+  }
 }
 
 TEST(Rtpengine, LegActivityIgnoresTheCreationStampOfSilentStreams) {

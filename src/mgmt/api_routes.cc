@@ -103,6 +103,12 @@ Json schemas() {
     if (d) j["description"] = d;
     return j;
   };
+  // A figure that may be unknown (null), which is not 0.
+  auto unknownable = [](const char* type) {
+    return Json{{"type", type},
+                {"nullable", true},
+                {"description", "null when rtpengine had no RTCP report for the direction"}};
+  };
   auto boolean = [](const char* d = nullptr) {
     Json j{{"type", "boolean"}};
     if (d) j["description"] = d;
@@ -494,12 +500,12 @@ Json schemas() {
           {"properties",
            {{"caller_packets", integer()},
             {"caller_bytes", integer()},
-            {"caller_loss_pct", {{"type", "number"}}},
-            {"caller_jitter_ms", integer()},
+            {"caller_loss_pct", unknownable("number")},
+            {"caller_jitter_ms", unknownable("integer")},
             {"callee_packets", integer()},
             {"callee_bytes", integer()},
-            {"callee_loss_pct", {{"type", "number"}}},
-            {"callee_jitter_ms", integer()}}}}}}}};
+            {"callee_loss_pct", unknownable("number")},
+            {"callee_jitter_ms", unknownable("integer")}}}}}}}};
   s["CdrList"] = {{"type", "object"},
                   {"properties",
                    {{"cdrs", arrayOf("Cdr")},

@@ -219,6 +219,9 @@ void mediaMetrics(Writer& w, const NodeStats& s) {
   w.one("tollgate_media_setup_timeouts_total", "counter",
         "Of those, calls that never sent RTP after the answer (media.setup_timeout).",
         static_cast<double>(c.mediaSetupTimeouts));
+  w.one("tollgate_media_rejected_total", "counter",
+        "SDP offers rtpengine refused, answered 488 (initial ones: media_rejected).",
+        static_cast<double>(c.mediaRejected));
   w.one("tollgate_media_no_engine_total", "counter",
         "New media sessions no rtpengine could take (all down or none answered).",
         static_cast<double>(s.media.noEngine));

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "call/cdr.h"
@@ -23,6 +25,13 @@ inline constexpr const char* kCdrColumns =
     "caller_raw, callee_raw, media_relayed, caller_packets, caller_bytes, caller_loss_pct, "
     "caller_jitter_ms, callee_packets, callee_bytes, callee_loss_pct, callee_jitter_ms";
 inline constexpr int kCdrColumnCount = 26;
+
+// Loss and jitter are NULL when rtpengine had no RTCP figures (unknown, not
+// 0): every statement type binds an empty optional as NULL and says isNull().
+inline std::optional<int64_t> optionalInt(std::optional<uint32_t> v) {
+  if (!v) return std::nullopt;
+  return static_cast<int64_t>(*v);
+}
 
 template <class St>
 void bindCdr(St& st, const call::Cdr& c) {
@@ -47,11 +56,11 @@ void bindCdr(St& st, const call::Cdr& c) {
       .bind(19, static_cast<int64_t>(c.media.caller.packets))
       .bind(20, static_cast<int64_t>(c.media.caller.bytes))
       .bind(21, c.media.caller.lossPct)
-      .bind(22, static_cast<int64_t>(c.media.caller.jitterMs))
+      .bind(22, optionalInt(c.media.caller.jitterMs))
       .bind(23, static_cast<int64_t>(c.media.callee.packets))
       .bind(24, static_cast<int64_t>(c.media.callee.bytes))
       .bind(25, c.media.callee.lossPct)
-      .bind(26, static_cast<int64_t>(c.media.callee.jitterMs));
+      .bind(26, optionalInt(c.media.callee.jitterMs));
 }
 
 // Reads the columns of kCdrColumns starting at column `col`.
@@ -80,12 +89,12 @@ void readCdr(const St& st, int col, call::Cdr& c) {
   c.media.present = st.int64(col + 17) != 0;
   c.media.caller.packets = static_cast<uint64_t>(st.int64(col + 18));
   c.media.caller.bytes = static_cast<uint64_t>(st.int64(col + 19));
-  c.media.caller.lossPct = st.real(col + 20);
-  c.media.caller.jitterMs = static_cast<uint32_t>(st.int64(col + 21));
+  if (!st.isNull(col + 20)) c.media.caller.lossPct = st.real(col + 20);
+  if (!st.isNull(col + 21)) c.media.caller.jitterMs = static_cast<uint32_t>(st.int64(col + 21));
   c.media.callee.packets = static_cast<uint64_t>(st.int64(col + 22));
   c.media.callee.bytes = static_cast<uint64_t>(st.int64(col + 23));
-  c.media.callee.lossPct = st.real(col + 24);
-  c.media.callee.jitterMs = static_cast<uint32_t>(st.int64(col + 25));
+  if (!st.isNull(col + 24)) c.media.callee.lossPct = st.real(col + 24);
+  if (!st.isNull(col + 25)) c.media.callee.jitterMs = static_cast<uint32_t>(st.int64(col + 25));
 }
 
 // The columns of many CDRs as PostgreSQL array literals, one per column
@@ -102,6 +111,12 @@ class CdrArrays {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return add(i, buf, "double precision");
+  }
+  // An empty optional is a NULL element.
+  template <typename T>
+  CdrArrays& bind(int i, const std::optional<T>& v) {
+    if (v) return bind(i, *v);
+    return add(i, "NULL", std::is_floating_point_v<T> ? "double precision" : "bigint");
   }
   CdrArrays& bind(int i, std::string_view v) { return add(i, quote(v), "text"); }
   CdrArrays& bind(int i, const std::string& v) { return add(i, quote(v), "text"); }

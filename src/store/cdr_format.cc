@@ -235,11 +235,16 @@ std::string cdrToJson(const call::Cdr& c) {
       appendKey(out, (p + "_bytes").c_str());
       appendInt(out, static_cast<int64_t>(d->bytes));
       out += ',';
+      // Unknown (no RTCP figures from rtpengine) is null, never 0.
       appendKey(out, (p + "_loss_pct").c_str());
-      out += lossText(d->lossPct);
+      out += d->lossPct ? lossText(*d->lossPct) : "null";
       out += ',';
       appendKey(out, (p + "_jitter_ms").c_str());
-      appendInt(out, d->jitterMs);
+      if (d->jitterMs) {
+        appendInt(out, *d->jitterMs);
+      } else {
+        out += "null";
+      }
     }
     out += '}';
   }
@@ -394,9 +399,9 @@ std::string cdrToCsvRow(const call::Cdr& c) {
     out += ',';
     out += std::to_string(d->bytes);
     out += ',';
-    out += lossText(d->lossPct);
+    if (d->lossPct) out += lossText(*d->lossPct);  // empty: unknown
     out += ',';
-    out += std::to_string(d->jitterMs);
+    if (d->jitterMs) out += std::to_string(*d->jitterMs);
   }
   out += "\r\n";
   return out;

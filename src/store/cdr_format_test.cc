@@ -195,10 +195,9 @@ TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
   c.gatewaysTried = "x,y";
   c.reason = call::TerminationReason::NoRoute;
   const std::string row = cdrToCsvRow(c);
-  EXPECT_EQ(
-      row,
-      "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
-      "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route,,,0,0,0,0.00,0,0,0,0.00,0\r\n");
+  EXPECT_EQ(row,
+            "9,\"a,b\"\"c\",2026-11-26T16:20:00.000000Z,,2026-11-26T16:20:00.000000Z,"
+            "'=cmd|' /C calc'!A0,+4420123,'-2+3,udp,,,x;y,0,0,,no_route,,,0,0,0,,,0,0,,\r\n");
   c.callerRaw = "=HYPERLINK(\"x\")";
   c.calleeRaw = "%2B1-900,555";
   EXPECT_NE(cdrToCsvRow(c).find(",no_route,\"'=HYPERLINK(\"\"x\"\")\",\"%2B1-900,555\",0,"),
@@ -215,6 +214,15 @@ TEST(CdrCsvTest, HeaderMatchesTheJsonKeysAndRowsQuoteAndDefuseFormulas) {
                       "\"caller_loss_pct\":1.26,\"caller_jitter_ms\":12,\"callee_packets\":248,"),
             std::string::npos)
       << json;
+  // No RTCP figures from rtpengine: loss and jitter unknown (empty, null), not 0.
+  c.media.caller.lossPct.reset();
+  c.media.caller.jitterMs.reset();
+  EXPECT_NE(cdrToCsvRow(c).find(",1,250,43000,,,248,42656,0.00,3\r\n"), std::string::npos)
+      << cdrToCsvRow(c);
+  EXPECT_NE(cdrToJson(c).find("\"caller_bytes\":43000,\"caller_loss_pct\":null,"
+                              "\"caller_jitter_ms\":null,\"callee_packets\":248,"),
+            std::string::npos)
+      << cdrToJson(c);
   c.caller = "line\nbreak\x1b";
   EXPECT_NE(cdrToCsvRow(c).find(",line?break?,"),
             std::string::npos);  // controls never reach the file

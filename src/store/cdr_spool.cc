@@ -30,12 +30,19 @@ class SpoolRow {
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return set(i, buf);
   }
+  // NULL (an unknown figure) is an empty field: the numeric columns are
+  // never empty otherwise.
+  template <typename T>
+  SpoolRow& bind(int i, const std::optional<T>& v) {
+    return v ? bind(i, *v) : set(i, std::string());
+  }
   SpoolRow& bind(int i, std::string_view v) { return set(i, std::string(v)); }
   SpoolRow& bind(int i, const std::string& v) { return set(i, v); }
   SpoolRow& bind(int i, const char* v) { return set(i, v); }
   std::string text(int col) const { return col < static_cast<int>(f_.size()) ? f_[col] : ""; }
   int64_t int64(int col) const { return std::strtoll(text(col).c_str(), nullptr, 10); }
   double real(int col) const { return std::strtod(text(col).c_str(), nullptr); }
+  bool isNull(int col) const { return text(col).empty(); }
   const std::vector<std::string>& fields() const { return f_; }
 
  private:

@@ -153,6 +153,13 @@ PgStatement& PgStatement::set(int i, std::string v, unsigned type, int format) {
   return *this;
 }
 
+PgStatement& PgStatement::bindNull(int i, unsigned type) {
+  set(i, std::string(), type, 0);
+  const auto n = static_cast<size_t>(i);
+  if (n > 0) values_[n - 1].reset();  // no value: NULL
+  return *this;
+}
+
 PgStatement& PgStatement::bind(int i, double v) {
   char buf[64];
   snprintf(buf, sizeof buf, "%.17g", v);
@@ -204,6 +211,10 @@ int64_t PgStatement::int64(int col) const {
   if (v[0] == 't' && v[1] == '\0') return 1;  // a boolean expression
   if (v[0] == 'f' && v[1] == '\0') return 0;
   return std::strtoll(v, nullptr, 10);
+}
+
+bool PgStatement::isNull(int col) const {
+  return PQgetisnull(res_, row_, col) != 0;
 }
 
 double PgStatement::real(int col) const {

@@ -27,8 +27,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -79,6 +81,11 @@ class PgStatement {
   PgStatement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   PgStatement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   PgStatement& bindBlob(int i, std::string_view v) { return set(i, std::string(v), kBytea, 1); }
+  // An empty optional binds SQL NULL (typed like the value would be).
+  template <typename T>
+  PgStatement& bind(int i, const std::optional<T>& v) {
+    return v ? bind(i, *v) : bindNull(i, std::is_floating_point_v<T> ? kFloat8 : kInt8);
+  }
 
   // The first call sends the statement; true when a row is ready to read.
   bool next();
@@ -95,6 +102,7 @@ class PgStatement {
 
   int64_t int64(int col) const;
   double real(int col) const;
+  bool isNull(int col) const;
   std::string text(int col) const;
   std::string blob(int col) const;  // bytea (hex text output decoded)
 
@@ -108,6 +116,7 @@ class PgStatement {
   static constexpr unsigned kText = 25;
   PgStatement(PgConnection* c, std::string sql) : c_(c), sql_(std::move(sql)) {}
   PgStatement& set(int i, std::string v, unsigned type, int format);
+  PgStatement& bindNull(int i, unsigned type);
   void clearResult() {
     if (res_ != nullptr) PQclear(res_);
     res_ = nullptr;

@@ -332,9 +332,28 @@ ALTER TABLE routing_gateway_policy ADD COLUMN media TEXT NOT NULL DEFAULT ''
 ALTER TABLE routing_gateway_policy ADD COLUMN codecs TEXT NOT NULL DEFAULT '';
 )sql";
 
+// SQLite version 10: loss and jitter nullable (NULL = rtpengine had no RTCP
+// figures: unknown, not 0). Earlier rows said 0/0 for that: a direction
+// with both 0, and every row whose media was not relayed, becomes NULL.
+constexpr const char* kV3 = R"sql(
+ALTER TABLE cdr ALTER COLUMN caller_loss_pct DROP NOT NULL,
+  ALTER COLUMN caller_loss_pct DROP DEFAULT,
+  ALTER COLUMN caller_jitter_ms DROP NOT NULL,
+  ALTER COLUMN caller_jitter_ms DROP DEFAULT,
+  ALTER COLUMN callee_loss_pct DROP NOT NULL,
+  ALTER COLUMN callee_loss_pct DROP DEFAULT,
+  ALTER COLUMN callee_jitter_ms DROP NOT NULL,
+  ALTER COLUMN callee_jitter_ms DROP DEFAULT;
+UPDATE cdr SET caller_loss_pct = NULL, caller_jitter_ms = NULL
+  WHERE media_relayed = 0 OR (caller_loss_pct = 0 AND caller_jitter_ms = 0);
+UPDATE cdr SET callee_loss_pct = NULL, callee_jitter_ms = NULL
+  WHERE media_relayed = 0 OR (callee_loss_pct = 0 AND callee_jitter_ms = 0);
+)sql";
+
 constexpr PgMigration kMigrations[] = {
     {"tollgate schema (SQLite version 8) with cluster-unique CDR ids and change notification", kV1},
     {"media anchoring: cdr media figures, gateway media mode and codecs", kV2},
+    {"cdr loss and jitter nullable: unknown without RTCP", kV3},
 };
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -82,6 +83,15 @@ class SqliteStatement {
     sqlite3_bind_double(s_, i, v);
     return *this;
   }
+  // An empty optional binds SQL NULL.
+  template <typename T>
+  SqliteStatement& bind(int i, const std::optional<T>& v) {
+    if (!v) {
+      sqlite3_bind_null(s_, i);
+      return *this;
+    }
+    return bind(i, *v);
+  }
   SqliteStatement& bind(int i, std::string_view v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -123,6 +133,7 @@ class SqliteStatement {
   }
   int64_t int64(int col) const { return sqlite3_column_int64(s_, col); }
   double real(int col) const { return sqlite3_column_double(s_, col); }
+  bool isNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   std::string text(int col) const {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     return p == nullptr ? std::string() : std::string(p, bytes(col));

@@ -396,6 +396,32 @@ ALTER TABLE routing_gateway_policy ADD COLUMN media TEXT NOT NULL DEFAULT ''
 ALTER TABLE routing_gateway_policy ADD COLUMN codecs TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 10: loss and jitter come only from RTCP that rtpengine parsed;
+// without it they are unknown, which a 0 would misreport as perfect. The
+// four columns become nullable (NULL = no report). SQLite cannot relax NOT
+// NULL in place: each column is renamed, recreated, copied and dropped.
+// Rows written before this version said 0/0 for "no report" too, so a
+// direction of a relayed call with both 0 becomes NULL (a measured 0 % loss
+// with exactly 0 ms jitter is indistinguishable from it and reads unknown).
+constexpr const char* kV10 = R"sql(
+ALTER TABLE cdr RENAME COLUMN caller_loss_pct TO caller_loss_pct_v9;
+ALTER TABLE cdr RENAME COLUMN caller_jitter_ms TO caller_jitter_ms_v9;
+ALTER TABLE cdr RENAME COLUMN callee_loss_pct TO callee_loss_pct_v9;
+ALTER TABLE cdr RENAME COLUMN callee_jitter_ms TO callee_jitter_ms_v9;
+ALTER TABLE cdr ADD COLUMN caller_loss_pct REAL;
+ALTER TABLE cdr ADD COLUMN caller_jitter_ms INTEGER;
+ALTER TABLE cdr ADD COLUMN callee_loss_pct REAL;
+ALTER TABLE cdr ADD COLUMN callee_jitter_ms INTEGER;
+UPDATE cdr SET caller_loss_pct = caller_loss_pct_v9, caller_jitter_ms = caller_jitter_ms_v9
+  WHERE media_relayed = 1 AND (caller_loss_pct_v9 != 0 OR caller_jitter_ms_v9 != 0);
+UPDATE cdr SET callee_loss_pct = callee_loss_pct_v9, callee_jitter_ms = callee_jitter_ms_v9
+  WHERE media_relayed = 1 AND (callee_loss_pct_v9 != 0 OR callee_jitter_ms_v9 != 0);
+ALTER TABLE cdr DROP COLUMN caller_loss_pct_v9;
+ALTER TABLE cdr DROP COLUMN caller_jitter_ms_v9;
+ALTER TABLE cdr DROP COLUMN callee_loss_pct_v9;
+ALTER TABLE cdr DROP COLUMN callee_jitter_ms_v9;
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -407,6 +433,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"gateway signalling: identity trust, pass headers, asserted identity", kV7},
     {"mapping gateway overload weight", kV8},
     {"media anchoring: cdr media figures, gateway media mode and codecs", kV9},
+    {"cdr loss and jitter nullable: unknown without RTCP", kV10},
 };
 
 }  // namespace

@@ -430,6 +430,9 @@ TEST_F(SqliteStoreTest, CdrRoundTripsEveryField) {
   in.reason = TerminationReason::CalleeBye;
   in.callerRaw = "%2B44-20;isub=1";
   in.calleeRaw = "+1 (900) 555?";
+  in.media.present = true;
+  in.media.caller = {.packets = 250, .bytes = 43000, .lossPct = 1.5, .jitterMs = 12};
+  in.media.callee = {.packets = 248, .bytes = 42656};  // no RTCP figures: unknown
 
   std::vector<Cdr> batch{in};
   ASSERT_TRUE(store->writeCdrs(batch).ok());
@@ -457,6 +460,16 @@ TEST_F(SqliteStoreTest, CdrRoundTripsEveryField) {
   EXPECT_EQ(c.reason, in.reason);
   EXPECT_EQ(c.callerRaw, in.callerRaw);
   EXPECT_EQ(c.calleeRaw, in.calleeRaw);
+  EXPECT_TRUE(c.media.present);
+  EXPECT_EQ(c.media.caller.packets, 250u);
+  EXPECT_EQ(c.media.caller.lossPct, 1.5);
+  EXPECT_EQ(c.media.caller.jitterMs, 12u);
+  EXPECT_EQ(c.media.callee.bytes, 42656u);
+  EXPECT_FALSE(c.media.callee.lossPct.has_value());
+  EXPECT_FALSE(c.media.callee.jitterMs.has_value());
+  EXPECT_EQ(
+      rawInt(dbPath(), "SELECT callee_loss_pct IS NULL AND callee_jitter_ms IS NULL FROM cdr"),
+      1);  // unknown is NULL, not 0
   EXPECT_EQ(rawText(dbPath(), "SELECT caller_raw FROM cdr"), in.callerRaw);
   // Stored as operator-readable names, not enum numbers.
   EXPECT_EQ(rawText(dbPath(), "SELECT reason FROM cdr"), "callee_bye");
@@ -524,6 +537,39 @@ TEST_F(SqliteStoreTest, MigratesAVersion5FileKeepingItsCdrs) {
   EXPECT_EQ((*out)[1].caller, "+4420");
   EXPECT_EQ((*out)[1].callerRaw, "");  // not recorded before version 6
   EXPECT_EQ((*out)[1].calleeRaw, "");
+}
+
+TEST_F(SqliteStoreTest, MigratesAVersion9FileMakingUnreportedLossAndJitterUnknown) {
+  // Version 9 stored 0/0 for "rtpengine had no RTCP figures".
+  for (int v = 0; v < 9; ++v) rawExec(dbPath(), sqliteMigrations()[v].sql);
+  const std::string cols =
+      "INSERT INTO cdr(call_id, start_us, answer_us, end_us, caller, callee, source_address, "
+      "transport, mapping_gateway, routing_gateway, gateways_tried, final_code, duration_ms, "
+      "hangup, reason, media_relayed, caller_packets, caller_loss_pct, caller_jitter_ms, "
+      "callee_packets, callee_loss_pct, callee_jitter_ms) VALUES ";
+  rawExec(dbPath(), cols +
+                        "('seen', 1, 1, 2, '1', '2', 'a', 'udp', 'g', 'r', 'r', 200, 1, 'caller', "
+                        "'caller_bye', 1, 50, 2.5, 7, 49, 0, 0);" +
+                        cols +
+                        "('passed', 3, 3, 4, '1', '2', 'a', 'udp', 'g', 'r', 'r', 200, 1, "
+                        "'caller', 'caller_bye', 0, 0, 0, 0, 0, 0, 0);"
+                        "PRAGMA user_version=9;");
+  auto store = mustOpen(dbPath());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(rawInt(dbPath(), "PRAGMA user_version"), sqliteSchemaVersion());
+  auto out = store->listCdrs({});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  ASSERT_EQ(out->size(), 2u);
+  const Cdr& seen = (*out)[1];
+  EXPECT_EQ(seen.callId, "seen");
+  EXPECT_EQ(seen.media.caller.packets, 50u);
+  EXPECT_EQ(seen.media.caller.lossPct, 2.5);
+  EXPECT_EQ(seen.media.caller.jitterMs, 7u);
+  EXPECT_EQ(seen.media.callee.packets, 49u);
+  EXPECT_FALSE(seen.media.callee.lossPct.has_value());
+  EXPECT_FALSE(seen.media.callee.jitterMs.has_value());
+  EXPECT_FALSE((*out)[0].media.present);
+  EXPECT_FALSE((*out)[0].media.caller.lossPct.has_value());
 }
 
 TEST_F(SqliteStoreTest, UnknownNamesInOldRowsFallBackInsteadOfFailing) {

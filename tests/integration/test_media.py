@@ -130,6 +130,10 @@ def test_rtp_flows_through_rtpengine_and_sdp_hides_both_sides(tollgate, sipp, po
     # carrier's echo back.
     assert media["caller_packets"] >= 50 and media["caller_bytes"] >= 50 * 160, media
     assert media["callee_packets"] >= 50 and media["callee_bytes"] >= 50 * 160, media
+    # SIPp sends no RTCP: rtpengine has no loss or jitter figures, and the
+    # CDR says unknown (null), not a perfect 0.
+    for k in ("caller_loss_pct", "caller_jitter_ms", "callee_loss_pct", "callee_jitter_ms"):
+        assert k in media and media[k] is None, media
     engine.wait_no_sessions()
 
 
@@ -402,3 +406,59 @@ def test_node_stopped_mid_call_leaves_no_session(tollgate, sipp, ports, rtpengin
     assert len(tg.cdrs()) == 1
     uac.kill()
     uas.kill()
+
+
+def test_offer_rtpengine_refuses_gets_488_and_media_rejected(tollgate, sipp, ports, rtpengine):
+    """The caller's INVITE offers SDP rtpengine refuses (result=error: media
+    port 99999 fails its SDP parser): 488 Not Acceptable Here, CDR
+    media_rejected, no carrier tried and no session left; media_unavailable
+    (503) stays for an engine that does not answer."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-answer.xml", ip=CARRIER_IP, port=uas_port).start().wait_listening()
+    uac = sipp("uac", "uac-bad-sdp-expect-488.xml", remote=f"127.0.0.1:{tg.port}",
+               ip=CUSTOMER_IP, caller=CALLER, service=CALLEE)
+    uac.run()
+    uac.assert_ok()
+    cdr = tg.wait_cdrs(1)[0]
+    check_cdr(cdr, reason="media_rejected", final_code=488, answered=False)
+    assert not uas.message_file.exists() or not uas.received("INVITE"), "no carrier tried"
+    uas.kill()
+    assert "tollgate_media_rejected_total 1" in tg.api("GET", "/metrics").text
+    assert "tollgate_media_failures_total 0" in tg.api("GET", "/metrics").text
+    engine.wait_no_sessions()
+
+
+def test_reinvite_offer_rtpengine_refuses_gets_488_and_call_stays_up(tollgate, sipp, ports,
+                                                                     rtpengine):
+    """Mid-call, the caller's re-INVITE offers SDP rtpengine refuses: that
+    re-INVITE gets 488 and never reaches the carrier; the call and its
+    rtpengine session stay as they were, a good re-INVITE afterwards crosses
+    as usual, and the call ends normally (caller_bye)."""
+    engine = rtpengine()
+    uas_port = ports.port()
+    tg = tollgate(settings=_media_settings(engine),
+                  provisioning=_provisioning(f"{CARRIER_IP}:{uas_port}"))
+    uas = sipp("uas", "uas-answer-reinvite.xml", ip=CARRIER_IP, port=uas_port,
+               extra=["-mi", CARRIER_IP]).start().wait_listening()
+    uac = sipp("uac", "uac-reinvite-bad-sdp.xml", remote=f"127.0.0.1:{tg.port}",
+               ip=CUSTOMER_IP, caller=CALLER, service=CALLEE, hold_ms=1500,
+               extra=["-mi", CUSTOMER_IP]).start()
+    # After the refused and the good re-INVITE (0.6 s in), the session is
+    # still there with the engine's port the carrier was given first.
+    wait_until(lambda: uac.message_file.exists() and uac.received(488), 5, "the 488")
+    assert len(engine.calls()) == 1, engine.calls()
+    uac.wait()
+    uas.wait()
+    uac.assert_ok()
+    uas.assert_ok()
+    invites = uas.received("INVITE")
+    assert len(invites) == 2, "the refused re-INVITE never reaches the carrier"
+    assert "a=x-marker:caller-reinvite" in invites[1].body, invites[1].body
+    _only_engine_addresses(invites[1].body, engine, CUSTOMER_IP)
+    check_cdr(tg.wait_cdrs(1)[0], reason="caller_bye", final_code=200, answered=True,
+              hangup="caller")
+    assert "tollgate_media_rejected_total 1" in tg.api("GET", "/metrics").text
+    engine.wait_no_sessions()
