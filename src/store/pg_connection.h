@@ -81,6 +81,9 @@ class PgStatement {
   PgStatement& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
   PgStatement& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   PgStatement& bindBlob(int i, std::string_view v) { return set(i, std::string(v), kBytea, 1); }
+  // SQL NULL whose type the server infers from where it goes (a copied
+  // row's NULL column, whatever that column's type).
+  PgStatement& bindNull(int i) { return bindNull(i, kUnknown); }
   // An empty optional binds SQL NULL (typed like the value would be).
   template <typename T>
   PgStatement& bind(int i, const std::optional<T>& v) {
@@ -114,6 +117,7 @@ class PgStatement {
   static constexpr unsigned kFloat8 = 701;
   static constexpr unsigned kBytea = 17;
   static constexpr unsigned kText = 25;
+  static constexpr unsigned kUnknown = 705;  // typed by where it goes, like a bare literal
   PgStatement(PgConnection* c, std::string sql) : c_(c), sql_(std::move(sql)) {}
   PgStatement& set(int i, std::string v, unsigned type, int format);
   PgStatement& bindNull(int i, unsigned type);

@@ -100,6 +100,9 @@ Result<Ok, StoreError> copyTable(SqliteConnection& from, PgConnection& to, const
         case SQLITE_BLOB:
           ins->bindBlob(c + 1, st->blob(c));
           break;
+        case SQLITE_NULL:  // e.g. loss/jitter of a CDR without RTCP figures
+          ins->bindNull(c + 1);
+          break;
         default:
           ins->bind(c + 1, st->text(c));
           break;
