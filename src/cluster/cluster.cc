@@ -77,9 +77,10 @@ Cluster::Cluster(EventLoop& loop, ClusterSettings settings)
       redis_(std::make_unique<RedisLink>(loop_, settings_)),
       state_(std::make_unique<State>()) {}
 
+// Without stop() first (a start-up failure), the link closes silently:
+// nobody's callbacks run during destruction.
 Cluster::~Cluster() {
   state_->tick.cancel();
-  redis_->stop();
 }
 
 std::string Cluster::key(std::string_view suffix) const {
