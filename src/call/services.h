@@ -28,6 +28,10 @@
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
 
+namespace tollgate::cluster {
+class SharedLimits;
+}
+
 namespace tollgate::call {
 
 class CarrierRequests;
@@ -91,6 +95,9 @@ struct CallServices {
   sip::CheckPolicy forwarding{};
   // Null = nobody (no capture).
   LegObserver* legObserver = nullptr;
+  // Channel and rate limits shared with the other nodes of a cluster
+  // (cluster/shared_limits.h); null = this node alone.
+  cluster::SharedLimits* sharedLimits = nullptr;
 
   std::string newTag() { return random.token(kTagLength); }
   std::string newCallId() { return random.token(kCallIdLength); }

@@ -17,6 +17,7 @@
 #include "auth/retry_limiter.h"
 #include "auth/stats.h"
 #include "call/stats.h"
+#include "cluster/shared_limits.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -71,6 +72,10 @@ struct NodeStats {
   bool hepEnabled = false;  // hep.address set
   HepStats hep;
   log::Stats log;  // journal entries sent and fallen back to stderr
+  // Channel and rate limits shared across a cluster (docs/cluster.md);
+  // clusterLimits false = no [cluster].
+  bool clusterLimits = false;
+  cluster::SharedLimitStats clusterLimitStats;
 };
 
 // How long an API thread waits for the worker before answering 503.
