@@ -17,14 +17,11 @@ from collections import Counter
 
 import pytest
 
-from harness import mapping_gateway, routing_gateway, wait_until
-import redis_server
+from harness import cluster_config, cluster_listen, mapping_gateway, routing_gateway, wait_until
 
 CALLER = "4420"
 GATEWAY = "cust-a"
-# Short membership times so a killed node is dead for the others quickly.
-HEARTBEAT_MS = 200
-NODE_TTL_MS = 1000
+NODE_TTL_MS = 1500  # cluster_config's test timers (heartbeat 300 ms)
 
 
 # ---------------------------------------------------------------------------
@@ -40,27 +37,26 @@ def provisioning(uas_port: int, **limits) -> str:
             routing_gateway("carrier-a", f"127.0.0.1:{uas_port}"))
 
 
-def node(tollgate, name: str, cluster: dict, prov: str, **extra):
-    settings = {"cluster": {"node_id": name, "heartbeat_ms": HEARTBEAT_MS,
-                            "node_ttl_ms": NODE_TTL_MS, **cluster}}
-    for table, keys in extra.items():
-        settings.setdefault(table, {}).update(keys)
-    tg = tollgate(settings=settings, provisioning=prov, name=name, start=False)
-    tg.start()
-    return tg
+def node(tollgate, ports, name: str, ip: str, prov: str, **cluster):
+    return tollgate({"cluster": cluster_config(name, **cluster)}, provisioning=prov, name=name,
+                    listen=cluster_listen(ports, ip))
 
 
-def two_nodes(tollgate, cluster: dict, prov: str, **extra):
-    a = node(tollgate, "node-a", cluster, prov, **extra)
-    b = node(tollgate, "node-b", cluster, prov, **extra)
+def two_nodes(tollgate, ports, prov: str, **cluster):
+    a = node(tollgate, ports, "node-a", "127.0.0.2", prov, **cluster)
+    b = node(tollgate, ports, "node-b", "127.0.0.3", prov, **cluster)
     # Both see each other (the membership the shared counts are summed over).
     for tg in (a, b):
-        tg.wait_log(r"cluster\.nodes_changed.*nodes=2", timeout=10)
+        tg.wait_log(r"cluster\.nodes_changed nodes=2", timeout=10)
     return a, b
 
 
+def sip_address(tg) -> str:
+    return tg.listen[0].removeprefix("udp:")
+
+
 def offer(sipp, tg, name: str, calls: int, hold_ms: int, rate: float = 200, **kw):
-    return sipp(name, "uac-answer-or-refused.xml", remote=f"127.0.0.1:{tg.port}", calls=calls,
+    return sipp(name, "uac-answer-or-refused.xml", remote=sip_address(tg), calls=calls,
                 rate=rate, limit=calls, hold_ms=hold_ms, caller=CALLER, **kw).start()
 
 
@@ -70,8 +66,10 @@ def finish(*uacs, timeout: float = 30):
         u.assert_ok()
 
 
-def channel_fields(redis, entity: str = f"m:{GATEWAY}") -> dict[str, int]:
-    return {k: int(v) for k, v in redis.hgetall(f"tg:lim:cc:{entity}").items()}
+def channel_fields(server, entity: str = f"m:{GATEWAY}") -> dict[str, int]:
+    """This entity's shared channel hash: node id -> calls in progress."""
+    h = server.call("HGETALL", f"tg:lim:cc:{entity}")
+    return {k: int(v) for k, v in zip(h[::2], h[1::2])}
 
 
 def answered(uac) -> int:
@@ -93,13 +91,14 @@ def metric(tg, name: str, **labels) -> float:
 
 def test_max_concurrent_10_across_two_nodes_connects_exactly_10_of_40(tollgate, sipp, ports,
                                                                       redis):
+    r = redis()
     """max_concurrent = 10 on the mapping gateway, 40 calls offered at once
     through both nodes (20 each), held 4 s: exactly 10 connect in total, the
     other 30 get 503 with CDR concurrent_limit; after they end the shared
     count is 0 again."""
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
-    a, b = two_nodes(tollgate, {"redis": [redis.address]}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r)
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=10, timeout=40,
                trace_msg=False).start().wait_listening()
     ua = offer(sipp, a, "uac-a", 20, hold_ms=4000)
@@ -111,7 +110,7 @@ def test_max_concurrent_10_across_two_nodes_connects_exactly_10_of_40(tollgate, 
     assert reasons(rows) == {"caller_bye": 10, "concurrent_limit": 30}, reasons(rows)
     assert answered(ua) + answered(ub) == 10
     assert len(ua.received(503)) + len(ub.received(503)) == 30
-    wait_until(lambda: sum(channel_fields(redis).values()) == 0, 5, "shared count back to 0")
+    wait_until(lambda: sum(channel_fields(r).values()) == 0, 5, "shared count back to 0")
 
 
 def test_cps_5_holds_across_two_nodes(tollgate, sipp, ports, redis):
@@ -119,9 +118,10 @@ def test_cps_5_holds_across_two_nodes(tollgate, sipp, ports, redis):
     through each node for 3 s: the two nodes together admit the bucket's
     worth (5 + 5 per second), not twice it; the others get 503 with
     Retry-After and CDR cps_limit."""
+    r = redis()
     uas_port = ports.port()
     prov = provisioning(uas_port, cps=5, cps_burst=5)
-    a, b = two_nodes(tollgate, {"redis": [redis.address]}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r)
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=100, timeout=30,
                trace_msg=False).start().wait_listening()
     t0 = time.monotonic()
@@ -146,11 +146,12 @@ def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
     """A carrier with max_concurrent = 3 and a second carrier behind it: of 8
     calls through both nodes, exactly 3 go to the first carrier, the other 5
     fail over to the second (no mapping gateway limit involved)."""
+    r = redis()
     first, second = ports.port(), ports.port()
     prov = (mapping_gateway(GATEWAY, ["127.0.0.1"]) +
             routing_gateway("carrier-a", f"127.0.0.1:{first}", priority=1, max_concurrent=3) +
             routing_gateway("carrier-b", f"127.0.0.1:{second}", priority=2))
-    a, b = two_nodes(tollgate, {"redis": [redis.address]}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r)
     ua_s = sipp("uas-a", "uas-answer.xml", port=first, calls=3, timeout=30,
                 trace_msg=False).start().wait_listening()
     ub_s = sipp("uas-b", "uas-answer.xml", port=second, calls=5, timeout=30,
@@ -163,7 +164,7 @@ def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
         s.assert_ok()
     rows = a.wait_cdrs(4) + b.wait_cdrs(4)
     assert Counter(r["routing_gateway"] for r in rows) == {"carrier-a": 3, "carrier-b": 5}
-    wait_until(lambda: sum(channel_fields(redis, "r:carrier-a").values()) == 0, 5,
+    wait_until(lambda: sum(channel_fields(r, "r:carrier-a").values()) == 0, 5,
                "carrier count back to 0")
 
 
@@ -171,25 +172,25 @@ def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
 # failure modes
 
 
-def test_redis_killed_mid_load_local_share_then_counts_reconverge(tollgate, sipp, ports,
-                                                                  redis_factory):
+def test_redis_killed_mid_load_local_share_then_counts_reconverge(tollgate, sipp, ports, redis):
     """max_concurrent = 10, down_rule = local_share. Node A holds 6 calls;
     Redis is killed (-9): each node now enforces ceil(10 / 2) = 5 alone, so
     A refuses and B admits 5 of 8; the fallbacks are counted. Redis comes
     back empty: within a few seconds the shared hash again says A 6, B 5,
     and a new call is refused against the whole limit."""
-    redis = redis_factory()
+    r = redis()
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
-    a, b = two_nodes(tollgate, {"redis": [redis.address], "down_rule": "local_share"}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r, down_rule="local_share")
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=11, timeout=60,
                trace_msg=False).start().wait_listening()
     held_a = offer(sipp, a, "uac-a", 6, hold_ms=14000, timeout=40)
-    wait_until(lambda: channel_fields(redis).get("node-a") == 6, 5, "A's 6 calls counted")
+    wait_until(lambda: channel_fields(r).get("node-a") == 6, 5, "A's 6 calls counted")
 
-    redis.kill9()
+    marks = {tg: len(tg.log()) for tg in (a, b)}
+    r.kill9()
     for tg in (a, b):
-        tg.wait_log(r"cluster\.limits_local.*share_of=2", timeout=5)
+        tg.wait_log(r"cluster\.limits_local.*share_of=2", timeout=5, start=marks[tg])
     more_a = offer(sipp, a, "uac-a2", 2, hold_ms=100)
     more_b = offer(sipp, b, "uac-b", 8, hold_ms=10000, timeout=40)
     finish(more_a)
@@ -201,36 +202,37 @@ def test_redis_killed_mid_load_local_share_then_counts_reconverge(tollgate, sipp
     assert metric(a, "tollgate_cluster_limit_fallback_total", rule="local_share",
                   outcome="refused") == 2
 
-    redis.start()  # same port, empty: the nodes re-announce
+    r.start()  # same port, empty: the nodes re-announce
     t0 = time.monotonic()
-    wait_until(lambda: channel_fields(redis) == {"node-a": 6, "node-b": 5}, 5,
+    wait_until(lambda: channel_fields(r) == {"node-a": 6, "node-b": 5}, 5,
                "counts re-announced")
     converged = time.monotonic() - t0
     one = offer(sipp, b, "uac-b2", 1, hold_ms=100)
     finish(one)
     assert answered(one) == 0 and len(one.received(503)) == 1
     finish(held_a, more_b, timeout=40)
-    rows = a.wait_cdrs(9, limit=50) + b.wait_cdrs(9, limit=50)
-    assert reasons(rows) == {"caller_bye": 11, "concurrent_limit": 7}, reasons(rows)
-    wait_until(lambda: sum(channel_fields(redis).values()) == 0, 5, "shared count back to 0")
+    rows = a.wait_cdrs(8, limit=50) + b.wait_cdrs(9, limit=50)
+    assert reasons(rows) == {"caller_bye": 11, "concurrent_limit": 6}, reasons(rows)
+    wait_until(lambda: sum(channel_fields(r).values()) == 0, 5, "shared count back to 0")
     print(f"re-converged {converged:.2f} s after Redis returned")
 
 
-def test_refuse_rule_refuses_new_calls_while_redis_is_down(tollgate, sipp, ports,
-                                                           redis_factory):
+def test_refuse_rule_refuses_new_calls_while_redis_is_down(tollgate, sipp, ports, redis):
     """down_rule = refuse: with Redis killed, a call in progress goes on to
     its BYE, a new call gets 503 with CDR cluster_unavailable; when Redis
     returns, calls connect again."""
-    redis = redis_factory()
+    r = redis()
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
-    a, b = two_nodes(tollgate, {"redis": [redis.address], "down_rule": "refuse"}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r, down_rule="refuse")
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=2, timeout=40,
                trace_msg=False).start().wait_listening()
     held = offer(sipp, a, "uac-held", 1, hold_ms=4000)
-    wait_until(lambda: channel_fields(redis).get("node-a") == 1, 5, "the call counted")
-    redis.kill9()
-    a.wait_log(r"cluster\.limits_local.*rule=refuse", timeout=5)
+    wait_until(lambda: channel_fields(r).get("node-a") == 1, 5, "the call counted")
+    marks = {tg: len(tg.log()) for tg in (a, b)}
+    r.kill9()
+    for tg in (a, b):
+        tg.wait_log(r"cluster\.limits_local.*rule=refuse", timeout=5, start=marks[tg])
     refused = offer(sipp, b, "uac-refused", 1, hold_ms=100)
     finish(refused, held)
     assert answered(held) == 1
@@ -240,8 +242,9 @@ def test_refuse_rule_refuses_new_calls_while_redis_is_down(tollgate, sipp, ports
     assert a.wait_cdrs(1)[0]["reason"] == "caller_bye"
     assert metric(b, "tollgate_cluster_limit_fallback_total", rule="refuse",
                   outcome="refused") == 1
-    redis.start()
-    b.wait_log(r"cluster\.limits_shared", timeout=5)
+    mark = len(b.log())
+    r.start()
+    b.wait_log(r"cluster\.limits_shared", timeout=5, start=mark)
     again = offer(sipp, b, "uac-again", 1, hold_ms=100)
     finish(again)
     assert answered(again) == 1
@@ -251,13 +254,14 @@ def test_killed_node_channels_are_freed_after_node_ttl(tollgate, sipp, ports, re
     """max_concurrent = 4: node A holds all 4 channels, B refuses a call;
     A is killed (-9): B keeps serving and, once A's heartbeat is older than
     node_ttl (1 s here), admits 4 calls on the channels A held."""
+    r = redis()
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=4)
-    a, b = two_nodes(tollgate, {"redis": [redis.address]}, prov)
+    a, b = two_nodes(tollgate, ports, prov, redis=r)
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=8, timeout=40,
                trace_msg=False).start().wait_listening()
     held = offer(sipp, a, "uac-a", 4, hold_ms=20000, timeout=40)
-    wait_until(lambda: channel_fields(redis).get("node-a") == 4, 5, "A holds 4")
+    wait_until(lambda: channel_fields(r).get("node-a") == 4, 5, "A holds 4")
     before = offer(sipp, b, "uac-b1", 1, hold_ms=100)
     finish(before)
     assert answered(before) == 0 and len(before.received(503)) == 1
@@ -270,27 +274,32 @@ def test_killed_node_channels_are_freed_after_node_ttl(tollgate, sipp, ports, re
     finish(after)
     assert answered(after) == 4, after.report()
     # The dead node's field is gone from the shared hash.
-    assert "node-a" not in channel_fields(redis)
+    assert "node-a" not in channel_fields(r)
     print(f"freed within {time.monotonic() - t_kill:.2f} s of the kill")
 
 
-def test_sentinel_failover_keeps_the_shared_limits(tollgate, sipp, ports, sentinel_cluster):
-    """A master, its replica and a Sentinel; two nodes reach Redis through
-    the Sentinel. With max_concurrent = 10 and 6 calls held, the master is
-    killed (-9); after the failover to the replica, 20 more calls through
-    both nodes connect exactly 4."""
-    cluster = sentinel_cluster
+def test_sentinel_failover_keeps_the_shared_limits(tollgate, sipp, ports, redis, sentinels):
+    """A master, its replica and three Sentinels; two nodes reach Redis
+    through the Sentinels. With max_concurrent = 10 and 6 calls held, the
+    master is killed (-9); after the failover to the replica, 20 more calls
+    through both nodes connect exactly 4: the held calls still count."""
+    master = redis()
+    replica = redis(replica_of=master)
+    replica.wait_synced()
+    s = sentinels(master)
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
-    a, b = two_nodes(tollgate, cluster.node_settings(), prov)
+    a, b = two_nodes(tollgate, ports, prov, sentinels=s)
     uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=10, timeout=60,
                trace_msg=False).start().wait_listening()
-    held = offer(sipp, a, "uac-held", 6, hold_ms=15000, timeout=50)
-    wait_until(lambda: channel_fields(cluster.master()).get("node-a") == 6, 5, "6 counted")
-    cluster.kill_master()
-    cluster.wait_failover(timeout=20)
+    held = offer(sipp, a, "uac-held", 6, hold_ms=20000, timeout=50)
+    wait_until(lambda: channel_fields(master).get("node-a") == 6, 5, "6 counted")
+    marks = {tg: len(tg.log()) for tg in (a, b)}
+    master.kill9()
+    assert s.wait_failover(master.address, timeout=20) == replica.address
     for tg in (a, b):
-        tg.wait_log(r"cluster\.limits_shared", timeout=15)
+        tg.wait_log(r"cluster\.limits_shared", timeout=15, start=marks[tg])
+    wait_until(lambda: channel_fields(replica).get("node-a") == 6, 5, "6 counted on the new master")
     ua = offer(sipp, a, "uac-a", 10, hold_ms=2000)
     ub = offer(sipp, b, "uac-b", 10, hold_ms=2000)
     finish(ua, ub)
