@@ -144,8 +144,8 @@ def test_cps_5_holds_across_two_nodes(tollgate, sipp, ports, redis):
 
 def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
     """A carrier with max_concurrent = 3 and a second carrier behind it: of 8
-    calls through both nodes, exactly 3 go to the first carrier, the other 5
-    fail over to the second (no mapping gateway limit involved)."""
+    calls through both nodes, exactly 3 go to the first carrier; the other 5
+    skip it (full across the nodes) and go straight to the second."""
     r = redis()
     first, second = ports.port(), ports.port()
     prov = (mapping_gateway(GATEWAY, ["127.0.0.1"]) +
@@ -163,7 +163,11 @@ def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
         s.wait(timeout=20)
         s.assert_ok()
     rows = a.wait_cdrs(4) + b.wait_cdrs(4)
+    assert reasons(rows) == {"caller_bye": 8}, reasons(rows)
     assert Counter(r["routing_gateway"] for r in rows) == {"carrier-a": 3, "carrier-b": 5}
+    # The other 5 never tried the full carrier (skipped, not failed over).
+    assert Counter(tuple(r["gateways_tried"]) for r in rows) == {("carrier-a",): 3,
+                                                                ("carrier-b",): 5}
     wait_until(lambda: sum(channel_fields(r, "r:carrier-a").values()) == 0, 5,
                "carrier count back to 0")
 
