@@ -160,6 +160,9 @@ class Call final : public txn::ClientCallbacks {
   bool nextAttempt();
   // Gives back the current carrier's channel (shared and local).
   void releaseCarrier();
+  // A carrier the policy ruled out without an attempt (for the CDR reason
+  // when none could be tried).
+  void carrierSkipped(const Target& r, admission::CallPolicy::CarrierCheck cc);
   // The tail of a failed attempt when no other is made: the caller's final
   // response and the CDR reason from the last carrier's answer.
   void failAfterAttempts(int code, std::string_view reason, bool timeout);

@@ -143,16 +143,7 @@ bool Call::nextAttempt() {
     CC cc = s_.policy.acquireCarrier(r.name, cdr_.caller, cdr_.callee, s_.loop.now(), &carrier_,
                                      identities_);
     if (cc != CC::Ok) {
-      if (cc == CC::Full) {
-        skippedUnavailable_ = true;
-      } else {
-        skippedListed_ = true;
-        skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
-      }
-      log::debug("call.carrier_skipped")
-          .kv("call_id", cdr_.callId)
-          .kv("gateway", r.name)
-          .kv("why", cc == CC::Full ? "full" : "number_list");
+      carrierSkipped(r, cc);
       continue;
     }
     ++attempts_;
@@ -160,6 +151,20 @@ bool Call::nextAttempt() {
     releaseCarrier();
   }
   return false;
+}
+
+void Call::carrierSkipped(const Target& r, admission::CallPolicy::CarrierCheck cc) {
+  using CC = admission::CallPolicy::CarrierCheck;
+  if (cc == CC::Full) {
+    skippedUnavailable_ = true;
+  } else {
+    skippedListed_ = true;
+    skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
+  }
+  log::debug("call.carrier_skipped")
+      .kv("call_id", cdr_.callId)
+      .kv("gateway", r.name)
+      .kv("why", cc == CC::Full ? "full" : "number_list");
 }
 
 void Call::failNoCarrier() {

@@ -83,12 +83,7 @@ bool Call::sharedNext() {
         CC cc = s_.policy.checkCarrier(r.name, cdr_.caller, cdr_.callee, s_.loop.now(), &h,
                                        identities_);
         if (cc != CC::Ok) {
-          if (cc == CC::Full) {
-            skippedUnavailable_ = true;
-          } else {
-            skippedListed_ = true;
-            skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
-          }
+          carrierSkipped(r, cc);
           continue;
         }
         if (h == CallLimits::kNone) {

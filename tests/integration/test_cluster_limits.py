@@ -51,6 +51,20 @@ def two_nodes(tollgate, ports, prov: str, **cluster):
     return a, b
 
 
+def carrier_uas(sipp, port: int, calls: int, timeout: float = 40):
+    return sipp(f"uas-{port}", "uas-answer.xml", port=port, calls=calls, timeout=timeout,
+                trace_msg=False).start().wait_listening()
+
+
+def after(nodes, action, pattern: str, timeout: float = 5):
+    """Runs `action`, then waits for `pattern` in each node's log after it."""
+    marks = {tg: len(tg.log()) for tg in nodes}
+    result = action()
+    for tg in nodes:
+        tg.wait_log(pattern, timeout=timeout, start=marks[tg])
+    return result
+
+
 def sip_address(tg) -> str:
     return tg.listen[0].removeprefix("udp:")
 
@@ -99,8 +113,7 @@ def test_max_concurrent_10_across_two_nodes_connects_exactly_10_of_40(tollgate, 
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
     a, b = two_nodes(tollgate, ports, prov, redis=r)
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=10, timeout=40,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 10, timeout=40)
     ua = offer(sipp, a, "uac-a", 20, hold_ms=4000)
     ub = offer(sipp, b, "uac-b", 20, hold_ms=4000)
     finish(ua, ub)
@@ -122,8 +135,7 @@ def test_cps_5_holds_across_two_nodes(tollgate, sipp, ports, redis):
     uas_port = ports.port()
     prov = provisioning(uas_port, cps=5, cps_burst=5)
     a, b = two_nodes(tollgate, ports, prov, redis=r)
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=100, timeout=30,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 100, timeout=30)
     t0 = time.monotonic()
     ua = offer(sipp, a, "uac-a", 30, hold_ms=100, rate=10)
     ub = offer(sipp, b, "uac-b", 30, hold_ms=100, rate=10)
@@ -152,10 +164,8 @@ def test_carrier_channels_are_shared_across_nodes(tollgate, sipp, ports, redis):
             routing_gateway("carrier-a", f"127.0.0.1:{first}", priority=1, max_concurrent=3) +
             routing_gateway("carrier-b", f"127.0.0.1:{second}", priority=2))
     a, b = two_nodes(tollgate, ports, prov, redis=r)
-    ua_s = sipp("uas-a", "uas-answer.xml", port=first, calls=3, timeout=30,
-                trace_msg=False).start().wait_listening()
-    ub_s = sipp("uas-b", "uas-answer.xml", port=second, calls=5, timeout=30,
-                trace_msg=False).start().wait_listening()
+    ua_s = carrier_uas(sipp, first, 3, timeout=30)
+    ub_s = carrier_uas(sipp, second, 5, timeout=30)
     ua = offer(sipp, a, "uac-a", 4, hold_ms=3000)
     ub = offer(sipp, b, "uac-b", 4, hold_ms=3000)
     finish(ua, ub)
@@ -186,15 +196,11 @@ def test_redis_killed_mid_load_local_share_then_counts_reconverge(tollgate, sipp
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
     a, b = two_nodes(tollgate, ports, prov, redis=r, down_rule="local_share")
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=11, timeout=60,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 11, timeout=60)
     held_a = offer(sipp, a, "uac-a", 6, hold_ms=14000, timeout=40)
     wait_until(lambda: channel_fields(r).get("node-a") == 6, 5, "A's 6 calls counted")
 
-    marks = {tg: len(tg.log()) for tg in (a, b)}
-    r.kill9()
-    for tg in (a, b):
-        tg.wait_log(r"cluster\.limits_local.*share_of=2", timeout=5, start=marks[tg])
+    after((a, b), r.kill9, r"cluster\.limits_local.*share_of=2")
     more_a = offer(sipp, a, "uac-a2", 2, hold_ms=100)
     more_b = offer(sipp, b, "uac-b", 8, hold_ms=10000, timeout=40)
     finish(more_a)
@@ -229,14 +235,10 @@ def test_refuse_rule_refuses_new_calls_while_redis_is_down(tollgate, sipp, ports
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
     a, b = two_nodes(tollgate, ports, prov, redis=r, down_rule="refuse")
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=2, timeout=40,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 2, timeout=40)
     held = offer(sipp, a, "uac-held", 1, hold_ms=4000)
     wait_until(lambda: channel_fields(r).get("node-a") == 1, 5, "the call counted")
-    marks = {tg: len(tg.log()) for tg in (a, b)}
-    r.kill9()
-    for tg in (a, b):
-        tg.wait_log(r"cluster\.limits_local.*rule=refuse", timeout=5, start=marks[tg])
+    after((a, b), r.kill9, r"cluster\.limits_local.*rule=refuse")
     refused = offer(sipp, b, "uac-refused", 1, hold_ms=100)
     finish(refused, held)
     assert answered(held) == 1
@@ -246,9 +248,7 @@ def test_refuse_rule_refuses_new_calls_while_redis_is_down(tollgate, sipp, ports
     assert a.wait_cdrs(1)[0]["reason"] == "caller_bye"
     assert metric(b, "tollgate_cluster_limit_fallback_total", rule="refuse",
                   outcome="refused") == 1
-    mark = len(b.log())
-    r.start()
-    b.wait_log(r"cluster\.limits_shared", timeout=5, start=mark)
+    after((b,), r.start, r"cluster\.limits_shared")
     again = offer(sipp, b, "uac-again", 1, hold_ms=100)
     finish(again)
     assert answered(again) == 1
@@ -262,8 +262,7 @@ def test_killed_node_channels_are_freed_after_node_ttl(tollgate, sipp, ports, re
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=4)
     a, b = two_nodes(tollgate, ports, prov, redis=r)
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=8, timeout=40,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 8, timeout=40)
     held = offer(sipp, a, "uac-a", 4, hold_ms=20000, timeout=40)
     wait_until(lambda: channel_fields(r).get("node-a") == 4, 5, "A holds 4")
     before = offer(sipp, b, "uac-b1", 1, hold_ms=100)
@@ -294,15 +293,14 @@ def test_sentinel_failover_keeps_the_shared_limits(tollgate, sipp, ports, redis,
     uas_port = ports.port()
     prov = provisioning(uas_port, max_concurrent=10)
     a, b = two_nodes(tollgate, ports, prov, sentinels=s)
-    uas = sipp("uas", "uas-answer.xml", port=uas_port, calls=10, timeout=60,
-               trace_msg=False).start().wait_listening()
+    uas = carrier_uas(sipp, uas_port, 10, timeout=60)
     held = offer(sipp, a, "uac-held", 6, hold_ms=20000, timeout=50)
     wait_until(lambda: channel_fields(master).get("node-a") == 6, 5, "6 counted")
-    marks = {tg: len(tg.log()) for tg in (a, b)}
-    master.kill9()
-    assert s.wait_failover(master.address, timeout=20) == replica.address
-    for tg in (a, b):
-        tg.wait_log(r"cluster\.limits_shared", timeout=15, start=marks[tg])
+    def failover():
+        master.kill9()
+        return s.wait_failover(master.address, timeout=20)
+
+    assert after((a, b), failover, r"cluster\.limits_shared", timeout=15) == replica.address
     wait_until(lambda: channel_fields(replica).get("node-a") == 6, 5, "6 counted on the new master")
     ua = offer(sipp, a, "uac-a", 10, hold_ms=2000)
     ub = offer(sipp, b, "uac-b", 10, hold_ms=2000)
