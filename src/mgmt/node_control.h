@@ -17,6 +17,7 @@
 #include "auth/retry_limiter.h"
 #include "auth/stats.h"
 #include "call/stats.h"
+#include "cluster/cluster.h"
 #include "cluster/shared_limits.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
@@ -72,6 +73,8 @@ struct NodeStats {
   bool hepEnabled = false;  // hep.address set
   HepStats hep;
   log::Stats log;  // journal entries sent and fallen back to stderr
+  // [cluster] (docs/cluster.md); cluster.enabled false on a single node.
+  cluster::ClusterStatus cluster;
   // Channel and rate limits shared across a cluster (docs/cluster.md);
   // clusterLimits false = no [cluster].
   bool clusterLimits = false;
