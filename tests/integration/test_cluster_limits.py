@@ -150,6 +150,7 @@ def test_cps_5_holds_across_two_nodes(tollgate, sipp, ports, redis):
     span = 3.0
     assert 5 + 5 * span - 3 <= got["caller_bye"] <= 5 + 5 * min(span + 0.5, elapsed) + 1, got
     assert got["cps_limit"] == 60 - got["caller_bye"]
+    print(f"admitted {got['caller_bye']} of 60 in {elapsed:.2f} s")
     refused = ua.received(503) + ub.received(503)
     assert refused and all(m.header("Retry-After") for m in refused)
 
