@@ -54,6 +54,15 @@ uint32_t CallLimits::channels(const Slot& s) const {
   return static_cast<uint32_t>((max + share_ - 1) / share_);
 }
 
+bool CallLimits::overShare(Handle h, size_t divisor) const {
+  if (h >= slots_.size()) return false;
+  const Slot& s = slots_[h];
+  if (s.spec.maxConcurrent <= 0) return false;
+  divisor = std::max<size_t>(1, divisor);
+  const auto max = static_cast<uint32_t>(s.spec.maxConcurrent);
+  return s.active > (max + divisor - 1) / divisor;
+}
+
 void CallLimits::setShare(size_t divisor, MonoTime now) {
   divisor = std::max<size_t>(1, divisor);
   if (divisor == share_) return;

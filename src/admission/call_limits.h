@@ -68,6 +68,10 @@ class CallLimits {
   // cannot be consulted (cluster.down_rule = local_share).
   void setShare(size_t divisor, MonoTime now);
   size_t share() const { return share_; }
+  // True when `h` holds more calls than ceil(max_concurrent / divisor):
+  // over a node's share of its channels (a call admitted without the
+  // shared verdict is judged by it).
+  bool overShare(Handle h, size_t divisor) const;
   // Every entity this node knows, with its calls in progress (0 included):
   // what the node announces to the shared store.
   template <typename Fn>

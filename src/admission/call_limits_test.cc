@@ -86,6 +86,8 @@ TEST(CallLimits, ShareDividesChannelsAndRateAndWholeLimitReturns) {
     ++seen;
   });
   EXPECT_EQ(seen, 1u);
+  EXPECT_FALSE(l.overShare(h, 2));  // 5 of ceil(10 / 2)
+  EXPECT_TRUE(l.overShare(h, 3));   // 5 of ceil(10 / 3) = 4
 }
 
 TEST(CallLimits, AllOrNothingAcrossGatewayAndAccount) {

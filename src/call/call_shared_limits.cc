@@ -141,6 +141,15 @@ void Call::onSharedVerdict(const cluster::SharedVerdict& v) {
         failCall(503, "Service Unavailable", TerminationReason::ClusterUnavailable);
         return;
       }
+      // local_share: this node's share of the channels, counting this call
+      // (CallPolicy judged it against the whole limit while the link was up).
+      const CallLimits& limits = s_.policy.limits();
+      const size_t nodes = s_.cluster != nullptr ? s_.cluster->liveNodes() : 1;
+      if (limits.overShare(ticket_.gateway, nodes) || limits.overShare(ticket_.account, nodes)) {
+        sl.countFallback(false);
+        sharedRefuse(cluster::SharedVerdict{.kind = Kind::Concurrency});
+        return;
+      }
       sl.countFallback(true);  // admitted on this node's own counts
     }
     sharedAdmitted_ = true;
