@@ -26,14 +26,50 @@ CallLimits::Handle CallLimits::configure(std::string_view key, const CallLimitsS
     byKey_.emplace(slots_[h].key, h);
   }
   Slot& s = slots_[h];
-  if (!s.live || s.spec.cps != spec.cps || s.spec.cpsBurst != spec.cpsBurst) {
-    double burst = spec.cpsBurst > 0 ? spec.cpsBurst : std::max(1.0, std::ceil(spec.cps));
-    s.bucket.configure(spec.cps, burst, now);
-  }
+  const bool rateChanged = !s.live || s.spec.cps != spec.cps || s.spec.cpsBurst != spec.cpsBurst;
   s.spec = spec;
+  if (rateChanged) configureBucket(s, now);
   s.live = true;
   s.configured = true;
   return h;
+}
+
+double CallLimits::burstOf(const CallLimitsSpec& spec) {
+  return spec.cpsBurst > 0 ? spec.cpsBurst : std::max(1.0, std::ceil(spec.cps));
+}
+
+void CallLimits::configureBucket(Slot& s, MonoTime now) {
+  const CallLimitsSpec& spec = s.spec;
+  const double d = static_cast<double>(share_);
+  double burst = burstOf(spec);
+  // A share of the burst is whole tokens, at least one: a node must be able
+  // to admit a call at all.
+  if (share_ > 1) burst = std::max(1.0, std::ceil(burst / d));
+  s.bucket.configure(spec.cps / d, burst, now);
+}
+
+uint32_t CallLimits::channels(const Slot& s) const {
+  if (s.spec.maxConcurrent <= 0) return 0;
+  const auto max = static_cast<uint32_t>(s.spec.maxConcurrent);
+  return static_cast<uint32_t>((max + share_ - 1) / share_);
+}
+
+bool CallLimits::overShare(Handle h, size_t divisor) const {
+  if (h >= slots_.size()) return false;
+  const Slot& s = slots_[h];
+  if (s.spec.maxConcurrent <= 0) return false;
+  divisor = std::max<size_t>(1, divisor);
+  const auto max = static_cast<uint32_t>(s.spec.maxConcurrent);
+  return s.active > (max + divisor - 1) / divisor;
+}
+
+void CallLimits::setShare(size_t divisor, MonoTime now) {
+  divisor = std::max<size_t>(1, divisor);
+  if (divisor == share_) return;
+  share_ = divisor;
+  for (Slot& s : slots_) {
+    if (s.live) configureBucket(s, now);
+  }
 }
 
 void CallLimits::endReload() {
@@ -67,7 +103,7 @@ CallLimits::Decision CallLimits::tryAcquire(std::span<const Handle> entities, Mo
   for (Handle h : entities) {
     if (h == kNone) continue;
     const Slot& s = slots_[h];
-    if (s.spec.maxConcurrent > 0 && s.active >= static_cast<uint32_t>(s.spec.maxConcurrent)) {
+    if (s.spec.maxConcurrent > 0 && s.active >= channels(s)) {
       return {Verdict::Concurrency, h, Millis(0)};
     }
   }
@@ -88,9 +124,7 @@ CallLimits::Decision CallLimits::tryAcquire(std::span<const Handle> entities, Mo
 bool CallLimits::wouldAdmit(Handle h, MonoTime now) {
   if (h == kNone) return true;
   Slot& s = slots_[h];
-  if (s.spec.maxConcurrent > 0 && s.active >= static_cast<uint32_t>(s.spec.maxConcurrent)) {
-    return false;
-  }
+  if (s.spec.maxConcurrent > 0 && s.active >= channels(s)) return false;
   return s.bucket.available(now);
 }
 

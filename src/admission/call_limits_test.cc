@@ -61,6 +61,35 @@ TEST(CallLimits, ChannelsAreCountedAndReleased) {
   EXPECT_EQ(l.active(h), 2u);
 }
 
+TEST(CallLimits, ShareDividesChannelsAndRateAndWholeLimitReturns) {
+  ManualClock clock;
+  CallLimits l;
+  auto h = l.configure("m:a", spec(6, 6, 10), clock.now());
+  const CallLimits::Handle hs[] = {h};
+  l.setShare(3, clock.now());  // ceil(10 / 3) = 4 channels, 2 cps, burst 2
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Ok);
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Ok);
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Rate);
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Ok);
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Ok);
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Concurrency);
+  EXPECT_EQ(l.active(h), 4u);
+  l.setShare(1, clock.now());  // the whole limit again: 10 channels
+  EXPECT_EQ(l.tryAcquire(hs, clock.now()).verdict, CallLimits::Verdict::Ok);
+  EXPECT_EQ(l.active(h), 5u);
+  size_t seen = 0;
+  l.forEach([&](std::string_view key, uint32_t active) {
+    EXPECT_EQ(key, "m:a");
+    EXPECT_EQ(active, 5u);
+    ++seen;
+  });
+  EXPECT_EQ(seen, 1u);
+  EXPECT_FALSE(l.overShare(h, 2));  // 5 of ceil(10 / 2)
+  EXPECT_TRUE(l.overShare(h, 3));   // 5 of ceil(10 / 3) = 4
+}
+
 TEST(CallLimits, AllOrNothingAcrossGatewayAndAccount) {
   ManualClock clock;
   CallLimits l;

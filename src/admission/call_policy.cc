@@ -279,6 +279,15 @@ CallPolicy::CarrierCheck CallPolicy::acquireCarrier(std::string_view carrier,
                                                     std::string_view callee, MonoTime now,
                                                     CallLimits::Handle* handle,
                                                     std::span<const std::string> identities) {
+  CarrierCheck c = checkCarrier(carrier, caller, callee, now, handle, identities);
+  if (c == CarrierCheck::Ok) limits_.acquire(*handle, now);
+  return c;
+}
+
+CallPolicy::CarrierCheck CallPolicy::checkCarrier(std::string_view carrier, std::string_view caller,
+                                                  std::string_view callee, MonoTime now,
+                                                  CallLimits::Handle* handle,
+                                                  std::span<const std::string> identities) {
   *handle = CallLimits::kNone;
   size_t idx = 0;
   const PolicySnapshot::Owner* o = snap_->routing(carrier, &idx);
@@ -307,7 +316,6 @@ CallPolicy::CarrierCheck CallPolicy::acquireCarrier(std::string_view carrier,
     ++stats_.carrierFull;
     return CarrierCheck::Full;
   }
-  limits_.acquire(h, now);
   *handle = h;
   return CarrierCheck::Ok;
 }

@@ -151,6 +151,13 @@ class CallPolicy {
   CarrierCheck acquireCarrier(std::string_view carrier, std::string_view caller,
                               std::string_view callee, MonoTime now, CallLimits::Handle* handle,
                               std::span<const std::string> identities = {});
+  // acquireCarrier() in two steps, for a caller that asks the limits shared
+  // with other nodes between them: the checks alone (Ok: *handle is the
+  // carrier's entity, kNone when it has no limits), then the take.
+  CarrierCheck checkCarrier(std::string_view carrier, std::string_view caller,
+                            std::string_view callee, MonoTime now, CallLimits::Handle* handle,
+                            std::span<const std::string> identities = {});
+  void takeCarrier(CallLimits::Handle h, MonoTime now) { limits_.acquire(h, now); }
   void releaseCarrier(CallLimits::Handle h) { limits_.release(h); }
 
   DynamicBlacklist& blacklist() { return blacklist_; }

@@ -23,6 +23,7 @@
 #include "app/systemd_notify.h"
 #include "call/call_layer.h"
 #include "cluster/cluster.h"
+#include "cluster/shared_limits.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -559,6 +560,10 @@ int runNode(const Config& config) {
   if (config.cluster.enabled) {
     clusterNode = std::make_unique<cluster::Cluster>(loop, config.cluster);
   }
+  // The channel and rate limits shared across the cluster
+  // (docs/cluster-limits.md): built once the call layer exists, declared
+  // here so it outlives the calls (each gives its channels back as it goes).
+  std::unique_ptr<cluster::SharedLimits> sharedLimits;
   // HEP capture ([hep]): declared before the transport and the call layer,
   // which tap it, so it outlives them.
   std::unique_ptr<mgmt::HepCapture> hep;
@@ -602,6 +607,17 @@ int runNode(const Config& config) {
   layer.calls.setOccupancyObserver(&shield);
   layer.services.legObserver = hep.get();
   layer.services.cluster = clusterNode.get();
+  if (clusterNode) {
+    sharedLimits = std::make_unique<cluster::SharedLimits>(loop, *clusterNode);
+    admission::CallLimits& callLimits = layer.policy.limits();
+    sharedLimits->setCounts([&callLimits](const cluster::SharedLimits::CountVisitor& visit) {
+      callLimits.forEach(visit);
+    });
+    sharedLimits->setShareHook(
+        [&callLimits, &loop](size_t divisor) { callLimits.setShare(divisor, loop.now()); });
+    layer.services.sharedLimits = sharedLimits.get();
+    sharedLimits->start();
+  }
   if (auto r = layer.media.start(); !r.ok()) {
     log::error("media.start_failed").kv("error", r.error());
     return 1;
@@ -1003,6 +1019,7 @@ int runNode(const Config& config) {
   policy.blacklist().setPersistence(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
+  if (sharedLimits) sharedLimits->stop();
   if (clusterNode) clusterNode->stop();  // leaves the node set; closes the link
   transport.close();
   if (hep) {

@@ -1,6 +1,8 @@
 // WorkerControl and the local API token file (node_control.h).
 #include "app/node_control.h"
 
+#include "cluster/shared_limits.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,6 +73,10 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         if (shield_) s.shield = shield_->stats();
         if (overload_) s.overload = overload_->stats();
         if (layer_.services.cluster) s.cluster = layer_.services.cluster->status();
+        if (layer_.services.sharedLimits != nullptr) {
+          s.clusterLimits = true;
+          s.clusterLimitStats = layer_.services.sharedLimits->stats();
+        }
         return s;
       },
       mgmt::kWorkerTimeout);

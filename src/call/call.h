@@ -34,6 +34,7 @@
 #include "call/services.h"
 #include "call/snapshot.h"
 #include "call/stats.h"
+#include "cluster/shared_limits.h"
 #include "common/event_loop.h"
 #include "common/net.h"
 #include "sip/message.h"
@@ -157,6 +158,14 @@ class Call final : public txn::ClientCallbacks {
 
   // Setup (call_setup.cc).
   bool nextAttempt();
+  // Gives back the current carrier's channel (shared and local).
+  void releaseCarrier();
+  // A carrier the policy ruled out without an attempt (for the CDR reason
+  // when none could be tried).
+  void carrierSkipped(const Target& r, admission::CallPolicy::CarrierCheck cc);
+  // The tail of a failed attempt when no other is made: the caller's final
+  // response and the CDR reason from the last carrier's answer.
+  void failAfterAttempts(int code, std::string_view reason, bool timeout);
   bool startAttempt(const Target& t);
   bool retryInviteWithCredentials(const sip::Message& challenge);
   void onInviteResponse(const sip::Message& resp);
@@ -171,6 +180,36 @@ class Call final : public txn::ClientCallbacks {
   void end(TerminationReason reason, HangupSide side);
   void abandonB();
   void updateBFromResponse(const sip::Message& resp);
+
+  // Shared limits (call_shared_limits.cc): with a cluster, the call's
+  // channels and rates are judged against every node's calls in Redis, in
+  // one exchange for the admission (mapping gateway, account) and the
+  // first carrier with room, and one more per failover.
+  // start(): true when the shared limits took over the call's setup (a
+  // verdict in flight, or the call refused by the down rule); false: go
+  // on locally.
+  bool sharedStart();
+  // With the link up, carriers are chosen by a verdict (not for a
+  // registered account's contacts).
+  bool sharedCarriers() const;
+  // The next attempt through a verdict: true when one started or a verdict
+  // is in flight (sharedNoCarrier_ runs if none can be made).
+  bool sharedNext();
+  void onSharedVerdict(const cluster::SharedVerdict& v);
+  void sharedRefuse(const cluster::SharedVerdict& v);
+  void sharedNoCarrier();
+  // The call's end: its entities given back in Redis; a verdict in flight
+  // is cancelled (what it takes is given back when it arrives).
+  void sharedEnd();
+  uint64_t sharedVerdict_ = 0;        // in flight; 0 = none
+  bool sharedAdmissionDue_ = false;   // the verdict in flight is the admission's
+  bool sharedAdmitted_ = false;       // the gateway and account count in Redis
+  bool sharedBypass_ = false;         // a verdict got no reply: carriers locally from now
+  std::vector<size_t> sharedRoutes_;  // routes_ offered as candidates
+  std::vector<admission::CallLimits::Handle> sharedHandles_;
+  size_t sharedScanEnd_ = 0;  // the first route not looked at
+  int sharedFallback_ = -1;   // a carrier without limits after the candidates
+  std::function<void()> sharedOnNoCarrier_;
 
   // Media (call_media.cc). Inactive (every message crosses at once, SDP
   // with its origin rewritten only) unless this attempt relays media.

@@ -33,6 +33,7 @@ Call::Call(CallServices& services, CallRegistry& registry, uint64_t id)
 
 Call::~Call() {
   for (TxnId id : ownClients_) s_.txns.detach(id);
+  sharedEnd();     // no verdict may reach a freed call
   mediaRelease();  // no callback may reach a freed call; no session is left behind
 }
 
@@ -108,16 +109,21 @@ void Call::start(TxnId invite, const Message& req, const Flow& from,
       return;
     }
   }
-  if (!nextAttempt()) {
-    if (attempts_ == 0) {
-      failNoCarrier();
-      return;
-    }
-    failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
+  // With a cluster, the limits shared across nodes judge the call first.
+  if (sharedStart()) return;
+  if (!nextAttempt()) sharedNoCarrier();
+}
+
+void Call::sharedNoCarrier() {
+  if (attempts_ == 0) {
+    failNoCarrier();
+    return;
   }
+  failCall(503, "Service Unavailable", TerminationReason::RouteFailed);
 }
 
 bool Call::nextAttempt() {
+  if (sharedCarriers()) return sharedNext();
   while (nextRoute_ < routes_.size() && attempts_ < s_.settings.switchLimit) {
     const Target& r = routes_[nextRoute_++];
     // Call policy: a carrier out of rotation (OPTIONS keep-alive), at its
@@ -137,24 +143,28 @@ bool Call::nextAttempt() {
     CC cc = s_.policy.acquireCarrier(r.name, cdr_.caller, cdr_.callee, s_.loop.now(), &carrier_,
                                      identities_);
     if (cc != CC::Ok) {
-      if (cc == CC::Full) {
-        skippedUnavailable_ = true;
-      } else {
-        skippedListed_ = true;
-        skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
-      }
-      log::debug("call.carrier_skipped")
-          .kv("call_id", cdr_.callId)
-          .kv("gateway", r.name)
-          .kv("why", cc == CC::Full ? "full" : "number_list");
+      carrierSkipped(r, cc);
       continue;
     }
     ++attempts_;
     if (startAttempt(r)) return true;
-    s_.policy.releaseCarrier(carrier_);
-    carrier_ = admission::CallLimits::kNone;
+    releaseCarrier();
   }
   return false;
+}
+
+void Call::carrierSkipped(const Target& r, admission::CallPolicy::CarrierCheck cc) {
+  using CC = admission::CallPolicy::CarrierCheck;
+  if (cc == CC::Full) {
+    skippedUnavailable_ = true;
+  } else {
+    skippedListed_ = true;
+    skippedCallerListed_ = skippedCallerListed_ || cc == CC::CallerBlocked;
+  }
+  log::debug("call.carrier_skipped")
+      .kv("call_id", cdr_.callId)
+      .kv("gateway", r.name)
+      .kv("why", cc == CC::Full ? "full" : "number_list");
 }
 
 void Call::failNoCarrier() {
@@ -471,8 +481,7 @@ void Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
   mediaRelease();  // the failed branch's media session goes now, before any next attempt
   ringTimer_.cancel();
   const bool wasRinging = bRinging_;
-  s_.policy.releaseCarrier(carrier_);  // the carrier's channel is free again
-  carrier_ = admission::CallLimits::kNone;
+  releaseCarrier();  // the carrier's channel is free again
   if (timeout) {
     abandonB();
   } else {
@@ -497,11 +506,22 @@ void Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
         .kv("code", code)
         .kv("credentials", !b_.authUsername.empty());
   }
-  if (failover && (!wasRinging || s_.settings.switchUntilConnect) && nextAttempt()) {
-    ++s_.stats.failovers;
-    return;
+  if (failover && (!wasRinging || s_.settings.switchUntilConnect)) {
+    // A shared verdict may decide later that no carrier is left.
+    sharedOnNoCarrier_ = [this, code, r = std::string(reason), timeout] {
+      failAfterAttempts(code, r, timeout);
+    };
+    if (nextAttempt()) {
+      ++s_.stats.failovers;
+      return;
+    }
   }
+  failAfterAttempts(code, reason, timeout);
+}
 
+void Call::failAfterAttempts(int code, std::string_view reason, bool timeout) {
+  const bool authFailed = code == 401 || code == 407;
+  const bool busy = code == 486 || code == 600;
   if (authFailed) {
     // Never relay a carrier's challenge: the caller would try to answer it.
     failCall(503, "Service Unavailable", TerminationReason::CarrierAuthFailed);
@@ -569,6 +589,7 @@ void Call::end(TerminationReason reason, HangupSide side) {
   warningTimer_.cancel();
   // A relayed call's CDR leaves with its media figures (call_media.cc).
   if (!mediaFinish(cdr_)) s_.cdrs.submit(Cdr(cdr_));
+  sharedEnd();  // the shared channels go back before the local ones
   registry_.unregisterTag(a_.localTag);
   registry_.forgetInvite(aInvite_);
   registry_.onEnded(*this, answered, reason);  // call policy: channels, counters

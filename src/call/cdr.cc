@@ -45,6 +45,7 @@ constexpr std::array<std::pair<TerminationReason, std::string_view>, kTerminatio
         {TerminationReason::MediaUnavailable, "media_unavailable"},
         {TerminationReason::MediaTimeout, "media_timeout"},
         {TerminationReason::MediaRejected, "media_rejected"},
+        {TerminationReason::ClusterUnavailable, "cluster_unavailable"},
     }};
 
 constexpr bool reasonTableMatchesEnum() {

@@ -51,10 +51,12 @@ enum class TerminationReason : uint8_t {
   MediaUnavailable,  // no rtpengine answered (503), or one failed the call's offer/answer
   MediaTimeout,      // answered, ended by tollgate: no RTP on a leg (media.timeout)
   MediaRejected,     // rtpengine refused the caller's SDP offer (488)
+  // Cluster (docs/cluster.md).
+  ClusterUnavailable,  // the shared state is unreachable and cluster.down_rule = refuse (503)
 };
 // Number of TerminationReason values (for per-reason counters).
 inline constexpr size_t kTerminationReasonCount =
-    static_cast<size_t>(TerminationReason::MediaRejected) + 1;
+    static_cast<size_t>(TerminationReason::ClusterUnavailable) + 1;
 std::string_view reasonName(TerminationReason r);  // "caller_bye", ...
 std::optional<TerminationReason> reasonFromName(std::string_view name);
 

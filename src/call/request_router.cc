@@ -6,6 +6,7 @@
 #include "call/cdr_recorder.h"
 #include "call/dialog_fields.h"
 #include "call/local_address.h"
+#include "cluster/shared_limits.h"
 #include "common/log.h"
 #include "sip/limits.h"
 #include "sip/serialize.h"
@@ -422,6 +423,11 @@ bool RequestRouter::admitByPolicy(sip::MessagePtr& request, const Flow& from,
     return true;
   }
   const TerminationReason why = reasonOf(d.refusal);
+  if (s_.sharedLimits != nullptr && !s_.sharedLimits->shared() &&
+      (d.refusal == admission::Refusal::CpsLimit ||
+       d.refusal == admission::Refusal::ConcurrentLimit)) {
+    s_.sharedLimits->countFallback(false);  // refused on this node's share (local_share)
+  }
   refusalLogLine(reasonName(why), request->callId(), d.code, d.by, gateway, numbers);
   s_.cdrs.reject(*request, from, gateway, d.code, why, &numbers);
   TxnId id = s_.txns.createServer(std::move(request), from);

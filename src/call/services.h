@@ -29,6 +29,10 @@
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
 
+namespace tollgate::cluster {
+class SharedLimits;
+}
+
 namespace tollgate::call {
 
 class CarrierRequests;
@@ -96,6 +100,9 @@ struct CallServices {
   // (a single node; everything stays local). Set by app before the worker
   // runs; lives as long as the call layer.
   cluster::Cluster* cluster = nullptr;
+  // Channel and rate limits shared with the other nodes of a cluster
+  // (cluster/shared_limits.h); null = this node alone.
+  cluster::SharedLimits* sharedLimits = nullptr;
 
   std::string newTag() { return random.token(kTagLength); }
   std::string newCallId() { return random.token(kCallIdLength); }

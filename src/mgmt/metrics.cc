@@ -149,6 +149,57 @@ void authMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.registrar.registers));
 }
 
+// Channel and rate limits shared across the nodes of a cluster
+// (docs/cluster.md); nothing without [cluster].
+void clusterLimitMetrics(Writer& w, const NodeStats& s) {
+  if (!s.clusterLimits) return;
+  const cluster::SharedLimitStats& c = s.clusterLimitStats;
+  w.family("tollgate_cluster_limit_verdicts_total", "counter",
+           "Verdicts of the shared limits asked of Redis, by result (admitted, concurrent_limit, "
+           "cps_limit, no_reply).");
+  w.sample("tollgate_cluster_limit_verdicts_total", {{"result", "admitted"}},
+           static_cast<double>(c.admitted));
+  w.sample("tollgate_cluster_limit_verdicts_total", {{"result", "concurrent_limit"}},
+           static_cast<double>(c.refusedConcurrency));
+  w.sample("tollgate_cluster_limit_verdicts_total", {{"result", "cps_limit"}},
+           static_cast<double>(c.refusedRate));
+  w.sample("tollgate_cluster_limit_verdicts_total", {{"result", "no_reply"}},
+           static_cast<double>(c.noReply));
+  w.one("tollgate_cluster_limit_carriers_full_total", "counter",
+        "Shared verdicts in which every carrier offered was full across the nodes.",
+        static_cast<double>(c.carrierFull));
+  w.family("tollgate_cluster_limit_fallback_total", "counter",
+           "Calls judged by cluster.down_rule while Redis was unreachable, by rule and outcome.");
+  w.sample("tollgate_cluster_limit_fallback_total",
+           {{"rule", "local_share"}, {"outcome", "admitted"}},
+           static_cast<double>(c.fallbackLocalAdmitted));
+  w.sample("tollgate_cluster_limit_fallback_total",
+           {{"rule", "local_share"}, {"outcome", "refused"}},
+           static_cast<double>(c.fallbackLocalRefused));
+  w.sample("tollgate_cluster_limit_fallback_total", {{"rule", "refuse"}, {"outcome", "refused"}},
+           static_cast<double>(c.fallbackRefused));
+  w.one("tollgate_cluster_limit_share", "gauge",
+        "Divisor of every limit this node enforces alone: live nodes while Redis is down under "
+        "local_share, else 1.",
+        static_cast<double>(c.share));
+  w.one("tollgate_cluster_limit_announcements_total", "counter",
+        "Times this node re-announced its calls per entity (link up, periodic).",
+        static_cast<double>(c.announcements));
+  w.one("tollgate_cluster_limit_releases_total", "counter",
+        "Release exchanges sent (a call's channels given back).", static_cast<double>(c.releases));
+  w.one("tollgate_cluster_limit_orphaned_total", "counter",
+        "Verdicts that arrived after their call had ended (what they took given back).",
+        static_cast<double>(c.orphaned));
+  const uint64_t replied = c.admitted + c.refusedConcurrency + c.refusedRate;
+  w.one("tollgate_cluster_limit_verdict_seconds_mean", "gauge",
+        "Mean round trip of a shared-limit verdict.",
+        replied == 0 ? 0.0
+                     : static_cast<double>(c.latencyUsSum) / 1e6 / static_cast<double>(replied));
+  w.one("tollgate_cluster_limit_verdict_seconds_max", "gauge",
+        "Longest round trip of a shared-limit verdict since start.",
+        static_cast<double>(c.latencyUsMax) / 1e6);
+}
+
 // The call policy (issue 5) and the carriers' keep-alive.
 void policyMetrics(Writer& w, const NodeStats& s) {
   const auto& p = s.policy;
@@ -545,6 +596,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
 
   authMetrics(w, s);
   policyMetrics(w, s);
+  clusterLimitMetrics(w, s);
   shieldMetrics(w, s);
   mediaMetrics(w, s);
   overloadMetrics(w, s);

@@ -18,6 +18,7 @@
 #include "auth/stats.h"
 #include "call/stats.h"
 #include "cluster/cluster.h"
+#include "cluster/shared_limits.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -74,6 +75,10 @@ struct NodeStats {
   log::Stats log;  // journal entries sent and fallen back to stderr
   // [cluster] (docs/cluster.md); cluster.enabled false on a single node.
   cluster::ClusterStatus cluster;
+  // Channel and rate limits shared across a cluster (docs/cluster.md);
+  // clusterLimits false = no [cluster].
+  bool clusterLimits = false;
+  cluster::SharedLimitStats clusterLimitStats;
 };
 
 // How long an API thread waits for the worker before answering 503.
