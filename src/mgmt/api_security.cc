@@ -144,6 +144,7 @@ void addBan(RequestContext& ctx, const httplib::Request& req, httplib::Response&
     before = banJson(**old, row.createdUs);
   }
   if (auto r = ctx.bans().putBans({row}); !r) fail(503, "store_unavailable", "", r.error().message);
+  ctx.api.node.securityChanged();
   Json after = banJson(row, row.createdUs);
   ctx.audit("ban.add", canonical, "ok", before, after);
   after["trusted_inside"] = inside;  // these stay trusted
@@ -215,6 +216,7 @@ void deleteBan(RequestContext& ctx, const httplib::Request& req, httplib::Respon
   if ((*old)->reason == "auth") {
     if (auto ip = net::IpAddress::parse(canonical)) cleared = clearSuspensionsOf(ctx, *ip);
   }
+  ctx.api.node.securityChanged();
   ctx.audit("ban.delete", canonical, "ok", banJson(**old, now), nullptr);
   sendJson(res, 200,
            Json{{"address", canonical}, {"unbanned", true}, {"suspensions_cleared", cleared}});
@@ -268,6 +270,7 @@ void clearSuspensions(RequestContext& ctx, const httplib::Request& req, httplib:
   if (!n) fail(503, "store_unavailable", "", n.error().message);
   auto lifted = store::deleteBansWithReason(ctx.bans(), "auth", f.all ? "" : f.source->toString());
   if (!lifted) fail(503, "store_unavailable", "", lifted.error().message);
+  ctx.api.node.securityChanged();
   if (*n == 0 && *lifted == 0) fail(404, "not_found", "source", "no suspension matched");
   ctx.audit("suspension.clear", all ? "*" : source + (username.empty() ? "" : "/" + username), "ok",
             nullptr, Json{{"cleared", *n}, {"bans_lifted", *lifted}});

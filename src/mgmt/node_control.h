@@ -99,6 +99,10 @@ class NodeControl {
   virtual bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) = 0;
   // Installs or removes the trace tap on the worker's transport.
   virtual bool setTap(transport::PacketTap* tap) = 0;
+  // The API just changed bans or suspensions in the store: the node reads
+  // them now rather than at its next store poll (so a cluster spreads
+  // them within its propagation time). Returns at once.
+  virtual void securityChanged() {}
 };
 
 }  // namespace tollgate::mgmt
