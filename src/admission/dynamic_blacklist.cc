@@ -257,6 +257,12 @@ size_t DynamicBlacklist::remove(std::string_view number, std::optional<NumberSid
   return n;
 }
 
+const BlacklistEntry* DynamicBlacklist::find(std::string_view number, NumberSide side) const {
+  const EntryMap& m = entries_[static_cast<size_t>(side)];
+  auto it = m.find(key(number));
+  return it == m.end() ? nullptr : &it->second;
+}
+
 void DynamicBlacklist::clear(bool persist) {
   stats_.removedByOperator += size();
   if (persist && persistence_) {

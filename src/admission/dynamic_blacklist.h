@@ -159,6 +159,8 @@ class DynamicBlacklist {
   // Drops expired entries (and tells the persistence); returns how many.
   size_t expire(int64_t nowUs);
   std::vector<BlacklistEntry> entries() const;
+  // The entry of `number` on `side`, expired or not; null when none.
+  const BlacklistEntry* find(std::string_view number, NumberSide side) const;
   size_t size() const { return entries_[0].size() + entries_[1].size(); }
   size_t liveCallers() const { return liveByCaller_.size(); }
   const BlacklistStats& stats() const { return stats_; }

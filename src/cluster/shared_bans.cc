@@ -11,29 +11,6 @@ namespace tollgate::cluster {
 
 namespace {
 
-// Removes the fields whose ban expired before ARGV[1] (wall clock, µs; the
-// 8th space-separated token of the payload, 0 = never). Returns how many.
-const RedisScript& sweepScript() {
-  static const RedisScript s(R"lua(
-local now = tonumber(ARGV[1])
-local all = redis.call('HGETALL', KEYS[1])
-local gone = 0
-for i = 1, #all, 2 do
-  local n, exp = 0, nil
-  for w in string.gmatch(all[i + 1], '%S+') do
-    n = n + 1
-    if n == 8 then exp = tonumber(w) break end
-  end
-  if exp == nil or (exp ~= 0 and exp <= now) then
-    redis.call('HDEL', KEYS[1], all[i])
-    gone = gone + 1
-  end
-end
-return gone
-)lua");
-  return s;
-}
-
 constexpr std::string_view kPlacedBy = " (placed by node ";
 
 }  // namespace
@@ -220,7 +197,7 @@ void SharedBans::sweep() {
   RedisLink& link = cluster_.redis();
   if (!link.up()) return;
   const int64_t nowUs = loop_.clock().wallMicros();
-  link.eval(sweepScript(), {hashKey_}, {std::to_string(nowUs)}, [this](const RedisReply* r) {
+  link.eval(sweepExpiredScript(), {hashKey_}, {std::to_string(nowUs), "8"}, [this](const RedisReply* r) {
     if (r != nullptr && r->type == RedisReply::Type::Integer && r->integer > 0) {
       stats_.swept += static_cast<uint64_t>(r->integer);
     }

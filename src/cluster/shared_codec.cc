@@ -59,6 +59,28 @@ return stored
   return s;
 }
 
+const RedisScript& sweepExpiredScript() {
+  static const RedisScript s(R"lua(
+local now = tonumber(ARGV[1])
+local at = tonumber(ARGV[2])
+local all = redis.call('HGETALL', KEYS[1])
+local gone = 0
+for i = 1, #all, 2 do
+  local n, exp = 0, nil
+  for w in string.gmatch(all[i + 1], '%S+') do
+    n = n + 1
+    if n == at then exp = tonumber(w) break end
+  end
+  if exp == nil or (exp ~= 0 and exp <= now) then
+    redis.call('HDEL', KEYS[1], all[i])
+    gone = gone + 1
+  end
+end
+return gone
+)lua");
+  return s;
+}
+
 std::optional<int64_t> sharedInt(std::string_view field) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(field.data(), field.data() + field.size(), v);

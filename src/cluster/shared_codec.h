@@ -39,6 +39,12 @@ std::optional<std::vector<std::string>> decodeShared(std::string_view payload);
 // 0 only published. KEYS[1] hash; ARGV field, payload, bound, channel, ttl.
 const RedisScript& storeAndPublishScript();
 
+// Removes the fields of a hash whose payload's expiry (wall µs, the
+// ARGV[2]-th space-separated token, "v1" being the 1st; 0 = never) is at
+// or before ARGV[1], and fields whose payload has no such token. Replies
+// how many went. O(fields): run at link up and once a minute.
+const RedisScript& sweepExpiredScript();
+
 // A decimal int64 field; nullopt when it is not one.
 std::optional<int64_t> sharedInt(std::string_view field);
 
