@@ -197,11 +197,12 @@ void SharedBans::sweep() {
   RedisLink& link = cluster_.redis();
   if (!link.up()) return;
   const int64_t nowUs = loop_.clock().wallMicros();
-  link.eval(sweepExpiredScript(), {hashKey_}, {std::to_string(nowUs), "8"}, [this](const RedisReply* r) {
-    if (r != nullptr && r->type == RedisReply::Type::Integer && r->integer > 0) {
-      stats_.swept += static_cast<uint64_t>(r->integer);
-    }
-  });
+  link.eval(sweepExpiredScript(), {hashKey_}, {std::to_string(nowUs), "8"},
+            [this](const RedisReply* r) {
+              if (r != nullptr && r->type == RedisReply::Type::Integer && r->integer > 0) {
+                stats_.swept += static_cast<uint64_t>(r->integer);
+              }
+            });
 }
 
 }  // namespace tollgate::cluster

@@ -117,17 +117,17 @@ void SharedPolicy::publish(const BlacklistEntry& e) {
   p->expiresUs = e.expiresUs;
   p->enforced = e.enforced;
   ++stats_.published;
-  link.eval(storeAndPublishScript(), {hashKey_},
-            {f, encodeEntry(cluster_.nodeId(), e),
-             std::to_string(blacklist_.settings().maxEntries), channel_, "0"},
-            [this](const RedisReply* r) {
-              if (r != nullptr && r->type == RedisReply::Type::Integer && r->integer == 0) {
-                if (stats_.notStored++ == 0) {
-                  log::warn("cluster.blacklist_hash_full")
-                      .kv("bound", blacklist_.settings().maxEntries);
-                }
-              }
-            });
+  link.eval(
+      storeAndPublishScript(), {hashKey_},
+      {f, encodeEntry(cluster_.nodeId(), e), std::to_string(blacklist_.settings().maxEntries),
+       channel_, "0"},
+      [this](const RedisReply* r) {
+        if (r != nullptr && r->type == RedisReply::Type::Integer && r->integer == 0) {
+          if (stats_.notStored++ == 0) {
+            log::warn("cluster.blacklist_hash_full").kv("bound", blacklist_.settings().maxEntries);
+          }
+        }
+      });
 }
 
 void SharedPolicy::publishRemoval(std::string_view number, std::optional<NumberSide> side) {

@@ -116,9 +116,9 @@ TEST(SharedPolicyTest, EntryRoundTripsAndBadOnesAreRejected) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->node, "b");
   EXPECT_EQ(d->entry, e);
-  EXPECT_FALSE(decodeEntry("v1 b % callee no_answer g 1 1 2 3"));        // no number
-  EXPECT_FALSE(decodeEntry("v1 b 1555 sideways no_answer g 1 1 2 3"));   // side
-  EXPECT_FALSE(decodeEntry("v1 b 1555 callee made_up g 1 1 2 3"));       // rule
+  EXPECT_FALSE(decodeEntry("v1 b % callee no_answer g 1 1 2 3"));       // no number
+  EXPECT_FALSE(decodeEntry("v1 b 1555 sideways no_answer g 1 1 2 3"));  // side
+  EXPECT_FALSE(decodeEntry("v1 b 1555 callee made_up g 1 1 2 3"));      // rule
   EXPECT_FALSE(decodeEntry("v1 b " + std::string(65, '1') + " callee manual g 1 1 2 3"));
 }
 

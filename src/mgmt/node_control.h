@@ -17,6 +17,9 @@
 #include "auth/retry_limiter.h"
 #include "auth/stats.h"
 #include "call/stats.h"
+#include "cluster/shared_auth.h"
+#include "cluster/shared_bans.h"
+#include "cluster/shared_policy.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -71,6 +74,12 @@ struct NodeStats {
   bool hepEnabled = false;  // hep.address set
   HepStats hep;
   log::Stats log;  // journal entries sent and fallen back to stderr
+  // A cluster's shared security state (docs/cluster-security.md);
+  // clusterSecurity false = no [cluster].
+  bool clusterSecurity = false;
+  cluster::SharedBanStats sharedBans;
+  cluster::SharedAuthStats sharedAuth;
+  cluster::SharedPolicyStats sharedPolicy;
 };
 
 // How long an API thread waits for the worker before answering 503.

@@ -35,6 +35,7 @@ def _binary_knows_cluster() -> bool:
         path = f"{d}/probe.toml"
         with open(path, "w") as f:
             f.write(harness.toml_tables({
+                "sip": {"listen": ["udp:127.0.0.1:5060"]},
                 "store": {"path": f"{d}/probe.db"},
                 "cluster": {"node_id": "probe", "redis": ["127.0.0.1:1"]}}))
         r = subprocess.run([harness.TOLLGATE_BIN, "config", "check", "--config", path],
@@ -59,8 +60,10 @@ def two_nodes(tollgate, redis, ports):
             s = {k: dict(v) for k, v in (settings or {}).items()}
             if _binary_knows_cluster():
                 s["cluster"] = harness.cluster_config(node_id, redis=server)
-            nodes.append(tollgate(settings=s, provisioning=provisioning, name=node_id,
-                                  listen=harness.cluster_listen(ports, ip)))
+            listen = harness.cluster_listen(ports, ip)
+            node = tollgate(settings=s, provisioning=provisioning, name=node_id, listen=listen)
+            node.port = int(listen[0].rsplit(":", 1)[1])  # where it listens for SIP
+            nodes.append(node)
         if _binary_knows_cluster():
             for n in nodes:
                 n.wait_log(r"event=cluster\.bans_resynced", timeout=5)
