@@ -25,6 +25,9 @@ from sipua import Ua
 
 USER, PASSWORD = "100", "correct horse"
 A_IP, B_IP = "127.0.0.11", "127.0.0.12"
+# The probes that watch for a drop send a request every 0.1 s: the node's
+# own rate checks only count them, so a drop can only come from a ban.
+PROBED = {"rate_mode": "count-only", "prefix_rate_mode": "count-only"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,12 +55,16 @@ def password_gateway(name="phone-100", username=USER, password=PASSWORD, **extra
 @pytest.fixture
 def two_nodes(tollgate, redis, ports):
     """Factory: nodes "a" (127.0.0.11) and "b" (127.0.0.12) on one Redis,
-    same settings and provisioning; returns (a, b, redis server)."""
-    def make(settings: dict | None = None, provisioning: str | None = None):
+    same settings (`b_settings` added to b's) and provisioning; returns
+    (a, b, redis server)."""
+    def make(settings: dict | None = None, provisioning: str | None = None,
+             b_settings: dict | None = None):
         server = redis()
         nodes = []
         for node_id, ip in (("a", A_IP), ("b", B_IP)):
             s = {k: dict(v) for k, v in (settings or {}).items()}
+            for k, v in ((b_settings or {}) if node_id == "b" else {}).items():
+                s.setdefault(k, {}).update(v)
             if _binary_knows_cluster():
                 s["cluster"] = harness.cluster_config(node_id, redis=server)
             listen = harness.cluster_listen(ports, ip)
@@ -150,7 +157,7 @@ def test_password_guessing_over_two_nodes_gets_max_retry_wrong_answers_in_total(
 def test_api_ban_on_a_drops_the_source_on_b_within_1s_and_its_lift_follows(two_nodes, udp):
     """POST /api/v1/bans on A: B drops the source within 1 s (measured), its
     `ban why` names node a; DELETE on A: B answers it again within 1 s."""
-    a, b, _ = two_nodes(settings={"sip": {"unknown_source": "403"}},
+    a, b, _ = two_nodes(settings={"sip": {"unknown_source": "403"}, "shield": PROBED},
                         provisioning=mapping_gateway("cust-a", ["127.0.0.5"]))
     peer = udp("127.0.0.6")
     assert _answered(peer, b, B_IP), "unknown_source = 403: answered before the ban"
@@ -175,6 +182,7 @@ def test_flood_ban_on_a_is_enforced_by_b(two_nodes, udp):
     B drops it too (within 1 s) without having seen the flood."""
     a, b, _ = two_nodes(settings={"sip": {"unknown_source": "403"},
                                   "shield": {"recent_hits": 5}},
+                        b_settings={"shield": PROBED},
                         provisioning=mapping_gateway("cust-a", ["127.0.0.5"]))
     peer = udp("127.0.0.8")
     assert _answered(peer, b, B_IP)
@@ -194,7 +202,7 @@ def test_ban_placed_while_redis_is_down_reaches_b_when_it_returns(two_nodes, udp
     """Redis stopped: A still enforces its own new ban (locally), B cannot
     know of it yet; Redis back: A re-publishes its bans and B drops the
     source within a few seconds."""
-    a, b, server = two_nodes(settings={"sip": {"unknown_source": "403"}},
+    a, b, server = two_nodes(settings={"sip": {"unknown_source": "403"}, "shield": PROBED},
                              provisioning=mapping_gateway("cust-a", ["127.0.0.5"]))
     peer = udp("127.0.0.9")
     server.stop()
@@ -217,21 +225,28 @@ def test_ban_placed_while_redis_is_down_reaches_b_when_it_returns(two_nodes, udp
 
 def test_number_blacklisted_on_a_is_refused_by_b(two_nodes, udp):
     """`tollgate blacklist add` on A's store: A lists the number and shares
-    the entry; B refuses an INVITE from that caller (403, CDR reason
-    caller_blacklisted) although nothing was listed in B's store."""
+    the entry; B, whose store lists nothing, refuses an INVITE from that
+    caller (403, CDR reason caller_blacklisted) within a second of A."""
     a, b, _ = two_nodes(settings={"store": {"provisioning_poll_ms": 200}},
-                        provisioning=mapping_gateway("cust-a", ["127.0.0.5"]) +
-                        harness.routing_gateway("carrier-a", "127.0.0.4:5060"))
+                        provisioning=mapping_gateway("cust-a", ["127.0.0.5"]))
+    peer = udp("127.0.0.5")
+
+    def b_answers() -> int:
+        data, _ = sip_request("INVITE", f"sip:15551234567@{B_IP}:{b.port}", peer.addr,
+                              from_user="4420666", body=harness.SDP.format(ip="127.0.0.5"))
+        peer.send(data, (B_IP, b.port))
+        final = wait_until(lambda: next((d for d in peer.recv_all(0.1) if d.status >= 200),
+                                        None), 5, "B's final answer")
+        return final.status
+
+    assert b_answers() != 403, "not listed anywhere yet (no route: refused otherwise)"
+    mark = len(a.log())
     a.cli("blacklist", "add", "4420666", "--side", "caller", "--expire", "600", "--config",
           str(a.config_path))
+    a.wait_log(r"event=blacklist\.operator_add number=4420666 side=caller", start=mark)
+    took = _seconds_until(lambda: b_answers() == 403, 1.0, "B to refuse the listed caller")
+    assert took < 1.0, took
+    cdr = b.wait_cdrs(1, where=lambda c: c["reason"] == "caller_blacklisted")[0]
+    assert cdr["caller"] == "4420666", cdr
     b.wait_log(r"event=blacklist\.shared number=4420666 side=caller rule=manual enforced=true "
-               r"node=a", timeout=5)
-    peer = udp("127.0.0.5")
-    data, call_id = sip_request("INVITE", f"sip:15551234567@{B_IP}:{b.port}", peer.addr,
-                                from_user="4420666", body=harness.SDP.format(ip="127.0.0.5"))
-    peer.send(data, (B_IP, b.port))
-    final = wait_until(lambda: next((d for d in peer.recv_all(0.2) if d.status >= 200), None), 5,
-                       "B's final answer")
-    assert final.status == 403, final.text
-    cdr = b.wait_cdrs(1)[0]
-    assert cdr["reason"] == "caller_blacklisted", cdr
+               r"node=a")
