@@ -224,6 +224,10 @@ ClusterStatus Cluster::status() const {
   s.downRule = settings_.downRule;
   s.redis = redis_->stats();
   s.nodes = state_->nodes;
+  s.viaSentinel = !settings_.sentinels.empty();
+  s.masterName = settings_.masterName;
+  s.heartbeat = settings_.heartbeat;
+  s.nodeTtl = settings_.nodeTtl;
   return s;
 }
 

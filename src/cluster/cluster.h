@@ -56,6 +56,10 @@ struct ClusterStatus {
   DownRule downRule = DownRule::LocalShare;
   RedisLinkStats redis;
   std::vector<NodeInfo> nodes;  // live nodes, this one included
+  bool viaSentinel = false;     // the master is found through Sentinel
+  std::string masterName;       // with Sentinel
+  Millis heartbeat{0};
+  Millis nodeTtl{0};
 };
 
 class Cluster {

@@ -17,6 +17,7 @@
 #include "auth/retry_limiter.h"
 #include "auth/stats.h"
 #include "call/stats.h"
+#include "cluster/cluster.h"
 #include "cluster/shared_auth.h"
 #include "cluster/shared_bans.h"
 #include "cluster/shared_policy.h"
@@ -74,6 +75,8 @@ struct NodeStats {
   bool hepEnabled = false;  // hep.address set
   HepStats hep;
   log::Stats log;  // journal entries sent and fallen back to stderr
+  // [cluster] (docs/cluster.md); cluster.enabled false on a single node.
+  cluster::ClusterStatus cluster;
   // A cluster's shared security state (docs/cluster-security.md);
   // clusterSecurity false = no [cluster].
   bool clusterSecurity = false;

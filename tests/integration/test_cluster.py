@@ -108,3 +108,69 @@ def test_sentinel_failover_moves_the_link(tollgate, ports, redis, sentinels):
     wait_until(lambda: replica.role() == "master" and live_nodes(replica) == ["node-a"], 10,
                "node-a heartbeating on the promoted replica")
     a.wait_log(r"event=cluster.redis_up .*address=" + replica.address.replace(".", r"\."), timeout=5)
+
+
+def test_status_api_cli_and_metrics_follow_the_link(tollgate, ports, redis):
+    r = redis()
+    a = start_node(tollgate, ports, "node-a", "127.0.0.2", redis=r)
+    b = start_node(tollgate, ports, "node-b", "127.0.0.3", redis=r)
+    wait_until(lambda: len(a.api("GET", "/api/v1/cluster").json()["nodes"]) == 2, 5,
+               "node-a sees two nodes")
+    j = a.api("GET", "/api/v1/cluster").json()
+    assert j["enabled"] and j["node_id"] == "node-a" and j["shared"] is True
+    assert j["down_rule"] == "local_share"
+    assert j["redis"]["up"] and j["redis"]["address"] == r.address
+    assert j["redis"]["role"] == "master" and j["redis"]["via"] == "direct"
+    assert j["redis"]["latency_ms"] >= 0 and j["redis"]["connects"] == 1
+    by_id = {n["id"]: n for n in j["nodes"]}
+    assert by_id["node-a"]["self"] and not by_id["node-b"]["self"]
+    assert by_id["node-b"]["sip"] == b.listen[0].removeprefix("udp:")
+    assert 0 <= by_id["node-b"]["seen_ago_ms"] < 1500
+
+    out = a.cli("cluster", "status", "--config", str(a.config_path))
+    assert "redis up  " + r.address in out.stdout
+    assert "node-b" in out.stdout and "2 live node(s)" in out.stdout
+
+    metrics = a.api("GET", "/metrics").text
+    assert "tollgate_cluster_enabled 1" in metrics
+    assert "tollgate_cluster_up 1" in metrics
+    assert "tollgate_cluster_nodes 2" in metrics
+    assert "tollgate_cluster_redis_latency_seconds " in metrics
+
+    r.kill9()
+    wait_until(lambda: a.api("GET", "/api/v1/cluster").json()["redis"]["up"] is False, 5,
+               "the link seen down")
+    j = a.api("GET", "/api/v1/cluster").json()
+    assert j["shared"] is False and j["redis"]["address"] is None and j["redis"]["downs"] == 1
+    # The last known membership stays (the divisor of local_share).
+    assert len(j["nodes"]) == 2
+    down = a.cli("cluster", "status", "--config", str(a.config_path), check=False)
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert "redis DOWN" in down.stdout
+    metrics = a.api("GET", "/metrics").text
+    assert "tollgate_cluster_up 0" in metrics
+    assert "tollgate_cluster_redis_downs_total 1" in metrics
+
+
+def test_single_node_reports_cluster_off(tollgate):
+    tg = tollgate()
+    assert tg.api("GET", "/api/v1/cluster").json() == {"enabled": False}
+    out = tg.cli("cluster", "status", "--config", str(tg.config_path))
+    assert "not configured" in out.stdout
+    assert "tollgate_cluster_enabled 0" in tg.api("GET", "/metrics").text
+    assert "tollgate_cluster_up" not in tg.api("GET", "/metrics").text
+
+
+def test_tls_link_verifies_the_server(tollgate, ports, redis, tmp_path):
+    r = redis(tls=True)
+    a = start_node(tollgate, ports, "node-a", "127.0.0.2", redis=r)  # tls + CA from the fixture
+    wait_until(lambda: a.api("GET", "/api/v1/cluster").json()["redis"]["up"], 5, "TLS link up")
+    assert live_nodes(r) == ["node-a"]
+    # A CA that did not sign the server's certificate: the link stays down.
+    other = tmp_path / "other-ca"
+    other.mkdir()
+    import redis_server
+    wrong = redis_server._tls_files(other)["ca"]
+    b = start_node(tollgate, ports, "node-b", "127.0.0.3", redis=r, tls_ca_file=wrong)
+    b.wait_log(r"event=cluster.redis_unreachable .*certificate", timeout=5)
+    assert live_nodes(r) == ["node-a"]
