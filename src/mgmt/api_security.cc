@@ -331,8 +331,8 @@ void registerSecurityRoutes(std::vector<Route>& r) {
                "default 1000",
                listBans});
   r.push_back({"POST", "/api/v1/bans", Access::Operate, "security",
-               "Ban an address or CIDR, or replace its ban (the node applies it within "
-               "store.provisioning_poll_ms)",
+               "Ban an address or CIDR, or replace its ban (the node applies it at once; "
+               "a cluster's other nodes one Redis publish later)",
                "BanAdd", "Ban", 201, nullptr, addBan});
   r.push_back({"GET", "/api/v1/bans/why", Access::Read, "security",
                "Is this address banned, by which rule, since when; is it trusted", nullptr,
@@ -346,8 +346,8 @@ void registerSecurityRoutes(std::vector<Route>& r) {
                "Digest retry-limit suspensions in force", nullptr, "SuspensionList", 200, nullptr,
                listSuspensions});
   r.push_back({"DELETE", "/api/v1/suspensions", Access::Operate, "security",
-               "Lift suspensions (and the address's auth bans); the node applies it within "
-               "store.provisioning_poll_ms",
+               "Lift suspensions (and the address's auth bans); the node applies it at once, a "
+               "cluster's other nodes one Redis publish later",
                nullptr, "SuspensionsCleared", 200,
                "source:string:IP address|username:string:only this username at the "
                "source|all:string:true = every suspension",

@@ -250,3 +250,58 @@ def test_number_blacklisted_on_a_is_refused_by_b(two_nodes, udp):
     assert cdr["caller"] == "4420666", cdr
     b.wait_log(r"event=blacklist\.shared number=4420666 side=caller rule=manual enforced=true "
                r"node=a")
+
+
+# ---------------------------------------------------------------------------
+# kernel offload on the node that did not place the ban
+
+
+def test_ban_from_a_reaches_bs_nftables_set(tollgate, ports):
+    """Both nodes and their Redis in network namespace b (the host under
+    test; B with firewall.kernel_offload): a ban added on A (`ban add`
+    against A's store) reaches B's nftables ban set, and its lift removes
+    it there. Skipped where namespaces cannot be created."""
+    from harness import NamespacesUnavailable, NetnsPair
+    import json as _json
+    try:
+        ns = NetnsPair().__enter__()
+    except NamespacesUnavailable as e:
+        pytest.skip(f"network namespaces are not available here: {e}")
+    redis_port = ports.port()
+    server = subprocess.Popen(
+        ns.wrapper(ns.b) + ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                            "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nodes = {}
+    try:
+        table = f"tg{ns.b[3:]}"
+        for node_id, port, extra in (("a", 5060, {}),
+                                     ("b", 5070, {"firewall": {"kernel_offload": True,
+                                                               "table": table}})):
+            s = {"sip": {"unknown_source": "403"}, "store": {"provisioning_poll_ms": 200},
+                 **extra}
+            if _binary_knows_cluster():
+                s["cluster"] = harness.cluster_config(node_id, redis=f"127.0.0.1:{redis_port}")
+            nodes[node_id] = tollgate(settings=s, name=node_id,
+                                      provisioning=mapping_gateway("cust-a", [ns.ip_other]),
+                                      listen=[f"udp:{ns.ip_b}:{port}"], wrapper=ns.wrapper(ns.b))
+        a, b = nodes["a"], nodes["b"]
+
+        def b_set() -> list:
+            r = ns.exec(ns.b, "nft", "-j", "list", "set", "inet", table, "ban4")
+            for item in _json.loads(r.stdout)["nftables"]:
+                if "set" in item:
+                    return [e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
+                            for e in item["set"].get("elem", [])]
+            return []
+
+        a.cli("ban", "add", "--config", str(a.config_path), ns.ip_a, "--duration", "600")
+        wait_until(lambda: ns.ip_a in b_set(), 3, "A's ban in B's kernel set")
+        a.cli("ban", "del", "--config", str(a.config_path), ns.ip_a)
+        wait_until(lambda: ns.ip_a not in b_set(), 3, "the lift in B's kernel set")
+    finally:
+        for n in nodes.values():
+            n.stop()
+        server.kill()
+        server.wait(timeout=5)
+        ns.close()
