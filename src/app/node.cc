@@ -674,6 +674,7 @@ int runNode(const Config& config) {
     sharedPolicy = std::make_unique<cluster::SharedPolicy>(loop, *clusterNode, policy.blacklist(),
                                                            &policySync);
     policy.blacklist().setPersistence(sharedPolicy.get());
+    policy.blacklist().setCounterSink(sharedPolicy.get());
     sharedPolicy->start();
   }
   auto saveCounters = [&] {
@@ -1072,6 +1073,7 @@ int runNode(const Config& config) {
   saveCounters();
   policySync.flush();
   policy.blacklist().setPersistence(nullptr);
+  policy.blacklist().setCounterSink(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   if (clusterNode) clusterNode->stop();  // leaves the node set; closes the link

@@ -21,6 +21,18 @@ constexpr size_t kMaxSharedGateway = 128;
 // The sweep reads the expiry as this token of the payload.
 constexpr std::string_view kExpiryToken = "10";
 
+// One call counted in a rule's current window. KEYS: this window's counter,
+// the previous one's; ARGV: TTL ms (two windows). Replies {this, previous}.
+const RedisScript& countScript() {
+  static const RedisScript s(R"lua(
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local p = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+return {n, p}
+)lua");
+  return s;
+}
+
 }  // namespace
 
 std::string encodeEntry(std::string_view nodeId, const BlacklistEntry& e) {
@@ -107,6 +119,38 @@ void SharedPolicy::eraseEntry(std::string_view number, NumberSide side) {
 
 void SharedPolicy::saveCounters(std::string_view name, std::string blob) {
   if (next_ != nullptr) next_->saveCounters(name, std::move(blob));
+}
+
+void SharedPolicy::counted(admission::BlacklistRule rule, std::string_view number, NumberSide side,
+                           std::string_view gateway, int64_t nowUs) {
+  RedisLink& link = cluster_.redis();
+  const admission::BlacklistRuleSettings* rs = blacklist_.ruleSettings(rule);
+  if (!link.up() || rs == nullptr || rs->limit == 0 || rs->intervalUs <= 0 ||
+      number.size() > kMaxSharedNumber) {
+    return;  // counted here only
+  }
+  const int64_t window = nowUs / rs->intervalUs;
+  const std::string base =
+      "bl:cnt:" + std::string(admission::ruleName(rule)) + ":" + std::string(number) + ":";
+  const double left =
+      1.0 - static_cast<double>(nowUs % rs->intervalUs) / static_cast<double>(rs->intervalUs);
+  ++stats_.counted;
+  link.eval(countScript(),
+            {cluster_.key(base + std::to_string(window)),
+             cluster_.key(base + std::to_string(window - 1))},
+            {std::to_string(2 * rs->intervalUs / 1000 + 1)},
+            [this, rule, side, left, limit = rs->limit, number = std::string(number),
+             gateway = std::string(gateway)](const RedisReply* r) {
+              if (r == nullptr || r->type != RedisReply::Type::Array || r->elements.size() != 2) {
+                return;  // the local count stands
+              }
+              const double estimate = static_cast<double>(r->elements[0].integer) +
+                                      static_cast<double>(r->elements[1].integer) * left;
+              if (estimate + 1e-9 < static_cast<double>(limit)) return;
+              if (blacklist_.listShared(number, side, rule, gateway, loop_.clock().wallMicros())) {
+                ++stats_.listed;
+              }
+            });
 }
 
 void SharedPolicy::publish(const BlacklistEntry& e) {

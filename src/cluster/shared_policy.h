@@ -22,9 +22,17 @@
 // every kSharedBlacklistSweep and at every link up; the record of what was
 // published is bounded the same. Payloads are decoded defensively.
 //
-// Not shared (yet): the rules' counters (calls per number in the
-// interval, unanswered streaks, concurrent calls per caller) and the
-// fraud thresholds' counters: each node counts its own calls.
+// The malicious-call rules' counts (calls from / to a number within the
+// rule's INTERVAL) are shared too: each call a node counts is added to
+// <prefix>bl:cnt:<rule>:<number>:<window> (INCR, PEXPIRE two windows;
+// fire-and-forget, pipelined with the call's other commands), and when
+// the cluster's sliding estimate (this window plus the previous one
+// weighted by what is left of it) reaches the rule's limit the number is
+// listed (and so published). The call that crosses the limit on the
+// cluster is not refused (the verdict comes after it was admitted); the
+// next ones are, on every node. Not shared: the no-answer streaks, the
+// concurrent calls per caller, and the fraud thresholds' counters (each
+// node counts its own calls for those).
 //
 // Confined to its worker.
 #pragma once
@@ -51,6 +59,8 @@ struct SharedPolicyStats {
   uint64_t removals = 0;   // operator removals/clears published
   uint64_t applied = 0;    // other nodes' entries applied
   uint64_t removed = 0;    // other nodes' removals applied
+  uint64_t counted = 0;    // malicious-call rule counts added to the shared counters
+  uint64_t listed = 0;     // numbers listed because the shared count reached a limit
   uint64_t rejected = 0;   // payloads that did not decode
   uint64_t notStored = 0;  // published but not stored: hash full
   uint64_t resyncs = 0;
@@ -63,7 +73,8 @@ struct SharedEntry {
 };
 std::optional<SharedEntry> decodeEntry(std::string_view payload);
 
-class SharedPolicy final : public admission::BlacklistPersistence {
+class SharedPolicy final : public admission::BlacklistPersistence,
+                           public admission::BlacklistCounterSink {
  public:
   // `next`: the node's own persistence (may be null).
   SharedPolicy(EventLoop& loop, Cluster& cluster, admission::DynamicBlacklist& blacklist,
@@ -77,6 +88,9 @@ class SharedPolicy final : public admission::BlacklistPersistence {
   void saveEntry(const admission::BlacklistEntry& e) override;
   void eraseEntry(std::string_view number, admission::NumberSide side) override;
   void saveCounters(std::string_view name, std::string blob) override;
+  // admission::BlacklistCounterSink
+  void counted(admission::BlacklistRule rule, std::string_view number, admission::NumberSide side,
+               std::string_view gateway, int64_t nowUs) override;
 
   // An operator's entry (read from this node's store), already applied
   // here: listed on every node.

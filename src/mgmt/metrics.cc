@@ -145,12 +145,13 @@ void clusterSecurityMetrics(Writer& w, const NodeStats& s) {
   w.family("tollgate_cluster_blacklist_total", "counter",
            "Dynamic blacklist entries shared: published (this node's entries), removals "
            "(operator removals/clears published), applied / removed (other nodes'), "
-           "not_stored (published, but the shared hash was full).");
-  const std::pair<const char*, uint64_t> bl[] = {{"published", p.published},
-                                                 {"removals", p.removals},
-                                                 {"applied", p.applied},
-                                                 {"removed", p.removed},
-                                                 {"not_stored", p.notStored}};
+           "counted (malicious-call rule counts added to the shared counters), listed_shared "
+           "(numbers listed because the shared count reached a limit), not_stored (published, "
+           "but the shared hash was full).");
+  const std::pair<const char*, uint64_t> bl[] = {
+      {"published", p.published}, {"removals", p.removals}, {"applied", p.applied},
+      {"removed", p.removed},     {"counted", p.counted},   {"listed_shared", p.listed},
+      {"not_stored", p.notStored}};
   for (const auto& [k, n] : bl) w.sample("tollgate_cluster_blacklist_total", {{"event", k}}, v(n));
   w.family("tollgate_cluster_payloads_rejected_total", "counter",
            "Shared security payloads read from Redis that did not decode (dropped), by kind.");

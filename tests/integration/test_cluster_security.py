@@ -232,11 +232,13 @@ def test_number_blacklisted_on_a_is_refused_by_b(two_nodes, udp):
     peer = udp("127.0.0.5")
 
     def b_answers() -> int:
-        data, _ = sip_request("INVITE", f"sip:15551234567@{B_IP}:{b.port}", peer.addr,
-                              from_user="4420666", body=harness.SDP.format(ip="127.0.0.5"))
+        data, call_id = sip_request("INVITE", f"sip:15551234567@{B_IP}:{b.port}", peer.addr,
+                                    from_user="4420666", body=harness.SDP.format(ip="127.0.0.5"))
         peer.send(data, (B_IP, b.port))
-        final = wait_until(lambda: next((d for d in peer.recv_all(0.1) if d.status >= 200),
-                                        None), 5, "B's final answer")
+        # Earlier calls' finals are retransmitted (never ACKed): match ours.
+        final = wait_until(lambda: next((d for d in peer.recv_all(0.1) if d.status >= 200 and
+                                         d.header("Call-ID") == call_id), None), 5,
+                           "B's final answer")
         return final.status
 
     assert b_answers() != 403, "not listed anywhere yet (no route: refused otherwise)"
@@ -305,3 +307,35 @@ def test_ban_from_a_reaches_bs_nftables_set(tollgate, ports):
         server.kill()
         server.wait(timeout=5)
         ns.close()
+
+
+def test_malicious_caller_count_is_shared_between_nodes(two_nodes, udp):
+    """[blacklist] caller_malicious_limit = 3 in 30 s: calls from 4420777
+    alternate A, B, A. No node alone has seen 3, the cluster has: the 3rd
+    call lists the number (on A, by the shared count) and the 4th, on B,
+    is refused 403 caller_blacklisted."""
+    a, b, _ = two_nodes(settings={"blacklist": {"caller_malicious_limit": 3,
+                                                "caller_malicious_interval": 30,
+                                                "caller_malicious_expire": 60}},
+                        provisioning=mapping_gateway("cust-a", ["127.0.0.5"]))
+    peer = udp("127.0.0.5")
+
+    def call(node, ip) -> int:
+        data, call_id = sip_request("INVITE", f"sip:15551234567@{ip}:{node.port}", peer.addr,
+                                    from_user="4420777", body=harness.SDP.format(ip="127.0.0.5"))
+        peer.send(data, (ip, node.port))
+        # Earlier calls' finals are retransmitted (never ACKed): match ours.
+        final = wait_until(lambda: next((d for d in peer.recv_all(0.1) if d.status >= 200 and
+                                         d.header("Call-ID") == call_id), None), 5,
+                           "the final answer")
+        return final.status
+
+    first = [call(a, A_IP), call(b, B_IP), call(a, A_IP)]
+    assert 403 not in first, first
+    time.sleep(0.5)  # the shared count's verdict and the entry's publish
+    assert call(b, B_IP) == 403, "the 4th call of the cluster is refused on B"
+    cdr = b.wait_cdrs(1, where=lambda c: c["reason"] == "caller_blacklisted")[0]
+    assert cdr["caller"] == "4420777", cdr
+    a.wait_log(r"event=blacklist\.listed number=4420777 side=caller rule=malicious_caller")
+    b.wait_log(r"event=blacklist\.shared number=4420777 side=caller rule=malicious_caller "
+               r"enforced=true node=a")
