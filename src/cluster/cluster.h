@@ -60,6 +60,9 @@ struct ClusterStatus {
   std::string masterName;       // with Sentinel
   Millis heartbeat{0};
   Millis nodeTtl{0};
+  // Another live node (another SIP address) holds this node's id: this one
+  // writes no heartbeat until it is gone (cluster.node_id_conflict).
+  bool idConflict = false;
 };
 
 class Cluster {
@@ -84,8 +87,9 @@ class Cluster {
   // least 1. The divisor of DownRule::LocalShare.
   size_t liveNodes() const;
   const NodeInfo* node(std::string_view id) const;
-  // True when `addr` is the SIP address of a live peer node (not this one):
-  // requests from it are peer traffic (docs/cluster.md).
+  // True when `addr` is the SIP address of a live peer node (not this one)
+  // inside cluster.peer_networks: requests from it are peer traffic
+  // (docs/cluster.md).
   bool isPeer(const net::SockAddr& addr) const;
 
   ClusterStatus status() const;
@@ -93,6 +97,7 @@ class Cluster {
  private:
   void beat();
   void absorb(const RedisReply& reply);
+  bool inPeerNetworks(const net::IpAddress& ip) const;
 
   EventLoop& loop_;
   ClusterSettings settings_;
