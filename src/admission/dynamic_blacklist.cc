@@ -186,6 +186,8 @@ void DynamicBlacklist::onAttempt(std::string_view caller, bool callerExempt,
       // the work; a second listing needs LIMIT more calls).
       table.erase(key(number));
       list(number, side, which, rs, gateway, nowUs, out);
+    } else if (counterSink_ != nullptr) {
+      counterSink_->counted(which, key(number), side, gateway, nowUs);
     }
   };
   if (!callerExempt) {
@@ -196,6 +198,32 @@ void DynamicBlacklist::onAttempt(std::string_view caller, bool callerExempt,
     rule(calleeCalls_, settings_.maliciousCallee, callee, NumberSide::Callee,
          BlacklistRule::MaliciousCallee);
   }
+}
+
+const BlacklistRuleSettings* DynamicBlacklist::ruleSettings(BlacklistRule rule) const {
+  switch (rule) {
+    case BlacklistRule::MaliciousCaller:
+      return &settings_.maliciousCaller;
+    case BlacklistRule::MaliciousCallee:
+      return &settings_.maliciousCallee;
+    case BlacklistRule::NoAnswer:
+      return &settings_.noAnswer;
+    case BlacklistRule::CallerConcurrent:
+      return &settings_.callerConcurrent;
+    case BlacklistRule::Manual:
+      break;
+  }
+  return nullptr;
+}
+
+bool DynamicBlacklist::listShared(std::string_view number, NumberSide side, BlacklistRule rule,
+                                  std::string_view gateway, int64_t nowUs) {
+  const BlacklistRuleSettings* rs = ruleSettings(rule);
+  if (rs == nullptr || rs->limit == 0 || number.empty()) return false;
+  if (const BlacklistEntry* e = find(number, side); e && e->expiresUs > nowUs) return false;
+  (side == NumberSide::Caller ? callerCalls_ : calleeCalls_).erase(key(number));
+  list(number, side, rule, *rs, gateway, nowUs, nullptr);
+  return true;
 }
 
 bool DynamicBlacklist::onCallStart(std::string_view caller, std::string_view gateway, int64_t nowUs,
@@ -255,6 +283,12 @@ size_t DynamicBlacklist::remove(std::string_view number, std::optional<NumberSid
   }
   stats_.removedByOperator += n;
   return n;
+}
+
+const BlacklistEntry* DynamicBlacklist::find(std::string_view number, NumberSide side) const {
+  const EntryMap& m = entries_[static_cast<size_t>(side)];
+  auto it = m.find(key(number));
+  return it == m.end() ? nullptr : &it->second;
 }
 
 void DynamicBlacklist::clear(bool persist) {

@@ -95,6 +95,18 @@ class BlacklistPersistence {
   virtual void saveCounters(std::string_view name, std::string blob) = 0;
 };
 
+// Told of each call a malicious-call rule counts (and that did not reach
+// the rule's limit here): a cluster adds it to the nodes' shared count
+// (cluster/shared_policy.h) and lists the number through listShared()
+// when the shared count reaches the limit. Confined to the blacklist's
+// worker.
+class BlacklistCounterSink {
+ public:
+  virtual ~BlacklistCounterSink() = default;
+  virtual void counted(BlacklistRule rule, std::string_view number, NumberSide side,
+                       std::string_view gateway, int64_t nowUs) = 0;
+};
+
 // A number that was just listed (returned so the switch can cut its calls).
 struct Listing {
   std::string number;
@@ -122,6 +134,16 @@ class DynamicBlacklist {
 
   const DynamicBlacklistSettings& settings() const { return settings_; }
   void setPersistence(BlacklistPersistence* p) { persistence_ = p; }
+  void setCounterSink(BlacklistCounterSink* s) { counterSink_ = s; }
+  // The settings of a rule (Manual: none).
+  const BlacklistRuleSettings* ruleSettings(BlacklistRule rule) const;
+  // Lists `number` by a malicious-call rule because the cluster's shared
+  // count reached its limit (the calls that counted were spread over
+  // nodes). Live calls are not cut (that is decided where a call lists
+  // the number). False when the rule is off or the number is listed
+  // already.
+  bool listShared(std::string_view number, NumberSide side, BlacklistRule rule,
+                  std::string_view gateway, int64_t nowUs);
 
   // Entries from the store at start-up (expired ones are skipped).
   void load(const std::vector<BlacklistEntry>& entries, int64_t nowUs);
@@ -159,6 +181,8 @@ class DynamicBlacklist {
   // Drops expired entries (and tells the persistence); returns how many.
   size_t expire(int64_t nowUs);
   std::vector<BlacklistEntry> entries() const;
+  // The entry of `number` on `side`, expired or not; null when none.
+  const BlacklistEntry* find(std::string_view number, NumberSide side) const;
   size_t size() const { return entries_[0].size() + entries_[1].size(); }
   size_t liveCallers() const { return liveByCaller_.size(); }
   const BlacklistStats& stats() const { return stats_; }
@@ -190,6 +214,7 @@ class DynamicBlacklist {
 
   DynamicBlacklistSettings settings_;
   BlacklistPersistence* persistence_;
+  BlacklistCounterSink* counterSink_ = nullptr;
   EntryMap entries_[2];
   ExpiryIndex byExpiry_;
   // Per-number event counters of the windowed rules, least recently touched

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "common/clock.h"
 
 namespace tollgate::admission {
@@ -63,6 +65,41 @@ TEST_F(DynamicBlacklistTest, MaliciousCallerListedAtExactlyTheLimit) {
   ASSERT_FALSE(persist.saved.empty());
   EXPECT_EQ(persist.saved.front().number, "1001");
   EXPECT_EQ(persist.saved.front().gateway, "gw");
+}
+
+class CountRecorder final : public BlacklistCounterSink {
+ public:
+  void counted(BlacklistRule rule, std::string_view number, NumberSide side, std::string_view,
+               int64_t) override {
+    seen.emplace_back(rule, std::string(number), side);
+  }
+  std::vector<std::tuple<BlacklistRule, std::string, NumberSide>> seen;
+};
+
+TEST_F(DynamicBlacklistTest, CountsBelowTheLimitGoToTheSinkAndSharedListingsList) {
+  DynamicBlacklistSettings s;
+  s.maliciousCaller = rule(3, 10, 30);
+  DynamicBlacklist bl(s, &persist);
+  CountRecorder counts;
+  bl.setCounterSink(&counts);
+  bl.onAttempt("1001", false, "555", false, "gw", now(), &listings);
+  bl.onAttempt("1001", false, "555", false, "gw", now(), &listings);
+  ASSERT_EQ(counts.seen.size(), 2u) << "the callee rule is off: callers only";
+  EXPECT_EQ(counts.seen[0], std::make_tuple(BlacklistRule::MaliciousCaller, std::string("1001"),
+                                            NumberSide::Caller));
+  // The cluster's count reached the limit: listed here, persisted, no cut.
+  EXPECT_TRUE(
+      bl.listShared("1001", NumberSide::Caller, BlacklistRule::MaliciousCaller, "gw", now()));
+  EXPECT_EQ(bl.check("1001", NumberSide::Caller, now()), DynamicBlacklist::Hit::Refuse);
+  ASSERT_FALSE(persist.saved.empty());
+  EXPECT_EQ(persist.saved.back().rule, BlacklistRule::MaliciousCaller);
+  EXPECT_FALSE(
+      bl.listShared("1001", NumberSide::Caller, BlacklistRule::MaliciousCaller, "gw", now()))
+      << "listed already";
+  EXPECT_FALSE(
+      bl.listShared("2002", NumberSide::Callee, BlacklistRule::MaliciousCallee, "gw", now()))
+      << "rule off";
+  EXPECT_TRUE(listings.empty());
 }
 
 TEST_F(DynamicBlacklistTest, CallsSpreadWiderThanTheIntervalDoNotList) {

@@ -171,6 +171,14 @@ void SuspensionClearWatcher::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void SuspensionClearWatcher::pollNow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pollNow_ = true;
+  }
+  cv_.notify_all();
+}
+
 void SuspensionClearWatcher::run() {
   std::unique_ptr<store::SuspensionStore> st;
   uint64_t version = 0;
@@ -178,8 +186,9 @@ void SuspensionClearWatcher::run() {
   int64_t lastPurgeUs = 0;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, poll_, [this] { return stop_; });
+    cv_.wait_for(lock, poll_, [this] { return stop_ || pollNow_; });
     if (stop_) break;
+    pollNow_ = false;
     lock.unlock();
     if (!st) {
       auto opened = store::openSuspensionStore(target_);
@@ -193,7 +202,8 @@ void SuspensionClearWatcher::run() {
         auto cleared = st->takeCleared();
         if (cleared.ok() && !cleared->empty()) {
           auth::AuthRetryLimiter* limiter = &limiter_;
-          loop_.post([limiter, list = std::move(cleared).value()] {
+          auto onCleared = onCleared_;
+          loop_.post([limiter, onCleared, list = std::move(cleared).value()] {
             for (const auth::Suspension& s : list) {
               const bool lifted = limiter->lift(s.kind, s.username, s.source, s.untilUs);
               log::info("auth.suspension_cleared")
@@ -201,6 +211,7 @@ void SuspensionClearWatcher::run() {
                   .kv("username", s.username)
                   .kv("source", s.source.toString())
                   .kv("lifted", lifted);
+              if (onCleared) onCleared(s);
             }
           });
         }

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -84,6 +85,11 @@ class SuspensionClearWatcher {
   ~SuspensionClearWatcher();
   void start();
   void stop();
+  // Told (on the worker) of each clear after it is applied here: a
+  // cluster clears it on every node (cluster/shared_auth.h). Before start().
+  void setOnCleared(std::function<void(const auth::Suspension&)> fn) { onCleared_ = std::move(fn); }
+  // Polls the store now (the API cleared a suspension): from any thread.
+  void pollNow();
 
  private:
   void run();
@@ -92,9 +98,11 @@ class SuspensionClearWatcher {
   Millis poll_;
   EventLoop& loop_;
   auth::AuthRetryLimiter& limiter_;
+  std::function<void(const auth::Suspension&)> onCleared_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool pollNow_ = false;
   std::thread thread_;
 };
 

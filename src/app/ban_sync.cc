@@ -142,6 +142,21 @@ void BanSync::put(const shield::BanInfo& ban) {
   cv_.notify_one();
 }
 
+void BanSync::remove(const shield::PrefixKey& prefix) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (rows_.size() >= kMaxPendingBanWrites) {
+      ++stats_.droppedFull;
+      return;
+    }
+    store::BanRow row;
+    row.address = shield::toString(prefix);
+    row.deleted = true;  // a delete, not a row to write
+    rows_.push_back(std::move(row));
+  }
+  cv_.notify_one();
+}
+
 void BanSync::hits(const std::vector<shield::BanHits>& hits) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const shield::BanHits& h : hits) {
@@ -157,6 +172,14 @@ void BanSync::flush(Millis timeout) {
   idle_.wait_for(lock, timeout, [this] {
     return (rows_.empty() && hits_.empty() && !busy_) || !thread_.joinable();
   });
+}
+
+void BanSync::pollNow() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pollNow_ = true;
+  }
+  cv_.notify_all();
 }
 
 BanSyncStats BanSync::stats() const {
@@ -180,6 +203,27 @@ void BanSync::writePending() {
     stats_.writeErrors += rows.size();
     return;
   }
+  // Deletes (rows marked deleted) go one by one, in order with the writes
+  // around them.
+  std::vector<store::BanRow> puts;
+  for (store::BanRow& row : rows) {
+    if (!row.deleted) {
+      puts.push_back(std::move(row));
+      continue;
+    }
+    if (!puts.empty()) {
+      auto r = st->putBans(puts);
+      std::lock_guard<std::mutex> lock(mu_);
+      (r ? stats_.written : stats_.writeErrors) += puts.size();
+      puts.clear();
+    }
+    if (auto r = st->deleteBan(row.address); !r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.writeErrors;
+      log::error("shield.ban_write_failed").kv("rows", 1).kv("error", r.error().message);
+    }
+  }
+  rows = std::move(puts);
   if (!rows.empty()) {
     auto r = st->putBans(rows);
     std::lock_guard<std::mutex> lock(mu_);
@@ -243,14 +287,17 @@ void BanSync::run() {
   auto nextPoll = std::chrono::steady_clock::now() + pollInterval_;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    cv_.wait_until(lock, nextPoll, [this] { return stop_ || flushNow_ || !rows_.empty(); });
+    cv_.wait_until(lock, nextPoll,
+                   [this] { return stop_ || flushNow_ || pollNow_ || !rows_.empty(); });
     const bool stopping = stop_;
+    const bool pollNow = pollNow_;
     flushNow_ = false;
+    pollNow_ = false;
     busy_ = true;
     lock.unlock();
     writePending();
     const auto now = std::chrono::steady_clock::now();
-    if (!stopping && now >= nextPoll) {
+    if (!stopping && (now >= nextPoll || pollNow)) {
       poll();
       nextPoll = now + pollInterval_;
     }

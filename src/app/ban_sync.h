@@ -72,9 +72,14 @@ class BanSync {
 
   // From the worker: persist a ban the shield placed; hit counts.
   void put(const shield::BanInfo& ban);
+  // From the worker: delete a ban's row (another node of the cluster
+  // lifted it; cluster/shared_bans.h).
+  void remove(const shield::PrefixKey& prefix);
   void hits(const std::vector<shield::BanHits>& hits);
   // Writes everything queued now (at shutdown), at most `timeout`.
   void flush(Millis timeout);
+  // Polls the store now (the API changed a ban): from any thread.
+  void pollNow();
 
   BanSyncStats stats() const;
 
@@ -103,6 +108,7 @@ class BanSync {
   bool busy_ = false;
   bool stop_ = false;
   bool flushNow_ = false;
+  bool pollNow_ = false;
   BanSyncStats stats_;
   std::thread thread_;
 };

@@ -24,6 +24,9 @@
 #include "call/call_layer.h"
 #include "cluster/cluster.h"
 #include "cluster/shared_limits.h"
+#include "cluster/shared_auth.h"
+#include "cluster/shared_bans.h"
+#include "cluster/shared_policy.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -68,8 +71,10 @@ std::string hostName() {
 
 // Applies operator changes to the dynamic blacklist (made by `tollgate
 // blacklist` in another process) on the worker.
+// `shared` (null on a single node) spreads them to the other nodes.
 void applyBlacklistChanges(call::CallLayer& layer,
-                           const std::vector<store::BlacklistChange>& changes) {
+                           const std::vector<store::BlacklistChange>& changes,
+                           cluster::SharedPolicy* shared) {
   admission::DynamicBlacklist& bl = layer.policy.blacklist();
   for (const store::BlacklistChange& c : changes) {
     switch (c.action) {
@@ -81,17 +86,24 @@ void applyBlacklistChanges(call::CallLayer& layer,
             .kv("enforced", c.entry.enforced)
             .kv("cut_calls", c.cutCalls);
         if (c.cutCalls && c.entry.enforced) layer.calls.cutCalls(c.entry.number, c.entry.side);
+        if (shared != nullptr) {
+          if (const admission::BlacklistEntry* e = bl.find(c.entry.number, c.entry.side)) {
+            shared->publish(*e);
+          }
+        }
         break;
       case store::BlacklistChange::Action::Remove: {
         std::optional<admission::NumberSide> side;
         if (!c.bothSides) side = c.entry.side;
         size_t n = bl.remove(c.entry.number, side, /*persist=*/true);
         log::info("blacklist.operator_remove").kv("number", c.entry.number).kv("entries", n);
+        if (shared != nullptr) shared->publishRemoval(c.entry.number, side);
         break;
       }
       case store::BlacklistChange::Action::Clear:
         log::info("blacklist.operator_clear").kv("entries", bl.size());
         bl.clear(/*persist=*/true);
+        if (shared != nullptr) shared->publishRemoval("", std::nullopt);
         break;
     }
   }
@@ -111,8 +123,14 @@ class NodeBanListener final : public shield::BanListener {
  public:
   NodeBanListener(app::BanSync& sync, firewall::KernelOffload* offload, const Clock& clock)
       : sync_(sync), offload_(offload), clock_(clock) {}
+  // A cluster's shared ban list (null on a single node).
+  void setShared(cluster::SharedBans* shared) { shared_ = shared; }
   void onBanAdded(const shield::BanInfo& ban, bool fromStore) override {
-    if (!fromStore) sync_.put(ban);
+    // Another node's ban is kept in this node's store too (`ban why`,
+    // restarts), but not published again.
+    const bool remote = shared_ != nullptr && shared_->applyingRemote();
+    if (!fromStore || remote) sync_.put(ban);
+    if (shared_ != nullptr) shared_->onBanAdded(ban, fromStore);
     if (offload_ == nullptr || !ban.active || !ban.enforced) return;
     auto cidr = net::Cidr::parse(shield::toString(ban.prefix));
     if (!cidr) return;
@@ -124,6 +142,10 @@ class NodeBanListener final : public shield::BanListener {
     offload_->ban(*cidr, timeout);
   }
   void onBanRemoved(const shield::PrefixKey& prefix) override {
+    if (shared_ != nullptr) {
+      if (shared_->applyingRemote()) sync_.remove(prefix);
+      shared_->onBanRemoved(prefix);
+    }
     if (offload_ == nullptr) return;
     if (auto cidr = net::Cidr::parse(shield::toString(prefix))) offload_->unban(*cidr);
   }
@@ -133,6 +155,7 @@ class NodeBanListener final : public shield::BanListener {
   app::BanSync& sync_;
   firewall::KernelOffload* offload_;
   const Clock& clock_;
+  cluster::SharedBans* shared_ = nullptr;
 };
 
 // RFC 7339 feedback from overload control into the transaction layer's
@@ -649,14 +672,27 @@ int runNode(const Config& config) {
       .kv("entries", policy.blacklist().size())
       .kv("last_change", *lastChange);
   call::CallLayer* layerp = &layer;
+  // A cluster shares the blacklist's entries (cluster/shared_policy.h);
+  // set below, once the store side exists.
+  std::unique_ptr<cluster::SharedPolicy> sharedPolicy;
+  auto* sharedPolicyp = &sharedPolicy;
   store::PolicySync policySync(
       [target = config.store.target()] { return store::openPolicyStore(target); },
       config.store.provisioningPollMs, *lastChange,
-      [&loop, layerp](std::vector<store::BlacklistChange>&& changes) {
+      [&loop, layerp, sharedPolicyp](std::vector<store::BlacklistChange>&& changes) {
         auto shared = std::make_shared<std::vector<store::BlacklistChange>>(std::move(changes));
-        loop.post([layerp, shared] { applyBlacklistChanges(*layerp, *shared); });
+        loop.post([layerp, shared, sharedPolicyp] {
+          applyBlacklistChanges(*layerp, *shared, sharedPolicyp->get());
+        });
       });
   policy.blacklist().setPersistence(&policySync);
+  if (clusterNode) {
+    sharedPolicy = std::make_unique<cluster::SharedPolicy>(loop, *clusterNode, policy.blacklist(),
+                                                           &policySync);
+    policy.blacklist().setPersistence(sharedPolicy.get());
+    policy.blacklist().setCounterSink(sharedPolicy.get());
+    sharedPolicy->start();
+  }
   auto saveCounters = [&] {
     const int64_t now = clock.wallMicros();
     policySync.saveCounters(kBlacklistCounters, policy.blacklist().saveCounters(now));
@@ -706,6 +742,20 @@ int runNode(const Config& config) {
   layer.router.setSnapshot(snapshot);
   SuspensionClearWatcher clearWatcher(config.store.target(), config.store.provisioningPollMs, loop,
                                       layer.authenticator.limiter());
+  // A cluster shares retry counters and suspensions (cluster/shared_auth.h):
+  // it sits between the limiter and the store writer, and the router holds
+  // a wrong password's answer for its verdict.
+  std::unique_ptr<cluster::SharedAuth> sharedAuth;
+  if (clusterNode) {
+    sharedAuth =
+        std::make_unique<cluster::SharedAuth>(loop, *clusterNode, layer.authenticator.limiter());
+    sharedAuth->setNext(&stateWriter);
+    layer.authenticator.limiter().setListener(sharedAuth.get());
+    layer.router.setSharedRetry(sharedAuth.get());
+    clearWatcher.setOnCleared(
+        [p = sharedAuth.get()](const auth::Suspension& s) { p->onCleared(s); });
+    sharedAuth->start();
+  }
   clearWatcher.start();
 
   // Kernel offload of bans, on the ports actually bound.
@@ -731,6 +781,14 @@ int runNode(const Config& config) {
                        config.shield.banMemory, loop, shield);
   NodeBanListener banListener(banSync, offload.get(), clock);
   shield.setBanListener(&banListener);
+  // A cluster shares the ban list (cluster/shared_bans.h).
+  std::unique_ptr<cluster::SharedBans> sharedBans;
+  if (clusterNode) {
+    sharedBans =
+        std::make_unique<cluster::SharedBans>(loop, *clusterNode, shield, config.shield.maxBans);
+    banListener.setShared(sharedBans.get());
+    sharedBans->start();
+  }
   ShedCdrs shedCdrs(layer.cdrs, shield.overload());
   shield.setShedListener(&shedCdrs);
   banSync.loadInitial();
@@ -900,6 +958,20 @@ int runNode(const Config& config) {
       loop, layer, txns, transport, cdrWriter, watcher.pollLatency(),
       [&watcher] { watcher.wake(); }, config.shield.enabled ? &shield : nullptr, offload.get());
   control.setOverload(&shield.overload());
+  // API ban and suspension changes reach this node's worker (and through
+  // it the cluster) now, not at the next store poll.
+  if (clusterNode) {
+    control.setClusterSecurityStats([&](mgmt::NodeStats& s) {
+      s.clusterSecurity = true;
+      s.sharedBans = sharedBans->stats();
+      s.sharedAuth = sharedAuth->stats();
+      s.sharedPolicy = sharedPolicy->stats();
+    });
+  }
+  control.setSecurityChanged([&banSync, &clearWatcher] {
+    banSync.pollNow();
+    clearWatcher.pollNow();
+  });
   control.setCapture(hep.get());
   std::unique_ptr<mgmt::ApiServer> api;
   const std::string tokenPath = apiTokenPath(config);
@@ -1017,6 +1089,7 @@ int runNode(const Config& config) {
   saveCounters();
   policySync.flush();
   policy.blacklist().setPersistence(nullptr);
+  policy.blacklist().setCounterSink(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   if (sharedLimits) sharedLimits->stop();

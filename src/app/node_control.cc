@@ -77,6 +77,7 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
           s.clusterLimits = true;
           s.clusterLimitStats = layer_.services.sharedLimits->stats();
         }
+        if (clusterSecurityStats_) clusterSecurityStats_(s);
         return s;
       },
       mgmt::kWorkerTimeout);

@@ -42,6 +42,17 @@ class WorkerControl final : public mgmt::NodeControl {
   std::optional<std::vector<admission::BlacklistEntry>> blacklist(size_t limit) override;
   bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) override;
   bool setTap(transport::PacketTap* tap) override;
+  void securityChanged() override {
+    if (securityChanged_) securityChanged_();
+  }
+  // What securityChanged() runs (thread-safe; wakes the ban and suspension
+  // pollers). Before the API starts.
+  void setSecurityChanged(std::function<void()> fn) { securityChanged_ = std::move(fn); }
+  // Fills the cluster's shared-security counters into stats(), on the
+  // worker. Before the API starts.
+  void setClusterSecurityStats(std::function<void(mgmt::NodeStats&)> fn) {
+    clusterSecurityStats_ = std::move(fn);
+  }
   // Overload control runs with the shield's checks off too.
   void setOverload(shield::OverloadControl* overload) { overload_ = overload; }
   // On the worker, before the API starts: the HEP capture (null = none),
@@ -67,6 +78,8 @@ class WorkerControl final : public mgmt::NodeControl {
   shield::OverloadControl* overload_ = nullptr;
   mgmt::HepCapture* capture_ = nullptr;
   transport::TapFanout taps_;  // worker only
+  std::function<void()> securityChanged_;
+  std::function<void(mgmt::NodeStats&)> clusterSecurityStats_;
 };
 
 // The file the node writes its local API token to (mode 0600, next to the

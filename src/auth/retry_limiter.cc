@@ -83,10 +83,7 @@ bool AuthRetryLimiter::fail(const KeyView& k, Entry& e, uint32_t limit, Suspensi
   // suspension gets twice the previous time, up to the maximum.
   if (e.lastOffenseUs == 0 || now - e.lastOffenseUs > micros(kOffenseMemory)) e.offenses = 0;
   ++e.offenses;
-  int64_t duration = micros(limits_.suspendTime);
-  const int64_t cap = std::max(micros(limits_.maxSuspendTime), duration);
-  for (uint32_t i = 1; i < e.offenses && duration < cap; ++i) duration *= 2;
-  duration = std::min(duration, cap);
+  const int64_t duration = durationUs(e.offenses);
   e.sinceUs = now;
   e.untilUs = now + duration;
   e.lastOffenseUs = e.untilUs;
@@ -94,6 +91,46 @@ bool AuthRetryLimiter::fail(const KeyView& k, Entry& e, uint32_t limit, Suspensi
   if (listener_) listener_->onSuspended(toSuspension(k, e, kind));
   e.failures = 0;  // counted afresh once the suspension is over
   return true;
+}
+
+int64_t AuthRetryLimiter::durationUs(uint32_t offenses) const {
+  int64_t duration = micros(limits_.suspendTime);
+  const int64_t cap = std::max(micros(limits_.maxSuspendTime), duration);
+  for (uint32_t i = 1; i < offenses && duration < cap; ++i) duration *= 2;
+  return std::min(duration, cap);
+}
+
+Suspension AuthRetryLimiter::prospective(SuspensionKind kind, std::string_view username,
+                                         const net::IpAddress& source) const {
+  const bool pair = kind == SuspensionKind::Pair;
+  const KeyView k = keyOf(pair ? username : std::string_view(), sourceKey(source));
+  const Entry* e = (pair ? pairs_ : sources_).find(k);
+  const int64_t now = clock_.wallMicros();
+  uint32_t offenses = 1;
+  if (e != nullptr && e->lastOffenseUs != 0 && now - e->lastOffenseUs <= micros(kOffenseMemory)) {
+    offenses = e->offenses + 1;
+  }
+  Suspension s;
+  s.kind = kind;
+  s.username = std::string(k.username);
+  s.source = k.source;
+  s.sinceUs = now;
+  s.untilUs = now + durationUs(offenses);
+  s.offenses = offenses;
+  s.failures = pair ? limits_.maxRetry : limits_.sourceMaxRetry;
+  return s;
+}
+
+void AuthRetryLimiter::install(const Suspension& s, bool isNew) {
+  if (!limits_.enabled) return;
+  const bool pair = s.kind == SuspensionKind::Pair;
+  const KeyView k =
+      keyOf(pair ? std::string_view(s.username) : std::string_view(), sourceKey(s.source));
+  if (const Entry* e = (pair ? pairs_ : sources_).find(k); e && e->untilUs >= s.untilUs) return;
+  restore(s);
+  if (!isNew) return;
+  ++stats_.suspensions;
+  if (listener_) listener_->onSuspended(s);
 }
 
 bool AuthRetryLimiter::recordFailure(std::string_view username, const net::IpAddress& source) {

@@ -110,6 +110,18 @@ class AuthRetryLimiter {
   bool lift(SuspensionKind kind, std::string_view username, const net::IpAddress& source,
             int64_t untilUs);
 
+  // The suspension a failure now would place on the key (the duration
+  // escalated by the key's offense history here), without placing it: a
+  // cluster (cluster/shared_auth.h) stores it when the shared count of
+  // failures reaches the limit.
+  Suspension prospective(SuspensionKind kind, std::string_view username,
+                         const net::IpAddress& source) const;
+  // Installs a suspension decided by the cluster's shared count (`isNew`:
+  // this node's failure reached the limit: counted and told to the
+  // listener, like one of its own) or placed by another node (not told).
+  // A longer suspension already in force is kept.
+  void install(const Suspension& s, bool isNew);
+
   // Suspensions in force now.
   std::vector<Suspension> active() const;
   RetryLimiterStats stats() const;
@@ -151,6 +163,8 @@ class AuthRetryLimiter {
   static KeyView keyOf(std::string_view username, const net::IpAddress& source);
   // Counts a failure on e; true when e became suspended.
   bool fail(const KeyView& k, Entry& e, uint32_t limit, SuspensionKind kind, int64_t now);
+  // The length of a key's `offenses`-th suspension (escalated, capped).
+  int64_t durationUs(uint32_t offenses) const;
   Suspension toSuspension(const KeyView& k, const Entry& e, SuspensionKind kind) const;
 
   const Clock& clock_;

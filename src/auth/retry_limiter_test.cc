@@ -198,6 +198,51 @@ TEST(RetryLimiterTest, DisabledLimitsNeverSuspend) {
   EXPECT_FALSE(lim.suspended("alice", ip("192.0.2.1")));
 }
 
+TEST(RetryLimiterTest, ProspectiveSuspensionEscalatesWithoutPlacingIt) {
+  ManualClock clock;
+  AuthRetryLimiter lim(clock, limits());
+  Recorder rec;
+  lim.setListener(&rec);
+  const auto src = ip("203.0.113.9");
+  Suspension first = lim.prospective(SuspensionKind::Pair, "alice", src);
+  EXPECT_EQ(first.untilUs - first.sinceUs, 180'000'000);
+  EXPECT_EQ(first.offenses, 1u);
+  EXPECT_EQ(first.failures, 6u);
+  EXPECT_FALSE(lim.suspended("alice", src)) << "only predicted";
+  EXPECT_TRUE(rec.seen.empty());
+
+  lim.install(first, /*isNew=*/true);
+  EXPECT_TRUE(lim.suspended("alice", src));
+  ASSERT_EQ(rec.seen.size(), 1u) << "a new suspension is told like a local one";
+  EXPECT_EQ(lim.stats().suspensions, 1u);
+
+  clock.advance(181s);
+  Suspension second = lim.prospective(SuspensionKind::Pair, "alice", src);
+  EXPECT_EQ(second.offenses, 2u);
+  EXPECT_EQ(second.untilUs - second.sinceUs, 360'000'000) << "repeat offender: doubled";
+  Suspension whole = lim.prospective(SuspensionKind::Source, "ignored", src);
+  EXPECT_EQ(whole.username, "");
+  EXPECT_EQ(whole.failures, 30u);
+}
+
+TEST(RetryLimiterTest, InstalledRemoteSuspensionIsSilentAndNeverShortensOne) {
+  ManualClock clock;
+  AuthRetryLimiter lim(clock, limits());
+  Recorder rec;
+  lim.setListener(&rec);
+  const auto src = ip("2001:db8:1:2:3:4:5:6");
+  Suspension s = lim.prospective(SuspensionKind::Source, "", src);
+  lim.install(s, /*isNew=*/false);
+  EXPECT_TRUE(lim.sourceSuspended(ip("2001:db8:1:2::99"))) << "the /64";
+  EXPECT_TRUE(rec.seen.empty()) << "another node's suspension is not ours to persist";
+  EXPECT_EQ(lim.stats().suspensions, 0u);
+  Suspension shorter = s;
+  shorter.untilUs = s.sinceUs + 1'000'000;
+  lim.install(shorter, false);
+  clock.advance(2s);
+  EXPECT_TRUE(lim.sourceSuspended(src)) << "the longer one stays";
+}
+
 TEST(RetryLimiterTest, KindNames) {
   SuspensionKind k;
   ASSERT_TRUE(suspensionKindFromName("user_source", &k));

@@ -234,6 +234,7 @@ void RequestRouter::admitByDigest(sip::MessagePtr request, const Flow& from) {
       // The shield knows gateways by address; a password customer is known
       // only now (shield/trust_sink.h). Every success extends the vouch.
       if (trustSink_) trustSink_->vouch(from.remote.ip(), s_.registrar.settings().maxExpires);
+      if (sharedRetry_) sharedRetry_->onSuccess(r.username, from.remote.ip());
       if (request->method() == Method::Register) {
         onRegister(std::move(request), from, gw);
         return;
@@ -242,16 +243,43 @@ void RequestRouter::admitByDigest(sip::MessagePtr request, const Flow& from) {
       return;
     }
     case auth::AuthResult::Kind::Challenge:
-      sendChallenge(*request, from, r);
-      return;
     case auth::AuthResult::Kind::Suspended:
+      if (r.failed && sharedRetry_ && sharedRetry_->available()) {
+        answerFailureWhenCounted(std::move(request), from, r);
+        return;
+      }
       // failed: this request's wrong credentials reached the limit, so the
-      // suspension is new. It also bans the address in the shield (one ban
-      // list), which drops the guesser before parsing from now on.
-      if (r.failed) reportSuspension(r.username, from);
-      dropSuspended(*request, from);
+      // suspension is new.
+      answerFailure(*request, from, r, r.kind == auth::AuthResult::Kind::Suspended, r.failed);
       return;
   }
+}
+
+void RequestRouter::answerFailureWhenCounted(sip::MessagePtr request, const Flow& from,
+                                             const auth::AuthResult& r) {
+  // r.username views the request: kept alive with it until the verdict.
+  auto held = std::make_shared<sip::MessagePtr>(std::move(request));
+  sharedRetry_->countFailure(
+      r.username, from.remote.ip(), [this, held, from, r](auth::SharedRetryCounter::Verdict v) {
+        using V = auth::SharedRetryCounter::Verdict;
+        const bool localSuspended = r.kind == auth::AuthResult::Kind::Suspended;
+        // The local count is part of the shared one; either suspends.
+        const bool suspended = localSuspended || v == V::Suspended || v == V::NewSuspension;
+        const bool isNew = (localSuspended && r.failed) || v == V::NewSuspension;
+        answerFailure(**held, from, r, suspended, isNew);
+      });
+}
+
+void RequestRouter::answerFailure(const Message& request, const Flow& from,
+                                  const auth::AuthResult& r, bool suspended, bool newSuspension) {
+  if (!suspended) {
+    sendChallenge(request, from, r);
+    return;
+  }
+  // A new suspension also bans the address in the shield (one ban list),
+  // which drops the guesser before parsing from now on.
+  if (newSuspension) reportSuspension(r.username, from);
+  dropSuspended(request, from);
 }
 
 void RequestRouter::reportSuspension(std::string_view username, const Flow& from) {

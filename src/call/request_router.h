@@ -30,6 +30,7 @@
 
 #include "admission/call_policy.h"
 #include "auth/authenticator.h"
+#include "auth/shared_retry.h"
 #include "call/call_registry.h"
 #include "call/numbers.h"
 #include "call/services.h"
@@ -69,6 +70,11 @@ class RequestRouter final : public txn::TransactionUser {
     trustSink_ = trust;
   }
 
+  // The cluster's shared count of digest failures (auth/shared_retry.h):
+  // the answer to a wrong password waits for its verdict, so tries spread
+  // over several nodes count together. Null = a single node.
+  void setSharedRetry(auth::SharedRetryCounter* shared) { sharedRetry_ = shared; }
+
   // SIGTERM: refuse new calls with 503 from now on.
   void drain() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -101,6 +107,12 @@ class RequestRouter final : public txn::TransactionUser {
   void dropSuspended(const sip::Message& request, const transport::Flow& from);
   // A retry-limit suspension just placed for a request from `from`: ban it.
   void reportSuspension(std::string_view username, const transport::Flow& from);
+  // A wrong password while the cluster's count is reachable: answered
+  // (challenge, or drop as suspended) when its verdict comes.
+  void answerFailureWhenCounted(sip::MessagePtr request, const transport::Flow& from,
+                                const auth::AuthResult& r);
+  void answerFailure(const sip::Message& request, const transport::Flow& from,
+                     const auth::AuthResult& r, bool suspended, bool newSuspension);
   void onRegister(sip::MessagePtr request, const transport::Flow& from,
                   const admission::GatewayInfo& account);
   // Closes the TCP/TLS connection of a peer whose request we dropped.
@@ -132,6 +144,7 @@ class RequestRouter final : public txn::TransactionUser {
   sip::CheckPolicy localPolicy_;  // requests we answer ourselves (OPTIONS)
   shield::BanSink* banSink_ = nullptr;
   shield::TrustSink* trustSink_ = nullptr;
+  auth::SharedRetryCounter* sharedRetry_ = nullptr;
   bool draining_ = false;
   std::vector<admission::Listing> listings_;  // scratch, reused
   // `call.refused` log lines: a customer flooding over its limits must not

@@ -144,6 +144,7 @@ void addBan(RequestContext& ctx, const httplib::Request& req, httplib::Response&
     before = banJson(**old, row.createdUs);
   }
   if (auto r = ctx.bans().putBans({row}); !r) fail(503, "store_unavailable", "", r.error().message);
+  ctx.api.node.securityChanged();
   Json after = banJson(row, row.createdUs);
   ctx.audit("ban.add", canonical, "ok", before, after);
   after["trusted_inside"] = inside;  // these stay trusted
@@ -215,6 +216,7 @@ void deleteBan(RequestContext& ctx, const httplib::Request& req, httplib::Respon
   if ((*old)->reason == "auth") {
     if (auto ip = net::IpAddress::parse(canonical)) cleared = clearSuspensionsOf(ctx, *ip);
   }
+  ctx.api.node.securityChanged();
   ctx.audit("ban.delete", canonical, "ok", banJson(**old, now), nullptr);
   sendJson(res, 200,
            Json{{"address", canonical}, {"unbanned", true}, {"suspensions_cleared", cleared}});
@@ -268,6 +270,7 @@ void clearSuspensions(RequestContext& ctx, const httplib::Request& req, httplib:
   if (!n) fail(503, "store_unavailable", "", n.error().message);
   auto lifted = store::deleteBansWithReason(ctx.bans(), "auth", f.all ? "" : f.source->toString());
   if (!lifted) fail(503, "store_unavailable", "", lifted.error().message);
+  ctx.api.node.securityChanged();
   if (*n == 0 && *lifted == 0) fail(404, "not_found", "source", "no suspension matched");
   ctx.audit("suspension.clear", all ? "*" : source + (username.empty() ? "" : "/" + username), "ok",
             nullptr, Json{{"cleared", *n}, {"bans_lifted", *lifted}});
@@ -328,8 +331,8 @@ void registerSecurityRoutes(std::vector<Route>& r) {
                "default 1000",
                listBans});
   r.push_back({"POST", "/api/v1/bans", Access::Operate, "security",
-               "Ban an address or CIDR, or replace its ban (the node applies it within "
-               "store.provisioning_poll_ms)",
+               "Ban an address or CIDR, or replace its ban (the node applies it at once; "
+               "a cluster's other nodes one Redis publish later)",
                "BanAdd", "Ban", 201, nullptr, addBan});
   r.push_back({"GET", "/api/v1/bans/why", Access::Read, "security",
                "Is this address banned, by which rule, since when; is it trusted", nullptr,
@@ -343,8 +346,8 @@ void registerSecurityRoutes(std::vector<Route>& r) {
                "Digest retry-limit suspensions in force", nullptr, "SuspensionList", 200, nullptr,
                listSuspensions});
   r.push_back({"DELETE", "/api/v1/suspensions", Access::Operate, "security",
-               "Lift suspensions (and the address's auth bans); the node applies it within "
-               "store.provisioning_poll_ms",
+               "Lift suspensions (and the address's auth bans); the node applies it at once, a "
+               "cluster's other nodes one Redis publish later",
                nullptr, "SuspensionsCleared", 200,
                "source:string:IP address|username:string:only this username at the "
                "source|all:string:true = every suspension",

@@ -112,6 +112,59 @@ void gatewayFamily(Writer& w, const char* name, const char* type, const char* he
   }
 }
 
+// The security state a cluster shares through Redis
+// (docs/cluster-security.md): nothing without [cluster].
+void clusterSecurityMetrics(Writer& w, const NodeStats& s) {
+  if (!s.clusterSecurity) return;
+  auto v = [](uint64_t x) { return static_cast<double>(x); };
+  const auto& b = s.sharedBans;
+  w.family("tollgate_cluster_bans_total", "counter",
+           "Shield bans shared through Redis, by event: published (this node's bans), "
+           "unpublished (its lifts), applied / lifted (other nodes' bans and lifts), "
+           "not_shared (changed while Redis was down; re-published when it returns), "
+           "not_stored (published, but the shared hash was full).");
+  const std::pair<const char*, uint64_t> bans[] = {
+      {"published", b.published}, {"unpublished", b.unpublished}, {"applied", b.applied},
+      {"lifted", b.lifted},       {"not_shared", b.notShared},    {"not_stored", b.notStored}};
+  for (const auto& [k, n] : bans) w.sample("tollgate_cluster_bans_total", {{"event", k}}, v(n));
+  const auto& a = s.sharedAuth;
+  w.family("tollgate_cluster_auth_failures_total", "counter",
+           "Digest failures counted in the cluster's shared counters, by verdict: counted, "
+           "suspended (this failure reached a limit), unanswered (Redis did not answer: the "
+           "local count decided).");
+  w.sample("tollgate_cluster_auth_failures_total", {{"verdict", "counted"}}, v(a.counted));
+  w.sample("tollgate_cluster_auth_failures_total", {{"verdict", "suspended"}}, v(a.suspended));
+  w.sample("tollgate_cluster_auth_failures_total", {{"verdict", "unanswered"}}, v(a.unanswered));
+  w.family("tollgate_cluster_auth_suspensions_total", "counter",
+           "Suspensions shared: published (this node's suspensions and clears), applied / "
+           "lifted (other nodes' suspensions and clears).");
+  w.sample("tollgate_cluster_auth_suspensions_total", {{"event", "published"}}, v(a.published));
+  w.sample("tollgate_cluster_auth_suspensions_total", {{"event", "applied"}}, v(a.applied));
+  w.sample("tollgate_cluster_auth_suspensions_total", {{"event", "lifted"}}, v(a.lifted));
+  const auto& p = s.sharedPolicy;
+  w.family("tollgate_cluster_blacklist_total", "counter",
+           "Dynamic blacklist entries shared: published (this node's entries), removals "
+           "(operator removals/clears published), applied / removed (other nodes'), "
+           "counted (malicious-call rule counts added to the shared counters), listed_shared "
+           "(numbers listed because the shared count reached a limit), not_stored (published, "
+           "but the shared hash was full).");
+  const std::pair<const char*, uint64_t> bl[] = {
+      {"published", p.published}, {"removals", p.removals}, {"applied", p.applied},
+      {"removed", p.removed},     {"counted", p.counted},   {"listed_shared", p.listed},
+      {"not_stored", p.notStored}};
+  for (const auto& [k, n] : bl) w.sample("tollgate_cluster_blacklist_total", {{"event", k}}, v(n));
+  w.family("tollgate_cluster_payloads_rejected_total", "counter",
+           "Shared security payloads read from Redis that did not decode (dropped), by kind.");
+  w.sample("tollgate_cluster_payloads_rejected_total", {{"kind", "ban"}}, v(b.rejected));
+  w.sample("tollgate_cluster_payloads_rejected_total", {{"kind", "suspension"}}, v(a.rejected));
+  w.sample("tollgate_cluster_payloads_rejected_total", {{"kind", "blacklist"}}, v(p.rejected));
+  w.family("tollgate_cluster_security_resyncs_total", "counter",
+           "Link-up rounds of the shared security state (read back, own state re-published).");
+  w.sample("tollgate_cluster_security_resyncs_total", {{"kind", "bans"}}, v(b.resyncs));
+  w.sample("tollgate_cluster_security_resyncs_total", {{"kind", "suspensions"}}, v(a.resyncs));
+  w.sample("tollgate_cluster_security_resyncs_total", {{"kind", "blacklist"}}, v(p.resyncs));
+}
+
 // SIP digest authentication and the registrar (the auth issue).
 void authMetrics(Writer& w, const NodeStats& s) {
   const auto& a = s.auth;
@@ -600,6 +653,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
   shieldMetrics(w, s);
   mediaMetrics(w, s);
   overloadMetrics(w, s);
+  clusterSecurityMetrics(w, s);
 
   w.one("tollgate_provisioning_version", "gauge", "Provisioning version the worker runs.",
         static_cast<double>(s.provisioningVersion));

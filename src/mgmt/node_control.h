@@ -19,6 +19,9 @@
 #include "call/stats.h"
 #include "cluster/cluster.h"
 #include "cluster/shared_limits.h"
+#include "cluster/shared_auth.h"
+#include "cluster/shared_bans.h"
+#include "cluster/shared_policy.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -79,6 +82,12 @@ struct NodeStats {
   // clusterLimits false = no [cluster].
   bool clusterLimits = false;
   cluster::SharedLimitStats clusterLimitStats;
+  // A cluster's shared security state (docs/cluster-security.md);
+  // clusterSecurity false = no [cluster].
+  bool clusterSecurity = false;
+  cluster::SharedBanStats sharedBans;
+  cluster::SharedAuthStats sharedAuth;
+  cluster::SharedPolicyStats sharedPolicy;
 };
 
 // How long an API thread waits for the worker before answering 503.
@@ -107,6 +116,10 @@ class NodeControl {
   virtual bool applyProvisioning(uint64_t version, std::chrono::milliseconds timeout) = 0;
   // Installs or removes the trace tap on the worker's transport.
   virtual bool setTap(transport::PacketTap* tap) = 0;
+  // The API just changed bans or suspensions in the store: the node reads
+  // them now rather than at its next store poll (so a cluster spreads
+  // them within its propagation time). Returns at once.
+  virtual void securityChanged() {}
 };
 
 }  // namespace tollgate::mgmt

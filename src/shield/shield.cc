@@ -748,6 +748,15 @@ std::optional<BanInfo> Shield::banFor(const net::IpAddress& ip) {
   return infoOf(p, *r);
 }
 
+std::vector<BanInfo> Shield::activeBans() {
+  const int64_t nowMs = msOf(loop_.now());
+  std::vector<BanInfo> out;
+  bans_.forEach([&](const PrefixKey& p, const BanRecord& r) {
+    if (r.liveAt(nowMs)) out.push_back(infoOf(p, r));
+  });
+  return out;
+}
+
 void Shield::noteHit(const PrefixKey& p, BanRecord& r) {
   ++r.hits;
   if (!r.hitsQueued && hitsQueue_.size() < bans_.capacity()) {

@@ -196,6 +196,9 @@ class Shield final : public transport::MessageSink,
 
   // The active ban covering ip, if any.
   std::optional<BanInfo> banFor(const net::IpAddress& ip);
+  // Every ban in force now (at most shield.max_bans), for the cluster's
+  // re-announcement when its shared store comes back.
+  std::vector<BanInfo> activeBans();
   bool isTrusted(const net::IpAddress& ip) const;
 
   const ShieldStats& stats();
