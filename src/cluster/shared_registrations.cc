@@ -1,0 +1,271 @@
+// Registrations shared through Redis. See shared_registrations.h.
+#include "cluster/shared_registrations.h"
+
+#include <algorithm>
+#include <charconv>
+#include <unordered_map>
+
+#include "common/log.h"
+
+namespace tollgate::cluster {
+
+namespace {
+
+// KEYS[1] reg:<user>; ARGV: contact, value, ttl ms, now ms. Sets the field,
+// drops fields past their expiry (the value's second field), and extends
+// the key's expiry to the latest binding's.
+constexpr const char* kSaveLua = R"(
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local now = tonumber(ARGV[4])
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local exp = tonumber(string.match(all[i + 1], '^[^;]*;([^;]*);'))
+  if exp == nil or exp <= now then redis.call('HDEL', KEYS[1], all[i]) end
+end
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+)";
+
+// KEYS[1] reg:<user>; ARGV: contact, owner. Deletes the field only when
+// this node still owns it (the phone may have registered the same contact
+// through another node since).
+constexpr const char* kRemoveLua = R"(
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local owner = string.match(v, '^[^;]*;[^;]*;[^;]*;[^;]*;(.*)$')
+if owner ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+)";
+
+bool parseInt(std::string_view s, int64_t* out) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc{} && end == s.data() + s.size() && !s.empty();
+}
+
+}  // namespace
+
+SharedRegistrations::SharedRegistrations(Cluster& cluster, EventLoop& loop, const Clock& clock,
+                                         Random& random, registrar::Registrar& registrar,
+                                         registrar::BindingListener* next)
+    : cluster_(cluster),
+      loop_(loop),
+      clock_(clock),
+      random_(random),
+      registrar_(registrar),
+      next_(next),
+      saveScript_(kSaveLua),
+      removeScript_(kRemoveLua),
+      seen_(kMaxPeerReplayEntries, StringHash{}) {
+  vouchTimer_.setCallback([this] { vouchPeers(); });
+}
+
+SharedRegistrations::~SharedRegistrations() {
+  *alive_ = false;
+}
+
+void SharedRegistrations::start() {
+  std::weak_ptr<bool> alive = alive_;
+  cluster_.redis().onUp([this, alive] {
+    if (alive.lock() && *alive.lock()) onLinkUp();
+  });
+  if (cluster_.shared()) onLinkUp();
+  vouchTimer_.start(loop_.timers(), Millis(0));
+}
+
+std::string SharedRegistrations::encode(const registrar::Binding& b, std::string_view owner) {
+  return "1;" + std::to_string(b.expiresUs / 1000) + ";" + std::to_string(b.registeredUs / 1000) +
+         ";" + (b.online ? "1" : "0") + ";" + std::string(owner);
+}
+
+bool SharedRegistrations::decode(std::string_view v, Entry* out) {
+  // "1;<expires ms>;<registered ms>;<online>;<owner>": the owner last, so
+  // it may hold any character but the split is never ambiguous.
+  std::string_view f[4];
+  for (std::string_view& field : f) {
+    const size_t semi = v.find(';');
+    if (semi == std::string_view::npos) return false;
+    field = v.substr(0, semi);
+    v.remove_prefix(semi + 1);
+  }
+  if (f[0] != "1" || (f[3] != "0" && f[3] != "1") || v.empty()) return false;
+  if (!parseInt(f[1], &out->expiresMs) || !parseInt(f[2], &out->registeredMs)) return false;
+  out->online = f[3] == "1";
+  out->owner = std::string(v);
+  return true;
+}
+
+void SharedRegistrations::onLinkUp() {
+  // The peer key: the first node to reach Redis creates it; every node
+  // reads what is there (both commands leave in one write).
+  std::string fresh(kPeerKeyBytes, '\0');
+  random_.fill(fresh.data(), fresh.size());
+  const std::string keyName = cluster_.key("peer-key");
+  cluster_.redis().command({"SET", keyName, fresh, "NX"});
+  std::weak_ptr<bool> alive = alive_;
+  cluster_.redis().command({"GET", keyName}, [this, alive](const RedisReply* r) {
+    if (!alive.lock() || !*alive.lock()) return;
+    if (r == nullptr || r->type != RedisReply::Type::String || !token_.setKey(r->str)) {
+      log::warn("cluster.peer_key_unavailable").kv("why", r == nullptr ? "no reply" : "bad value");
+      return;
+    }
+    if (!stats_.keyLoaded) log::info("cluster.peer_key_loaded");
+    stats_.keyLoaded = true;
+  });
+  // Re-announce what this node holds: Redis may have lost it (a restart, a
+  // failover to a replica that had not seen the last writes).
+  size_t n = 0;
+  for (const registrar::Binding& b : registrar_.bindings()) {
+    write(b, true);
+    ++n;
+  }
+  log::info("cluster.registrations_reannounced").kv("bindings", n);
+}
+
+void SharedRegistrations::write(const registrar::Binding& b, bool reannounce) {
+  if (!cluster_.shared()) {
+    ++stats_.writesSkipped;
+    return;
+  }
+  const int64_t nowMs = clock_.wallMicros() / 1000;
+  const int64_t ttl = std::max<int64_t>(b.expiresUs / 1000 - nowMs, 1);
+  if (reannounce) {
+    ++stats_.reannounced;
+  } else {
+    ++stats_.written;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  cluster_.redis().eval(
+      saveScript_, {cluster_.key("reg:" + b.username)},
+      {b.contact, encode(b, cluster_.nodeId()), std::to_string(ttl), std::to_string(nowMs)},
+      [this, alive](const RedisReply* r) {
+        if (!alive.lock() || !*alive.lock()) return;
+        if (r == nullptr || r->isError()) ++stats_.writeErrors;
+      });
+}
+
+void SharedRegistrations::bindingSaved(const registrar::Binding& b) {
+  write(b, false);
+  if (next_) next_->bindingSaved(b);
+}
+
+void SharedRegistrations::bindingRemoved(const registrar::Binding& b) {
+  if (cluster_.shared()) {
+    ++stats_.removed;
+    std::weak_ptr<bool> alive = alive_;
+    cluster_.redis().eval(removeScript_, {cluster_.key("reg:" + b.username)},
+                          {b.contact, cluster_.nodeId()}, [this, alive](const RedisReply* r) {
+                            if (!alive.lock() || !*alive.lock()) return;
+                            if (r == nullptr || r->isError()) ++stats_.writeErrors;
+                          });
+  } else {
+    // Gone from Redis at the key's expiry, and never delivered to: the
+    // owner answers 480 for a binding it no longer has.
+    ++stats_.writesSkipped;
+  }
+  if (next_) next_->bindingRemoved(b);
+}
+
+void SharedRegistrations::owners(std::string username,
+                                 std::function<void(std::vector<registrar::PeerOwner>)> done) {
+  ++stats_.lookups;
+  std::weak_ptr<bool> alive = alive_;
+  if (!cluster_.shared()) {
+    // Never inside the caller's frame (peer_bindings.h).
+    ++stats_.lookupsFailed;
+    loop_.post([alive, done = std::move(done)] {
+      if (alive.lock() && *alive.lock()) done({});
+    });
+    return;
+  }
+  cluster_.redis().command({"HGETALL", cluster_.key("reg:" + username)},
+                           [this, alive, done = std::move(done)](const RedisReply* r) {
+                             if (!alive.lock() || !*alive.lock()) return;
+                             std::vector<registrar::PeerOwner> found;
+                             if (r == nullptr || r->type != RedisReply::Type::Array) {
+                               ++stats_.lookupsFailed;
+                               done(std::move(found));
+                               return;
+                             }
+                             const int64_t nowMs = clock_.wallMicros() / 1000;
+                             // The newest online binding of each live peer node.
+                             std::unordered_map<std::string, int64_t> newest;
+                             const size_t n =
+                                 std::min(r->elements.size() / 2, kMaxSharedBindingsPerAccount);
+                             for (size_t i = 0; i < n; ++i) {
+                               const RedisReply& value = r->elements[2 * i + 1];
+                               Entry e;
+                               if (!decode(value.str, &e) || !e.online || e.expiresMs <= nowMs)
+                                 continue;
+                               if (e.owner == cluster_.nodeId()) continue;
+                               const NodeInfo* node = cluster_.node(e.owner);
+                               if (node == nullptr || node->self)
+                                 continue;  // dead: its heartbeat expired
+                               auto [it, inserted] = newest.try_emplace(e.owner, e.registeredMs);
+                               if (!inserted) it->second = std::max(it->second, e.registeredMs);
+                             }
+                             std::vector<std::pair<int64_t, std::string>> order;
+                             for (auto& [owner, at] : newest) order.emplace_back(at, owner);
+                             std::sort(order.begin(), order.end(), std::greater<>());
+                             for (auto& [at, owner] : order) {
+                               const NodeInfo* node = cluster_.node(owner);
+                               auto addr = net::SockAddr::parse(node->sipAddress);
+                               if (!addr) continue;
+                               found.push_back({owner, *addr});
+                             }
+                             if (!found.empty()) ++stats_.lookupsFound;
+                             done(std::move(found));
+                           });
+}
+
+std::string SharedRegistrations::sign(std::string_view callId, std::string_view fromTag,
+                                      std::string_view username) {
+  return token_.sign(cluster_.nodeId(), clock_.wallMicros() / 1000, callId, fromTag, username);
+}
+
+registrar::PeerVerdict SharedRegistrations::verify(const net::SockAddr& from,
+                                                   std::string_view value, std::string_view callId,
+                                                   std::string_view fromTag,
+                                                   std::string_view username, std::string* node) {
+  using registrar::PeerVerdict;
+  // The source first: from anywhere but a live peer's SIP address the
+  // header is refused before any MAC is computed.
+  if (!cluster_.isPeer(from)) return PeerVerdict::NotPeer;
+  const int64_t nowMs = clock_.wallMicros() / 1000;
+  PeerTokenFields f;
+  const PeerVerdict v = token_.check(value, nowMs, callId, fromTag, username, &f);
+  if (v != PeerVerdict::Authentic) return v;
+  // The node named must be the one at that address: a peer cannot speak
+  // for another.
+  const NodeInfo* info = cluster_.node(f.node);
+  auto addr = info ? net::SockAddr::parse(info->sipAddress) : std::nullopt;
+  if (info == nullptr || info->self || !addr || !(*addr == from)) return PeerVerdict::NotPeer;
+  // One use per header: a copy sent again with another Via branch (the
+  // transaction layer absorbs true retransmissions) is a replay.
+  bool inserted = false;
+  bool evicted = false;
+  int64_t* until = seen_.touchWith(
+      f.mac, &inserted, [nowMs](const int64_t& exp) { return exp > nowMs; }, true, nullptr,
+      &evicted);
+  if (evicted) ++stats_.replayEvictions;
+  if (until == nullptr) return PeerVerdict::Replayed;  // cannot remember it: refuse
+  if (!inserted && *until > nowMs) return PeerVerdict::Replayed;
+  *until = f.wallMs + kPeerTokenWindow.count() + 1;
+  *node = std::string(f.node);
+  return PeerVerdict::Authentic;
+}
+
+void SharedRegistrations::vouchPeers() {
+  const Millis ttl = cluster_.settings().nodeTtl;
+  if (vouch_) {
+    const auto secs = std::chrono::seconds(ttl.count() / 1000 + 2);
+    for (const NodeInfo& n : cluster_.status().nodes) {
+      if (n.self) continue;
+      if (auto addr = net::SockAddr::parse(n.sipAddress)) vouch_(addr->ip(), secs);
+    }
+  }
+  vouchTimer_.start(loop_.timers(), cluster_.settings().heartbeat);
+}
+
+}  // namespace tollgate::cluster
