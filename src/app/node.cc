@@ -57,6 +57,18 @@ constexpr const char* kFraudCounters = "fraud_thresholds";
 // finished calls' CDRs only in memory.
 constexpr int kCdrWriteTimeoutMs = 3000;
 
+// Requests refused for their X-Tollgate-Peer header, "verdict:n,...".
+std::string peerRefusals(const call::CallStats& s) {
+  std::string out;
+  for (size_t i = 1; i < s.peerRefused.size(); ++i) {
+    if (s.peerRefused[i] == 0) continue;
+    if (!out.empty()) out += ',';
+    out += std::string(registrar::peerVerdictName(static_cast<registrar::PeerVerdict>(i))) + ":" +
+           std::to_string(s.peerRefused[i]);
+  }
+  return out;
+}
+
 // The node's name in CDR uids when store.node_id is not set.
 std::string hostName() {
   char buf[256] = {};
@@ -786,6 +798,11 @@ int runNode(const Config& config) {
         .kv("in_dialog_rejected", s.inDialogRejected)
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
         .kv("untyped_bodies_dropped", s.untypedBodiesDropped)
+        .kv("peer_lookups", s.peerLookups)
+        .kv("peer_routed", s.peerRouted)
+        .kv("peer_invites_in", s.peerInvitesIn)
+        .kv("peer_invites_no_binding", s.peerInvitesNoBinding)
+        .kv("peer_refused", peerRefusals(s))
         .kv("policy_refused_cps", layer.policy.stats().refused[1])
         .kv("policy_refused_concurrent", layer.policy.stats().refused[2])
         .kv("policy_refused_caller_listed", layer.policy.stats().refused[3])

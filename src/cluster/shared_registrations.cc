@@ -44,6 +44,23 @@ bool parseInt(std::string_view s, int64_t* out) {
   return ec == std::errc{} && end == s.data() + s.size() && !s.empty();
 }
 
+// The key's bytes from its hex form; "" (refused by setKey) when it is not
+// lowercase hex of the right length.
+std::string fromHex(std::string_view hex) {
+  if (hex.size() != 2 * kPeerKeyBytes) return {};
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int v = 0;
+    for (char c : hex.substr(i, 2)) {
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return {};
+      v = v * 16 + d;
+    }
+    out += static_cast<char>(v);
+  }
+  return out;
+}
+
 }  // namespace
 
 SharedRegistrations::SharedRegistrations(Cluster& cluster, EventLoop& loop, const Clock& clock,
@@ -99,14 +116,21 @@ bool SharedRegistrations::decode(std::string_view v, Entry* out) {
 void SharedRegistrations::onLinkUp() {
   // The peer key: the first node to reach Redis creates it; every node
   // reads what is there (both commands leave in one write).
-  std::string fresh(kPeerKeyBytes, '\0');
-  random_.fill(fresh.data(), fresh.size());
+  // Stored as hex: readable with redis-cli, and a value of another length
+  // or alphabet is refused rather than used.
+  unsigned char raw[kPeerKeyBytes];
+  random_.fill(raw, sizeof raw);
+  std::string fresh;
+  for (unsigned char c : raw) {
+    fresh += "0123456789abcdef"[c >> 4];
+    fresh += "0123456789abcdef"[c & 0xf];
+  }
   const std::string keyName = cluster_.key("peer-key");
   cluster_.redis().command({"SET", keyName, fresh, "NX"});
   std::weak_ptr<bool> alive = alive_;
   cluster_.redis().command({"GET", keyName}, [this, alive](const RedisReply* r) {
     if (!alive.lock() || !*alive.lock()) return;
-    if (r == nullptr || r->type != RedisReply::Type::String || !token_.setKey(r->str)) {
+    if (r == nullptr || r->type != RedisReply::Type::String || !token_.setKey(fromHex(r->str))) {
       log::warn("cluster.peer_key_unavailable").kv("why", r == nullptr ? "no reply" : "bad value");
       return;
     }

@@ -10,7 +10,7 @@
 //       their own expiry at the latest). The key set is bounded by the
 //       provisioned registering accounts (only a REGISTER that passed
 //       digest writes), its fields by max_contacts per node.
-//   <prefix>peer-key  32 random bytes, written once (SET NX) by the first
+//   <prefix>peer-key  32 random bytes (64 hex digits), written once (SET NX) by the first
 //       node that reaches Redis, read by every node on each (re)connection:
 //       the HMAC key of peer requests (cluster/peer_token.h).
 //

@@ -10,6 +10,7 @@
 
 #include "admission/call_policy.h"
 #include "call/cdr.h"
+#include "registrar/peer_bindings.h"
 #include "shield/ban.h"
 #include "shield/shield.h"
 
@@ -396,6 +397,14 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.calls.ackForeign + s.txn.foreignAcks));
   w.sample("tollgate_requests_refused_total", {{"reason", "cancel_foreign_source"}},
            static_cast<double>(s.txn.foreignCancels));
+  // Requests carrying the cluster's peer header that did not prove they
+  // come from a live peer node (docs/cluster-registrations.md): 403.
+  for (size_t i = 1; i < s.calls.peerRefused.size(); ++i) {
+    w.sample("tollgate_requests_refused_total",
+             {{"reason", "peer_" + std::string(registrar::peerVerdictName(
+                                       static_cast<registrar::PeerVerdict>(i)))}},
+             static_cast<double>(s.calls.peerRefused[i]));
+  }
   w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_challenged"}},
            static_cast<double>(s.calls.inDialogChallenged));
   w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_not_relayed"}},
@@ -410,6 +419,19 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.calls.failovers));
   w.one("tollgate_options_answered_total", "counter", "OPTIONS answered 200.",
         static_cast<double>(s.calls.optionsAnswered));
+  // Peer delivery between cluster nodes (docs/cluster-registrations.md).
+  w.one("tollgate_peer_lookups_total", "counter",
+        "Calls to a registered account without a local binding that asked the cluster.",
+        static_cast<double>(s.calls.peerLookups));
+  w.one("tollgate_peer_routed_total", "counter",
+        "... of them, sent through another node that holds a binding.",
+        static_cast<double>(s.calls.peerRouted));
+  w.one("tollgate_peer_invites_total", "counter",
+        "Authentic INVITEs from peer nodes for an account registered here.",
+        static_cast<double>(s.calls.peerInvitesIn));
+  w.one("tollgate_peer_invites_no_binding_total", "counter",
+        "... of them answered 480: no reachable binding here any more.",
+        static_cast<double>(s.calls.peerInvitesNoBinding));
 
   gatewayFamily(w, "tollgate_gateway_call_attempts_total", "counter",
                 "Call attempts per gateway (mapping: INVITEs from it; routing: INVITEs sent to "
