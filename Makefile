@@ -28,6 +28,8 @@ BUILD_PACKAGES := cmake ninja-build g++ make ccache pkg-config libssl-dev libsql
   libcpp-httplib-dev libsodium-dev nlohmann-json3-dev libjemalloc-dev
 # The PostgreSQL store backend (src/store/pg_*.cc) links libpq.
 BUILD_PACKAGES += libpq-dev
+# The cluster's Redis link (src/cluster/) encodes and parses RESP with hiredis.
+BUILD_PACKAGES += libhiredis-dev
 DEB_PACKAGES := build-essential debhelper dpkg-dev lintian
 TEST_PACKAGES := sip-tester sipvicious sipsak python3 python3-pytest clang-14 \
   libclang-rt-14-dev clang-format procps iproute2 baresip-core openssl nftables iptables tshark \
@@ -42,6 +44,9 @@ TEST_PACKAGES += rtpengine-daemon
 # The PostgreSQL store tests (tests/integration/pg_server.py): a real server started per
 # session (initdb as the packaged 'postgres' user), psql and pg_dump.
 TEST_PACKAGES += postgresql-15 postgresql-client-15
+# The cluster tests (tests/integration/redis_server.py, src/cluster/*_test.cc): real Redis
+# servers, replicas and Sentinels on private ports.
+TEST_PACKAGES += redis-server redis-sentinel
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -77,6 +77,7 @@ struct ApiCommands {
   size_t limit = 100;
 
   CLI::App* stats = nullptr;
+  CLI::App* clusterStatus = nullptr;
 
   CLI::App* trace = nullptr;
   std::string tGateway, tSource, tNumber, tCallId, tWrite, tFormat = "text";
@@ -225,6 +226,50 @@ void printCalls(const Json& j) {
                 maxS > 0 ? std::to_string(maxS).c_str() : "-");
   }
   std::printf("%lld call(s) in progress\n", static_cast<long long>(j.value("total", 0)));
+}
+
+// `tollgate cluster status`: the node's view of the cluster (docs/cluster.md).
+// Returns the exit code: 1 while the Redis link is down.
+int printCluster(const Json& j) {
+  if (!j.value("enabled", false)) {
+    std::printf("cluster: not configured (no [cluster] redis or sentinels): a single node\n");
+    return 0;
+  }
+  const Json& r = j["redis"];
+  const bool up = r.value("up", false);
+  std::printf("node %s  shared %s  down_rule %s  heartbeat %lld ms  node_ttl %lld ms\n",
+              j.value("node_id", "").c_str(), j.value("shared", false) ? "yes" : "no",
+              j.value("down_rule", "").c_str(),
+              static_cast<long long>(j.value("heartbeat_ms", int64_t{0})),
+              static_cast<long long>(j.value("node_ttl_ms", int64_t{0})));
+  std::string via = r.value("via", "");
+  if (r.contains("master_name") && r["master_name"].is_string()) {
+    via += " (" + r["master_name"].get<std::string>() + ")";
+  }
+  std::printf("redis %s  %s  role %s  via %s  latency %.3f ms\n", up ? "up" : "DOWN",
+              r["address"].is_string() ? r["address"].get<std::string>().c_str() : "-",
+              r.value("role", "none").c_str(), via.c_str(), r.value("latency_ms", 0.0));
+  std::printf(
+      "      connects %lld  downs %lld  failovers %lld  commands %lld  timeouts %lld  errors "
+      "%lld  refused %lld  pending %lld\n",
+      static_cast<long long>(r.value("connects", int64_t{0})),
+      static_cast<long long>(r.value("downs", int64_t{0})),
+      static_cast<long long>(r.value("failovers", int64_t{0})),
+      static_cast<long long>(r.value("commands", int64_t{0})),
+      static_cast<long long>(r.value("timeouts", int64_t{0})),
+      static_cast<long long>(r.value("errors", int64_t{0})),
+      static_cast<long long>(r.value("refused", int64_t{0})),
+      static_cast<long long>(r.value("pending", int64_t{0})));
+  std::printf("%-24s  %-24s  %12s  %8s  %s\n", "NODE", "SIP", "SEEN AGO (ms)", "CALLS", "SELF");
+  for (const auto& n : j["nodes"]) {
+    std::printf(
+        "%-24s  %-24s  %12s  %8lld  %s\n", n.value("id", "").c_str(), n.value("sip", "").c_str(),
+        n["seen_ago_ms"].is_number() ? std::to_string(n["seen_ago_ms"].get<int64_t>()).c_str()
+                                     : "-",
+        static_cast<long long>(n.value("calls", int64_t{0})), n.value("self", false) ? "*" : "");
+  }
+  std::printf("%zu live node(s)\n", j["nodes"].size());
+  return up ? 0 : 1;
 }
 
 // "section.key value" lines from the stats JSON, nested objects flattened,
@@ -383,6 +428,12 @@ ApiCommandsPtr addApiCommands(CLI::App& app, CLI::App* gw, CLI::App* cdr) {
   k.stats = app.add_subcommand("stats", "counters by reason and table sizes of the running node");
   common(k.stats, k, true);
 
+  auto* clusterCmd = app.add_subcommand("cluster", "the cluster of nodes sharing one Redis");
+  clusterCmd->require_subcommand(1);
+  k.clusterStatus = clusterCmd->add_subcommand(
+      "status", "live nodes, the Redis link and the down rule (exit 1 while the link is down)");
+  common(k.clusterStatus, k, true);
+
   k.trace = app.add_subcommand("trace", "show live SIP messages (VOS3000 Debug Trace)");
   common(k.trace, k);
   k.trace->add_option("--gateway,-g", k.tGateway, "mapping or routing gateway name");
@@ -498,6 +549,20 @@ int runApiCommands(ApiCommands& k) {
     if ((rc = report(r)) != 0) return rc;
     printFlat(Json::parse(r.body), "");
     return 0;
+  }
+  if (k.clusterStatus->parsed()) {
+    int rc = 0;
+    auto cl = client(k, &rc);
+    if (!cl) return rc;
+    auto r = cl->request("GET", "/api/v1/cluster");
+    if ((rc = report(r)) != 0) return rc;
+    Json j = Json::parse(r.body);
+    if (k.json) {
+      std::printf("%s\n", j.dump(2).c_str());
+      const bool down = j.value("enabled", false) && !j["redis"].value("up", false);
+      return down ? 1 : 0;
+    }
+    return printCluster(j);
   }
   if (k.trace->parsed()) return runTrace(k);
   if (k.userAdd->parsed()) {

@@ -8,6 +8,7 @@
 #include "app/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -17,6 +18,7 @@
 #include <sstream>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/toml_reader.h"
 #include "common/json_string.h"
@@ -606,6 +608,120 @@ void readMedia(TableReader& r, media::MediaSettings& m) {
   r.finish();
 }
 
+// [cluster] bounds: each a value no sane deployment passes (a typo guard).
+constexpr int64_t kMaxRedisDatabase = 65'535;
+constexpr size_t kMaxKeyPrefix = 64;        // every key carries it: keep it short
+constexpr int64_t kMinRedisTimeoutMs = 10;  // below a loaded Redis's normal answer time
+constexpr int64_t kMaxRedisTimeoutMs = 60'000;
+constexpr int64_t kMinHeartbeatMs = 100;  // more often only loads Redis
+constexpr int64_t kMaxHeartbeatMs = 60'000;
+constexpr int64_t kMaxNodeTtlMs = 600'000;
+
+// "ip:port" of a Redis or Sentinel (a name would need a blocking lookup on
+// the worker at every reconnection).
+std::optional<cluster::RedisAddress> redisAddress(std::string_view text) {
+  auto a = net::SockAddr::parse(text);
+  if (!a || a->port() == 0) return std::nullopt;
+  return cluster::RedisAddress{a->ip().toString(), a->port()};
+}
+
+// The node's host name (the default node id).
+std::string defaultNodeName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "node";
+  return buf;
+}
+
+void readCluster(TableReader& r, cluster::ClusterSettings& c, const StoreConfig& store) {
+  if (r.string("node_id", &c.nodeId) && !c.nodeId.empty()) {
+    bool ok = c.nodeId.size() <= 64;
+    for (char ch : c.nodeId) {
+      ok = ok &&
+           (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.');
+    }
+    if (!ok) r.error("node_id", "must be 1-64 characters of [A-Za-z0-9._-]");
+  }
+  if (c.nodeId.empty()) c.nodeId = store.nodeId.empty() ? defaultNodeName() : store.nodeId;
+  auto addresses = [&](std::string_view key, std::vector<cluster::RedisAddress>* out) {
+    std::vector<TableReader::Item> items;
+    if (!r.stringArray(key, cluster::kMaxRedisAddresses, &items)) return;
+    out->clear();
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto a = redisAddress(items[i].value);
+      if (!a) {
+        r.error(std::string(key) + "[" + std::to_string(i) + "]", items[i].line,
+                "must be \"ip:port\" (got " + toml_reader::quoted(items[i].value) + ")");
+        continue;
+      }
+      out->push_back(*a);
+    }
+  };
+  addresses("redis", &c.redis);
+  addresses("sentinels", &c.sentinels);
+  if (!c.redis.empty() && !c.sentinels.empty()) {
+    r.error("sentinels", "set either redis (a master) or sentinels (with master_name), not both");
+  }
+  if (r.string("master_name", &c.masterName)) {
+    bool ok = !c.masterName.empty() && c.masterName.size() <= 64;
+    for (char ch : c.masterName) ok = ok && ch > ' ' && ch < 0x7f;
+    if (!ok) r.error("master_name", "must be 1-64 printable characters without spaces");
+  }
+  if (r.string("password_file", &c.passwordFile) && !c.passwordFile.empty()) {
+    if (auto pw = readPasswordFile(c.passwordFile); pw.ok()) {
+      c.password = std::move(pw).value();
+    } else {
+      r.error("password_file", pw.error());
+    }
+  }
+  r.integerAs("database", 0, kMaxRedisDatabase, &c.database);
+  if (r.string("key_prefix", &c.keyPrefix)) {
+    bool ok = c.keyPrefix.size() <= kMaxKeyPrefix;
+    for (char ch : c.keyPrefix) ok = ok && ch > ' ' && ch < 0x7f;
+    if (!ok) {
+      r.error("key_prefix", "must be at most " + std::to_string(kMaxKeyPrefix) +
+                                " printable characters without spaces");
+    }
+  }
+  r.boolean("tls", &c.tls);
+  r.string("tls_ca_file", &c.tlsCaFile);
+  r.string("tls_cert_file", &c.tlsCertFile);
+  r.string("tls_key_file", &c.tlsKeyFile);
+  r.string("tls_server_name", &c.tlsServerName);
+  if (c.tlsCertFile.empty() != c.tlsKeyFile.empty()) {
+    r.error(c.tlsCertFile.empty() ? "tls_cert_file" : "tls_key_file",
+            "tls_cert_file and tls_key_file go together (a client certificate and its key)");
+  }
+  for (auto [key, path] :
+       {std::pair{"tls_ca_file", &c.tlsCaFile}, std::pair{"tls_cert_file", &c.tlsCertFile},
+        std::pair{"tls_key_file", &c.tlsKeyFile}}) {
+    if (!path->empty() && ::access(path->c_str(), R_OK) != 0) {
+      r.error(key, "cannot read " + *path);
+    }
+  }
+  r.duration("timeout_ms", kMinRedisTimeoutMs, kMaxRedisTimeoutMs, &c.timeout);
+  r.duration("connect_timeout_ms", kMinRedisTimeoutMs, kMaxRedisTimeoutMs, &c.connectTimeout);
+  r.duration("reconnect_interval_ms", kMinRedisTimeoutMs, kMaxRedisTimeoutMs, &c.reconnectInterval);
+  r.duration("heartbeat_ms", kMinHeartbeatMs, kMaxHeartbeatMs, &c.heartbeat);
+  r.duration("node_ttl_ms", kMinHeartbeatMs, kMaxNodeTtlMs, &c.nodeTtl);
+  if (c.nodeTtl < 2 * c.heartbeat) {
+    // One late heartbeat must not make a node dead for the others.
+    r.error("node_ttl_ms", "must be at least twice heartbeat_ms (" +
+                               std::to_string(2 * c.heartbeat.count()) + ")");
+  }
+  size_t rule = 0;
+  if (r.choice("down_rule", {"local_share", "refuse"}, &rule)) {
+    c.downRule = rule == 1 ? cluster::DownRule::Refuse : cluster::DownRule::LocalShare;
+  }
+  if (r.string("advertise", &c.advertise) && !c.advertise.empty()) {
+    auto a = net::SockAddr::parse(c.advertise);
+    if (!a || a->port() == 0) {
+      r.error("advertise", "must be \"ip:port\" (got " + toml_reader::quoted(c.advertise) + ")");
+    }
+  }
+  c.enabled = !c.redis.empty() || !c.sentinels.empty();
+  r.finish();
+}
+
 void readNode(TableReader& r, NodeConfig& node) {
   r.duration("drain_timeout", 0, kMaxDrainTimeoutS, &node.drainTimeout);
   r.finish();
@@ -969,6 +1085,7 @@ Result<Config, ConfigError> parseConfig(std::string_view text, const std::string
   section("api", [&](TableReader& r) { readApi(r, config.api); });
   section("hep", [&](TableReader& r) { readHep(r, config.hep); });
   section("media", [&](TableReader& r) { readMedia(r, config.media); });
+  section("cluster", [&](TableReader& r) { readCluster(r, config.cluster, config.store); });
   // A common mix-up, worth a clearer word than "unknown key".
   for (std::string_view list : {"mapping_gateway", "routing_gateway", "account", "fraud_rule"}) {
     if (const toml::node* node = top.take(list)) {

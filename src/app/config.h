@@ -21,6 +21,7 @@
 #include "auth/authenticator.h"
 #include "call/carrier_monitor.h"
 #include "call/settings.h"
+#include "cluster/cluster_settings.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -152,9 +153,10 @@ struct Config {
   NodeConfig node;
   FirewallConfig firewall;
   ApiConfig api;
-  mgmt::HepSettings hep;       // [hep]: HEPv3 capture to a Homer collector
-  media::MediaSettings media;  // [media]: media anchoring through rtpengine (docs/media.md)
-  std::string sourcePath;      // file (or source name) it was parsed from
+  mgmt::HepSettings hep;             // [hep]: HEPv3 capture to a Homer collector
+  media::MediaSettings media;        // [media]: media anchoring through rtpengine (docs/media.md)
+  cluster::ClusterSettings cluster;  // [cluster]: shared live state on Redis (docs/cluster.md)
+  std::string sourcePath;            // file (or source name) it was parsed from
 };
 
 // One problem in a TOML file. line is 1-based; 0 when there is no line (the

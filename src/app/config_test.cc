@@ -551,6 +551,11 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"media",
        {"engines", "mode", "retransmit_ms", "tries", "ping_interval", "timeout", "setup_timeout",
         "remove_ice", "strip_extmap"}},
+      {"cluster",
+       {"node_id", "redis", "sentinels", "master_name", "password_file", "database", "key_prefix",
+        "tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "timeout_ms",
+        "connect_timeout_ms", "reconnect_interval_ms", "heartbeat_ms", "node_ttl_ms", "down_rule",
+        "advertise"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -574,7 +579,45 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 172u);  // 174 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 191u);  // 193 keys; sip.listen and store.path are required, so already present
+}
+
+TEST(ConfigTest, ClusterKeys) {
+  Config c = parseOk(kMinimal);
+  EXPECT_FALSE(c.cluster.enabled);
+  c = parseOk(std::string(kMinimal) +
+              "[cluster]\nnode_id = \"a-1\"\nredis = [\"127.0.0.1:6379\", \"[::1]:6380\"]\n"
+              "database = 2\nkey_prefix = \"x:\"\ntimeout_ms = 100\nheartbeat_ms = 200\n"
+              "node_ttl_ms = 400\ndown_rule = \"refuse\"\nadvertise = \"127.0.0.2:5060\"\n");
+  EXPECT_TRUE(c.cluster.enabled);
+  EXPECT_EQ(c.cluster.nodeId, "a-1");
+  ASSERT_EQ(c.cluster.redis.size(), 2u);
+  EXPECT_EQ(c.cluster.redis[1].host, "::1");
+  EXPECT_EQ(c.cluster.redis[1].port, 6380);
+  EXPECT_EQ(c.cluster.database, 2);
+  EXPECT_EQ(c.cluster.keyPrefix, "x:");
+  EXPECT_EQ(c.cluster.timeout, Millis(100));
+  EXPECT_EQ(c.cluster.nodeTtl, Millis(400));
+  EXPECT_EQ(c.cluster.downRule, cluster::DownRule::Refuse);
+  EXPECT_EQ(c.cluster.advertise, "127.0.0.2:5060");
+  c = parseOk(std::string(kMinimal) + "[cluster]\nsentinels = [\"127.0.0.1:26379\"]\n");
+  EXPECT_TRUE(c.cluster.enabled);
+  EXPECT_EQ(c.cluster.masterName, "tollgate");
+  EXPECT_FALSE(c.cluster.nodeId.empty()) << "defaults to the host name";
+
+  auto err = [](std::string_view body) {
+    auto r = parseConfig(std::string(kMinimal) + "[cluster]\n" + std::string(body), "t.toml");
+    return r.ok() ? std::string() : r.error().format();
+  };
+  EXPECT_THAT(err("redis = [\"redis.local:6379\"]\n"), HasSubstr("cluster.redis[0]: must be"));
+  EXPECT_THAT(err("redis = [\"127.0.0.1:1\"]\nsentinels = [\"127.0.0.1:2\"]\n"),
+              HasSubstr("not both"));
+  EXPECT_THAT(err("heartbeat_ms = 1000\nnode_ttl_ms = 1500\n"),
+              HasSubstr("cluster.node_ttl_ms: must be at least twice"));
+  EXPECT_THAT(err("down_rule = \"share\"\n"), HasSubstr("cluster.down_rule"));
+  EXPECT_THAT(err("node_id = \"a b\"\n"), HasSubstr("cluster.node_id"));
+  EXPECT_THAT(err("tls_cert_file = \"/etc/hostname\"\n"), HasSubstr("go together"));
+  EXPECT_THAT(err("password_file = \"/nonexistent/pw\"\n"), HasSubstr("cluster.password_file"));
 }
 
 TEST(ConfigTest, MediaEnginesWeightsAndTimers) {

@@ -22,6 +22,7 @@
 #include "app/shield_cli.h"
 #include "app/systemd_notify.h"
 #include "call/call_layer.h"
+#include "cluster/cluster.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -447,6 +448,20 @@ void applyLogTarget(const LogConfig& lc) {
   }
 }
 
+// Where peers send SIP to this node (its heartbeat's `sip`): cluster.advertise,
+// else the first UDP listener (a wildcard one under sip.advertised_address).
+std::string clusterSipAddress(const Config& config, const transport::Transport& transport) {
+  if (!config.cluster.advertise.empty()) return config.cluster.advertise;
+  for (const auto& l : transport.listeners()) {
+    if (l.protocol != transport::Protocol::Udp) continue;
+    if (!isWildcard(l.address)) return l.address.toString();
+    if (auto a = net::SockAddr::parse(config.call.advertisedAddress, l.address.port())) {
+      return net::SockAddr(a->ip(), l.address.port()).toString();
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 int runNode(const Config& config) {
@@ -547,6 +562,15 @@ int runNode(const Config& config) {
   SystemClock clock;
   CryptoRandom random;
   EventLoop loop(clock);
+  // Cluster membership and the Redis link ([cluster], docs/cluster.md); null
+  // on a single node. Declared before everything that uses it (the call
+  // layer reaches it through layer.services.cluster; the shield's and
+  // registrar's owners here through clusterNode.get()) so it outlives them;
+  // stopped explicitly (a clean leave) while they are all still alive.
+  std::unique_ptr<cluster::Cluster> clusterNode;
+  if (config.cluster.enabled) {
+    clusterNode = std::make_unique<cluster::Cluster>(loop, config.cluster);
+  }
   // HEP capture ([hep]): declared before the transport and the call layer,
   // which tap it, so it outlives them.
   std::unique_ptr<mgmt::HepCapture> hep;
@@ -589,6 +613,7 @@ int runNode(const Config& config) {
   layer.router.setSnapshot(snapshot);
   layer.calls.setOccupancyObserver(&shield);
   layer.services.legObserver = hep.get();
+  layer.services.cluster = clusterNode.get();
   if (auto r = layer.media.start(); !r.ok()) {
     log::error("media.start_failed").kv("error", r.error());
     return 1;
@@ -658,6 +683,10 @@ int runNode(const Config& config) {
   for (const auto& l : transport.listeners()) {
     if (!bound.empty()) bound += ',';
     bound += std::string(transport::protocolParam(l.protocol)) + ":" + l.address.toString();
+  }
+  if (clusterNode) {
+    clusterNode->start(clusterSipAddress(config, transport),
+                       [&layer] { return static_cast<uint64_t>(layer.calls.activeCalls()); });
   }
 
   // Registrations and suspensions: restored now, persisted as they change.
@@ -991,6 +1020,7 @@ int runNode(const Config& config) {
   policy.blacklist().setPersistence(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
+  if (clusterNode) clusterNode->stop();  // leaves the node set; closes the link
   transport.close();
   if (hep) {
     hep->stop();  // sends what is queued

@@ -70,6 +70,7 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         s.shieldEnabled = shield_ != nullptr;
         if (shield_) s.shield = shield_->stats();
         if (overload_) s.overload = overload_->stats();
+        if (layer_.services.cluster) s.cluster = layer_.services.cluster->status();
         return s;
       },
       mgmt::kWorkerTimeout);

@@ -19,6 +19,7 @@
 #include "call/settings.h"
 #include "call/snapshot.h"
 #include "call/stats.h"
+#include "cluster/cluster.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
 #include "common/random.h"
@@ -96,6 +97,10 @@ struct CallServices {
   sip::CheckPolicy forwarding{};
   // Null = nobody (no capture).
   LegObserver* legObserver = nullptr;
+  // The cluster this node belongs to (docs/cluster.md): null = no [cluster]
+  // (a single node; everything stays local). Set by app before the worker
+  // runs; lives as long as the call layer.
+  cluster::Cluster* cluster = nullptr;
 
   std::string newTag() { return random.token(kTagLength); }
   std::string newCallId() { return random.token(kCallIdLength); }

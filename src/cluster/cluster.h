@@ -8,6 +8,22 @@
 // owns a registration. It owns the RedisLink. `tollgate cluster status`
 // and /api/v1/cluster report its status().
 //
+// Keys (what the other owners of shared state rely on; docs/cluster.md):
+//   <prefix>nodes       sorted set: member = node id, score = Redis time
+//                       (TIME, in ms) of that node's last heartbeat. A node
+//                       is alive while score >= now_ms - node_ttl_ms; a Lua
+//                       script tests it with
+//                         local t = redis.call('TIME')
+//                         local now = t[1] * 1000 + math.floor(t[2] / 1000)
+//                         local s = redis.call('ZSCORE', prefix..'nodes', id)
+//                         alive = s and tonumber(s) >= now - node_ttl_ms
+//                       Members older than 10 x node_ttl are pruned by any
+//                       heartbeat; a clean stop removes its own member.
+//   <prefix>node:<id>   hash: sip ("ip:port"), started (wall ms), seen (Redis
+//                       ms), calls, version; PEXPIRE node_ttl_ms.
+// The heartbeat is one EVALSHA every cluster.heartbeat (plus the link's
+// PING); its reply refreshes the live node list this object serves.
+//
 // Confined to its worker (status() is copied out by the node for the API).
 #pragma once
 
@@ -40,6 +56,10 @@ struct ClusterStatus {
   DownRule downRule = DownRule::LocalShare;
   RedisLinkStats redis;
   std::vector<NodeInfo> nodes;  // live nodes, this one included
+  bool viaSentinel = false;     // the master is found through Sentinel
+  std::string masterName;       // with Sentinel
+  Millis heartbeat{0};
+  Millis nodeTtl{0};
 };
 
 class Cluster {
@@ -71,6 +91,9 @@ class Cluster {
   ClusterStatus status() const;
 
  private:
+  void beat();
+  void absorb(const RedisReply& reply);
+
   EventLoop& loop_;
   ClusterSettings settings_;
   std::unique_ptr<RedisLink> redis_;

@@ -63,6 +63,14 @@ struct ClusterSettings {
   Millis heartbeat{1'000};
   Millis nodeTtl{5'000};
   DownRule downRule = DownRule::LocalShare;
+  // "ip:port" peers send SIP to (the node's heartbeat `sip` field); "" = the
+  // node's first UDP listener (with sip.advertised_address for a wildcard).
+  std::string advertise;
 };
+
+// The name of a DownRule as configured ("local_share", "refuse").
+inline const char* downRuleName(DownRule r) {
+  return r == DownRule::Refuse ? "refuse" : "local_share";
+}
 
 }  // namespace tollgate::cluster

@@ -488,6 +488,57 @@ void stats(RequestContext& ctx, const httplib::Request&, httplib::Response& res)
   sendJson(res, 200, statsJson(*s, ctx.api, ctx.api.logins.activeLocks(ctx.mgmt())));
 }
 
+// The cluster as this node sees it (docs/cluster.md): membership, the Redis
+// link and the rule in force while it is down.
+Json clusterJson(const cluster::ClusterStatus& c, int64_t nowUs) {
+  if (!c.enabled) return Json{{"enabled", false}};
+  const cluster::RedisLinkStats& r = c.redis;
+  Json nodes = Json::array();
+  for (const cluster::NodeInfo& n : c.nodes) {
+    nodes.push_back(
+        Json{{"id", n.id},
+             {"sip", n.sipAddress},
+             {"started", timeOrNull(n.startedUs)},
+             {"seen", timeOrNull(n.seenUs)},
+             {"seen_ago_ms", n.seenUs == 0 ? Json(nullptr)
+                                           : Json(std::max<int64_t>(0, (nowUs - n.seenUs) / 1000))},
+             {"calls", n.calls},
+             {"self", n.self}});
+  }
+  return Json{{"enabled", true},
+              {"node_id", c.nodeId},
+              {"shared", c.shared},
+              {"down_rule", cluster::downRuleName(c.downRule)},
+              {"heartbeat_ms", c.heartbeat.count()},
+              {"node_ttl_ms", c.nodeTtl.count()},
+              {"redis", Json{{"up", r.up},
+                             {"via", c.viaSentinel ? "sentinel" : "direct"},
+                             {"master_name", c.viaSentinel ? Json(c.masterName) : Json(nullptr)},
+                             {"address", r.up ? Json(r.address) : Json(nullptr)},
+                             {"role", r.role == cluster::RedisRole::Master    ? "master"
+                                      : r.role == cluster::RedisRole::Replica ? "replica"
+                                                                              : "none"},
+                             {"latency_ms", static_cast<double>(r.latencyUs.count()) / 1000.0},
+                             {"connects", r.connects},
+                             {"downs", r.downs},
+                             {"failovers", r.failovers},
+                             {"commands", r.commands},
+                             {"timeouts", r.timeouts},
+                             {"errors", r.errors},
+                             {"refused", r.refused},
+                             {"pending", r.pending}}},
+              {"nodes", nodes}};
+}
+
+void clusterStatus(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
+  auto s = ctx.api.node.stats();
+  if (!s) workerTimeout();
+  const int64_t nowUs = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  sendJson(res, 200, clusterJson(s->cluster, nowUs));
+}
+
 void metrics(RequestContext& ctx, const httplib::Request&, httplib::Response& res) {
   auto s = ctx.api.node.stats();
   MetricsInput in;
@@ -700,6 +751,10 @@ void registerNodeRoutes(std::vector<Route>& r) {
                "this many messages|duration:integer:stop after this many seconds (default 600, "
                "at most 3600)|rate:integer:messages per second (default 100, at most 2000)",
                trace});
+  r.push_back({"GET", "/api/v1/cluster", Access::Read, "stats",
+               "The cluster as this node sees it: live nodes, the Redis link (address, role, "
+               "latency, counters) and cluster.down_rule; {\"enabled\": false} without [cluster]",
+               nullptr, "Cluster", 200, nullptr, clusterStatus});
   r.push_back({"GET", "/metrics", Access::Read, "metrics",
                "Prometheus metrics (text format 0.0.4); public when api.metrics_auth = false",
                nullptr, "text", 200, nullptr, metrics});

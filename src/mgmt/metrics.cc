@@ -359,6 +359,46 @@ void captureMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.log.journalFallbacks));
 }
 
+// The cluster's Redis link and membership (docs/cluster.md); the link's
+// series only with [cluster].
+void clusterMetrics(Writer& w, const NodeStats& s) {
+  const cluster::ClusterStatus& c = s.cluster;
+  w.one("tollgate_cluster_enabled", "gauge", "1 when [cluster] is configured (redis or sentinels).",
+        c.enabled ? 1 : 0);
+  if (!c.enabled) return;
+  const cluster::RedisLinkStats& r = c.redis;
+  w.one("tollgate_cluster_up", "gauge",
+        "1 while the link to the Redis master is up (shared state authoritative); 0 while "
+        "cluster.down_rule applies.",
+        r.up ? 1 : 0);
+  w.one("tollgate_cluster_nodes", "gauge",
+        "Live nodes (this one included) as of the last heartbeat round.",
+        static_cast<double>(std::max<size_t>(1, c.nodes.size())));
+  w.one("tollgate_cluster_redis_latency_seconds", "gauge",
+        "Round trip of the last PING to the Redis master (one per cluster.heartbeat).",
+        static_cast<double>(r.latencyUs.count()) / 1e6);
+  w.one("tollgate_cluster_redis_connects_total", "counter",
+        "Times the link came up (AUTH, SELECT, ROLE master and subscriptions done).",
+        static_cast<double>(r.connects));
+  w.one("tollgate_cluster_redis_downs_total", "counter", "Times the link went down.",
+        static_cast<double>(r.downs));
+  w.one("tollgate_cluster_redis_failovers_total", "counter",
+        "Times the link came up on a different master than before (Sentinel failover).",
+        static_cast<double>(r.failovers));
+  w.one("tollgate_cluster_redis_commands_total", "counter", "Commands sent to Redis.",
+        static_cast<double>(r.commands));
+  w.one("tollgate_cluster_redis_timeouts_total", "counter",
+        "Commands without a reply within cluster.timeout_ms (each takes the link down).",
+        static_cast<double>(r.timeouts));
+  w.one("tollgate_cluster_redis_errors_total", "counter", "Error replies from Redis.",
+        static_cast<double>(r.errors));
+  w.one("tollgate_cluster_redis_refused_total", "counter",
+        "Commands not sent because the link was down (their owners applied cluster.down_rule).",
+        static_cast<double>(r.refused));
+  w.one("tollgate_cluster_redis_pending", "gauge", "Commands awaiting a reply now.",
+        static_cast<double>(r.pending));
+}
+
 void nodeMetrics(Writer& w, const NodeStats& s) {
   w.one("tollgate_up", "gauge", "1 when the SIP worker answered this scrape.", 1);
   w.one("tollgate_draining", "gauge", "1 while the node drains (SIGTERM).", s.draining ? 1 : 0);
@@ -564,6 +604,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         "1 when the last CDR write or replay reached the store, 0 while CDRs go to the spool.",
         s.cdrWriter.storeUp ? 1.0 : 0.0);
   captureMetrics(w, s);
+  clusterMetrics(w, s);
 }
 
 // One sample per reason of a counter array indexed by an enum.

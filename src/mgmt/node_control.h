@@ -17,6 +17,7 @@
 #include "auth/retry_limiter.h"
 #include "auth/stats.h"
 #include "call/stats.h"
+#include "cluster/cluster.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -71,6 +72,8 @@ struct NodeStats {
   bool hepEnabled = false;  // hep.address set
   HepStats hep;
   log::Stats log;  // journal entries sent and fallen back to stderr
+  // [cluster] (docs/cluster.md); cluster.enabled false on a single node.
+  cluster::ClusterStatus cluster;
 };
 
 // How long an API thread waits for the worker before answering 503.

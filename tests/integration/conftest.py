@@ -15,6 +15,12 @@
   `sqlite_only` (it reads the SQLite file itself) runs on SQLite only.
 - `pg_server`: the session's PostgreSQL server (pg_server.PgServer), started on
   first use: initdb into a temp dir as an unprivileged user, private port.
+- `redis`: factory `redis(replica_of=None, password=None, tls=False)` -> a started
+  redis_server.RedisServer on a private port (no persistence), stopped at
+  teardown. `sentinels`: factory `sentinels(master, count=3)` -> started
+  redis_server.RedisSentinels. Both skip the test when redis-server or
+  redis-sentinel is not installed. A node's `[cluster]` settings:
+  `harness.cluster_config(node_id, redis=..., sentinels=..., **keys)`.
 
 When a test fails, the tollgate log tails and the SIPp screen/error logs are
 attached to its report.
@@ -30,6 +36,7 @@ import pytest
 
 import harness
 import pg_server as pg
+import redis_server as rs
 
 # The store, API and CDR tests: every test that starts a node runs on both
 # store backends.
@@ -163,3 +170,43 @@ def recorder(ports):
     yield make
     for r in recs:
         r.close()
+
+
+def _need_redis():
+    if not rs.installed():
+        pytest.skip("redis-server / redis-sentinel not installed "
+                    "(apt-get install redis-server redis-sentinel; `make test` does)")
+
+
+@pytest.fixture
+def redis(request, ports):
+    _need_redis()
+    servers: list[rs.RedisServer] = []
+
+    def make(replica_of: rs.RedisServer | None = None, password: str | None = None,
+             tls: bool = False) -> rs.RedisServer:
+        s = rs.RedisServer(ports.port(), replica_of=replica_of, password=password, tls=tls)
+        servers.append(s)
+        _artifacts(request).append((f"redis log {s.name}", s.log_tail))
+        return s.start()
+
+    yield make
+    for s in servers:
+        s.cleanup()
+
+
+@pytest.fixture
+def sentinels(request, ports):
+    _need_redis()
+    groups: list[rs.RedisSentinels] = []
+
+    def make(master: rs.RedisServer, count: int = 3) -> rs.RedisSentinels:
+        g = rs.RedisSentinels([ports.port() for _ in range(count)], master)
+        groups.append(g)
+        for s in g.sentinels:
+            _artifacts(request).append((f"sentinel log {s.name}", s.log_tail))
+        return g.start()
+
+    yield make
+    for g in groups:
+        g.cleanup()

@@ -166,6 +166,33 @@ def routing_gateway(name: str, address: str, prefixes: Iterable[str] = ("",), pr
 
 
 # ---------------------------------------------------------------------------
+# cluster ([cluster] on a shared Redis; redis_server.py runs the servers)
+
+
+def cluster_config(node_id: str, redis=None, sentinels=None, **keys) -> dict:
+    """The `[cluster]` settings of one node, for
+    `tollgate({"cluster": cluster_config("a", redis=r)}, name="a", listen=[...])`:
+    `redis` a RedisServer (or "ip:port", or a list), or `sentinels` a
+    RedisSentinels (or a list of "ip:port"); short timers (heartbeat 300 ms,
+    node_ttl 1500 ms, timeout 500 ms, reconnect 200 ms); `keys` override or add
+    any key (password_file, down_rule, key_prefix, tls, advertise, ...)."""
+    import redis_server
+    return redis_server.cluster_config(node_id, redis=redis, sentinels=sentinels, **keys)
+
+
+def cluster_toml(node_id: str, redis=None, sentinels=None, **keys) -> str:
+    """The same as TOML text ("[cluster]" and its keys)."""
+    return toml_tables({"cluster": cluster_config(node_id, redis=redis, sentinels=sentinels, **keys)})
+
+
+def cluster_listen(ports: "PortAllocator", ip: str) -> list[str]:
+    """Listeners of a cluster node on its own loopback address (127.0.0.x):
+    UDP and TCP on one fresh port."""
+    port = ports.port()
+    return [f"udp:{ip}:{port}", f"tcp:{ip}:{port}"]
+
+
+# ---------------------------------------------------------------------------
 # tollgate
 
 
