@@ -23,6 +23,7 @@
 #include "app/systemd_notify.h"
 #include "call/call_layer.h"
 #include "cluster/cluster.h"
+#include "cluster/shared_registrations.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -697,6 +698,21 @@ int runNode(const Config& config) {
   }
   layer.registrar.setListener(&stateWriter);
   layer.authenticator.limiter().setListener(&stateWriter);
+  // Registrations shared with the other nodes (docs/cluster-registrations.md):
+  // each change goes to Redis, then on to the store; calls reach accounts
+  // registered through another node, and that node's INVITEs are checked.
+  std::unique_ptr<cluster::SharedRegistrations> sharedRegistrations;
+  if (clusterNode) {
+    sharedRegistrations = std::make_unique<cluster::SharedRegistrations>(
+        *clusterNode, loop, clock, random, layer.registrar, &stateWriter);
+    if (config.shield.enabled) {
+      sharedRegistrations->setVouch(
+          [&shield](const net::IpAddress& ip, std::chrono::seconds ttl) { shield.vouch(ip, ttl); });
+    }
+    layer.registrar.setListener(sharedRegistrations.get());
+    layer.services.peers = sharedRegistrations.get();
+    sharedRegistrations->start();
+  }
   // Bindings of accounts removed from provisioning while the node was down
   // go now (and from the store), not at their expiry.
   layer.router.setSnapshot(snapshot);

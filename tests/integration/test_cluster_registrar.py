@@ -18,14 +18,10 @@ import time
 
 import pytest
 
-from harness import UdpPeer, mapping_gateway, new_call_id, wait_until
+from harness import (UdpPeer, check_cdr, cluster_config, cluster_listen, mapping_gateway,
+                     new_call_id, wait_until)
 from sipua import Ua
 from test_auth import PASSWORD, USER, password_gateway
-
-try:
-    import redis_server
-except ImportError:  # the cluster fixture module lands with the cluster core
-    redis_server = None
 
 PEER_HEADER = "X-Tollgate-Peer"
 PREFIX = "tg:"
@@ -41,13 +37,20 @@ def ua(ports):
     made = []
 
     def make(tg, ip="127.0.0.1", transport="udp", **kw):
-        u = Ua(ip, ports.port(), (tg.listen_ip, tg.port), transport=transport, **kw)
+        u = Ua(ip, ports.port(), sip_addr(tg), transport=transport, **kw)
         made.append(u)
         return u
 
     yield make
     for u in made:
         u.close()
+
+
+def sip_addr(tg) -> tuple[str, int]:
+    """The node's first listener (a cluster node listens on its own address
+    and port, not on tg.port)."""
+    _, ip, port = tg.listen[0].split(":")
+    return ip, int(port)
 
 
 def node_stats(tg) -> dict[str, str]:
@@ -101,7 +104,6 @@ def test_peer_header_from_a_customer_is_refused(tollgate, ua, ports):
     [cluster] needed: the header is refused whether or not the node is in
     a cluster.)"""
     tg = tollgate(provisioning=provisioning())
-    tg.listen_ip = "127.0.0.1"
     phone = ua(tg, "127.0.0.6").start_phone()
     assert phone.register(PASSWORD, expires=300)[1].status == 200
     pbx = UdpPeer("127.0.0.1", ports.port())
@@ -117,3 +119,208 @@ def test_peer_header_from_a_customer_is_refused(tollgate, ua, ports):
     assert not [m for m in phone.received if m.method == "INVITE"]
     assert peer_refused(tg) == {"not_peer": 1}
     tg.wait_log(r"event=cluster\.peer_refused verdict=not_peer method=INVITE")
+
+
+# -- two nodes ------------------------------------------------------------
+
+A_IP, B_IP = "127.0.0.2", "127.0.0.3"
+PHONE_IP = "127.0.0.6"
+
+
+def start_pair(tollgate, ports, r):
+    """Nodes node-a (127.0.0.2) and node-b (127.0.0.3) on Redis `r`, the same
+    provisioning on both, each seeing the other live."""
+    a = tollgate({"cluster": cluster_config("node-a", redis=r)}, name="node-a",
+                 listen=cluster_listen(ports, A_IP), provisioning=provisioning())
+    b = tollgate({"cluster": cluster_config("node-b", redis=r)}, name="node-b",
+                 listen=cluster_listen(ports, B_IP), provisioning=provisioning())
+    a.wait_log(r"event=cluster\.peer_key_loaded", timeout=5)
+    b.wait_log(r"event=cluster\.peer_key_loaded", timeout=5)
+    a.wait_log(r"event=cluster\.nodes_changed nodes=2", timeout=5)
+    b.wait_log(r"event=cluster\.nodes_changed nodes=2", timeout=5)
+    return a, b
+
+
+def registered_through_a(ua, a, r, transport="udp"):
+    phone = ua(a, PHONE_IP, transport=transport).start_phone()
+    assert phone.register(PASSWORD, expires=300)[1].status == 200
+    wait_until(lambda: r.call("HLEN", f"{PREFIX}reg:{USER}") == 1, 5, "the binding in Redis")
+    return phone
+
+
+def phone_invites(phone):
+    return [m for m in phone.received if m.method == "INVITE"]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_call_entering_b_reaches_phone_registered_through_a(tollgate, ports, redis, ua, sipp,
+                                                            transport):
+    """The phone registers through A (over TCP it listens nowhere: only A's
+    connection reaches it, as behind NAT); a customer calls its username
+    through B: the phone gets the INVITE from A (on its own connection),
+    without the peer header, answers; the caller's BYE ends both legs. B's
+    CDR is the customer's call to the account, A's is marked peer transit."""
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    phone = registered_through_a(ua, a, r, transport)
+    owner = r.call("HGETALL", f"{PREFIX}reg:{USER}")[1]
+    assert owner.startswith("1;") and owner.endswith(";1;node-a"), owner
+    uac = sipp("uac", "uac-caller-bye.xml", remote=f"{B_IP}:{sip_addr(b)[1]}", service=USER,
+               caller="4420", hold_ms=300)
+    uac.run()
+    uac.assert_ok()
+    invites = phone_invites(phone)
+    assert len(invites) == 1
+    if transport == "udp":
+        assert invites[0].source == (A_IP, sip_addr(a)[1]), "the INVITE comes from the owner node"
+    suffix = "" if transport == "udp" else ";transport=tcp"
+    assert invites[0].first_line == f"INVITE sip:{USER}@{PHONE_IP}:{phone.port}{suffix} SIP/2.0"
+    assert invites[0].header(PEER_HEADER) is None, "the peer header never reaches a phone"
+    wait_until(lambda: any(m.method == "BYE" for m in phone.received), 3, "the BYE at the phone")
+    assert phone.calls_answered == 1
+    check_cdr(b.wait_cdrs(1)[0], reason="caller_bye", final_code=200, answered=True,
+              hangup="caller", mapping_gateway="pbx", gateways=["phone-100"], callee=USER)
+    check_cdr(a.wait_cdrs(1)[0], reason="caller_bye", final_code=200, answered=True,
+              hangup="caller", mapping_gateway="peer:node-b", gateways=["phone-100"],
+              callee=USER)
+    sb, sa = node_stats(b), node_stats(a)
+    assert (sb["peer_lookups"], sb["peer_routed"]) == ("1", "1")
+    assert sa["peer_invites_in"] == "1"
+
+
+def test_unregistered_phone_gets_480_through_b(tollgate, ports, redis, ua, sipp):
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    phone = registered_through_a(ua, a, r)
+    assert phone.register(PASSWORD, expires=0)[1].status == 200
+    wait_until(lambda: r.call("HLEN", f"{PREFIX}reg:{USER}") == 0, 5, "the binding gone")
+    uac = sipp("uac", "uac-expect-480.xml", remote=f"{B_IP}:{sip_addr(b)[1]}", service=USER)
+    uac.run()
+    uac.assert_ok()
+    assert phone_invites(phone) == []
+    check_cdr(b.wait_cdrs(1)[0], reason="callee_offline", final_code=480, answered=False,
+              mapping_gateway="pbx", callee=USER, gateways=[])
+
+
+def test_owner_killed_b_answers_480_after_node_ttl(tollgate, ports, redis, ua, sipp):
+    """A dies (kill -9) with the phone's binding: once its heartbeat is older
+    than node_ttl (1.5 s here) B no longer tries it and answers 480 at once,
+    not after a setup timeout."""
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    registered_through_a(ua, a, r)
+    a.kill9()
+    b.wait_log(r"event=cluster\.nodes_changed nodes=1", timeout=5)
+    assert r.call("HLEN", f"{PREFIX}reg:{USER}") == 1, "the dead node's binding is still there"
+    t0 = time.monotonic()
+    uac = sipp("uac", "uac-expect-480.xml", remote=f"{B_IP}:{sip_addr(b)[1]}", service=USER)
+    uac.run()
+    uac.assert_ok()
+    assert time.monotonic() - t0 < 3
+    check_cdr(b.wait_cdrs(1)[0], reason="callee_offline", final_code=480, answered=False,
+              mapping_gateway="pbx", callee=USER, gateways=[])
+
+
+# -- attacks on the peer path ----------------------------------------------
+
+
+def spoof_udp(src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> None:
+    """One UDP datagram with a forged source address (a raw socket: root)."""
+    udp_len = 8 + len(payload)
+    udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0) + payload  # no checksum (IPv4)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0, 64, socket.IPPROTO_UDP, 0,
+                     socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        s.sendto(ip + udp, (dst[0], 0))
+    finally:
+        s.close()
+
+
+def peer_mac(key_hex: str, node: str, ms: int, call_id: str, from_tag: str, user: str) -> str:
+    data = "".join(f"{x}\n" for x in (node, str(ms), call_id, from_tag, user)).encode()
+    return hmac.new(bytes.fromhex(key_hex), data, hashlib.sha256).hexdigest()[:32]
+
+
+def send_as_b(b, a, attacker: UdpPeer, header_for) -> tuple[str, object]:
+    """An INVITE for the phone's account to A, its source forged to B's SIP
+    address; the Via (no rport) names the attacker's port on B's IP, so A's
+    answer reaches the attacker. header_for(call_id, from_tag) -> value."""
+    call_id = new_call_id("spoof")
+    from_tag = f"{random.getrandbits(32):08x}"
+    text, _, _ = invite(f"sip:{USER}@{A_IP}:{sip_addr(a)[1]}", attacker.addr, call_id=call_id,
+                        from_tag=from_tag, rport=False,
+                        extra=[f"{PEER_HEADER}: {header_for(call_id, from_tag)}"])
+    spoof_udp((B_IP, sip_addr(b)[1]), (A_IP, sip_addr(a)[1]), text.encode())
+    return text, final_response(attacker, call_id)
+
+
+def test_forged_peer_header_from_a_spoofed_peer_address_is_refused(tollgate, ports, redis, ua):
+    """An attacker who knows the cluster's layout but not its key: an INVITE
+    whose source is forged to B's exact SIP address gets 403 (bad MAC); the
+    same from B's IP on another port gets 403 (not a peer). The phone never
+    rings. (The baseline has no [cluster] and does not start with one: this
+    attack exists only with the cluster.)"""
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    phone = registered_through_a(ua, a, r)
+    attacker = UdpPeer(B_IP, ports.port())
+    try:
+        now = int(time.time() * 1000)
+        _, final = send_as_b(b, a, attacker, lambda c, t: f"node-b;{now};{'ab' * 16}")
+        assert final is not None and final.status == 403, final and final.text
+        text, call_id, _ = invite(f"sip:{USER}@{A_IP}:{sip_addr(a)[1]}", attacker.addr,
+                                  extra=[f"{PEER_HEADER}: node-b;{now};{'ab' * 16}"])
+        attacker.send(text.encode(), (A_IP, sip_addr(a)[1]))
+        final = final_response(attacker, call_id)
+        assert final is not None and final.status == 403, final and final.text
+    finally:
+        attacker.close()
+    time.sleep(0.3)
+    assert phone_invites(phone) == []
+    assert peer_refused(a) == {"bad_mac": 1, "not_peer": 1}
+    a.wait_log(r"event=cluster\.peer_refused verdict=bad_mac method=INVITE")
+    text = a.api("GET", "/metrics").text
+    assert 'tollgate_requests_refused_total{reason="peer_bad_mac"} 1' in text
+
+
+def test_stale_or_replayed_peer_header_is_refused(tollgate, ports, redis, ua):
+    """Someone who captured (or, here, computed with the key) a peer INVITE:
+    a header signed 60 s ago gets 403 (stale); a fresh one is accepted once
+    (the phone rings) and the same header again, in a new transaction, gets
+    403 (replayed)."""
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    phone = registered_through_a(ua, a, r)
+    key = r.call("GET", f"{PREFIX}peer-key")
+    assert len(key) == 64
+    attacker = UdpPeer(B_IP, ports.port())
+    try:
+        old = int(time.time() * 1000) - 60_000
+        _, final = send_as_b(b, a, attacker, lambda c, t: f"node-b;{old};"
+                             f"{peer_mac(key, 'node-b', old, c, t, USER)}")
+        assert final is not None and final.status == 403, final and final.text
+        assert phone_invites(phone) == []
+
+        now = int(time.time() * 1000)
+        header = {}
+
+        def fresh(c, t):
+            header["v"] = f"node-b;{now};{peer_mac(key, 'node-b', now, c, t, USER)}"
+            header["call"] = (c, t)
+            return header["v"]
+        text, final = send_as_b(b, a, attacker, fresh)
+        assert final is not None and final.status == 200, final and final.text
+        assert len(phone_invites(phone)) == 1
+        # The very same INVITE in a new transaction (another Via branch).
+        c, t = header["call"]
+        again, _, _ = invite(f"sip:{USER}@{A_IP}:{sip_addr(a)[1]}", attacker.addr, call_id=c,
+                             from_tag=t, rport=False,
+                             extra=[f"{PEER_HEADER}: {header['v']}"])
+        spoof_udp((B_IP, sip_addr(b)[1]), (A_IP, sip_addr(a)[1]), again.encode())
+        final = attacker.recv_until(lambda d: d.status == 403, 3, keep=lambda d: d.status > 0)
+        assert final and final[-1].status == 403, [d.text for d in final]
+    finally:
+        attacker.close()
+    assert len(phone_invites(phone)) == 1
+    assert peer_refused(a) == {"stale": 1, "replayed": 1}
