@@ -221,6 +221,36 @@ def test_owner_killed_b_answers_480_after_node_ttl(tollgate, ports, redis, ua, s
               mapping_gateway="pbx", callee=USER, gateways=[])
 
 
+def test_redis_down_then_back_bindings_reannounced(tollgate, ports, redis, ua, sipp):
+    """Redis killed: a call through B to the phone registered through A gets
+    480 at once (its owner cannot be found), no hang. Redis back, empty (no
+    persistence): A re-announces the binding, the nodes agree on a new peer
+    key, and the next call through B reaches the phone through A."""
+    r = redis()
+    a, b = start_pair(tollgate, ports, r)
+    phone = registered_through_a(ua, a, r)
+    r.kill9()
+    b.wait_log(r"event=cluster\.redis_down", timeout=5)
+    t0 = time.monotonic()
+    uac = sipp("uac-down", "uac-expect-480.xml", remote=f"{B_IP}:{sip_addr(b)[1]}", service=USER)
+    uac.run()
+    uac.assert_ok()
+    assert time.monotonic() - t0 < 3
+    check_cdr(b.wait_cdrs(1)[0], reason="callee_offline", final_code=480, answered=False,
+              mapping_gateway="pbx", callee=USER, gateways=[])
+    r.start()  # same port, empty
+    wait_until(lambda: r.call("HLEN", f"{PREFIX}reg:{USER}") == 1, 5, "the binding re-announced")
+    for node in (a, b):
+        wait_until(lambda: node.log().count("event=cluster.redis_up") >= 2, 5, "the link back")
+    time.sleep(0.5)  # both nodes read the new key and saw each other's heartbeat
+    uac = sipp("uac-back", "uac-caller-bye.xml", remote=f"{B_IP}:{sip_addr(b)[1]}",
+               service=USER, caller="4420", hold_ms=200)
+    uac.run()
+    uac.assert_ok()
+    assert len(phone_invites(phone)) == 1
+    assert phone_invites(phone)[0].source == sip_addr(a)
+
+
 # -- attacks on the peer path ----------------------------------------------
 
 
