@@ -127,13 +127,14 @@ A_IP, B_IP = "127.0.0.2", "127.0.0.3"
 PHONE_IP = "127.0.0.6"
 
 
-def start_pair(tollgate, ports, r):
-    """Nodes node-a (127.0.0.2) and node-b (127.0.0.3) on Redis `r`, the same
-    provisioning on both, each seeing the other live."""
-    a = tollgate({"cluster": cluster_config("node-a", redis=r)}, name="node-a",
-                 listen=cluster_listen(ports, A_IP), provisioning=provisioning())
-    b = tollgate({"cluster": cluster_config("node-b", redis=r)}, name="node-b",
-                 listen=cluster_listen(ports, B_IP), provisioning=provisioning())
+def start_pair(tollgate, ports, r=None, sentinels=None):
+    """Nodes node-a (127.0.0.2) and node-b (127.0.0.3) on Redis `r` (or
+    through `sentinels`), the same provisioning on both, each seeing the
+    other live."""
+    a = tollgate({"cluster": cluster_config("node-a", redis=r, sentinels=sentinels)},
+                 name="node-a", listen=cluster_listen(ports, A_IP), provisioning=provisioning())
+    b = tollgate({"cluster": cluster_config("node-b", redis=r, sentinels=sentinels)},
+                 name="node-b", listen=cluster_listen(ports, B_IP), provisioning=provisioning())
     a.wait_log(r"event=cluster\.peer_key_loaded", timeout=5)
     b.wait_log(r"event=cluster\.peer_key_loaded", timeout=5)
     a.wait_log(r"event=cluster\.nodes_changed nodes=2", timeout=5)
@@ -245,6 +246,33 @@ def test_redis_down_then_back_bindings_reannounced(tollgate, ports, redis, ua, s
     time.sleep(0.5)  # both nodes read the new key and saw each other's heartbeat
     uac = sipp("uac-back", "uac-caller-bye.xml", remote=f"{B_IP}:{sip_addr(b)[1]}",
                service=USER, caller="4420", hold_ms=200)
+    uac.run()
+    uac.assert_ok()
+    assert len(phone_invites(phone)) == 1
+    assert phone_invites(phone)[0].source == sip_addr(a)
+
+
+def test_sentinel_failover_keeps_the_registration_reachable(tollgate, ports, redis, sentinels,
+                                                            ua, sipp):
+    """Nodes through Sentinel; the master is killed and its replica promoted:
+    the binding (replicated, and re-announced when the link comes up on the
+    new master) still routes a call through B to the phone behind A."""
+    master = redis()
+    replica = redis(replica_of=master)
+    replica.wait_synced()
+    s = sentinels(master)
+    a, b = start_pair(tollgate, ports, sentinels=s)
+    phone = registered_through_a(ua, a, master)
+    master.kill9()
+    assert s.wait_failover(master.address, timeout=20) == replica.address
+    for node in (a, b):
+        node.wait_log(r"event=cluster\.redis_up .*address=" + replica.address.replace(".", r"\."),
+                      timeout=10)
+    wait_until(lambda: replica.call("HLEN", f"{PREFIX}reg:{USER}") == 1, 5,
+               "the binding on the new master")
+    time.sleep(0.5)  # a heartbeat round on the new master
+    uac = sipp("uac", "uac-caller-bye.xml", remote=f"{B_IP}:{sip_addr(b)[1]}", service=USER,
+               caller="4420", hold_ms=200)
     uac.run()
     uac.assert_ok()
     assert len(phone_invites(phone)) == 1
