@@ -71,6 +71,11 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
         if (shield_) s.shield = shield_->stats();
         if (overload_) s.overload = overload_->stats();
         if (layer_.services.cluster) s.cluster = layer_.services.cluster->status();
+        // The node wires cluster::SharedRegistrations as the layer's peers.
+        if (const auto* shared =
+                dynamic_cast<const cluster::SharedRegistrations*>(layer_.services.peers)) {
+          s.clusterRegistrations = shared->stats();
+        }
         return s;
       },
       mgmt::kWorkerTimeout);

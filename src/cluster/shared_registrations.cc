@@ -114,6 +114,7 @@ bool SharedRegistrations::decode(std::string_view v, Entry* out) {
 }
 
 void SharedRegistrations::onLinkUp() {
+  fallbackLogged_ = false;
   // The peer key: the first node to reach Redis creates it; every node
   // reads what is there (both commands leave in one write).
   // Stored as hex: readable with redis-cli, and a value of another length
@@ -147,9 +148,22 @@ void SharedRegistrations::onLinkUp() {
   log::info("cluster.registrations_reannounced").kv("bindings", n);
 }
 
+void SharedRegistrations::noteFallback(std::string_view what) {
+  // Every fallback is counted; the log says it once per outage (callers of
+  // offline accounts could otherwise fill it).
+  if (fallbackLogged_) return;
+  fallbackLogged_ = true;
+  log::warn("cluster.registrations_local_only")
+      .kv("first", what)
+      .kv("effect",
+          "bindings kept locally, re-announced on reconnect; calls to accounts "
+          "registered through other nodes get 480");
+}
+
 void SharedRegistrations::write(const registrar::Binding& b, bool reannounce) {
   if (!cluster_.shared()) {
     ++stats_.writesSkipped;
+    noteFallback("write");
     return;
   }
   const int64_t nowMs = clock_.wallMicros() / 1000;
@@ -187,6 +201,7 @@ void SharedRegistrations::bindingRemoved(const registrar::Binding& b) {
     // Gone from Redis at the key's expiry, and never delivered to: the
     // owner answers 480 for a binding it no longer has.
     ++stats_.writesSkipped;
+    noteFallback("remove");
   }
   if (next_) next_->bindingRemoved(b);
 }
@@ -198,6 +213,7 @@ void SharedRegistrations::owners(std::string username,
   if (!cluster_.shared()) {
     // Never inside the caller's frame (peer_bindings.h).
     ++stats_.lookupsFailed;
+    noteFallback("lookup");
     loop_.post([alive, done = std::move(done)] {
       if (alive.lock() && *alive.lock()) done({});
     });

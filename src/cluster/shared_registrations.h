@@ -122,6 +122,7 @@ class SharedRegistrations final : public registrar::BindingListener,
   void write(const registrar::Binding& b, bool reannounce);
   void onLinkUp();
   void vouchPeers();
+  void noteFallback(std::string_view what);
 
   Cluster& cluster_;
   EventLoop& loop_;
@@ -139,6 +140,7 @@ class SharedRegistrations final : public registrar::BindingListener,
   // outlive this object at shutdown.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   SharedRegistrationStats stats_;
+  bool fallbackLogged_ = false;  // this outage's fallback was logged
 };
 
 }  // namespace tollgate::cluster

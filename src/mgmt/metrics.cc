@@ -359,6 +359,35 @@ void captureMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.log.journalFallbacks));
 }
 
+// Registrations shared through Redis (docs/cluster-registrations.md); only
+// with [cluster].
+void clusterRegistrationMetrics(Writer& w, const NodeStats& s) {
+  if (!s.cluster.enabled) return;
+  const cluster::SharedRegistrationStats& r = s.clusterRegistrations;
+  w.one("tollgate_cluster_registrations_written_total", "counter",
+        "Binding changes written to Redis (new, refreshed, online state).",
+        static_cast<double>(r.written));
+  w.one("tollgate_cluster_registrations_removed_total", "counter",
+        "Bindings this node owned removed from Redis.", static_cast<double>(r.removed));
+  w.one("tollgate_cluster_registrations_reannounced_total", "counter",
+        "Bindings written again when the Redis link came up.", static_cast<double>(r.reannounced));
+  w.one("tollgate_cluster_registrations_skipped_total", "counter",
+        "Binding changes not written because Redis was down (re-announced when it returns).",
+        static_cast<double>(r.writesSkipped));
+  w.one("tollgate_cluster_registrations_write_errors_total", "counter",
+        "Binding writes that got no reply or an error.", static_cast<double>(r.writeErrors));
+  w.one("tollgate_cluster_registration_lookups_total", "counter",
+        "Owner lookups for calls to accounts without a local binding.",
+        static_cast<double>(r.lookups));
+  w.one("tollgate_cluster_registration_lookups_failed_total", "counter",
+        "... that Redis did not answer (down, timeout, error): the call got 480.",
+        static_cast<double>(r.lookupsFailed));
+  w.one("tollgate_cluster_peer_key_loaded", "gauge",
+        "1 once the cluster's peer key is read from Redis (peer INVITEs can be signed and "
+        "checked).",
+        r.keyLoaded ? 1 : 0);
+}
+
 // The cluster's Redis link and membership (docs/cluster.md); the link's
 // series only with [cluster].
 void clusterMetrics(Writer& w, const NodeStats& s) {
@@ -605,6 +634,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         s.cdrWriter.storeUp ? 1.0 : 0.0);
   captureMetrics(w, s);
   clusterMetrics(w, s);
+  clusterRegistrationMetrics(w, s);
 }
 
 // One sample per reason of a counter array indexed by an enum.

@@ -18,6 +18,7 @@
 #include "auth/stats.h"
 #include "call/stats.h"
 #include "cluster/cluster.h"
+#include "cluster/shared_registrations.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -74,6 +75,8 @@ struct NodeStats {
   log::Stats log;  // journal entries sent and fallen back to stderr
   // [cluster] (docs/cluster.md); cluster.enabled false on a single node.
   cluster::ClusterStatus cluster;
+  // Registrations shared through Redis (docs/cluster-registrations.md).
+  cluster::SharedRegistrationStats clusterRegistrations;
 };
 
 // How long an API thread waits for the worker before answering 503.

@@ -239,6 +239,9 @@ def test_redis_down_then_back_bindings_reannounced(tollgate, ports, redis, ua, s
     assert time.monotonic() - t0 < 3
     check_cdr(b.wait_cdrs(1)[0], reason="callee_offline", final_code=480, answered=False,
               mapping_gateway="pbx", callee=USER, gateways=[])
+    # The fallback is counted and logged (once per outage).
+    assert "tollgate_cluster_registration_lookups_failed_total 1" in b.api("GET", "/metrics").text
+    b.wait_log(r"event=cluster\.registrations_local_only first=lookup")
     r.start()  # same port, empty
     wait_until(lambda: r.call("HLEN", f"{PREFIX}reg:{USER}") == 1, 5, "the binding re-announced")
     for node in (a, b):
