@@ -718,6 +718,20 @@ void readCluster(TableReader& r, cluster::ClusterSettings& c, const StoreConfig&
       r.error("advertise", "must be \"ip:port\" (got " + toml_reader::quoted(c.advertise) + ")");
     }
   }
+  std::vector<TableReader::Item> nets;
+  if (r.stringArray("peer_networks", cluster::kMaxPeerNetworks, &nets)) {
+    c.peerNetworks.clear();
+    for (size_t i = 0; i < nets.size(); ++i) {
+      auto cidr = net::Cidr::parse(nets[i].value);
+      if (!cidr) {
+        r.error("peer_networks[" + std::to_string(i) + "]", nets[i].line,
+                "must be an IP address or CIDR prefix (got " + toml_reader::quoted(nets[i].value) +
+                    ")");
+        continue;
+      }
+      c.peerNetworks.push_back(*cidr);
+    }
+  }
   c.enabled = !c.redis.empty() || !c.sentinels.empty();
   r.finish();
 }

@@ -551,11 +551,26 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
       {"media",
        {"engines", "mode", "retransmit_ms", "tries", "ping_interval", "timeout", "setup_timeout",
         "remove_ice", "strip_extmap"}},
-      {"cluster",
-       {"node_id", "redis", "sentinels", "master_name", "password_file", "database", "key_prefix",
-        "tls", "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name", "timeout_ms",
-        "connect_timeout_ms", "reconnect_interval_ms", "heartbeat_ms", "node_ttl_ms", "down_rule",
-        "advertise"}},
+      {"cluster", {"node_id",
+                   "redis",
+                   "sentinels",
+                   "master_name",
+                   "password_file",
+                   "database",
+                   "key_prefix",
+                   "tls",
+                   "tls_ca_file",
+                   "tls_cert_file",
+                   "tls_key_file",
+                   "tls_server_name",
+                   "timeout_ms",
+                   "connect_timeout_ms",
+                   "reconnect_interval_ms",
+                   "heartbeat_ms",
+                   "node_ttl_ms",
+                   "down_rule",
+                   "advertise",
+                   "peer_networks"}},
   };
   toml::table example = toml::parse_file(TOLLGATE_SOURCE_DIR "/examples/tollgate.toml");
   std::string doc = readFile(TOLLGATE_SOURCE_DIR "/docs/configuration.md");
@@ -579,7 +594,7 @@ TEST(ConfigTest, ExampleAndReferenceShowEveryKey) {
     }
   }
   EXPECT_EQ(example.size(), kKeys.size());
-  EXPECT_EQ(total, 191u);  // 193 keys; sip.listen and store.path are required, so already present
+  EXPECT_EQ(total, 192u);  // 194 keys; sip.listen and store.path are required, so already present
 }
 
 TEST(ConfigTest, ClusterKeys) {
@@ -615,6 +630,7 @@ TEST(ConfigTest, ClusterKeys) {
   EXPECT_THAT(err("heartbeat_ms = 1000\nnode_ttl_ms = 1500\n"),
               HasSubstr("cluster.node_ttl_ms: must be at least twice"));
   EXPECT_THAT(err("down_rule = \"share\"\n"), HasSubstr("cluster.down_rule"));
+  EXPECT_THAT(err("peer_networks = [\"10.0.0.0/33\"]\n"), HasSubstr("cluster.peer_networks[0]"));
   EXPECT_THAT(err("node_id = \"a b\"\n"), HasSubstr("cluster.node_id"));
   EXPECT_THAT(err("tls_cert_file = \"/etc/hostname\"\n"), HasSubstr("go together"));
   EXPECT_THAT(err("password_file = \"/nonexistent/pw\"\n"), HasSubstr("cluster.password_file"));

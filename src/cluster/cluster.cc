@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <set>
 
 #include "common/log.h"
 
@@ -66,7 +67,8 @@ struct Cluster::State {
   bool started = false;
   bool inFlight = false;  // one heartbeat at a time
   std::vector<NodeInfo> nodes;
-  std::vector<net::SockAddr> peers;  // SIP addresses of the live nodes but this one
+  std::vector<net::SockAddr> peers;    // SIP addresses of the live nodes but this one
+  std::set<std::string> refusedPeers;  // "id@sip" already logged (bounded by kMaxNodes)
 };
 
 Cluster::Cluster(EventLoop& loop, ClusterSettings settings)
@@ -154,7 +156,18 @@ void Cluster::absorb(const RedisReply& r) {
     n.calls = static_cast<uint64_t>(std::max<int64_t>(0, toInt(e.elements[4].str)));
     n.self = n.id == settings_.nodeId;
     if (!n.self) {
-      if (auto a = net::SockAddr::parse(n.sipAddress)) peers.push_back(*a);
+      auto a = net::SockAddr::parse(n.sipAddress);
+      if (a && inPeerNetworks(a->ip())) {
+        peers.push_back(*a);
+      } else if (st.refusedPeers.insert(n.id + "@" + n.sipAddress).second &&
+                 st.refusedPeers.size() <= kMaxNodes) {
+        // Said once per (node, address): a heartbeat naming an address
+        // outside cluster.peer_networks is not made a peer.
+        log::warn("cluster.peer_refused")
+            .kv("node_id", n.id)
+            .kv("sip", n.sipAddress)
+            .kv("why", a ? "outside cluster.peer_networks" : "not ip:port");
+      }
     }
     nodes.push_back(std::move(n));
   }
@@ -207,6 +220,14 @@ const NodeInfo* Cluster::node(std::string_view id) const {
     if (n.id == id) return &n;
   }
   return nullptr;
+}
+
+bool Cluster::inPeerNetworks(const net::IpAddress& ip) const {
+  if (settings_.peerNetworks.empty()) return true;
+  for (const net::Cidr& c : settings_.peerNetworks) {
+    if (c.contains(ip)) return true;
+  }
+  return false;
 }
 
 bool Cluster::isPeer(const net::SockAddr& addr) const {

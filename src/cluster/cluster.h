@@ -84,8 +84,9 @@ class Cluster {
   // least 1. The divisor of DownRule::LocalShare.
   size_t liveNodes() const;
   const NodeInfo* node(std::string_view id) const;
-  // True when `addr` is the SIP address of a live peer node (not this one):
-  // requests from it are peer traffic (docs/cluster.md).
+  // True when `addr` is the SIP address of a live peer node (not this one)
+  // inside cluster.peer_networks: requests from it are peer traffic
+  // (docs/cluster.md).
   bool isPeer(const net::SockAddr& addr) const;
 
   ClusterStatus status() const;
@@ -93,6 +94,7 @@ class Cluster {
  private:
   void beat();
   void absorb(const RedisReply& reply);
+  bool inPeerNetworks(const net::IpAddress& ip) const;
 
   EventLoop& loop_;
   ClusterSettings settings_;

@@ -66,7 +66,15 @@ struct ClusterSettings {
   // "ip:port" peers send SIP to (the node's heartbeat `sip` field); "" = the
   // node's first UDP listener (with sip.advertised_address for a wildcard).
   std::string advertise;
+  // Where peers' SIP may come from: a live node's heartbeat address counts
+  // as a peer (Cluster::isPeer) only inside one of these. Empty = any
+  // address a heartbeat names (then whoever can write to Redis can make an
+  // address a peer: docs/cluster.md, "Security").
+  std::vector<net::Cidr> peerNetworks;
 };
+
+// Prefixes in cluster.peer_networks at most.
+inline constexpr size_t kMaxPeerNetworks = 64;
 
 // The name of a DownRule as configured ("local_share", "refuse").
 inline const char* downRuleName(DownRule r) {
