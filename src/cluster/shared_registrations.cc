@@ -222,41 +222,40 @@ void SharedRegistrations::owners(std::string username,
   cluster_.redis().command({"HGETALL", cluster_.key("reg:" + username)},
                            [this, alive, done = std::move(done)](const RedisReply* r) {
                              if (!alive.lock() || !*alive.lock()) return;
-                             std::vector<registrar::PeerOwner> found;
-                             if (r == nullptr || r->type != RedisReply::Type::Array) {
-                               ++stats_.lookupsFailed;
-                               done(std::move(found));
-                               return;
-                             }
-                             const int64_t nowMs = clock_.wallMicros() / 1000;
-                             // The newest online binding of each live peer node.
-                             std::unordered_map<std::string, int64_t> newest;
-                             const size_t n =
-                                 std::min(r->elements.size() / 2, kMaxSharedBindingsPerAccount);
-                             for (size_t i = 0; i < n; ++i) {
-                               const RedisReply& value = r->elements[2 * i + 1];
-                               Entry e;
-                               if (!decode(value.str, &e) || !e.online || e.expiresMs <= nowMs)
-                                 continue;
-                               if (e.owner == cluster_.nodeId()) continue;
-                               const NodeInfo* node = cluster_.node(e.owner);
-                               if (node == nullptr || node->self)
-                                 continue;  // dead: its heartbeat expired
-                               auto [it, inserted] = newest.try_emplace(e.owner, e.registeredMs);
-                               if (!inserted) it->second = std::max(it->second, e.registeredMs);
-                             }
-                             std::vector<std::pair<int64_t, std::string>> order;
-                             for (auto& [owner, at] : newest) order.emplace_back(at, owner);
-                             std::sort(order.begin(), order.end(), std::greater<>());
-                             for (auto& [at, owner] : order) {
-                               const NodeInfo* node = cluster_.node(owner);
-                               auto addr = net::SockAddr::parse(node->sipAddress);
-                               if (!addr) continue;
-                               found.push_back({owner, *addr});
-                             }
-                             if (!found.empty()) ++stats_.lookupsFound;
-                             done(std::move(found));
+                             done(ownersIn(r));
                            });
+}
+
+std::vector<registrar::PeerOwner> SharedRegistrations::ownersIn(const RedisReply* r) {
+  std::vector<registrar::PeerOwner> found;
+  if (r == nullptr || r->type != RedisReply::Type::Array) {
+    ++stats_.lookupsFailed;
+    return found;
+  }
+  const int64_t nowMs = clock_.wallMicros() / 1000;
+  // The newest online, unexpired binding of each live peer node.
+  std::unordered_map<std::string, int64_t> newest;
+  const size_t n = std::min(r->elements.size() / 2, kMaxSharedBindingsPerAccount);
+  for (size_t i = 0; i < n; ++i) {
+    Entry e;
+    if (!decode(r->elements[2 * i + 1].str, &e) || !e.online || e.expiresMs <= nowMs) continue;
+    const NodeInfo* node = cluster_.node(e.owner);
+    if (node == nullptr || node->self) continue;  // dead (heartbeat expired), or this node
+    auto [it, inserted] = newest.try_emplace(e.owner, e.registeredMs);
+    if (!inserted) it->second = std::max(it->second, e.registeredMs);
+  }
+  std::vector<std::pair<int64_t, std::string>> order;
+  for (auto& [owner, at] : newest) order.emplace_back(at, owner);
+  std::sort(order.begin(), order.end(), std::greater<>());
+  for (auto& [at, owner] : order) {
+    auto addr = net::SockAddr::parse(cluster_.node(owner)->sipAddress);
+    // Only to a peer address (cluster.peer_networks): a heartbeat naming
+    // any other address cannot draw calls there.
+    if (!addr || !cluster_.isPeer(*addr)) continue;
+    found.push_back({owner, *addr});
+  }
+  if (!found.empty()) ++stats_.lookupsFound;
+  return found;
 }
 
 std::string SharedRegistrations::sign(std::string_view callId, std::string_view fromTag,
@@ -302,7 +301,8 @@ void SharedRegistrations::vouchPeers() {
     const auto secs = std::chrono::seconds(ttl.count() / 1000 + 2);
     for (const NodeInfo& n : cluster_.status().nodes) {
       if (n.self) continue;
-      if (auto addr = net::SockAddr::parse(n.sipAddress)) vouch_(addr->ip(), secs);
+      auto addr = net::SockAddr::parse(n.sipAddress);
+      if (addr && cluster_.isPeer(*addr)) vouch_(addr->ip(), secs);
     }
   }
   vouchTimer_.start(loop_.timers(), cluster_.settings().heartbeat);

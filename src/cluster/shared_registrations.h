@@ -120,6 +120,8 @@ class SharedRegistrations final : public registrar::BindingListener,
   };
 
   void write(const registrar::Binding& b, bool reannounce);
+  // The live peer owners in an HGETALL reply of reg:<username>, newest first.
+  std::vector<registrar::PeerOwner> ownersIn(const RedisReply* reply);
   void onLinkUp();
   void vouchPeers();
   void noteFallback(std::string_view what);
