@@ -252,6 +252,7 @@ std::vector<registrar::PeerOwner> SharedRegistrations::ownersIn(const RedisReply
     // Only to a peer address (cluster.peer_networks): a heartbeat naming
     // any other address cannot draw calls there.
     if (!addr || !cluster_.isPeer(*addr)) continue;
+    vouchPeer(addr->ip());  // its answers must not meet the strangers' limits
     found.push_back({owner, *addr});
   }
   if (!found.empty()) ++stats_.lookupsFound;
@@ -292,17 +293,23 @@ registrar::PeerVerdict SharedRegistrations::verify(const net::SockAddr& from,
   if (!inserted && *until > nowMs) return PeerVerdict::Replayed;
   *until = f.wallMs + kPeerTokenWindow.count() + 1;
   *node = std::string(f.node);
+  // Before the next vouching round: the rest of this call (and the next
+  // ones) pass the shield as a gateway's traffic does.
+  vouchPeer(from.ip());
   return PeerVerdict::Authentic;
 }
 
+void SharedRegistrations::vouchPeer(const net::IpAddress& ip) {
+  // For a little longer than a peer stays alive without a heartbeat.
+  if (vouch_) vouch_(ip, std::chrono::seconds(cluster_.settings().nodeTtl.count() / 1000 + 2));
+}
+
 void SharedRegistrations::vouchPeers() {
-  const Millis ttl = cluster_.settings().nodeTtl;
   if (vouch_) {
-    const auto secs = std::chrono::seconds(ttl.count() / 1000 + 2);
     for (const NodeInfo& n : cluster_.status().nodes) {
       if (n.self) continue;
       auto addr = net::SockAddr::parse(n.sipAddress);
-      if (addr && cluster_.isPeer(*addr)) vouch_(addr->ip(), secs);
+      if (addr && cluster_.isPeer(*addr)) vouchPeer(addr->ip());
     }
   }
   vouchTimer_.start(loop_.timers(), cluster_.settings().heartbeat);

@@ -123,7 +123,8 @@ class SharedRegistrations final : public registrar::BindingListener,
   // The live peer owners in an HGETALL reply of reg:<username>, newest first.
   std::vector<registrar::PeerOwner> ownersIn(const RedisReply* reply);
   void onLinkUp();
-  void vouchPeers();
+  void vouchPeers();  // every heartbeat: each live peer's address
+  void vouchPeer(const net::IpAddress& ip);
   void noteFallback(std::string_view what);
 
   Cluster& cluster_;
