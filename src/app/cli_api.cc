@@ -242,6 +242,11 @@ int printCluster(const Json& j) {
               j.value("down_rule", "").c_str(),
               static_cast<long long>(j.value("heartbeat_ms", int64_t{0})),
               static_cast<long long>(j.value("node_ttl_ms", int64_t{0})));
+  if (j.value("node_id_conflict", false)) {
+    std::printf(
+        "NODE ID CONFLICT: another live node uses node_id %s (this node is not in the set)\n",
+        j.value("node_id", "").c_str());
+  }
   std::string via = r.value("via", "");
   if (r.contains("master_name") && r["master_name"].is_string()) {
     via += " (" + r["master_name"].get<std::string>() + ")";

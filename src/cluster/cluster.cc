@@ -28,11 +28,17 @@ constexpr size_t kMaxNodes = 64;
 // KEYS[1] = <prefix>nodes, KEYS[2] = <prefix>node:<id>
 // ARGV = id, sip, started_ms, calls, version, node_ttl_ms, prune_ms,
 //        <prefix>node:, max_nodes
-// Returns {now_ms, {id, seen_ms, sip, started_ms, calls}...} of live nodes.
+// Returns {now_ms, {id, seen_ms, sip, started_ms, calls}...} of live nodes,
+// or {-1, sip} when another live node holds this id with another address
+// (two nodes configured with one node_id): nothing is written then.
 constexpr const char* kHeartbeat = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[6])
+local held = redis.call('HMGET', KEYS[2], 'sip', 'seen')
+if held[1] and held[1] ~= ARGV[2] and tonumber(held[2] or 0) >= now - ttl then
+  return {-1, held[1]}
+end
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('HSET', KEYS[2], 'sip', ARGV[2], 'started', ARGV[3], 'seen', now,
            'calls', ARGV[4], 'version', ARGV[5])
@@ -66,6 +72,7 @@ struct Cluster::State {
   int64_t startedUs = 0;
   bool started = false;
   bool inFlight = false;  // one heartbeat at a time
+  bool conflict = false;  // another live node holds our node id
   std::vector<NodeInfo> nodes;
   std::vector<net::SockAddr> peers;    // SIP addresses of the live nodes but this one
   std::set<std::string> refusedPeers;  // "id@sip" already logged (bounded by kMaxNodes)
@@ -77,9 +84,10 @@ Cluster::Cluster(EventLoop& loop, ClusterSettings settings)
       redis_(std::make_unique<RedisLink>(loop_, settings_)),
       state_(std::make_unique<State>()) {}
 
+// Without stop() first (a start-up failure), the link closes silently:
+// nobody's callbacks run during destruction.
 Cluster::~Cluster() {
   state_->tick.cancel();
-  redis_->stop();
 }
 
 std::string Cluster::key(std::string_view suffix) const {
@@ -143,6 +151,22 @@ void Cluster::beat() {
 void Cluster::absorb(const RedisReply& r) {
   if (r.type != RedisReply::Type::Array || r.elements.empty()) return;
   State& st = *state_;
+  if (r.elements[0].type == RedisReply::Type::Integer && r.elements[0].integer == -1) {
+    // Said once per conflict, not every heartbeat; the node stays out of
+    // the node set (and keeps its last view) until the other one is gone.
+    const std::string other = r.elements.size() > 1 ? r.elements[1].str : "";
+    if (!st.conflict) {
+      log::error("cluster.node_id_conflict")
+          .kv("node_id", settings_.nodeId)
+          .kv("sip", st.sipAddress)
+          .kv("held_by", other)
+          .kv("note", "another live node uses this cluster.node_id; give each node its own");
+    }
+    st.conflict = true;
+    return;
+  }
+  if (st.conflict) log::info("cluster.node_id_conflict_over").kv("node_id", settings_.nodeId);
+  st.conflict = false;
   std::vector<NodeInfo> nodes;
   std::vector<net::SockAddr> peers;
   for (size_t i = 1; i < r.elements.size(); ++i) {
@@ -249,6 +273,7 @@ ClusterStatus Cluster::status() const {
   s.masterName = settings_.masterName;
   s.heartbeat = settings_.heartbeat;
   s.nodeTtl = settings_.nodeTtl;
+  s.idConflict = state_->conflict;
   return s;
 }
 

@@ -60,6 +60,9 @@ struct ClusterStatus {
   std::string masterName;       // with Sentinel
   Millis heartbeat{0};
   Millis nodeTtl{0};
+  // Another live node (another SIP address) holds this node's id: this one
+  // writes no heartbeat until it is gone (cluster.node_id_conflict).
+  bool idConflict = false;
 };
 
 class Cluster {

@@ -86,7 +86,11 @@ class RedisConn {
     connectTimer_.setCallback([this] { fail("connect timeout"); });
     replyTimer_.setCallback([this] { checkOverdue(); });
   }
-  ~RedisConn() { close(); }
+  // Destruction tells nobody: owners of callbacks may be gone already.
+  ~RedisConn() {
+    pending_.clear();
+    close();
+  }
   RedisConn(const RedisConn&) = delete;
   RedisConn& operator=(const RedisConn&) = delete;
 
@@ -425,9 +429,16 @@ class RedisLink::Impl {
     if (settings_.tls) buildTls();
   }
 
+  // Silent: no onDown, no callback (their owners may be destroyed already;
+  // stop() is the orderly way down).
   ~Impl() {
     stopped_ = true;
-    closeAll();
+    upFns_.clear();
+    downFns_.clear();
+    main_.reset();
+    sub_.reset();
+    sentinel_.reset();
+    graveyard_.clear();
     if (tls_ != nullptr) SSL_CTX_free(tls_);
   }
 

@@ -85,7 +85,10 @@ class RedisLink {
   RedisLink& operator=(const RedisLink&) = delete;
 
   void start();  // connects in the background; returns at once
-  void stop();   // closes both connections; pending callbacks get nullptr
+  // Closes both connections; pending callbacks get nullptr and onDown runs
+  // (when it was up). Destruction without stop() closes silently: no
+  // callback runs.
+  void stop();
 
   bool up() const;
 

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster.h"
 #include "cluster/resp.h"
 #include "common/clock.h"
 #include "common/event_loop.h"
@@ -297,6 +298,34 @@ TEST_F(RedisLinkTest, ReplicaIsNotUsedAsMaster) {
   link.start();
   ASSERT_TRUE(runUntil([&] { return link.up(); }));
   EXPECT_EQ(link.stats().address, "127.0.0.1:" + std::to_string(redis_->port()));
+}
+
+TEST_F(RedisLinkTest, ClusterMembersSeeEachOtherAndPeerNetworksBoundPeers) {
+  ClusterSettings a = settings_;
+  a.nodeId = "a";
+  a.nodeTtl = Millis(600);
+  a.peerNetworks = {*net::Cidr::parse("127.0.0.0/8")};
+  ClusterSettings b = a;
+  b.nodeId = "b";
+  b.peerNetworks = {*net::Cidr::parse("10.0.0.0/8")};
+  Cluster ca(loop_, a), cb(loop_, b);
+  ca.start("127.0.0.2:5060", [] { return uint64_t{3}; });
+  cb.start("127.0.0.3:5060", [] { return uint64_t{4}; });
+  ASSERT_TRUE(runUntil([&] { return ca.liveNodes() == 2 && cb.liveNodes() == 2; }));
+  EXPECT_EQ(ca.key("x"), "tg:x");
+  EXPECT_TRUE(ca.isPeer(*net::SockAddr::parse("127.0.0.3:5060")));
+  EXPECT_FALSE(ca.isPeer(*net::SockAddr::parse("127.0.0.2:5060"))) << "itself is no peer";
+  EXPECT_FALSE(cb.isPeer(*net::SockAddr::parse("127.0.0.2:5060"))) << "outside peer_networks";
+  ASSERT_TRUE(runUntil([&] { return ca.node("b") != nullptr && ca.node("b")->calls == 4; }));
+  EXPECT_EQ(ca.node("b")->sipAddress, "127.0.0.3:5060");
+  EXPECT_TRUE(ca.node("a")->self);
+  cb.stop();  // a clean leave: gone at a's next heartbeat, not after node_ttl
+  ASSERT_TRUE(runUntil([&] { return ca.liveNodes() == 1; }, Millis(400)));
+  EXPECT_FALSE(ca.isPeer(*net::SockAddr::parse("127.0.0.3:5060")));
+  ClusterStatus st = ca.status();
+  EXPECT_TRUE(st.enabled && st.shared);
+  EXPECT_EQ(st.nodes.size(), 1u);
+  ca.stop();
 }
 
 }  // namespace

@@ -511,6 +511,7 @@ Json clusterJson(const cluster::ClusterStatus& c, int64_t nowUs) {
               {"down_rule", cluster::downRuleName(c.downRule)},
               {"heartbeat_ms", c.heartbeat.count()},
               {"node_ttl_ms", c.nodeTtl.count()},
+              {"node_id_conflict", c.idConflict},
               {"redis", Json{{"up", r.up},
                              {"via", c.viaSentinel ? "sentinel" : "direct"},
                              {"master_name", c.viaSentinel ? Json(c.masterName) : Json(nullptr)},

@@ -465,6 +465,9 @@ Json schemas() {
         {"down_rule", str("local_share | refuse")},
         {"heartbeat_ms", integer()},
         {"node_ttl_ms", integer()},
+        {"node_id_conflict",
+         boolean("another live node (another SIP address) holds this node_id: this node is not "
+                 "in the node set")},
         {"redis",
          {{"type", "object"},
           {"properties",

@@ -195,3 +195,17 @@ def test_peer_networks_bound_which_heartbeats_make_a_peer(tollgate, ports, redis
     wait_until(lambda: len(a.api("GET", "/api/v1/cluster").json()["nodes"]) == 2, 5,
                "node-b still counted alive")
     assert a.log().count("event=cluster.peer_refused") == 1, "said once, not every heartbeat"
+
+
+def test_duplicate_node_id_is_refused_not_merged(tollgate, ports, redis):
+    r = redis()
+    a = start_node(tollgate, ports, "node-a", "127.0.0.2", redis=r)
+    wait_until(lambda: live_nodes(r) == ["node-a"], 5, "node-a live")
+    twin = tollgate({"cluster": cluster_config("node-a", redis=r)}, name="twin",
+                    listen=cluster_listen(ports, "127.0.0.3"))
+    twin.wait_log(r"event=cluster.node_id_conflict node_id=node-a", timeout=5)
+    time.sleep(1)  # several heartbeats: the first node's record is never overwritten
+    h = r.call("HGETALL", "tg:node:node-a")
+    assert dict(zip(h[::2], h[1::2]))["sip"] == a.listen[0].removeprefix("udp:")
+    assert twin.api("GET", "/api/v1/cluster").json()["node_id_conflict"] is True
+    assert twin.log().count("event=cluster.node_id_conflict ") == 1
