@@ -23,10 +23,11 @@
 #include "app/systemd_notify.h"
 #include "call/call_layer.h"
 #include "cluster/cluster.h"
-#include "cluster/shared_limits.h"
 #include "cluster/shared_auth.h"
 #include "cluster/shared_bans.h"
+#include "cluster/shared_limits.h"
 #include "cluster/shared_policy.h"
+#include "cluster/shared_registrations.h"
 #include "common/event_loop.h"
 #include "common/log.h"
 #include "common/private_files.h"
@@ -61,6 +62,18 @@ constexpr const char* kFraudCounters = "fraud_thresholds";
 // answer, and the batch goes to the spool: a stalled database must not hold
 // finished calls' CDRs only in memory.
 constexpr int kCdrWriteTimeoutMs = 3000;
+
+// Requests refused for their X-Tollgate-Peer header, "verdict:n,...".
+std::string peerRefusals(const call::CallStats& s) {
+  std::string out;
+  for (size_t i = 1; i < s.peerRefused.size(); ++i) {
+    if (s.peerRefused[i] == 0) continue;
+    if (!out.empty()) out += ',';
+    out += std::string(registrar::peerVerdictName(static_cast<registrar::PeerVerdict>(i))) + ":" +
+           std::to_string(s.peerRefused[i]);
+  }
+  return out;
+}
 
 // The node's name in CDR uids when store.node_id is not set.
 std::string hostName() {
@@ -737,6 +750,21 @@ int runNode(const Config& config) {
   }
   layer.registrar.setListener(&stateWriter);
   layer.authenticator.limiter().setListener(&stateWriter);
+  // Registrations shared with the other nodes (docs/cluster-registrations.md):
+  // each change goes to Redis, then on to the store; calls reach accounts
+  // registered through another node, and that node's INVITEs are checked.
+  std::unique_ptr<cluster::SharedRegistrations> sharedRegistrations;
+  if (clusterNode) {
+    sharedRegistrations = std::make_unique<cluster::SharedRegistrations>(
+        *clusterNode, loop, clock, random, layer.registrar, &stateWriter);
+    if (config.shield.enabled) {
+      sharedRegistrations->setVouch(
+          [&shield](const net::IpAddress& ip, std::chrono::seconds ttl) { shield.vouch(ip, ttl); });
+    }
+    layer.registrar.setListener(sharedRegistrations.get());
+    layer.services.peers = sharedRegistrations.get();
+    sharedRegistrations->start();
+  }
   // Bindings of accounts removed from provisioning while the node was down
   // go now (and from the store), not at their expiry.
   layer.router.setSnapshot(snapshot);
@@ -889,6 +917,11 @@ int runNode(const Config& config) {
         .kv("in_dialog_rejected", s.inDialogRejected)
         .kv("illegal_cdrs_suppressed", s.illegalCdrsSuppressed)
         .kv("untyped_bodies_dropped", s.untypedBodiesDropped)
+        .kv("peer_lookups", s.peerLookups)
+        .kv("peer_routed", s.peerRouted)
+        .kv("peer_invites_in", s.peerInvitesIn)
+        .kv("peer_invites_no_binding", s.peerInvitesNoBinding)
+        .kv("peer_refused", peerRefusals(s))
         .kv("policy_refused_cps", layer.policy.stats().refused[1])
         .kv("policy_refused_concurrent", layer.policy.stats().refused[2])
         .kv("policy_refused_caller_listed", layer.policy.stats().refused[3])

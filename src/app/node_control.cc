@@ -78,6 +78,11 @@ std::optional<mgmt::NodeStats> WorkerControl::stats() {
           s.clusterLimitStats = layer_.services.sharedLimits->stats();
         }
         if (clusterSecurityStats_) clusterSecurityStats_(s);
+        // The node wires cluster::SharedRegistrations as the layer's peers.
+        if (const auto* shared =
+                dynamic_cast<const cluster::SharedRegistrations*>(layer_.services.peers)) {
+          s.clusterRegistrations = shared->stats();
+        }
         return s;
       },
       mgmt::kWorkerTimeout);

@@ -13,7 +13,10 @@
 //     crosses through rtpengine (offer/answer, asynchronous: the message
 //     waits, in order, for the engine's reply), the session is deleted when
 //     an attempt fails or the call ends (its figures go to the CDR), and an
-//     answered call without RTP is ended (media_timeout).
+//     answered call without RTP is ended (media_timeout);
+//   peer (call_peer.cc): an account registered through another node of the
+//     cluster is reached through that node, and such a node's INVITE is
+//     delivered to this node's bindings (docs/cluster-registrations.md).
 // Created by the CallRegistry, which routes requests to it by local tag and
 // caller INVITE and frees it after it finished. Confined to its worker.
 #pragma once
@@ -73,6 +76,9 @@ struct Leg {
   // Our credentials towards this peer when it is a carrier that challenges.
   std::string authUsername;
   std::string authPassword;
+  // The X-Tollgate-Peer value of our INVITE when this peer is another node
+  // of the cluster (registrar/peer_bindings.h); "" otherwise.
+  std::string peerHeader;
 };
 
 // Where one attempt of a call goes: a carrier (by prefix) or a contact of
@@ -85,6 +91,9 @@ struct Target {
   std::string authUsername;
   std::string authPassword;
   bool account = false;  // a registered account's contact (a password gateway)
+  // The account is registered through this other node of the cluster: the
+  // INVITE goes to that node (flow), which delivers it (call_peer.cc).
+  std::string peerNode;
 };
 
 enum class Side : uint8_t { A, B };  // A: the caller's leg, B: the carrier's
@@ -118,6 +127,14 @@ class Call final : public txn::ClientCallbacks {
   // Setup (call_setup.cc).
   void start(txn::TxnId invite, const sip::Message& req, const transport::Flow& from,
              const admission::GatewayInfo& gateway, CallNumbers&& numbers);
+  // Peer delivery (call_peer.cc): the INVITE came from another node of the
+  // cluster (authenticated by RequestRouter) for an account registered
+  // here; `node` is its id. The call goes to this node's bindings only (the
+  // sending node already admitted it), and its CDR is marked peer transit
+  // (mapping gateway "peer:<node>", docs/cdr.md).
+  void startPeerTransit(txn::TxnId invite, const sip::Message& req, const transport::Flow& from,
+                        std::string_view node, CallNumbers&& numbers);
+  bool peerTransit() const { return peerTransit_; }
   void onCallerCancel();
   void onAckTimeout();
   // Ends the call from our side: BYE both legs once answered, else `code`
@@ -155,6 +172,17 @@ class Call final : public txn::ClientCallbacks {
 
   Leg& leg(Side s) { return s == Side::A ? a_ : b_; }
   Leg& other(Side s) { return s == Side::A ? b_ : a_; }
+
+  // Peer delivery (call_peer.cc). The account has no reachable binding
+  // here: asks the cluster for nodes that hold one; true when the call
+  // now waits for the answer (onPeerOwners goes on with it).
+  bool askPeers(const admission::GatewayInfo& account);
+  void onPeerOwners(const admission::GatewayInfo& account,
+                    std::vector<registrar::PeerOwner> owners);
+  // The signalling rule of a peer node's leg: its identity headers were
+  // already judged by the node that admitted the call; media stays as
+  // that node anchored it.
+  static const std::shared_ptr<const PeerSignalling>& peerSignalling();
 
   // Setup (call_setup.cc).
   bool nextAttempt();
@@ -296,7 +324,13 @@ class Call final : public txn::ClientCallbacks {
   Leg b_;
   std::vector<Target> routes_;
   size_t nextRoute_ = 0;
-  bool toAccount_ = false;        // calling a registered account's contacts
+  bool toAccount_ = false;    // calling a registered account's contacts
+  bool peerTransit_ = false;  // from another node, to this node's bindings (call_peer.cc)
+  bool peerAttempt_ = false;  // the current attempt goes through another node
+  std::string peerUser_;      // the account's username, signed into peer INVITEs
+  // Expires with the call: an answer from the cluster after it is gone
+  // finds nothing to resume.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   auth::DigestAnswers bAnswers_;  // challenges this attempt answered
   bool authFailedLast_ = false;   // the last attempt ended on a carrier challenge
   // The INVITE of the current attempt as sent, when it goes to a carrier

@@ -73,7 +73,7 @@ void Call::start(TxnId invite, const Message& req, const Flow& from,
   a_.peerPort = gateway.auth == admission::AuthMode::IpPort ? from.remote.port() : 0;
   a_.peerGateway = gateway.name;
   a_.peerByDigest = gateway.auth == admission::AuthMode::Password;
-  a_.signalling = s_.snapshot->mappingSignalling(gateway.name);
+  a_.signalling = peerTransit_ ? peerSignalling() : s_.snapshot->mappingSignalling(gateway.name);
   registry_.registerTag(a_.localTag, this);
   registry_.registerInvite(invite, this);
 
@@ -91,6 +91,9 @@ void Call::start(TxnId invite, const Message& req, const Flow& from,
       routes_.push_back(std::move(t));
     }
     if (routes_.empty()) {
+      // Registered through another node of the cluster? The call waits
+      // for the answer (call_peer.cc). A call from a peer never goes on.
+      if (!peerTransit_ && askPeers(*account)) return;
       failCall(480, "Temporarily Unavailable", TerminationReason::CalleeOffline);
       return;
     }
@@ -213,7 +216,12 @@ bool Call::startAttempt(const Target& r) {
   b_.peerIp = r.flow.remote.ip();
   b_.signalling =
       r.account ? s_.snapshot->mappingSignalling(r.name) : s_.snapshot->routingSignalling(r.name);
-  if (r.account) {
+  peerAttempt_ = !r.peerNode.empty();
+  if (peerAttempt_) {
+    // Another node of the cluster: exactly its SIP address speaks for the
+    // dialog, and our INVITE carries the header that proves it is ours.
+    b_.peerPort = r.flow.remote.port();
+  } else if (r.account) {
     b_.peerGateway = r.name;  // the phone may re-register from elsewhere mid-call
     b_.peerByDigest = true;
   }
@@ -234,6 +242,14 @@ bool Call::startAttempt(const Target& r) {
   b_.remoteHeader = "<" + ruri + ">";
   b_.inviteCseq = 1;
   b_.localCseq = 1;
+  if (peerAttempt_) {
+    b_.peerHeader = s_.peers ? s_.peers->sign(b_.callId, b_.localTag, peerUser_) : std::string();
+    if (b_.peerHeader.empty()) {
+      // No cluster key yet (Redis never reached): the peer would refuse it.
+      log::warn("call.peer_key_missing").kv("call_id", cdr_.callId).kv("node", r.peerNode);
+      return false;
+    }
+  }
 
   // With media relayed, the INVITE leaves once rtpengine has rewritten its
   // offer (call_media.cc); otherwise at once.
@@ -271,6 +287,7 @@ void Call::sendInvite() {
   e.prepend("CSeq", "1 INVITE");
   e.prepend("Contact", b_.contact);
   if (!s_.settings.userAgent.empty()) e.prepend("User-Agent", s_.settings.userAgent);
+  if (!b_.peerHeader.empty()) e.prepend(std::string(registrar::kPeerHeader), b_.peerHeader);
 
   txn::OutgoingRequest out;
   out.method = Method::Invite;
@@ -497,8 +514,12 @@ void Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
   // for) refused our credentials: that is about the route, so fail over.
   const bool authFailed = code == 401 || code == 407;
   const bool busy = code == 486 || code == 600;
+  // A peer node answers 480 when its binding went since Redis told us of
+  // it (call_peer.cc): the next owner may still have one.
+  const bool peerOffline = peerAttempt_ && code == 480;
   const bool failover = timeout || authFailed || code == 408 || (code >= 500 && code < 600) ||
-                        (code >= 600 && code != 600) || (busy && !s_.settings.stopAfterBusy);
+                        (code >= 600 && code != 600) || (busy && !s_.settings.stopAfterBusy) ||
+                        peerOffline;
   if (authFailed) {
     log::warn("call.carrier_auth_failed")
         .kv("call_id", cdr_.callId)
@@ -527,7 +548,7 @@ void Call::failAfterAttempts(int code, std::string_view reason, bool timeout) {
     failCall(503, "Service Unavailable", TerminationReason::CarrierAuthFailed);
     return;
   }
-  if (toAccount_ && (timeout || code == 408 || code >= 500)) {
+  if (toAccount_ && (timeout || code == 408 || code >= 500 || peerOffline)) {
     // The phone's binding looked alive but it did not take the call.
     failCall(480, "Temporarily Unavailable", TerminationReason::CalleeOffline);
     return;

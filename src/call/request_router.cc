@@ -2,6 +2,7 @@
 #include "call/request_router.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "call/cdr_recorder.h"
 #include "call/dialog_fields.h"
@@ -151,6 +152,10 @@ void RequestRouter::onRequest(sip::MessagePtr request, const Flow& from) {
     return;
   }
 
+  if (m != Method::Cancel && request->header(registrar::kPeerHeader) != nullptr) {
+    onPeerRequest(std::move(request), from);
+    return;
+  }
   const Source src = identify(from);
   // Password gateways are known by their credentials, not their address:
   // when there are any, a request is checked by digest if it carries
@@ -412,6 +417,87 @@ void RequestRouter::onNewInvite(sip::MessagePtr request, const Flow& from, const
   const Message& req = *s_.txns.serverRequest(id);
   Call& call = calls_.open(std::move(ticket), from.remote.ip());
   call.start(id, req, from, *src.gateway, std::move(numbers));
+}
+
+void RequestRouter::onPeerRequest(sip::MessagePtr request, const Flow& from) {
+  using registrar::PeerVerdict;
+  static_assert(registrar::kPeerVerdictCount ==
+                std::tuple_size_v<decltype(CallStats::peerRefused)>);
+  const Message& req = *request;
+  // The account: the Request-URI's user, as the sending node wrote it.
+  std::string_view user = calleeOf(req);
+  const std::string username = sip::unescape(user.substr(0, user.find(';')));
+  std::string node;
+  // Only an INVITE is ever sent between nodes; a single node has no peers.
+  PeerVerdict v = PeerVerdict::NotPeer;
+  if (s_.peers != nullptr && req.method() == Method::Invite && s_.snapshot) {
+    v = s_.peers->verify(from.remote, req.header(registrar::kPeerHeader)->value, req.callId(),
+                         req.from().tag(), username, &node);
+  }
+  if (v != PeerVerdict::Authentic) {
+    refusePeer(std::move(request), from, v);
+    return;
+  }
+  ++s_.stats.peerInvitesIn;
+  ++s_.stats.invitesReceived;
+  const std::string gateway = "peer:" + node;
+  sip::CheckFailure f = sip::checkRequest(req, s_.forwarding);
+  if (f.status != 0 || draining_) {
+    const int code = f.status != 0 ? f.status : 503;
+    const TerminationReason why = f.status == 0     ? TerminationReason::Draining
+                                  : f.status == 483 ? TerminationReason::TooManyHops
+                                                    : TerminationReason::BadRequest;
+    std::vector<sip::ExtraHeader> extra;
+    for (auto& [name, value] : f.headers) extra.push_back({name, value});
+    s_.cdrs.reject(req, from, gateway, code, why);
+    TxnId id = s_.txns.createServer(std::move(request), from);
+    s_.txns.respond(id, code, f.status != 0 ? f.reason : "Service Unavailable", s_.newTag(), extra);
+    return;
+  }
+  // Peer traffic delivers to registered accounts only: never to a carrier.
+  const admission::GatewayInfo* account = s_.snapshot->accounts.byUsername(username);
+  if (account == nullptr || !account->registers || s_.registrar.reachable(username).empty()) {
+    // The binding went (or moved) since the sending node read Redis: it
+    // tries the next owner, or answers its caller 480.
+    ++s_.stats.peerInvitesNoBinding;
+    s_.cdrs.reject(req, from, gateway, 480, TerminationReason::CalleeOffline);
+    TxnId id = s_.txns.createServer(std::move(request), from);
+    s_.txns.respond(id, 480, "Temporarily Unavailable", s_.newTag());
+    return;
+  }
+  CallNumbers numbers = callNumbers(req, gateway);
+  TxnId id = s_.txns.createServer(std::move(request), from);
+  Call& call = calls_.open(admission::CallTicket{}, from.remote.ip());
+  call.startPeerTransit(id, *s_.txns.serverRequest(id), from, node, std::move(numbers));
+}
+
+void RequestRouter::refusePeer(sip::MessagePtr request, const Flow& from,
+                               registrar::PeerVerdict verdict) {
+  // A forged, replayed or misdirected peer header: 403, counted by verdict,
+  // logged at the refusal log's rate, an illegal-call CDR for an INVITE.
+  // The request is never processed as a customer's either: a header only
+  // our nodes may send says someone is probing the cluster.
+  ++s_.stats.peerRefused[static_cast<size_t>(verdict)];
+  const Message& req = *request;
+  if (refusalLog_.available(s_.loop.now())) {
+    refusalLog_.take();
+    log::warn("cluster.peer_refused")
+        .kv("verdict", registrar::peerVerdictName(verdict))
+        .kv("method", req.methodName())
+        .kv("call_id", req.callId())
+        .kv("source", from.remote.toString())
+        .kv("not_logged_before", refusalLogsSuppressed_);
+    refusalLogsSuppressed_ = 0;
+  } else {
+    ++refusalLogsSuppressed_;
+  }
+  if (req.method() == Method::Invite && s_.cdrs.recordsIllegalCalls()) {
+    ++s_.stats.invitesReceived;
+    s_.cdrs.illegalCall(req, from, 403, TerminationReason::AuthFailed);
+  }
+  if (req.method() != Method::Ack) {
+    s_.txns.respondStateless(req, from, 403, "Forbidden", s_.newTag());
+  }
 }
 
 CallNumbers RequestRouter::callNumbers(const Message& request, std::string_view gateway) const {

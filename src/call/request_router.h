@@ -15,6 +15,12 @@
 //      -> stateless checks (sip/checks.h), drain, number normalisation,
 //      call policy (admission::CallPolicy) -> a new Call (CallRegistry);
 //      every refusal has its CDR (CdrRecorder);
+//   (a new request carrying X-Tollgate-Peer is another node of the cluster
+//   delivering a call to an account registered here, call_peer.cc: it is
+//   authenticated by that header alone (registrar::PeerBindings::verify:
+//   a live peer's address, a fresh MAC, used once), skips customer
+//   identification and admission (the sending node did them) and goes to
+//   this node's bindings; anything else carrying it is refused 403);
 //   4. responses no client transaction matched (late 2xx: ACK and BYE) and
 //      bytes that did not parse (400 to known peers, else dropped).
 // It also installs provisioning snapshots and hands each peer its part.
@@ -119,6 +125,10 @@ class RequestRouter final : public txn::TransactionUser {
   void closeUnwanted(const transport::Flow& from);
 
   void onNewInvite(sip::MessagePtr request, const transport::Flow& from, const Source& src);
+  // A new request carrying registrar::kPeerHeader (see the top).
+  void onPeerRequest(sip::MessagePtr request, const transport::Flow& from);
+  void refusePeer(sip::MessagePtr request, const transport::Flow& from,
+                  registrar::PeerVerdict verdict);
   CallNumbers callNumbers(const sip::Message& request, std::string_view gateway) const;
   // One `call.refused` line, at the refusal log's rate.
   void refusalLogLine(std::string_view reason, std::string_view callId, int code,

@@ -25,6 +25,7 @@
 #include "common/random.h"
 #include "media/media_settings.h"
 #include "media/ng_client.h"
+#include "registrar/peer_bindings.h"
 #include "registrar/registrar.h"
 #include "sip/checks.h"
 #include "txn/transaction_layer.h"
@@ -89,6 +90,10 @@ struct CallServices {
   // Media anchoring (docs/media.md): null = no rtpengine configured.
   media::NgClient* media = nullptr;
   const media::MediaSettings* mediaSettings = nullptr;
+  // Registrations held by the other nodes of a cluster, and the
+  // authentication of requests between nodes (registrar/peer_bindings.h);
+  // null on a single node.
+  registrar::PeerBindings* peers = nullptr;
   // The provisioning in force; null before the first is installed.
   std::shared_ptr<const Snapshot> snapshot = nullptr;
   // The checks of a request we forward (a new INVITE, an in-dialog request

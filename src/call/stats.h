@@ -58,6 +58,16 @@ struct CallStats {
   uint64_t mediaTimeouts = 0;       // answered calls ended for lack of RTP (media_timeout)
   uint64_t mediaSetupTimeouts = 0;  // ... of them, no RTP at all since the answer
   uint64_t mediaRejected = 0;       // offers rtpengine refused (488: initial or mid-call)
+  // Peer delivery between the nodes of a cluster (docs/cluster-registrations.md).
+  uint64_t peerLookups = 0;           // calls: account without a local binding, cluster asked
+  uint64_t peerRouted = 0;            // ... a live node holding a binding was found and tried
+  uint64_t peerInvitesIn = 0;         // router: authentic INVITEs from peer nodes, delivered here
+  uint64_t peerInvitesNoBinding = 0;  // ... answered 480: no reachable binding here (any more)
+  // Router: requests carrying X-Tollgate-Peer refused 403, by verdict
+  // (registrar::PeerVerdict: not_peer, malformed, stale, bad_mac, replayed,
+  // no_key; index 0, authentic, unused).
+  // (registrar::kPeerVerdictCount; request_router.cc checks they agree).
+  std::array<uint64_t, 7> peerRefused{};
 };
 
 // Per-gateway counters (attempts: INVITEs admitted from a mapping gateway

@@ -10,6 +10,7 @@
 
 #include "admission/call_policy.h"
 #include "call/cdr.h"
+#include "registrar/peer_bindings.h"
 #include "shield/ban.h"
 #include "shield/shield.h"
 
@@ -462,6 +463,35 @@ void captureMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.log.journalFallbacks));
 }
 
+// Registrations shared through Redis (docs/cluster-registrations.md); only
+// with [cluster].
+void clusterRegistrationMetrics(Writer& w, const NodeStats& s) {
+  if (!s.cluster.enabled) return;
+  const cluster::SharedRegistrationStats& r = s.clusterRegistrations;
+  w.one("tollgate_cluster_registrations_written_total", "counter",
+        "Binding changes written to Redis (new, refreshed, online state).",
+        static_cast<double>(r.written));
+  w.one("tollgate_cluster_registrations_removed_total", "counter",
+        "Bindings this node owned removed from Redis.", static_cast<double>(r.removed));
+  w.one("tollgate_cluster_registrations_reannounced_total", "counter",
+        "Bindings written again when the Redis link came up.", static_cast<double>(r.reannounced));
+  w.one("tollgate_cluster_registrations_skipped_total", "counter",
+        "Binding changes not written because Redis was down (re-announced when it returns).",
+        static_cast<double>(r.writesSkipped));
+  w.one("tollgate_cluster_registrations_write_errors_total", "counter",
+        "Binding writes that got no reply or an error.", static_cast<double>(r.writeErrors));
+  w.one("tollgate_cluster_registration_lookups_total", "counter",
+        "Owner lookups for calls to accounts without a local binding.",
+        static_cast<double>(r.lookups));
+  w.one("tollgate_cluster_registration_lookups_failed_total", "counter",
+        "... that Redis did not answer (down, timeout, error): the call got 480.",
+        static_cast<double>(r.lookupsFailed));
+  w.one("tollgate_cluster_peer_key_loaded", "gauge",
+        "1 once the cluster's peer key is read from Redis (peer INVITEs can be signed and "
+        "checked).",
+        r.keyLoaded ? 1 : 0);
+}
+
 // The cluster's Redis link and membership (docs/cluster.md); the link's
 // series only with [cluster].
 void clusterMetrics(Writer& w, const NodeStats& s) {
@@ -540,6 +570,14 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
            static_cast<double>(s.calls.ackForeign + s.txn.foreignAcks));
   w.sample("tollgate_requests_refused_total", {{"reason", "cancel_foreign_source"}},
            static_cast<double>(s.txn.foreignCancels));
+  // Requests carrying the cluster's peer header that did not prove they
+  // come from a live peer node (docs/cluster-registrations.md): 403.
+  for (size_t i = 1; i < s.calls.peerRefused.size(); ++i) {
+    w.sample("tollgate_requests_refused_total",
+             {{"reason", "peer_" + std::string(registrar::peerVerdictName(
+                                       static_cast<registrar::PeerVerdict>(i)))}},
+             static_cast<double>(s.calls.peerRefused[i]));
+  }
   w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_challenged"}},
            static_cast<double>(s.calls.inDialogChallenged));
   w.sample("tollgate_requests_refused_total", {{"reason", "in_dialog_not_relayed"}},
@@ -554,6 +592,19 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         static_cast<double>(s.calls.failovers));
   w.one("tollgate_options_answered_total", "counter", "OPTIONS answered 200.",
         static_cast<double>(s.calls.optionsAnswered));
+  // Peer delivery between cluster nodes (docs/cluster-registrations.md).
+  w.one("tollgate_peer_lookups_total", "counter",
+        "Calls to a registered account without a local binding that asked the cluster.",
+        static_cast<double>(s.calls.peerLookups));
+  w.one("tollgate_peer_routed_total", "counter",
+        "... of them, sent through another node that holds a binding.",
+        static_cast<double>(s.calls.peerRouted));
+  w.one("tollgate_peer_invites_total", "counter",
+        "Authentic INVITEs from peer nodes for an account registered here.",
+        static_cast<double>(s.calls.peerInvitesIn));
+  w.one("tollgate_peer_invites_no_binding_total", "counter",
+        "... of them answered 480: no reachable binding here any more.",
+        static_cast<double>(s.calls.peerInvitesNoBinding));
 
   gatewayFamily(w, "tollgate_gateway_call_attempts_total", "counter",
                 "Call attempts per gateway (mapping: INVITEs from it; routing: INVITEs sent to "
@@ -689,6 +740,7 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
         s.cdrWriter.storeUp ? 1.0 : 0.0);
   captureMetrics(w, s);
   clusterMetrics(w, s);
+  clusterRegistrationMetrics(w, s);
 }
 
 // One sample per reason of a counter array indexed by an enum.

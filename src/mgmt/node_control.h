@@ -18,10 +18,11 @@
 #include "auth/stats.h"
 #include "call/stats.h"
 #include "cluster/cluster.h"
-#include "cluster/shared_limits.h"
 #include "cluster/shared_auth.h"
 #include "cluster/shared_bans.h"
+#include "cluster/shared_limits.h"
 #include "cluster/shared_policy.h"
+#include "cluster/shared_registrations.h"
 #include "common/latency_histogram.h"
 #include "common/log.h"
 #include "firewall/kernel_offload.h"
@@ -88,6 +89,8 @@ struct NodeStats {
   cluster::SharedBanStats sharedBans;
   cluster::SharedAuthStats sharedAuth;
   cluster::SharedPolicyStats sharedPolicy;
+  // Registrations shared through Redis (docs/cluster-registrations.md).
+  cluster::SharedRegistrationStats clusterRegistrations;
 };
 
 // How long an API thread waits for the worker before answering 503.

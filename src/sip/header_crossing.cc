@@ -135,6 +135,12 @@ std::string HeaderAllowList::problem(std::string_view name) {
     return "the B2BUA owns this header on each leg";
   }
   if (name.size() == 1) return "compact header names are not extension names";
+  // The header that authenticates requests between the nodes of a cluster
+  // (registrar/peer_bindings.h): it is consumed by the node it reaches and
+  // must never cross to a phone or a carrier.
+  std::string lower(name);
+  for (char& c : lower) c = toLower(c);
+  if (lower == "x-tollgate-peer") return "the cluster's peer header never crosses";
   return {};
 }
 
