@@ -543,6 +543,7 @@ void Call::onAttemptFailed(int code, std::string_view reason, bool timeout) {
 void Call::failAfterAttempts(int code, std::string_view reason, bool timeout) {
   const bool authFailed = code == 401 || code == 407;
   const bool busy = code == 486 || code == 600;
+  const bool peerOffline = peerAttempt_ && code == 480;
   if (authFailed) {
     // Never relay a carrier's challenge: the caller would try to answer it.
     failCall(503, "Service Unavailable", TerminationReason::CarrierAuthFailed);
