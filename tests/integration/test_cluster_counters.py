@@ -57,6 +57,22 @@ def alternate(peer, a, b, n: int, start: int = 0) -> list[int]:
     return out
 
 
+def held_calls_abab(sipp, a, b, hold_ms: int = 5000) -> list:
+    """Four calls from CALLER to 1900555000<i>, held `hold_ms`, offered A, B,
+    A, B, each connected (or refused) before the next (0.7 s apart); returns
+    the UACs, finished."""
+    uacs = []
+    for i, (node, ip) in enumerate(((a, A_IP), (b, B_IP), (a, A_IP), (b, B_IP))):
+        u = sipp(f"uac-{i}", "uac-answer-or-refused.xml", remote=f"{ip}:{node.port}", calls=1,
+                 hold_ms=hold_ms, caller=CALLER, service=f"190055500{i}", ip=CUSTOMER).start()
+        uacs.append(u)
+        time.sleep(0.7)
+    for u in uacs:
+        u.wait(timeout=20)
+        u.assert_ok()
+    return uacs
+
+
 def fraud_cdrs(*nodes) -> list[dict]:
     return [c for n in nodes for c in n.cdrs() if c["reason"] == "fraud_threshold"]
 
@@ -91,18 +107,9 @@ def test_fraud_concurrent_calls_hold_across_two_nodes(two_nodes, udp, sipp, port
     fraud_threshold; after the calls end the shared count is 0 again."""
     uas_port = ports.port()
     a, b, server = two_nodes(provisioning=fraud_provisioning(uas_port, concurrent_critical=2))
-    uas = sipp("carrier", "uas-answer.xml", port=uas_port, calls=4, timeout=30,
-               trace_msg=False).start().wait_listening()
-    uacs = []
-    for i, (node, ip) in enumerate(((a, A_IP), (b, B_IP), (a, A_IP), (b, B_IP))):
-        u = sipp(f"uac-{i}", "uac-answer-or-refused.xml", remote=f"{ip}:{node.port}", calls=1,
-                 hold_ms=5000, caller=CALLER, service=f"190055500{i}", ip=CUSTOMER).start()
-        uacs.append(u)
-        # Connected (or refused) before the next one is offered.
-        time.sleep(0.7)  # connected (or refused) before the next one is offered
-    for u in uacs:
-        u.wait(timeout=20)
-        u.assert_ok()
+    sipp("carrier", "uas-answer.xml", port=uas_port, calls=4, timeout=30,
+         trace_msg=False).start().wait_listening()
+    uacs = held_calls_abab(sipp, a, b)
     answered = [bool(u.received(200)) for u in uacs]
     assert answered == [True, True, True, False], answered
     assert uacs[3].received(403)
@@ -170,3 +177,33 @@ def test_no_answer_streak_is_counted_across_two_nodes(two_nodes, udp, sipp, port
     b.wait_log(r"event=blacklist\.shared number=15557770001 side=callee rule=no_answer "
                r"enforced=true node=a")
     assert len(uas.received("INVITE")) == 3, "the refused call never reached the carrier"
+
+
+# ---------------------------------------------------------------------------
+# dynamic blacklist: calls in progress per caller
+
+
+def test_caller_concurrency_is_counted_across_two_nodes(two_nodes, sipp, ports):
+    """[blacklist] caller_concurrent_limit = 2: four calls from one caller
+    held 5 s, offered A, B, A, B. Each node alone would hold 2 (4 in all);
+    the 3rd call puts the cluster's count over the limit (it is admitted: its
+    verdict comes after) and lists the caller on A, so the 4th, on B, is
+    refused 403 caller_blacklisted; the shared hash is empty once the calls
+    end."""
+    uas_port = ports.port()
+    a, b, server = two_nodes(settings={"blacklist": {"caller_concurrent_limit": 2,
+                                                     "caller_concurrent_expire": 600}},
+                             provisioning=mapping_gateway("cust-a", [CUSTOMER]) +
+                             routing_gateway("carrier-a", f"127.0.0.1:{uas_port}"))
+    sipp("carrier", "uas-answer.xml", port=uas_port, calls=4, timeout=30,
+         trace_msg=False).start().wait_listening()
+    uacs = held_calls_abab(sipp, a, b)
+    answered = [bool(u.received(200)) for u in uacs]
+    assert answered == [True, True, True, False], answered
+    assert uacs[3].received(403)
+    cdr = b.wait_cdrs(1, where=lambda c: c["reason"] == "caller_blacklisted")[0]
+    assert cdr["caller"] == CALLER, cdr
+    a.wait_log(rf"event=blacklist\.listed number={CALLER} side=caller rule=caller_concurrent")
+    b.wait_log(rf"event=blacklist\.shared number={CALLER} side=caller rule=caller_concurrent")
+    wait_until(lambda: not server.call("HGETALL", f"tg:bl:cc:{CALLER}"), 5,
+               "the caller's shared calls in progress back to 0")
