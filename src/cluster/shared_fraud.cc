@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "cluster/shared_codec.h"
 #include "common/log.h"
 
 namespace tollgate::cluster {
@@ -21,43 +22,25 @@ constexpr int64_t kRunTtlMs = 86'400'000;          // the run resets with the da
 // previous minute, calls in progress (live nodes), talk time ms} and the
 // cluster's {last number, run}.
 const RedisScript& admitScript() {
-  static const RedisScript s(R"lua(
-pcall(redis.replicate_commands)
+  static const RedisScript s(std::string(kLiveNodesLua) + R"lua(
 local node = ARGV[1]
-local count = ARGV[3] == '1'
-if count then
+local function others(k) return fieldSum(k, function(id) return id ~= node end) end
+if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[2], node, 1)
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
   redis.call('HINCRBY', KEYS[4], node, 1)
   redis.call('PEXPIRE', KEYS[4], ARGV[6])
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
-  live[id] = true
-end
-local function others(k, liveOnly)
-  local all = redis.call('HGETALL', k)
-  local sum = 0
-  for j = 1, #all, 2 do
-    if all[j] ~= node and (not liveOnly or live[all[j]]) then
-      local v = tonumber(all[j + 1]) or 0
-      if v > 0 then sum = sum + v end
-    end
-  end
-  return sum
-end
 local s = redis.call('HMGET', KEYS[6], 'n', 'r')
 local n, run = s[1] or '', tonumber(s[2]) or 0
-if count then
+if ARGV[3] == '1' then
   if n == ARGV[4] then run = run + 1 else run = 1 end
   n = ARGV[4]
   redis.call('HSET', KEYS[6], 'n', n, 'r', run)
   redis.call('PEXPIRE', KEYS[6], ARGV[7])
 end
-return {others(KEYS[2], false), others(KEYS[3], false), others(KEYS[4], true),
-        others(KEYS[5], false), n, run}
+local liveOthers = fieldSum(KEYS[4], function(id) return id ~= node and live[id] end)
+return {others(KEYS[2]), others(KEYS[3]), liveOthers, others(KEYS[5]), n, run}
 )lua");
   return s;
 }

@@ -37,26 +37,10 @@ return {n, p}
 // A caller's call starts. KEYS: nodes zset, the caller's hash; ARGV: node
 // id, node TTL ms, hash TTL ms. Replies the live nodes' sum.
 const RedisScript& callerStartScript() {
-  static const RedisScript s(R"lua(
-pcall(redis.replicate_commands)
+  static const RedisScript s(std::string(kLiveNodesLua) + R"lua(
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
-  live[id] = true
-end
-live[ARGV[1]] = true
-local all = redis.call('HGETALL', KEYS[2])
-local sum = 0
-for j = 1, #all, 2 do
-  if live[all[j]] then
-    local v = tonumber(all[j + 1]) or 0
-    if v > 0 then sum = sum + v end
-  end
-end
-return sum
+return liveSum(KEYS[2])
 )lua");
   return s;
 }

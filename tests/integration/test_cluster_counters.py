@@ -57,10 +57,13 @@ def alternate(peer, a, b, n: int, start: int = 0) -> list[int]:
     return out
 
 
-def held_calls_abab(sipp, a, b, hold_ms: int = 5000) -> list:
-    """Four calls from CALLER to 1900555000<i>, held `hold_ms`, offered A, B,
-    A, B, each connected (or refused) before the next (0.7 s apart); returns
-    the UACs, finished."""
+def held_calls_abab(sipp, carrier_port: int, a, b, hold_ms: int = 5000) -> list:
+    """A carrier answering, then four calls from CALLER to 1900555000<i>,
+    held `hold_ms`, offered A, B, A, B, each connected (or refused) before
+    the next (0.7 s apart). Asserts that the first three connect and the
+    4th (on B) is refused 403; returns the UACs, finished."""
+    sipp("carrier", "uas-answer.xml", port=carrier_port, calls=4, timeout=30,
+         trace_msg=False).start().wait_listening()
     uacs = []
     for i, (node, ip) in enumerate(((a, A_IP), (b, B_IP), (a, A_IP), (b, B_IP))):
         u = sipp(f"uac-{i}", "uac-answer-or-refused.xml", remote=f"{ip}:{node.port}", calls=1,
@@ -70,6 +73,9 @@ def held_calls_abab(sipp, a, b, hold_ms: int = 5000) -> list:
     for u in uacs:
         u.wait(timeout=20)
         u.assert_ok()
+    answered = [bool(u.received(200)) for u in uacs]
+    assert answered == [True, True, True, False], answered
+    assert uacs[3].received(403)
     return uacs
 
 
@@ -100,19 +106,14 @@ def test_fraud_calls_per_minute_holds_across_two_nodes(two_nodes, udp):
                r"measure=calls_per_minute value=5 critical=4")
 
 
-def test_fraud_concurrent_calls_hold_across_two_nodes(two_nodes, udp, sipp, ports):
+def test_fraud_concurrent_calls_hold_across_two_nodes(two_nodes, sipp, ports):
     """concurrent_critical = 2: four calls held 5 s, offered A, B, A, B.
     Each node alone would take 2 (4 in all); the cluster connects 3 (the
     3rd crosses the level and is admitted) and refuses the 4th on B, 403
     fraud_threshold; after the calls end the shared count is 0 again."""
     uas_port = ports.port()
     a, b, server = two_nodes(provisioning=fraud_provisioning(uas_port, concurrent_critical=2))
-    sipp("carrier", "uas-answer.xml", port=uas_port, calls=4, timeout=30,
-         trace_msg=False).start().wait_listening()
-    uacs = held_calls_abab(sipp, a, b)
-    answered = [bool(u.received(200)) for u in uacs]
-    assert answered == [True, True, True, False], answered
-    assert uacs[3].received(403)
+    held_calls_abab(sipp, uas_port, a, b)
     rows = wait_until(lambda: fraud_cdrs(a, b), 10, "the fraud_threshold CDR")
     assert len(rows) == 1 and fraud_cdrs(b) == rows, rows
     b.wait_log(r"event=fraud\.blocked rule=premium subject=account:acme measure=concurrent")
@@ -195,12 +196,7 @@ def test_caller_concurrency_is_counted_across_two_nodes(two_nodes, sipp, ports):
                                                      "caller_concurrent_expire": 600}},
                              provisioning=mapping_gateway("cust-a", [CUSTOMER]) +
                              routing_gateway("carrier-a", f"127.0.0.1:{uas_port}"))
-    sipp("carrier", "uas-answer.xml", port=uas_port, calls=4, timeout=30,
-         trace_msg=False).start().wait_listening()
-    uacs = held_calls_abab(sipp, a, b)
-    answered = [bool(u.received(200)) for u in uacs]
-    assert answered == [True, True, True, False], answered
-    assert uacs[3].received(403)
+    held_calls_abab(sipp, uas_port, a, b)
     cdr = b.wait_cdrs(1, where=lambda c: c["reason"] == "caller_blacklisted")[0]
     assert cdr["caller"] == CALLER, cdr
     a.wait_log(rf"event=blacklist\.listed number={CALLER} side=caller rule=caller_concurrent")
