@@ -221,7 +221,9 @@ bool DynamicBlacklist::listShared(std::string_view number, NumberSide side, Blac
   const BlacklistRuleSettings* rs = ruleSettings(rule);
   if (rs == nullptr || rs->limit == 0 || number.empty()) return false;
   if (const BlacklistEntry* e = find(number, side); e && e->expiresUs > nowUs) return false;
-  (side == NumberSide::Caller ? callerCalls_ : calleeCalls_).erase(key(number));
+  if (rule == BlacklistRule::MaliciousCaller) callerCalls_.erase(key(number));
+  if (rule == BlacklistRule::MaliciousCallee) calleeCalls_.erase(key(number));
+  if (rule == BlacklistRule::NoAnswer) unanswered_.erase(key(number));
   list(number, side, rule, *rs, gateway, nowUs, nullptr);
   return true;
 }
@@ -241,12 +243,16 @@ bool DynamicBlacklist::onCallStart(std::string_view caller, std::string_view gat
   } else {
     ++it->second;
   }
+  if (counterSink_ != nullptr && !caller.empty()) {
+    counterSink_->callStarted(key(caller), gateway, nowUs);
+  }
   return true;
 }
 
 void DynamicBlacklist::onCallEnd(std::string_view caller) {
   auto it = liveByCaller_.find(key(caller));
   if (it == liveByCaller_.end()) return;
+  if (counterSink_ != nullptr && !caller.empty()) counterSink_->callEnded(key(caller));
   if (--it->second == 0) liveByCaller_.erase(it);
 }
 
@@ -261,11 +267,15 @@ void DynamicBlacklist::onUnanswered(std::string_view callee, std::string_view ga
   if (n >= rs.limit) {
     unanswered_.erase(key(callee));
     list(callee, NumberSide::Callee, BlacklistRule::NoAnswer, rs, gateway, nowUs, out);
+  } else if (counterSink_ != nullptr) {
+    counterSink_->counted(BlacklistRule::NoAnswer, key(callee), NumberSide::Callee, gateway, nowUs);
   }
 }
 
 void DynamicBlacklist::onAnswered(std::string_view callee) {
-  if (settings_.noAnswer.limit > 0) unanswered_.erase(key(callee));
+  if (settings_.noAnswer.limit == 0) return;
+  unanswered_.erase(key(callee));
+  if (counterSink_ != nullptr && !callee.empty()) counterSink_->answered(key(callee));
 }
 
 size_t DynamicBlacklist::remove(std::string_view number, std::optional<NumberSide> side,

@@ -100,11 +100,21 @@ class BlacklistPersistence {
 // (cluster/shared_policy.h) and lists the number through listShared()
 // when the shared count reaches the limit. Confined to the blacklist's
 // worker.
+//
+// The same sink shares the no-answer streaks (counted() with NoAnswer for
+// each unanswered call below the limit here, answered() when a call to the
+// number is answered: the streak ends on the cluster) and the calls in
+// progress per caller of the concurrency rule (callStarted / callEnded;
+// listShared() with CallerConcurrent when the cluster's count is over the
+// limit).
 class BlacklistCounterSink {
  public:
   virtual ~BlacklistCounterSink() = default;
   virtual void counted(BlacklistRule rule, std::string_view number, NumberSide side,
                        std::string_view gateway, int64_t nowUs) = 0;
+  virtual void answered(std::string_view callee) {}
+  virtual void callStarted(std::string_view caller, std::string_view gateway, int64_t nowUs) {}
+  virtual void callEnded(std::string_view caller) {}
 };
 
 // A number that was just listed (returned so the switch can cut its calls).
@@ -137,7 +147,7 @@ class DynamicBlacklist {
   void setCounterSink(BlacklistCounterSink* s) { counterSink_ = s; }
   // The settings of a rule (Manual: none).
   const BlacklistRuleSettings* ruleSettings(BlacklistRule rule) const;
-  // Lists `number` by a malicious-call rule because the cluster's shared
+  // Lists `number` by an automatic rule because the cluster's shared
   // count reached its limit (the calls that counted were spread over
   // nodes). Live calls are not cut (that is decided where a call lists
   // the number). False when the rule is off or the number is listed
@@ -185,6 +195,11 @@ class DynamicBlacklist {
   const BlacklistEntry* find(std::string_view number, NumberSide side) const;
   size_t size() const { return entries_[0].size() + entries_[1].size(); }
   size_t liveCallers() const { return liveByCaller_.size(); }
+  // Calls in progress per caller (the concurrency rule's counts).
+  template <typename Fn>
+  void forEachLiveCaller(Fn&& fn) const {
+    for (const auto& [k, n] : liveByCaller_) fn(std::string_view(k), n);
+  }
   const BlacklistStats& stats() const { return stats_; }
 
   // The counters (not the entries, which the store keeps) as a blob, and

@@ -207,19 +207,39 @@ FraudThresholds::Verdict FraudThresholds::admit(std::string_view subject,
     const int64_t cpm = static_cast<int64_t>(c.perMinute.count(nowUs, kMinuteSliceUs)) + 1;
     const int64_t conc = static_cast<int64_t>(c.concurrent) + 1;
     const int64_t seq = c.lastNumber == number ? static_cast<int64_t>(c.run) + 1 : 1;
-    const int64_t usedMin = c.answeredMs / 60'000;
-    auto over = [&](FraudMeasure m, int64_t value, int critical, bool reached) {
+    const int64_t usedMs = c.answeredMs;
+    // The other nodes' share (cluster), while fresh.
+    const bool fresh = c.sharedAtUs != 0 && nowUs - c.sharedAtUs < kSharedFreshUs;
+    const FraudShared& o = c.shared;
+    const int64_t oCpm = fresh ? o.callsPerMinute : 0;
+    const int64_t oConc = fresh ? o.concurrent : 0;
+    const int64_t oMs = fresh && o.day == local.day ? o.answeredMs : 0;
+    // The cluster's run counts every node's calls in arrival order; ours
+    // only this node's: the longer of the two.
+    const int64_t oSeq = fresh && o.lastNumber == number ? o.run + 1 : 0;
+    bool localOnly = true;
+    auto over = [&](FraudMeasure m, int64_t own, int64_t value, int critical, bool reached) {
       if (v.blocked || critical <= 0) return;
       if (reached ? value >= critical : value > critical) {
         v = Verdict{true, d.name, m, value, critical};
+        localOnly = reached ? own >= critical : own > critical;
       }
     };
-    over(FraudMeasure::CallsPerMinute, cpm, d.callsPerMinute.critical, false);
-    over(FraudMeasure::Concurrent, conc, d.concurrent.critical, false);
-    over(FraudMeasure::SequentialSameNumber, seq, d.sequentialSameNumber.critical, false);
+    over(FraudMeasure::CallsPerMinute, cpm, cpm + oCpm, d.callsPerMinute.critical, false);
+    over(FraudMeasure::Concurrent, conc, conc + oConc, d.concurrent.critical, false);
+    over(FraudMeasure::SequentialSameNumber, seq, std::max(seq, oSeq),
+         d.sequentialSameNumber.critical, false);
     // Minutes are spent when the budget is reached, not exceeded.
-    over(FraudMeasure::MinutesPerDay, usedMin, d.minutesPerDay.critical, true);
-    if (v.blocked) break;
+    over(FraudMeasure::MinutesPerDay, usedMs / 60'000, (usedMs + oMs) / 60'000,
+         d.minutesPerDay.critical, true);
+    if (v.blocked) {
+      if (!localOnly) {
+        ++stats_.blockedShared;
+        // Refresh the view that refused, so a stale one cannot keep refusing.
+        if (sink_ != nullptr) sink_->counted(d.name, c.subject, number, nowUs, local.day, false);
+      }
+      break;
+    }
   }
   if (v.blocked) {
     idxs.resize(first);
@@ -251,8 +271,48 @@ FraudThresholds::Verdict FraudThresholds::admit(std::string_view subject,
     check(FraudMeasure::Concurrent, c.concurrent, d.concurrent.warning, false);
     check(FraudMeasure::SequentialSameNumber, c.run, d.sequentialSameNumber.warning, false);
     check(FraudMeasure::MinutesPerDay, usedMin, d.minutesPerDay.warning, true);
+    if (sink_ != nullptr) sink_->counted(d.name, c.subject, number, nowUs, local.day, true);
   }
   return v;
+}
+
+void FraudThresholds::absorbShared(std::string_view rule, std::string_view subject,
+                                   FraudShared shared, int64_t nowUs) {
+  scratchKey_ = rule;
+  scratchKey_ += '\0';
+  scratchKey_.append(subject.substr(0, kMaxSubject));
+  auto it = index_.find(scratchKey_);
+  if (it == index_.end()) return;
+  Counter& c = counters_[it->second];
+  shared.lastNumber.resize(std::min(shared.lastNumber.size(), kMaxNumber));
+  c.shared = std::move(shared);
+  c.sharedAtUs = nowUs;
+}
+
+void FraudThresholds::forgetShared() {
+  for (Counter& c : counters_) {
+    c.shared = FraudShared{};
+    c.sharedAtUs = 0;
+  }
+}
+
+void FraudThresholds::forEachHolding(int64_t nowUs, size_t max,
+                                     const std::function<void(const Holding&)>& fn) {
+  size_t n = 0;
+  for (Counter& c : counters_) {
+    if (n >= max) return;
+    if (c.rule == kOrphan || c.subject.empty()) continue;
+    Holding h;
+    h.rule = rules_[c.rule].def.name;
+    h.subject = c.subject;
+    h.concurrent = c.concurrent;
+    h.callsPerMinute = c.perMinute.count(nowUs, kMinuteSliceUs);
+    h.answeredMs = c.answeredMs;
+    h.day = c.day;
+    if (h.concurrent == 0 && h.callsPerMinute == 0 && h.answeredMs == 0) continue;
+    ++n;
+    fn(h);
+  }
 }
 
 void FraudThresholds::onCallEnded(const Ticket& ticket, int64_t answeredMs,
@@ -276,6 +336,9 @@ void FraudThresholds::onCallEnded(const Ticket& ticket, int64_t answeredMs,
       c.lastNumber.clear();
     }
     c.answeredMs += std::max<int64_t>(answeredMs, 0);
+    if (sink_ != nullptr) {
+      sink_->ended(rules_[c.rule].def.name, c.subject, std::max<int64_t>(answeredMs, 0), c.day);
+    }
   }
 }
 

@@ -215,5 +215,89 @@ TEST(LocalTime, MinuteAndDay) {
   EXPECT_EQ(next.day, t.day + 1);
 }
 
+// A cluster's sink: records what the thresholds tell it.
+struct RecordingSink : FraudCounterSink {
+  struct Call {
+    std::string rule, subject, number;
+    bool count;
+  };
+  std::vector<Call> calls;
+  std::vector<int64_t> ends;
+  void counted(std::string_view rule, std::string_view subject, std::string_view number, int64_t,
+               int64_t, bool count) override {
+    calls.push_back({std::string(rule), std::string(subject), std::string(number), count});
+  }
+  void ended(std::string_view, std::string_view, int64_t answeredMs, int64_t) override {
+    ends.push_back(answeredMs);
+  }
+};
+
+TEST_F(FraudTest, OtherNodesCountsJudgeTheNextCalls) {
+  FraudThresholds f;
+  RecordingSink sink;
+  f.setCounterSink(&sink);
+  FraudRule r = premium();
+  r.callsPerMinute = {0, 4};
+  r.concurrent = {0, 3};
+  f.configure({r});
+  FraudThresholds::Ticket t1;
+  ASSERT_FALSE(f.admit("account:acme", "acme", "19005551234", now(), at(), &t1).blocked);
+  ASSERT_EQ(sink.calls.size(), 1u);
+  EXPECT_TRUE(sink.calls[0].count);
+  EXPECT_EQ(sink.calls[0].subject, "account:acme");
+  // The other nodes hold 3 calls of the last minute: 1 + 3 + this one > 4.
+  FraudShared other;
+  other.callsPerMinute = 3;
+  other.day = 100;
+  f.absorbShared("premium", "account:acme", other, now());
+  FraudThresholds::Ticket t2;
+  auto v = f.admit("account:acme", "acme", "19005551234", now(), at(), &t2);
+  EXPECT_TRUE(v.blocked);
+  EXPECT_EQ(v.measure, FraudMeasure::CallsPerMinute);
+  EXPECT_EQ(v.value, 5);
+  EXPECT_EQ(f.stats().blockedShared, 1u);
+  // The refusal re-reads the view, without counting.
+  ASSERT_EQ(sink.calls.size(), 2u);
+  EXPECT_FALSE(sink.calls[1].count);
+  // Redis down: each node counts alone again.
+  f.forgetShared();
+  FraudThresholds::Ticket t3;
+  EXPECT_FALSE(f.admit("account:acme", "acme", "19005551234", now(), at(), &t3).blocked);
+  // Calls in progress elsewhere: 2 here + 2 there + this one > 3.
+  other.callsPerMinute = 0;
+  other.concurrent = 2;
+  f.absorbShared("premium", "account:acme", other, now());
+  FraudThresholds::Ticket t4;
+  v = f.admit("account:acme", "acme", "19005551234", now(), at(), &t4);
+  EXPECT_TRUE(v.blocked);
+  EXPECT_EQ(v.measure, FraudMeasure::Concurrent);
+  // A stale view is not used.
+  advance(FraudThresholds::kSharedFreshUs + kSecond);
+  EXPECT_FALSE(f.admit("account:acme", "acme", "19005551234", now(), at(), &t4).blocked);
+  f.onCallEnded(t1, 61'000, at());
+  ASSERT_EQ(sink.ends.size(), 1u);
+  EXPECT_EQ(sink.ends[0], 61'000);
+}
+
+TEST_F(FraudTest, OtherNodesMinutesCountOnlyTheSameDay) {
+  FraudThresholds f;
+  FraudRule r = premium();
+  r.minutesPerDay = {0, 10};
+  f.configure({r});
+  FraudThresholds::Ticket t;
+  ASSERT_FALSE(f.admit("account:acme", "acme", "19005551234", now(), at(), &t).blocked);
+  f.onCallEnded(t, 4 * 60'000, at());
+  FraudShared other;
+  other.answeredMs = 6 * 60'000;
+  other.day = 99;  // yesterday's: not counted
+  f.absorbShared("premium", "account:acme", other, now());
+  EXPECT_FALSE(f.admit("account:acme", "acme", "19005551234", now(), at(), &t).blocked);
+  other.day = 100;
+  f.absorbShared("premium", "account:acme", other, now());
+  auto v = f.admit("account:acme", "acme", "19005551234", now(), at(), &t);
+  EXPECT_TRUE(v.blocked);
+  EXPECT_EQ(v.measure, FraudMeasure::MinutesPerDay);
+}
+
 }  // namespace
 }  // namespace tollgate::admission

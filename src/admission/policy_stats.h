@@ -21,6 +21,9 @@ struct PolicyStats {
 struct FraudStats {
   uint64_t warnings = 0;  // calls admitted above a warning level
   uint64_t blocked = 0;   // calls refused at a critical level
+  // Of those, refused only because of the other nodes' share (cluster):
+  // this node's own counts were below every critical level.
+  uint64_t blockedShared = 0;
 };
 
 }  // namespace tollgate::admission

@@ -25,6 +25,7 @@
 #include "cluster/cluster.h"
 #include "cluster/shared_auth.h"
 #include "cluster/shared_bans.h"
+#include "cluster/shared_fraud.h"
 #include "cluster/shared_limits.h"
 #include "cluster/shared_policy.h"
 #include "cluster/shared_registrations.h"
@@ -706,6 +707,13 @@ int runNode(const Config& config) {
     policy.blacklist().setCounterSink(sharedPolicy.get());
     sharedPolicy->start();
   }
+  // ... and the fraud thresholds' counters (cluster/shared_fraud.h).
+  std::unique_ptr<cluster::SharedFraud> sharedFraud;
+  if (clusterNode) {
+    sharedFraud = std::make_unique<cluster::SharedFraud>(loop, *clusterNode, policy.fraud());
+    policy.fraud().setCounterSink(sharedFraud.get());
+    sharedFraud->start();
+  }
   auto saveCounters = [&] {
     const int64_t now = clock.wallMicros();
     policySync.saveCounters(kBlacklistCounters, policy.blacklist().saveCounters(now));
@@ -999,6 +1007,7 @@ int runNode(const Config& config) {
       s.sharedBans = sharedBans->stats();
       s.sharedAuth = sharedAuth->stats();
       s.sharedPolicy = sharedPolicy->stats();
+      s.sharedFraud = sharedFraud->stats();
     });
   }
   control.setSecurityChanged([&banSync, &clearWatcher] {
@@ -1123,6 +1132,7 @@ int runNode(const Config& config) {
   policySync.flush();
   policy.blacklist().setPersistence(nullptr);
   policy.blacklist().setCounterSink(nullptr);
+  policy.fraud().setCounterSink(nullptr);
   // Give the BYEs/CANCELs of a hang-up a moment on the wire.
   for (int i = 0; i < 5; ++i) loop.runOnce(Millis(10));
   if (sharedLimits) sharedLimits->stop();

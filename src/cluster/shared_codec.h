@@ -45,6 +45,36 @@ const RedisScript& storeAndPublishScript();
 // how many went. O(fields): run at link up and once a minute.
 const RedisScript& sweepExpiredScript();
 
+// Lua that sets `live[id] = true` for every node whose heartbeat is within
+// the node TTL (docs/cluster.md, Membership), prepended to a script. It
+// reads KEYS[1] (the <prefix>nodes zset) and ARGV[2] (node TTL, ms), and
+// counts ARGV[1] (this node) live. `liveSum(k)` sums the positive fields of
+// hash `k` held by live nodes.
+inline constexpr std::string_view kLiveNodesLua = R"lua(
+pcall(redis.replicate_commands)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
+  live[id] = true
+end
+live[ARGV[1]] = true
+local function fieldSum(k, keep)
+  local all = redis.call('HGETALL', k)
+  local sum = 0
+  for j = 1, #all, 2 do
+    if keep(all[j]) then
+      local v = tonumber(all[j + 1]) or 0
+      if v > 0 then sum = sum + v end
+    end
+  end
+  return sum
+end
+local function liveSum(k)
+  return fieldSum(k, function(id) return live[id] end)
+end
+)lua";
+
 // A decimal int64 field; nullopt when it is not one.
 std::optional<int64_t> sharedInt(std::string_view field);
 

@@ -12,6 +12,7 @@ namespace tollgate::cluster {
 namespace {
 
 using admission::BlacklistEntry;
+using admission::BlacklistRule;
 using admission::NumberSide;
 
 // Longest number a payload may carry (numbers are canonical digits; a
@@ -29,6 +30,28 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local p = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 return {n, p}
+)lua");
+  return s;
+}
+
+// A caller's call starts. KEYS: nodes zset, the caller's hash; ARGV: node
+// id, node TTL ms, hash TTL ms. Replies the live nodes' sum.
+const RedisScript& callerStartScript() {
+  static const RedisScript s(std::string(kLiveNodesLua) + R"lua(
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return liveSum(KEYS[2])
+)lua");
+  return s;
+}
+
+// A caller's call ends: never below 0. KEYS: the caller's hash; ARGV: node id.
+const RedisScript& callerEndScript() {
+  static const RedisScript s(R"lua(
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
 )lua");
   return s;
 }
@@ -93,7 +116,15 @@ void SharedPolicy::start() {
   RedisLink& link = cluster_.redis();
   link.subscribe(channel_, [this](std::string_view m) { applyRemote(m); });
   link.subscribe(removalChannel_, [this](std::string_view m) { applyRemoteRemoval(m); });
-  link.onUp([this] { resync(); });
+  link.onUp([this] {
+    resync();
+    announceCallers();
+  });
+  callerTimer_.setCallback([this] {
+    announceCallers();
+    callerTimer_.start(loop_.timers(), kCallerAnnounce);
+  });
+  callerTimer_.start(loop_.timers(), kCallerAnnounce);
   sweepTimer_.setCallback([this] {
     sweep();
     sweepTimer_.start(loop_.timers(), kSharedBlacklistSweep);
@@ -130,8 +161,7 @@ void SharedPolicy::counted(admission::BlacklistRule rule, std::string_view numbe
     return;  // counted here only
   }
   const int64_t window = nowUs / rs->intervalUs;
-  const std::string base =
-      "bl:cnt:" + std::string(admission::ruleName(rule)) + ":" + std::string(number) + ":";
+  const std::string base = windowBase(rule, number);
   const double left =
       1.0 - static_cast<double>(nowUs % rs->intervalUs) / static_cast<double>(rs->intervalUs);
   ++stats_.counted;
@@ -151,6 +181,68 @@ void SharedPolicy::counted(admission::BlacklistRule rule, std::string_view numbe
                 ++stats_.listed;
               }
             });
+}
+
+std::string SharedPolicy::windowBase(admission::BlacklistRule rule, std::string_view number) const {
+  return "bl:cnt:" + std::string(admission::ruleName(rule)) + ":" + std::string(number) + ":";
+}
+
+void SharedPolicy::answered(std::string_view callee) {
+  RedisLink& link = cluster_.redis();
+  const admission::BlacklistRuleSettings* rs = blacklist_.ruleSettings(BlacklistRule::NoAnswer);
+  if (!link.up() || rs == nullptr || rs->limit == 0 || rs->intervalUs <= 0 ||
+      callee.size() > kMaxSharedNumber) {
+    return;
+  }
+  const int64_t window = loop_.clock().wallMicros() / rs->intervalUs;
+  const std::string base = windowBase(BlacklistRule::NoAnswer, callee);
+  ++stats_.streaksEnded;
+  link.command({"DEL", cluster_.key(base + std::to_string(window)),
+                cluster_.key(base + std::to_string(window - 1))});
+}
+
+void SharedPolicy::callStarted(std::string_view caller, std::string_view gateway, int64_t nowUs) {
+  RedisLink& link = cluster_.redis();
+  const admission::BlacklistRuleSettings* rs =
+      blacklist_.ruleSettings(BlacklistRule::CallerConcurrent);
+  if (!link.up() || rs == nullptr || rs->limit == 0 || caller.size() > kMaxSharedNumber) return;
+  ++stats_.callerCalls;
+  link.eval(callerStartScript(),
+            {cluster_.key("nodes"), cluster_.key("bl:cc:" + std::string(caller))},
+            {cluster_.nodeId(), std::to_string(cluster_.settings().nodeTtl.count()),
+             std::to_string(kCallerLiveTtl.count())},
+            [this, limit = rs->limit, caller = std::string(caller),
+             gateway = std::string(gateway)](const RedisReply* r) {
+              if (r == nullptr || r->type != RedisReply::Type::Integer) return;
+              if (r->integer <= static_cast<int64_t>(limit)) return;
+              if (blacklist_.listShared(caller, NumberSide::Caller, BlacklistRule::CallerConcurrent,
+                                        gateway, loop_.clock().wallMicros())) {
+                ++stats_.listed;
+              }
+            });
+}
+
+void SharedPolicy::callEnded(std::string_view caller) {
+  RedisLink& link = cluster_.redis();
+  const admission::BlacklistRuleSettings* rs =
+      blacklist_.ruleSettings(BlacklistRule::CallerConcurrent);
+  if (!link.up() || rs == nullptr || rs->limit == 0 || caller.size() > kMaxSharedNumber) return;
+  link.eval(callerEndScript(), {cluster_.key("bl:cc:" + std::string(caller))}, {cluster_.nodeId()});
+}
+
+void SharedPolicy::announceCallers() {
+  RedisLink& link = cluster_.redis();
+  const admission::BlacklistRuleSettings* rs =
+      blacklist_.ruleSettings(BlacklistRule::CallerConcurrent);
+  if (!link.up() || rs == nullptr || rs->limit == 0) return;
+  const std::string ttl = std::to_string(kCallerLiveTtl.count());
+  blacklist_.forEachLiveCaller([&](std::string_view caller, uint32_t n) {
+    if (caller.empty() || caller.size() > kMaxSharedNumber) return;
+    ++stats_.callerAnnounced;
+    const std::string k = cluster_.key("bl:cc:" + std::string(caller));
+    link.command({"HSET", k, cluster_.nodeId(), std::to_string(n)});
+    link.command({"PEXPIRE", k, ttl});
+  });
 }
 
 void SharedPolicy::publish(const BlacklistEntry& e) {

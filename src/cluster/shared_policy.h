@@ -30,9 +30,16 @@
 // weighted by what is left of it) reaches the rule's limit the number is
 // listed (and so published). The call that crosses the limit on the
 // cluster is not refused (the verdict comes after it was admitted); the
-// next ones are, on every node. Not shared: the no-answer streaks, the
-// concurrent calls per caller, and the fraud thresholds' counters (each
-// node counts its own calls for those).
+// next ones are, on every node. The no-answer rule's unanswered calls are
+// counted the same way (bl:cnt:no_answer:<number>:<window>, windows of the
+// rule's PERIOD), and an answered call to the number deletes them (the
+// streak ends on the cluster). The caller-concurrency rule's calls in
+// progress are a hash per caller, <prefix>bl:cc:<number> (field = node id,
+// HINCRBY at the call's start and end, PEXPIRE kCallerLiveTtl refreshed
+// every kCallerAnnounce while the node has calls of that caller, live nodes
+// only summed); when the cluster's sum is over the limit the caller is
+// listed (the call that crossed it is not refused). The fraud thresholds'
+// counters are shared by cluster/shared_fraud.h.
 //
 // Confined to its worker.
 #pragma once
@@ -53,16 +60,23 @@ namespace tollgate::cluster {
 inline constexpr Millis kSharedBlacklistSweep{60'000};
 // An extension of an entry's expiry shorter than this is not published.
 inline constexpr int64_t kBlacklistRepublishSlackUs = 60'000'000;
+// The callers' calls-in-progress hashes live this long after their last
+// refresh; a node refreshes those of its live callers every kCallerAnnounce.
+inline constexpr Millis kCallerLiveTtl{60'000};
+inline constexpr Millis kCallerAnnounce{10'000};
 
 struct SharedPolicyStats {
-  uint64_t published = 0;  // entries of this node published
-  uint64_t removals = 0;   // operator removals/clears published
-  uint64_t applied = 0;    // other nodes' entries applied
-  uint64_t removed = 0;    // other nodes' removals applied
-  uint64_t counted = 0;    // malicious-call rule counts added to the shared counters
-  uint64_t listed = 0;     // numbers listed because the shared count reached a limit
-  uint64_t rejected = 0;   // payloads that did not decode
-  uint64_t notStored = 0;  // published but not stored: hash full
+  uint64_t published = 0;        // entries of this node published
+  uint64_t removals = 0;         // operator removals/clears published
+  uint64_t applied = 0;          // other nodes' entries applied
+  uint64_t removed = 0;          // other nodes' removals applied
+  uint64_t counted = 0;          // malicious-call rule counts added to the shared counters
+  uint64_t listed = 0;           // numbers listed because the shared count reached a limit
+  uint64_t streaksEnded = 0;     // answered calls that ended a shared no-answer streak
+  uint64_t callerCalls = 0;      // calls in progress per caller added to the shared counts
+  uint64_t callerAnnounced = 0;  // callers' counts re-announced
+  uint64_t rejected = 0;         // payloads that did not decode
+  uint64_t notStored = 0;        // published but not stored: hash full
   uint64_t resyncs = 0;
 };
 
@@ -91,6 +105,9 @@ class SharedPolicy final : public admission::BlacklistPersistence,
   // admission::BlacklistCounterSink
   void counted(admission::BlacklistRule rule, std::string_view number, admission::NumberSide side,
                std::string_view gateway, int64_t nowUs) override;
+  void answered(std::string_view callee) override;
+  void callStarted(std::string_view caller, std::string_view gateway, int64_t nowUs) override;
+  void callEnded(std::string_view caller) override;
 
   // An operator's entry (read from this node's store), already applied
   // here: listed on every node.
@@ -118,6 +135,8 @@ class SharedPolicy final : public admission::BlacklistPersistence,
   void resync();
   void sweep();
   void forgetPublished();
+  void announceCallers();
+  std::string windowBase(admission::BlacklistRule rule, std::string_view number) const;
 
   EventLoop& loop_;
   Cluster& cluster_;
@@ -129,6 +148,7 @@ class SharedPolicy final : public admission::BlacklistPersistence,
   PublishedTable published_;
   bool applying_ = false;
   Timer sweepTimer_;
+  Timer callerTimer_;
   SharedPolicyStats stats_;
 };
 

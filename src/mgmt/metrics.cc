@@ -154,6 +154,29 @@ void clusterSecurityMetrics(Writer& w, const NodeStats& s) {
       {"removed", p.removed},     {"counted", p.counted},   {"listed_shared", p.listed},
       {"not_stored", p.notStored}};
   for (const auto& [k, n] : bl) w.sample("tollgate_cluster_blacklist_total", {{"event", k}}, v(n));
+  w.family("tollgate_cluster_blacklist_counts_total", "counter",
+           "Dynamic blacklist rule counts shared beyond the malicious-call rules: "
+           "streaks_ended (answered calls that ended a shared no-answer streak), caller_calls "
+           "(calls in progress per caller added to the shared counts), caller_announced "
+           "(callers' counts re-announced at link up and every 10 s).");
+  w.sample("tollgate_cluster_blacklist_counts_total", {{"event", "streaks_ended"}},
+           v(p.streaksEnded));
+  w.sample("tollgate_cluster_blacklist_counts_total", {{"event", "caller_calls"}},
+           v(p.callerCalls));
+  w.sample("tollgate_cluster_blacklist_counts_total", {{"event", "caller_announced"}},
+           v(p.callerAnnounced));
+  const auto& f = s.sharedFraud;
+  w.family("tollgate_cluster_fraud_total", "counter",
+           "Fraud threshold counters shared: counted (calls added to the shared counters), "
+           "refreshed (views re-read after a refusal the other nodes' share decided), ended "
+           "(call ends sent), absorbed (replies applied), unanswered (no reply: the local "
+           "counts decided), local_only (calls counted here only: Redis down), announced "
+           "(holdings re-announced at link up and every 10 s).");
+  const std::pair<const char*, uint64_t> fr[] = {
+      {"counted", f.counted},    {"refreshed", f.refreshed},   {"ended", f.ended},
+      {"absorbed", f.absorbed},  {"unanswered", f.unanswered}, {"local_only", f.localOnly},
+      {"announced", f.announced}};
+  for (const auto& [k, n] : fr) w.sample("tollgate_cluster_fraud_total", {{"event", k}}, v(n));
   w.family("tollgate_cluster_payloads_rejected_total", "counter",
            "Shared security payloads read from Redis that did not decode (dropped), by kind.");
   w.sample("tollgate_cluster_payloads_rejected_total", {{"kind", "ban"}}, v(b.rejected));
@@ -282,6 +305,10 @@ void policyMetrics(Writer& w, const NodeStats& s) {
   w.sample("tollgate_carrier_skipped_total", {{"why", "full"}}, static_cast<double>(p.carrierFull));
   w.sample("tollgate_carrier_skipped_total", {{"why", "number_list"}},
            static_cast<double>(p.carrierListed));
+  w.one("tollgate_fraud_blocked_shared_total", "counter",
+        "Calls refused by a fraud rule only because of the other cluster nodes' counts (this "
+        "node's own were below every critical level).",
+        static_cast<double>(s.fraud.blockedShared));
   w.one("tollgate_fraud_warnings_total", "counter",
         "Calls admitted above a fraud rule's warning level.",
         static_cast<double>(s.fraud.warnings));

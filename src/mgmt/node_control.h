@@ -20,6 +20,7 @@
 #include "cluster/cluster.h"
 #include "cluster/shared_auth.h"
 #include "cluster/shared_bans.h"
+#include "cluster/shared_fraud.h"
 #include "cluster/shared_limits.h"
 #include "cluster/shared_policy.h"
 #include "cluster/shared_registrations.h"
@@ -89,6 +90,7 @@ struct NodeStats {
   cluster::SharedBanStats sharedBans;
   cluster::SharedAuthStats sharedAuth;
   cluster::SharedPolicyStats sharedPolicy;
+  cluster::SharedFraudStats sharedFraud;
   // Registrations shared through Redis (docs/cluster-registrations.md).
   cluster::SharedRegistrationStats clusterRegistrations;
 };
