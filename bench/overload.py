@@ -308,7 +308,7 @@ def main():
     results = []
     try:
         # Packages (Kamailio when asked for) and the build, as bench/run does.
-        br.ensure_ready(argparse.Namespace(systems=args.systems, no_build=False))
+        br.ensure_ready(argparse.Namespace(systems=args.systems, rows="overload", no_build=False))
         for name in args.systems.split(","):
             results.append(measure(name, args.quota_us, args.period_us, args.seconds,
                                    args.trial_seconds,

@@ -15,9 +15,22 @@ namespace {
 // cutting again before it has would undershoot.
 constexpr double kDecrease = 0.9;
 constexpr int kDecreaseSpacing = 2;
-// Additive increase per calm interval in which demand was refused: this
-// share of R, and at least kMinStep requests/s.
-constexpr double kIncrease = 0.02;
+// A standing queue this many times its target is running away: R is cut
+// by kRunawayDecrease instead.
+constexpr double kRunawayFactor = 6;
+constexpr double kRunawayDecrease = 0.7;
+// Cuts in a row take R no lower than this share of the rate congestion was
+// found at.
+constexpr double kLowestCut = 0.3;
+// The standing queue counts as draining when it is below this share of the
+// previous interval's.
+constexpr double kDraining = 0.9;
+// Increase per calm interval in which demand was refused: this share of R
+// (and at least kMinStep requests/s) up to kRecoverTo of the R at which the
+// last cut was made, kProbe of R beyond it (the capacity is near there).
+constexpr double kIncrease = 0.05;
+constexpr double kProbe = 0.01;
+constexpr double kRecoverTo = 0.95;
 constexpr double kMinStep = 5;
 // R never goes below this (new requests/s): a node that admits nothing
 // cannot measure whether it could admit more.
@@ -228,16 +241,17 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   // kLateFactor times that says the queue is running away, and starts
   // overload at once rather than at the end of the interval.
   const uint64_t lateMs = static_cast<uint64_t>(config_.maxQueueDelay.count());
-  if (waitedMs > (rateLimited_ ? lateMs : lateMs * kLateFactor)) {
+  const bool late = waitedMs > lateMs;
+  if (waitedMs > lateMs * kLateFactor && !rateLimited_) {
     if (!overloaded_) {
       enter(now, std::max(admittedRate_, carried_) * kDecrease, true);
-    } else if (!rateLimited_) {
+    } else {
       rateLimited_ = true;
       rate_ = std::max(kMinRate, std::max(admittedRate_, carried_) * kDecrease);
+      cutFrom_ = rate_;
+      increasedSinceCut_ = false;
       allot();
     }
-    ++classFor(source).offered;
-    return shed(ShedReason::QueueDelay);
   }
   if (overloaded_) {
     Class& c = classFor(source);
@@ -247,8 +261,15 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
       ++stats_.admitted;
       return OverloadVerdict::Admit;
     }
+    // A late request from a class asking clearly more than its share is
+    // refused at once (the storm that made it late pays); one from a class
+    // near or within its share is judged by its share alone, so another
+    // customer's storm cannot make its calls late enough to be refused.
+    if (late && c.demand > c.share * kHeadroom) return shed(ShedReason::QueueDelay);
     const double burst = std::max(1.0, c.share * seconds(kInterval));
-    if (!c.bucket.tryTake(now, c.share, burst)) return shed(ShedReason::Rate);
+    if (!c.bucket.tryTake(now, c.share, burst)) {
+      return shed(late ? ShedReason::QueueDelay : ShedReason::Rate);
+    }
   }
   ++admittedNow_;
   ++stats_.admitted;
@@ -260,6 +281,8 @@ void OverloadControl::enter(MonoTime now, double rate, bool rateLimited) {
   rateLimited_ = rateLimited;
   ++stats_.episodes;
   rate_ = rateLimited ? std::max(kMinRate, rate) : 0;
+  cutFrom_ = rate_;  // recover quickly up to where overload was found
+  increasedSinceCut_ = false;
   sinceDecrease_ = 0;
   calmIntervals_ = 0;
   ocSeqMs_ = clock_.wallMicros() / 1000;
@@ -365,7 +388,13 @@ void OverloadControl::tick(MonoTime now) {
   carried_ = std::max(admitted, carried_ * kCarriedDecay);
   congestedIntervals_ = congested ? congestedIntervals_ + 1 : 0;
   // One late interval (a start-up stall, a big reload) is not overload.
-  const bool behind = congestedIntervals_ >= kCongestedToEnter;
+  // A standing queue several times its target is a runaway: no stall makes
+  // every datagram of a whole interval wait that long (a stall's backlog is
+  // read at once, and what comes after it waits little), so one such
+  // interval is enough.
+  const bool runaway =
+      delayMs > static_cast<double>(config_.queueDelayTarget.count()) * kRunawayFactor;
+  const bool behind = congestedIntervals_ >= kCongestedToEnter || runaway;
   if (!overloaded_) {
     if (behind) {
       enter(now, carried_ * kDecrease, true);
@@ -376,6 +405,8 @@ void OverloadControl::tick(MonoTime now) {
     // At a bound and now behind too: keep a rate from here on.
     rateLimited_ = true;
     rate_ = std::max(kMinRate, carried_ * kDecrease);
+    cutFrom_ = rate_;
+    increasedSinceCut_ = false;
     sinceDecrease_ = 0;
     for (auto& [k, c] : table_) c.bucket = {};
     allot();
@@ -385,17 +416,39 @@ void OverloadControl::tick(MonoTime now) {
   } else {
     ++sinceDecrease_;
     if (congested) {
-      if (sinceDecrease_ >= kDecreaseSpacing) {
-        // Never above what was actually admitted: R may be far above what
-        // the node carries when demand was under it for a while.
-        rate_ = std::max(kMinRate, std::min(rate_, std::max(admitted, kMinRate)) * kDecrease);
+      // A queue that is shrinking fast enough is being drained at the
+      // present R: cutting again would undershoot.
+      const bool draining = delayMs < prevDelayMs_ * kDraining;
+      // One congested interval between calm ones is the offered load's own
+      // burstiness (or a stall), not a rate too high: only a queue that
+      // stands for two intervals, or runs away, cuts R.
+      const bool standing = congestedIntervals_ >= kCongestedToEnter;
+      if (((standing && sinceDecrease_ >= kDecreaseSpacing) || runaway) && !draining) {
+        // While refusing, R is what was admitted; when demand was under R
+        // for a while, R may be far above what the node carries: cut from
+        // what was actually admitted then. A queue running away (several
+        // times its target) is cut harder.
+        const bool refusing = offered > admitted * 1.001 + 1;
+        const double base = refusing ? rate_ : std::min(rate_, std::max(admitted, kMinRate));
+        const double factor = runaway ? kRunawayDecrease : kDecrease;
+        // The rate congestion was found at after probing upwards; cuts in a
+        // row keep the first one's.
+        if (increasedSinceCut_) cutFrom_ = rate_;
+        increasedSinceCut_ = false;
+        // Cuts in a row stop at a share of where congestion was found: a
+        // backlog drains slowly while its excess is being refused, and R
+        // far below capacity takes seconds to climb back.
+        rate_ = std::max({kMinRate, base * factor, std::min(rate_, cutFrom_ * kLowestCut)});
         sinceDecrease_ = 0;
         ocSeqMs_ = clock_.wallMicros() / 1000;
       }
       calmIntervals_ = 0;
     } else if (offered > admitted * 1.001 + 1) {
-      // Calm and refusing: probe upwards.
-      rate_ += std::max(rate_ * kIncrease, kMinStep);
+      // Calm and refusing: probe upwards, quickly back to where the last
+      // cut was made, carefully beyond it.
+      const double step = rate_ < cutFrom_ * kRecoverTo ? kIncrease : kProbe;
+      rate_ += std::max(rate_ * step, kMinStep);
+      increasedSinceCut_ = true;
       calmIntervals_ = 0;
     } else if (!bounded) {
       if (++calmIntervals_ >= kCalmToLeave) leave();
@@ -403,6 +456,18 @@ void OverloadControl::tick(MonoTime now) {
     if (overloaded_) allot();
   }
 
+  if (overloaded_ && log::enabled(log::Level::Debug)) {
+    // Every interval of an episode, for tuning (debug level only).
+    log::debug("overload.interval")
+        .kv("admit_rate", static_cast<int64_t>(rate_))
+        .kv("admitted", static_cast<int64_t>(admitted))
+        .kv("offered", static_cast<int64_t>(offered))
+        .kv("queue_delay_us", static_cast<int64_t>(delayMs * 1000))
+        .kv("loop_lag_ms", static_cast<int64_t>(stats_.loopLagMs))
+        .kv("congested", congested)
+        .kv("classes", table_.size());
+  }
+  prevDelayMs_ = delayMs;
   lastAdmitted_ = static_cast<double>(admittedNow_);
   lastOffered_ = static_cast<double>(offeredNow_);
   minWaitUs_ = UINT32_MAX;

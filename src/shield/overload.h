@@ -252,6 +252,9 @@ class OverloadControl {
   bool rateLimited_ = false;
   double lastAdmitted_ = 0;  // new requests admitted and offered in the last interval
   double lastOffered_ = 0;
+  double prevDelayMs_ = 0;  // the standing queue of the last interval
+  double cutFrom_ = 0;      // R where congestion was last found after an increase
+  bool increasedSinceCut_ = false;
   double rate_ = 0;        // R
   int sinceDecrease_ = 0;  // intervals since R was last cut
   int calmIntervals_ = 0;  // intervals in overload with demand under R

@@ -185,24 +185,66 @@ TEST_F(OverloadTest, OneLateIntervalIsNotOverload) {
   EXPECT_TRUE(shield->overload().stats().overloaded);
 }
 
-TEST_F(OverloadTest, ARequestThatWaitedTooLongIsRefusedAtOnceAndDroppedWhenStale) {
+TEST_F(OverloadTest, ALateRequestStartsOverloadAndOnlyTheStormingClassPaysForLateness) {
   make();
   // Not overloaded: a wait of 25 ms is a stall, not a runaway queue.
   EXPECT_EQ(send("192.0.2.1", invite(next++), 25'000).verdict, Verdict::Pass);
   EXPECT_FALSE(shield->overload().stats().overloaded);
+  for (int i = 0; i < 100; ++i) send("192.0.2.1", invite(next++));
+  advance(OverloadControl::kInterval);  // the node carried 2,000/s
   // 4 x max_queue_delay: the queue runs away; overload starts with this one.
-  const Decision late = send("192.0.2.1", invite(next++), 85'000);
+  send("192.0.2.1", invite(next++), 85'000);
+  EXPECT_TRUE(shield->overload().stats().overloaded) << "overload starts with the first late one";
+  EXPECT_GT(shield->overload().stats().admitRate, 1000) << "R starts from what was carried";
+  // cust-a storms (4,000/s), cust-b asks for 100/s.
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 200; ++i) send("192.0.2.1", invite(next++));
+    for (int i = 0; i < 5; ++i) send("192.0.2.2", invite(next++));
+    advance(OverloadControl::kInterval);
+  }
+  // A late request from the storming class is refused at once, whatever
+  // tokens its share has left; one from the class within its share is not.
+  const Decision late = send("192.0.2.1", invite(next++), 25'000);
   EXPECT_EQ(late.verdict, Verdict::Reject503);
   EXPECT_EQ(late.reason, ShieldReason::Overload);
-  EXPECT_TRUE(shield->overload().stats().overloaded) << "overload starts with the first late one";
-  // Overloaded, max_queue_delay is the bound.
-  EXPECT_EQ(send("192.0.2.1", invite(next++), 25'000).verdict, Verdict::Reject503);
-  EXPECT_EQ(send("192.0.2.1", invite(next++), 600'000).verdict, Verdict::Drop);
+  EXPECT_EQ(send("192.0.2.2", invite(next++), 25'000).verdict, Verdict::Pass)
+      << "another customer's storm does not make cust-b's calls too late";
+  // Stale (drop_delay): dropped unanswered, whoever sent it.
+  EXPECT_EQ(send("192.0.2.2", invite(next++), 600'000).verdict, Verdict::Drop);
   // A BYE that waited as long still passes.
   EXPECT_EQ(send("192.0.2.1", inDialog("BYE", 1), 600'000).verdict, Verdict::Pass);
   const OverloadStats& s = shield->overload().stats();
-  EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::QueueDelay)], 2u);
+  EXPECT_GE(s.shed[static_cast<size_t>(ShedReason::QueueDelay)], 1u);
   EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::Dropped)], 1u);
+}
+
+TEST_F(OverloadTest, OneCongestedIntervalBetweenCalmOnesDoesNotCutTheRate) {
+  make();
+  for (int i = 0; i < 100; ++i) send("192.0.2.1", invite(next++));
+  congest();
+  ASSERT_TRUE(shield->overload().stats().overloaded);
+  // Demand far over R, the queue calm: R probes upwards.
+  auto interval = [&](uint32_t waitUs) {
+    for (int i = 0; i < 300; ++i) send("192.0.2.1", invite(next++));
+    if (waitUs > 0) {
+      congestedInterval(waitUs);
+    } else {
+      advance(OverloadControl::kInterval);
+    }
+    return shield->overload().stats().admitRate;
+  };
+  for (int i = 0; i < 4; ++i) interval(0);
+  const double before = interval(0);
+  // A burst of the offered load: one interval at 8 ms, then calm again.
+  EXPECT_GE(interval(8'000), before) << "one congested interval is burstiness";
+  EXPECT_GE(interval(0), before);
+  // A standing queue (two in a row) cuts it.
+  interval(8'000);
+  EXPECT_LT(interval(8'000), before);
+  // A runaway queue (6 x the 5 ms target) cuts it in one interval, harder.
+  for (int i = 0; i < 10; ++i) interval(0);
+  const double calm = interval(0);
+  EXPECT_LE(interval(40'000), calm * 0.75);
 }
 
 TEST_F(OverloadTest, BoundsOnCallsAndTransactionsRefuseNewWork) {
