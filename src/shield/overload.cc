@@ -19,6 +19,9 @@ constexpr int kDecreaseSpacing = 2;
 // by kRunawayDecrease instead.
 constexpr double kRunawayFactor = 6;
 constexpr double kRunawayDecrease = 0.7;
+// Overload found by a runaway queue starts R at this share of what was
+// admitted lately.
+constexpr double kRunawayStart = 0.5;
 // Cuts in a row take R no lower than this share of the rate congestion was
 // found at.
 constexpr double kLowestCut = 0.3;
@@ -244,13 +247,9 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   const bool late = waitedMs > lateMs;
   if (waitedMs > lateMs * kLateFactor && !rateLimited_) {
     if (!overloaded_) {
-      enter(now, std::max(admittedRate_, carried_) * kDecrease, true);
+      enter(now, true, true);
     } else {
-      rateLimited_ = true;
-      rate_ = std::max(kMinRate, std::max(admittedRate_, carried_) * kDecrease);
-      cutFrom_ = rate_;
-      increasedSinceCut_ = false;
-      allot();
+      limit(true);
     }
   }
   if (overloaded_) {
@@ -276,18 +275,29 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   return OverloadVerdict::Admit;
 }
 
-void OverloadControl::enter(MonoTime now, double rate, bool rateLimited) {
-  overloaded_ = true;
-  rateLimited_ = rateLimited;
-  ++stats_.episodes;
-  rate_ = rateLimited ? std::max(kMinRate, rate) : 0;
-  cutFrom_ = rate_;  // recover quickly up to where overload was found
+void OverloadControl::limit(bool runaway) {
+  // What the node admitted lately is what it read, not what it can carry:
+  // the follow-ups of those calls (answers, ACKs, BYEs) are still coming.
+  // A runaway queue says it is far from that, so R starts at half of it;
+  // recovery is quick back up to 90 %.
+  const double carried = std::max(admittedRate_, carried_);
+  rateLimited_ = true;
+  rate_ = std::max(kMinRate, carried * (runaway ? kRunawayStart : kDecrease));
+  cutFrom_ = std::max(rate_, carried * kDecrease);
   increasedSinceCut_ = false;
   sinceDecrease_ = 0;
-  calmIntervals_ = 0;
-  ocSeqMs_ = clock_.wallMicros() / 1000;
   for (auto& [k, c] : table_) c.bucket = {};
-  if (rateLimited_) allot();
+  allot();
+}
+
+void OverloadControl::enter(MonoTime now, bool rateLimited, bool runaway) {
+  overloaded_ = true;
+  ++stats_.episodes;
+  calmIntervals_ = 0;
+  rateLimited_ = false;
+  rate_ = 0;
+  if (rateLimited) limit(runaway);
+  ocSeqMs_ = clock_.wallMicros() / 1000;
   log::warn("overload.start")
       .kv("cause", rateLimited ? "delay" : "bound")
       .kv("admit_rate", static_cast<int64_t>(rate_))
@@ -397,19 +407,13 @@ void OverloadControl::tick(MonoTime now) {
   const bool behind = congestedIntervals_ >= kCongestedToEnter || runaway;
   if (!overloaded_) {
     if (behind) {
-      enter(now, carried_ * kDecrease, true);
+      enter(now, true, runaway);
     } else if (bounded) {
-      enter(now, 0, false);  // the bounds refuse by themselves; no rate to keep
+      enter(now, false, false);  // the bounds refuse by themselves; no rate to keep
     }
   } else if (!rateLimited_ && behind) {
     // At a bound and now behind too: keep a rate from here on.
-    rateLimited_ = true;
-    rate_ = std::max(kMinRate, carried_ * kDecrease);
-    cutFrom_ = rate_;
-    increasedSinceCut_ = false;
-    sinceDecrease_ = 0;
-    for (auto& [k, c] : table_) c.bucket = {};
-    allot();
+    limit(runaway);
   } else if (!rateLimited_) {
     if (!bounded && !congested && ++calmIntervals_ >= kCalmToLeave) leave();
     if (bounded) calmIntervals_ = 0;

@@ -221,8 +221,11 @@ class OverloadControl {
   uint64_t classKey(const IpKey& source, int* gateway) const;
   Class& classFor(const IpKey& source);
   // rateLimited: new requests are held to R (the node is behind); false:
-  // only the bounds refuse (the node is at a bound but keeps up).
-  void enter(MonoTime now, double rate, bool rateLimited);
+  // only the bounds refuse (the node is at a bound but keeps up). runaway:
+  // found by a runaway queue (R starts lower).
+  void enter(MonoTime now, bool rateLimited, bool runaway);
+  // Starts holding new requests to R, from what was carried lately.
+  void limit(bool runaway);
   void leave();
   void allot();
   void onTimer();
