@@ -238,11 +238,12 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
     return shed(ShedReason::Transactions);
   }
   if (config_.maxCalls != 0 && calls_ >= config_.maxCalls) return shed(ShedReason::Calls);
-  // Overloaded, a request that waited max_queue_delay is refused: it cannot
-  // be served in time. Not yet overloaded, one wait that long is a burst or
-  // a stall (a throttled CPU quota, a store commit): only a wait of
-  // kLateFactor times that says the queue is running away, and starts
-  // overload at once rather than at the end of the interval.
+  // A request that waited max_queue_delay is late. Not yet rate-limited,
+  // one wait that long is a burst or a stall (a throttled CPU quota, a store
+  // commit): only a wait of kLateFactor times that says the queue is running
+  // away, and starts limiting at once rather than at the end of the
+  // interval. Rate-limited, a late request from a storming class is refused
+  // (below).
   const uint64_t lateMs = static_cast<uint64_t>(config_.maxQueueDelay.count());
   const bool late = waitedMs > lateMs;
   if (waitedMs > lateMs * kLateFactor && !rateLimited_) {
@@ -419,6 +420,7 @@ void OverloadControl::tick(MonoTime now) {
     if (bounded) calmIntervals_ = 0;
   } else {
     ++sinceDecrease_;
+    const bool refusing = offered > admitted * 1.001 + 1;
     if (congested) {
       // A queue that is shrinking fast enough is being drained at the
       // present R: cutting again would undershoot.
@@ -432,7 +434,6 @@ void OverloadControl::tick(MonoTime now) {
         // for a while, R may be far above what the node carries: cut from
         // what was actually admitted then. A queue running away (several
         // times its target) is cut harder.
-        const bool refusing = offered > admitted * 1.001 + 1;
         const double base = refusing ? rate_ : std::min(rate_, std::max(admitted, kMinRate));
         const double factor = runaway ? kRunawayDecrease : kDecrease;
         // The rate congestion was found at after probing upwards; cuts in a
@@ -447,7 +448,7 @@ void OverloadControl::tick(MonoTime now) {
         ocSeqMs_ = clock_.wallMicros() / 1000;
       }
       calmIntervals_ = 0;
-    } else if (offered > admitted * 1.001 + 1) {
+    } else if (refusing) {
       // Calm and refusing: probe upwards, quickly back to where the last
       // cut was made, carefully beyond it.
       const double step = rate_ < cutFrom_ * kRecoverTo ? kIncrease : kProbe;

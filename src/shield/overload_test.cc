@@ -248,6 +248,37 @@ TEST_F(OverloadTest, OneCongestedIntervalBetweenCalmOnesDoesNotCutTheRate) {
   EXPECT_LE(interval(40'000), calm * 0.75);
 }
 
+TEST_F(OverloadTest, NoCutWhileTheQueueDrainsCutsInARowStopAtAFloorAndRecoveryIsQuick) {
+  make();
+  for (int i = 0; i < 100; ++i) send("192.0.2.1", invite(next++));
+  congest();
+  ASSERT_TRUE(shield->overload().stats().overloaded);
+  const double found = shield->overload().stats().admitRate;  // where congestion was found
+  // Demand far over R all along (300 per interval): the node is refusing.
+  auto interval = [&](uint32_t waitUs) {
+    for (int i = 0; i < 300; ++i) send("192.0.2.1", invite(next++));
+    if (waitUs > 0) {
+      congestedInterval(waitUs);
+    } else {
+      advance(OverloadControl::kInterval);
+    }
+    return shield->overload().stats().admitRate;
+  };
+  const double cut = interval(40'000);  // a runaway: cut at once
+  EXPECT_LT(cut, found);
+  EXPECT_EQ(interval(35'000), cut) << "still a runaway, but shrinking by over 10 %: draining, no cut";
+  EXPECT_LT(interval(40'000), cut) << "growing again: cut";
+  double r = 0;
+  for (int i = 0; i < 20; ++i) r = interval(40'000);
+  EXPECT_NEAR(r, found * 0.3, found * 0.01) << "cuts in a row stop at 30 % of where they began";
+  // Calm again: + 5 % an interval back up to 95 % of that rate (24
+  // intervals from 30 %), then + 1 % an interval.
+  for (int i = 0; i < 25; ++i) r = interval(0);
+  EXPECT_GE(r, found * 0.95);
+  for (int i = 0; i < 5; ++i) r = interval(0);
+  EXPECT_LT(r, found * 1.1) << "careful probing beyond where congestion was found";
+}
+
 TEST_F(OverloadTest, BoundsOnCallsAndTransactionsRefuseNewWork) {
   OverloadConfig oc;
   oc.maxCalls = 3;
