@@ -266,7 +266,8 @@ TEST_F(OverloadTest, NoCutWhileTheQueueDrainsCutsInARowStopAtAFloorAndRecoveryIs
   };
   const double cut = interval(40'000);  // a runaway: cut at once
   EXPECT_LT(cut, found);
-  EXPECT_EQ(interval(35'000), cut) << "still a runaway, but shrinking by over 10 %: draining, no cut";
+  EXPECT_EQ(interval(35'000), cut)
+      << "still a runaway, but shrinking by over 10 %: draining, no cut";
   EXPECT_LT(interval(40'000), cut) << "growing again: cut";
   double r = 0;
   for (int i = 0; i < 20; ++i) r = interval(40'000);
