@@ -25,7 +25,8 @@ int64_t wallNowUs() {
 // ---------------------------------------------------------------------------
 // StateWriter
 
-StateWriter::StateWriter(store::StoreTarget storeTarget) : target_(std::move(storeTarget)) {
+StateWriter::StateWriter(store::StoreTarget storeTarget, std::string node)
+    : target_(std::move(storeTarget)), node_(std::move(node)) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -57,6 +58,7 @@ void StateWriter::push(Job&& job) {
 
 void StateWriter::bindingSaved(const registrar::Binding& b) {
   Job j{Job::Kind::SaveBinding, b, {}};
+  j.binding.node = node_;
   push(std::move(j));
 }
 
@@ -234,7 +236,8 @@ void SuspensionClearWatcher::run() {
 
 bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
                       registrar::Registrar& registrar, auth::AuthRetryLimiter& limiter,
-                      const transport::Transport& transport) {
+                      const transport::Transport& transport,
+                      const std::optional<std::string>& onlyNode) {
   auto regs = store::openRegistrationStore(storeTarget);
   auto susp = store::openSuspensionStore(storeTarget);
   if (!regs.ok() || !susp.ok()) {
@@ -248,6 +251,15 @@ bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
   if (!bindings.ok()) {
     log::error("state.restore_failed").kv("error", bindings.error().message);
     return false;
+  }
+  // Other nodes' bindings in a shared store are theirs: restoring them here
+  // would answer for phones registered elsewhere (and, in a cluster,
+  // announce them as this node's).
+  size_t otherNodes = 0;
+  if (onlyNode) {
+    otherNodes = std::erase_if(*bindings, [&onlyNode](const registrar::Binding& b) {
+      return !b.node.empty() && b.node != *onlyNode;
+    });
   }
   const size_t nBindings = bindings->size();
   registrar.restore(std::move(bindings).value(),
@@ -270,7 +282,10 @@ bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
     limiter.restore(s);
     if (s.untilUs > now) ++active;
   }
-  log::info("state.restored").kv("bindings", nBindings).kv("suspensions", active);
+  log::info("state.restored")
+      .kv("bindings", nBindings)
+      .kv("bindings_of_other_nodes", otherNodes)
+      .kv("suspensions", active);
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -37,7 +38,8 @@ inline constexpr std::chrono::hours kSuspensionHistory{24};
 
 class StateWriter final : public registrar::BindingListener, public auth::SuspensionListener {
  public:
-  explicit StateWriter(store::StoreTarget storeTarget);
+  // node: stamped on every binding it writes (Binding::node).
+  StateWriter(store::StoreTarget storeTarget, std::string node);
   ~StateWriter() override;  // writes what is queued, then stops
   StateWriter(const StateWriter&) = delete;
   StateWriter& operator=(const StateWriter&) = delete;
@@ -65,6 +67,7 @@ class StateWriter final : public registrar::BindingListener, public auth::Suspen
   void run();
 
   store::StoreTarget target_;
+  std::string node_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::condition_variable idle_;
@@ -111,8 +114,12 @@ class SuspensionClearWatcher {
 // escalation, those ended within kSuspensionHistory) into the limiter;
 // rows an operator cleared while the node was down are dropped. Returns
 // false when the store cannot be read (logged).
+// onlyNode: restore only the bindings this node owns (and those written
+// before owners were recorded); nullopt restores every binding (a SQLite
+// store is one node's own).
 bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
                       registrar::Registrar& registrar, auth::AuthRetryLimiter& limiter,
-                      const transport::Transport& transport);
+                      const transport::Transport& transport,
+                      const std::optional<std::string>& onlyNode);
 
 }  // namespace tollgate::app

@@ -555,24 +555,27 @@ int cmdRegistrationList(const std::string& configPath, bool json) {
       store::appendJsonString(out, store::formatUtcMicros(b.registeredUs));
       out += ",\"expires\":";
       store::appendJsonString(out, store::formatUtcMicros(b.expiresUs));
-      out += std::string(",\"online\":") + (b.online ? "true" : "false") + "}";
+      out += std::string(",\"online\":") + (b.online ? "true" : "false");
+      out += ",\"node\":";
+      store::appendJsonString(out, b.node);
+      out += "}";
     }
     out += "\n]\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }
-  std::printf("%-16s %-20s %-8s %-30s %-20s %s\n", "USERNAME", "GATEWAY", "STATE", "SOURCE",
-              "EXPIRES (UTC)", "CONTACT");
+  std::printf("%-16s %-20s %-8s %-30s %-20s %-16s %s\n", "USERNAME", "GATEWAY", "STATE", "SOURCE",
+              "EXPIRES (UTC)", "NODE", "CONTACT");
   for (const registrar::Binding& b : *list) {
     if (b.expiresUs <= now) continue;
     std::string contact = b.contact;
     for (char& c : contact) {
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // from the network
     }
-    std::printf("%-16s %-20s %-8s %-30s %-20s %s\n", b.username.c_str(), b.gateway.c_str(),
+    std::printf("%-16s %-20s %-8s %-30s %-20s %-16s %s\n", b.username.c_str(), b.gateway.c_str(),
                 b.online ? "online" : "offline",
                 transport::toString({b.protocol, b.source}).c_str(), tableTime(b.expiresUs).c_str(),
-                contact.c_str());
+                b.node.empty() ? "-" : b.node.c_str(), contact.c_str());
   }
   return 0;
 }

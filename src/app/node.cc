@@ -751,9 +751,17 @@ int runNode(const Config& config) {
   }
 
   // Registrations and suspensions: restored now, persisted as they change.
-  StateWriter stateWriter(config.store.target());
+  // Each binding is stamped with the node that owns it; on a shared
+  // (PostgreSQL) store a node restores only its own.
+  const std::string bindingOwner =
+      config.cluster.enabled ? config.cluster.nodeId
+                             : (config.store.nodeId.empty() ? hostName() : config.store.nodeId);
+  StateWriter stateWriter(config.store.target(), bindingOwner);
   if (!restoreAuthState(config.store.target(), clock, layer.registrar,
-                        layer.authenticator.limiter(), transport)) {
+                        layer.authenticator.limiter(), transport,
+                        config.store.backend == store::Backend::Postgresql
+                            ? std::optional<std::string>(bindingOwner)
+                            : std::nullopt)) {
     return 1;
   }
   layer.registrar.setListener(&stateWriter);

@@ -29,6 +29,10 @@ struct Binding {
   int64_t expiresUs = 0;
   bool online = true;   // answers liveness probes (SS_ENDPOINTTIMETOLIVE)
   int64_t stateUs = 0;  // when `online` last changed
+  // The node that owns it (its store.node_id / cluster.node_id), stamped by
+  // the node's store writer: nodes sharing a PostgreSQL store restore only
+  // their own. "" = written before owners were recorded.
+  std::string node;
 
   // Runtime only (not persisted): where to send.
   transport::ListenerId listener = transport::kNoListener;

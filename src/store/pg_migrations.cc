@@ -350,10 +350,18 @@ UPDATE cdr SET callee_loss_pct = NULL, callee_jitter_ms = NULL
   WHERE media_relayed = 0 OR (callee_loss_pct = 0 AND callee_jitter_ms = 0);
 )sql";
 
+// SQLite version 11: the node that owns each registration binding, so that
+// nodes sharing the database restore only their own ('' = written before
+// owners were recorded).
+constexpr const char* kV4 = R"sql(
+ALTER TABLE registration ADD COLUMN node TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr PgMigration kMigrations[] = {
     {"tollgate schema (SQLite version 8) with cluster-unique CDR ids and change notification", kV1},
     {"media anchoring: cdr media figures, gateway media mode and codecs", kV2},
     {"cdr loss and jitter nullable: unknown without RTCP", kV3},
+    {"registration owner node", kV4},
 };
 
 }  // namespace

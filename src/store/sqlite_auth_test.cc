@@ -171,6 +171,7 @@ TEST_F(SqliteAuthStoreTest, RegistrationsRoundTrip) {
   auto refreshed = binding("101", "sip:101@10.0.0.7", 6'000'000);
   refreshed.cseq = 43;
   refreshed.online = true;
+  refreshed.node = "node-b";  // re-registered through another node: it owns it now
   ASSERT_TRUE(rs.saveBinding(refreshed).ok());
 
   auto all = rs.listBindings();
@@ -186,6 +187,8 @@ TEST_F(SqliteAuthStoreTest, RegistrationsRoundTrip) {
   EXPECT_EQ(b.local.toString(), "127.0.0.1:5060");
   EXPECT_EQ(b.userAgent, "baresip");
   EXPECT_EQ(b.gateway, "phone-101");
+  EXPECT_EQ(b.node, "node-b");
+  EXPECT_EQ(all->at(0).node, "") << "no owner given";
   EXPECT_EQ(b.connection, 0u) << "connection ids do not outlive the process";
 
   auto purged = rs.purgeExpiredBindings(1'000'000);

@@ -422,6 +422,13 @@ ALTER TABLE cdr DROP COLUMN callee_loss_pct_v9;
 ALTER TABLE cdr DROP COLUMN callee_jitter_ms_v9;
 )sql";
 
+// Version 11: the node that owns each registration binding, so that nodes
+// sharing a store restore only their own ('' = written before owners were
+// recorded: restored by whichever node reads it).
+constexpr const char* kV11 = R"sql(
+ALTER TABLE registration ADD COLUMN node TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Append new migrations here, one line each: {"what it does", kVn}.
 constexpr SqliteMigration kMigrations[] = {
     {"provisioning, cdr and meta tables", kV1},
@@ -434,6 +441,7 @@ constexpr SqliteMigration kMigrations[] = {
     {"mapping gateway overload weight", kV8},
     {"media anchoring: cdr media figures, gateway media mode and codecs", kV9},
     {"cdr loss and jitter nullable: unknown without RTCP", kV10},
+    {"registration owner node", kV11},
 };
 
 }  // namespace

@@ -21,11 +21,11 @@ class SqlRegistrationStore final : public RegistrationStore {
   Result<Ok, StoreError> saveBinding(const registrar::Binding& b) override {
     auto st = c_->prepare(
         "INSERT INTO registration(username, contact, gateway, source, local, call_id, "
-        "cseq, user_agent, registered_us, expires_us, online, state_us) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "cseq, user_agent, registered_us, expires_us, online, state_us, node) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
         "ON CONFLICT(username, contact) DO UPDATE SET gateway = ?3, source = ?4, local = ?5, "
         "call_id = ?6, cseq = ?7, user_agent = ?8, registered_us = ?9, expires_us = ?10, "
-        "online = ?11, state_us = ?12");
+        "online = ?11, state_us = ?12, node = ?13");
     if (!st) return Err{st.error()};
     st->bind(1, b.username)
         .bind(2, b.contact)
@@ -38,7 +38,8 @@ class SqlRegistrationStore final : public RegistrationStore {
         .bind(9, b.registeredUs)
         .bind(10, b.expiresUs)
         .bind(11, int64_t{b.online ? 1 : 0})
-        .bind(12, b.stateUs);
+        .bind(12, b.stateUs)
+        .bind(13, b.node);
     if (auto r = st->run("save registration"); !r) return Err{r.error()};
     return Ok{};
   }
@@ -55,7 +56,8 @@ class SqlRegistrationStore final : public RegistrationStore {
   Result<std::vector<registrar::Binding>, StoreError> listBindings() override {
     auto st = c_->prepare(
         "SELECT username, contact, gateway, source, local, call_id, cseq, user_agent, "
-        "registered_us, expires_us, online, state_us FROM registration ORDER BY username, contact");
+        "registered_us, expires_us, online, state_us, node FROM registration "
+        "ORDER BY username, contact");
     if (!st) return Err{st.error()};
     std::vector<registrar::Binding> out;
     while (st->next()) {
@@ -75,6 +77,7 @@ class SqlRegistrationStore final : public RegistrationStore {
       b.expiresUs = st->int64(9);
       b.online = st->int64(10) != 0;
       b.stateUs = st->int64(11);
+      b.node = st->text(12);
       out.push_back(std::move(b));
     }
     if (st->failed()) return Err{st->error("read registration")};

@@ -1,6 +1,7 @@
 """The PostgreSQL store (docs/store.md, "Backends"): several nodes on one
 database, provisioning changes reaching every node at once, CDRs that survive
-a database crash, retention, schema versions and `tollgate store migrate`.
+a database crash, retention, schema versions, `tollgate store migrate`, and
+each node restoring only its own registrations.
 Every test runs a real PostgreSQL (pg_server.py: initdb into a temp dir as an
 unprivileged user, private port on 127.0.0.1)."""
 
@@ -17,6 +18,7 @@ import pytest
 import harness
 from harness import mapping_gateway, routing_gateway, wait_until
 from pg_server import PgServer
+from test_auth import USER, password_gateway, sipp_auth_args
 
 pytestmark = pytest.mark.postgresql
 
@@ -246,3 +248,34 @@ def test_store_migrate_copies_sqlite_into_postgres_once(tollgate, sipp, ports, p
     uac2.assert_ok()
     uas.wait()
     assert len(node.wait_cdrs(2)) == 2  # the migrated CDR and the new one
+
+
+def test_a_node_restores_only_its_own_registrations_from_a_shared_store(tollgate, sipp,
+                                                                         pg_server):
+    """Two nodes on one database: a phone registered through A is A's (its row
+    names node-a). B, restarted, does not take it as its own (it would answer
+    for a phone that registered elsewhere, and in a cluster announce it as
+    its own); A, restarted, restores it."""
+    url = pg_server.create_database("registrations")
+    prov = password_gateway(register=True)
+    a = tollgate({"store": {"url": url, "node_id": "node-a"}}, provisioning=prov, name="a")
+    b = tollgate({"store": {"url": url, "node_id": "node-b"}}, provisioning=prov, name="b")
+    phone = sipp("phone", "uac-register-auth.xml", remote=f"127.0.0.1:{a.port}", caller=USER,
+                 keys={"expires": "300"}, extra=sipp_auth_args())
+    phone.run()
+    phone.assert_ok()
+    rows = wait_until(lambda: pg_server.psql(url, "SELECT username, node FROM registration"),
+                      5, "the binding in the shared store")
+    assert [tuple(r) for r in rows] == [(USER, "node-a")], rows
+
+    b.stop()
+    b.start()
+    b.wait_log(r"event=state\.restored bindings=0 bindings_of_other_nodes=1")
+    a.stop()
+    a.start()
+    a.wait_log(r"event=state\.restored bindings=1 bindings_of_other_nodes=0")
+    # Written before owners were recorded (''): whichever node reads it restores it.
+    pg_server.psql(url, "UPDATE registration SET node = ''")
+    b.stop()
+    b.start()
+    b.wait_log(r"event=state\.restored bindings=1 bindings_of_other_nodes=0")
