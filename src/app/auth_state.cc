@@ -284,8 +284,8 @@ bool restoreAuthState(const store::StoreTarget& storeTarget, const Clock& clock,
   }
   log::info("state.restored")
       .kv("bindings", nBindings)
-      .kv("bindings_of_other_nodes", otherNodes)
-      .kv("suspensions", active);
+      .kv("suspensions", active)
+      .kv("bindings_of_other_nodes", otherNodes);
   return true;
 }
 

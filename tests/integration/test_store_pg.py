@@ -270,12 +270,12 @@ def test_a_node_restores_only_its_own_registrations_from_a_shared_store(tollgate
 
     b.stop()
     b.start()
-    b.wait_log(r"event=state\.restored bindings=0 bindings_of_other_nodes=1")
+    b.wait_log(r"event=state\.restored bindings=0 suspensions=\d+ bindings_of_other_nodes=1")
     a.stop()
     a.start()
-    a.wait_log(r"event=state\.restored bindings=1 bindings_of_other_nodes=0")
+    a.wait_log(r"event=state\.restored bindings=1 suspensions=\d+ bindings_of_other_nodes=0")
     # Written before owners were recorded (''): whichever node reads it restores it.
     pg_server.psql(url, "UPDATE registration SET node = ''")
     b.stop()
     b.start()
-    b.wait_log(r"event=state\.restored bindings=1 bindings_of_other_nodes=0")
+    b.wait_log(r"event=state\.restored bindings=1 suspensions=\d+ bindings_of_other_nodes=0")
