@@ -1041,6 +1041,9 @@ void shareValues(Config& c) {
   c.carrierMonitor.userAgent = c.call.userAgent;
   c.call.tcpCloseReset = c.transport.tcpCloseReset;
   c.call.numbers = c.numbers;
+  // New work waiting as long as overload control calls late is served
+  // oldest first (transport::Turn).
+  c.transport.udpNewWorkDue = c.overload.maxQueueDelay;
 }
 
 }  // namespace

@@ -398,6 +398,8 @@ Json statsJson(const NodeStats& s, ApiState& api, size_t activeLocks) {
             {{"udp_received", t.udpReceived},
              {"udp_sent", t.udpSent},
              {"udp_truncated", t.udpTruncated},
+             {"udp_new_work_waiting", t.udpNewWorkWaiting},
+             {"udp_new_work_overflow", t.udpNewWorkOverflow},
              {"udp_send_errors", t.udpSendErrors},
              {"tcp_accepted", t.tcpAccepted},
              {"tcp_connected", t.tcpConnected},

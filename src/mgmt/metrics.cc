@@ -676,6 +676,13 @@ void nodeMetrics(Writer& w, const NodeStats& s) {
   for (const auto& [k, v] : errs) {
     w.sample("tollgate_transport_errors_total", {{"kind", k}}, static_cast<double>(v));
   }
+  w.one("tollgate_udp_new_work_waiting", "gauge",
+        "New requests read from UDP and waiting for their turn behind answers and in-dialog "
+        "requests (docs/overload.md).",
+        static_cast<double>(t.udpNewWorkWaiting));
+  w.one("tollgate_udp_new_work_overflow_total", "counter",
+        "Times the wait of new UDP requests was full, so its oldest was judged at once.",
+        static_cast<double>(t.udpNewWorkOverflow));
   w.one("tollgate_tcp_connections", "gauge", "Open SIP TCP connections.",
         static_cast<double>(t.tcpOpen));
   w.one("tollgate_tcp_untrusted_connections", "gauge",

@@ -43,7 +43,7 @@ constexpr double kMinRate = 10;
 constexpr int kCongestedToEnter = 2;
 // Outside overload, a request that waited this many times max_queue_delay
 // starts overload at once.
-constexpr uint64_t kLateFactor = 4;
+constexpr uint64_t kLateFactor = 2;
 // The most recently carried rate fades by this per interval (half in ~1.7 s).
 constexpr double kCarriedDecay = 0.98;
 // Overload ends after this many calm intervals (1 s) with demand under R.
@@ -223,8 +223,8 @@ OverloadControl::Class& OverloadControl::classFor(const IpKey& source) {
   return c;
 }
 
-OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, MonoTime now,
-                                        ShedReason* reason) {
+OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs,
+                                        uint32_t backlogUs, MonoTime now, ShedReason* reason) {
   if (!config_.enabled) return OverloadVerdict::Admit;
   ++offeredNow_;
   auto shed = [this, reason](ShedReason r) {
@@ -240,13 +240,14 @@ OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, 
   if (config_.maxCalls != 0 && calls_ >= config_.maxCalls) return shed(ShedReason::Calls);
   // A request that waited max_queue_delay is late. Not yet rate-limited,
   // one wait that long is a burst or a stall (a throttled CPU quota, a store
-  // commit): only a wait of kLateFactor times that says the queue is running
-  // away, and starts limiting at once rather than at the end of the
-  // interval. Rate-limited, a late request from a storming class is refused
-  // (below).
+  // commit): only a wait (its own, or the oldest new work's still waiting)
+  // of kLateFactor times that says the queue is running away, and starts
+  // limiting at once rather than at the end of the interval. Rate-limited,
+  // a late request from a storming class is refused (below).
   const uint64_t lateMs = static_cast<uint64_t>(config_.maxQueueDelay.count());
   const bool late = waitedMs > lateMs;
-  if (waitedMs > lateMs * kLateFactor && !rateLimited_) {
+  const uint64_t backlogMs = std::max(queuedUs, backlogUs) / 1000;
+  if (backlogMs > lateMs * kLateFactor && !rateLimited_) {
     if (!overloaded_) {
       enter(now, true, true);
     } else {

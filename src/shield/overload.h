@@ -187,9 +187,11 @@ class OverloadControl {
   void setTransactions(uint64_t n) { transactions_ = n; }
   void setCalls(uint64_t n) { calls_ = n; }
 
-  // The decision for one new request from `source` that waited `queuedUs`.
-  // *reason is set unless Admit.
-  OverloadVerdict decide(const IpKey& source, uint32_t queuedUs, MonoTime now, ShedReason* reason);
+  // The decision for one new request from `source` that waited `queuedUs`
+  // while the oldest new work still waiting has waited `backlogUs`
+  // (transport::Flow). *reason is set unless Admit.
+  OverloadVerdict decide(const IpKey& source, uint32_t queuedUs, uint32_t backlogUs, MonoTime now,
+                         ShedReason* reason);
 
   // RFC 7339 Via parameters for a response to `source` (";oc=..;oc-algo=..
   // ;oc-validity=..;oc-seq=.."), or "" when there is nothing to say (not

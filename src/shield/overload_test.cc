@@ -60,10 +60,12 @@ class OverloadTest : public ::testing::Test {
 
   // queuedUs 0: no wait known, so the test's congestedInterval() alone sets
   // the standing queue.
-  Decision send(const char* ip, const std::string& msg, uint32_t queuedUs = 0) {
+  Decision send(const char* ip, const std::string& msg, uint32_t queuedUs = 0,
+               uint32_t backlogUs = 0) {
     Flow f;
     f.remote = net::SockAddr(*net::IpAddress::parse(ip), 5060);
     f.queuedUs = queuedUs;
+    f.backlogUs = backlogUs;
     return shield->inspect(f, msg, loop.now());
   }
 
@@ -192,7 +194,7 @@ TEST_F(OverloadTest, ALateRequestStartsOverloadAndOnlyTheStormingClassPaysForLat
   EXPECT_FALSE(shield->overload().stats().overloaded);
   for (int i = 0; i < 100; ++i) send("192.0.2.1", invite(next++));
   advance(OverloadControl::kInterval);  // the node carried 2,000/s
-  // 4 x max_queue_delay: the queue runs away; overload starts with this one.
+  // Over 2 x max_queue_delay: the queue runs away; overload starts with this one.
   send("192.0.2.1", invite(next++), 85'000);
   EXPECT_TRUE(shield->overload().stats().overloaded) << "overload starts with the first late one";
   // A runaway: R starts at half of what was carried (2,000/s).
@@ -217,6 +219,42 @@ TEST_F(OverloadTest, ALateRequestStartsOverloadAndOnlyTheStormingClassPaysForLat
   const OverloadStats& s = shield->overload().stats();
   EXPECT_GE(s.shed[static_cast<size_t>(ShedReason::QueueDelay)], 1u);
   EXPECT_EQ(s.shed[static_cast<size_t>(ShedReason::Dropped)], 1u);
+}
+
+TEST_F(OverloadTest, TheOldestWaitingNewWorkStartsOverloadWhenTheYoungestGoesFirst) {
+  make();
+  for (int i = 0; i < 100; ++i) send("192.0.2.1", invite(next++));
+  advance(OverloadControl::kInterval);
+  // Served young (newest first), while the oldest new work still waiting
+  // has waited 30 ms: a burst.
+  EXPECT_EQ(send("192.0.2.1", invite(next++), 1'000, 30'000).verdict, Verdict::Pass);
+  EXPECT_FALSE(shield->overload().stats().overloaded);
+  // 45 ms: the backlog runs away, whoever is served first.
+  EXPECT_EQ(send("192.0.2.1", invite(next++), 1'000, 45'000).verdict, Verdict::Pass);
+  EXPECT_TRUE(shield->overload().stats().overloaded);
+  // A young request is not late for the backlog's age.
+  EXPECT_EQ(shield->overload().stats().shed[static_cast<size_t>(ShedReason::QueueDelay)], 0u);
+}
+
+TEST_F(OverloadTest, NewRequestsWaitTheirTurnACancelInOrderTheRestAtOnce) {
+  using transport::Turn;
+  make();
+  const Flow f;
+  EXPECT_EQ(shield->turnOf(f, invite(1)), Turn::Later);
+  EXPECT_EQ(shield->turnOf(f, invite(2, "t9")), Turn::Now) << "a re-INVITE is in a dialog";
+  EXPECT_EQ(shield->turnOf(f, inDialog("CANCEL", 3, "")), Turn::InOrder);
+  EXPECT_EQ(shield->turnOf(f, inDialog("BYE", 4)), Turn::Now);
+  EXPECT_EQ(shield->turnOf(f, inDialog("ACK", 5, "")), Turn::Now);
+  EXPECT_EQ(shield->turnOf(f, inDialog("NOTIFY", 6)), Turn::Now);
+  EXPECT_EQ(shield->turnOf(f, "SIP/2.0 200 OK\r\nTo: <sip:a@b>\r\n\r\n"), Turn::Now);
+  EXPECT_EQ(shield->turnOf(f, "\x16\x03\x01 not SIP"), Turn::Now) << "junk is judged at once";
+  std::string options = invite(7);
+  options.replace(0, 6, "OPTIONS");
+  EXPECT_EQ(shield->turnOf(f, options), Turn::Later);
+  OverloadConfig off;
+  off.enabled = false;
+  make(off);
+  EXPECT_EQ(shield->turnOf(f, invite(8)), Turn::Now) << "without overload control: arrival order";
 }
 
 TEST_F(OverloadTest, OneCongestedIntervalBetweenCalmOnesDoesNotCutTheRate) {

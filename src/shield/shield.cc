@@ -240,7 +240,6 @@ bool Shield::trustedPath(const StartLine& sl, const IpKey& ip, int64_t nowMs) {
 }
 
 Decision Shield::inspect(const Flow& from, std::string_view bytes, MonoTime now) {
-  overload_.observeQueueWait(from.queuedUs);
   // The start line is read once, here, for every step that needs it.
   const StartLine sl = scanStartLine(bytes);
   Decision d = inspectSecurity(from, bytes, sl, now);
@@ -287,8 +286,12 @@ Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, const Sta
   // A request inside a dialog (re-INVITE, in-dialog NOTIFY ...) belongs to
   // established work: never shed before new calls are.
   if (!headerTag(findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't')).empty()) return {};
+  // The wait of new work is the queue that overload control keeps short
+  // (answers and in-dialog requests do not wait behind it: see turnOf); the
+  // oldest still waiting tells it even when the youngest is served first.
+  overload_.observeQueueWait(std::max(from.queuedUs, from.backlogUs));
   ShedReason why = ShedReason::Rate;
-  const OverloadVerdict v = overload_.decide(keyOf(from.remote.ip()), from.queuedUs, now, &why);
+  const OverloadVerdict v = overload_.decide(keyOf(from.remote.ip()), from.queuedUs, from.backlogUs, now, &why);
   const bool invite = sl.method == sip::Method::Invite;
   if (v == OverloadVerdict::Admit) {
     if (invite) admittedInvites_.insert(requestKey(bytes), now);
@@ -473,6 +476,17 @@ bool Shield::filter(const Flow& from, std::string_view bytes) {
     }
   }
   return false;
+}
+
+transport::Turn Shield::turnOf(const Flow&, std::string_view bytes) {
+  using transport::Turn;
+  if (!overload_.config().enabled) return Turn::Now;
+  const StartLine sl = scanStartLine(bytes);
+  if (sl.kind != StartLine::Request) return Turn::Now;
+  if (sl.method == sip::Method::Cancel) return Turn::InOrder;
+  if (continuesExisting(sl.method)) return Turn::Now;
+  const bool inDialog = !headerTag(findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't')).empty();
+  return inDialog ? Turn::Now : Turn::Later;
 }
 
 void Shield::onMessage(const Flow& from, std::string&& bytes) {

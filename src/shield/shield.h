@@ -169,6 +169,10 @@ class Shield final : public transport::MessageSink,
   // receive buffer (dropped messages are never copied); onMessage() hands
   // what passed to the next sink.
   bool filter(const transport::Flow& from, std::string_view bytes) override;
+  // With overload control on: Later for a request that opens something (as
+  // overload control counts them), InOrder for a CANCEL, Now for the rest; a
+  // raw scan of the start line and To. Off: Now, arrival order as ever.
+  transport::Turn turnOf(const transport::Flow& from, std::string_view bytes) override;
   void onMessage(const transport::Flow& from, std::string&& bytes) override;
   void onConnectionClosed(transport::ConnectionId id) override;
   transport::Admission acceptConnection(const net::SockAddr& remote) override;

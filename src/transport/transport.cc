@@ -220,6 +220,10 @@ void Transport::Impl::stopAccepting() {
 
 void Transport::Impl::closeAll(bool notify) {
   closed = true;
+  udpNewWorkTimer.cancel();
+  udpNewWork.clear();
+  udpNewWorkBytes = 0;
+  stats.udpNewWorkWaiting = 0;
   for (auto& ls : states) {
     if (ls->fd < 0) continue;
     ls->acceptBackoff.cancel();

@@ -47,6 +47,10 @@ struct Flow {
   // queue before we read it (SO_TIMESTAMPNS), in microseconds, at least 1;
   // 0 when unknown (streams, sent messages). Overload control reads it.
   uint32_t queuedUs = 0;
+  // New work (Turn) delivered by the UDP transport: how long the oldest new
+  // work still waiting (this message, if it is the oldest) has waited, in
+  // microseconds: the standing queue even when the youngest goes first.
+  uint32_t backlogUs = 0;
 };
 
 struct Listener {
@@ -80,6 +84,8 @@ struct Listener {
 // keep-alive connection) is governed by tcpIdleTimeout alone.
 struct TransportLimits {
   size_t udpBatch = 32;                // datagrams per recvmmsg call
+  // New work waiting longer than this is delivered oldest first (Turn).
+  Millis udpNewWorkDue{20};
   int udpReceiveBuffer = 4 << 20;      // SO_RCVBUF request, bytes
   size_t tcpMaxConnections = 4096;     // whole table
   size_t tcpMaxConnectionsPerIp = 64;  // per remote IP address, every source
@@ -131,6 +137,10 @@ struct TransportStats {
   uint64_t udpReceived = 0;
   uint64_t udpSent = 0;
   uint64_t udpTruncated = 0;  // datagram larger than the receive buffer: dropped
+  // New work (Turn::Later, InOrder) waiting behind the rest, now; and
+  // how often the wait was full, so the oldest was delivered early.
+  size_t udpNewWorkWaiting = 0;
+  uint64_t udpNewWorkOverflow = 0;
   uint64_t udpSendErrors = 0;
   uint64_t tcpAccepted = 0;
   uint64_t tcpConnected = 0;      // outbound connections opened
@@ -158,6 +168,21 @@ struct TransportStats {
   uint64_t tcpClosedDeadlineReset = 0;   // deadline/budget closes sent as RST (tcpCloseReset)
 };
 
+// When the UDP transport hands a datagram to its sink (MessageSink::turnOf).
+// New work waits in user space while the transport reads on, so a carrier's
+// answer or a customer's BYE never queues behind a storm of new calls in the
+// socket; it is filtered and delivered in turns between reads (at most
+// kUdpNewWorkPerTurn at a time), with Flow::queuedUs its whole wait and
+// Flow::backlogUs the age of the oldest new work waiting. Newest first while
+// the oldest has waited less than TransportLimits::udpNewWorkDue (a
+// request served young is worth more than one that is late already), else
+// oldest first. Overload control (docs/overload.md) is the one user.
+enum class Turn : uint8_t {
+  Now,      // continues existing work (a response, ACK, BYE, in-dialog request)
+  Later,    // starts new work (a new INVITE, REGISTER, OPTIONS ...)
+  InOrder,  // new work that must never overtake older new work (a CANCEL and its INVITE)
+};
+
 class MessageSink {
  public:
   virtual ~MessageSink() = default;
@@ -166,6 +191,9 @@ class MessageSink {
   // decides here, so a flood it drops costs no allocation). `bytes` is valid
   // only during the call.
   virtual bool filter(const Flow& from, std::string_view bytes) { return true; }
+  // Asked of every datagram as it is read, before filter(): when it is
+  // delivered (see Turn). The default delivers everything as read.
+  virtual Turn turnOf(const Flow& from, std::string_view bytes) { return Turn::Now; }
   // One complete message that passed filter(). `bytes` is owned by the
   // callee from here on.
   virtual void onMessage(const Flow& from, std::string&& bytes) = 0;

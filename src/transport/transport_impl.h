@@ -5,7 +5,9 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <ctime>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +38,15 @@ struct UdpControl {
 inline constexpr int kUdpBatchesPerEvent = 8;
 // The kernel takes at most UIO_MAXIOV (1024) messages per recvmmsg.
 inline constexpr size_t kMaxUdpBatch = 1024;
+// New work (Turn) read from UDP waits in user space for its turn: at most
+// this many messages and bytes (beyond either, the oldest is delivered at
+// once, so the sink judges it as late as it is), delivered at most
+// kUdpNewWorkPerTurn per loop iteration and for at most kUdpNewWorkSlice,
+// so the sockets are read again soon.
+inline constexpr size_t kMaxUdpNewWork = 4096;
+inline constexpr size_t kMaxUdpNewWorkBytes = size_t{8} << 20;
+inline constexpr size_t kUdpNewWorkPerTurn = 16;
+inline constexpr std::chrono::microseconds kUdpNewWorkSlice{250};
 // Datagrams queued for one sendmmsg flush; a fuller queue is flushed early.
 inline constexpr size_t kUdpSendBatch = 64;
 // Datagrams this short made only of CR/LF are the keep-alives many UAs send
@@ -194,6 +205,25 @@ struct Transport::Impl {
 
   // Trace tap (null = off); see PacketTap. tap() is the one branch on the
   // hot path; the call itself is out of line.
+  // While one lives, UDP sends are batched (udpDeferSends); they leave at
+  // its end, in one sendmmsg per socket.
+  struct SendBatch {
+    explicit SendBatch(Impl& i) : impl(i) { impl.udpDeferSends = true; }
+    ~SendBatch() {
+      impl.udpDeferSends = false;
+      impl.flushUdpSends();
+    }
+    SendBatch(const SendBatch&) = delete;
+    SendBatch& operator=(const SendBatch&) = delete;
+    Impl& impl;
+  };
+  // Up to kUdpBatchesPerEvent recvmmsg rounds of one readable event.
+  void readUdpRounds(ListenerState& ls);
+  // Hands waiting new work to the sink (Turn): `most` messages at most,
+  // within kUdpNewWorkSlice; re-arms udpNewWorkTimer while some still waits.
+  void deliverUdpNewWork(size_t most);
+  // The oldest (front) or the newest (back) waiting new work, now.
+  void deliverOneNewWork(bool newest, int64_t nowNs);
   void tap(TapDirection dir, const Flow& flow, std::string_view bytes) {
     if (tapSink != nullptr) [[unlikely]]
       tapOut(dir, flow, bytes);
@@ -219,6 +249,21 @@ struct Transport::Impl {
   std::vector<sockaddr_storage> udpAddrs;
   // One control buffer per datagram for its receive timestamp.
   std::vector<UdpControl> udpControls;
+
+  // New work read from UDP sockets, oldest first, waiting for its turn
+  // (kMaxUdpNewWork). receivedNs is the kernel's receive time
+  // (CLOCK_REALTIME, 0 unknown): the sink hears the whole wait, in the
+  // socket and here, as Flow::queuedUs.
+  struct NewWork {
+    Flow flow;
+    int64_t receivedNs = 0;
+    bool inOrder = false;  // Turn::InOrder
+    std::string bytes;
+  };
+  std::deque<NewWork> udpNewWork;
+  size_t udpNewWorkBytes = 0;
+  // Armed (0 ms) while new work waits, so it goes on without more datagrams.
+  Timer udpNewWorkTimer;
 
   // UDP send batch. While a receive batch is handed to the sink, the
   // datagrams it sends in reply are queued here (copied into pooled

@@ -405,6 +405,101 @@ TEST_F(TransportTest, SinkMayCloseTransportWhileReceiving) {
   EXPECT_FALSE(t.send(Flow{Protocol::Udp, client.localAddress()}, "x"));
 }
 
+// ------------------------------------------------------------ UDP turns of new work
+
+// Datagrams starting "NEW" are new work, "CANCEL" new work in order, the
+// rest continues existing work; "NEWDROP" is filtered out.
+class TurnSink : public RecordingSink {
+ public:
+  Turn turnOf(const Flow&, std::string_view bytes) override {
+    if (bytes.starts_with("NEW")) return Turn::Later;
+    if (bytes.starts_with("CANCEL")) return Turn::InOrder;
+    return Turn::Now;
+  }
+  bool filter(const Flow&, std::string_view bytes) override {
+    ++filtered;
+    return !bytes.starts_with("NEWDROP");
+  }
+  std::vector<std::string> order() const {
+    std::vector<std::string> v;
+    for (const auto& m : messages) v.push_back(m.bytes);
+    return v;
+  }
+  int filtered = 0;
+};
+
+class UdpTurnTest : public TransportTest {
+ protected:
+  void start(Millis due) {
+    TransportLimits limits;
+    limits.udpNewWorkDue = due;
+    t = std::make_unique<Transport>(loop, sink, limits);
+    ASSERT_TRUE(t->listen(spec("udp:127.0.0.1:0")));
+  }
+  // All sent before the loop runs, so one receive event reads them all.
+  void send(std::initializer_list<const char*> datagrams) {
+    for (const char* d : datagrams) client.sendTo(t->listeners()[0].address, d);
+  }
+  TurnSink sink;
+  std::unique_ptr<Transport> t;
+  RawSocket client = RawSocket::udp(*net::SockAddr::parse("127.0.0.1:0"));
+};
+
+TEST_F(UdpTurnTest, NewWorkWaitsBehindWhatContinuesExistingWorkAndGoesNewestFirst) {
+  start(Millis{10'000});
+  send({"NEW 1", "ANSWER 1", "NEW 2", "NEWDROP", "BYE 1", "NEW 3"});
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.filtered == 6; }));
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 5; }));
+  EXPECT_EQ(sink.order(),
+            (std::vector<std::string>{"ANSWER 1", "BYE 1", "NEW 3", "NEW 2", "NEW 1"}));
+  // New work hears its whole wait, and the wait of the oldest still waiting.
+  for (size_t i = 2; i < 5; ++i) {
+    EXPECT_GE(sink.messages[i].flow.queuedUs, 1u);
+    EXPECT_GE(sink.messages[i].flow.backlogUs, sink.messages[i].flow.queuedUs);
+  }
+  EXPECT_EQ(sink.messages[0].flow.backlogUs, 0u);
+  EXPECT_EQ(t->stats().udpNewWorkWaiting, 0u);
+}
+
+TEST_F(UdpTurnTest, NewWorkThatIsDueGoesOldestFirst) {
+  start(Millis{0});
+  send({"NEW 1", "ANSWER 1", "NEW 2", "NEW 3"});
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 4; }));
+  EXPECT_EQ(sink.order(), (std::vector<std::string>{"ANSWER 1", "NEW 1", "NEW 2", "NEW 3"}));
+}
+
+TEST_F(UdpTurnTest, ACancelNeverOvertakesOlderNewWork) {
+  start(Millis{10'000});
+  send({"NEW 1", "CANCEL 1", "NEW 2"});
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 3; }));
+  // The youngest first; then the CANCEL at the back waits for its INVITE.
+  EXPECT_EQ(sink.order(), (std::vector<std::string>{"NEW 2", "NEW 1", "CANCEL 1"}));
+}
+
+TEST_F(UdpTurnTest, NewWorkBeyondOneTurnGoesOnWithoutMoreDatagrams) {
+  start(Millis{10'000});
+  for (int i = 0; i < 100; ++i) client.sendTo(t->listeners()[0].address, "NEW " + std::to_string(i));
+  ASSERT_TRUE(runUntil(loop, [&] { return t->stats().udpReceived == 100; }));
+  // Read at once, delivered a turn at a time (the sockets are read between).
+  EXPECT_GT(t->stats().udpNewWorkWaiting, 0u);
+  EXPECT_LT(sink.messages.size(), 100u);
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.messages.size() == 100; }));
+  EXPECT_EQ(t->stats().udpNewWorkWaiting, 0u);
+  EXPECT_EQ(t->stats().udpNewWorkOverflow, 0u);
+}
+
+TEST_F(UdpTurnTest, ClosingDropsWaitingNewWork) {
+  start(Millis{10'000});
+  sink.onMsg = [&](const Received& r) {
+    if (r.bytes == "ANSWER") t->close();
+  };
+  send({"NEW 1", "NEW 2", "ANSWER"});
+  ASSERT_TRUE(runUntil(loop, [&] { return !sink.messages.empty(); }));
+  for (int i = 0; i < 5; ++i) loop.runOnce(milliseconds(1));
+  EXPECT_EQ(sink.order(), (std::vector<std::string>{"ANSWER"}));
+  EXPECT_EQ(t->stats().udpNewWorkWaiting, 0u);
+}
+
 // ------------------------------------------------------------ TCP inbound
 
 class TcpTest : public TransportTest {

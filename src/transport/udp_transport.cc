@@ -21,9 +21,19 @@ bool isCrlfKeepAlive(const char* data, size_t len) {
   }
   return true;
 }
+
+int64_t realtimeNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 }  // namespace
 
 void Transport::Impl::setupUdp() {
+  udpNewWorkTimer.setCallback([this] {
+    SendBatch batch(*this);
+    deliverUdpNewWork(kUdpNewWorkPerTurn);
+  });
   udpBatch = std::clamp<size_t>(limits.udpBatch, 1, kMaxUdpBatch);
   udpBuffers.reset(new char[udpBatch * kUdpDatagramBuffer]);
   udpMsgs.assign(udpBatch, mmsghdr{});
@@ -59,17 +69,14 @@ uint32_t queuedMicros(const msghdr& h, int64_t nowNs) {
 }
 }  // namespace
 
+
 void Transport::Impl::onUdpReadable(ListenerState& ls) {
-  // Replies and relayed messages of this batch leave together (see
-  // udpDeferSends), at the end of each receive round.
-  struct Deferral {
-    Impl& impl;
-    explicit Deferral(Impl& i) : impl(i) { impl.udpDeferSends = true; }
-    ~Deferral() {
-      impl.udpDeferSends = false;
-      impl.flushUdpSends();
-    }
-  } deferral(*this);
+  SendBatch batch(*this);
+  readUdpRounds(ls);
+  deliverUdpNewWork(kUdpNewWorkPerTurn);
+}
+
+void Transport::Impl::readUdpRounds(ListenerState& ls) {
   for (int round = 0; round < kUdpBatchesPerEvent; ++round) {
     flushUdpSends();
     if (ls.fd < 0) return;  // the sink closed the transport
@@ -82,9 +89,7 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
     int n =
         ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained. Errors: level-triggered epoll brings us back.
-    timespec nowTs;
-    ::clock_gettime(CLOCK_REALTIME, &nowTs);
-    const int64_t nowNs = static_cast<int64_t>(nowTs.tv_sec) * 1'000'000'000 + nowTs.tv_nsec;
+    const int64_t nowNs = realtimeNs();
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = udpMsgs[i];
       if (m.msg_hdr.msg_flags & MSG_TRUNC) {
@@ -104,12 +109,70 @@ void Transport::Impl::onUdpReadable(ListenerState& ls) {
       flow.remote = net::SockAddr::fromSockaddr(reinterpret_cast<const sockaddr*>(&udpAddrs[i]));
       flow.local = ls.info.id;
       flow.queuedUs = queuedMicros(m.msg_hdr, nowNs);
-      if (!sink.filter(flow, std::string_view(data, len))) continue;
-      tap(TapDirection::In, flow, std::string_view(data, len));
-      sink.onMessage(flow, std::string(data, len));
+      const std::string_view bytes(data, len);
+      const Turn turn = sink.turnOf(flow, bytes);
+      if (turn != Turn::Now) {
+        // Its turn comes after what continues existing work. A full wait
+        // hands over its oldest now, however late that one is.
+        while (!udpNewWork.empty() && (udpNewWork.size() >= kMaxUdpNewWork ||
+                                       udpNewWorkBytes + len > kMaxUdpNewWorkBytes)) {
+          ++stats.udpNewWorkOverflow;
+          deliverOneNewWork(/*newest=*/false, nowNs);
+        }
+        if (ls.fd < 0) return;
+        const int64_t receivedNs =
+            flow.queuedUs == 0 ? 0 : nowNs - static_cast<int64_t>(flow.queuedUs) * 1000;
+        udpNewWork.push_back({flow, receivedNs, turn == Turn::InOrder, std::string(bytes)});
+        udpNewWorkBytes += len;
+        stats.udpNewWorkWaiting = udpNewWork.size();
+        continue;
+      }
+      if (!sink.filter(flow, bytes)) continue;
+      tap(TapDirection::In, flow, bytes);
+      sink.onMessage(flow, std::string(bytes));
       if (ls.fd < 0) return;
     }
     if (static_cast<size_t>(n) < udpBatch) return;  // socket drained
+  }
+}
+
+void Transport::Impl::deliverOneNewWork(bool newest, int64_t nowNs) {
+  const auto micros = [nowNs](int64_t sinceNs) -> uint32_t {
+    if (sinceNs == 0) return 0;  // no receive timestamp
+    return static_cast<uint32_t>(std::clamp<int64_t>((nowNs - sinceNs) / 1000, 1, UINT32_MAX));
+  };
+  const uint32_t backlogUs = micros(udpNewWork.front().receivedNs);
+  NewWork w = std::move(newest ? udpNewWork.back() : udpNewWork.front());
+  if (newest) {
+    udpNewWork.pop_back();
+  } else {
+    udpNewWork.pop_front();
+  }
+  udpNewWorkBytes -= w.bytes.size();
+  stats.udpNewWorkWaiting = udpNewWork.size();
+  if (w.flow.local >= states.size() || states[w.flow.local]->fd < 0) return;  // listener closed
+  w.flow.queuedUs = micros(w.receivedNs);
+  w.flow.backlogUs = backlogUs;
+  if (!sink.filter(w.flow, w.bytes)) return;
+  tap(TapDirection::In, w.flow, w.bytes);
+  sink.onMessage(w.flow, std::move(w.bytes));
+}
+
+void Transport::Impl::deliverUdpNewWork(size_t most) {
+  const auto until = std::chrono::steady_clock::now() + kUdpNewWorkSlice;
+  const int64_t dueNs = std::chrono::duration_cast<std::chrono::nanoseconds>(limits.udpNewWorkDue).count();
+  for (size_t i = 0; i < most && !udpNewWork.empty() && !closed; ++i) {
+    const int64_t nowNs = realtimeNs();
+    // Newest first while nothing waits past due (a CANCEL at the back waits
+    // for everything older: it must not overtake its INVITE); the oldest
+    // once it is due.
+    const NewWork& oldest = udpNewWork.front();
+    const bool due = oldest.receivedNs == 0 || nowNs - oldest.receivedNs >= dueNs;
+    deliverOneNewWork(!due && !udpNewWork.back().inOrder, nowNs);
+    if (std::chrono::steady_clock::now() >= until) break;
+  }
+  if (!udpNewWork.empty() && !closed && !udpNewWorkTimer.active()) {
+    udpNewWorkTimer.start(loop.timers(), Millis{0});
   }
 }
 
