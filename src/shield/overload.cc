@@ -223,8 +223,8 @@ OverloadControl::Class& OverloadControl::classFor(const IpKey& source) {
   return c;
 }
 
-OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs,
-                                        uint32_t backlogUs, MonoTime now, ShedReason* reason) {
+OverloadVerdict OverloadControl::decide(const IpKey& source, uint32_t queuedUs, uint32_t backlogUs,
+                                        MonoTime now, ShedReason* reason) {
   if (!config_.enabled) return OverloadVerdict::Admit;
   ++offeredNow_;
   auto shed = [this, reason](ShedReason r) {

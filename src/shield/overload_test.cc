@@ -61,7 +61,7 @@ class OverloadTest : public ::testing::Test {
   // queuedUs 0: no wait known, so the test's congestedInterval() alone sets
   // the standing queue.
   Decision send(const char* ip, const std::string& msg, uint32_t queuedUs = 0,
-               uint32_t backlogUs = 0) {
+                uint32_t backlogUs = 0) {
     Flow f;
     f.remote = net::SockAddr(*net::IpAddress::parse(ip), 5060);
     f.queuedUs = queuedUs;

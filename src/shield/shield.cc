@@ -291,7 +291,8 @@ Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, const Sta
   // oldest still waiting tells it even when the youngest is served first.
   overload_.observeQueueWait(std::max(from.queuedUs, from.backlogUs));
   ShedReason why = ShedReason::Rate;
-  const OverloadVerdict v = overload_.decide(keyOf(from.remote.ip()), from.queuedUs, from.backlogUs, now, &why);
+  const OverloadVerdict v =
+      overload_.decide(keyOf(from.remote.ip()), from.queuedUs, from.backlogUs, now, &why);
   const bool invite = sl.method == sip::Method::Invite;
   if (v == OverloadVerdict::Admit) {
     if (invite) admittedInvites_.insert(requestKey(bytes), now);

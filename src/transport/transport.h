@@ -83,7 +83,7 @@ struct Listener {
 // tcpCloseReset). A connection without a partial message (a gateway's
 // keep-alive connection) is governed by tcpIdleTimeout alone.
 struct TransportLimits {
-  size_t udpBatch = 32;                // datagrams per recvmmsg call
+  size_t udpBatch = 32;  // datagrams per recvmmsg call
   // New work waiting longer than this is delivered oldest first (Turn).
   Millis udpNewWorkDue{20};
   int udpReceiveBuffer = 4 << 20;      // SO_RCVBUF request, bytes

@@ -478,7 +478,8 @@ TEST_F(UdpTurnTest, ACancelNeverOvertakesOlderNewWork) {
 
 TEST_F(UdpTurnTest, NewWorkBeyondOneTurnGoesOnWithoutMoreDatagrams) {
   start(Millis{10'000});
-  for (int i = 0; i < 100; ++i) client.sendTo(t->listeners()[0].address, "NEW " + std::to_string(i));
+  for (int i = 0; i < 100; ++i)
+    client.sendTo(t->listeners()[0].address, "NEW " + std::to_string(i));
   ASSERT_TRUE(runUntil(loop, [&] { return t->stats().udpReceived == 100; }));
   // Read at once, delivered a turn at a time (the sockets are read between).
   EXPECT_GT(t->stats().udpNewWorkWaiting, 0u);

@@ -69,7 +69,6 @@ uint32_t queuedMicros(const msghdr& h, int64_t nowNs) {
 }
 }  // namespace
 
-
 void Transport::Impl::onUdpReadable(ListenerState& ls) {
   SendBatch batch(*this);
   readUdpRounds(ls);
@@ -160,7 +159,8 @@ void Transport::Impl::deliverOneNewWork(bool newest, int64_t nowNs) {
 
 void Transport::Impl::deliverUdpNewWork(size_t most) {
   const auto until = std::chrono::steady_clock::now() + kUdpNewWorkSlice;
-  const int64_t dueNs = std::chrono::duration_cast<std::chrono::nanoseconds>(limits.udpNewWorkDue).count();
+  const int64_t dueNs =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(limits.udpNewWorkDue).count();
   for (size_t i = 0; i < most && !udpNewWork.empty() && !closed; ++i) {
     const int64_t nowNs = realtimeNs();
     // Newest first while nothing waits past due (a CANCEL at the back waits
