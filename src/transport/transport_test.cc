@@ -489,6 +489,26 @@ TEST_F(UdpTurnTest, NewWorkBeyondOneTurnGoesOnWithoutMoreDatagrams) {
   EXPECT_EQ(t->stats().udpNewWorkOverflow, 0u);
 }
 
+TEST_F(UdpTurnTest, AFloodOfLargeNewRequestsCannotGrowTheWaitPastItsBound) {
+  // An attacker's 60 KB "new requests", faster than turns deliver them: the
+  // wait stays within kMaxUdpNewWorkBytes (8 MiB), its oldest is judged at
+  // once, and every datagram still reaches filter().
+  start(Millis{10'000});
+  const std::string big = "NEW " + std::string(60'000, 'x');
+  int sent = 0;
+  // Rounds of 40 (within the socket buffer); each read outruns the turns
+  // delivered meanwhile, so the wait grows until it is full.
+  for (int round = 0; round < 100 && t->stats().udpNewWorkOverflow < 10; ++round) {
+    for (int i = 0; i < 40; ++i, ++sent) client.sendTo(t->listeners()[0].address, big);
+    ASSERT_TRUE(runUntil(loop, [&] { return t->stats().udpReceived == static_cast<uint64_t>(sent); }));
+    EXPECT_LE(t->stats().udpNewWorkWaiting * big.size(), size_t{8} << 20);
+  }
+  EXPECT_GT(t->stats().udpNewWorkOverflow, 0u);
+  ASSERT_TRUE(runUntil(loop, [&] { return sink.filtered == sent; }));
+  EXPECT_EQ(sink.messages.size(), static_cast<size_t>(sent));
+  EXPECT_EQ(t->stats().udpNewWorkWaiting, 0u);
+}
+
 TEST_F(UdpTurnTest, ClosingDropsWaitingNewWork) {
   start(Millis{10'000});
   sink.onMsg = [&](const Received& r) {
