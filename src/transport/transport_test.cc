@@ -500,7 +500,8 @@ TEST_F(UdpTurnTest, AFloodOfLargeNewRequestsCannotGrowTheWaitPastItsBound) {
   // delivered meanwhile, so the wait grows until it is full.
   for (int round = 0; round < 100 && t->stats().udpNewWorkOverflow < 10; ++round) {
     for (int i = 0; i < 40; ++i, ++sent) client.sendTo(t->listeners()[0].address, big);
-    ASSERT_TRUE(runUntil(loop, [&] { return t->stats().udpReceived == static_cast<uint64_t>(sent); }));
+    ASSERT_TRUE(
+        runUntil(loop, [&] { return t->stats().udpReceived == static_cast<uint64_t>(sent); }));
     EXPECT_LE(t->stats().udpNewWorkWaiting * big.size(), size_t{8} << 20);
   }
   EXPECT_GT(t->stats().udpNewWorkOverflow, 0u);
