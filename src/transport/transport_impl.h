@@ -251,8 +251,9 @@ struct Transport::Impl {
   std::vector<UdpControl> udpControls;
 
   // New work read from UDP sockets, oldest first, waiting for its turn
-  // (kMaxUdpNewWork). receivedNs is the kernel's receive time
-  // (CLOCK_REALTIME, 0 unknown): the sink hears the whole wait, in the
+  // (kMaxUdpNewWork). receivedNs is the kernel's receive time on
+  // CLOCK_MONOTONIC (the read time less the socket wait; the read time
+  // without a kernel timestamp): the sink hears the whole wait, in the
   // socket and here, as Flow::queuedUs.
   struct NewWork {
     Flow flow;

@@ -22,9 +22,9 @@ bool isCrlfKeepAlive(const char* data, size_t len) {
   return true;
 }
 
-int64_t realtimeNs() {
+int64_t clockNs(clockid_t clock) {
   timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
+  ::clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 }  // namespace
@@ -88,7 +88,11 @@ void Transport::Impl::readUdpRounds(ListenerState& ls) {
     int n =
         ::recvmmsg(ls.fd, udpMsgs.data(), static_cast<unsigned>(udpBatch), MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained. Errors: level-triggered epoll brings us back.
-    const int64_t nowNs = realtimeNs();
+    // The kernel stamps datagrams with the wall clock; the wait for new work
+    // is kept on the monotonic one, so a clock step cannot make it due
+    // never or at once.
+    const int64_t nowNs = clockNs(CLOCK_REALTIME);
+    const int64_t readAtNs = clockNs(CLOCK_MONOTONIC);
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = udpMsgs[i];
       if (m.msg_hdr.msg_flags & MSG_TRUNC) {
@@ -116,11 +120,10 @@ void Transport::Impl::readUdpRounds(ListenerState& ls) {
         while (!udpNewWork.empty() && (udpNewWork.size() >= kMaxUdpNewWork ||
                                        udpNewWorkBytes + len > kMaxUdpNewWorkBytes)) {
           ++stats.udpNewWorkOverflow;
-          deliverOneNewWork(/*newest=*/false, nowNs);
+          deliverOneNewWork(/*newest=*/false, readAtNs);
         }
         if (ls.fd < 0) return;
-        const int64_t receivedNs =
-            flow.queuedUs == 0 ? 0 : nowNs - static_cast<int64_t>(flow.queuedUs) * 1000;
+        const int64_t receivedNs = readAtNs - static_cast<int64_t>(flow.queuedUs) * 1000;
         udpNewWork.push_back({flow, receivedNs, turn == Turn::InOrder, std::string(bytes)});
         udpNewWorkBytes += len;
         stats.udpNewWorkWaiting = udpNewWork.size();
@@ -137,7 +140,6 @@ void Transport::Impl::readUdpRounds(ListenerState& ls) {
 
 void Transport::Impl::deliverOneNewWork(bool newest, int64_t nowNs) {
   const auto micros = [nowNs](int64_t sinceNs) -> uint32_t {
-    if (sinceNs == 0) return 0;  // no receive timestamp
     return static_cast<uint32_t>(std::clamp<int64_t>((nowNs - sinceNs) / 1000, 1, UINT32_MAX));
   };
   const uint32_t backlogUs = micros(udpNewWork.front().receivedNs);
@@ -162,12 +164,11 @@ void Transport::Impl::deliverUdpNewWork(size_t most) {
   const int64_t dueNs =
       std::chrono::duration_cast<std::chrono::nanoseconds>(limits.udpNewWorkDue).count();
   for (size_t i = 0; i < most && !udpNewWork.empty() && !closed; ++i) {
-    const int64_t nowNs = realtimeNs();
+    const int64_t nowNs = clockNs(CLOCK_MONOTONIC);
     // Newest first while nothing waits past due (a CANCEL at the back waits
     // for everything older: it must not overtake its INVITE); the oldest
     // once it is due.
-    const NewWork& oldest = udpNewWork.front();
-    const bool due = oldest.receivedNs == 0 || nowNs - oldest.receivedNs >= dueNs;
+    const bool due = nowNs - udpNewWork.front().receivedNs >= dueNs;
     deliverOneNewWork(!due && !udpNewWork.back().inOrder, nowNs);
     if (std::chrono::steady_clock::now() >= until) break;
   }
