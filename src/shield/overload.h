@@ -6,12 +6,13 @@
 // here, so they are never shed (docs/overload.md).
 //
 // Detection, from the node's own state, never from a fixed rate:
-//   - queue delay: how long the oldest new request still waiting has
-//     waited, in the socket and in the UDP transport's wait for new work
-//     (SO_TIMESTAMPNS; transport::Flow::queuedUs, backlogUs; see
-//     transport::Turn). The minimum over a control interval is the standing
-//     queue: bursts and the stalls of a CPU quota leave it near zero, a
-//     node that cannot keep up does not;
+//   - queue delay: how long new requests waited, in the socket and in the
+//     UDP transport's wait for new work (SO_TIMESTAMPNS;
+//     transport::Flow::queuedUs; see transport::Turn), or how far the
+//     oldest still waiting (backlogUs) is past max_queue_delay. The minimum
+//     over a control interval is the standing queue: bursts and the stalls
+//     of a CPU quota leave it near zero, a node that cannot keep up does
+//     not;
 //   - event-loop lag: how late the control timer fires;
 //   - open server transactions and calls (dialogs) against their bounds.
 // And one per-message rule that reacts within the first interval: a new
@@ -179,8 +180,8 @@ class OverloadControl {
   // The mapping gateway whose class `source` belongs to ("" = none).
   std::string_view gatewayOf(const IpKey& source) const;
 
-  // The wait of new work as each new request is judged: the oldest still
-  // waiting (microseconds; 0 = unknown).
+  // The wait of new work as each new request is judged (microseconds;
+  // 0 = unknown; see Shield::inspectLoad).
   void observeQueueWait(uint32_t queuedUs) {
     if (queuedUs == 0) return;
     ++waitSamples_;

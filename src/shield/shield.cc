@@ -287,9 +287,14 @@ Decision Shield::inspectLoad(const Flow& from, std::string_view bytes, const Sta
   // established work: never shed before new calls are.
   if (!headerTag(findHeader(bytes, "To", sip::kMaxHeaderLineLength, 't')).empty()) return {};
   // The wait of new work is the queue that overload control keeps short
-  // (answers and in-dialog requests do not wait behind it: see turnOf); the
-  // oldest still waiting tells it even when the youngest is served first.
-  overload_.observeQueueWait(std::max(from.queuedUs, from.backlogUs));
+  // (answers and in-dialog requests do not wait behind it: see turnOf): its
+  // own wait, or how far the oldest still waiting is past due (the youngest
+  // go first until then, so a backlog younger than max_queue_delay is the
+  // order of service, not a node falling behind).
+  const uint32_t dueUs = static_cast<uint32_t>(
+      std::chrono::duration_cast<Micros>(overload_.config().maxQueueDelay).count());
+  overload_.observeQueueWait(
+      std::max(from.queuedUs, from.backlogUs > dueUs ? from.backlogUs - dueUs : 0));
   ShedReason why = ShedReason::Rate;
   const OverloadVerdict v =
       overload_.decide(keyOf(from.remote.ip()), from.queuedUs, from.backlogUs, now, &why);
